@@ -1,0 +1,55 @@
+//! # kidvault-crypto
+//!
+//! The key hierarchy that makes deletion real (crypto-shredding, NIST SP 800-88
+//! cryptographic erase):
+//!
+//! ```text
+//! root key (KeyProvider: key file outside the data dir, or a KMS)
+//!   └─ wraps each child key, one per (child, epoch)   — kept in the keystore
+//!        └─ wraps each item's random data key          — kept beside the item
+//!             └─ seals the item's content, AES-256-GCM, the item id as associated data
+//! ```
+//!
+//! Destroying a child key makes every copy of that child's data unreadable, in the
+//! primary store, in the blob store and in every backup. Destroying one item's
+//! wrapped data key, then rotating the child key to a new epoch, does the same for
+//! one item even against a backup taken before the deletion.
+//!
+//! Invariants: key material lives in [`SecretKey`], which zeroes itself on drop and
+//! never prints; every sealed value is bound to the id of what it belongs to, so a
+//! ciphertext moved to another item does not open.
+
+mod aead;
+mod keys;
+mod provider;
+
+pub use aead::{open, seal, SEALED_OVERHEAD};
+pub use keys::{ChildKey, SecretKey};
+pub use provider::{FileKeyProvider, KeyProvider};
+
+/// Failures of the crypto layer. Deliberately uninformative about *why* an open
+/// failed: wrong key, wrong id and tampering look the same.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("ciphertext could not be opened (wrong key, wrong owner, or altered)")]
+    Open,
+    #[error("encryption failed")]
+    Seal,
+    #[error("random number generator failed")]
+    Random,
+    #[error("key file {path}: {reason}")]
+    KeyFile { path: String, reason: String },
+}
+
+/// Hex SHA-256, for fingerprints and token hashes.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// Fills `buf` from the system CSPRNG.
+pub fn random_bytes(buf: &mut [u8]) -> Result<(), CryptoError> {
+    aws_lc_rs::rand::fill(buf).map_err(|_| CryptoError::Random)
+}

@@ -1,0 +1,484 @@
+//! The conformance suite: what every [`Store`], [`Keystore`] and [`BlobStore`]
+//! backend must do. A backend's test file invokes [`store_conformance_tests!`]
+//! with a constructor; each case becomes its own `#[tokio::test]`.
+//!
+//! The cases use opaque bytes for sealed values: a store never sees plaintext.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{Duration, TimeZone, Utc};
+use kidvault_domain::consent::{Consent, ConsentMethod, ConsentScope, ScopeGrant};
+use kidvault_domain::entities::{Child, ChildStatus, Device, Guardian};
+use kidvault_domain::ids::*;
+use kidvault_domain::item::{ItemKind, ItemMeta, ItemState};
+use kidvault_domain::lineage::LineageError;
+use kidvault_domain::Timestamp;
+
+use crate::model::*;
+use crate::{BlobStore, Keystore, Store, StoreError};
+
+/// Generates one test per conformance case. `$make` is an expression evaluating to
+/// a future of `(guard, Arc<dyn Store>, Arc<dyn Keystore>, Arc<dyn BlobStore>)`;
+/// the guard (e.g. a temp dir) lives until the case ends.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@cases $make;
+            household_and_unique_email, sessions_round_trip, children_are_scoped_to_households,
+            consent_makes_child_active_and_scopes_withdraw_separately, devices_pair_and_revoke,
+            ingest_context_reads_device_child_and_consents, items_round_trip_with_lineage,
+            lineage_refusals_store_nothing, concurrent_writes_all_land, access_log_appends,
+            keystore_epochs_and_destruction, blobs_round_trip_and_delete);
+    };
+    (@cases $make:expr; $($case:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let (_guard, store, keystore, blobs) = $make.await;
+                $crate::conformance::$case(store, keystore, blobs).await;
+            }
+        )*
+    };
+}
+
+type S = Arc<dyn Store>;
+type K = Arc<dyn Keystore>;
+type B = Arc<dyn BlobStore>;
+
+fn t(day: i64) -> Timestamp {
+    Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap() + Duration::days(day)
+}
+
+fn sealed(tag: u8) -> Sealed {
+    Sealed {
+        epoch: 1,
+        wrapped_key: vec![tag; 61],
+        ciphertext: vec![tag; 40],
+    }
+}
+
+async fn household(store: &S, email: &str) -> (HouseholdId, GuardianRecord) {
+    let hh = HouseholdId::generate(t(0));
+    let g = GuardianRecord {
+        guardian: Guardian {
+            id: GuardianId::generate(t(0)),
+            household_id: hh,
+            email: email.into(),
+            display_name: "Ana".into(),
+            created_at: t(0),
+        },
+        password_hash: "$argon2id$fake".into(),
+    };
+    store.create_household(hh, &g).await.unwrap();
+    (hh, g)
+}
+
+async fn child(store: &S, hh: HouseholdId, day: i64) -> ChildRecord {
+    let r = ChildRecord {
+        child: Child {
+            id: ChildId::generate(t(day)),
+            household_id: hh,
+            status: ChildStatus::PendingConsent,
+            created_at: t(day),
+            last_active_at: None,
+        },
+        profile: sealed(7),
+    };
+    store.create_child(&r).await.unwrap();
+    r
+}
+
+fn consent(child: ChildId, guardian: GuardianId, scopes: &[ConsentScope], day: i64) -> Consent {
+    Consent {
+        id: ConsentId::generate(t(day)),
+        child_id: child,
+        guardian_id: guardian,
+        method: ConsentMethod::SignedForm,
+        evidence_ref: "form-42".into(),
+        notice_version: "v1".into(),
+        granted_at: t(day),
+        scopes: scopes
+            .iter()
+            .map(|s| ScopeGrant {
+                scope: *s,
+                withdrawn_at: None,
+            })
+            .collect(),
+    }
+}
+
+async fn device(store: &S, c: &ChildRecord, token: u8) -> DeviceRecord {
+    let d = DeviceRecord {
+        device: Device {
+            id: DeviceId::generate(t(0)),
+            household_id: c.child.household_id,
+            child_id: c.child.id,
+            created_at: t(0),
+            revoked_at: None,
+        },
+        name: sealed(3),
+        token_hash: [token; 32],
+    };
+    store.create_device(&d).await.unwrap();
+    d
+}
+
+fn item(child: ChildId, kind: ItemKind, from: &[ItemId], day: i64) -> ItemRecord {
+    ItemRecord {
+        meta: ItemMeta {
+            id: ItemId::generate(t(day)),
+            child_id: child,
+            kind,
+            category: kind.spec().category,
+            state: ItemState::Live,
+            recorded_at: t(day),
+            received_at: t(day) + Duration::seconds(2),
+            device_id: None,
+            derived_from: from.to_vec(),
+            size: 40,
+        },
+        key_epoch: 1,
+        wrapped_key: vec![9; 61],
+        content: StoredContent::Inline(vec![1, 2, 3]),
+    }
+}
+
+pub async fn household_and_unique_email(store: S, _: K, _: B) {
+    let (hh, g) = household(&store, "ana@example.org").await;
+    let found = store
+        .guardian_by_email("ana@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, g);
+    assert_eq!(store.guardian_ids(hh).await.unwrap(), vec![g.guardian.id]);
+    assert!(store
+        .guardian_by_email("nobody@example.org")
+        .await
+        .unwrap()
+        .is_none());
+    let mut dup = g.clone();
+    dup.guardian.id = GuardianId::generate(t(1));
+    let err = store
+        .create_household(HouseholdId::generate(t(1)), &dup)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    // The refused household was not half-created.
+    assert!(store
+        .children_of(HouseholdId::generate(t(1)))
+        .await
+        .unwrap()
+        .is_empty());
+    store.ping().await.unwrap();
+}
+
+pub async fn sessions_round_trip(store: S, _: K, _: B) {
+    let (hh, g) = household(&store, "s@example.org").await;
+    let s = SessionRecord {
+        token_hash: [5; 32],
+        guardian_id: g.guardian.id,
+        household_id: hh,
+        created_at: t(0),
+        expires_at: t(30),
+        revoked_at: None,
+    };
+    store.create_session(&s).await.unwrap();
+    assert_eq!(store.session(&[5; 32]).await.unwrap(), Some(s.clone()));
+    assert_eq!(store.session(&[6; 32]).await.unwrap(), None);
+    store.revoke_session(&[5; 32], t(1)).await.unwrap();
+    assert_eq!(
+        store.session(&[5; 32]).await.unwrap().unwrap().revoked_at,
+        Some(t(1))
+    );
+}
+
+pub async fn children_are_scoped_to_households(store: S, _: K, _: B) {
+    let (a, _) = household(&store, "a@example.org").await;
+    let (b, _) = household(&store, "b@example.org").await;
+    let c1 = child(&store, a, 1).await;
+    let c2 = child(&store, a, 2).await;
+    let c3 = child(&store, b, 3).await;
+    assert_eq!(store.children_of(a).await.unwrap(), vec![c1.clone(), c2]);
+    assert_eq!(store.children_of(b).await.unwrap(), vec![c3]);
+    assert_eq!(store.child(c1.child.id).await.unwrap(), Some(c1));
+    assert_eq!(store.child(ChildId::generate(t(9))).await.unwrap(), None);
+}
+
+pub async fn consent_makes_child_active_and_scopes_withdraw_separately(store: S, _: K, _: B) {
+    let (hh, g) = household(&store, "c@example.org").await;
+    let c = child(&store, hh, 1).await;
+    let k1 = consent(
+        c.child.id,
+        g.guardian.id,
+        &[ConsentScope::Voice, ConsentScope::Training],
+        2,
+    );
+    store.record_consent(&k1).await.unwrap();
+    assert_eq!(
+        store.child(c.child.id).await.unwrap().unwrap().child.status,
+        ChildStatus::Active
+    );
+    assert_eq!(
+        store
+            .withdraw_scope(c.child.id, ConsentScope::Training, t(3))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .withdraw_scope(c.child.id, ConsentScope::Training, t(4))
+            .await
+            .unwrap(),
+        0
+    );
+    let history = store.consents_of(c.child.id).await.unwrap();
+    assert_eq!(history.len(), 1);
+    let mut scopes = history[0].scopes.clone();
+    scopes.sort_by_key(|g| g.scope);
+    assert_eq!(
+        scopes,
+        vec![
+            ScopeGrant {
+                scope: ConsentScope::Voice,
+                withdrawn_at: None
+            },
+            ScopeGrant {
+                scope: ConsentScope::Training,
+                withdrawn_at: Some(t(3))
+            },
+        ]
+    );
+    let k2 = consent(
+        c.child.id,
+        g.guardian.id,
+        &[ConsentScope::PreciseLocation],
+        5,
+    );
+    store.record_consent(&k2).await.unwrap();
+    let history = store.consents_of(c.child.id).await.unwrap();
+    assert_eq!(
+        history.iter().map(|k| k.id).collect::<Vec<_>>(),
+        vec![k1.id, k2.id]
+    );
+}
+
+pub async fn devices_pair_and_revoke(store: S, _: K, _: B) {
+    let (hh, _) = household(&store, "d@example.org").await;
+    let c = child(&store, hh, 1).await;
+    let d = device(&store, &c, 1).await;
+    assert_eq!(store.device(d.device.id).await.unwrap(), Some(d.clone()));
+    assert!(store.revoke_device(d.device.id, t(2)).await.unwrap());
+    assert!(!store.revoke_device(d.device.id, t(3)).await.unwrap());
+    assert_eq!(
+        store
+            .device(d.device.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .device
+            .revoked_at,
+        Some(t(2))
+    );
+    assert!(!store
+        .revoke_device(DeviceId::generate(t(0)), t(3))
+        .await
+        .unwrap());
+}
+
+pub async fn ingest_context_reads_device_child_and_consents(store: S, _: K, _: B) {
+    let (hh, g) = household(&store, "i@example.org").await;
+    let c = child(&store, hh, 1).await;
+    let d = device(&store, &c, 2).await;
+    let k = consent(c.child.id, g.guardian.id, &[ConsentScope::Voice], 2);
+    store.record_consent(&k).await.unwrap();
+    let ctx = store.ingest_context(&[2; 32]).await.unwrap().unwrap();
+    assert_eq!(ctx.device, d);
+    assert_eq!(ctx.child.child.id, c.child.id);
+    assert_eq!(ctx.consents, vec![k]);
+    assert!(store.ingest_context(&[3; 32]).await.unwrap().is_none());
+}
+
+pub async fn items_round_trip_with_lineage(store: S, _: K, _: B) {
+    let (hh, _) = household(&store, "l@example.org").await;
+    let c = child(&store, hh, 1).await;
+    let mut rec = item(c.child.id, ItemKind::VoiceRecording, &[], 2);
+    rec.content = StoredContent::Blob(BlobLocator("local:1:28:100".into()));
+    store.insert_item(&rec).await.unwrap();
+    let tr = item(c.child.id, ItemKind::Transcript, &[rec.meta.id], 2);
+    store.insert_item(&tr).await.unwrap();
+    let intent = item(c.child.id, ItemKind::Intent, &[tr.meta.id, rec.meta.id], 2);
+    store.insert_item(&intent).await.unwrap();
+    assert_eq!(store.item(rec.meta.id).await.unwrap(), Some(rec.clone()));
+    let got = store.item(intent.meta.id).await.unwrap().unwrap();
+    let mut want = intent.meta.derived_from.clone();
+    want.sort();
+    assert_eq!(got.meta.derived_from, want);
+    let mut derived = vec![tr.meta.id, intent.meta.id];
+    derived.sort();
+    assert_eq!(store.derived_from(rec.meta.id).await.unwrap(), derived);
+    assert_eq!(store.derived_from(intent.meta.id).await.unwrap(), vec![]);
+    // Ingest is the child's activity.
+    assert_eq!(
+        store
+            .child(c.child.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .child
+            .last_active_at,
+        Some(intent.meta.received_at)
+    );
+    // The same id twice is a conflict, not an overwrite.
+    assert!(matches!(
+        store.insert_item(&rec).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+pub async fn lineage_refusals_store_nothing(store: S, _: K, _: B) {
+    let (hh, _) = household(&store, "r@example.org").await;
+    let mine = child(&store, hh, 1).await;
+    let other = child(&store, hh, 1).await;
+    let theirs = item(other.child.id, ItemKind::VoiceRecording, &[], 2);
+    store.insert_item(&theirs).await.unwrap();
+    let before = store.child(mine.child.id).await.unwrap();
+
+    let cases = [
+        item(mine.child.id, ItemKind::Transcript, &[theirs.meta.id], 3),
+        item(
+            mine.child.id,
+            ItemKind::Transcript,
+            &[ItemId::generate(t(3))],
+            3,
+        ),
+        item(mine.child.id, ItemKind::Transcript, &[], 3),
+    ];
+    for bad in &cases {
+        let err = store.insert_item(bad).await.unwrap_err();
+        assert!(matches!(err, StoreError::Lineage(_)), "{err:?}");
+        assert_eq!(store.item(bad.meta.id).await.unwrap(), None);
+    }
+    let err = store.insert_item(&cases[0]).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Lineage(LineageError::InvalidSource(id)) if id == theirs.meta.id)
+    );
+    assert_eq!(
+        store.child(mine.child.id).await.unwrap(),
+        before,
+        "a refused item is not activity"
+    );
+}
+
+pub async fn concurrent_writes_all_land(store: S, _: K, _: B) {
+    let (hh, _) = household(&store, "w@example.org").await;
+    let c = child(&store, hh, 1).await;
+    let rec = item(c.child.id, ItemKind::VoiceRecording, &[], 2);
+    store.insert_item(&rec).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = Arc::clone(&store);
+        // Every fourth write is invalid: it must fail alone, not take the batch down.
+        let it = if i % 4 == 0 {
+            item(
+                c.child.id,
+                ItemKind::Transcript,
+                &[ItemId::generate(t(0))],
+                2,
+            )
+        } else {
+            item(c.child.id, ItemKind::Transcript, &[rec.meta.id], 2)
+        };
+        tasks.push(tokio::spawn(async move {
+            (store.insert_item(&it).await.is_ok(), it.meta.id)
+        }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        let (inserted, id) = task.await.unwrap();
+        assert_eq!(store.item(id).await.unwrap().is_some(), inserted);
+        ok += usize::from(inserted);
+    }
+    assert_eq!(ok, 150);
+    assert_eq!(store.derived_from(rec.meta.id).await.unwrap().len(), 150);
+}
+
+pub async fn access_log_appends(store: S, _: K, _: B) {
+    let (hh, g) = household(&store, "a@example.org").await;
+    let c = child(&store, hh, 1).await;
+    let recs: Vec<AccessRecord> = (0..3)
+        .map(|i| AccessRecord {
+            id: AccessId::generate(t(i)),
+            at: t(i),
+            actor: format!("guardian:{}", g.guardian.id),
+            child_id: c.child.id,
+            item_id: (i == 1).then(|| ItemId::generate(t(i))),
+            action: "item.read".into(),
+            purpose: "guardian_review".into(),
+        })
+        .collect();
+    for r in recs.iter().rev() {
+        store.record_access(r).await.unwrap();
+    }
+    assert_eq!(store.access_log(c.child.id).await.unwrap(), recs);
+    assert!(store
+        .access_log(ChildId::generate(t(0)))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn keystore_epochs_and_destruction(_: S, keys: K, _: B) {
+    let a = ChildId::generate(t(0));
+    let b = ChildId::generate(t(0));
+    keys.insert_child_key(a, 1, &[1; 60], t(0)).await.unwrap();
+    keys.insert_child_key(a, 2, &[2; 60], t(1)).await.unwrap();
+    keys.insert_child_key(b, 1, &[3; 60], t(0)).await.unwrap();
+    assert!(matches!(
+        keys.insert_child_key(a, 2, &[9; 60], t(2)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        keys.latest_child_key(a).await.unwrap(),
+        Some((2, vec![2; 60]))
+    );
+    assert_eq!(keys.child_key(a, 1).await.unwrap(), Some(vec![1; 60]));
+    assert_eq!(keys.destroy_child_keys(a).await.unwrap(), 2);
+    assert_eq!(keys.latest_child_key(a).await.unwrap(), None);
+    assert_eq!(keys.child_key(a, 1).await.unwrap(), None);
+    assert_eq!(
+        keys.latest_child_key(b).await.unwrap(),
+        Some((1, vec![3; 60]))
+    );
+}
+
+pub async fn blobs_round_trip_and_delete(_: S, _: K, blobs: B) {
+    let mut tasks = Vec::new();
+    for i in 0..50u8 {
+        let blobs = Arc::clone(&blobs);
+        tasks.push(tokio::spawn(async move {
+            let data = Bytes::from(vec![i; 1000 + usize::from(i) * 37]);
+            let loc = blobs.put(uuid::Uuid::now_v7(), data.clone()).await.unwrap();
+            (loc, data)
+        }));
+    }
+    let mut stored = Vec::new();
+    for task in tasks {
+        stored.push(task.await.unwrap());
+    }
+    for (loc, data) in &stored {
+        assert_eq!(&blobs.get(loc).await.unwrap(), data);
+    }
+    let (gone, _) = &stored[7];
+    blobs.delete(gone).await.unwrap();
+    let after = blobs.get(gone).await;
+    assert!(
+        after.is_err() || after.unwrap().iter().all(|b| *b == 0),
+        "deleted blob still readable"
+    );
+    let (kept, data) = &stored[8];
+    assert_eq!(&blobs.get(kept).await.unwrap(), data);
+}

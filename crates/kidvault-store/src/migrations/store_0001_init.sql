@@ -1,0 +1,97 @@
+-- kidvault data store, version 1. Ids are 16-byte UUIDs; times are Unix microseconds.
+-- Child data (names, item content) is only ever stored sealed (see kidvault-crypto).
+CREATE TABLE households (
+    id BLOB PRIMARY KEY,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE guardians (
+    id BLOB PRIMARY KEY,
+    household_id BLOB NOT NULL REFERENCES households(id),
+    email TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX guardians_household ON guardians(household_id);
+CREATE TABLE sessions (
+    token_hash BLOB PRIMARY KEY,
+    guardian_id BLOB NOT NULL REFERENCES guardians(id),
+    household_id BLOB NOT NULL REFERENCES households(id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+CREATE TABLE children (
+    id BLOB PRIMARY KEY,
+    household_id BLOB NOT NULL REFERENCES households(id),
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_active_at INTEGER,
+    profile_epoch INTEGER NOT NULL,
+    profile_key BLOB NOT NULL,
+    profile BLOB NOT NULL
+);
+CREATE INDEX children_household ON children(household_id, created_at);
+CREATE TABLE consents (
+    id BLOB PRIMARY KEY,
+    child_id BLOB NOT NULL REFERENCES children(id),
+    guardian_id BLOB NOT NULL REFERENCES guardians(id),
+    method TEXT NOT NULL,
+    evidence_ref TEXT NOT NULL,
+    notice_version TEXT NOT NULL,
+    granted_at INTEGER NOT NULL
+);
+CREATE INDEX consents_child ON consents(child_id, granted_at);
+CREATE TABLE consent_scopes (
+    consent_id BLOB NOT NULL REFERENCES consents(id),
+    child_id BLOB NOT NULL REFERENCES children(id),
+    scope TEXT NOT NULL,
+    withdrawn_at INTEGER,
+    PRIMARY KEY (consent_id, scope)
+);
+CREATE INDEX consent_scopes_child ON consent_scopes(child_id, scope);
+CREATE TABLE devices (
+    id BLOB PRIMARY KEY,
+    household_id BLOB NOT NULL REFERENCES households(id),
+    child_id BLOB NOT NULL REFERENCES children(id),
+    token_hash BLOB NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    name_epoch INTEGER NOT NULL,
+    name_key BLOB NOT NULL,
+    name BLOB NOT NULL
+);
+CREATE INDEX devices_child ON devices(child_id);
+CREATE TABLE items (
+    id BLOB PRIMARY KEY,
+    child_id BLOB NOT NULL REFERENCES children(id),
+    kind TEXT NOT NULL,
+    category TEXT NOT NULL,
+    state TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    device_id BLOB REFERENCES devices(id),
+    size INTEGER NOT NULL,
+    key_epoch INTEGER NOT NULL,
+    wrapped_key BLOB NOT NULL,
+    inline_content BLOB,
+    blob_locator TEXT,
+    CHECK ((inline_content IS NULL) <> (blob_locator IS NULL))
+);
+CREATE INDEX items_child_time ON items(child_id, recorded_at);
+CREATE TABLE item_edges (
+    item_id BLOB NOT NULL REFERENCES items(id),
+    source_id BLOB NOT NULL REFERENCES items(id),
+    PRIMARY KEY (item_id, source_id)
+);
+CREATE INDEX item_edges_source ON item_edges(source_id);
+CREATE TABLE access_log (
+    id BLOB PRIMARY KEY,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    child_id BLOB NOT NULL,
+    item_id BLOB,
+    action TEXT NOT NULL,
+    purpose TEXT NOT NULL
+);
+CREATE INDEX access_log_child ON access_log(child_id, at);

@@ -1,0 +1,101 @@
+//! Records as the store holds them. Anything that is child data (a child's name,
+//! a device's name, item content) appears here only as [`Sealed`] ciphertext.
+
+use kidvault_domain::entities::{Child, Device, Guardian};
+use kidvault_domain::ids::{AccessId, ChildId, GuardianId, HouseholdId, ItemId};
+use kidvault_domain::item::ItemMeta;
+use kidvault_domain::Timestamp;
+
+/// A value sealed under a data key that is itself wrapped by the child key of
+/// epoch `epoch`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub epoch: u32,
+    pub wrapped_key: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Sealed(epoch {}, {} bytes)",
+            self.epoch,
+            self.ciphertext.len()
+        )
+    }
+}
+
+/// Where a blob lives; opaque outside the blob store that issued it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BlobLocator(pub String);
+
+/// Where an item's ciphertext lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoredContent {
+    /// Small content, sealed, in the item row.
+    Inline(Vec<u8>),
+    /// Large content, sealed, in the blob store.
+    Blob(BlobLocator),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildRecord {
+    pub child: Child,
+    /// The sealed [`kidvault_domain::entities::ChildProfile`] (JSON).
+    pub profile: Sealed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceRecord {
+    pub device: Device,
+    /// The device's name, sealed under its child's key.
+    pub name: Sealed,
+    pub token_hash: [u8; 32],
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuardianRecord {
+    pub guardian: Guardian,
+    pub password_hash: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub token_hash: [u8; 32],
+    pub guardian_id: GuardianId,
+    pub household_id: HouseholdId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// An item: metadata, its wrapped data key and where its ciphertext is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemRecord {
+    pub meta: ItemMeta,
+    pub key_epoch: u32,
+    pub wrapped_key: Vec<u8>,
+    pub content: StoredContent,
+}
+
+/// Everything a device request needs, read in one go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IngestContext {
+    pub device: DeviceRecord,
+    pub child: ChildRecord,
+    pub consents: Vec<kidvault_domain::consent::Consent>,
+}
+
+/// One read of (or write to) child data by a principal, for a purpose.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessRecord {
+    pub id: AccessId,
+    pub at: Timestamp,
+    /// `guardian:<id>`, `device:<id>`, later `staff:<id>`.
+    pub actor: String,
+    pub child_id: ChildId,
+    pub item_id: Option<ItemId>,
+    pub action: String,
+    pub purpose: String,
+}

@@ -1,0 +1,655 @@
+//! [`Store`] on SQLite. Hand-written SQL; the schema is in `migrations/`.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use kidvault_domain::consent::{Consent, ConsentMethod, ConsentScope, ScopeGrant};
+use kidvault_domain::entities::{Child, ChildStatus, Device, Guardian};
+use kidvault_domain::ids::*;
+use kidvault_domain::item::{DataCategory, ItemKind, ItemMeta, ItemState};
+use kidvault_domain::lineage::{check_derivation, SourceView};
+use kidvault_domain::Timestamp;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::{ts_from_sql, ts_to_sql, uuid_from_sql, Db};
+use crate::model::*;
+use crate::{Result, Store, StoreError};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/store_0001_init.sql"))];
+
+/// The embedded data store: one SQLite file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    db: Db,
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<Self> {
+        Ok(Self {
+            db: Db::open(path, MIGRATIONS)?,
+        })
+    }
+}
+
+fn id<T: From<uuid::Uuid>>(row: &Row<'_>, col: &str) -> Result<T> {
+    let raw: Vec<u8> = row.get(col)?;
+    Ok(T::from(uuid_from_sql(&raw)?))
+}
+
+fn opt_ts(row: &Row<'_>, col: &str) -> Result<Option<Timestamp>> {
+    row.get::<_, Option<i64>>(col)?.map(ts_from_sql).transpose()
+}
+
+fn ts(row: &Row<'_>, col: &str) -> Result<Timestamp> {
+    ts_from_sql(row.get(col)?)
+}
+
+fn hash32(row: &Row<'_>, col: &str) -> Result<[u8; 32]> {
+    let raw: Vec<u8> = row.get(col)?;
+    raw.try_into()
+        .map_err(|_| StoreError::Corrupt("hash is not 32 bytes".into()))
+}
+
+fn epoch(row: &Row<'_>, col: &str) -> Result<u32> {
+    u32::try_from(row.get::<_, i64>(col)?).map_err(|_| StoreError::Corrupt("bad key epoch".into()))
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("unknown {what}"))
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+        || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+const GUARDIAN_COLS: &str = "id, household_id, email, display_name, password_hash, created_at";
+
+fn guardian_row(row: &Row<'_>) -> Result<GuardianRecord> {
+    Ok(GuardianRecord {
+        guardian: Guardian {
+            id: id(row, "id")?,
+            household_id: id(row, "household_id")?,
+            email: row.get("email")?,
+            display_name: row.get("display_name")?,
+            created_at: ts(row, "created_at")?,
+        },
+        password_hash: row.get("password_hash")?,
+    })
+}
+
+const CHILD_COLS: &str =
+    "id, household_id, status, created_at, last_active_at, profile_epoch, profile_key, profile";
+
+fn child_row(row: &Row<'_>) -> Result<ChildRecord> {
+    let status: String = row.get("status")?;
+    Ok(ChildRecord {
+        child: Child {
+            id: id(row, "id")?,
+            household_id: id(row, "household_id")?,
+            status: ChildStatus::parse(&status).ok_or_else(|| corrupt("child status"))?,
+            created_at: ts(row, "created_at")?,
+            last_active_at: opt_ts(row, "last_active_at")?,
+        },
+        profile: Sealed {
+            epoch: epoch(row, "profile_epoch")?,
+            wrapped_key: row.get("profile_key")?,
+            ciphertext: row.get("profile")?,
+        },
+    })
+}
+
+const DEVICE_COLS: &str =
+    "id, household_id, child_id, token_hash, created_at, revoked_at, name_epoch, name_key, name";
+
+fn device_row(row: &Row<'_>) -> Result<DeviceRecord> {
+    Ok(DeviceRecord {
+        device: Device {
+            id: id(row, "id")?,
+            household_id: id(row, "household_id")?,
+            child_id: id(row, "child_id")?,
+            created_at: ts(row, "created_at")?,
+            revoked_at: opt_ts(row, "revoked_at")?,
+        },
+        name: Sealed {
+            epoch: epoch(row, "name_epoch")?,
+            wrapped_key: row.get("name_key")?,
+            ciphertext: row.get("name")?,
+        },
+        token_hash: hash32(row, "token_hash")?,
+    })
+}
+
+fn query_child(conn: &Connection, child: ChildId) -> Result<Option<ChildRecord>> {
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {CHILD_COLS} FROM children WHERE id = ?1"))?;
+    let mut rows = stmt.query([child.as_bytes()])?;
+    rows.next()?.map(child_row).transpose()
+}
+
+fn query_consents(conn: &Connection, child: ChildId) -> Result<Vec<Consent>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, child_id, guardian_id, method, evidence_ref, notice_version, granted_at
+         FROM consents WHERE child_id = ?1 ORDER BY granted_at, id",
+    )?;
+    let mut rows = stmt.query([child.as_bytes()])?;
+    let mut consents = Vec::new();
+    while let Some(row) = rows.next()? {
+        let method: String = row.get("method")?;
+        consents.push(Consent {
+            id: id(row, "id")?,
+            child_id: id(row, "child_id")?,
+            guardian_id: id(row, "guardian_id")?,
+            method: ConsentMethod::parse(&method).ok_or_else(|| corrupt("consent method"))?,
+            evidence_ref: row.get("evidence_ref")?,
+            notice_version: row.get("notice_version")?,
+            granted_at: ts(row, "granted_at")?,
+            scopes: Vec::new(),
+        });
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT consent_id, scope, withdrawn_at FROM consent_scopes WHERE child_id = ?1 ORDER BY scope",
+    )?;
+    let mut rows = stmt.query([child.as_bytes()])?;
+    while let Some(row) = rows.next()? {
+        let consent_id: ConsentId = id(row, "consent_id")?;
+        let scope: String = row.get("scope")?;
+        let grant = ScopeGrant {
+            scope: ConsentScope::parse(&scope).ok_or_else(|| corrupt("consent scope"))?,
+            withdrawn_at: opt_ts(row, "withdrawn_at")?,
+        };
+        if let Some(c) = consents.iter_mut().find(|c| c.id == consent_id) {
+            c.scopes.push(grant);
+        }
+    }
+    Ok(consents)
+}
+
+const ITEM_COLS: &str =
+    "id, child_id, kind, category, state, recorded_at, received_at, device_id, size,
+    key_epoch, wrapped_key, inline_content, blob_locator";
+
+fn item_row(conn: &Connection, row: &Row<'_>) -> Result<ItemRecord> {
+    let item_id: ItemId = id(row, "id")?;
+    let kind: String = row.get("kind")?;
+    let category: String = row.get("category")?;
+    let state: String = row.get("state")?;
+    let device: Option<Vec<u8>> = row.get("device_id")?;
+    let inline: Option<Vec<u8>> = row.get("inline_content")?;
+    let locator: Option<String> = row.get("blob_locator")?;
+    let content = match (inline, locator) {
+        (Some(c), None) => StoredContent::Inline(c),
+        (None, Some(l)) => StoredContent::Blob(BlobLocator(l)),
+        _ => return Err(StoreError::Corrupt("item has no content".into())),
+    };
+    let mut stmt = conn
+        .prepare_cached("SELECT source_id FROM item_edges WHERE item_id = ?1 ORDER BY source_id")?;
+    let mut edges = stmt.query([item_id.as_bytes()])?;
+    let mut derived_from = Vec::new();
+    while let Some(e) = edges.next()? {
+        derived_from.push(id(e, "source_id")?);
+    }
+    Ok(ItemRecord {
+        meta: ItemMeta {
+            id: item_id,
+            child_id: id(row, "child_id")?,
+            kind: ItemKind::parse(&kind).ok_or_else(|| corrupt("item kind"))?,
+            category: DataCategory::parse(&category).ok_or_else(|| corrupt("data category"))?,
+            state: ItemState::parse(&state).ok_or_else(|| corrupt("item state"))?,
+            recorded_at: ts(row, "recorded_at")?,
+            received_at: ts(row, "received_at")?,
+            device_id: device
+                .map(|d| uuid_from_sql(&d).map(DeviceId))
+                .transpose()?,
+            derived_from,
+            size: u64::try_from(row.get::<_, i64>("size")?).map_err(|_| corrupt("size"))?,
+        },
+        key_epoch: epoch(row, "key_epoch")?,
+        wrapped_key: row.get("wrapped_key")?,
+        content,
+    })
+}
+
+fn insert_item_tx(conn: &Connection, item: &ItemRecord) -> Result<()> {
+    let m = &item.meta;
+    // Lineage is checked against what the store holds *now*, inside the write.
+    let mut found = Vec::with_capacity(m.derived_from.len());
+    {
+        let mut stmt = conn.prepare_cached("SELECT child_id, state FROM items WHERE id = ?1")?;
+        for src in &m.derived_from {
+            let row = stmt
+                .query_row([src.as_bytes()], |r| {
+                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+                })
+                .optional()?;
+            if let Some((child, state)) = row {
+                found.push(SourceView {
+                    id: *src,
+                    child_id: ChildId(uuid_from_sql(&child)?),
+                    state: ItemState::parse(&state).ok_or_else(|| corrupt("item state"))?,
+                });
+            }
+        }
+    }
+    check_derivation(m.child_id, m.kind, &m.derived_from, &found)?;
+    let (inline, locator) = match &item.content {
+        StoredContent::Inline(c) => (Some(c.as_slice()), None),
+        StoredContent::Blob(l) => (None, Some(l.0.as_str())),
+    };
+    conn.prepare_cached(
+        "INSERT INTO items (id, child_id, kind, category, state, recorded_at, received_at, device_id, size,
+            key_epoch, wrapped_key, inline_content, blob_locator)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        m.id.as_bytes(),
+        m.child_id.as_bytes(),
+        m.kind.as_str(),
+        m.category.as_str(),
+        m.state.as_str(),
+        ts_to_sql(m.recorded_at),
+        ts_to_sql(m.received_at),
+        m.device_id.as_ref().map(|d| d.as_bytes().to_vec()),
+        i64::try_from(m.size).map_err(|_| corrupt("size"))?,
+        item.key_epoch,
+        item.wrapped_key,
+        inline,
+        locator,
+    ])
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict(format!("item {} exists", m.id))
+        } else {
+            e.into()
+        }
+    })?;
+    let mut edge =
+        conn.prepare_cached("INSERT INTO item_edges (item_id, source_id) VALUES (?1, ?2)")?;
+    for src in &m.derived_from {
+        edge.execute([m.id.as_bytes(), src.as_bytes()])?;
+    }
+    conn.prepare_cached(
+        "UPDATE children SET last_active_at = MAX(COALESCE(last_active_at, 0), ?2) WHERE id = ?1",
+    )?
+    .execute(params![m.child_id.as_bytes(), ts_to_sql(m.received_at)])?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        self.db
+            .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .map(|_| ())
+    }
+
+    async fn create_household(&self, household: HouseholdId, g: &GuardianRecord) -> Result<()> {
+        let g = g.clone();
+        self.db
+            .write(move |c| {
+                c.execute(
+                    "INSERT INTO households (id, created_at) VALUES (?1, ?2)",
+                    params![household.as_bytes(), ts_to_sql(g.guardian.created_at)],
+                )?;
+                c.execute(
+                    &format!(
+                        "INSERT INTO guardians ({GUARDIAN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                    ),
+                    params![
+                        g.guardian.id.as_bytes(),
+                        household.as_bytes(),
+                        g.guardian.email,
+                        g.guardian.display_name,
+                        g.password_hash,
+                        ts_to_sql(g.guardian.created_at)
+                    ],
+                )
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::Conflict("e-mail already registered".into())
+                    } else {
+                        e.into()
+                    }
+                })?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn guardian_by_email(&self, email: &str) -> Result<Option<GuardianRecord>> {
+        let email = email.to_owned();
+        self.db
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {GUARDIAN_COLS} FROM guardians WHERE email = ?1"
+                ))?;
+                let mut rows = stmt.query([email])?;
+                rows.next()?.map(guardian_row).transpose()
+            })
+            .await
+    }
+
+    async fn create_session(&self, s: &SessionRecord) -> Result<()> {
+        let s = s.clone();
+        self.db
+            .write(move |c| {
+                c.execute(
+                    "INSERT INTO sessions (token_hash, guardian_id, household_id, created_at, expires_at, revoked_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        s.token_hash,
+                        s.guardian_id.as_bytes(),
+                        s.household_id.as_bytes(),
+                        ts_to_sql(s.created_at),
+                        ts_to_sql(s.expires_at),
+                        s.revoked_at.map(ts_to_sql)
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>> {
+        let h = *token_hash;
+        self.db
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT token_hash, guardian_id, household_id, created_at, expires_at, revoked_at
+                     FROM sessions WHERE token_hash = ?1",
+                )?;
+                let mut rows = stmt.query([h])?;
+                let Some(row) = rows.next()? else { return Ok(None) };
+                Ok(Some(SessionRecord {
+                    token_hash: hash32(row, "token_hash")?,
+                    guardian_id: id(row, "guardian_id")?,
+                    household_id: id(row, "household_id")?,
+                    created_at: ts(row, "created_at")?,
+                    expires_at: ts(row, "expires_at")?,
+                    revoked_at: opt_ts(row, "revoked_at")?,
+                }))
+            })
+            .await
+    }
+
+    async fn revoke_session(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<()> {
+        let h = *token_hash;
+        self.db
+            .write(move |c| {
+                c.execute(
+                    "UPDATE sessions SET revoked_at = ?2 WHERE token_hash = ?1 AND revoked_at IS NULL",
+                    params![h, ts_to_sql(at)],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn guardian_ids(&self, household: HouseholdId) -> Result<Vec<GuardianId>> {
+        self.db
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT id FROM guardians WHERE household_id = ?1 ORDER BY id",
+                )?;
+                let mut rows = stmt.query([household.as_bytes()])?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    out.push(id(r, "id")?);
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn create_child(&self, r: &ChildRecord) -> Result<()> {
+        let r = r.clone();
+        self.db
+            .write(move |c| {
+                c.execute(
+                    &format!("INSERT INTO children ({CHILD_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                    params![
+                        r.child.id.as_bytes(),
+                        r.child.household_id.as_bytes(),
+                        r.child.status.as_str(),
+                        ts_to_sql(r.child.created_at),
+                        r.child.last_active_at.map(ts_to_sql),
+                        r.profile.epoch,
+                        r.profile.wrapped_key,
+                        r.profile.ciphertext
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn child(&self, child: ChildId) -> Result<Option<ChildRecord>> {
+        self.db.read(move |c| query_child(c, child)).await
+    }
+
+    async fn children_of(&self, household: HouseholdId) -> Result<Vec<ChildRecord>> {
+        self.db
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {CHILD_COLS} FROM children WHERE household_id = ?1 ORDER BY created_at, id"
+                ))?;
+                let mut rows = stmt.query([household.as_bytes()])?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    out.push(child_row(r)?);
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn record_consent(&self, consent: &Consent) -> Result<()> {
+        let k = consent.clone();
+        self.db
+            .write(move |c| {
+                c.execute(
+                    "INSERT INTO consents (id, child_id, guardian_id, method, evidence_ref, notice_version, granted_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        k.id.as_bytes(),
+                        k.child_id.as_bytes(),
+                        k.guardian_id.as_bytes(),
+                        k.method.as_str(),
+                        k.evidence_ref,
+                        k.notice_version,
+                        ts_to_sql(k.granted_at)
+                    ],
+                )?;
+                for g in &k.scopes {
+                    c.execute(
+                        "INSERT INTO consent_scopes (consent_id, child_id, scope, withdrawn_at) VALUES (?1, ?2, ?3, ?4)",
+                        params![k.id.as_bytes(), k.child_id.as_bytes(), g.scope.as_str(), g.withdrawn_at.map(ts_to_sql)],
+                    )?;
+                }
+                c.execute(
+                    "UPDATE children SET status = 'active' WHERE id = ?1 AND status = 'pending_consent'",
+                    [k.child_id.as_bytes()],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn consents_of(&self, child: ChildId) -> Result<Vec<Consent>> {
+        self.db.read(move |c| query_consents(c, child)).await
+    }
+
+    async fn withdraw_scope(
+        &self,
+        child: ChildId,
+        scope: ConsentScope,
+        at: Timestamp,
+    ) -> Result<u64> {
+        self.db
+            .write(move |c| {
+                let n = c.execute(
+                    "UPDATE consent_scopes SET withdrawn_at = ?3
+                     WHERE child_id = ?1 AND scope = ?2 AND withdrawn_at IS NULL",
+                    params![child.as_bytes(), scope.as_str(), ts_to_sql(at)],
+                )?;
+                Ok(n as u64)
+            })
+            .await
+    }
+
+    async fn create_device(&self, d: &DeviceRecord) -> Result<()> {
+        let d = d.clone();
+        self.db
+            .write(move |c| {
+                c.execute(
+                    &format!("INSERT INTO devices ({DEVICE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+                    params![
+                        d.device.id.as_bytes(),
+                        d.device.household_id.as_bytes(),
+                        d.device.child_id.as_bytes(),
+                        d.token_hash,
+                        ts_to_sql(d.device.created_at),
+                        d.device.revoked_at.map(ts_to_sql),
+                        d.name.epoch,
+                        d.name.wrapped_key,
+                        d.name.ciphertext
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn device(&self, device: DeviceId) -> Result<Option<DeviceRecord>> {
+        self.db
+            .read(move |c| {
+                let mut stmt =
+                    c.prepare_cached(&format!("SELECT {DEVICE_COLS} FROM devices WHERE id = ?1"))?;
+                let mut rows = stmt.query([device.as_bytes()])?;
+                rows.next()?.map(device_row).transpose()
+            })
+            .await
+    }
+
+    async fn revoke_device(&self, device: DeviceId, at: Timestamp) -> Result<bool> {
+        self.db
+            .write(move |c| {
+                let n = c.execute(
+                    "UPDATE devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                    params![device.as_bytes(), ts_to_sql(at)],
+                )?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    async fn ingest_context(&self, token_hash: &[u8; 32]) -> Result<Option<IngestContext>> {
+        let h = *token_hash;
+        self.db
+            .read(move |c| {
+                let device = {
+                    let mut stmt = c.prepare_cached(&format!(
+                        "SELECT {DEVICE_COLS} FROM devices WHERE token_hash = ?1"
+                    ))?;
+                    let mut rows = stmt.query([h])?;
+                    match rows.next()? {
+                        Some(r) => device_row(r)?,
+                        None => return Ok(None),
+                    }
+                };
+                let child = query_child(c, device.device.child_id)?
+                    .ok_or_else(|| StoreError::Corrupt("device without child".into()))?;
+                let consents = query_consents(c, device.device.child_id)?;
+                Ok(Some(IngestContext {
+                    device,
+                    child,
+                    consents,
+                }))
+            })
+            .await
+    }
+
+    async fn insert_item(&self, item: &ItemRecord) -> Result<()> {
+        let item = item.clone();
+        self.db.write(move |c| insert_item_tx(c, &item)).await
+    }
+
+    async fn item(&self, item: ItemId) -> Result<Option<ItemRecord>> {
+        self.db
+            .read(move |c| {
+                let mut stmt =
+                    c.prepare_cached(&format!("SELECT {ITEM_COLS} FROM items WHERE id = ?1"))?;
+                let mut rows = stmt.query([item.as_bytes()])?;
+                match rows.next()? {
+                    Some(r) => item_row(c, r).map(Some),
+                    None => Ok(None),
+                }
+            })
+            .await
+    }
+
+    async fn derived_from(&self, item: ItemId) -> Result<Vec<ItemId>> {
+        self.db
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT item_id FROM item_edges WHERE source_id = ?1 ORDER BY item_id",
+                )?;
+                let mut rows = stmt.query([item.as_bytes()])?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    out.push(id(r, "item_id")?);
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn record_access(&self, a: &AccessRecord) -> Result<()> {
+        let a = a.clone();
+        self.db
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO access_log (id, at, actor, child_id, item_id, action, purpose)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    a.id.as_bytes(),
+                    ts_to_sql(a.at),
+                    a.actor,
+                    a.child_id.as_bytes(),
+                    a.item_id.map(|i| i.as_bytes().to_vec()),
+                    a.action,
+                    a.purpose
+                ])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn access_log(&self, child: ChildId) -> Result<Vec<AccessRecord>> {
+        self.db
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT id, at, actor, child_id, item_id, action, purpose FROM access_log
+                     WHERE child_id = ?1 ORDER BY at, id",
+                )?;
+                let mut rows = stmt.query([child.as_bytes()])?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    let item: Option<Vec<u8>> = r.get("item_id")?;
+                    out.push(AccessRecord {
+                        id: id(r, "id")?,
+                        at: ts(r, "at")?,
+                        actor: r.get("actor")?,
+                        child_id: id(r, "child_id")?,
+                        item_id: item.map(|i| uuid_from_sql(&i).map(ItemId)).transpose()?,
+                        action: r.get("action")?,
+                        purpose: r.get("purpose")?,
+                    });
+                }
+                Ok(out)
+            })
+            .await
+    }
+}
