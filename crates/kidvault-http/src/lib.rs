@@ -1,1 +1,84 @@
-//! placeholder
+//! # kidvault-http
+//!
+//! The HTTP edge: JSON API under `/api/v1`, the OpenAPI document generated from
+//! this code at `/api/v1/openapi.json`, `/healthz` and Prometheus `/metrics`.
+//!
+//! The edge parses (bearer tokens, JSON, ids, query strings) and reads the clock;
+//! every decision is the service's. Every failure leaves as
+//! `{"error":{"code":"stable_code","message":"human text"}}` with a 4xx/5xx
+//! status ([`error`]); extractor rejections included ([`extract`]).
+
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+use axum::Router;
+use kidvault_service::Vault;
+
+/// Shared state of every handler.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub vault: Arc<Vault>,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+/// JSON bodies are small; only recordings are large, and they have their own limit.
+const JSON_LIMIT: usize = 256 * 1024;
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let audio_limit = state.vault.config().audio.max_bytes;
+    let api = Router::new()
+        .route("/guardians", post(routes::accounts::register))
+        .route("/sessions", post(routes::accounts::sign_in))
+        .route("/sessions/current", delete(routes::accounts::sign_out))
+        .route(
+            "/children",
+            post(routes::children::create).get(routes::children::list),
+        )
+        .route("/children/{id}", get(routes::children::get))
+        .route(
+            "/children/{id}/consents",
+            post(routes::children::grant_consent).get(routes::children::consents),
+        )
+        .route(
+            "/children/{id}/consents/{scope}",
+            delete(routes::children::withdraw_scope),
+        )
+        .route(
+            "/children/{id}/access-log",
+            get(routes::children::access_log),
+        )
+        .route("/devices", post(routes::devices::pair))
+        .route("/devices/{id}", delete(routes::devices::revoke))
+        .route(
+            "/children/{id}/recordings",
+            post(routes::ingest::recording).layer(DefaultBodyLimit::max(audio_limit)),
+        )
+        .route(
+            "/children/{id}/items",
+            post(routes::ingest::item).get(routes::items::list),
+        )
+        .route("/children/{id}/locations", post(routes::ingest::location))
+        .route("/items/{id}", get(routes::items::get))
+        .route("/items/{id}/content", get(routes::items::content))
+        .route("/openapi.json", get(openapi::serve))
+        .fallback(routes::not_found);
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(routes::healthz))
+        .route("/metrics", get(metrics::serve))
+        .fallback(routes::not_found)
+        .layer(DefaultBodyLimit::max(JSON_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .with_state(state)
+}

@@ -1,1 +1,99 @@
-//! placeholder
+//! # kidvault-service
+//!
+//! The operations kidvault offers, each one call that takes `now` and a principal:
+//! - [`accounts`]: guardian sign-up and sessions (argon2id, bearer tokens stored hashed).
+//! - [`children`]: child profiles (sealed), verifiable consent, scope withdrawal.
+//! - [`devices`]: pairing and revoking the devices that collect for a child.
+//! - [`ingest`]: device ingest of recordings, derived items and locations, with
+//!   consent checked on every request and lineage recorded at ingest.
+//! - [`review`]: a guardian reading items and their decrypted content.
+//!
+//! Two structural rules:
+//! 1. **One authorization point.** Every access to a child's data goes through
+//!    [`access::Vault::authorize`], which returns a [`access::Grant`] that only
+//!    this module can mint. Reading child content requires a `Grant` and the same
+//!    call appends the access record; there is no other path to plaintext.
+//! 2. **Sealed at rest.** Child content is sealed here, under a fresh data key
+//!    wrapped by the child's key ([`keyring`]), before anything reaches a store.
+
+pub mod access;
+pub mod accounts;
+pub mod children;
+pub mod devices;
+mod error;
+pub mod ingest;
+pub mod keyring;
+pub mod review;
+mod tokens;
+
+use std::sync::Arc;
+
+use kidvault_crypto::KeyProvider;
+use kidvault_domain::audio::AudioLimits;
+use kidvault_store::{BlobStore, Keystore, Store};
+
+pub use error::{ErrorKind, ServiceError};
+pub use kidvault_domain as domain;
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// Settings the operations need.
+#[derive(Clone, Debug)]
+pub struct VaultConfig {
+    /// The privacy notice in force. Consent must name it; consents given to an
+    /// older notice do not allow new collection (COPPA 312.5, material change).
+    pub notice_version: String,
+    pub audio: AudioLimits,
+    /// Largest derived item (transcript, intent, ...) in bytes.
+    pub max_item_bytes: usize,
+    pub session_ttl: chrono::Duration,
+    /// How far a device's clock may run ahead of ours.
+    pub clock_skew: chrono::Duration,
+}
+
+impl Default for VaultConfig {
+    fn default() -> Self {
+        Self {
+            notice_version: "2026-11-01".into(),
+            audio: AudioLimits::default(),
+            max_item_bytes: 64 * 1024,
+            session_ttl: chrono::Duration::days(7),
+            clock_skew: chrono::Duration::minutes(5),
+        }
+    }
+}
+
+/// The service: every operation on child data.
+#[derive(Debug)]
+pub struct Vault {
+    store: Arc<dyn Store>,
+    blobs: Arc<dyn BlobStore>,
+    keys: keyring::KeyRing,
+    config: VaultConfig,
+}
+
+impl Vault {
+    pub fn new(
+        store: Arc<dyn Store>,
+        keystore: Arc<dyn Keystore>,
+        blobs: Arc<dyn BlobStore>,
+        provider: Arc<dyn KeyProvider>,
+        config: VaultConfig,
+    ) -> Self {
+        Self {
+            store,
+            blobs,
+            keys: keyring::KeyRing::new(provider, keystore),
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &VaultConfig {
+        &self.config
+    }
+
+    /// Whether the data store answers (for `/healthz`).
+    pub async fn healthy(&self) -> bool {
+        self.store.ping().await.is_ok()
+    }
+}

@@ -30,7 +30,7 @@ macro_rules! store_conformance_tests {
             consent_makes_child_active_and_scopes_withdraw_separately, devices_pair_and_revoke,
             ingest_context_reads_device_child_and_consents, items_round_trip_with_lineage,
             lineage_refusals_store_nothing, concurrent_writes_all_land, access_log_appends,
-            keystore_epochs_and_destruction, blobs_round_trip_and_delete);
+            keystore_epochs_and_destruction, blobs_round_trip_and_delete, items_page_newest_first_with_filters);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -481,4 +481,76 @@ pub async fn blobs_round_trip_and_delete(_: S, _: K, blobs: B) {
     );
     let (kept, data) = &stored[8];
     assert_eq!(&blobs.get(kept).await.unwrap(), data);
+}
+
+pub async fn items_page_newest_first_with_filters(store: S, _: K, _: B) {
+    let (hh, _) = household(&store, "p@example.org").await;
+    let c = child(&store, hh, 0).await;
+    let other = child(&store, hh, 0).await;
+    let mut all = Vec::new();
+    for day in 0..10 {
+        let rec = item(c.child.id, ItemKind::VoiceRecording, &[], day);
+        store.insert_item(&rec).await.unwrap();
+        let tr = item(c.child.id, ItemKind::Transcript, &[rec.meta.id], day);
+        store.insert_item(&tr).await.unwrap();
+        all.push(rec.meta);
+        all.push(tr.meta);
+    }
+    store
+        .insert_item(&item(other.child.id, ItemKind::VoiceRecording, &[], 3))
+        .await
+        .unwrap();
+    all.sort_by_key(|m| std::cmp::Reverse((m.recorded_at, m.id)));
+    let mut got = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_items(
+                c.child.id,
+                &ItemFilter {
+                    kind: None,
+                    from: None,
+                    to: None,
+                    after,
+                    limit: 3,
+                },
+            )
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 3);
+        after = page.last().map(|m| (m.recorded_at, m.id));
+        got.extend(page);
+    }
+    let ids = |v: &[ItemMeta]| v.iter().map(|m| m.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&got),
+        ids(&all),
+        "pages cover every item once, newest first, and no other child's"
+    );
+    let recs = store
+        .list_items(
+            c.child.id,
+            &ItemFilter {
+                kind: Some(ItemKind::VoiceRecording),
+                from: Some(t(2)),
+                to: Some(t(5)),
+                after: None,
+                limit: 100,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(recs.len(), 3);
+    assert!(recs.iter().all(|m| m.kind == ItemKind::VoiceRecording
+        && m.recorded_at >= t(2)
+        && m.recorded_at < t(5)));
+    assert_eq!(
+        got.iter()
+            .find(|m| m.kind == ItemKind::Transcript)
+            .map(|m| m.derived_from.len()),
+        Some(1)
+    );
 }

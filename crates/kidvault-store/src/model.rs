@@ -99,3 +99,16 @@ pub struct AccessRecord {
     pub action: String,
     pub purpose: String,
 }
+
+/// Which of a child's items to list, newest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemFilter {
+    pub kind: Option<kidvault_domain::item::ItemKind>,
+    /// Inclusive lower bound on `recorded_at`.
+    pub from: Option<Timestamp>,
+    /// Exclusive upper bound on `recorded_at`.
+    pub to: Option<Timestamp>,
+    /// Continue after this (recorded_at, id): the last item of the previous page.
+    pub after: Option<(Timestamp, ItemId)>,
+    pub limit: u32,
+}

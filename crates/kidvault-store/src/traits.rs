@@ -60,6 +60,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// so an item is never derived from a source deleted concurrently.
     async fn insert_item(&self, item: &ItemRecord) -> Result<()>;
     async fn item(&self, id: ItemId) -> Result<Option<ItemRecord>>;
+    /// A page of the child's live items (metadata only), newest first by
+    /// `(recorded_at, id)`.
+    async fn list_items(
+        &self,
+        child: ChildId,
+        filter: &ItemFilter,
+    ) -> Result<Vec<kidvault_domain::item::ItemMeta>>;
     /// Items derived directly from `id`.
     async fn derived_from(&self, id: ItemId) -> Result<Vec<ItemId>>;
 

@@ -1,1 +1,139 @@
-fn main() {}
+//! The `kidvault` command line. See `kidvault --help`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use kidvault::config::Config;
+use kidvault::{app, bench, demo};
+
+#[derive(Parser)]
+#[command(name = "kidvault", version, about = "The children's data vault")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (embedded storage; nothing else to install).
+    Serve {
+        /// Data directory (default ./kidvault-data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Root key file (default kidvault-keys/root.key beside the data dir).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Seed a demo household (once) and print its login.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Durable ingest from concurrent simulated devices; prints a JSON summary.
+    Ingest {
+        /// Seconds for each audio phase (service, HTTP); small items run for half.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        #[arg(long, default_value_t = 64)]
+        devices: usize,
+        /// Where the temporary deployment is created (the disk being measured).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Skip the HTTP phase.
+        #[arg(long)]
+        no_http: bool,
+        /// MiB written by the disk bandwidth probe.
+        #[arg(long, default_value_t = 1024)]
+        disk_mib: usize,
+    },
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Serve {
+            data_dir,
+            listen,
+            config,
+            key_file,
+            demo,
+        } => {
+            let mut cfg = Config::load(config.as_deref())?;
+            cfg.data_dir = data_dir.unwrap_or(cfg.data_dir);
+            cfg.listen = listen.unwrap_or(cfg.listen);
+            cfg.key_file = key_file.or(cfg.key_file);
+            init_tracing(&cfg.log);
+            let vault = app::open(&cfg)?;
+            let listener = tokio::net::TcpListener::bind(cfg.listen)
+                .await
+                .with_context(|| format!("binding {}", cfg.listen))?;
+            let addr = listener.local_addr()?;
+            if demo {
+                let seeded = demo::seed(&vault, chrono::Utc::now()).await?;
+                if seeded.created {
+                    tracing::info!(
+                        recordings = seeded.recordings,
+                        items = seeded.items,
+                        "seeded the demo household"
+                    );
+                }
+                println!(
+                    "demo household: sign in as {} / {}",
+                    demo::DEMO_EMAIL,
+                    demo::DEMO_PASSWORD
+                );
+            }
+            println!(
+                "kidvault listening on http://{addr} (API: http://{addr}/api/v1/openapi.json)"
+            );
+            app::serve(listener, vault, app::shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Ingest {
+            seconds,
+            devices,
+            dir,
+            no_http,
+            disk_mib,
+        }) => {
+            init_tracing("warn");
+            let summary = bench::ingest(bench::IngestOpts {
+                seconds,
+                devices,
+                dir,
+                http: !no_http,
+                disk_mib,
+            })
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", kidvault_http::openapi::document());
+            Ok(())
+        }
+    }
+}

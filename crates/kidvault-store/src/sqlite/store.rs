@@ -589,6 +589,43 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn list_items(&self, child: ChildId, f: &ItemFilter) -> Result<Vec<ItemMeta>> {
+        let f = f.clone();
+        self.db
+            .read(move |c| {
+                // The keyset condition keeps paging index-driven at any depth.
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {ITEM_COLS} FROM items
+                     WHERE child_id = ?1 AND state = 'live'
+                       AND (?2 IS NULL OR kind = ?2)
+                       AND (?3 IS NULL OR recorded_at >= ?3)
+                       AND (?4 IS NULL OR recorded_at < ?4)
+                       AND (?5 IS NULL OR recorded_at < ?5 OR (recorded_at = ?5 AND id < ?6))
+                     ORDER BY recorded_at DESC, id DESC
+                     LIMIT ?7"
+                ))?;
+                let (after_t, after_id) = match f.after {
+                    Some((t, id)) => (Some(ts_to_sql(t)), Some(id.as_bytes().to_vec())),
+                    None => (None, None),
+                };
+                let mut rows = stmt.query(params![
+                    child.as_bytes(),
+                    f.kind.map(|k| k.as_str()),
+                    f.from.map(ts_to_sql),
+                    f.to.map(ts_to_sql),
+                    after_t,
+                    after_id,
+                    f.limit
+                ])?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    out.push(item_row(c, r)?.meta);
+                }
+                Ok(out)
+            })
+            .await
+    }
+
     async fn derived_from(&self, item: ItemId) -> Result<Vec<ItemId>> {
         self.db
             .read(move |c| {

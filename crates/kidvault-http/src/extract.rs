@@ -1,0 +1,135 @@
+//! Extractors that parse requests into checked values, turning every rejection into
+//! an [`ApiError`] with a stable code: bearer tokens, JSON bodies, query strings,
+//! raw bodies and path ids.
+
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use bytes::Bytes;
+use kidvault_service::access::{DeviceSession, GuardianSession};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// A signed-in guardian (bearer session token).
+#[derive(Debug)]
+pub struct GuardianAuth(pub GuardianSession, pub String);
+
+impl FromRequestParts<AppState> for GuardianAuth {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "a guardian session token is required",
+            )
+        })?;
+        let session = state
+            .vault
+            .authenticate_guardian(token, chrono::Utc::now())
+            .await?;
+        Ok(Self(session, token.to_owned()))
+    }
+}
+
+/// An authenticated device (bearer device token).
+#[derive(Debug)]
+pub struct DeviceAuth(pub DeviceSession);
+
+impl FromRequestParts<AppState> for DeviceAuth {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "a device token is required",
+            )
+        })?;
+        Ok(Self(state.vault.authenticate_device(token).await?))
+    }
+}
+
+fn body_rejection(status: StatusCode, text: String) -> ApiError {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(status, "payload_too_large", "request body is too large")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(status, "unsupported_media_type", text),
+        StatusCode::UNPROCESSABLE_ENTITY => ApiError::new(status, "invalid_body", text),
+        _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", text),
+    }
+}
+
+/// A JSON body; malformed or mistyped bodies are refused with a code.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        axum::Json::<T>::from_request(req, state)
+            .await
+            .map(|axum::Json(v)| Self(v))
+            .map_err(|e: JsonRejection| body_rejection(e.status(), e.body_text()))
+    }
+}
+
+/// A raw body (recordings).
+#[derive(Debug)]
+pub struct ApiBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(Self)
+            .map_err(|e: BytesRejection| body_rejection(e.status(), e.body_text()))
+    }
+}
+
+/// A query string.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Self(v))
+            .map_err(|e: QueryRejection| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_query",
+                    e.body_text(),
+                )
+            })
+    }
+}
+
+/// Parses a path id. A malformed id names nothing, so it is `not_found`.
+pub fn path_id<T: std::str::FromStr>(raw: &str) -> Result<T, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource"))
+}

@@ -1,0 +1,92 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use kidvault_domain::ids::{GuardianId, HouseholdId};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{ApiJson, GuardianAuth};
+use crate::AppState;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewGuardian {
+    email: String,
+    /// 12 to 256 characters.
+    password: String,
+    display_name: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct GuardianCreated {
+    guardian_id: GuardianId,
+    household_id: HouseholdId,
+}
+
+/// Create a guardian account and its household.
+#[utoipa::path(post, path = "/api/v1/guardians", tag = "accounts", request_body = NewGuardian,
+    responses((status = 201, body = GuardianCreated), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<NewGuardian>,
+) -> ApiResult<(StatusCode, Json<GuardianCreated>)> {
+    let (guardian_id, household_id) = state
+        .vault
+        .register_guardian(
+            &req.email,
+            &req.password,
+            &req.display_name,
+            chrono::Utc::now(),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(GuardianCreated {
+            guardian_id,
+            household_id,
+        }),
+    ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignIn {
+    email: String,
+    password: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Session {
+    /// Bearer token for `Authorization: Bearer ...`.
+    token: String,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Sign in; returns a bearer token.
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "accounts", request_body = SignIn,
+    responses((status = 201, body = Session), (status = 401, body = ErrorBody)))]
+pub(crate) async fn sign_in(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<SignIn>,
+) -> ApiResult<(StatusCode, Json<Session>)> {
+    let now = chrono::Utc::now();
+    let token = state.vault.sign_in(&req.email, &req.password, now).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Session {
+            token,
+            expires_at: now + state.vault.config().session_ttl,
+        }),
+    ))
+}
+
+/// Sign out: revoke the session whose token is presented.
+#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "accounts", security(("guardian" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+pub(crate) async fn sign_out(
+    State(state): State<AppState>,
+    GuardianAuth(_, token): GuardianAuth,
+) -> ApiResult<StatusCode> {
+    state.vault.sign_out(&token, chrono::Utc::now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

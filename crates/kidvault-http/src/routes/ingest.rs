@@ -1,0 +1,162 @@
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use kidvault_domain::ids::ItemId;
+use kidvault_domain::item::{DataCategory, ItemKind};
+use kidvault_service::ingest::{Ingested, NewDerived};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{path_id, ApiBytes, ApiJson, ApiQuery, DeviceAuth};
+use crate::AppState;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct IngestedDto {
+    item_id: ItemId,
+    kind: ItemKind,
+    category: DataCategory,
+    recorded_at: DateTime<Utc>,
+    /// For locations: the precision at which the point was stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    precision: Option<&'static str>,
+}
+
+fn created(
+    state: &AppState,
+    i: Ingested,
+    precision: Option<&'static str>,
+) -> (StatusCode, Json<IngestedDto>) {
+    state.metrics.ingested(i.kind);
+    (
+        StatusCode::CREATED,
+        Json(IngestedDto {
+            item_id: i.item_id,
+            kind: i.kind,
+            category: i.category,
+            recorded_at: i.recorded_at,
+            precision,
+        }),
+    )
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RecordingQuery {
+    /// When the audio was captured (RFC 3339); defaults to now.
+    recorded_at: Option<DateTime<Utc>>,
+}
+
+const WAV_TYPES: [&str; 4] = ["audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave"];
+
+/// Upload a voice recording (device). The body is `audio/wav` PCM.
+#[utoipa::path(post, path = "/api/v1/children/{id}/recordings", tag = "ingest", security(("device" = [])),
+    params(("id" = String, Path), RecordingQuery),
+    request_body(content = Vec<u8>, content_type = "audio/wav"),
+    responses((status = 201, body = IngestedDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn recording(
+    State(state): State<AppState>,
+    DeviceAuth(d): DeviceAuth,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<RecordingQuery>,
+    headers: HeaderMap,
+    ApiBytes(body): ApiBytes,
+) -> ApiResult<(StatusCode, Json<IngestedDto>)> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !WAV_TYPES.contains(&media.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "recordings must be sent as Content-Type: audio/wav",
+        ));
+    }
+    let i = state
+        .vault
+        .ingest_recording(&d, path_id(&id)?, body, q.recorded_at, Utc::now())
+        .await?;
+    Ok(created(&state, i, None))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewItem {
+    /// `transcript`, `intent`, `embedding`, `memory` or `action_log`.
+    kind: String,
+    /// Ids of the items this one was computed from (live items of the same child).
+    #[serde(default)]
+    derived_from: Vec<String>,
+    /// A string for text kinds, an object for intents and action logs, an array of numbers for embeddings.
+    content: serde_json::Value,
+    recorded_at: Option<DateTime<Utc>>,
+}
+
+/// Store an item derived from others (device).
+#[utoipa::path(post, path = "/api/v1/children/{id}/items", tag = "ingest", request_body = NewItem,
+    security(("device" = [])), params(("id" = String, Path)),
+    responses((status = 201, body = IngestedDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn item(
+    State(state): State<AppState>,
+    DeviceAuth(d): DeviceAuth,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<NewItem>,
+) -> ApiResult<(StatusCode, Json<IngestedDto>)> {
+    let i = state
+        .vault
+        .ingest_derived(
+            &d,
+            path_id(&id)?,
+            NewDerived {
+                kind: &req.kind,
+                derived_from: &req.derived_from,
+                content: &req.content,
+                recorded_at: req.recorded_at,
+            },
+            Utc::now(),
+        )
+        .await?;
+    Ok(created(&state, i, None))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewLocation {
+    lat: f64,
+    lon: f64,
+    accuracy_m: f64,
+    recorded_at: Option<DateTime<Utc>>,
+}
+
+/// Store a location fix (device). Needs the `precise_location` scope.
+#[utoipa::path(post, path = "/api/v1/children/{id}/locations", tag = "ingest", request_body = NewLocation,
+    security(("device" = [])), params(("id" = String, Path)),
+    responses((status = 201, body = IngestedDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub(crate) async fn location(
+    State(state): State<AppState>,
+    DeviceAuth(d): DeviceAuth,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<NewLocation>,
+) -> ApiResult<(StatusCode, Json<IngestedDto>)> {
+    let i = state
+        .vault
+        .ingest_location(
+            &d,
+            path_id(&id)?,
+            (req.lat, req.lon, req.accuracy_m),
+            req.recorded_at,
+            Utc::now(),
+        )
+        .await?;
+    Ok(created(&state, i, Some("precise")))
+}

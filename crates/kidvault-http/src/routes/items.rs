@@ -1,0 +1,152 @@
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use kidvault_domain::ids::{ChildId, DeviceId, ItemId};
+use kidvault_domain::item::{DataCategory, ItemKind};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{path_id, ApiQuery, GuardianAuth};
+use crate::AppState;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ItemSummary {
+    item_id: ItemId,
+    kind: ItemKind,
+    category: DataCategory,
+    recorded_at: DateTime<Utc>,
+    received_at: DateTime<Utc>,
+    size: u64,
+    derived_from: Vec<ItemId>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ItemPageDto {
+    items: Vec<ItemSummary>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    /// Only items of this kind.
+    kind: Option<String>,
+    /// Recorded at or after (RFC 3339).
+    from: Option<DateTime<Utc>>,
+    /// Recorded before (RFC 3339).
+    to: Option<DateTime<Utc>>,
+    cursor: Option<String>,
+    /// 1 to 200; default 50.
+    limit: Option<u32>,
+}
+
+/// A child's items, newest first, cursor-paged.
+#[utoipa::path(get, path = "/api/v1/children/{id}/items", tag = "review", security(("guardian" = [])),
+    params(("id" = String, Path), ListQuery),
+    responses((status = 200, body = ItemPageDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    GuardianAuth(g, _): GuardianAuth,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<ItemPageDto>> {
+    let page = state
+        .vault
+        .list_items(
+            &g,
+            path_id(&id)?,
+            q.kind.as_deref(),
+            q.from,
+            q.to,
+            q.cursor.as_deref(),
+            q.limit,
+            Utc::now(),
+        )
+        .await?;
+    Ok(Json(ItemPageDto {
+        items: page
+            .items
+            .into_iter()
+            .map(|m| ItemSummary {
+                item_id: m.id,
+                kind: m.kind,
+                category: m.category,
+                recorded_at: m.recorded_at,
+                received_at: m.received_at,
+                size: m.size,
+                derived_from: m.derived_from,
+            })
+            .collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ItemDto {
+    item_id: ItemId,
+    child_id: ChildId,
+    kind: ItemKind,
+    category: DataCategory,
+    recorded_at: DateTime<Utc>,
+    received_at: DateTime<Utc>,
+    device_id: Option<DeviceId>,
+    /// Plaintext size in bytes.
+    size: u64,
+    media_type: &'static str,
+    /// What this item was derived from.
+    derived_from: Vec<ItemId>,
+    /// What was derived from this item.
+    derived: Vec<ItemId>,
+    /// Text or JSON content; absent for audio (see `/content`).
+    #[schema(value_type = Object)]
+    content: Option<serde_json::Value>,
+}
+
+/// One item: metadata, lineage both ways, and text content.
+#[utoipa::path(get, path = "/api/v1/items/{id}", tag = "review", security(("guardian" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = ItemDto), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    GuardianAuth(g, _): GuardianAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ItemDto>> {
+    let v = state.vault.get_item(&g, path_id(&id)?, Utc::now()).await?;
+    Ok(Json(ItemDto {
+        item_id: v.meta.id,
+        child_id: v.meta.child_id,
+        kind: v.meta.kind,
+        category: v.meta.category,
+        recorded_at: v.meta.recorded_at,
+        received_at: v.meta.received_at,
+        device_id: v.meta.device_id,
+        size: v.meta.size,
+        media_type: v.media_type,
+        derived_from: v.meta.derived_from,
+        derived: v.derived,
+        content: v.content,
+    }))
+}
+
+/// The item's decrypted content (audio as `audio/wav`).
+#[utoipa::path(get, path = "/api/v1/items/{id}/content", tag = "review", security(("guardian" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "the content, in the item's media type"), (status = 404, body = ErrorBody)))]
+pub(crate) async fn content(
+    State(state): State<AppState>,
+    GuardianAuth(g, _): GuardianAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let (media_type, bytes) = state
+        .vault
+        .item_content(&g, path_id(&id)?, Utc::now())
+        .await?;
+    let mut resp = bytes.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+    // Child content is never cached by browsers or proxies.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}

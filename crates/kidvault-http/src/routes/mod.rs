@@ -1,0 +1,40 @@
+//! Route handlers, one module per resource. Each handler: extract, call the
+//! service once with `now`, shape the response.
+
+pub(crate) mod accounts;
+pub(crate) mod children;
+pub(crate) mod devices;
+pub(crate) mod ingest;
+pub(crate) mod items;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Health {
+    status: &'static str,
+}
+
+/// Liveness and storage reachability.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, body = Health), (status = 503, body = crate::error::ErrorBody)))]
+pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    if state.vault.healthy().await {
+        Ok(Json(Health { status: "ok" }))
+    } else {
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the data store does not answer",
+        ))
+    }
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+}

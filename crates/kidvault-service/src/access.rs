@@ -1,0 +1,222 @@
+//! The one authorization point.
+//!
+//! Every operation on a child's data asks [`Vault::authorize`] for a [`Grant`]:
+//! who is acting, on which child, for which purpose. A `Grant` cannot be built
+//! outside this module, and the only ways to plaintext child content
+//! ([`Vault::open`]) take one and append the access record in the same call. The
+//! rules here are the seed of the purpose-based staff policy (Cedar) to come:
+//! - a guardian may act on the children of their own household, and nothing else;
+//! - a device may only collect, only for the child it is paired to, only while the
+//!   scope the data needs is in force under the current notice.
+//!
+//! Anything the caller may not see is reported as `NotFound`, never `Forbidden`.
+
+use kidvault_domain::consent::{scopes_in_force, ConsentScope};
+use kidvault_domain::entities::ChildStatus;
+use kidvault_domain::ids::{AccessId, ChildId, GuardianId, HouseholdId, ItemId};
+use kidvault_domain::Timestamp;
+use kidvault_store::{AccessRecord, ChildRecord, IngestContext, Sealed};
+
+use crate::{Result, ServiceError, Vault};
+
+/// A signed-in guardian.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuardianSession {
+    pub guardian_id: GuardianId,
+    pub household_id: HouseholdId,
+}
+
+/// An authenticated, unrevoked device, with its child and the child's consents as
+/// read at the start of the request.
+#[derive(Clone, Debug)]
+pub struct DeviceSession {
+    pub(crate) ctx: IngestContext,
+}
+
+impl DeviceSession {
+    pub fn device_id(&self) -> kidvault_domain::ids::DeviceId {
+        self.ctx.device.device.id
+    }
+}
+
+/// Who is acting.
+#[derive(Clone, Copy, Debug)]
+pub enum Actor<'a> {
+    Guardian(&'a GuardianSession),
+    Device(&'a DeviceSession),
+}
+
+/// What the actor wants to do with the child's data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Read the child's profile, consents and access log.
+    ViewChild,
+    /// Record or withdraw consent, pair or revoke devices.
+    Manage,
+    /// Read items and their content.
+    ReadItems,
+    /// Collect new data that needs `scope` in force.
+    Collect(ConsentScope),
+}
+
+impl Action {
+    /// The purpose recorded with each access.
+    pub fn purpose(self) -> &'static str {
+        match self {
+            Action::ViewChild | Action::ReadItems => "guardian_review",
+            Action::Manage => "guardian_management",
+            Action::Collect(_) => "device_collection",
+        }
+    }
+}
+
+/// Proof that an authorization check passed. Only [`Vault::authorize`] mints it.
+#[derive(Debug)]
+pub struct Grant {
+    child: ChildRecord,
+    actor: String,
+    action: Action,
+}
+
+impl Grant {
+    pub fn child(&self) -> &ChildRecord {
+        &self.child
+    }
+    pub fn child_id(&self) -> ChildId {
+        self.child.child.id
+    }
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+}
+
+impl Vault {
+    /// Decides whether `actor` may perform `action` on `child_id`.
+    pub async fn authorize(
+        &self,
+        actor: Actor<'_>,
+        child_id: ChildId,
+        action: Action,
+    ) -> Result<Grant> {
+        match actor {
+            Actor::Guardian(g) => {
+                let child = self
+                    .store
+                    .child(child_id)
+                    .await?
+                    .ok_or(ServiceError::NotFound)?;
+                self.authorize_loaded(g, child, action)
+            }
+            Actor::Device(d) => {
+                let ctx = &d.ctx;
+                if ctx.child.child.id != child_id {
+                    return Err(ServiceError::NotFound);
+                }
+                let Action::Collect(scope) = action else {
+                    return Err(ServiceError::NotFound);
+                };
+                let in_force = ctx.child.child.status == ChildStatus::Active
+                    && scopes_in_force(&ctx.consents, &self.config.notice_version).contains(&scope);
+                if !in_force {
+                    return Err(ServiceError::Forbidden {
+                        code: "consent_required",
+                        message: format!(
+                            "no verifiable parental consent for the {} scope is in force for this child \
+                             under notice {}",
+                            scope.as_str(),
+                            self.config.notice_version
+                        ),
+                    });
+                }
+                Ok(Grant {
+                    child: ctx.child.clone(),
+                    actor: format!("device:{}", ctx.device.device.id),
+                    action,
+                })
+            }
+        }
+    }
+
+    /// The guardian rule, for a child record already loaded (e.g. by a household listing).
+    pub(crate) fn authorize_loaded(
+        &self,
+        g: &GuardianSession,
+        child: ChildRecord,
+        action: Action,
+    ) -> Result<Grant> {
+        if child.child.household_id != g.household_id || matches!(action, Action::Collect(_)) {
+            return Err(ServiceError::NotFound);
+        }
+        Ok(Grant {
+            child,
+            actor: format!("guardian:{}", g.guardian_id),
+            action,
+        })
+    }
+
+    /// Opens sealed child content under `grant`, appending the access record first:
+    /// no record, no plaintext.
+    pub(crate) async fn open(
+        &self,
+        grant: &Grant,
+        data_id: &[u8; 16],
+        item: Option<ItemId>,
+        what: &str,
+        sealed: &Sealed,
+        now: Timestamp,
+    ) -> Result<Vec<u8>> {
+        self.record_access(grant, item, what, now).await?;
+        let key = self.keys.at_epoch(grant.child_id(), sealed.epoch).await?;
+        Ok(key.open_with(data_id, &sealed.wrapped_key, &sealed.ciphertext)?)
+    }
+
+    /// Appends the access record for a read made under `grant`.
+    pub(crate) async fn record_access(
+        &self,
+        grant: &Grant,
+        item: Option<ItemId>,
+        what: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.store
+            .record_access(&AccessRecord {
+                id: AccessId::generate(now),
+                at: now,
+                actor: grant.actor.clone(),
+                child_id: grant.child_id(),
+                item_id: item,
+                action: what.to_owned(),
+                purpose: grant.action.purpose().to_owned(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Seals new child content under the child's current key.
+    pub(crate) async fn seal(
+        &self,
+        grant: &Grant,
+        data_id: &[u8; 16],
+        plaintext: &[u8],
+    ) -> Result<Sealed> {
+        let key = self.keys.current(grant.child_id()).await?;
+        let (wrapped_key, ciphertext) = key.seal_new(data_id, plaintext)?;
+        Ok(Sealed {
+            epoch: key.epoch(),
+            wrapped_key,
+            ciphertext,
+        })
+    }
+
+    /// The access log of a child: who read what, when, and why.
+    pub async fn access_log(
+        &self,
+        g: &GuardianSession,
+        child: ChildId,
+    ) -> Result<Vec<AccessRecord>> {
+        let grant = self
+            .authorize(Actor::Guardian(g), child, Action::ViewChild)
+            .await?;
+        Ok(self.store.access_log(grant.child_id()).await?)
+    }
+}

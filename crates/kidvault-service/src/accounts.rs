@@ -1,0 +1,184 @@
+//! Guardian accounts and authentication. Passwords are hashed with argon2id
+//! (OWASP parameters); tokens are random and stored only as SHA-256.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use kidvault_domain::entities::{parse_email, Guardian};
+use kidvault_domain::ids::{GuardianId, HouseholdId};
+use kidvault_domain::Timestamp;
+use kidvault_store::{GuardianRecord, SessionRecord, StoreError};
+
+use crate::access::{DeviceSession, GuardianSession};
+use crate::tokens::{new_token, token_hash, DEVICE_PREFIX, SESSION_PREFIX};
+use crate::{Result, ServiceError, Vault};
+
+/// A hash verified against when the e-mail is unknown, so a wrong e-mail costs as
+/// much time as a wrong password.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2cVqyrYAcSsbn0BzQ3ryRNCkCQRNvvX3ftRSdfASSWs";
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
+fn hash_password(password: &str) -> Result<String> {
+    let mut salt = [0u8; 16];
+    kidvault_crypto::random_bytes(&mut salt)?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+impl Vault {
+    /// Creates a household and its first guardian.
+    pub async fn register_guardian(
+        &self,
+        email: &str,
+        password: &str,
+        display_name: &str,
+        now: Timestamp,
+    ) -> Result<(GuardianId, HouseholdId)> {
+        let email = parse_email(email).ok_or_else(|| {
+            ServiceError::invalid("invalid_email", "email is not a valid address")
+        })?;
+        let len = password.chars().count();
+        if !(12..=256).contains(&len) {
+            return Err(ServiceError::invalid(
+                "weak_password",
+                "password must be 12 to 256 characters",
+            ));
+        }
+        let name = display_name.trim();
+        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+            return Err(ServiceError::invalid(
+                "invalid_display_name",
+                "display_name must be 1 to 64 characters",
+            ));
+        }
+        let password = password.to_owned();
+        let password_hash = blocking(move || hash_password(&password)).await??;
+        let household_id = HouseholdId::generate(now);
+        let guardian_id = GuardianId::generate(now);
+        let record = GuardianRecord {
+            guardian: Guardian {
+                id: guardian_id,
+                household_id,
+                email,
+                display_name: name.to_owned(),
+                created_at: now,
+            },
+            password_hash,
+        };
+        match self.store.create_household(household_id, &record).await {
+            Ok(()) => Ok((guardian_id, household_id)),
+            Err(StoreError::Conflict(_)) => Err(ServiceError::Conflict {
+                code: "email_taken",
+                message: "an account with this e-mail already exists".into(),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Signs a guardian in; returns a bearer token valid for the session TTL.
+    pub async fn sign_in(&self, email: &str, password: &str, now: Timestamp) -> Result<String> {
+        let wrong = || ServiceError::Unauthenticated("e-mail or password is wrong".into());
+        let record = match parse_email(email) {
+            Some(e) => self.store.guardian_by_email(&e).await?,
+            None => None,
+        };
+        let hash = record
+            .as_ref()
+            .map_or(DUMMY_HASH.to_owned(), |r| r.password_hash.clone());
+        let password = password.to_owned();
+        let ok = blocking(move || verify_password(&password, &hash)).await?;
+        let record = match (ok, record) {
+            (true, Some(r)) => r,
+            _ => return Err(wrong()),
+        };
+        let token = new_token(SESSION_PREFIX)?;
+        self.store
+            .create_session(&SessionRecord {
+                token_hash: token_hash(&token),
+                guardian_id: record.guardian.id,
+                household_id: record.guardian.household_id,
+                created_at: now,
+                expires_at: now + self.config.session_ttl,
+                revoked_at: None,
+            })
+            .await?;
+        Ok(token)
+    }
+
+    /// Ends a session.
+    pub async fn sign_out(&self, token: &str, now: Timestamp) -> Result<()> {
+        Ok(self.store.revoke_session(&token_hash(token), now).await?)
+    }
+
+    /// Resolves a guardian bearer token.
+    pub async fn authenticate_guardian(
+        &self,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<GuardianSession> {
+        let bad =
+            || ServiceError::Unauthenticated("a valid guardian session token is required".into());
+        if !token.starts_with(SESSION_PREFIX) {
+            return Err(bad());
+        }
+        let s = self
+            .store
+            .session(&token_hash(token))
+            .await?
+            .ok_or_else(bad)?;
+        if s.revoked_at.is_some() || s.expires_at <= now {
+            return Err(bad());
+        }
+        Ok(GuardianSession {
+            guardian_id: s.guardian_id,
+            household_id: s.household_id,
+        })
+    }
+
+    /// Resolves a device bearer token. A revoked device is no longer a device.
+    pub async fn authenticate_device(&self, token: &str) -> Result<DeviceSession> {
+        let bad = || ServiceError::Unauthenticated("a valid device token is required".into());
+        if !token.starts_with(DEVICE_PREFIX) {
+            return Err(bad());
+        }
+        let ctx = self
+            .store
+            .ingest_context(&token_hash(token))
+            .await?
+            .ok_or_else(bad)?;
+        if ctx.device.device.revoked_at.is_some() {
+            return Err(bad());
+        }
+        Ok(DeviceSession { ctx })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dummy_hash_is_a_valid_argon2id_hash() {
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+        assert!(!verify_password("anything", DUMMY_HASH));
+        let h = hash_password("correct horse battery").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &h));
+        assert!(!verify_password("correct horse batterx", &h));
+    }
+}

@@ -1,0 +1,208 @@
+//! Child profiles and verifiable parental consent.
+//!
+//! A child starts in `pending_consent`; nothing is collected until a consent is
+//! recorded. Scopes are granted together but withdrawn one at a time, effective on
+//! the next device request (devices re-read consent on every request).
+
+use chrono::Datelike;
+use kidvault_domain::consent::{
+    scopes_in_force, Consent, ConsentRequest, ConsentScope, ScopeGrant,
+};
+use kidvault_domain::entities::{Child, ChildProfile, ChildStatus};
+use kidvault_domain::ids::{ChildId, ConsentId};
+use kidvault_domain::Timestamp;
+use kidvault_store::ChildRecord;
+
+use crate::access::{Action, Actor, Grant, GuardianSession};
+use crate::{Result, ServiceError, Vault};
+
+/// A child as a guardian sees it.
+#[derive(Clone, Debug)]
+pub struct ChildView {
+    pub child: Child,
+    pub profile: ChildProfile,
+    /// Scopes in force under the current notice.
+    pub scopes: Vec<ConsentScope>,
+    /// True when consent was given, but only to an older notice: renewal needed.
+    pub consent_renewal_required: bool,
+}
+
+impl Vault {
+    pub async fn create_child(
+        &self,
+        g: &GuardianSession,
+        display_name: &str,
+        birth_year: i32,
+        now: Timestamp,
+    ) -> Result<ChildView> {
+        let profile = ChildProfile::parse(display_name, birth_year, now.year())
+            .map_err(|e| ServiceError::invalid("invalid_child", e))?;
+        let id = ChildId::generate(now);
+        let key = self.keys.create(id, now).await?;
+        let plaintext =
+            serde_json::to_vec(&profile).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let (wrapped_key, ciphertext) = key.seal_new(id.as_bytes(), &plaintext)?;
+        let child = Child {
+            id,
+            household_id: g.household_id,
+            status: ChildStatus::PendingConsent,
+            created_at: now,
+            last_active_at: None,
+        };
+        let record = ChildRecord {
+            child: child.clone(),
+            profile: kidvault_store::Sealed {
+                epoch: key.epoch(),
+                wrapped_key,
+                ciphertext,
+            },
+        };
+        self.store.create_child(&record).await?;
+        Ok(ChildView {
+            child,
+            profile,
+            scopes: Vec::new(),
+            consent_renewal_required: false,
+        })
+    }
+
+    pub async fn list_children(
+        &self,
+        g: &GuardianSession,
+        now: Timestamp,
+    ) -> Result<Vec<ChildView>> {
+        let mut out = Vec::new();
+        for record in self.store.children_of(g.household_id).await? {
+            let grant = self.authorize_loaded(g, record, Action::ViewChild)?;
+            out.push(self.child_view(&grant, now).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn get_child(
+        &self,
+        g: &GuardianSession,
+        child: ChildId,
+        now: Timestamp,
+    ) -> Result<ChildView> {
+        let grant = self
+            .authorize(Actor::Guardian(g), child, Action::ViewChild)
+            .await?;
+        self.child_view(&grant, now).await
+    }
+
+    async fn child_view(&self, grant: &Grant, now: Timestamp) -> Result<ChildView> {
+        let record = grant.child();
+        let id = record.child.id;
+        let plaintext = self
+            .open(
+                grant,
+                id.as_bytes(),
+                None,
+                "profile.read",
+                &record.profile,
+                now,
+            )
+            .await?;
+        let profile: ChildProfile = serde_json::from_slice(&plaintext)
+            .map_err(|e| ServiceError::Internal(format!("child profile: {e}")))?;
+        let consents = self.store.consents_of(id).await?;
+        let scopes = scopes_in_force(&consents, &self.config.notice_version);
+        let consent_renewal_required = !consents.is_empty()
+            && scopes.is_empty()
+            && consents
+                .iter()
+                .all(|c| c.notice_version != self.config.notice_version);
+        Ok(ChildView {
+            child: record.child.clone(),
+            profile,
+            scopes,
+            consent_renewal_required,
+        })
+    }
+
+    /// Records a verifiable parental consent.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn grant_consent(
+        &self,
+        g: &GuardianSession,
+        child: ChildId,
+        method: &str,
+        evidence_ref: &str,
+        notice_version: &str,
+        scopes: &[String],
+        now: Timestamp,
+    ) -> Result<Consent> {
+        let grant = self
+            .authorize(Actor::Guardian(g), child, Action::Manage)
+            .await?;
+        let req = ConsentRequest::parse(
+            method,
+            evidence_ref,
+            notice_version,
+            scopes,
+            &self.config.notice_version,
+        )
+        .map_err(|e| {
+            use kidvault_domain::consent::ConsentError as E;
+            let code = match e {
+                E::UnknownMethod(_) => "unknown_consent_method",
+                E::UnknownScope(_) => "unknown_scope",
+                E::NoScopes => "no_scopes",
+                E::EvidenceRef => "invalid_evidence_ref",
+                E::EmailPlusThirdParty => "method_not_allowed_for_scope",
+                E::StaleNotice { .. } => "stale_notice_version",
+            };
+            ServiceError::invalid(code, e)
+        })?;
+        let consent = Consent {
+            id: ConsentId::generate(now),
+            child_id: grant.child_id(),
+            guardian_id: g.guardian_id,
+            method: req.method,
+            evidence_ref: req.evidence_ref,
+            notice_version: req.notice_version,
+            granted_at: now,
+            scopes: req
+                .scopes
+                .into_iter()
+                .map(|scope| ScopeGrant {
+                    scope,
+                    withdrawn_at: None,
+                })
+                .collect(),
+        };
+        self.store.record_consent(&consent).await?;
+        Ok(consent)
+    }
+
+    /// Withdraws one scope, effective on the next device request. Returns the
+    /// scopes still in force.
+    pub async fn withdraw_scope(
+        &self,
+        g: &GuardianSession,
+        child: ChildId,
+        scope: &str,
+        now: Timestamp,
+    ) -> Result<Vec<ConsentScope>> {
+        let grant = self
+            .authorize(Actor::Guardian(g), child, Action::Manage)
+            .await?;
+        let scope = ConsentScope::parse(scope).ok_or_else(|| {
+            ServiceError::invalid("unknown_scope", format!("unknown consent scope {scope:?}"))
+        })?;
+        self.store
+            .withdraw_scope(grant.child_id(), scope, now)
+            .await?;
+        let consents = self.store.consents_of(grant.child_id()).await?;
+        Ok(scopes_in_force(&consents, &self.config.notice_version))
+    }
+
+    /// The child's consent history, oldest first.
+    pub async fn consents(&self, g: &GuardianSession, child: ChildId) -> Result<Vec<Consent>> {
+        let grant = self
+            .authorize(Actor::Guardian(g), child, Action::ViewChild)
+            .await?;
+        Ok(self.store.consents_of(grant.child_id()).await?)
+    }
+}

@@ -1,0 +1,87 @@
+//! Devices: paired by a guardian to one child, authenticated by a bearer token
+//! shown once, revocable at any time (effective on the next request).
+
+use kidvault_domain::entities::Device;
+use kidvault_domain::ids::{ChildId, DeviceId};
+use kidvault_domain::Timestamp;
+use kidvault_store::DeviceRecord;
+
+use crate::access::{Action, Actor, GuardianSession};
+use crate::tokens::{new_token, token_hash, DEVICE_PREFIX};
+use crate::{Result, ServiceError, Vault};
+
+/// A newly paired device and its token (the only time the token is shown).
+#[derive(Clone)]
+pub struct PairedDevice {
+    pub device_id: DeviceId,
+    pub token: String,
+}
+
+impl std::fmt::Debug for PairedDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PairedDevice")
+            .field("device_id", &self.device_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Vault {
+    pub async fn pair_device(
+        &self,
+        g: &GuardianSession,
+        child: ChildId,
+        name: &str,
+        now: Timestamp,
+    ) -> Result<PairedDevice> {
+        let grant = self
+            .authorize(Actor::Guardian(g), child, Action::Manage)
+            .await?;
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+            return Err(ServiceError::invalid(
+                "invalid_device_name",
+                "name must be 1 to 64 characters",
+            ));
+        }
+        let device_id = DeviceId::generate(now);
+        // A device's name ("Mia's watch") identifies the child: sealed like child data.
+        let sealed = self
+            .seal(&grant, device_id.as_bytes(), name.as_bytes())
+            .await?;
+        let token = new_token(DEVICE_PREFIX)?;
+        self.store
+            .create_device(&DeviceRecord {
+                device: Device {
+                    id: device_id,
+                    household_id: g.household_id,
+                    child_id: grant.child_id(),
+                    created_at: now,
+                    revoked_at: None,
+                },
+                name: sealed,
+                token_hash: token_hash(&token),
+            })
+            .await?;
+        Ok(PairedDevice { device_id, token })
+    }
+
+    /// Revokes a device. Revoking twice is not an error.
+    pub async fn revoke_device(
+        &self,
+        g: &GuardianSession,
+        device: DeviceId,
+        now: Timestamp,
+    ) -> Result<()> {
+        let record = self
+            .store
+            .device(device)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let grant = self
+            .authorize(Actor::Guardian(g), record.device.child_id, Action::Manage)
+            .await?;
+        debug_assert_eq!(grant.child_id(), record.device.child_id);
+        self.store.revoke_device(device, now).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,100 @@
+//! Service errors. Each has a stable machine-readable code; the HTTP layer maps the
+//! [`ErrorKind`] to a status. Internal details never reach a caller.
+
+use kidvault_crypto::CryptoError;
+use kidvault_store::StoreError;
+
+/// The class of a failure, which decides the HTTP status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    Invalid,
+    Unauthenticated,
+    /// Authenticated, known, but not allowed: e.g. no consent in force.
+    Forbidden,
+    /// Missing, or not visible to the caller: the two are indistinguishable.
+    NotFound,
+    Conflict,
+    TooLarge,
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    #[error("not found")]
+    NotFound,
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("{message}")]
+    TooLarge { code: &'static str, message: String },
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub fn invalid(code: &'static str, message: impl std::fmt::Display) -> Self {
+        ServiceError::Invalid {
+            code,
+            message: message.to_string(),
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ServiceError::Invalid { .. } => ErrorKind::Invalid,
+            ServiceError::Unauthenticated(_) => ErrorKind::Unauthenticated,
+            ServiceError::Forbidden { .. } => ErrorKind::Forbidden,
+            ServiceError::NotFound => ErrorKind::NotFound,
+            ServiceError::Conflict { .. } => ErrorKind::Conflict,
+            ServiceError::TooLarge { .. } => ErrorKind::TooLarge,
+            ServiceError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// The stable code clients match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServiceError::Invalid { code, .. }
+            | ServiceError::Forbidden { code, .. }
+            | ServiceError::Conflict { code, .. }
+            | ServiceError::TooLarge { code, .. } => code,
+            ServiceError::Unauthenticated(_) => "unauthenticated",
+            ServiceError::NotFound => "not_found",
+            ServiceError::Internal(_) => "internal",
+        }
+    }
+
+    /// The message for the caller (internal details are logged, not returned).
+    pub fn public_message(&self) -> String {
+        match self {
+            ServiceError::Internal(_) => "internal error; the operation did not complete".into(),
+            ServiceError::NotFound => "no such resource".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ServiceError::NotFound,
+            StoreError::Conflict(m) => ServiceError::Conflict {
+                code: "conflict",
+                message: m,
+            },
+            StoreError::Lineage(l) => ServiceError::invalid("invalid_derived_from", l),
+            StoreError::Backend(m) | StoreError::Corrupt(m) => ServiceError::Internal(m),
+        }
+    }
+}
+
+impl From<CryptoError> for ServiceError {
+    fn from(e: CryptoError) -> Self {
+        ServiceError::Internal(e.to_string())
+    }
+}

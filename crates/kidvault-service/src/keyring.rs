@@ -1,0 +1,111 @@
+//! The key ring: child keys, created wrapped under the root key, stored in the
+//! keystore, and cached unwrapped in memory (zeroed when evicted) so ingest does
+//! not unwrap on every request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use kidvault_crypto::{ChildKey, KeyProvider, SecretKey};
+use kidvault_domain::ids::ChildId;
+use kidvault_domain::Timestamp;
+use kidvault_store::Keystore;
+
+use crate::{Result, ServiceError};
+
+const CACHE_LIMIT: usize = 10_000;
+
+#[derive(Debug)]
+pub struct KeyRing {
+    provider: Arc<dyn KeyProvider>,
+    keystore: Arc<dyn Keystore>,
+    cache: RwLock<HashMap<(ChildId, u32), ChildKey>>,
+    latest: RwLock<HashMap<ChildId, u32>>,
+}
+
+fn root_context(child: ChildId, epoch: u32) -> Vec<u8> {
+    let mut ctx = b"kidvault/child-key/v1\0".to_vec();
+    ctx.extend_from_slice(child.as_bytes());
+    ctx.extend_from_slice(&epoch.to_be_bytes());
+    ctx
+}
+
+impl KeyRing {
+    pub fn new(provider: Arc<dyn KeyProvider>, keystore: Arc<dyn Keystore>) -> Self {
+        Self {
+            provider,
+            keystore,
+            cache: RwLock::default(),
+            latest: RwLock::default(),
+        }
+    }
+
+    /// Creates a child's first key (epoch 1). Done before the child row exists, so
+    /// a crash in between leaves an unused key, never a child without one.
+    pub async fn create(&self, child: ChildId, now: Timestamp) -> Result<ChildKey> {
+        let key = SecretKey::generate()?;
+        let wrapped = self.provider.wrap(&root_context(child, 1), &key)?;
+        self.keystore
+            .insert_child_key(child, 1, &wrapped, now)
+            .await?;
+        let ck = ChildKey::new(key, *child.as_bytes(), 1);
+        self.remember(child, ck.clone());
+        Ok(ck)
+    }
+
+    /// The child's key at its newest epoch (what new data is sealed under).
+    pub async fn current(&self, child: ChildId) -> Result<ChildKey> {
+        let epoch = self.latest.read().ok().and_then(|l| l.get(&child).copied());
+        if let Some(epoch) = epoch {
+            if let Some(k) = self.cached(child, epoch) {
+                return Ok(k);
+            }
+        }
+        let (epoch, wrapped) = self
+            .keystore
+            .latest_child_key(child)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(format!("child {child} has no key")))?;
+        self.unwrap_and_remember(child, epoch, &wrapped)
+    }
+
+    /// The child's key at `epoch`; `NotFound` if that epoch was destroyed.
+    pub async fn at_epoch(&self, child: ChildId, epoch: u32) -> Result<ChildKey> {
+        if let Some(k) = self.cached(child, epoch) {
+            return Ok(k);
+        }
+        let wrapped = self
+            .keystore
+            .child_key(child, epoch)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        self.unwrap_and_remember(child, epoch, &wrapped)
+    }
+
+    fn cached(&self, child: ChildId, epoch: u32) -> Option<ChildKey> {
+        self.cache.read().ok()?.get(&(child, epoch)).cloned()
+    }
+
+    fn unwrap_and_remember(&self, child: ChildId, epoch: u32, wrapped: &[u8]) -> Result<ChildKey> {
+        let key = self.provider.unwrap(&root_context(child, epoch), wrapped)?;
+        let ck = ChildKey::new(key, *child.as_bytes(), epoch);
+        self.remember(child, ck.clone());
+        Ok(ck)
+    }
+
+    fn remember(&self, child: ChildId, key: ChildKey) {
+        let epoch = key.epoch();
+        if let Ok(mut cache) = self.cache.write() {
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert((child, epoch), key);
+        }
+        if let Ok(mut latest) = self.latest.write() {
+            if latest.len() >= CACHE_LIMIT {
+                latest.clear();
+            }
+            let e = latest.entry(child).or_insert(epoch);
+            *e = (*e).max(epoch);
+        }
+    }
+}

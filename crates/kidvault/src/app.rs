@@ -1,0 +1,100 @@
+//! Opening a deployment and serving it.
+//!
+//! Layout on disk (embedded):
+//! ```text
+//! <data_dir>/kidvault.db        data store (SQLite, WAL): metadata + sealed content
+//! <data_dir>/blobs/seg-*.kvb    audio ciphertext segments
+//! <key dir>/root.key            root key (0600), outside the data dir
+//! <key dir>/keystore.db         wrapped child keys, outside the data dir
+//! ```
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use kidvault_crypto::{FileKeyProvider, KeyProvider};
+use kidvault_http::{metrics::Metrics, AppState};
+use kidvault_service::Vault;
+use kidvault_store::sqlite::{SqliteKeystore, SqliteStore};
+use kidvault_store::LocalBlobStore;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+
+/// Opens the stores and the key provider named by `config`.
+pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
+    let data_dir = &config.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::set_permissions(
+        data_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )?;
+    let key_file = config.key_file();
+    let (provider, created) = FileKeyProvider::load_or_create(&key_file)?;
+    if created {
+        tracing::warn!(path = %key_file.display(), "created a new root key: back it up apart from the data");
+    }
+    if inside(&key_file, data_dir) {
+        tracing::warn!(
+            path = %key_file.display(),
+            "ROOT KEY IS INSIDE THE DATA DIRECTORY: a copy of the data dir then carries the key that decrypts it, \
+             and crypto-shredding cannot reach backups. Move it out (--key-file)."
+        );
+    }
+    let key_dir = key_file.parent().unwrap_or(Path::new("."));
+    let keystore = SqliteKeystore::open(&key_dir.join("keystore.db"))?;
+    let store = SqliteStore::open(&data_dir.join("kidvault.db"))?;
+    let blobs = LocalBlobStore::open(&data_dir.join("blobs"))?;
+    tracing::info!(data_dir = %data_dir.display(), key_id = provider.key_id(), "opened embedded store");
+    Ok(Arc::new(Vault::new(
+        Arc::new(store),
+        Arc::new(keystore),
+        Arc::new(blobs),
+        Arc::new(provider),
+        config.vault_config()?,
+    )))
+}
+
+fn inside(path: &Path, dir: &Path) -> bool {
+    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    abs(path).starts_with(abs(dir))
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then drains in-flight
+/// requests. The stores close (and flush) when the last handle drops.
+pub async fn serve(
+    listener: TcpListener,
+    vault: Arc<Vault>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = AppState {
+        vault,
+        metrics: Arc::new(Metrics::default()),
+    };
+    axum::serve(listener, kidvault_http::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,166 @@
+//! Configuration: built-in defaults, then a TOML file (`--config`), then
+//! `KIDVAULT_*` environment variables, then command-line flags. Unknown keys are
+//! errors. Secrets are never inline: the root key is read from `key_file`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use kidvault_domain::audio::AudioLimits;
+use kidvault_service::VaultConfig;
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Data directory: SQLite data store and blob segments (ciphertext only).
+    pub data_dir: PathBuf,
+    /// Root key file. Default: `kidvault-keys/root.key` beside the data directory.
+    /// The keystore (wrapped child keys) lives beside it, outside the data dir.
+    pub key_file: Option<PathBuf>,
+    /// The privacy notice version in force; consent must name it.
+    pub notice_version: String,
+    pub max_recording_bytes: usize,
+    pub max_recording_seconds: u32,
+    pub max_item_bytes: usize,
+    pub session_ttl_hours: i64,
+    /// tracing filter, e.g. `info` or `kidvault=debug`.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let v = VaultConfig::default();
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("kidvault-data"),
+            key_file: None,
+            notice_version: v.notice_version,
+            max_recording_bytes: v.audio.max_bytes,
+            max_recording_seconds: v.audio.max_seconds,
+            max_item_bytes: v.max_item_bytes,
+            session_ttl_hours: v.session_ttl.num_hours(),
+            log: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if any), then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("in {}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(v) = get("KIDVAULT_LISTEN") {
+            self.listen = v
+                .parse()
+                .with_context(|| format!("KIDVAULT_LISTEN={v:?} is not an address"))?;
+        }
+        if let Some(v) = get("KIDVAULT_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = get("KIDVAULT_KEY_FILE") {
+            self.key_file = Some(v.into());
+        }
+        if let Some(v) = get("KIDVAULT_NOTICE_VERSION") {
+            self.notice_version = v;
+        }
+        if let Some(v) = get("KIDVAULT_LOG") {
+            self.log = v;
+        }
+        Ok(())
+    }
+
+    /// The root key file actually used.
+    pub fn key_file(&self) -> PathBuf {
+        self.key_file.clone().unwrap_or_else(|| {
+            let base = self
+                .data_dir
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            base.join("kidvault-keys").join("root.key")
+        })
+    }
+
+    /// The service settings this configuration implies.
+    pub fn vault_config(&self) -> anyhow::Result<VaultConfig> {
+        if self.notice_version.trim().is_empty() {
+            bail!("notice_version must not be empty");
+        }
+        if self.session_ttl_hours <= 0 {
+            bail!("session_ttl_hours must be positive");
+        }
+        Ok(VaultConfig {
+            notice_version: self.notice_version.clone(),
+            audio: AudioLimits {
+                max_bytes: self.max_recording_bytes,
+                max_seconds: self.max_recording_seconds,
+            },
+            max_item_bytes: self.max_item_bytes,
+            session_ttl: chrono::Duration::hours(self.session_ttl_hours),
+            ..VaultConfig::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kv.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9999\"\nnotice_version = \"v7\"\n",
+        )
+        .unwrap();
+        let mut c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.notice_version, "v7");
+        assert_eq!(c.max_item_bytes, Config::default().max_item_bytes);
+        c.apply_env(|k| (k == "KIDVAULT_NOTICE_VERSION").then(|| "v8".to_string()))
+            .unwrap();
+        assert_eq!(c.notice_version, "v8");
+        assert!(c
+            .apply_env(|k| (k == "KIDVAULT_LISTEN").then(|| "nope".to_string()))
+            .is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kv.toml");
+        std::fs::write(&path, "listn = \"127.0.0.1:9999\"\n").unwrap();
+        let err = format!("{:#}", Config::load(Some(&path)).unwrap_err());
+        assert!(err.contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn key_file_defaults_beside_the_data_dir() {
+        let c = Config {
+            data_dir: "/srv/kv/data".into(),
+            ..Config::default()
+        };
+        assert_eq!(
+            c.key_file(),
+            PathBuf::from("/srv/kv/kidvault-keys/root.key")
+        );
+        let c = Config::default();
+        assert_eq!(c.key_file(), PathBuf::from("./kidvault-keys/root.key"));
+    }
+}

@@ -1,0 +1,1228 @@
+//! End-to-end tests through the real HTTP server on a random port, a fresh data
+//! directory per test, and (last section) the real `kidvault` binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kidvault::config::Config;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+struct TestApp {
+    base: String,
+    http: reqwest::Client,
+    dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+fn config_for(root: &Path) -> Config {
+    Config {
+        data_dir: root.join("data"),
+        key_file: Some(root.join("keys/root.key")),
+        ..Config::default()
+    }
+}
+
+async fn start(dir: tempfile::TempDir) -> TestApp {
+    let vault = kidvault::app::open(&config_for(dir.path())).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(kidvault::app::serve(listener, vault, async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        base,
+        http: reqwest::Client::new(),
+        dir,
+        stop: Some(stop),
+        server: Some(server),
+    }
+}
+
+async fn spawn_app() -> TestApp {
+    start(tempfile::tempdir().unwrap()).await
+}
+
+impl TestApp {
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    /// Stops the server gracefully and waits until its stores are closed.
+    async fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.stop.take().unwrap().send(());
+        self.server.take().unwrap().await.unwrap().unwrap();
+        self.dir
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        let mut req = self.http.post(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn upload(
+        &self,
+        child: &str,
+        token: &str,
+        wav: Vec<u8>,
+        content_type: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .post(self.url(&format!("/children/{child}/recordings")))
+            .bearer_auth(token)
+            .body(wav);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Signs up a guardian and returns a session token.
+    async fn guardian(&self, email: &str) -> String {
+        let (s, body) = self
+            .post("/guardians", None, json!({"email": email, "password": "a long enough password", "display_name": "Ana"}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        assert!(body["guardian_id"].is_string() && body["household_id"].is_string());
+        let (s, body) = self
+            .post(
+                "/sessions",
+                None,
+                json!({"email": email, "password": "a long enough password"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn child(&self, token: &str, name: &str) -> String {
+        let (s, body) = self
+            .post(
+                "/children",
+                Some(token),
+                json!({"display_name": name, "birth_year": 2019}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        assert_eq!(body["status"], "pending_consent");
+        body["child_id"].as_str().unwrap().to_owned()
+    }
+
+    async fn consent(&self, token: &str, child: &str, scopes: &[&str]) {
+        let (s, body) = self
+            .post(
+                &format!("/children/{child}/consents"),
+                Some(token),
+                json!({"method": "signed_form", "evidence_ref": "form-1", "notice_version": NOTICE, "scopes": scopes}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+
+    async fn device(&self, token: &str, child: &str, name: &str) -> (String, String) {
+        let (s, body) = self
+            .post(
+                "/devices",
+                Some(token),
+                json!({"child_id": child, "name": name}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        (
+            body["device_id"].as_str().unwrap().to_owned(),
+            body["token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn item(&self, child: &str, device: &str, body: Value) -> (StatusCode, Value) {
+        self.post(&format!("/children/{child}/items"), Some(device), body)
+            .await
+    }
+
+    fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(
+            self.dir.path().join("data/kidvault.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap()
+    }
+
+    /// Rows in the data store, and bytes in the blob directory: what a refusal must not change.
+    fn footprint(&self) -> (i64, i64, u64) {
+        let db = self.db();
+        let items: i64 = db
+            .query_row("SELECT count(*) FROM items", [], |r| r.get(0))
+            .unwrap();
+        let edges: i64 = db
+            .query_row("SELECT count(*) FROM item_edges", [], |r| r.get(0))
+            .unwrap();
+        let blobs = walk(&self.dir.path().join("data/blobs"))
+            .iter()
+            .map(|p| p.metadata().unwrap().len())
+            .sum();
+        (items, edges, blobs)
+    }
+}
+
+const NOTICE: &str = "2026-11-01";
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// 16 kHz mono PCM of pseudo-random samples: no byte window of it can occur by chance.
+fn wav(seconds: f64, seed: u32) -> (Vec<u8>, Vec<i16>) {
+    let mut x = seed | 1;
+    let samples: Vec<i16> = (0..(16_000.0 * seconds) as usize)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 16) as i16
+        })
+        .collect();
+    (
+        kidvault_domain::audio::encode_wav_mono16(16_000, &samples),
+        samples,
+    )
+}
+
+/// A household with one consented child (voice + precise location) and its device.
+async fn household(app: &TestApp, email: &str) -> (String, String, String) {
+    let g = app.guardian(email).await;
+    let child = app.child(&g, "Mia").await;
+    app.consent(&g, &child, &["voice", "precise_location"])
+        .await;
+    let (_, device) = app.device(&g, &child, "Mia's watch").await;
+    (g, child, device)
+}
+
+#[tokio::test]
+async fn device_ingest_with_lineage_and_guardian_review() {
+    let app = spawn_app().await;
+    let g = app.guardian("ana@example.org").await;
+    let child = app.child(&g, "Mia").await;
+    app.consent(&g, &child, &["voice", "precise_location", "training"])
+        .await;
+    let (_, device) = app.device(&g, &child, "Mia's watch").await;
+
+    let (audio, _) = wav(5.0, 7);
+    let (s, rec) = app
+        .upload(&child, &device, audio.clone(), Some("audio/wav"))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{rec}");
+    assert_eq!(rec["kind"], "voice_recording");
+    assert_eq!(rec["category"], "user.biometric.voice");
+    let rec_id = rec["item_id"].as_str().unwrap();
+
+    let (s, tr) = app
+        .item(&child, &device, json!({"kind": "transcript", "derived_from": [rec_id], "content": "play the dinosaur song"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{tr}");
+    let tr_id = tr["item_id"].as_str().unwrap();
+    let (s, intent) = app
+        .item(
+            &child,
+            &device,
+            json!({"kind": "intent", "derived_from": [tr_id], "content": {"intent": "play_music"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{intent}");
+    let (s, loc) = app
+        .post(
+            &format!("/children/{child}/locations"),
+            Some(&device),
+            json!({"lat": 52.37, "lon": 4.89, "accuracy_m": 9.5}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{loc}");
+    assert_eq!(loc["precision"], "precise");
+    assert_eq!(loc["category"], "user.location.precise");
+
+    // The guardian sees the child active, with the scopes in force.
+    let (_, c) = app.get(&format!("/children/{child}"), &g).await;
+    assert_eq!(c["status"], "active");
+    assert_eq!(c["display_name"], "Mia");
+    assert_eq!(
+        c["scopes"],
+        json!(["voice", "precise_location", "training"])
+    );
+    assert!(c["last_active_at"].is_string());
+
+    // Lineage both ways, and the recording plays back byte for byte.
+    let (s, r) = app.get(&format!("/items/{rec_id}"), &g).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(r["derived"], json!([tr_id]));
+    assert_eq!(r["media_type"], "audio/wav");
+    let resp = app
+        .http
+        .get(app.url(&format!("/items/{rec_id}/content")))
+        .bearer_auth(&g)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-type"], "audio/wav");
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    assert_eq!(resp.bytes().await.unwrap().to_vec(), audio);
+    let (_, t) = app.get(&format!("/items/{tr_id}"), &g).await;
+    assert_eq!(t["content"], "play the dinosaur song");
+    assert_eq!(t["derived_from"], json!([rec_id]));
+    let (_, l) = app
+        .get(&format!("/items/{}", loc["item_id"].as_str().unwrap()), &g)
+        .await;
+    assert_eq!(
+        l["content"],
+        json!({"lat": 52.37, "lon": 4.89, "accuracy_m": 9.5})
+    );
+
+    // Listing: newest first, filtered by kind, paged.
+    let (_, page) = app
+        .get(&format!("/children/{child}/items?kind=transcript"), &g)
+        .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["items"][0]["item_id"], tr_id);
+    let (_, p1) = app
+        .get(&format!("/children/{child}/items?limit=2"), &g)
+        .await;
+    assert_eq!(p1["items"].as_array().unwrap().len(), 2);
+    let cursor = p1["next_cursor"].as_str().unwrap();
+    let (_, p2) = app
+        .get(
+            &format!("/children/{child}/items?limit=2&cursor={cursor}"),
+            &g,
+        )
+        .await;
+    assert_eq!(p2["items"].as_array().unwrap().len(), 2);
+    let (s, e) = app
+        .get(&format!("/children/{child}/items?cursor=garbage"), &g)
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_cursor"))
+    );
+
+    // Every read left an access record the guardian can see, with its purpose.
+    let (_, log) = app.get(&format!("/children/{child}/access-log"), &g).await;
+    let entries = log["entries"].as_array().unwrap();
+    let content_reads: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "content.read")
+        .collect();
+    assert_eq!(content_reads.len(), 1);
+    assert_eq!(content_reads[0]["item_id"], rec_id);
+    assert_eq!(content_reads[0]["purpose"], "guardian_review");
+    assert!(content_reads[0]["actor"]
+        .as_str()
+        .unwrap()
+        .starts_with("guardian:"));
+    assert!(entries
+        .iter()
+        .any(|e| e["action"] == "item.read" && e["item_id"] == tr_id));
+
+    // Metrics count what was ingested.
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("kidvault_items_ingested_total{kind=\"voice_recording\"} 1"),
+        "{metrics}"
+    );
+    let health: Value = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+
+    // Acknowledged data survives a restart.
+    let dir = app.stop().await;
+    let app = start(dir).await;
+    let resp = app
+        .http
+        .get(app.url(&format!("/items/{rec_id}/content")))
+        .bearer_auth(&g)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.bytes().await.unwrap().to_vec(), audio);
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+#[tokio::test]
+async fn refusals_have_stable_codes_and_store_nothing() {
+    let app = spawn_app().await;
+    let g = app.guardian("ana@example.org").await;
+    let child = app.child(&g, "Mia").await;
+    let (device_id, device) = app.device(&g, &child, "Mia's watch").await;
+    let (audio, _) = wav(1.0, 3);
+    let before = app.footprint();
+
+    // No consent yet: nothing may be collected.
+    let (s, b) = app
+        .upload(&child, &device, audio.clone(), Some("audio/wav"))
+        .await;
+    assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "consent_required"));
+    assert_eq!(app.footprint(), before);
+
+    // Consent checks.
+    let consent = |method: &str, notice: &str, scopes: Value| json!({"method": method, "evidence_ref": "ref", "notice_version": notice, "scopes": scopes});
+    for (body, want) in [
+        (
+            consent("carrier_pigeon", NOTICE, json!(["voice"])),
+            "unknown_consent_method",
+        ),
+        (
+            consent("signed_form", "2019-01-01", json!(["voice"])),
+            "stale_notice_version",
+        ),
+        (
+            consent("signed_form", NOTICE, json!(["voice", "telepathy"])),
+            "unknown_scope",
+        ),
+        (consent("signed_form", NOTICE, json!([])), "no_scopes"),
+        (
+            consent("email_plus", NOTICE, json!(["voice", "third_party"])),
+            "method_not_allowed_for_scope",
+        ),
+    ] {
+        let (s, b) = app
+            .post(&format!("/children/{child}/consents"), Some(&g), body)
+            .await;
+        assert_eq!((s, code(&b)), (StatusCode::UNPROCESSABLE_ENTITY, want));
+    }
+    let (_, c) = app.get(&format!("/children/{child}"), &g).await;
+    assert_eq!(
+        c["status"], "pending_consent",
+        "refused consents recorded nothing"
+    );
+
+    app.consent(&g, &child, &["voice"]).await;
+    let (s, rec) = app
+        .upload(&child, &device, audio.clone(), Some("audio/wav"))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let rec_id = rec["item_id"].as_str().unwrap().to_owned();
+    let before = app.footprint();
+
+    // Location without the precise-location scope.
+    let (s, b) = app
+        .post(
+            &format!("/children/{child}/locations"),
+            Some(&device),
+            json!({"lat": 1.0, "lon": 2.0, "accuracy_m": 3.0}),
+        )
+        .await;
+    assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "consent_required"));
+
+    // Malformed, unsupported, oversized and mislabelled audio.
+    let mut truncated = audio.clone();
+    truncated.truncate(2000);
+    let rate_96k = kidvault_domain::audio::encode_wav_mono16(96_000, &[1; 100]);
+    for (body, ct, status, want) in [
+        (
+            b"definitely not a wav".to_vec(),
+            Some("audio/wav"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_audio",
+        ),
+        (
+            truncated,
+            Some("audio/wav"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_audio",
+        ),
+        (
+            rate_96k,
+            Some("audio/wav"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unsupported_audio",
+        ),
+        (
+            wav(61.0, 1).0,
+            Some("audio/wav"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "recording_too_long",
+        ),
+        (
+            vec![0; 9 * 1024 * 1024],
+            Some("audio/wav"),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            audio.clone(),
+            Some("application/json"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            audio.clone(),
+            None,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+    ] {
+        let (s, b) = app.upload(&child, &device, body, ct).await;
+        assert_eq!((s, code(&b)), (status, want));
+    }
+    let resp = app
+        .http
+        .post(app.url(&format!(
+            "/children/{child}/recordings?recorded_at=2999-01-01T00:00:00Z"
+        )))
+        .bearer_auth(&device)
+        .header("content-type", "audio/wav")
+        .body(audio.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(code(&resp.json().await.unwrap()), "invalid_recorded_at");
+
+    // Derived items: unknown kind, wrong shape, bad lineage.
+    let other_child = app.child(&g, "Leo").await;
+    app.consent(&g, &other_child, &["voice"]).await;
+    let (_, other_device) = app.device(&g, &other_child, "Leo's speaker").await;
+    let (_, other_rec) = app
+        .upload(
+            &other_child,
+            &other_device,
+            audio.clone(),
+            Some("audio/wav"),
+        )
+        .await;
+    let before = (before.0 + 1, before.1, app.footprint().2);
+    for (body, status, want) in [
+        (
+            json!({"kind": "horoscope", "derived_from": [rec_id], "content": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_kind",
+        ),
+        (
+            json!({"kind": "voice_recording", "content": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_kind",
+        ),
+        (
+            json!({"kind": "transcript", "derived_from": [rec_id], "content": {"not": "text"}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_content",
+        ),
+        (
+            json!({"kind": "transcript", "derived_from": [], "content": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_derived_from",
+        ),
+        (
+            json!({"kind": "transcript", "derived_from": ["not-an-id"], "content": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_derived_from",
+        ),
+        (
+            json!({"kind": "transcript", "derived_from": [uuid::Uuid::now_v7()], "content": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_derived_from",
+        ),
+        (
+            json!({"kind": "transcript", "derived_from": [other_rec["item_id"]], "content": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_derived_from",
+        ),
+        (
+            json!({"kind": "transcript", "derived_from": [rec_id], "content": "x".repeat(70_000)}),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "content_too_large",
+        ),
+        (
+            json!({"kind": "transcript", "derived_from": [rec_id]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            json!({"kind": "transcript", "derived_from": [rec_id], "content": "x", "extra": 1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+    ] {
+        let (s, b) = app.item(&child, &device, body.clone()).await;
+        assert_eq!((s, code(&b)), (status, want), "{body}");
+    }
+    // Invalid coordinates (with the scope granted, so the check is the coordinates').
+    app.consent(&g, &child, &["precise_location"]).await;
+    for body in [
+        json!({"lat": 91.0, "lon": 0.0, "accuracy_m": 5.0}),
+        json!({"lat": 0.0, "lon": -181.0, "accuracy_m": 5.0}),
+        json!({"lat": 0.0, "lon": 0.0, "accuracy_m": -1.0}),
+    ] {
+        let (s, b) = app
+            .post(&format!("/children/{child}/locations"), Some(&device), body)
+            .await;
+        assert_eq!(
+            (s, code(&b)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_location")
+        );
+    }
+    assert_eq!(app.footprint(), before, "refused requests stored nothing");
+
+    // A device collects only for its own child: another child's path is 404.
+    let (s, b) = app
+        .upload(&other_child, &device, audio.clone(), Some("audio/wav"))
+        .await;
+    assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "not_found"));
+
+    // Withdrawing a scope takes effect on the very next request.
+    let (s, b) = app
+        .delete(&format!("/children/{child}/consents/voice"), &g)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(b["scopes"], json!(["precise_location"]));
+    let (s, b) = app
+        .upload(&child, &device, audio.clone(), Some("audio/wav"))
+        .await;
+    assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "consent_required"));
+    let (s, b) = app
+        .item(
+            &child,
+            &device,
+            json!({"kind": "transcript", "derived_from": [rec_id], "content": "x"}),
+        )
+        .await;
+    assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "consent_required"));
+    let (s, b) = app
+        .delete(&format!("/children/{child}/consents/telepathy"), &g)
+        .await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "unknown_scope")
+    );
+
+    // Another household sees nothing of this one: every id is 404.
+    let (g2, child2, device2) = household(&app, "other@example.org").await;
+    for path in [
+        format!("/children/{child}"),
+        format!("/children/{child}/consents"),
+        format!("/children/{child}/items"),
+        format!("/children/{child}/access-log"),
+        format!("/items/{rec_id}"),
+        format!("/items/{rec_id}/content"),
+    ] {
+        let (s, b) = app.get(&path, &g2).await;
+        assert_eq!(
+            (s, code(&b)),
+            (StatusCode::NOT_FOUND, "not_found"),
+            "{path}"
+        );
+    }
+    let (s, _) = app.delete(&format!("/devices/{device_id}"), &g2).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = app
+        .post(
+            "/devices",
+            Some(&g2),
+            json!({"child_id": child, "name": "sneaky"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, list) = app.get("/children", &g2).await;
+    assert_eq!(list["children"].as_array().unwrap().len(), 1);
+    assert_eq!(list["children"][0]["child_id"], child2);
+    // A device of another household cannot reach this child.
+    let (s, b) = app
+        .upload(&child, &device2, audio.clone(), Some("audio/wav"))
+        .await;
+    assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "not_found"));
+
+    // Revoked devices stop at once.
+    let (s, _) = app.delete(&format!("/devices/{device_id}"), &g).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, b) = app
+        .item(
+            &child,
+            &device,
+            json!({"kind": "transcript", "derived_from": [rec_id], "content": "x"}),
+        )
+        .await;
+    assert_eq!((s, code(&b)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+
+    // Authentication.
+    let (s, b) = app
+        .post(
+            "/children",
+            None,
+            json!({"display_name": "X", "birth_year": 2020}),
+        )
+        .await;
+    assert_eq!((s, code(&b)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+    let (s, b) = app
+        .upload(&child2, &g2, audio.clone(), Some("audio/wav"))
+        .await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated"),
+        "a guardian token is not a device token"
+    );
+    let (s, b) = app.get("/children", &device2).await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated"),
+        "a device token is not a session"
+    );
+    let (s, b) = app
+        .post(
+            "/sessions",
+            None,
+            json!({"email": "ana@example.org", "password": "wrong password!!"}),
+        )
+        .await;
+    assert_eq!((s, code(&b)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+    let (s, b) = app
+        .post(
+            "/sessions",
+            None,
+            json!({"email": "nobody@example.org", "password": "wrong password!!"}),
+        )
+        .await;
+    assert_eq!((s, code(&b)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+
+    // Accounts and profiles.
+    for (body, status, want) in [
+        (
+            json!({"email": "ana@example.org", "password": "a long enough password", "display_name": "A"}),
+            StatusCode::CONFLICT,
+            "email_taken",
+        ),
+        (
+            json!({"email": "bad", "password": "a long enough password", "display_name": "A"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_email",
+        ),
+        (
+            json!({"email": "b@example.org", "password": "short", "display_name": "A"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "weak_password",
+        ),
+        (
+            json!({"email": "b@example.org"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+    ] {
+        let (s, b) = app.post("/guardians", None, body).await;
+        assert_eq!((s, code(&b)), (status, want));
+    }
+    let (s, b) = app
+        .post(
+            "/children",
+            Some(&g),
+            json!({"display_name": "Teen", "birth_year": 2005}),
+        )
+        .await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_child")
+    );
+    let resp = app
+        .http
+        .post(app.url("/guardians"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(code(&resp.json().await.unwrap()), "invalid_json");
+    let (s, b) = app.get("/no/such/route", &g).await;
+    assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "not_found"));
+
+    // Signing out revokes the session.
+    let resp = app
+        .http
+        .delete(app.url("/sessions/current"))
+        .bearer_auth(&g)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let (s, _) = app.get("/children", &g).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+/// Plaintext child content never reaches disk: scan every file of the deployment
+/// (data store, WAL, blob segments, keystore, key dir) for the audio's samples and
+/// the words of a unique transcript, the child's name, the device's name and the
+/// coordinates; while serving and after shutdown.
+#[tokio::test]
+async fn no_plaintext_child_content_on_disk() {
+    let app = spawn_app().await;
+    let g = app.guardian("ana@example.org").await;
+    let child = app.child(&g, "Zephyrine").await;
+    app.consent(&g, &child, &["voice", "precise_location"])
+        .await;
+    let (_, device) = app.device(&g, &child, "Quasimodo moonlamp").await;
+    let (audio, samples) = wav(3.0, 99);
+    let (s, rec) = app.upload(&child, &device, audio, Some("audio/wav")).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let phrase = "xylophonist zanzibarian marmaladewise quokkaburger";
+    let (s, _) = app
+        .item(
+            &child,
+            &device,
+            json!({"kind": "transcript", "derived_from": [rec["item_id"]], "content": phrase}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = app
+        .post(
+            &format!("/children/{child}/locations"),
+            Some(&device),
+            json!({"lat": 51.123457, "lon": -0.654321, "accuracy_m": 4.0}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    let pcm: Vec<u8> = samples[8000..8032]
+        .iter()
+        .flat_map(|s| s.to_le_bytes())
+        .collect();
+    let mut needles: Vec<(String, Vec<u8>)> = vec![("audio samples".into(), pcm)];
+    for word in phrase.split(' ').chain([
+        "Zephyrine",
+        "Quasimodo",
+        "moonlamp",
+        "51.123457",
+        "0.654321",
+    ]) {
+        needles.push((word.into(), word.as_bytes().to_vec()));
+        needles.push((
+            format!("{word} (utf-16)"),
+            word.encode_utf16().flat_map(u16::to_le_bytes).collect(),
+        ));
+    }
+    let scan = |root: &Path| {
+        let files = walk(root);
+        assert!(
+            files.iter().any(|f| f.ends_with("kidvault.db"))
+                && files.iter().any(|f| f.ends_with("keystore.db"))
+        );
+        assert!(files.iter().any(|f| f.to_string_lossy().contains("seg-")));
+        for f in files {
+            let bytes = std::fs::read(&f).unwrap();
+            for (what, needle) in &needles {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
+                    "{what} found in plaintext in {}",
+                    f.display()
+                );
+            }
+        }
+    };
+    scan(app.dir.path());
+    // The content is really there (the scan would pass on an empty store otherwise).
+    let (_, page) = app
+        .get(&format!("/children/{child}/items?kind=transcript"), &g)
+        .await;
+    let (_, t) = app
+        .get(
+            &format!("/items/{}", page["items"][0]["item_id"].as_str().unwrap()),
+            &g,
+        )
+        .await;
+    assert_eq!(t["content"], phrase);
+    let dir = app.stop().await;
+    scan(dir.path());
+}
+
+#[tokio::test]
+async fn openapi_document_is_served_and_current() {
+    let app = spawn_app().await;
+    let served: Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = served["paths"].as_object().unwrap();
+    for p in [
+        "/api/v1/guardians",
+        "/api/v1/children/{id}/recordings",
+        "/api/v1/items/{id}/content",
+        "/healthz",
+    ] {
+        assert!(
+            paths.contains_key(p),
+            "{p} missing from the OpenAPI document"
+        );
+    }
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/openapi.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        served, committed,
+        "docs/openapi.json is stale: run `cargo run -p kidvault -- openapi > docs/openapi.json`"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_devices_all_acknowledged_writes_land() {
+    let app = Arc::new(spawn_app().await);
+    let mut devices = Vec::new();
+    for i in 0..8 {
+        devices.push(household(&app, &format!("p{i}@example.org")).await);
+    }
+    let mut tasks = Vec::new();
+    for (g, child, device) in devices.clone() {
+        let app = Arc::clone(&app);
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for n in 0..5u32 {
+                let (audio, _) = wav(0.5, n + 1);
+                let (s, rec) = app
+                    .upload(&child, &device, audio.clone(), Some("audio/wav"))
+                    .await;
+                assert_eq!(s, StatusCode::CREATED);
+                ids.push((rec["item_id"].as_str().unwrap().to_owned(), audio));
+            }
+            (g, ids)
+        }));
+    }
+    for t in tasks {
+        let (g, ids) = t.await.unwrap();
+        for (id, audio) in ids {
+            let resp = app
+                .http
+                .get(app.url(&format!("/items/{id}/content")))
+                .bearer_auth(&g)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.bytes().await.unwrap().to_vec(), audio);
+        }
+    }
+}
+
+// ---- the real binary ----
+
+struct Proc {
+    child: std::process::Child,
+    base: String,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+fn run_binary(root: &Path, extra: &[&str]) -> Proc {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(root.join("data"))
+        .arg("--key-file")
+        .arg(root.join("keys/root.key"))
+        .args(extra)
+        .env("KIDVAULT_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let base = loop {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "kidvault exited before listening"
+        );
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    Proc {
+        child,
+        base,
+        stdout,
+    }
+}
+
+fn terminate(p: &mut Proc) -> std::process::ExitStatus {
+    std::process::Command::new("kill")
+        .args(["-TERM", &p.child.id().to_string()])
+        .status()
+        .unwrap();
+    p.child.wait().unwrap()
+}
+
+#[tokio::test]
+async fn binary_serves_the_demo_household_and_shuts_down_gracefully() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = run_binary(dir.path(), &["--demo"]);
+    let http = reqwest::Client::new();
+    let session: Value = http
+        .post(format!("{}/api/v1/sessions", p.base))
+        .json(&json!({"email": kidvault::demo::DEMO_EMAIL, "password": kidvault::demo::DEMO_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = session["token"].as_str().unwrap().to_owned();
+    let kids: Value = http
+        .get(format!("{}/api/v1/children", p.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = kids["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["display_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Mia", "Leo"]);
+    let mia = kids["children"][0]["child_id"].as_str().unwrap();
+    let recs: Value = http
+        .get(format!(
+            "{}/api/v1/children/{mia}/items?kind=voice_recording&limit=200",
+            p.base
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let recs = recs["items"].as_array().unwrap();
+    assert!(
+        recs.len() >= 40,
+        "three weeks of activity, got {}",
+        recs.len()
+    );
+    let first = recs[0]["item_id"].as_str().unwrap();
+    let audio = http
+        .get(format!("{}/api/v1/items/{first}/content", p.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    kidvault_domain::audio::parse_wav(&audio, Default::default()).expect("demo audio is real WAV");
+    let item: Value = http
+        .get(format!("{}/api/v1/items/{first}", p.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        item["derived"].as_array().unwrap().len().min(1),
+        1,
+        "each recording has a transcript"
+    );
+
+    let status = terminate(&mut p);
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    let mut rest = String::new();
+    p.stdout.read_to_string(&mut rest).unwrap();
+
+    // A second start does not seed again.
+    let mut p = run_binary(dir.path(), &["--demo"]);
+    let kids: Value = http
+        .get(format!("{}/api/v1/children", p.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kids["children"].as_array().unwrap().len(), 2);
+    assert!(terminate(&mut p).success());
+}
+
+/// `kill -9` while devices are uploading: everything acknowledged is there after restart.
+#[tokio::test]
+async fn acknowledged_ingest_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = run_binary(dir.path(), &[]);
+    let base = p.base.clone();
+    let http = reqwest::Client::new();
+    let post = |path: &str, token: Option<&str>, body: Value| {
+        let mut r = http.post(format!("{base}/api/v1{path}")).json(&body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    post("/guardians", None, json!({"email": "k@example.org", "password": "a long enough password", "display_name": "K"}))
+        .await
+        .unwrap();
+    let s: Value = post(
+        "/sessions",
+        None,
+        json!({"email": "k@example.org", "password": "a long enough password"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let g = s["token"].as_str().unwrap().to_owned();
+    let c: Value = post(
+        "/children",
+        Some(&g),
+        json!({"display_name": "K", "birth_year": 2020}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let child = c["child_id"].as_str().unwrap().to_owned();
+    post(
+        &format!("/children/{child}/consents"),
+        Some(&g),
+        json!({"method": "video_call", "evidence_ref": "call-9", "notice_version": NOTICE, "scopes": ["voice"]}),
+    )
+    .await
+    .unwrap();
+    let d: Value = post(
+        "/devices",
+        Some(&g),
+        json!({"child_id": child, "name": "d"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let device = d["token"].as_str().unwrap().to_owned();
+
+    let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for t in 0..8u32 {
+        let (http, base, child, device, acked) = (
+            http.clone(),
+            base.clone(),
+            child.clone(),
+            device.clone(),
+            Arc::clone(&acked),
+        );
+        tasks.push(tokio::spawn(async move {
+            for n in 0..1000u32 {
+                let (audio, _) = wav(0.5, t * 1000 + n + 1);
+                let r = http
+                    .post(format!("{base}/api/v1/children/{child}/recordings"))
+                    .bearer_auth(&device)
+                    .header("content-type", "audio/wav")
+                    .body(audio.clone())
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == StatusCode::CREATED => {
+                        let Ok(v) = r.json::<Value>().await else {
+                            return;
+                        };
+                        acked
+                            .lock()
+                            .unwrap()
+                            .push((v["item_id"].as_str().unwrap().to_owned(), audio));
+                    }
+                    _ => return,
+                }
+            }
+        }));
+    }
+    while acked.lock().unwrap().len() < 40 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    p.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
+    p.child.wait().unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    let mut p = run_binary(dir.path(), &[]);
+    for (id, audio) in &acked {
+        let got = http
+            .get(format!("{}/api/v1/items/{id}/content", p.base))
+            .bearer_auth(&g)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.status(), StatusCode::OK, "acknowledged item {id} lost");
+        assert_eq!(&got.bytes().await.unwrap().to_vec(), audio);
+    }
+    assert!(terminate(&mut p).success());
+}
