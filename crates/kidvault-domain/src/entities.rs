@@ -65,16 +65,13 @@ impl ChildProfile {
         birth_year: i32,
         current_year: i32,
     ) -> Result<Self, ProfileError> {
-        let name = display_name.trim();
-        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-            return Err(ProfileError::DisplayName);
-        }
+        let name = parse_label(display_name, 64).ok_or(ProfileError::DisplayName)?;
         let (min, max) = (current_year - 13, current_year);
         if !(min..=max).contains(&birth_year) {
             return Err(ProfileError::BirthYear { min, max });
         }
         Ok(Self {
-            display_name: name.to_owned(),
+            display_name: name,
             birth_year,
         })
     }
@@ -119,6 +116,16 @@ pub struct Device {
     pub child_id: ChildId,
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+}
+
+/// A human-given name (child, guardian, device): trimmed, 1 to `max_chars`
+/// characters, no control characters.
+pub fn parse_label(raw: &str, max_chars: usize) -> Option<String> {
+    let label = raw.trim();
+    let ok = !label.is_empty()
+        && label.chars().count() <= max_chars
+        && !label.chars().any(char::is_control);
+    ok.then(|| label.to_owned())
 }
 
 /// Normalises and checks a guardian e-mail address (enough to refuse garbage; the

@@ -13,14 +13,21 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::AppState;
 
-fn bearer(parts: &Parts) -> Option<&str> {
+/// The bearer token of the request, or a 401 naming what kind was expected.
+fn bearer<'a>(parts: &'a Parts, what: &str) -> Result<&'a str, ApiError> {
     parts
         .headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                format!("{what} is required"),
+            )
+        })
 }
 
 /// A signed-in guardian (bearer session token).
@@ -33,13 +40,7 @@ impl FromRequestParts<AppState> for GuardianAuth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "a guardian session token is required",
-            )
-        })?;
+        let token = bearer(parts, "a guardian session token")?;
         let session = state
             .vault
             .authenticate_guardian(token, chrono::Utc::now())
@@ -58,13 +59,7 @@ impl FromRequestParts<AppState> for DeviceAuth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "a device token is required",
-            )
-        })?;
+        let token = bearer(parts, "a device token")?;
         Ok(Self(state.vault.authenticate_device(token).await?))
     }
 }

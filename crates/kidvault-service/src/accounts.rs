@@ -3,7 +3,7 @@
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use kidvault_domain::entities::{parse_email, Guardian};
+use kidvault_domain::entities::{parse_email, parse_label, Guardian};
 use kidvault_domain::ids::{GuardianId, HouseholdId};
 use kidvault_domain::Timestamp;
 use kidvault_store::{GuardianRecord, SessionRecord, StoreError};
@@ -59,13 +59,12 @@ impl Vault {
                 "password must be 12 to 256 characters",
             ));
         }
-        let name = display_name.trim();
-        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-            return Err(ServiceError::invalid(
+        let name = parse_label(display_name, 64).ok_or_else(|| {
+            ServiceError::invalid(
                 "invalid_display_name",
                 "display_name must be 1 to 64 characters",
-            ));
-        }
+            )
+        })?;
         let password = password.to_owned();
         let password_hash = blocking(move || hash_password(&password)).await??;
         let household_id = HouseholdId::generate(now);
@@ -75,7 +74,7 @@ impl Vault {
                 id: guardian_id,
                 household_id,
                 email,
-                display_name: name.to_owned(),
+                display_name: name,
                 created_at: now,
             },
             password_hash,

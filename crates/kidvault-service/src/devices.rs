@@ -1,7 +1,7 @@
 //! Devices: paired by a guardian to one child, authenticated by a bearer token
 //! shown once, revocable at any time (effective on the next request).
 
-use kidvault_domain::entities::Device;
+use kidvault_domain::entities::{parse_label, Device};
 use kidvault_domain::ids::{ChildId, DeviceId};
 use kidvault_domain::Timestamp;
 use kidvault_store::DeviceRecord;
@@ -36,13 +36,9 @@ impl Vault {
         let grant = self
             .authorize(Actor::Guardian(g), child, Action::Manage)
             .await?;
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-            return Err(ServiceError::invalid(
-                "invalid_device_name",
-                "name must be 1 to 64 characters",
-            ));
-        }
+        let name = parse_label(name, 64).ok_or_else(|| {
+            ServiceError::invalid("invalid_device_name", "name must be 1 to 64 characters")
+        })?;
         let device_id = DeviceId::generate(now);
         // A device's name ("Mia's watch") identifies the child: sealed like child data.
         let sealed = self

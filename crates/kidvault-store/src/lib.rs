@@ -16,6 +16,7 @@
 //!
 //! Invariant: nothing in this crate ever receives plaintext child content.
 
+mod batch;
 pub mod conformance;
 pub mod local_blob;
 pub mod model;

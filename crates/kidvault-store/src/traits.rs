@@ -55,7 +55,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn ingest_context(&self, token_hash: &[u8; 32]) -> Result<Option<IngestContext>>;
 
     /// Inserts an item and its lineage edges and marks the child active at the
-    /// item's `received_at`. The sources are checked with
+    /// item's `received_at` (to the minute: an earlier mark less than a minute old
+    /// is kept). The sources are checked with
     /// [`kidvault_domain::lineage::check_derivation`] inside the same transaction,
     /// so an item is never derived from a source deleted concurrently.
     async fn insert_item(&self, item: &ItemRecord) -> Result<()>;

@@ -58,38 +58,27 @@ impl TestApp {
         self.dir
     }
 
-    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
-        let mut req = self.http.post(self.url(path)).json(&body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
+    async fn send(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
         let resp = req.send().await.unwrap();
         let status = resp.status();
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        let req = self.http.post(self.url(path)).json(&body);
+        Self::send(match token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        })
+        .await
+    }
+
     async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        let resp = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        Self::send(self.http.get(self.url(path)).bearer_auth(token)).await
     }
 
     async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        let resp = self
-            .http
-            .delete(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        Self::send(self.http.delete(self.url(path)).bearer_auth(token)).await
     }
 
     async fn upload(
@@ -99,17 +88,16 @@ impl TestApp {
         wav: Vec<u8>,
         content_type: Option<&str>,
     ) -> (StatusCode, Value) {
-        let mut req = self
+        let req = self
             .http
             .post(self.url(&format!("/children/{child}/recordings")))
             .bearer_auth(token)
             .body(wav);
-        if let Some(ct) = content_type {
-            req = req.header("content-type", ct);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        Self::send(match content_type {
+            Some(ct) => req.header("content-type", ct),
+            None => req,
+        })
+        .await
     }
 
     /// Signs up a guardian and returns a session token.

@@ -1,9 +1,10 @@
 //! The embedded SQLite backend.
 //!
 //! One database file is served by one writer thread and a pool of readers. The
-//! writer drains every write waiting in its queue, runs each in its own savepoint
-//! (one failing write does not abort the others) and commits them together: one
-//! WAL fsync acknowledges the whole batch (group commit). Reads run on blocking
+//! writer drains every write waiting in its queue and commits them together: one
+//! WAL fsync acknowledges the whole batch (group commit). A write that fails before
+//! changing anything fails alone; if one fails after changing rows, the batch is
+//! rolled back and re-run with each write in its own savepoint. Reads run on blocking
 //! threads against their own connections and never wait for the writer (WAL).
 //! `synchronous=FULL`: a write is acknowledged only once it is on disk.
 
@@ -25,13 +26,49 @@ use crate::{Result, StoreError};
 
 const MAX_BATCH: usize = 512;
 
-type Completion = Box<dyn FnOnce(std::result::Result<(), &StoreError>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+/// A write waiting for the writer thread. It can run twice: once in the shared
+/// batch, and again in isolation if another job of the batch failed after writing.
+trait WriteJob: Send {
+    /// Runs the job. Returns true if it failed *after* changing rows, in which
+    /// case the batch must be rolled back and re-run in isolation.
+    fn run(&mut self, conn: &Connection, isolated: bool) -> bool;
+    /// Reports the outcome once the batch's commit is known.
+    fn complete(self: Box<Self>, commit: std::result::Result<(), &StoreError>);
+}
+
+struct Job<T, F> {
+    f: F,
+    result: Option<Result<T>>,
+    reply: tokio::sync::oneshot::Sender<Result<T>>,
+}
+
+impl<T: Send, F: Fn(&Connection) -> Result<T> + Send> WriteJob for Job<T, F> {
+    fn run(&mut self, conn: &Connection, isolated: bool) -> bool {
+        if isolated {
+            self.result = Some(in_savepoint(conn, &self.f));
+            return false;
+        }
+        let before = conn.total_changes();
+        let result = (self.f)(conn);
+        let dirty = result.is_err() && conn.total_changes() != before;
+        self.result = Some(result);
+        dirty
+    }
+
+    fn complete(self: Box<Self>, commit: std::result::Result<(), &StoreError>) {
+        let out = match (commit, self.result) {
+            (Ok(()), Some(result)) => result,
+            (Ok(()), None) => Err(StoreError::Backend("write was not run".into())),
+            (Err(e), _) => Err(StoreError::Backend(format!("commit failed: {e}"))),
+        };
+        let _ = self.reply.send(out);
+    }
+}
 
 /// A database file: one writer thread, a pool of read connections.
 pub(crate) struct Db {
     path: PathBuf,
-    jobs: Option<mpsc::Sender<Job>>,
+    jobs: Option<mpsc::Sender<Box<dyn WriteJob>>>,
     writer: Option<JoinHandle<()>>,
     readers: Arc<Mutex<Vec<Connection>>>,
 }
@@ -77,7 +114,7 @@ impl Db {
             )));
         }
         migrate(&conn, migrations)?;
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<Box<dyn WriteJob>>();
         let writer = std::thread::Builder::new()
             .name(format!(
                 "sqlite-writer-{}",
@@ -92,22 +129,19 @@ impl Db {
         })
     }
 
-    /// Runs `f` in the writer's next batch; resolves after the batch commits.
+    /// Runs `f` in the writer's next batch; resolves after the batch commits. `f`
+    /// must not change rows and then fail without reason: if it does, the batch is
+    /// re-run with each job in its own savepoint, so it may run twice.
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: Fn(&Connection) -> Result<T> + Send + 'static,
     {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let result = in_savepoint(conn, f);
-            Box::new(move |commit| {
-                let out = match commit {
-                    Ok(()) => result,
-                    Err(e) => Err(StoreError::Backend(format!("commit failed: {e}"))),
-                };
-                let _ = tx.send(out);
-            })
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let job: Box<dyn WriteJob> = Box::new(Job {
+            f,
+            result: None,
+            reply,
         });
         self.jobs
             .as_ref()
@@ -156,7 +190,7 @@ impl Drop for Db {
     }
 }
 
-fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+fn in_savepoint<T>(conn: &Connection, f: impl Fn(&Connection) -> Result<T>) -> Result<T> {
     conn.execute_batch("SAVEPOINT job")?;
     match f(conn) {
         Ok(v) => {
@@ -170,31 +204,53 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
     }
 }
 
-fn writer_loop(conn: &Connection, jobs: &mpsc::Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(j) => batch.push(j),
-                Err(_) => break,
-            }
-        }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            let e = StoreError::from(e);
-            for job in batch {
-                // Nothing ran: report the failure to each waiter without running it.
-                drop(job);
-            }
-            tracing::error!(error = %e, "could not begin a write transaction");
-            continue;
-        }
-        let completions: Vec<Completion> = batch.into_iter().map(|job| job(conn)).collect();
-        let commit = conn.execute_batch("COMMIT").map_err(StoreError::from);
-        if commit.is_err() {
+/// Why a batch did not commit.
+enum BatchFailure {
+    /// A job failed after writing: re-run the batch in isolation.
+    Dirty,
+    Failed(StoreError),
+}
+
+/// Runs every job in one transaction. The fast path (`isolated == false`) uses no
+/// savepoints: their per-page sub-journal copies dominate the writer's time, and a
+/// job that fails before writing needs no rollback.
+fn run_batch(
+    conn: &Connection,
+    batch: &mut [Box<dyn WriteJob>],
+    isolated: bool,
+) -> std::result::Result<(), BatchFailure> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| BatchFailure::Failed(e.into()))?;
+    for job in batch.iter_mut() {
+        if job.run(conn, isolated) {
             let _ = conn.execute_batch("ROLLBACK");
+            return Err(BatchFailure::Dirty);
         }
-        for c in completions {
-            c(commit.as_ref().map(|_| ()));
+    }
+    conn.execute_batch("COMMIT").map_err(|e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        BatchFailure::Failed(e.into())
+    })
+}
+
+fn writer_loop(conn: &Connection, jobs: &mpsc::Receiver<Box<dyn WriteJob>>) {
+    while let Some(mut batch) = crate::batch::next_batch(jobs, MAX_BATCH) {
+        let outcome = match run_batch(conn, &mut batch, false) {
+            Err(BatchFailure::Dirty) => run_batch(conn, &mut batch, true),
+            other => other,
+        };
+        let commit = match outcome {
+            Ok(()) => Ok(()),
+            Err(BatchFailure::Failed(e)) => Err(e),
+            Err(BatchFailure::Dirty) => {
+                Err(StoreError::Backend("isolated batch still dirty".into()))
+            }
+        };
+        if let Err(e) = &commit {
+            tracing::error!(error = %e, "write batch failed");
+        }
+        for job in batch {
+            job.complete(commit.as_ref().map(|_| ()));
         }
     }
 }
@@ -242,4 +298,59 @@ pub(crate) fn ts_from_sql(v: i64) -> Result<Timestamp> {
 
 pub(crate) fn uuid_from_sql(v: &[u8]) -> Result<uuid::Uuid> {
     uuid::Uuid::from_slice(v).map_err(|_| StoreError::Corrupt("id is not 16 bytes".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write that fails after changing rows must leave nothing behind, and the
+    /// writes batched with it must still land, exactly once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_failing_after_changes_rolls_back_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(
+            &dir.path().join("t.db"),
+            &[(
+                1,
+                "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL);",
+            )],
+        )
+        .unwrap();
+        let db = Arc::new(db);
+        let mut tasks = Vec::new();
+        for k in 0..64i64 {
+            let db = Arc::clone(&db);
+            tasks.push(tokio::spawn(async move {
+                db.write(move |c| {
+                    c.execute("INSERT INTO t (k, v) VALUES (?1, 'x')", [k])?;
+                    if k % 8 == 3 {
+                        // Fails after its insert: a dirty failure.
+                        c.execute("INSERT INTO t (k, v) VALUES (?1, NULL)", [k + 1000])?;
+                    }
+                    Ok(k)
+                })
+                .await
+            }));
+        }
+        let mut ok = Vec::new();
+        for t in tasks {
+            if let Ok(k) = t.await.unwrap() {
+                ok.push(k);
+            }
+        }
+        assert_eq!(ok.len(), 56);
+        let rows: Vec<i64> = db
+            .read(|c| {
+                let mut s = c.prepare("SELECT k FROM t ORDER BY k")?;
+                let rows = s
+                    .query_map([], |r| r.get(0))?
+                    .collect::<std::result::Result<Vec<i64>, _>>()?;
+                Ok(rows)
+            })
+            .await
+            .unwrap();
+        ok.sort_unstable();
+        assert_eq!(rows, ok, "exactly the successful writes, once each");
+    }
 }

@@ -36,6 +36,20 @@ fn id<T: From<uuid::Uuid>>(row: &Row<'_>, col: &str) -> Result<T> {
     Ok(T::from(uuid_from_sql(&raw)?))
 }
 
+/// Maps every remaining row.
+fn all<T>(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: impl rusqlite::Params,
+    mut f: impl FnMut(&Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(f(row)?);
+    }
+    Ok(out)
+}
+
 fn opt_ts(row: &Row<'_>, col: &str) -> Result<Option<Timestamp>> {
     row.get::<_, Option<i64>>(col)?.map(ts_from_sql).transpose()
 }
@@ -132,11 +146,9 @@ fn query_consents(conn: &Connection, child: ChildId) -> Result<Vec<Consent>> {
         "SELECT id, child_id, guardian_id, method, evidence_ref, notice_version, granted_at
          FROM consents WHERE child_id = ?1 ORDER BY granted_at, id",
     )?;
-    let mut rows = stmt.query([child.as_bytes()])?;
-    let mut consents = Vec::new();
-    while let Some(row) = rows.next()? {
+    let mut consents = all(&mut stmt, [child.as_bytes()], |row| {
         let method: String = row.get("method")?;
-        consents.push(Consent {
+        Ok(Consent {
             id: id(row, "id")?,
             child_id: id(row, "child_id")?,
             guardian_id: id(row, "guardian_id")?,
@@ -145,8 +157,8 @@ fn query_consents(conn: &Connection, child: ChildId) -> Result<Vec<Consent>> {
             notice_version: row.get("notice_version")?,
             granted_at: ts(row, "granted_at")?,
             scopes: Vec::new(),
-        });
-    }
+        })
+    })?;
     let mut stmt = conn.prepare_cached(
         "SELECT consent_id, scope, withdrawn_at FROM consent_scopes WHERE child_id = ?1 ORDER BY scope",
     )?;
@@ -184,11 +196,7 @@ fn item_row(conn: &Connection, row: &Row<'_>) -> Result<ItemRecord> {
     };
     let mut stmt = conn
         .prepare_cached("SELECT source_id FROM item_edges WHERE item_id = ?1 ORDER BY source_id")?;
-    let mut edges = stmt.query([item_id.as_bytes()])?;
-    let mut derived_from = Vec::new();
-    while let Some(e) = edges.next()? {
-        derived_from.push(id(e, "source_id")?);
-    }
+    let derived_from = all(&mut stmt, [item_id.as_bytes()], |e| id(e, "source_id"))?;
     Ok(ItemRecord {
         meta: ItemMeta {
             id: item_id,
@@ -268,8 +276,11 @@ fn insert_item_tx(conn: &Connection, item: &ItemRecord) -> Result<()> {
     for src in &m.derived_from {
         edge.execute([m.id.as_bytes(), src.as_bytes()])?;
     }
+    // Activity at one-minute resolution (dormancy is counted in months): most items
+    // of a busy child then leave the child row untouched.
     conn.prepare_cached(
-        "UPDATE children SET last_active_at = MAX(COALESCE(last_active_at, 0), ?2) WHERE id = ?1",
+        "UPDATE children SET last_active_at = ?2
+         WHERE id = ?1 AND (last_active_at IS NULL OR last_active_at <= ?2 - 60000000)",
     )?
     .execute(params![m.child_id.as_bytes(), ts_to_sql(m.received_at)])?;
     Ok(())
@@ -392,12 +403,7 @@ impl Store for SqliteStore {
                 let mut stmt = c.prepare_cached(
                     "SELECT id FROM guardians WHERE household_id = ?1 ORDER BY id",
                 )?;
-                let mut rows = stmt.query([household.as_bytes()])?;
-                let mut out = Vec::new();
-                while let Some(r) = rows.next()? {
-                    out.push(id(r, "id")?);
-                }
-                Ok(out)
+                all(&mut stmt, [household.as_bytes()], |r| id(r, "id"))
             })
             .await
     }
@@ -434,12 +440,7 @@ impl Store for SqliteStore {
                 let mut stmt = c.prepare_cached(&format!(
                     "SELECT {CHILD_COLS} FROM children WHERE household_id = ?1 ORDER BY created_at, id"
                 ))?;
-                let mut rows = stmt.query([household.as_bytes()])?;
-                let mut out = Vec::new();
-                while let Some(r) = rows.next()? {
-                    out.push(child_row(r)?);
-                }
-                Ok(out)
+                all(&mut stmt, [household.as_bytes()], child_row)
             })
             .await
     }
@@ -608,20 +609,19 @@ impl Store for SqliteStore {
                     Some((t, id)) => (Some(ts_to_sql(t)), Some(id.as_bytes().to_vec())),
                     None => (None, None),
                 };
-                let mut rows = stmt.query(params![
-                    child.as_bytes(),
-                    f.kind.map(|k| k.as_str()),
-                    f.from.map(ts_to_sql),
-                    f.to.map(ts_to_sql),
-                    after_t,
-                    after_id,
-                    f.limit
-                ])?;
-                let mut out = Vec::new();
-                while let Some(r) = rows.next()? {
-                    out.push(item_row(c, r)?.meta);
-                }
-                Ok(out)
+                all(
+                    &mut stmt,
+                    params![
+                        child.as_bytes(),
+                        f.kind.map(|k| k.as_str()),
+                        f.from.map(ts_to_sql),
+                        f.to.map(ts_to_sql),
+                        after_t,
+                        after_id,
+                        f.limit
+                    ],
+                    |r| item_row(c, r).map(|i| i.meta),
+                )
             })
             .await
     }
@@ -632,12 +632,7 @@ impl Store for SqliteStore {
                 let mut stmt = c.prepare_cached(
                     "SELECT item_id FROM item_edges WHERE source_id = ?1 ORDER BY item_id",
                 )?;
-                let mut rows = stmt.query([item.as_bytes()])?;
-                let mut out = Vec::new();
-                while let Some(r) = rows.next()? {
-                    out.push(id(r, "item_id")?);
-                }
-                Ok(out)
+                all(&mut stmt, [item.as_bytes()], |r| id(r, "item_id"))
             })
             .await
     }
@@ -671,11 +666,9 @@ impl Store for SqliteStore {
                     "SELECT id, at, actor, child_id, item_id, action, purpose FROM access_log
                      WHERE child_id = ?1 ORDER BY at, id",
                 )?;
-                let mut rows = stmt.query([child.as_bytes()])?;
-                let mut out = Vec::new();
-                while let Some(r) = rows.next()? {
+                all(&mut stmt, [child.as_bytes()], |r| {
                     let item: Option<Vec<u8>> = r.get("item_id")?;
-                    out.push(AccessRecord {
+                    Ok(AccessRecord {
                         id: id(r, "id")?,
                         at: ts(r, "at")?,
                         actor: r.get("actor")?,
@@ -683,9 +676,8 @@ impl Store for SqliteStore {
                         item_id: item.map(|i| uuid_from_sql(&i).map(ItemId)).transpose()?,
                         action: r.get("action")?,
                         purpose: r.get("purpose")?,
-                    });
-                }
-                Ok(out)
+                    })
+                })
             })
             .await
     }
