@@ -28,6 +28,8 @@ const MAGIC: &[u8; 4] = b"KVB1";
 const HEADER_LEN: u64 = 28;
 const SEGMENT_LIMIT: u64 = 256 * 1024 * 1024;
 const MAX_BATCH: usize = 256;
+/// Bounds the reused write buffer: a batch stops growing at 16 MiB of blobs.
+const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
 
 type Reply = tokio::sync::oneshot::Sender<Result<BlobLocator>>;
 
@@ -196,7 +198,9 @@ fn append_batch(
 
 fn writer_loop(dir: &Path, mut seg: Segment, jobs: &mpsc::Receiver<(Uuid, Bytes, Reply)>) {
     let mut buf = AlignedBuf { raw: Vec::new() };
-    while let Some(batch) = crate::batch::next_batch(jobs, MAX_BATCH) {
+    while let Some(batch) =
+        crate::batch::next_batch(jobs, MAX_BATCH, MAX_BATCH_BYTES, |(_, data, _)| data.len())
+    {
         let (blobs, replies): (Vec<(Uuid, Bytes)>, Vec<Reply>) = batch
             .into_iter()
             .map(|(id, data, reply)| ((id, data), reply))

@@ -462,13 +462,20 @@ pub async fn ingest(opts: IngestOpts) -> anyhow::Result<Value> {
     };
     eprintln!("bench: deployment in {}", tmp.path().display());
     std::fs::create_dir_all(&config.data_dir)?;
-    let disk = tokio::task::spawn_blocking({
+    // The disk is shared and noisy: three probes, the median is the reference.
+    let mut probes = Vec::new();
+    for _ in 0..3 {
         let dir = config.data_dir.clone();
         let mib = opts.disk_mib;
-        move || disk_bandwidth(&dir, mib)
-    })
-    .await??;
-    eprintln!("bench: sequential write {disk:.0} MB/s");
+        probes.push(
+            tokio::task::spawn_blocking(move || disk_bandwidth(&dir, mib))
+                .await??
+                .round(),
+        );
+    }
+    probes.sort_by(f64::total_cmp);
+    let disk = probes[1];
+    eprintln!("bench: sequential O_DIRECT write {probes:?} MB/s, median {disk:.0}");
 
     let vault = crate::app::open(&config)?;
     let devices = Arc::new(
@@ -476,14 +483,15 @@ pub async fn ingest(opts: IngestOpts) -> anyhow::Result<Value> {
             .await
             .context("setting up devices")?,
     );
-    let rss_start = rss_kib("VmRSS:");
-    let samples = Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let rss_start = rss_kib("RssAnon:");
+    // (RssAnon, RssFile) each second: heap growth shows in the first.
+    let samples = Arc::new(std::sync::Mutex::new(Vec::<(u64, u64)>::new()));
     let sampler = {
         let samples = Arc::clone(&samples);
         tokio::spawn(async move {
             loop {
                 if let Ok(mut s) = samples.lock() {
-                    s.push(rss_kib("VmRSS:"));
+                    s.push((rss_kib("RssAnon:"), rss_kib("RssFile:")));
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -535,19 +543,22 @@ pub async fn ingest(opts: IngestOpts) -> anyhow::Result<Value> {
     sampler.abort();
     let samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
     let mb = |kib: u64| (kib as f64 / 1024.0 * 10.0).round() / 10.0;
-    let per_minute: Vec<f64> = samples.iter().step_by(60).map(|k| mb(*k)).collect();
+    let anon: Vec<u64> = samples.iter().map(|s| s.0).collect();
+    let anon_each_minute: Vec<f64> = anon.iter().step_by(60).map(|k| mb(*k)).collect();
     Ok(json!({
         "devices": opts.devices,
-        "disk_sequential_write_mb_per_s": disk.round(),
+        "disk_sequential_write_mb_per_s": disk,
+        "disk_probes_mb_per_s": probes,
         "service_audio": service,
         "service_small_items": small,
         "http_audio": http,
         "memory_mib": {
-            "rss_after_setup": mb(rss_start),
-            "rss_end": mb(samples.last().copied().unwrap_or(0)),
-            "rss_max": mb(samples.iter().copied().max().unwrap_or(0)),
-            "rss_each_minute": per_minute,
-            "peak_hwm": mb(rss_kib("VmHWM:")),
+            "heap_rss_after_setup": mb(rss_start),
+            "heap_rss_end": mb(anon.last().copied().unwrap_or(0)),
+            "heap_rss_max": mb(anon.iter().copied().max().unwrap_or(0)),
+            "heap_rss_each_minute": anon_each_minute,
+            "file_rss_end": mb(samples.last().map_or(0, |s| s.1)),
+            "peak_total_rss": mb(rss_kib("VmHWM:")),
         },
     }))
 }

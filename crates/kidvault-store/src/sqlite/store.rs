@@ -330,15 +330,13 @@ impl Store for SqliteStore {
 
     async fn guardian_by_email(&self, email: &str) -> Result<Option<GuardianRecord>> {
         let email = email.to_owned();
-        self.db
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(&format!(
-                    "SELECT {GUARDIAN_COLS} FROM guardians WHERE email = ?1"
-                ))?;
-                let mut rows = stmt.query([email])?;
-                rows.next()?.map(guardian_row).transpose()
-            })
-            .await
+        self.db.lookup(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {GUARDIAN_COLS} FROM guardians WHERE email = ?1"
+            ))?;
+            let mut rows = stmt.query([email])?;
+            rows.next()?.map(guardian_row).transpose()
+        })
     }
 
     async fn create_session(&self, s: &SessionRecord) -> Result<()> {
@@ -364,24 +362,24 @@ impl Store for SqliteStore {
 
     async fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>> {
         let h = *token_hash;
-        self.db
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT token_hash, guardian_id, household_id, created_at, expires_at, revoked_at
+        self.db.lookup(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT token_hash, guardian_id, household_id, created_at, expires_at, revoked_at
                      FROM sessions WHERE token_hash = ?1",
-                )?;
-                let mut rows = stmt.query([h])?;
-                let Some(row) = rows.next()? else { return Ok(None) };
-                Ok(Some(SessionRecord {
-                    token_hash: hash32(row, "token_hash")?,
-                    guardian_id: id(row, "guardian_id")?,
-                    household_id: id(row, "household_id")?,
-                    created_at: ts(row, "created_at")?,
-                    expires_at: ts(row, "expires_at")?,
-                    revoked_at: opt_ts(row, "revoked_at")?,
-                }))
-            })
-            .await
+            )?;
+            let mut rows = stmt.query([h])?;
+            let Some(row) = rows.next()? else {
+                return Ok(None);
+            };
+            Ok(Some(SessionRecord {
+                token_hash: hash32(row, "token_hash")?,
+                guardian_id: id(row, "guardian_id")?,
+                household_id: id(row, "household_id")?,
+                created_at: ts(row, "created_at")?,
+                expires_at: ts(row, "expires_at")?,
+                revoked_at: opt_ts(row, "revoked_at")?,
+            }))
+        })
     }
 
     async fn revoke_session(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<()> {
@@ -431,7 +429,7 @@ impl Store for SqliteStore {
     }
 
     async fn child(&self, child: ChildId) -> Result<Option<ChildRecord>> {
-        self.db.read(move |c| query_child(c, child)).await
+        self.db.lookup(move |c| query_child(c, child))
     }
 
     async fn children_of(&self, household: HouseholdId) -> Result<Vec<ChildRecord>> {
@@ -523,14 +521,12 @@ impl Store for SqliteStore {
     }
 
     async fn device(&self, device: DeviceId) -> Result<Option<DeviceRecord>> {
-        self.db
-            .read(move |c| {
-                let mut stmt =
-                    c.prepare_cached(&format!("SELECT {DEVICE_COLS} FROM devices WHERE id = ?1"))?;
-                let mut rows = stmt.query([device.as_bytes()])?;
-                rows.next()?.map(device_row).transpose()
-            })
-            .await
+        self.db.lookup(move |c| {
+            let mut stmt =
+                c.prepare_cached(&format!("SELECT {DEVICE_COLS} FROM devices WHERE id = ?1"))?;
+            let mut rows = stmt.query([device.as_bytes()])?;
+            rows.next()?.map(device_row).transpose()
+        })
     }
 
     async fn revoke_device(&self, device: DeviceId, at: Timestamp) -> Result<bool> {
@@ -547,28 +543,26 @@ impl Store for SqliteStore {
 
     async fn ingest_context(&self, token_hash: &[u8; 32]) -> Result<Option<IngestContext>> {
         let h = *token_hash;
-        self.db
-            .read(move |c| {
-                let device = {
-                    let mut stmt = c.prepare_cached(&format!(
-                        "SELECT {DEVICE_COLS} FROM devices WHERE token_hash = ?1"
-                    ))?;
-                    let mut rows = stmt.query([h])?;
-                    match rows.next()? {
-                        Some(r) => device_row(r)?,
-                        None => return Ok(None),
-                    }
-                };
-                let child = query_child(c, device.device.child_id)?
-                    .ok_or_else(|| StoreError::Corrupt("device without child".into()))?;
-                let consents = query_consents(c, device.device.child_id)?;
-                Ok(Some(IngestContext {
-                    device,
-                    child,
-                    consents,
-                }))
-            })
-            .await
+        self.db.lookup(move |c| {
+            let device = {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {DEVICE_COLS} FROM devices WHERE token_hash = ?1"
+                ))?;
+                let mut rows = stmt.query([h])?;
+                match rows.next()? {
+                    Some(r) => device_row(r)?,
+                    None => return Ok(None),
+                }
+            };
+            let child = query_child(c, device.device.child_id)?
+                .ok_or_else(|| StoreError::Corrupt("device without child".into()))?;
+            let consents = query_consents(c, device.device.child_id)?;
+            Ok(Some(IngestContext {
+                device,
+                child,
+                consents,
+            }))
+        })
     }
 
     async fn insert_item(&self, item: &ItemRecord) -> Result<()> {
@@ -577,17 +571,15 @@ impl Store for SqliteStore {
     }
 
     async fn item(&self, item: ItemId) -> Result<Option<ItemRecord>> {
-        self.db
-            .read(move |c| {
-                let mut stmt =
-                    c.prepare_cached(&format!("SELECT {ITEM_COLS} FROM items WHERE id = ?1"))?;
-                let mut rows = stmt.query([item.as_bytes()])?;
-                match rows.next()? {
-                    Some(r) => item_row(c, r).map(Some),
-                    None => Ok(None),
-                }
-            })
-            .await
+        self.db.lookup(move |c| {
+            let mut stmt =
+                c.prepare_cached(&format!("SELECT {ITEM_COLS} FROM items WHERE id = ?1"))?;
+            let mut rows = stmt.query([item.as_bytes()])?;
+            match rows.next()? {
+                Some(r) => item_row(c, r).map(Some),
+                None => Ok(None),
+            }
+        })
     }
 
     async fn list_items(&self, child: ChildId, f: &ItemFilter) -> Result<Vec<ItemMeta>> {
