@@ -12,9 +12,7 @@ const TAG_LEN: usize = 16;
 pub const SEALED_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
 
 fn cipher(key: &SecretKey) -> Result<LessSafeKey, CryptoError> {
-    UnboundKey::new(&AES_256_GCM, key.expose())
-        .map(LessSafeKey::new)
-        .map_err(|_| CryptoError::Seal)
+    UnboundKey::new(&AES_256_GCM, key.expose()).map(LessSafeKey::new).map_err(|_| CryptoError::Seal)
 }
 
 /// Seals `plaintext` under `key`, bound to `aad` (the id of the owner).
@@ -26,11 +24,7 @@ pub fn seal(key: &SecretKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, Cr
     out.extend_from_slice(&nonce);
     out.extend_from_slice(plaintext);
     let tag = cipher(key)?
-        .seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(aad),
-            &mut out[1 + NONCE_LEN..],
-        )
+        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut out[1 + NONCE_LEN..])
         .map_err(|_| CryptoError::Seal)?;
     out.extend_from_slice(tag.as_ref());
     Ok(out)
@@ -45,11 +39,7 @@ pub fn open(key: &SecretKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, Crypt
     nonce.copy_from_slice(&sealed[1..1 + NONCE_LEN]);
     let mut buf = sealed[1 + NONCE_LEN..].to_vec();
     let len = cipher(key)?
-        .open_in_place(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(aad),
-            &mut buf,
-        )
+        .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
         .map_err(|_| CryptoError::Open)?
         .len();
     buf.truncate(len);

@@ -73,23 +73,14 @@ impl ChildKey {
 
     /// Generates a fresh data key, seals `plaintext` under it bound to `data_id`, and
     /// returns `(wrapped data key, ciphertext)`.
-    pub fn seal_new(
-        &self,
-        data_id: &[u8; 16],
-        plaintext: &[u8],
-    ) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
+    pub fn seal_new(&self, data_id: &[u8; 16], plaintext: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
         let dek = SecretKey::generate()?;
         let ciphertext = seal(&dek, data_id, plaintext)?;
         Ok((self.wrap(data_id, &dek)?, ciphertext))
     }
 
     /// Opens what [`ChildKey::seal_new`] produced.
-    pub fn open_with(
-        &self,
-        data_id: &[u8; 16],
-        wrapped: &[u8],
-        ciphertext: &[u8],
-    ) -> Result<Vec<u8>, CryptoError> {
+    pub fn open_with(&self, data_id: &[u8; 16], wrapped: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let dek = self.unwrap(data_id, wrapped)?;
         open(&dek, data_id, ciphertext)
     }
@@ -105,17 +96,11 @@ mod tests {
         let e1 = ChildKey::new(key.clone(), [1; 16], 1);
         let e2 = ChildKey::new(key, [1; 16], 2);
         let (wrapped, ct) = e1.seal_new(&[9; 16], b"transcript").unwrap();
-        assert_eq!(
-            e1.open_with(&[9; 16], &wrapped, &ct).unwrap(),
-            b"transcript"
-        );
+        assert_eq!(e1.open_with(&[9; 16], &wrapped, &ct).unwrap(), b"transcript");
         assert!(e2.open_with(&[9; 16], &wrapped, &ct).is_err());
         assert!(e1.open_with(&[8; 16], &wrapped, &ct).is_err());
         let other_child = ChildKey::new(SecretKey::generate().unwrap(), [1; 16], 1);
         assert!(other_child.open_with(&[9; 16], &wrapped, &ct).is_err());
-        assert_eq!(
-            format!("{:?}", SecretKey::generate().unwrap()),
-            "SecretKey(<redacted>)"
-        );
+        assert_eq!(format!("{:?}", SecretKey::generate().unwrap()), "SecretKey(<redacted>)");
     }
 }

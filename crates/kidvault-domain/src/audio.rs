@@ -14,10 +14,7 @@ pub struct AudioLimits {
 impl Default for AudioLimits {
     fn default() -> Self {
         // 60 s of 16 kHz stereo 16-bit is ~3.8 MB; 8 MiB leaves room for 48 kHz mono.
-        Self {
-            max_bytes: 8 * 1024 * 1024,
-            max_seconds: 60,
-        }
+        Self { max_bytes: 8 * 1024 * 1024, max_seconds: 60 }
     }
 }
 
@@ -52,12 +49,9 @@ pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 8_000..=48_000;
 /// Decodes `bytes` far enough to prove they are the audio they claim to be.
 pub fn parse_wav(bytes: &[u8], limits: AudioLimits) -> Result<WavInfo, AudioError> {
     if bytes.len() > limits.max_bytes {
-        return Err(AudioError::TooLarge {
-            max: limits.max_bytes,
-        });
+        return Err(AudioError::TooLarge { max: limits.max_bytes });
     }
-    let reader =
-        hound::WavReader::new(Cursor::new(bytes)).map_err(|e| AudioError::NotWav(e.to_string()))?;
+    let reader = hound::WavReader::new(Cursor::new(bytes)).map_err(|e| AudioError::NotWav(e.to_string()))?;
     let spec = reader.spec();
     let supported = spec.sample_format == hound::SampleFormat::Int
         && matches!(spec.bits_per_sample, 8 | 16 | 24)
@@ -72,9 +66,7 @@ pub fn parse_wav(bytes: &[u8], limits: AudioLimits) -> Result<WavInfo, AudioErro
     }
     let duration_ms = u64::from(frames) * 1000 / u64::from(spec.sample_rate);
     if duration_ms > u64::from(limits.max_seconds) * 1000 {
-        return Err(AudioError::TooLong {
-            max_seconds: limits.max_seconds,
-        });
+        return Err(AudioError::TooLong { max_seconds: limits.max_seconds });
     }
     // The header promises `len` samples; the data chunk must hold them. Checked
     // arithmetically: no need to touch each of the ~80,000 samples of 5 s of audio.
@@ -124,44 +116,20 @@ mod tests {
     fn accepts_real_pcm_and_refuses_the_rest() {
         let wav = encode_wav_mono16(16_000, &vec![1000; 16_000 * 5]);
         let info = parse_wav(&wav, AudioLimits::default()).unwrap();
-        assert_eq!(
-            (info.sample_rate, info.channels, info.duration_ms),
-            (16_000, 1, 5000)
-        );
+        assert_eq!((info.sample_rate, info.channels, info.duration_ms), (16_000, 1, 5000));
         assert_eq!(wav.len(), 160_044);
 
-        assert!(matches!(
-            parse_wav(b"not audio at all", AudioLimits::default()),
-            Err(AudioError::NotWav(_))
-        ));
+        assert!(matches!(parse_wav(b"not audio at all", AudioLimits::default()), Err(AudioError::NotWav(_))));
         let mut truncated = wav.clone();
         truncated.truncate(1000);
-        assert_eq!(
-            parse_wav(&truncated, AudioLimits::default()),
-            Err(AudioError::Truncated)
-        );
-        let limits = AudioLimits {
-            max_bytes: 1000,
-            max_seconds: 60,
-        };
-        assert_eq!(
-            parse_wav(&wav, limits),
-            Err(AudioError::TooLarge { max: 1000 })
-        );
+        assert_eq!(parse_wav(&truncated, AudioLimits::default()), Err(AudioError::Truncated));
+        let limits = AudioLimits { max_bytes: 1000, max_seconds: 60 };
+        assert_eq!(parse_wav(&wav, limits), Err(AudioError::TooLarge { max: 1000 }));
         let long = encode_wav_mono16(8_000, &vec![0; 8_000 * 61]);
-        assert_eq!(
-            parse_wav(&long, AudioLimits::default()),
-            Err(AudioError::TooLong { max_seconds: 60 })
-        );
+        assert_eq!(parse_wav(&long, AudioLimits::default()), Err(AudioError::TooLong { max_seconds: 60 }));
         let odd_rate = encode_wav_mono16(4_000, &[0; 100]);
-        assert_eq!(
-            parse_wav(&odd_rate, AudioLimits::default()),
-            Err(AudioError::Unsupported)
-        );
-        assert_eq!(
-            parse_wav(&encode_wav_mono16(16_000, &[]), AudioLimits::default()),
-            Err(AudioError::Empty)
-        );
+        assert_eq!(parse_wav(&odd_rate, AudioLimits::default()), Err(AudioError::Unsupported));
+        assert_eq!(parse_wav(&encode_wav_mono16(16_000, &[]), AudioLimits::default()), Err(AudioError::Empty));
     }
 
     proptest! {

@@ -61,19 +61,7 @@ impl ConsentMethod {
 }
 
 /// What a consent allows. Each scope is granted and withdrawn on its own (C3).
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentScope {
     /// Collect the child's voice, and keep what is derived from it.
@@ -87,12 +75,8 @@ pub enum ConsentScope {
 }
 
 impl ConsentScope {
-    pub const ALL: [ConsentScope; 4] = [
-        ConsentScope::Voice,
-        ConsentScope::PreciseLocation,
-        ConsentScope::Training,
-        ConsentScope::ThirdParty,
-    ];
+    pub const ALL: [ConsentScope; 4] =
+        [ConsentScope::Voice, ConsentScope::PreciseLocation, ConsentScope::Training, ConsentScope::ThirdParty];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -166,25 +150,17 @@ impl ConsentRequest {
         scopes: &[String],
         current_notice: &str,
     ) -> Result<Self, ConsentError> {
-        let method = ConsentMethod::parse(method)
-            .ok_or_else(|| ConsentError::UnknownMethod(method.into()))?;
+        let method = ConsentMethod::parse(method).ok_or_else(|| ConsentError::UnknownMethod(method.into()))?;
         let evidence_ref = evidence_ref.trim();
-        if evidence_ref.is_empty()
-            || evidence_ref.chars().count() > 200
-            || evidence_ref.chars().any(char::is_control)
-        {
+        if evidence_ref.is_empty() || evidence_ref.chars().count() > 200 || evidence_ref.chars().any(char::is_control) {
             return Err(ConsentError::EvidenceRef);
         }
         if notice_version != current_notice {
-            return Err(ConsentError::StaleNotice {
-                current: current_notice.into(),
-                given: notice_version.into(),
-            });
+            return Err(ConsentError::StaleNotice { current: current_notice.into(), given: notice_version.into() });
         }
         let mut parsed = Vec::with_capacity(scopes.len());
         for s in scopes {
-            let scope =
-                ConsentScope::parse(s).ok_or_else(|| ConsentError::UnknownScope(s.clone()))?;
+            let scope = ConsentScope::parse(s).ok_or_else(|| ConsentError::UnknownScope(s.clone()))?;
             if !parsed.contains(&scope) {
                 parsed.push(scope);
             }
@@ -242,23 +218,14 @@ mod tests {
 
     #[test]
     fn requests_are_checked() {
-        let ok = ConsentRequest::parse(
-            "signed_form",
-            "form-1",
-            "v1",
-            &s(&["voice", "voice", "training"]),
-            "v1",
-        )
-        .unwrap();
+        let ok =
+            ConsentRequest::parse("signed_form", "form-1", "v1", &s(&["voice", "voice", "training"]), "v1").unwrap();
         assert_eq!(ok.scopes, vec![ConsentScope::Voice, ConsentScope::Training]);
         assert_eq!(
             ConsentRequest::parse("carrier_pigeon", "x", "v1", &s(&["voice"]), "v1"),
             Err(ConsentError::UnknownMethod("carrier_pigeon".into()))
         );
-        assert_eq!(
-            ConsentRequest::parse("signed_form", "x", "v1", &s(&[]), "v1"),
-            Err(ConsentError::NoScopes)
-        );
+        assert_eq!(ConsentRequest::parse("signed_form", "x", "v1", &s(&[]), "v1"), Err(ConsentError::NoScopes));
         assert_eq!(
             ConsentRequest::parse("signed_form", " ", "v1", &s(&["voice"]), "v1"),
             Err(ConsentError::EvidenceRef)
@@ -286,18 +253,9 @@ mod tests {
             granted_at: t,
             scopes: grants,
         };
-        let g = |scope, withdrawn_at| ScopeGrant {
-            scope,
-            withdrawn_at,
-        };
+        let g = |scope, withdrawn_at| ScopeGrant { scope, withdrawn_at };
         let history = vec![
-            consent(
-                "v1",
-                vec![
-                    g(ConsentScope::Voice, None),
-                    g(ConsentScope::Training, Some(t)),
-                ],
-            ),
+            consent("v1", vec![g(ConsentScope::Voice, None), g(ConsentScope::Training, Some(t))]),
             consent("v0", vec![g(ConsentScope::PreciseLocation, None)]),
         ];
         assert_eq!(scopes_in_force(&history, "v1"), vec![ConsentScope::Voice]);

@@ -60,20 +60,13 @@ pub enum ProfileError {
 impl ChildProfile {
     /// Parses a profile. `current_year` comes from the caller's `now`: the product is
     /// for children under 13 (COPPA), so older birth years are refused.
-    pub fn parse(
-        display_name: &str,
-        birth_year: i32,
-        current_year: i32,
-    ) -> Result<Self, ProfileError> {
+    pub fn parse(display_name: &str, birth_year: i32, current_year: i32) -> Result<Self, ProfileError> {
         let name = parse_label(display_name, 64).ok_or(ProfileError::DisplayName)?;
         let (min, max) = (current_year - 13, current_year);
         if !(min..=max).contains(&birth_year) {
             return Err(ProfileError::BirthYear { min, max });
         }
-        Ok(Self {
-            display_name: name,
-            birth_year,
-        })
+        Ok(Self { display_name: name, birth_year })
     }
 }
 
@@ -122,9 +115,7 @@ pub struct Device {
 /// characters, no control characters.
 pub fn parse_label(raw: &str, max_chars: usize) -> Option<String> {
     let label = raw.trim();
-    let ok = !label.is_empty()
-        && label.chars().count() <= max_chars
-        && !label.chars().any(char::is_control);
+    let ok = !label.is_empty() && label.chars().count() <= max_chars && !label.chars().any(char::is_control);
     ok.then(|| label.to_owned())
 }
 
@@ -149,29 +140,14 @@ mod tests {
     #[test]
     fn profile_refuses_teenagers_and_empty_names() {
         assert!(ChildProfile::parse("Mia", 2019, 2026).is_ok());
-        assert_eq!(
-            ChildProfile::parse("Mia", 2010, 2026),
-            Err(ProfileError::BirthYear {
-                min: 2013,
-                max: 2026
-            })
-        );
-        assert_eq!(
-            ChildProfile::parse("  ", 2019, 2026),
-            Err(ProfileError::DisplayName)
-        );
-        assert_eq!(
-            format!("{:?}", ChildProfile::parse("Mia", 2019, 2026).unwrap()),
-            "ChildProfile(<redacted>)"
-        );
+        assert_eq!(ChildProfile::parse("Mia", 2010, 2026), Err(ProfileError::BirthYear { min: 2013, max: 2026 }));
+        assert_eq!(ChildProfile::parse("  ", 2019, 2026), Err(ProfileError::DisplayName));
+        assert_eq!(format!("{:?}", ChildProfile::parse("Mia", 2019, 2026).unwrap()), "ChildProfile(<redacted>)");
     }
 
     #[test]
     fn emails_are_normalised_or_refused() {
-        assert_eq!(
-            parse_email(" Ana@Example.COM "),
-            Some("ana@example.com".into())
-        );
+        assert_eq!(parse_email(" Ana@Example.COM "), Some("ana@example.com".into()));
         for bad in ["", "a@b", "@x.org", "a b@x.org", "a@.org"] {
             assert_eq!(parse_email(bad), None, "{bad}");
         }

@@ -110,63 +110,23 @@ impl ItemKind {
         use ContentShape::*;
         use Origin::*;
         let (category, scope, origin, shape, media_type) = match self {
-            ItemKind::VoiceRecording => (
-                DataCategory::BiometricVoice,
-                ConsentScope::Voice,
-                Collected,
-                Audio,
-                "audio/wav",
-            ),
-            ItemKind::Transcript => (
-                DataCategory::Content,
-                ConsentScope::Voice,
-                Derived,
-                Text,
-                "text/plain; charset=utf-8",
-            ),
-            ItemKind::Intent => (
-                DataCategory::Content,
-                ConsentScope::Voice,
-                Derived,
-                Object,
-                "application/json",
-            ),
-            ItemKind::Embedding => (
-                DataCategory::Content,
-                ConsentScope::Voice,
-                Derived,
-                Vector,
-                "application/json",
-            ),
-            ItemKind::Memory => (
-                DataCategory::Content,
-                ConsentScope::Voice,
-                Derived,
-                Text,
-                "text/plain; charset=utf-8",
-            ),
-            ItemKind::ActionLog => (
-                DataCategory::Content,
-                ConsentScope::Voice,
-                Derived,
-                Object,
-                "application/json",
-            ),
-            ItemKind::Location => (
-                DataCategory::LocationPrecise,
-                ConsentScope::PreciseLocation,
-                Collected,
-                Point,
-                "application/json",
-            ),
+            ItemKind::VoiceRecording => {
+                (DataCategory::BiometricVoice, ConsentScope::Voice, Collected, Audio, "audio/wav")
+            }
+            ItemKind::Transcript => {
+                (DataCategory::Content, ConsentScope::Voice, Derived, Text, "text/plain; charset=utf-8")
+            }
+            ItemKind::Intent => (DataCategory::Content, ConsentScope::Voice, Derived, Object, "application/json"),
+            ItemKind::Embedding => (DataCategory::Content, ConsentScope::Voice, Derived, Vector, "application/json"),
+            ItemKind::Memory => {
+                (DataCategory::Content, ConsentScope::Voice, Derived, Text, "text/plain; charset=utf-8")
+            }
+            ItemKind::ActionLog => (DataCategory::Content, ConsentScope::Voice, Derived, Object, "application/json"),
+            ItemKind::Location => {
+                (DataCategory::LocationPrecise, ConsentScope::PreciseLocation, Collected, Point, "application/json")
+            }
         };
-        KindSpec {
-            category,
-            scope,
-            origin,
-            shape,
-            media_type,
-        }
+        KindSpec { category, scope, origin, shape, media_type }
     }
 
     pub fn as_str(self) -> &'static str {
@@ -231,29 +191,17 @@ pub struct ItemMeta {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ContentError {
     #[error("{kind} content must be {expected}")]
-    Shape {
-        kind: &'static str,
-        expected: &'static str,
-    },
+    Shape { kind: &'static str, expected: &'static str },
     #[error("content is larger than {max} bytes")]
     TooLarge { max: usize },
 }
 
 /// Checks JSON content of a non-audio, non-location kind and returns the bytes to
 /// seal: the UTF-8 text for text kinds, compact JSON for the others.
-pub fn encode_content(
-    kind: ItemKind,
-    content: &serde_json::Value,
-    max_bytes: usize,
-) -> Result<Vec<u8>, ContentError> {
-    let shape_err = |expected| ContentError::Shape {
-        kind: kind.as_str(),
-        expected,
-    };
+pub fn encode_content(kind: ItemKind, content: &serde_json::Value, max_bytes: usize) -> Result<Vec<u8>, ContentError> {
+    let shape_err = |expected| ContentError::Shape { kind: kind.as_str(), expected };
     let bytes = match (kind.spec().shape, content) {
-        (ContentShape::Text, serde_json::Value::String(s)) if !s.trim().is_empty() => {
-            s.as_bytes().to_vec()
-        }
+        (ContentShape::Text, serde_json::Value::String(s)) if !s.trim().is_empty() => s.as_bytes().to_vec(),
         (ContentShape::Text, _) => return Err(shape_err("a non-empty string")),
         (ContentShape::Object, serde_json::Value::Object(_)) => {
             serde_json::to_vec(content).map_err(|_| shape_err("a JSON object"))?
@@ -293,28 +241,19 @@ mod tests {
 
     #[test]
     fn voice_and_everything_derived_from_it_needs_the_voice_scope() {
-        assert_eq!(
-            ItemKind::VoiceRecording.spec().category,
-            DataCategory::BiometricVoice
-        );
+        assert_eq!(ItemKind::VoiceRecording.spec().category, DataCategory::BiometricVoice);
         for k in ItemKind::ALL {
             let spec = k.spec();
             if spec.origin == Origin::Derived {
                 assert_eq!(spec.scope, ConsentScope::Voice, "{k:?}");
             }
         }
-        assert_eq!(
-            ItemKind::Location.spec().scope,
-            ConsentScope::PreciseLocation
-        );
+        assert_eq!(ItemKind::Location.spec().scope, ConsentScope::PreciseLocation);
     }
 
     #[test]
     fn content_is_checked_against_the_kind() {
-        assert_eq!(
-            encode_content(ItemKind::Transcript, &json!("hi"), 100).unwrap(),
-            b"hi"
-        );
+        assert_eq!(encode_content(ItemKind::Transcript, &json!("hi"), 100).unwrap(), b"hi");
         assert!(encode_content(ItemKind::Transcript, &json!({"a": 1}), 100).is_err());
         assert!(encode_content(ItemKind::Transcript, &json!(" "), 100).is_err());
         assert!(encode_content(ItemKind::Intent, &json!({"name": "play"}), 100).is_ok());

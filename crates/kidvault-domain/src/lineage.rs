@@ -47,21 +47,15 @@ pub fn check_derivation(
     found: &[SourceView],
 ) -> Result<(), LineageError> {
     match kind.spec().origin {
-        Origin::Collected if !derived_from.is_empty() => {
-            return Err(LineageError::SourcesNotAllowed(kind.as_str()))
-        }
-        Origin::Derived if derived_from.is_empty() => {
-            return Err(LineageError::SourcesRequired(kind.as_str()))
-        }
+        Origin::Collected if !derived_from.is_empty() => return Err(LineageError::SourcesNotAllowed(kind.as_str())),
+        Origin::Derived if derived_from.is_empty() => return Err(LineageError::SourcesRequired(kind.as_str())),
         _ => {}
     }
     if derived_from.len() > MAX_SOURCES {
         return Err(LineageError::TooManySources);
     }
     for id in derived_from {
-        let ok = found
-            .iter()
-            .any(|s| s.id == *id && s.child_id == child && s.state == ItemState::Live);
+        let ok = found.iter().any(|s| s.id == *id && s.child_id == child && s.state == ItemState::Live);
         if !ok {
             return Err(LineageError::InvalidSource(*id));
         }
@@ -81,11 +75,7 @@ where
     let mut queue: VecDeque<ItemId> = roots.iter().copied().collect();
     while let Some(id) = queue.pop_front() {
         if seen.insert(id) {
-            queue.extend(
-                derived_from_edge(id)
-                    .into_iter()
-                    .filter(|d| !seen.contains(d)),
-            );
+            queue.extend(derived_from_edge(id).into_iter().filter(|d| !seen.contains(d)));
         }
     }
     seen
@@ -94,12 +84,7 @@ where
 /// The latest time a derived item may be kept: never later than its own limit or
 /// any of its sources' (`None` = no limit from that side).
 pub fn retain_until(own: Option<Timestamp>, sources: &[Option<Timestamp>]) -> Option<Timestamp> {
-    sources
-        .iter()
-        .copied()
-        .chain(std::iter::once(own))
-        .flatten()
-        .min()
+    sources.iter().copied().chain(std::iter::once(own)).flatten().min()
 }
 
 #[cfg(test)]
@@ -118,15 +103,8 @@ mod tests {
         let child = ChildId::generate(t0());
         let other = ChildId::generate(t0());
         let rec = ItemId::generate(t0());
-        let live = SourceView {
-            id: rec,
-            child_id: child,
-            state: ItemState::Live,
-        };
-        assert_eq!(
-            check_derivation(child, ItemKind::Transcript, &[rec], &[live]),
-            Ok(())
-        );
+        let live = SourceView { id: rec, child_id: child, state: ItemState::Live };
+        assert_eq!(check_derivation(child, ItemKind::Transcript, &[rec], &[live]), Ok(()));
         assert_eq!(
             check_derivation(child, ItemKind::Transcript, &[], &[]),
             Err(LineageError::SourcesRequired("transcript"))
@@ -138,14 +116,8 @@ mod tests {
         // Missing, another child's, and pending deletion all look the same.
         for found in [
             vec![],
-            vec![SourceView {
-                child_id: other,
-                ..live
-            }],
-            vec![SourceView {
-                state: ItemState::PendingDeletion,
-                ..live
-            }],
+            vec![SourceView { child_id: other, ..live }],
+            vec![SourceView { state: ItemState::PendingDeletion, ..live }],
         ] {
             assert_eq!(
                 check_derivation(child, ItemKind::Intent, &[rec], &found),
@@ -153,10 +125,7 @@ mod tests {
             );
         }
         let many: Vec<ItemId> = (0..=MAX_SOURCES).map(|_| ItemId::generate(t0())).collect();
-        assert_eq!(
-            check_derivation(child, ItemKind::Memory, &many, &[]),
-            Err(LineageError::TooManySources)
-        );
+        assert_eq!(check_derivation(child, ItemKind::Memory, &many, &[]), Err(LineageError::TooManySources));
     }
 
     /// A random DAG: item i may be derived from any items before it.

@@ -38,11 +38,7 @@ impl Point {
         if !accuracy_m.is_finite() || !(0.0..=100_000.0).contains(&accuracy_m) {
             return Err(LocationError::Accuracy);
         }
-        Ok(Self {
-            lat,
-            lon,
-            accuracy_m,
-        })
+        Ok(Self { lat, lon, accuracy_m })
     }
 }
 
@@ -54,15 +50,9 @@ mod tests {
     fn coordinates_are_range_checked() {
         assert!(Point::parse(51.5, -0.12, 10.0).is_ok());
         assert_eq!(Point::parse(91.0, 0.0, 1.0), Err(LocationError::Latitude));
-        assert_eq!(
-            Point::parse(f64::NAN, 0.0, 1.0),
-            Err(LocationError::Latitude)
-        );
+        assert_eq!(Point::parse(f64::NAN, 0.0, 1.0), Err(LocationError::Latitude));
         assert_eq!(Point::parse(0.0, 180.5, 1.0), Err(LocationError::Longitude));
         assert_eq!(Point::parse(0.0, 0.0, -1.0), Err(LocationError::Accuracy));
-        assert_eq!(
-            format!("{:?}", Point::parse(1.0, 2.0, 3.0).unwrap()),
-            "Point(<redacted>)"
-        );
+        assert_eq!(format!("{:?}", Point::parse(1.0, 2.0, 3.0).unwrap()), "Point(<redacted>)");
     }
 }

@@ -21,13 +21,7 @@ fn bearer<'a>(parts: &'a Parts, what: &str) -> Result<&'a str, ApiError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                format!("{what} is required"),
-            )
-        })
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", format!("{what} is required")))
 }
 
 /// A signed-in guardian (bearer session token).
@@ -36,15 +30,9 @@ pub struct GuardianAuth(pub GuardianSession, pub String);
 
 impl FromRequestParts<AppState> for GuardianAuth {
     type Rejection = ApiError;
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(parts, "a guardian session token")?;
-        let session = state
-            .vault
-            .authenticate_guardian(token, chrono::Utc::now())
-            .await?;
+        let session = state.vault.authenticate_guardian(token, chrono::Utc::now()).await?;
         Ok(Self(session, token.to_owned()))
     }
 }
@@ -55,10 +43,7 @@ pub struct DeviceAuth(pub DeviceSession);
 
 impl FromRequestParts<AppState> for DeviceAuth {
     type Rejection = ApiError;
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(parts, "a device token")?;
         Ok(Self(state.vault.authenticate_device(token).await?))
     }
@@ -66,9 +51,7 @@ impl FromRequestParts<AppState> for DeviceAuth {
 
 fn body_rejection(status: StatusCode, text: String) -> ApiError {
     match status {
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(status, "payload_too_large", "request body is too large")
-        }
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(status, "payload_too_large", "request body is too large"),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(status, "unsupported_media_type", text),
         StatusCode::UNPROCESSABLE_ENTITY => ApiError::new(status, "invalid_body", text),
         _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", text),
@@ -114,17 +97,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
             .await
             .map(|axum::extract::Query(v)| Self(v))
             .map_err(|e: QueryRejection| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_query",
-                    e.body_text(),
-                )
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_query", e.body_text())
             })
     }
 }
 
 /// Parses a path id. A malformed id names nothing, so it is `not_found`.
 pub fn path_id<T: std::str::FromStr>(raw: &str) -> Result<T, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource"))
+    raw.parse().map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource"))
 }

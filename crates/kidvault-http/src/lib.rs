@@ -38,33 +38,15 @@ pub fn router(state: AppState) -> Router {
         .route("/guardians", post(routes::accounts::register))
         .route("/sessions", post(routes::accounts::sign_in))
         .route("/sessions/current", delete(routes::accounts::sign_out))
-        .route(
-            "/children",
-            post(routes::children::create).get(routes::children::list),
-        )
+        .route("/children", post(routes::children::create).get(routes::children::list))
         .route("/children/{id}", get(routes::children::get))
-        .route(
-            "/children/{id}/consents",
-            post(routes::children::grant_consent).get(routes::children::consents),
-        )
-        .route(
-            "/children/{id}/consents/{scope}",
-            delete(routes::children::withdraw_scope),
-        )
-        .route(
-            "/children/{id}/access-log",
-            get(routes::children::access_log),
-        )
+        .route("/children/{id}/consents", post(routes::children::grant_consent).get(routes::children::consents))
+        .route("/children/{id}/consents/{scope}", delete(routes::children::withdraw_scope))
+        .route("/children/{id}/access-log", get(routes::children::access_log))
         .route("/devices", post(routes::devices::pair))
         .route("/devices/{id}", delete(routes::devices::revoke))
-        .route(
-            "/children/{id}/recordings",
-            post(routes::ingest::recording).layer(DefaultBodyLimit::max(audio_limit)),
-        )
-        .route(
-            "/children/{id}/items",
-            post(routes::ingest::item).get(routes::items::list),
-        )
+        .route("/children/{id}/recordings", post(routes::ingest::recording).layer(DefaultBodyLimit::max(audio_limit)))
+        .route("/children/{id}/items", post(routes::ingest::item).get(routes::items::list))
         .route("/children/{id}/locations", post(routes::ingest::location))
         .route("/items/{id}", get(routes::items::get))
         .route("/items/{id}/content", get(routes::items::content))
@@ -76,9 +58,6 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::serve))
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
 }

@@ -59,37 +59,16 @@ impl Default for Metrics {
             latency_histogram as fn() -> Histogram,
         );
         let ingested = Family::<KindLabels, Counter>::default();
-        registry.register(
-            "http_requests",
-            "HTTP requests by route and status",
-            requests.clone(),
-        );
-        registry.register(
-            "http_request_duration_seconds",
-            "HTTP request latency",
-            latency.clone(),
-        );
-        registry.register(
-            "items_ingested",
-            "Items stored from devices, by kind",
-            ingested.clone(),
-        );
-        Self {
-            registry,
-            requests,
-            latency,
-            ingested,
-        }
+        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
+        registry.register("http_request_duration_seconds", "HTTP request latency", latency.clone());
+        registry.register("items_ingested", "Items stored from devices, by kind", ingested.clone());
+        Self { registry, requests, latency, ingested }
     }
 }
 
 impl Metrics {
     pub fn ingested(&self, kind: ItemKind) {
-        self.ingested
-            .get_or_create(&KindLabels {
-                kind: kind.as_str(),
-            })
-            .inc();
+        self.ingested.get_or_create(&KindLabels { kind: kind.as_str() }).inc();
     }
 
     pub fn render(&self) -> String {
@@ -102,28 +81,15 @@ impl Metrics {
 }
 
 pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
     let method = req.method().as_str().to_owned();
     let start = Instant::now();
     let resp = next.run(req).await;
     let m = &state.metrics;
     m.latency
-        .get_or_create(&RouteLabels {
-            method: method.clone(),
-            route: route.clone(),
-        })
+        .get_or_create(&RouteLabels { method: method.clone(), route: route.clone() })
         .observe(start.elapsed().as_secs_f64());
-    m.requests
-        .get_or_create(&RequestLabels {
-            method,
-            route,
-            status: resp.status().as_u16(),
-        })
-        .inc();
+    m.requests.get_or_create(&RequestLabels { method, route, status: resp.status().as_u16() }).inc();
     resp
 }
 

@@ -12,18 +12,10 @@ struct BearerSchemes;
 impl Modify for BearerSchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        for (name, what) in [
-            ("guardian", "guardian session token (kvs_...)"),
-            ("device", "device token (kvd_...)"),
-        ] {
+        for (name, what) in [("guardian", "guardian session token (kvs_...)"), ("device", "device token (kvd_...)")] {
             components.add_security_scheme(
                 name,
-                SecurityScheme::Http(
-                    HttpBuilder::new()
-                        .scheme(HttpAuthScheme::Bearer)
-                        .description(Some(what))
-                        .build(),
-                ),
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(what)).build()),
             );
         }
     }

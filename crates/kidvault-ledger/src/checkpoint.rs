@@ -39,37 +39,19 @@ pub struct Checkpoint {
 }
 
 fn malformed(why: impl Into<String>) -> LedgerError {
-    LedgerError::Malformed {
-        what: "checkpoint",
-        why: why.into(),
-    }
+    LedgerError::Malformed { what: "checkpoint", why: why.into() }
 }
 
 impl Checkpoint {
     /// The note text that is signed.
     pub fn body(&self) -> String {
-        format!(
-            "{}\n{}\n{}\ntime {}\n",
-            self.origin,
-            self.size,
-            B64.encode(self.root),
-            self.time
-        )
+        format!("{}\n{}\n{}\ntime {}\n", self.origin, self.size, B64.encode(self.root), self.time)
     }
 
     fn parse_body(text: &str) -> Result<Self, LedgerError> {
-        let mut lines = text
-            .strip_suffix('\n')
-            .ok_or_else(|| malformed("text must end in a newline"))?
-            .split('\n');
-        let origin = lines
-            .next()
-            .filter(|o| !o.is_empty())
-            .ok_or_else(|| malformed("no origin"))?;
-        let size = lines
-            .next()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| malformed("bad size"))?;
+        let mut lines = text.strip_suffix('\n').ok_or_else(|| malformed("text must end in a newline"))?.split('\n');
+        let origin = lines.next().filter(|o| !o.is_empty()).ok_or_else(|| malformed("no origin"))?;
+        let size = lines.next().and_then(|s| s.parse().ok()).ok_or_else(|| malformed("bad size"))?;
         let root: Hash = lines
             .next()
             .and_then(|r| B64.decode(r).ok())
@@ -81,12 +63,7 @@ impl Checkpoint {
                 time = t.parse().map_err(|_| malformed("bad time"))?;
             }
         }
-        Ok(Self {
-            origin: origin.to_owned(),
-            size,
-            root,
-            time,
-        })
+        Ok(Self { origin: origin.to_owned(), size, root, time })
     }
 }
 
@@ -111,9 +88,7 @@ pub struct Signer {
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signer")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
+        f.debug_struct("Signer").field("name", &self.name).finish_non_exhaustive()
     }
 }
 
@@ -122,17 +97,12 @@ impl Signer {
     /// key is named `<origin_prefix>/<first 4 bytes of its key hash>`, so each
     /// deployment's log has its own origin. Returns whether it was created.
     pub fn load_or_create(path: &Path, origin_prefix: &str) -> Result<(Self, bool), LedgerError> {
-        let err = |why: String| LedgerError::KeyFile {
-            path: path.display().to_string(),
-            why,
-        };
+        let err = |why: String| LedgerError::KeyFile { path: path.display().to_string(), why };
         let created = !path.exists();
         if created {
-            let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
-                .map_err(|e| err(e.to_string()))?;
+            let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|e| err(e.to_string()))?;
             let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).map_err(|e| err(e.to_string()))?;
-            let fp =
-                aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, pair.public_key().as_ref());
+            let fp = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, pair.public_key().as_ref());
             let name = format!("{origin_prefix}/{}", to_hex(&fp.as_ref()[..4]));
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
@@ -144,9 +114,7 @@ impl Signer {
                 .open(path)
                 .map_err(|e| err(e.to_string()))?;
             let text = format!("{KEY_HEADER}\n{name}\n{}\n", B64.encode(doc.as_ref()));
-            f.write_all(text.as_bytes())
-                .and_then(|()| f.sync_all())
-                .map_err(|e| err(e.to_string()))?;
+            f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| err(e.to_string()))?;
         }
         let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
         if meta.permissions().mode() & 0o077 != 0 {
@@ -157,14 +125,8 @@ impl Signer {
         if lines.next() != Some(KEY_HEADER) {
             return Err(err(format!("does not start with {KEY_HEADER:?}")));
         }
-        let name = lines
-            .next()
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| err("no key name".into()))?
-            .to_owned();
-        let der = B64
-            .decode(lines.next().unwrap_or(""))
-            .map_err(|_| err("malformed key".into()))?;
+        let name = lines.next().filter(|n| !n.is_empty()).ok_or_else(|| err("no key name".into()))?.to_owned();
+        let der = B64.decode(lines.next().unwrap_or("")).map_err(|_| err("malformed key".into()))?;
         let pair = Ed25519KeyPair::from_pkcs8(&der).map_err(|_| err("malformed key".into()))?;
         let id = key_id(&name, pair.public_key().as_ref());
         Ok((Self { name, pair, id }, created))
@@ -177,13 +139,7 @@ impl Signer {
 
     /// Signs a checkpoint of this log; returns the signed note.
     pub fn sign(&self, size: u64, root: Hash, time: u64) -> String {
-        let body = Checkpoint {
-            origin: self.name.clone(),
-            size,
-            root,
-            time,
-        }
-        .body();
+        let body = Checkpoint { origin: self.name.clone(), size, root, time }.body();
         let sig = self.pair.sign(body.as_bytes());
         let mut blob = self.id.to_vec();
         blob.extend_from_slice(sig.as_ref());
@@ -209,10 +165,7 @@ pub struct Verifier {
 impl Verifier {
     /// Parses `<name>+<key ID hex>+<base64(0x01 ‖ public key)>`.
     pub fn parse(vkey: &str) -> Result<Self, LedgerError> {
-        let bad = |why: &str| LedgerError::Malformed {
-            what: "verifier key",
-            why: why.into(),
-        };
+        let bad = |why: &str| LedgerError::Malformed { what: "verifier key", why: why.into() };
         let mut parts = vkey.trim().rsplitn(3, '+');
         let (Some(key), Some(hash), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(bad("expected name+hash+key"));
@@ -228,11 +181,7 @@ impl Verifier {
         if to_hex(&id) != hash {
             return Err(bad("key hash does not match the key"));
         }
-        Ok(Self {
-            name: name.to_owned(),
-            id,
-            public: public.to_vec(),
-        })
+        Ok(Self { name: name.to_owned(), id, public: public.to_vec() })
     }
 
     pub fn name(&self) -> &str {
@@ -243,21 +192,15 @@ impl Verifier {
     /// by other keys are ignored; one by this key must be present and valid, and
     /// the checkpoint's origin must be this key's log.
     pub fn verify(&self, note: &str) -> Result<Checkpoint, LedgerError> {
-        let (text, sigs) = note
-            .split_once("\n\n")
-            .ok_or_else(|| malformed("no signature block"))?;
+        let (text, sigs) = note.split_once("\n\n").ok_or_else(|| malformed("no signature block"))?;
         let text = format!("{text}\n");
         let mut verified = false;
         for line in sigs.lines() {
             let Some(rest) = line.strip_prefix("\u{2014} ") else {
                 return Err(malformed("bad signature line"));
             };
-            let (name, sig) = rest
-                .split_once(' ')
-                .ok_or_else(|| malformed("bad signature line"))?;
-            let sig = B64
-                .decode(sig)
-                .map_err(|_| malformed("signature is not base64"))?;
+            let (name, sig) = rest.split_once(' ').ok_or_else(|| malformed("bad signature line"))?;
+            let sig = B64.decode(sig).map_err(|_| malformed("signature is not base64"))?;
             if name != self.name || sig.len() < 4 || sig[..4] != self.id {
                 continue;
             }
@@ -284,11 +227,9 @@ mod tests {
     #[test]
     fn notes_sign_and_verify_and_reject_other_keys_and_edits() {
         let dir = tempfile::tempdir().unwrap();
-        let (signer, created) =
-            Signer::load_or_create(&dir.path().join("ledger.key"), "kidvault.test").unwrap();
+        let (signer, created) = Signer::load_or_create(&dir.path().join("ledger.key"), "kidvault.test").unwrap();
         assert!(created);
-        let (again, created) =
-            Signer::load_or_create(&dir.path().join("ledger.key"), "kidvault.test").unwrap();
+        let (again, created) = Signer::load_or_create(&dir.path().join("ledger.key"), "kidvault.test").unwrap();
         assert!(!created);
         assert_eq!(again.verifier_key(), signer.verifier_key());
         let note = signer.sign(42, [7; 32], 1_800_000_000);
@@ -299,8 +240,7 @@ mod tests {
 
         let tampered = note.replace("\n42\n", "\n43\n");
         assert!(v.verify(&tampered).is_err());
-        let (other, _) =
-            Signer::load_or_create(&dir.path().join("other.key"), "kidvault.test").unwrap();
+        let (other, _) = Signer::load_or_create(&dir.path().join("other.key"), "kidvault.test").unwrap();
         let foreign = other.sign(42, [7; 32], 1_800_000_000);
         assert_eq!(v.verify(&foreign), Err(LedgerError::BadSignature));
         // A forged key hash in the verifier key is refused.

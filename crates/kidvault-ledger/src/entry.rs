@@ -134,15 +134,10 @@ impl Entry {
     /// Parses canonical bytes, refusing anything that does not re-serialize to
     /// exactly the same bytes.
     pub fn from_canonical(bytes: &[u8]) -> Result<Self, LedgerError> {
-        let e: Entry = serde_json::from_slice(bytes).map_err(|err| LedgerError::Malformed {
-            what: "entry",
-            why: err.to_string(),
-        })?;
+        let e: Entry = serde_json::from_slice(bytes)
+            .map_err(|err| LedgerError::Malformed { what: "entry", why: err.to_string() })?;
         if e.canonical() != bytes {
-            return Err(LedgerError::Malformed {
-                what: "entry",
-                why: "not in canonical form".into(),
-            });
+            return Err(LedgerError::Malformed { what: "entry", why: "not in canonical form".into() });
         }
         Ok(e)
     }

@@ -26,13 +26,7 @@ pub struct EntryProof {
 }
 
 impl EntryProof {
-    pub fn new(
-        entry: &[u8],
-        index: u64,
-        tree_size: u64,
-        proof: &[Hash],
-        checkpoint: String,
-    ) -> Self {
+    pub fn new(entry: &[u8], index: u64, tree_size: u64, proof: &[Hash], checkpoint: String) -> Self {
         Self {
             entry: String::from_utf8_lossy(entry).into_owned(),
             index,
@@ -58,17 +52,8 @@ impl EntryProof {
             .iter()
             .map(|h| B64.decode(h).ok().and_then(|v| Hash::try_from(v).ok()))
             .collect::<Option<Vec<Hash>>>()
-            .ok_or(LedgerError::Malformed {
-                what: "inclusion proof",
-                why: "hashes are 32 bytes of base64".into(),
-            })?;
-        verify_inclusion(
-            &leaf_hash(self.entry.as_bytes()),
-            self.index,
-            self.tree_size,
-            &proof,
-            &cp.root,
-        )?;
+            .ok_or(LedgerError::Malformed { what: "inclusion proof", why: "hashes are 32 bytes of base64".into() })?;
+        verify_inclusion(&leaf_hash(self.entry.as_bytes()), self.index, self.tree_size, &proof, &cp.root)?;
         Ok(entry)
     }
 }
@@ -122,10 +107,7 @@ mod tests {
             };
             if let Ok(edited) = serde_json::from_str::<EntryProof>(&text) {
                 if edited != receipt {
-                    assert!(
-                        edited.verify(&v).is_err(),
-                        "edit at byte {i} went unnoticed"
-                    );
+                    assert!(edited.verify(&v).is_err(), "edit at byte {i} went unnoticed");
                     checked += 1;
                 }
             }

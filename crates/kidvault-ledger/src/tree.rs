@@ -91,11 +91,7 @@ impl Frontier {
 
 /// Appends leaf number `size` to a tree whose nodes are in `nodes`; returns the
 /// nodes to store. Prefer a [`Frontier`] when appending many.
-pub fn append(
-    nodes: &impl Nodes,
-    size: u64,
-    leaf: Hash,
-) -> Result<Vec<(u8, u64, Hash)>, LedgerError> {
+pub fn append(nodes: &impl Nodes, size: u64, leaf: Hash) -> Result<Vec<(u8, u64, Hash)>, LedgerError> {
     Ok(Frontier::load(nodes, size)?.append(leaf))
 }
 
@@ -108,10 +104,7 @@ fn mth(nodes: &impl Nodes, start: u64, end: u64) -> Result<Hash, LedgerError> {
         return nodes.node(level, start >> level);
     }
     let k = split(n);
-    Ok(node_hash(
-        &mth(nodes, start, start + k)?,
-        &mth(nodes, start + k, end)?,
-    ))
+    Ok(node_hash(&mth(nodes, start, start + k)?, &mth(nodes, start + k, end)?))
 }
 
 /// The root of the first `size` leaves.
@@ -123,11 +116,7 @@ pub fn root(nodes: &impl Nodes, size: u64) -> Result<Hash, LedgerError> {
 }
 
 /// PATH(index, D[0:size]) of RFC 6962 §2.1.1: the audit path, leaf side first.
-pub fn inclusion_proof(
-    nodes: &impl Nodes,
-    index: u64,
-    size: u64,
-) -> Result<Vec<Hash>, LedgerError> {
+pub fn inclusion_proof(nodes: &impl Nodes, index: u64, size: u64) -> Result<Vec<Hash>, LedgerError> {
     if index >= size {
         return Err(LedgerError::OutOfRange { index, size });
     }

@@ -6,13 +6,7 @@ use crate::hash::{node_hash, Hash};
 use crate::LedgerError;
 
 /// Checks that `leaf` is leaf number `index` of the tree of `size` with `root`.
-pub fn verify_inclusion(
-    leaf: &Hash,
-    index: u64,
-    size: u64,
-    proof: &[Hash],
-    root: &Hash,
-) -> Result<(), LedgerError> {
+pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root: &Hash) -> Result<(), LedgerError> {
     if index >= size {
         return Err(LedgerError::ProofFailed);
     }
@@ -56,11 +50,7 @@ pub fn verify_consistency(
         return Err(LedgerError::ProofFailed);
     }
     if from == to {
-        return if proof.is_empty() && from_root == to_root {
-            Ok(())
-        } else {
-            Err(LedgerError::ProofFailed)
-        };
+        return if proof.is_empty() && from_root == to_root { Ok(()) } else { Err(LedgerError::ProofFailed) };
     }
     if proof.is_empty() {
         return Err(LedgerError::ProofFailed);

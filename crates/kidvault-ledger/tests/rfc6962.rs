@@ -47,10 +47,7 @@ fn roots_of_sizes_1_to_8() {
     for (i, want) in ROOTS.iter().enumerate() {
         assert_eq!(root(&t, i as u64 + 1).unwrap(), h(want), "size {}", i + 1);
     }
-    assert_eq!(
-        root(&t, 0).unwrap(),
-        h("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-    );
+    assert_eq!(root(&t, 0).unwrap(), h("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
 }
 
 #[test]
@@ -79,11 +76,7 @@ fn inclusion_vectors() {
     ];
     for (index, size, want) in cases {
         let proof = inclusion_proof(&t, index, size).unwrap();
-        assert_eq!(
-            proof,
-            want.iter().map(|s| h(s)).collect::<Vec<_>>(),
-            "leaf {index} of {size}"
-        );
+        assert_eq!(proof, want.iter().map(|s| h(s)).collect::<Vec<_>>(), "leaf {index} of {size}");
         let leaf = leaf_hash(LEAVES[index as usize]);
         verify_inclusion(&leaf, index, size, &proof, &h(ROOTS[size as usize - 1])).unwrap();
     }
@@ -123,19 +116,8 @@ fn consistency_vectors() {
     ];
     for (from, to, want) in cases {
         let proof = consistency_proof(&t, from, to).unwrap();
-        assert_eq!(
-            proof,
-            want.iter().map(|s| h(s)).collect::<Vec<_>>(),
-            "{from} -> {to}"
-        );
-        verify_consistency(
-            from,
-            to,
-            &proof,
-            &h(ROOTS[from as usize - 1]),
-            &h(ROOTS[to as usize - 1]),
-        )
-        .unwrap();
+        assert_eq!(proof, want.iter().map(|s| h(s)).collect::<Vec<_>>(), "{from} -> {to}");
+        verify_consistency(from, to, &proof, &h(ROOTS[from as usize - 1]), &h(ROOTS[to as usize - 1])).unwrap();
     }
 }
 

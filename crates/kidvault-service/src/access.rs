@@ -92,19 +92,10 @@ impl Grant {
 
 impl Vault {
     /// Decides whether `actor` may perform `action` on `child_id`.
-    pub async fn authorize(
-        &self,
-        actor: Actor<'_>,
-        child_id: ChildId,
-        action: Action,
-    ) -> Result<Grant> {
+    pub async fn authorize(&self, actor: Actor<'_>, child_id: ChildId, action: Action) -> Result<Grant> {
         match actor {
             Actor::Guardian(g) => {
-                let child = self
-                    .store
-                    .child(child_id)
-                    .await?
-                    .ok_or(ServiceError::NotFound)?;
+                let child = self.store.child(child_id).await?.ok_or(ServiceError::NotFound)?;
                 self.authorize_loaded(g, child, action)
             }
             Actor::Device(d) => {
@@ -128,30 +119,17 @@ impl Vault {
                         ),
                     });
                 }
-                Ok(Grant {
-                    child: ctx.child.clone(),
-                    actor: format!("device:{}", ctx.device.device.id),
-                    action,
-                })
+                Ok(Grant { child: ctx.child.clone(), actor: format!("device:{}", ctx.device.device.id), action })
             }
         }
     }
 
     /// The guardian rule, for a child record already loaded (e.g. by a household listing).
-    pub(crate) fn authorize_loaded(
-        &self,
-        g: &GuardianSession,
-        child: ChildRecord,
-        action: Action,
-    ) -> Result<Grant> {
+    pub(crate) fn authorize_loaded(&self, g: &GuardianSession, child: ChildRecord, action: Action) -> Result<Grant> {
         if child.child.household_id != g.household_id || matches!(action, Action::Collect(_)) {
             return Err(ServiceError::NotFound);
         }
-        Ok(Grant {
-            child,
-            actor: format!("guardian:{}", g.guardian_id),
-            action,
-        })
+        Ok(Grant { child, actor: format!("guardian:{}", g.guardian_id), action })
     }
 
     /// Opens sealed child content under `grant`, appending the access record first:
@@ -193,30 +171,15 @@ impl Vault {
     }
 
     /// Seals new child content under the child's current key.
-    pub(crate) async fn seal(
-        &self,
-        grant: &Grant,
-        data_id: &[u8; 16],
-        plaintext: &[u8],
-    ) -> Result<Sealed> {
+    pub(crate) async fn seal(&self, grant: &Grant, data_id: &[u8; 16], plaintext: &[u8]) -> Result<Sealed> {
         let key = self.keys.current(grant.child_id()).await?;
         let (wrapped_key, ciphertext) = key.seal_new(data_id, plaintext)?;
-        Ok(Sealed {
-            epoch: key.epoch(),
-            wrapped_key,
-            ciphertext,
-        })
+        Ok(Sealed { epoch: key.epoch(), wrapped_key, ciphertext })
     }
 
     /// The access log of a child: who read what, when, and why.
-    pub async fn access_log(
-        &self,
-        g: &GuardianSession,
-        child: ChildId,
-    ) -> Result<Vec<AccessRecord>> {
-        let grant = self
-            .authorize(Actor::Guardian(g), child, Action::ViewChild)
-            .await?;
+    pub async fn access_log(&self, g: &GuardianSession, child: ChildId) -> Result<Vec<AccessRecord>> {
+        let grant = self.authorize(Actor::Guardian(g), child, Action::ViewChild).await?;
         Ok(self.store.access_log(grant.child_id()).await?)
     }
 }

@@ -14,12 +14,11 @@ use crate::{Result, ServiceError, Vault};
 
 /// A hash verified against when the e-mail is unknown, so a wrong e-mail costs as
 /// much time as a wrong password.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2cVqyrYAcSsbn0BzQ3ryRNCkCQRNvvX3ftRSdfASSWs";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2cVqyrYAcSsbn0BzQ3ryRNCkCQRNvvX3ftRSdfASSWs";
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ServiceError::Internal(e.to_string()))
+    tokio::task::spawn_blocking(f).await.map_err(|e| ServiceError::Internal(e.to_string()))
 }
 
 fn hash_password(password: &str) -> Result<String> {
@@ -33,11 +32,7 @@ fn hash_password(password: &str) -> Result<String> {
 }
 
 fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
 impl Vault {
@@ -49,34 +44,20 @@ impl Vault {
         display_name: &str,
         now: Timestamp,
     ) -> Result<(GuardianId, HouseholdId)> {
-        let email = parse_email(email).ok_or_else(|| {
-            ServiceError::invalid("invalid_email", "email is not a valid address")
-        })?;
+        let email =
+            parse_email(email).ok_or_else(|| ServiceError::invalid("invalid_email", "email is not a valid address"))?;
         let len = password.chars().count();
         if !(12..=256).contains(&len) {
-            return Err(ServiceError::invalid(
-                "weak_password",
-                "password must be 12 to 256 characters",
-            ));
+            return Err(ServiceError::invalid("weak_password", "password must be 12 to 256 characters"));
         }
-        let name = parse_label(display_name, 64).ok_or_else(|| {
-            ServiceError::invalid(
-                "invalid_display_name",
-                "display_name must be 1 to 64 characters",
-            )
-        })?;
+        let name = parse_label(display_name, 64)
+            .ok_or_else(|| ServiceError::invalid("invalid_display_name", "display_name must be 1 to 64 characters"))?;
         let password = password.to_owned();
         let password_hash = blocking(move || hash_password(&password)).await??;
         let household_id = HouseholdId::generate(now);
         let guardian_id = GuardianId::generate(now);
         let record = GuardianRecord {
-            guardian: Guardian {
-                id: guardian_id,
-                household_id,
-                email,
-                display_name: name,
-                created_at: now,
-            },
+            guardian: Guardian { id: guardian_id, household_id, email, display_name: name, created_at: now },
             password_hash,
         };
         match self.store.create_household(household_id, &record).await {
@@ -96,9 +77,7 @@ impl Vault {
             Some(e) => self.store.guardian_by_email(&e).await?,
             None => None,
         };
-        let hash = record
-            .as_ref()
-            .map_or(DUMMY_HASH.to_owned(), |r| r.password_hash.clone());
+        let hash = record.as_ref().map_or(DUMMY_HASH.to_owned(), |r| r.password_hash.clone());
         let password = password.to_owned();
         let ok = blocking(move || verify_password(&password, &hash)).await?;
         let record = match (ok, record) {
@@ -125,28 +104,16 @@ impl Vault {
     }
 
     /// Resolves a guardian bearer token.
-    pub async fn authenticate_guardian(
-        &self,
-        token: &str,
-        now: Timestamp,
-    ) -> Result<GuardianSession> {
-        let bad =
-            || ServiceError::Unauthenticated("a valid guardian session token is required".into());
+    pub async fn authenticate_guardian(&self, token: &str, now: Timestamp) -> Result<GuardianSession> {
+        let bad = || ServiceError::Unauthenticated("a valid guardian session token is required".into());
         if !token.starts_with(SESSION_PREFIX) {
             return Err(bad());
         }
-        let s = self
-            .store
-            .session(&token_hash(token))
-            .await?
-            .ok_or_else(bad)?;
+        let s = self.store.session(&token_hash(token)).await?.ok_or_else(bad)?;
         if s.revoked_at.is_some() || s.expires_at <= now {
             return Err(bad());
         }
-        Ok(GuardianSession {
-            guardian_id: s.guardian_id,
-            household_id: s.household_id,
-        })
+        Ok(GuardianSession { guardian_id: s.guardian_id, household_id: s.household_id })
     }
 
     /// Resolves a device bearer token. A revoked device is no longer a device.
@@ -155,11 +122,7 @@ impl Vault {
         if !token.starts_with(DEVICE_PREFIX) {
             return Err(bad());
         }
-        let ctx = self
-            .store
-            .ingest_context(&token_hash(token))
-            .await?
-            .ok_or_else(bad)?;
+        let ctx = self.store.ingest_context(&token_hash(token)).await?.ok_or_else(bad)?;
         if ctx.device.device.revoked_at.is_some() {
             return Err(bad());
         }

@@ -5,9 +5,7 @@
 //! the next device request (devices re-read consent on every request).
 
 use chrono::Datelike;
-use kidvault_domain::consent::{
-    scopes_in_force, Consent, ConsentRequest, ConsentScope, ScopeGrant,
-};
+use kidvault_domain::consent::{scopes_in_force, Consent, ConsentRequest, ConsentScope, ScopeGrant};
 use kidvault_domain::entities::{Child, ChildProfile, ChildStatus};
 use kidvault_domain::ids::{ChildId, ConsentId};
 use kidvault_domain::Timestamp;
@@ -39,8 +37,7 @@ impl Vault {
             .map_err(|e| ServiceError::invalid("invalid_child", e))?;
         let id = ChildId::generate(now);
         let key = self.keys.create(id, now).await?;
-        let plaintext =
-            serde_json::to_vec(&profile).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let plaintext = serde_json::to_vec(&profile).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let (wrapped_key, ciphertext) = key.seal_new(id.as_bytes(), &plaintext)?;
         let child = Child {
             id,
@@ -51,26 +48,13 @@ impl Vault {
         };
         let record = ChildRecord {
             child: child.clone(),
-            profile: kidvault_store::Sealed {
-                epoch: key.epoch(),
-                wrapped_key,
-                ciphertext,
-            },
+            profile: kidvault_store::Sealed { epoch: key.epoch(), wrapped_key, ciphertext },
         };
         self.store.create_child(&record).await?;
-        Ok(ChildView {
-            child,
-            profile,
-            scopes: Vec::new(),
-            consent_renewal_required: false,
-        })
+        Ok(ChildView { child, profile, scopes: Vec::new(), consent_renewal_required: false })
     }
 
-    pub async fn list_children(
-        &self,
-        g: &GuardianSession,
-        now: Timestamp,
-    ) -> Result<Vec<ChildView>> {
+    pub async fn list_children(&self, g: &GuardianSession, now: Timestamp) -> Result<Vec<ChildView>> {
         let mut out = Vec::new();
         for record in self.store.children_of(g.household_id).await? {
             let grant = self.authorize_loaded(g, record, Action::ViewChild)?;
@@ -79,46 +63,23 @@ impl Vault {
         Ok(out)
     }
 
-    pub async fn get_child(
-        &self,
-        g: &GuardianSession,
-        child: ChildId,
-        now: Timestamp,
-    ) -> Result<ChildView> {
-        let grant = self
-            .authorize(Actor::Guardian(g), child, Action::ViewChild)
-            .await?;
+    pub async fn get_child(&self, g: &GuardianSession, child: ChildId, now: Timestamp) -> Result<ChildView> {
+        let grant = self.authorize(Actor::Guardian(g), child, Action::ViewChild).await?;
         self.child_view(&grant, now).await
     }
 
     async fn child_view(&self, grant: &Grant, now: Timestamp) -> Result<ChildView> {
         let record = grant.child();
         let id = record.child.id;
-        let plaintext = self
-            .open(
-                grant,
-                id.as_bytes(),
-                None,
-                "profile.read",
-                &record.profile,
-                now,
-            )
-            .await?;
-        let profile: ChildProfile = serde_json::from_slice(&plaintext)
-            .map_err(|e| ServiceError::Internal(format!("child profile: {e}")))?;
+        let plaintext = self.open(grant, id.as_bytes(), None, "profile.read", &record.profile, now).await?;
+        let profile: ChildProfile =
+            serde_json::from_slice(&plaintext).map_err(|e| ServiceError::Internal(format!("child profile: {e}")))?;
         let consents = self.store.consents_of(id).await?;
         let scopes = scopes_in_force(&consents, &self.config.notice_version);
         let consent_renewal_required = !consents.is_empty()
             && scopes.is_empty()
-            && consents
-                .iter()
-                .all(|c| c.notice_version != self.config.notice_version);
-        Ok(ChildView {
-            child: record.child.clone(),
-            profile,
-            scopes,
-            consent_renewal_required,
-        })
+            && consents.iter().all(|c| c.notice_version != self.config.notice_version);
+        Ok(ChildView { child: record.child.clone(), profile, scopes, consent_renewal_required })
     }
 
     /// Records a verifiable parental consent.
@@ -133,28 +94,20 @@ impl Vault {
         scopes: &[String],
         now: Timestamp,
     ) -> Result<Consent> {
-        let grant = self
-            .authorize(Actor::Guardian(g), child, Action::Manage)
-            .await?;
-        let req = ConsentRequest::parse(
-            method,
-            evidence_ref,
-            notice_version,
-            scopes,
-            &self.config.notice_version,
-        )
-        .map_err(|e| {
-            use kidvault_domain::consent::ConsentError as E;
-            let code = match e {
-                E::UnknownMethod(_) => "unknown_consent_method",
-                E::UnknownScope(_) => "unknown_scope",
-                E::NoScopes => "no_scopes",
-                E::EvidenceRef => "invalid_evidence_ref",
-                E::EmailPlusThirdParty => "method_not_allowed_for_scope",
-                E::StaleNotice { .. } => "stale_notice_version",
-            };
-            ServiceError::invalid(code, e)
-        })?;
+        let grant = self.authorize(Actor::Guardian(g), child, Action::Manage).await?;
+        let req = ConsentRequest::parse(method, evidence_ref, notice_version, scopes, &self.config.notice_version)
+            .map_err(|e| {
+                use kidvault_domain::consent::ConsentError as E;
+                let code = match e {
+                    E::UnknownMethod(_) => "unknown_consent_method",
+                    E::UnknownScope(_) => "unknown_scope",
+                    E::NoScopes => "no_scopes",
+                    E::EvidenceRef => "invalid_evidence_ref",
+                    E::EmailPlusThirdParty => "method_not_allowed_for_scope",
+                    E::StaleNotice { .. } => "stale_notice_version",
+                };
+                ServiceError::invalid(code, e)
+            })?;
         let consent = Consent {
             id: ConsentId::generate(now),
             child_id: grant.child_id(),
@@ -163,14 +116,7 @@ impl Vault {
             evidence_ref: req.evidence_ref,
             notice_version: req.notice_version,
             granted_at: now,
-            scopes: req
-                .scopes
-                .into_iter()
-                .map(|scope| ScopeGrant {
-                    scope,
-                    withdrawn_at: None,
-                })
-                .collect(),
+            scopes: req.scopes.into_iter().map(|scope| ScopeGrant { scope, withdrawn_at: None }).collect(),
         };
         self.store.record_consent(&consent).await?;
         Ok(consent)
@@ -185,24 +131,17 @@ impl Vault {
         scope: &str,
         now: Timestamp,
     ) -> Result<Vec<ConsentScope>> {
-        let grant = self
-            .authorize(Actor::Guardian(g), child, Action::Manage)
-            .await?;
-        let scope = ConsentScope::parse(scope).ok_or_else(|| {
-            ServiceError::invalid("unknown_scope", format!("unknown consent scope {scope:?}"))
-        })?;
-        self.store
-            .withdraw_scope(grant.child_id(), scope, now)
-            .await?;
+        let grant = self.authorize(Actor::Guardian(g), child, Action::Manage).await?;
+        let scope = ConsentScope::parse(scope)
+            .ok_or_else(|| ServiceError::invalid("unknown_scope", format!("unknown consent scope {scope:?}")))?;
+        self.store.withdraw_scope(grant.child_id(), scope, now).await?;
         let consents = self.store.consents_of(grant.child_id()).await?;
         Ok(scopes_in_force(&consents, &self.config.notice_version))
     }
 
     /// The child's consent history, oldest first.
     pub async fn consents(&self, g: &GuardianSession, child: ChildId) -> Result<Vec<Consent>> {
-        let grant = self
-            .authorize(Actor::Guardian(g), child, Action::ViewChild)
-            .await?;
+        let grant = self.authorize(Actor::Guardian(g), child, Action::ViewChild).await?;
         Ok(self.store.consents_of(grant.child_id()).await?)
     }
 }

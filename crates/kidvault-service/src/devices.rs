@@ -19,9 +19,7 @@ pub struct PairedDevice {
 
 impl std::fmt::Debug for PairedDevice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PairedDevice")
-            .field("device_id", &self.device_id)
-            .finish_non_exhaustive()
+        f.debug_struct("PairedDevice").field("device_id", &self.device_id).finish_non_exhaustive()
     }
 }
 
@@ -33,17 +31,12 @@ impl Vault {
         name: &str,
         now: Timestamp,
     ) -> Result<PairedDevice> {
-        let grant = self
-            .authorize(Actor::Guardian(g), child, Action::Manage)
-            .await?;
-        let name = parse_label(name, 64).ok_or_else(|| {
-            ServiceError::invalid("invalid_device_name", "name must be 1 to 64 characters")
-        })?;
+        let grant = self.authorize(Actor::Guardian(g), child, Action::Manage).await?;
+        let name = parse_label(name, 64)
+            .ok_or_else(|| ServiceError::invalid("invalid_device_name", "name must be 1 to 64 characters"))?;
         let device_id = DeviceId::generate(now);
         // A device's name ("Mia's watch") identifies the child: sealed like child data.
-        let sealed = self
-            .seal(&grant, device_id.as_bytes(), name.as_bytes())
-            .await?;
+        let sealed = self.seal(&grant, device_id.as_bytes(), name.as_bytes()).await?;
         let token = new_token(DEVICE_PREFIX)?;
         self.store
             .create_device(&DeviceRecord {
@@ -62,20 +55,9 @@ impl Vault {
     }
 
     /// Revokes a device. Revoking twice is not an error.
-    pub async fn revoke_device(
-        &self,
-        g: &GuardianSession,
-        device: DeviceId,
-        now: Timestamp,
-    ) -> Result<()> {
-        let record = self
-            .store
-            .device(device)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        let grant = self
-            .authorize(Actor::Guardian(g), record.device.child_id, Action::Manage)
-            .await?;
+    pub async fn revoke_device(&self, g: &GuardianSession, device: DeviceId, now: Timestamp) -> Result<()> {
+        let record = self.store.device(device).await?.ok_or(ServiceError::NotFound)?;
+        let grant = self.authorize(Actor::Guardian(g), record.device.child_id, Action::Manage).await?;
         debug_assert_eq!(grant.child_id(), record.device.child_id);
         self.store.revoke_device(device, now).await?;
         Ok(())

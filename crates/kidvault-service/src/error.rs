@@ -38,10 +38,7 @@ pub enum ServiceError {
 
 impl ServiceError {
     pub fn invalid(code: &'static str, message: impl std::fmt::Display) -> Self {
-        ServiceError::Invalid {
-            code,
-            message: message.to_string(),
-        }
+        ServiceError::Invalid { code, message: message.to_string() }
     }
 
     pub fn kind(&self) -> ErrorKind {
@@ -83,10 +80,7 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ServiceError::NotFound,
-            StoreError::Conflict(m) => ServiceError::Conflict {
-                code: "conflict",
-                message: m,
-            },
+            StoreError::Conflict(m) => ServiceError::Conflict { code: "conflict", message: m },
             StoreError::Lineage(l) => ServiceError::invalid("invalid_derived_from", l),
             StoreError::Backend(m) | StoreError::Corrupt(m) => ServiceError::Internal(m),
         }

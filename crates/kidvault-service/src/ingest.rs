@@ -8,9 +8,7 @@
 use bytes::Bytes;
 use kidvault_domain::audio::parse_wav;
 use kidvault_domain::ids::ItemId;
-use kidvault_domain::item::{
-    encode_content, ContentShape, DataCategory, ItemKind, ItemMeta, ItemState,
-};
+use kidvault_domain::item::{encode_content, ContentShape, DataCategory, ItemKind, ItemMeta, ItemState};
 use kidvault_domain::location::Point;
 use kidvault_domain::Timestamp;
 use kidvault_store::{ItemRecord, StoredContent};
@@ -62,24 +60,18 @@ impl Vault {
         now: Timestamp,
     ) -> Result<Ingested> {
         let kind = ItemKind::VoiceRecording;
-        let grant = self
-            .authorize(Actor::Device(d), child, Action::Collect(kind.spec().scope))
-            .await?;
+        let grant = self.authorize(Actor::Device(d), child, Action::Collect(kind.spec().scope)).await?;
         let recorded_at = self.recorded_at(recorded_at, now)?;
         parse_wav(&wav, self.config.audio).map_err(|e| {
             use kidvault_domain::audio::AudioError as E;
             match e {
-                E::TooLarge { .. } => ServiceError::TooLarge {
-                    code: "recording_too_large",
-                    message: e.to_string(),
-                },
+                E::TooLarge { .. } => ServiceError::TooLarge { code: "recording_too_large", message: e.to_string() },
                 E::TooLong { .. } => ServiceError::invalid("recording_too_long", e),
                 E::Unsupported => ServiceError::invalid("unsupported_audio", e),
                 E::NotWav(_) | E::Empty | E::Truncated => ServiceError::invalid("invalid_audio", e),
             }
         })?;
-        self.store_item(&grant, d, kind, Vec::new(), &wav, recorded_at, now)
-            .await
+        self.store_item(&grant, d, kind, Vec::new(), &wav, recorded_at, now).await
     }
 
     /// A derived item (transcript, intent, embedding, memory, action log).
@@ -90,46 +82,32 @@ impl Vault {
         new: NewDerived<'_>,
         now: Timestamp,
     ) -> Result<Ingested> {
-        let NewDerived {
-            kind,
-            derived_from,
-            content,
-            recorded_at,
-        } = new;
-        let kind = ItemKind::parse(kind).ok_or_else(|| {
-            ServiceError::invalid("unknown_kind", format!("unknown item kind {kind:?}"))
-        })?;
+        let NewDerived { kind, derived_from, content, recorded_at } = new;
+        let kind = ItemKind::parse(kind)
+            .ok_or_else(|| ServiceError::invalid("unknown_kind", format!("unknown item kind {kind:?}")))?;
         if matches!(kind.spec().shape, ContentShape::Audio | ContentShape::Point) {
             return Err(ServiceError::invalid(
                 "unknown_kind",
                 format!("{} items are sent to their own endpoint", kind.as_str()),
             ));
         }
-        let grant = self
-            .authorize(Actor::Device(d), child, Action::Collect(kind.spec().scope))
-            .await?;
+        let grant = self.authorize(Actor::Device(d), child, Action::Collect(kind.spec().scope)).await?;
         let recorded_at = self.recorded_at(recorded_at, now)?;
         let sources = derived_from
             .iter()
             .map(|s| {
                 s.parse::<ItemId>().map_err(|_| {
-                    ServiceError::invalid(
-                        "invalid_derived_from",
-                        format!("derived_from item {s:?} is not an item id"),
-                    )
+                    ServiceError::invalid("invalid_derived_from", format!("derived_from item {s:?} is not an item id"))
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let bytes =
-            encode_content(kind, content, self.config.max_item_bytes).map_err(|e| match e {
-                kidvault_domain::item::ContentError::TooLarge { .. } => ServiceError::TooLarge {
-                    code: "content_too_large",
-                    message: e.to_string(),
-                },
-                _ => ServiceError::invalid("invalid_content", e),
-            })?;
-        self.store_item(&grant, d, kind, sources, &bytes, recorded_at, now)
-            .await
+        let bytes = encode_content(kind, content, self.config.max_item_bytes).map_err(|e| match e {
+            kidvault_domain::item::ContentError::TooLarge { .. } => {
+                ServiceError::TooLarge { code: "content_too_large", message: e.to_string() }
+            }
+            _ => ServiceError::invalid("invalid_content", e),
+        })?;
+        self.store_item(&grant, d, kind, sources, &bytes, recorded_at, now).await
     }
 
     /// A location fix. Needs the precise-location scope.
@@ -142,16 +120,11 @@ impl Vault {
         now: Timestamp,
     ) -> Result<Ingested> {
         let kind = ItemKind::Location;
-        let grant = self
-            .authorize(Actor::Device(d), child, Action::Collect(kind.spec().scope))
-            .await?;
+        let grant = self.authorize(Actor::Device(d), child, Action::Collect(kind.spec().scope)).await?;
         let recorded_at = self.recorded_at(recorded_at, now)?;
-        let point = Point::parse(lat, lon, accuracy_m)
-            .map_err(|e| ServiceError::invalid("invalid_location", e))?;
-        let bytes =
-            serde_json::to_vec(&point).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        self.store_item(&grant, d, kind, Vec::new(), &bytes, recorded_at, now)
-            .await
+        let point = Point::parse(lat, lon, accuracy_m).map_err(|e| ServiceError::invalid("invalid_location", e))?;
+        let bytes = serde_json::to_vec(&point).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        self.store_item(&grant, d, kind, Vec::new(), &bytes, recorded_at, now).await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -198,11 +171,6 @@ impl Vault {
             }
             return Err(e.into());
         }
-        Ok(Ingested {
-            item_id: id,
-            kind,
-            category: spec.category,
-            recorded_at,
-        })
+        Ok(Ingested { item_id: id, kind, category: spec.category, recorded_at })
     }
 }

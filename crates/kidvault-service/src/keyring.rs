@@ -31,12 +31,7 @@ fn root_context(child: ChildId, epoch: u32) -> Vec<u8> {
 
 impl KeyRing {
     pub fn new(provider: Arc<dyn KeyProvider>, keystore: Arc<dyn Keystore>) -> Self {
-        Self {
-            provider,
-            keystore,
-            cache: RwLock::default(),
-            latest: RwLock::default(),
-        }
+        Self { provider, keystore, cache: RwLock::default(), latest: RwLock::default() }
     }
 
     /// Creates a child's first key (epoch 1). Done before the child row exists, so
@@ -44,9 +39,7 @@ impl KeyRing {
     pub async fn create(&self, child: ChildId, now: Timestamp) -> Result<ChildKey> {
         let key = SecretKey::generate()?;
         let wrapped = self.provider.wrap(&root_context(child, 1), &key)?;
-        self.keystore
-            .insert_child_key(child, 1, &wrapped, now)
-            .await?;
+        self.keystore.insert_child_key(child, 1, &wrapped, now).await?;
         let ck = ChildKey::new(key, *child.as_bytes(), 1);
         self.remember(child, ck.clone());
         Ok(ck)
@@ -73,11 +66,7 @@ impl KeyRing {
         if let Some(k) = self.cached(child, epoch) {
             return Ok(k);
         }
-        let wrapped = self
-            .keystore
-            .child_key(child, epoch)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let wrapped = self.keystore.child_key(child, epoch).await?.ok_or(ServiceError::NotFound)?;
         self.unwrap_and_remember(child, epoch, &wrapped)
     }
 

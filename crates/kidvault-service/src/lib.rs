@@ -80,12 +80,7 @@ impl Vault {
         provider: Arc<dyn KeyProvider>,
         config: VaultConfig,
     ) -> Self {
-        Self {
-            store,
-            blobs,
-            keys: keyring::KeyRing::new(provider, keystore),
-            config,
-        }
+        Self { store, blobs, keys: keyring::KeyRing::new(provider, keystore), config }
     }
 
     pub fn config(&self) -> &VaultConfig {

@@ -53,125 +53,70 @@ impl Vault {
         limit: Option<u32>,
         now: Timestamp,
     ) -> Result<ItemPage> {
-        let grant = self
-            .authorize(Actor::Guardian(g), child, Action::ReadItems)
-            .await?;
+        let grant = self.authorize(Actor::Guardian(g), child, Action::ReadItems).await?;
         let kind = kind
             .map(|k| {
-                kidvault_domain::item::ItemKind::parse(k).ok_or_else(|| {
-                    ServiceError::invalid("unknown_kind", format!("unknown item kind {k:?}"))
-                })
+                kidvault_domain::item::ItemKind::parse(k)
+                    .ok_or_else(|| ServiceError::invalid("unknown_kind", format!("unknown item kind {k:?}")))
             })
             .transpose()?;
         let limit = limit.unwrap_or(50);
         if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(ServiceError::invalid(
-                "invalid_limit",
-                format!("limit must be 1 to {MAX_PAGE}"),
-            ));
+            return Err(ServiceError::invalid("invalid_limit", format!("limit must be 1 to {MAX_PAGE}")));
         }
         let after = cursor.map(parse_cursor).transpose()?;
-        let filter = kidvault_store::ItemFilter {
-            kind,
-            from,
-            to,
-            after,
-            limit,
-        };
+        let filter = kidvault_store::ItemFilter { kind, from, to, after, limit };
         self.record_access(&grant, None, "items.list", now).await?;
         let items = self.store.list_items(grant.child_id(), &filter).await?;
         let next_cursor = (items.len() == limit as usize)
-            .then(|| {
-                items
-                    .last()
-                    .map(|m| format!("{}_{}", m.recorded_at.timestamp_micros(), m.id))
-            })
+            .then(|| items.last().map(|m| format!("{}_{}", m.recorded_at.timestamp_micros(), m.id)))
             .flatten();
         Ok(ItemPage { items, next_cursor })
     }
 
-    async fn authorized_item(
-        &self,
-        g: &GuardianSession,
-        id: ItemId,
-    ) -> Result<(Grant, ItemRecord)> {
+    async fn authorized_item(&self, g: &GuardianSession, id: ItemId) -> Result<(Grant, ItemRecord)> {
         let record = self.store.item(id).await?.ok_or(ServiceError::NotFound)?;
-        let grant = self
-            .authorize(Actor::Guardian(g), record.meta.child_id, Action::ReadItems)
-            .await?;
+        let grant = self.authorize(Actor::Guardian(g), record.meta.child_id, Action::ReadItems).await?;
         if record.meta.state != ItemState::Live {
             return Err(ServiceError::NotFound);
         }
         Ok((grant, record))
     }
 
-    async fn decrypt(
-        &self,
-        grant: &Grant,
-        record: &ItemRecord,
-        what: &str,
-        now: Timestamp,
-    ) -> Result<Vec<u8>> {
+    async fn decrypt(&self, grant: &Grant, record: &ItemRecord, what: &str, now: Timestamp) -> Result<Vec<u8>> {
         let ciphertext = match &record.content {
             StoredContent::Inline(c) => c.clone(),
             StoredContent::Blob(loc) => self.blobs.get(loc).await?.to_vec(),
         };
-        let sealed = Sealed {
-            epoch: record.key_epoch,
-            wrapped_key: record.wrapped_key.clone(),
-            ciphertext,
-        };
-        self.open(
-            grant,
-            record.meta.id.as_bytes(),
-            Some(record.meta.id),
-            what,
-            &sealed,
-            now,
-        )
-        .await
+        let sealed = Sealed { epoch: record.key_epoch, wrapped_key: record.wrapped_key.clone(), ciphertext };
+        self.open(grant, record.meta.id.as_bytes(), Some(record.meta.id), what, &sealed, now).await
     }
 
-    pub async fn get_item(
-        &self,
-        g: &GuardianSession,
-        id: ItemId,
-        now: Timestamp,
-    ) -> Result<ItemView> {
+    pub async fn get_item(&self, g: &GuardianSession, id: ItemId, now: Timestamp) -> Result<ItemView> {
         let (grant, record) = self.authorized_item(g, id).await?;
         let spec = record.meta.kind.spec();
         let content = match spec.shape {
-            ContentShape::Audio => None,
+            // Metadata only (the audio is read from the content endpoint), but still
+            // a read of the child's data: recorded like every other.
+            ContentShape::Audio => {
+                self.record_access(&grant, Some(id), "item.read", now).await?;
+                None
+            }
             ContentShape::Text => {
                 let bytes = self.decrypt(&grant, &record, "item.read", now).await?;
-                Some(serde_json::Value::String(
-                    String::from_utf8_lossy(&bytes).into_owned(),
-                ))
+                Some(serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()))
             }
             ContentShape::Object | ContentShape::Vector | ContentShape::Point => {
                 let bytes = self.decrypt(&grant, &record, "item.read", now).await?;
-                Some(
-                    serde_json::from_slice(&bytes)
-                        .map_err(|e| ServiceError::Internal(e.to_string()))?,
-                )
+                Some(serde_json::from_slice(&bytes).map_err(|e| ServiceError::Internal(e.to_string()))?)
             }
         };
         let derived = self.store.derived_from(id).await?;
-        Ok(ItemView {
-            meta: record.meta,
-            derived,
-            content,
-            media_type: spec.media_type,
-        })
+        Ok(ItemView { meta: record.meta, derived, content, media_type: spec.media_type })
     }
 
     /// The decrypted content of an item, with its media type.
-    pub async fn item_content(
-        &self,
-        g: &GuardianSession,
-        id: ItemId,
-        now: Timestamp,
-    ) -> Result<(&'static str, Bytes)> {
+    pub async fn item_content(&self, g: &GuardianSession, id: ItemId, now: Timestamp) -> Result<(&'static str, Bytes)> {
         let (grant, record) = self.authorized_item(g, id).await?;
         let bytes = self.decrypt(&grant, &record, "content.read", now).await?;
         Ok((record.meta.kind.spec().media_type, Bytes::from(bytes)))

@@ -11,10 +11,7 @@ pub(crate) const DEVICE_PREFIX: &str = "kvd_";
 pub(crate) fn new_token(prefix: &str) -> Result<String> {
     let mut raw = [0u8; 32];
     kidvault_crypto::random_bytes(&mut raw)?;
-    Ok(format!(
-        "{prefix}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-    ))
+    Ok(format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)))
 }
 
 pub(crate) fn token_hash(token: &str) -> [u8; 32] {

@@ -15,6 +15,7 @@ use kidvault_domain::ids::*;
 use kidvault_domain::item::{ItemKind, ItemMeta, ItemState};
 use kidvault_domain::lineage::LineageError;
 use kidvault_domain::Timestamp;
+use kidvault_ledger::entry::{EntryKind, NewEntry};
 
 use crate::model::*;
 use crate::{BlobStore, Keystore, Store, StoreError};
@@ -29,7 +30,7 @@ macro_rules! store_conformance_tests {
             household_and_unique_email, sessions_round_trip, children_are_scoped_to_households,
             consent_makes_child_active_and_scopes_withdraw_separately, devices_pair_and_revoke,
             ingest_context_reads_device_child_and_consents, items_round_trip_with_lineage,
-            lineage_refusals_store_nothing, concurrent_writes_all_land, access_log_appends,
+            lineage_refusals_store_nothing, concurrent_writes_all_land, ledger_appends_prove_and_commit_with_their_action,
             keystore_epochs_and_destruction, blobs_round_trip_and_delete, items_page_newest_first_with_filters);
     };
     (@cases $make:expr; $($case:ident),*) => {
@@ -52,11 +53,7 @@ fn t(day: i64) -> Timestamp {
 }
 
 fn sealed(tag: u8) -> Sealed {
-    Sealed {
-        epoch: 1,
-        wrapped_key: vec![tag; 61],
-        ciphertext: vec![tag; 40],
-    }
+    Sealed { epoch: 1, wrapped_key: vec![tag; 61], ciphertext: vec![tag; 40] }
 }
 
 async fn household(store: &S, email: &str) -> (HouseholdId, GuardianRecord) {
@@ -99,13 +96,7 @@ fn consent(child: ChildId, guardian: GuardianId, scopes: &[ConsentScope], day: i
         evidence_ref: "form-42".into(),
         notice_version: "v1".into(),
         granted_at: t(day),
-        scopes: scopes
-            .iter()
-            .map(|s| ScopeGrant {
-                scope: *s,
-                withdrawn_at: None,
-            })
-            .collect(),
+        scopes: scopes.iter().map(|s| ScopeGrant { scope: *s, withdrawn_at: None }).collect(),
     }
 }
 
@@ -147,31 +138,16 @@ fn item(child: ChildId, kind: ItemKind, from: &[ItemId], day: i64) -> ItemRecord
 
 pub async fn household_and_unique_email(store: S, _: K, _: B) {
     let (hh, g) = household(&store, "ana@example.org").await;
-    let found = store
-        .guardian_by_email("ana@example.org")
-        .await
-        .unwrap()
-        .unwrap();
+    let found = store.guardian_by_email("ana@example.org").await.unwrap().unwrap();
     assert_eq!(found, g);
     assert_eq!(store.guardian_ids(hh).await.unwrap(), vec![g.guardian.id]);
-    assert!(store
-        .guardian_by_email("nobody@example.org")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(store.guardian_by_email("nobody@example.org").await.unwrap().is_none());
     let mut dup = g.clone();
     dup.guardian.id = GuardianId::generate(t(1));
-    let err = store
-        .create_household(HouseholdId::generate(t(1)), &dup)
-        .await
-        .unwrap_err();
+    let err = store.create_household(HouseholdId::generate(t(1)), &dup).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     // The refused household was not half-created.
-    assert!(store
-        .children_of(HouseholdId::generate(t(1)))
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(store.children_of(HouseholdId::generate(t(1))).await.unwrap().is_empty());
     store.ping().await.unwrap();
 }
 
@@ -189,10 +165,7 @@ pub async fn sessions_round_trip(store: S, _: K, _: B) {
     assert_eq!(store.session(&[5; 32]).await.unwrap(), Some(s.clone()));
     assert_eq!(store.session(&[6; 32]).await.unwrap(), None);
     store.revoke_session(&[5; 32], t(1)).await.unwrap();
-    assert_eq!(
-        store.session(&[5; 32]).await.unwrap().unwrap().revoked_at,
-        Some(t(1))
-    );
+    assert_eq!(store.session(&[5; 32]).await.unwrap().unwrap().revoked_at, Some(t(1)));
 }
 
 pub async fn children_are_scoped_to_households(store: S, _: K, _: B) {
@@ -210,31 +183,15 @@ pub async fn children_are_scoped_to_households(store: S, _: K, _: B) {
 pub async fn consent_makes_child_active_and_scopes_withdraw_separately(store: S, _: K, _: B) {
     let (hh, g) = household(&store, "c@example.org").await;
     let c = child(&store, hh, 1).await;
-    let k1 = consent(
-        c.child.id,
-        g.guardian.id,
-        &[ConsentScope::Voice, ConsentScope::Training],
-        2,
-    );
-    store.record_consent(&k1).await.unwrap();
-    assert_eq!(
-        store.child(c.child.id).await.unwrap().unwrap().child.status,
-        ChildStatus::Active
-    );
-    assert_eq!(
-        store
-            .withdraw_scope(c.child.id, ConsentScope::Training, t(3))
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        store
-            .withdraw_scope(c.child.id, ConsentScope::Training, t(4))
-            .await
-            .unwrap(),
-        0
-    );
+    let k1 = consent(c.child.id, g.guardian.id, &[ConsentScope::Voice, ConsentScope::Training], 2);
+    store.record_consent(&k1, &entry(EntryKind::ConsentGranted, c.child.id)).await.unwrap();
+    assert_eq!(store.child(c.child.id).await.unwrap().unwrap().child.status, ChildStatus::Active);
+    let withdrawn = entry(EntryKind::ConsentWithdrawn, c.child.id);
+    assert_eq!(store.withdraw_scope(c.child.id, ConsentScope::Training, t(3), &withdrawn).await.unwrap(), 1);
+    assert_eq!(store.withdraw_scope(c.child.id, ConsentScope::Training, t(4), &withdrawn).await.unwrap(), 0);
+    // One entry per action that happened: the grant and the one real withdrawal.
+    let kinds: Vec<EntryKind> = store.child_entries(c.child.id, None).await.unwrap().iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, vec![EntryKind::ConsentGranted, EntryKind::ConsentWithdrawn]);
     let history = store.consents_of(c.child.id).await.unwrap();
     assert_eq!(history.len(), 1);
     let mut scopes = history[0].scopes.clone();
@@ -242,28 +199,14 @@ pub async fn consent_makes_child_active_and_scopes_withdraw_separately(store: S,
     assert_eq!(
         scopes,
         vec![
-            ScopeGrant {
-                scope: ConsentScope::Voice,
-                withdrawn_at: None
-            },
-            ScopeGrant {
-                scope: ConsentScope::Training,
-                withdrawn_at: Some(t(3))
-            },
+            ScopeGrant { scope: ConsentScope::Voice, withdrawn_at: None },
+            ScopeGrant { scope: ConsentScope::Training, withdrawn_at: Some(t(3)) },
         ]
     );
-    let k2 = consent(
-        c.child.id,
-        g.guardian.id,
-        &[ConsentScope::PreciseLocation],
-        5,
-    );
-    store.record_consent(&k2).await.unwrap();
+    let k2 = consent(c.child.id, g.guardian.id, &[ConsentScope::PreciseLocation], 5);
+    store.record_consent(&k2, &entry(EntryKind::ConsentGranted, c.child.id)).await.unwrap();
     let history = store.consents_of(c.child.id).await.unwrap();
-    assert_eq!(
-        history.iter().map(|k| k.id).collect::<Vec<_>>(),
-        vec![k1.id, k2.id]
-    );
+    assert_eq!(history.iter().map(|k| k.id).collect::<Vec<_>>(), vec![k1.id, k2.id]);
 }
 
 pub async fn devices_pair_and_revoke(store: S, _: K, _: B) {
@@ -273,20 +216,8 @@ pub async fn devices_pair_and_revoke(store: S, _: K, _: B) {
     assert_eq!(store.device(d.device.id).await.unwrap(), Some(d.clone()));
     assert!(store.revoke_device(d.device.id, t(2)).await.unwrap());
     assert!(!store.revoke_device(d.device.id, t(3)).await.unwrap());
-    assert_eq!(
-        store
-            .device(d.device.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .device
-            .revoked_at,
-        Some(t(2))
-    );
-    assert!(!store
-        .revoke_device(DeviceId::generate(t(0)), t(3))
-        .await
-        .unwrap());
+    assert_eq!(store.device(d.device.id).await.unwrap().unwrap().device.revoked_at, Some(t(2)));
+    assert!(!store.revoke_device(DeviceId::generate(t(0)), t(3)).await.unwrap());
 }
 
 pub async fn ingest_context_reads_device_child_and_consents(store: S, _: K, _: B) {
@@ -294,7 +225,7 @@ pub async fn ingest_context_reads_device_child_and_consents(store: S, _: K, _: B
     let c = child(&store, hh, 1).await;
     let d = device(&store, &c, 2).await;
     let k = consent(c.child.id, g.guardian.id, &[ConsentScope::Voice], 2);
-    store.record_consent(&k).await.unwrap();
+    store.record_consent(&k, &entry(EntryKind::ConsentGranted, c.child.id)).await.unwrap();
     let ctx = store.ingest_context(&[2; 32]).await.unwrap().unwrap();
     assert_eq!(ctx.device, d);
     assert_eq!(ctx.child.child.id, c.child.id);
@@ -322,21 +253,9 @@ pub async fn items_round_trip_with_lineage(store: S, _: K, _: B) {
     assert_eq!(store.derived_from(rec.meta.id).await.unwrap(), derived);
     assert_eq!(store.derived_from(intent.meta.id).await.unwrap(), vec![]);
     // Ingest is the child's activity.
-    assert_eq!(
-        store
-            .child(c.child.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .child
-            .last_active_at,
-        Some(intent.meta.received_at)
-    );
+    assert_eq!(store.child(c.child.id).await.unwrap().unwrap().child.last_active_at, Some(intent.meta.received_at));
     // The same id twice is a conflict, not an overwrite.
-    assert!(matches!(
-        store.insert_item(&rec).await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(matches!(store.insert_item(&rec).await, Err(StoreError::Conflict(_))));
 }
 
 pub async fn lineage_refusals_store_nothing(store: S, _: K, _: B) {
@@ -349,12 +268,7 @@ pub async fn lineage_refusals_store_nothing(store: S, _: K, _: B) {
 
     let cases = [
         item(mine.child.id, ItemKind::Transcript, &[theirs.meta.id], 3),
-        item(
-            mine.child.id,
-            ItemKind::Transcript,
-            &[ItemId::generate(t(3))],
-            3,
-        ),
+        item(mine.child.id, ItemKind::Transcript, &[ItemId::generate(t(3))], 3),
         item(mine.child.id, ItemKind::Transcript, &[], 3),
     ];
     for bad in &cases {
@@ -363,14 +277,8 @@ pub async fn lineage_refusals_store_nothing(store: S, _: K, _: B) {
         assert_eq!(store.item(bad.meta.id).await.unwrap(), None);
     }
     let err = store.insert_item(&cases[0]).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::Lineage(LineageError::InvalidSource(id)) if id == theirs.meta.id)
-    );
-    assert_eq!(
-        store.child(mine.child.id).await.unwrap(),
-        before,
-        "a refused item is not activity"
-    );
+    assert!(matches!(err, StoreError::Lineage(LineageError::InvalidSource(id)) if id == theirs.meta.id));
+    assert_eq!(store.child(mine.child.id).await.unwrap(), before, "a refused item is not activity");
 }
 
 pub async fn concurrent_writes_all_land(store: S, _: K, _: B) {
@@ -383,18 +291,11 @@ pub async fn concurrent_writes_all_land(store: S, _: K, _: B) {
         let store = Arc::clone(&store);
         // Every fourth write is invalid: it must fail alone, not take the batch down.
         let it = if i % 4 == 0 {
-            item(
-                c.child.id,
-                ItemKind::Transcript,
-                &[ItemId::generate(t(0))],
-                2,
-            )
+            item(c.child.id, ItemKind::Transcript, &[ItemId::generate(t(0))], 2)
         } else {
             item(c.child.id, ItemKind::Transcript, &[rec.meta.id], 2)
         };
-        tasks.push(tokio::spawn(async move {
-            (store.insert_item(&it).await.is_ok(), it.meta.id)
-        }));
+        tasks.push(tokio::spawn(async move { (store.insert_item(&it).await.is_ok(), it.meta.id) }));
     }
     let mut ok = 0;
     for task in tasks {
@@ -406,29 +307,85 @@ pub async fn concurrent_writes_all_land(store: S, _: K, _: B) {
     assert_eq!(store.derived_from(rec.meta.id).await.unwrap().len(), 150);
 }
 
-pub async fn access_log_appends(store: S, _: K, _: B) {
-    let (hh, g) = household(&store, "a@example.org").await;
-    let c = child(&store, hh, 1).await;
-    let recs: Vec<AccessRecord> = (0..3)
-        .map(|i| AccessRecord {
-            id: AccessId::generate(t(i)),
-            at: t(i),
-            actor: format!("guardian:{}", g.guardian.id),
-            child_id: c.child.id,
-            item_id: (i == 1).then(|| ItemId::generate(t(i))),
-            action: "item.read".into(),
-            purpose: "guardian_review".into(),
-        })
-        .collect();
-    for r in recs.iter().rev() {
-        store.record_access(r).await.unwrap();
+fn entry(kind: EntryKind, child: ChildId) -> NewEntry {
+    NewEntry {
+        kind,
+        at: "2026-06-01T12:00:00.000000Z".into(),
+        actor: "guardian:test".into(),
+        household: Some("h".into()),
+        child: Some(child.to_string()),
+        subjects: vec![],
+        purpose: Some("guardian_review".into()),
+        detail: Default::default(),
+        counts: Default::default(),
+        hashes: Default::default(),
     }
-    assert_eq!(store.access_log(c.child.id).await.unwrap(), recs);
-    assert!(store
-        .access_log(ChildId::generate(t(0)))
-        .await
-        .unwrap()
-        .is_empty());
+}
+
+pub async fn ledger_appends_prove_and_commit_with_their_action(store: S, _: K, _: B) {
+    use kidvault_ledger::hash::leaf_hash;
+    use kidvault_ledger::verify::{verify_consistency, verify_inclusion};
+    let (hh, g) = household(&store, "l@example.org").await;
+    let c = child(&store, hh, 1).await;
+    let other = child(&store, hh, 1).await;
+    assert_eq!(store.ledger_size().await.unwrap(), 0);
+    let first = store.append_entries(&[entry(EntryKind::AccessRead, c.child.id)]).await.unwrap();
+    assert_eq!(first, vec![0]);
+    let batch: Vec<NewEntry> =
+        (0..20).map(|i| entry(EntryKind::AccessRead, if i % 3 == 0 { other.child.id } else { c.child.id })).collect();
+    assert_eq!(store.append_entries(&batch).await.unwrap(), (1..21).collect::<Vec<u64>>());
+    // Concurrent appends serialise: no gaps, no duplicates.
+    let mut tasks = Vec::new();
+    for _ in 0..30 {
+        let store = Arc::clone(&store);
+        let e = entry(EntryKind::AccessRead, c.child.id);
+        tasks.push(tokio::spawn(async move { store.append_entries(&[e]).await.unwrap()[0] }));
+    }
+    let mut got: Vec<u64> = Vec::new();
+    for t in tasks {
+        got.push(t.await.unwrap());
+    }
+    got.sort_unstable();
+    assert_eq!(got, (21..51).collect::<Vec<u64>>());
+    let size = store.ledger_size().await.unwrap();
+    assert_eq!(size, 51);
+
+    // Every entry's proof verifies against the root; every older root is consistent.
+    let root = store.ledger_root(size).await.unwrap();
+    for index in [0, 1, 7, 20, 50] {
+        let e = store.ledger_entry(index).await.unwrap().unwrap();
+        let parsed = kidvault_ledger::entry::Entry::from_canonical(&e.body).unwrap();
+        assert_eq!(parsed.index, index);
+        let proof = store.inclusion_proof(index, size).await.unwrap();
+        verify_inclusion(&leaf_hash(&e.body), index, size, &proof, &root).unwrap();
+    }
+    for from in [1, 2, 21, 50] {
+        let old = store.ledger_root(from).await.unwrap();
+        let proof = store.consistency_proof(from, size).await.unwrap();
+        verify_consistency(from, size, &proof, &old, &root).unwrap();
+    }
+    assert!(store.ledger_entry(size).await.unwrap().is_none());
+    assert!(matches!(store.inclusion_proof(size, size).await, Err(StoreError::NotFound)));
+
+    // Entries about a child, by kind.
+    let mine = store.child_entries(c.child.id, Some(EntryKind::AccessRead)).await.unwrap();
+    assert_eq!(mine.len(), 1 + 13 + 30);
+    assert!(mine.windows(2).all(|w| w[0].index < w[1].index));
+
+    // An action that fails appends nothing: a consent for a child that does not exist.
+    let ghost = ChildId::generate(t(0));
+    let k = consent(ghost, g.guardian.id, &[ConsentScope::Voice], 2);
+    assert!(store.record_consent(&k, &entry(EntryKind::ConsentGranted, ghost)).await.is_err());
+    assert_eq!(store.ledger_size().await.unwrap(), size, "no entry without its action");
+    assert_eq!(store.ledger_root(size).await.unwrap(), root);
+
+    // Checkpoints are kept, newest last.
+    assert!(store.latest_checkpoint().await.unwrap().is_none());
+    store.save_checkpoint(21, t(1), "note 21").await.unwrap();
+    store.save_checkpoint(51, t(2), "note 51").await.unwrap();
+    store.save_checkpoint(51, t(3), "again").await.unwrap();
+    assert_eq!(store.latest_checkpoint().await.unwrap(), Some((51, "note 51".into())));
+    assert_eq!(store.checkpoint_at(21).await.unwrap().as_deref(), Some("note 21"));
 }
 
 pub async fn keystore_epochs_and_destruction(_: S, keys: K, _: B) {
@@ -437,22 +394,13 @@ pub async fn keystore_epochs_and_destruction(_: S, keys: K, _: B) {
     keys.insert_child_key(a, 1, &[1; 60], t(0)).await.unwrap();
     keys.insert_child_key(a, 2, &[2; 60], t(1)).await.unwrap();
     keys.insert_child_key(b, 1, &[3; 60], t(0)).await.unwrap();
-    assert!(matches!(
-        keys.insert_child_key(a, 2, &[9; 60], t(2)).await,
-        Err(StoreError::Conflict(_))
-    ));
-    assert_eq!(
-        keys.latest_child_key(a).await.unwrap(),
-        Some((2, vec![2; 60]))
-    );
+    assert!(matches!(keys.insert_child_key(a, 2, &[9; 60], t(2)).await, Err(StoreError::Conflict(_))));
+    assert_eq!(keys.latest_child_key(a).await.unwrap(), Some((2, vec![2; 60])));
     assert_eq!(keys.child_key(a, 1).await.unwrap(), Some(vec![1; 60]));
     assert_eq!(keys.destroy_child_keys(a).await.unwrap(), 2);
     assert_eq!(keys.latest_child_key(a).await.unwrap(), None);
     assert_eq!(keys.child_key(a, 1).await.unwrap(), None);
-    assert_eq!(
-        keys.latest_child_key(b).await.unwrap(),
-        Some((1, vec![3; 60]))
-    );
+    assert_eq!(keys.latest_child_key(b).await.unwrap(), Some((1, vec![3; 60])));
 }
 
 pub async fn blobs_round_trip_and_delete(_: S, _: K, blobs: B) {
@@ -475,10 +423,7 @@ pub async fn blobs_round_trip_and_delete(_: S, _: K, blobs: B) {
     let (gone, _) = &stored[7];
     blobs.delete(gone).await.unwrap();
     let after = blobs.get(gone).await;
-    assert!(
-        after.is_err() || after.unwrap().iter().all(|b| *b == 0),
-        "deleted blob still readable"
-    );
+    assert!(after.is_err() || after.unwrap().iter().all(|b| *b == 0), "deleted blob still readable");
     let (kept, data) = &stored[8];
     assert_eq!(&blobs.get(kept).await.unwrap(), data);
 }
@@ -496,25 +441,13 @@ pub async fn items_page_newest_first_with_filters(store: S, _: K, _: B) {
         all.push(rec.meta);
         all.push(tr.meta);
     }
-    store
-        .insert_item(&item(other.child.id, ItemKind::VoiceRecording, &[], 3))
-        .await
-        .unwrap();
+    store.insert_item(&item(other.child.id, ItemKind::VoiceRecording, &[], 3)).await.unwrap();
     all.sort_by_key(|m| std::cmp::Reverse((m.recorded_at, m.id)));
     let mut got = Vec::new();
     let mut after = None;
     loop {
         let page = store
-            .list_items(
-                c.child.id,
-                &ItemFilter {
-                    kind: None,
-                    from: None,
-                    to: None,
-                    after,
-                    limit: 3,
-                },
-            )
+            .list_items(c.child.id, &ItemFilter { kind: None, from: None, to: None, after, limit: 3 })
             .await
             .unwrap();
         if page.is_empty() {
@@ -525,11 +458,7 @@ pub async fn items_page_newest_first_with_filters(store: S, _: K, _: B) {
         got.extend(page);
     }
     let ids = |v: &[ItemMeta]| v.iter().map(|m| m.id).collect::<Vec<_>>();
-    assert_eq!(
-        ids(&got),
-        ids(&all),
-        "pages cover every item once, newest first, and no other child's"
-    );
+    assert_eq!(ids(&got), ids(&all), "pages cover every item once, newest first, and no other child's");
     let recs = store
         .list_items(
             c.child.id,
@@ -544,13 +473,6 @@ pub async fn items_page_newest_first_with_filters(store: S, _: K, _: B) {
         .await
         .unwrap();
     assert_eq!(recs.len(), 3);
-    assert!(recs.iter().all(|m| m.kind == ItemKind::VoiceRecording
-        && m.recorded_at >= t(2)
-        && m.recorded_at < t(5)));
-    assert_eq!(
-        got.iter()
-            .find(|m| m.kind == ItemKind::Transcript)
-            .map(|m| m.derived_from.len()),
-        Some(1)
-    );
+    assert!(recs.iter().all(|m| m.kind == ItemKind::VoiceRecording && m.recorded_at >= t(2) && m.recorded_at < t(5)));
+    assert_eq!(got.iter().find(|m| m.kind == ItemKind::Transcript).map(|m| m.derived_from.len()), Some(1));
 }

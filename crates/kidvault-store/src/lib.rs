@@ -42,6 +42,18 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl From<kidvault_ledger::LedgerError> for StoreError {
+    fn from(e: kidvault_ledger::LedgerError) -> Self {
+        match e {
+            kidvault_ledger::LedgerError::OutOfRange { .. } | kidvault_ledger::LedgerError::BadRange { .. } => {
+                StoreError::NotFound
+            }
+            kidvault_ledger::LedgerError::MissingNode { .. } => StoreError::Corrupt(e.to_string()),
+            other => StoreError::Backend(other.to_string()),
+        }
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Backend(e.to_string())

@@ -41,9 +41,7 @@ pub struct LocalBlobStore {
 
 impl std::fmt::Debug for LocalBlobStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalBlobStore")
-            .field("dir", &self.dir)
-            .finish_non_exhaustive()
+        f.debug_struct("LocalBlobStore").field("dir", &self.dir).finish_non_exhaustive()
     }
 }
 
@@ -66,20 +64,13 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 
 fn new_segment(dir: &Path, n: u64) -> std::io::Result<Segment> {
     let path = segment_path(dir, n);
-    let direct = OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(&path);
+    let direct = OpenOptions::new().create_new(true).write(true).custom_flags(libc::O_DIRECT).open(&path);
     let file = match direct {
         Ok(f) => f,
         // tmpfs and some network filesystems refuse O_DIRECT.
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
             let _ = std::fs::remove_file(&path);
-            OpenOptions::new()
-                .create_new(true)
-                .write(true)
-                .open(&path)?
+            OpenOptions::new().create_new(true).write(true).open(&path)?
         }
         Err(e) => return Err(e),
     };
@@ -115,10 +106,7 @@ impl LocalBlobStore {
             .filter_map(|e| e.ok())
             .filter_map(|e| {
                 let name = e.file_name().into_string().ok()?;
-                name.strip_prefix("seg-")?
-                    .strip_suffix(".kvb")?
-                    .parse::<u64>()
-                    .ok()
+                name.strip_prefix("seg-")?.strip_suffix(".kvb")?.parse::<u64>().ok()
             })
             .max()
             .unwrap_or(0);
@@ -128,11 +116,7 @@ impl LocalBlobStore {
         let writer = std::thread::Builder::new()
             .name("blob-writer".into())
             .spawn(move || writer_loop(&writer_dir, segment, &rx))?;
-        Ok(Self {
-            dir: dir.to_owned(),
-            jobs: Some(tx),
-            writer: Some(writer),
-        })
+        Ok(Self { dir: dir.to_owned(), jobs: Some(tx), writer: Some(writer) })
     }
 
     fn parse(&self, loc: &BlobLocator) -> Result<(PathBuf, u64, u64)> {
@@ -140,9 +124,7 @@ impl LocalBlobStore {
         let rest = loc.0.strip_prefix("local:").ok_or_else(bad)?;
         let mut parts = rest.split(':').map(str::parse::<u64>);
         match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some(Ok(seg)), Some(Ok(off)), Some(Ok(len)), None) => {
-                Ok((segment_path(&self.dir, seg), off, len))
-            }
+            (Some(Ok(seg)), Some(Ok(off)), Some(Ok(len)), None) => Ok((segment_path(&self.dir, seg), off, len)),
             _ => Err(bad()),
         }
     }
@@ -164,10 +146,7 @@ fn append_batch(
     buf: &mut AlignedBuf,
     blobs: &[(Uuid, Bytes)],
 ) -> std::io::Result<Vec<BlobLocator>> {
-    let total: usize = blobs
-        .iter()
-        .map(|(_, d)| padded(HEADER_LEN as usize + d.len()))
-        .sum();
+    let total: usize = blobs.iter().map(|(_, d)| padded(HEADER_LEN as usize + d.len())).sum();
     if seg.len > 0 && seg.len + total as u64 > SEGMENT_LIMIT {
         seg.file.sync_data()?;
         *seg = new_segment(dir, seg.n + 1)?;
@@ -183,12 +162,7 @@ fn append_batch(
         r[20..28].copy_from_slice(&(data.len() as u64).to_le_bytes());
         r[28..28 + data.len()].copy_from_slice(data);
         r[28 + data.len()..].fill(0);
-        locators.push(BlobLocator(format!(
-            "local:{}:{}:{}",
-            seg.n,
-            seg.len + pos as u64 + HEADER_LEN,
-            data.len()
-        )));
+        locators.push(BlobLocator(format!("local:{}:{}:{}", seg.n, seg.len + pos as u64 + HEADER_LEN, data.len())));
         pos += rec;
     }
     seg.file.write_all_at(out, seg.len)?;
@@ -198,13 +172,9 @@ fn append_batch(
 
 fn writer_loop(dir: &Path, mut seg: Segment, jobs: &mpsc::Receiver<(Uuid, Bytes, Reply)>) {
     let mut buf = AlignedBuf { raw: Vec::new() };
-    while let Some(batch) =
-        crate::batch::next_batch(jobs, MAX_BATCH, MAX_BATCH_BYTES, |(_, data, _)| data.len())
-    {
-        let (blobs, replies): (Vec<(Uuid, Bytes)>, Vec<Reply>) = batch
-            .into_iter()
-            .map(|(id, data, reply)| ((id, data), reply))
-            .unzip();
+    while let Some(batch) = crate::batch::next_batch(jobs, MAX_BATCH, MAX_BATCH_BYTES, |(_, data, _)| data.len()) {
+        let (blobs, replies): (Vec<(Uuid, Bytes)>, Vec<Reply>) =
+            batch.into_iter().map(|(id, data, reply)| ((id, data), reply)).unzip();
         let written = append_batch(dir, &mut seg, &mut buf, &blobs).and_then(|locs| {
             seg.file.sync_data()?;
             Ok(locs)
@@ -240,8 +210,7 @@ impl BlobStore for LocalBlobStore {
             .ok_or_else(|| StoreError::Backend("blob store is closed".into()))?
             .send((id, ciphertext, tx))
             .map_err(|_| StoreError::Backend("blob writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Backend("blob writer has stopped".into()))?
+        rx.await.map_err(|_| StoreError::Backend("blob writer has stopped".into()))?
     }
 
     async fn get(&self, loc: &BlobLocator) -> Result<Bytes> {
@@ -251,11 +220,7 @@ impl BlobStore for LocalBlobStore {
                 std::io::ErrorKind::NotFound => StoreError::NotFound,
                 _ => e.into(),
             })?;
-            let mut buf = vec![
-                0u8;
-                usize::try_from(len)
-                    .map_err(|_| StoreError::Corrupt("blob too large".into()))?
-            ];
+            let mut buf = vec![0u8; usize::try_from(len).map_err(|_| StoreError::Corrupt("blob too large".into()))?];
             file.read_exact_at(&mut buf, off)?;
             Ok(Bytes::from(buf))
         })

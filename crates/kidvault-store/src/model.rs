@@ -2,7 +2,7 @@
 //! a device's name, item content) appears here only as [`Sealed`] ciphertext.
 
 use kidvault_domain::entities::{Child, Device, Guardian};
-use kidvault_domain::ids::{AccessId, ChildId, GuardianId, HouseholdId, ItemId};
+use kidvault_domain::ids::{GuardianId, HouseholdId, ItemId};
 use kidvault_domain::item::ItemMeta;
 use kidvault_domain::Timestamp;
 
@@ -17,12 +17,7 @@ pub struct Sealed {
 
 impl std::fmt::Debug for Sealed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Sealed(epoch {}, {} bytes)",
-            self.epoch,
-            self.ciphertext.len()
-        )
+        write!(f, "Sealed(epoch {}, {} bytes)", self.epoch, self.ciphertext.len())
     }
 }
 
@@ -87,17 +82,15 @@ pub struct IngestContext {
     pub consents: Vec<kidvault_domain::consent::Consent>,
 }
 
-/// One read of (or write to) child data by a principal, for a purpose.
+/// A ledger entry as stored: its place and canonical bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AccessRecord {
-    pub id: AccessId,
-    pub at: Timestamp,
-    /// `guardian:<id>`, `device:<id>`, later `staff:<id>`.
-    pub actor: String,
-    pub child_id: ChildId,
-    pub item_id: Option<ItemId>,
-    pub action: String,
-    pub purpose: String,
+pub struct StoredEntry {
+    pub index: u64,
+    pub kind: kidvault_ledger::entry::EntryKind,
+    pub household: Option<String>,
+    pub child: Option<String>,
+    /// The canonical entry bytes (the Merkle leaf input).
+    pub body: Vec<u8>,
 }
 
 /// Which of a child's items to list, newest first.

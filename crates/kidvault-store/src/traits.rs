@@ -8,6 +8,9 @@ use kidvault_domain::ids::{ChildId, DeviceId, GuardianId, HouseholdId, ItemId};
 use kidvault_domain::Timestamp;
 use uuid::Uuid;
 
+use kidvault_ledger::entry::{EntryKind, NewEntry};
+use kidvault_ledger::Hash;
+
 use crate::model::*;
 use crate::Result;
 
@@ -18,11 +21,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn ping(&self) -> Result<()>;
 
     /// Creates a household and its first guardian. `Conflict` if the e-mail is taken.
-    async fn create_household(
-        &self,
-        household: HouseholdId,
-        guardian: &GuardianRecord,
-    ) -> Result<()>;
+    async fn create_household(&self, household: HouseholdId, guardian: &GuardianRecord) -> Result<()>;
     async fn guardian_by_email(&self, email: &str) -> Result<Option<GuardianRecord>>;
 
     async fn create_session(&self, session: &SessionRecord) -> Result<()>;
@@ -33,18 +32,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The household's children, oldest first.
     async fn children_of(&self, household: HouseholdId) -> Result<Vec<ChildRecord>>;
 
-    /// Records a consent and makes its child `active`.
-    async fn record_consent(&self, consent: &Consent) -> Result<()>;
+    /// Records a consent, makes its child `active`, and appends `entry` to the
+    /// ledger, all in one transaction.
+    async fn record_consent(&self, consent: &Consent, entry: &NewEntry) -> Result<()>;
     /// The child's consents, oldest first, each with its scopes.
     async fn consents_of(&self, child: ChildId) -> Result<Vec<Consent>>;
     /// Withdraws `scope` from every consent of the child that still grants it;
-    /// returns how many grants were withdrawn.
-    async fn withdraw_scope(
-        &self,
-        child: ChildId,
-        scope: ConsentScope,
-        at: Timestamp,
-    ) -> Result<u64>;
+    /// returns how many grants were withdrawn. If any were, `entry` is appended to
+    /// the ledger in the same transaction.
+    async fn withdraw_scope(&self, child: ChildId, scope: ConsentScope, at: Timestamp, entry: &NewEntry)
+        -> Result<u64>;
 
     async fn create_device(&self, device: &DeviceRecord) -> Result<()>;
     async fn device(&self, id: DeviceId) -> Result<Option<DeviceRecord>>;
@@ -63,21 +60,30 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn item(&self, id: ItemId) -> Result<Option<ItemRecord>>;
     /// A page of the child's live items (metadata only), newest first by
     /// `(recorded_at, id)`.
-    async fn list_items(
-        &self,
-        child: ChildId,
-        filter: &ItemFilter,
-    ) -> Result<Vec<kidvault_domain::item::ItemMeta>>;
+    async fn list_items(&self, child: ChildId, filter: &ItemFilter) -> Result<Vec<kidvault_domain::item::ItemMeta>>;
     /// Items derived directly from `id`.
     async fn derived_from(&self, id: ItemId) -> Result<Vec<ItemId>>;
 
-    async fn record_access(&self, record: &AccessRecord) -> Result<()>;
-    /// The access log of one child, oldest first.
-    async fn access_log(&self, child: ChildId) -> Result<Vec<AccessRecord>>;
+    /// Appends entries to the ledger, in order, in one transaction; returns their
+    /// indexes. Appends are totally ordered: no gaps, no forks.
+    async fn append_entries(&self, entries: &[NewEntry]) -> Result<Vec<u64>>;
+    async fn ledger_size(&self) -> Result<u64>;
+    async fn ledger_entry(&self, index: u64) -> Result<Option<StoredEntry>>;
+    /// Entries about a child, oldest first, optionally of one kind.
+    async fn child_entries(&self, child: ChildId, kind: Option<EntryKind>) -> Result<Vec<StoredEntry>>;
+    /// The root of the first `size` entries.
+    async fn ledger_root(&self, size: u64) -> Result<Hash>;
+    async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>>;
+    async fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>>;
+    /// Keeps a signed checkpoint (old ones are never removed).
+    async fn save_checkpoint(&self, size: u64, at: Timestamp, note: &str) -> Result<()>;
+    /// The newest checkpoint: (size, note).
+    async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>>;
+    async fn checkpoint_at(&self, size: u64) -> Result<Option<String>>;
 
     /// Removes a guardian's session (sign-out).
     async fn revoke_session(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<()>;
-    /// Used by tests of the guardian-facing API.
+    /// The household's guardians (each receives the household's notices).
     async fn guardian_ids(&self, household: HouseholdId) -> Result<Vec<GuardianId>>;
 }
 
@@ -85,13 +91,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 #[async_trait]
 pub trait Keystore: Send + Sync + std::fmt::Debug {
     /// Stores a child key at a new epoch. `Conflict` if that epoch exists.
-    async fn insert_child_key(
-        &self,
-        child: ChildId,
-        epoch: u32,
-        wrapped: &[u8],
-        at: Timestamp,
-    ) -> Result<()>;
+    async fn insert_child_key(&self, child: ChildId, epoch: u32, wrapped: &[u8], at: Timestamp) -> Result<()>;
     async fn child_key(&self, child: ChildId, epoch: u32) -> Result<Option<Vec<u8>>>;
     /// The newest epoch of the child's key.
     async fn latest_child_key(&self, child: ChildId) -> Result<Option<(u32, Vec<u8>)>>;

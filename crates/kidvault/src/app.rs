@@ -25,12 +25,8 @@ use crate::config::Config;
 /// Opens the stores and the key provider named by `config`.
 pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
     let data_dir = &config.data_dir;
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
-    std::fs::set_permissions(
-        data_dir,
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )?;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::set_permissions(data_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
     let key_file = config.key_file();
     let (provider, created) = FileKeyProvider::load_or_create(&key_file)?;
     if created {
@@ -57,8 +53,19 @@ pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
     )))
 }
 
-fn inside(path: &Path, dir: &Path) -> bool {
-    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+/// Whether `path` lies inside `dir` (symlinks and `..` resolved where they exist).
+pub fn inside(path: &Path, dir: &Path) -> bool {
+    let abs = |p: &Path| {
+        std::fs::canonicalize(p)
+            .or_else(|_| match (p.parent(), p.file_name()) {
+                (Some(parent), Some(name)) => {
+                    let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+                    std::fs::canonicalize(parent).map(|d| d.join(name))
+                }
+                _ => Err(std::io::ErrorKind::NotFound.into()),
+            })
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
     abs(path).starts_with(abs(dir))
 }
 
@@ -69,13 +76,8 @@ pub async fn serve(
     vault: Arc<Vault>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = AppState {
-        vault,
-        metrics: Arc::new(Metrics::default()),
-    };
-    axum::serve(listener, kidvault_http::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let state = AppState { vault, metrics: Arc::new(Metrics::default()) };
+    axum::serve(listener, kidvault_http::router(state)).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }
 
@@ -97,4 +99,23 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_file_inside_the_data_dir_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(data.join("sub")).unwrap();
+        assert!(inside(&data.join("root.key"), &data));
+        assert!(inside(&data.join("sub/../sub/root.key"), &data));
+        assert!(!inside(&dir.path().join("kidvault-keys/root.key"), &data));
+        assert!(!inside(&dir.path().join("data2/root.key"), &data));
+        // Relative paths resolve against the working directory.
+        let cwd = std::env::current_dir().unwrap();
+        assert!(inside(Path::new("root.key"), &cwd));
+    }
 }

@@ -42,6 +42,19 @@ pub struct IngestOpts {
     pub http: bool,
     /// MiB written by the sequential-bandwidth probe.
     pub disk_mib: usize,
+    /// Pace the audio phase at this many recordings/s in all (and the small-item
+    /// phase at four times as many items/s); 0 = as fast as possible. For soak runs:
+    /// unpaced audio ingest fills a disk in minutes.
+    pub rate: f64,
+}
+
+/// A per-device pacer: `None` when unpaced.
+fn pacer(rate: f64, devices: usize) -> Option<tokio::time::Interval> {
+    (rate > 0.0).then(|| {
+        let mut i = tokio::time::interval(Duration::from_secs_f64(devices as f64 / rate));
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        i
+    })
 }
 
 /// Log-scale latency histogram: 2% buckets from 1 µs to ~100 s.
@@ -147,40 +160,21 @@ struct Device {
 
 async fn fleet(vault: &Vault, n: usize) -> anyhow::Result<Vec<Device>> {
     let now = Utc::now();
-    vault
-        .register_guardian("bench@kidvault.example", "bench-password-123", "Bench", now)
-        .await?;
-    let token = vault
-        .sign_in("bench@kidvault.example", "bench-password-123", now)
-        .await?;
+    vault.register_guardian("bench@kidvault.example", "bench-password-123", "Bench", now).await?;
+    let token = vault.sign_in("bench@kidvault.example", "bench-password-123", now).await?;
     let g = vault.authenticate_guardian(&token, now).await?;
     let notice = vault.config().notice_version.clone();
     let wav = noise_wav(1);
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        let child = vault
-            .create_child(
-                &g,
-                &format!("Child {i}"),
-                chrono::Datelike::year(&now) - 6,
-                now,
-            )
-            .await?;
+        let child = vault.create_child(&g, &format!("Child {i}"), chrono::Datelike::year(&now) - 6, now).await?;
         let id = child.child.id;
         let scopes = ["voice".to_string(), "precise_location".to_string()];
-        vault
-            .grant_consent(&g, id, "signed_form", "bench", &notice, &scopes, now)
-            .await?;
+        vault.grant_consent(&g, id, "signed_form", "bench", &notice, &scopes, now).await?;
         let paired = vault.pair_device(&g, id, "bench device", now).await?;
         let d = vault.authenticate_device(&paired.token).await?;
-        let base = vault
-            .ingest_recording(&d, id, wav.clone(), None, now)
-            .await?;
-        out.push(Device {
-            token: paired.token,
-            child: id,
-            base: base.item_id.to_string(),
-        });
+        let base = vault.ingest_recording(&d, id, wav.clone(), None, now).await?;
+        out.push(Device { token: paired.token, child: id, base: base.item_id.to_string() });
     }
     Ok(out)
 }
@@ -204,10 +198,7 @@ impl Client {
         match self {
             Client::Service(v) => {
                 let s = v.authenticate_device(&d.token).await?;
-                Ok(v.ingest_recording(&s, d.child, wav, None, Utc::now())
-                    .await?
-                    .item_id
-                    .to_string())
+                Ok(v.ingest_recording(&s, d.child, wav, None, Utc::now()).await?.item_id.to_string())
             }
             Client::Http(c, base) => {
                 let r = c
@@ -224,13 +215,7 @@ impl Client {
         }
     }
 
-    async fn derived(
-        &self,
-        d: &Device,
-        kind: &str,
-        from: &str,
-        content: Value,
-    ) -> anyhow::Result<String> {
+    async fn derived(&self, d: &Device, kind: &str, from: &str, content: Value) -> anyhow::Result<String> {
         match self {
             Client::Service(v) => {
                 let s = v.authenticate_device(&d.token).await?;
@@ -238,12 +223,7 @@ impl Client {
                     .ingest_derived(
                         &s,
                         d.child,
-                        NewDerived {
-                            kind,
-                            derived_from: &[from.to_owned()],
-                            content: &content,
-                            recorded_at: None,
-                        },
+                        NewDerived { kind, derived_from: &[from.to_owned()], content: &content, recorded_at: None },
                         Utc::now(),
                     )
                     .await?;
@@ -264,15 +244,11 @@ impl Client {
     }
 
     async fn location(&self, d: &Device, n: u64) -> anyhow::Result<()> {
-        let (lat, lon) = (
-            52.37 + (n % 100) as f64 * 1e-4,
-            4.89 + (n % 37) as f64 * 1e-4,
-        );
+        let (lat, lon) = (52.37 + (n % 100) as f64 * 1e-4, 4.89 + (n % 37) as f64 * 1e-4);
         match self {
             Client::Service(v) => {
                 let s = v.authenticate_device(&d.token).await?;
-                v.ingest_location(&s, d.child, (lat, lon, 12.0), None, Utc::now())
-                    .await?;
+                v.ingest_location(&s, d.child, (lat, lon, 12.0), None, Utc::now()).await?;
             }
             Client::Http(c, base) => {
                 let r = c
@@ -319,57 +295,37 @@ async fn audio_phase(
     devices: &Arc<Vec<Device>>,
     seconds: u64,
     disk: f64,
+    rate: f64,
 ) -> anyhow::Result<Value> {
     let wav = noise_wav(5);
     let counters = Arc::new(Counters::default());
     let start = Instant::now();
     let deadline = start + Duration::from_secs(seconds);
-    let ticker = tokio::spawn(tick(
-        progress(label, seconds),
-        Arc::clone(&counters),
-        start,
-        deadline,
-    ));
+    let ticker = tokio::spawn(tick(progress(label, seconds), Arc::clone(&counters), start, deadline));
     let mut tasks = Vec::new();
     for i in 0..devices.len() {
-        let (client, devices, counters, wav) = (
-            client.clone(),
-            Arc::clone(devices),
-            Arc::clone(&counters),
-            wav.clone(),
-        );
+        let (client, devices, counters, wav) =
+            (client.clone(), Arc::clone(devices), Arc::clone(&counters), wav.clone());
         tasks.push(tokio::spawn(async move {
             let d = &devices[i];
             let (mut rec_h, mut set_h) = (Hist::new(), Hist::new());
             let mut n = 0u64;
+            let mut pace = pacer(rate, devices.len());
             while Instant::now() < deadline {
+                if let Some(p) = pace.as_mut() {
+                    p.tick().await;
+                }
                 let t0 = Instant::now();
                 let rec = client.recording(d, wav.clone()).await?;
                 rec_h.record(t0.elapsed());
-                let tr = client
-                    .derived(
-                        d,
-                        "transcript",
-                        &rec,
-                        json!("can you play the dinosaur song again"),
-                    )
-                    .await?;
-                client
-                    .derived(
-                        d,
-                        "intent",
-                        &tr,
-                        json!({"intent": "play_music", "slot": "dinosaur song"}),
-                    )
-                    .await?;
+                let tr = client.derived(d, "transcript", &rec, json!("can you play the dinosaur song again")).await?;
+                client.derived(d, "intent", &tr, json!({"intent": "play_music", "slot": "dinosaur song"})).await?;
                 client.location(d, n).await?;
                 set_h.record(t0.elapsed());
                 n += 1;
                 counters.recordings.fetch_add(1, Ordering::Relaxed);
                 counters.items.fetch_add(4, Ordering::Relaxed);
-                counters
-                    .audio_bytes
-                    .fetch_add(wav.len() as u64, Ordering::Relaxed);
+                counters.audio_bytes.fetch_add(wav.len() as u64, Ordering::Relaxed);
             }
             anyhow::Ok((rec_h, set_h))
         }));
@@ -397,33 +353,25 @@ async fn audio_phase(
 }
 
 /// Runs small items only (transcripts derived from a base recording, locations).
-async fn small_phase(
-    client: Client,
-    devices: &Arc<Vec<Device>>,
-    seconds: u64,
-) -> anyhow::Result<Value> {
+async fn small_phase(client: Client, devices: &Arc<Vec<Device>>, seconds: u64, rate: f64) -> anyhow::Result<Value> {
     let counters = Arc::new(Counters::default());
     let start = Instant::now();
     let deadline = start + Duration::from_secs(seconds);
-    let ticker = tokio::spawn(tick(
-        progress("small items", seconds),
-        Arc::clone(&counters),
-        start,
-        deadline,
-    ));
+    let ticker = tokio::spawn(tick(progress("small items", seconds), Arc::clone(&counters), start, deadline));
     let mut tasks = Vec::new();
     for i in 0..devices.len() {
-        let (client, devices, counters) =
-            (client.clone(), Arc::clone(devices), Arc::clone(&counters));
+        let (client, devices, counters) = (client.clone(), Arc::clone(devices), Arc::clone(&counters));
         tasks.push(tokio::spawn(async move {
             let d = &devices[i];
             let mut h = Hist::new();
             let mut n = 0u64;
+            let mut pace = pacer(rate * 2.0, devices.len());
             while Instant::now() < deadline {
+                if let Some(p) = pace.as_mut() {
+                    p.tick().await;
+                }
                 let t0 = Instant::now();
-                client
-                    .derived(d, "transcript", &d.base, json!("what is seven plus eight"))
-                    .await?;
+                client.derived(d, "transcript", &d.base, json!("what is seven plus eight")).await?;
                 h.record(t0.elapsed());
                 let t1 = Instant::now();
                 client.location(d, n).await?;
@@ -452,9 +400,7 @@ async fn small_phase(
 /// Runs the whole ingest benchmark and returns the JSON summary.
 pub async fn ingest(opts: IngestOpts) -> anyhow::Result<Value> {
     std::fs::create_dir_all(&opts.dir)?;
-    let tmp = tempfile::Builder::new()
-        .prefix("kidvault-bench-")
-        .tempdir_in(&opts.dir)?;
+    let tmp = tempfile::Builder::new().prefix("kidvault-bench-").tempdir_in(&opts.dir)?;
     let config = Config {
         data_dir: tmp.path().join("data"),
         key_file: Some(tmp.path().join("keys/root.key")),
@@ -467,22 +413,14 @@ pub async fn ingest(opts: IngestOpts) -> anyhow::Result<Value> {
     for _ in 0..3 {
         let dir = config.data_dir.clone();
         let mib = opts.disk_mib;
-        probes.push(
-            tokio::task::spawn_blocking(move || disk_bandwidth(&dir, mib))
-                .await??
-                .round(),
-        );
+        probes.push(tokio::task::spawn_blocking(move || disk_bandwidth(&dir, mib)).await??.round());
     }
     probes.sort_by(f64::total_cmp);
     let disk = probes[1];
     eprintln!("bench: sequential O_DIRECT write {probes:?} MB/s, median {disk:.0}");
 
     let vault = crate::app::open(&config)?;
-    let devices = Arc::new(
-        fleet(&vault, opts.devices)
-            .await
-            .context("setting up devices")?,
-    );
+    let devices = Arc::new(fleet(&vault, opts.devices).await.context("setting up devices")?);
     let rss_start = rss_kib("RssAnon:");
     // (RssAnon, RssFile) each second: heap growth shows in the first.
     let samples = Arc::new(std::sync::Mutex::new(Vec::<(u64, u64)>::new()));
@@ -498,42 +436,19 @@ pub async fn ingest(opts: IngestOpts) -> anyhow::Result<Value> {
         })
     };
 
-    let service = audio_phase(
-        "service audio",
-        Client::Service(Arc::clone(&vault)),
-        &devices,
-        opts.seconds,
-        disk,
-    )
-    .await?;
-    let small = small_phase(
-        Client::Service(Arc::clone(&vault)),
-        &devices,
-        opts.seconds.div_ceil(2),
-    )
-    .await?;
+    let service =
+        audio_phase("service audio", Client::Service(Arc::clone(&vault)), &devices, opts.seconds, disk, opts.rate)
+            .await?;
+    let small = small_phase(Client::Service(Arc::clone(&vault)), &devices, opts.seconds.div_ceil(2), opts.rate).await?;
     let http = if opts.http {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(crate::app::serve(
-            listener,
-            Arc::clone(&vault),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(opts.devices)
-            .build()?;
-        let r = audio_phase(
-            "http audio",
-            Client::Http(client, base),
-            &devices,
-            opts.seconds,
-            disk,
-        )
-        .await?;
+        let server = tokio::spawn(crate::app::serve(listener, Arc::clone(&vault), async move {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::builder().pool_max_idle_per_host(opts.devices).build()?;
+        let r = audio_phase("http audio", Client::Http(client, base), &devices, opts.seconds, disk, opts.rate).await?;
         let _ = stop.send(());
         server.await??;
         r
@@ -547,6 +462,7 @@ pub async fn ingest(opts: IngestOpts) -> anyhow::Result<Value> {
     let anon_each_minute: Vec<f64> = anon.iter().step_by(60).map(|k| mb(*k)).collect();
     Ok(json!({
         "devices": opts.devices,
+        "paced_recordings_per_s": opts.rate,
         "disk_sequential_write_mb_per_s": disk,
         "disk_probes_mb_per_s": probes,
         "service_audio": service,

@@ -52,8 +52,7 @@ impl Config {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let mut config = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
                 toml::from_str(&text).with_context(|| format!("in {}", path.display()))?
             }
             None => Config::default(),
@@ -64,9 +63,7 @@ impl Config {
 
     fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
         if let Some(v) = get("KIDVAULT_LISTEN") {
-            self.listen = v
-                .parse()
-                .with_context(|| format!("KIDVAULT_LISTEN={v:?} is not an address"))?;
+            self.listen = v.parse().with_context(|| format!("KIDVAULT_LISTEN={v:?} is not an address"))?;
         }
         if let Some(v) = get("KIDVAULT_DATA_DIR") {
             self.data_dir = v.into();
@@ -86,11 +83,7 @@ impl Config {
     /// The root key file actually used.
     pub fn key_file(&self) -> PathBuf {
         self.key_file.clone().unwrap_or_else(|| {
-            let base = self
-                .data_dir
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
+            let base = self.data_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
             base.join("kidvault-keys").join("root.key")
         })
     }
@@ -105,10 +98,7 @@ impl Config {
         }
         Ok(VaultConfig {
             notice_version: self.notice_version.clone(),
-            audio: AudioLimits {
-                max_bytes: self.max_recording_bytes,
-                max_seconds: self.max_recording_seconds,
-            },
+            audio: AudioLimits { max_bytes: self.max_recording_bytes, max_seconds: self.max_recording_seconds },
             max_item_bytes: self.max_item_bytes,
             session_ttl: chrono::Duration::hours(self.session_ttl_hours),
             ..VaultConfig::default()
@@ -124,21 +114,14 @@ mod tests {
     fn file_then_environment_override_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kv.toml");
-        std::fs::write(
-            &path,
-            "listen = \"127.0.0.1:9999\"\nnotice_version = \"v7\"\n",
-        )
-        .unwrap();
+        std::fs::write(&path, "listen = \"127.0.0.1:9999\"\nnotice_version = \"v7\"\n").unwrap();
         let mut c = Config::load(Some(&path)).unwrap();
         assert_eq!(c.listen.port(), 9999);
         assert_eq!(c.notice_version, "v7");
         assert_eq!(c.max_item_bytes, Config::default().max_item_bytes);
-        c.apply_env(|k| (k == "KIDVAULT_NOTICE_VERSION").then(|| "v8".to_string()))
-            .unwrap();
+        c.apply_env(|k| (k == "KIDVAULT_NOTICE_VERSION").then(|| "v8".to_string())).unwrap();
         assert_eq!(c.notice_version, "v8");
-        assert!(c
-            .apply_env(|k| (k == "KIDVAULT_LISTEN").then(|| "nope".to_string()))
-            .is_err());
+        assert!(c.apply_env(|k| (k == "KIDVAULT_LISTEN").then(|| "nope".to_string())).is_err());
     }
 
     #[test]
@@ -152,14 +135,8 @@ mod tests {
 
     #[test]
     fn key_file_defaults_beside_the_data_dir() {
-        let c = Config {
-            data_dir: "/srv/kv/data".into(),
-            ..Config::default()
-        };
-        assert_eq!(
-            c.key_file(),
-            PathBuf::from("/srv/kv/kidvault-keys/root.key")
-        );
+        let c = Config { data_dir: "/srv/kv/data".into(), ..Config::default() };
+        assert_eq!(c.key_file(), PathBuf::from("/srv/kv/kidvault-keys/root.key"));
         let c = Config::default();
         assert_eq!(c.key_file(), PathBuf::from("./kidvault-keys/root.key"));
     }

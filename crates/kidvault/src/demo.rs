@@ -44,13 +44,7 @@ impl Rng {
 pub fn synth_utterance(words: usize, seed: u64) -> Vec<u8> {
     const RATE: u32 = 16_000;
     let mut rng = Rng(seed | 1);
-    let vowels = [
-        (730.0, 1090.0),
-        (270.0, 2290.0),
-        (300.0, 870.0),
-        (530.0, 1840.0),
-        (640.0, 1190.0),
-    ];
+    let vowels = [(730.0, 1090.0), (270.0, 2290.0), (300.0, 870.0), (530.0, 1840.0), (640.0, 1190.0)];
     let mut samples: Vec<i16> = vec![0; (RATE / 5) as usize];
     for _ in 0..words {
         for _ in 0..rng.range(1, 4) {
@@ -65,18 +59,13 @@ pub fn synth_utterance(words: usize, seed: u64) -> Vec<u8> {
                 let mut v = 0.0;
                 for k in 1..=14 {
                     let f = pitch * f64::from(k);
-                    let gain = (-((f - f1) / 180.0).powi(2)).exp()
-                        + 0.6 * (-((f - f2) / 250.0).powi(2)).exp()
-                        + 0.02;
+                    let gain = (-((f - f1) / 180.0).powi(2)).exp() + 0.6 * (-((f - f2) / 250.0).powi(2)).exp() + 0.02;
                     v += gain * (std::f64::consts::TAU * f * t).sin();
                 }
                 samples.push((v * env * 5200.0).clamp(-32000.0, 32000.0) as i16);
             }
         }
-        samples.extend(std::iter::repeat_n(
-            0,
-            (RATE as f64 * (0.06 + 0.1 * rng.unit())) as usize,
-        ));
+        samples.extend(std::iter::repeat_n(0, (RATE as f64 * (0.06 + 0.1 * rng.unit())) as usize));
     }
     samples.extend(std::iter::repeat_n(0, (RATE / 5) as usize));
     encode_wav_mono16(RATE, &samples)
@@ -91,20 +80,13 @@ const REQUESTS: &[(&str, &str, &str)] = &[
     ("good night", "bedtime_routine", ""),
     ("what is the weather tomorrow", "weather", "tomorrow"),
     ("how do you spell elephant", "spelling", "elephant"),
-    (
-        "play the story about the brave little owl",
-        "play_story",
-        "brave little owl",
-    ),
+    ("play the story about the brave little owl", "play_story", "brave little owl"),
     ("what is seven plus eight", "math", "7+8"),
 ];
 
 /// Seeds the demo household (once). `now` anchors the three weeks of history.
 pub async fn seed(vault: &Vault, now: Timestamp) -> anyhow::Result<Seeded> {
-    match vault
-        .register_guardian(DEMO_EMAIL, DEMO_PASSWORD, "Sam (demo parent)", now)
-        .await
-    {
+    match vault.register_guardian(DEMO_EMAIL, DEMO_PASSWORD, "Sam (demo parent)", now).await {
         Ok(_) => {}
         Err(ServiceError::Conflict { .. }) => return Ok(Seeded::default()),
         Err(e) => return Err(e.into()),
@@ -112,10 +94,7 @@ pub async fn seed(vault: &Vault, now: Timestamp) -> anyhow::Result<Seeded> {
     let token = vault.sign_in(DEMO_EMAIL, DEMO_PASSWORD, now).await?;
     let g = vault.authenticate_guardian(&token, now).await?;
     let notice = vault.config().notice_version.clone();
-    let mut seeded = Seeded {
-        created: true,
-        ..Seeded::default()
-    };
+    let mut seeded = Seeded { created: true, ..Seeded::default() };
     let mut rng = Rng(0x6b69_6476_6175_6c74);
     let year = chrono::Datelike::year(&now);
     let kids = [
@@ -131,33 +110,17 @@ pub async fn seed(vault: &Vault, now: Timestamp) -> anyhow::Result<Seeded> {
         if location {
             scopes.push("precise_location".into());
         }
-        vault
-            .grant_consent(
-                &g,
-                id,
-                "signed_form",
-                &format!("demo-form-{name}"),
-                &notice,
-                &scopes,
-                now,
-            )
-            .await?;
+        vault.grant_consent(&g, id, "signed_form", &format!("demo-form-{name}"), &notice, &scopes, now).await?;
         let paired = vault.pair_device(&g, id, device_name, now).await?;
         let device = vault.authenticate_device(&paired.token).await?;
         for day in (1..=21).rev() {
             let date = now - Duration::days(day);
-            let base = date
-                .with_hour(7)
-                .and_then(|d| d.with_minute(10))
-                .unwrap_or(date);
+            let base = date.with_hour(7).and_then(|d| d.with_minute(10)).unwrap_or(date);
             for slot in 0..rng.range(2, 5) {
                 let at = base + Duration::minutes((slot * 240 + rng.range(0, 120)) as i64);
-                let (text, intent, slot_value) =
-                    REQUESTS[rng.range(0, REQUESTS.len() as u64) as usize];
+                let (text, intent, slot_value) = REQUESTS[rng.range(0, REQUESTS.len() as u64) as usize];
                 let wav = synth_utterance(text.split(' ').count(), rng.next());
-                let rec = vault
-                    .ingest_recording(&device, id, wav.into(), Some(at), now)
-                    .await?;
+                let rec = vault.ingest_recording(&device, id, wav.into(), Some(at), now).await?;
                 let tr = vault
                     .ingest_derived(
                         &device,
@@ -171,8 +134,7 @@ pub async fn seed(vault: &Vault, now: Timestamp) -> anyhow::Result<Seeded> {
                         now,
                     )
                     .await?;
-                let mut intent_json =
-                    json!({"intent": intent, "confidence": 0.8 + 0.19 * rng.unit()});
+                let mut intent_json = json!({"intent": intent, "confidence": 0.8 + 0.19 * rng.unit()});
                 if !slot_value.is_empty() {
                     intent_json["slot"] = json!(slot_value);
                 }
@@ -210,22 +172,12 @@ pub async fn seed(vault: &Vault, now: Timestamp) -> anyhow::Result<Seeded> {
                 }
             }
             if location {
-                let places = [
-                    (0.0, 0.0, 8.0),
-                    (0.0081, -0.0123, 15.0),
-                    (-0.0042, 0.0061, 25.0),
-                ];
+                let places = [(0.0, 0.0, 8.0), (0.0081, -0.0123, 15.0), (-0.0042, 0.0061, 25.0)];
                 for (hour, (dlat, dlon, acc)) in [8u32, 12, 16].into_iter().zip(places) {
                     let at = date.with_hour(hour).unwrap_or(date);
                     let (jl, jo) = (rng_jitter(&mut rng), rng_jitter(&mut rng));
                     vault
-                        .ingest_location(
-                            &device,
-                            id,
-                            (home.0 + dlat + jl, home.1 + dlon + jo, acc),
-                            Some(at),
-                            now,
-                        )
+                        .ingest_location(&device, id, (home.0 + dlat + jl, home.1 + dlon + jo, acc), Some(at), now)
                         .await?;
                     seeded.items += 1;
                 }
@@ -248,11 +200,7 @@ mod tests {
         let wav = synth_utterance(5, 42);
         let info = kidvault_domain::audio::parse_wav(&wav, Default::default()).unwrap();
         assert_eq!(info.sample_rate, 16_000);
-        assert!(
-            info.duration_ms > 1000 && info.duration_ms < 8000,
-            "{}",
-            info.duration_ms
-        );
+        assert!(info.duration_ms > 1000 && info.duration_ms < 8000, "{}", info.duration_ms);
         assert_eq!(wav, synth_utterance(5, 42), "deterministic");
     }
 }

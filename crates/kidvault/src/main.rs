@@ -60,74 +60,46 @@ enum BenchCommand {
         /// MiB written by the disk bandwidth probe.
         #[arg(long, default_value_t = 1024)]
         disk_mib: usize,
+        /// Pace audio at this many recordings/s in all (0 = unpaced); for long
+        /// memory soaks, which would otherwise fill the disk.
+        #[arg(long, default_value_t = 0.0)]
+        rate: f64,
     },
 }
 
 fn init_tracing(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Serve {
-            data_dir,
-            listen,
-            config,
-            key_file,
-            demo,
-        } => {
+        Command::Serve { data_dir, listen, config, key_file, demo } => {
             let mut cfg = Config::load(config.as_deref())?;
             cfg.data_dir = data_dir.unwrap_or(cfg.data_dir);
             cfg.listen = listen.unwrap_or(cfg.listen);
             cfg.key_file = key_file.or(cfg.key_file);
             init_tracing(&cfg.log);
             let vault = app::open(&cfg)?;
-            let listener = tokio::net::TcpListener::bind(cfg.listen)
-                .await
-                .with_context(|| format!("binding {}", cfg.listen))?;
+            let listener =
+                tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
             let addr = listener.local_addr()?;
             if demo {
                 let seeded = demo::seed(&vault, chrono::Utc::now()).await?;
                 if seeded.created {
-                    tracing::info!(
-                        recordings = seeded.recordings,
-                        items = seeded.items,
-                        "seeded the demo household"
-                    );
+                    tracing::info!(recordings = seeded.recordings, items = seeded.items, "seeded the demo household");
                 }
-                println!(
-                    "demo household: sign in as {} / {}",
-                    demo::DEMO_EMAIL,
-                    demo::DEMO_PASSWORD
-                );
+                println!("demo household: sign in as {} / {}", demo::DEMO_EMAIL, demo::DEMO_PASSWORD);
             }
-            println!(
-                "kidvault listening on http://{addr} (API: http://{addr}/api/v1/openapi.json)"
-            );
+            println!("kidvault listening on http://{addr} (API: http://{addr}/api/v1/openapi.json)");
             app::serve(listener, vault, app::shutdown_signal()).await?;
             Ok(())
         }
-        Command::Bench(BenchCommand::Ingest {
-            seconds,
-            devices,
-            dir,
-            no_http,
-            disk_mib,
-        }) => {
+        Command::Bench(BenchCommand::Ingest { seconds, devices, dir, no_http, disk_mib, rate }) => {
             init_tracing("warn");
-            let summary = bench::ingest(bench::IngestOpts {
-                seconds,
-                devices,
-                dir,
-                http: !no_http,
-                disk_mib,
-            })
-            .await?;
+            let summary =
+                bench::ingest(bench::IngestOpts { seconds, devices, dir, http: !no_http, disk_mib, rate }).await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }

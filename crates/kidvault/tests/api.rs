@@ -18,11 +18,7 @@ struct TestApp {
 }
 
 fn config_for(root: &Path) -> Config {
-    Config {
-        data_dir: root.join("data"),
-        key_file: Some(root.join("keys/root.key")),
-        ..Config::default()
-    }
+    Config { data_dir: root.join("data"), key_file: Some(root.join("keys/root.key")), ..Config::default() }
 }
 
 async fn start(dir: tempfile::TempDir) -> TestApp {
@@ -33,13 +29,7 @@ async fn start(dir: tempfile::TempDir) -> TestApp {
     let server = tokio::spawn(kidvault::app::serve(listener, vault, async move {
         let _ = stopped.await;
     }));
-    TestApp {
-        base,
-        http: reqwest::Client::new(),
-        dir,
-        stop: Some(stop),
-        server: Some(server),
-    }
+    TestApp { base, http: reqwest::Client::new(), dir, stop: Some(stop), server: Some(server) }
 }
 
 async fn spawn_app() -> TestApp {
@@ -81,18 +71,8 @@ impl TestApp {
         Self::send(self.http.delete(self.url(path)).bearer_auth(token)).await
     }
 
-    async fn upload(
-        &self,
-        child: &str,
-        token: &str,
-        wav: Vec<u8>,
-        content_type: Option<&str>,
-    ) -> (StatusCode, Value) {
-        let req = self
-            .http
-            .post(self.url(&format!("/children/{child}/recordings")))
-            .bearer_auth(token)
-            .body(wav);
+    async fn upload(&self, child: &str, token: &str, wav: Vec<u8>, content_type: Option<&str>) -> (StatusCode, Value) {
+        let req = self.http.post(self.url(&format!("/children/{child}/recordings"))).bearer_auth(token).body(wav);
         Self::send(match content_type {
             Some(ct) => req.header("content-type", ct),
             None => req,
@@ -103,29 +83,22 @@ impl TestApp {
     /// Signs up a guardian and returns a session token.
     async fn guardian(&self, email: &str) -> String {
         let (s, body) = self
-            .post("/guardians", None, json!({"email": email, "password": "a long enough password", "display_name": "Ana"}))
+            .post(
+                "/guardians",
+                None,
+                json!({"email": email, "password": "a long enough password", "display_name": "Ana"}),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{body}");
         assert!(body["guardian_id"].is_string() && body["household_id"].is_string());
-        let (s, body) = self
-            .post(
-                "/sessions",
-                None,
-                json!({"email": email, "password": "a long enough password"}),
-            )
-            .await;
+        let (s, body) =
+            self.post("/sessions", None, json!({"email": email, "password": "a long enough password"})).await;
         assert_eq!(s, StatusCode::CREATED, "{body}");
         body["token"].as_str().unwrap().to_owned()
     }
 
     async fn child(&self, token: &str, name: &str) -> String {
-        let (s, body) = self
-            .post(
-                "/children",
-                Some(token),
-                json!({"display_name": name, "birth_year": 2019}),
-            )
-            .await;
+        let (s, body) = self.post("/children", Some(token), json!({"display_name": name, "birth_year": 2019})).await;
         assert_eq!(s, StatusCode::CREATED, "{body}");
         assert_eq!(body["status"], "pending_consent");
         body["child_id"].as_str().unwrap().to_owned()
@@ -143,23 +116,13 @@ impl TestApp {
     }
 
     async fn device(&self, token: &str, child: &str, name: &str) -> (String, String) {
-        let (s, body) = self
-            .post(
-                "/devices",
-                Some(token),
-                json!({"child_id": child, "name": name}),
-            )
-            .await;
+        let (s, body) = self.post("/devices", Some(token), json!({"child_id": child, "name": name})).await;
         assert_eq!(s, StatusCode::CREATED, "{body}");
-        (
-            body["device_id"].as_str().unwrap().to_owned(),
-            body["token"].as_str().unwrap().to_owned(),
-        )
+        (body["device_id"].as_str().unwrap().to_owned(), body["token"].as_str().unwrap().to_owned())
     }
 
     async fn item(&self, child: &str, device: &str, body: Value) -> (StatusCode, Value) {
-        self.post(&format!("/children/{child}/items"), Some(device), body)
-            .await
+        self.post(&format!("/children/{child}/items"), Some(device), body).await
     }
 
     fn db(&self) -> rusqlite::Connection {
@@ -173,16 +136,9 @@ impl TestApp {
     /// Rows in the data store, and bytes in the blob directory: what a refusal must not change.
     fn footprint(&self) -> (i64, i64, u64) {
         let db = self.db();
-        let items: i64 = db
-            .query_row("SELECT count(*) FROM items", [], |r| r.get(0))
-            .unwrap();
-        let edges: i64 = db
-            .query_row("SELECT count(*) FROM item_edges", [], |r| r.get(0))
-            .unwrap();
-        let blobs = walk(&self.dir.path().join("data/blobs"))
-            .iter()
-            .map(|p| p.metadata().unwrap().len())
-            .sum();
+        let items: i64 = db.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).unwrap();
+        let edges: i64 = db.query_row("SELECT count(*) FROM item_edges", [], |r| r.get(0)).unwrap();
+        let blobs = walk(&self.dir.path().join("data/blobs")).iter().map(|p| p.metadata().unwrap().len()).sum();
         (items, edges, blobs)
     }
 }
@@ -213,18 +169,14 @@ fn wav(seconds: f64, seed: u32) -> (Vec<u8>, Vec<i16>) {
             (x >> 16) as i16
         })
         .collect();
-    (
-        kidvault_domain::audio::encode_wav_mono16(16_000, &samples),
-        samples,
-    )
+    (kidvault_domain::audio::encode_wav_mono16(16_000, &samples), samples)
 }
 
 /// A household with one consented child (voice + precise location) and its device.
 async fn household(app: &TestApp, email: &str) -> (String, String, String) {
     let g = app.guardian(email).await;
     let child = app.child(&g, "Mia").await;
-    app.consent(&g, &child, &["voice", "precise_location"])
-        .await;
+    app.consent(&g, &child, &["voice", "precise_location"]).await;
     let (_, device) = app.device(&g, &child, "Mia's watch").await;
     (g, child, device)
 }
@@ -234,30 +186,27 @@ async fn device_ingest_with_lineage_and_guardian_review() {
     let app = spawn_app().await;
     let g = app.guardian("ana@example.org").await;
     let child = app.child(&g, "Mia").await;
-    app.consent(&g, &child, &["voice", "precise_location", "training"])
-        .await;
+    app.consent(&g, &child, &["voice", "precise_location", "training"]).await;
     let (_, device) = app.device(&g, &child, "Mia's watch").await;
 
     let (audio, _) = wav(5.0, 7);
-    let (s, rec) = app
-        .upload(&child, &device, audio.clone(), Some("audio/wav"))
-        .await;
+    let (s, rec) = app.upload(&child, &device, audio.clone(), Some("audio/wav")).await;
     assert_eq!(s, StatusCode::CREATED, "{rec}");
     assert_eq!(rec["kind"], "voice_recording");
     assert_eq!(rec["category"], "user.biometric.voice");
     let rec_id = rec["item_id"].as_str().unwrap();
 
     let (s, tr) = app
-        .item(&child, &device, json!({"kind": "transcript", "derived_from": [rec_id], "content": "play the dinosaur song"}))
+        .item(
+            &child,
+            &device,
+            json!({"kind": "transcript", "derived_from": [rec_id], "content": "play the dinosaur song"}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{tr}");
     let tr_id = tr["item_id"].as_str().unwrap();
     let (s, intent) = app
-        .item(
-            &child,
-            &device,
-            json!({"kind": "intent", "derived_from": [tr_id], "content": {"intent": "play_music"}}),
-        )
+        .item(&child, &device, json!({"kind": "intent", "derived_from": [tr_id], "content": {"intent": "play_music"}}))
         .await;
     assert_eq!(s, StatusCode::CREATED, "{intent}");
     let (s, loc) = app
@@ -275,10 +224,7 @@ async fn device_ingest_with_lineage_and_guardian_review() {
     let (_, c) = app.get(&format!("/children/{child}"), &g).await;
     assert_eq!(c["status"], "active");
     assert_eq!(c["display_name"], "Mia");
-    assert_eq!(
-        c["scopes"],
-        json!(["voice", "precise_location", "training"])
-    );
+    assert_eq!(c["scopes"], json!(["voice", "precise_location", "training"]));
     assert!(c["last_active_at"].is_string());
 
     // Lineage both ways, and the recording plays back byte for byte.
@@ -286,113 +232,53 @@ async fn device_ingest_with_lineage_and_guardian_review() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(r["derived"], json!([tr_id]));
     assert_eq!(r["media_type"], "audio/wav");
-    let resp = app
-        .http
-        .get(app.url(&format!("/items/{rec_id}/content")))
-        .bearer_auth(&g)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.http.get(app.url(&format!("/items/{rec_id}/content"))).bearer_auth(&g).send().await.unwrap();
     assert_eq!(resp.headers()["content-type"], "audio/wav");
     assert_eq!(resp.headers()["cache-control"], "no-store");
     assert_eq!(resp.bytes().await.unwrap().to_vec(), audio);
     let (_, t) = app.get(&format!("/items/{tr_id}"), &g).await;
     assert_eq!(t["content"], "play the dinosaur song");
     assert_eq!(t["derived_from"], json!([rec_id]));
-    let (_, l) = app
-        .get(&format!("/items/{}", loc["item_id"].as_str().unwrap()), &g)
-        .await;
-    assert_eq!(
-        l["content"],
-        json!({"lat": 52.37, "lon": 4.89, "accuracy_m": 9.5})
-    );
+    let (_, l) = app.get(&format!("/items/{}", loc["item_id"].as_str().unwrap()), &g).await;
+    assert_eq!(l["content"], json!({"lat": 52.37, "lon": 4.89, "accuracy_m": 9.5}));
 
     // Listing: newest first, filtered by kind, paged.
-    let (_, page) = app
-        .get(&format!("/children/{child}/items?kind=transcript"), &g)
-        .await;
+    let (_, page) = app.get(&format!("/children/{child}/items?kind=transcript"), &g).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     assert_eq!(page["items"][0]["item_id"], tr_id);
-    let (_, p1) = app
-        .get(&format!("/children/{child}/items?limit=2"), &g)
-        .await;
+    let (_, p1) = app.get(&format!("/children/{child}/items?limit=2"), &g).await;
     assert_eq!(p1["items"].as_array().unwrap().len(), 2);
     let cursor = p1["next_cursor"].as_str().unwrap();
-    let (_, p2) = app
-        .get(
-            &format!("/children/{child}/items?limit=2&cursor={cursor}"),
-            &g,
-        )
-        .await;
+    let (_, p2) = app.get(&format!("/children/{child}/items?limit=2&cursor={cursor}"), &g).await;
     assert_eq!(p2["items"].as_array().unwrap().len(), 2);
-    let (s, e) = app
-        .get(&format!("/children/{child}/items?cursor=garbage"), &g)
-        .await;
-    assert_eq!(
-        (s, e["error"]["code"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_cursor"))
-    );
+    let (s, e) = app.get(&format!("/children/{child}/items?cursor=garbage"), &g).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_cursor")));
 
     // Every read left an access record the guardian can see, with its purpose.
     let (_, log) = app.get(&format!("/children/{child}/access-log"), &g).await;
     let entries = log["entries"].as_array().unwrap();
-    let content_reads: Vec<&Value> = entries
-        .iter()
-        .filter(|e| e["action"] == "content.read")
-        .collect();
+    let content_reads: Vec<&Value> = entries.iter().filter(|e| e["action"] == "content.read").collect();
     assert_eq!(content_reads.len(), 1);
     assert_eq!(content_reads[0]["item_id"], rec_id);
     assert_eq!(content_reads[0]["purpose"], "guardian_review");
-    assert!(content_reads[0]["actor"]
-        .as_str()
-        .unwrap()
-        .starts_with("guardian:"));
-    assert!(entries
-        .iter()
-        .any(|e| e["action"] == "item.read" && e["item_id"] == tr_id));
+    assert!(content_reads[0]["actor"].as_str().unwrap().starts_with("guardian:"));
+    assert!(entries.iter().any(|e| e["action"] == "item.read" && e["item_id"] == tr_id));
 
     // Metrics count what was ingested.
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("kidvault_items_ingested_total{kind=\"voice_recording\"} 1"),
-        "{metrics}"
-    );
-    let health: Value = app
-        .http
-        .get(format!("{}/healthz", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("kidvault_items_ingested_total{kind=\"voice_recording\"} 1"), "{metrics}");
+    let health: Value = app.http.get(format!("{}/healthz", app.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["status"], "ok");
 
     // Acknowledged data survives a restart.
     let dir = app.stop().await;
     let app = start(dir).await;
-    let resp = app
-        .http
-        .get(app.url(&format!("/items/{rec_id}/content")))
-        .bearer_auth(&g)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.http.get(app.url(&format!("/items/{rec_id}/content"))).bearer_auth(&g).send().await.unwrap();
     assert_eq!(resp.bytes().await.unwrap().to_vec(), audio);
 }
 
 fn code(body: &Value) -> &str {
-    body["error"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error code in {body}"))
+    body["error"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
 }
 
 #[tokio::test]
@@ -405,48 +291,27 @@ async fn refusals_have_stable_codes_and_store_nothing() {
     let before = app.footprint();
 
     // No consent yet: nothing may be collected.
-    let (s, b) = app
-        .upload(&child, &device, audio.clone(), Some("audio/wav"))
-        .await;
+    let (s, b) = app.upload(&child, &device, audio.clone(), Some("audio/wav")).await;
     assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "consent_required"));
     assert_eq!(app.footprint(), before);
 
     // Consent checks.
     let consent = |method: &str, notice: &str, scopes: Value| json!({"method": method, "evidence_ref": "ref", "notice_version": notice, "scopes": scopes});
     for (body, want) in [
-        (
-            consent("carrier_pigeon", NOTICE, json!(["voice"])),
-            "unknown_consent_method",
-        ),
-        (
-            consent("signed_form", "2019-01-01", json!(["voice"])),
-            "stale_notice_version",
-        ),
-        (
-            consent("signed_form", NOTICE, json!(["voice", "telepathy"])),
-            "unknown_scope",
-        ),
+        (consent("carrier_pigeon", NOTICE, json!(["voice"])), "unknown_consent_method"),
+        (consent("signed_form", "2019-01-01", json!(["voice"])), "stale_notice_version"),
+        (consent("signed_form", NOTICE, json!(["voice", "telepathy"])), "unknown_scope"),
         (consent("signed_form", NOTICE, json!([])), "no_scopes"),
-        (
-            consent("email_plus", NOTICE, json!(["voice", "third_party"])),
-            "method_not_allowed_for_scope",
-        ),
+        (consent("email_plus", NOTICE, json!(["voice", "third_party"])), "method_not_allowed_for_scope"),
     ] {
-        let (s, b) = app
-            .post(&format!("/children/{child}/consents"), Some(&g), body)
-            .await;
+        let (s, b) = app.post(&format!("/children/{child}/consents"), Some(&g), body).await;
         assert_eq!((s, code(&b)), (StatusCode::UNPROCESSABLE_ENTITY, want));
     }
     let (_, c) = app.get(&format!("/children/{child}"), &g).await;
-    assert_eq!(
-        c["status"], "pending_consent",
-        "refused consents recorded nothing"
-    );
+    assert_eq!(c["status"], "pending_consent", "refused consents recorded nothing");
 
     app.consent(&g, &child, &["voice"]).await;
-    let (s, rec) = app
-        .upload(&child, &device, audio.clone(), Some("audio/wav"))
-        .await;
+    let (s, rec) = app.upload(&child, &device, audio.clone(), Some("audio/wav")).await;
     assert_eq!(s, StatusCode::CREATED);
     let rec_id = rec["item_id"].as_str().unwrap().to_owned();
     let before = app.footprint();
@@ -466,57 +331,20 @@ async fn refusals_have_stable_codes_and_store_nothing() {
     truncated.truncate(2000);
     let rate_96k = kidvault_domain::audio::encode_wav_mono16(96_000, &[1; 100]);
     for (body, ct, status, want) in [
-        (
-            b"definitely not a wav".to_vec(),
-            Some("audio/wav"),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_audio",
-        ),
-        (
-            truncated,
-            Some("audio/wav"),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_audio",
-        ),
-        (
-            rate_96k,
-            Some("audio/wav"),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unsupported_audio",
-        ),
-        (
-            wav(61.0, 1).0,
-            Some("audio/wav"),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "recording_too_long",
-        ),
-        (
-            vec![0; 9 * 1024 * 1024],
-            Some("audio/wav"),
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-        ),
-        (
-            audio.clone(),
-            Some("application/json"),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-        ),
-        (
-            audio.clone(),
-            None,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-        ),
+        (b"definitely not a wav".to_vec(), Some("audio/wav"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_audio"),
+        (truncated, Some("audio/wav"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_audio"),
+        (rate_96k, Some("audio/wav"), StatusCode::UNPROCESSABLE_ENTITY, "unsupported_audio"),
+        (wav(61.0, 1).0, Some("audio/wav"), StatusCode::UNPROCESSABLE_ENTITY, "recording_too_long"),
+        (vec![0; 9 * 1024 * 1024], Some("audio/wav"), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        (audio.clone(), Some("application/json"), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+        (audio.clone(), None, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
     ] {
         let (s, b) = app.upload(&child, &device, body, ct).await;
         assert_eq!((s, code(&b)), (status, want));
     }
     let resp = app
         .http
-        .post(app.url(&format!(
-            "/children/{child}/recordings?recorded_at=2999-01-01T00:00:00Z"
-        )))
+        .post(app.url(&format!("/children/{child}/recordings?recorded_at=2999-01-01T00:00:00Z")))
         .bearer_auth(&device)
         .header("content-type", "audio/wav")
         .body(audio.clone())
@@ -530,14 +358,7 @@ async fn refusals_have_stable_codes_and_store_nothing() {
     let other_child = app.child(&g, "Leo").await;
     app.consent(&g, &other_child, &["voice"]).await;
     let (_, other_device) = app.device(&g, &other_child, "Leo's speaker").await;
-    let (_, other_rec) = app
-        .upload(
-            &other_child,
-            &other_device,
-            audio.clone(),
-            Some("audio/wav"),
-        )
-        .await;
+    let (_, other_rec) = app.upload(&other_child, &other_device, audio.clone(), Some("audio/wav")).await;
     let before = (before.0 + 1, before.1, app.footprint().2);
     for (body, status, want) in [
         (
@@ -545,11 +366,7 @@ async fn refusals_have_stable_codes_and_store_nothing() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "unknown_kind",
         ),
-        (
-            json!({"kind": "voice_recording", "content": "x"}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_kind",
-        ),
+        (json!({"kind": "voice_recording", "content": "x"}), StatusCode::UNPROCESSABLE_ENTITY, "unknown_kind"),
         (
             json!({"kind": "transcript", "derived_from": [rec_id], "content": {"not": "text"}}),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -580,11 +397,7 @@ async fn refusals_have_stable_codes_and_store_nothing() {
             StatusCode::PAYLOAD_TOO_LARGE,
             "content_too_large",
         ),
-        (
-            json!({"kind": "transcript", "derived_from": [rec_id]}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-        ),
+        (json!({"kind": "transcript", "derived_from": [rec_id]}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
         (
             json!({"kind": "transcript", "derived_from": [rec_id], "content": "x", "extra": 1}),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -601,47 +414,26 @@ async fn refusals_have_stable_codes_and_store_nothing() {
         json!({"lat": 0.0, "lon": -181.0, "accuracy_m": 5.0}),
         json!({"lat": 0.0, "lon": 0.0, "accuracy_m": -1.0}),
     ] {
-        let (s, b) = app
-            .post(&format!("/children/{child}/locations"), Some(&device), body)
-            .await;
-        assert_eq!(
-            (s, code(&b)),
-            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_location")
-        );
+        let (s, b) = app.post(&format!("/children/{child}/locations"), Some(&device), body).await;
+        assert_eq!((s, code(&b)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_location"));
     }
     assert_eq!(app.footprint(), before, "refused requests stored nothing");
 
     // A device collects only for its own child: another child's path is 404.
-    let (s, b) = app
-        .upload(&other_child, &device, audio.clone(), Some("audio/wav"))
-        .await;
+    let (s, b) = app.upload(&other_child, &device, audio.clone(), Some("audio/wav")).await;
     assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "not_found"));
 
     // Withdrawing a scope takes effect on the very next request.
-    let (s, b) = app
-        .delete(&format!("/children/{child}/consents/voice"), &g)
-        .await;
+    let (s, b) = app.delete(&format!("/children/{child}/consents/voice"), &g).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(b["scopes"], json!(["precise_location"]));
-    let (s, b) = app
-        .upload(&child, &device, audio.clone(), Some("audio/wav"))
-        .await;
+    let (s, b) = app.upload(&child, &device, audio.clone(), Some("audio/wav")).await;
     assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "consent_required"));
-    let (s, b) = app
-        .item(
-            &child,
-            &device,
-            json!({"kind": "transcript", "derived_from": [rec_id], "content": "x"}),
-        )
-        .await;
+    let (s, b) =
+        app.item(&child, &device, json!({"kind": "transcript", "derived_from": [rec_id], "content": "x"})).await;
     assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "consent_required"));
-    let (s, b) = app
-        .delete(&format!("/children/{child}/consents/telepathy"), &g)
-        .await;
-    assert_eq!(
-        (s, code(&b)),
-        (StatusCode::UNPROCESSABLE_ENTITY, "unknown_scope")
-    );
+    let (s, b) = app.delete(&format!("/children/{child}/consents/telepathy"), &g).await;
+    assert_eq!((s, code(&b)), (StatusCode::UNPROCESSABLE_ENTITY, "unknown_scope"));
 
     // Another household sees nothing of this one: every id is 404.
     let (g2, child2, device2) = household(&app, "other@example.org").await;
@@ -654,81 +446,37 @@ async fn refusals_have_stable_codes_and_store_nothing() {
         format!("/items/{rec_id}/content"),
     ] {
         let (s, b) = app.get(&path, &g2).await;
-        assert_eq!(
-            (s, code(&b)),
-            (StatusCode::NOT_FOUND, "not_found"),
-            "{path}"
-        );
+        assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "not_found"), "{path}");
     }
     let (s, _) = app.delete(&format!("/devices/{device_id}"), &g2).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = app
-        .post(
-            "/devices",
-            Some(&g2),
-            json!({"child_id": child, "name": "sneaky"}),
-        )
-        .await;
+    let (s, _) = app.post("/devices", Some(&g2), json!({"child_id": child, "name": "sneaky"})).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, list) = app.get("/children", &g2).await;
     assert_eq!(list["children"].as_array().unwrap().len(), 1);
     assert_eq!(list["children"][0]["child_id"], child2);
     // A device of another household cannot reach this child.
-    let (s, b) = app
-        .upload(&child, &device2, audio.clone(), Some("audio/wav"))
-        .await;
+    let (s, b) = app.upload(&child, &device2, audio.clone(), Some("audio/wav")).await;
     assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "not_found"));
 
     // Revoked devices stop at once.
     let (s, _) = app.delete(&format!("/devices/{device_id}"), &g).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, b) = app
-        .item(
-            &child,
-            &device,
-            json!({"kind": "transcript", "derived_from": [rec_id], "content": "x"}),
-        )
-        .await;
+    let (s, b) =
+        app.item(&child, &device, json!({"kind": "transcript", "derived_from": [rec_id], "content": "x"})).await;
     assert_eq!((s, code(&b)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
 
     // Authentication.
-    let (s, b) = app
-        .post(
-            "/children",
-            None,
-            json!({"display_name": "X", "birth_year": 2020}),
-        )
-        .await;
+    let (s, b) = app.post("/children", None, json!({"display_name": "X", "birth_year": 2020})).await;
     assert_eq!((s, code(&b)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
-    let (s, b) = app
-        .upload(&child2, &g2, audio.clone(), Some("audio/wav"))
-        .await;
-    assert_eq!(
-        (s, code(&b)),
-        (StatusCode::UNAUTHORIZED, "unauthenticated"),
-        "a guardian token is not a device token"
-    );
+    let (s, b) = app.upload(&child2, &g2, audio.clone(), Some("audio/wav")).await;
+    assert_eq!((s, code(&b)), (StatusCode::UNAUTHORIZED, "unauthenticated"), "a guardian token is not a device token");
     let (s, b) = app.get("/children", &device2).await;
-    assert_eq!(
-        (s, code(&b)),
-        (StatusCode::UNAUTHORIZED, "unauthenticated"),
-        "a device token is not a session"
-    );
-    let (s, b) = app
-        .post(
-            "/sessions",
-            None,
-            json!({"email": "ana@example.org", "password": "wrong password!!"}),
-        )
-        .await;
+    assert_eq!((s, code(&b)), (StatusCode::UNAUTHORIZED, "unauthenticated"), "a device token is not a session");
+    let (s, b) = app.post("/sessions", None, json!({"email": "ana@example.org", "password": "wrong password!!"})).await;
     assert_eq!((s, code(&b)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
-    let (s, b) = app
-        .post(
-            "/sessions",
-            None,
-            json!({"email": "nobody@example.org", "password": "wrong password!!"}),
-        )
-        .await;
+    let (s, b) =
+        app.post("/sessions", None, json!({"email": "nobody@example.org", "password": "wrong password!!"})).await;
     assert_eq!((s, code(&b)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
 
     // Accounts and profiles.
@@ -748,26 +496,13 @@ async fn refusals_have_stable_codes_and_store_nothing() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "weak_password",
         ),
-        (
-            json!({"email": "b@example.org"}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-        ),
+        (json!({"email": "b@example.org"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
     ] {
         let (s, b) = app.post("/guardians", None, body).await;
         assert_eq!((s, code(&b)), (status, want));
     }
-    let (s, b) = app
-        .post(
-            "/children",
-            Some(&g),
-            json!({"display_name": "Teen", "birth_year": 2005}),
-        )
-        .await;
-    assert_eq!(
-        (s, code(&b)),
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_child")
-    );
+    let (s, b) = app.post("/children", Some(&g), json!({"display_name": "Teen", "birth_year": 2005})).await;
+    assert_eq!((s, code(&b)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_child"));
     let resp = app
         .http
         .post(app.url("/guardians"))
@@ -782,13 +517,7 @@ async fn refusals_have_stable_codes_and_store_nothing() {
     assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "not_found"));
 
     // Signing out revokes the session.
-    let resp = app
-        .http
-        .delete(app.url("/sessions/current"))
-        .bearer_auth(&g)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.http.delete(app.url("/sessions/current")).bearer_auth(&g).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let (s, _) = app.get("/children", &g).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
@@ -803,19 +532,14 @@ async fn no_plaintext_child_content_on_disk() {
     let app = spawn_app().await;
     let g = app.guardian("ana@example.org").await;
     let child = app.child(&g, "Zephyrine").await;
-    app.consent(&g, &child, &["voice", "precise_location"])
-        .await;
+    app.consent(&g, &child, &["voice", "precise_location"]).await;
     let (_, device) = app.device(&g, &child, "Quasimodo moonlamp").await;
     let (audio, samples) = wav(3.0, 99);
     let (s, rec) = app.upload(&child, &device, audio, Some("audio/wav")).await;
     assert_eq!(s, StatusCode::CREATED);
     let phrase = "xylophonist zanzibarian marmaladewise quokkaburger";
     let (s, _) = app
-        .item(
-            &child,
-            &device,
-            json!({"kind": "transcript", "derived_from": [rec["item_id"]], "content": phrase}),
-        )
+        .item(&child, &device, json!({"kind": "transcript", "derived_from": [rec["item_id"]], "content": phrase}))
         .await;
     assert_eq!(s, StatusCode::CREATED);
     let (s, _) = app
@@ -827,30 +551,15 @@ async fn no_plaintext_child_content_on_disk() {
         .await;
     assert_eq!(s, StatusCode::CREATED);
 
-    let pcm: Vec<u8> = samples[8000..8032]
-        .iter()
-        .flat_map(|s| s.to_le_bytes())
-        .collect();
+    let pcm: Vec<u8> = samples[8000..8032].iter().flat_map(|s| s.to_le_bytes()).collect();
     let mut needles: Vec<(String, Vec<u8>)> = vec![("audio samples".into(), pcm)];
-    for word in phrase.split(' ').chain([
-        "Zephyrine",
-        "Quasimodo",
-        "moonlamp",
-        "51.123457",
-        "0.654321",
-    ]) {
+    for word in phrase.split(' ').chain(["Zephyrine", "Quasimodo", "moonlamp", "51.123457", "0.654321"]) {
         needles.push((word.into(), word.as_bytes().to_vec()));
-        needles.push((
-            format!("{word} (utf-16)"),
-            word.encode_utf16().flat_map(u16::to_le_bytes).collect(),
-        ));
+        needles.push((format!("{word} (utf-16)"), word.encode_utf16().flat_map(u16::to_le_bytes).collect()));
     }
     let scan = |root: &Path| {
         let files = walk(root);
-        assert!(
-            files.iter().any(|f| f.ends_with("kidvault.db"))
-                && files.iter().any(|f| f.ends_with("keystore.db"))
-        );
+        assert!(files.iter().any(|f| f.ends_with("kidvault.db")) && files.iter().any(|f| f.ends_with("keystore.db")));
         assert!(files.iter().any(|f| f.to_string_lossy().contains("seg-")));
         for f in files {
             let bytes = std::fs::read(&f).unwrap();
@@ -865,15 +574,8 @@ async fn no_plaintext_child_content_on_disk() {
     };
     scan(app.dir.path());
     // The content is really there (the scan would pass on an empty store otherwise).
-    let (_, page) = app
-        .get(&format!("/children/{child}/items?kind=transcript"), &g)
-        .await;
-    let (_, t) = app
-        .get(
-            &format!("/items/{}", page["items"][0]["item_id"].as_str().unwrap()),
-            &g,
-        )
-        .await;
+    let (_, page) = app.get(&format!("/children/{child}/items?kind=transcript"), &g).await;
+    let (_, t) = app.get(&format!("/items/{}", page["items"][0]["item_id"].as_str().unwrap()), &g).await;
     assert_eq!(t["content"], phrase);
     let dir = app.stop().await;
     scan(dir.path());
@@ -882,33 +584,13 @@ async fn no_plaintext_child_content_on_disk() {
 #[tokio::test]
 async fn openapi_document_is_served_and_current() {
     let app = spawn_app().await;
-    let served: Value = app
-        .http
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let served: Value = app.http.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     let paths = served["paths"].as_object().unwrap();
-    for p in [
-        "/api/v1/guardians",
-        "/api/v1/children/{id}/recordings",
-        "/api/v1/items/{id}/content",
-        "/healthz",
-    ] {
-        assert!(
-            paths.contains_key(p),
-            "{p} missing from the OpenAPI document"
-        );
+    for p in ["/api/v1/guardians", "/api/v1/children/{id}/recordings", "/api/v1/items/{id}/content", "/healthz"] {
+        assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
     }
     let committed: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../docs/openapi.json"
-        ))
-        .unwrap(),
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(
@@ -931,9 +613,7 @@ async fn concurrent_devices_all_acknowledged_writes_land() {
             let mut ids = Vec::new();
             for n in 0..5u32 {
                 let (audio, _) = wav(0.5, n + 1);
-                let (s, rec) = app
-                    .upload(&child, &device, audio.clone(), Some("audio/wav"))
-                    .await;
+                let (s, rec) = app.upload(&child, &device, audio.clone(), Some("audio/wav")).await;
                 assert_eq!(s, StatusCode::CREATED);
                 ids.push((rec["item_id"].as_str().unwrap().to_owned(), audio));
             }
@@ -943,13 +623,7 @@ async fn concurrent_devices_all_acknowledged_writes_land() {
     for t in tasks {
         let (g, ids) = t.await.unwrap();
         for (id, audio) in ids {
-            let resp = app
-                .http
-                .get(app.url(&format!("/items/{id}/content")))
-                .bearer_auth(&g)
-                .send()
-                .await
-                .unwrap();
+            let resp = app.http.get(app.url(&format!("/items/{id}/content"))).bearer_auth(&g).send().await.unwrap();
             assert_eq!(resp.bytes().await.unwrap().to_vec(), audio);
         }
     }
@@ -979,26 +653,16 @@ fn run_binary(root: &Path, extra: &[&str]) -> Proc {
     let mut line = String::new();
     let base = loop {
         line.clear();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "kidvault exited before listening"
-        );
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "kidvault exited before listening");
         if let Some(rest) = line.split("listening on ").nth(1) {
             break rest.split_whitespace().next().unwrap().to_owned();
         }
     };
-    Proc {
-        child,
-        base,
-        stdout,
-    }
+    Proc { child, base, stdout }
 }
 
 fn terminate(p: &mut Proc) -> std::process::ExitStatus {
-    std::process::Command::new("kill")
-        .args(["-TERM", &p.child.id().to_string()])
-        .status()
-        .unwrap();
+    std::process::Command::new("kill").args(["-TERM", &p.child.id().to_string()]).status().unwrap();
     p.child.wait().unwrap()
 }
 
@@ -1018,28 +682,14 @@ async fn binary_serves_the_demo_household_and_shuts_down_gracefully() {
         .await
         .unwrap();
     let token = session["token"].as_str().unwrap().to_owned();
-    let kids: Value = http
-        .get(format!("{}/api/v1/children", p.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let names: Vec<&str> = kids["children"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["display_name"].as_str().unwrap())
-        .collect();
+    let kids: Value =
+        http.get(format!("{}/api/v1/children", p.base)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let names: Vec<&str> =
+        kids["children"].as_array().unwrap().iter().map(|c| c["display_name"].as_str().unwrap()).collect();
     assert_eq!(names, ["Mia", "Leo"]);
     let mia = kids["children"][0]["child_id"].as_str().unwrap();
     let recs: Value = http
-        .get(format!(
-            "{}/api/v1/children/{mia}/items?kind=voice_recording&limit=200",
-            p.base
-        ))
+        .get(format!("{}/api/v1/children/{mia}/items?kind=voice_recording&limit=200", p.base))
         .bearer_auth(&token)
         .send()
         .await
@@ -1048,11 +698,7 @@ async fn binary_serves_the_demo_household_and_shuts_down_gracefully() {
         .await
         .unwrap();
     let recs = recs["items"].as_array().unwrap();
-    assert!(
-        recs.len() >= 40,
-        "three weeks of activity, got {}",
-        recs.len()
-    );
+    assert!(recs.len() >= 40, "three weeks of activity, got {}", recs.len());
     let first = recs[0]["item_id"].as_str().unwrap();
     let audio = http
         .get(format!("{}/api/v1/items/{first}/content", p.base))
@@ -1073,11 +719,7 @@ async fn binary_serves_the_demo_household_and_shuts_down_gracefully() {
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        item["derived"].as_array().unwrap().len().min(1),
-        1,
-        "each recording has a transcript"
-    );
+    assert_eq!(item["derived"].as_array().unwrap().len().min(1), 1, "each recording has a transcript");
 
     let status = terminate(&mut p);
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
@@ -1086,15 +728,8 @@ async fn binary_serves_the_demo_household_and_shuts_down_gracefully() {
 
     // A second start does not seed again.
     let mut p = run_binary(dir.path(), &["--demo"]);
-    let kids: Value = http
-        .get(format!("{}/api/v1/children", p.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let kids: Value =
+        http.get(format!("{}/api/v1/children", p.base)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     assert_eq!(kids["children"].as_array().unwrap().len(), 2);
     assert!(terminate(&mut p).success());
 }
@@ -1113,30 +748,26 @@ async fn acknowledged_ingest_survives_kill_9() {
         }
         r.send()
     };
-    post("/guardians", None, json!({"email": "k@example.org", "password": "a long enough password", "display_name": "K"}))
+    post(
+        "/guardians",
+        None,
+        json!({"email": "k@example.org", "password": "a long enough password", "display_name": "K"}),
+    )
+    .await
+    .unwrap();
+    let s: Value = post("/sessions", None, json!({"email": "k@example.org", "password": "a long enough password"}))
+        .await
+        .unwrap()
+        .json()
         .await
         .unwrap();
-    let s: Value = post(
-        "/sessions",
-        None,
-        json!({"email": "k@example.org", "password": "a long enough password"}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
     let g = s["token"].as_str().unwrap().to_owned();
-    let c: Value = post(
-        "/children",
-        Some(&g),
-        json!({"display_name": "K", "birth_year": 2020}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let c: Value = post("/children", Some(&g), json!({"display_name": "K", "birth_year": 2020}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let child = c["child_id"].as_str().unwrap().to_owned();
     post(
         &format!("/children/{child}/consents"),
@@ -1145,28 +776,15 @@ async fn acknowledged_ingest_survives_kill_9() {
     )
     .await
     .unwrap();
-    let d: Value = post(
-        "/devices",
-        Some(&g),
-        json!({"child_id": child, "name": "d"}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let d: Value =
+        post("/devices", Some(&g), json!({"child_id": child, "name": "d"})).await.unwrap().json().await.unwrap();
     let device = d["token"].as_str().unwrap().to_owned();
 
     let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     for t in 0..8u32 {
-        let (http, base, child, device, acked) = (
-            http.clone(),
-            base.clone(),
-            child.clone(),
-            device.clone(),
-            Arc::clone(&acked),
-        );
+        let (http, base, child, device, acked) =
+            (http.clone(), base.clone(), child.clone(), device.clone(), Arc::clone(&acked));
         tasks.push(tokio::spawn(async move {
             for n in 0..1000u32 {
                 let (audio, _) = wav(0.5, t * 1000 + n + 1);
@@ -1182,10 +800,7 @@ async fn acknowledged_ingest_survives_kill_9() {
                         let Ok(v) = r.json::<Value>().await else {
                             return;
                         };
-                        acked
-                            .lock()
-                            .unwrap()
-                            .push((v["item_id"].as_str().unwrap().to_owned(), audio));
+                        acked.lock().unwrap().push((v["item_id"].as_str().unwrap().to_owned(), audio));
                     }
                     _ => return,
                 }
@@ -1203,12 +818,7 @@ async fn acknowledged_ingest_survives_kill_9() {
     let acked = acked.lock().unwrap().clone();
     let mut p = run_binary(dir.path(), &[]);
     for (id, audio) in &acked {
-        let got = http
-            .get(format!("{}/api/v1/items/{id}/content", p.base))
-            .bearer_auth(&g)
-            .send()
-            .await
-            .unwrap();
+        let got = http.get(format!("{}/api/v1/items/{id}/content", p.base)).bearer_auth(&g).send().await.unwrap();
         assert_eq!(got.status(), StatusCode::OK, "acknowledged item {id} lost");
         assert_eq!(&got.bytes().await.unwrap().to_vec(), audio);
     }

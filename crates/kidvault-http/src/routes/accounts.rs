@@ -30,22 +30,9 @@ pub(crate) async fn register(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<NewGuardian>,
 ) -> ApiResult<(StatusCode, Json<GuardianCreated>)> {
-    let (guardian_id, household_id) = state
-        .vault
-        .register_guardian(
-            &req.email,
-            &req.password,
-            &req.display_name,
-            chrono::Utc::now(),
-        )
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(GuardianCreated {
-            guardian_id,
-            household_id,
-        }),
-    ))
+    let (guardian_id, household_id) =
+        state.vault.register_guardian(&req.email, &req.password, &req.display_name, chrono::Utc::now()).await?;
+    Ok((StatusCode::CREATED, Json(GuardianCreated { guardian_id, household_id })))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -71,13 +58,7 @@ pub(crate) async fn sign_in(
 ) -> ApiResult<(StatusCode, Json<Session>)> {
     let now = chrono::Utc::now();
     let token = state.vault.sign_in(&req.email, &req.password, now).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Session {
-            token,
-            expires_at: now + state.vault.config().session_ttl,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(Session { token, expires_at: now + state.vault.config().session_ttl })))
 }
 
 /// Sign out: revoke the session whose token is presented.

@@ -62,10 +62,7 @@ pub(crate) async fn create(
     GuardianAuth(g, _): GuardianAuth,
     ApiJson(req): ApiJson<NewChild>,
 ) -> ApiResult<(StatusCode, Json<ChildDto>)> {
-    let view = state
-        .vault
-        .create_child(&g, &req.display_name, req.birth_year, Utc::now())
-        .await?;
+    let view = state.vault.create_child(&g, &req.display_name, req.birth_year, Utc::now()).await?;
     Ok((StatusCode::CREATED, Json(view.into())))
 }
 
@@ -77,9 +74,7 @@ pub(crate) async fn list(
     GuardianAuth(g, _): GuardianAuth,
 ) -> ApiResult<Json<ChildList>> {
     let children = state.vault.list_children(&g, Utc::now()).await?;
-    Ok(Json(ChildList {
-        children: children.into_iter().map(Into::into).collect(),
-    }))
+    Ok(Json(ChildList { children: children.into_iter().map(Into::into).collect() }))
 }
 
 /// One child of the household.
@@ -90,13 +85,7 @@ pub(crate) async fn get(
     GuardianAuth(g, _): GuardianAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ChildDto>> {
-    Ok(Json(
-        state
-            .vault
-            .get_child(&g, path_id(&id)?, Utc::now())
-            .await?
-            .into(),
-    ))
+    Ok(Json(state.vault.get_child(&g, path_id(&id)?, Utc::now()).await?.into()))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -142,10 +131,7 @@ impl From<Consent> for ConsentDto {
             scopes: c
                 .scopes
                 .into_iter()
-                .map(|g| ScopeGrantDto {
-                    scope: g.scope,
-                    withdrawn_at: g.withdrawn_at,
-                })
+                .map(|g| ScopeGrantDto { scope: g.scope, withdrawn_at: g.withdrawn_at })
                 .collect(),
         }
     }
@@ -168,15 +154,7 @@ pub(crate) async fn grant_consent(
 ) -> ApiResult<(StatusCode, Json<ConsentDto>)> {
     let consent = state
         .vault
-        .grant_consent(
-            &g,
-            path_id(&id)?,
-            &req.method,
-            &req.evidence_ref,
-            &req.notice_version,
-            &req.scopes,
-            Utc::now(),
-        )
+        .grant_consent(&g, path_id(&id)?, &req.method, &req.evidence_ref, &req.notice_version, &req.scopes, Utc::now())
         .await?;
     Ok((StatusCode::CREATED, Json(consent.into())))
 }
@@ -190,9 +168,7 @@ pub(crate) async fn consents(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ConsentList>> {
     let consents = state.vault.consents(&g, path_id(&id)?).await?;
-    Ok(Json(ConsentList {
-        consents: consents.into_iter().map(Into::into).collect(),
-    }))
+    Ok(Json(ConsentList { consents: consents.into_iter().map(Into::into).collect() }))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -209,10 +185,7 @@ pub(crate) async fn withdraw_scope(
     GuardianAuth(g, _): GuardianAuth,
     Path((id, scope)): Path<(String, String)>,
 ) -> ApiResult<Json<ScopesInForce>> {
-    let scopes = state
-        .vault
-        .withdraw_scope(&g, path_id(&id)?, &scope, Utc::now())
-        .await?;
+    let scopes = state.vault.withdraw_scope(&g, path_id(&id)?, &scope, Utc::now()).await?;
     Ok(Json(ScopesInForce { scopes }))
 }
 
@@ -243,13 +216,7 @@ pub(crate) async fn access_log(
     Ok(Json(AccessLog {
         entries: entries
             .into_iter()
-            .map(|a| AccessEntry {
-                at: a.at,
-                actor: a.actor,
-                item_id: a.item_id,
-                action: a.action,
-                purpose: a.purpose,
-            })
+            .map(|a| AccessEntry { at: a.at, actor: a.actor, item_id: a.item_id, action: a.action, purpose: a.purpose })
             .collect(),
     }))
 }

@@ -31,17 +31,8 @@ pub(crate) async fn pair(
     GuardianAuth(g, _): GuardianAuth,
     ApiJson(req): ApiJson<NewDevice>,
 ) -> ApiResult<(StatusCode, Json<DevicePaired>)> {
-    let paired = state
-        .vault
-        .pair_device(&g, path_id(&req.child_id)?, &req.name, chrono::Utc::now())
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(DevicePaired {
-            device_id: paired.device_id,
-            token: paired.token,
-        }),
-    ))
+    let paired = state.vault.pair_device(&g, path_id(&req.child_id)?, &req.name, chrono::Utc::now()).await?;
+    Ok((StatusCode::CREATED, Json(DevicePaired { device_id: paired.device_id, token: paired.token })))
 }
 
 /// Revoke a device: its token stops working at once.
@@ -52,9 +43,6 @@ pub(crate) async fn revoke(
     GuardianAuth(g, _): GuardianAuth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    state
-        .vault
-        .revoke_device(&g, path_id(&id)?, chrono::Utc::now())
-        .await?;
+    state.vault.revoke_device(&g, path_id(&id)?, chrono::Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -22,11 +22,7 @@ pub(crate) struct IngestedDto {
     precision: Option<&'static str>,
 }
 
-fn created(
-    state: &AppState,
-    i: Ingested,
-    precision: Option<&'static str>,
-) -> (StatusCode, Json<IngestedDto>) {
+fn created(state: &AppState, i: Ingested, precision: Option<&'static str>) -> (StatusCode, Json<IngestedDto>) {
     state.metrics.ingested(i.kind);
     (
         StatusCode::CREATED,
@@ -63,16 +59,8 @@ pub(crate) async fn recording(
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<(StatusCode, Json<IngestedDto>)> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let media = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if !WAV_TYPES.contains(&media.as_str()) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -80,10 +68,7 @@ pub(crate) async fn recording(
             "recordings must be sent as Content-Type: audio/wav",
         ));
     }
-    let i = state
-        .vault
-        .ingest_recording(&d, path_id(&id)?, body, q.recorded_at, Utc::now())
-        .await?;
+    let i = state.vault.ingest_recording(&d, path_id(&id)?, body, q.recorded_at, Utc::now()).await?;
     Ok(created(&state, i, None))
 }
 
@@ -150,13 +135,7 @@ pub(crate) async fn location(
 ) -> ApiResult<(StatusCode, Json<IngestedDto>)> {
     let i = state
         .vault
-        .ingest_location(
-            &d,
-            path_id(&id)?,
-            (req.lat, req.lon, req.accuracy_m),
-            req.recorded_at,
-            Utc::now(),
-        )
+        .ingest_location(&d, path_id(&id)?, (req.lat, req.lon, req.accuracy_m), req.recorded_at, Utc::now())
         .await?;
     Ok(created(&state, i, Some("precise")))
 }

@@ -55,16 +55,7 @@ pub(crate) async fn list(
 ) -> ApiResult<Json<ItemPageDto>> {
     let page = state
         .vault
-        .list_items(
-            &g,
-            path_id(&id)?,
-            q.kind.as_deref(),
-            q.from,
-            q.to,
-            q.cursor.as_deref(),
-            q.limit,
-            Utc::now(),
-        )
+        .list_items(&g, path_id(&id)?, q.kind.as_deref(), q.from, q.to, q.cursor.as_deref(), q.limit, Utc::now())
         .await?;
     Ok(Json(ItemPageDto {
         items: page
@@ -139,10 +130,7 @@ pub(crate) async fn content(
     GuardianAuth(g, _): GuardianAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let (media_type, bytes) = state
-        .vault
-        .item_content(&g, path_id(&id)?, Utc::now())
-        .await?;
+    let (media_type, bytes) = state.vault.item_content(&g, path_id(&id)?, Utc::now()).await?;
     let mut resp = bytes.into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));

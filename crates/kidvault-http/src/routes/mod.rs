@@ -27,11 +27,7 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health
     if state.vault.healthy().await {
         Ok(Json(Health { status: "ok" }))
     } else {
-        Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            "the data store does not answer",
-        ))
+        Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the data store does not answer"))
     }
 }
 

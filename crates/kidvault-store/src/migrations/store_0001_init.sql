@@ -85,13 +85,27 @@ CREATE TABLE item_edges (
     PRIMARY KEY (item_id, source_id)
 );
 CREATE INDEX item_edges_source ON item_edges(source_id);
-CREATE TABLE access_log (
-    id BLOB PRIMARY KEY,
-    at INTEGER NOT NULL,
-    actor TEXT NOT NULL,
-    child_id BLOB NOT NULL,
-    item_id BLOB,
-    action TEXT NOT NULL,
-    purpose TEXT NOT NULL
+-- The ledger (kidvault-ledger): entries in log order, the hashes of every complete
+-- subtree, and signed checkpoints. Entries hold ids, counts and hashes, never child
+-- content. household/child are copied out of the entry body for lookups.
+CREATE TABLE ledger_entries (
+    idx INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    household TEXT,
+    child TEXT,
+    body BLOB NOT NULL,
+    leaf_hash BLOB NOT NULL
 );
-CREATE INDEX access_log_child ON access_log(child_id, at);
+CREATE INDEX ledger_entries_child ON ledger_entries(child, idx);
+CREATE INDEX ledger_entries_household ON ledger_entries(household, idx);
+CREATE TABLE ledger_nodes (
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE ledger_checkpoints (
+    size INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    note TEXT NOT NULL
+);

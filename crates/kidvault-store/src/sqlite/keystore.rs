@@ -19,21 +19,13 @@ pub struct SqliteKeystore {
 
 impl SqliteKeystore {
     pub fn open(path: &Path) -> Result<Self> {
-        Ok(Self {
-            db: Db::open(path, MIGRATIONS)?,
-        })
+        Ok(Self { db: Db::open(path, MIGRATIONS)? })
     }
 }
 
 #[async_trait]
 impl Keystore for SqliteKeystore {
-    async fn insert_child_key(
-        &self,
-        child: ChildId,
-        epoch: u32,
-        wrapped: &[u8],
-        at: Timestamp,
-    ) -> Result<()> {
+    async fn insert_child_key(&self, child: ChildId, epoch: u32, wrapped: &[u8], at: Timestamp) -> Result<()> {
         let wrapped = wrapped.to_vec();
         self.db
             .write(move |c| {
@@ -55,11 +47,9 @@ impl Keystore for SqliteKeystore {
     async fn child_key(&self, child: ChildId, epoch: u32) -> Result<Option<Vec<u8>>> {
         self.db
             .read(move |c| {
-                Ok(c.prepare_cached(
-                    "SELECT wrapped FROM child_keys WHERE child_id = ?1 AND epoch = ?2",
-                )?
-                .query_row(params![child.as_bytes(), epoch], |r| r.get(0))
-                .optional()?)
+                Ok(c.prepare_cached("SELECT wrapped FROM child_keys WHERE child_id = ?1 AND epoch = ?2")?
+                    .query_row(params![child.as_bytes(), epoch], |r| r.get(0))
+                    .optional()?)
             })
             .await
     }
@@ -78,12 +68,7 @@ impl Keystore for SqliteKeystore {
 
     async fn destroy_child_keys(&self, child: ChildId) -> Result<u64> {
         self.db
-            .write(move |c| {
-                Ok(c.execute(
-                    "DELETE FROM child_keys WHERE child_id = ?1",
-                    [child.as_bytes()],
-                )? as u64)
-            })
+            .write(move |c| Ok(c.execute("DELETE FROM child_keys WHERE child_id = ?1", [child.as_bytes()])? as u64))
             .await
     }
 }

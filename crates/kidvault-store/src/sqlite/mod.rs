@@ -9,6 +9,7 @@
 //! `synchronous=FULL`: a write is acknowledged only once it is on disk.
 
 mod keystore;
+pub(crate) mod ledger;
 mod store;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ pub use store::SqliteStore;
 use crate::{Result, StoreError};
 
 const MAX_BATCH: usize = 512;
+const MAX_IDLE_READERS: usize = 8;
 
 /// A write waiting for the writer thread. It can run twice: once in the shared
 /// batch, and again in isolation if another job of the batch failed after writing.
@@ -75,17 +77,13 @@ pub(crate) struct Db {
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_struct("Db").field("path", &self.path).finish_non_exhaustive()
     }
 }
 
 fn open_conn(path: &Path, write: bool) -> Result<Connection> {
     let flags = if write {
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
@@ -112,17 +110,12 @@ impl Db {
         let conn = open_conn(path, true)?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Backend(format!(
-                "could not enable WAL (got {mode})"
-            )));
+            return Err(StoreError::Backend(format!("could not enable WAL (got {mode})")));
         }
         migrate(&conn, migrations)?;
         let (tx, rx) = mpsc::channel::<Box<dyn WriteJob>>();
         let writer = std::thread::Builder::new()
-            .name(format!(
-                "sqlite-writer-{}",
-                path.file_name().and_then(|n| n.to_str()).unwrap_or("db")
-            ))
+            .name(format!("sqlite-writer-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("db")))
             .spawn(move || writer_loop(&conn, &rx))?;
         Ok(Self {
             path: path.to_owned(),
@@ -141,18 +134,13 @@ impl Db {
         F: Fn(&Connection) -> Result<T> + Send + 'static,
     {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        let job: Box<dyn WriteJob> = Box::new(Job {
-            f,
-            result: None,
-            reply,
-        });
+        let job: Box<dyn WriteJob> = Box::new(Job { f, result: None, reply });
         self.jobs
             .as_ref()
             .ok_or_else(|| StoreError::Backend("store is closed".into()))?
             .send(job)
             .map_err(|_| StoreError::Backend("writer thread has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Backend("writer thread has stopped".into()))?
+        rx.await.map_err(|_| StoreError::Backend("writer thread has stopped".into()))?
     }
 
     /// Runs `f` on a read connection on a blocking thread. For scans and anything
@@ -181,22 +169,18 @@ impl Db {
     }
 }
 
-fn with_reader<T>(
-    pool: &Mutex<Vec<Connection>>,
-    path: &Path,
-    f: impl FnOnce(&Connection) -> Result<T>,
-) -> Result<T> {
-    let pooled = pool
-        .lock()
-        .map_err(|_| StoreError::Backend("reader pool poisoned".into()))?
-        .pop();
+fn with_reader<T>(pool: &Mutex<Vec<Connection>>, path: &Path, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    let pooled = pool.lock().map_err(|_| StoreError::Backend("reader pool poisoned".into()))?.pop();
     let conn = match pooled {
         Some(c) => c,
         None => open_conn(path, false)?,
     };
     let out = f(&conn);
     if let Ok(mut p) = pool.lock() {
-        p.push(conn);
+        // A burst of concurrent scans may open many connections; keep a few idle.
+        if p.len() < MAX_IDLE_READERS {
+            p.push(conn);
+        }
     }
     out
 }
@@ -240,8 +224,7 @@ fn run_batch(
     batch: &mut [Box<dyn WriteJob>],
     isolated: bool,
 ) -> std::result::Result<(), BatchFailure> {
-    conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| BatchFailure::Failed(e.into()))?;
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| BatchFailure::Failed(e.into()))?;
     for job in batch.iter_mut() {
         if job.run(conn, isolated) {
             let _ = conn.execute_batch("ROLLBACK");
@@ -263,9 +246,7 @@ fn writer_loop(conn: &Connection, jobs: &mpsc::Receiver<Box<dyn WriteJob>>) {
         let commit = match outcome {
             Ok(()) => Ok(()),
             Err(BatchFailure::Failed(e)) => Err(e),
-            Err(BatchFailure::Dirty) => {
-                Err(StoreError::Backend("isolated batch still dirty".into()))
-            }
+            Err(BatchFailure::Dirty) => Err(StoreError::Backend("isolated batch still dirty".into())),
         };
         if let Err(e) = &commit {
             tracing::error!(error = %e, "write batch failed");
@@ -280,11 +261,7 @@ fn migrate(conn: &Connection, migrations: &[(i64, &str)]) -> Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
     )?;
-    let current: i64 = conn.query_row(
-        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-        [],
-        |r| r.get(0),
-    )?;
+    let current: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
     for (version, sql) in migrations.iter().filter(|(v, _)| *v > current) {
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let applied = conn.execute_batch(sql).and_then(|()| {
@@ -297,9 +274,7 @@ fn migrate(conn: &Connection, migrations: &[(i64, &str)]) -> Result<()> {
             Ok(_) => conn.execute_batch("COMMIT")?,
             Err(e) => {
                 conn.execute_batch("ROLLBACK")?;
-                return Err(StoreError::Backend(format!(
-                    "migration {version} failed: {e}"
-                )));
+                return Err(StoreError::Backend(format!("migration {version} failed: {e}")));
             }
         }
     }
@@ -311,10 +286,7 @@ pub(crate) fn ts_to_sql(t: Timestamp) -> i64 {
 }
 
 pub(crate) fn ts_from_sql(v: i64) -> Result<Timestamp> {
-    chrono::Utc
-        .timestamp_micros(v)
-        .single()
-        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {v} out of range")))
+    chrono::Utc.timestamp_micros(v).single().ok_or_else(|| StoreError::Corrupt(format!("timestamp {v} out of range")))
 }
 
 pub(crate) fn uuid_from_sql(v: &[u8]) -> Result<uuid::Uuid> {
@@ -330,14 +302,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_write_failing_after_changes_rolls_back_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(
-            &dir.path().join("t.db"),
-            &[(
-                1,
-                "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL);",
-            )],
-        )
-        .unwrap();
+        let db = Db::open(&dir.path().join("t.db"), &[(1, "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL);")])
+            .unwrap();
         let db = Arc::new(db);
         let mut tasks = Vec::new();
         for k in 0..64i64 {
@@ -364,9 +330,7 @@ mod tests {
         let rows: Vec<i64> = db
             .read(|c| {
                 let mut s = c.prepare("SELECT k FROM t ORDER BY k")?;
-                let rows = s
-                    .query_map([], |r| r.get(0))?
-                    .collect::<std::result::Result<Vec<i64>, _>>()?;
+                let rows = s.query_map([], |r| r.get(0))?.collect::<std::result::Result<Vec<i64>, _>>()?;
                 Ok(rows)
             })
             .await

@@ -9,9 +9,11 @@ use kidvault_domain::ids::*;
 use kidvault_domain::item::{DataCategory, ItemKind, ItemMeta, ItemState};
 use kidvault_domain::lineage::{check_derivation, SourceView};
 use kidvault_domain::Timestamp;
+use kidvault_ledger::entry::{EntryKind, NewEntry};
+use kidvault_ledger::Hash;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{ts_from_sql, ts_to_sql, uuid_from_sql, Db};
+use super::{ledger, ts_from_sql, ts_to_sql, uuid_from_sql, Db};
 use crate::model::*;
 use crate::{Result, Store, StoreError};
 
@@ -25,9 +27,7 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self> {
-        Ok(Self {
-            db: Db::open(path, MIGRATIONS)?,
-        })
+        Ok(Self { db: Db::open(path, MIGRATIONS)? })
     }
 }
 
@@ -60,8 +60,7 @@ fn ts(row: &Row<'_>, col: &str) -> Result<Timestamp> {
 
 fn hash32(row: &Row<'_>, col: &str) -> Result<[u8; 32]> {
     let raw: Vec<u8> = row.get(col)?;
-    raw.try_into()
-        .map_err(|_| StoreError::Corrupt("hash is not 32 bytes".into()))
+    raw.try_into().map_err(|_| StoreError::Corrupt("hash is not 32 bytes".into()))
 }
 
 fn epoch(row: &Row<'_>, col: &str) -> Result<u32> {
@@ -92,8 +91,7 @@ fn guardian_row(row: &Row<'_>) -> Result<GuardianRecord> {
     })
 }
 
-const CHILD_COLS: &str =
-    "id, household_id, status, created_at, last_active_at, profile_epoch, profile_key, profile";
+const CHILD_COLS: &str = "id, household_id, status, created_at, last_active_at, profile_epoch, profile_key, profile";
 
 fn child_row(row: &Row<'_>) -> Result<ChildRecord> {
     let status: String = row.get("status")?;
@@ -113,8 +111,7 @@ fn child_row(row: &Row<'_>) -> Result<ChildRecord> {
     })
 }
 
-const DEVICE_COLS: &str =
-    "id, household_id, child_id, token_hash, created_at, revoked_at, name_epoch, name_key, name";
+const DEVICE_COLS: &str = "id, household_id, child_id, token_hash, created_at, revoked_at, name_epoch, name_key, name";
 
 fn device_row(row: &Row<'_>) -> Result<DeviceRecord> {
     Ok(DeviceRecord {
@@ -135,8 +132,7 @@ fn device_row(row: &Row<'_>) -> Result<DeviceRecord> {
 }
 
 fn query_child(conn: &Connection, child: ChildId) -> Result<Option<ChildRecord>> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {CHILD_COLS} FROM children WHERE id = ?1"))?;
+    let mut stmt = conn.prepare_cached(&format!("SELECT {CHILD_COLS} FROM children WHERE id = ?1"))?;
     let mut rows = stmt.query([child.as_bytes()])?;
     rows.next()?.map(child_row).transpose()
 }
@@ -177,8 +173,7 @@ fn query_consents(conn: &Connection, child: ChildId) -> Result<Vec<Consent>> {
     Ok(consents)
 }
 
-const ITEM_COLS: &str =
-    "id, child_id, kind, category, state, recorded_at, received_at, device_id, size,
+const ITEM_COLS: &str = "id, child_id, kind, category, state, recorded_at, received_at, device_id, size,
     key_epoch, wrapped_key, inline_content, blob_locator";
 
 fn item_row(conn: &Connection, row: &Row<'_>) -> Result<ItemRecord> {
@@ -194,8 +189,7 @@ fn item_row(conn: &Connection, row: &Row<'_>) -> Result<ItemRecord> {
         (None, Some(l)) => StoredContent::Blob(BlobLocator(l)),
         _ => return Err(StoreError::Corrupt("item has no content".into())),
     };
-    let mut stmt = conn
-        .prepare_cached("SELECT source_id FROM item_edges WHERE item_id = ?1 ORDER BY source_id")?;
+    let mut stmt = conn.prepare_cached("SELECT source_id FROM item_edges WHERE item_id = ?1 ORDER BY source_id")?;
     let derived_from = all(&mut stmt, [item_id.as_bytes()], |e| id(e, "source_id"))?;
     Ok(ItemRecord {
         meta: ItemMeta {
@@ -206,9 +200,7 @@ fn item_row(conn: &Connection, row: &Row<'_>) -> Result<ItemRecord> {
             state: ItemState::parse(&state).ok_or_else(|| corrupt("item state"))?,
             recorded_at: ts(row, "recorded_at")?,
             received_at: ts(row, "received_at")?,
-            device_id: device
-                .map(|d| uuid_from_sql(&d).map(DeviceId))
-                .transpose()?,
+            device_id: device.map(|d| uuid_from_sql(&d).map(DeviceId)).transpose()?,
             derived_from,
             size: u64::try_from(row.get::<_, i64>("size")?).map_err(|_| corrupt("size"))?,
         },
@@ -226,9 +218,7 @@ fn insert_item_tx(conn: &Connection, item: &ItemRecord) -> Result<()> {
         let mut stmt = conn.prepare_cached("SELECT child_id, state FROM items WHERE id = ?1")?;
         for src in &m.derived_from {
             let row = stmt
-                .query_row([src.as_bytes()], |r| {
-                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
-                })
+                .query_row([src.as_bytes()], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?)))
                 .optional()?;
             if let Some((child, state)) = row {
                 found.push(SourceView {
@@ -271,8 +261,7 @@ fn insert_item_tx(conn: &Connection, item: &ItemRecord) -> Result<()> {
             e.into()
         }
     })?;
-    let mut edge =
-        conn.prepare_cached("INSERT INTO item_edges (item_id, source_id) VALUES (?1, ?2)")?;
+    let mut edge = conn.prepare_cached("INSERT INTO item_edges (item_id, source_id) VALUES (?1, ?2)")?;
     for src in &m.derived_from {
         edge.execute([m.id.as_bytes(), src.as_bytes()])?;
     }
@@ -289,10 +278,7 @@ fn insert_item_tx(conn: &Connection, item: &ItemRecord) -> Result<()> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
-        self.db
-            .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-            .await
-            .map(|_| ())
+        self.db.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await.map(|_| ())
     }
 
     async fn create_household(&self, household: HouseholdId, g: &GuardianRecord) -> Result<()> {
@@ -304,9 +290,7 @@ impl Store for SqliteStore {
                     params![household.as_bytes(), ts_to_sql(g.guardian.created_at)],
                 )?;
                 c.execute(
-                    &format!(
-                        "INSERT INTO guardians ({GUARDIAN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-                    ),
+                    &format!("INSERT INTO guardians ({GUARDIAN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
                     params![
                         g.guardian.id.as_bytes(),
                         household.as_bytes(),
@@ -331,9 +315,7 @@ impl Store for SqliteStore {
     async fn guardian_by_email(&self, email: &str) -> Result<Option<GuardianRecord>> {
         let email = email.to_owned();
         self.db.lookup(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {GUARDIAN_COLS} FROM guardians WHERE email = ?1"
-            ))?;
+            let mut stmt = c.prepare_cached(&format!("SELECT {GUARDIAN_COLS} FROM guardians WHERE email = ?1"))?;
             let mut rows = stmt.query([email])?;
             rows.next()?.map(guardian_row).transpose()
         })
@@ -398,9 +380,7 @@ impl Store for SqliteStore {
     async fn guardian_ids(&self, household: HouseholdId) -> Result<Vec<GuardianId>> {
         self.db
             .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT id FROM guardians WHERE household_id = ?1 ORDER BY id",
-                )?;
+                let mut stmt = c.prepare_cached("SELECT id FROM guardians WHERE household_id = ?1 ORDER BY id")?;
                 all(&mut stmt, [household.as_bytes()], |r| id(r, "id"))
             })
             .await
@@ -443,8 +423,9 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn record_consent(&self, consent: &Consent) -> Result<()> {
+    async fn record_consent(&self, consent: &Consent, entry: &NewEntry) -> Result<()> {
         let k = consent.clone();
+        let entry = entry.clone();
         self.db
             .write(move |c| {
                 c.execute(
@@ -470,6 +451,7 @@ impl Store for SqliteStore {
                     "UPDATE children SET status = 'active' WHERE id = ?1 AND status = 'pending_consent'",
                     [k.child_id.as_bytes()],
                 )?;
+                ledger::append(c, std::slice::from_ref(&entry))?;
                 Ok(())
             })
             .await
@@ -484,7 +466,9 @@ impl Store for SqliteStore {
         child: ChildId,
         scope: ConsentScope,
         at: Timestamp,
+        entry: &NewEntry,
     ) -> Result<u64> {
+        let entry = entry.clone();
         self.db
             .write(move |c| {
                 let n = c.execute(
@@ -492,6 +476,9 @@ impl Store for SqliteStore {
                      WHERE child_id = ?1 AND scope = ?2 AND withdrawn_at IS NULL",
                     params![child.as_bytes(), scope.as_str(), ts_to_sql(at)],
                 )?;
+                if n > 0 {
+                    ledger::append(c, std::slice::from_ref(&entry))?;
+                }
                 Ok(n as u64)
             })
             .await
@@ -522,8 +509,7 @@ impl Store for SqliteStore {
 
     async fn device(&self, device: DeviceId) -> Result<Option<DeviceRecord>> {
         self.db.lookup(move |c| {
-            let mut stmt =
-                c.prepare_cached(&format!("SELECT {DEVICE_COLS} FROM devices WHERE id = ?1"))?;
+            let mut stmt = c.prepare_cached(&format!("SELECT {DEVICE_COLS} FROM devices WHERE id = ?1"))?;
             let mut rows = stmt.query([device.as_bytes()])?;
             rows.next()?.map(device_row).transpose()
         })
@@ -545,9 +531,7 @@ impl Store for SqliteStore {
         let h = *token_hash;
         self.db.lookup(move |c| {
             let device = {
-                let mut stmt = c.prepare_cached(&format!(
-                    "SELECT {DEVICE_COLS} FROM devices WHERE token_hash = ?1"
-                ))?;
+                let mut stmt = c.prepare_cached(&format!("SELECT {DEVICE_COLS} FROM devices WHERE token_hash = ?1"))?;
                 let mut rows = stmt.query([h])?;
                 match rows.next()? {
                     Some(r) => device_row(r)?,
@@ -557,11 +541,7 @@ impl Store for SqliteStore {
             let child = query_child(c, device.device.child_id)?
                 .ok_or_else(|| StoreError::Corrupt("device without child".into()))?;
             let consents = query_consents(c, device.device.child_id)?;
-            Ok(Some(IngestContext {
-                device,
-                child,
-                consents,
-            }))
+            Ok(Some(IngestContext { device, child, consents }))
         })
     }
 
@@ -572,8 +552,7 @@ impl Store for SqliteStore {
 
     async fn item(&self, item: ItemId) -> Result<Option<ItemRecord>> {
         self.db.lookup(move |c| {
-            let mut stmt =
-                c.prepare_cached(&format!("SELECT {ITEM_COLS} FROM items WHERE id = ?1"))?;
+            let mut stmt = c.prepare_cached(&format!("SELECT {ITEM_COLS} FROM items WHERE id = ?1"))?;
             let mut rows = stmt.query([item.as_bytes()])?;
             match rows.next()? {
                 Some(r) => item_row(c, r).map(Some),
@@ -621,56 +600,81 @@ impl Store for SqliteStore {
     async fn derived_from(&self, item: ItemId) -> Result<Vec<ItemId>> {
         self.db
             .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT item_id FROM item_edges WHERE source_id = ?1 ORDER BY item_id",
-                )?;
+                let mut stmt =
+                    c.prepare_cached("SELECT item_id FROM item_edges WHERE source_id = ?1 ORDER BY item_id")?;
                 all(&mut stmt, [item.as_bytes()], |r| id(r, "item_id"))
             })
             .await
     }
 
-    async fn record_access(&self, a: &AccessRecord) -> Result<()> {
-        let a = a.clone();
+    async fn append_entries(&self, entries: &[NewEntry]) -> Result<Vec<u64>> {
+        let entries = entries.to_vec();
+        self.db.write(move |c| ledger::append(c, &entries)).await
+    }
+
+    async fn ledger_size(&self) -> Result<u64> {
+        self.db.lookup(ledger::size)
+    }
+
+    async fn ledger_entry(&self, index: u64) -> Result<Option<StoredEntry>> {
+        self.db.lookup(move |c| {
+            let mut stmt =
+                c.prepare_cached("SELECT idx, kind, household, child, body FROM ledger_entries WHERE idx = ?1")?;
+            let mut rows = stmt.query([index as i64])?;
+            rows.next()?.map(ledger::entry_row).transpose()
+        })
+    }
+
+    async fn child_entries(&self, child: ChildId, kind: Option<EntryKind>) -> Result<Vec<StoredEntry>> {
+        self.db
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT idx, kind, household, child, body FROM ledger_entries
+                     WHERE child = ?1 AND (?2 IS NULL OR kind = ?2) ORDER BY idx",
+                )?;
+                all(&mut stmt, params![child.to_string(), kind.map(EntryKind::as_str)], ledger::entry_row)
+            })
+            .await
+    }
+
+    async fn ledger_root(&self, size: u64) -> Result<Hash> {
+        self.db.lookup(move |c| Ok(kidvault_ledger::tree::root(&ledger::SqlNodes(c), size)?))
+    }
+
+    async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
+        self.db.lookup(move |c| Ok(kidvault_ledger::tree::inclusion_proof(&ledger::SqlNodes(c), index, size)?))
+    }
+
+    async fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>> {
+        self.db.lookup(move |c| Ok(kidvault_ledger::tree::consistency_proof(&ledger::SqlNodes(c), from, to)?))
+    }
+
+    async fn save_checkpoint(&self, size: u64, at: Timestamp, note: &str) -> Result<()> {
+        let note = note.to_owned();
         self.db
             .write(move |c| {
-                c.prepare_cached(
-                    "INSERT INTO access_log (id, at, actor, child_id, item_id, action, purpose)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?
-                .execute(params![
-                    a.id.as_bytes(),
-                    ts_to_sql(a.at),
-                    a.actor,
-                    a.child_id.as_bytes(),
-                    a.item_id.map(|i| i.as_bytes().to_vec()),
-                    a.action,
-                    a.purpose
-                ])?;
+                c.execute(
+                    "INSERT INTO ledger_checkpoints (size, at, note) VALUES (?1, ?2, ?3) ON CONFLICT (size) DO NOTHING",
+                    params![size as i64, ts_to_sql(at), note],
+                )?;
                 Ok(())
             })
             .await
     }
 
-    async fn access_log(&self, child: ChildId) -> Result<Vec<AccessRecord>> {
-        self.db
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT id, at, actor, child_id, item_id, action, purpose FROM access_log
-                     WHERE child_id = ?1 ORDER BY at, id",
-                )?;
-                all(&mut stmt, [child.as_bytes()], |r| {
-                    let item: Option<Vec<u8>> = r.get("item_id")?;
-                    Ok(AccessRecord {
-                        id: id(r, "id")?,
-                        at: ts(r, "at")?,
-                        actor: r.get("actor")?,
-                        child_id: id(r, "child_id")?,
-                        item_id: item.map(|i| uuid_from_sql(&i).map(ItemId)).transpose()?,
-                        action: r.get("action")?,
-                        purpose: r.get("purpose")?,
-                    })
-                })
-            })
-            .await
+    async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>> {
+        self.db.lookup(|c| {
+            Ok(c.prepare_cached("SELECT size, note FROM ledger_checkpoints ORDER BY size DESC LIMIT 1")?
+                .query_row([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+                .optional()?)
+        })
+    }
+
+    async fn checkpoint_at(&self, size: u64) -> Result<Option<String>> {
+        self.db.lookup(move |c| {
+            Ok(c.prepare_cached("SELECT note FROM ledger_checkpoints WHERE size = ?1")?
+                .query_row([size as i64], |r| r.get(0))
+                .optional()?)
+        })
     }
 }

@@ -1,0 +1,70 @@
+//! The ledger's tables on SQLite. Appends run inside the writer's transaction, so
+//! an entry commits with the action it records or not at all, and the single
+//! writer makes the log totally ordered.
+
+use kidvault_ledger::entry::{Entry, EntryKind, NewEntry};
+use kidvault_ledger::hash::{leaf_hash, Hash};
+use kidvault_ledger::tree::{Frontier, Nodes};
+use kidvault_ledger::LedgerError;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::model::StoredEntry;
+use crate::{Result, StoreError};
+
+/// Stored subtree hashes, read through a connection.
+pub(crate) struct SqlNodes<'a>(pub(crate) &'a Connection);
+
+impl Nodes for SqlNodes<'_> {
+    fn node(&self, level: u8, index: u64) -> Result<Hash, LedgerError> {
+        let idx = i64::try_from(index).map_err(|_| LedgerError::MissingNode { level, index })?;
+        self.0
+            .prepare_cached("SELECT hash FROM ledger_nodes WHERE level = ?1 AND idx = ?2")
+            .and_then(|mut s| s.query_row(params![level, idx], |r| r.get::<_, Vec<u8>>(0)).optional())
+            .map_err(|e| LedgerError::Storage(e.to_string()))?
+            .and_then(|h| Hash::try_from(h).ok())
+            .ok_or(LedgerError::MissingNode { level, index })
+    }
+}
+
+pub(crate) fn size(conn: &Connection) -> Result<u64> {
+    let n: i64 =
+        conn.prepare_cached("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger_entries")?.query_row([], |r| r.get(0))?;
+    Ok(n as u64)
+}
+
+/// Appends `entries` at the end of the log; returns their indexes.
+pub(crate) fn append(conn: &Connection, entries: &[NewEntry]) -> Result<Vec<u64>> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let start = size(conn)?;
+    let mut frontier = Frontier::load(&SqlNodes(conn), start)?;
+    let mut put_entry = conn.prepare_cached(
+        "INSERT INTO ledger_entries (idx, kind, household, child, body, leaf_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut put_node = conn.prepare_cached("INSERT INTO ledger_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
+    let mut out = Vec::with_capacity(entries.len());
+    for (i, new) in entries.iter().enumerate() {
+        let index = start + i as u64;
+        let entry = Entry::place(new.clone(), index);
+        let body = entry.canonical();
+        let leaf = leaf_hash(&body);
+        put_entry.execute(params![index as i64, entry.kind.as_str(), entry.household, entry.child, body, leaf])?;
+        for (level, idx, hash) in frontier.append(leaf) {
+            put_node.execute(params![level, idx as i64, hash])?;
+        }
+        out.push(index);
+    }
+    Ok(out)
+}
+
+pub(crate) fn entry_row(row: &Row<'_>) -> Result<StoredEntry> {
+    let kind: String = row.get("kind")?;
+    Ok(StoredEntry {
+        index: row.get::<_, i64>("idx")? as u64,
+        kind: EntryKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("unknown entry kind {kind}")))?,
+        household: row.get("household")?,
+        child: row.get("child")?,
+        body: row.get("body")?,
+    })
+}
