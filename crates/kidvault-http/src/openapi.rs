@@ -48,6 +48,12 @@ impl Modify for BearerSchemes {
         routes::items::list,
         routes::items::get,
         routes::items::content,
+        routes::ledger::activity,
+        routes::ledger::checkpoint,
+        routes::ledger::public_key,
+        routes::ledger::entry,
+        routes::ledger::proof,
+        routes::ledger::consistency,
     ),
     modifiers(&BearerSchemes)
 )]

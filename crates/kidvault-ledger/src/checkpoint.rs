@@ -132,6 +132,14 @@ impl Signer {
         Ok((Self { name, pair, id }, created))
     }
 
+    /// Loads an existing signing key (never creates one).
+    pub fn load(path: &Path) -> Result<Self, LedgerError> {
+        if !path.exists() {
+            return Err(LedgerError::KeyFile { path: path.display().to_string(), why: "does not exist".into() });
+        }
+        Self::load_or_create(path, "").map(|(s, _)| s)
+    }
+
     /// The key name, which is also the log's origin.
     pub fn name(&self) -> &str {
         &self.name
@@ -166,8 +174,9 @@ impl Verifier {
     /// Parses `<name>+<key ID hex>+<base64(0x01 ‖ public key)>`.
     pub fn parse(vkey: &str) -> Result<Self, LedgerError> {
         let bad = |why: &str| LedgerError::Malformed { what: "verifier key", why: why.into() };
-        let mut parts = vkey.trim().rsplitn(3, '+');
-        let (Some(key), Some(hash), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+        // Names cannot contain '+', base64 can: split from the left.
+        let mut parts = vkey.trim().splitn(3, '+');
+        let (Some(name), Some(hash), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(bad("expected name+hash+key"));
         };
         let key = B64.decode(key).map_err(|_| bad("key is not base64"))?;
@@ -235,6 +244,16 @@ mod tests {
         let note = signer.sign(42, [7; 32], 1_800_000_000);
         assert!(note.contains("\n42\n") && note.contains("\n\n\u{2014} kidvault.test/"));
         let v = Verifier::parse(&signer.verifier_key()).unwrap();
+        assert_eq!(Verifier::parse(&format!("{}\n", signer.verifier_key())).unwrap(), v);
+        // Base64 keys often contain '+', the field separator: parse many keys
+        // (a key without '+' is a coin flip; 24 of them all lacking one, ~1e-7).
+        let mut with_plus = 0;
+        for i in 0..24 {
+            let (s, _) = Signer::load_or_create(&dir.path().join(format!("k{i}")), "kidvault.test").unwrap();
+            with_plus += usize::from(s.verifier_key().matches('+').count() > 2);
+            assert!(Verifier::parse(&s.verifier_key()).unwrap().verify(&s.sign(1, [1; 32], 1)).is_ok());
+        }
+        assert!(with_plus > 0);
         let cp = v.verify(&note).unwrap();
         assert_eq!((cp.size, cp.root, cp.time), (42, [7; 32], 1_800_000_000));
 

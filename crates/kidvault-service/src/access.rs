@@ -13,9 +13,10 @@
 
 use kidvault_domain::consent::{scopes_in_force, ConsentScope};
 use kidvault_domain::entities::ChildStatus;
-use kidvault_domain::ids::{AccessId, ChildId, GuardianId, HouseholdId, ItemId};
+use kidvault_domain::ids::{ChildId, GuardianId, HouseholdId, ItemId};
 use kidvault_domain::Timestamp;
-use kidvault_store::{AccessRecord, ChildRecord, IngestContext, Sealed};
+use kidvault_ledger::entry::{Entry, EntryKind};
+use kidvault_store::{ChildRecord, IngestContext, Sealed};
 
 use crate::{Result, ServiceError, Vault};
 
@@ -148,7 +149,8 @@ impl Vault {
         Ok(key.open_with(data_id, &sealed.wrapped_key, &sealed.ciphertext)?)
     }
 
-    /// Appends the access record for a read made under `grant`.
+    /// Appends the access record for a read made under `grant`: an `access.read`
+    /// entry in the ledger, which the guardian can see and anyone can verify.
     pub(crate) async fn record_access(
         &self,
         grant: &Grant,
@@ -156,17 +158,11 @@ impl Vault {
         what: &str,
         now: Timestamp,
     ) -> Result<()> {
-        self.store
-            .record_access(&AccessRecord {
-                id: AccessId::generate(now),
-                at: now,
-                actor: grant.actor.clone(),
-                child_id: grant.child_id(),
-                item_id: item,
-                action: what.to_owned(),
-                purpose: grant.action.purpose().to_owned(),
-            })
-            .await?;
+        let mut entry = crate::ledger::entry(EntryKind::AccessRead, now, &grant.actor, &grant.child.child);
+        entry.subjects = item.map(|i| vec![i.to_string()]).unwrap_or_default();
+        entry.purpose = Some(grant.action.purpose().to_owned());
+        entry.detail.insert("what".into(), what.to_owned());
+        self.store.append_entries(&[entry]).await?;
         Ok(())
     }
 
@@ -177,9 +173,9 @@ impl Vault {
         Ok(Sealed { epoch: key.epoch(), wrapped_key, ciphertext })
     }
 
-    /// The access log of a child: who read what, when, and why.
-    pub async fn access_log(&self, g: &GuardianSession, child: ChildId) -> Result<Vec<AccessRecord>> {
+    /// The access log of a child: who read what, when, and why (ledger entries).
+    pub async fn access_log(&self, g: &GuardianSession, child: ChildId) -> Result<Vec<Entry>> {
         let grant = self.authorize(Actor::Guardian(g), child, Action::ViewChild).await?;
-        Ok(self.store.access_log(grant.child_id()).await?)
+        crate::ledger::parse_all(self.store.child_entries(grant.child_id(), Some(EntryKind::AccessRead)).await?)
     }
 }

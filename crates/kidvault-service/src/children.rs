@@ -9,6 +9,7 @@ use kidvault_domain::consent::{scopes_in_force, Consent, ConsentRequest, Consent
 use kidvault_domain::entities::{Child, ChildProfile, ChildStatus};
 use kidvault_domain::ids::{ChildId, ConsentId};
 use kidvault_domain::Timestamp;
+use kidvault_ledger::entry::EntryKind;
 use kidvault_store::ChildRecord;
 
 use crate::access::{Action, Actor, Grant, GuardianSession};
@@ -118,7 +119,14 @@ impl Vault {
             granted_at: now,
             scopes: req.scopes.into_iter().map(|scope| ScopeGrant { scope, withdrawn_at: None }).collect(),
         };
-        self.store.record_consent(&consent).await?;
+        let mut entry = crate::ledger::entry(EntryKind::ConsentGranted, now, grant.actor(), &grant.child().child);
+        entry.subjects = vec![consent.id.to_string()];
+        entry.detail.insert("method".into(), consent.method.as_str().into());
+        entry.detail.insert("notice_version".into(), consent.notice_version.clone());
+        entry
+            .detail
+            .insert("scopes".into(), consent.scopes.iter().map(|g| g.scope.as_str()).collect::<Vec<_>>().join(","));
+        self.store.record_consent(&consent, &entry).await?;
         Ok(consent)
     }
 
@@ -134,7 +142,9 @@ impl Vault {
         let grant = self.authorize(Actor::Guardian(g), child, Action::Manage).await?;
         let scope = ConsentScope::parse(scope)
             .ok_or_else(|| ServiceError::invalid("unknown_scope", format!("unknown consent scope {scope:?}")))?;
-        self.store.withdraw_scope(grant.child_id(), scope, now).await?;
+        let mut entry = crate::ledger::entry(EntryKind::ConsentWithdrawn, now, grant.actor(), &grant.child().child);
+        entry.detail.insert("scope".into(), scope.as_str().into());
+        self.store.withdraw_scope(grant.child_id(), scope, now, &entry).await?;
         let consents = self.store.consents_of(grant.child_id()).await?;
         Ok(scopes_in_force(&consents, &self.config.notice_version))
     }

@@ -7,6 +7,8 @@
 //! - [`ingest`]: device ingest of recordings, derived items and locations, with
 //!   consent checked on every request and lineage recorded at ingest.
 //! - [`review`]: a guardian reading items and their decrypted content.
+//! - [`ledger`]: checkpoints, entries and proofs of the tamper-evident log that
+//!   every consent change and every access to child data is written to.
 //!
 //! Two structural rules:
 //! 1. **One authorization point.** Every access to a child's data goes through
@@ -23,6 +25,7 @@ pub mod devices;
 mod error;
 pub mod ingest;
 pub mod keyring;
+pub mod ledger;
 pub mod review;
 mod tokens;
 
@@ -69,6 +72,7 @@ pub struct Vault {
     store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
     keys: keyring::KeyRing,
+    signer: Arc<kidvault_ledger::checkpoint::Signer>,
     config: VaultConfig,
 }
 
@@ -78,9 +82,10 @@ impl Vault {
         keystore: Arc<dyn Keystore>,
         blobs: Arc<dyn BlobStore>,
         provider: Arc<dyn KeyProvider>,
+        signer: Arc<kidvault_ledger::checkpoint::Signer>,
         config: VaultConfig,
     ) -> Self {
-        Self { store, blobs, keys: keyring::KeyRing::new(provider, keystore), config }
+        Self { store, blobs, keys: keyring::KeyRing::new(provider, keystore), signer, config }
     }
 
     pub fn config(&self) -> &VaultConfig {

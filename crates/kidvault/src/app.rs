@@ -6,6 +6,7 @@
 //! <data_dir>/blobs/seg-*.kvb    audio ciphertext segments
 //! <key dir>/root.key            root key (0600), outside the data dir
 //! <key dir>/keystore.db         wrapped child keys, outside the data dir
+//! <key dir>/ledger.key, .pub     ledger signing key (0600) and its public verifier key
 //! ```
 
 use std::future::Future;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use kidvault_crypto::{FileKeyProvider, KeyProvider};
 use kidvault_http::{metrics::Metrics, AppState};
+use kidvault_ledger::checkpoint::Signer;
 use kidvault_service::Vault;
 use kidvault_store::sqlite::{SqliteKeystore, SqliteStore};
 use kidvault_store::LocalBlobStore;
@@ -41,6 +43,12 @@ pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
     }
     let key_dir = key_file.parent().unwrap_or(Path::new("."));
     let keystore = SqliteKeystore::open(&key_dir.join("keystore.db"))?;
+    let (signer, created) = Signer::load_or_create(&ledger_key_file(config), "kidvault")?;
+    if created {
+        tracing::warn!(name = signer.name(), "created a new ledger signing key");
+    }
+    // The verifier key is public; kept beside the signing key for offline checks.
+    std::fs::write(key_dir.join("ledger.pub"), format!("{}\n", signer.verifier_key()))?;
     let store = SqliteStore::open(&data_dir.join("kidvault.db"))?;
     let blobs = LocalBlobStore::open(&data_dir.join("blobs"))?;
     tracing::info!(data_dir = %data_dir.display(), key_id = provider.key_id(), "opened embedded store");
@@ -49,8 +57,31 @@ pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
         Arc::new(keystore),
         Arc::new(blobs),
         Arc::new(provider),
+        Arc::new(signer),
         config.vault_config()?,
     )))
+}
+
+/// The ledger's signing key: beside the root key, apart from the data.
+pub fn ledger_key_file(config: &Config) -> std::path::PathBuf {
+    config.key_file().with_file_name("ledger.key")
+}
+
+/// The ledger's public verifier key file, written at every start.
+pub fn ledger_public_key_file(config: &Config) -> std::path::PathBuf {
+    config.key_file().with_file_name("ledger.pub")
+}
+
+/// Signs a checkpoint every `every` (if the log grew), until the process ends.
+pub async fn checkpoint_loop(vault: Arc<Vault>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = vault.checkpoint(chrono::Utc::now()).await {
+            tracing::error!(error = %e, "could not sign a ledger checkpoint");
+        }
+    }
 }
 
 /// Whether `path` lies inside `dir` (symlinks and `..` resolved where they exist).

@@ -28,6 +28,8 @@ pub struct Config {
     pub session_ttl_hours: i64,
     /// tracing filter, e.g. `info` or `kidvault=debug`.
     pub log: String,
+    /// How often the ledger's checkpoint is signed (when the log has grown).
+    pub checkpoint_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -43,6 +45,7 @@ impl Default for Config {
             max_item_bytes: v.max_item_bytes,
             session_ttl_hours: v.session_ttl.num_hours(),
             log: "info".into(),
+            checkpoint_interval_secs: 60,
         }
     }
 }

@@ -40,6 +40,32 @@ enum Command {
     Bench(BenchCommand),
     /// Print the OpenAPI document.
     Openapi,
+    /// The tamper-evident ledger.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+    /// Verify an entry proof (from /api/v1/ledger/entries/N/proof) offline.
+    VerifyReceipt {
+        file: PathBuf,
+        /// The verifier key, as /api/v1/ledger/public-key serves it (default:
+        /// kidvault-keys/ledger.pub).
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Recompute every hash from the stored entries and check every checkpoint;
+    /// names the first entry altered, removed or reordered.
+    Verify {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Verify checkpoints with this verifier key file instead of the local one.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -65,6 +91,11 @@ enum BenchCommand {
         #[arg(long, default_value_t = 0.0)]
         rate: f64,
     },
+}
+
+fn verifier(path: PathBuf) -> anyhow::Result<kidvault_ledger::checkpoint::Verifier> {
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading verifier key {}", path.display()))?;
+    Ok(kidvault_ledger::checkpoint::Verifier::parse(&text)?)
 }
 
 fn init_tracing(filter: &str) {
@@ -93,7 +124,12 @@ async fn main() -> anyhow::Result<()> {
                 println!("demo household: sign in as {} / {}", demo::DEMO_EMAIL, demo::DEMO_PASSWORD);
             }
             println!("kidvault listening on http://{addr} (API: http://{addr}/api/v1/openapi.json)");
-            app::serve(listener, vault, app::shutdown_signal()).await?;
+            let every = std::time::Duration::from_secs(cfg.checkpoint_interval_secs.max(1));
+            let checkpoints = tokio::spawn(app::checkpoint_loop(std::sync::Arc::clone(&vault), every));
+            app::serve(listener, std::sync::Arc::clone(&vault), app::shutdown_signal()).await?;
+            checkpoints.abort();
+            // A last checkpoint covers everything written before shutdown.
+            vault.checkpoint(chrono::Utc::now()).await?;
             Ok(())
         }
         Command::Bench(BenchCommand::Ingest { seconds, devices, dir, no_http, disk_mib, rate }) => {
@@ -101,6 +137,34 @@ async fn main() -> anyhow::Result<()> {
             let summary =
                 bench::ingest(bench::IngestOpts { seconds, devices, dir, http: !no_http, disk_mib, rate }).await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
+            Ok(())
+        }
+        Command::Ledger(LedgerCommand::Verify { data_dir, key_file, public_key }) => {
+            let mut cfg = Config::load(None)?;
+            cfg.data_dir = data_dir.unwrap_or(cfg.data_dir);
+            cfg.key_file = key_file.or(cfg.key_file);
+            let verifier = verifier(public_key.unwrap_or_else(|| app::ledger_public_key_file(&cfg)))?;
+            let db = cfg.data_dir.join("kidvault.db");
+            anyhow::ensure!(db.exists(), "no data store at {}", db.display());
+            let audit = kidvault_store::sqlite::audit::verify_ledger(&db, &verifier)?;
+            println!("ledger OK: {} entries, {} signed checkpoints verified", audit.entries, audit.checkpoints);
+            Ok(())
+        }
+        Command::VerifyReceipt { file, public_key } => {
+            let cfg = Config::load(None)?;
+            let verifier = verifier(public_key.unwrap_or_else(|| app::ledger_public_key_file(&cfg)))?;
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let proof: kidvault_ledger::receipt::EntryProof =
+                serde_json::from_str(&text).with_context(|| format!("{} is not an entry proof", file.display()))?;
+            let entry = proof.verify(&verifier).context("the receipt does NOT verify")?;
+            println!(
+                "receipt OK: entry {} ({}, {}) is in the log of {} entries signed by {}",
+                entry.index,
+                entry.kind.as_str(),
+                entry.at,
+                proof.tree_size,
+                verifier.name()
+            );
             Ok(())
         }
         Command::Openapi => {

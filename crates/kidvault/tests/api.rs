@@ -257,12 +257,15 @@ async fn device_ingest_with_lineage_and_guardian_review() {
     // Every read left an access record the guardian can see, with its purpose.
     let (_, log) = app.get(&format!("/children/{child}/access-log"), &g).await;
     let entries = log["entries"].as_array().unwrap();
-    let content_reads: Vec<&Value> = entries.iter().filter(|e| e["action"] == "content.read").collect();
+    assert!(entries.iter().all(|e| e["kind"] == "access.read"));
+    let content_reads: Vec<&Value> = entries.iter().filter(|e| e["detail"]["what"] == "content.read").collect();
     assert_eq!(content_reads.len(), 1);
-    assert_eq!(content_reads[0]["item_id"], rec_id);
+    assert_eq!(content_reads[0]["subjects"], json!([rec_id]));
     assert_eq!(content_reads[0]["purpose"], "guardian_review");
     assert!(content_reads[0]["actor"].as_str().unwrap().starts_with("guardian:"));
-    assert!(entries.iter().any(|e| e["action"] == "item.read" && e["item_id"] == tr_id));
+    assert!(entries.iter().any(|e| e["detail"]["what"] == "item.read" && e["subjects"] == json!([tr_id])));
+    // Metadata-only reads of audio are reads too.
+    assert!(entries.iter().any(|e| e["detail"]["what"] == "item.read" && e["subjects"] == json!([rec_id])));
 
     // Metrics count what was ingested.
     let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
@@ -823,4 +826,186 @@ async fn acknowledged_ingest_survives_kill_9() {
         assert_eq!(&got.bytes().await.unwrap().to_vec(), audio);
     }
     assert!(terminate(&mut p).success());
+}
+
+// ---- the ledger ----
+
+fn verifier_from(text: &str) -> kidvault_ledger::checkpoint::Verifier {
+    kidvault_ledger::checkpoint::Verifier::parse(text).unwrap()
+}
+
+/// A consent granted through the API yields a ledger entry whose proof verifies
+/// against the checkpoint the API serves, using only the public key; the same
+/// proof verifies offline with `kidvault verify-receipt`, and fails once edited.
+#[tokio::test]
+async fn consent_entry_proves_against_the_served_checkpoint_with_the_public_key() {
+    let app = spawn_app().await;
+    let (g, child, _) = household(&app, "ana@example.org").await;
+    let (g2, _, _) = household(&app, "bob@example.org").await;
+
+    let (s, activity) = app.get(&format!("/children/{child}/activity"), &g).await;
+    assert_eq!(s, StatusCode::OK);
+    let granted = activity["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "consent.granted")
+        .expect("a consent.granted entry")
+        .clone();
+    assert_eq!(granted["detail"]["scopes"], "voice,precise_location");
+    assert_eq!(granted["detail"]["method"], "signed_form");
+    let index = granted["index"].as_u64().unwrap();
+
+    let public_key = app.http.get(app.url("/ledger/public-key")).send().await.unwrap().text().await.unwrap();
+    let verifier = verifier_from(&public_key);
+    let checkpoint = app.http.get(app.url("/ledger/checkpoint")).send().await.unwrap().text().await.unwrap();
+    let cp = verifier.verify(&checkpoint).expect("served checkpoint verifies with the public key");
+    assert!(cp.size > index);
+
+    let (s, proof) = app.get(&format!("/ledger/entries/{index}/proof"), &g).await;
+    assert_eq!(s, StatusCode::OK, "{proof}");
+    let proof: kidvault_ledger::receipt::EntryProof = serde_json::from_value(proof).unwrap();
+    let entry = proof.verify(&verifier).expect("inclusion proof verifies");
+    assert_eq!(entry.kind.as_str(), "consent.granted");
+    assert_eq!(entry.child.as_deref(), Some(child.as_str()));
+
+    // The entry itself, for its household only.
+    let (s, raw) = app.get(&format!("/ledger/entries/{index}"), &g).await;
+    assert_eq!((s, raw["kind"].as_str()), (StatusCode::OK, Some("consent.granted")));
+    let (s, _) = app.get(&format!("/ledger/entries/{index}"), &g2).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = app.get(&format!("/ledger/entries/{index}/proof"), &g2).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, b) = app.get("/ledger/entries/999999", &g).await;
+    assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "not_found"));
+
+    // The log grows; the new checkpoint is consistent with the old one.
+    app.get(&format!("/children/{child}"), &g).await;
+    let later = app.http.get(app.url("/ledger/checkpoint")).send().await.unwrap().text().await.unwrap();
+    let cp2 = verifier.verify(&later).unwrap();
+    assert!(cp2.size > cp.size);
+    let (s, c) = app.get(&format!("/ledger/consistency?from={}&to={}", cp.size, cp2.size), &g).await;
+    assert_eq!(s, StatusCode::OK);
+    let hashes: Vec<kidvault_ledger::Hash> = c["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.decode(h.as_str().unwrap()).unwrap().try_into().unwrap()
+        })
+        .collect();
+    kidvault_ledger::verify::verify_consistency(cp.size, cp2.size, &hashes, &cp.root, &cp2.root).unwrap();
+    let (s, b) = app.get(&format!("/ledger/consistency?from=0&to={}", cp2.size), &g).await;
+    assert_eq!((s, code(&b)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_range"));
+
+    // Offline, with the binary and nothing but the public key file.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ledger.pub"), &public_key).unwrap();
+    std::fs::write(dir.path().join("receipt.json"), serde_json::to_string_pretty(&proof).unwrap()).unwrap();
+    let run = |file: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
+            .arg("verify-receipt")
+            .arg(dir.path().join(file))
+            .arg("--public-key")
+            .arg(dir.path().join("ledger.pub"))
+            .output()
+            .unwrap()
+    };
+    let ok = run("receipt.json");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("receipt OK"));
+    let tampered = serde_json::to_string(&proof).unwrap().replace("signed_form", "signed_farm");
+    std::fs::write(dir.path().join("tampered.json"), tampered).unwrap();
+    assert!(!run("tampered.json").status.success());
+
+    // A checkpoint from another log's key is rejected.
+    let (other, _) =
+        kidvault_ledger::checkpoint::Signer::load_or_create(&dir.path().join("other.key"), "kidvault").unwrap();
+    let forged = other.sign(cp2.size, cp2.root, 0);
+    assert!(verifier.verify(&forged).is_err());
+}
+
+fn ledger_verify(root: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
+        .args(["ledger", "verify", "--data-dir"])
+        .arg(root.join("data"))
+        .arg("--key-file")
+        .arg(root.join("keys/root.key"))
+        .output()
+        .unwrap()
+}
+
+/// Edit the real SQLite file: change an entry's bytes, delete a row, swap two
+/// rows. `kidvault ledger verify` fails each time and names the entry.
+#[tokio::test]
+async fn ledger_verify_names_the_tampered_entry() {
+    let app = spawn_app().await;
+    let (g, child, _) = household(&app, "ana@example.org").await;
+    for _ in 0..12 {
+        app.get(&format!("/children/{child}"), &g).await;
+    }
+    app.http.get(app.url("/ledger/checkpoint")).send().await.unwrap();
+    let dir = app.stop().await;
+    let clean = ledger_verify(dir.path());
+    assert!(clean.status.success(), "{}", String::from_utf8_lossy(&clean.stderr));
+    assert!(String::from_utf8_lossy(&clean.stdout).contains("ledger OK"));
+
+    let db = dir.path().join("data/kidvault.db");
+    let copy = |name: &str| {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(d.join("data")).unwrap();
+        std::fs::create_dir_all(d.join("keys")).unwrap();
+        for f in ["root.key", "ledger.key", "ledger.pub"] {
+            std::fs::copy(dir.path().join("keys").join(f), d.join("keys").join(f)).unwrap();
+        }
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+        drop(conn);
+        std::fs::copy(&db, d.join("data/kidvault.db")).unwrap();
+        (d.clone(), rusqlite::Connection::open(d.join("data/kidvault.db")).unwrap())
+    };
+    let failure = |root: &Path| {
+        let out = ledger_verify(root);
+        assert!(!out.status.success(), "tampering went unnoticed");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+
+    // One entry's bytes changed (within the same length).
+    let (root, conn) = copy("altered");
+    conn.execute(
+        "UPDATE ledger_entries SET body = CAST(replace(CAST(body AS TEXT), 'guardian_review', 'guardian_revuew') AS BLOB) WHERE idx = 5",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let err = failure(&root);
+    assert!(err.contains("ledger entry 5") && err.contains("altered"), "{err}");
+
+    // A row deleted.
+    let (root, conn) = copy("deleted");
+    conn.execute("DELETE FROM ledger_entries WHERE idx = 7", []).unwrap();
+    drop(conn);
+    let err = failure(&root);
+    assert!(err.contains("ledger entry 7") && err.contains("missing"), "{err}");
+
+    // The last rows deleted: the signed checkpoint still remembers them.
+    let (root, conn) = copy("truncated");
+    let n: i64 = conn.query_row("SELECT MAX(idx) FROM ledger_entries", [], |r| r.get(0)).unwrap();
+    conn.execute("DELETE FROM ledger_entries WHERE idx >= ?1", [n - 1]).unwrap();
+    drop(conn);
+    let err = failure(&root);
+    assert!(err.contains(&format!("ledger entry {}", n - 1)) && err.contains("missing"), "{err}");
+
+    // Two rows swapped (with their hashes).
+    let (root, conn) = copy("swapped");
+    conn.execute_batch(
+        "UPDATE ledger_entries SET idx = -1 WHERE idx = 3;
+         UPDATE ledger_entries SET idx = 3 WHERE idx = 9;
+         UPDATE ledger_entries SET idx = 9 WHERE idx = -1;",
+    )
+    .unwrap();
+    drop(conn);
+    let err = failure(&root);
+    assert!(err.contains("ledger entry 3") && err.contains("moved"), "{err}");
 }

@@ -4,7 +4,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use kidvault_domain::consent::{Consent, ConsentMethod, ConsentScope};
 use kidvault_domain::entities::ChildStatus;
-use kidvault_domain::ids::{ChildId, ConsentId, GuardianId, ItemId};
+use kidvault_domain::ids::{ChildId, ConsentId, GuardianId};
 use kidvault_service::children::ChildView;
 use serde::{Deserialize, Serialize};
 
@@ -189,34 +189,15 @@ pub(crate) async fn withdraw_scope(
     Ok(Json(ScopesInForce { scopes }))
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub(crate) struct AccessEntry {
-    at: DateTime<Utc>,
-    /// `guardian:<id>`, `device:<id>`, `staff:<id>`.
-    actor: String,
-    item_id: Option<ItemId>,
-    action: String,
-    purpose: String,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub(crate) struct AccessLog {
-    entries: Vec<AccessEntry>,
-}
-
-/// Who read this child's data, when, and for what purpose.
+/// Who read this child's data, when, and for what purpose (the `access.read`
+/// entries of the ledger, each provable).
 #[utoipa::path(get, path = "/api/v1/children/{id}/access-log", tag = "children", security(("guardian" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = AccessLog), (status = 404, body = ErrorBody)))]
+    params(("id" = String, Path)), responses((status = 200, body = super::ledger::Activity), (status = 404, body = ErrorBody)))]
 pub(crate) async fn access_log(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
     Path(id): Path<String>,
-) -> ApiResult<Json<AccessLog>> {
+) -> ApiResult<Json<super::ledger::Activity>> {
     let entries = state.vault.access_log(&g, path_id(&id)?).await?;
-    Ok(Json(AccessLog {
-        entries: entries
-            .into_iter()
-            .map(|a| AccessEntry { at: a.at, actor: a.actor, item_id: a.item_id, action: a.action, purpose: a.purpose })
-            .collect(),
-    }))
+    Ok(Json(super::ledger::Activity::from(entries)))
 }

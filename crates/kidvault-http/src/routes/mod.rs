@@ -6,6 +6,7 @@ pub(crate) mod children;
 pub(crate) mod devices;
 pub(crate) mod ingest;
 pub(crate) mod items;
+pub(crate) mod ledger;
 
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -8,6 +8,7 @@
 //! threads against their own connections and never wait for the writer (WAL).
 //! `synchronous=FULL`: a write is acknowledged only once it is on disk.
 
+pub mod audit;
 mod keystore;
 pub(crate) mod ledger;
 mod store;
