@@ -107,6 +107,15 @@ fn mth(nodes: &impl Nodes, start: u64, end: u64) -> Result<Hash, LedgerError> {
     Ok(node_hash(&mth(nodes, start, start + k)?, &mth(nodes, start + k, end)?))
 }
 
+/// MTH(D[start:end]) for a range produced by [`inclusion_ranges`],
+/// [`consistency_ranges`] or `(0, size)`.
+pub fn root_of(nodes: &impl Nodes, start: u64, end: u64) -> Result<Hash, LedgerError> {
+    if start >= end {
+        return Err(LedgerError::BadRange { from: start, to: end });
+    }
+    mth(nodes, start, end)
+}
+
 /// The root of the first `size` leaves.
 pub fn root(nodes: &impl Nodes, size: u64) -> Result<Hash, LedgerError> {
     if size == 0 {
@@ -115,12 +124,12 @@ pub fn root(nodes: &impl Nodes, size: u64) -> Result<Hash, LedgerError> {
     mth(nodes, 0, size)
 }
 
-/// PATH(index, D[0:size]) of RFC 6962 §2.1.1: the audit path, leaf side first.
-pub fn inclusion_proof(nodes: &impl Nodes, index: u64, size: u64) -> Result<Vec<Hash>, LedgerError> {
+/// The ranges whose MTH make up PATH(index, D[0:size]) (RFC 6962 §2.1.1), leaf
+/// side first.
+pub fn inclusion_ranges(index: u64, size: u64) -> Result<Vec<(u64, u64)>, LedgerError> {
     if index >= size {
         return Err(LedgerError::OutOfRange { index, size });
     }
-    let mut proof = Vec::new();
     let (mut start, mut end) = (0u64, size);
     let mut siblings = Vec::new();
     while end - start > 1 {
@@ -133,47 +142,86 @@ pub fn inclusion_proof(nodes: &impl Nodes, index: u64, size: u64) -> Result<Vec<
             start += k;
         }
     }
-    for (s, e) in siblings.into_iter().rev() {
-        proof.push(mth(nodes, s, e)?);
-    }
-    Ok(proof)
+    siblings.reverse();
+    Ok(siblings)
 }
 
-/// PROOF(from, D[0:to]) of RFC 6962 §2.1.2: proves the tree of size `to` extends
-/// the tree of size `from`.
-pub fn consistency_proof(nodes: &impl Nodes, from: u64, to: u64) -> Result<Vec<Hash>, LedgerError> {
+/// The ranges whose MTH make up PROOF(from, D[0:to]) (RFC 6962 §2.1.2), in order.
+pub fn consistency_ranges(from: u64, to: u64) -> Result<Vec<(u64, u64)>, LedgerError> {
     if from == 0 || from > to {
         return Err(LedgerError::BadRange { from, to });
     }
-    let mut proof = Vec::new();
+    let mut ranges = Vec::new();
     if from == to {
-        return Ok(proof);
+        return Ok(ranges);
     }
-    // SUBPROOF(m, D[start:end], b), unrolled; the hashes are appended outermost
-    // last, so collect them and reverse.
+    // SUBPROOF(m, D[start:end], b), unrolled: outermost hashes come last.
     let (mut m, mut start, mut end, mut complete) = (from, 0u64, to, true);
-    let mut tail = Vec::new();
     loop {
         let n = end - start;
         if m == n {
             if !complete {
-                tail.push(mth(nodes, start, end)?);
+                ranges.push((start, end));
             }
             break;
         }
         let k = split(n);
         if m <= k {
-            tail.push(mth(nodes, start + k, end)?);
+            ranges.push((start + k, end));
             end = start + k;
         } else {
-            tail.push(mth(nodes, start, start + k)?);
+            ranges.push((start, start + k));
             m -= k;
             start += k;
             complete = false;
         }
     }
-    proof.extend(tail.into_iter().rev());
-    Ok(proof)
+    ranges.reverse();
+    Ok(ranges)
+}
+
+/// The stored complete subtrees MTH(D[start:end]) is made of.
+fn parts(start: u64, end: u64, out: &mut Vec<(u8, u64)>) {
+    let n = end - start;
+    if n.is_power_of_two() {
+        let level = n.trailing_zeros() as u8;
+        out.push((level, start >> level));
+    } else {
+        let k = split(n);
+        parts(start, start + k, out);
+        parts(start + k, end, out);
+    }
+}
+
+/// Every stored node the MTH of `ranges` reads: fetch them in one go, then
+/// compute from memory.
+pub fn positions(ranges: &[(u64, u64)]) -> Vec<(u8, u64)> {
+    let mut out = Vec::new();
+    for (s, e) in ranges {
+        parts(*s, *e, &mut out);
+    }
+    out
+}
+
+/// PATH(index, D[0:size]) of RFC 6962 §2.1.1: the audit path, leaf side first.
+pub fn inclusion_proof(nodes: &impl Nodes, index: u64, size: u64) -> Result<Vec<Hash>, LedgerError> {
+    inclusion_ranges(index, size)?.into_iter().map(|(s, e)| mth(nodes, s, e)).collect()
+}
+
+/// PROOF(from, D[0:to]) of RFC 6962 §2.1.2: proves the tree of size `to` extends
+/// the tree of size `from`.
+pub fn consistency_proof(nodes: &impl Nodes, from: u64, to: u64) -> Result<Vec<Hash>, LedgerError> {
+    consistency_ranges(from, to)?.into_iter().map(|(s, e)| mth(nodes, s, e)).collect()
+}
+
+/// Nodes fetched ahead into a map (see [`positions`]).
+#[derive(Clone, Debug, Default)]
+pub struct MapNodes(pub std::collections::HashMap<(u8, u64), Hash>);
+
+impl Nodes for MapNodes {
+    fn node(&self, level: u8, index: u64) -> Result<Hash, LedgerError> {
+        self.0.get(&(level, index)).copied().ok_or(LedgerError::MissingNode { level, index })
+    }
 }
 
 /// Nodes held in memory (tests, tools).

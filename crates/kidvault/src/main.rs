@@ -70,6 +70,20 @@ enum LedgerCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Ledger appends (batched), and proof generation/verification at the final size.
+    Ledger {
+        #[arg(long, default_value_t = 10_000_000)]
+        entries: u64,
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        #[arg(long, default_value_t = 20_000)]
+        samples: usize,
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Consecutive entries about one child (1 = worst case for the child index).
+        #[arg(long, default_value_t = 32)]
+        run: u64,
+    },
     /// Durable ingest from concurrent simulated devices; prints a JSON summary.
     Ingest {
         /// Seconds for each audio phase (service, HTTP); small items run for half.
@@ -165,6 +179,13 @@ async fn main() -> anyhow::Result<()> {
                 proof.tree_size,
                 verifier.name()
             );
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Ledger { entries, batch, samples, dir, run }) => {
+            init_tracing("warn");
+            let summary =
+                bench::ledger::ledger(bench::ledger::LedgerOpts { entries, batch, samples, dir, run }).await?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }
         Command::Openapi => {

@@ -87,7 +87,8 @@ CREATE TABLE item_edges (
 CREATE INDEX item_edges_source ON item_edges(source_id);
 -- The ledger (kidvault-ledger): entries in log order, the hashes of every complete
 -- subtree, and signed checkpoints. Entries hold ids, counts and hashes, never child
--- content. household/child are copied out of the entry body for lookups.
+-- content. household/child are copied out of the entry body (child is indexed for a
+-- child's activity; an entry's household is checked after fetching it by index).
 CREATE TABLE ledger_entries (
     idx INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -97,7 +98,6 @@ CREATE TABLE ledger_entries (
     leaf_hash BLOB NOT NULL
 );
 CREATE INDEX ledger_entries_child ON ledger_entries(child, idx);
-CREATE INDEX ledger_entries_household ON ledger_entries(household, idx);
 CREATE TABLE ledger_nodes (
     level INTEGER NOT NULL,
     idx INTEGER NOT NULL,

@@ -4,7 +4,7 @@
 
 use kidvault_ledger::entry::{Entry, EntryKind, NewEntry};
 use kidvault_ledger::hash::{leaf_hash, Hash};
-use kidvault_ledger::tree::{Frontier, Nodes};
+use kidvault_ledger::tree::{Frontier, MapNodes, Nodes};
 use kidvault_ledger::LedgerError;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -67,4 +67,36 @@ pub(crate) fn entry_row(row: &Row<'_>) -> Result<StoredEntry> {
         child: row.get("child")?,
         body: row.get("body")?,
     })
+}
+
+/// Fetches the stored nodes at `positions` with one statement.
+pub(crate) fn fetch(conn: &Connection, positions: &[(u8, u64)]) -> Result<MapNodes> {
+    let mut map = MapNodes::default();
+    if positions.is_empty() {
+        return Ok(map);
+    }
+    let values =
+        (0..positions.len()).map(|i| format!("(?{}, ?{})", 2 * i + 1, 2 * i + 2)).collect::<Vec<_>>().join(",");
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT level, idx, hash FROM ledger_nodes WHERE (level, idx) IN (VALUES {values})"
+    ))?;
+    let params: Vec<i64> = positions.iter().flat_map(|(l, i)| [i64::from(*l), *i as i64]).collect();
+    let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+    while let Some(r) = rows.next()? {
+        let hash = Hash::try_from(r.get::<_, Vec<u8>>(2)?).map_err(|_| StoreError::Corrupt("node hash".into()))?;
+        map.0.insert((r.get::<_, u8>(0)?, r.get::<_, i64>(1)? as u64), hash);
+    }
+    Ok(map)
+}
+
+/// The MTH of each range, reading every node it needs in one statement.
+pub(crate) fn hashes_of(conn: &Connection, ranges: &[(u64, u64)]) -> Result<Vec<Hash>> {
+    let nodes = fetch(conn, &kidvault_ledger::tree::positions(ranges))?;
+    ranges
+        .iter()
+        .map(|(s, e)| {
+            // Each range is a whole proof element: its root over the fetched nodes.
+            Ok(kidvault_ledger::tree::root_of(&nodes, *s, *e)?)
+        })
+        .collect()
 }

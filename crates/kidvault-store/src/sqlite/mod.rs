@@ -6,7 +6,8 @@
 //! changing anything fails alone; if one fails after changing rows, the batch is
 //! rolled back and re-run with each write in its own savepoint. Reads run on blocking
 //! threads against their own connections and never wait for the writer (WAL).
-//! `synchronous=FULL`: a write is acknowledged only once it is on disk.
+//! `synchronous=FULL`: a write is acknowledged only once it is on disk. A separate
+//! thread checkpoints the WAL back into the database file, off the writer's path.
 
 pub mod audit;
 mod keystore;
@@ -73,6 +74,7 @@ pub(crate) struct Db {
     path: PathBuf,
     jobs: Option<mpsc::Sender<Box<dyn WriteJob>>>,
     writer: Option<JoinHandle<()>>,
+    checkpointer: Option<(Arc<std::sync::atomic::AtomicBool>, JoinHandle<()>)>,
     readers: Arc<Mutex<Vec<Connection>>>,
 }
 
@@ -90,13 +92,16 @@ fn open_conn(path: &Path, write: bool) -> Result<Connection> {
     };
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Proof queries vary in shape with the tree size: keep enough of them prepared.
+    conn.set_prepared_statement_cache_capacity(256);
     // temp_store=MEMORY: SQLite never spills to temp files. secure_delete: freed
-    // pages are zeroed (defence in depth; content is ciphertext anyway). A larger
-    // auto-checkpoint interval lets repeated changes to hot index pages coalesce.
+    // pages are zeroed (defence in depth; content is ciphertext anyway).
     conn.execute_batch(
-        "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY; PRAGMA secure_delete=ON;
-         PRAGMA wal_autocheckpoint=8000;",
+        "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY; PRAGMA secure_delete=ON;",
     )?;
+    // Page cache (allocated only as used): the writer keeps hot index pages instead
+    // of re-reading them on every batch; readers keep the upper tree levels.
+    conn.execute_batch(if write { "PRAGMA cache_size=-65536;" } else { "PRAGMA cache_size=-16384;" })?;
 
     Ok(conn)
 }
@@ -114,6 +119,15 @@ impl Db {
             return Err(StoreError::Backend(format!("could not enable WAL (got {mode})")));
         }
         migrate(&conn, migrations)?;
+        // Checkpoints move off the writer: it only appends to the WAL (the durable
+        // part), while its own thread copies committed pages back into the file.
+        conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let checkpointer = {
+            let (conn, stop) = (open_conn(path, true)?, Arc::clone(&stop));
+            conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
+            std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || checkpoint_loop(&conn, &stop))?
+        };
         let (tx, rx) = mpsc::channel::<Box<dyn WriteJob>>();
         let writer = std::thread::Builder::new()
             .name(format!("sqlite-writer-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("db")))
@@ -122,6 +136,7 @@ impl Db {
             path: path.to_owned(),
             jobs: Some(tx),
             writer: Some(writer),
+            checkpointer: Some((stop, checkpointer)),
             readers: Arc::new(Mutex::new(Vec::new())),
         })
     }
@@ -193,7 +208,30 @@ impl Drop for Db {
         if let Some(w) = self.writer.take() {
             let _ = w.join();
         }
+        if let Some((stop, c)) = self.checkpointer.take() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = c.join();
+        }
     }
+}
+
+/// Copies committed WAL frames into the database file, continuously while there
+/// is work and every 50 ms otherwise. PASSIVE checkpoints never block the writer
+/// or readers; once all frames are copied, the writer starts the WAL over. A last
+/// TRUNCATE checkpoint at close leaves a small WAL behind.
+fn checkpoint_loop(conn: &Connection, stop: &std::sync::atomic::AtomicBool) {
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let progress: rusqlite::Result<(i64, i64)> =
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(1)?, r.get(2)?)));
+        match progress {
+            // Frames in the WAL, frames copied: idle when there is little left.
+            Ok((log, done)) if log - done > 256 => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "checkpoint failed; will retry"),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
 fn in_savepoint<T>(conn: &Connection, f: impl Fn(&Connection) -> Result<T>) -> Result<T> {

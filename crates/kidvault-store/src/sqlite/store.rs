@@ -638,15 +638,18 @@ impl Store for SqliteStore {
     }
 
     async fn ledger_root(&self, size: u64) -> Result<Hash> {
-        self.db.lookup(move |c| Ok(kidvault_ledger::tree::root(&ledger::SqlNodes(c), size)?))
+        if size == 0 {
+            return Ok(kidvault_ledger::hash::empty_root());
+        }
+        self.db.lookup(move |c| Ok(ledger::hashes_of(c, &[(0, size)])?[0]))
     }
 
     async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
-        self.db.lookup(move |c| Ok(kidvault_ledger::tree::inclusion_proof(&ledger::SqlNodes(c), index, size)?))
+        self.db.lookup(move |c| ledger::hashes_of(c, &kidvault_ledger::tree::inclusion_ranges(index, size)?))
     }
 
     async fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>> {
-        self.db.lookup(move |c| Ok(kidvault_ledger::tree::consistency_proof(&ledger::SqlNodes(c), from, to)?))
+        self.db.lookup(move |c| ledger::hashes_of(c, &kidvault_ledger::tree::consistency_ranges(from, to)?))
     }
 
     async fn save_checkpoint(&self, size: u64, at: Timestamp, note: &str) -> Result<()> {

@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use chrono::Utc;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
+
+use super::{progress, rss_kib, Hist};
 use kidvault_domain::ids::ChildId;
 use kidvault_service::ingest::NewDerived;
 use kidvault_service::Vault;
@@ -55,59 +57,6 @@ fn pacer(rate: f64, devices: usize) -> Option<tokio::time::Interval> {
         i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         i
     })
-}
-
-/// Log-scale latency histogram: 2% buckets from 1 µs to ~100 s.
-#[derive(Clone)]
-struct Hist(Vec<u64>);
-
-const GROWTH: f64 = 1.02;
-
-impl Hist {
-    fn new() -> Self {
-        Hist(vec![0; 940])
-    }
-    fn record(&mut self, d: Duration) {
-        let us = d.as_micros().max(1) as f64;
-        let i = (us.ln() / GROWTH.ln()) as usize;
-        let last = self.0.len() - 1;
-        self.0[i.min(last)] += 1;
-    }
-    fn merge(&mut self, o: &Hist) {
-        for (a, b) in self.0.iter_mut().zip(&o.0) {
-            *a += b;
-        }
-    }
-    fn quantile_ms(&self, q: f64) -> f64 {
-        let total: u64 = self.0.iter().sum();
-        if total == 0 {
-            return 0.0;
-        }
-        let target = (total as f64 * q).ceil() as u64;
-        let mut seen = 0;
-        for (i, n) in self.0.iter().enumerate() {
-            seen += n;
-            if seen >= target {
-                return GROWTH.powi(i as i32 + 1) / 1000.0;
-            }
-        }
-        0.0
-    }
-    fn summary(&self) -> Value {
-        let r = |x: f64| (x * 100.0).round() / 100.0;
-        json!({"p50": r(self.quantile_ms(0.5)), "p99": r(self.quantile_ms(0.99)), "p999": r(self.quantile_ms(0.999))})
-    }
-}
-
-fn rss_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 fn noise_wav(seconds: u32) -> Bytes {
@@ -262,16 +211,6 @@ impl Client {
         }
         Ok(())
     }
-}
-
-fn progress(label: &str, seconds: u64) -> ProgressBar {
-    let bar = ProgressBar::new(seconds);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>14} [{bar:30}] {pos}/{len}s {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_prefix(label.to_owned());
-    bar
 }
 
 async fn tick(bar: ProgressBar, counters: Arc<Counters>, start: Instant, deadline: Instant) {

@@ -1,0 +1,126 @@
+//! `kidvault bench ledger`: appends to the tamper-evident ledger through the real
+//! store (batched, one transaction per batch, as the single writer commits them),
+//! then inclusion-proof generation and verification at the final size, sampled
+//! at random indexes. Heap RSS is recorded as the log grows: it must not grow
+//! with it (the tree lives on disk; a writer keeps only the right edge).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use kidvault_ledger::entry::{EntryKind, NewEntry};
+use kidvault_ledger::hash::leaf_hash;
+use kidvault_ledger::verify::verify_inclusion;
+use kidvault_store::sqlite::SqliteStore;
+use kidvault_store::Store;
+use serde_json::{json, Value};
+
+use super::{rss_kib, Hist};
+
+#[derive(Clone, Debug)]
+pub struct LedgerOpts {
+    pub entries: u64,
+    pub batch: usize,
+    /// Proofs sampled at the end.
+    pub samples: usize,
+    pub dir: PathBuf,
+    /// Consecutive entries about the same child (a guardian paging through one
+    /// child's timeline). 1 = every entry about a different child: the worst case
+    /// for the child index, which then dirties one page per entry.
+    pub run: u64,
+}
+
+fn sample_entry(i: u64, run: u64) -> NewEntry {
+    let who = (i / run.max(1)) % 10_000;
+    let mut e = NewEntry {
+        kind: EntryKind::AccessRead,
+        at: "2026-11-28T00:00:00.000000Z".into(),
+        actor: format!("guardian:01a21f8a-678a-7368-a5d7-{:012x}", who / 2),
+        household: Some(format!("01a21f8a-678a-7d46-bc7c-{:012x}", who / 2)),
+        child: Some(format!("01a21f8a-678a-7000-8000-{:012x}", who)),
+        subjects: vec![format!("01a21f8a-678b-7000-8000-{:012x}", i)],
+        purpose: Some("guardian_review".into()),
+        detail: Default::default(),
+        counts: Default::default(),
+        hashes: Default::default(),
+    };
+    e.detail.insert("what".into(), "content.read".into());
+    e
+}
+
+/// xorshift64: reproducible sample indexes without a dependency.
+fn next(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+pub async fn ledger(opts: LedgerOpts) -> anyhow::Result<Value> {
+    std::fs::create_dir_all(&opts.dir)?;
+    let tmp = tempfile::Builder::new().prefix("kidvault-bench-ledger-").tempdir_in(&opts.dir)?;
+    let store = SqliteStore::open(&tmp.path().join("kidvault.db"))?;
+    let bar = indicatif::ProgressBar::new(opts.entries);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_prefix("appends");
+    let heap_start = rss_kib("RssAnon:");
+    let mut heap_each_million = Vec::new();
+    let start = Instant::now();
+    let mut appended = 0u64;
+    while appended < opts.entries {
+        let n = (opts.entries - appended).min(opts.batch as u64);
+        let batch: Vec<NewEntry> = (appended..appended + n).map(|i| sample_entry(i, opts.run)).collect();
+        store.append_entries(&batch).await?;
+        let before = appended;
+        appended += n;
+        bar.set_position(appended);
+        if before / 1_000_000 != appended / 1_000_000 {
+            heap_each_million.push((rss_kib("RssAnon:") as f64 / 1024.0 * 10.0).round() / 10.0);
+        }
+    }
+    let append_secs = start.elapsed().as_secs_f64();
+    bar.finish();
+
+    let size = store.ledger_size().await?;
+    let root = store.ledger_root(size).await?;
+    let (mut gen, mut ver) = (Hist::new(), Hist::new());
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..opts.samples {
+        let index = next(&mut x) % size;
+        let body = store.ledger_entry(index).await?.map(|e| e.body).unwrap_or_default();
+        let t = Instant::now();
+        let proof = store.inclusion_proof(index, size).await?;
+        gen.record(t.elapsed());
+        let leaf = leaf_hash(&body);
+        let t = Instant::now();
+        verify_inclusion(&leaf, index, size, &proof, &root)?;
+        ver.record(t.elapsed());
+    }
+    let mut cons = Hist::new();
+    for _ in 0..opts.samples.min(1000) {
+        let from = 1 + next(&mut x) % size;
+        let t = Instant::now();
+        store.consistency_proof(from, size).await?;
+        cons.record(t.elapsed());
+    }
+    let db_bytes: u64 = std::fs::read_dir(tmp.path())?.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
+    Ok(json!({
+        "entries": size,
+        "batch": opts.batch,
+        "entries_per_child_run": opts.run,
+        "append_seconds": (append_secs * 10.0).round() / 10.0,
+        "appends_per_s": (size as f64 / append_secs).round(),
+        "inclusion_proof_generation_us": gen.summary_us(),
+        "inclusion_proof_verification_us": ver.summary_us(),
+        "consistency_proof_generation_us": cons.summary_us(),
+        "proof_samples": opts.samples,
+        "bytes_on_disk_per_entry": db_bytes / size.max(1),
+        "heap_rss_mib": {
+            "start": (heap_start as f64 / 1024.0 * 10.0).round() / 10.0,
+            "each_million_entries": heap_each_million,
+            "end": (rss_kib("RssAnon:") as f64 / 1024.0 * 10.0).round() / 10.0,
+        },
+    }))
+}

@@ -1,0 +1,81 @@
+//! Benchmarks: `kidvault bench ingest` ([`ingest`]) and `kidvault bench ledger`
+//! ([`ledger`]). Each prints a JSON summary; figures, never timed assertions.
+
+pub mod ingest;
+pub mod ledger;
+
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+
+pub use ingest::{ingest, IngestOpts};
+
+/// Log-scale latency histogram: 2% buckets from 1 µs to ~100 s.
+#[derive(Clone)]
+pub(crate) struct Hist(Vec<u64>);
+
+const GROWTH: f64 = 1.02;
+
+impl Hist {
+    pub(crate) fn new() -> Self {
+        Hist(vec![0; 940])
+    }
+    pub(crate) fn record(&mut self, d: Duration) {
+        let us = d.as_micros().max(1) as f64;
+        let i = (us.ln() / GROWTH.ln()) as usize;
+        let last = self.0.len() - 1;
+        self.0[i.min(last)] += 1;
+    }
+    pub(crate) fn merge(&mut self, o: &Hist) {
+        for (a, b) in self.0.iter_mut().zip(&o.0) {
+            *a += b;
+        }
+    }
+    pub(crate) fn quantile_ms(&self, q: f64) -> f64 {
+        let total: u64 = self.0.iter().sum();
+        if total == 0 {
+            return 0.0;
+        }
+        let target = (total as f64 * q).ceil() as u64;
+        let mut seen = 0;
+        for (i, n) in self.0.iter().enumerate() {
+            seen += n;
+            if seen >= target {
+                return GROWTH.powi(i as i32 + 1) / 1000.0;
+            }
+        }
+        0.0
+    }
+    /// p50/p99/p999 in microseconds.
+    pub(crate) fn summary_us(&self) -> Value {
+        let r = |x: f64| (x * 1000.0 * 10.0).round() / 10.0;
+        json!({"p50": r(self.quantile_ms(0.5)), "p99": r(self.quantile_ms(0.99)), "p999": r(self.quantile_ms(0.999))})
+    }
+
+    pub(crate) fn summary(&self) -> Value {
+        let r = |x: f64| (x * 100.0).round() / 100.0;
+        json!({"p50": r(self.quantile_ms(0.5)), "p99": r(self.quantile_ms(0.99)), "p999": r(self.quantile_ms(0.999))})
+    }
+}
+
+pub(crate) fn rss_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+pub(crate) fn progress(label: &str, seconds: u64) -> ProgressBar {
+    let bar = ProgressBar::new(seconds);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>14} [{bar:30}] {pos}/{len}s {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(label.to_owned());
+    bar
+}
