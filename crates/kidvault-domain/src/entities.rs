@@ -16,6 +16,8 @@ pub enum ChildStatus {
     PendingConsent,
     /// At least one consent has been recorded.
     Active,
+    /// A deletion of the whole profile is under way: nothing is served or collected.
+    Deleting,
 }
 
 impl ChildStatus {
@@ -23,12 +25,14 @@ impl ChildStatus {
         match self {
             ChildStatus::PendingConsent => "pending_consent",
             ChildStatus::Active => "active",
+            ChildStatus::Deleting => "deleting",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "pending_consent" => Some(ChildStatus::PendingConsent),
             "active" => Some(ChildStatus::Active),
+            "deleting" => Some(ChildStatus::Deleting),
             _ => None,
         }
     }

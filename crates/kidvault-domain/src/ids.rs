@@ -84,6 +84,10 @@ id_type!(
     /// One entry in the access log.
     AccessId
 );
+id_type!(
+    /// One deletion request.
+    DeletionId
+);
 
 fn uuid_v7_at(now: Timestamp) -> Uuid {
     let secs = u64::try_from(now.timestamp()).unwrap_or(0);

@@ -11,10 +11,12 @@
 //! - [`consent`]: verifiable parental consent: methods, scopes, and which scopes are in force.
 //! - [`item`]: item kinds, data categories (fideslang keys) and what each kind requires.
 //! - [`lineage`]: derivation rules (same child, live sources) and the deletion closure.
+//! - [`deletion`]: deletion scopes, reasons, and the durable steps a deletion goes through.
 //! - [`audio`], [`location`]: parsing untrusted device input into checked values.
 
 pub mod audio;
 pub mod consent;
+pub mod deletion;
 pub mod entities;
 pub mod ids;
 pub mod item;

@@ -58,6 +58,29 @@ impl EntryProof {
     }
 }
 
+/// A document (e.g. a deletion receipt's body) whose SHA-256 is recorded in a
+/// ledger entry under `hashes.document`, with that entry's proof. Verifying it
+/// proves the document is exactly what the log committed to: any edited byte of
+/// the document, the entry, the proof or the checkpoint fails.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentReceipt {
+    /// The document, as exact text (its bytes are hashed).
+    pub document: String,
+    pub ledger: EntryProof,
+}
+
+impl DocumentReceipt {
+    pub fn verify(&self, verifier: &Verifier) -> Result<Entry, LedgerError> {
+        let entry = self.ledger.verify(verifier)?;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.document.as_bytes());
+        if entry.hashes.get("document").map(String::as_str) != Some(crate::hash::to_hex(digest.as_ref()).as_str()) {
+            return Err(LedgerError::ProofFailed);
+        }
+        Ok(entry)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -101,7 +101,7 @@ impl Vault {
             }
             Actor::Device(d) => {
                 let ctx = &d.ctx;
-                if ctx.child.child.id != child_id {
+                if ctx.child.child.id != child_id || ctx.child.child.status == ChildStatus::Deleting {
                     return Err(ServiceError::NotFound);
                 }
                 let Action::Collect(scope) = action else {
@@ -127,7 +127,8 @@ impl Vault {
 
     /// The guardian rule, for a child record already loaded (e.g. by a household listing).
     pub(crate) fn authorize_loaded(&self, g: &GuardianSession, child: ChildRecord, action: Action) -> Result<Grant> {
-        if child.child.household_id != g.household_id || matches!(action, Action::Collect(_)) {
+        let gone = child.child.status == ChildStatus::Deleting;
+        if gone || child.child.household_id != g.household_id || matches!(action, Action::Collect(_)) {
             return Err(ServiceError::NotFound);
         }
         Ok(Grant { child, actor: format!("guardian:{}", g.guardian_id), action })

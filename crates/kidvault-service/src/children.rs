@@ -58,6 +58,9 @@ impl Vault {
     pub async fn list_children(&self, g: &GuardianSession, now: Timestamp) -> Result<Vec<ChildView>> {
         let mut out = Vec::new();
         for record in self.store.children_of(g.household_id).await? {
+            if record.child.status == ChildStatus::Deleting {
+                continue;
+            }
             let grant = self.authorize_loaded(g, record, Action::ViewChild)?;
             out.push(self.child_view(&grant, now).await?);
         }

@@ -34,6 +34,9 @@ pub enum ServiceError {
     TooLarge { code: &'static str, message: String },
     #[error("internal error")]
     Internal(String),
+    /// Sealed under a retired key epoch; the operation re-seals and retries.
+    #[error("sealed under a retired key epoch")]
+    Stale,
 }
 
 impl ServiceError {
@@ -49,7 +52,7 @@ impl ServiceError {
             ServiceError::NotFound => ErrorKind::NotFound,
             ServiceError::Conflict { .. } => ErrorKind::Conflict,
             ServiceError::TooLarge { .. } => ErrorKind::TooLarge,
-            ServiceError::Internal(_) => ErrorKind::Internal,
+            ServiceError::Internal(_) | ServiceError::Stale => ErrorKind::Internal,
         }
     }
 
@@ -62,14 +65,14 @@ impl ServiceError {
             | ServiceError::TooLarge { code, .. } => code,
             ServiceError::Unauthenticated(_) => "unauthenticated",
             ServiceError::NotFound => "not_found",
-            ServiceError::Internal(_) => "internal",
+            ServiceError::Internal(_) | ServiceError::Stale => "internal",
         }
     }
 
     /// The message for the caller (internal details are logged, not returned).
     pub fn public_message(&self) -> String {
         match self {
-            ServiceError::Internal(_) => "internal error; the operation did not complete".into(),
+            ServiceError::Internal(_) | ServiceError::Stale => "internal error; the operation did not complete".into(),
             ServiceError::NotFound => "no such resource".into(),
             other => other.to_string(),
         }
@@ -82,6 +85,7 @@ impl From<StoreError> for ServiceError {
             StoreError::NotFound => ServiceError::NotFound,
             StoreError::Conflict(m) => ServiceError::Conflict { code: "conflict", message: m },
             StoreError::Lineage(l) => ServiceError::invalid("invalid_derived_from", l),
+            StoreError::StaleKeyEpoch => ServiceError::Internal("sealed under a retired key epoch".into()),
             StoreError::Backend(m) | StoreError::Corrupt(m) => ServiceError::Internal(m),
         }
     }

@@ -138,6 +138,28 @@ impl Vault {
         recorded_at: Timestamp,
         now: Timestamp,
     ) -> Result<Ingested> {
+        match self.try_store_item(grant, d, kind, &derived_from, plaintext, recorded_at, now).await {
+            // A rotation retired the key this was sealed under: re-seal once under
+            // the current key (never keep data under an epoch about to be destroyed).
+            Err(ServiceError::Stale) => {
+                self.keys.forget(grant.child_id());
+                self.try_store_item(grant, d, kind, &derived_from, plaintext, recorded_at, now).await
+            }
+            other => other,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn try_store_item(
+        &self,
+        grant: &Grant,
+        d: &DeviceSession,
+        kind: ItemKind,
+        derived_from: &[ItemId],
+        plaintext: &[u8],
+        recorded_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Ingested> {
         let id = ItemId::generate(now);
         let sealed = self.seal(grant, id.as_bytes(), plaintext).await?;
         let content = if kind.spec().shape == ContentShape::Audio {
@@ -156,7 +178,7 @@ impl Vault {
                 recorded_at,
                 received_at: now,
                 device_id: Some(d.device_id()),
-                derived_from,
+                derived_from: derived_from.to_vec(),
                 size: plaintext.len() as u64,
             },
             key_epoch: sealed.epoch,
@@ -169,7 +191,10 @@ impl Vault {
             if let StoredContent::Blob(loc) = &record.content {
                 let _ = self.blobs.delete(loc).await;
             }
-            return Err(e.into());
+            return Err(match e {
+                kidvault_store::StoreError::StaleKeyEpoch => ServiceError::Stale,
+                e => e.into(),
+            });
         }
         Ok(Ingested { item_id: id, kind, category: spec.category, recorded_at })
     }

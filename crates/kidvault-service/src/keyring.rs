@@ -22,7 +22,8 @@ pub struct KeyRing {
     latest: RwLock<HashMap<ChildId, u32>>,
 }
 
-fn root_context(child: ChildId, epoch: u32) -> Vec<u8> {
+/// The associated data a child key is wrapped with under the root key.
+pub fn root_context(child: ChildId, epoch: u32) -> Vec<u8> {
     let mut ctx = b"kidvault/child-key/v1\0".to_vec();
     ctx.extend_from_slice(child.as_bytes());
     ctx.extend_from_slice(&epoch.to_be_bytes());
@@ -95,6 +96,47 @@ impl KeyRing {
             }
             let e = latest.entry(child).or_insert(epoch);
             *e = (*e).max(epoch);
+        }
+    }
+
+    /// Destroys every epoch of the child's key: all of its data, in every copy,
+    /// becomes unreadable. Returns how many epochs were destroyed.
+    pub async fn destroy(&self, child: ChildId) -> Result<u64> {
+        let n = self.keystore.destroy_child_keys(child).await?;
+        self.forget(child);
+        Ok(n)
+    }
+
+    /// Creates the child's key at a new epoch (the newest + 1) and returns it.
+    pub async fn rotate(&self, child: ChildId, now: Timestamp) -> Result<ChildKey> {
+        let (latest, _) = self
+            .keystore
+            .latest_child_key(child)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(format!("child {child} has no key")))?;
+        let epoch = latest + 1;
+        let key = SecretKey::generate()?;
+        let wrapped = self.provider.wrap(&root_context(child, epoch), &key)?;
+        self.keystore.insert_child_key(child, epoch, &wrapped, now).await?;
+        let ck = ChildKey::new(key, *child.as_bytes(), epoch);
+        self.remember(child, ck.clone());
+        Ok(ck)
+    }
+
+    /// Destroys the child's key epochs below `epoch`.
+    pub async fn destroy_below(&self, child: ChildId, epoch: u32) -> Result<u64> {
+        let n = self.keystore.destroy_child_keys_below(child, epoch).await?;
+        self.forget(child);
+        Ok(n)
+    }
+
+    /// Drops the child's keys from the cache (they are re-read on next use).
+    pub fn forget(&self, child: ChildId) {
+        if let Ok(mut cache) = self.cache.write() {
+            cache.retain(|(c, _), _| *c != child);
+        }
+        if let Ok(mut latest) = self.latest.write() {
+            latest.remove(&child);
         }
     }
 }

@@ -7,6 +7,8 @@
 //! - [`ingest`]: device ingest of recordings, derived items and locations, with
 //!   consent checked on every request and lineage recorded at ingest.
 //! - [`review`]: a guardian reading items and their decrypted content.
+//! - [`deletion`]: deletion requests and the durable, resumable pipeline that
+//!   makes them complete (lineage, crypto-shredding, key rotation) and provable.
 //! - [`ledger`]: checkpoints, entries and proofs of the tamper-evident log that
 //!   every consent change and every access to child data is written to.
 //!
@@ -21,6 +23,7 @@
 pub mod access;
 pub mod accounts;
 pub mod children;
+pub mod deletion;
 pub mod devices;
 mod error;
 pub mod ingest;
@@ -74,6 +77,8 @@ pub struct Vault {
     keys: keyring::KeyRing,
     signer: Arc<kidvault_ledger::checkpoint::Signer>,
     config: VaultConfig,
+    /// One deletion runner at a time in this process.
+    deletion_runner: tokio::sync::Mutex<()>,
 }
 
 impl Vault {
@@ -85,7 +90,14 @@ impl Vault {
         signer: Arc<kidvault_ledger::checkpoint::Signer>,
         config: VaultConfig,
     ) -> Self {
-        Self { store, blobs, keys: keyring::KeyRing::new(provider, keystore), signer, config }
+        Self {
+            store,
+            blobs,
+            keys: keyring::KeyRing::new(provider, keystore),
+            signer,
+            config,
+            deletion_runner: tokio::sync::Mutex::new(()),
+        }
     }
 
     pub fn config(&self) -> &VaultConfig {

@@ -19,6 +19,7 @@ use kidvault_ledger::entry::{EntryKind, NewEntry};
 
 use crate::model::*;
 use crate::{BlobStore, Keystore, Store, StoreError};
+use kidvault_domain::ids::DeletionId;
 
 /// Generates one test per conformance case. `$make` is an expression evaluating to
 /// a future of `(guard, Arc<dyn Store>, Arc<dyn Keystore>, Arc<dyn BlobStore>)`;
@@ -31,7 +32,8 @@ macro_rules! store_conformance_tests {
             consent_makes_child_active_and_scopes_withdraw_separately, devices_pair_and_revoke,
             ingest_context_reads_device_child_and_consents, items_round_trip_with_lineage,
             lineage_refusals_store_nothing, concurrent_writes_all_land, ledger_appends_prove_and_commit_with_their_action,
-            keystore_epochs_and_destruction, blobs_round_trip_and_delete, items_page_newest_first_with_filters);
+            keystore_epochs_and_destruction, blobs_round_trip_and_delete, items_page_newest_first_with_filters,
+            deletions_follow_lineage_and_purge_only_their_scope);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -475,4 +477,90 @@ pub async fn items_page_newest_first_with_filters(store: S, _: K, _: B) {
     assert_eq!(recs.len(), 3);
     assert!(recs.iter().all(|m| m.kind == ItemKind::VoiceRecording && m.recorded_at >= t(2) && m.recorded_at < t(5)));
     assert_eq!(got.iter().find(|m| m.kind == ItemKind::Transcript).map(|m| m.derived_from.len()), Some(1));
+}
+
+fn deletion(hh: HouseholdId, child: ChildId, scope: kidvault_domain::deletion::DeletionScope) -> DeletionRecord {
+    DeletionRecord {
+        id: DeletionId::generate(t(5)),
+        household_id: hh,
+        child_id: child,
+        requested_by: "guardian:test".into(),
+        reason: kidvault_domain::deletion::DeletionReason::Guardian,
+        scope,
+        step: kidvault_domain::deletion::DeletionStep::Requested,
+        requested_at: t(5),
+        updated_at: t(5),
+        rotation_epoch: None,
+        summary: None,
+        ledger_index: None,
+    }
+}
+
+pub async fn deletions_follow_lineage_and_purge_only_their_scope(store: S, _: K, _: B) {
+    use kidvault_domain::deletion::{DeletionScope, DeletionStep};
+    let (hh, g) = household(&store, "del@example.org").await;
+    let c = child(&store, hh, 0).await;
+    store
+        .record_consent(
+            &consent(c.child.id, g.guardian.id, &[ConsentScope::Voice], 0),
+            &entry(EntryKind::ConsentGranted, c.child.id),
+        )
+        .await
+        .unwrap();
+    let d = device(&store, &c, 9).await;
+    let rec = item(c.child.id, ItemKind::VoiceRecording, &[], 1);
+    let tr = item(c.child.id, ItemKind::Transcript, &[rec.meta.id], 1);
+    let intent = item(c.child.id, ItemKind::Intent, &[tr.meta.id], 1);
+    let other = item(c.child.id, ItemKind::VoiceRecording, &[], 2);
+    let other_tr = item(c.child.id, ItemKind::Transcript, &[other.meta.id], 2);
+    for i in [&rec, &tr, &intent, &other, &other_tr] {
+        store.insert_item(i).await.unwrap();
+    }
+
+    let del = deletion(hh, c.child.id, DeletionScope::Item { item: rec.meta.id });
+    store.create_deletion(&del).await.unwrap();
+    assert_eq!(store.open_deletions().await.unwrap().iter().map(|d| d.id).collect::<Vec<_>>(), vec![del.id]);
+    assert_eq!(store.resolve_deletion(del.id, t(5)).await.unwrap(), 3, "the recording, its transcript and intent");
+    // Pending: no longer listed, no longer derivable.
+    let listed = store
+        .list_items(c.child.id, &ItemFilter { kind: None, from: None, to: None, after: None, limit: 50 })
+        .await
+        .unwrap();
+    assert_eq!(listed.iter().map(|m| m.id).collect::<Vec<_>>().len(), 2);
+    assert!(listed.iter().all(|m| m.id == other.meta.id || m.id == other_tr.meta.id));
+    let late = item(c.child.id, ItemKind::Memory, &[tr.meta.id], 3);
+    assert!(matches!(store.insert_item(&late).await, Err(StoreError::Lineage(_))));
+    // Steps out of order are refused.
+    assert!(matches!(store.purge_deletion(del.id, t(5)).await, Err(StoreError::Conflict(_))));
+    store.shred_deletion_items(del.id, t(5)).await.unwrap();
+    assert!(store.item(tr.meta.id).await.unwrap().unwrap().wrapped_key.is_empty());
+    assert!(!store.item(other_tr.meta.id).await.unwrap().unwrap().wrapped_key.is_empty());
+    store.set_deletion_step(del.id, DeletionStep::Rotated, t(5)).await.unwrap();
+    let covered = store.deletion_items(del.id).await.unwrap();
+    assert_eq!(covered.len(), 3);
+    assert_eq!(covered.iter().filter(|i| i.kind == ItemKind::VoiceRecording).count(), 1);
+    store.purge_deletion(del.id, t(5)).await.unwrap();
+    for gone in [&rec, &tr, &intent] {
+        assert_eq!(store.item(gone.meta.id).await.unwrap(), None);
+    }
+    assert!(store.item(other_tr.meta.id).await.unwrap().is_some());
+    assert_eq!(store.derived_from(other.meta.id).await.unwrap(), vec![other_tr.meta.id]);
+    let indexes =
+        store.complete_deletion(del.id, t(6), "{}", &[entry(EntryKind::DeletionCompleted, c.child.id)]).await.unwrap();
+    let done = store.deletion(del.id).await.unwrap().unwrap();
+    assert_eq!((done.step, done.ledger_index), (DeletionStep::Completed, indexes.last().copied()));
+    assert!(store.open_deletions().await.unwrap().is_empty());
+
+    // The whole child: profile, consents, devices, every item.
+    let all = deletion(hh, c.child.id, DeletionScope::Child);
+    store.create_deletion(&all).await.unwrap();
+    assert_eq!(store.child(c.child.id).await.unwrap().unwrap().child.status, ChildStatus::Deleting);
+    assert_eq!(store.resolve_deletion(all.id, t(7)).await.unwrap(), 2);
+    store.set_deletion_step(all.id, DeletionStep::Shredded, t(7)).await.unwrap();
+    store.set_deletion_step(all.id, DeletionStep::Rotated, t(7)).await.unwrap();
+    store.purge_deletion(all.id, t(7)).await.unwrap();
+    assert_eq!(store.child(c.child.id).await.unwrap(), None);
+    assert!(store.consents_of(c.child.id).await.unwrap().is_empty());
+    assert_eq!(store.device(d.device.id).await.unwrap(), None);
+    assert!(store.item(other.meta.id).await.unwrap().is_none());
 }

@@ -36,6 +36,10 @@ pub enum StoreError {
     Conflict(String),
     #[error(transparent)]
     Lineage(#[from] kidvault_domain::lineage::LineageError),
+    /// Data sealed under a child-key epoch that a rotation has retired: re-seal
+    /// under the current key and retry.
+    #[error("sealed under a retired key epoch")]
+    StaleKeyEpoch,
     #[error("storage backend: {0}")]
     Backend(String),
     #[error("stored data is corrupt: {0}")]

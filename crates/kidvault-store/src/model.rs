@@ -105,3 +105,51 @@ pub struct ItemFilter {
     pub after: Option<(Timestamp, ItemId)>,
     pub limit: u32,
 }
+
+/// A deletion request and how far it has got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeletionRecord {
+    pub id: kidvault_domain::ids::DeletionId,
+    pub household_id: HouseholdId,
+    pub child_id: kidvault_domain::ids::ChildId,
+    pub requested_by: String,
+    pub reason: kidvault_domain::deletion::DeletionReason,
+    pub scope: kidvault_domain::deletion::DeletionScope,
+    pub step: kidvault_domain::deletion::DeletionStep,
+    pub requested_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// For item deletions: the child-key epoch the survivors are re-wrapped to.
+    pub rotation_epoch: Option<u32>,
+    /// The receipt body (JSON), once complete.
+    pub summary: Option<String>,
+    /// The `deletion.completed` ledger entry, once complete.
+    pub ledger_index: Option<u64>,
+}
+
+/// One item a deletion covers (kept after the purge as proof: ids, kind, category).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeletionItem {
+    pub item_id: ItemId,
+    pub kind: kidvault_domain::item::ItemKind,
+    pub category: kidvault_domain::item::DataCategory,
+    pub blob: Option<BlobLocator>,
+}
+
+/// Something sealed under a child's key, whose data key is wrapped by an epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyTarget {
+    Item(ItemId),
+    Profile,
+    Device(kidvault_domain::ids::DeviceId),
+}
+
+impl KeyTarget {
+    /// The id the data key is bound to (associated data when wrapping).
+    pub fn owner_bytes(&self, child: kidvault_domain::ids::ChildId) -> [u8; 16] {
+        match self {
+            KeyTarget::Item(i) => *i.as_bytes(),
+            KeyTarget::Profile => *child.as_bytes(),
+            KeyTarget::Device(d) => *d.as_bytes(),
+        }
+    }
+}

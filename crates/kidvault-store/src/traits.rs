@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use kidvault_domain::consent::{Consent, ConsentScope};
-use kidvault_domain::ids::{ChildId, DeviceId, GuardianId, HouseholdId, ItemId};
+use kidvault_domain::deletion::DeletionStep;
+use kidvault_domain::ids::{ChildId, DeletionId, DeviceId, GuardianId, HouseholdId, ItemId};
 use kidvault_domain::Timestamp;
 use uuid::Uuid;
 
@@ -81,6 +82,42 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>>;
     async fn checkpoint_at(&self, size: u64) -> Result<Option<String>>;
 
+    /// Records a deletion request. For a child scope the child becomes
+    /// `deleting` in the same transaction (nothing is served or collected).
+    async fn create_deletion(&self, deletion: &DeletionRecord) -> Result<()>;
+    async fn deletion(&self, id: DeletionId) -> Result<Option<DeletionRecord>>;
+    /// Deletions not yet completed, oldest first.
+    async fn open_deletions(&self) -> Result<Vec<DeletionRecord>>;
+    /// Step `requested → resolved`: resolves the scope through lineage (everything
+    /// derived, transitively), records the items, and stops serving them and
+    /// deriving from them (state `pending_deletion`). Returns how many items.
+    async fn resolve_deletion(&self, id: DeletionId, at: Timestamp) -> Result<u64>;
+    /// Step `resolved → shredded` for item scopes: destroys the wrapped data keys.
+    async fn shred_deletion_items(&self, id: DeletionId, at: Timestamp) -> Result<()>;
+    /// Records a step reached by work done elsewhere (keystore, blobs).
+    async fn set_deletion_step(&self, id: DeletionId, step: DeletionStep, at: Timestamp) -> Result<()>;
+    /// Records the epoch a rotation moves to and makes it the child's current key
+    /// epoch: from then on, an item sealed under an older epoch is refused with
+    /// `StaleKeyEpoch` (the caller re-seals under the current key).
+    async fn set_rotation_epoch(&self, id: DeletionId, epoch: u32) -> Result<()>;
+    /// Wrapped keys of the child's data still under an epoch below `epoch`.
+    async fn keys_below_epoch(&self, child: ChildId, epoch: u32) -> Result<Vec<(KeyTarget, u32, Vec<u8>)>>;
+    /// Stores data keys re-wrapped under `epoch`, in one transaction.
+    async fn rewrap(&self, child: ChildId, epoch: u32, keys: &[(KeyTarget, Vec<u8>)]) -> Result<()>;
+    async fn deletion_items(&self, id: DeletionId) -> Result<Vec<DeletionItem>>;
+    /// Step `rotated → purged`: removes the items' rows and lineage (and for a child
+    /// scope its consents, devices and profile); forgets blob locators.
+    async fn purge_deletion(&self, id: DeletionId, at: Timestamp) -> Result<()>;
+    /// Step `purged → completed`: appends the ledger entries and keeps the receipt
+    /// body, in one transaction. Returns the entries' indexes.
+    async fn complete_deletion(
+        &self,
+        id: DeletionId,
+        at: Timestamp,
+        summary: &str,
+        entries: &[NewEntry],
+    ) -> Result<Vec<u64>>;
+
     /// Removes a guardian's session (sign-out).
     async fn revoke_session(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<()>;
     /// The household's guardians (each receives the household's notices).
@@ -97,6 +134,8 @@ pub trait Keystore: Send + Sync + std::fmt::Debug {
     async fn latest_child_key(&self, child: ChildId) -> Result<Option<(u32, Vec<u8>)>>;
     /// Destroys every epoch of the child's key (crypto-shredding). Returns how many.
     async fn destroy_child_keys(&self, child: ChildId) -> Result<u64>;
+    /// Destroys the child's key epochs below `epoch`. Returns how many.
+    async fn destroy_child_keys_below(&self, child: ChildId, epoch: u32) -> Result<u64>;
 }
 
 /// Ciphertext blobs. `put` returns only once the blob is durable.

@@ -84,6 +84,19 @@ pub async fn checkpoint_loop(vault: Arc<Vault>, every: std::time::Duration) {
     }
 }
 
+/// Runs open deletions every `every`, and once at start: a deletion interrupted
+/// by a crash resumes here.
+pub async fn deletion_loop(vault: Arc<Vault>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = vault.run_deletions(chrono::Utc::now()).await {
+            tracing::error!(error = %e, "deletion run failed; will retry");
+        }
+    }
+}
+
 /// Whether `path` lies inside `dir` (symlinks and `..` resolved where they exist).
 pub fn inside(path: &Path, dir: &Path) -> bool {
     let abs = |p: &Path| {

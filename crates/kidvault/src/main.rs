@@ -140,8 +140,11 @@ async fn main() -> anyhow::Result<()> {
             println!("kidvault listening on http://{addr} (API: http://{addr}/api/v1/openapi.json)");
             let every = std::time::Duration::from_secs(cfg.checkpoint_interval_secs.max(1));
             let checkpoints = tokio::spawn(app::checkpoint_loop(std::sync::Arc::clone(&vault), every));
+            let deletions =
+                tokio::spawn(app::deletion_loop(std::sync::Arc::clone(&vault), std::time::Duration::from_secs(5)));
             app::serve(listener, std::sync::Arc::clone(&vault), app::shutdown_signal()).await?;
             checkpoints.abort();
+            deletions.abort();
             // A last checkpoint covers everything written before shutdown.
             vault.checkpoint(chrono::Utc::now()).await?;
             Ok(())
@@ -168,9 +171,15 @@ async fn main() -> anyhow::Result<()> {
             let cfg = Config::load(None)?;
             let verifier = verifier(public_key.unwrap_or_else(|| app::ledger_public_key_file(&cfg)))?;
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let proof: kidvault_ledger::receipt::EntryProof =
-                serde_json::from_str(&text).with_context(|| format!("{} is not an entry proof", file.display()))?;
-            let entry = proof.verify(&verifier).context("the receipt does NOT verify")?;
+            // A deletion receipt (document + proof) or a bare entry proof.
+            let (entry, proof) =
+                if let Ok(receipt) = serde_json::from_str::<kidvault_ledger::receipt::DocumentReceipt>(&text) {
+                    (receipt.verify(&verifier).context("the receipt does NOT verify")?, receipt.ledger)
+                } else {
+                    let proof: kidvault_ledger::receipt::EntryProof = serde_json::from_str(&text)
+                        .with_context(|| format!("{} is neither a receipt nor an entry proof", file.display()))?;
+                    (proof.verify(&verifier).context("the receipt does NOT verify")?, proof)
+                };
             println!(
                 "receipt OK: entry {} ({}, {}) is in the log of {} entries signed by {}",
                 entry.index,

@@ -1009,3 +1009,246 @@ async fn ledger_verify_names_the_tampered_entry() {
     let err = failure(&root);
     assert!(err.contains("ledger entry 3") && err.contains("moved"), "{err}");
 }
+
+// ---- deletion ----
+
+async fn await_deletion(app: &TestApp, token: &str, id: &str) -> Value {
+    for _ in 0..200 {
+        let (s, d) = app.get(&format!("/deletions/{id}"), token).await;
+        assert_eq!(s, StatusCode::OK, "{d}");
+        if d["step"] == "completed" {
+            return d;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("deletion {id} did not complete");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
+/// Deleting a recording removes its transcript and intent too, leaves the rest,
+/// and ends in a receipt that verifies with the public key alone; a backup of the
+/// data store and blobs taken before the deletion cannot decrypt the deleted
+/// recording with the live keystore and root key.
+#[tokio::test]
+async fn deleting_a_recording_reaches_everything_derived_and_even_backups() {
+    let app = spawn_app().await;
+    let (g, child, device) = household(&app, "ana@example.org").await;
+    let (g2, _, _) = household(&app, "bob@example.org").await;
+    let (audio, _) = wav(1.0, 5);
+    let (_, rec) = app.upload(&child, &device, audio.clone(), Some("audio/wav")).await;
+    let rec = rec["item_id"].as_str().unwrap().to_owned();
+    let (_, tr) =
+        app.item(&child, &device, json!({"kind": "transcript", "derived_from": [rec], "content": "hello"})).await;
+    let tr = tr["item_id"].as_str().unwrap().to_owned();
+    let (_, intent) =
+        app.item(&child, &device, json!({"kind": "intent", "derived_from": [tr], "content": {"i": 1}})).await;
+    let intent = intent["item_id"].as_str().unwrap().to_owned();
+    let (other_audio, _) = wav(1.0, 6);
+    let (_, keep) = app.upload(&child, &device, other_audio.clone(), Some("audio/wav")).await;
+    let keep = keep["item_id"].as_str().unwrap().to_owned();
+    let (_, keep_tr) =
+        app.item(&child, &device, json!({"kind": "transcript", "derived_from": [keep], "content": "stay"})).await;
+    let keep_tr = keep_tr["item_id"].as_str().unwrap().to_owned();
+
+    // The "backup": the data store and the blob directory, copied before the deletion.
+    let backup = tempfile::tempdir().unwrap();
+    copy_dir(&app.dir.path().join("data"), backup.path());
+
+    // Another household cannot delete it, and learns nothing.
+    let (s, _) = app.delete(&format!("/items/{rec}"), &g2).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, accepted) = app.delete(&format!("/items/{rec}"), &g).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{accepted}");
+    let id = accepted["deletion_id"].as_str().unwrap().to_owned();
+    let (s, _) = app.get(&format!("/deletions/{id}"), &g2).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let done = await_deletion(&app, &g, &id).await;
+    assert!(done["steps"].as_array().unwrap().iter().all(|s| s["done"] == true));
+
+    for gone in [&rec, &tr, &intent] {
+        let (s, _) = app.get(&format!("/items/{gone}"), &g).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{gone} survived");
+    }
+    let (s, t) = app.get(&format!("/items/{keep_tr}"), &g).await;
+    assert_eq!((s, t["content"].as_str()), (StatusCode::OK, Some("stay")));
+    let resp = app.http.get(app.url(&format!("/items/{keep}/content"))).bearer_auth(&g).send().await.unwrap();
+    assert_eq!(
+        resp.bytes().await.unwrap().to_vec(),
+        other_audio,
+        "survivors re-wrapped under the new epoch still open"
+    );
+    let (items, edges, _) = app.footprint();
+    assert_eq!((items, edges), (2, 1));
+    // Deleting again: the item no longer exists.
+    let (s, _) = app.delete(&format!("/items/{rec}"), &g).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // The receipt verifies with only the public key, online and offline; any edit fails.
+    let (s, receipt) = app.get(&format!("/deletions/{id}/receipt"), &g).await;
+    assert_eq!(s, StatusCode::OK, "{receipt}");
+    let public_key = app.http.get(app.url("/ledger/public-key")).send().await.unwrap().text().await.unwrap();
+    let parsed: kidvault_ledger::receipt::DocumentReceipt = serde_json::from_value(receipt.clone()).unwrap();
+    let entry = parsed.verify(&verifier_from(&public_key)).expect("receipt verifies");
+    assert_eq!(entry.kind.as_str(), "deletion.completed");
+    assert_eq!(entry.counts.get("items"), Some(&3));
+    let document: Value = serde_json::from_str(&parsed.document).unwrap();
+    assert_eq!(document["items"], 3);
+    assert_eq!(document["kinds"], json!({"intent": 1, "transcript": 1, "voice_recording": 1}));
+    assert!(!parsed.document.contains("hello"), "the receipt holds no deleted content");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ledger.pub"), &public_key).unwrap();
+    let verify = |body: String| {
+        std::fs::write(dir.path().join("r.json"), body).unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
+            .arg("verify-receipt")
+            .arg(dir.path().join("r.json"))
+            .arg("--public-key")
+            .arg(dir.path().join("ledger.pub"))
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(verify(receipt.to_string()));
+    assert!(!verify(receipt.to_string().replace("\\\"items\\\": 3", "\\\"items\\\": 2")));
+    let mut edited = parsed.clone();
+    edited.document = edited.document.replace("\"items\": 3", "\"items\": 2");
+    assert_ne!(edited, parsed);
+    assert!(!verify(serde_json::to_string(&edited).unwrap()));
+    let (_, activity) = app.get(&format!("/children/{child}/activity"), &g).await;
+    let kinds: Vec<&str> =
+        activity["entries"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"key.destroyed") && kinds.contains(&"deletion.completed"));
+
+    // The backup still holds the recording's ciphertext and its wrapped data key;
+    // with the live keystore and root key, nothing opens it.
+    let b = rusqlite::Connection::open(backup.path().join("kidvault.db")).unwrap();
+    let rec_id: uuid::Uuid = rec.parse().unwrap();
+    let child_id: kidvault_domain::ids::ChildId = child.parse().unwrap();
+    let (epoch, wrapped): (u32, Vec<u8>) = b
+        .query_row("SELECT key_epoch, wrapped_key FROM items WHERE id = ?1", [rec_id.as_bytes().to_vec()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert!(!wrapped.is_empty(), "the backup predates the deletion");
+    let keystore = rusqlite::Connection::open_with_flags(
+        app.dir.path().join("keys/keystore.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut stmt = keystore.prepare("SELECT epoch, wrapped FROM child_keys WHERE child_id = ?1").unwrap();
+    let live: Vec<(u32, Vec<u8>)> = stmt
+        .query_map([child_id.as_bytes().to_vec()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(!live.is_empty() && live.iter().all(|(e, _)| *e > epoch), "the epoch the backup needs is destroyed");
+    let (root, _) = kidvault_crypto::FileKeyProvider::load_or_create(&app.dir.path().join("keys/root.key")).unwrap();
+    use kidvault_crypto::KeyProvider;
+    for (e, w) in &live {
+        let key = root.unwrap(&kidvault_service::keyring::root_context(child_id, *e), w).unwrap();
+        for try_epoch in [epoch, *e] {
+            let ck = kidvault_crypto::ChildKey::new(key.clone(), *child_id.as_bytes(), try_epoch);
+            assert!(ck.unwrap(rec_id.as_bytes(), &wrapped).is_err(), "a live key opened the backup's item key");
+        }
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_child_destroys_its_keys_and_every_trace() {
+    let app = spawn_app().await;
+    let (g, child, device) = household(&app, "ana@example.org").await;
+    let (audio, _) = wav(1.0, 8);
+    let (_, rec) = app.upload(&child, &device, audio, Some("audio/wav")).await;
+    app.item(&child, &device, json!({"kind": "transcript", "derived_from": [rec["item_id"]], "content": "bye"})).await;
+    app.post(
+        &format!("/children/{child}/locations"),
+        Some(&device),
+        json!({"lat": 1.0, "lon": 2.0, "accuracy_m": 3.0}),
+    )
+    .await;
+    let (s, accepted) = app.delete(&format!("/children/{child}"), &g).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let id = accepted["deletion_id"].as_str().unwrap().to_owned();
+    await_deletion(&app, &g, &id).await;
+
+    let (s, _) = app.get(&format!("/children/{child}"), &g).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, list) = app.get("/children", &g).await;
+    assert!(list["children"].as_array().unwrap().is_empty());
+    let (s, b) = app.upload(&child, &device, wav(1.0, 9).0, Some("audio/wav")).await;
+    assert_eq!((s, code(&b)), (StatusCode::UNAUTHORIZED, "unauthenticated"), "its devices are gone too");
+    let (items, _, _) = app.footprint();
+    assert_eq!(items, 0);
+    let db = app.db();
+    let child_id: uuid::Uuid = child.parse().unwrap();
+    for table in ["children", "consents", "devices"] {
+        let col = if table == "children" { "id" } else { "child_id" };
+        let n: i64 = db
+            .query_row(&format!("SELECT count(*) FROM {table} WHERE {col} = ?1"), [child_id.as_bytes().to_vec()], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(n, 0, "{table} still holds the child");
+    }
+    let keystore = rusqlite::Connection::open_with_flags(
+        app.dir.path().join("keys/keystore.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let keys: i64 = keystore
+        .query_row("SELECT count(*) FROM child_keys WHERE child_id = ?1", [child_id.as_bytes().to_vec()], |r| r.get(0))
+        .unwrap();
+    assert_eq!(keys, 0, "every epoch of the child key is destroyed");
+    let (s, receipt) = app.get(&format!("/deletions/{id}/receipt"), &g).await;
+    assert_eq!(s, StatusCode::OK);
+    let public_key = app.http.get(app.url("/ledger/public-key")).send().await.unwrap().text().await.unwrap();
+    let parsed: kidvault_ledger::receipt::DocumentReceipt = serde_json::from_value(receipt).unwrap();
+    parsed.verify(&verifier_from(&public_key)).unwrap();
+    assert!(parsed.document.contains("every epoch of the child key"));
+}
+
+#[tokio::test]
+async fn deleting_by_kind_takes_only_that_kind_and_bad_scopes_are_refused() {
+    let app = spawn_app().await;
+    let (g, child, device) = household(&app, "ana@example.org").await;
+    let (_, rec) = app.upload(&child, &device, wav(1.0, 3).0, Some("audio/wav")).await;
+    for lat in [1.0, 2.0] {
+        app.post(
+            &format!("/children/{child}/locations"),
+            Some(&device),
+            json!({"lat": lat, "lon": 2.0, "accuracy_m": 3.0}),
+        )
+        .await;
+    }
+    for (body, want) in [
+        (json!({}), "invalid_scope"),
+        (json!({"all": true, "kinds": ["location"]}), "invalid_scope"),
+        (json!({"kinds": ["horoscope"]}), "unknown_kind"),
+        (json!({"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}), "invalid_scope"),
+    ] {
+        let (s, b) = app.post(&format!("/children/{child}/deletions"), Some(&g), body).await;
+        assert_eq!((s, code(&b)), (StatusCode::UNPROCESSABLE_ENTITY, want));
+    }
+    let (s, accepted) =
+        app.post(&format!("/children/{child}/deletions"), Some(&g), json!({"kinds": ["location"]})).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    await_deletion(&app, &g, accepted["deletion_id"].as_str().unwrap()).await;
+    let (_, page) = app.get(&format!("/children/{child}/items"), &g).await;
+    let left: Vec<&str> = page["items"].as_array().unwrap().iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    assert_eq!(left, ["voice_recording"]);
+    let (s, _) = app.get(&format!("/items/{}", rec["item_id"].as_str().unwrap()), &g).await;
+    assert_eq!(s, StatusCode::OK);
+}

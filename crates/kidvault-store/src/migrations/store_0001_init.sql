@@ -27,6 +27,8 @@ CREATE TABLE children (
     status TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     last_active_at INTEGER,
+    -- The child key's current epoch: new data is sealed under it, and only it.
+    key_epoch INTEGER NOT NULL DEFAULT 1,
     profile_epoch INTEGER NOT NULL,
     profile_key BLOB NOT NULL,
     profile BLOB NOT NULL
@@ -108,4 +110,31 @@ CREATE TABLE ledger_checkpoints (
     size INTEGER PRIMARY KEY,
     at INTEGER NOT NULL,
     note TEXT NOT NULL
+);
+-- Deletions: a durable state machine per request (see kidvault_domain::deletion).
+-- No foreign key to children: a deletion outlives the child it deleted. Its items'
+-- ids, kinds and categories stay as the proof of what was deleted; nothing else.
+CREATE TABLE deletions (
+    id BLOB PRIMARY KEY,
+    household_id BLOB NOT NULL,
+    child_id BLOB NOT NULL,
+    requested_by TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    step TEXT NOT NULL,
+    requested_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    rotation_epoch INTEGER,
+    summary TEXT,
+    ledger_index INTEGER
+);
+CREATE INDEX deletions_step ON deletions(step, requested_at);
+CREATE INDEX deletions_household ON deletions(household_id, requested_at);
+CREATE TABLE deletion_items (
+    deletion_id BLOB NOT NULL REFERENCES deletions(id),
+    item_id BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    category TEXT NOT NULL,
+    blob_locator TEXT,
+    PRIMARY KEY (deletion_id, item_id)
 );

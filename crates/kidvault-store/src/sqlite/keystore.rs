@@ -71,4 +71,15 @@ impl Keystore for SqliteKeystore {
             .write(move |c| Ok(c.execute("DELETE FROM child_keys WHERE child_id = ?1", [child.as_bytes()])? as u64))
             .await
     }
+
+    async fn destroy_child_keys_below(&self, child: ChildId, epoch: u32) -> Result<u64> {
+        self.db
+            .write(move |c| {
+                Ok(c.execute(
+                    "DELETE FROM child_keys WHERE child_id = ?1 AND epoch < ?2",
+                    params![child.as_bytes(), epoch],
+                )? as u64)
+            })
+            .await
+    }
 }

@@ -10,6 +10,7 @@
 //! thread checkpoints the WAL back into the database file, off the writer's path.
 
 pub mod audit;
+mod deletions;
 mod keystore;
 pub(crate) mod ledger;
 mod store;

@@ -13,9 +13,10 @@ use kidvault_ledger::entry::{EntryKind, NewEntry};
 use kidvault_ledger::Hash;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{ledger, ts_from_sql, ts_to_sql, uuid_from_sql, Db};
+use super::{deletions, ledger, ts_from_sql, ts_to_sql, uuid_from_sql, Db};
 use crate::model::*;
 use crate::{Result, Store, StoreError};
+use kidvault_domain::deletion::DeletionStep;
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/store_0001_init.sql"))];
 
@@ -230,6 +231,15 @@ fn insert_item_tx(conn: &Connection, item: &ItemRecord) -> Result<()> {
         }
     }
     check_derivation(m.child_id, m.kind, &m.derived_from, &found)?;
+    // Sealed under a key epoch that a rotation has since retired: refuse, so the
+    // caller re-seals under the current key (the old epoch is about to be destroyed).
+    let current: Option<i64> = conn
+        .prepare_cached("SELECT key_epoch FROM children WHERE id = ?1")?
+        .query_row([m.child_id.as_bytes()], |r| r.get(0))
+        .optional()?;
+    if current.is_some_and(|e| e != i64::from(item.key_epoch)) {
+        return Err(StoreError::StaleKeyEpoch);
+    }
     let (inline, locator) = match &item.content {
         StoredContent::Inline(c) => (Some(c.as_slice()), None),
         StoredContent::Blob(l) => (None, Some(l.0.as_str())),
@@ -679,5 +689,80 @@ impl Store for SqliteStore {
                 .query_row([size as i64], |r| r.get(0))
                 .optional()?)
         })
+    }
+
+    async fn create_deletion(&self, d: &DeletionRecord) -> Result<()> {
+        let d = d.clone();
+        self.db.write(move |c| deletions::create(c, &d)).await
+    }
+
+    async fn deletion(&self, id: DeletionId) -> Result<Option<DeletionRecord>> {
+        self.db.lookup(move |c| deletions::get(c, id))
+    }
+
+    async fn open_deletions(&self) -> Result<Vec<DeletionRecord>> {
+        self.db
+            .read(|c| {
+                let mut stmt =
+                    c.prepare_cached("SELECT id FROM deletions WHERE step <> 'completed' ORDER BY requested_at, id")?;
+                let ids = all(&mut stmt, [], |r| id::<DeletionId>(r, "id"))?;
+                ids.into_iter().filter_map(|i| deletions::get(c, i).transpose()).collect()
+            })
+            .await
+    }
+
+    async fn resolve_deletion(&self, id: DeletionId, at: Timestamp) -> Result<u64> {
+        self.db.write(move |c| deletions::resolve(c, id, at)).await
+    }
+
+    async fn shred_deletion_items(&self, id: DeletionId, at: Timestamp) -> Result<()> {
+        self.db.write(move |c| deletions::shred_items(c, id, at)).await
+    }
+
+    async fn set_deletion_step(&self, id: DeletionId, step: DeletionStep, at: Timestamp) -> Result<()> {
+        self.db.write(move |c| deletions::set_step(c, id, step, at)).await
+    }
+
+    async fn set_rotation_epoch(&self, id: DeletionId, epoch: u32) -> Result<()> {
+        self.db
+            .write(move |c| {
+                c.execute("UPDATE deletions SET rotation_epoch = ?2 WHERE id = ?1", params![id.as_bytes(), epoch])?;
+                // From here on, new data for the child must be sealed under `epoch`.
+                c.execute(
+                    "UPDATE children SET key_epoch = ?2
+                     WHERE id = (SELECT child_id FROM deletions WHERE id = ?1) AND key_epoch < ?2",
+                    params![id.as_bytes(), epoch],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn keys_below_epoch(&self, child: ChildId, epoch: u32) -> Result<Vec<(KeyTarget, u32, Vec<u8>)>> {
+        self.db.read(move |c| deletions::keys_below(c, child, epoch)).await
+    }
+
+    async fn rewrap(&self, child: ChildId, epoch: u32, keys: &[(KeyTarget, Vec<u8>)]) -> Result<()> {
+        let keys = keys.to_vec();
+        self.db.write(move |c| deletions::rewrap(c, child, epoch, &keys)).await
+    }
+
+    async fn deletion_items(&self, id: DeletionId) -> Result<Vec<DeletionItem>> {
+        self.db.read(move |c| deletions::items(c, id)).await
+    }
+
+    async fn purge_deletion(&self, id: DeletionId, at: Timestamp) -> Result<()> {
+        self.db.write(move |c| deletions::purge(c, id, at)).await
+    }
+
+    async fn complete_deletion(
+        &self,
+        id: DeletionId,
+        at: Timestamp,
+        summary: &str,
+        entries: &[NewEntry],
+    ) -> Result<Vec<u64>> {
+        let (summary, entries) = (summary.to_owned(), entries.to_vec());
+        self.db.write(move |c| deletions::complete(c, id, at, &summary, &entries)).await
     }
 }

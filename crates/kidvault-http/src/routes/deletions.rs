@@ -1,0 +1,139 @@
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use kidvault_domain::deletion::DeletionStep;
+use kidvault_domain::ids::{ChildId, DeletionId};
+use kidvault_ledger::receipt::DocumentReceipt;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{path_id, ApiJson, GuardianAuth};
+use crate::AppState;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct DeletionAccepted {
+    deletion_id: DeletionId,
+}
+
+/// Starts the deletion runner now (it also runs periodically, and at start-up).
+fn accepted(state: &AppState, id: DeletionId) -> (StatusCode, Json<DeletionAccepted>) {
+    let vault = Arc::clone(&state.vault);
+    tokio::spawn(async move {
+        if let Err(e) = vault.run_deletions(Utc::now()).await {
+            tracing::error!(error = %e, "deletion run failed; it will be retried");
+        }
+    });
+    (StatusCode::ACCEPTED, Json(DeletionAccepted { deletion_id: id }))
+}
+
+/// Delete an item and everything derived from it, transitively.
+#[utoipa::path(delete, path = "/api/v1/items/{id}", tag = "deletion", security(("guardian" = [])),
+    params(("id" = String, Path)), responses((status = 202, body = DeletionAccepted), (status = 404, body = ErrorBody)))]
+pub(crate) async fn item(
+    State(state): State<AppState>,
+    GuardianAuth(g, _): GuardianAuth,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<DeletionAccepted>)> {
+    let id = state.vault.delete_item(&g, path_id(&id)?, Utc::now()).await?;
+    Ok(accepted(&state, id))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewDeletion {
+    /// Only these kinds.
+    #[serde(default)]
+    kinds: Vec<String>,
+    /// Recorded at or after (RFC 3339).
+    from: Option<DateTime<Utc>>,
+    /// Recorded before (RFC 3339).
+    to: Option<DateTime<Utc>>,
+    /// Every item of the child (not the profile: see `DELETE /children/{id}`).
+    #[serde(default)]
+    all: bool,
+}
+
+/// Delete a child's items by kind and/or time range, or all of them.
+#[utoipa::path(post, path = "/api/v1/children/{id}/deletions", tag = "deletion", request_body = NewDeletion,
+    security(("guardian" = [])), params(("id" = String, Path)),
+    responses((status = 202, body = DeletionAccepted), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn items(
+    State(state): State<AppState>,
+    GuardianAuth(g, _): GuardianAuth,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<NewDeletion>,
+) -> ApiResult<(StatusCode, Json<DeletionAccepted>)> {
+    let id = state.vault.delete_items(&g, path_id(&id)?, &req.kinds, (req.from, req.to), req.all, Utc::now()).await?;
+    Ok(accepted(&state, id))
+}
+
+/// Delete the child: profile, keys, consents, devices and all its data.
+#[utoipa::path(delete, path = "/api/v1/children/{id}", tag = "deletion", security(("guardian" = [])),
+    params(("id" = String, Path)), responses((status = 202, body = DeletionAccepted), (status = 404, body = ErrorBody)))]
+pub(crate) async fn child(
+    State(state): State<AppState>,
+    GuardianAuth(g, _): GuardianAuth,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<DeletionAccepted>)> {
+    let id = state.vault.delete_child(&g, path_id(&id)?, Utc::now()).await?;
+    Ok(accepted(&state, id))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct StepStatus {
+    step: DeletionStep,
+    done: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct DeletionStatus {
+    deletion_id: DeletionId,
+    child_id: ChildId,
+    #[schema(value_type = Object)]
+    scope: serde_json::Value,
+    reason: String,
+    /// The last step reached.
+    step: DeletionStep,
+    steps: Vec<StepStatus>,
+    requested_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    /// Present once the deletion is complete.
+    receipt_url: Option<String>,
+}
+
+/// The state of every step of a deletion.
+#[utoipa::path(get, path = "/api/v1/deletions/{id}", tag = "deletion", security(("guardian" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = DeletionStatus), (status = 404, body = ErrorBody)))]
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    GuardianAuth(g, _): GuardianAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DeletionStatus>> {
+    let d = state.vault.deletion(&g, path_id(&id)?).await?;
+    Ok(Json(DeletionStatus {
+        deletion_id: d.id,
+        child_id: d.child_id,
+        scope: serde_json::to_value(&d.scope).unwrap_or_default(),
+        reason: d.reason.as_str().into(),
+        step: d.step,
+        steps: DeletionStep::ALL.into_iter().map(|s| StepStatus { step: s, done: s <= d.step }).collect(),
+        requested_at: d.requested_at,
+        updated_at: d.updated_at,
+        receipt_url: (d.step == DeletionStep::Completed).then(|| format!("/api/v1/deletions/{}/receipt", d.id)),
+    }))
+}
+
+/// The receipt of a completed deletion, verifiable offline with `kidvault verify-receipt`.
+#[utoipa::path(get, path = "/api/v1/deletions/{id}/receipt", tag = "deletion", security(("guardian" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "document + ledger proof"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn receipt(
+    State(state): State<AppState>,
+    GuardianAuth(g, _): GuardianAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DocumentReceipt>> {
+    Ok(Json(state.vault.deletion_receipt(&g, path_id(&id)?, Utc::now()).await?))
+}

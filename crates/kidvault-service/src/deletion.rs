@@ -1,0 +1,294 @@
+//! Deletion that is complete and provable.
+//!
+//! A request is recorded (202), then [`Vault::run_deletions`] drives every open
+//! deletion through its durable steps (see `kidvault_domain::deletion`): resolve
+//! the scope through lineage; shred (a child: every key epoch destroyed; items:
+//! their wrapped data keys destroyed); rotate (items: the child key moves to a new
+//! epoch, survivors are re-wrapped, old epochs destroyed, so a backup taken before
+//! the deletion cannot decrypt the deleted items either); purge rows and blobs;
+//! complete (ledger entries `key.destroyed` and `deletion.completed`, whose
+//! `hashes.document` is the SHA-256 of the receipt). Every step is idempotent and
+//! recorded before the next, so a process killed anywhere resumes on restart.
+
+use std::collections::BTreeMap;
+
+use kidvault_domain::deletion::{DeletionReason, DeletionScope, DeletionStep};
+use kidvault_domain::ids::{ChildId, DeletionId, ItemId};
+use kidvault_domain::item::{ItemKind, ItemState};
+use kidvault_domain::Timestamp;
+use kidvault_ledger::entry::EntryKind;
+use kidvault_ledger::hash::to_hex;
+use kidvault_ledger::receipt::{DocumentReceipt, EntryProof};
+use kidvault_store::DeletionRecord;
+use serde::Serialize;
+
+use crate::access::{Action, Actor, Grant, GuardianSession};
+use crate::{Result, ServiceError, Vault};
+
+/// The receipt's body: what was requested and what was deleted. Never content.
+#[derive(Serialize)]
+struct ReceiptBody<'a> {
+    receipt: &'static str,
+    deletion_id: String,
+    household_id: String,
+    child_id: String,
+    requested_by: &'a str,
+    requested_at: String,
+    reason: &'static str,
+    scope: &'a DeletionScope,
+    completed_at: String,
+    items: usize,
+    kinds: BTreeMap<&'static str, u64>,
+    categories: BTreeMap<&'static str, u64>,
+    /// SHA-256 over the sorted deleted item ids, one per line.
+    deleted_ids_sha256: String,
+    keys_destroyed: String,
+    processors: Vec<String>,
+}
+
+fn rfc3339(t: Timestamp) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+impl Vault {
+    async fn request_deletion(&self, grant: &Grant, scope: DeletionScope, now: Timestamp) -> Result<DeletionId> {
+        let id = DeletionId::generate(now);
+        self.store
+            .create_deletion(&DeletionRecord {
+                id,
+                household_id: grant.child().child.household_id,
+                child_id: grant.child_id(),
+                requested_by: grant.actor().to_owned(),
+                reason: DeletionReason::Guardian,
+                scope,
+                step: DeletionStep::Requested,
+                requested_at: now,
+                updated_at: now,
+                rotation_epoch: None,
+                summary: None,
+                ledger_index: None,
+            })
+            .await?;
+        Ok(id)
+    }
+
+    /// Deletes an item and everything derived from it.
+    pub async fn delete_item(&self, g: &GuardianSession, item: ItemId, now: Timestamp) -> Result<DeletionId> {
+        let record = self.store.item(item).await?.ok_or(ServiceError::NotFound)?;
+        let grant = self.authorize(Actor::Guardian(g), record.meta.child_id, Action::Manage).await?;
+        if record.meta.state != ItemState::Live {
+            return Err(ServiceError::NotFound);
+        }
+        self.request_deletion(&grant, DeletionScope::Item { item }, now).await
+    }
+
+    /// Deletes the child's items of some kinds and/or in a time range (`all`: every item).
+    pub async fn delete_items(
+        &self,
+        g: &GuardianSession,
+        child: ChildId,
+        kinds: &[String],
+        range: (Option<Timestamp>, Option<Timestamp>),
+        all: bool,
+        now: Timestamp,
+    ) -> Result<DeletionId> {
+        let grant = self.authorize(Actor::Guardian(g), child, Action::Manage).await?;
+        let kinds = kinds
+            .iter()
+            .map(|k| {
+                ItemKind::parse(k)
+                    .ok_or_else(|| ServiceError::invalid("unknown_kind", format!("unknown item kind {k:?}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (from, to) = range;
+        let narrowed = !kinds.is_empty() || from.is_some() || to.is_some();
+        if all == narrowed {
+            return Err(ServiceError::invalid(
+                "invalid_scope",
+                "give either {\"all\": true} or at least one of kinds, from, to",
+            ));
+        }
+        if let (Some(f), Some(t)) = (from, to) {
+            if f >= t {
+                return Err(ServiceError::invalid("invalid_scope", "from must be before to"));
+            }
+        }
+        self.request_deletion(&grant, DeletionScope::Items { kinds, from, to }, now).await
+    }
+
+    /// Deletes the child: profile, keys, consents, devices and all its data.
+    pub async fn delete_child(&self, g: &GuardianSession, child: ChildId, now: Timestamp) -> Result<DeletionId> {
+        let grant = self.authorize(Actor::Guardian(g), child, Action::Manage).await?;
+        self.request_deletion(&grant, DeletionScope::Child, now).await
+    }
+
+    /// A deletion of the guardian's household, with the step it has reached.
+    pub async fn deletion(&self, g: &GuardianSession, id: DeletionId) -> Result<DeletionRecord> {
+        let d = self.store.deletion(id).await?.ok_or(ServiceError::NotFound)?;
+        if d.household_id != g.household_id {
+            return Err(ServiceError::NotFound);
+        }
+        Ok(d)
+    }
+
+    /// The receipt of a completed deletion: its body, and the ledger entry that
+    /// commits to the body's hash with its proof and signed checkpoint.
+    pub async fn deletion_receipt(
+        &self,
+        g: &GuardianSession,
+        id: DeletionId,
+        now: Timestamp,
+    ) -> Result<DocumentReceipt> {
+        let d = self.deletion(g, id).await?;
+        let (Some(document), Some(index)) = (d.summary, d.ledger_index) else {
+            return Err(ServiceError::Conflict {
+                code: "deletion_pending",
+                message: format!("the deletion is at step {}; the receipt exists once it completes", d.step.as_str()),
+            });
+        };
+        let body = self.store.ledger_entry(index).await?.ok_or(ServiceError::NotFound)?.body;
+        let (size, note) = self.checkpoint(now).await?;
+        let proof = self.store.inclusion_proof(index, size).await?;
+        Ok(DocumentReceipt { document, ledger: EntryProof::new(&body, index, size, &proof, note) })
+    }
+
+    /// Drives every open deletion to completion; returns how many completed. One
+    /// runner at a time; a deletion that fails stays at its step and is retried on
+    /// the next run.
+    pub async fn run_deletions(&self, now: Timestamp) -> Result<usize> {
+        let _guard = self.deletion_runner.lock().await;
+        let mut done = 0;
+        for d in self.store.open_deletions().await? {
+            let id = d.id;
+            match self.advance(d, now).await {
+                Ok(()) => done += 1,
+                Err(e) => tracing::error!(deletion = %id, error = %e, "deletion step failed; will retry"),
+            }
+        }
+        Ok(done)
+    }
+
+    async fn advance(&self, mut d: DeletionRecord, now: Timestamp) -> Result<()> {
+        let child = d.child_id;
+        loop {
+            match d.step {
+                DeletionStep::Requested => {
+                    self.store.resolve_deletion(d.id, now).await?;
+                }
+                DeletionStep::Resolved if d.scope.is_child() => {
+                    self.keys.destroy(child).await?;
+                    self.store.set_deletion_step(d.id, DeletionStep::Shredded, now).await?;
+                }
+                DeletionStep::Resolved => self.store.shred_deletion_items(d.id, now).await?,
+                DeletionStep::Shredded if d.scope.is_child() => {
+                    self.store.set_deletion_step(d.id, DeletionStep::Rotated, now).await?;
+                }
+                DeletionStep::Shredded => {
+                    self.rotate(&d, now).await?;
+                    self.store.set_deletion_step(d.id, DeletionStep::Rotated, now).await?;
+                }
+                DeletionStep::Rotated => {
+                    // Blobs first: zeroing is idempotent, and the rows still name them.
+                    for item in self.store.deletion_items(d.id).await? {
+                        if let Some(blob) = item.blob {
+                            match self.blobs.delete(&blob).await {
+                                Ok(()) | Err(kidvault_store::StoreError::NotFound) => {}
+                                Err(e) => return Err(e.into()),
+                            }
+                        }
+                    }
+                    self.store.purge_deletion(d.id, now).await?;
+                }
+                DeletionStep::Purged => self.complete(&d, now).await?,
+                DeletionStep::Completed => return Ok(()),
+            }
+            d = self.store.deletion(d.id).await?.ok_or(ServiceError::NotFound)?;
+        }
+    }
+
+    /// Moves the child's key to a new epoch: new data is sealed under it at once,
+    /// surviving data keys are re-wrapped under it, then older epochs are destroyed.
+    async fn rotate(&self, d: &DeletionRecord, now: Timestamp) -> Result<()> {
+        let child = d.child_id;
+        let epoch = match d.rotation_epoch {
+            Some(e) => e,
+            None => {
+                let key = self.keys.rotate(child, now).await?;
+                self.store.set_rotation_epoch(d.id, key.epoch()).await?;
+                key.epoch()
+            }
+        };
+        let new = self.keys.at_epoch(child, epoch).await?;
+        for chunk in self.store.keys_below_epoch(child, epoch).await?.chunks(1000) {
+            let mut rewrapped = Vec::with_capacity(chunk.len());
+            for (target, old_epoch, wrapped) in chunk {
+                let owner = target.owner_bytes(child);
+                let old = self.keys.at_epoch(child, *old_epoch).await?;
+                let dek = old.unwrap(&owner, wrapped)?;
+                rewrapped.push((*target, new.wrap(&owner, &dek)?));
+            }
+            self.store.rewrap(child, epoch, &rewrapped).await?;
+        }
+        self.keys.destroy_below(child, epoch).await?;
+        Ok(())
+    }
+
+    async fn complete(&self, d: &DeletionRecord, now: Timestamp) -> Result<()> {
+        let items = self.store.deletion_items(d.id).await?;
+        let mut kinds: BTreeMap<&'static str, u64> = BTreeMap::new();
+        let mut categories: BTreeMap<&'static str, u64> = BTreeMap::new();
+        for i in &items {
+            *kinds.entry(i.kind.as_str()).or_default() += 1;
+            *categories.entry(i.category.as_str()).or_default() += 1;
+        }
+        let mut ids: Vec<String> = items.iter().map(|i| i.item_id.to_string()).collect();
+        ids.sort();
+        let ids_hash = to_hex(&kidvault_crypto::sha256(ids.join("\n").as_bytes()));
+        let keys_destroyed = if d.scope.is_child() {
+            "every epoch of the child key".to_owned()
+        } else {
+            format!("{} item data keys; child key epochs below {}", items.len(), d.rotation_epoch.unwrap_or(1))
+        };
+        let body = ReceiptBody {
+            receipt: "kidvault-deletion-receipt/v1",
+            deletion_id: d.id.to_string(),
+            household_id: d.household_id.to_string(),
+            child_id: d.child_id.to_string(),
+            requested_by: &d.requested_by,
+            requested_at: rfc3339(d.requested_at),
+            reason: d.reason.as_str(),
+            scope: &d.scope,
+            completed_at: rfc3339(now),
+            items: items.len(),
+            kinds: kinds.clone(),
+            categories,
+            deleted_ids_sha256: ids_hash.clone(),
+            keys_destroyed: keys_destroyed.clone(),
+            processors: Vec::new(),
+        };
+        let document = serde_json::to_string_pretty(&body).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let subject = kidvault_domain::entities::Child {
+            id: d.child_id,
+            household_id: d.household_id,
+            status: kidvault_domain::entities::ChildStatus::Deleting,
+            created_at: d.requested_at,
+            last_active_at: None,
+        };
+        let mut key_entry = crate::ledger::entry(EntryKind::KeyDestroyed, now, "system", &subject);
+        key_entry.subjects = vec![d.id.to_string()];
+        key_entry.detail.insert("keys".into(), keys_destroyed);
+        let mut done = crate::ledger::entry(EntryKind::DeletionCompleted, now, &d.requested_by, &subject);
+        done.subjects = vec![d.id.to_string()];
+        done.detail.insert("reason".into(), d.reason.as_str().into());
+        done.detail.insert("scope".into(), serde_json::to_string(&d.scope).unwrap_or_default());
+        done.counts.insert("items".into(), items.len() as u64);
+        for (k, n) in kinds {
+            done.counts.insert(format!("kind.{k}"), n);
+        }
+        done.hashes.insert("deleted_ids".into(), ids_hash);
+        let digest = kidvault_crypto::sha256(document.as_bytes());
+        done.hashes.insert("document".into(), to_hex(&digest));
+        self.store.complete_deletion(d.id, now, &document, &[key_entry, done]).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,256 @@
+//! Deletions on SQLite. Each function is one step's transaction body; the writer
+//! runs it atomically, so a step is either wholly done or not at all.
+
+use kidvault_domain::deletion::{DeletionReason, DeletionScope, DeletionStep};
+use kidvault_domain::ids::{ChildId, DeletionId, DeviceId, ItemId};
+use kidvault_domain::item::{DataCategory, ItemKind};
+use kidvault_domain::Timestamp;
+use kidvault_ledger::entry::NewEntry;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::{ledger, ts_from_sql, ts_to_sql, uuid_from_sql};
+use crate::model::{BlobLocator, DeletionItem, DeletionRecord, KeyTarget};
+use crate::{Result, StoreError};
+
+const COLS: &str = "id, household_id, child_id, requested_by, reason, scope, step, requested_at, updated_at,
+    rotation_epoch, summary, ledger_index";
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("deletion: bad {what}"))
+}
+
+pub(crate) fn row(r: &Row<'_>) -> Result<DeletionRecord> {
+    let id: Vec<u8> = r.get("id")?;
+    let hh: Vec<u8> = r.get("household_id")?;
+    let child: Vec<u8> = r.get("child_id")?;
+    let reason: String = r.get("reason")?;
+    let scope: String = r.get("scope")?;
+    let step: String = r.get("step")?;
+    Ok(DeletionRecord {
+        id: DeletionId(uuid_from_sql(&id)?),
+        household_id: kidvault_domain::ids::HouseholdId(uuid_from_sql(&hh)?),
+        child_id: ChildId(uuid_from_sql(&child)?),
+        requested_by: r.get("requested_by")?,
+        reason: DeletionReason::parse(&reason).ok_or_else(|| corrupt("reason"))?,
+        scope: serde_json::from_str(&scope).map_err(|_| corrupt("scope"))?,
+        step: DeletionStep::parse(&step).ok_or_else(|| corrupt("step"))?,
+        requested_at: ts_from_sql(r.get("requested_at")?)?,
+        updated_at: ts_from_sql(r.get("updated_at")?)?,
+        rotation_epoch: r.get::<_, Option<i64>>("rotation_epoch")?.map(|e| e as u32),
+        summary: r.get("summary")?,
+        ledger_index: r.get::<_, Option<i64>>("ledger_index")?.map(|i| i as u64),
+    })
+}
+
+pub(crate) fn get(conn: &Connection, id: DeletionId) -> Result<Option<DeletionRecord>> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLS} FROM deletions WHERE id = ?1"))?;
+    let mut rows = stmt.query([id.as_bytes()])?;
+    rows.next()?.map(row).transpose()
+}
+
+fn require(conn: &Connection, id: DeletionId, step: DeletionStep) -> Result<DeletionRecord> {
+    let d = get(conn, id)?.ok_or(StoreError::NotFound)?;
+    if d.step != step {
+        return Err(StoreError::Conflict(format!("deletion {id} is at {}, not {}", d.step.as_str(), step.as_str())));
+    }
+    Ok(d)
+}
+
+pub(crate) fn set_step(conn: &Connection, id: DeletionId, step: DeletionStep, at: Timestamp) -> Result<()> {
+    conn.execute(
+        "UPDATE deletions SET step = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id.as_bytes(), step.as_str(), ts_to_sql(at)],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn create(conn: &Connection, d: &DeletionRecord) -> Result<()> {
+    let scope = serde_json::to_string(&d.scope).map_err(|e| StoreError::Backend(e.to_string()))?;
+    conn.execute(
+        &format!("INSERT INTO deletions ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, NULL, NULL)"),
+        params![
+            d.id.as_bytes(),
+            d.household_id.as_bytes(),
+            d.child_id.as_bytes(),
+            d.requested_by,
+            d.reason.as_str(),
+            scope,
+            d.step.as_str(),
+            ts_to_sql(d.requested_at),
+            ts_to_sql(d.updated_at)
+        ],
+    )?;
+    if d.scope.is_child() {
+        conn.execute("UPDATE children SET status = 'deleting' WHERE id = ?1", [d.child_id.as_bytes()])?;
+    }
+    Ok(())
+}
+
+/// A scope's root items, as SQL over `items` and its parameters.
+#[derive(Default)]
+struct Roots {
+    sql: &'static str,
+    kinds: Option<String>,
+    from: Option<i64>,
+    to: Option<i64>,
+    item: Option<Vec<u8>>,
+}
+
+/// The roots of a scope as SQL over `items`, then the lineage closure.
+pub(crate) fn resolve(conn: &Connection, id: DeletionId, at: Timestamp) -> Result<u64> {
+    let d = require(conn, id, DeletionStep::Requested)?;
+    let child = d.child_id.as_bytes().to_vec();
+    let roots = match &d.scope {
+        DeletionScope::Item { item } => Roots {
+            sql: "SELECT id FROM items WHERE id = ?5 AND child_id = ?1",
+            item: Some(item.as_bytes().to_vec()),
+            ..Roots::default()
+        },
+        DeletionScope::Items { kinds, from, to } => Roots {
+            sql: "SELECT id FROM items WHERE child_id = ?1
+                   AND (?2 IS NULL OR instr(?2, ',' || kind || ',') > 0)
+                   AND (?3 IS NULL OR recorded_at >= ?3) AND (?4 IS NULL OR recorded_at < ?4)",
+            kinds: (!kinds.is_empty())
+                .then(|| format!(",{},", kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(","))),
+            from: from.map(ts_to_sql),
+            to: to.map(ts_to_sql),
+            item: None,
+        },
+        DeletionScope::Child => Roots { sql: "SELECT id FROM items WHERE child_id = ?1", ..Roots::default() },
+    };
+    let Roots { sql: roots_sql, kinds, from, to, item } = roots;
+    // Everything derived from the roots, transitively (lineage recorded at ingest).
+    let n = conn.execute(
+        &format!(
+            "INSERT OR IGNORE INTO deletion_items (deletion_id, item_id, kind, category, blob_locator)
+             WITH RECURSIVE closure(id) AS (
+                 {roots_sql}
+                 UNION
+                 SELECT e.item_id FROM item_edges e JOIN closure c ON e.source_id = c.id
+             )
+             SELECT ?6, i.id, i.kind, i.category, i.blob_locator FROM items i JOIN closure c ON i.id = c.id"
+        ),
+        params![child, kinds, from, to, item, id.as_bytes()],
+    )?;
+    conn.execute(
+        "UPDATE items SET state = 'pending_deletion'
+         WHERE id IN (SELECT item_id FROM deletion_items WHERE deletion_id = ?1)",
+        [id.as_bytes()],
+    )?;
+    set_step(conn, id, DeletionStep::Resolved, at)?;
+    Ok(n as u64)
+}
+
+pub(crate) fn shred_items(conn: &Connection, id: DeletionId, at: Timestamp) -> Result<()> {
+    require(conn, id, DeletionStep::Resolved)?;
+    // The data keys go now (secure_delete zeroes the freed bytes in the file); the
+    // rotation step then makes copies of them in backups useless too.
+    conn.execute(
+        "UPDATE items SET wrapped_key = X'' WHERE id IN (SELECT item_id FROM deletion_items WHERE deletion_id = ?1)",
+        [id.as_bytes()],
+    )?;
+    set_step(conn, id, DeletionStep::Shredded, at)
+}
+
+pub(crate) fn keys_below(conn: &Connection, child: ChildId, epoch: u32) -> Result<Vec<(KeyTarget, u32, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, key_epoch, wrapped_key FROM items
+         WHERE child_id = ?1 AND key_epoch < ?2 AND state = 'live' AND length(wrapped_key) > 0",
+    )?;
+    let mut rows = stmt.query(params![child.as_bytes(), epoch])?;
+    while let Some(r) = rows.next()? {
+        let id: Vec<u8> = r.get(0)?;
+        out.push((KeyTarget::Item(ItemId(uuid_from_sql(&id)?)), r.get::<_, i64>(1)? as u32, r.get(2)?));
+    }
+    let profile: Option<(i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT profile_epoch, profile_key FROM children WHERE id = ?1 AND profile_epoch < ?2",
+            params![child.as_bytes(), epoch],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((e, k)) = profile {
+        out.push((KeyTarget::Profile, e as u32, k));
+    }
+    let mut stmt =
+        conn.prepare_cached("SELECT id, name_epoch, name_key FROM devices WHERE child_id = ?1 AND name_epoch < ?2")?;
+    let mut rows = stmt.query(params![child.as_bytes(), epoch])?;
+    while let Some(r) = rows.next()? {
+        let id: Vec<u8> = r.get(0)?;
+        out.push((KeyTarget::Device(DeviceId(uuid_from_sql(&id)?)), r.get::<_, i64>(1)? as u32, r.get(2)?));
+    }
+    Ok(out)
+}
+
+pub(crate) fn rewrap(conn: &Connection, child: ChildId, epoch: u32, keys: &[(KeyTarget, Vec<u8>)]) -> Result<()> {
+    for (target, wrapped) in keys {
+        match target {
+            KeyTarget::Item(i) => conn.execute(
+                "UPDATE items SET key_epoch = ?2, wrapped_key = ?3 WHERE id = ?1 AND child_id = ?4",
+                params![i.as_bytes(), epoch, wrapped, child.as_bytes()],
+            )?,
+            KeyTarget::Profile => conn.execute(
+                "UPDATE children SET profile_epoch = ?2, profile_key = ?3 WHERE id = ?1",
+                params![child.as_bytes(), epoch, wrapped],
+            )?,
+            KeyTarget::Device(d) => conn.execute(
+                "UPDATE devices SET name_epoch = ?2, name_key = ?3 WHERE id = ?1 AND child_id = ?4",
+                params![d.as_bytes(), epoch, wrapped, child.as_bytes()],
+            )?,
+        };
+    }
+    Ok(())
+}
+
+pub(crate) fn items(conn: &Connection, id: DeletionId) -> Result<Vec<DeletionItem>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT item_id, kind, category, blob_locator FROM deletion_items WHERE deletion_id = ?1 ORDER BY item_id",
+    )?;
+    let mut rows = stmt.query([id.as_bytes()])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let item: Vec<u8> = r.get(0)?;
+        let kind: String = r.get(1)?;
+        let cat: String = r.get(2)?;
+        out.push(DeletionItem {
+            item_id: ItemId(uuid_from_sql(&item)?),
+            kind: ItemKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
+            category: DataCategory::parse(&cat).ok_or_else(|| corrupt("category"))?,
+            blob: r.get::<_, Option<String>>(3)?.map(BlobLocator),
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) fn purge(conn: &Connection, id: DeletionId, at: Timestamp) -> Result<()> {
+    let d = require(conn, id, DeletionStep::Rotated)?;
+    let set = "(SELECT item_id FROM deletion_items WHERE deletion_id = ?1)";
+    conn.execute(&format!("DELETE FROM item_edges WHERE item_id IN {set} OR source_id IN {set}"), [id.as_bytes()])?;
+    conn.execute(&format!("DELETE FROM items WHERE id IN {set}"), [id.as_bytes()])?;
+    conn.execute("UPDATE deletion_items SET blob_locator = NULL WHERE deletion_id = ?1", [id.as_bytes()])?;
+    if d.scope.is_child() {
+        let child = d.child_id.as_bytes();
+        conn.execute("DELETE FROM consent_scopes WHERE child_id = ?1", [child])?;
+        conn.execute("DELETE FROM consents WHERE child_id = ?1", [child])?;
+        conn.execute("DELETE FROM devices WHERE child_id = ?1", [child])?;
+        conn.execute("DELETE FROM children WHERE id = ?1", [child])?;
+    }
+    set_step(conn, id, DeletionStep::Purged, at)
+}
+
+pub(crate) fn complete(
+    conn: &Connection,
+    id: DeletionId,
+    at: Timestamp,
+    summary: &str,
+    entries: &[NewEntry],
+) -> Result<Vec<u64>> {
+    require(conn, id, DeletionStep::Purged)?;
+    let indexes = ledger::append(conn, entries)?;
+    conn.execute(
+        "UPDATE deletions SET step = 'completed', updated_at = ?2, summary = ?3, ledger_index = ?4 WHERE id = ?1",
+        params![id.as_bytes(), ts_to_sql(at), summary, indexes.last().map(|i| *i as i64)],
+    )?;
+    Ok(indexes)
+}
