@@ -169,8 +169,23 @@ impl Vault {
     }
 
     async fn advance(&self, mut d: DeletionRecord, now: Timestamp) -> Result<()> {
+        while d.step != DeletionStep::Completed {
+            d = self.step_once(d, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Performs exactly one step of a deletion and returns the step it reached.
+    /// (The runner loops over this; tests use it to stop at every boundary.)
+    pub async fn step_deletion(&self, id: DeletionId, now: Timestamp) -> Result<DeletionStep> {
+        let _guard = self.deletion_runner.lock().await;
+        let d = self.store.deletion(id).await?.ok_or(ServiceError::NotFound)?;
+        Ok(self.step_once(d, now).await?.step)
+    }
+
+    async fn step_once(&self, d: DeletionRecord, now: Timestamp) -> Result<DeletionRecord> {
         let child = d.child_id;
-        loop {
+        {
             match d.step {
                 DeletionStep::Requested => {
                     self.store.resolve_deletion(d.id, now).await?;
@@ -200,10 +215,10 @@ impl Vault {
                     self.store.purge_deletion(d.id, now).await?;
                 }
                 DeletionStep::Purged => self.complete(&d, now).await?,
-                DeletionStep::Completed => return Ok(()),
+                DeletionStep::Completed => {}
             }
-            d = self.store.deletion(d.id).await?.ok_or(ServiceError::NotFound)?;
         }
+        self.store.deletion(d.id).await?.ok_or(ServiceError::NotFound)
     }
 
     /// Moves the child's key to a new epoch: new data is sealed under it at once,

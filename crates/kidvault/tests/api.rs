@@ -1252,3 +1252,59 @@ async fn deleting_by_kind_takes_only_that_kind_and_bad_scopes_are_refused() {
     let (s, _) = app.get(&format!("/items/{}", rec["item_id"].as_str().unwrap()), &g).await;
     assert_eq!(s, StatusCode::OK);
 }
+
+/// A deletion interrupted after any step — the process gone, only what each
+/// step committed left on disk — completes when the next process starts, with
+/// the same result as an uninterrupted one.
+#[tokio::test]
+async fn a_deletion_interrupted_after_any_step_completes_after_restart() {
+    for steps_before_crash in 0..5 {
+        let app = spawn_app().await;
+        let (g, child, device) = household(&app, "ana@example.org").await;
+        let (_, rec) = app.upload(&child, &device, wav(0.5, 11).0, Some("audio/wav")).await;
+        let rec = rec["item_id"].as_str().unwrap().to_owned();
+        app.item(&child, &device, json!({"kind": "transcript", "derived_from": [rec], "content": "x"})).await;
+        let keep_audio = wav(0.5, 12).0;
+        let (_, keep) = app.upload(&child, &device, keep_audio.clone(), Some("audio/wav")).await;
+        let keep = keep["item_id"].as_str().unwrap().to_owned();
+        let dir = app.stop().await;
+
+        // A process that records the deletion and gets `steps_before_crash` steps in.
+        let config = config_for(dir.path());
+        let now = chrono::Utc::now();
+        let id = {
+            let vault = kidvault::app::open(&config).unwrap();
+            let session = vault.authenticate_guardian(&g, now).await.unwrap();
+            let id = vault.delete_item(&session, rec.parse().unwrap(), now).await.unwrap();
+            for _ in 0..steps_before_crash {
+                vault.step_deletion(id, now).await.unwrap();
+            }
+            id
+        }; // the process is gone: nothing but committed state survives
+
+        // The next process resumes it.
+        let vault = kidvault::app::open(&config).unwrap();
+        assert_eq!(vault.run_deletions(chrono::Utc::now()).await.unwrap(), 1, "after {steps_before_crash} steps");
+        drop(vault);
+        let app = start(dir).await;
+        let done = await_deletion(&app, &g, &id.to_string()).await;
+        assert_eq!(done["step"], "completed");
+        let (s, _) = app.get(&format!("/items/{rec}"), &g).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let resp = app.http.get(app.url(&format!("/items/{keep}/content"))).bearer_auth(&g).send().await.unwrap();
+        assert_eq!(resp.bytes().await.unwrap().to_vec(), keep_audio, "after {steps_before_crash} steps");
+        let (items, _, _) = app.footprint();
+        assert_eq!(items, 1);
+        let (s, receipt) = app.get(&format!("/deletions/{id}/receipt"), &g).await;
+        assert_eq!(s, StatusCode::OK);
+        let public_key = app.http.get(app.url("/ledger/public-key")).send().await.unwrap().text().await.unwrap();
+        let parsed: kidvault_ledger::receipt::DocumentReceipt = serde_json::from_value(receipt).unwrap();
+        let entry = parsed.verify(&verifier_from(&public_key)).unwrap();
+        assert_eq!(entry.counts.get("items"), Some(&2), "nothing done twice, nothing lost");
+        // Exactly one completion entry: no step was done twice.
+        let (_, activity) = app.get(&format!("/children/{child}/activity"), &g).await;
+        let completions =
+            activity["entries"].as_array().unwrap().iter().filter(|e| e["kind"] == "deletion.completed").count();
+        assert_eq!(completions, 1);
+    }
+}
