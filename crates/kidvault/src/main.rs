@@ -43,6 +43,20 @@ enum Command {
     /// The tamper-evident ledger.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Prove a deleted child (and its items, or the given items) left no residue:
+    /// scans every table, the keystore and the blob segments. Exit code 0 only if
+    /// nothing is found.
+    VerifyErasure {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        #[arg(long)]
+        child: uuid::Uuid,
+        /// More item ids to look for (the child's deleted items are included).
+        #[arg(long = "item")]
+        items: Vec<uuid::Uuid>,
+    },
     /// Verify an entry proof (from /api/v1/ledger/entries/N/proof) offline.
     VerifyReceipt {
         file: PathBuf,
@@ -166,6 +180,41 @@ async fn main() -> anyhow::Result<()> {
             let audit = kidvault_store::sqlite::audit::verify_ledger(&db, &verifier)?;
             println!("ledger OK: {} entries, {} signed checkpoints verified", audit.entries, audit.checkpoints);
             Ok(())
+        }
+        Command::VerifyErasure { data_dir, key_file, child, items } => {
+            let mut cfg = Config::load(None)?;
+            cfg.data_dir = data_dir.unwrap_or(cfg.data_dir);
+            cfg.key_file = key_file.or(cfg.key_file);
+            let db = cfg.data_dir.join("kidvault.db");
+            anyhow::ensure!(db.exists(), "no data store at {}", db.display());
+            use kidvault_store::sqlite::erasure;
+            let mut item_ids = erasure::deleted_items_of(&db, child)?;
+            item_ids.extend(items);
+            let mut ids = vec![child];
+            ids.extend(item_ids.iter().copied());
+            let mut residue = erasure::scan_database(&db, &ids)?;
+            let keystore = cfg.key_file().with_file_name("keystore.db");
+            if keystore.exists() {
+                residue.extend(erasure::scan_database(&keystore, &[child])?);
+            }
+            for (segment, offset, id) in kidvault_store::local_blob::residue(&cfg.data_dir.join("blobs"), &item_ids)? {
+                residue.push(erasure::Residue {
+                    place: format!("{} at offset {offset}", segment.display()),
+                    what: format!("unerased bytes of item {id}"),
+                });
+            }
+            if residue.is_empty() {
+                println!(
+                    "no residue of child {child} or its {} deleted items: every table, the keystore and the blob store checked",
+                    item_ids.len()
+                );
+                Ok(())
+            } else {
+                for r in &residue {
+                    println!("RESIDUE {}: {}", r.place, r.what);
+                }
+                anyhow::bail!("{} places still hold data of child {child}", residue.len())
+            }
         }
         Command::VerifyReceipt { file, public_key } => {
             let cfg = Config::load(None)?;

@@ -1179,10 +1179,34 @@ async fn deleting_a_child_destroys_its_keys_and_every_trace() {
         json!({"lat": 1.0, "lon": 2.0, "accuracy_m": 3.0}),
     )
     .await;
+    let verify_erasure = |root: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
+            .args(["verify-erasure", "--child", &child, "--data-dir"])
+            .arg(root.join("data"))
+            .arg("--key-file")
+            .arg(root.join("keys/root.key"))
+            .output()
+            .unwrap()
+    };
+    // Before: the scan finds the child everywhere (it is not a scan that cannot fail).
+    let before = verify_erasure(app.dir.path());
+    assert!(!before.status.success());
+    let listing = String::from_utf8_lossy(&before.stdout).into_owned();
+    for place in ["table children", "table items", "table devices", "table consents", "keystore.db"] {
+        assert!(listing.contains(place), "{place} not reported in:\n{listing}");
+    }
     let (s, accepted) = app.delete(&format!("/children/{child}"), &g).await;
     assert_eq!(s, StatusCode::ACCEPTED);
     let id = accepted["deletion_id"].as_str().unwrap().to_owned();
     await_deletion(&app, &g, &id).await;
+    let after = verify_erasure(app.dir.path());
+    assert!(
+        after.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&after.stdout),
+        String::from_utf8_lossy(&after.stderr)
+    );
+    assert!(String::from_utf8_lossy(&after.stdout).contains("no residue"));
 
     let (s, _) = app.get(&format!("/children/{child}"), &g).await;
     assert_eq!(s, StatusCode::NOT_FOUND);

@@ -1,0 +1,79 @@
+//! `kidvault verify-erasure`: proof by inspection that a deleted child (or given
+//! items) left no residue. Every table of the data store is read row by row and
+//! every value searched for the ids — as 16 bytes and as text — except the
+//! ledger and the deletion records, which keep ids (never content) as the proof of
+//! what was deleted. The keystore must hold no key of the child, and every blob
+//! record of a deleted item must be zeros.
+
+use std::path::Path;
+
+use rusqlite::types::ValueRef;
+
+use super::open_conn;
+use crate::Result;
+
+/// Tables that may name deleted ids: the proof of deletion itself.
+const PROOF_TABLES: [&str; 6] =
+    ["ledger_entries", "ledger_nodes", "ledger_checkpoints", "deletions", "deletion_items", "schema_migrations"];
+
+/// One place where something of the deleted data remains.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Residue {
+    pub place: String,
+    pub what: String,
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Scans a SQLite file (data store or keystore) for the ids.
+pub fn scan_database(db: &Path, ids: &[uuid::Uuid]) -> Result<Vec<Residue>> {
+    let conn = open_conn(db, false)?;
+    let tables: Vec<String> = {
+        let mut stmt = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let needles: Vec<(Vec<u8>, String)> = ids.iter().map(|u| (u.as_bytes().to_vec(), u.to_string())).collect();
+    let mut found = Vec::new();
+    for table in tables.iter().filter(|t| !PROOF_TABLES.contains(&t.as_str())) {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\""))?;
+        let names: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+        let mut rows = stmt.query([])?;
+        let mut row_no = 0u64;
+        while let Some(row) = rows.next()? {
+            row_no += 1;
+            for (col, name) in names.iter().enumerate() {
+                let hit = match row.get_ref(col)? {
+                    ValueRef::Blob(b) => {
+                        needles.iter().find(|(bytes, text)| contains(b, bytes) || contains(b, text.as_bytes()))
+                    }
+                    ValueRef::Text(t) => needles.iter().find(|(_, text)| contains(t, text.as_bytes())),
+                    _ => None,
+                };
+                if let Some((_, id)) = hit {
+                    found.push(Residue {
+                        place: format!("{} table {table}, row {row_no}, column {name}", db.display()),
+                        what: format!("id {id}"),
+                    });
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The items recorded as deleted for `child` (from the deletion records).
+pub fn deleted_items_of(db: &Path, child: uuid::Uuid) -> Result<Vec<uuid::Uuid>> {
+    let conn = open_conn(db, false)?;
+    let mut stmt = conn.prepare(
+        "SELECT di.item_id FROM deletion_items di JOIN deletions d ON d.id = di.deletion_id WHERE d.child_id = ?1",
+    )?;
+    let rows = stmt.query_map([child.as_bytes().to_vec()], |r| r.get::<_, Vec<u8>>(0))?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(super::uuid_from_sql(&r?)?);
+    }
+    Ok(out)
+}
