@@ -116,10 +116,15 @@ impl Vault {
         self.request_deletion(&grant, DeletionScope::Items { kinds, from, to }, now).await
     }
 
-    /// Deletes the child: profile, keys, consents, devices and all its data.
+    /// Deletes the child: profile, keys, consents, devices and all its data. The
+    /// child's keys are destroyed before this returns: every copy of its data is
+    /// unreadable from then on, while the rest of the pipeline runs.
     pub async fn delete_child(&self, g: &GuardianSession, child: ChildId, now: Timestamp) -> Result<DeletionId> {
         let grant = self.authorize(Actor::Guardian(g), child, Action::Manage).await?;
-        self.request_deletion(&grant, DeletionScope::Child, now).await
+        // Recorded first, so a crash right after still resumes (and re-shreds).
+        let id = self.request_deletion(&grant, DeletionScope::Child, now).await?;
+        self.keys.destroy(child).await?;
+        Ok(id)
     }
 
     /// A deletion of the guardian's household, with the step it has reached.
@@ -204,14 +209,9 @@ impl Vault {
                 }
                 DeletionStep::Rotated => {
                     // Blobs first: zeroing is idempotent, and the rows still name them.
-                    for item in self.store.deletion_items(d.id).await? {
-                        if let Some(blob) = item.blob {
-                            match self.blobs.delete(&blob).await {
-                                Ok(()) | Err(kidvault_store::StoreError::NotFound) => {}
-                                Err(e) => return Err(e.into()),
-                            }
-                        }
-                    }
+                    let blobs: Vec<_> =
+                        self.store.deletion_items(d.id).await?.into_iter().filter_map(|i| i.blob).collect();
+                    self.blobs.delete_many(&blobs).await?;
                     self.store.purge_deletion(d.id, now).await?;
                 }
                 DeletionStep::Purged => self.complete(&d, now).await?,

@@ -428,6 +428,16 @@ pub async fn blobs_round_trip_and_delete(_: S, _: K, blobs: B) {
     assert!(after.is_err() || after.unwrap().iter().all(|b| *b == 0), "deleted blob still readable");
     let (kept, data) = &stored[8];
     assert_eq!(&blobs.get(kept).await.unwrap(), data);
+    // Many at once (one already gone): all erased, the rest untouched.
+    let many: Vec<BlobLocator> = stored[10..20].iter().map(|(l, _)| l.clone()).chain([gone.clone()]).collect();
+    blobs.delete_many(&many).await.unwrap();
+    for (loc, _) in &stored[10..20] {
+        let after = blobs.get(loc).await;
+        assert!(after.is_err() || after.unwrap().iter().all(|b| *b == 0), "deleted blob still readable");
+    }
+    for (loc, data) in &stored[20..] {
+        assert_eq!(&blobs.get(loc).await.unwrap(), data);
+    }
 }
 
 pub async fn items_page_newest_first_with_filters(store: S, _: K, _: B) {

@@ -228,6 +228,37 @@ impl BlobStore for LocalBlobStore {
         .map_err(|e| StoreError::Backend(e.to_string()))?
     }
 
+    async fn delete_many(&self, locators: &[BlobLocator]) -> Result<()> {
+        // Group by segment: zero every range, then one sync per segment.
+        let mut by_segment: std::collections::BTreeMap<PathBuf, Vec<(u64, u64)>> = Default::default();
+        for loc in locators {
+            let (path, off, len) = self.parse(loc)?;
+            by_segment.entry(path).or_default().push((off, len));
+        }
+        tokio::task::spawn_blocking(move || {
+            let zeros = vec![0u8; 64 * 1024];
+            for (path, ranges) in by_segment {
+                let file = match OpenOptions::new().write(true).open(&path) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                for (off, len) in ranges {
+                    let mut done = 0u64;
+                    while done < len {
+                        let n = (len - done).min(zeros.len() as u64);
+                        file.write_all_at(&zeros[..n as usize], off + done)?;
+                        done += n;
+                    }
+                }
+                file.sync_data()?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+    }
+
     async fn delete(&self, loc: &BlobLocator) -> Result<()> {
         let (path, off, len) = self.parse(loc)?;
         tokio::task::spawn_blocking(move || {

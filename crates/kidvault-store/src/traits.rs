@@ -145,4 +145,7 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     async fn get(&self, locator: &BlobLocator) -> Result<Bytes>;
     /// Removes the blob's bytes (overwritten in place, then synced).
     async fn delete(&self, locator: &BlobLocator) -> Result<()>;
+    /// Removes many blobs' bytes with as few syncs as the backend allows. Blobs
+    /// already gone are skipped.
+    async fn delete_many(&self, locators: &[BlobLocator]) -> Result<()>;
 }

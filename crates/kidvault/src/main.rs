@@ -84,6 +84,15 @@ enum LedgerCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Erasing children of N items: request → unreadable, → purged; a deletion storm under ingest.
+    Erase {
+        #[arg(long, default_value_t = 20)]
+        children: usize,
+        #[arg(long, default_value_t = 10_000)]
+        items: usize,
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Ledger appends (batched), and proof generation/verification at the final size.
     Ledger {
         #[arg(long, default_value_t = 10_000_000)]
@@ -243,6 +252,12 @@ async fn main() -> anyhow::Result<()> {
             init_tracing("warn");
             let summary =
                 bench::ledger::ledger(bench::ledger::LedgerOpts { entries, batch, samples, dir, run }).await?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Erase { children, items, dir }) => {
+            init_tracing("warn");
+            let summary = bench::erase::erase(bench::erase::EraseOpts { children, items, dir }).await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }

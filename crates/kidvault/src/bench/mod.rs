@@ -1,6 +1,7 @@
-//! Benchmarks: `kidvault bench ingest` ([`ingest`]) and `kidvault bench ledger`
-//! ([`ledger`]). Each prints a JSON summary; figures, never timed assertions.
+//! Benchmarks: `kidvault bench ingest` ([`ingest`]), `kidvault bench ledger`
+//! ([`ledger`]) and `kidvault bench erase` ([`erase`]). Each prints a JSON summary; figures, never timed assertions.
 
+pub mod erase;
 pub mod ingest;
 pub mod ledger;
 

@@ -1,0 +1,159 @@
+//! `kidvault bench erase`: children with N items each (a quarter recordings with
+//! real audio, then a transcript, an intent and a location per recording).
+//! Measured one child at a time: request → unreadable (keys destroyed) and
+//! request → fully purged (rows and blobs gone, receipt in the ledger). Then a
+//! storm: the remaining children deleted at once while other devices keep
+//! ingesting.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use kidvault_domain::deletion::DeletionStep;
+use kidvault_domain::ids::ChildId;
+use kidvault_service::ingest::NewDerived;
+use kidvault_service::Vault;
+use serde_json::{json, Value};
+
+use super::Hist;
+use crate::config::Config;
+
+#[derive(Clone, Debug)]
+pub struct EraseOpts {
+    pub children: usize,
+    pub items: usize,
+    pub dir: PathBuf,
+}
+
+struct Kid {
+    id: ChildId,
+    token: String,
+}
+
+async fn populate(vault: &Vault, kid: &Kid, sets: usize, audio: bytes::Bytes) -> anyhow::Result<()> {
+    for n in 0..sets {
+        let d = vault.authenticate_device(&kid.token).await?;
+        let now = Utc::now();
+        let rec = vault.ingest_recording(&d, kid.id, audio.clone(), None, now).await?;
+        let from = [rec.item_id.to_string()];
+        let content = json!("tell me about dinosaurs");
+        let tr = vault
+            .ingest_derived(
+                &d,
+                kid.id,
+                NewDerived { kind: "transcript", derived_from: &from, content: &content, recorded_at: None },
+                now,
+            )
+            .await?;
+        let from = [tr.item_id.to_string()];
+        let content = json!({"intent": "question"});
+        vault
+            .ingest_derived(
+                &d,
+                kid.id,
+                NewDerived { kind: "intent", derived_from: &from, content: &content, recorded_at: None },
+                now,
+            )
+            .await?;
+        vault.ingest_location(&d, kid.id, (52.0 + n as f64 * 1e-5, 4.9, 10.0), None, now).await?;
+    }
+    Ok(())
+}
+
+pub async fn erase(opts: EraseOpts) -> anyhow::Result<Value> {
+    std::fs::create_dir_all(&opts.dir)?;
+    let tmp = tempfile::Builder::new().prefix("kidvault-bench-erase-").tempdir_in(&opts.dir)?;
+    let config = Config {
+        data_dir: tmp.path().join("data"),
+        key_file: Some(tmp.path().join("keys/root.key")),
+        ..Config::default()
+    };
+    let vault = crate::app::open(&config)?;
+    let now = Utc::now();
+    vault.register_guardian("erase@kidvault.example", "bench-password-123", "Bench", now).await?;
+    let token = vault.sign_in("erase@kidvault.example", "bench-password-123", now).await?;
+    let g = vault.authenticate_guardian(&token, now).await?;
+    let notice = vault.config().notice_version.clone();
+    let live_devices = 4;
+    let mut kids = Vec::new();
+    for i in 0..opts.children + live_devices {
+        let c = vault.create_child(&g, &format!("Child {i}"), chrono::Datelike::year(&now) - 6, now).await?;
+        let scopes = ["voice".to_string(), "precise_location".to_string()];
+        vault.grant_consent(&g, c.child.id, "signed_form", "bench", &notice, &scopes, now).await?;
+        let paired = vault.pair_device(&g, c.child.id, "bench", now).await?;
+        kids.push(Kid { id: c.child.id, token: paired.token });
+    }
+    let audio = bytes::Bytes::from(kidvault_domain::audio::encode_wav_mono16(16_000, &vec![300i16; 16_000]));
+    let sets = opts.items / 4;
+    let t = Instant::now();
+    let kids = Arc::new(kids);
+    let mut tasks = Vec::new();
+    for i in 0..opts.children {
+        let (vault, kids, audio) = (Arc::clone(&vault), Arc::clone(&kids), audio.clone());
+        tasks.push(tokio::spawn(async move { populate(&vault, &kids[i], sets, audio).await }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    eprintln!("bench: {} children x {} items ingested in {:.1}s", opts.children, sets * 4, t.elapsed().as_secs_f64());
+
+    // One child at a time.
+    let single = opts.children / 2;
+    let (mut unreadable, mut purged) = (Hist::new(), Hist::new());
+    for kid in kids.iter().take(single) {
+        let t0 = Instant::now();
+        let id = vault.delete_child(&g, kid.id, Utc::now()).await?;
+        unreadable.record(t0.elapsed());
+        while vault.step_deletion(id, Utc::now()).await? != DeletionStep::Completed {}
+        purged.record(t0.elapsed());
+    }
+
+    // A storm: the rest at once, while other devices keep ingesting.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ingested = Arc::new(AtomicU64::new(0));
+    let mut ingest = Vec::new();
+    for i in opts.children..opts.children + live_devices {
+        let (vault, kids, audio, stop, ingested) =
+            (Arc::clone(&vault), Arc::clone(&kids), audio.clone(), Arc::clone(&stop), Arc::clone(&ingested));
+        ingest.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                populate(&vault, &kids[i], 1, audio.clone()).await?;
+                ingested.fetch_add(4, Ordering::Relaxed);
+            }
+            anyhow::Ok(())
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = ingested.load(Ordering::Relaxed);
+    let t0 = Instant::now();
+    for kid in kids.iter().take(opts.children).skip(single) {
+        vault.delete_child(&g, kid.id, Utc::now()).await?;
+    }
+    let storm_unreadable = t0.elapsed();
+    let completed = vault.run_deletions(Utc::now()).await?;
+    let storm = t0.elapsed();
+    let during = ingested.load(Ordering::Relaxed) - before;
+    stop.store(true, Ordering::Relaxed);
+    for task in ingest {
+        task.await??;
+    }
+    let ms = |d: Duration| (d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0;
+    Ok(json!({
+        "items_per_child": sets * 4,
+        "recordings_per_child": sets,
+        "one_at_a_time": {
+            "children": single,
+            "request_to_unreadable_ms": unreadable.summary(),
+            "request_to_purged_ms": purged.summary(),
+        },
+        "storm": {
+            "children": completed,
+            "all_unreadable_after_ms": ms(storm_unreadable),
+            "all_purged_after_ms": ms(storm),
+            "items_purged_per_s": ((completed * sets * 4) as f64 / storm.as_secs_f64()).round(),
+            "concurrent_ingest_items_per_s": (during as f64 / storm.as_secs_f64()).round(),
+        },
+    }))
+}
