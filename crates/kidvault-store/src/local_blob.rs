@@ -7,9 +7,9 @@
 //! boundary; a locator names `segment:offset:length`. Segments are written with
 //! `O_DIRECT` from one aligned buffer per batch (no page-cache copy, no writeback
 //! work), falling back to buffered writes where the filesystem refuses it. The
-//! buffer is reused and its padding zeroed, so no stale bytes reach the disk. Deleting overwrites the bytes with zeros and syncs;
-//! compaction of dead space comes with the deletion pipeline. Only ciphertext is
-//! ever written here.
+//! buffer is reused and its padding zeroed, so no stale bytes reach the disk.
+//! Deleting zeroes whole records (header included) in place, with `O_DIRECT` and
+//! one sync per segment. Only ciphertext is ever written here.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -201,6 +201,16 @@ fn writer_loop(dir: &Path, mut seg: Segment, jobs: &mpsc::Receiver<(Uuid, Bytes,
     let _ = seg.file.sync_data();
 }
 
+/// Opens a segment to zero records in place: O_DIRECT where the filesystem
+/// allows it (no page-cache copy), buffered otherwise.
+fn open_for_erase(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+        .or_else(|_| OpenOptions::new().write(true).open(path))
+}
+
 #[async_trait]
 impl BlobStore for LocalBlobStore {
     async fn put(&self, id: Uuid, ciphertext: Bytes) -> Result<BlobLocator> {
@@ -229,25 +239,37 @@ impl BlobStore for LocalBlobStore {
     }
 
     async fn delete_many(&self, locators: &[BlobLocator]) -> Result<()> {
-        // Group by segment: zero every range, then one sync per segment.
+        // Whole records (header, bytes, padding: 4 KiB-aligned), grouped by
+        // segment, adjacent ones merged; zeroed with O_DIRECT, one sync per segment.
         let mut by_segment: std::collections::BTreeMap<PathBuf, Vec<(u64, u64)>> = Default::default();
         for loc in locators {
             let (path, off, len) = self.parse(loc)?;
-            by_segment.entry(path).or_default().push((off, len));
+            let start = off.checked_sub(HEADER_LEN).ok_or_else(|| StoreError::Corrupt("bad blob offset".into()))?;
+            by_segment.entry(path).or_default().push((start, padded((HEADER_LEN + len) as usize) as u64));
         }
         tokio::task::spawn_blocking(move || {
-            let zeros = vec![0u8; 64 * 1024];
-            for (path, ranges) in by_segment {
-                let file = match OpenOptions::new().write(true).open(&path) {
+            let mut zeros = AlignedBuf { raw: Vec::new() };
+            let zeros = zeros.slice(1 << 20);
+            zeros.fill(0);
+            for (path, mut ranges) in by_segment {
+                let file = match open_for_erase(&path) {
                     Ok(f) => f,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                     Err(e) => return Err(e.into()),
                 };
-                for (off, len) in ranges {
+                ranges.sort_unstable();
+                let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+                for (start, len) in ranges {
+                    match merged.last_mut() {
+                        Some((s, l)) if *s + *l >= start => *l = (*l).max(start + len - *s),
+                        _ => merged.push((start, len)),
+                    }
+                }
+                for (start, len) in merged {
                     let mut done = 0u64;
                     while done < len {
                         let n = (len - done).min(zeros.len() as u64);
-                        file.write_all_at(&zeros[..n as usize], off + done)?;
+                        file.write_all_at(&zeros[..n as usize], start + done)?;
                         done += n;
                     }
                 }
@@ -260,21 +282,7 @@ impl BlobStore for LocalBlobStore {
     }
 
     async fn delete(&self, loc: &BlobLocator) -> Result<()> {
-        let (path, off, len) = self.parse(loc)?;
-        tokio::task::spawn_blocking(move || {
-            let file = OpenOptions::new().write(true).open(&path)?;
-            let zeros = vec![0u8; 64 * 1024];
-            let mut done = 0u64;
-            while done < len {
-                let n = (len - done).min(zeros.len() as u64);
-                file.write_all_at(&zeros[..n as usize], off + done)?;
-                done += n;
-            }
-            file.sync_data()?;
-            Ok(())
-        })
-        .await
-        .map_err(|e| StoreError::Backend(e.to_string()))?
+        self.delete_many(std::slice::from_ref(loc)).await
     }
 }
 
@@ -290,7 +298,16 @@ pub fn residue(dir: &Path, ids: &[Uuid]) -> std::io::Result<Vec<(PathBuf, u64, U
     for path in segments {
         let bytes = std::fs::read(&path)?;
         let mut off = 0usize;
-        while off + HEADER_LEN as usize <= bytes.len() && &bytes[off..off + 4] == MAGIC {
+        while off + HEADER_LEN as usize <= bytes.len() {
+            if &bytes[off..off + 4] != MAGIC {
+                // An erased record: zeros to the next block. Anything else ends the
+                // segment (a torn tail).
+                if bytes[off..(off + ALIGN).min(bytes.len())].iter().all(|b| *b == 0) {
+                    off += ALIGN;
+                    continue;
+                }
+                break;
+            }
             let id = Uuid::from_slice(&bytes[off + 4..off + 20]).unwrap_or_default();
             let mut len_bytes = [0u8; 8];
             len_bytes.copy_from_slice(&bytes[off + 20..off + 28]);

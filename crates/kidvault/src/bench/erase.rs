@@ -102,11 +102,20 @@ pub async fn erase(opts: EraseOpts) -> anyhow::Result<Value> {
     // One child at a time.
     let single = opts.children / 2;
     let (mut unreadable, mut purged) = (Hist::new(), Hist::new());
+    // Mean milliseconds spent reaching each step (where the purge time goes).
+    let mut per_step: std::collections::BTreeMap<&'static str, f64> = Default::default();
     for kid in kids.iter().take(single) {
         let t0 = Instant::now();
         let id = vault.delete_child(&g, kid.id, Utc::now()).await?;
         unreadable.record(t0.elapsed());
-        while vault.step_deletion(id, Utc::now()).await? != DeletionStep::Completed {}
+        loop {
+            let ts = Instant::now();
+            let step = vault.step_deletion(id, Utc::now()).await?;
+            *per_step.entry(step.as_str()).or_default() += ts.elapsed().as_secs_f64() * 1000.0 / single as f64;
+            if step == DeletionStep::Completed {
+                break;
+            }
+        }
         purged.record(t0.elapsed());
     }
 
@@ -147,6 +156,7 @@ pub async fn erase(opts: EraseOpts) -> anyhow::Result<Value> {
             "children": single,
             "request_to_unreadable_ms": unreadable.summary(),
             "request_to_purged_ms": purged.summary(),
+            "mean_ms_to_reach_step": per_step.iter().map(|(k, v)| (k.to_string(), json!((v * 10.0).round() / 10.0))).collect::<serde_json::Map<_, _>>(),
         },
         "storm": {
             "children": completed,
