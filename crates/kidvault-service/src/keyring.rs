@@ -107,13 +107,15 @@ impl KeyRing {
         Ok(n)
     }
 
-    /// Creates the child's key at a new epoch (the newest + 1) and returns it.
+    /// Whether any epoch of the child's key still exists.
+    pub async fn exists(&self, child: ChildId) -> Result<bool> {
+        Ok(self.keystore.latest_child_key(child).await?.is_some())
+    }
+
+    /// Creates the child's key at a new epoch (the newest + 1) and returns it;
+    /// `NotFound` if the child has no key any more.
     pub async fn rotate(&self, child: ChildId, now: Timestamp) -> Result<ChildKey> {
-        let (latest, _) = self
-            .keystore
-            .latest_child_key(child)
-            .await?
-            .ok_or_else(|| ServiceError::Internal(format!("child {child} has no key")))?;
+        let (latest, _) = self.keystore.latest_child_key(child).await?.ok_or(ServiceError::NotFound)?;
         let epoch = latest + 1;
         let key = SecretKey::generate()?;
         let wrapped = self.provider.wrap(&root_context(child, epoch), &key)?;

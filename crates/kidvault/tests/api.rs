@@ -1332,3 +1332,29 @@ async fn a_deletion_interrupted_after_any_step_completes_after_restart() {
         assert_eq!(completions, 1);
     }
 }
+
+/// An item deletion still pending when its child is deleted: both complete (the
+/// child's keys are gone, so the item deletion has nothing left to rotate).
+#[tokio::test]
+async fn an_item_deletion_overtaken_by_its_childs_deletion_still_completes() {
+    let app = spawn_app().await;
+    let (g, child, device) = household(&app, "ana@example.org").await;
+    let (_, rec) = app.upload(&child, &device, wav(0.5, 21).0, Some("audio/wav")).await;
+    let rec = rec["item_id"].as_str().unwrap().to_owned();
+    app.item(&child, &device, json!({"kind": "transcript", "derived_from": [rec], "content": "x"})).await;
+    let dir = app.stop().await;
+    let config = config_for(dir.path());
+    let now = chrono::Utc::now();
+    let vault = kidvault::app::open(&config).unwrap();
+    let session = vault.authenticate_guardian(&g, now).await.unwrap();
+    let item_deletion = vault.delete_item(&session, rec.parse().unwrap(), now).await.unwrap();
+    vault.step_deletion(item_deletion, now).await.unwrap(); // resolved, then overtaken
+    let child_deletion = vault.delete_child(&session, child.parse().unwrap(), now).await.unwrap();
+    assert_eq!(vault.run_deletions(now).await.unwrap(), 2);
+    for id in [item_deletion, child_deletion] {
+        assert_eq!(
+            vault.deletion(&session, id).await.unwrap().step,
+            kidvault_domain::deletion::DeletionStep::Completed
+        );
+    }
+}
