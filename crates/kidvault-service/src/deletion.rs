@@ -159,12 +159,51 @@ impl Vault {
 
     /// Drives every open deletion to completion; returns how many completed. One
     /// runner at a time; a deletion that fails stays at its step and is retried on
-    /// the next run.
+    /// the next run. Every deletion is first made unreadable (shredded); then the
+    /// child key is rotated once per child for all of its item deletions, instead
+    /// of once per deletion; then each is purged and completed.
     pub async fn run_deletions(&self, now: Timestamp) -> Result<usize> {
         let _guard = self.deletion_runner.lock().await;
-        let mut done = 0;
-        for d in self.store.open_deletions().await? {
+        let mut open = Vec::new();
+        for mut d in self.store.open_deletions().await? {
             let id = d.id;
+            let shredded = async {
+                while d.step < DeletionStep::Shredded {
+                    d = self.step_once(d, now).await?;
+                }
+                Ok::<_, ServiceError>(d)
+            };
+            match shredded.await {
+                Ok(d) => open.push(d),
+                Err(e) => tracing::error!(deletion = %id, error = %e, "deletion step failed; will retry"),
+            }
+        }
+        // One rotation per child covers every item deletion of it waiting to rotate.
+        let mut rotated: BTreeMap<ChildId, u32> = BTreeMap::new();
+        for d in open.iter_mut().filter(|d| d.step == DeletionStep::Shredded && !d.scope.is_child()) {
+            let result = match rotated.get(&d.child_id) {
+                Some(epoch) if d.rotation_epoch.is_none() => {
+                    self.store.set_rotation_epoch(d.id, *epoch).await.map_err(Into::into)
+                }
+                _ => self.rotate(d, now).await,
+            };
+            match result {
+                Ok(()) => {
+                    if let Some(e) = self.store.deletion(d.id).await?.and_then(|r| r.rotation_epoch) {
+                        rotated.entry(d.child_id).or_insert(e);
+                    }
+                    self.store.set_deletion_step(d.id, DeletionStep::Rotated, now).await?;
+                    d.step = DeletionStep::Rotated;
+                }
+                Err(e) => tracing::error!(deletion = %d.id, error = %e, "key rotation failed; will retry"),
+            }
+        }
+        let mut done = 0;
+        for d in open {
+            let id = d.id;
+            if d.step == DeletionStep::Shredded && !d.scope.is_child() {
+                continue; // its rotation failed: retried on the next run
+            }
             match self.advance(d, now).await {
                 Ok(()) => done += 1,
                 Err(e) => tracing::error!(deletion = %id, error = %e, "deletion step failed; will retry"),
@@ -224,11 +263,17 @@ impl Vault {
     /// Moves the child's key to a new epoch: new data is sealed under it at once,
     /// surviving data keys are re-wrapped under it, then older epochs are destroyed.
     async fn rotate(&self, d: &DeletionRecord, now: Timestamp) -> Result<()> {
-        match self.rotate_keys(d, now).await {
+        match (self.keys.latest_epoch(d.child_id).await?, d.rotation_epoch) {
             // The child's key is gone (its own deletion overtook this one): every
             // copy of its data is already unreadable; there is nothing to rotate.
-            Err(ServiceError::NotFound) if !self.keys.exists(d.child_id).await? => Ok(()),
-            other => other,
+            (None, _) => Ok(()),
+            // A later rotation re-wrapped everything live and destroyed the epochs
+            // below it, this deletion's included.
+            (Some(latest), Some(mine)) if latest > mine => Ok(()),
+            _ => match self.rotate_keys(d, now).await {
+                Err(ServiceError::NotFound) if self.keys.latest_epoch(d.child_id).await?.is_none() => Ok(()),
+                other => other,
+            },
         }
     }
 

@@ -107,9 +107,9 @@ impl KeyRing {
         Ok(n)
     }
 
-    /// Whether any epoch of the child's key still exists.
-    pub async fn exists(&self, child: ChildId) -> Result<bool> {
-        Ok(self.keystore.latest_child_key(child).await?.is_some())
+    /// The newest epoch of the child's key, if any epoch still exists.
+    pub async fn latest_epoch(&self, child: ChildId) -> Result<Option<u32>> {
+        Ok(self.keystore.latest_child_key(child).await?.map(|(e, _)| e))
     }
 
     /// Creates the child's key at a new epoch (the newest + 1) and returns it;

@@ -1358,3 +1358,47 @@ async fn an_item_deletion_overtaken_by_its_childs_deletion_still_completes() {
         );
     }
 }
+
+/// Several item deletions of one child waiting together share one key rotation:
+/// all complete, the keystore holds a single new epoch, survivors still open.
+#[tokio::test]
+async fn item_deletions_of_one_child_share_one_key_rotation() {
+    let app = spawn_app().await;
+    let (g, child, device) = household(&app, "ana@example.org").await;
+    let mut recs = Vec::new();
+    for n in 0..4u32 {
+        let (_, r) = app.upload(&child, &device, wav(0.3, 30 + n).0, Some("audio/wav")).await;
+        recs.push(r["item_id"].as_str().unwrap().to_owned());
+    }
+    let keep_audio = wav(0.3, 99).0;
+    let (_, keep) = app.upload(&child, &device, keep_audio.clone(), Some("audio/wav")).await;
+    let keep = keep["item_id"].as_str().unwrap().to_owned();
+    let dir = app.stop().await;
+    let config = config_for(dir.path());
+    let now = chrono::Utc::now();
+    {
+        let vault = kidvault::app::open(&config).unwrap();
+        let session = vault.authenticate_guardian(&g, now).await.unwrap();
+        for r in &recs {
+            vault.delete_item(&session, r.parse().unwrap(), now).await.unwrap();
+        }
+        assert_eq!(vault.run_deletions(now).await.unwrap(), 4);
+    }
+    let keystore = rusqlite::Connection::open(dir.path().join("keys/keystore.db")).unwrap();
+    let child_id: uuid::Uuid = child.parse().unwrap();
+    let epochs: Vec<u32> = keystore
+        .prepare("SELECT epoch FROM child_keys WHERE child_id = ?1")
+        .unwrap()
+        .query_map([child_id.as_bytes().to_vec()], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(epochs, vec![2], "one rotation for the four deletions");
+    let app = start(dir).await;
+    for r in &recs {
+        let (s, _) = app.get(&format!("/items/{r}"), &g).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+    }
+    let resp = app.http.get(app.url(&format!("/items/{keep}/content"))).bearer_auth(&g).send().await.unwrap();
+    assert_eq!(resp.bytes().await.unwrap().to_vec(), keep_audio);
+}
