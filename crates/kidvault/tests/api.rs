@@ -80,6 +80,24 @@ impl TestApp {
         .await
     }
 
+    /// The ledger's verifier key, as the API serves it.
+    async fn public_key(&self) -> String {
+        self.http.get(self.url("/ledger/public-key")).send().await.unwrap().text().await.unwrap()
+    }
+
+    /// A deletion's receipt, verified with nothing but the served public key.
+    async fn verified_receipt(
+        &self,
+        token: &str,
+        deletion: &str,
+    ) -> (kidvault_ledger::receipt::DocumentReceipt, kidvault_ledger::entry::Entry) {
+        let (s, receipt) = self.get(&format!("/deletions/{deletion}/receipt"), token).await;
+        assert_eq!(s, StatusCode::OK, "{receipt}");
+        let parsed: kidvault_ledger::receipt::DocumentReceipt = serde_json::from_value(receipt).unwrap();
+        let entry = parsed.verify(&verifier_from(&self.public_key().await)).expect("receipt verifies");
+        (parsed, entry)
+    }
+
     /// Signs up a guardian and returns a session token.
     async fn guardian(&self, email: &str) -> String {
         let (s, body) = self
@@ -144,6 +162,24 @@ impl TestApp {
 }
 
 const NOTICE: &str = "2026-11-01";
+
+/// The epochs of a child's key still in the keystore (read beside the server).
+fn keystore_epochs(root: &Path, child: &str) -> Vec<(u32, Vec<u8>)> {
+    let keystore = rusqlite::Connection::open_with_flags(
+        root.join("keys/keystore.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let child: uuid::Uuid = child.parse().unwrap();
+    let mut stmt =
+        keystore.prepare("SELECT epoch, wrapped FROM child_keys WHERE child_id = ?1 ORDER BY epoch").unwrap();
+    stmt.query_map([child.as_bytes().to_vec()], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+}
+
+/// GET with a bearer token, through any client.
+async fn fetch(http: &reqwest::Client, url: String, token: &str) -> reqwest::Response {
+    http.get(url).bearer_auth(token).send().await.unwrap()
+}
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -691,37 +727,18 @@ async fn binary_serves_the_demo_household_and_shuts_down_gracefully() {
         kids["children"].as_array().unwrap().iter().map(|c| c["display_name"].as_str().unwrap()).collect();
     assert_eq!(names, ["Mia", "Leo"]);
     let mia = kids["children"][0]["child_id"].as_str().unwrap();
-    let recs: Value = http
-        .get(format!("{}/api/v1/children/{mia}/items?kind=voice_recording&limit=200", p.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let recs: Value =
+        fetch(&http, format!("{}/api/v1/children/{mia}/items?kind=voice_recording&limit=200", p.base), &token)
+            .await
+            .json()
+            .await
+            .unwrap();
     let recs = recs["items"].as_array().unwrap();
     assert!(recs.len() >= 40, "three weeks of activity, got {}", recs.len());
     let first = recs[0]["item_id"].as_str().unwrap();
-    let audio = http
-        .get(format!("{}/api/v1/items/{first}/content", p.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let audio = fetch(&http, format!("{}/api/v1/items/{first}/content", p.base), &token).await.bytes().await.unwrap();
     kidvault_domain::audio::parse_wav(&audio, Default::default()).expect("demo audio is real WAV");
-    let item: Value = http
-        .get(format!("{}/api/v1/items/{first}", p.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let item: Value = fetch(&http, format!("{}/api/v1/items/{first}", p.base), &token).await.json().await.unwrap();
     assert_eq!(item["derived"].as_array().unwrap().len().min(1), 1, "each recording has a transcript");
 
     let status = terminate(&mut p);
@@ -856,7 +873,7 @@ async fn consent_entry_proves_against_the_served_checkpoint_with_the_public_key(
     assert_eq!(granted["detail"]["method"], "signed_form");
     let index = granted["index"].as_u64().unwrap();
 
-    let public_key = app.http.get(app.url("/ledger/public-key")).send().await.unwrap().text().await.unwrap();
+    let public_key = app.public_key().await;
     let verifier = verifier_from(&public_key);
     let checkpoint = app.http.get(app.url("/ledger/checkpoint")).send().await.unwrap().text().await.unwrap();
     let cp = verifier.verify(&checkpoint).expect("served checkpoint verifies with the public key");
@@ -1096,11 +1113,9 @@ async fn deleting_a_recording_reaches_everything_derived_and_even_backups() {
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     // The receipt verifies with only the public key, online and offline; any edit fails.
-    let (s, receipt) = app.get(&format!("/deletions/{id}/receipt"), &g).await;
-    assert_eq!(s, StatusCode::OK, "{receipt}");
-    let public_key = app.http.get(app.url("/ledger/public-key")).send().await.unwrap().text().await.unwrap();
-    let parsed: kidvault_ledger::receipt::DocumentReceipt = serde_json::from_value(receipt.clone()).unwrap();
-    let entry = parsed.verify(&verifier_from(&public_key)).expect("receipt verifies");
+    let (parsed, entry) = app.verified_receipt(&g, &id).await;
+    let receipt = serde_json::to_value(&parsed).unwrap();
+    let public_key = app.public_key().await;
     assert_eq!(entry.kind.as_str(), "deletion.completed");
     assert_eq!(entry.counts.get("items"), Some(&3));
     let document: Value = serde_json::from_str(&parsed.document).unwrap();
@@ -1143,17 +1158,7 @@ async fn deleting_a_recording_reaches_everything_derived_and_even_backups() {
         })
         .unwrap();
     assert!(!wrapped.is_empty(), "the backup predates the deletion");
-    let keystore = rusqlite::Connection::open_with_flags(
-        app.dir.path().join("keys/keystore.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
-    let mut stmt = keystore.prepare("SELECT epoch, wrapped FROM child_keys WHERE child_id = ?1").unwrap();
-    let live: Vec<(u32, Vec<u8>)> = stmt
-        .query_map([child_id.as_bytes().to_vec()], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let live = keystore_epochs(app.dir.path(), &child);
     assert!(!live.is_empty() && live.iter().all(|(e, _)| *e > epoch), "the epoch the backup needs is destroyed");
     let (root, _) = kidvault_crypto::FileKeyProvider::load_or_create(&app.dir.path().join("keys/root.key")).unwrap();
     use kidvault_crypto::KeyProvider;
@@ -1227,20 +1232,8 @@ async fn deleting_a_child_destroys_its_keys_and_every_trace() {
             .unwrap();
         assert_eq!(n, 0, "{table} still holds the child");
     }
-    let keystore = rusqlite::Connection::open_with_flags(
-        app.dir.path().join("keys/keystore.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
-    let keys: i64 = keystore
-        .query_row("SELECT count(*) FROM child_keys WHERE child_id = ?1", [child_id.as_bytes().to_vec()], |r| r.get(0))
-        .unwrap();
-    assert_eq!(keys, 0, "every epoch of the child key is destroyed");
-    let (s, receipt) = app.get(&format!("/deletions/{id}/receipt"), &g).await;
-    assert_eq!(s, StatusCode::OK);
-    let public_key = app.http.get(app.url("/ledger/public-key")).send().await.unwrap().text().await.unwrap();
-    let parsed: kidvault_ledger::receipt::DocumentReceipt = serde_json::from_value(receipt).unwrap();
-    parsed.verify(&verifier_from(&public_key)).unwrap();
+    assert!(keystore_epochs(app.dir.path(), &child).is_empty(), "every epoch of the child key is destroyed");
+    let (parsed, _) = app.verified_receipt(&g, &id).await;
     assert!(parsed.document.contains("every epoch of the child key"));
 }
 
@@ -1319,11 +1312,7 @@ async fn a_deletion_interrupted_after_any_step_completes_after_restart() {
         assert_eq!(resp.bytes().await.unwrap().to_vec(), keep_audio, "after {steps_before_crash} steps");
         let (items, _, _) = app.footprint();
         assert_eq!(items, 1);
-        let (s, receipt) = app.get(&format!("/deletions/{id}/receipt"), &g).await;
-        assert_eq!(s, StatusCode::OK);
-        let public_key = app.http.get(app.url("/ledger/public-key")).send().await.unwrap().text().await.unwrap();
-        let parsed: kidvault_ledger::receipt::DocumentReceipt = serde_json::from_value(receipt).unwrap();
-        let entry = parsed.verify(&verifier_from(&public_key)).unwrap();
+        let (_, entry) = app.verified_receipt(&g, &id.to_string()).await;
         assert_eq!(entry.counts.get("items"), Some(&2), "nothing done twice, nothing lost");
         // Exactly one completion entry: no step was done twice.
         let (_, activity) = app.get(&format!("/children/{child}/activity"), &g).await;
@@ -1384,15 +1373,7 @@ async fn item_deletions_of_one_child_share_one_key_rotation() {
         }
         assert_eq!(vault.run_deletions(now).await.unwrap(), 4);
     }
-    let keystore = rusqlite::Connection::open(dir.path().join("keys/keystore.db")).unwrap();
-    let child_id: uuid::Uuid = child.parse().unwrap();
-    let epochs: Vec<u32> = keystore
-        .prepare("SELECT epoch FROM child_keys WHERE child_id = ?1")
-        .unwrap()
-        .query_map([child_id.as_bytes().to_vec()], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let epochs: Vec<u32> = keystore_epochs(dir.path(), &child).into_iter().map(|(e, _)| e).collect();
     assert_eq!(epochs, vec![2], "one rotation for the four deletions");
     let app = start(dir).await;
     for r in &recs {
