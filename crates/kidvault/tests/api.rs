@@ -271,7 +271,22 @@ async fn device_ingest_with_lineage_and_guardian_review() {
     let resp = app.http.get(app.url(&format!("/items/{rec_id}/content"))).bearer_auth(&g).send().await.unwrap();
     assert_eq!(resp.headers()["content-type"], "audio/wav");
     assert_eq!(resp.headers()["cache-control"], "no-store");
+    assert_eq!(resp.headers()["accept-ranges"], "bytes");
     assert_eq!(resp.bytes().await.unwrap().to_vec(), audio);
+    // Seeking, as an <audio> element does: one byte range at a time.
+    let ranged = |range: &'static str| {
+        app.http.get(app.url(&format!("/items/{rec_id}/content"))).bearer_auth(&g).header("range", range).send()
+    };
+    let part = ranged("bytes=44-99").await.unwrap();
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.headers()["content-range"], format!("bytes 44-99/{}", audio.len()).as_str());
+    assert_eq!(part.bytes().await.unwrap().to_vec(), audio[44..=99].to_vec());
+    let tail = ranged("bytes=-10").await.unwrap();
+    assert_eq!(tail.bytes().await.unwrap().to_vec(), audio[audio.len() - 10..].to_vec());
+    let beyond = ranged("bytes=99999999-").await.unwrap();
+    assert_eq!(beyond.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(beyond.headers()["content-range"], format!("bytes */{}", audio.len()).as_str());
+    assert_eq!(code(&beyond.json().await.unwrap()), "range_not_satisfiable");
     let (_, t) = app.get(&format!("/items/{tr_id}"), &g).await;
     assert_eq!(t["content"], "play the dinosaur song");
     assert_eq!(t["derived_from"], json!([rec_id]));
@@ -295,8 +310,9 @@ async fn device_ingest_with_lineage_and_guardian_review() {
     let entries = log["entries"].as_array().unwrap();
     assert!(entries.iter().all(|e| e["kind"] == "access.read"));
     let content_reads: Vec<&Value> = entries.iter().filter(|e| e["detail"]["what"] == "content.read").collect();
-    assert_eq!(content_reads.len(), 1);
-    assert_eq!(content_reads[0]["subjects"], json!([rec_id]));
+    // One per request above: the full read and the three ranged ones.
+    assert_eq!(content_reads.len(), 4);
+    assert!(content_reads.iter().all(|e| e["subjects"] == json!([rec_id])));
     assert_eq!(content_reads[0]["purpose"], "guardian_review");
     assert!(content_reads[0]["actor"].as_str().unwrap().starts_with("guardian:"));
     assert!(entries.iter().any(|e| e["detail"]["what"] == "item.read" && e["subjects"] == json!([tr_id])));

@@ -1,5 +1,5 @@
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{path_id, ApiQuery, GuardianAuth};
+use crate::range::RangeRequest;
 use crate::AppState;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -121,20 +122,49 @@ pub(crate) async fn get(
     }))
 }
 
-/// The item's decrypted content (audio as `audio/wav`).
+/// The item's decrypted content (audio as `audio/wav`), whole or one byte range.
 #[utoipa::path(get, path = "/api/v1/items/{id}/content", tag = "review", security(("guardian" = [])),
-    params(("id" = String, Path)),
-    responses((status = 200, description = "the content, in the item's media type"), (status = 404, body = ErrorBody)))]
+    params(("id" = String, Path), ("Range" = Option<String>, Header, description = "bytes=START-END (one range)")),
+    responses((status = 200, description = "the content, in the item's media type"),
+        (status = 206, description = "the requested byte range"),
+        (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
 pub(crate) async fn content(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let (media_type, bytes) = state.vault.item_content(&g, path_id(&id)?, Utc::now()).await?;
-    let mut resp = bytes.into_response();
+    let len = bytes.len() as u64;
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (status, body, content_range) = match crate::range::resolve(range, len) {
+        RangeRequest::Full => (StatusCode::OK, bytes, None),
+        RangeRequest::Part { start, end } => (
+            StatusCode::PARTIAL_CONTENT,
+            bytes.slice(start as usize..=end as usize),
+            Some(format!("bytes {start}-{end}/{len}")),
+        ),
+        RangeRequest::Unsatisfiable => {
+            let mut resp = crate::error::ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                format!("the content is {len} bytes long"),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                resp.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(resp);
+        }
+    };
+    let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     // Child content is never cached by browsers or proxies.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(v) = content_range.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        h.insert(header::CONTENT_RANGE, v);
+    }
     Ok(resp)
 }
