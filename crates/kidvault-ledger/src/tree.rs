@@ -3,7 +3,7 @@
 //! The store keeps, for every *complete* subtree, its hash at `(level, index)`:
 //! level 0 holds leaf hashes, and `(level, i)` covers leaves
 //! `[i·2^level, (i+1)·2^level)`. Appending leaf `n` completes at most log₂ n
-//! subtrees ([`append`]), so appends never recompute the tree; roots and proofs
+//! subtrees ([`Frontier::append`]), so appends never recompute the tree; roots and proofs
 //! for any size read O(log n) stored nodes (RFC 6962 §2.1 definitions, evaluated
 //! over complete subtrees).
 
@@ -87,12 +87,6 @@ impl Frontier {
             Some((_, last)) => iter.fold(*last, |acc, (_, left)| node_hash(left, &acc)),
         }
     }
-}
-
-/// Appends leaf number `size` to a tree whose nodes are in `nodes`; returns the
-/// nodes to store. Prefer a [`Frontier`] when appending many.
-pub fn append(nodes: &impl Nodes, size: u64, leaf: Hash) -> Result<Vec<(u8, u64, Hash)>, LedgerError> {
-    Ok(Frontier::load(nodes, size)?.append(leaf))
 }
 
 /// MTH(D[start:end]) where `start` is a multiple of the largest power of two

@@ -19,7 +19,6 @@ use kidvault_ledger::entry::{EntryKind, NewEntry};
 
 use crate::model::*;
 use crate::{BlobStore, Keystore, Store, StoreError};
-use kidvault_domain::ids::DeletionId;
 
 /// Generates one test per conformance case. `$make` is an expression evaluating to
 /// a future of `(guard, Arc<dyn Store>, Arc<dyn Keystore>, Arc<dyn BlobStore>)`;

@@ -176,6 +176,16 @@ fn keystore_epochs(root: &Path, child: &str) -> Vec<(u32, Vec<u8>)> {
     stmt.query_map([child.as_bytes().to_vec()], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
 }
 
+/// A second process on a stopped deployment: its vault and the guardian's session.
+async fn offline_vault(
+    root: &Path,
+    token: &str,
+) -> (Arc<kidvault_service::Vault>, kidvault_service::access::GuardianSession) {
+    let vault = kidvault::app::open(&config_for(root)).unwrap();
+    let session = vault.authenticate_guardian(token, chrono::Utc::now()).await.unwrap();
+    (vault, session)
+}
+
 /// GET with a bearer token, through any client.
 async fn fetch(http: &reqwest::Client, url: String, token: &str) -> reqwest::Response {
     http.get(url).bearer_auth(token).send().await.unwrap()
@@ -1306,8 +1316,7 @@ async fn a_deletion_interrupted_after_any_step_completes_after_restart() {
         let config = config_for(dir.path());
         let now = chrono::Utc::now();
         let id = {
-            let vault = kidvault::app::open(&config).unwrap();
-            let session = vault.authenticate_guardian(&g, now).await.unwrap();
+            let (vault, session) = offline_vault(dir.path(), &g).await;
             let id = vault.delete_item(&session, rec.parse().unwrap(), now).await.unwrap();
             for _ in 0..steps_before_crash {
                 vault.step_deletion(id, now).await.unwrap();
@@ -1348,10 +1357,8 @@ async fn an_item_deletion_overtaken_by_its_childs_deletion_still_completes() {
     let rec = rec["item_id"].as_str().unwrap().to_owned();
     app.item(&child, &device, json!({"kind": "transcript", "derived_from": [rec], "content": "x"})).await;
     let dir = app.stop().await;
-    let config = config_for(dir.path());
     let now = chrono::Utc::now();
-    let vault = kidvault::app::open(&config).unwrap();
-    let session = vault.authenticate_guardian(&g, now).await.unwrap();
+    let (vault, session) = offline_vault(dir.path(), &g).await;
     let item_deletion = vault.delete_item(&session, rec.parse().unwrap(), now).await.unwrap();
     vault.step_deletion(item_deletion, now).await.unwrap(); // resolved, then overtaken
     let child_deletion = vault.delete_child(&session, child.parse().unwrap(), now).await.unwrap();
@@ -1379,11 +1386,9 @@ async fn item_deletions_of_one_child_share_one_key_rotation() {
     let (_, keep) = app.upload(&child, &device, keep_audio.clone(), Some("audio/wav")).await;
     let keep = keep["item_id"].as_str().unwrap().to_owned();
     let dir = app.stop().await;
-    let config = config_for(dir.path());
     let now = chrono::Utc::now();
     {
-        let vault = kidvault::app::open(&config).unwrap();
-        let session = vault.authenticate_guardian(&g, now).await.unwrap();
+        let (vault, session) = offline_vault(dir.path(), &g).await;
         for r in &recs {
             vault.delete_item(&session, r.parse().unwrap(), now).await.unwrap();
         }
