@@ -35,11 +35,12 @@ impl Vault {
         let name = parse_label(name, 64)
             .ok_or_else(|| ServiceError::invalid("invalid_device_name", "name must be 1 to 64 characters"))?;
         let device_id = DeviceId::generate(now);
-        // A device's name ("Mia's watch") identifies the child: sealed like child data.
-        let sealed = self.seal(&grant, device_id.as_bytes(), name.as_bytes()).await?;
         let token = new_token(DEVICE_PREFIX)?;
-        self.store
-            .create_device(&DeviceRecord {
+        // Sealed under a key a concurrent rotation retires: re-seal once (as ingest does).
+        for retry in [false, true] {
+            // A device's name ("Mia's watch") identifies the child: sealed like child data.
+            let sealed = self.seal(&grant, device_id.as_bytes(), name.as_bytes()).await?;
+            let record = DeviceRecord {
                 device: Device {
                     id: device_id,
                     household_id: g.household_id,
@@ -49,9 +50,13 @@ impl Vault {
                 },
                 name: sealed,
                 token_hash: token_hash(&token),
-            })
-            .await?;
-        Ok(PairedDevice { device_id, token })
+            };
+            match self.store.create_device(&record).await {
+                Err(kidvault_store::StoreError::StaleKeyEpoch) if !retry => self.keys.forget(grant.child_id()),
+                other => return Ok(other.map(|()| PairedDevice { device_id, token: token.clone() })?),
+            }
+        }
+        Err(ServiceError::Internal("device name sealed under a retired key twice".into()))
     }
 
     /// Revokes a device. Revoking twice is not an error.

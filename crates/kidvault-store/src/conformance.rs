@@ -542,6 +542,18 @@ pub async fn deletions_follow_lineage_and_purge_only_their_scope(store: S, _: K,
     // Steps out of order are refused.
     assert!(matches!(store.purge_deletion(del.id, t(5)).await, Err(StoreError::Conflict(_))));
     store.shred_deletion_items(del.id, t(5)).await.unwrap();
+    // Rotation to epoch 2: data sealed under epoch 1 is refused from now on,
+    // items and device names alike.
+    store.set_rotation_epoch(del.id, 2).await.unwrap();
+    let stale = item(c.child.id, ItemKind::VoiceRecording, &[], 3);
+    assert!(matches!(store.insert_item(&stale).await, Err(StoreError::StaleKeyEpoch)));
+    let mut stale_device = d.clone();
+    stale_device.device.id = DeviceId::generate(t(3));
+    stale_device.token_hash = [42; 32];
+    assert!(matches!(store.create_device(&stale_device).await, Err(StoreError::StaleKeyEpoch)));
+    let mut current = item(c.child.id, ItemKind::VoiceRecording, &[], 3);
+    current.key_epoch = 2;
+    store.insert_item(&current).await.unwrap();
     assert!(store.item(tr.meta.id).await.unwrap().unwrap().wrapped_key.is_empty());
     assert!(!store.item(other_tr.meta.id).await.unwrap().unwrap().wrapped_key.is_empty());
     store.set_deletion_step(del.id, DeletionStep::Rotated, t(5)).await.unwrap();
@@ -564,7 +576,7 @@ pub async fn deletions_follow_lineage_and_purge_only_their_scope(store: S, _: K,
     let all = deletion(hh, c.child.id, DeletionScope::Child);
     store.create_deletion(&all).await.unwrap();
     assert_eq!(store.child(c.child.id).await.unwrap().unwrap().child.status, ChildStatus::Deleting);
-    assert_eq!(store.resolve_deletion(all.id, t(7)).await.unwrap(), 2);
+    assert_eq!(store.resolve_deletion(all.id, t(7)).await.unwrap(), 3);
     store.set_deletion_step(all.id, DeletionStep::Shredded, t(7)).await.unwrap();
     store.set_deletion_step(all.id, DeletionStep::Rotated, t(7)).await.unwrap();
     store.purge_deletion(all.id, t(7)).await.unwrap();

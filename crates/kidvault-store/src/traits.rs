@@ -44,6 +44,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn withdraw_scope(&self, child: ChildId, scope: ConsentScope, at: Timestamp, entry: &NewEntry)
         -> Result<u64>;
 
+    /// Stores a device. `StaleKeyEpoch` if its name is sealed under a retired epoch.
     async fn create_device(&self, device: &DeviceRecord) -> Result<()>;
     async fn device(&self, id: DeviceId) -> Result<Option<DeviceRecord>>;
     /// Marks a device revoked; false if it was already revoked or does not exist.

@@ -211,6 +211,20 @@ fn item_row(conn: &Connection, row: &Row<'_>) -> Result<ItemRecord> {
     })
 }
 
+/// Data sealed under a key epoch that a rotation has since retired is refused, so
+/// the caller re-seals under the current key (the old epoch is about to be
+/// destroyed). Every write of sealed child data goes through this check.
+fn require_current_epoch(conn: &Connection, child: ChildId, epoch: u32) -> Result<()> {
+    let current: Option<i64> = conn
+        .prepare_cached("SELECT key_epoch FROM children WHERE id = ?1")?
+        .query_row([child.as_bytes()], |r| r.get(0))
+        .optional()?;
+    if current.is_some_and(|e| e != i64::from(epoch)) {
+        return Err(StoreError::StaleKeyEpoch);
+    }
+    Ok(())
+}
+
 fn insert_item_tx(conn: &Connection, item: &ItemRecord) -> Result<()> {
     let m = &item.meta;
     // Lineage is checked against what the store holds *now*, inside the write.
@@ -231,15 +245,7 @@ fn insert_item_tx(conn: &Connection, item: &ItemRecord) -> Result<()> {
         }
     }
     check_derivation(m.child_id, m.kind, &m.derived_from, &found)?;
-    // Sealed under a key epoch that a rotation has since retired: refuse, so the
-    // caller re-seals under the current key (the old epoch is about to be destroyed).
-    let current: Option<i64> = conn
-        .prepare_cached("SELECT key_epoch FROM children WHERE id = ?1")?
-        .query_row([m.child_id.as_bytes()], |r| r.get(0))
-        .optional()?;
-    if current.is_some_and(|e| e != i64::from(item.key_epoch)) {
-        return Err(StoreError::StaleKeyEpoch);
-    }
+    require_current_epoch(conn, m.child_id, item.key_epoch)?;
     let (inline, locator) = match &item.content {
         StoredContent::Inline(c) => (Some(c.as_slice()), None),
         StoredContent::Blob(l) => (None, Some(l.0.as_str())),
@@ -498,6 +504,7 @@ impl Store for SqliteStore {
         let d = d.clone();
         self.db
             .write(move |c| {
+                require_current_epoch(c, d.device.child_id, d.name.epoch)?;
                 c.execute(
                     &format!("INSERT INTO devices ({DEVICE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
                     params![
