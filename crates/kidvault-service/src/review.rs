@@ -115,10 +115,21 @@ impl Vault {
         Ok(ItemView { meta: record.meta, derived, content, media_type: spec.media_type })
     }
 
-    /// The decrypted content of an item, with its media type.
-    pub async fn item_content(&self, g: &GuardianSession, id: ItemId, now: Timestamp) -> Result<(&'static str, Bytes)> {
+    /// The decrypted content of an item, with its media type. `accept` sees the
+    /// content's size first: if it refuses (e.g. an unsatisfiable byte range),
+    /// nothing is decrypted or recorded and `None` is returned.
+    pub async fn item_content(
+        &self,
+        g: &GuardianSession,
+        id: ItemId,
+        accept: impl FnOnce(u64) -> bool,
+        now: Timestamp,
+    ) -> Result<Option<(&'static str, Bytes)>> {
         let (grant, record) = self.authorized_item(g, id).await?;
+        if !accept(record.meta.size) {
+            return Ok(None);
+        }
         let bytes = self.decrypt(&grant, &record, "content.read", now).await?;
-        Ok((record.meta.kind.spec().media_type, Bytes::from(bytes)))
+        Ok(Some((record.meta.kind.spec().media_type, Bytes::from(bytes))))
     }
 }

@@ -134,28 +134,44 @@ pub(crate) async fn content(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let (media_type, bytes) = state.vault.item_content(&g, path_id(&id)?, Utc::now()).await?;
-    let len = bytes.len() as u64;
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let (status, body, content_range) = match crate::range::resolve(range, len) {
-        RangeRequest::Full => (StatusCode::OK, bytes, None),
-        RangeRequest::Part { start, end } => (
+    // The range is checked against the size before anything is decrypted, so a
+    // refused range reads (and records) nothing.
+    let mut requested = RangeRequest::Full;
+    let mut size = 0;
+    let content = state
+        .vault
+        .item_content(
+            &g,
+            path_id(&id)?,
+            |len| {
+                size = len;
+                requested = crate::range::resolve(range, len);
+                requested != RangeRequest::Unsatisfiable
+            },
+            Utc::now(),
+        )
+        .await?;
+    let Some((media_type, bytes)) = content else {
+        let mut resp = crate::error::ApiError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "range_not_satisfiable",
+            format!("the content is {size} bytes long"),
+        )
+        .into_response();
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+            resp.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+        return Ok(resp);
+    };
+    let len = bytes.len() as u64;
+    let (status, body, content_range) = match requested {
+        RangeRequest::Part { start, end } if end < len => (
             StatusCode::PARTIAL_CONTENT,
             bytes.slice(start as usize..=end as usize),
             Some(format!("bytes {start}-{end}/{len}")),
         ),
-        RangeRequest::Unsatisfiable => {
-            let mut resp = crate::error::ApiError::new(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "range_not_satisfiable",
-                format!("the content is {len} bytes long"),
-            )
-            .into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
-                resp.headers_mut().insert(header::CONTENT_RANGE, v);
-            }
-            return Ok(resp);
-        }
+        _ => (StatusCode::OK, bytes, None),
     };
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
