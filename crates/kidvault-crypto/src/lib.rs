@@ -53,3 +53,30 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 pub fn random_bytes(buf: &mut [u8]) -> Result<(), CryptoError> {
     aws_lc_rs::rand::fill(buf).map_err(|_| CryptoError::Random)
 }
+
+/// HMAC-SHA256 of `message` under `key` (webhook signatures).
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    let tag = aws_lc_rs::hmac::sign(&key, message);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
+}
+
+/// Whether `tag` is the HMAC-SHA256 of `message` under `key`, compared in constant time.
+pub fn hmac_sha256_verify(key: &[u8], message: &[u8], tag: &[u8]) -> bool {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    aws_lc_rs::hmac::verify(&key, message, tag).is_ok()
+}
+
+#[cfg(test)]
+mod hmac_tests {
+    #[test]
+    fn hmac_matches_rfc4231_case_2_and_verifies_only_the_right_tag() {
+        let tag = super::hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(hex::encode(tag), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert!(super::hmac_sha256_verify(b"Jefe", b"what do ya want for nothing?", &tag));
+        assert!(!super::hmac_sha256_verify(b"Jefe", b"what do ya want for nothing!", &tag));
+        assert!(!super::hmac_sha256_verify(b"jefe", b"what do ya want for nothing?", &tag));
+    }
+}

@@ -8,6 +8,8 @@
 //!           → shredded (child: every key epoch destroyed; items: wrapped keys destroyed)
 //!           → rotated  (items: child key moved to a new epoch, old epoch destroyed)
 //!           → purged   (rows and blobs removed)
+//!           → dispatched (a task for every downstream processor concerned)
+//!           → acknowledged (every processor confirmed; waits here until then)
 //!           → completed (ledger entries appended; receipt available)
 //! ```
 
@@ -76,16 +78,20 @@ pub enum DeletionStep {
     Shredded,
     Rotated,
     Purged,
+    Dispatched,
+    Acknowledged,
     Completed,
 }
 
 impl DeletionStep {
-    pub const ALL: [DeletionStep; 6] = [
+    pub const ALL: [DeletionStep; 8] = [
         DeletionStep::Requested,
         DeletionStep::Resolved,
         DeletionStep::Shredded,
         DeletionStep::Rotated,
         DeletionStep::Purged,
+        DeletionStep::Dispatched,
+        DeletionStep::Acknowledged,
         DeletionStep::Completed,
     ];
 
@@ -96,6 +102,8 @@ impl DeletionStep {
             DeletionStep::Shredded => "shredded",
             DeletionStep::Rotated => "rotated",
             DeletionStep::Purged => "purged",
+            DeletionStep::Dispatched => "dispatched",
+            DeletionStep::Acknowledged => "acknowledged",
             DeletionStep::Completed => "completed",
         }
     }

@@ -88,6 +88,18 @@ id_type!(
     /// One deletion request.
     DeletionId
 );
+id_type!(
+    /// A staff principal (administrator or auditor), created from the CLI.
+    StaffId
+);
+id_type!(
+    /// A downstream processor: a system outside kidvault holding copies of child data.
+    ProcessorId
+);
+id_type!(
+    /// One processor's part of one deletion: deliver, then wait for acknowledgement.
+    TaskId
+);
 
 fn uuid_v7_at(now: Timestamp) -> Uuid {
     let secs = u64::try_from(now.timestamp()).unwrap_or(0);

@@ -17,6 +17,7 @@
 pub mod audio;
 pub mod consent;
 pub mod deletion;
+pub mod downstream;
 pub mod entities;
 pub mod ids;
 pub mod item;

@@ -8,6 +8,8 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use bytes::Bytes;
 use kidvault_service::access::{DeviceSession, GuardianSession};
+use kidvault_service::accounts::StaffSession;
+use kidvault_service::ledger::LedgerReader;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -34,6 +36,45 @@ impl FromRequestParts<AppState> for GuardianAuth {
         let token = bearer(parts, "a guardian session token")?;
         let session = state.vault.authenticate_guardian(token, chrono::Utc::now()).await?;
         Ok(Self(session, token.to_owned()))
+    }
+}
+
+/// An authenticated staff principal (bearer staff token from `kidvault admin create`).
+#[derive(Debug)]
+pub struct StaffAuth(pub StaffSession);
+
+impl FromRequestParts<AppState> for StaffAuth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts, "a staff token")?;
+        Ok(Self(state.vault.authenticate_staff(token).await?))
+    }
+}
+
+/// A guardian or a staff principal, told apart by the token's kind.
+#[derive(Debug)]
+pub enum PersonAuth {
+    Guardian(GuardianSession),
+    Staff(StaffSession),
+}
+
+impl PersonAuth {
+    pub fn ledger_reader(&self) -> LedgerReader<'_> {
+        match self {
+            PersonAuth::Guardian(g) => LedgerReader::Guardian(g),
+            PersonAuth::Staff(s) => LedgerReader::Staff(s),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for PersonAuth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts, "a guardian session token or a staff token")?;
+        if token.starts_with("kva_") {
+            return Ok(Self::Staff(state.vault.authenticate_staff(token).await?));
+        }
+        Ok(Self::Guardian(state.vault.authenticate_guardian(token, chrono::Utc::now()).await?))
     }
 }
 

@@ -60,6 +60,10 @@ pub fn router(state: AppState) -> Router {
         .route("/children/{id}/locations", post(routes::ingest::location))
         .route("/items/{id}", get(routes::items::get).delete(routes::deletions::item))
         .route("/items/{id}/content", get(routes::items::content))
+        .route("/admin/processors", post(routes::downstream::register).get(routes::downstream::list))
+        .route("/admin/processors/{id}", delete(routes::downstream::disable))
+        .route("/admin/processor-tasks", get(routes::downstream::open_tasks))
+        .route("/processor-tasks/{id}/ack", post(routes::downstream::ack))
         .route("/openapi.json", get(openapi::serve))
         .fallback(routes::not_found);
     Router::new()

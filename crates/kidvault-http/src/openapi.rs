@@ -12,7 +12,11 @@ struct BearerSchemes;
 impl Modify for BearerSchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        for (name, what) in [("guardian", "guardian session token (kvs_...)"), ("device", "device token (kvd_...)")] {
+        for (name, what) in [
+            ("guardian", "guardian session token (kvs_...)"),
+            ("device", "device token (kvd_...)"),
+            ("staff", "staff token (kva_..., from `kidvault admin create`)"),
+        ] {
             components.add_security_scheme(
                 name,
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(what)).build()),
@@ -59,6 +63,11 @@ impl Modify for BearerSchemes {
         routes::ledger::entry,
         routes::ledger::proof,
         routes::ledger::consistency,
+        routes::downstream::register,
+        routes::downstream::list,
+        routes::downstream::disable,
+        routes::downstream::open_tasks,
+        routes::downstream::ack,
     ),
     modifiers(&BearerSchemes)
 )]

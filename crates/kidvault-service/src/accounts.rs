@@ -3,13 +3,14 @@
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use kidvault_domain::downstream::StaffRole;
 use kidvault_domain::entities::{parse_email, parse_label, Guardian};
-use kidvault_domain::ids::{GuardianId, HouseholdId};
+use kidvault_domain::ids::{GuardianId, HouseholdId, StaffId};
 use kidvault_domain::Timestamp;
-use kidvault_store::{GuardianRecord, SessionRecord, StoreError};
+use kidvault_store::{GuardianRecord, SessionRecord, StaffRecord, StoreError};
 
 use crate::access::{DeviceSession, GuardianSession};
-use crate::tokens::{new_token, token_hash, DEVICE_PREFIX, SESSION_PREFIX};
+use crate::tokens::{new_token, token_hash, DEVICE_PREFIX, SESSION_PREFIX, STAFF_PREFIX};
 use crate::{Result, ServiceError, Vault};
 
 /// A hash verified against when the e-mail is unknown, so a wrong e-mail costs as
@@ -127,6 +128,52 @@ impl Vault {
             return Err(bad());
         }
         Ok(DeviceSession { ctx })
+    }
+}
+
+/// An authenticated staff principal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaffSession {
+    pub staff_id: StaffId,
+    pub role: StaffRole,
+    pub name: String,
+}
+
+impl StaffSession {
+    /// `Forbidden` unless the principal has `role`.
+    pub fn require(&self, role: StaffRole) -> Result<()> {
+        if self.role == role {
+            return Ok(());
+        }
+        Err(ServiceError::Forbidden {
+            code: "role_required",
+            message: format!("this needs the {} role; you are {}", role.as_str(), self.role.as_str()),
+        })
+    }
+}
+
+impl Vault {
+    /// Creates a staff principal (from the CLI); returns its id and bearer token,
+    /// shown once.
+    pub async fn create_staff(&self, role: StaffRole, name: &str, now: Timestamp) -> Result<(StaffId, String)> {
+        let name = parse_label(name, 100)
+            .ok_or_else(|| ServiceError::invalid("invalid_name", "a name of 1 to 100 characters is required"))?;
+        let token = new_token(STAFF_PREFIX)?;
+        let id = StaffId::generate(now);
+        self.store
+            .create_staff(&StaffRecord { id, role, name, token_hash: token_hash(&token), created_at: now })
+            .await?;
+        Ok((id, token))
+    }
+
+    /// Resolves a staff bearer token.
+    pub async fn authenticate_staff(&self, token: &str) -> Result<StaffSession> {
+        let bad = || ServiceError::Unauthenticated("a valid staff token is required".into());
+        if !token.starts_with(STAFF_PREFIX) {
+            return Err(bad());
+        }
+        let s = self.store.staff_by_token(&token_hash(token)).await?.ok_or_else(bad)?;
+        Ok(StaffSession { staff_id: s.id, role: s.role, name: s.name })
     }
 }
 

@@ -6,6 +6,8 @@
 //! their wrapped data keys destroyed); rotate (items: the child key moves to a new
 //! epoch, survivors are re-wrapped, old epochs destroyed, so a backup taken before
 //! the deletion cannot decrypt the deleted items either); purge rows and blobs;
+//! dispatch a task to every downstream processor concerned and wait for each to
+//! acknowledge (see [`crate::downstream`]);
 //! complete (ledger entries `key.destroyed` and `deletion.completed`, whose
 //! `hashes.document` is the SHA-256 of the receipt). Every step is idempotent and
 //! recorded before the next, so a process killed anywhere resumes on restart.
@@ -13,6 +15,7 @@
 use std::collections::BTreeMap;
 
 use kidvault_domain::deletion::{DeletionReason, DeletionScope, DeletionStep};
+use kidvault_domain::downstream::TaskState;
 use kidvault_domain::ids::{ChildId, DeletionId, ItemId};
 use kidvault_domain::item::{ItemKind, ItemState};
 use kidvault_domain::Timestamp;
@@ -43,7 +46,17 @@ struct ReceiptBody<'a> {
     /// SHA-256 over the sorted deleted item ids, one per line.
     deleted_ids_sha256: String,
     keys_destroyed: String,
-    processors: Vec<String>,
+    /// Every downstream processor told, and when it acknowledged.
+    processors: Vec<ProcessorAck>,
+}
+
+#[derive(Serialize)]
+struct ProcessorAck {
+    name: String,
+    categories: Vec<String>,
+    acknowledged_at: Option<String>,
+    acknowledged_via: Option<String>,
+    attempts: u32,
 }
 
 fn rfc3339(t: Timestamp) -> String {
@@ -157,7 +170,8 @@ impl Vault {
         Ok(DocumentReceipt { document, ledger: EntryProof::new(&body, index, size, &proof, note) })
     }
 
-    /// Drives every open deletion to completion; returns how many completed. One
+    /// Drives every open deletion to completion (or to waiting for downstream
+    /// processors); returns how many completed. One
     /// runner at a time; a deletion that fails stays at its step and is retried on
     /// the next run. Every deletion is first made unreadable (shredded); then the
     /// child key is rotated once per child for all of its item deletions, instead
@@ -193,6 +207,7 @@ impl Vault {
                         rotated.entry(d.child_id).or_insert(e);
                     }
                     self.store.set_deletion_step(d.id, DeletionStep::Rotated, now).await?;
+                    fault::after_step(DeletionStep::Rotated);
                     d.step = DeletionStep::Rotated;
                 }
                 Err(e) => tracing::error!(deletion = %d.id, error = %e, "key rotation failed; will retry"),
@@ -205,18 +220,23 @@ impl Vault {
                 continue; // its rotation failed: retried on the next run
             }
             match self.advance(d, now).await {
-                Ok(()) => done += 1,
+                Ok(completed) => done += usize::from(completed),
                 Err(e) => tracing::error!(deletion = %id, error = %e, "deletion step failed; will retry"),
             }
         }
         Ok(done)
     }
 
-    async fn advance(&self, mut d: DeletionRecord, now: Timestamp) -> Result<()> {
+    /// Steps the deletion until it completes or waits (for processors to acknowledge).
+    async fn advance(&self, mut d: DeletionRecord, now: Timestamp) -> Result<bool> {
         while d.step != DeletionStep::Completed {
+            let before = d.step;
             d = self.step_once(d, now).await?;
+            if d.step == before {
+                return Ok(false);
+            }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Performs exactly one step of a deletion and returns the step it reached.
@@ -253,11 +273,20 @@ impl Vault {
                     self.blobs.delete_many(&blobs).await?;
                     self.store.purge_deletion(d.id, now).await?;
                 }
-                DeletionStep::Purged => self.complete(&d, now).await?,
+                DeletionStep::Purged => self.dispatch(&d, now).await?,
+                DeletionStep::Dispatched => {
+                    let tasks = self.store.deletion_tasks(d.id).await?;
+                    if tasks.iter().all(|t| t.state == TaskState::Acknowledged) {
+                        self.store.set_deletion_step(d.id, DeletionStep::Acknowledged, now).await?;
+                    }
+                }
+                DeletionStep::Acknowledged => self.complete(&d, now).await?,
                 DeletionStep::Completed => {}
             }
         }
-        self.store.deletion(d.id).await?.ok_or(ServiceError::NotFound)
+        let after = self.store.deletion(d.id).await?.ok_or(ServiceError::NotFound)?;
+        fault::after_step(after.step);
+        Ok(after)
     }
 
     /// Moves the child's key to a new epoch: new data is sealed under it at once,
@@ -318,6 +347,22 @@ impl Vault {
         } else {
             format!("{} item data keys; child key epochs below {}", items.len(), d.rotation_epoch.unwrap_or(1))
         };
+        let processors = self
+            .store
+            .deletion_tasks(d.id)
+            .await?
+            .into_iter()
+            .map(|t| ProcessorAck {
+                categories: serde_json::from_str::<serde_json::Value>(&t.payload)
+                    .ok()
+                    .and_then(|v| serde_json::from_value(v["categories"].clone()).ok())
+                    .unwrap_or_default(),
+                name: t.processor_name,
+                acknowledged_at: t.acknowledged_at.map(rfc3339),
+                acknowledged_via: t.acknowledged_via,
+                attempts: t.attempts,
+            })
+            .collect();
         let body = ReceiptBody {
             receipt: "kidvault-deletion-receipt/v1",
             deletion_id: d.id.to_string(),
@@ -333,7 +378,7 @@ impl Vault {
             categories,
             deleted_ids_sha256: ids_hash.clone(),
             keys_destroyed: keys_destroyed.clone(),
-            processors: Vec::new(),
+            processors,
         };
         let document = serde_json::to_string_pretty(&body).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let subject = kidvault_domain::entities::Child {
@@ -360,4 +405,22 @@ impl Vault {
         self.store.complete_deletion(d.id, now, &document, &[key_entry, done]).await?;
         Ok(())
     }
+}
+
+/// A crash at a step boundary, for tests: with the `fault-injection` feature and
+/// `KIDVAULT_FAULT_AFTER_STEP=<step>`, the process aborts as soon as a deletion
+/// has durably reached that step. Compiled out of every other build.
+mod fault {
+    use kidvault_domain::deletion::DeletionStep;
+
+    #[cfg(feature = "fault-injection")]
+    pub(super) fn after_step(step: DeletionStep) {
+        if std::env::var("KIDVAULT_FAULT_AFTER_STEP").is_ok_and(|s| s == step.as_str()) {
+            eprintln!("fault injection: aborting after step {}", step.as_str());
+            std::process::abort();
+        }
+    }
+
+    #[cfg(not(feature = "fault-injection"))]
+    pub(super) fn after_step(_: DeletionStep) {}
 }

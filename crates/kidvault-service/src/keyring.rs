@@ -35,6 +35,16 @@ impl KeyRing {
         Self { provider, keystore, cache: RwLock::default(), latest: RwLock::default() }
     }
 
+    /// Wraps a key that is not a child's (a processor's webhook secret) under the
+    /// root key, bound to `context`.
+    pub fn wrap_other(&self, context: &[u8], key: &SecretKey) -> Result<Vec<u8>> {
+        Ok(self.provider.wrap(context, key)?)
+    }
+
+    pub fn unwrap_other(&self, context: &[u8], wrapped: &[u8]) -> Result<SecretKey> {
+        Ok(self.provider.unwrap(context, wrapped)?)
+    }
+
     /// Creates a child's first key (epoch 1). Done before the child row exists, so
     /// a crash in between leaves an unused key, never a child without one.
     pub async fn create(&self, child: ChildId, now: Timestamp) -> Result<ChildKey> {

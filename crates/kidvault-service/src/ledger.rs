@@ -2,12 +2,13 @@
 //! by [`entry`]), signed checkpoints, and proofs.
 //!
 //! A guardian sees the entries about their own household and nothing else (other
-//! indexes answer 404). Checkpoints and consistency proofs are public: they hold
+//! indexes answer 404); a staff principal with the auditor role sees every entry. Checkpoints and consistency proofs are public: they hold
 //! only sizes and hashes.
 
 use std::collections::BTreeMap;
 
 use chrono::SecondsFormat;
+use kidvault_domain::downstream::StaffRole;
 use kidvault_domain::entities::Child;
 use kidvault_domain::ids::ChildId;
 use kidvault_domain::Timestamp;
@@ -17,6 +18,7 @@ use kidvault_ledger::Hash;
 use kidvault_store::StoredEntry;
 
 use crate::access::{Action, Actor, GuardianSession};
+use crate::accounts::StaffSession;
 use crate::{Result, ServiceError, Vault};
 
 /// A new entry about `child`, by `actor`, at `now`.
@@ -42,6 +44,14 @@ pub(crate) fn parse_all(stored: Vec<StoredEntry>) -> Result<Vec<Entry>> {
             Entry::from_canonical(&s.body).map_err(|e| ServiceError::Internal(format!("ledger entry {}: {e}", s.index)))
         })
         .collect()
+}
+
+/// Who reads the ledger's entries.
+#[derive(Clone, Copy, Debug)]
+pub enum LedgerReader<'a> {
+    Guardian(&'a GuardianSession),
+    /// Needs the auditor role.
+    Staff(&'a StaffSession),
 }
 
 impl Vault {
@@ -74,11 +84,16 @@ impl Vault {
         self.signer.verifier_key()
     }
 
-    /// One entry, if it is about the guardian's household.
-    pub async fn ledger_entry(&self, g: &GuardianSession, index: u64) -> Result<(Entry, Vec<u8>)> {
+    /// One entry, if the reader may see it: a guardian the entries about their
+    /// household, an auditor every entry.
+    pub async fn ledger_entry(&self, who: LedgerReader<'_>, index: u64) -> Result<(Entry, Vec<u8>)> {
         let stored = self.store.ledger_entry(index).await?.ok_or(ServiceError::NotFound)?;
-        if stored.household.as_deref() != Some(g.household_id.to_string().as_str()) {
-            return Err(ServiceError::NotFound);
+        match who {
+            LedgerReader::Guardian(g) if stored.household.as_deref() != Some(g.household_id.to_string().as_str()) => {
+                return Err(ServiceError::NotFound)
+            }
+            LedgerReader::Guardian(_) => {}
+            LedgerReader::Staff(s) => s.require(StaffRole::Auditor)?,
         }
         let entry = Entry::from_canonical(&stored.body)
             .map_err(|e| ServiceError::Internal(format!("ledger entry {index}: {e}")))?;
@@ -89,12 +104,12 @@ impl Vault {
     /// against (the latest, or the tree of `tree_size` entries).
     pub async fn entry_proof(
         &self,
-        g: &GuardianSession,
+        who: LedgerReader<'_>,
         index: u64,
         tree_size: Option<u64>,
         now: Timestamp,
     ) -> Result<EntryProof> {
-        let (_, body) = self.ledger_entry(g, index).await?;
+        let (_, body) = self.ledger_entry(who, index).await?;
         let (size, note) = match tree_size {
             None => self.checkpoint(now).await?,
             Some(size) => {

@@ -9,6 +9,8 @@
 //! - [`review`]: a guardian reading items and their decrypted content.
 //! - [`deletion`]: deletion requests and the durable, resumable pipeline that
 //!   makes them complete (lineage, crypto-shredding, key rotation) and provable.
+//! - [`downstream`]: processors outside kidvault that must delete their copies;
+//!   signed webhooks, retries, acknowledgements, deadlines.
 //! - [`ledger`]: checkpoints, entries and proofs of the tamper-evident log that
 //!   every consent change and every access to child data is written to.
 //!
@@ -25,6 +27,7 @@ pub mod accounts;
 pub mod children;
 pub mod deletion;
 pub mod devices;
+pub mod downstream;
 mod error;
 pub mod ingest;
 pub mod keyring;
@@ -55,6 +58,7 @@ pub struct VaultConfig {
     pub session_ttl: chrono::Duration,
     /// How far a device's clock may run ahead of ours.
     pub clock_skew: chrono::Duration,
+    pub downstream: downstream::DownstreamConfig,
 }
 
 impl Default for VaultConfig {
@@ -65,6 +69,7 @@ impl Default for VaultConfig {
             max_item_bytes: 64 * 1024,
             session_ttl: chrono::Duration::days(7),
             clock_skew: chrono::Duration::minutes(5),
+            downstream: downstream::DownstreamConfig::default(),
         }
     }
 }
@@ -79,6 +84,9 @@ pub struct Vault {
     config: VaultConfig,
     /// One deletion runner at a time in this process.
     deletion_runner: tokio::sync::Mutex<()>,
+    /// Delivers webhooks to downstream processors (no redirects: a signed notice
+    /// goes only where the admin said).
+    http: reqwest::Client,
 }
 
 impl Vault {
@@ -97,6 +105,11 @@ impl Vault {
             signer,
             config,
             deletion_runner: tokio::sync::Mutex::new(()),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("kidvault/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default(),
         }
     }
 

@@ -32,7 +32,8 @@ macro_rules! store_conformance_tests {
             ingest_context_reads_device_child_and_consents, items_round_trip_with_lineage,
             lineage_refusals_store_nothing, concurrent_writes_all_land, ledger_appends_prove_and_commit_with_their_action,
             keystore_epochs_and_destruction, blobs_round_trip_and_delete, items_page_newest_first_with_filters,
-            deletions_follow_lineage_and_purge_only_their_scope);
+            deletions_follow_lineage_and_purge_only_their_scope, processor_tasks_are_leased_retried_and_acknowledged,
+            staff_tokens_and_processor_names);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -566,6 +567,10 @@ pub async fn deletions_follow_lineage_and_purge_only_their_scope(store: S, _: K,
     }
     assert!(store.item(other_tr.meta.id).await.unwrap().is_some());
     assert_eq!(store.derived_from(other.meta.id).await.unwrap(), vec![other_tr.meta.id]);
+    // Completing before every processor acknowledged is refused.
+    assert!(matches!(store.complete_deletion(del.id, t(6), "{}", &[]).await, Err(StoreError::Conflict(_))));
+    store.dispatch_deletion(del.id, t(5), &[]).await.unwrap();
+    store.set_deletion_step(del.id, DeletionStep::Acknowledged, t(5)).await.unwrap();
     let indexes =
         store.complete_deletion(del.id, t(6), "{}", &[entry(EntryKind::DeletionCompleted, c.child.id)]).await.unwrap();
     let done = store.deletion(del.id).await.unwrap().unwrap();
@@ -584,4 +589,122 @@ pub async fn deletions_follow_lineage_and_purge_only_their_scope(store: S, _: K,
     assert!(store.consents_of(c.child.id).await.unwrap().is_empty());
     assert_eq!(store.device(d.device.id).await.unwrap(), None);
     assert!(store.item(other.meta.id).await.unwrap().is_none());
+}
+
+pub async fn staff_tokens_and_processor_names(store: S, _: K, _: B) {
+    use kidvault_domain::downstream::StaffRole;
+    let staff = StaffRecord {
+        id: StaffId::generate(t(0)),
+        role: StaffRole::Auditor,
+        name: "Ines".into(),
+        token_hash: [5; 32],
+        created_at: t(0),
+    };
+    store.create_staff(&staff).await.unwrap();
+    let found = store.staff_by_token(&[5; 32]).await.unwrap().unwrap();
+    assert_eq!((found.id, found.role, found.name.as_str()), (staff.id, StaffRole::Auditor, "Ines"));
+    assert!(store.staff_by_token(&[6; 32]).await.unwrap().is_none());
+
+    let p = processor("warehouse", 0);
+    store.create_processor(&p).await.unwrap();
+    let again = ProcessorRecord { id: ProcessorId::generate(t(1)), ..p.clone() };
+    assert!(matches!(store.create_processor(&again).await, Err(StoreError::Conflict(_))));
+    let got = store.processor(p.id).await.unwrap().unwrap();
+    assert_eq!((got.url.as_str(), got.categories.clone()), (p.url.as_str(), p.categories.clone()));
+    assert!(store.disable_processor(p.id, t(2)).await.unwrap());
+    assert!(!store.disable_processor(p.id, t(3)).await.unwrap());
+    assert_eq!(store.processors().await.unwrap()[0].disabled_at, Some(t(2)));
+}
+
+fn processor(name: &str, day: i64) -> ProcessorRecord {
+    use kidvault_domain::item::DataCategory;
+    ProcessorRecord {
+        id: ProcessorId::generate(t(day)),
+        name: name.into(),
+        url: format!("https://{name}.example/hook"),
+        categories: vec![DataCategory::Content, DataCategory::BiometricVoice],
+        secret_wrapped: vec![7; 60],
+        created_at: t(day),
+        disabled_at: None,
+    }
+}
+
+pub async fn processor_tasks_are_leased_retried_and_acknowledged(store: S, _: K, _: B) {
+    use kidvault_domain::deletion::{DeletionScope, DeletionStep};
+    use kidvault_domain::downstream::TaskState;
+    let (hh, _) = household(&store, "tasks@example.org").await;
+    let c = child(&store, hh, 0).await;
+    let (a, b) = (processor("alpha", 0), processor("beta", 0));
+    store.create_processor(&a).await.unwrap();
+    store.create_processor(&b).await.unwrap();
+    let del = deletion(hh, c.child.id, DeletionScope::Child);
+    store.create_deletion(&del).await.unwrap();
+    store.resolve_deletion(del.id, t(1)).await.unwrap();
+    let task = |p: &ProcessorRecord| TaskRecord {
+        id: TaskId::generate(t(1)),
+        deletion_id: del.id,
+        processor_id: p.id,
+        processor_name: String::new(),
+        state: TaskState::Pending,
+        payload: format!("{{\"to\":\"{}\"}}", p.name),
+        attempts: 0,
+        next_attempt_at: None,
+        deadline: t(4),
+        created_at: t(1),
+        delivered_at: None,
+        acknowledged_at: None,
+        acknowledged_via: None,
+        last_error: None,
+    };
+    let (ta, tb) = (task(&a), task(&b));
+    // Tasks are created only by the purged → dispatched step.
+    assert!(matches!(
+        store.dispatch_deletion(del.id, t(1), std::slice::from_ref(&ta)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.set_deletion_step(del.id, DeletionStep::Purged, t(1)).await.unwrap();
+    store.dispatch_deletion(del.id, t(1), &[ta.clone(), tb.clone()]).await.unwrap();
+    assert_eq!(store.deletion(del.id).await.unwrap().unwrap().step, DeletionStep::Dispatched);
+
+    // Claimed once: a second claimant finds nothing until the lease runs out.
+    let lease = t(1) + Duration::minutes(1);
+    let claimed = store.claim_due_tasks(t(1), lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(claimed.iter().all(|t| t.attempts == 1));
+    assert_eq!(claimed.iter().map(|t| t.processor_name.as_str()).collect::<Vec<_>>().len(), 2);
+    assert!(store.claim_due_tasks(t(1), lease, 10).await.unwrap().is_empty());
+    // A claimant that died: the task is due again after its lease.
+    let retaken = store.claim_due_tasks(lease, lease + Duration::minutes(1), 10).await.unwrap();
+    assert_eq!(retaken.len(), 2);
+    assert!(retaken.iter().all(|t| t.attempts == 2));
+
+    // alpha fails and is retried later; beta accepts and will ack later.
+    let retry_at = t(2);
+    let failed = Delivery::Failed { error: "HTTP 503".into(), retry_at };
+    store.record_delivery(ta.id, lease, &failed).await.unwrap();
+    store.record_delivery(tb.id, lease, &Delivery::Delivered).await.unwrap();
+    assert!(store.claim_due_tasks(retry_at - Duration::seconds(1), t(3), 10).await.unwrap().is_empty());
+    let again = store.claim_due_tasks(retry_at, t(3), 10).await.unwrap();
+    assert_eq!(again.iter().map(|t| (t.id, t.attempts)).collect::<Vec<_>>(), vec![(ta.id, 3)]);
+    assert_eq!(again[0].last_error.as_deref(), Some("HTTP 503"));
+    store.record_delivery(ta.id, t(2), &Delivery::Acknowledged).await.unwrap();
+
+    let open = store.open_tasks(10).await.unwrap();
+    assert_eq!(open.iter().map(|t| t.id).collect::<Vec<_>>(), vec![tb.id]);
+    assert!(open[0].overdue(t(5)) && !open[0].overdue(t(3)));
+    store.acknowledge_task(tb.id, t(5), "endpoint").await.unwrap();
+    store.acknowledge_task(tb.id, t(6), "endpoint").await.unwrap();
+    let tasks = store.deletion_tasks(del.id).await.unwrap();
+    assert!(tasks.iter().all(|t| t.state == TaskState::Acknowledged));
+    let b_done = tasks.iter().find(|t| t.id == tb.id).unwrap();
+    assert_eq!((b_done.acknowledged_at, b_done.acknowledged_via.as_deref()), (Some(t(5)), Some("endpoint")));
+    assert_eq!(tasks.iter().find(|t| t.id == ta.id).unwrap().acknowledged_via.as_deref(), Some("response"));
+    // A late failure report cannot reopen an acknowledged task.
+    store.record_delivery(ta.id, t(6), &failed).await.unwrap();
+    assert_eq!(store.task(ta.id).await.unwrap().unwrap().state, TaskState::Acknowledged);
+    assert!(store.open_tasks(10).await.unwrap().is_empty());
+    assert!(matches!(
+        store.acknowledge_task(TaskId::generate(t(1)), t(6), "endpoint").await,
+        Err(StoreError::NotFound)
+    ));
 }

@@ -153,3 +153,66 @@ impl KeyTarget {
         }
     }
 }
+
+/// A staff principal.
+#[derive(Clone, Debug)]
+pub struct StaffRecord {
+    pub id: kidvault_domain::ids::StaffId,
+    pub role: kidvault_domain::downstream::StaffRole,
+    pub name: String,
+    pub token_hash: [u8; 32],
+    pub created_at: Timestamp,
+}
+
+/// A downstream processor.
+#[derive(Clone, Debug)]
+pub struct ProcessorRecord {
+    pub id: kidvault_domain::ids::ProcessorId,
+    pub name: String,
+    pub url: String,
+    pub categories: Vec<kidvault_domain::item::DataCategory>,
+    /// The webhook secret, wrapped by the root key.
+    pub secret_wrapped: Vec<u8>,
+    pub created_at: Timestamp,
+    pub disabled_at: Option<Timestamp>,
+}
+
+/// One processor's part of one deletion.
+#[derive(Clone, Debug)]
+pub struct TaskRecord {
+    pub id: kidvault_domain::ids::TaskId,
+    pub deletion_id: kidvault_domain::ids::DeletionId,
+    pub processor_id: kidvault_domain::ids::ProcessorId,
+    /// Read with the task (not stored on it).
+    pub processor_name: String,
+    pub state: kidvault_domain::downstream::TaskState,
+    /// The webhook body (JSON: ids, categories, counts; never content).
+    pub payload: String,
+    pub attempts: u32,
+    pub next_attempt_at: Option<Timestamp>,
+    pub deadline: Timestamp,
+    pub created_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+    pub acknowledged_at: Option<Timestamp>,
+    /// `response` (in the webhook's reply) or `endpoint` (the ack endpoint).
+    pub acknowledged_via: Option<String>,
+    pub last_error: Option<String>,
+}
+
+impl TaskRecord {
+    /// Unacknowledged past its deadline.
+    pub fn overdue(&self, now: Timestamp) -> bool {
+        self.state != kidvault_domain::downstream::TaskState::Acknowledged && now > self.deadline
+    }
+}
+
+/// How a delivery attempt ended.
+#[derive(Clone, Debug)]
+pub enum Delivery {
+    /// The processor acknowledged in its response.
+    Acknowledged,
+    /// Accepted; the processor will acknowledge through the ack endpoint.
+    Delivered,
+    /// Failed (network, timeout, non-2xx): try again at `retry_at`.
+    Failed { error: String, retry_at: Timestamp },
+}

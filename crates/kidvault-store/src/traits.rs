@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use kidvault_domain::consent::{Consent, ConsentScope};
 use kidvault_domain::deletion::DeletionStep;
-use kidvault_domain::ids::{ChildId, DeletionId, DeviceId, GuardianId, HouseholdId, ItemId};
+use kidvault_domain::ids::{ChildId, DeletionId, DeviceId, GuardianId, HouseholdId, ItemId, ProcessorId, TaskId};
 use kidvault_domain::Timestamp;
 use uuid::Uuid;
 
@@ -109,7 +109,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Step `rotated → purged`: removes the items' rows and lineage (and for a child
     /// scope its consents, devices and profile); forgets blob locators.
     async fn purge_deletion(&self, id: DeletionId, at: Timestamp) -> Result<()>;
-    /// Step `purged → completed`: appends the ledger entries and keeps the receipt
+    /// Step `acknowledged → completed`: appends the ledger entries and keeps the receipt
     /// body, in one transaction. Returns the entries' indexes.
     async fn complete_deletion(
         &self,
@@ -118,6 +118,34 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         summary: &str,
         entries: &[NewEntry],
     ) -> Result<Vec<u64>>;
+
+    /// Stores a staff principal.
+    async fn create_staff(&self, staff: &StaffRecord) -> Result<()>;
+    async fn staff_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<StaffRecord>>;
+
+    /// Registers a processor. `Conflict` if the name is taken.
+    async fn create_processor(&self, processor: &ProcessorRecord) -> Result<()>;
+    async fn processor(&self, id: ProcessorId) -> Result<Option<ProcessorRecord>>;
+    /// Every processor, disabled ones included, by name.
+    async fn processors(&self) -> Result<Vec<ProcessorRecord>>;
+    /// Stops telling a processor of new deletions (its open tasks stay open);
+    /// false if it was already disabled or does not exist.
+    async fn disable_processor(&self, id: ProcessorId, at: Timestamp) -> Result<bool>;
+    /// Step `purged → dispatched`: stores the deletion's tasks (due at once).
+    async fn dispatch_deletion(&self, id: DeletionId, at: Timestamp, tasks: &[TaskRecord]) -> Result<()>;
+    /// Claims up to `limit` pending tasks due at `now`, oldest due first: each
+    /// attempt is counted and the task is not due again before `lease_until`, so
+    /// no other claimant takes it while this one delivers.
+    async fn claim_due_tasks(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> Result<Vec<TaskRecord>>;
+    /// Records how a claimed delivery attempt ended. An acknowledged task stays so.
+    async fn record_delivery(&self, task: TaskId, at: Timestamp, outcome: &Delivery) -> Result<()>;
+    /// Marks a task acknowledged (idempotent: a second ack keeps the first time).
+    async fn acknowledge_task(&self, task: TaskId, at: Timestamp, via: &str) -> Result<()>;
+    async fn task(&self, id: TaskId) -> Result<Option<TaskRecord>>;
+    /// A deletion's tasks, by processor name.
+    async fn deletion_tasks(&self, id: DeletionId) -> Result<Vec<TaskRecord>>;
+    /// Unacknowledged tasks, earliest deadline first.
+    async fn open_tasks(&self, limit: u32) -> Result<Vec<TaskRecord>>;
 
     /// Removes a guardian's session (sign-out).
     async fn revoke_session(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<()>;

@@ -97,6 +97,25 @@ pub async fn deletion_loop(vault: Arc<Vault>, every: std::time::Duration) {
     }
 }
 
+/// Delivers due webhooks to downstream processors every `every`; when a
+/// processor acknowledged in its response, runs the deletions at once.
+pub async fn downstream_loop(vault: Arc<Vault>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match vault.deliver_due(chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(_) => {
+                if let Err(e) = vault.run_deletions(chrono::Utc::now()).await {
+                    tracing::error!(error = %e, "deletion run failed; will retry");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "delivering to downstream processors failed; will retry"),
+        }
+    }
+}
+
 /// Whether `path` lies inside `dir` (symlinks and `..` resolved where they exist).
 pub fn inside(path: &Path, dir: &Path) -> bool {
     let abs = |p: &Path| {

@@ -30,6 +30,12 @@ pub struct Config {
     pub log: String,
     /// How often the ledger's checkpoint is signed (when the log has grown).
     pub checkpoint_interval_secs: u64,
+    /// Downstream processors: the first retry of a failed webhook waits about
+    /// this long, each further one twice as long (with jitter), up to an hour.
+    pub downstream_retry_base_ms: u64,
+    /// Downstream processors: how long a processor has to acknowledge a deletion
+    /// before its task is shown as overdue (default 72 hours).
+    pub downstream_deadline_secs: u64,
 }
 
 impl Default for Config {
@@ -46,6 +52,8 @@ impl Default for Config {
             session_ttl_hours: v.session_ttl.num_hours(),
             log: "info".into(),
             checkpoint_interval_secs: 60,
+            downstream_retry_base_ms: v.downstream.retry_base.as_millis() as u64,
+            downstream_deadline_secs: v.downstream.deadline.num_seconds() as u64,
         }
     }
 }
@@ -99,7 +107,16 @@ impl Config {
         if self.session_ttl_hours <= 0 {
             bail!("session_ttl_hours must be positive");
         }
+        if self.downstream_retry_base_ms == 0 || self.downstream_deadline_secs == 0 {
+            bail!("downstream_retry_base_ms and downstream_deadline_secs must be positive");
+        }
+        let downstream = kidvault_service::downstream::DownstreamConfig {
+            retry_base: std::time::Duration::from_millis(self.downstream_retry_base_ms),
+            deadline: chrono::Duration::seconds(self.downstream_deadline_secs.min(i64::MAX as u64 / 1000) as i64),
+            ..Default::default()
+        };
         Ok(VaultConfig {
+            downstream,
             notice_version: self.notice_version.clone(),
             audio: AudioLimits { max_bytes: self.max_recording_bytes, max_seconds: self.max_recording_seconds },
             max_item_bytes: self.max_item_bytes,

@@ -35,6 +35,9 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// Staff principals.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -43,7 +46,7 @@ enum Command {
     /// The tamper-evident ledger.
     #[command(subcommand)]
     Ledger(LedgerCommand),
-    /// Prove a deleted child (and its items, or the given items) left no residue:
+    /// Prove a deleted child (and its items), or deleted items, left no residue:
     /// scans every table, the keystore and the blob segments. Exit code 0 only if
     /// nothing is found.
     VerifyErasure {
@@ -51,8 +54,9 @@ enum Command {
         data_dir: Option<PathBuf>,
         #[arg(long)]
         key_file: Option<PathBuf>,
-        #[arg(long)]
-        child: uuid::Uuid,
+        /// A deleted child (its deleted items are looked for too).
+        #[arg(long, required_unless_present = "items")]
+        child: Option<uuid::Uuid>,
         /// More item ids to look for (the child's deleted items are included).
         #[arg(long = "item")]
         items: Vec<uuid::Uuid>,
@@ -64,6 +68,27 @@ enum Command {
         /// kidvault-keys/ledger.pub).
         #[arg(long)]
         public_key: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a staff principal and print its bearer token (shown once). Admins
+    /// register downstream processors and watch their tasks; auditors read every
+    /// ledger entry. Neither sees child content.
+    Create {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Who this is (shown in logs and the ledger).
+        #[arg(long, default_value = "admin")]
+        name: String,
+        /// admin or auditor.
+        #[arg(long, default_value = "admin")]
+        role: String,
     },
 }
 
@@ -165,11 +190,32 @@ async fn main() -> anyhow::Result<()> {
             let checkpoints = tokio::spawn(app::checkpoint_loop(std::sync::Arc::clone(&vault), every));
             let deletions =
                 tokio::spawn(app::deletion_loop(std::sync::Arc::clone(&vault), std::time::Duration::from_secs(5)));
+            let downstream =
+                tokio::spawn(app::downstream_loop(std::sync::Arc::clone(&vault), std::time::Duration::from_secs(1)));
             app::serve(listener, std::sync::Arc::clone(&vault), app::shutdown_signal()).await?;
             checkpoints.abort();
             deletions.abort();
+            downstream.abort();
             // A last checkpoint covers everything written before shutdown.
             vault.checkpoint(chrono::Utc::now()).await?;
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Create { data_dir, key_file, config, name, role }) => {
+            let mut cfg = Config::load(config.as_deref())?;
+            cfg.data_dir = data_dir.unwrap_or(cfg.data_dir);
+            cfg.key_file = key_file.or(cfg.key_file);
+            init_tracing("warn");
+            let role = kidvault_domain::downstream::StaffRole::parse(&role)
+                .with_context(|| format!("unknown role {role:?}: admin or auditor"))?;
+            anyhow::ensure!(
+                cfg.data_dir.join("kidvault.db").exists(),
+                "no data store at {}: run `kidvault serve` first",
+                cfg.data_dir.display()
+            );
+            let vault = app::open(&cfg)?;
+            let (id, token) = vault.create_staff(role, &name, chrono::Utc::now()).await?;
+            eprintln!("created {} {id} ({name}); its token, shown only now:", role.as_str());
+            println!("{token}");
             Ok(())
         }
         Command::Bench(BenchCommand::Ingest { seconds, devices, dir, no_http, disk_mib, rate }) => {
@@ -197,13 +243,16 @@ async fn main() -> anyhow::Result<()> {
             let db = cfg.data_dir.join("kidvault.db");
             anyhow::ensure!(db.exists(), "no data store at {}", db.display());
             use kidvault_store::sqlite::erasure;
-            let mut item_ids = erasure::deleted_items_of(&db, child)?;
+            let mut item_ids = match child {
+                Some(child) => erasure::deleted_items_of(&db, child)?,
+                None => Vec::new(),
+            };
             item_ids.extend(items);
-            let mut ids = vec![child];
+            let mut ids: Vec<uuid::Uuid> = child.into_iter().collect();
             ids.extend(item_ids.iter().copied());
             let mut residue = erasure::scan_database(&db, &ids)?;
             let keystore = cfg.key_file().with_file_name("keystore.db");
-            if keystore.exists() {
+            if let (Some(child), true) = (child, keystore.exists()) {
                 residue.extend(erasure::scan_database(&keystore, &[child])?);
             }
             for (segment, offset, id) in kidvault_store::local_blob::residue(&cfg.data_dir.join("blobs"), &item_ids)? {
@@ -213,8 +262,9 @@ async fn main() -> anyhow::Result<()> {
                 });
             }
             if residue.is_empty() {
+                let whose = child.map(|c| format!("child {c} or its ")).unwrap_or_default();
                 println!(
-                    "no residue of child {child} or its {} deleted items: every table, the keystore and the blob store checked",
+                    "no residue of {whose}{} deleted items: every table, the keystore and the blob store checked",
                     item_ids.len()
                 );
                 Ok(())
@@ -222,7 +272,7 @@ async fn main() -> anyhow::Result<()> {
                 for r in &residue {
                     println!("RESIDUE {}: {}", r.place, r.what);
                 }
-                anyhow::bail!("{} places still hold data of child {child}", residue.len())
+                anyhow::bail!("{} places still hold deleted data", residue.len())
             }
         }
         Command::VerifyReceipt { file, public_key } => {

@@ -5,12 +5,14 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use kidvault_domain::deletion::DeletionStep;
+use kidvault_domain::downstream::TaskState;
 use kidvault_domain::ids::{ChildId, DeletionId};
 use kidvault_ledger::receipt::DocumentReceipt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{path_id, ApiJson, GuardianAuth};
+use crate::routes::downstream::TaskView;
 use crate::AppState;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -102,6 +104,10 @@ pub(crate) struct DeletionStatus {
     updated_at: DateTime<Utc>,
     /// Present once the deletion is complete.
     receipt_url: Option<String>,
+    /// Every downstream processor told of this deletion.
+    processors: Vec<TaskView>,
+    /// The processors that have not yet acknowledged: "waiting for X".
+    waiting_for: Vec<String>,
 }
 
 /// The state of every step of a deletion.
@@ -112,8 +118,18 @@ pub(crate) async fn status(
     GuardianAuth(g, _): GuardianAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeletionStatus>> {
-    let d = state.vault.deletion(&g, path_id(&id)?).await?;
+    let id = path_id(&id)?;
+    let d = state.vault.deletion(&g, id).await?;
+    let now = Utc::now();
+    let processors: Vec<TaskView> =
+        state.vault.deletion_tasks(&g, id).await?.into_iter().map(|t| TaskView::new(t, now)).collect();
     Ok(Json(DeletionStatus {
+        waiting_for: processors
+            .iter()
+            .filter(|t| t.state != TaskState::Acknowledged)
+            .map(|t| t.processor.clone())
+            .collect(),
+        processors,
         deletion_id: d.id,
         child_id: d.child_id,
         scope: serde_json::to_value(&d.scope).unwrap_or_default(),

@@ -9,7 +9,7 @@ use kidvault_ledger::receipt::EntryProof;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{path_id, ApiQuery, GuardianAuth};
+use crate::extract::{path_id, ApiQuery, GuardianAuth, PersonAuth};
 use crate::AppState;
 
 fn text(body: String) -> Response {
@@ -32,15 +32,16 @@ pub(crate) async fn public_key(State(state): State<AppState>) -> Response {
     text(format!("{}\n", state.vault.verifier_key()))
 }
 
-/// A ledger entry about the guardian's household, in its canonical JSON.
-#[utoipa::path(get, path = "/api/v1/ledger/entries/{index}", tag = "ledger", security(("guardian" = [])),
+/// A ledger entry in its canonical JSON: for a guardian, one about their
+/// household; for an auditor, any.
+#[utoipa::path(get, path = "/api/v1/ledger/entries/{index}", tag = "ledger", security(("guardian" = []), ("staff" = [])),
     params(("index" = u64, Path)), responses((status = 200, description = "the entry"), (status = 404, body = ErrorBody)))]
 pub(crate) async fn entry(
     State(state): State<AppState>,
-    GuardianAuth(g, _): GuardianAuth,
+    who: PersonAuth,
     Path(index): Path<String>,
 ) -> ApiResult<Response> {
-    let (_, body) = state.vault.ledger_entry(&g, path_id(&index)?).await?;
+    let (_, body) = state.vault.ledger_entry(who.ledger_reader(), path_id(&index)?).await?;
     let mut resp = body.into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(resp)
@@ -68,16 +69,16 @@ pub(crate) struct EntryProofDoc {
 
 /// The entry with its inclusion proof and signed checkpoint: verifiable offline
 /// with `kidvault verify-receipt` and the public key alone.
-#[utoipa::path(get, path = "/api/v1/ledger/entries/{index}/proof", tag = "ledger", security(("guardian" = [])),
+#[utoipa::path(get, path = "/api/v1/ledger/entries/{index}/proof", tag = "ledger", security(("guardian" = []), ("staff" = [])),
     params(("index" = u64, Path), ProofQuery),
     responses((status = 200, body = EntryProofDoc), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn proof(
     State(state): State<AppState>,
-    GuardianAuth(g, _): GuardianAuth,
+    who: PersonAuth,
     Path(index): Path<String>,
     ApiQuery(q): ApiQuery<ProofQuery>,
 ) -> ApiResult<Json<EntryProof>> {
-    Ok(Json(state.vault.entry_proof(&g, path_id(&index)?, q.tree_size, Utc::now()).await?))
+    Ok(Json(state.vault.entry_proof(who.ledger_reader(), path_id(&index)?, q.tree_size, Utc::now()).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

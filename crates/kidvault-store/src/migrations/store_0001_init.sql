@@ -138,3 +138,45 @@ CREATE TABLE deletion_items (
     blob_locator TEXT,
     PRIMARY KEY (deletion_id, item_id)
 );
+
+-- Staff principals, created from the CLI. Tokens are stored hashed.
+CREATE TABLE staff (
+    id BLOB PRIMARY KEY,
+    role TEXT NOT NULL,
+    name TEXT NOT NULL,
+    token_hash BLOB NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+
+-- Downstream processors. The webhook secret is stored wrapped by the root key.
+CREATE TABLE processors (
+    id BLOB PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    url TEXT NOT NULL,
+    categories TEXT NOT NULL,
+    secret_wrapped BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    disabled_at INTEGER
+);
+
+-- One processor's part of one deletion. `next_attempt_at` doubles as the lease:
+-- claiming a task moves it past the claim's lease, so it is due again only if the
+-- claimant died without recording the attempt.
+CREATE TABLE processor_tasks (
+    id BLOB PRIMARY KEY,
+    deletion_id BLOB NOT NULL REFERENCES deletions(id),
+    processor_id BLOB NOT NULL REFERENCES processors(id),
+    state TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER,
+    deadline INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    delivered_at INTEGER,
+    acknowledged_at INTEGER,
+    acknowledged_via TEXT,
+    last_error TEXT
+);
+CREATE INDEX processor_tasks_due ON processor_tasks(next_attempt_at) WHERE state = 'pending';
+CREATE INDEX processor_tasks_deletion ON processor_tasks(deletion_id);
+CREATE INDEX processor_tasks_open ON processor_tasks(deadline) WHERE state <> 'acknowledged';

@@ -246,7 +246,7 @@ pub(crate) fn complete(
     summary: &str,
     entries: &[NewEntry],
 ) -> Result<Vec<u64>> {
-    require(conn, id, DeletionStep::Purged)?;
+    require(conn, id, DeletionStep::Acknowledged)?;
     let indexes = ledger::append(conn, entries)?;
     conn.execute(
         "UPDATE deletions SET step = 'completed', updated_at = ?2, summary = ?3, ledger_index = ?4 WHERE id = ?1",

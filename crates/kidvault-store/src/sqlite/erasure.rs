@@ -13,8 +13,15 @@ use super::open_conn;
 use crate::Result;
 
 /// Tables that may name deleted ids: the proof of deletion itself.
-const PROOF_TABLES: [&str; 6] =
-    ["ledger_entries", "ledger_nodes", "ledger_checkpoints", "deletions", "deletion_items", "schema_migrations"];
+const PROOF_TABLES: [&str; 7] = [
+    "ledger_entries",
+    "ledger_nodes",
+    "ledger_checkpoints",
+    "deletions",
+    "deletion_items",
+    "processor_tasks",
+    "schema_migrations",
+];
 
 /// One place where something of the deleted data remains.
 #[derive(Clone, Debug, PartialEq, Eq)]

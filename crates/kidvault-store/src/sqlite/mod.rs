@@ -11,6 +11,7 @@
 
 pub mod audit;
 mod deletions;
+mod downstream;
 pub mod erasure;
 mod keystore;
 pub(crate) mod ledger;

@@ -13,7 +13,7 @@ use kidvault_ledger::entry::{EntryKind, NewEntry};
 use kidvault_ledger::Hash;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{deletions, ledger, ts_from_sql, ts_to_sql, uuid_from_sql, Db};
+use super::{deletions, downstream, ledger, ts_from_sql, ts_to_sql, uuid_from_sql, Db};
 use crate::model::*;
 use crate::{Result, Store, StoreError};
 use kidvault_domain::deletion::DeletionStep;
@@ -771,5 +771,62 @@ impl Store for SqliteStore {
     ) -> Result<Vec<u64>> {
         let (summary, entries) = (summary.to_owned(), entries.to_vec());
         self.db.write(move |c| deletions::complete(c, id, at, &summary, &entries)).await
+    }
+
+    async fn create_staff(&self, staff: &StaffRecord) -> Result<()> {
+        let staff = staff.clone();
+        self.db.write(move |c| downstream::create_staff(c, &staff)).await
+    }
+
+    async fn staff_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<StaffRecord>> {
+        self.db.lookup(|c| downstream::staff_by_token(c, token_hash))
+    }
+
+    async fn create_processor(&self, processor: &ProcessorRecord) -> Result<()> {
+        let p = processor.clone();
+        self.db.write(move |c| downstream::create_processor(c, &p)).await
+    }
+
+    async fn processor(&self, id: ProcessorId) -> Result<Option<ProcessorRecord>> {
+        self.db.lookup(|c| downstream::processor(c, id))
+    }
+
+    async fn processors(&self) -> Result<Vec<ProcessorRecord>> {
+        self.db.read(downstream::processors).await
+    }
+
+    async fn disable_processor(&self, id: ProcessorId, at: Timestamp) -> Result<bool> {
+        self.db.write(move |c| downstream::disable_processor(c, id, at)).await
+    }
+
+    async fn dispatch_deletion(&self, id: DeletionId, at: Timestamp, tasks: &[TaskRecord]) -> Result<()> {
+        let tasks = tasks.to_vec();
+        self.db.write(move |c| downstream::dispatch(c, id, at, &tasks)).await
+    }
+
+    async fn claim_due_tasks(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> Result<Vec<TaskRecord>> {
+        self.db.write(move |c| downstream::claim_due(c, now, lease_until, limit)).await
+    }
+
+    async fn record_delivery(&self, task: TaskId, at: Timestamp, outcome: &Delivery) -> Result<()> {
+        let outcome = outcome.clone();
+        self.db.write(move |c| downstream::record_delivery(c, task, at, &outcome)).await
+    }
+
+    async fn acknowledge_task(&self, task: TaskId, at: Timestamp, via: &str) -> Result<()> {
+        let via = via.to_owned();
+        self.db.write(move |c| downstream::acknowledge(c, task, at, &via)).await
+    }
+
+    async fn task(&self, id: TaskId) -> Result<Option<TaskRecord>> {
+        self.db.lookup(|c| downstream::task(c, id))
+    }
+
+    async fn deletion_tasks(&self, id: DeletionId) -> Result<Vec<TaskRecord>> {
+        self.db.read(move |c| downstream::deletion_tasks(c, id)).await
+    }
+
+    async fn open_tasks(&self, limit: u32) -> Result<Vec<TaskRecord>> {
+        self.db.read(move |c| downstream::open_tasks(c, limit)).await
     }
 }

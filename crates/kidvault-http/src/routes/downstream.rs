@@ -1,0 +1,174 @@
+//! Downstream processors (admin) and their acknowledgements (processors).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use kidvault_domain::downstream::TaskState;
+use kidvault_domain::ids::{DeletionId, ProcessorId, TaskId};
+use kidvault_service::downstream::{NewProcessor, ProcessorRecord, TaskRecord};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{path_id, ApiBytes, ApiJson, StaffAuth};
+use crate::AppState;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProcessorRequest {
+    name: String,
+    /// Webhook URL (http:// or https://). Redirects are not followed.
+    url: String,
+    /// The data categories it holds (fideslang), e.g. `user.content`.
+    categories: Vec<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ProcessorView {
+    id: ProcessorId,
+    name: String,
+    url: String,
+    categories: Vec<String>,
+    created_at: DateTime<Utc>,
+    disabled_at: Option<DateTime<Utc>>,
+}
+
+impl From<ProcessorRecord> for ProcessorView {
+    fn from(p: ProcessorRecord) -> Self {
+        Self {
+            id: p.id,
+            name: p.name,
+            url: p.url,
+            categories: p.categories.iter().map(|c| c.as_str().to_owned()).collect(),
+            created_at: p.created_at,
+            disabled_at: p.disabled_at,
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct RegisteredProcessor {
+    #[serde(flatten)]
+    processor: ProcessorView,
+    /// The webhook signing secret. Shown only in this response: keep it in the
+    /// processor's configuration. HMAC-SHA256 key = this string's UTF-8 bytes.
+    secret: String,
+}
+
+/// Register a downstream processor (admin).
+#[utoipa::path(post, path = "/api/v1/admin/processors", tag = "downstream", security(("staff" = [])),
+    request_body = ProcessorRequest,
+    responses((status = 201, body = RegisteredProcessor), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    StaffAuth(s): StaffAuth,
+    ApiJson(req): ApiJson<ProcessorRequest>,
+) -> ApiResult<(StatusCode, Json<RegisteredProcessor>)> {
+    let req = NewProcessor { name: req.name, url: req.url, categories: req.categories };
+    let (p, secret) = state.vault.register_processor(&s, req, Utc::now()).await?;
+    Ok((StatusCode::CREATED, Json(RegisteredProcessor { processor: p.into(), secret })))
+}
+
+/// Every registered processor (admin).
+#[utoipa::path(get, path = "/api/v1/admin/processors", tag = "downstream", security(("staff" = [])),
+    responses((status = 200, body = [ProcessorView]), (status = 403, body = ErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    StaffAuth(s): StaffAuth,
+) -> ApiResult<Json<Vec<ProcessorView>>> {
+    Ok(Json(state.vault.processors(&s).await?.into_iter().map(Into::into).collect()))
+}
+
+/// Stop telling a processor of new deletions (admin). Its open tasks stay open.
+#[utoipa::path(delete, path = "/api/v1/admin/processors/{id}", tag = "downstream", security(("staff" = [])),
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn disable(
+    State(state): State<AppState>,
+    StaffAuth(s): StaffAuth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.vault.disable_processor(&s, path_id(&id)?, Utc::now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One processor's part of one deletion.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct TaskView {
+    id: TaskId,
+    deletion_id: DeletionId,
+    pub(crate) processor: String,
+    pub(crate) state: TaskState,
+    attempts: u32,
+    deadline: DateTime<Utc>,
+    /// Unacknowledged past its deadline.
+    overdue: bool,
+    next_attempt_at: Option<DateTime<Utc>>,
+    delivered_at: Option<DateTime<Utc>>,
+    acknowledged_at: Option<DateTime<Utc>>,
+    /// The last delivery failure (e.g. `HTTP 503`, `timed out`).
+    last_error: Option<String>,
+}
+
+impl TaskView {
+    pub(crate) fn new(t: TaskRecord, now: DateTime<Utc>) -> Self {
+        Self {
+            overdue: t.overdue(now),
+            id: t.id,
+            deletion_id: t.deletion_id,
+            processor: t.processor_name,
+            state: t.state,
+            attempts: t.attempts,
+            deadline: t.deadline,
+            next_attempt_at: t.next_attempt_at.filter(|_| t.state == TaskState::Pending),
+            delivered_at: t.delivered_at,
+            acknowledged_at: t.acknowledged_at,
+            last_error: t.last_error,
+        }
+    }
+}
+
+/// Unacknowledged processor tasks, earliest deadline first, overdue ones marked (admin).
+#[utoipa::path(get, path = "/api/v1/admin/processor-tasks", tag = "downstream", security(("staff" = [])),
+    responses((status = 200, body = [TaskView]), (status = 403, body = ErrorBody)))]
+pub(crate) async fn open_tasks(
+    State(state): State<AppState>,
+    StaffAuth(s): StaffAuth,
+) -> ApiResult<Json<Vec<TaskView>>> {
+    let now = Utc::now();
+    Ok(Json(state.vault.open_tasks(&s).await?.into_iter().map(|t| TaskView::new(t, now)).collect()))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Acknowledged {
+    task_id: TaskId,
+    state: TaskState,
+    acknowledged_at: Option<DateTime<Utc>>,
+}
+
+/// A processor confirms it deleted its copies. Authenticated by the
+/// `Kidvault-Signature` header (`t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`
+/// under the processor's secret), not by a bearer token. Idempotent.
+#[utoipa::path(post, path = "/api/v1/processor-tasks/{id}/ack", tag = "downstream",
+    params(("id" = String, Path), ("Kidvault-Signature" = String, Header)),
+    responses((status = 200, body = Acknowledged), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn ack(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiBytes(body): ApiBytes,
+) -> ApiResult<Json<Acknowledged>> {
+    let signature = headers.get("kidvault-signature").and_then(|v| v.to_str().ok());
+    let t = state.vault.acknowledge_task(path_id(&id)?, signature, &body, Utc::now()).await?;
+    // The deletion may now complete: run it at once rather than at the next tick.
+    let vault = Arc::clone(&state.vault);
+    tokio::spawn(async move {
+        if let Err(e) = vault.run_deletions(Utc::now()).await {
+            tracing::error!(error = %e, "deletion run failed; it will be retried");
+        }
+    });
+    Ok(Json(Acknowledged { task_id: t.id, state: t.state, acknowledged_at: t.acknowledged_at }))
+}

@@ -1,0 +1,321 @@
+//! Shared by the end-to-end tests: a kidvault server on a random port with a fresh
+//! data directory (in-process, or the real binary), and helpers that drive it
+//! through the HTTP API as a guardian and a device would.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+
+pub use std::path::{Path, PathBuf};
+pub use std::sync::Arc;
+
+pub use kidvault::config::Config;
+pub use reqwest::StatusCode;
+pub use serde_json::{json, Value};
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    pub stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub fn config_for(root: &Path) -> Config {
+    Config { data_dir: root.join("data"), key_file: Some(root.join("keys/root.key")), ..Config::default() }
+}
+
+pub async fn start(dir: tempfile::TempDir) -> TestApp {
+    let vault = kidvault::app::open(&config_for(dir.path())).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(kidvault::app::serve(listener, vault, async move {
+        let _ = stopped.await;
+    }));
+    TestApp { base, http: reqwest::Client::new(), dir, stop: Some(stop), server: Some(server) }
+}
+
+pub async fn spawn_app() -> TestApp {
+    start(tempfile::tempdir().unwrap()).await
+}
+
+impl TestApp {
+    /// Drives a server already running (the real binary) on `base`, whose data lives in `dir`.
+    pub fn attach(base: &str, dir: tempfile::TempDir) -> TestApp {
+        TestApp { base: base.to_owned(), http: reqwest::Client::new(), dir, stop: None, server: None }
+    }
+
+    /// Gives back the data directory of an attached server (which keeps running).
+    pub fn detach(self) -> tempfile::TempDir {
+        self.dir
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    /// Stops the server gracefully and waits until its stores are closed.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.stop.take().unwrap().send(());
+        self.server.take().unwrap().await.unwrap().unwrap();
+        self.dir
+    }
+
+    pub async fn send(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        let req = self.http.post(self.url(path)).json(&body);
+        Self::send(match token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        })
+        .await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        Self::send(self.http.get(self.url(path)).bearer_auth(token)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        Self::send(self.http.delete(self.url(path)).bearer_auth(token)).await
+    }
+
+    pub async fn upload(
+        &self,
+        child: &str,
+        token: &str,
+        wav: Vec<u8>,
+        content_type: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let req = self.http.post(self.url(&format!("/children/{child}/recordings"))).bearer_auth(token).body(wav);
+        Self::send(match content_type {
+            Some(ct) => req.header("content-type", ct),
+            None => req,
+        })
+        .await
+    }
+
+    /// The ledger's verifier key, as the API serves it.
+    pub async fn public_key(&self) -> String {
+        self.http.get(self.url("/ledger/public-key")).send().await.unwrap().text().await.unwrap()
+    }
+
+    /// A deletion's receipt, verified with nothing but the served public key.
+    pub async fn verified_receipt(
+        &self,
+        token: &str,
+        deletion: &str,
+    ) -> (kidvault_ledger::receipt::DocumentReceipt, kidvault_ledger::entry::Entry) {
+        let (s, receipt) = self.get(&format!("/deletions/{deletion}/receipt"), token).await;
+        assert_eq!(s, StatusCode::OK, "{receipt}");
+        let parsed: kidvault_ledger::receipt::DocumentReceipt = serde_json::from_value(receipt).unwrap();
+        let entry = parsed.verify(&verifier_from(&self.public_key().await)).expect("receipt verifies");
+        (parsed, entry)
+    }
+
+    /// Signs up a guardian and returns a session token.
+    pub async fn guardian(&self, email: &str) -> String {
+        let (s, body) = self
+            .post(
+                "/guardians",
+                None,
+                json!({"email": email, "password": "a long enough password", "display_name": "Ana"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        assert!(body["guardian_id"].is_string() && body["household_id"].is_string());
+        let (s, body) =
+            self.post("/sessions", None, json!({"email": email, "password": "a long enough password"})).await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn child(&self, token: &str, name: &str) -> String {
+        let (s, body) = self.post("/children", Some(token), json!({"display_name": name, "birth_year": 2019})).await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        assert_eq!(body["status"], "pending_consent");
+        body["child_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn consent(&self, token: &str, child: &str, scopes: &[&str]) {
+        let (s, body) = self
+            .post(
+                &format!("/children/{child}/consents"),
+                Some(token),
+                json!({"method": "signed_form", "evidence_ref": "form-1", "notice_version": NOTICE, "scopes": scopes}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+
+    pub async fn device(&self, token: &str, child: &str, name: &str) -> (String, String) {
+        let (s, body) = self.post("/devices", Some(token), json!({"child_id": child, "name": name})).await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        (body["device_id"].as_str().unwrap().to_owned(), body["token"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn item(&self, child: &str, device: &str, body: Value) -> (StatusCode, Value) {
+        self.post(&format!("/children/{child}/items"), Some(device), body).await
+    }
+
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(
+            self.dir.path().join("data/kidvault.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap()
+    }
+
+    /// Rows in the data store, and bytes in the blob directory: what a refusal must not change.
+    pub fn footprint(&self) -> (i64, i64, u64) {
+        let db = self.db();
+        let items: i64 = db.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).unwrap();
+        let edges: i64 = db.query_row("SELECT count(*) FROM item_edges", [], |r| r.get(0)).unwrap();
+        let blobs = walk(&self.dir.path().join("data/blobs")).iter().map(|p| p.metadata().unwrap().len()).sum();
+        (items, edges, blobs)
+    }
+}
+
+pub const NOTICE: &str = "2026-11-01";
+
+/// The epochs of a child's key still in the keystore (read beside the server).
+pub fn keystore_epochs(root: &Path, child: &str) -> Vec<(u32, Vec<u8>)> {
+    let keystore = rusqlite::Connection::open_with_flags(
+        root.join("keys/keystore.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let child: uuid::Uuid = child.parse().unwrap();
+    let mut stmt =
+        keystore.prepare("SELECT epoch, wrapped FROM child_keys WHERE child_id = ?1 ORDER BY epoch").unwrap();
+    stmt.query_map([child.as_bytes().to_vec()], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+}
+
+/// A second process on a stopped deployment: its vault and the guardian's session.
+pub async fn offline_vault(
+    root: &Path,
+    token: &str,
+) -> (Arc<kidvault_service::Vault>, kidvault_service::access::GuardianSession) {
+    let vault = kidvault::app::open(&config_for(root)).unwrap();
+    let session = vault.authenticate_guardian(token, chrono::Utc::now()).await.unwrap();
+    (vault, session)
+}
+
+/// GET with a bearer token, through any client.
+pub async fn fetch(http: &reqwest::Client, url: String, token: &str) -> reqwest::Response {
+    http.get(url).bearer_auth(token).send().await.unwrap()
+}
+
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// 16 kHz mono PCM of pseudo-random samples: no byte window of it can occur by chance.
+pub fn wav(seconds: f64, seed: u32) -> (Vec<u8>, Vec<i16>) {
+    let mut x = seed | 1;
+    let samples: Vec<i16> = (0..(16_000.0 * seconds) as usize)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 16) as i16
+        })
+        .collect();
+    (kidvault_domain::audio::encode_wav_mono16(16_000, &samples), samples)
+}
+
+/// A household with one consented child (voice + precise location) and its device.
+pub async fn household(app: &TestApp, email: &str) -> (String, String, String) {
+    let g = app.guardian(email).await;
+    let child = app.child(&g, "Mia").await;
+    app.consent(&g, &child, &["voice", "precise_location"]).await;
+    let (_, device) = app.device(&g, &child, "Mia's watch").await;
+    (g, child, device)
+}
+
+// ---- the real binary ----
+
+pub struct Proc {
+    pub child: std::process::Child,
+    pub base: String,
+    pub stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+pub fn run_binary(root: &Path, extra: &[&str]) -> Proc {
+    run_binary_with(root, extra, &[])
+}
+
+/// Runs `kidvault serve` with extra arguments and environment variables.
+pub fn run_binary_with(root: &Path, extra: &[&str], env: &[(&str, &str)]) -> Proc {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
+        .envs(env.iter().copied())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(root.join("data"))
+        .arg("--key-file")
+        .arg(root.join("keys/root.key"))
+        .args(extra)
+        .env("KIDVAULT_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let base = loop {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "kidvault exited before listening");
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    Proc { child, base, stdout }
+}
+
+pub fn terminate(p: &mut Proc) -> std::process::ExitStatus {
+    std::process::Command::new("kill").args(["-TERM", &p.child.id().to_string()]).status().unwrap();
+    p.child.wait().unwrap()
+}
+
+pub fn verifier_from(text: &str) -> kidvault_ledger::checkpoint::Verifier {
+    kidvault_ledger::checkpoint::Verifier::parse(text).unwrap()
+}
+
+pub async fn await_deletion(app: &TestApp, token: &str, id: &str) -> Value {
+    for _ in 0..200 {
+        let (s, d) = app.get(&format!("/deletions/{id}"), token).await;
+        assert_eq!(s, StatusCode::OK, "{d}");
+        if d["step"] == "completed" {
+            return d;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("deletion {id} did not complete");
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
+pub fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
+}
