@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/guardians", post(routes::accounts::register))
         .route("/sessions", post(routes::accounts::sign_in))
         .route("/sessions/current", delete(routes::accounts::sign_out))
+        .route("/household/close", post(routes::deletions::close_household))
         .route("/children", post(routes::children::create).get(routes::children::list))
         .route("/children/{id}", get(routes::children::get).delete(routes::deletions::child))
         .route("/children/{id}/deletions", post(routes::deletions::items))

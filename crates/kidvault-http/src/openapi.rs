@@ -57,6 +57,7 @@ impl Modify for BearerSchemes {
         routes::deletions::child,
         routes::deletions::status,
         routes::deletions::receipt,
+        routes::deletions::close_household,
         routes::ledger::activity,
         routes::ledger::checkpoint,
         routes::ledger::public_key,

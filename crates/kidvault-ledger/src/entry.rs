@@ -32,10 +32,12 @@ pub enum EntryKind {
     RetentionExpired,
     #[serde(rename = "dormancy.notice")]
     DormancyNotice,
+    #[serde(rename = "household.closed")]
+    HouseholdClosed,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 7] = [
+    pub const ALL: [EntryKind; 8] = [
         EntryKind::ConsentGranted,
         EntryKind::ConsentWithdrawn,
         EntryKind::AccessRead,
@@ -43,6 +45,7 @@ impl EntryKind {
         EntryKind::KeyDestroyed,
         EntryKind::RetentionExpired,
         EntryKind::DormancyNotice,
+        EntryKind::HouseholdClosed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +57,7 @@ impl EntryKind {
             EntryKind::KeyDestroyed => "key.destroyed",
             EntryKind::RetentionExpired => "retention.expired",
             EntryKind::DormancyNotice => "dormancy.notice",
+            EntryKind::HouseholdClosed => "household.closed",
         }
     }
 

@@ -99,6 +99,16 @@ impl Vault {
         Ok(token)
     }
 
+    /// Checks the signed-in guardian's password again (before closing the account).
+    pub(crate) async fn confirm_password(&self, g: &GuardianSession, password: &str) -> Result<()> {
+        let record = self.store.guardian(g.guardian_id).await?.ok_or(ServiceError::NotFound)?;
+        let (password, hash) = (password.to_owned(), record.password_hash);
+        if !blocking(move || verify_password(&password, &hash)).await? {
+            return Err(ServiceError::Forbidden { code: "wrong_password", message: "the password is wrong".into() });
+        }
+        Ok(())
+    }
+
     /// Ends a session.
     pub async fn sign_out(&self, token: &str, now: Timestamp) -> Result<()> {
         Ok(self.store.revoke_session(&token_hash(token), now).await?)

@@ -51,7 +51,16 @@ impl Vault {
             child: child.clone(),
             profile: kidvault_store::Sealed { epoch: key.epoch(), wrapped_key, ciphertext },
         };
-        self.store.create_child(&record).await?;
+        if let Err(e) = self.store.create_child(&record).await {
+            self.keys.destroy(id).await?; // the key of a child that never was
+            return Err(match e {
+                kidvault_store::StoreError::Conflict(_) => ServiceError::Conflict {
+                    code: "household_closing",
+                    message: "the account is being closed: no child can be added".into(),
+                },
+                e => e.into(),
+            });
+        }
         Ok(ChildView { child, profile, scopes: Vec::new(), consent_renewal_required: false })
     }
 

@@ -140,6 +140,54 @@ impl Vault {
         Ok(id)
     }
 
+    /// Closes the guardian's account: every child of the household is deleted
+    /// (keys destroyed now, the pipeline runs on), no child can be added, and once
+    /// every deletion has completed, and a grace period after (default 7 days) for
+    /// the guardian to download the receipts, the guardians, their sessions and the
+    /// household are purged (ledger entry `household.closed`).
+    /// Returns the children's deletions.
+    pub async fn close_household(
+        &self,
+        g: &GuardianSession,
+        password: &str,
+        now: Timestamp,
+    ) -> Result<Vec<DeletionId>> {
+        self.confirm_password(g, password).await?;
+        // First, so no child can be added while the others are being deleted.
+        self.store.begin_household_closure(g.household_id, now).await?;
+        let mut ids = Vec::new();
+        for c in self.store.children_of(g.household_id).await? {
+            if c.child.status != kidvault_domain::entities::ChildStatus::Deleting {
+                ids.push(self.delete_child(g, c.child.id, now).await?);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Purges every closing household whose children's deletions all completed
+    /// longer ago than the grace period.
+    async fn purge_closed_households(&self, now: Timestamp) -> Result<()> {
+        for hh in self.store.closing_households().await? {
+            let mut entry = kidvault_ledger::entry::NewEntry {
+                kind: EntryKind::HouseholdClosed,
+                at: rfc3339(now),
+                actor: "system".into(),
+                household: Some(hh.to_string()),
+                child: None,
+                subjects: Vec::new(),
+                purpose: None,
+                counts: BTreeMap::new(),
+                hashes: BTreeMap::new(),
+                detail: BTreeMap::new(),
+            };
+            entry.detail.insert("purged".into(), "guardians, sessions, household".into());
+            if self.store.purge_household(hh, now - self.config.closure_grace, &entry).await? {
+                tracing::info!(household = %hh, "closed household purged");
+            }
+        }
+        Ok(())
+    }
+
     /// A deletion of the guardian's household, with the step it has reached.
     pub async fn deletion(&self, g: &GuardianSession, id: DeletionId) -> Result<DeletionRecord> {
         let d = self.store.deletion(id).await?.ok_or(ServiceError::NotFound)?;
@@ -223,6 +271,9 @@ impl Vault {
                 Ok(completed) => done += usize::from(completed),
                 Err(e) => tracing::error!(deletion = %id, error = %e, "deletion step failed; will retry"),
             }
+        }
+        if let Err(e) = self.purge_closed_households(now).await {
+            tracing::error!(error = %e, "purging closed households failed; will retry");
         }
         Ok(done)
     }

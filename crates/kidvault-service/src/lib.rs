@@ -59,6 +59,9 @@ pub struct VaultConfig {
     /// How far a device's clock may run ahead of ours.
     pub clock_skew: chrono::Duration,
     pub downstream: downstream::DownstreamConfig,
+    /// After an account closure's deletions complete, how long the guardian can
+    /// still sign in to download the receipts before the account is purged.
+    pub closure_grace: chrono::Duration,
 }
 
 impl Default for VaultConfig {
@@ -70,6 +73,7 @@ impl Default for VaultConfig {
             session_ttl: chrono::Duration::days(7),
             clock_skew: chrono::Duration::minutes(5),
             downstream: downstream::DownstreamConfig::default(),
+            closure_grace: chrono::Duration::days(7),
         }
     }
 }

@@ -33,7 +33,7 @@ macro_rules! store_conformance_tests {
             lineage_refusals_store_nothing, concurrent_writes_all_land, ledger_appends_prove_and_commit_with_their_action,
             keystore_epochs_and_destruction, blobs_round_trip_and_delete, items_page_newest_first_with_filters,
             deletions_follow_lineage_and_purge_only_their_scope, processor_tasks_are_leased_retried_and_acknowledged,
-            staff_tokens_and_processor_names);
+            staff_tokens_and_processor_names, a_closing_household_is_purged_once_settled);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -707,4 +707,39 @@ pub async fn processor_tasks_are_leased_retried_and_acknowledged(store: S, _: K,
         store.acknowledge_task(TaskId::generate(t(1)), t(6), "endpoint").await,
         Err(StoreError::NotFound)
     ));
+}
+
+pub async fn a_closing_household_is_purged_once_settled(store: S, _: K, _: B) {
+    use kidvault_domain::deletion::{DeletionScope, DeletionStep};
+    let (hh, g) = household(&store, "close@example.org").await;
+    let c = child(&store, hh, 0).await;
+    let (other_hh, _) = household(&store, "stay@example.org").await;
+    let closed = entry(EntryKind::HouseholdClosed, c.child.id);
+    assert!(!store.purge_household(hh, t(30), &closed).await.unwrap(), "not closing");
+    store.begin_household_closure(hh, t(1)).await.unwrap();
+    store.begin_household_closure(hh, t(2)).await.unwrap();
+    assert_eq!(store.closing_households().await.unwrap(), vec![hh]);
+    let mut late = child(&store, other_hh, 1).await;
+    late.child.id = ChildId::generate(t(2));
+    late.child.household_id = hh;
+    assert!(matches!(store.create_child(&late).await, Err(StoreError::Conflict(_))));
+    assert!(!store.purge_household(hh, t(30), &closed).await.unwrap(), "a child is left");
+    let del = deletion(hh, c.child.id, DeletionScope::Child);
+    store.create_deletion(&del).await.unwrap();
+    store.resolve_deletion(del.id, t(3)).await.unwrap();
+    store.set_deletion_step(del.id, DeletionStep::Rotated, t(3)).await.unwrap();
+    store.purge_deletion(del.id, t(3)).await.unwrap();
+    assert!(!store.purge_household(hh, t(30), &closed).await.unwrap(), "a deletion is open");
+    store.dispatch_deletion(del.id, t(3), &[]).await.unwrap();
+    store.set_deletion_step(del.id, DeletionStep::Acknowledged, t(3)).await.unwrap();
+    store.complete_deletion(del.id, t(4), "{}", &[]).await.unwrap();
+    let size = store.ledger_size().await.unwrap();
+    assert!(!store.purge_household(hh, t(4), &closed).await.unwrap(), "within the grace period");
+    assert!(store.purge_household(hh, t(5), &closed).await.unwrap());
+    assert_eq!(store.ledger_size().await.unwrap(), size + 1);
+    assert!(store.guardian(g.guardian.id).await.unwrap().is_none());
+    assert!(store.guardian_by_email("close@example.org").await.unwrap().is_none());
+    assert!(store.closing_households().await.unwrap().is_empty());
+    assert!(store.guardian_by_email("stay@example.org").await.unwrap().is_some());
+    assert_eq!(store.deletion(del.id).await.unwrap().unwrap().step, DeletionStep::Completed, "the proof stays");
 }

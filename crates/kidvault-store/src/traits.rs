@@ -28,6 +28,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn create_session(&self, session: &SessionRecord) -> Result<()>;
     async fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>>;
 
+    /// Stores a child. `Conflict` if its household is closing.
     async fn create_child(&self, child: &ChildRecord) -> Result<()>;
     async fn child(&self, id: ChildId) -> Result<Option<ChildRecord>>;
     /// The household's children, oldest first.
@@ -146,6 +147,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn deletion_tasks(&self, id: DeletionId) -> Result<Vec<TaskRecord>>;
     /// Unacknowledged tasks, earliest deadline first.
     async fn open_tasks(&self, limit: u32) -> Result<Vec<TaskRecord>>;
+
+    async fn guardian(&self, id: GuardianId) -> Result<Option<GuardianRecord>>;
+    /// Marks the household closing (idempotent): no child can be added from now on.
+    async fn begin_household_closure(&self, household: HouseholdId, at: Timestamp) -> Result<()>;
+    /// Households closing, oldest first.
+    async fn closing_households(&self) -> Result<Vec<HouseholdId>>;
+    /// Removes a closing household's guardians, sessions and row, and appends
+    /// `entry`, in one transaction — only once it has no child, no open deletion,
+    /// and no deletion completed at or after `settled_before`. Returns whether it did.
+    async fn purge_household(
+        &self,
+        household: HouseholdId,
+        settled_before: Timestamp,
+        entry: &NewEntry,
+    ) -> Result<bool>;
 
     /// Removes a guardian's session (sign-out).
     async fn revoke_session(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<()>;

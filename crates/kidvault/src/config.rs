@@ -36,6 +36,9 @@ pub struct Config {
     /// Downstream processors: how long a processor has to acknowledge a deletion
     /// before its task is shown as overdue (default 72 hours).
     pub downstream_deadline_secs: u64,
+    /// After closing an account, how long the guardian can still sign in to
+    /// download the deletion receipts before the account itself is purged.
+    pub account_closure_grace_hours: u64,
 }
 
 impl Default for Config {
@@ -54,6 +57,7 @@ impl Default for Config {
             checkpoint_interval_secs: 60,
             downstream_retry_base_ms: v.downstream.retry_base.as_millis() as u64,
             downstream_deadline_secs: v.downstream.deadline.num_seconds() as u64,
+            account_closure_grace_hours: v.closure_grace.num_hours() as u64,
         }
     }
 }
@@ -117,6 +121,7 @@ impl Config {
         };
         Ok(VaultConfig {
             downstream,
+            closure_grace: chrono::Duration::hours(self.account_closure_grace_hours.min(24 * 366) as i64),
             notice_version: self.notice_version.clone(),
             audio: AudioLimits { max_bytes: self.max_recording_bytes, max_seconds: self.max_recording_seconds },
             max_item_bytes: self.max_item_bytes,

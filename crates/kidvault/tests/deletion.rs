@@ -670,3 +670,60 @@ async fn a_server_killed_at_every_deletion_step_finishes_after_restart() {
     assert_eq!((calls.len(), tasks.len()), (deletions, deletions));
     assert!(terminate(&mut p).success());
 }
+
+/// Closing the account (password again) deletes every child of the household;
+/// no child can be added meanwhile; the guardian follows the deletions to their
+/// receipts; then the guardians, their sessions and the household are purged,
+/// and nothing of the children is left. Another household is untouched.
+#[tokio::test]
+async fn closing_the_account_deletes_the_household() {
+    let app = spawn_app().await;
+    let (g, mia, device) = household(&app, "ana@example.org").await;
+    let leo = app.child(&g, "Leo").await;
+    app.upload(&mia, &device, wav(0.3, 41).0, Some("audio/wav")).await;
+    let (other, other_child, other_device) = household(&app, "bo@example.org").await;
+    let (_, kept) = app.upload(&other_child, &other_device, wav(0.3, 42).0, Some("audio/wav")).await;
+
+    let (s, b) = app.post("/household/close", Some(&g), json!({"password": "not my password"})).await;
+    assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "wrong_password"));
+    let (_, list) = app.get("/children", &g).await;
+    assert_eq!(list["children"].as_array().unwrap().len(), 2, "a refused closure changes nothing");
+
+    let (s, b) = app.post("/household/close", Some(&g), json!({"password": "a long enough password"})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let ids: Vec<String> = b["deletion_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().into()).collect();
+    assert_eq!(ids.len(), 2);
+    let (s, b) = app.post("/children", Some(&g), json!({"display_name": "Ivy", "birth_year": 2020})).await;
+    assert_eq!((s, code(&b)), (StatusCode::CONFLICT, "household_closing"));
+    for id in &ids {
+        await_deletion(&app, &g, id).await;
+    }
+    // For the grace period the guardian can still sign in and take the receipts.
+    let vault = app.vault.clone().unwrap();
+    vault.run_deletions(chrono::Utc::now() + chrono::Duration::days(6)).await.unwrap();
+    for id in &ids {
+        app.verified_receipt(&g, id).await;
+    }
+    // Then the account goes.
+    vault.run_deletions(chrono::Utc::now() + chrono::Duration::days(8)).await.unwrap();
+    let (s, _) = app.get("/children", &g).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) =
+        app.post("/sessions", None, json!({"email": "ana@example.org", "password": "a long enough password"})).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let db = app.db();
+    for table in ["households", "guardians", "sessions", "children", "devices", "consents"] {
+        let n: i64 = db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1, "{table}: only the other household's row is left");
+    }
+    let closed: i64 =
+        db.query_row("SELECT count(*) FROM ledger_entries WHERE kind = 'household.closed'", [], |r| r.get(0)).unwrap();
+    assert_eq!(closed, 1);
+    for child in [&mia, &leo] {
+        assert!(erasure_clean(app.dir.path(), &["--child", child]));
+    }
+    // The other household carries on.
+    let resp =
+        app.http.get(app.url(&format!("/items/{}/content", kept["item_id"].as_str().unwrap()))).bearer_auth(&other);
+    assert_eq!(resp.send().await.unwrap().status(), StatusCode::OK);
+}

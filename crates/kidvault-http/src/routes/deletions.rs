@@ -22,13 +22,18 @@ pub(crate) struct DeletionAccepted {
 
 /// Starts the deletion runner now (it also runs periodically, and at start-up).
 fn accepted(state: &AppState, id: DeletionId) -> (StatusCode, Json<DeletionAccepted>) {
+    run_deletions_now(state);
+    (StatusCode::ACCEPTED, Json(DeletionAccepted { deletion_id: id }))
+}
+
+/// Runs the deletion pipeline now, in the background (it also runs periodically).
+pub(crate) fn run_deletions_now(state: &AppState) {
     let vault = Arc::clone(&state.vault);
     tokio::spawn(async move {
         if let Err(e) = vault.run_deletions(Utc::now()).await {
             tracing::error!(error = %e, "deletion run failed; it will be retried");
         }
     });
-    (StatusCode::ACCEPTED, Json(DeletionAccepted { deletion_id: id }))
 }
 
 /// Delete an item and everything derived from it, transitively.
@@ -82,6 +87,35 @@ pub(crate) async fn child(
 ) -> ApiResult<(StatusCode, Json<DeletionAccepted>)> {
     let id = state.vault.delete_child(&g, path_id(&id)?, Utc::now()).await?;
     Ok(accepted(&state, id))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CloseAccount {
+    /// The guardian's password, again.
+    password: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ClosureAccepted {
+    /// One deletion per child; follow them (and download their receipts) until
+    /// they complete, after which the account itself is purged.
+    deletion_ids: Vec<DeletionId>,
+}
+
+/// Close the account: delete every child of the household, then the guardians,
+/// their sessions and the household itself.
+#[utoipa::path(post, path = "/api/v1/household/close", tag = "deletion", request_body = CloseAccount,
+    security(("guardian" = [])),
+    responses((status = 202, body = ClosureAccepted), (status = 403, body = ErrorBody)))]
+pub(crate) async fn close_household(
+    State(state): State<AppState>,
+    GuardianAuth(g, _): GuardianAuth,
+    ApiJson(req): ApiJson<CloseAccount>,
+) -> ApiResult<(StatusCode, Json<ClosureAccepted>)> {
+    let ids = state.vault.close_household(&g, &req.password, Utc::now()).await?;
+    run_deletions_now(&state);
+    Ok((StatusCode::ACCEPTED, Json(ClosureAccepted { deletion_ids: ids })))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

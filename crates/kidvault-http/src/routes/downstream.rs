@@ -1,7 +1,5 @@
 //! Downstream processors (admin) and their acknowledgements (processors).
 
-use std::sync::Arc;
-
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -164,11 +162,6 @@ pub(crate) async fn ack(
     let signature = headers.get("kidvault-signature").and_then(|v| v.to_str().ok());
     let t = state.vault.acknowledge_task(path_id(&id)?, signature, &body, Utc::now()).await?;
     // The deletion may now complete: run it at once rather than at the next tick.
-    let vault = Arc::clone(&state.vault);
-    tokio::spawn(async move {
-        if let Err(e) = vault.run_deletions(Utc::now()).await {
-            tracing::error!(error = %e, "deletion run failed; it will be retried");
-        }
-    });
+    crate::routes::deletions::run_deletions_now(&state);
     Ok(Json(Acknowledged { task_id: t.id, state: t.state, acknowledged_at: t.acknowledged_at }))
 }

@@ -2,7 +2,10 @@
 -- Child data (names, item content) is only ever stored sealed (see kidvault-crypto).
 CREATE TABLE households (
     id BLOB PRIMARY KEY,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    -- Set when a guardian closes the account: no new children; once every child's
+    -- deletion completes, the guardians, sessions and this row are purged.
+    closing_at INTEGER
 );
 CREATE TABLE guardians (
     id BLOB PRIMARY KEY,

@@ -406,6 +406,14 @@ impl Store for SqliteStore {
         let r = r.clone();
         self.db
             .write(move |c| {
+                let closing: Option<i64> = c
+                    .prepare_cached("SELECT closing_at FROM households WHERE id = ?1")?
+                    .query_row([r.child.household_id.as_bytes()], |row| row.get(0))
+                    .optional()?
+                    .flatten();
+                if closing.is_some() {
+                    return Err(StoreError::Conflict("the household is closing".into()));
+                }
                 c.execute(
                     &format!("INSERT INTO children ({CHILD_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
                     params![
@@ -828,5 +836,66 @@ impl Store for SqliteStore {
 
     async fn open_tasks(&self, limit: u32) -> Result<Vec<TaskRecord>> {
         self.db.read(move |c| downstream::open_tasks(c, limit)).await
+    }
+
+    async fn guardian(&self, id: GuardianId) -> Result<Option<GuardianRecord>> {
+        self.db.lookup(move |c| {
+            let mut stmt = c.prepare_cached(&format!("SELECT {GUARDIAN_COLS} FROM guardians WHERE id = ?1"))?;
+            let mut rows = stmt.query([id.as_bytes()])?;
+            rows.next()?.map(guardian_row).transpose()
+        })
+    }
+
+    async fn begin_household_closure(&self, household: HouseholdId, at: Timestamp) -> Result<()> {
+        self.db
+            .write(move |c| {
+                c.execute(
+                    "UPDATE households SET closing_at = ?2 WHERE id = ?1 AND closing_at IS NULL",
+                    params![household.as_bytes(), ts_to_sql(at)],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn closing_households(&self) -> Result<Vec<HouseholdId>> {
+        self.db
+            .read(|c| {
+                let mut stmt =
+                    c.prepare_cached("SELECT id FROM households WHERE closing_at IS NOT NULL ORDER BY closing_at, id")?;
+                all(&mut stmt, [], |r| id::<HouseholdId>(r, "id"))
+            })
+            .await
+    }
+
+    async fn purge_household(
+        &self,
+        household: HouseholdId,
+        settled_before: Timestamp,
+        entry: &NewEntry,
+    ) -> Result<bool> {
+        let entry = entry.clone();
+        self.db
+            .write(move |c| {
+                let hh = household.as_bytes();
+                let busy: i64 = c.query_row(
+                    "SELECT (SELECT count(*) FROM households WHERE id = ?1 AND closing_at IS NULL)
+                          + (SELECT count(*) FROM children WHERE household_id = ?1)
+                          + (SELECT count(*) FROM deletions WHERE household_id = ?1
+                               AND (step <> 'completed' OR updated_at >= ?2))",
+                    params![hh, ts_to_sql(settled_before)],
+                    |r| r.get(0),
+                )?;
+                let closing: i64 = c.query_row("SELECT count(*) FROM households WHERE id = ?1", [hh], |r| r.get(0))?;
+                if busy > 0 || closing == 0 {
+                    return Ok(false);
+                }
+                c.execute("DELETE FROM sessions WHERE household_id = ?1", [hh])?;
+                c.execute("DELETE FROM guardians WHERE household_id = ?1", [hh])?;
+                c.execute("DELETE FROM households WHERE id = ?1", [hh])?;
+                ledger::append(c, std::slice::from_ref(&entry))?;
+                Ok(true)
+            })
+            .await
     }
 }

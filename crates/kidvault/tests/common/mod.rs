@@ -16,6 +16,8 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     pub stop: Option<tokio::sync::oneshot::Sender<()>>,
     pub server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// The in-process server's vault (None for the real binary).
+    pub vault: Option<Arc<kidvault_service::Vault>>,
 }
 
 pub fn config_for(root: &Path) -> Config {
@@ -27,10 +29,10 @@ pub async fn start(dir: tempfile::TempDir) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(kidvault::app::serve(listener, vault, async move {
+    let server = tokio::spawn(kidvault::app::serve(listener, Arc::clone(&vault), async move {
         let _ = stopped.await;
     }));
-    TestApp { base, http: reqwest::Client::new(), dir, stop: Some(stop), server: Some(server) }
+    TestApp { base, http: reqwest::Client::new(), dir, stop: Some(stop), server: Some(server), vault: Some(vault) }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -40,7 +42,7 @@ pub async fn spawn_app() -> TestApp {
 impl TestApp {
     /// Drives a server already running (the real binary) on `base`, whose data lives in `dir`.
     pub fn attach(base: &str, dir: tempfile::TempDir) -> TestApp {
-        TestApp { base: base.to_owned(), http: reqwest::Client::new(), dir, stop: None, server: None }
+        TestApp { base: base.to_owned(), http: reqwest::Client::new(), dir, stop: None, server: None, vault: None }
     }
 
     /// Gives back the data directory of an attached server (which keeps running).
