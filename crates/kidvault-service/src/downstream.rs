@@ -10,7 +10,6 @@
 //! jitter; past its deadline an unacknowledged task is overdue, shown to the
 //! guardian and the admin. The deletion completes when every task is acknowledged.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use kidvault_crypto::SecretKey;
@@ -191,8 +190,12 @@ impl Vault {
     /// Step `purged → dispatched`: a task for every enabled processor concerned.
     pub(crate) async fn dispatch(&self, d: &DeletionRecord, now: Timestamp) -> Result<()> {
         let items = self.store.deletion_items(d.id).await?;
-        let deleted: BTreeSet<&'static str> = items.iter().map(|i| i.category.as_str()).collect();
-        let deleted: Vec<DataCategory> = deleted.iter().filter_map(|c| DataCategory::parse(c)).collect();
+        let mut deleted: Vec<DataCategory> = Vec::new();
+        for i in &items {
+            if !deleted.contains(&i.category) {
+                deleted.push(i.category);
+            }
+        }
         let mut tasks = Vec::new();
         for p in self.store.processors().await?.into_iter().filter(|p| p.disabled_at.is_none()) {
             if !concerns(&p.categories, &deleted, d.scope.is_child()) {
