@@ -72,48 +72,47 @@ pub fn ledger_public_key_file(config: &Config) -> std::path::PathBuf {
     config.key_file().with_file_name("ledger.pub")
 }
 
-/// Signs a checkpoint every `every` (if the log grew), until the process ends.
-pub async fn checkpoint_loop(vault: Arc<Vault>, every: std::time::Duration) {
+/// Runs `work` every `every` (the first time at once) until the process ends;
+/// a failure is logged as `what` and retried at the next tick.
+async fn periodically<F, Fut>(every: std::time::Duration, what: &'static str, mut work: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = kidvault_service::Result<()>>,
+{
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = vault.checkpoint(chrono::Utc::now()).await {
-            tracing::error!(error = %e, "could not sign a ledger checkpoint");
+        if let Err(e) = work().await {
+            tracing::error!(error = %e, "{what} failed; will retry");
         }
     }
+}
+
+/// Signs a checkpoint every `every` (if the log grew), until the process ends.
+pub async fn checkpoint_loop(vault: Arc<Vault>, every: std::time::Duration) {
+    periodically(every, "signing a ledger checkpoint", || async {
+        vault.checkpoint(chrono::Utc::now()).await.map(|_| ())
+    })
+    .await
 }
 
 /// Runs open deletions every `every`, and once at start: a deletion interrupted
 /// by a crash resumes here.
 pub async fn deletion_loop(vault: Arc<Vault>, every: std::time::Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = vault.run_deletions(chrono::Utc::now()).await {
-            tracing::error!(error = %e, "deletion run failed; will retry");
-        }
-    }
+    periodically(every, "a deletion run", || async { vault.run_deletions(chrono::Utc::now()).await.map(|_| ()) }).await
 }
 
 /// Delivers due webhooks to downstream processors every `every`; when a
 /// processor acknowledged in its response, runs the deletions at once.
 pub async fn downstream_loop(vault: Arc<Vault>, every: std::time::Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        match vault.deliver_due(chrono::Utc::now()).await {
-            Ok(0) => {}
-            Ok(_) => {
-                if let Err(e) = vault.run_deletions(chrono::Utc::now()).await {
-                    tracing::error!(error = %e, "deletion run failed; will retry");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "delivering to downstream processors failed; will retry"),
+    periodically(every, "delivering to downstream processors", || async {
+        if vault.deliver_due(chrono::Utc::now()).await? > 0 {
+            vault.run_deletions(chrono::Utc::now()).await?;
         }
-    }
+        Ok(())
+    })
+    .await
 }
 
 /// Whether `path` lies inside `dir` (symlinks and `..` resolved where they exist).
