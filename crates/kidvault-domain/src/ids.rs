@@ -101,6 +101,11 @@ id_type!(
     TaskId
 );
 
+id_type!(
+    /// One notice to one guardian in the outbox.
+    NoticeId
+);
+
 fn uuid_v7_at(now: Timestamp) -> Uuid {
     let secs = u64::try_from(now.timestamp()).unwrap_or(0);
     let ts = uuid::Timestamp::from_unix(uuid::NoContext, secs, now.timestamp_subsec_nanos());

@@ -23,6 +23,7 @@ pub mod ids;
 pub mod item;
 pub mod lineage;
 pub mod location;
+pub mod notice;
 
 pub use chrono::{DateTime, Utc};
 

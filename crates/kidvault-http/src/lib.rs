@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/processors/{id}", delete(routes::downstream::disable))
         .route("/admin/processor-tasks", get(routes::downstream::open_tasks))
         .route("/processor-tasks/{id}/ack", post(routes::downstream::ack))
+        .route("/notices", get(routes::notices::list))
         .route("/openapi.json", get(openapi::serve))
         .fallback(routes::not_found);
     Router::new()

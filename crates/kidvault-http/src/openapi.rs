@@ -69,6 +69,7 @@ impl Modify for BearerSchemes {
         routes::downstream::disable,
         routes::downstream::open_tasks,
         routes::downstream::ack,
+        routes::notices::list,
     ),
     modifiers(&BearerSchemes)
 )]

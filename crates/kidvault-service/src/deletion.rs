@@ -447,13 +447,14 @@ impl Vault {
         done.detail.insert("reason".into(), d.reason.as_str().into());
         done.detail.insert("scope".into(), serde_json::to_string(&d.scope).unwrap_or_default());
         done.counts.insert("items".into(), items.len() as u64);
-        for (k, n) in kinds {
-            done.counts.insert(format!("kind.{k}"), n);
+        for (k, n) in &kinds {
+            done.counts.insert(format!("kind.{k}"), *n);
         }
         done.hashes.insert("deleted_ids".into(), ids_hash);
         let digest = kidvault_crypto::sha256(document.as_bytes());
         done.hashes.insert("document".into(), to_hex(&digest));
-        self.store.complete_deletion(d.id, now, &document, &[key_entry, done]).await?;
+        let notice = crate::notices::deletion_completed(d, &kinds, items.len());
+        self.store.complete_deletion(d.id, now, &document, &[key_entry, done], &[notice]).await?;
         Ok(())
     }
 }

@@ -95,7 +95,7 @@ fn secret_string(key: &SecretKey) -> String {
 }
 
 /// A random number in `[0, 1)` for jitter.
-fn unit_random() -> f64 {
+pub(crate) fn unit_random() -> f64 {
     let mut b = [0u8; 4];
     match kidvault_crypto::random_bytes(&mut b) {
         Ok(()) => f64::from(u32::from_le_bytes(b)) / (f64::from(u32::MAX) + 1.0),

@@ -32,6 +32,7 @@ mod error;
 pub mod ingest;
 pub mod keyring;
 pub mod ledger;
+pub mod notices;
 pub mod review;
 mod tokens;
 

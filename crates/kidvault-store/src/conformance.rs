@@ -33,7 +33,8 @@ macro_rules! store_conformance_tests {
             lineage_refusals_store_nothing, concurrent_writes_all_land, ledger_appends_prove_and_commit_with_their_action,
             keystore_epochs_and_destruction, blobs_round_trip_and_delete, items_page_newest_first_with_filters,
             deletions_follow_lineage_and_purge_only_their_scope, processor_tasks_are_leased_retried_and_acknowledged,
-            staff_tokens_and_processor_names, a_closing_household_is_purged_once_settled);
+            staff_tokens_and_processor_names, a_closing_household_is_purged_once_settled,
+            notices_are_written_with_their_event_and_leased_until_delivered);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -568,11 +569,13 @@ pub async fn deletions_follow_lineage_and_purge_only_their_scope(store: S, _: K,
     assert!(store.item(other_tr.meta.id).await.unwrap().is_some());
     assert_eq!(store.derived_from(other.meta.id).await.unwrap(), vec![other_tr.meta.id]);
     // Completing before every processor acknowledged is refused.
-    assert!(matches!(store.complete_deletion(del.id, t(6), "{}", &[]).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.complete_deletion(del.id, t(6), "{}", &[], &[]).await, Err(StoreError::Conflict(_))));
     store.dispatch_deletion(del.id, t(5), &[]).await.unwrap();
     store.set_deletion_step(del.id, DeletionStep::Acknowledged, t(5)).await.unwrap();
-    let indexes =
-        store.complete_deletion(del.id, t(6), "{}", &[entry(EntryKind::DeletionCompleted, c.child.id)]).await.unwrap();
+    let indexes = store
+        .complete_deletion(del.id, t(6), "{}", &[entry(EntryKind::DeletionCompleted, c.child.id)], &[])
+        .await
+        .unwrap();
     let done = store.deletion(del.id).await.unwrap().unwrap();
     assert_eq!((done.step, done.ledger_index), (DeletionStep::Completed, indexes.last().copied()));
     assert!(store.open_deletions().await.unwrap().is_empty());
@@ -732,7 +735,7 @@ pub async fn a_closing_household_is_purged_once_settled(store: S, _: K, _: B) {
     assert!(!store.purge_household(hh, t(30), &closed).await.unwrap(), "a deletion is open");
     store.dispatch_deletion(del.id, t(3), &[]).await.unwrap();
     store.set_deletion_step(del.id, DeletionStep::Acknowledged, t(3)).await.unwrap();
-    store.complete_deletion(del.id, t(4), "{}", &[]).await.unwrap();
+    store.complete_deletion(del.id, t(4), "{}", &[], &[]).await.unwrap();
     let size = store.ledger_size().await.unwrap();
     assert!(!store.purge_household(hh, t(4), &closed).await.unwrap(), "within the grace period");
     assert!(store.purge_household(hh, t(5), &closed).await.unwrap());
@@ -742,4 +745,55 @@ pub async fn a_closing_household_is_purged_once_settled(store: S, _: K, _: B) {
     assert!(store.closing_households().await.unwrap().is_empty());
     assert!(store.guardian_by_email("stay@example.org").await.unwrap().is_some());
     assert_eq!(store.deletion(del.id).await.unwrap().unwrap().step, DeletionStep::Completed, "the proof stays");
+}
+
+pub async fn notices_are_written_with_their_event_and_leased_until_delivered(store: S, _: K, _: B) {
+    use kidvault_domain::deletion::{DeletionScope, DeletionStep};
+    use kidvault_domain::notice::{NewNotice, NoticeKind};
+    let (hh, g) = household(&store, "notice@example.org").await;
+    let (_, other) = household(&store, "quiet@example.org").await;
+    let c = child(&store, hh, 0).await;
+    let del = deletion(hh, c.child.id, DeletionScope::Child);
+    store.create_deletion(&del).await.unwrap();
+    store.resolve_deletion(del.id, t(3)).await.unwrap();
+    store.set_deletion_step(del.id, DeletionStep::Rotated, t(3)).await.unwrap();
+    store.purge_deletion(del.id, t(3)).await.unwrap();
+    store.dispatch_deletion(del.id, t(3), &[]).await.unwrap();
+    store.set_deletion_step(del.id, DeletionStep::Acknowledged, t(3)).await.unwrap();
+    let notice = NewNotice { kind: NoticeKind::DeletionCompleted, subject: "Done".into(), body: "All gone.".into() };
+    store.complete_deletion(del.id, t(4), "{}", &[], std::slice::from_ref(&notice)).await.unwrap();
+
+    let mailbox = store.notices_for(g.guardian.id, 10).await.unwrap();
+    assert_eq!(mailbox.len(), 1, "one notice per guardian, written with the completion");
+    let n = &mailbox[0];
+    assert_eq!(
+        (n.kind, n.subject.as_str(), n.email.as_str()),
+        (NoticeKind::DeletionCompleted, "Done", "notice@example.org")
+    );
+    assert_eq!((n.delivered_at, n.next_attempt_at, n.attempts), (None, Some(t(4)), 0));
+    assert!(store.notices_for(other.guardian.id, 10).await.unwrap().is_empty(), "other households get nothing");
+
+    assert!(store.claim_due_notices(t(3), t(3), 10).await.unwrap().is_empty(), "not due before it was written");
+    let lease = t(4) + Duration::minutes(5);
+    let claimed = store.claim_due_notices(t(4), lease, 10).await.unwrap();
+    assert_eq!((claimed.len(), claimed[0].attempts), (1, 1));
+    assert!(store.claim_due_notices(t(4), lease, 10).await.unwrap().is_empty(), "leased: nobody sends it twice");
+    let expired = store.claim_due_notices(lease, lease + Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(expired.len(), 1, "a lease that runs out (the claimant died) makes the notice due again");
+    let failed = NoticeDelivery::Failed { error: "relay down".into(), retry_at: t(5) };
+    store.record_notice_delivery(n.id, t(4), &failed).await.unwrap();
+    let again = store.claim_due_notices(t(5), t(5) + Duration::minutes(5), 10).await.unwrap();
+    assert_eq!((again.len(), again[0].attempts, again[0].last_error.as_deref()), (1, 3, Some("relay down")));
+    store.record_notice_delivery(n.id, t(5), &NoticeDelivery::Delivered { via: "smtp".into() }).await.unwrap();
+    store.record_notice_delivery(n.id, t(6), &failed).await.unwrap();
+    let done = &store.notices_for(g.guardian.id, 10).await.unwrap()[0];
+    assert_eq!(
+        (done.delivered_at, done.delivered_via.as_deref(), done.next_attempt_at),
+        (Some(t(5)), Some("smtp"), None)
+    );
+    assert!(store.claim_due_notices(t(30), t(31), 10).await.unwrap().is_empty(), "delivered stays delivered");
+
+    store.begin_household_closure(hh, t(7)).await.unwrap();
+    assert!(store.purge_household(hh, t(40), &entry(EntryKind::HouseholdClosed, c.child.id)).await.unwrap());
+    assert!(store.notices_for(g.guardian.id, 10).await.unwrap().is_empty(), "closing the account removes its mail");
 }

@@ -216,3 +216,32 @@ pub enum Delivery {
     /// Failed (network, timeout, non-2xx): try again at `retry_at`.
     Failed { error: String, retry_at: Timestamp },
 }
+
+/// One notice to one guardian in the outbox.
+#[derive(Clone, Debug)]
+pub struct NoticeRecord {
+    pub id: kidvault_domain::ids::NoticeId,
+    pub household_id: kidvault_domain::ids::HouseholdId,
+    pub guardian_id: kidvault_domain::ids::GuardianId,
+    /// The guardian's address when the notice was written.
+    pub email: String,
+    pub kind: kidvault_domain::notice::NoticeKind,
+    pub subject: String,
+    pub body: String,
+    pub created_at: Timestamp,
+    pub attempts: u32,
+    /// When the worker next tries; `None` once delivered. Claiming moves it past
+    /// a lease, so a worker that dies mid-delivery leaves the notice due again.
+    pub next_attempt_at: Option<Timestamp>,
+    pub delivered_at: Option<Timestamp>,
+    /// `mailbox` (the portal's) or `smtp`.
+    pub delivered_via: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// How an attempt to deliver a notice ended.
+#[derive(Clone, Debug)]
+pub enum NoticeDelivery {
+    Delivered { via: String },
+    Failed { error: String, retry_at: Timestamp },
+}

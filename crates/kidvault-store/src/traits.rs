@@ -5,7 +5,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use kidvault_domain::consent::{Consent, ConsentScope};
 use kidvault_domain::deletion::DeletionStep;
-use kidvault_domain::ids::{ChildId, DeletionId, DeviceId, GuardianId, HouseholdId, ItemId, ProcessorId, TaskId};
+use kidvault_domain::ids::{
+    ChildId, DeletionId, DeviceId, GuardianId, HouseholdId, ItemId, NoticeId, ProcessorId, TaskId,
+};
+use kidvault_domain::notice::NewNotice;
 use kidvault_domain::Timestamp;
 use uuid::Uuid;
 
@@ -110,14 +113,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Step `rotated → purged`: removes the items' rows and lineage (and for a child
     /// scope its consents, devices and profile); forgets blob locators.
     async fn purge_deletion(&self, id: DeletionId, at: Timestamp) -> Result<()>;
-    /// Step `acknowledged → completed`: appends the ledger entries and keeps the receipt
-    /// body, in one transaction. Returns the entries' indexes.
+    /// Step `acknowledged → completed`: appends the ledger entries, keeps the receipt
+    /// body and writes the notices to the household's guardians, in one
+    /// transaction. Returns the entries' indexes.
     async fn complete_deletion(
         &self,
         id: DeletionId,
         at: Timestamp,
         summary: &str,
         entries: &[NewEntry],
+        notices: &[NewNotice],
     ) -> Result<Vec<u64>>;
 
     /// Stores a staff principal.
@@ -167,6 +172,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn revoke_session(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<()>;
     /// The household's guardians (each receives the household's notices).
     async fn guardian_ids(&self, household: HouseholdId) -> Result<Vec<GuardianId>>;
+
+    /// Claims up to `limit` notices due at `now` for delivery, leasing each until
+    /// `lease_until` (a claimant that dies leaves them due again then).
+    async fn claim_due_notices(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> Result<Vec<NoticeRecord>>;
+    /// Records how a delivery attempt ended; a delivered notice stays delivered.
+    async fn record_notice_delivery(&self, id: NoticeId, at: Timestamp, outcome: &NoticeDelivery) -> Result<()>;
+    /// A guardian's notices, newest first (the portal's mailbox).
+    async fn notices_for(&self, guardian: GuardianId, limit: u32) -> Result<Vec<NoticeRecord>>;
 }
 
 /// Wrapped child keys, kept apart from the data store.

@@ -115,6 +115,13 @@ pub async fn downstream_loop(vault: Arc<Vault>, every: std::time::Duration) {
     .await
 }
 
+/// Delivers due notices to guardians every `every`; after a crash, notices
+/// written but not delivered go out on the first tick.
+pub async fn outbox_loop(vault: Arc<Vault>, every: std::time::Duration) {
+    periodically(every, "delivering notices", || async { vault.deliver_notices(chrono::Utc::now()).await.map(|_| ()) })
+        .await
+}
+
 /// Whether `path` lies inside `dir` (symlinks and `..` resolved where they exist).
 pub fn inside(path: &Path, dir: &Path) -> bool {
     let abs = |p: &Path| {

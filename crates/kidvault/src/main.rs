@@ -192,10 +192,12 @@ async fn main() -> anyhow::Result<()> {
                 tokio::spawn(app::deletion_loop(std::sync::Arc::clone(&vault), std::time::Duration::from_secs(5)));
             let downstream =
                 tokio::spawn(app::downstream_loop(std::sync::Arc::clone(&vault), std::time::Duration::from_secs(1)));
+            let outbox =
+                tokio::spawn(app::outbox_loop(std::sync::Arc::clone(&vault), std::time::Duration::from_secs(1)));
             app::serve(listener, std::sync::Arc::clone(&vault), app::shutdown_signal()).await?;
-            checkpoints.abort();
-            deletions.abort();
-            downstream.abort();
+            for task in [checkpoints, deletions, downstream, outbox] {
+                task.abort();
+            }
             // A last checkpoint covers everything written before shutdown.
             vault.checkpoint(chrono::Utc::now()).await?;
             Ok(())

@@ -623,8 +623,9 @@ async fn a_server_killed_at_every_deletion_step_finishes_after_restart() {
     assert_eq!(s, StatusCode::CREATED);
     let (g, child, device) = household(&app, "ana@example.org").await;
     let mut dir = app.detach();
-    let mut deletions = 0;
-    let steps = ["resolved", "shredded", "rotated", "purged", "dispatched", "acknowledged"];
+    let mut deletions = Vec::new();
+    // "completed": killed after the completion wrote its notice, before the outbox delivered it.
+    let steps = ["resolved", "shredded", "rotated", "purged", "dispatched", "acknowledged", "completed"];
     for (round, step) in steps.iter().chain(["purged"].iter()).enumerate() {
         let whole_child = round == steps.len();
         let app = TestApp::attach(&p.base, dir);
@@ -644,7 +645,7 @@ async fn a_server_killed_at_every_deletion_step_finishes_after_restart() {
         let id = accepted["deletion_id"].as_str().unwrap().to_owned();
         let exit = poll("the injected crash", async || p.child.try_wait().unwrap()).await;
         assert!(!exit.success(), "killed after {step}");
-        deletions += 1;
+        deletions.push(id.clone());
 
         dir = app.detach();
         p = run_binary(dir.path(), &[]);
@@ -667,7 +668,22 @@ async fn a_server_killed_at_every_deletion_step_finishes_after_restart() {
     // One delivery per task: a crash never made kidvault tell a processor twice.
     let calls = calls.lock().unwrap().clone();
     let tasks: std::collections::BTreeSet<&str> = calls.iter().map(|c| c.task.as_str()).collect();
-    assert_eq!((calls.len(), tasks.len()), (deletions, deletions));
+    assert_eq!((calls.len(), tasks.len()), (deletions.len(), deletions.len()));
+    // One "deletion completed" notice per deletion, each delivered to the mailbox,
+    // the one whose delivery a crash interrupted included.
+    let app = TestApp::attach(&p.base, dir);
+    let notices = poll("every notice delivered", async || {
+        let (_, mailbox) = app.get("/notices", &g).await;
+        let notices = mailbox["notices"].as_array().unwrap().clone();
+        notices.iter().all(|n| n["delivered_via"] == "mailbox").then_some(notices)
+    })
+    .await;
+    assert_eq!(notices.len(), deletions.len());
+    for id in &deletions {
+        let about: Vec<_> = notices.iter().filter(|n| n["body"].as_str().unwrap().contains(id.as_str())).collect();
+        assert_eq!(about.len(), 1, "one notice for {id}");
+        assert_eq!(about[0]["kind"], "deletion_completed");
+    }
     assert!(terminate(&mut p).success());
 }
 

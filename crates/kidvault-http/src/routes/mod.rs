@@ -9,6 +9,7 @@ pub(crate) mod downstream;
 pub(crate) mod ingest;
 pub(crate) mod items;
 pub(crate) mod ledger;
+pub(crate) mod notices;
 
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -4,6 +4,7 @@
 use kidvault_domain::deletion::{DeletionReason, DeletionScope, DeletionStep};
 use kidvault_domain::ids::{ChildId, DeletionId, DeviceId, ItemId};
 use kidvault_domain::item::{DataCategory, ItemKind};
+use kidvault_domain::notice::NewNotice;
 use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::NewEntry;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -245,9 +246,11 @@ pub(crate) fn complete(
     at: Timestamp,
     summary: &str,
     entries: &[NewEntry],
+    notices: &[NewNotice],
 ) -> Result<Vec<u64>> {
-    require(conn, id, DeletionStep::Acknowledged)?;
+    let d = require(conn, id, DeletionStep::Acknowledged)?;
     let indexes = ledger::append(conn, entries)?;
+    super::outbox::enqueue(conn, d.household_id, notices, at)?;
     conn.execute(
         "UPDATE deletions SET step = 'completed', updated_at = ?2, summary = ?3, ledger_index = ?4 WHERE id = ?1",
         params![id.as_bytes(), ts_to_sql(at), summary, indexes.last().map(|i| *i as i64)],

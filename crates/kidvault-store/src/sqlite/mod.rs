@@ -15,6 +15,7 @@ mod downstream;
 pub mod erasure;
 mod keystore;
 pub(crate) mod ledger;
+mod outbox;
 mod store;
 
 use std::path::{Path, PathBuf};

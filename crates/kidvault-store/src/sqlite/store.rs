@@ -8,17 +8,21 @@ use kidvault_domain::entities::{Child, ChildStatus, Device, Guardian};
 use kidvault_domain::ids::*;
 use kidvault_domain::item::{DataCategory, ItemKind, ItemMeta, ItemState};
 use kidvault_domain::lineage::{check_derivation, SourceView};
+use kidvault_domain::notice::NewNotice;
 use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::{EntryKind, NewEntry};
 use kidvault_ledger::Hash;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{deletions, downstream, ledger, ts_from_sql, ts_to_sql, uuid_from_sql, Db};
+use super::{deletions, downstream, ledger, outbox, ts_from_sql, ts_to_sql, uuid_from_sql, Db};
 use crate::model::*;
 use crate::{Result, Store, StoreError};
 use kidvault_domain::deletion::DeletionStep;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/store_0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/store_0001_init.sql")),
+    (2, include_str!("../migrations/store_0002_notices.sql")),
+];
 
 /// The embedded data store: one SQLite file.
 #[derive(Debug)]
@@ -776,9 +780,10 @@ impl Store for SqliteStore {
         at: Timestamp,
         summary: &str,
         entries: &[NewEntry],
+        notices: &[NewNotice],
     ) -> Result<Vec<u64>> {
-        let (summary, entries) = (summary.to_owned(), entries.to_vec());
-        self.db.write(move |c| deletions::complete(c, id, at, &summary, &entries)).await
+        let (summary, entries, notices) = (summary.to_owned(), entries.to_vec(), notices.to_vec());
+        self.db.write(move |c| deletions::complete(c, id, at, &summary, &entries, &notices)).await
     }
 
     async fn create_staff(&self, staff: &StaffRecord) -> Result<()> {
@@ -890,6 +895,7 @@ impl Store for SqliteStore {
                 if busy > 0 || closing == 0 {
                     return Ok(false);
                 }
+                c.execute("DELETE FROM notices WHERE household_id = ?1", [hh])?;
                 c.execute("DELETE FROM sessions WHERE household_id = ?1", [hh])?;
                 c.execute("DELETE FROM guardians WHERE household_id = ?1", [hh])?;
                 c.execute("DELETE FROM households WHERE id = ?1", [hh])?;
@@ -897,5 +903,18 @@ impl Store for SqliteStore {
                 Ok(true)
             })
             .await
+    }
+
+    async fn claim_due_notices(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> Result<Vec<NoticeRecord>> {
+        self.db.write(move |c| outbox::claim_due(c, now, lease_until, limit)).await
+    }
+
+    async fn record_notice_delivery(&self, id: NoticeId, at: Timestamp, outcome: &NoticeDelivery) -> Result<()> {
+        let outcome = outcome.clone();
+        self.db.write(move |c| outbox::record_delivery(c, id, at, &outcome)).await
+    }
+
+    async fn notices_for(&self, guardian: GuardianId, limit: u32) -> Result<Vec<NoticeRecord>> {
+        self.db.read(move |c| outbox::for_guardian(c, guardian, limit)).await
     }
 }
