@@ -26,14 +26,42 @@ fn bearer<'a>(parts: &'a Parts, what: &str) -> Result<&'a str, ApiError> {
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", format!("{what} is required")))
 }
 
-/// A signed-in guardian (bearer session token).
+/// The portal's session cookie.
+pub const SESSION_COOKIE: &str = "kv_session";
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The guardian's credential: the bearer token, or, for reads (GET and HEAD)
+/// only, the portal's session cookie, so that the portal's `<audio>` elements,
+/// receipt and proof downloads use the API itself. A write through the API
+/// always needs the bearer token; the portal's own forms carry CSRF tokens.
+fn guardian_token<'a>(parts: &'a Parts, what: &str) -> Result<&'a str, ApiError> {
+    let read = parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD;
+    match bearer(parts, what) {
+        Err(e) if read => cookie(parts, SESSION_COOKIE).ok_or(e),
+        r => r,
+    }
+}
+
+/// A signed-in guardian (bearer session token; the portal's cookie for reads).
 #[derive(Debug)]
 pub struct GuardianAuth(pub GuardianSession, pub String);
 
 impl FromRequestParts<AppState> for GuardianAuth {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts, "a guardian session token")?;
+        let token = guardian_token(parts, "a guardian session token")?;
         let session = state.vault.authenticate_guardian(token, chrono::Utc::now()).await?;
         Ok(Self(session, token.to_owned()))
     }
@@ -70,7 +98,7 @@ impl PersonAuth {
 impl FromRequestParts<AppState> for PersonAuth {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts, "a guardian session token or a staff token")?;
+        let token = guardian_token(parts, "a guardian session token or a staff token")?;
         if token.starts_with("kva_") {
             return Ok(Self::Staff(state.vault.authenticate_staff(token).await?));
         }

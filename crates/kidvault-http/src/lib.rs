@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
+pub mod portal;
 pub mod range;
 mod routes;
 
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(routes::not_found);
     Router::new()
         .nest("/api/v1", api)
+        .merge(portal::routes())
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(metrics::serve))
         .fallback(routes::not_found)

@@ -150,6 +150,28 @@ impl Vault {
         Ok(key.open_with(data_id, &sealed.wrapped_key, &sealed.ciphertext)?)
     }
 
+    /// Opens several items of one child for one read (a page of the timeline):
+    /// one access record naming every item, then each is decrypted.
+    pub(crate) async fn open_many(
+        &self,
+        grant: &Grant,
+        items: &[(ItemId, Sealed)],
+        what: &str,
+        now: Timestamp,
+    ) -> Result<Vec<Vec<u8>>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<ItemId> = items.iter().map(|(id, _)| *id).collect();
+        self.record_access_many(grant, &ids, what, now).await?;
+        let mut out = Vec::with_capacity(items.len());
+        for (id, sealed) in items {
+            let key = self.keys.at_epoch(grant.child_id(), sealed.epoch).await?;
+            out.push(key.open_with(id.as_bytes(), &sealed.wrapped_key, &sealed.ciphertext)?);
+        }
+        Ok(out)
+    }
+
     /// Appends the access record for a read made under `grant`: an `access.read`
     /// entry in the ledger, which the guardian can see and anyone can verify.
     pub(crate) async fn record_access(
@@ -159,8 +181,12 @@ impl Vault {
         what: &str,
         now: Timestamp,
     ) -> Result<()> {
+        self.record_access_many(grant, item.as_slice(), what, now).await
+    }
+
+    async fn record_access_many(&self, grant: &Grant, items: &[ItemId], what: &str, now: Timestamp) -> Result<()> {
         let mut entry = crate::ledger::entry(EntryKind::AccessRead, now, &grant.actor, &grant.child.child);
-        entry.subjects = item.map(|i| vec![i.to_string()]).unwrap_or_default();
+        entry.subjects = items.iter().map(ItemId::to_string).collect();
         entry.purpose = Some(grant.action.purpose().to_owned());
         entry.detail.insert("what".into(), what.to_owned());
         self.store.append_entries(&[entry]).await?;

@@ -109,6 +109,11 @@ impl Vault {
         Ok(())
     }
 
+    /// The signed-in guardian's account (name and e-mail for the portal's header).
+    pub async fn guardian_profile(&self, g: &GuardianSession) -> Result<Guardian> {
+        Ok(self.store.guardian(g.guardian_id).await?.ok_or(ServiceError::NotFound)?.guardian)
+    }
+
     /// Ends a session.
     pub async fn sign_out(&self, token: &str, now: Timestamp) -> Result<()> {
         Ok(self.store.revoke_session(&token_hash(token), now).await?)
@@ -185,6 +190,28 @@ impl Vault {
         let s = self.store.staff_by_token(&token_hash(token)).await?.ok_or_else(bad)?;
         Ok(StaffSession { staff_id: s.id, role: s.role, name: s.name })
     }
+}
+
+/// The portal's anti-forgery token for a guardian session: an HMAC of a fixed
+/// label under the session token, so it needs no storage, dies with the session,
+/// and cannot be computed by a page that cannot read the (HttpOnly) cookie.
+pub fn csrf_token(session_token: &str) -> String {
+    hex::encode(kidvault_crypto::hmac_sha256(session_token.as_bytes(), b"kidvault portal csrf v1"))
+}
+
+/// Whether `given` is the anti-forgery token of `session_token` (constant time).
+pub fn csrf_valid(session_token: &str, given: &str) -> bool {
+    hex::decode(given).is_ok_and(|tag| {
+        kidvault_crypto::hmac_sha256_verify(session_token.as_bytes(), b"kidvault portal csrf v1", &tag)
+    })
+}
+
+/// A random single-use value for forms shown before sign-in (double-submitted
+/// as a cookie and a field).
+pub fn form_nonce() -> Result<String> {
+    let mut b = [0u8; 16];
+    kidvault_crypto::random_bytes(&mut b)?;
+    Ok(hex::encode(b))
 }
 
 #[cfg(test)]

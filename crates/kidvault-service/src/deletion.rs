@@ -22,7 +22,7 @@ use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::EntryKind;
 use kidvault_ledger::hash::to_hex;
 use kidvault_ledger::receipt::{DocumentReceipt, EntryProof};
-use kidvault_store::DeletionRecord;
+pub use kidvault_store::DeletionRecord;
 use serde::Serialize;
 
 use crate::access::{Action, Actor, Grant, GuardianSession};
@@ -83,6 +83,23 @@ impl Vault {
             })
             .await?;
         Ok(id)
+    }
+
+    /// What a deletion would cover if requested now, by kind, lineage included:
+    /// what the confirmation says will go. `Item` scopes name their child's item.
+    pub async fn preview_deletion(
+        &self,
+        g: &GuardianSession,
+        child: ChildId,
+        scope: &DeletionScope,
+    ) -> Result<Vec<(ItemKind, u64)>> {
+        let grant = self.authorize(Actor::Guardian(g), child, Action::Manage).await?;
+        Ok(self.store.preview_deletion(grant.child_id(), scope).await?)
+    }
+
+    /// The household's deletions, newest first (the portal's deletions page).
+    pub async fn household_deletions(&self, g: &GuardianSession, limit: u32) -> Result<Vec<DeletionRecord>> {
+        Ok(self.store.household_deletions(g.household_id, limit.clamp(1, 500)).await?)
     }
 
     /// Deletes an item and everything derived from it.

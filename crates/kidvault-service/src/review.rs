@@ -29,6 +29,25 @@ pub struct ItemPage {
     pub next_cursor: Option<String>,
 }
 
+/// An item on a review page, with its content where it is shown as text.
+#[derive(Clone, Debug)]
+pub struct ReviewItem {
+    pub meta: ItemMeta,
+    /// Text items as text; objects and points as compact JSON; `None` for audio
+    /// (played from the content endpoint) and embeddings (numbers only).
+    pub text: Option<String>,
+}
+
+/// What a review page asks for: kind, time range, cursor and size.
+#[derive(Clone, Debug, Default)]
+pub struct PageQuery<'a> {
+    pub kind: Option<&'a str>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub cursor: Option<&'a str>,
+    pub limit: Option<u32>,
+}
+
 pub const MAX_PAGE: u32 = 200;
 
 fn parse_cursor(raw: &str) -> Result<(Timestamp, ItemId)> {
@@ -39,36 +58,79 @@ fn parse_cursor(raw: &str) -> Result<(Timestamp, ItemId)> {
     Ok((t, id.parse().map_err(|_| bad())?))
 }
 
+fn page_filter(q: &PageQuery<'_>) -> Result<kidvault_store::ItemFilter> {
+    let kind = q
+        .kind
+        .map(|k| {
+            kidvault_domain::item::ItemKind::parse(k)
+                .ok_or_else(|| ServiceError::invalid("unknown_kind", format!("unknown item kind {k:?}")))
+        })
+        .transpose()?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ServiceError::invalid("invalid_limit", format!("limit must be 1 to {MAX_PAGE}")));
+    }
+    let after = q.cursor.map(parse_cursor).transpose()?;
+    Ok(kidvault_store::ItemFilter { kind, from: q.from, to: q.to, after, limit })
+}
+
 impl Vault {
     /// A page of the child's items (metadata), newest first.
-    #[allow(clippy::too_many_arguments)]
     pub async fn list_items(
         &self,
         g: &GuardianSession,
         child: kidvault_domain::ids::ChildId,
-        kind: Option<&str>,
-        from: Option<Timestamp>,
-        to: Option<Timestamp>,
-        cursor: Option<&str>,
-        limit: Option<u32>,
+        q: &PageQuery<'_>,
         now: Timestamp,
     ) -> Result<ItemPage> {
         let grant = self.authorize(Actor::Guardian(g), child, Action::ReadItems).await?;
-        let kind = kind
-            .map(|k| {
-                kidvault_domain::item::ItemKind::parse(k)
-                    .ok_or_else(|| ServiceError::invalid("unknown_kind", format!("unknown item kind {k:?}")))
-            })
-            .transpose()?;
-        let limit = limit.unwrap_or(50);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(ServiceError::invalid("invalid_limit", format!("limit must be 1 to {MAX_PAGE}")));
-        }
-        let after = cursor.map(parse_cursor).transpose()?;
-        let filter = kidvault_store::ItemFilter { kind, from, to, after, limit };
+        let filter = page_filter(q)?;
         self.record_access(&grant, None, "items.list", now).await?;
-        let items = self.store.list_items(grant.child_id(), &filter).await?;
-        let next_cursor = (items.len() == limit as usize)
+        self.page(&grant, &filter).await
+    }
+
+    /// A page of the child's items with their text content, for the portal's
+    /// timeline: one authorization and one access record naming every item shown.
+    pub async fn review_page(
+        &self,
+        g: &GuardianSession,
+        child: kidvault_domain::ids::ChildId,
+        q: &PageQuery<'_>,
+        now: Timestamp,
+    ) -> Result<(Vec<ReviewItem>, Option<String>)> {
+        let grant = self.authorize(Actor::Guardian(g), child, Action::ReadItems).await?;
+        let page = self.page(&grant, &page_filter(q)?).await?;
+        let mut sealed = Vec::new();
+        for meta in &page.items {
+            if matches!(meta.kind.spec().shape, ContentShape::Audio | ContentShape::Vector) {
+                continue;
+            }
+            // Inline content only: derived items and locations are small.
+            if let Some(record) = self.store.item(meta.id).await? {
+                if let (ItemState::Live, StoredContent::Inline(c)) = (record.meta.state, &record.content) {
+                    sealed.push((
+                        meta.id,
+                        Sealed { epoch: record.key_epoch, wrapped_key: record.wrapped_key, ciphertext: c.clone() },
+                    ));
+                }
+            }
+        }
+        if sealed.is_empty() {
+            self.record_access(&grant, None, "items.list", now).await?;
+        }
+        let opened = self.open_many(&grant, &sealed, "timeline.read", now).await?;
+        let mut texts: std::collections::HashMap<ItemId, String> = sealed
+            .iter()
+            .zip(opened)
+            .map(|((id, _), bytes)| (*id, String::from_utf8_lossy(&bytes).into_owned()))
+            .collect();
+        let items = page.items.into_iter().map(|meta| ReviewItem { text: texts.remove(&meta.id), meta }).collect();
+        Ok((items, page.next_cursor))
+    }
+
+    async fn page(&self, grant: &Grant, filter: &kidvault_store::ItemFilter) -> Result<ItemPage> {
+        let items = self.store.list_items(grant.child_id(), filter).await?;
+        let next_cursor = (items.len() == filter.limit as usize)
             .then(|| items.last().map(|m| format!("{}_{}", m.recorded_at.timestamp_micros(), m.id)))
             .flatten();
         Ok(ItemPage { items, next_cursor })

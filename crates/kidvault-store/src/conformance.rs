@@ -528,9 +528,27 @@ pub async fn deletions_follow_lineage_and_purge_only_their_scope(store: S, _: K,
         store.insert_item(i).await.unwrap();
     }
 
+    // The confirmation page's preview follows lineage like the deletion will.
+    let preview = store.preview_deletion(c.child.id, &DeletionScope::Item { item: rec.meta.id }).await.unwrap();
+    assert_eq!(preview, vec![(ItemKind::Intent, 1), (ItemKind::Transcript, 1), (ItemKind::VoiceRecording, 1)]);
+    let day2 = DeletionScope::Items { kinds: vec![ItemKind::VoiceRecording], from: Some(t(2)), to: Some(t(3)) };
+    assert_eq!(
+        store.preview_deletion(c.child.id, &day2).await.unwrap(),
+        vec![(ItemKind::Transcript, 1), (ItemKind::VoiceRecording, 1)]
+    );
+    let (other_hh, _) = household(&store, "elsewhere@example.org").await;
+    let stranger = child(&store, other_hh, 0).await;
+    assert!(store
+        .preview_deletion(stranger.child.id, &DeletionScope::Item { item: rec.meta.id })
+        .await
+        .unwrap()
+        .is_empty());
+
     let del = deletion(hh, c.child.id, DeletionScope::Item { item: rec.meta.id });
     store.create_deletion(&del).await.unwrap();
     assert_eq!(store.open_deletions().await.unwrap().iter().map(|d| d.id).collect::<Vec<_>>(), vec![del.id]);
+    assert_eq!(store.household_deletions(hh, 10).await.unwrap().iter().map(|d| d.id).collect::<Vec<_>>(), vec![del.id]);
+    assert!(store.household_deletions(other_hh, 10).await.unwrap().is_empty());
     assert_eq!(store.resolve_deletion(del.id, t(5)).await.unwrap(), 3, "the recording, its transcript and intent");
     // Pending: no longer listed, no longer derivable.
     let listed = store

@@ -4,10 +4,11 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use kidvault_domain::consent::{Consent, ConsentScope};
-use kidvault_domain::deletion::DeletionStep;
+use kidvault_domain::deletion::{DeletionScope, DeletionStep};
 use kidvault_domain::ids::{
     ChildId, DeletionId, DeviceId, GuardianId, HouseholdId, ItemId, NoticeId, ProcessorId, TaskId,
 };
+use kidvault_domain::item::ItemKind;
 use kidvault_domain::notice::NewNotice;
 use kidvault_domain::Timestamp;
 use uuid::Uuid;
@@ -110,6 +111,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Stores data keys re-wrapped under `epoch`, in one transaction.
     async fn rewrap(&self, child: ChildId, epoch: u32, keys: &[(KeyTarget, Vec<u8>)]) -> Result<()>;
     async fn deletion_items(&self, id: DeletionId) -> Result<Vec<DeletionItem>>;
+    /// What a deletion of `scope` would cover if requested now: live items of the
+    /// child by kind, lineage included (read only; the confirmation page).
+    async fn preview_deletion(&self, child: ChildId, scope: &DeletionScope) -> Result<Vec<(ItemKind, u64)>>;
+    /// The household's deletions, newest first.
+    async fn household_deletions(&self, household: HouseholdId, limit: u32) -> Result<Vec<DeletionRecord>>;
     /// Step `rotated → purged`: removes the items' rows and lineage (and for a child
     /// scope its consents, devices and profile); forgets blob locators.
     async fn purge_deletion(&self, id: DeletionId, at: Timestamp) -> Result<()>;

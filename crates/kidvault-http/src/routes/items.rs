@@ -5,6 +5,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use kidvault_domain::ids::{ChildId, DeviceId, ItemId};
 use kidvault_domain::item::{DataCategory, ItemKind};
+use kidvault_service::review::PageQuery;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiResult, ErrorBody};
@@ -54,10 +55,9 @@ pub(crate) async fn list(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<ItemPageDto>> {
-    let page = state
-        .vault
-        .list_items(&g, path_id(&id)?, q.kind.as_deref(), q.from, q.to, q.cursor.as_deref(), q.limit, Utc::now())
-        .await?;
+    let query =
+        PageQuery { kind: q.kind.as_deref(), from: q.from, to: q.to, cursor: q.cursor.as_deref(), limit: q.limit };
+    let page = state.vault.list_items(&g, path_id(&id)?, &query, Utc::now()).await?;
     Ok(Json(ItemPageDto {
         items: page
             .items

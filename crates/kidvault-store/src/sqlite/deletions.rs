@@ -2,7 +2,7 @@
 //! runs it atomically, so a step is either wholly done or not at all.
 
 use kidvault_domain::deletion::{DeletionReason, DeletionScope, DeletionStep};
-use kidvault_domain::ids::{ChildId, DeletionId, DeviceId, ItemId};
+use kidvault_domain::ids::{ChildId, DeletionId, DeviceId, HouseholdId, ItemId};
 use kidvault_domain::item::{DataCategory, ItemKind};
 use kidvault_domain::notice::NewNotice;
 use kidvault_domain::Timestamp;
@@ -47,6 +47,19 @@ pub(crate) fn get(conn: &Connection, id: DeletionId) -> Result<Option<DeletionRe
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLS} FROM deletions WHERE id = ?1"))?;
     let mut rows = stmt.query([id.as_bytes()])?;
     rows.next()?.map(row).transpose()
+}
+
+/// A household's deletions, newest first.
+pub(crate) fn of_household(conn: &Connection, household: HouseholdId, limit: u32) -> Result<Vec<DeletionRecord>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLS} FROM deletions WHERE household_id = ?1 ORDER BY requested_at DESC, id DESC LIMIT ?2"
+    ))?;
+    let mut rows = stmt.query(params![household.as_bytes(), limit])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(row(r)?);
+    }
+    Ok(out)
 }
 
 fn require(conn: &Connection, id: DeletionId, step: DeletionStep) -> Result<DeletionRecord> {
@@ -97,39 +110,76 @@ struct Roots {
     item: Option<Vec<u8>>,
 }
 
+impl Roots {
+    fn of(scope: &DeletionScope) -> Roots {
+        match scope {
+            DeletionScope::Item { item } => Roots {
+                sql: "SELECT id FROM items WHERE id = ?5 AND child_id = ?1",
+                item: Some(item.as_bytes().to_vec()),
+                ..Roots::default()
+            },
+            DeletionScope::Items { kinds, from, to } => Roots {
+                sql: "SELECT id FROM items WHERE child_id = ?1
+                       AND (?2 IS NULL OR instr(?2, ',' || kind || ',') > 0)
+                       AND (?3 IS NULL OR recorded_at >= ?3) AND (?4 IS NULL OR recorded_at < ?4)",
+                kinds: (!kinds.is_empty())
+                    .then(|| format!(",{},", kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(","))),
+                from: from.map(ts_to_sql),
+                to: to.map(ts_to_sql),
+                item: None,
+            },
+            DeletionScope::Child => Roots { sql: "SELECT id FROM items WHERE child_id = ?1", ..Roots::default() },
+        }
+    }
+}
+
+/// Everything derived from a scope's roots, transitively (lineage recorded at
+/// ingest), as a CTE named `closure`; parameters ?1..?5 as in [`Roots`].
+fn closure_cte(roots: &str) -> String {
+    format!(
+        "WITH RECURSIVE closure(id) AS (
+             {roots}
+             UNION
+             SELECT e.item_id FROM item_edges e JOIN closure c ON e.source_id = c.id
+         )"
+    )
+}
+
+/// What a deletion of `scope` would cover now, by kind (live items only).
+pub(crate) fn preview(conn: &Connection, child: ChildId, scope: &DeletionScope) -> Result<Vec<(ItemKind, u64)>> {
+    let Roots { sql, kinds, from, to, item } = Roots::of(scope);
+    let mut stmt = conn.prepare(&format!(
+        "{} SELECT i.kind, count(*) FROM items i JOIN closure c ON i.id = c.id
+         WHERE i.state = 'live' GROUP BY i.kind ORDER BY i.kind",
+        closure_cte(sql)
+    ))?;
+    // Bind only the parameters this scope's SQL names (?5 appears for one item only).
+    let values = params![child.as_bytes(), kinds, from, to, item];
+    for (i, v) in values.iter().enumerate().take(stmt.parameter_count()) {
+        stmt.raw_bind_parameter(i + 1, v)?;
+    }
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let kind: String = r.get(0)?;
+        let kind = ItemKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("item kind {kind:?}")))?;
+        out.push((kind, r.get::<_, i64>(1)? as u64));
+    }
+    Ok(out)
+}
+
 /// The roots of a scope as SQL over `items`, then the lineage closure.
 pub(crate) fn resolve(conn: &Connection, id: DeletionId, at: Timestamp) -> Result<u64> {
     let d = require(conn, id, DeletionStep::Requested)?;
     let child = d.child_id.as_bytes().to_vec();
-    let roots = match &d.scope {
-        DeletionScope::Item { item } => Roots {
-            sql: "SELECT id FROM items WHERE id = ?5 AND child_id = ?1",
-            item: Some(item.as_bytes().to_vec()),
-            ..Roots::default()
-        },
-        DeletionScope::Items { kinds, from, to } => Roots {
-            sql: "SELECT id FROM items WHERE child_id = ?1
-                   AND (?2 IS NULL OR instr(?2, ',' || kind || ',') > 0)
-                   AND (?3 IS NULL OR recorded_at >= ?3) AND (?4 IS NULL OR recorded_at < ?4)",
-            kinds: (!kinds.is_empty())
-                .then(|| format!(",{},", kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(","))),
-            from: from.map(ts_to_sql),
-            to: to.map(ts_to_sql),
-            item: None,
-        },
-        DeletionScope::Child => Roots { sql: "SELECT id FROM items WHERE child_id = ?1", ..Roots::default() },
-    };
-    let Roots { sql: roots_sql, kinds, from, to, item } = roots;
+    let Roots { sql: roots_sql, kinds, from, to, item } = Roots::of(&d.scope);
     // Everything derived from the roots, transitively (lineage recorded at ingest).
     let n = conn.execute(
         &format!(
             "INSERT OR IGNORE INTO deletion_items (deletion_id, item_id, kind, category, blob_locator)
-             WITH RECURSIVE closure(id) AS (
-                 {roots_sql}
-                 UNION
-                 SELECT e.item_id FROM item_edges e JOIN closure c ON e.source_id = c.id
-             )
-             SELECT ?6, i.id, i.kind, i.category, i.blob_locator FROM items i JOIN closure c ON i.id = c.id"
+             {}
+             SELECT ?6, i.id, i.kind, i.category, i.blob_locator FROM items i JOIN closure c ON i.id = c.id",
+            closure_cte(roots_sql)
         ),
         params![child, kinds, from, to, item, id.as_bytes()],
     )?;

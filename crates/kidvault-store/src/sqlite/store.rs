@@ -17,7 +17,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::{deletions, downstream, ledger, outbox, ts_from_sql, ts_to_sql, uuid_from_sql, Db};
 use crate::model::*;
 use crate::{Result, Store, StoreError};
-use kidvault_domain::deletion::DeletionStep;
+use kidvault_domain::deletion::{DeletionScope, DeletionStep};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/store_0001_init.sql")),
@@ -768,6 +768,15 @@ impl Store for SqliteStore {
 
     async fn deletion_items(&self, id: DeletionId) -> Result<Vec<DeletionItem>> {
         self.db.read(move |c| deletions::items(c, id)).await
+    }
+
+    async fn preview_deletion(&self, child: ChildId, scope: &DeletionScope) -> Result<Vec<(ItemKind, u64)>> {
+        let scope = scope.clone();
+        self.db.read(move |c| deletions::preview(c, child, &scope)).await
+    }
+
+    async fn household_deletions(&self, household: HouseholdId, limit: u32) -> Result<Vec<DeletionRecord>> {
+        self.db.read(move |c| deletions::of_household(c, household, limit)).await
     }
 
     async fn purge_deletion(&self, id: DeletionId, at: Timestamp) -> Result<()> {

@@ -1,0 +1,203 @@
+//! Signing in, signing up, signing out, the account page (closing the
+//! account) and the mailbox.
+
+use axum::extract::{Query, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
+use kidvault_service::accounts::form_nonce;
+use kidvault_service::ServiceError;
+use serde::Deserialize;
+
+use super::html::{self, csrf_field, esc, flash, when};
+use super::session::{safe_next, set_cookie, with_cookies, PageResult, Portal, PortalForm, PublicForm, FORM_COOKIE};
+use crate::extract::SESSION_COOKIE;
+use crate::routes::deletions::run_deletions_now;
+use crate::AppState;
+
+#[derive(Deserialize, Default)]
+pub struct Next {
+    next: Option<String>,
+}
+
+/// A public form page: a fresh form token, in a cookie and in the form.
+fn public_form(parts: &Parts, status: StatusCode, title: &str, form: impl FnOnce(&str) -> String) -> PageResult {
+    let nonce = form_nonce()?;
+    let resp = html::page(status, title, None, &form(&csrf_field(&nonce)));
+    Ok(with_cookies(resp, [set_cookie(parts, FORM_COOKIE, &nonce, 3600)]))
+}
+
+fn sign_in_form(csrf: &str, next: &str, email: &str, error: Option<&str>) -> String {
+    format!(
+        r#"{error}<form method="post" action="/portal/sign-in" class="card narrow">
+{csrf}<input type="hidden" name="next" value="{next}">
+<label for="email">E-mail</label>
+<input id="email" name="email" type="email" autocomplete="username" required value="{email}">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button>
+</form>
+<p>No account yet? <a href="/portal/sign-up">Create one</a>.</p>"#,
+        error = error.map(|e| flash("error", e)).unwrap_or_default(),
+        next = esc(next),
+        email = esc(email),
+    )
+}
+
+pub async fn sign_in_page(parts: Parts, Query(q): Query<Next>) -> PageResult {
+    let next = safe_next(q.next.as_deref()).to_owned();
+    public_form(&parts, StatusCode::OK, "Sign in", |csrf| sign_in_form(csrf, &next, "", None))
+}
+
+#[derive(Deserialize)]
+pub struct SignIn {
+    email: String,
+    password: String,
+    next: Option<String>,
+}
+
+fn signed_in(parts: &Parts, state: &AppState, token: &str, next: &str) -> Response {
+    let ttl = state.vault.config().session_ttl.num_seconds();
+    let resp = Redirect::to(next).into_response();
+    with_cookies(resp, [set_cookie(parts, SESSION_COOKIE, token, ttl), set_cookie(parts, FORM_COOKIE, "", 0)])
+}
+
+pub async fn sign_in(State(state): State<AppState>, PublicForm(parts, f): PublicForm<SignIn>) -> PageResult {
+    let next = safe_next(f.next.as_deref()).to_owned();
+    match state.vault.sign_in(&f.email, &f.password, Utc::now()).await {
+        Ok(token) => Ok(signed_in(&parts, &state, &token, &next)),
+        Err(ServiceError::Unauthenticated(msg)) => public_form(&parts, StatusCode::UNAUTHORIZED, "Sign in", |csrf| {
+            sign_in_form(csrf, &next, &f.email, Some(&msg))
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn sign_up_form(csrf: &str, email: &str, name: &str, error: Option<&str>) -> String {
+    format!(
+        r#"{error}<form method="post" action="/portal/sign-up" class="card narrow">
+{csrf}
+<label for="display_name">Your name</label>
+<input id="display_name" name="display_name" autocomplete="name" required maxlength="64" value="{name}">
+<label for="email">E-mail</label>
+<input id="email" name="email" type="email" autocomplete="email" required value="{email}">
+<label for="password">Password (12 characters or more)</label>
+<input id="password" name="password" type="password" autocomplete="new-password" required minlength="12">
+<button type="submit">Create the account</button>
+</form>
+<p>Already have an account? <a href="/portal/sign-in">Sign in</a>.</p>"#,
+        error = error.map(|e| flash("error", e)).unwrap_or_default(),
+        email = esc(email),
+        name = esc(name),
+    )
+}
+
+pub async fn sign_up_page(parts: Parts) -> PageResult {
+    public_form(&parts, StatusCode::OK, "Create an account", |csrf| sign_up_form(csrf, "", "", None))
+}
+
+#[derive(Deserialize)]
+pub struct SignUp {
+    display_name: String,
+    email: String,
+    password: String,
+}
+
+pub async fn sign_up(State(state): State<AppState>, PublicForm(parts, f): PublicForm<SignUp>) -> PageResult {
+    let now = Utc::now();
+    match state.vault.register_guardian(&f.email, &f.password, &f.display_name, now).await {
+        Ok(_) => {
+            let token = state.vault.sign_in(&f.email, &f.password, now).await?;
+            Ok(signed_in(&parts, &state, &token, "/portal"))
+        }
+        Err(e @ (ServiceError::Invalid { .. } | ServiceError::Conflict { .. })) => {
+            let msg = e.public_message();
+            public_form(&parts, StatusCode::UNPROCESSABLE_ENTITY, "Create an account", |csrf| {
+                sign_up_form(csrf, &f.email, &f.display_name, Some(&msg))
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+pub async fn sign_out(State(state): State<AppState>, parts: Parts, PortalForm(p, _): PortalForm<Empty>) -> PageResult {
+    state.vault.sign_out(&p.token, Utc::now()).await?;
+    Ok(with_cookies(Redirect::to("/portal/sign-in").into_response(), [set_cookie(&parts, SESSION_COOKIE, "", 0)]))
+}
+
+fn account_body(state: &AppState, p: &Portal, error: Option<&str>) -> String {
+    format!(
+        r#"<section class="card">
+<h2>Your account</h2>
+<p>{name} · {email}</p>
+</section>
+<section class="card danger">
+<h2>Close the account</h2>
+<p>Closing the account deletes <strong>every child profile of the household and all of their data</strong>:
+recordings, transcripts, everything derived from them, locations, consents and devices. Their keys are destroyed at
+once. You can still sign in for {grace} days to download the deletion receipts; then your account is removed too.</p>
+{error}
+<form method="post" action="/portal/account/close">
+{csrf}
+<label for="password">Your password, to confirm</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit" class="danger">Close the account and delete everything</button>
+</form>
+</section>"#,
+        name = esc(&p.guardian.display_name),
+        email = esc(&p.guardian.email),
+        csrf = p.who().csrf_field(),
+        error = error.map(|e| flash("error", e)).unwrap_or_default(),
+        grace = state.vault.config().closure_grace.num_days(),
+    )
+}
+
+pub async fn account(State(state): State<AppState>, p: Portal) -> Response {
+    html::page(StatusCode::OK, "Account", Some(&p.who()), &account_body(&state, &p, None))
+}
+
+#[derive(Deserialize)]
+pub struct Close {
+    password: String,
+}
+
+pub async fn close(State(state): State<AppState>, PortalForm(p, f): PortalForm<Close>) -> PageResult {
+    match state.vault.close_household(&p.session, &f.password, Utc::now()).await {
+        Ok(_) => {
+            run_deletions_now(&state);
+            Ok(Redirect::to("/portal/deletions").into_response())
+        }
+        Err(e @ ServiceError::Forbidden { .. }) => {
+            let body = account_body(&state, &p, Some(&e.public_message()));
+            Ok(html::page(StatusCode::FORBIDDEN, "Account", Some(&p.who()), &body))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn mailbox(State(state): State<AppState>, p: Portal) -> PageResult {
+    let notices = state.vault.mailbox(&p.session, 200).await?;
+    let mut body =
+        String::from(r#"<p>Notices kidvault sent you: deletion confirmations, consent and retention notices.</p>"#);
+    if notices.is_empty() {
+        body.push_str(r#"<p class="empty">No notices yet.</p>"#);
+    }
+    for n in notices {
+        let status = match (&n.delivered_at, &n.delivered_via) {
+            (Some(at), Some(via)) => format!("delivered {} ({})", when(*at), esc(via)),
+            _ => "being sent".to_owned(),
+        };
+        body.push_str(&format!(
+            r#"<article class="card notice" data-kind="{kind}"><h2>{subject}</h2><p class="meta">{created} · {status}</p><pre>{text}</pre></article>"#,
+            kind = n.kind.as_str(),
+            subject = esc(&n.subject),
+            created = when(n.created_at),
+            text = esc(&n.body),
+        ));
+    }
+    Ok(html::page(StatusCode::OK, "Mailbox", Some(&p.who()), &body))
+}

@@ -1,0 +1,261 @@
+//! A child's voice history (a timeline grouped by day, each recording playable
+//! with what was derived from it beside it) and the child's activity in the
+//! ledger (consents, deletions, every access) with proofs to download.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, NaiveDate, Utc};
+use kidvault_domain::ids::{ChildId, ItemId};
+use kidvault_domain::item::ItemKind;
+use kidvault_service::review::{PageQuery, ReviewItem};
+use serde::Deserialize;
+
+use super::html::{self, esc, short_id, when, words};
+use super::session::{urlencode, PageError, PageResult, Portal};
+use crate::extract::path_id;
+use crate::AppState;
+
+/// A `YYYY-MM-DD` field as the start of that day (UTC); empty means absent.
+pub fn parse_day(field: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, PageError> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| Some(t.and_utc()))
+            .ok_or_else(|| {
+                PageError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_date",
+                    format!("{field} must be a date (YYYY-MM-DD)"),
+                )
+            }),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct TimelineQuery {
+    kind: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    cursor: Option<String>,
+}
+
+pub async fn timeline(
+    State(state): State<AppState>,
+    p: Portal,
+    Path(id): Path<String>,
+    Query(q): Query<TimelineQuery>,
+) -> PageResult {
+    let child_id: ChildId = path_id(&id)?;
+    let now = Utc::now();
+    let child = state.vault.get_child(&p.session, child_id, now).await?;
+    let kind = q.kind.as_deref().filter(|k| !k.is_empty());
+    let from = parse_day("from", q.from.as_deref())?;
+    // `to` is the last day shown, inclusive.
+    let to = parse_day("to", q.to.as_deref())?.map(|t| t + chrono::Duration::days(1));
+    let query = PageQuery { kind, from, to, cursor: q.cursor.as_deref().filter(|c| !c.is_empty()), limit: Some(60) };
+    let (items, next) = state.vault.review_page(&p.session, child_id, &query, now).await?;
+
+    let name = esc(&child.profile.display_name);
+    let mut body = format!(
+        r#"<p><a href="/portal">← Household</a> · <a href="/portal/children/{id}/activity">Activity &amp; access log</a> · <a href="/portal/children/{id}/consent">Consent</a></p>"#
+    );
+    body.push_str(&filter_form(&id, &q));
+    let filter_qs = filter_query(&q);
+    if !filter_qs.is_empty() {
+        body.push_str(&format!(
+            r#"<p><a class="danger" href="/portal/children/{id}/delete?{filter_qs}">Delete everything this filter selects…</a></p>"#
+        ));
+    }
+    if items.is_empty() {
+        body.push_str(r#"<p class="empty">Nothing recorded here.</p>"#);
+    }
+    let tree = Tree::new(&items);
+    for (std::cmp::Reverse(day), roots) in group(&items) {
+        body.push_str(&format!(
+            r#"<section class="day" aria-label="{day}"><h2>{pretty}</h2>
+<p class="actions"><a class="danger" href="/portal/children/{id}/delete?day={day}">Delete this day…</a></p><ol class="timeline">"#,
+            pretty = day.format("%A %-d %B %Y"),
+        ));
+        for i in roots {
+            body.push_str(&tree.render(&id, i));
+        }
+        body.push_str("</ol></section>");
+    }
+    if let Some(cursor) = next {
+        let mut qs = filter_qs.clone();
+        if !qs.is_empty() {
+            qs.push('&');
+        }
+        body.push_str(&format!(
+            r#"<p><a class="button" href="/portal/children/{id}?{qs}cursor={c}">Older →</a></p>"#,
+            c = urlencode(&cursor)
+        ));
+    }
+    body.push_str(&format!(
+        r#"<section class="card"><h2>Delete by kind</h2><p>Each also deletes everything derived from what it deletes.</p><p class="actions">{}</p></section>"#,
+        ItemKind::ALL
+            .iter()
+            .map(|k| format!(
+                r#"<a class="danger" href="/portal/children/{id}/delete?kind={k}">All {label}…</a>"#,
+                k = k.as_str(),
+                label = words::kind(*k, 2).trim_start_matches("2 ")
+            ))
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
+    Ok(html::page(StatusCode::OK, &format!("{name}'s voice history"), Some(&p.who()), &body))
+}
+
+fn filter_query(q: &TimelineQuery) -> String {
+    [("kind", &q.kind), ("from", &q.from), ("to", &q.to)]
+        .iter()
+        .filter_map(|(k, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| format!("{k}={}", urlencode(v))))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn filter_form(id: &str, q: &TimelineQuery) -> String {
+    let mut kinds = String::from(r#"<option value="">Everything</option>"#);
+    for k in ItemKind::ALL {
+        let sel = if q.kind.as_deref() == Some(k.as_str()) { " selected" } else { "" };
+        let label = words::kind(k, 2);
+        kinds.push_str(&format!(
+            r#"<option value="{}"{sel}>{}</option>"#,
+            k.as_str(),
+            esc(label.trim_start_matches("2 "))
+        ));
+    }
+    format!(
+        r#"<form method="get" action="/portal/children/{id}" class="filters">
+<label for="kind">Show</label><select id="kind" name="kind">{kinds}</select>
+<label for="from">From</label><input id="from" name="from" type="date" value="{from}">
+<label for="to">To</label><input id="to" name="to" type="date" value="{to}">
+<button type="submit">Show</button>
+</form>"#,
+        from = esc(q.from.as_deref().unwrap_or("")),
+        to = esc(q.to.as_deref().unwrap_or("")),
+    )
+}
+
+/// The page's items by day (newest first); in each day, the items whose sources
+/// are not on the page (recordings, locations, orphans), newest first.
+fn group(items: &[ReviewItem]) -> BTreeMap<std::cmp::Reverse<NaiveDate>, Vec<usize>> {
+    let on_page: HashMap<ItemId, usize> = items.iter().enumerate().map(|(i, it)| (it.meta.id, i)).collect();
+    let mut days: BTreeMap<std::cmp::Reverse<NaiveDate>, Vec<usize>> = BTreeMap::new();
+    for (i, it) in items.iter().enumerate() {
+        if !it.meta.derived_from.iter().any(|s| on_page.contains_key(s)) {
+            days.entry(std::cmp::Reverse(it.meta.recorded_at.date_naive())).or_default().push(i);
+        }
+    }
+    days
+}
+
+/// Lineage on one page: what each item has derived from it.
+struct Tree<'a> {
+    items: &'a [ReviewItem],
+    derived: HashMap<ItemId, Vec<usize>>,
+}
+
+impl<'a> Tree<'a> {
+    fn new(items: &'a [ReviewItem]) -> Self {
+        let mut derived: HashMap<ItemId, Vec<usize>> = HashMap::new();
+        for (i, it) in items.iter().enumerate() {
+            if let Some(src) = it.meta.derived_from.first() {
+                derived.entry(*src).or_default().push(i);
+            }
+        }
+        for v in derived.values_mut() {
+            v.sort_by_key(|i| items[*i].meta.recorded_at);
+        }
+        Self { items, derived }
+    }
+
+    fn render(&self, child: &str, i: usize) -> String {
+        let it = &self.items[i];
+        let id = it.meta.id;
+        let content = match (it.meta.kind, &it.text) {
+            (ItemKind::VoiceRecording, _) => format!(
+                r#"<audio controls preload="none" src="/api/v1/items/{id}/content" data-item="{id}" aria-label="Recording of {t}"></audio>"#,
+                t = when(it.meta.recorded_at)
+            ),
+            (ItemKind::Transcript, Some(t)) => format!(r#"<blockquote class="transcript">{}</blockquote>"#, esc(t)),
+            (ItemKind::Location, Some(t)) => location(t),
+            (ItemKind::Embedding, _) => "<p class=\"meta\">numbers computed from the recording</p>".to_owned(),
+            (_, Some(t)) => format!(r#"<code class="json">{}</code>"#, esc(t)),
+            (_, None) => String::new(),
+        };
+        let mut html = format!(
+            r#"<li class="item kind-{kind}" id="item-{id}"><div class="head"><span class="label">{label}</span> <time datetime="{iso}">{t}</time>
+<a class="danger small" href="/portal/children/{child}/delete?item={id}" aria-label="Delete this {label} and what was derived from it">Delete…</a></div>{content}"#,
+            kind = it.meta.kind.as_str(),
+            label = words::kind(it.meta.kind, 1).trim_start_matches("1 "),
+            iso = it.meta.recorded_at.to_rfc3339(),
+            t = it.meta.recorded_at.format("%H:%M"),
+        );
+        if let Some(children) = self.derived.get(&id) {
+            html.push_str(r#"<ol class="derived">"#);
+            for c in children {
+                html.push_str(&self.render(child, *c));
+            }
+            html.push_str("</ol>");
+        }
+        html.push_str("</li>");
+        html
+    }
+}
+
+fn location(json: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    match (v["lat"].as_f64(), v["lon"].as_f64()) {
+        (Some(lat), Some(lon)) => format!(r#"<p class="location">{lat:.5}, {lon:.5}</p>"#),
+        _ => format!(r#"<code class="json">{}</code>"#, esc(json)),
+    }
+}
+
+pub async fn activity(State(state): State<AppState>, p: Portal, Path(id): Path<String>) -> PageResult {
+    let child_id: ChildId = path_id(&id)?;
+    let child = state.vault.get_child(&p.session, child_id, Utc::now()).await?;
+    let entries = state.vault.activity(&p.session, child_id).await?;
+    let mut body = format!(
+        r#"<p><a href="/portal">← Household</a> · <a href="/portal/children/{id}">Voice history</a></p>
+<p>Every consent, deletion, key destruction and read of {name}'s data is an entry in kidvault's tamper-evident log.
+Download an entry's proof and check it with <code>kidvault verify-receipt</code> against the log's public key
+(<a href="/api/v1/ledger/public-key">public key</a>): nobody, kidvault included, can change or remove an entry unnoticed.</p>"#,
+        name = esc(&child.profile.display_name)
+    );
+    if entries.is_empty() {
+        body.push_str(r#"<p class="empty">Nothing recorded yet.</p>"#);
+    } else {
+        body.push_str(
+            "<table class=\"activity\"><thead><tr><th>#</th><th>When</th><th>What</th><th>Who</th><th>Why</th><th>Details</th><th>Proof</th></tr></thead><tbody>",
+        );
+        for e in entries.iter().rev() {
+            let mut details: Vec<String> = e.detail.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            details.extend(e.counts.iter().map(|(k, v)| format!("{k}: {v}")));
+            if !e.subjects.is_empty() {
+                let ids: Vec<String> = e.subjects.iter().take(5).map(|s| short_id(s)).collect();
+                let more = e.subjects.len().saturating_sub(5);
+                details.push(format!(
+                    "about {}{}",
+                    ids.join(", "),
+                    if more > 0 { format!(" and {more} more") } else { String::new() }
+                ));
+            }
+            body.push_str(&format!(
+                r#"<tr data-kind="{kind}"><td>{i}</td><td>{at}</td><td>{kind}</td><td>{actor}</td><td>{purpose}</td><td>{details}</td><td><a href="/api/v1/ledger/entries/{i}/proof" download="kidvault-entry-{i}-proof.json">proof</a></td></tr>"#,
+                i = e.index,
+                at = esc(&e.at),
+                kind = esc(e.kind.as_str()),
+                actor = esc(&e.actor),
+                purpose = esc(e.purpose.as_deref().unwrap_or("")),
+                details = esc(&details.join("; ")),
+            ));
+        }
+        body.push_str("</tbody></table>");
+    }
+    Ok(html::page(StatusCode::OK, &format!("Activity: {}", child.profile.display_name), Some(&p.who()), &body))
+}

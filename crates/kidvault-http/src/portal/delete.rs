@@ -1,0 +1,326 @@
+//! Deleting from the portal: every delete link leads to a confirmation that
+//! says what will go (counted through lineage, as the deletion will resolve
+//! it), then a form that starts the deletion; and the deletions page, where each
+//! deletion is followed step by step to its receipt.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use chrono::{DateTime, Duration, Utc};
+use kidvault_domain::deletion::{DeletionScope, DeletionStep};
+use kidvault_domain::downstream::TaskState;
+use kidvault_domain::ids::{ChildId, DeletionId, ItemId};
+use kidvault_domain::item::ItemKind;
+use kidvault_service::deletion::DeletionRecord;
+use serde::Deserialize;
+
+use super::child::parse_day;
+use super::html::{self, esc, short_id, when, words};
+use super::session::{PageError, PageResult, Portal, PortalForm};
+use crate::extract::path_id;
+use crate::routes::deletions::run_deletions_now;
+use crate::AppState;
+
+/// What a delete link names; exactly one target.
+#[derive(Deserialize, Default, Clone)]
+pub struct Target {
+    /// `child` (the profile and everything) or `all` (all data, profile kept).
+    #[serde(default)]
+    what: Option<String>,
+    #[serde(default)]
+    item: Option<String>,
+    #[serde(default)]
+    day: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+enum Chosen {
+    Child,
+    All,
+    Item(ItemId),
+    Items { kinds: Vec<ItemKind>, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>> },
+}
+
+fn bad(message: &str) -> PageError {
+    PageError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_scope", message)
+}
+
+impl Target {
+    fn chosen(&self) -> Result<Chosen, PageError> {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        match self.what.as_deref().filter(|w| !w.is_empty()) {
+            Some("child") => return Ok(Chosen::Child),
+            Some("all") => return Ok(Chosen::All),
+            Some(_) => return Err(bad("what must be child or all")),
+            None => {}
+        }
+        if set(&self.item) {
+            return Ok(Chosen::Item(path_id(self.item.as_deref().unwrap_or_default())?));
+        }
+        let kinds = match self.kind.as_deref().filter(|k| !k.is_empty()) {
+            Some(k) => vec![ItemKind::parse(k).ok_or_else(|| bad("unknown item kind"))?],
+            None => Vec::new(),
+        };
+        let (from, to) = if set(&self.day) {
+            let day = parse_day("day", self.day.as_deref())?;
+            (day, day.map(|d| d + Duration::days(1)))
+        } else {
+            (
+                parse_day("from", self.from.as_deref())?,
+                parse_day("to", self.to.as_deref())?.map(|t| t + Duration::days(1)),
+            )
+        };
+        if kinds.is_empty() && from.is_none() && to.is_none() {
+            return Err(bad("say what to delete: an item, a day, a date range, a kind, all data or the child"));
+        }
+        if let (Some(f), Some(t)) = (from, to) {
+            if f >= t {
+                return Err(bad("the range must start before it ends"));
+            }
+        }
+        Ok(Chosen::Items { kinds, from, to })
+    }
+
+    /// The hidden fields that carry the target into the confirming form.
+    fn hidden(&self) -> String {
+        [
+            ("what", &self.what),
+            ("item", &self.item),
+            ("day", &self.day),
+            ("kind", &self.kind),
+            ("from", &self.from),
+            ("to", &self.to),
+        ]
+        .iter()
+        .filter_map(|(k, v)| {
+            v.as_deref()
+                .filter(|v| !v.is_empty())
+                .map(|v| format!(r#"<input type="hidden" name="{k}" value="{}">"#, esc(v)))
+        })
+        .collect()
+    }
+}
+
+impl Chosen {
+    fn scope(&self) -> DeletionScope {
+        match self {
+            Chosen::Child => DeletionScope::Child,
+            Chosen::All => DeletionScope::Items { kinds: Vec::new(), from: None, to: None },
+            Chosen::Item(item) => DeletionScope::Item { item: *item },
+            Chosen::Items { kinds, from, to } => DeletionScope::Items { kinds: kinds.clone(), from: *from, to: *to },
+        }
+    }
+}
+
+/// Words for a scope, as the confirmation and the deletions page say it.
+pub fn describe(scope: &DeletionScope) -> String {
+    match scope {
+        DeletionScope::Child => "the child's profile, keys, consents, devices and all of its data".into(),
+        DeletionScope::Item { item } => format!("item {} and everything derived from it", short_id(&item.to_string())),
+        DeletionScope::Items { kinds, from, to } => {
+            let what = if kinds.is_empty() {
+                "all data".to_owned()
+            } else {
+                kinds
+                    .iter()
+                    .map(|k| words::kind(*k, 2).trim_start_matches("2 ").to_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let day = |t: &DateTime<Utc>| t.format("%-d %B %Y").to_string();
+            let range = match (from, to) {
+                (Some(f), Some(t)) if *t - *f == Duration::days(1) => format!(" recorded on {}", day(f)),
+                (Some(f), Some(t)) => format!(" recorded from {} to {}", day(f), day(&(*t - Duration::days(1)))),
+                (Some(f), None) => format!(" recorded since {}", day(f)),
+                (None, Some(t)) => format!(" recorded before {}", day(t)),
+                (None, None) => String::new(),
+            };
+            format!("{what}{range}, and everything derived from it")
+        }
+    }
+}
+
+pub async fn confirm(
+    State(state): State<AppState>,
+    p: Portal,
+    Path(id): Path<String>,
+    Query(target): Query<Target>,
+) -> PageResult {
+    let child_id: ChildId = path_id(&id)?;
+    let child = state.vault.get_child(&p.session, child_id, Utc::now()).await?;
+    let chosen = target.chosen()?;
+    let scope = chosen.scope();
+    let preview = state.vault.preview_deletion(&p.session, child_id, &scope).await?;
+    if matches!(chosen, Chosen::Item(_)) && preview.is_empty() {
+        return Err(PageError::new(StatusCode::NOT_FOUND, "not_found", "no such item"));
+    }
+    let total: u64 = preview.iter().map(|(_, n)| n).sum();
+    let name = esc(&child.profile.display_name);
+    let mut list: Vec<String> = preview.iter().map(|(k, n)| format!("<li>{}</li>", words::kind(*k, *n))).collect();
+    if matches!(chosen, Chosen::Child) {
+        list.push(format!("<li>{name}'s profile, consents and paired devices</li>"));
+        list.push("<li>the child's encryption keys, destroyed at once</li>".into());
+    }
+    let summary = if list.is_empty() {
+        "<p>Nothing matches: there is nothing to delete.</p>".to_owned()
+    } else {
+        format!(r#"<ul class="will-go">{}</ul><p>{total} items in all.</p>"#, list.join(""))
+    };
+    let body = format!(
+        r#"<section class="card danger">
+<h2>Delete {what} for {name}?</h2>
+<p>This will permanently delete:</p>
+{summary}
+<p>The data keys are destroyed first, so nothing can be read again, not even from backups; then the encrypted data
+is erased, every service that holds a copy is told to delete it, and you get a signed receipt.
+<strong>This cannot be undone.</strong></p>
+<form method="post" action="/portal/children/{id}/delete">
+{csrf}{hidden}
+<button type="submit" class="danger" {disabled}>Delete permanently</button>
+<a href="/portal/children/{id}">Cancel</a>
+</form>
+</section>"#,
+        what = esc(&describe(&scope)),
+        csrf = p.who().csrf_field(),
+        hidden = target.hidden(),
+        disabled = if list.is_empty() { "disabled" } else { "" },
+    );
+    Ok(html::page(StatusCode::OK, "Confirm deletion", Some(&p.who()), &body))
+}
+
+pub async fn perform(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    PortalForm(p, target): PortalForm<Target>,
+) -> PageResult {
+    let child_id: ChildId = path_id(&id)?;
+    let now = Utc::now();
+    let g = &p.session;
+    let deletion = match target.chosen()? {
+        Chosen::Child => state.vault.delete_child(g, child_id, now).await?,
+        Chosen::All => state.vault.delete_items(g, child_id, &[], (None, None), true, now).await?,
+        Chosen::Item(item) => {
+            // The item must be this child's: the page named both.
+            let preview = state.vault.preview_deletion(g, child_id, &DeletionScope::Item { item }).await?;
+            if preview.is_empty() {
+                return Err(PageError::new(StatusCode::NOT_FOUND, "not_found", "no such item"));
+            }
+            state.vault.delete_item(g, item, now).await?
+        }
+        Chosen::Items { kinds, from, to } => {
+            let kinds: Vec<String> = kinds.iter().map(|k| k.as_str().to_owned()).collect();
+            state.vault.delete_items(g, child_id, &kinds, (from, to), false, now).await?
+        }
+    };
+    run_deletions_now(&state);
+    Ok(Redirect::to(&format!("/portal/deletions/{deletion}")).into_response())
+}
+
+fn step_badge(d: &DeletionRecord) -> String {
+    let class = if d.step == DeletionStep::Completed { "ok" } else { "warn" };
+    format!(r#"<span class="badge {class}" data-step="{s}">{s}</span>"#, s = d.step.as_str())
+}
+
+pub async fn list(State(state): State<AppState>, p: Portal) -> PageResult {
+    let deletions = state.vault.household_deletions(&p.session, 200).await?;
+    let mut body = String::from(
+        "<p>Every deletion you (or the retention policy) started, and where it is. A completed deletion has a signed \
+         receipt that anyone can verify with <code>kidvault verify-receipt</code>.</p>",
+    );
+    if deletions.is_empty() {
+        body.push_str(r#"<p class="empty">No deletions yet.</p>"#);
+    } else {
+        body.push_str("<table class=\"deletions\"><thead><tr><th>Requested</th><th>What</th><th>Why</th><th>Status</th><th>Receipt</th></tr></thead><tbody>");
+        for d in &deletions {
+            let receipt = if d.step == DeletionStep::Completed {
+                format!(
+                    r#"<a href="/api/v1/deletions/{id}/receipt" download="kidvault-deletion-{id}.json">Download receipt</a>"#,
+                    id = d.id
+                )
+            } else {
+                String::new()
+            };
+            body.push_str(&format!(
+                r#"<tr data-deletion="{id}"><td><a href="/portal/deletions/{id}">{at}</a></td><td>{what}</td><td>{why}</td><td>{badge}</td><td>{receipt}</td></tr>"#,
+                id = d.id,
+                at = when(d.requested_at),
+                what = esc(&describe(&d.scope)),
+                why = d.reason.as_str(),
+                badge = step_badge(d),
+            ));
+        }
+        body.push_str("</tbody></table>");
+    }
+    Ok(html::page(StatusCode::OK, "Deletions", Some(&p.who()), &body))
+}
+
+pub async fn detail(State(state): State<AppState>, p: Portal, Path(id): Path<String>) -> PageResult {
+    let deletion_id: DeletionId = path_id(&id)?;
+    let d = state.vault.deletion(&p.session, deletion_id).await?;
+    let tasks = state.vault.deletion_tasks(&p.session, deletion_id).await?;
+    let now = Utc::now();
+    let done = d.step == DeletionStep::Completed;
+    let mut steps = String::new();
+    for s in DeletionStep::ALL {
+        let state_class = if s <= d.step { "done" } else { "todo" };
+        let mark = if s <= d.step { "✓" } else { "…" };
+        steps.push_str(&format!(r#"<li class="{state_class}">{mark} {}</li>"#, step_words(s)));
+    }
+    let mut processors = String::new();
+    for t in &tasks {
+        let status = match (t.state, t.overdue(now)) {
+            (TaskState::Acknowledged, _) => format!("confirmed {}", t.acknowledged_at.map(when).unwrap_or_default()),
+            (_, true) => format!("waiting, overdue since {}", when(t.deadline)),
+            _ => format!("waiting (deadline {})", when(t.deadline)),
+        };
+        processors.push_str(&format!("<li><strong>{}</strong>: {status}</li>", esc(&t.processor_name)));
+    }
+    let receipt = if done {
+        format!(
+            r#"<p><a class="button" href="/api/v1/deletions/{id}/receipt" download="kidvault-deletion-{id}.json">Download the signed receipt</a></p>"#,
+            id = d.id
+        )
+    } else {
+        String::new()
+    };
+    let body = format!(
+        r#"<p><a href="/portal/deletions">← Deletions</a></p>
+<section class="card" id="deletion" data-step="{step}" {refresh}>
+<h2>{what}</h2>
+<p class="meta">Requested {at} · reason: {why} · id <code>{id}</code></p>
+<ol class="steps">{steps}</ol>
+{processors}
+{receipt}
+</section>"#,
+        step = d.step.as_str(),
+        refresh = if done { "" } else { r#"data-refresh="2""# },
+        what = esc(&describe(&d.scope)),
+        at = when(d.requested_at),
+        why = d.reason.as_str(),
+        id = d.id,
+        processors = if processors.is_empty() {
+            String::new()
+        } else {
+            format!("<h3>Services holding copies</h3><ul>{processors}</ul>")
+        },
+    );
+    Ok(html::page(StatusCode::OK, "Deletion", Some(&p.who()), &body))
+}
+
+fn step_words(s: DeletionStep) -> &'static str {
+    match s {
+        DeletionStep::Requested => "Requested",
+        DeletionStep::Resolved => "Found everything derived from it",
+        DeletionStep::Shredded => "Keys destroyed: unreadable from now on",
+        DeletionStep::Rotated => "Child key rotated: old backups cannot be read either",
+        DeletionStep::Purged => "Encrypted data erased",
+        DeletionStep::Dispatched => "Services holding copies told",
+        DeletionStep::Acknowledged => "Every service confirmed",
+        DeletionStep::Completed => "Completed, receipt signed",
+    }
+}

@@ -1,0 +1,223 @@
+//! The household overview, adding a child, and a child's consents.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{Datelike, Utc};
+use kidvault_domain::consent::{ConsentMethod, ConsentScope};
+use kidvault_domain::entities::ChildStatus;
+use serde::Deserialize;
+
+use super::html::{self, esc, flash, when, words};
+use super::session::{PageResult, Portal, PortalForm};
+use crate::extract::path_id;
+use crate::AppState;
+
+pub async fn overview(State(state): State<AppState>, p: Portal) -> PageResult {
+    let children = state.vault.list_children(&p.session, Utc::now()).await?;
+    let mut body = String::new();
+    if children.is_empty() {
+        body.push_str(r#"<p class="empty">No child profiles yet. Add one below.</p>"#);
+    }
+    body.push_str(r#"<div class="cards">"#);
+    for c in &children {
+        let id = c.child.id;
+        let status = match (c.child.status, c.consent_renewal_required) {
+            (_, true) => r#"<span class="badge warn">consent must be renewed</span>"#.to_owned(),
+            (ChildStatus::PendingConsent, _) => r#"<span class="badge warn">waiting for consent</span>"#.to_owned(),
+            (ChildStatus::Active, _) => r#"<span class="badge ok">active</span>"#.to_owned(),
+            (ChildStatus::Deleting, _) => r#"<span class="badge">being deleted</span>"#.to_owned(),
+        };
+        let scopes = if c.scopes.is_empty() {
+            "nothing may be collected".to_owned()
+        } else {
+            c.scopes.iter().map(|s| words::scope(*s).0).collect::<Vec<_>>().join(", ")
+        };
+        let last = c.child.last_active_at.map(when).unwrap_or_else(|| "never".into());
+        body.push_str(&format!(
+            r#"<article class="card child">
+<h2>{name}</h2>
+<p>Born {year} · {status}</p>
+<p>Consent in force: {scopes}</p>
+<p class="meta">Last used a device: {last}</p>
+<p class="actions"><a href="/portal/children/{id}">Voice history</a>
+<a href="/portal/children/{id}/activity">Activity &amp; access log</a>
+<a href="/portal/children/{id}/consent">Consent</a>
+<a href="/portal/children/{id}/delete?what=child" class="danger">Delete this child…</a></p>
+</article>"#,
+            name = esc(&c.profile.display_name),
+            year = c.profile.birth_year,
+        ));
+    }
+    body.push_str("</div>");
+    body.push_str(&format!(
+        r#"<section class="card narrow">
+<h2>Add a child</h2>
+<p>Nothing is collected for a new child until you give verifiable consent.</p>
+<form method="post" action="/portal/children">
+{csrf}
+<label for="display_name">Name or nickname</label>
+<input id="display_name" name="display_name" required maxlength="64" autocomplete="off">
+<label for="birth_year">Birth year</label>
+<input id="birth_year" name="birth_year" type="number" required min="{min}" max="{max}" inputmode="numeric">
+<button type="submit">Add the child</button>
+</form>
+</section>"#,
+        csrf = p.who().csrf_field(),
+        min = Utc::now().year() - 17,
+        max = Utc::now().year(),
+    ));
+    Ok(html::page(StatusCode::OK, "Your household", Some(&p.who()), &body))
+}
+
+#[derive(Deserialize)]
+pub struct NewChild {
+    display_name: String,
+    birth_year: String,
+}
+
+pub async fn add_child(State(state): State<AppState>, PortalForm(p, f): PortalForm<NewChild>) -> PageResult {
+    let year = f.birth_year.trim().parse().map_err(|_| {
+        super::session::PageError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_child", "birth year must be a year")
+    })?;
+    let child = state.vault.create_child(&p.session, &f.display_name, year, Utc::now()).await?;
+    Ok(Redirect::to(&format!("/portal/children/{}/consent", child.child.id)).into_response())
+}
+
+pub async fn consent_page(State(state): State<AppState>, p: Portal, Path(id): Path<String>) -> PageResult {
+    consent_view(&state, &p, &id, None, StatusCode::OK).await
+}
+
+async fn consent_view(state: &AppState, p: &Portal, id: &str, error: Option<&str>, status: StatusCode) -> PageResult {
+    let child_id = path_id(id)?;
+    let now = Utc::now();
+    let child = state.vault.get_child(&p.session, child_id, now).await?;
+    let history = state.vault.consents(&p.session, child_id).await?;
+    let notice = &state.vault.config().notice_version;
+    let name = esc(&child.profile.display_name);
+    let csrf = p.who().csrf_field();
+    let mut body = format!(r#"<p><a href="/portal">← Household</a></p><h2>{name}</h2>"#);
+    if child.consent_renewal_required {
+        body.push_str(&flash(
+            "error",
+            &format!(
+                "Our privacy notice changed (now version {notice}). Nothing is collected until you consent again."
+            ),
+        ));
+    }
+    body.push_str(r#"<section class="card"><h3>In force now</h3>"#);
+    if child.scopes.is_empty() {
+        body.push_str("<p>Nothing may be collected for this child.</p>");
+    } else {
+        body.push_str("<ul class=\"scopes\">");
+        for s in &child.scopes {
+            let (label, what) = words::scope(*s);
+            body.push_str(&format!(
+                r#"<li><strong>{label}</strong>: {what}
+<form method="post" action="/portal/children/{child_id}/consent/withdraw" class="inline">{csrf}
+<input type="hidden" name="scope" value="{scope}"><button type="submit" class="danger">Withdraw</button></form></li>"#,
+                scope = s.as_str(),
+            ));
+        }
+        body.push_str("</ul><p class=\"meta\">A withdrawal takes effect on the device's next request.</p>");
+    }
+    body.push_str("</section>");
+
+    let mut methods = String::new();
+    for m in ConsentMethod::ALL {
+        methods.push_str(&format!(r#"<option value="{}">{}</option>"#, m.as_str(), words::method(m)));
+    }
+    let mut switches = String::new();
+    for s in ConsentScope::ALL {
+        let (label, what) = words::scope(s);
+        let checked = if s == ConsentScope::Voice { " checked" } else { "" };
+        switches.push_str(&format!(
+            r#"<div class="switch"><input type="checkbox" id="scope-{v}" name="scopes" value="{v}"{checked}>
+<label for="scope-{v}"><strong>{label}</strong>: {what}</label></div>"#,
+            v = s.as_str(),
+        ));
+    }
+    body.push_str(&format!(
+        r#"<section class="card"><h3>Give consent</h3>
+{error}
+<p>Under privacy notice version <strong>{notice}</strong>. Each permission is its own choice; only voice is on by default,
+because the assistant cannot answer without it.</p>
+<form method="post" action="/portal/children/{child_id}/consent">
+{csrf}
+<label for="method">How you verified that you are the parent</label>
+<select id="method" name="method">{methods}</select>
+<label for="evidence_ref">Reference of the verification (form number, call or transaction id)</label>
+<input id="evidence_ref" name="evidence_ref" required maxlength="128" autocomplete="off">
+<fieldset><legend>What kidvault may do</legend>{switches}</fieldset>
+<button type="submit">Record consent</button>
+</form></section>"#,
+        error = error.map(|e| flash("error", e)).unwrap_or_default(),
+    ));
+
+    body.push_str(r#"<section class="card"><h3>History</h3>"#);
+    if history.is_empty() {
+        body.push_str("<p>No consent recorded yet.</p>");
+    } else {
+        body.push_str(
+            "<table><thead><tr><th>Given</th><th>Method</th><th>Notice</th><th>Permissions</th></tr></thead><tbody>",
+        );
+        for c in history.iter().rev() {
+            let scopes: Vec<String> = c
+                .scopes
+                .iter()
+                .map(|g| match g.withdrawn_at {
+                    Some(at) => format!("{} (withdrawn {})", words::scope(g.scope).0, when(at)),
+                    None => words::scope(g.scope).0.to_owned(),
+                })
+                .collect();
+            body.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                when(c.granted_at),
+                words::method(c.method),
+                esc(&c.notice_version),
+                esc(&scopes.join(", "))
+            ));
+        }
+        body.push_str("</tbody></table>");
+    }
+    body.push_str("</section>");
+    Ok(html::page(status, &format!("Consent for {}", child.profile.display_name), Some(&p.who()), &body))
+}
+
+/// The consent form's fields; `scopes` repeats (one per switch turned on).
+pub async fn give_consent(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    PortalForm(p, fields): PortalForm<Vec<(String, String)>>,
+) -> PageResult {
+    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("");
+    let scopes: Vec<String> = fields.iter().filter(|(k, _)| k == "scopes").map(|(_, v)| v.clone()).collect();
+    let child = path_id(&id)?;
+    let notice = state.vault.config().notice_version.clone();
+    let now = Utc::now();
+    match state
+        .vault
+        .grant_consent(&p.session, child, field("method"), field("evidence_ref"), &notice, &scopes, now)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to(&format!("/portal/children/{id}/consent")).into_response()),
+        Err(e @ kidvault_service::ServiceError::Invalid { .. }) => {
+            consent_view(&state, &p, &id, Some(&e.public_message()), StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Withdraw {
+    scope: String,
+}
+
+pub async fn withdraw(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    PortalForm(p, f): PortalForm<Withdraw>,
+) -> PageResult<Response> {
+    state.vault.withdraw_scope(&p.session, path_id(&id)?, &f.scope, Utc::now()).await?;
+    Ok(Redirect::to(&format!("/portal/children/{id}/consent")).into_response())
+}

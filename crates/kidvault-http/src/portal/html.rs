@@ -1,0 +1,196 @@
+//! HTML by hand: one escaping function that every interpolated value passes
+//! through, and the page layout. No template engine and no JavaScript build.
+
+use std::fmt::Write as _;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use kidvault_domain::entities::Guardian;
+
+/// Escapes text for HTML element content and double-quoted attributes.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A timestamp as guardians read it (UTC, minutes).
+pub fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The signed-in guardian, shown on every page, and the form token.
+#[derive(Debug)]
+pub struct Who<'a> {
+    pub guardian: &'a Guardian,
+    pub csrf: &'a str,
+}
+
+impl Who<'_> {
+    /// The hidden anti-forgery field every state-changing form carries.
+    pub fn csrf_field(&self) -> String {
+        csrf_field(self.csrf)
+    }
+}
+
+pub fn csrf_field(token: &str) -> String {
+    format!(r#"<input type="hidden" name="_csrf" value="{}">"#, esc(token))
+}
+
+/// A whole page: header with who is signed in and the household, navigation,
+/// the body, and the security headers.
+pub fn page(status: StatusCode, title: &str, who: Option<&Who<'_>>, body: &str) -> Response {
+    let mut html = String::with_capacity(body.len() + 2048);
+    let _ = write!(
+        html,
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · kidvault</title>
+<link rel="stylesheet" href="/portal/static/portal.css">
+<script src="/portal/static/portal.js" defer></script>
+</head>
+<body>
+<header class="top">
+<a class="brand" href="/portal">kidvault</a>
+"#,
+        title = esc(title)
+    );
+    if let Some(who) = who {
+        let g = who.guardian;
+        let _ = write!(
+            html,
+            r#"<nav aria-label="Main">
+<a href="/portal">Household</a>
+<a href="/portal/deletions">Deletions</a>
+<a href="/portal/mailbox">Mailbox</a>
+<a href="/portal/account">Account</a>
+</nav>
+<div class="who">Signed in as <strong>{name}</strong> ({email}) · household <code>{hh}</code>
+<form method="post" action="/portal/sign-out" class="inline">{csrf}<button type="submit">Sign out</button></form>
+</div>
+"#,
+            name = esc(&g.display_name),
+            email = esc(&g.email),
+            hh = esc(&short_id(&g.household_id.to_string())),
+            csrf = who.csrf_field(),
+        );
+    }
+    let _ = write!(
+        html,
+        r#"</header>
+<main id="main">
+<h1>{title}</h1>
+{body}
+</main>
+<footer>kidvault keeps children's data only with a parent's consent, shows every access, and deletes for real.</footer>
+</body>
+</html>
+"#,
+        title = esc(title)
+    );
+    with_headers(status, html)
+}
+
+/// Security headers on every portal response: nothing loads from anywhere but
+/// kidvault, no inline script or style, no framing, no referrer, no caching.
+fn with_headers(status: StatusCode, html: String) -> Response {
+    let mut resp = (status, html).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// The first block of a UUID: enough to tell records apart on a page.
+pub fn short_id(id: &str) -> String {
+    id.chars().take(8).collect()
+}
+
+/// A notice box (error or success) above a form.
+pub fn flash(kind: &str, text: &str) -> String {
+    format!(
+        r#"<p class="flash {kind}" role="{role}">{}</p>"#,
+        esc(text),
+        role = if kind == "error" { "alert" } else { "status" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_every_character_that_breaks_out() {
+        assert_eq!(
+            esc(r#"<a href="x" onclick='y'>&</a>"#),
+            "&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&lt;/a&gt;"
+        );
+    }
+}
+
+/// Words for guardians.
+pub mod words {
+    use kidvault_domain::consent::{ConsentMethod, ConsentScope};
+    use kidvault_domain::item::ItemKind;
+
+    pub fn kind(k: ItemKind, n: u64) -> String {
+        let (one, many) = match k {
+            ItemKind::VoiceRecording => ("voice recording", "voice recordings"),
+            ItemKind::Transcript => ("transcript", "transcripts"),
+            ItemKind::Intent => ("understood request", "understood requests"),
+            ItemKind::Embedding => ("voice/text embedding", "voice/text embeddings"),
+            ItemKind::Memory => ("remembered fact", "remembered facts"),
+            ItemKind::ActionLog => ("action taken", "actions taken"),
+            ItemKind::Location => ("location", "locations"),
+        };
+        format!("{n} {}", if n == 1 { one } else { many })
+    }
+
+    pub fn scope(s: ConsentScope) -> (&'static str, &'static str) {
+        match s {
+            ConsentScope::Voice => {
+                ("Voice", "Record the child's voice to answer them, and keep what is derived from it")
+            }
+            ConsentScope::PreciseLocation => ("Precise location", "Collect the device's precise location"),
+            ConsentScope::Training => ("Model training", "Use the child's data to train or improve models"),
+            ConsentScope::ThirdParty => ("Third parties", "Disclose the child's data to third parties"),
+        }
+    }
+
+    pub fn method(m: ConsentMethod) -> &'static str {
+        match m {
+            ConsentMethod::SignedForm => "Signed consent form",
+            ConsentMethod::PaymentCard => "Payment card transaction",
+            ConsentMethod::TollFreeCall => "Toll-free call",
+            ConsentMethod::VideoCall => "Video call",
+            ConsentMethod::GovernmentId => "Government ID check",
+            ConsentMethod::KnowledgeBased => "Knowledge-based questions",
+            ConsentMethod::FaceMatch => "Face match against ID",
+            ConsentMethod::TextPlus => "Text message plus confirmation",
+            ConsentMethod::EmailPlus => "E-mail plus confirmation",
+        }
+    }
+}

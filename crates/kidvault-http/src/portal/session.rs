@@ -1,0 +1,210 @@
+//! Portal sessions: the session cookie (`HttpOnly`, `SameSite=Strict`, `Secure`
+//! behind TLS), the signed-in guardian extractor, anti-forgery checks on every
+//! form, and the HTML error page.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use kidvault_domain::entities::Guardian;
+use kidvault_service::access::GuardianSession;
+use kidvault_service::accounts::{csrf_token, csrf_valid};
+use kidvault_service::ServiceError;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::html::{self, esc, Who};
+use crate::error::ApiError;
+use crate::extract::{cookie, SESSION_COOKIE};
+use crate::AppState;
+
+/// The cookie that double-submits the token of forms shown before sign-in.
+pub const FORM_COOKIE: &str = "kv_form";
+
+/// A failure shown as a page, with the API's stable code.
+#[derive(Debug)]
+pub struct PageError(pub ApiError);
+
+impl From<ServiceError> for PageError {
+    fn from(e: ServiceError) -> Self {
+        Self(e.into())
+    }
+}
+
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> Self {
+        Self(e)
+    }
+}
+
+impl PageError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self(ApiError::new(status, code, message))
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let title = e.status.canonical_reason().unwrap_or("Error");
+        let body = format!(
+            r#"<p class="flash error" role="alert">{}</p><p>Code: <code>{}</code></p><p><a href="/portal">Back to the household</a></p>"#,
+            esc(&e.message),
+            e.code
+        );
+        html::page(e.status, title, None, &body)
+    }
+}
+
+pub type PageResult<T = Response> = Result<T, PageError>;
+
+/// Whether the client reached us over TLS (directly or through a proxy that
+/// says so): then cookies are marked `Secure`.
+fn over_tls(parts: &Parts) -> bool {
+    parts.uri.scheme_str() == Some("https")
+        || parts.headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https")
+}
+
+/// A `Set-Cookie` value with the portal's attributes.
+pub fn set_cookie(parts: &Parts, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
+    let secure = if over_tls(parts) { "; Secure" } else { "" };
+    let v = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}");
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Adds `Set-Cookie` headers to a response.
+pub fn with_cookies(mut resp: Response, cookies: impl IntoIterator<Item = HeaderValue>) -> Response {
+    for c in cookies {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+/// A signed-in guardian in the portal. Without a valid session cookie, a page
+/// request is sent to the sign-in page.
+pub struct Portal {
+    pub session: GuardianSession,
+    pub guardian: Guardian,
+    pub token: String,
+    pub csrf: String,
+}
+
+impl std::fmt::Debug for Portal {
+    // The session token and form token are secrets: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Portal").field("session", &self.session).finish_non_exhaustive()
+    }
+}
+
+impl Portal {
+    pub fn who(&self) -> Who<'_> {
+        Who { guardian: &self.guardian, csrf: &self.csrf }
+    }
+}
+
+impl FromRequestParts<AppState> for Portal {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let to_sign_in = || {
+            let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/portal");
+            Redirect::to(&format!("/portal/sign-in?next={}", urlencode(next))).into_response()
+        };
+        let Some(token) = cookie(parts, SESSION_COOKIE) else {
+            return Err(to_sign_in());
+        };
+        let session = match state.vault.authenticate_guardian(token, chrono::Utc::now()).await {
+            Ok(s) => s,
+            Err(ServiceError::Unauthenticated(_)) => return Err(to_sign_in()),
+            Err(e) => return Err(PageError::from(e).into_response()),
+        };
+        let guardian = state.vault.guardian_profile(&session).await.map_err(|e| PageError::from(e).into_response())?;
+        Ok(Self { session, guardian, token: token.to_owned(), csrf: csrf_token(token) })
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfField {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+}
+
+fn forged() -> PageError {
+    PageError::new(
+        StatusCode::FORBIDDEN,
+        "csrf_failed",
+        "this form has expired or did not come from kidvault; go back, reload the page and try again",
+    )
+}
+
+fn parse_form<T: DeserializeOwned>(body: &[u8]) -> PageResult<T> {
+    serde_urlencoded::from_bytes(body).map_err(|e| {
+        PageError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_form", format!("the form is incomplete: {e}"))
+    })
+}
+
+/// A signed-in guardian's form submission whose anti-forgery token matched.
+#[derive(Debug)]
+pub struct PortalForm<T>(pub Portal, pub T);
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for PortalForm<T> {
+    type Rejection = Response;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let portal = Portal::from_request_parts(&mut parts, state).await?;
+        let bytes = axum::body::to_bytes(body, 64 * 1024).await.map_err(|_| {
+            PageError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the form is too large").into_response()
+        })?;
+        let field: CsrfField = parse_form(&bytes).map_err(IntoResponse::into_response)?;
+        if !csrf_valid(&portal.token, &field.csrf) {
+            return Err(forged().into_response());
+        }
+        let form = parse_form(&bytes).map_err(IntoResponse::into_response)?;
+        Ok(Self(portal, form))
+    }
+}
+
+/// A form shown before sign-in (sign-in, sign-up): its token must equal the
+/// one in the form cookie set when the form was shown.
+#[derive(Debug)]
+pub struct PublicForm<T>(pub Parts, pub T);
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for PublicForm<T> {
+    type Rejection = Response;
+    async fn from_request(req: Request, _: &AppState) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, 64 * 1024).await.map_err(|_| {
+            PageError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the form is too large").into_response()
+        })?;
+        let field: CsrfField = parse_form(&bytes).map_err(IntoResponse::into_response)?;
+        let expected = cookie(&parts, FORM_COOKIE).unwrap_or("");
+        let matches = !expected.is_empty()
+            && expected.len() == field.csrf.len()
+            && expected.bytes().zip(field.csrf.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        if !matches {
+            return Err(forged().into_response());
+        }
+        let form = parse_form(&bytes).map_err(IntoResponse::into_response)?;
+        Ok(Self(parts, form))
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A `next` target that stays inside the portal (no open redirect).
+pub fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n) if n.starts_with("/portal") && !n.starts_with("//") && !n.contains('\\') => n,
+        _ => "/portal",
+    }
+}

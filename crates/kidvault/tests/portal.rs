@@ -1,0 +1,302 @@
+//! The guardian portal through the real HTTP server: sessions as strict
+//! cookies, anti-forgery tokens on every form, one household's view, and
+//! deleting from the portal. (The browser tests in tests/browser drive the same
+//! pages in Chromium.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use kidvault_service::accounts::csrf_token;
+use reqwest::header::{HeaderMap, CONTENT_SECURITY_POLICY, COOKIE, LOCATION, SET_COOKIE};
+
+/// A browser-like client for the portal: no redirects followed.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: Vec<String>,
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Self {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { http, base: app.base.clone(), cookies: Vec::new() }
+    }
+
+    /// Signed in with the session of an API token (the same kind of session).
+    fn signed_in(app: &TestApp, token: &str) -> Self {
+        let mut b = Self::new(app);
+        b.cookies.push(format!("kv_session={token}"));
+        b
+    }
+
+    fn keep(&mut self, headers: &HeaderMap) {
+        for c in headers.get_all(SET_COOKIE) {
+            let pair = c.to_str().unwrap().split(';').next().unwrap().to_owned();
+            let name = pair.split('=').next().unwrap().to_owned();
+            self.cookies.retain(|c| !c.starts_with(&format!("{name}=")));
+            self.cookies.push(pair);
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> (StatusCode, HeaderMap, String) {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if !self.cookies.is_empty() {
+            req = req.header(COOKIE, self.cookies.join("; "));
+        }
+        let resp = req.send().await.unwrap();
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        self.keep(&headers);
+        (status, headers, resp.text().await.unwrap())
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (StatusCode, HeaderMap, String) {
+        let mut req = self.http.post(format!("{}{path}", self.base)).form(form);
+        if !self.cookies.is_empty() {
+            req = req.header(COOKIE, self.cookies.join("; "));
+        }
+        let resp = req.send().await.unwrap();
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        self.keep(&headers);
+        (status, headers, resp.text().await.unwrap())
+    }
+
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.iter().find_map(|c| c.strip_prefix(&format!("{name}=")).map(str::to_owned))
+    }
+}
+
+fn set_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap()).find(|v| v.starts_with(&format!("{name}=")))
+}
+
+fn location(headers: &HeaderMap) -> &str {
+    headers.get(LOCATION).unwrap().to_str().unwrap()
+}
+
+/// The hidden form token on a page.
+fn form_token(html: &str) -> String {
+    let at = html.find(r#"name="_csrf" value=""#).expect("a form token on the page") + r#"name="_csrf" value=""#.len();
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn portal_sessions_are_strict_cookies_and_every_form_needs_its_token() {
+    let app = spawn_app().await;
+    let api = app.guardian("ana@example.org").await;
+    let mut b = Browser::new(&app);
+
+    // No session: sent to sign in, keeping where it was going.
+    let (s, h, _) = b.get("/portal/deletions").await;
+    assert_eq!((s, location(&h)), (StatusCode::SEE_OTHER, "/portal/sign-in?next=/portal/deletions"));
+    let (s, h, page) = b.get("/portal/sign-in?next=/portal/deletions").await;
+    assert_eq!(s, StatusCode::OK);
+    let csp = h.get(CONTENT_SECURITY_POLICY).unwrap().to_str().unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe"));
+    assert!(!page.contains("http://") && !page.contains("https://"), "no external assets");
+    let form = set_cookie(&h, "kv_form").unwrap();
+    assert!(form.contains("HttpOnly") && form.contains("SameSite=Strict") && !form.contains("Secure"));
+    let nonce = form_token(&page);
+
+    // A sign-in posted from elsewhere (no form cookie) is refused.
+    let mut stranger = Browser::new(&app);
+    let creds = [("_csrf", nonce.as_str()), ("email", "ana@example.org"), ("password", "a long enough password")];
+    let (s, _, page) = stranger.post("/portal/sign-in", &creds).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(page.contains("csrf_failed"));
+    assert!(stranger.cookie("kv_session").is_none());
+
+    // A wrong password: the form again, with the error, and no session.
+    let wrong = [("_csrf", nonce.as_str()), ("email", "ana@example.org"), ("password", "not the password!")];
+    let (s, _, page) = b.post("/portal/sign-in", &wrong).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(page.contains("e-mail or password is wrong"));
+    assert!(b.cookie("kv_session").is_none());
+
+    // Right: a strict session cookie, and back to where it was going.
+    let nonce = b.cookie("kv_form").unwrap();
+    let creds = [
+        ("_csrf", nonce.as_str()),
+        ("email", "ana@example.org"),
+        ("password", "a long enough password"),
+        ("next", "/portal/deletions"),
+    ];
+    let (s, h, _) = b.post("/portal/sign-in", &creds).await;
+    assert_eq!((s, location(&h)), (StatusCode::SEE_OTHER, "/portal/deletions"));
+    let session = set_cookie(&h, "kv_session").unwrap();
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict") && session.contains("Path=/"));
+    let (s, _, page) = b.get("/portal").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.contains("Signed in as <strong>Ana</strong>") && page.contains("ana@example.org"));
+
+    // Behind a TLS proxy the cookie is Secure; an off-site `next` is ignored.
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/portal/sign-in", app.base))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert!(set_cookie(resp.headers(), "kv_form").unwrap().contains("; Secure"));
+    let mut again = Browser::new(&app);
+    let (_, _, page) = again.get("/portal/sign-in").await;
+    let nonce = form_token(&page);
+    let creds = [
+        ("_csrf", nonce.as_str()),
+        ("email", "ana@example.org"),
+        ("password", "a long enough password"),
+        ("next", "//evil.example/portal"),
+    ];
+    let (_, h, _) = again.post("/portal/sign-in", &creds).await;
+    assert_eq!(location(&h), "/portal");
+
+    // A form without its token, or with another session's, changes nothing.
+    let other = app.guardian("eve@example.org").await;
+    for token in ["", "00", csrf_token(&other).as_str()] {
+        let (s, _, page) =
+            b.post("/portal/children", &[("_csrf", token), ("display_name", "Mia"), ("birth_year", "2019")]).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "token {token:?}");
+        assert!(page.contains("csrf_failed"));
+    }
+    let (_, children) = app.get("/children", &api).await;
+    assert_eq!(children["children"].as_array().unwrap().len(), 0);
+    let (_, _, page) = b.get("/portal").await;
+    let token = form_token(&page);
+    let (s, h, _) =
+        b.post("/portal/children", &[("_csrf", &token), ("display_name", "Mia"), ("birth_year", "2019")]).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert!(location(&h).ends_with("/consent"));
+    let (_, children) = app.get("/children", &api).await;
+    assert_eq!(children["children"].as_array().unwrap().len(), 1);
+
+    // The cookie reads through the API (media, receipts, proofs) but never writes.
+    let cookie = format!("kv_session={}", b.cookie("kv_session").unwrap());
+    let read = app.http.get(app.url("/children")).header(COOKIE, &cookie).send().await.unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    let write = app
+        .http
+        .post(app.url("/children"))
+        .header(COOKIE, &cookie)
+        .json(&json!({"display_name": "Zed", "birth_year": 2020}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(write.status(), StatusCode::UNAUTHORIZED);
+
+    // Signing out ends the session on the server, not just in the browser.
+    let (s, h, _) = b.post("/portal/sign-out", &[("_csrf", &token)]).await;
+    assert_eq!((s, location(&h)), (StatusCode::SEE_OTHER, "/portal/sign-in"));
+    let replay = app.http.get(app.url("/children")).header(COOKIE, &cookie).send().await.unwrap();
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_guardian_sees_nothing_of_another_household_in_the_portal() {
+    let app = spawn_app().await;
+    let (a, a_child, _) = household(&app, "a@example.org").await;
+    let (b, b_child, b_device) = household(&app, "b@example.org").await;
+    let (_, rec) = app.upload(&b_child, &b_device, wav(0.3, 1).0, Some("audio/wav")).await;
+    let b_item = rec["item_id"].as_str().unwrap().to_owned();
+    let (s, d) = app.delete(&format!("/items/{b_item}"), &b).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let b_deletion = d["deletion_id"].as_str().unwrap().to_owned();
+    let (_, rec2) = app.upload(&b_child, &b_device, wav(0.3, 2).0, Some("audio/wav")).await;
+    let b_item2 = rec2["item_id"].as_str().unwrap().to_owned();
+
+    let mut portal = Browser::signed_in(&app, &a);
+    let token = csrf_token(&a);
+    for path in [
+        format!("/portal/children/{b_child}"),
+        format!("/portal/children/{b_child}/activity"),
+        format!("/portal/children/{b_child}/consent"),
+        format!("/portal/children/{b_child}/delete?what=child"),
+        format!("/portal/children/{a_child}/delete?item={b_item2}"),
+        format!("/portal/deletions/{b_deletion}"),
+    ] {
+        let (s, _, page) = portal.get(&path).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
+        assert!(!page.contains("Mia's watch") && !page.contains(&b_item2));
+    }
+    for (path, form) in [
+        (format!("/portal/children/{b_child}/delete"), vec![("what", "child")]),
+        (format!("/portal/children/{a_child}/delete"), vec![("item", b_item2.as_str())]),
+        (format!("/portal/children/{b_child}/consent/withdraw"), vec![("scope", "voice")]),
+    ] {
+        let mut fields = vec![("_csrf", token.as_str())];
+        fields.extend(form);
+        let (s, _, _) = portal.post(&path, &fields).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
+    }
+    let (s, _, page) = portal.get("/portal/deletions").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!page.contains(&b_deletion));
+    // B's child and data are untouched.
+    let (s, child) = app.get(&format!("/children/{b_child}"), &b).await;
+    assert_eq!((s, child["scopes"].as_array().unwrap().len()), (StatusCode::OK, 2));
+    let (s, _) = app.get(&format!("/items/{b_item2}"), &b).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_portal_confirms_what_a_deletion_takes_then_follows_it_to_its_receipt() {
+    let app = spawn_app().await;
+    let (g, child, device) = household(&app, "ana@example.org").await;
+    let mut recordings = Vec::new();
+    for seed in 0..2 {
+        let (_, rec) = app.upload(&child, &device, wav(0.3, seed).0, Some("audio/wav")).await;
+        let rec = rec["item_id"].as_str().unwrap().to_owned();
+        let (s, _) = app
+            .item(
+                &child,
+                &device,
+                json!({"kind": "transcript", "derived_from": [rec], "content": format!("hello {seed}")}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        recordings.push(rec);
+    }
+    let mut portal = Browser::signed_in(&app, &g);
+
+    // The timeline shows each recording with its transcript nested under it.
+    let (s, _, page) = portal.get(&format!("/portal/children/{child}")).await;
+    assert_eq!(s, StatusCode::OK);
+    for rec in &recordings {
+        assert!(page.contains(&format!(r#"src="/api/v1/items/{rec}/content""#)));
+    }
+    assert!(page.contains("hello 0") && page.contains("hello 1"));
+
+    // Bad targets are refused with a code, and nothing is deleted.
+    for (query, code) in [("", "invalid_scope"), ("day=2026-13-45", "invalid_date"), ("kind=dreams", "invalid_scope")] {
+        let (s, _, page) = portal.get(&format!("/portal/children/{child}/delete?{query}")).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert!(page.contains(code), "{query}");
+    }
+
+    // Deleting the transcripts: the confirmation counts them, and only them.
+    let (s, _, page) = portal.get(&format!("/portal/children/{child}/delete?kind=transcript")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.contains("<li>2 transcripts</li>") && !page.contains("voice recording</li>"), "{page}");
+    // A day: everything recorded that day, lineage included.
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let (_, _, page) = portal.get(&format!("/portal/children/{child}/delete?day={today}")).await;
+    assert!(page.contains("<li>2 voice recordings</li>") && page.contains("<li>2 transcripts</li>"));
+    // The whole child: the profile and keys too.
+    let (_, _, page) = portal.get(&format!("/portal/children/{child}/delete?what=child")).await;
+    assert!(page.contains("profile, consents and paired devices") && page.contains("encryption keys"));
+
+    let token = csrf_token(&g);
+    let (s, h, _) =
+        portal.post(&format!("/portal/children/{child}/delete"), &[("_csrf", &token), ("kind", "transcript")]).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let deletion = location(&h).strip_prefix("/portal/deletions/").unwrap().to_owned();
+    await_deletion(&app, &g, &deletion).await;
+    let (_, _, page) = portal.get(&format!("/portal/deletions/{deletion}")).await;
+    assert!(page.contains(r#"data-step="completed""#) && page.contains("Download the signed receipt"));
+    let (_, _, list) = portal.get("/portal/deletions").await;
+    assert!(list.contains(&format!(r#"href="/api/v1/deletions/{deletion}/receipt""#)));
+    // The transcripts are gone, the recordings stay.
+    let (_, _, page) = portal.get(&format!("/portal/children/{child}")).await;
+    assert!(!page.contains("hello 0") && page.contains(&recordings[0]) && page.contains(&recordings[1]));
+}

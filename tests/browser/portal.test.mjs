@@ -1,0 +1,187 @@
+// The guardian portal in a real browser: Debian's Chromium, driven by
+// playwright-core, against the real kidvault binary with its demo household.
+// Run by scripts/test after the Rust suite (it uses target/debug/kidvault).
+// Screenshots of the main pages go to target/browser-screenshots/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+const root = resolve(import.meta.dirname, "../..");
+const binary = process.env.KIDVAULT_BIN ?? join(root, "target/debug/kidvault");
+const shots = join(root, "target/browser-screenshots");
+const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const DEMO = { email: "demo@kidvault.example", password: "kidvault-demo-parent" };
+
+let server, base, browser, dir;
+
+function startServer() {
+  dir = mkdtempSync(join(tmpdir(), "kidvault-browser-"));
+  const child = spawn(binary, ["serve", "--demo", "--listen", "127.0.0.1:0",
+    "--data-dir", join(dir, "data"), "--key-file", join(dir, "keys/root.key")],
+    { stdio: ["ignore", "pipe", "pipe"] });
+  return new Promise((resolveUrl, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`kidvault did not start:\n${out}`)), 60_000);
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/[0-9.:]+)/);
+      if (m) { clearTimeout(timer); resolveUrl([child, m[1]]); }
+    });
+    child.stderr.on("data", (d) => { out += d; });
+    child.on("exit", (code) => reject(new Error(`kidvault exited (${code}):\n${out}`)));
+  });
+}
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  [server, base] = await startServer();
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function signIn(page, { email, password }) {
+  await page.goto(`${base}/portal`);
+  assert.match(page.url(), /\/portal\/sign-in/, "a page needs a session: sent to sign in");
+  await page.getByLabel("E-mail").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${base}/portal`);
+}
+
+test("a parent hears a recording, deletes it with what was derived, and gets a verifiable receipt", async () => {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 900 } });
+  const page = await context.newPage();
+  const cspViolations = [];
+  page.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
+
+  await signIn(page, DEMO);
+  await assert.doesNotReject(page.getByText("Signed in as").waitFor());
+  const children = page.locator("article.child");
+  assert.equal(await children.count(), 2, "the demo household has two children");
+  await page.screenshot({ path: join(shots, "household.png"), fullPage: true });
+
+  // The first child's voice history: recordings with their transcripts beside them.
+  await children.first().getByRole("link", { name: "Voice history" }).click();
+  const recording = page.locator("li.kind-voice_recording").first();
+  await recording.waitFor();
+  const recordingId = (await recording.getAttribute("id")).replace("item-", "");
+  const transcript = recording.locator("li.kind-transcript blockquote").first();
+  assert.ok((await transcript.innerText()).length > 0, "the transcript is shown beside its recording");
+  const transcriptId = (await recording.locator("li.kind-transcript").first().getAttribute("id")).replace("item-", "");
+
+  // It plays: the audio element loads the decrypted WAV and reaches canplay, and can seek.
+  const played = await recording.locator("audio").first().evaluate((audio) => new Promise((done, fail) => {
+    audio.addEventListener("canplay", () => done({ duration: audio.duration }), { once: true });
+    audio.addEventListener("error", () => fail(new Error("audio error " + audio.error?.code)), { once: true });
+    audio.preload = "auto";
+    audio.load();
+  }));
+  assert.ok(played.duration > 0.1, `a real recording (${played.duration}s)`);
+  await page.screenshot({ path: join(shots, "timeline.png"), fullPage: false });
+
+  // Delete it: the confirmation says what will go, lineage included.
+  await recording.getByRole("link", { name: /Delete this voice recording/ }).first().click();
+  const willGo = await page.locator("ul.will-go").innerText();
+  assert.match(willGo, /1 voice recording/);
+  assert.match(willGo, /1 transcript/);
+  await page.screenshot({ path: join(shots, "confirm-delete.png"), fullPage: true });
+  await page.getByRole("button", { name: "Delete permanently" }).click();
+  await page.waitForURL(/\/portal\/deletions\/[0-9a-f-]+$/);
+  const deletionId = page.url().split("/").pop();
+
+  // The page follows the deletion to its end, then offers the receipt.
+  await page.locator('#deletion[data-step="completed"]').waitFor({ timeout: 30_000 });
+  await page.screenshot({ path: join(shots, "deletion.png"), fullPage: true });
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("link", { name: "Download the signed receipt" }).click(),
+  ]);
+  const receiptPath = join(dir, "receipt.json");
+  await download.saveAs(receiptPath);
+  const receipt = JSON.parse(readFileSync(receiptPath, "utf8"));
+  const body = JSON.parse(receipt.document);
+  assert.equal(body.deletion_id, deletionId);
+  assert.ok(body.items >= 2, "the recording and everything derived from it");
+  // Verified offline, by the CLI, against the key the server publishes.
+  const keyPath = join(dir, "ledger.pub");
+  writeFileSync(keyPath, await (await page.request.get(`${base}/api/v1/ledger/public-key`)).text());
+  const verified = spawnSync(binary, ["verify-receipt", receiptPath, "--public-key", keyPath], { encoding: "utf8" });
+  assert.equal(verified.status, 0, verified.stdout + verified.stderr);
+
+  // Gone from the timeline and from the API.
+  await page.goto(`${base}/portal`);
+  await page.locator("article.child").first().getByRole("link", { name: "Voice history" }).click();
+  assert.equal(await page.locator(`#item-${recordingId}`).count(), 0);
+  assert.equal(await page.locator(`#item-${transcriptId}`).count(), 0);
+  const gone = await page.request.get(`${base}/api/v1/items/${transcriptId}`);
+  assert.equal(gone.status(), 404);
+
+  // The deletions page lists it with its receipt; the mailbox has the notice.
+  await page.getByRole("link", { name: "Deletions" }).click();
+  const row = page.locator(`tr[data-deletion="${deletionId}"]`);
+  await assert.doesNotReject(row.getByRole("link", { name: "Download receipt" }).waitFor());
+  await page.screenshot({ path: join(shots, "deletions.png"), fullPage: true });
+  await page.getByRole("link", { name: "Mailbox" }).click();
+  await page.locator("article.notice", { hasText: deletionId }).waitFor({ timeout: 10_000 });
+  await page.screenshot({ path: join(shots, "mailbox.png"), fullPage: true });
+
+  // The activity page shows the deletion in the ledger, with a proof to download.
+  await page.getByRole("link", { name: "Household" }).click();
+  await page.locator("article.child").first().getByRole("link", { name: /Activity/ }).click();
+  const completed = page.locator('tr[data-kind="deletion.completed"]').first();
+  await completed.waitFor();
+  const [proofDownload] = await Promise.all([
+    page.waitForEvent("download"),
+    completed.getByRole("link", { name: "proof" }).click(),
+  ]);
+  const proof = JSON.parse(readFileSync(await proofDownload.path(), "utf8"));
+  assert.ok(Array.isArray(proof.inclusion_proof) && proof.checkpoint, "an inclusion proof and its checkpoint");
+  await page.screenshot({ path: join(shots, "activity.png"), fullPage: false });
+
+  assert.deepEqual(cspViolations, [], "nothing on the pages breaks the Content-Security-Policy");
+  await context.close();
+});
+
+test("a new parent signs up, adds a child, gives and withdraws consent, on a phone-sized screen", async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  await page.goto(`${base}/portal/sign-up`);
+  await page.getByLabel("Your name").fill("Rosa");
+  await page.getByLabel("E-mail").fill("rosa@example.org");
+  await page.getByLabel(/Password/).fill("a long enough passphrase");
+  await page.getByRole("button", { name: "Create the account" }).click();
+  await page.waitForURL(`${base}/portal`);
+  await assert.doesNotReject(page.getByText("Signed in as Rosa").waitFor());
+
+  await page.getByLabel("Name or nickname").fill("Pip");
+  await page.getByLabel("Birth year").fill(String(new Date().getFullYear() - 6));
+  await page.getByRole("button", { name: "Add the child" }).click();
+  await page.waitForURL(/\/consent$/);
+  await assert.doesNotReject(page.getByText("Nothing may be collected for this child.").waitFor());
+  assert.equal(await page.getByLabel(/Voice/).isChecked(), true, "voice is on by default");
+  assert.equal(await page.getByLabel(/Model training/).isChecked(), false, "training is off by default");
+  await page.getByLabel("How you verified").selectOption("signed_form");
+  await page.getByLabel(/Reference of the verification/).fill("form-2026-0042");
+  await page.getByRole("button", { name: "Record consent" }).click();
+  await page.locator("ul.scopes", { hasText: "Voice" }).waitFor();
+  await page.screenshot({ path: join(shots, "consent-phone.png"), fullPage: true });
+
+  await page.locator("ul.scopes li", { hasText: "Voice" }).getByRole("button", { name: "Withdraw" }).click();
+  await assert.doesNotReject(page.getByText("Nothing may be collected for this child.").waitFor());
+  assert.match(await page.locator("table").innerText(), /Voice \(withdrawn/);
+  await context.close();
+});
