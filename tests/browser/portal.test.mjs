@@ -93,6 +93,28 @@ test("a parent hears a recording, deletes it with what was derived, and gets a v
   assert.ok(played.duration > 0.1, `a real recording (${played.duration}s)`);
   await page.screenshot({ path: join(shots, "timeline.png"), fullPage: false });
 
+  // Take everything away: the export's manifest names the recording, and its
+  // audio in the archive is exactly what the page played.
+  const [exported] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("link", { name: "Export everything (zip)" }).click(),
+  ]);
+  const zipPath = join(dir, "export.zip");
+  await exported.saveAs(zipPath);
+  const listed = spawnSync("python3", ["-c", `
+import sys, json, zipfile, hashlib
+z = zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None
+m = json.loads(z.read("manifest.json"))
+rec = next(i for i in m["items"] if i["id"] == sys.argv[2])
+print(json.dumps({"derived": rec["derived"], "sha": hashlib.sha256(z.read(rec["file"])).hexdigest(), "n": len(m["items"])}))
+`, zipPath, recordingId], { encoding: "utf8" });
+  assert.equal(listed.status, 0, listed.stderr);
+  const inZip = JSON.parse(listed.stdout);
+  assert.ok(inZip.derived.includes(transcriptId), "the manifest records the transcript as derived from the recording");
+  const served = await page.request.get(`${base}/api/v1/items/${recordingId}/content`);
+  const { createHash } = await import("node:crypto");
+  assert.equal(inZip.sha, createHash("sha256").update(await served.body()).digest("hex"), "the same audio bytes");
+
   // Delete it: the confirmation says what will go, lineage included.
   await recording.getByRole("link", { name: /Delete this voice recording/ }).first().click();
   const willGo = await page.locator("ul.will-go").innerText();

@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/children/{id}/locations", post(routes::ingest::location))
         .route("/items/{id}", get(routes::items::get).delete(routes::deletions::item))
         .route("/items/{id}/content", get(routes::items::content))
+        .route("/children/{id}/export", get(routes::items::export))
         .route("/admin/processors", post(routes::downstream::register).get(routes::downstream::list))
         .route("/admin/processors/{id}", delete(routes::downstream::disable))
         .route("/admin/processor-tasks", get(routes::downstream::open_tasks))

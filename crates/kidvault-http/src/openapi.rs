@@ -52,6 +52,7 @@ impl Modify for BearerSchemes {
         routes::items::list,
         routes::items::get,
         routes::items::content,
+        routes::items::export,
         routes::deletions::item,
         routes::deletions::items,
         routes::deletions::child,

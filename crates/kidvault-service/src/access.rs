@@ -71,6 +71,13 @@ impl Action {
     }
 }
 
+/// Proof that a bulk read's access record was written; only
+/// [`Vault::record_bulk_read`] mints it.
+#[derive(Debug)]
+pub(crate) struct Recorded {
+    child: ChildId,
+}
+
 /// Proof that an authorization check passed. Only [`Vault::authorize`] mints it.
 #[derive(Debug)]
 pub struct Grant {
@@ -146,6 +153,41 @@ impl Vault {
         now: Timestamp,
     ) -> Result<Vec<u8>> {
         self.record_access(grant, item, what, now).await?;
+        let key = self.keys.at_epoch(grant.child_id(), sealed.epoch).await?;
+        Ok(key.open_with(data_id, &sealed.wrapped_key, &sealed.ciphertext)?)
+    }
+
+    /// Records one access for a bulk read of a child's data (an export), with
+    /// its counts; the items are then opened under the returned proof without
+    /// further records.
+    pub(crate) async fn record_bulk_read(
+        &self,
+        grant: &Grant,
+        what: &str,
+        counts: &[(&str, u64)],
+        now: Timestamp,
+    ) -> Result<Recorded> {
+        let mut entry = crate::ledger::entry(EntryKind::AccessRead, now, &grant.actor, &grant.child.child);
+        entry.purpose = Some(grant.action.purpose().to_owned());
+        entry.detail.insert("what".into(), what.to_owned());
+        for (k, n) in counts {
+            entry.counts.insert((*k).to_owned(), *n);
+        }
+        self.store.append_entries(&[entry]).await?;
+        Ok(Recorded { child: grant.child_id() })
+    }
+
+    /// Decrypts one item of the child whose bulk read was recorded.
+    pub(crate) async fn open_recorded(
+        &self,
+        grant: &Grant,
+        recorded: &Recorded,
+        data_id: &[u8; 16],
+        sealed: &Sealed,
+    ) -> Result<Vec<u8>> {
+        if recorded.child != grant.child_id() {
+            return Err(ServiceError::Internal("a recorded read of another child".into()));
+        }
         let key = self.keys.at_epoch(grant.child_id(), sealed.epoch).await?;
         Ok(key.open_with(data_id, &sealed.wrapped_key, &sealed.ciphertext)?)
     }

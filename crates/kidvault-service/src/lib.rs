@@ -29,12 +29,14 @@ pub mod deletion;
 pub mod devices;
 pub mod downstream;
 mod error;
+pub mod export;
 pub mod ingest;
 pub mod keyring;
 pub mod ledger;
 pub mod notices;
 pub mod review;
 mod tokens;
+pub mod zipstream;
 
 use std::sync::Arc;
 

@@ -417,6 +417,12 @@ async fn no_plaintext_child_content_on_disk() {
     let (_, page) = app.get(&format!("/children/{child}/items?kind=transcript"), &g).await;
     let (_, t) = app.get(&format!("/items/{}", page["items"][0]["item_id"].as_str().unwrap()), &g).await;
     assert_eq!(t["content"], phrase);
+    // An export decrypts everything and streams it: nothing of it lands on disk.
+    let export = fetch(&app.http, app.url(&format!("/children/{child}/export")), &g).await;
+    assert_eq!(export.status(), StatusCode::OK);
+    let archive = export.bytes().await.unwrap();
+    assert!(archive.windows(phrase.len()).any(|w| w == phrase.as_bytes()), "the export holds the transcript");
+    scan(app.dir.path());
     let dir = app.stop().await;
     scan(dir.path());
 }

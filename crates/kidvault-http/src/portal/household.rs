@@ -43,6 +43,7 @@ pub async fn overview(State(state): State<AppState>, p: Portal) -> PageResult {
 <p class="actions"><a href="/portal/children/{id}">Voice history</a>
 <a href="/portal/children/{id}/activity">Activity &amp; access log</a>
 <a href="/portal/children/{id}/consent">Consent</a>
+<a href="/api/v1/children/{id}/export" download>Export (zip)</a>
 <a href="/portal/children/{id}/delete?what=child" class="danger">Delete this child…</a></p>
 </article>"#,
             name = esc(&c.profile.display_name),

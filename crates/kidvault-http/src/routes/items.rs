@@ -184,3 +184,39 @@ pub(crate) async fn content(
     }
     Ok(resp)
 }
+
+/// Everything held about the child, as a ZIP archive streamed while it is
+/// built: README, `manifest.json` (every item, lineage both ways), audio (WAV),
+/// transcripts (text), other derived items (JSON), locations (GeoJSON and CSV),
+/// consent history. Never written to disk on the server; one access record.
+#[utoipa::path(get, path = "/api/v1/children/{id}/export", tag = "review", security(("guardian" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, content_type = "application/zip", body = Vec<u8>), (status = 404, body = ErrorBody)))]
+pub(crate) async fn export(
+    State(state): State<AppState>,
+    GuardianAuth(g, _): GuardianAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let export = state.vault.export_child(&g, path_id(&id)?, Utc::now()).await?;
+    let name = export.file_name();
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+    let vault = std::sync::Arc::clone(&state.vault);
+    tokio::spawn(async move {
+        if let Err(e) = vault.stream_export(export, tx.clone()).await {
+            tracing::warn!(error = %e, "export stopped");
+            // Ends the body with an error, so the client sees a failed download, not a short archive.
+            let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
+        }
+    });
+    let body = axum::body::Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|part| (part, rx))
+    }));
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}

@@ -119,6 +119,9 @@ pub(crate) struct ActivityEntry {
     subjects: Vec<String>,
     #[schema(value_type = Object)]
     detail: std::collections::BTreeMap<String, String>,
+    /// Counts (items deleted by kind, items exported by kind, ...).
+    #[schema(value_type = Object)]
+    counts: std::collections::BTreeMap<String, u64>,
     /// Where to fetch this entry's proof.
     proof_url: String,
 }
@@ -133,6 +136,7 @@ impl From<Entry> for ActivityEntry {
             purpose: e.purpose,
             subjects: e.subjects,
             detail: e.detail,
+            counts: e.counts,
             proof_url: format!("/api/v1/ledger/entries/{}/proof", e.index),
         }
     }
