@@ -178,7 +178,19 @@ print(json.dumps({"derived": rec["derived"], "sha": hashlib.sha256(z.read(rec["f
   await context.close();
 });
 
-test("a new parent signs up, adds a child, gives and withdraws consent, on a phone-sized screen", async () => {
+/** A short mono 16-bit 16 kHz WAV: a 300 Hz tone. */
+function wav(seconds = 0.6) {
+  const rate = 16000, n = Math.round(rate * seconds);
+  const b = Buffer.alloc(44 + n * 2);
+  b.write("RIFF", 0); b.writeUInt32LE(36 + n * 2, 4); b.write("WAVE", 8); b.write("fmt ", 12);
+  b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(1, 22); b.writeUInt32LE(rate, 24);
+  b.writeUInt32LE(rate * 2, 28); b.writeUInt16LE(2, 32); b.writeUInt16LE(16, 34); b.write("data", 36);
+  b.writeUInt32LE(n * 2, 40);
+  for (let i = 0; i < n; i++) b.writeInt16LE(Math.round(8000 * Math.sin(2 * Math.PI * 300 * i / rate)), 44 + i * 2);
+  return b;
+}
+
+test("a new parent signs up, adds a child, consents, pairs a device, hears it, withdraws, on a phone", async () => {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await context.newPage();
   await page.goto(`${base}/portal/sign-up`);
@@ -189,21 +201,75 @@ test("a new parent signs up, adds a child, gives and withdraws consent, on a pho
   await page.waitForURL(`${base}/portal`);
   await assert.doesNotReject(page.getByText("Signed in as Rosa").waitFor());
 
+  // A new child starts with nothing allowed; consent is one switch per permission.
   await page.getByLabel("Name or nickname").fill("Pip");
   await page.getByLabel("Birth year").fill(String(new Date().getFullYear() - 6));
   await page.getByRole("button", { name: "Add the child" }).click();
   await page.waitForURL(/\/consent$/);
+  const child = page.url().split("/").at(-2);
   await assert.doesNotReject(page.getByText("Nothing may be collected for this child.").waitFor());
   assert.equal(await page.getByLabel(/Voice/).isChecked(), true, "voice is on by default");
   assert.equal(await page.getByLabel(/Model training/).isChecked(), false, "training is off by default");
+  assert.equal(await page.getByLabel(/Precise location/).isChecked(), false, "location is off by default");
+  await page.getByLabel(/Precise location/).check();
   await page.getByLabel("How you verified").selectOption("signed_form");
   await page.getByLabel(/Reference of the verification/).fill("form-2026-0042");
   await page.getByRole("button", { name: "Record consent" }).click();
   await page.locator("ul.scopes", { hasText: "Voice" }).waitFor();
   await page.screenshot({ path: join(shots, "consent-phone.png"), fullPage: true });
 
+  // Pair a device: its code is shown once.
+  await page.goto(`${base}/portal/children/${child}/devices`);
+  await page.getByLabel("Device name").fill("Pip's speaker");
+  await page.getByRole("button", { name: "Pair" }).click();
+  const token = (await page.locator("#paired code.token").innerText()).trim();
+  assert.match(token, /^kvd_/);
+  await page.screenshot({ path: join(shots, "devices-phone.png"), fullPage: true });
+
+  // The device talks to the API; the parent sees and hears the result.
+  const device = (path, body, type) => fetch(`${base}/api/v1/children/${child}${path}`, {
+    method: "POST", body, headers: { authorization: `Bearer ${token}`, "content-type": type },
+  });
+  const rec = await device("/recordings", wav(), "audio/wav");
+  assert.equal(rec.status, 201);
+  const recId = (await rec.json()).item_id;
+  const tr = await device("/items", JSON.stringify({ kind: "transcript", derived_from: [recId], content: "can you sing the moon song" }), "application/json");
+  assert.equal(tr.status, 201);
+  for (const [lat, lon] of [[52.3702, 4.8952], [52.3731, 4.8922]]) {
+    const loc = await device("/locations", JSON.stringify({ lat, lon, accuracy_m: 8 }), "application/json");
+    assert.equal(loc.status, 201);
+  }
+  await page.goto(`${base}/portal/children/${child}`);
+  const item = page.locator(`#item-${recId}`);
+  assert.match(await item.locator("blockquote.transcript").innerText(), /can you sing the moon song/);
+  const ready = await item.locator("audio").evaluate((audio) => new Promise((done, fail) => {
+    audio.addEventListener("canplay", () => done(audio.duration), { once: true });
+    audio.addEventListener("error", () => fail(new Error("audio error " + audio.error?.code)), { once: true });
+    audio.preload = "auto";
+    audio.load();
+  }));
+  assert.ok(Math.abs(ready - 0.6) < 0.05, `the uploaded 0.6 s plays back (${ready})`);
+
+  // Locations: drawn in the page, no map tiles from elsewhere.
+  await page.goto(`${base}/portal/children/${child}/locations`);
+  assert.equal(await page.locator("svg.plot circle").count(), 2);
+  assert.equal(await page.locator("table.locations tbody tr").count(), 2);
+  await page.screenshot({ path: join(shots, "locations-phone.png"), fullPage: true });
+
+  // Withdraw voice: the very next recording is refused.
+  await page.goto(`${base}/portal/children/${child}/consent`);
   await page.locator("ul.scopes li", { hasText: "Voice" }).getByRole("button", { name: "Withdraw" }).click();
-  await assert.doesNotReject(page.getByText("Nothing may be collected for this child.").waitFor());
+  await page.locator("table", { hasText: "withdrawn" }).waitFor();
   assert.match(await page.locator("table").innerText(), /Voice \(withdrawn/);
+  const refused = await device("/recordings", wav(), "audio/wav");
+  assert.equal(refused.status, 403);
+  assert.equal((await refused.json()).error.code, "consent_required");
+
+  // Revoke the device: refused from its next request.
+  await page.goto(`${base}/portal/children/${child}/devices`);
+  await page.getByRole("button", { name: /Revoke/ }).click();
+  await page.locator("td", { hasText: "revoked" }).waitFor();
+  const revoked = await device("/locations", JSON.stringify({ lat: 1, lon: 1, accuracy_m: 5 }), "application/json");
+  assert.equal(revoked.status, 401);
   await context.close();
 });

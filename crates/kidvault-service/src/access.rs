@@ -192,24 +192,25 @@ impl Vault {
         Ok(key.open_with(data_id, &sealed.wrapped_key, &sealed.ciphertext)?)
     }
 
-    /// Opens several items of one child for one read (a page of the timeline):
-    /// one access record naming every item, then each is decrypted.
+    /// Opens several sealed values of one child for one read (a page of the
+    /// timeline, the device list): one access record naming every id, then each
+    /// is decrypted (each sealed under its id).
     pub(crate) async fn open_many(
         &self,
         grant: &Grant,
-        items: &[(ItemId, Sealed)],
+        sealed: &[(&[u8; 16], &Sealed)],
         what: &str,
         now: Timestamp,
     ) -> Result<Vec<Vec<u8>>> {
-        if items.is_empty() {
+        if sealed.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<ItemId> = items.iter().map(|(id, _)| *id).collect();
-        self.record_access_many(grant, &ids, what, now).await?;
-        let mut out = Vec::with_capacity(items.len());
-        for (id, sealed) in items {
-            let key = self.keys.at_epoch(grant.child_id(), sealed.epoch).await?;
-            out.push(key.open_with(id.as_bytes(), &sealed.wrapped_key, &sealed.ciphertext)?);
+        let ids: Vec<String> = sealed.iter().map(|(id, _)| uuid::Uuid::from_bytes(**id).to_string()).collect();
+        self.append_access(grant, ids, what, now).await?;
+        let mut out = Vec::with_capacity(sealed.len());
+        for (id, s) in sealed {
+            let key = self.keys.at_epoch(grant.child_id(), s.epoch).await?;
+            out.push(key.open_with(id, &s.wrapped_key, &s.ciphertext)?);
         }
         Ok(out)
     }
@@ -223,12 +224,12 @@ impl Vault {
         what: &str,
         now: Timestamp,
     ) -> Result<()> {
-        self.record_access_many(grant, item.as_slice(), what, now).await
+        self.append_access(grant, item.iter().map(ItemId::to_string).collect(), what, now).await
     }
 
-    async fn record_access_many(&self, grant: &Grant, items: &[ItemId], what: &str, now: Timestamp) -> Result<()> {
+    async fn append_access(&self, grant: &Grant, subjects: Vec<String>, what: &str, now: Timestamp) -> Result<()> {
         let mut entry = crate::ledger::entry(EntryKind::AccessRead, now, &grant.actor, &grant.child.child);
-        entry.subjects = items.iter().map(ItemId::to_string).collect();
+        entry.subjects = subjects;
         entry.purpose = Some(grant.action.purpose().to_owned());
         entry.detail.insert("what".into(), what.to_owned());
         self.store.append_entries(&[entry]).await?;

@@ -23,6 +23,20 @@ impl std::fmt::Debug for PairedDevice {
     }
 }
 
+/// A device as its guardian sees it.
+#[derive(Clone)]
+pub struct DeviceView {
+    pub device: Device,
+    pub name: String,
+}
+
+impl std::fmt::Debug for DeviceView {
+    // The name identifies the child: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceView").field("device", &self.device).finish_non_exhaustive()
+    }
+}
+
 impl Vault {
     pub async fn pair_device(
         &self,
@@ -59,12 +73,26 @@ impl Vault {
         Err(ServiceError::Internal("device name sealed under a retired key twice".into()))
     }
 
-    /// Revokes a device. Revoking twice is not an error.
-    pub async fn revoke_device(&self, g: &GuardianSession, device: DeviceId, now: Timestamp) -> Result<()> {
+    /// The child's devices with their names (opened under one access record).
+    pub async fn list_devices(&self, g: &GuardianSession, child: ChildId, now: Timestamp) -> Result<Vec<DeviceView>> {
+        let grant = self.authorize(Actor::Guardian(g), child, Action::ViewChild).await?;
+        let records = self.store.devices_of(grant.child_id()).await?;
+        let sealed: Vec<(&[u8; 16], &kidvault_store::Sealed)> =
+            records.iter().map(|r| (r.device.id.as_bytes(), &r.name)).collect();
+        let names = self.open_many(&grant, &sealed, "devices.list", now).await?;
+        Ok(records
+            .into_iter()
+            .zip(names)
+            .map(|(r, name)| DeviceView { device: r.device, name: String::from_utf8_lossy(&name).into_owned() })
+            .collect())
+    }
+
+    /// Revokes a device; returns its child. Revoking twice is not an error.
+    pub async fn revoke_device(&self, g: &GuardianSession, device: DeviceId, now: Timestamp) -> Result<ChildId> {
         let record = self.store.device(device).await?.ok_or(ServiceError::NotFound)?;
         let grant = self.authorize(Actor::Guardian(g), record.device.child_id, Action::Manage).await?;
         debug_assert_eq!(grant.child_id(), record.device.child_id);
         self.store.revoke_device(device, now).await?;
-        Ok(())
+        Ok(grant.child_id())
     }
 }

@@ -118,7 +118,8 @@ impl Vault {
         if sealed.is_empty() {
             self.record_access(&grant, None, "items.list", now).await?;
         }
-        let opened = self.open_many(&grant, &sealed, "timeline.read", now).await?;
+        let refs: Vec<(&[u8; 16], &Sealed)> = sealed.iter().map(|(id, s)| (id.as_bytes(), s)).collect();
+        let opened = self.open_many(&grant, &refs, "timeline.read", now).await?;
         let mut texts: std::collections::HashMap<ItemId, String> = sealed
             .iter()
             .zip(opened)

@@ -221,6 +221,13 @@ pub async fn devices_pair_and_revoke(store: S, _: K, _: B) {
     assert!(!store.revoke_device(d.device.id, t(3)).await.unwrap());
     assert_eq!(store.device(d.device.id).await.unwrap().unwrap().device.revoked_at, Some(t(2)));
     assert!(!store.revoke_device(DeviceId::generate(t(0)), t(3)).await.unwrap());
+    let other = child(&store, hh, 2).await;
+    assert!(store.devices_of(other.child.id).await.unwrap().is_empty());
+    let listed = store.devices_of(c.child.id).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|r| (r.device.id, r.device.revoked_at)).collect::<Vec<_>>(),
+        vec![(d.device.id, Some(t(2)))]
+    );
 }
 
 pub async fn ingest_context_reads_device_child_and_consents(store: S, _: K, _: B) {

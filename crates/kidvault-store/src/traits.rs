@@ -54,6 +54,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn device(&self, id: DeviceId) -> Result<Option<DeviceRecord>>;
     /// Marks a device revoked; false if it was already revoked or does not exist.
     async fn revoke_device(&self, id: DeviceId, at: Timestamp) -> Result<bool>;
+    /// The child's devices, revoked ones included, oldest first.
+    async fn devices_of(&self, child: ChildId) -> Result<Vec<DeviceRecord>>;
     /// The device holding this token (revoked or not), its child and the child's
     /// consents, in one read.
     async fn ingest_context(&self, token_hash: &[u8; 32]) -> Result<Option<IngestContext>>;

@@ -61,7 +61,7 @@ pub async fn timeline(
 
     let name = esc(&child.profile.display_name);
     let mut body = format!(
-        r#"<p><a href="/portal">← Household</a> · <a href="/portal/children/{id}/activity">Activity &amp; access log</a> · <a href="/portal/children/{id}/consent">Consent</a> · <a href="/api/v1/children/{id}/export" download>Export everything (zip)</a></p>"#
+        r#"<p><a href="/portal">← Household</a> · <a href="/portal/children/{id}/activity">Activity &amp; access log</a> · <a href="/portal/children/{id}/locations">Locations</a> · <a href="/portal/children/{id}/consent">Consent</a> · <a href="/api/v1/children/{id}/export" download>Export everything (zip)</a></p>"#
     );
     body.push_str(&filter_form(&id, &q));
     let filter_qs = filter_query(&q);
@@ -258,4 +258,107 @@ Download an entry's proof and check it with <code>kidvault verify-receipt</code>
         body.push_str("</tbody></table>");
     }
     Ok(html::page(StatusCode::OK, &format!("Activity: {}", child.profile.display_name), Some(&p.who()), &body))
+}
+
+/// Drawn from the points alone: no map tiles, nothing fetched from elsewhere.
+fn location_plot(points: &[(DateTime<Utc>, f64, f64)]) -> String {
+    const W: f64 = 640.0;
+    const H: f64 = 400.0;
+    const PAD: f64 = 24.0;
+    let (mut lat0, mut lat1, mut lon0, mut lon1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for (_, lat, lon) in points {
+        lat0 = lat0.min(*lat);
+        lat1 = lat1.max(*lat);
+        lon0 = lon0.min(*lon);
+        lon1 = lon1.max(*lon);
+    }
+    // Equirectangular, corrected for latitude, same scale on both axes.
+    let k = ((lat0 + lat1) / 2.0).to_radians().cos().max(0.01);
+    let (dx, dy) = (((lon1 - lon0) * k).max(1e-6), (lat1 - lat0).max(1e-6));
+    let scale = ((W - 2.0 * PAD) / dx).min((H - 2.0 * PAD) / dy);
+    let xy = |lat: f64, lon: f64| (PAD + (lon - lon0) * k * scale, H - PAD - (lat - lat0) * scale);
+    let mut path = String::new();
+    let mut dots = String::new();
+    for (i, (t, lat, lon)) in points.iter().enumerate() {
+        let (x, y) = xy(*lat, *lon);
+        path.push_str(&format!("{}{x:.1},{y:.1}", if i == 0 { "M" } else { " L" }));
+        dots.push_str(&format!(
+            r##"<circle cx="{x:.1}" cy="{y:.1}" r="5" fill="#2450b2"><title>{} · {lat:.5}, {lon:.5}</title></circle>"##,
+            when(*t)
+        ));
+    }
+    let km = |deg: f64| deg * 111.32;
+    format!(
+        r##"<svg class="plot" viewBox="0 0 {W} {H}" role="img" aria-label="Plot of {n} locations, about {wkm:.1} by {hkm:.1} km" xmlns="http://www.w3.org/2000/svg">
+<rect x="0" y="0" width="{W}" height="{H}" fill="#f2f4f8" stroke="#dde1ea"/>
+<path d="{path}" fill="none" stroke="#8a9bbd" stroke-width="2"/>{dots}
+<text x="{PAD}" y="16" font-size="12" fill="#5b6475">about {wkm:.1} km × {hkm:.1} km, north up, oldest to newest</text>
+</svg>"##,
+        n = points.len(),
+        wkm = km(dx),
+        hkm = km(dy),
+    )
+}
+
+pub async fn locations(
+    State(state): State<AppState>,
+    p: Portal,
+    Path(id): Path<String>,
+    Query(q): Query<TimelineQuery>,
+) -> PageResult {
+    let child_id: ChildId = path_id(&id)?;
+    let now = Utc::now();
+    let child = state.vault.get_child(&p.session, child_id, now).await?;
+    let from = parse_day("from", q.from.as_deref())?;
+    let to = parse_day("to", q.to.as_deref())?.map(|t| t + chrono::Duration::days(1));
+    let query = PageQuery {
+        kind: Some("location"),
+        from,
+        to,
+        cursor: q.cursor.as_deref().filter(|c| !c.is_empty()),
+        limit: Some(200),
+    };
+    let (items, next) = state.vault.review_page(&p.session, child_id, &query, now).await?;
+    let mut points: Vec<(DateTime<Utc>, f64, f64, ItemId)> = items
+        .iter()
+        .filter_map(|it| {
+            let v: serde_json::Value = serde_json::from_str(it.text.as_deref()?).ok()?;
+            Some((it.meta.recorded_at, v["lat"].as_f64()?, v["lon"].as_f64()?, it.meta.id))
+        })
+        .collect();
+    points.reverse(); // oldest first
+    let mut body = format!(
+        r#"<p><a href="/portal">← Household</a> · <a href="/portal/children/{id}">Voice history</a></p>
+<form method="get" action="/portal/children/{id}/locations" class="filters">
+<label for="from">From</label><input id="from" name="from" type="date" value="{from}">
+<label for="to">To</label><input id="to" name="to" type="date" value="{to}">
+<button type="submit">Show</button></form>"#,
+        from = esc(q.from.as_deref().unwrap_or("")),
+        to = esc(q.to.as_deref().unwrap_or("")),
+    );
+    if points.is_empty() {
+        body.push_str(r#"<p class="empty">No locations recorded here.</p>"#);
+    } else {
+        let plot: Vec<(DateTime<Utc>, f64, f64)> = points.iter().map(|(t, a, b, _)| (*t, *a, *b)).collect();
+        body.push_str(&location_plot(&plot));
+        body.push_str(&format!(
+            r#"<p class="actions"><a class="danger" href="/portal/children/{id}/delete?kind=location">Delete all locations…</a></p>
+<table class="locations"><thead><tr><th>When</th><th>Latitude</th><th>Longitude</th><th></th></tr></thead><tbody>"#
+        ));
+        for (t, lat, lon, item) in points.iter().rev() {
+            body.push_str(&format!(
+                r#"<tr><td>{}</td><td>{lat:.5}</td><td>{lon:.5}</td><td><a class="danger small" href="/portal/children/{id}/delete?item={item}">Delete…</a></td></tr>"#,
+                when(*t)
+            ));
+        }
+        body.push_str("</tbody></table>");
+    }
+    if let Some(cursor) = next {
+        body.push_str(&format!(
+            r#"<p><a class="button" href="/portal/children/{id}/locations?cursor={}">Older →</a></p>"#,
+            urlencode(&cursor)
+        ));
+    }
+    let title = format!("{}'s locations", child.profile.display_name);
+    Ok(html::page(StatusCode::OK, &title, Some(&p.who()), &body))
 }

@@ -43,6 +43,8 @@ pub async fn overview(State(state): State<AppState>, p: Portal) -> PageResult {
 <p class="actions"><a href="/portal/children/{id}">Voice history</a>
 <a href="/portal/children/{id}/activity">Activity &amp; access log</a>
 <a href="/portal/children/{id}/consent">Consent</a>
+<a href="/portal/children/{id}/locations">Locations</a>
+<a href="/portal/children/{id}/devices">Devices</a>
 <a href="/api/v1/children/{id}/export" download>Export (zip)</a>
 <a href="/portal/children/{id}/delete?what=child" class="danger">Delete this child…</a></p>
 </article>"#,
@@ -222,3 +224,88 @@ pub async fn withdraw(
     state.vault.withdraw_scope(&p.session, path_id(&id)?, &f.scope, Utc::now()).await?;
     Ok(Redirect::to(&format!("/portal/children/{id}/consent")).into_response())
 }
+
+pub async fn devices(State(state): State<AppState>, p: Portal, Path(id): Path<String>) -> PageResult {
+    devices_view(&state, &p, &id, None).await
+}
+
+async fn devices_view(state: &AppState, p: &Portal, id: &str, paired: Option<(&str, &str)>) -> PageResult {
+    let child_id = path_id(id)?;
+    let now = Utc::now();
+    let child = state.vault.get_child(&p.session, child_id, now).await?;
+    let list = state.vault.list_devices(&p.session, child_id, now).await?;
+    let csrf = p.who().csrf_field();
+    let mut body = format!(
+        r#"<p><a href="/portal">← Household</a> · <a href="/portal/children/{id}">Voice history</a></p><h2>{name}'s devices</h2>"#,
+        name = esc(&child.profile.display_name)
+    );
+    if let Some((device_name, token)) = paired {
+        body.push_str(&format!(
+            r#"<section class="card" id="paired" role="status"><h3>{device_name} is paired</h3>
+<p>Enter this code on the device. It is shown only now: kidvault keeps only a hash of it.</p>
+<p><code class="token">{token}</code></p></section>"#,
+            device_name = esc(device_name),
+            token = esc(token)
+        ));
+    }
+    if list.is_empty() {
+        body.push_str(r#"<p class="empty">No device paired yet.</p>"#);
+    } else {
+        body.push_str("<table><thead><tr><th>Device</th><th>Paired</th><th>Status</th><th></th></tr></thead><tbody>");
+        for d in &list {
+            let (status, action) = match d.device.revoked_at {
+                Some(at) => (format!("revoked {}", when(at)), String::new()),
+                None => (
+                    "active".to_owned(),
+                    format!(
+                        r#"<form method="post" action="/portal/devices/{dev}/revoke" class="inline">{csrf}<button type="submit" class="danger" aria-label="Revoke {n}">Revoke</button></form>"#,
+                        dev = d.device.id,
+                        n = esc(&d.name)
+                    ),
+                ),
+            };
+            body.push_str(&format!(
+                r#"<tr data-device="{dev}"><td>{n}</td><td>{at}</td><td>{status}</td><td>{action}</td></tr>"#,
+                dev = d.device.id,
+                n = esc(&d.name),
+                at = when(d.device.created_at),
+            ));
+        }
+        body.push_str("</tbody></table><p class=\"meta\">A revoked device is refused from its next request.</p>");
+    }
+    body.push_str(&format!(
+        r#"<section class="card narrow"><h3>Pair a device</h3>
+<form method="post" action="/portal/children/{id}/devices">{csrf}
+<label for="device_name">Device name</label>
+<input id="device_name" name="name" required maxlength="64" autocomplete="off" placeholder="Kitchen speaker">
+<button type="submit">Pair</button></form></section>"#
+    ));
+    Ok(html::page(StatusCode::OK, "Devices", Some(&p.who()), &body))
+}
+
+#[derive(Deserialize)]
+pub struct Pair {
+    name: String,
+}
+
+pub async fn pair(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    PortalForm(p, f): PortalForm<Pair>,
+) -> PageResult {
+    let paired = state.vault.pair_device(&p.session, path_id(&id)?, &f.name, Utc::now()).await?;
+    devices_view(&state, &p, &id, Some((f.name.trim(), &paired.token))).await
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    PortalForm(p, _): PortalForm<Empty>,
+) -> PageResult {
+    let device: kidvault_domain::ids::DeviceId = path_id(&id)?;
+    let child = state.vault.revoke_device(&p.session, device, Utc::now()).await?;
+    Ok(Redirect::to(&format!("/portal/children/{child}/devices")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}

@@ -124,9 +124,12 @@ fn with_headers(status: StatusCode, html: String) -> Response {
     resp
 }
 
-/// The first block of a UUID: enough to tell records apart on a page.
+/// The last 8 hex digits of a UUID: enough to tell records apart on a page
+/// (a UUIDv7 begins with its time, so its first digits are alike for records
+/// made together).
 pub fn short_id(id: &str) -> String {
-    id.chars().take(8).collect()
+    let hex: Vec<char> = id.chars().filter(char::is_ascii_hexdigit).collect();
+    hex[hex.len().saturating_sub(8)..].iter().collect()
 }
 
 /// A notice box (error or success) above a form.

@@ -544,6 +544,22 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn devices_of(&self, child: ChildId) -> Result<Vec<DeviceRecord>> {
+        self.db
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {DEVICE_COLS} FROM devices WHERE child_id = ?1 ORDER BY created_at, id"
+                ))?;
+                let mut rows = stmt.query([child.as_bytes()])?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    out.push(device_row(r)?);
+                }
+                Ok(out)
+            })
+            .await
+    }
+
     async fn revoke_device(&self, device: DeviceId, at: Timestamp) -> Result<bool> {
         self.db
             .write(move |c| {
