@@ -17,6 +17,9 @@ pub struct ErrorDetail {
     pub code: String,
     /// For humans; may change.
     pub message: String,
+    /// With `rate_limited`: seconds until an attempt may succeed (also the `Retry-After` header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 /// A failure on its way out.
@@ -25,11 +28,12 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), retry_after: None }
     }
 }
 
@@ -42,22 +46,31 @@ impl From<ServiceError> for ApiError {
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if let ServiceError::Internal(detail) = &e {
             // Internal details are for operators; they never contain child content.
             tracing::error!(%detail, "internal error");
         }
-        Self { status, code: e.code(), message: e.public_message() }
+        let retry_after = match e {
+            ServiceError::RateLimited { retry_after } => Some(retry_after),
+            _ => None,
+        };
+        Self { status, code: e.code(), message: e.public_message(), retry_after }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
+        let retry_after = self.retry_after;
+        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message, retry_after } };
         let mut resp = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }

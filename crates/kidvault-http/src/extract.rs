@@ -106,6 +106,17 @@ impl FromRequestParts<AppState> for PersonAuth {
     }
 }
 
+/// The client's address, when the server knows it (for sign-in throttling).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())))
+    }
+}
+
 /// An authenticated device (bearer device token).
 #[derive(Debug)]
 pub struct DeviceAuth(pub DeviceSession);

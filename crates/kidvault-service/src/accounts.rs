@@ -2,6 +2,8 @@
 //! (OWASP parameters); tokens are random and stored only as SHA-256.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use std::net::IpAddr;
+
 use argon2::Argon2;
 use kidvault_domain::downstream::StaffRole;
 use kidvault_domain::entities::{parse_email, parse_label, Guardian};
@@ -72,8 +74,16 @@ impl Vault {
     }
 
     /// Signs a guardian in; returns a bearer token valid for the session TTL.
-    pub async fn sign_in(&self, email: &str, password: &str, now: Timestamp) -> Result<String> {
-        let wrong = || ServiceError::Unauthenticated("e-mail or password is wrong".into());
+    /// Failures are throttled per account and per client address (`from`):
+    /// past the limits an attempt is refused before its password is checked.
+    pub async fn sign_in(&self, email: &str, password: &str, from: Option<IpAddr>, now: Timestamp) -> Result<String> {
+        if let Some(retry_after) = self.sign_ins.check(&self.config.sign_in_limits, email, from, now) {
+            return Err(ServiceError::RateLimited { retry_after });
+        }
+        let wrong = || {
+            self.sign_ins.failed(email, from, now);
+            ServiceError::Unauthenticated("e-mail or password is wrong".into())
+        };
         let record = match parse_email(email) {
             Some(e) => self.store.guardian_by_email(&e).await?,
             None => None,
@@ -85,6 +95,7 @@ impl Vault {
             (true, Some(r)) => r,
             _ => return Err(wrong()),
         };
+        self.sign_ins.succeeded(email);
         let token = new_token(SESSION_PREFIX)?;
         self.store
             .create_session(&SessionRecord {

@@ -15,6 +15,8 @@ pub enum ErrorKind {
     NotFound,
     Conflict,
     TooLarge,
+    /// Too many attempts: retry after the given seconds.
+    RateLimited,
     Internal,
 }
 
@@ -32,6 +34,8 @@ pub enum ServiceError {
     Conflict { code: &'static str, message: String },
     #[error("{message}")]
     TooLarge { code: &'static str, message: String },
+    #[error("too many failed attempts; try again in {retry_after} seconds")]
+    RateLimited { retry_after: u64 },
     #[error("internal error")]
     Internal(String),
     /// Sealed under a retired key epoch; the operation re-seals and retries.
@@ -52,6 +56,7 @@ impl ServiceError {
             ServiceError::NotFound => ErrorKind::NotFound,
             ServiceError::Conflict { .. } => ErrorKind::Conflict,
             ServiceError::TooLarge { .. } => ErrorKind::TooLarge,
+            ServiceError::RateLimited { .. } => ErrorKind::RateLimited,
             ServiceError::Internal(_) | ServiceError::Stale => ErrorKind::Internal,
         }
     }
@@ -65,6 +70,7 @@ impl ServiceError {
             | ServiceError::TooLarge { code, .. } => code,
             ServiceError::Unauthenticated(_) => "unauthenticated",
             ServiceError::NotFound => "not_found",
+            ServiceError::RateLimited { .. } => "rate_limited",
             ServiceError::Internal(_) | ServiceError::Stale => "internal",
         }
     }

@@ -34,6 +34,7 @@ pub mod ingest;
 pub mod keyring;
 pub mod ledger;
 pub mod notices;
+pub mod ratelimit;
 pub mod review;
 mod tokens;
 pub mod zipstream;
@@ -65,6 +66,7 @@ pub struct VaultConfig {
     /// After an account closure's deletions complete, how long the guardian can
     /// still sign in to download the receipts before the account is purged.
     pub closure_grace: chrono::Duration,
+    pub sign_in_limits: ratelimit::SignInLimits,
 }
 
 impl Default for VaultConfig {
@@ -77,6 +79,7 @@ impl Default for VaultConfig {
             clock_skew: chrono::Duration::minutes(5),
             downstream: downstream::DownstreamConfig::default(),
             closure_grace: chrono::Duration::days(7),
+            sign_in_limits: ratelimit::SignInLimits::default(),
         }
     }
 }
@@ -94,6 +97,7 @@ pub struct Vault {
     /// Delivers webhooks to downstream processors (no redirects: a signed notice
     /// goes only where the admin said).
     http: reqwest::Client,
+    sign_ins: ratelimit::SignInThrottle,
 }
 
 impl Vault {
@@ -112,6 +116,7 @@ impl Vault {
             signer,
             config,
             deletion_runner: tokio::sync::Mutex::new(()),
+            sign_ins: ratelimit::SignInThrottle::default(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("kidvault/", env!("CARGO_PKG_VERSION")))

@@ -146,7 +146,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = AppState { vault, metrics: Arc::new(Metrics::default()) };
-    axum::serve(listener, kidvault_http::router(state)).with_graceful_shutdown(shutdown).await?;
+    let app = kidvault_http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }
 

@@ -300,3 +300,44 @@ async fn the_portal_confirms_what_a_deletion_takes_then_follows_it_to_its_receip
     let (_, _, page) = portal.get(&format!("/portal/children/{child}")).await;
     assert!(!page.contains("hello 0") && page.contains(&recordings[0]) && page.contains(&recordings[1]));
 }
+
+#[tokio::test]
+async fn sign_in_is_throttled_per_account_and_per_address() {
+    let app = spawn_app().await;
+    app.guardian("ana@example.org").await;
+    app.guardian("bo@example.org").await;
+    let attempt = |email: &'static str, password: &'static str| {
+        let req = app.http.post(app.url("/sessions")).json(&json!({"email": email, "password": password}));
+        async move { req.send().await.unwrap() }
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("ana@example.org", "wrong password!!").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The sixth is refused before the password is looked at, even the right one.
+    let held = attempt("ana@example.org", "a long enough password").await;
+    assert_eq!(held.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = held.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let body: Value = held.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert_eq!(body["error"]["retry_after"], retry);
+    assert!((800..=900).contains(&retry), "{retry}");
+    // Another account from the same address still signs in.
+    assert_eq!(attempt("bo@example.org", "a long enough password").await.status(), StatusCode::CREATED);
+
+    // The portal's form says so too.
+    let mut b = Browser::new(&app);
+    let (_, _, page) = b.get("/portal/sign-in").await;
+    let nonce = form_token(&page);
+    let creds = [("_csrf", nonce.as_str()), ("email", "ana@example.org"), ("password", "a long enough password")];
+    let (s, _, page) = b.post("/portal/sign-in", &creds).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert!(page.contains("too many failed attempts") && b.cookie("kv_session").is_none());
+
+    // One address guessing across many accounts is held back as a whole:
+    // 5 failures above and 15 here make the address's limit of 20.
+    for i in 0..15 {
+        let email: &'static str = Box::leak(format!("nobody{i}@example.org").into_boxed_str());
+        assert_eq!(attempt(email, "wrong password!!").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(attempt("bo@example.org", "a long enough password").await.status(), StatusCode::TOO_MANY_REQUESTS);
+}

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::html::{self, csrf_field, esc, flash, when};
 use super::session::{safe_next, set_cookie, with_cookies, PageResult, Portal, PortalForm, PublicForm, FORM_COOKIE};
-use crate::extract::SESSION_COOKIE;
+use crate::extract::{ClientAddr, SESSION_COOKIE};
 use crate::routes::deletions::run_deletions_now;
 use crate::AppState;
 
@@ -63,15 +63,24 @@ fn signed_in(parts: &Parts, state: &AppState, token: &str, next: &str) -> Respon
     with_cookies(resp, [set_cookie(parts, SESSION_COOKIE, token, ttl), set_cookie(parts, FORM_COOKIE, "", 0)])
 }
 
-pub async fn sign_in(State(state): State<AppState>, PublicForm(parts, f): PublicForm<SignIn>) -> PageResult {
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ClientAddr(from): ClientAddr,
+    PublicForm(parts, f): PublicForm<SignIn>,
+) -> PageResult {
     let next = safe_next(f.next.as_deref()).to_owned();
-    match state.vault.sign_in(&f.email, &f.password, Utc::now()).await {
-        Ok(token) => Ok(signed_in(&parts, &state, &token, &next)),
-        Err(ServiceError::Unauthenticated(msg)) => public_form(&parts, StatusCode::UNAUTHORIZED, "Sign in", |csrf| {
-            sign_in_form(csrf, &next, &f.email, Some(&msg))
-        }),
-        Err(e) => Err(e.into()),
-    }
+    let status = match state.vault.sign_in(&f.email, &f.password, from, Utc::now()).await {
+        Ok(token) => return Ok(signed_in(&parts, &state, &token, &next)),
+        Err(ServiceError::Unauthenticated(_)) => StatusCode::UNAUTHORIZED,
+        Err(ServiceError::RateLimited { .. }) => StatusCode::TOO_MANY_REQUESTS,
+        Err(e) => return Err(e.into()),
+    };
+    let message = if status == StatusCode::UNAUTHORIZED {
+        "e-mail or password is wrong".to_owned()
+    } else {
+        "too many failed attempts: wait a few minutes, then try again".to_owned()
+    };
+    public_form(&parts, status, "Sign in", |csrf| sign_in_form(csrf, &next, &f.email, Some(&message)))
 }
 
 fn sign_up_form(csrf: &str, email: &str, name: &str, error: Option<&str>) -> String {
@@ -104,11 +113,15 @@ pub struct SignUp {
     password: String,
 }
 
-pub async fn sign_up(State(state): State<AppState>, PublicForm(parts, f): PublicForm<SignUp>) -> PageResult {
+pub async fn sign_up(
+    State(state): State<AppState>,
+    ClientAddr(from): ClientAddr,
+    PublicForm(parts, f): PublicForm<SignUp>,
+) -> PageResult {
     let now = Utc::now();
     match state.vault.register_guardian(&f.email, &f.password, &f.display_name, now).await {
         Ok(_) => {
-            let token = state.vault.sign_in(&f.email, &f.password, now).await?;
+            let token = state.vault.sign_in(&f.email, &f.password, from, now).await?;
             Ok(signed_in(&parts, &state, &token, "/portal"))
         }
         Err(e @ (ServiceError::Invalid { .. } | ServiceError::Conflict { .. })) => {

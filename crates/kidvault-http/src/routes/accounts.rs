@@ -5,7 +5,7 @@ use kidvault_domain::ids::{GuardianId, HouseholdId};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, GuardianAuth};
+use crate::extract::{ApiJson, ClientAddr, GuardianAuth};
 use crate::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -51,13 +51,15 @@ pub(crate) struct Session {
 
 /// Sign in; returns a bearer token.
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "accounts", request_body = SignIn,
-    responses((status = 201, body = Session), (status = 401, body = ErrorBody)))]
+    responses((status = 201, body = Session), (status = 401, body = ErrorBody),
+        (status = 429, description = "too many failed attempts for this account or address", body = ErrorBody)))]
 pub(crate) async fn sign_in(
     State(state): State<AppState>,
+    ClientAddr(from): ClientAddr,
     ApiJson(req): ApiJson<SignIn>,
 ) -> ApiResult<(StatusCode, Json<Session>)> {
     let now = chrono::Utc::now();
-    let token = state.vault.sign_in(&req.email, &req.password, now).await?;
+    let token = state.vault.sign_in(&req.email, &req.password, from, now).await?;
     Ok((StatusCode::CREATED, Json(Session { token, expires_at: now + state.vault.config().session_ttl })))
 }
 
