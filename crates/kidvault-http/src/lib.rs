@@ -38,8 +38,9 @@ pub fn router(state: AppState) -> Router {
     let audio_limit = state.vault.config().audio.max_bytes;
     let api = Router::new()
         .route("/guardians", post(routes::accounts::register))
-        .route("/sessions", post(routes::accounts::sign_in))
+        .route("/sessions", post(routes::accounts::sign_in).get(routes::accounts::list_sessions))
         .route("/sessions/current", delete(routes::accounts::sign_out))
+        .route("/sessions/{id}", delete(routes::accounts::revoke_session))
         .route("/household/close", post(routes::deletions::close_household))
         .route("/children", post(routes::children::create).get(routes::children::list))
         .route("/children/{id}", get(routes::children::get).delete(routes::deletions::child))

@@ -37,6 +37,8 @@ impl Modify for BearerSchemes {
         routes::accounts::register,
         routes::accounts::sign_in,
         routes::accounts::sign_out,
+        routes::accounts::list_sessions,
+        routes::accounts::revoke_session,
         routes::children::create,
         routes::children::list,
         routes::children::get,

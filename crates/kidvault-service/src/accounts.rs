@@ -125,6 +125,34 @@ impl Vault {
         Ok(self.store.guardian(g.guardian_id).await?.ok_or(ServiceError::NotFound)?.guardian)
     }
 
+    /// The guardian's live sessions, newest first; `current` marks the one
+    /// presenting `token`. A session's id is the hex SHA-256 of its token:
+    /// enough to name it, useless to sign in with.
+    pub async fn sessions(&self, g: &GuardianSession, token: &str, now: Timestamp) -> Result<Vec<SessionView>> {
+        let current = token_hash(token);
+        Ok(self
+            .store
+            .sessions_of(g.guardian_id, now)
+            .await?
+            .into_iter()
+            .map(|s| SessionView {
+                id: hex::encode(s.token_hash),
+                current: s.token_hash == current,
+                created_at: s.created_at,
+                expires_at: s.expires_at,
+            })
+            .collect())
+    }
+
+    /// Revokes one of the guardian's own sessions by id (another's is not found).
+    pub async fn revoke_session(&self, g: &GuardianSession, id: &str, now: Timestamp) -> Result<()> {
+        let hash: [u8; 32] = hex::decode(id).ok().and_then(|b| b.try_into().ok()).ok_or(ServiceError::NotFound)?;
+        match self.store.session(&hash).await? {
+            Some(s) if s.guardian_id == g.guardian_id => Ok(self.store.revoke_session(&hash, now).await?),
+            _ => Err(ServiceError::NotFound),
+        }
+    }
+
     /// Ends a session.
     pub async fn sign_out(&self, token: &str, now: Timestamp) -> Result<()> {
         Ok(self.store.revoke_session(&token_hash(token), now).await?)
@@ -155,6 +183,15 @@ impl Vault {
         }
         Ok(DeviceSession { ctx })
     }
+}
+
+/// A live session as its guardian sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionView {
+    pub id: String,
+    pub current: bool,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 /// An authenticated staff principal.

@@ -167,8 +167,13 @@ pub async fn sessions_round_trip(store: S, _: K, _: B) {
     store.create_session(&s).await.unwrap();
     assert_eq!(store.session(&[5; 32]).await.unwrap(), Some(s.clone()));
     assert_eq!(store.session(&[6; 32]).await.unwrap(), None);
+    let later = SessionRecord { token_hash: [7; 32], created_at: t(2), expires_at: t(3), ..s.clone() };
+    store.create_session(&later).await.unwrap();
+    assert_eq!(store.sessions_of(g.guardian.id, t(2)).await.unwrap(), vec![later.clone(), s.clone()], "newest first");
+    assert_eq!(store.sessions_of(g.guardian.id, t(3)).await.unwrap(), vec![s.clone()], "expired ones are not listed");
     store.revoke_session(&[5; 32], t(1)).await.unwrap();
     assert_eq!(store.session(&[5; 32]).await.unwrap().unwrap().revoked_at, Some(t(1)));
+    assert!(store.sessions_of(g.guardian.id, t(3)).await.unwrap().is_empty(), "revoked ones are not listed");
 }
 
 pub async fn children_are_scoped_to_households(store: S, _: K, _: B) {

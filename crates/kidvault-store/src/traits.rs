@@ -176,6 +176,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         entry: &NewEntry,
     ) -> Result<bool>;
 
+    /// A guardian's live sessions (neither revoked nor expired at `now`), newest first.
+    async fn sessions_of(&self, guardian: GuardianId, now: Timestamp) -> Result<Vec<SessionRecord>>;
     /// Removes a guardian's session (sign-out).
     async fn revoke_session(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<()>;
     /// The household's guardians (each receives the household's notices).

@@ -341,3 +341,37 @@ async fn sign_in_is_throttled_per_account_and_per_address() {
     }
     assert_eq!(attempt("bo@example.org", "a long enough password").await.status(), StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn a_guardian_sees_every_session_and_revokes_any_of_them() {
+    let app = spawn_app().await;
+    let first = app.guardian("ana@example.org").await;
+    let (_, second) =
+        app.post("/sessions", None, json!({"email": "ana@example.org", "password": "a long enough password"})).await;
+    let second = second["token"].as_str().unwrap().to_owned();
+    let eve = app.guardian("eve@example.org").await;
+
+    let (s, list) = app.get("/sessions", &first).await;
+    assert_eq!(s, StatusCode::OK);
+    let sessions = list["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    let other_id = sessions.iter().find(|s| s["current"] == false).unwrap()["id"].as_str().unwrap().to_owned();
+    assert!(!other_id.contains(&second) && !list.to_string().contains(&second), "never the token itself");
+
+    // Someone else's session, or a made-up id, is not found; nothing changes.
+    assert_eq!(app.delete(&format!("/sessions/{other_id}"), &eve).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.delete("/sessions/not-a-session", &first).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/children", &second).await.0, StatusCode::OK);
+
+    assert_eq!(app.delete(&format!("/sessions/{other_id}"), &first).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/children", &second).await.0, StatusCode::UNAUTHORIZED, "revoked at once");
+    let (_, list) = app.get("/sessions", &first).await;
+    assert_eq!(list["sessions"].as_array().unwrap().len(), 1);
+
+    // The portal's account page lists them, this browser marked.
+    let mut portal = Browser::signed_in(&app, &first);
+    let (s, _, page) = portal.get("/portal/account").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.contains("(this browser)") && page.contains(r#"data-current="true""#));
+}

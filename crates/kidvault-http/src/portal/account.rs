@@ -142,12 +142,37 @@ pub async fn sign_out(State(state): State<AppState>, parts: Parts, PortalForm(p,
     Ok(with_cookies(Redirect::to("/portal/sign-in").into_response(), [set_cookie(&parts, SESSION_COOKIE, "", 0)]))
 }
 
-fn account_body(state: &AppState, p: &Portal, error: Option<&str>) -> String {
+fn sessions_card(p: &Portal, sessions: &[kidvault_service::accounts::SessionView]) -> String {
+    let mut rows = String::new();
+    for s in sessions {
+        let action = format!(
+            r#"<form method="post" action="/portal/sessions/{id}/revoke" class="inline">{csrf}<button type="submit" class="danger">{label}</button></form>"#,
+            id = s.id,
+            csrf = p.who().csrf_field(),
+            label = if s.current { "Sign out here" } else { "Revoke" },
+        );
+        rows.push_str(&format!(
+            r#"<tr data-current="{current}"><td>{created}{this}</td><td>{expires}</td><td>{action}</td></tr>"#,
+            current = s.current,
+            created = when(s.created_at),
+            this = if s.current { " (this browser)" } else { "" },
+            expires = when(s.expires_at),
+        ));
+    }
+    format!(
+        r#"<section class="card"><h2>Signed-in sessions</h2>
+<p>Every browser and app signed in to your account. Revoke any you do not recognise.</p>
+<table class="sessions"><thead><tr><th>Signed in</th><th>Expires</th><th></th></tr></thead><tbody>{rows}</tbody></table></section>"#
+    )
+}
+
+fn account_body(state: &AppState, p: &Portal, sessions: &str, error: Option<&str>) -> String {
     format!(
         r#"<section class="card">
 <h2>Your account</h2>
 <p>{name} · {email}</p>
 </section>
+{sessions}
 <section class="card danger">
 <h2>Close the account</h2>
 <p>Closing the account deletes <strong>every child profile of the household and all of their data</strong>:
@@ -169,8 +194,23 @@ once. You can still sign in for {grace} days to download the deletion receipts; 
     )
 }
 
-pub async fn account(State(state): State<AppState>, p: Portal) -> Response {
-    html::page(StatusCode::OK, "Account", Some(&p.who()), &account_body(&state, &p, None))
+async fn account_page(state: &AppState, p: &Portal, status: StatusCode, error: Option<&str>) -> PageResult {
+    let sessions = state.vault.sessions(&p.session, &p.token, Utc::now()).await?;
+    let body = account_body(state, p, &sessions_card(p, &sessions), error);
+    Ok(html::page(status, "Account", Some(&p.who()), &body))
+}
+
+pub async fn account(State(state): State<AppState>, p: Portal) -> PageResult {
+    account_page(&state, &p, StatusCode::OK, None).await
+}
+
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    PortalForm(p, _): PortalForm<Empty>,
+) -> PageResult {
+    state.vault.revoke_session(&p.session, &id, Utc::now()).await?;
+    Ok(Redirect::to("/portal/account").into_response())
 }
 
 #[derive(Deserialize)]
@@ -185,8 +225,7 @@ pub async fn close(State(state): State<AppState>, PortalForm(p, f): PortalForm<C
             Ok(Redirect::to("/portal/deletions").into_response())
         }
         Err(e @ ServiceError::Forbidden { .. }) => {
-            let body = account_body(&state, &p, Some(&e.public_message()));
-            Ok(html::page(StatusCode::FORBIDDEN, "Account", Some(&p.who()), &body))
+            account_page(&state, &p, StatusCode::FORBIDDEN, Some(&e.public_message())).await
         }
         Err(e) => Err(e.into()),
     }

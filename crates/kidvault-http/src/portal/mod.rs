@@ -44,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/sign-out", post(account::sign_out))
         .route("/portal/account", get(account::account))
         .route("/portal/account/close", post(account::close))
+        .route("/portal/sessions/{id}/revoke", post(account::revoke_session))
         .route("/portal/mailbox", get(account::mailbox))
         .route("/portal/children", post(household::add_child))
         .route("/portal/children/{id}", get(child::timeline))

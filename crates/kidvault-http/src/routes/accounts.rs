@@ -73,3 +73,46 @@ pub(crate) async fn sign_out(
     state.vault.sign_out(&token, chrono::Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct SessionInfo {
+    /// Names the session (the hex SHA-256 of its token; cannot sign in).
+    id: String,
+    /// The session making this request.
+    current: bool,
+    created_at: chrono::DateTime<chrono::Utc>,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct SessionList {
+    sessions: Vec<SessionInfo>,
+}
+
+/// The signed-in guardian's live sessions (API clients and portal), newest first.
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "accounts", security(("guardian" = [])),
+    responses((status = 200, body = SessionList), (status = 401, body = ErrorBody)))]
+pub(crate) async fn list_sessions(
+    State(state): State<AppState>,
+    GuardianAuth(g, token): GuardianAuth,
+) -> ApiResult<Json<SessionList>> {
+    let sessions = state.vault.sessions(&g, &token, chrono::Utc::now()).await?;
+    Ok(Json(SessionList {
+        sessions: sessions
+            .into_iter()
+            .map(|s| SessionInfo { id: s.id, current: s.current, created_at: s.created_at, expires_at: s.expires_at })
+            .collect(),
+    }))
+}
+
+/// Revoke one of your sessions (a lost phone, a shared computer).
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "accounts", security(("guardian" = [])),
+    params(("id" = String, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+pub(crate) async fn revoke_session(
+    State(state): State<AppState>,
+    GuardianAuth(g, _): GuardianAuth,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> ApiResult<StatusCode> {
+    state.vault.revoke_session(&g, &id, chrono::Utc::now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -295,6 +295,19 @@ fn insert_item_tx(conn: &Connection, item: &ItemRecord) -> Result<()> {
     Ok(())
 }
 
+const SESSION_COLS: &str = "token_hash, guardian_id, household_id, created_at, expires_at, revoked_at";
+
+fn session_row(row: &Row<'_>) -> Result<SessionRecord> {
+    Ok(SessionRecord {
+        token_hash: hash32(row, "token_hash")?,
+        guardian_id: id(row, "guardian_id")?,
+        household_id: id(row, "household_id")?,
+        created_at: ts(row, "created_at")?,
+        expires_at: ts(row, "expires_at")?,
+        revoked_at: opt_ts(row, "revoked_at")?,
+    })
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
@@ -365,23 +378,28 @@ impl Store for SqliteStore {
     async fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>> {
         let h = *token_hash;
         self.db.lookup(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT token_hash, guardian_id, household_id, created_at, expires_at, revoked_at
-                     FROM sessions WHERE token_hash = ?1",
-            )?;
+            let mut stmt = c.prepare_cached(&format!("SELECT {SESSION_COLS} FROM sessions WHERE token_hash = ?1"))?;
             let mut rows = stmt.query([h])?;
-            let Some(row) = rows.next()? else {
-                return Ok(None);
-            };
-            Ok(Some(SessionRecord {
-                token_hash: hash32(row, "token_hash")?,
-                guardian_id: id(row, "guardian_id")?,
-                household_id: id(row, "household_id")?,
-                created_at: ts(row, "created_at")?,
-                expires_at: ts(row, "expires_at")?,
-                revoked_at: opt_ts(row, "revoked_at")?,
-            }))
+            rows.next()?.map(session_row).transpose()
         })
+    }
+
+    async fn sessions_of(&self, guardian: GuardianId, now: Timestamp) -> Result<Vec<SessionRecord>> {
+        self.db
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {SESSION_COLS} FROM sessions
+                     WHERE guardian_id = ?1 AND revoked_at IS NULL AND expires_at > ?2
+                     ORDER BY created_at DESC"
+                ))?;
+                let mut rows = stmt.query(params![guardian.as_bytes(), ts_to_sql(now)])?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    out.push(session_row(r)?);
+                }
+                Ok(out)
+            })
+            .await
     }
 
     async fn revoke_session(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<()> {
