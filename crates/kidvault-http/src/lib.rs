@@ -42,6 +42,8 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/current", delete(routes::accounts::sign_out))
         .route("/sessions/{id}", delete(routes::accounts::revoke_session))
         .route("/household/close", post(routes::deletions::close_household))
+        .route("/household/invites", post(routes::accounts::invite))
+        .route("/invites/{token}/accept", post(routes::accounts::accept_invite))
         .route("/children", post(routes::children::create).get(routes::children::list))
         .route("/children/{id}", get(routes::children::get).delete(routes::deletions::child))
         .route("/children/{id}/deletions", post(routes::deletions::items))

@@ -38,6 +38,8 @@ impl Modify for BearerSchemes {
         routes::accounts::sign_in,
         routes::accounts::sign_out,
         routes::accounts::list_sessions,
+        routes::accounts::invite,
+        routes::accounts::accept_invite,
         routes::accounts::revoke_session,
         routes::children::create,
         routes::children::list,

@@ -9,11 +9,15 @@ use kidvault_domain::downstream::StaffRole;
 use kidvault_domain::entities::{parse_email, parse_label, Guardian};
 use kidvault_domain::ids::{GuardianId, HouseholdId, StaffId};
 use kidvault_domain::Timestamp;
-use kidvault_store::{GuardianRecord, SessionRecord, StaffRecord, StoreError};
+use kidvault_store::{GuardianRecord, InviteOutcome, InviteRecord, SessionRecord, StaffRecord, StoreError};
 
 use crate::access::{DeviceSession, GuardianSession};
-use crate::tokens::{new_token, token_hash, DEVICE_PREFIX, SESSION_PREFIX, STAFF_PREFIX};
+use crate::tokens::{new_token, token_hash, DEVICE_PREFIX, INVITE_PREFIX, SESSION_PREFIX, STAFF_PREFIX};
 use crate::{Result, ServiceError, Vault};
+
+fn email_taken() -> ServiceError {
+    ServiceError::Conflict { code: "email_taken", message: "an account with this e-mail already exists".into() }
+}
 
 /// A hash verified against when the e-mail is unknown, so a wrong e-mail costs as
 /// much time as a wrong password.
@@ -47,6 +51,24 @@ impl Vault {
         display_name: &str,
         now: Timestamp,
     ) -> Result<(GuardianId, HouseholdId)> {
+        let household_id = HouseholdId::generate(now);
+        let record = self.new_guardian_record(email, password, display_name, household_id, now).await?;
+        match self.store.create_household(household_id, &record).await {
+            Ok(()) => Ok((record.guardian.id, household_id)),
+            Err(StoreError::Conflict(_)) => Err(email_taken()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Checks a new guardian's details and hashes the password.
+    async fn new_guardian_record(
+        &self,
+        email: &str,
+        password: &str,
+        display_name: &str,
+        household_id: HouseholdId,
+        now: Timestamp,
+    ) -> Result<GuardianRecord> {
         let email =
             parse_email(email).ok_or_else(|| ServiceError::invalid("invalid_email", "email is not a valid address"))?;
         let len = password.chars().count();
@@ -57,19 +79,58 @@ impl Vault {
             .ok_or_else(|| ServiceError::invalid("invalid_display_name", "display_name must be 1 to 64 characters"))?;
         let password = password.to_owned();
         let password_hash = blocking(move || hash_password(&password)).await??;
-        let household_id = HouseholdId::generate(now);
-        let guardian_id = GuardianId::generate(now);
-        let record = GuardianRecord {
-            guardian: Guardian { id: guardian_id, household_id, email, display_name: name, created_at: now },
-            password_hash,
+        let guardian =
+            Guardian { id: GuardianId::generate(now), household_id, email, display_name: name, created_at: now };
+        Ok(GuardianRecord { guardian, password_hash })
+    }
+
+    /// Invites another guardian into the household: a single-use token (shown
+    /// once; the link is `/portal/invite/<token>`) valid for 7 days.
+    pub async fn invite_guardian(&self, g: &GuardianSession, now: Timestamp) -> Result<(String, Timestamp)> {
+        let token = new_token(INVITE_PREFIX)?;
+        let expires_at = now + chrono::Duration::days(7);
+        self.store
+            .create_invite(&InviteRecord {
+                token_hash: token_hash(&token),
+                household_id: g.household_id,
+                invited_by: g.guardian_id,
+                created_at: now,
+                expires_at,
+            })
+            .await?;
+        Ok((token, expires_at))
+    }
+
+    /// Accepts an invitation: creates the guardian in the inviting household.
+    /// An unknown, used or expired invitation is refused and changes nothing.
+    pub async fn accept_invite(
+        &self,
+        token: &str,
+        email: &str,
+        password: &str,
+        display_name: &str,
+        now: Timestamp,
+    ) -> Result<(GuardianId, HouseholdId)> {
+        let record = self.new_guardian_record(email, password, display_name, HouseholdId::generate(now), now).await?;
+        let guardian_id = record.guardian.id;
+        let outcome = match self.store.accept_invite(&token_hash(token), &record, now).await {
+            Err(StoreError::Conflict(_)) => return Err(email_taken()),
+            other => other?,
         };
-        match self.store.create_household(household_id, &record).await {
-            Ok(()) => Ok((guardian_id, household_id)),
-            Err(StoreError::Conflict(_)) => Err(ServiceError::Conflict {
-                code: "email_taken",
-                message: "an account with this e-mail already exists".into(),
+        match outcome {
+            InviteOutcome::Accepted { household } => Ok((guardian_id, household)),
+            InviteOutcome::Unknown => Err(ServiceError::NotFound),
+            InviteOutcome::Used => Err(ServiceError::Conflict {
+                code: "invite_used",
+                message: "this invitation has already been used; ask for a new one".into(),
             }),
-            Err(e) => Err(e.into()),
+            InviteOutcome::Expired => {
+                Err(ServiceError::invalid("invite_expired", "this invitation has expired; ask for a new one"))
+            }
+            InviteOutcome::HouseholdClosing => Err(ServiceError::Conflict {
+                code: "household_closing",
+                message: "the household's account is being closed".into(),
+            }),
         }
     }
 

@@ -34,7 +34,7 @@ macro_rules! store_conformance_tests {
             keystore_epochs_and_destruction, blobs_round_trip_and_delete, items_page_newest_first_with_filters,
             deletions_follow_lineage_and_purge_only_their_scope, processor_tasks_are_leased_retried_and_acknowledged,
             staff_tokens_and_processor_names, a_closing_household_is_purged_once_settled,
-            notices_are_written_with_their_event_and_leased_until_delivered);
+            notices_are_written_with_their_event_and_leased_until_delivered, invites_are_single_use_and_expire);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -826,4 +826,47 @@ pub async fn notices_are_written_with_their_event_and_leased_until_delivered(sto
     store.begin_household_closure(hh, t(7)).await.unwrap();
     assert!(store.purge_household(hh, t(40), &entry(EntryKind::HouseholdClosed, c.child.id)).await.unwrap());
     assert!(store.notices_for(g.guardian.id, 10).await.unwrap().is_empty(), "closing the account removes its mail");
+}
+
+pub async fn invites_are_single_use_and_expire(store: S, _: K, _: B) {
+    let (hh, g) = household(&store, "first@example.org").await;
+    let invite = |tag: u8, expires: i64| InviteRecord {
+        token_hash: [tag; 32],
+        household_id: hh,
+        invited_by: g.guardian.id,
+        created_at: t(1),
+        expires_at: t(expires),
+    };
+    store.create_invite(&invite(1, 8)).await.unwrap();
+    store.create_invite(&invite(2, 3)).await.unwrap();
+    let joiner = |email: &str| GuardianRecord {
+        guardian: Guardian {
+            id: GuardianId::generate(t(2)),
+            household_id: HouseholdId::generate(t(2)), // replaced by the invitation's
+            email: email.into(),
+            display_name: "Bo".into(),
+            created_at: t(2),
+        },
+        password_hash: "$argon2id$fake".into(),
+    };
+    assert_eq!(store.accept_invite(&[9; 32], &joiner("x@example.org"), t(2)).await.unwrap(), InviteOutcome::Unknown);
+    assert_eq!(store.accept_invite(&[2; 32], &joiner("x@example.org"), t(3)).await.unwrap(), InviteOutcome::Expired);
+    // A taken e-mail is refused and leaves the invitation usable.
+    assert!(matches!(
+        store.accept_invite(&[1; 32], &joiner("first@example.org"), t(2)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let bo = joiner("bo@example.org");
+    assert_eq!(store.accept_invite(&[1; 32], &bo, t(2)).await.unwrap(), InviteOutcome::Accepted { household: hh });
+    let stored = store.guardian_by_email("bo@example.org").await.unwrap().unwrap();
+    assert_eq!(stored.guardian.household_id, hh, "joins the inviting household");
+    assert_eq!(store.guardian_ids(hh).await.unwrap().len(), 2);
+    assert_eq!(store.accept_invite(&[1; 32], &joiner("y@example.org"), t(2)).await.unwrap(), InviteOutcome::Used);
+    assert!(store.guardian_by_email("y@example.org").await.unwrap().is_none());
+    store.create_invite(&invite(3, 30)).await.unwrap();
+    store.begin_household_closure(hh, t(4)).await.unwrap();
+    assert_eq!(
+        store.accept_invite(&[3; 32], &joiner("z@example.org"), t(5)).await.unwrap(),
+        InviteOutcome::HouseholdClosing
+    );
 }

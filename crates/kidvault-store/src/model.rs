@@ -245,3 +245,23 @@ pub enum NoticeDelivery {
     Delivered { via: String },
     Failed { error: String, retry_at: Timestamp },
 }
+
+/// An invitation to join a household as another guardian.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InviteRecord {
+    pub token_hash: [u8; 32],
+    pub household_id: HouseholdId,
+    pub invited_by: kidvault_domain::ids::GuardianId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// What accepting an invitation did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InviteOutcome {
+    Accepted { household: HouseholdId },
+    Unknown,
+    Used,
+    Expired,
+    HouseholdClosing,
+}

@@ -176,6 +176,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         entry: &NewEntry,
     ) -> Result<bool>;
 
+    /// Stores an invitation to join a household.
+    async fn create_invite(&self, invite: &InviteRecord) -> Result<()>;
+    /// Accepts an invitation: adds `guardian` to its household and uses the
+    /// invitation up, in one transaction, unless it is unknown, used, expired
+    /// at `at`, or its household is closing (then nothing changes).
+    async fn accept_invite(
+        &self,
+        token_hash: &[u8; 32],
+        guardian: &GuardianRecord,
+        at: Timestamp,
+    ) -> Result<InviteOutcome>;
     /// A guardian's live sessions (neither revoked nor expired at `now`), newest first.
     async fn sessions_of(&self, guardian: GuardianId, now: Timestamp) -> Result<Vec<SessionRecord>>;
     /// Removes a guardian's session (sign-out).

@@ -375,3 +375,58 @@ async fn a_guardian_sees_every_session_and_revokes_any_of_them() {
     assert_eq!(s, StatusCode::OK);
     assert!(page.contains("(this browser)") && page.contains(r#"data-current="true""#));
 }
+
+#[tokio::test]
+async fn a_second_guardian_joins_by_a_single_use_invitation_and_shares_the_household() {
+    let app = spawn_app().await;
+    let (ana, child, device) = household(&app, "ana@example.org").await;
+    let (s, invite) = app.post("/household/invites", Some(&ana), json!({})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let token = invite["token"].as_str().unwrap().to_owned();
+    assert_eq!(invite["url"], format!("/portal/invite/{token}"));
+
+    let join = |email: &str, password: &str| json!({"email": email, "password": password, "display_name": "Bo"});
+    // A refused acceptance (weak password, e-mail taken) leaves the invitation usable.
+    let (s, body) = app.post(&format!("/invites/{token}/accept"), None, join("bo@example.org", "short")).await;
+    assert_eq!((s, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "weak_password"));
+    let (s, body) =
+        app.post(&format!("/invites/{token}/accept"), None, join("ana@example.org", "a long enough password")).await;
+    assert_eq!((s, code(&body)), (StatusCode::CONFLICT, "email_taken"));
+
+    // Accepted through the portal's page.
+    let mut b = Browser::new(&app);
+    let (s, _, page) = b.get(&format!("/portal/invite/{token}")).await;
+    assert_eq!(s, StatusCode::OK);
+    let nonce = form_token(&page);
+    let form = [
+        ("_csrf", nonce.as_str()),
+        ("display_name", "Bo"),
+        ("email", "bo@example.org"),
+        ("password", "a long enough password"),
+    ];
+    let (s, h, _) = b.post(&format!("/portal/invite/{token}"), &form).await;
+    assert_eq!((s, location(&h)), (StatusCode::SEE_OTHER, "/portal"));
+    let (_, _, home) = b.get("/portal").await;
+    assert!(home.contains("Signed in as <strong>Bo</strong>") && home.contains("Mia"), "Bo sees Ana's child");
+
+    // Used once: refused the second time, and a made-up token is unknown.
+    let (s, body) =
+        app.post(&format!("/invites/{token}/accept"), None, join("cy@example.org", "a long enough password")).await;
+    assert_eq!((s, code(&body)), (StatusCode::CONFLICT, "invite_used"));
+    let (s, _) = app.post("/invites/kvi_madeup/accept", None, join("cy@example.org", "a long enough password")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Both guardians manage the child, and both are told when a deletion completes.
+    let (_, bo) =
+        app.post("/sessions", None, json!({"email": "bo@example.org", "password": "a long enough password"})).await;
+    let bo = bo["token"].as_str().unwrap().to_owned();
+    let (_, rec) = app.upload(&child, &device, wav(0.2, 3).0, Some("audio/wav")).await;
+    let (s, d) = app.delete(&format!("/items/{}", rec["item_id"].as_str().unwrap()), &bo).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    await_deletion(&app, &ana, d["deletion_id"].as_str().unwrap()).await;
+    app.vault.as_ref().unwrap().deliver_notices(chrono::Utc::now()).await.unwrap();
+    for who in [&ana, &bo] {
+        let (_, mailbox) = app.get("/notices", who).await;
+        assert_eq!(mailbox["notices"].as_array().unwrap().len(), 1, "each guardian gets the notice");
+    }
+}

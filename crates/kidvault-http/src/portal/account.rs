@@ -172,6 +172,12 @@ fn account_body(state: &AppState, p: &Portal, sessions: &str, error: Option<&str
 <h2>Your account</h2>
 <p>{name} · {email}</p>
 </section>
+<section class="card">
+<h2>Another guardian</h2>
+<p>Invite a second parent or legal guardian: they get their own sign-in and see and manage the same children.
+The link works once, for 7 days.</p>
+<form method="post" action="/portal/invites">{csrf}<button type="submit">Create an invitation link</button></form>
+</section>
 {sessions}
 <section class="card danger">
 <h2>Close the account</h2>
@@ -252,4 +258,75 @@ pub async fn mailbox(State(state): State<AppState>, p: Portal) -> PageResult {
         ));
     }
     Ok(html::page(StatusCode::OK, "Mailbox", Some(&p.who()), &body))
+}
+
+pub async fn invite(State(state): State<AppState>, parts: Parts, PortalForm(p, _): PortalForm<Empty>) -> PageResult {
+    let (token, expires_at) = state.vault.invite_guardian(&p.session, Utc::now()).await?;
+    let host = parts.headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let body = format!(
+        r#"<section class="card" id="invite" role="status"><h2>Invitation link</h2>
+<p>Send this link to the other guardian. It works once, until {until}, and is shown only now.</p>
+<p><code class="token" id="invite-link">http://{host}/portal/invite/{token}</code></p>
+<p><a href="/portal/account">Back to the account</a></p></section>"#,
+        until = when(expires_at),
+        host = esc(host),
+        token = esc(&token),
+    );
+    Ok(html::page(StatusCode::OK, "Invite a guardian", Some(&p.who()), &body))
+}
+
+fn accept_form(csrf: &str, token: &str, name: &str, email: &str, error: Option<&str>) -> String {
+    format!(
+        r#"{error}<p>You were invited to join a household on kidvault as a guardian.</p>
+<form method="post" action="/portal/invite/{token}" class="card narrow">
+{csrf}
+<label for="display_name">Your name</label>
+<input id="display_name" name="display_name" autocomplete="name" required maxlength="64" value="{name}">
+<label for="email">E-mail</label>
+<input id="email" name="email" type="email" autocomplete="email" required value="{email}">
+<label for="password">Password (12 characters or more)</label>
+<input id="password" name="password" type="password" autocomplete="new-password" required minlength="12">
+<button type="submit">Join the household</button>
+</form>"#,
+        error = error.map(|e| flash("error", e)).unwrap_or_default(),
+        token = esc(token),
+        name = esc(name),
+        email = esc(email),
+    )
+}
+
+pub async fn accept_page(parts: Parts, axum::extract::Path(token): axum::extract::Path<String>) -> PageResult {
+    public_form(&parts, StatusCode::OK, "Join a household", |csrf| accept_form(csrf, &token, "", "", None))
+}
+
+pub async fn accept(
+    State(state): State<AppState>,
+    ClientAddr(from): ClientAddr,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    PublicForm(parts, f): PublicForm<SignUp>,
+) -> PageResult {
+    let now = Utc::now();
+    match state.vault.accept_invite(&token, &f.email, &f.password, &f.display_name, now).await {
+        Ok(_) => {
+            let session = state.vault.sign_in(&f.email, &f.password, from, now).await?;
+            Ok(signed_in(&parts, &state, &session, "/portal"))
+        }
+        Err(ServiceError::NotFound) => Err(super::session::PageError::new(
+            StatusCode::NOT_FOUND,
+            "invite_unknown",
+            "this invitation link is not valid; ask for a new one",
+        )),
+        Err(e @ (ServiceError::Invalid { .. } | ServiceError::Conflict { .. })) => {
+            let status = if matches!(e, ServiceError::Conflict { .. }) {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            let msg = format!("{} ({})", e.public_message(), e.code());
+            public_form(&parts, status, "Join a household", |csrf| {
+                accept_form(csrf, &token, &f.display_name, &f.email, Some(&msg))
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
 }

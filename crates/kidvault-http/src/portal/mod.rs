@@ -45,6 +45,8 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/account", get(account::account))
         .route("/portal/account/close", post(account::close))
         .route("/portal/sessions/{id}/revoke", post(account::revoke_session))
+        .route("/portal/invites", post(account::invite))
+        .route("/portal/invite/{token}", get(account::accept_page).post(account::accept))
         .route("/portal/mailbox", get(account::mailbox))
         .route("/portal/children", post(household::add_child))
         .route("/portal/children/{id}", get(child::timeline))

@@ -116,3 +116,41 @@ pub(crate) async fn revoke_session(
     state.vault.revoke_session(&g, &id, chrono::Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct InviteCreated {
+    /// Single use; shown only now.
+    token: String,
+    /// Where the invited guardian accepts, in the portal.
+    url: String,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Invite another guardian (a second parent, a legal guardian) into the household.
+#[utoipa::path(post, path = "/api/v1/household/invites", tag = "accounts", security(("guardian" = [])),
+    responses((status = 201, body = InviteCreated), (status = 401, body = ErrorBody)))]
+pub(crate) async fn invite(
+    State(state): State<AppState>,
+    GuardianAuth(g, _): GuardianAuth,
+) -> ApiResult<(StatusCode, Json<InviteCreated>)> {
+    let (token, expires_at) = state.vault.invite_guardian(&g, chrono::Utc::now()).await?;
+    let url = format!("/portal/invite/{token}");
+    Ok((StatusCode::CREATED, Json(InviteCreated { token, url, expires_at })))
+}
+
+/// Accept an invitation: creates the guardian in the inviting household. Used,
+/// expired (`invite_expired`) or unknown invitations change nothing.
+#[utoipa::path(post, path = "/api/v1/invites/{token}/accept", tag = "accounts", request_body = NewGuardian,
+    params(("token" = String, Path)),
+    responses((status = 201, body = GuardianCreated), (status = 404, body = ErrorBody),
+        (status = 409, description = "invite_used, email_taken or household_closing", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub(crate) async fn accept_invite(
+    State(state): State<AppState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    ApiJson(req): ApiJson<NewGuardian>,
+) -> ApiResult<(StatusCode, Json<GuardianCreated>)> {
+    let (guardian_id, household_id) =
+        state.vault.accept_invite(&token, &req.email, &req.password, &req.display_name, chrono::Utc::now()).await?;
+    Ok((StatusCode::CREATED, Json(GuardianCreated { guardian_id, household_id })))
+}

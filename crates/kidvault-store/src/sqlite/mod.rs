@@ -13,6 +13,7 @@ pub mod audit;
 mod deletions;
 mod downstream;
 pub mod erasure;
+mod invites;
 mod keystore;
 pub(crate) mod ledger;
 mod outbox;

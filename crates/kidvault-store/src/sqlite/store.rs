@@ -14,7 +14,7 @@ use kidvault_ledger::entry::{EntryKind, NewEntry};
 use kidvault_ledger::Hash;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{deletions, downstream, ledger, outbox, ts_from_sql, ts_to_sql, uuid_from_sql, Db};
+use super::{deletions, downstream, invites, ledger, outbox, ts_from_sql, ts_to_sql, uuid_from_sql, Db};
 use crate::model::*;
 use crate::{Result, Store, StoreError};
 use kidvault_domain::deletion::{DeletionScope, DeletionStep};
@@ -22,6 +22,7 @@ use kidvault_domain::deletion::{DeletionScope, DeletionStep};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/store_0001_init.sql")),
     (2, include_str!("../migrations/store_0002_notices.sql")),
+    (3, include_str!("../migrations/store_0003_invites.sql")),
 ];
 
 /// The embedded data store: one SQLite file.
@@ -82,6 +83,29 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 }
 
 const GUARDIAN_COLS: &str = "id, household_id, email, display_name, password_hash, created_at";
+
+/// Adds a guardian to a household; a taken e-mail is a conflict.
+pub(crate) fn insert_guardian(c: &Connection, household: HouseholdId, g: &GuardianRecord) -> Result<()> {
+    c.execute(
+        &format!("INSERT INTO guardians ({GUARDIAN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+        params![
+            g.guardian.id.as_bytes(),
+            household.as_bytes(),
+            g.guardian.email,
+            g.guardian.display_name,
+            g.password_hash,
+            ts_to_sql(g.guardian.created_at)
+        ],
+    )
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict("e-mail already registered".into())
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(())
+}
 
 fn guardian_row(row: &Row<'_>) -> Result<GuardianRecord> {
     Ok(GuardianRecord {
@@ -322,27 +346,24 @@ impl Store for SqliteStore {
                     "INSERT INTO households (id, created_at) VALUES (?1, ?2)",
                     params![household.as_bytes(), ts_to_sql(g.guardian.created_at)],
                 )?;
-                c.execute(
-                    &format!("INSERT INTO guardians ({GUARDIAN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-                    params![
-                        g.guardian.id.as_bytes(),
-                        household.as_bytes(),
-                        g.guardian.email,
-                        g.guardian.display_name,
-                        g.password_hash,
-                        ts_to_sql(g.guardian.created_at)
-                    ],
-                )
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        StoreError::Conflict("e-mail already registered".into())
-                    } else {
-                        e.into()
-                    }
-                })?;
-                Ok(())
+                insert_guardian(c, household, &g)
             })
             .await
+    }
+
+    async fn create_invite(&self, invite: &InviteRecord) -> Result<()> {
+        let invite = invite.clone();
+        self.db.write(move |c| invites::create(c, &invite)).await
+    }
+
+    async fn accept_invite(
+        &self,
+        token_hash: &[u8; 32],
+        guardian: &GuardianRecord,
+        at: Timestamp,
+    ) -> Result<InviteOutcome> {
+        let (h, g) = (*token_hash, guardian.clone());
+        self.db.write(move |c| invites::accept(c, &h, &g, at)).await
     }
 
     async fn guardian_by_email(&self, email: &str) -> Result<Option<GuardianRecord>> {
@@ -939,6 +960,7 @@ impl Store for SqliteStore {
                     return Ok(false);
                 }
                 c.execute("DELETE FROM notices WHERE household_id = ?1", [hh])?;
+                c.execute("DELETE FROM invites WHERE household_id = ?1", [hh])?;
                 c.execute("DELETE FROM sessions WHERE household_id = ?1", [hh])?;
                 c.execute("DELETE FROM guardians WHERE household_id = ?1", [hh])?;
                 c.execute("DELETE FROM households WHERE id = ?1", [hh])?;
