@@ -15,14 +15,17 @@ use serde::{Deserialize, Serialize};
 pub enum NoticeKind {
     /// A deletion the guardian (or the retention policy) asked for has completed.
     DeletionCompleted,
+    /// E-mail-plus consent: follow the link to confirm.
+    ConsentConfirmation,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 1] = [NoticeKind::DeletionCompleted];
+    pub const ALL: [NoticeKind; 2] = [NoticeKind::DeletionCompleted, NoticeKind::ConsentConfirmation];
 
     pub fn as_str(self) -> &'static str {
         match self {
             NoticeKind::DeletionCompleted => "deletion_completed",
+            NoticeKind::ConsentConfirmation => "consent_confirmation",
         }
     }
 

@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/deletions/{id}", get(routes::deletions::status))
         .route("/deletions/{id}/receipt", get(routes::deletions::receipt))
         .route("/children/{id}/consents", post(routes::children::grant_consent).get(routes::children::consents))
+        .route("/consents/confirm", post(routes::children::confirm_consent))
         .route("/children/{id}/consents/{scope}", delete(routes::children::withdraw_scope))
         .route("/children/{id}/access-log", get(routes::children::access_log))
         .route("/children/{id}/activity", get(routes::ledger::activity))

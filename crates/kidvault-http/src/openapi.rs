@@ -47,6 +47,7 @@ impl Modify for BearerSchemes {
         routes::children::grant_consent,
         routes::children::consents,
         routes::children::withdraw_scope,
+        routes::children::confirm_consent,
         routes::children::access_log,
         routes::devices::pair,
         routes::devices::revoke,

@@ -5,15 +5,54 @@
 //! the next device request (devices re-read consent on every request).
 
 use chrono::Datelike;
-use kidvault_domain::consent::{scopes_in_force, Consent, ConsentRequest, ConsentScope, ScopeGrant};
+use kidvault_domain::consent::{scopes_in_force, Consent, ConsentMethod, ConsentRequest, ConsentScope, ScopeGrant};
 use kidvault_domain::entities::{Child, ChildProfile, ChildStatus};
 use kidvault_domain::ids::{ChildId, ConsentId};
+use kidvault_domain::notice::{NewNotice, NoticeKind};
 use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::EntryKind;
-use kidvault_store::ChildRecord;
+use kidvault_store::{ChildRecord, ConfirmOutcome, PendingConsent};
 
 use crate::access::{Action, Actor, Grant, GuardianSession};
+use crate::tokens::{new_token, token_hash, CONFIRM_PREFIX};
 use crate::{Result, ServiceError, Vault};
+
+/// What giving consent did.
+#[derive(Clone, Debug)]
+pub enum ConsentGiven {
+    Recorded(Consent),
+    /// E-mail-plus: a confirmation link was sent; nothing counts until it is followed.
+    AwaitingConfirmation {
+        expires_at: Timestamp,
+    },
+}
+
+fn consent_entry(grant: &Grant, consent: &Consent, now: Timestamp) -> kidvault_ledger::entry::NewEntry {
+    let mut entry = crate::ledger::entry(EntryKind::ConsentGranted, now, grant.actor(), &grant.child().child);
+    entry.subjects = vec![consent.id.to_string()];
+    entry.detail.insert("method".into(), consent.method.as_str().into());
+    entry.detail.insert("notice_version".into(), consent.notice_version.clone());
+    entry.detail.insert("scopes".into(), consent.scopes.iter().map(|g| g.scope.as_str()).collect::<Vec<_>>().join(","));
+    entry
+}
+
+/// The e-mail-plus confirmation: the permissions asked for and the link. No
+/// child content (not even the child's name).
+fn confirmation_notice(consent: &Consent, token: &str, expires_at: Timestamp) -> NewNotice {
+    let scopes: Vec<&str> = consent.scopes.iter().map(|g| g.scope.as_str()).collect();
+    NewNotice {
+        kind: NoticeKind::ConsentConfirmation,
+        subject: "Confirm your consent".into(),
+        body: format!(
+            "You gave consent on kidvault, under privacy notice {notice}, for a child in your household to: {scopes}.\n\n\
+             To confirm it, sign in and open this link before {until}:\n\n/portal/consent/confirm/{token}\n\n\
+             Until you do, nothing is collected under it. If this was not you, ignore this message.\n",
+            notice = consent.notice_version,
+            scopes = scopes.join(", "),
+            until = expires_at.format("%Y-%m-%d %H:%M UTC"),
+        ),
+    }
+}
 
 /// A child as a guardian sees it.
 #[derive(Clone, Debug)]
@@ -95,7 +134,10 @@ impl Vault {
         Ok(ChildView { child: record.child.clone(), profile, scopes, consent_renewal_required })
     }
 
-    /// Records a verifiable parental consent.
+    /// Records a verifiable parental consent. E-mail-plus consent is not
+    /// recorded yet: a confirmation link goes to the guardian through the
+    /// notice outbox, and the consent counts once it is followed
+    /// ([`Vault::confirm_consent`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn grant_consent(
         &self,
@@ -106,7 +148,7 @@ impl Vault {
         notice_version: &str,
         scopes: &[String],
         now: Timestamp,
-    ) -> Result<Consent> {
+    ) -> Result<ConsentGiven> {
         let grant = self.authorize(Actor::Guardian(g), child, Action::Manage).await?;
         let req = ConsentRequest::parse(method, evidence_ref, notice_version, scopes, &self.config.notice_version)
             .map_err(|e| {
@@ -131,15 +173,47 @@ impl Vault {
             granted_at: now,
             scopes: req.scopes.into_iter().map(|scope| ScopeGrant { scope, withdrawn_at: None }).collect(),
         };
-        let mut entry = crate::ledger::entry(EntryKind::ConsentGranted, now, grant.actor(), &grant.child().child);
-        entry.subjects = vec![consent.id.to_string()];
-        entry.detail.insert("method".into(), consent.method.as_str().into());
-        entry.detail.insert("notice_version".into(), consent.notice_version.clone());
-        entry
-            .detail
-            .insert("scopes".into(), consent.scopes.iter().map(|g| g.scope.as_str()).collect::<Vec<_>>().join(","));
+        if consent.method == ConsentMethod::EmailPlus {
+            let token = new_token(CONFIRM_PREFIX)?;
+            let expires_at = now + chrono::Duration::hours(48);
+            let pending = PendingConsent {
+                token_hash: token_hash(&token),
+                household_id: g.household_id,
+                consent,
+                created_at: now,
+                expires_at,
+            };
+            let notice = confirmation_notice(&pending.consent, &token, expires_at);
+            self.store.request_consent_confirmation(&pending, &notice).await?;
+            return Ok(ConsentGiven::AwaitingConfirmation { expires_at });
+        }
+        let entry = consent_entry(&grant, &consent, now);
         self.store.record_consent(&consent, &entry).await?;
-        Ok(consent)
+        Ok(ConsentGiven::Recorded(consent))
+    }
+
+    /// Follows an e-mail-plus confirmation link: the signed-in guardian who gave
+    /// the consent confirms it, and it is recorded now. Unknown, another
+    /// guardian's, used or expired links change nothing.
+    pub async fn confirm_consent(&self, g: &GuardianSession, token: &str, now: Timestamp) -> Result<Consent> {
+        let hash = token_hash(token);
+        // The entry names the child, known only once the link is looked up: the
+        // store checks the link, the service builds the entry from its consent.
+        let pending = self.store.pending_consent(&hash).await?.ok_or(ServiceError::NotFound)?;
+        let grant = self.authorize(Actor::Guardian(g), pending.child_id, Action::Manage).await?;
+        let entry = consent_entry(&grant, &pending, now);
+        match self.store.confirm_consent(&hash, g.guardian_id, now, &entry).await? {
+            ConfirmOutcome::Confirmed(c) => Ok(c),
+            ConfirmOutcome::Unknown => Err(ServiceError::NotFound),
+            ConfirmOutcome::Used => Err(ServiceError::Conflict {
+                code: "confirmation_used",
+                message: "this consent was already confirmed".into(),
+            }),
+            ConfirmOutcome::Expired => Err(ServiceError::invalid(
+                "confirmation_expired",
+                "this confirmation link has expired; give consent again",
+            )),
+        }
     }
 
     /// Withdraws one scope, effective on the next device request. Returns the

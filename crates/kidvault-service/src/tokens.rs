@@ -9,6 +9,7 @@ pub(crate) const SESSION_PREFIX: &str = "kvs_";
 pub(crate) const DEVICE_PREFIX: &str = "kvd_";
 pub(crate) const STAFF_PREFIX: &str = "kva_";
 pub(crate) const INVITE_PREFIX: &str = "kvi_";
+pub(crate) const CONFIRM_PREFIX: &str = "kvc_";
 
 pub(crate) fn new_token(prefix: &str) -> Result<String> {
     let mut raw = [0u8; 32];

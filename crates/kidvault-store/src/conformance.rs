@@ -34,7 +34,8 @@ macro_rules! store_conformance_tests {
             keystore_epochs_and_destruction, blobs_round_trip_and_delete, items_page_newest_first_with_filters,
             deletions_follow_lineage_and_purge_only_their_scope, processor_tasks_are_leased_retried_and_acknowledged,
             staff_tokens_and_processor_names, a_closing_household_is_purged_once_settled,
-            notices_are_written_with_their_event_and_leased_until_delivered, invites_are_single_use_and_expire);
+            notices_are_written_with_their_event_and_leased_until_delivered, invites_are_single_use_and_expire,
+            email_plus_consent_counts_once_confirmed_by_its_guardian);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -869,4 +870,48 @@ pub async fn invites_are_single_use_and_expire(store: S, _: K, _: B) {
         store.accept_invite(&[3; 32], &joiner("z@example.org"), t(5)).await.unwrap(),
         InviteOutcome::HouseholdClosing
     );
+}
+
+pub async fn email_plus_consent_counts_once_confirmed_by_its_guardian(store: S, _: K, _: B) {
+    use kidvault_domain::notice::{NewNotice, NoticeKind};
+    let (hh, g) = household(&store, "plus@example.org").await;
+    let (_, stranger) = household(&store, "stranger@example.org").await;
+    let c = child(&store, hh, 0).await;
+    let mut k = consent(c.child.id, g.guardian.id, &[ConsentScope::Voice], 1);
+    k.method = ConsentMethod::EmailPlus;
+    let pending = |tag: u8, expires: i64| PendingConsent {
+        token_hash: [tag; 32],
+        household_id: hh,
+        consent: k.clone(),
+        created_at: t(1),
+        expires_at: t(expires),
+    };
+    let notice = NewNotice { kind: NoticeKind::ConsentConfirmation, subject: "Confirm".into(), body: "link".into() };
+    store.request_consent_confirmation(&pending(1, 3), &notice).await.unwrap();
+    store.request_consent_confirmation(&pending(2, 2), &notice).await.unwrap();
+    // Nothing counts yet; the link went to this guardian only.
+    assert!(store.consents_of(c.child.id).await.unwrap().is_empty());
+    assert_eq!(store.child(c.child.id).await.unwrap().unwrap().child.status, ChildStatus::PendingConsent);
+    assert_eq!(store.notices_for(g.guardian.id, 10).await.unwrap().len(), 2);
+    assert_eq!(store.pending_consent(&[1; 32]).await.unwrap().map(|p| p.id), Some(k.id));
+
+    let e = entry(EntryKind::ConsentGranted, c.child.id);
+    let size = store.ledger_size().await.unwrap();
+    assert_eq!(store.confirm_consent(&[9; 32], g.guardian.id, t(2), &e).await.unwrap(), ConfirmOutcome::Unknown);
+    assert_eq!(
+        store.confirm_consent(&[1; 32], stranger.guardian.id, t(2), &e).await.unwrap(),
+        ConfirmOutcome::Unknown,
+        "another guardian cannot confirm it"
+    );
+    assert_eq!(store.confirm_consent(&[2; 32], g.guardian.id, t(2), &e).await.unwrap(), ConfirmOutcome::Expired);
+    assert_eq!(store.ledger_size().await.unwrap(), size, "refusals change nothing");
+    let ConfirmOutcome::Confirmed(recorded) = store.confirm_consent(&[1; 32], g.guardian.id, t(2), &e).await.unwrap()
+    else {
+        panic!("confirmed")
+    };
+    assert_eq!(recorded.granted_at, t(2), "granted when confirmed");
+    assert_eq!(store.consents_of(c.child.id).await.unwrap(), vec![recorded]);
+    assert_eq!(store.child(c.child.id).await.unwrap().unwrap().child.status, ChildStatus::Active);
+    assert_eq!(store.ledger_size().await.unwrap(), size + 1);
+    assert_eq!(store.confirm_consent(&[1; 32], g.guardian.id, t(2), &e).await.unwrap(), ConfirmOutcome::Used);
 }

@@ -265,3 +265,24 @@ pub enum InviteOutcome {
     Expired,
     HouseholdClosing,
 }
+
+/// An e-mail-plus consent waiting for its confirmation link to be followed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingConsent {
+    pub token_hash: [u8; 32],
+    pub household_id: HouseholdId,
+    /// As it will be recorded (its `granted_at` becomes the confirmation time).
+    pub consent: kidvault_domain::consent::Consent,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// What following a confirmation link did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfirmOutcome {
+    Confirmed(kidvault_domain::consent::Consent),
+    /// Unknown, another guardian's, or its child is gone.
+    Unknown,
+    Used,
+    Expired,
+}

@@ -176,6 +176,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         entry: &NewEntry,
     ) -> Result<bool>;
 
+    /// Stores an e-mail-plus consent waiting for confirmation, and writes
+    /// `notice` (with the link) to the guardian who gave it, in one transaction.
+    async fn request_consent_confirmation(&self, pending: &PendingConsent, notice: &NewNotice) -> Result<()>;
+    /// The consent a confirmation link waits for (used or not), if any.
+    async fn pending_consent(&self, token_hash: &[u8; 32]) -> Result<Option<kidvault_domain::consent::Consent>>;
+    /// Follows a confirmation link: records the consent (granted at `at`) and
+    /// `entry`, once, if `guardian` gave it, it has not expired and the child is live.
+    async fn confirm_consent(
+        &self,
+        token_hash: &[u8; 32],
+        guardian: GuardianId,
+        at: Timestamp,
+        entry: &NewEntry,
+    ) -> Result<ConfirmOutcome>;
     /// Stores an invitation to join a household.
     async fn create_invite(&self, invite: &InviteRecord) -> Result<()>;
     /// Accepts an invitation: adds `guardian` to its household and uses the

@@ -430,3 +430,68 @@ async fn a_second_guardian_joins_by_a_single_use_invitation_and_shares_the_house
         assert_eq!(mailbox["notices"].as_array().unwrap().len(), 1, "each guardian gets the notice");
     }
 }
+
+#[tokio::test]
+async fn email_plus_consent_counts_only_once_its_link_is_followed() {
+    let app = spawn_app().await;
+    let g = app.guardian("ana@example.org").await;
+    let child = app.child(&g, "Mia").await;
+    let (_, device) = app.device(&g, &child, "speaker").await;
+    let mut portal = Browser::signed_in(&app, &g);
+    let token = csrf_token(&g);
+
+    // Given in the portal by e-mail plus: nothing is recorded yet.
+    let form = [
+        ("_csrf", token.as_str()),
+        ("method", "email_plus"),
+        ("evidence_ref", "email-2026-11"),
+        ("scopes", "voice"),
+        ("scopes", "training"),
+    ];
+    let (s, _, page) = portal.post(&format!("/portal/children/{child}/consent"), &form).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    assert!(page.contains("Check your e-mail"));
+    let (_, c) = app.get(&format!("/children/{child}"), &g).await;
+    assert_eq!((c["status"].as_str(), c["scopes"].as_array().unwrap().len()), (Some("pending_consent"), 0));
+    assert_eq!(app.upload(&child, &device, wav(0.2, 1).0, Some("audio/wav")).await.0, StatusCode::FORBIDDEN);
+
+    // The link arrives through the outbox.
+    app.vault.as_ref().unwrap().deliver_notices(chrono::Utc::now()).await.unwrap();
+    let (_, mailbox) = app.get("/notices", &g).await;
+    let notice = &mailbox["notices"][0];
+    assert_eq!(
+        (notice["kind"].as_str(), notice["delivered_via"].as_str()),
+        (Some("consent_confirmation"), Some("mailbox"))
+    );
+    let body = notice["body"].as_str().unwrap();
+    assert!(!body.contains("Mia") && !body.contains(&child), "no child content in the notice");
+    let link = body.lines().find(|l| l.starts_with("/portal/consent/confirm/")).unwrap().to_owned();
+    let confirm_token = link.trim_start_matches("/portal/consent/confirm/").to_owned();
+    let (_, _, mail_page) = portal.get("/portal/mailbox").await;
+    assert!(mail_page.contains(&format!(r#"<a href="{link}">"#)), "the link is clickable in the mailbox");
+
+    // Someone else cannot confirm it; the guardian can, once.
+    let eve = app.guardian("eve@example.org").await;
+    let (s, _) = app.post("/consents/confirm", Some(&eve), json!({"token": confirm_token})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, page) = portal.get(&link).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.contains("Confirm consent"));
+    let (s, h, _) = portal.post(&link, &[("_csrf", &token)]).await;
+    assert_eq!((s, location(&h)), (StatusCode::SEE_OTHER, format!("/portal/children/{child}/consent").as_str()));
+    let (_, c) = app.get(&format!("/children/{child}"), &g).await;
+    assert_eq!(c["status"], "active");
+    assert_eq!(c["scopes"], json!(["voice", "training"]));
+    assert_eq!(app.upload(&child, &device, wav(0.2, 2).0, Some("audio/wav")).await.0, StatusCode::CREATED);
+    let (_, consents) = app.get(&format!("/children/{child}/consents"), &g).await;
+    assert_eq!(consents["consents"][0]["method"], "email_plus");
+    let (s, body) = app.post("/consents/confirm", Some(&g), json!({"token": confirm_token})).await;
+    assert_eq!((s, code(&body)), (StatusCode::CONFLICT, "confirmation_used"));
+    // Recorded in the ledger like any consent.
+    let (_, activity) = app.get(&format!("/children/{child}/activity"), &g).await;
+    assert!(activity["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "consent.granted" && e["detail"]["method"] == "email_plus"));
+}

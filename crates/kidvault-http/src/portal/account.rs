@@ -254,7 +254,7 @@ pub async fn mailbox(State(state): State<AppState>, p: Portal) -> PageResult {
             kind = n.kind.as_str(),
             subject = esc(&n.subject),
             created = when(n.created_at),
-            text = esc(&n.body),
+            text = linkify(&n.body),
         ));
     }
     Ok(html::page(StatusCode::OK, "Mailbox", Some(&p.who()), &body))
@@ -329,4 +329,19 @@ pub async fn accept(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Escapes a notice's text and makes its portal paths (a line of their own) links.
+fn linkify(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let t = line.trim();
+            if t.starts_with("/portal/") && !t.contains(char::is_whitespace) {
+                format!(r#"<a href="{0}">{0}</a>"#, esc(t))
+            } else {
+                esc(line)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

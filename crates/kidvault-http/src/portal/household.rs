@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Datelike, Utc};
 use kidvault_domain::consent::{ConsentMethod, ConsentScope};
 use kidvault_domain::entities::ChildStatus;
+use kidvault_service::children::ConsentGiven;
 use serde::Deserialize;
 
 use super::html::{self, esc, flash, when, words};
@@ -203,7 +204,18 @@ pub async fn give_consent(
         .grant_consent(&p.session, child, field("method"), field("evidence_ref"), &notice, &scopes, now)
         .await
     {
-        Ok(_) => Ok(Redirect::to(&format!("/portal/children/{id}/consent")).into_response()),
+        Ok(ConsentGiven::Recorded(_)) => Ok(Redirect::to(&format!("/portal/children/{id}/consent")).into_response()),
+        Ok(ConsentGiven::AwaitingConfirmation { expires_at }) => {
+            let body = format!(
+                r#"<section class="card" role="status" id="awaiting"><h2>Check your e-mail</h2>
+<p>We sent a confirmation link to {email}. Nothing is collected under this consent until you open it
+(before {until}). It is also in your <a href="/portal/mailbox">mailbox</a>.</p>
+<p><a href="/portal/children/{id}/consent">Back to consent</a></p></section>"#,
+                email = esc(&p.guardian.email),
+                until = when(expires_at),
+            );
+            Ok(html::page(StatusCode::ACCEPTED, "Confirm by e-mail", Some(&p.who()), &body))
+        }
         Err(e @ kidvault_service::ServiceError::Invalid { .. }) => {
             consent_view(&state, &p, &id, Some(&e.public_message()), StatusCode::UNPROCESSABLE_ENTITY).await
         }
@@ -309,3 +321,24 @@ pub async fn revoke(
 
 #[derive(Deserialize)]
 pub struct Empty {}
+
+pub async fn confirm_page(p: Portal, Path(token): Path<String>) -> PageResult {
+    let body = format!(
+        r#"<section class="card narrow"><h2>Confirm your consent</h2>
+<p>You asked to give consent by e-mail. Confirm it to let kidvault collect under it.</p>
+<form method="post" action="/portal/consent/confirm/{token}">{csrf}<button type="submit">Confirm consent</button></form>
+</section>"#,
+        token = esc(&token),
+        csrf = p.who().csrf_field(),
+    );
+    Ok(html::page(StatusCode::OK, "Confirm consent", Some(&p.who()), &body))
+}
+
+pub async fn confirm(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    PortalForm(p, _): PortalForm<Empty>,
+) -> PageResult {
+    let consent = state.vault.confirm_consent(&p.session, &token, Utc::now()).await?;
+    Ok(Redirect::to(&format!("/portal/children/{}/consent", consent.child_id)).into_response())
+}

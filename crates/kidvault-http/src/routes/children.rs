@@ -1,11 +1,12 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use kidvault_domain::consent::{Consent, ConsentMethod, ConsentScope};
 use kidvault_domain::entities::ChildStatus;
 use kidvault_domain::ids::{ChildId, ConsentId, GuardianId};
-use kidvault_service::children::ChildView;
+use kidvault_service::children::{ChildView, ConsentGiven};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiResult, ErrorBody};
@@ -142,20 +143,58 @@ pub(crate) struct ConsentList {
     consents: Vec<ConsentDto>,
 }
 
-/// Record verifiable parental consent for a child.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct AwaitingConfirmation {
+    /// `awaiting_confirmation`: a link went to the guardian (see `GET /api/v1/notices`).
+    status: &'static str,
+    expires_at: DateTime<Utc>,
+}
+
+/// Record verifiable parental consent for a child. With `email_plus`, nothing is
+/// recorded yet: a confirmation link goes to the guardian through the notice
+/// outbox (202), and the consent counts once it is followed.
 #[utoipa::path(post, path = "/api/v1/children/{id}/consents", tag = "consent", request_body = NewConsent,
     security(("guardian" = [])), params(("id" = String, Path)),
-    responses((status = 201, body = ConsentDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = ConsentDto), (status = 202, body = AwaitingConfirmation),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn grant_consent(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<NewConsent>,
-) -> ApiResult<(StatusCode, Json<ConsentDto>)> {
-    let consent = state
+) -> ApiResult<Response> {
+    let given = state
         .vault
         .grant_consent(&g, path_id(&id)?, &req.method, &req.evidence_ref, &req.notice_version, &req.scopes, Utc::now())
         .await?;
+    Ok(match given {
+        ConsentGiven::Recorded(c) => (StatusCode::CREATED, Json(ConsentDto::from(c))).into_response(),
+        ConsentGiven::AwaitingConfirmation { expires_at } => {
+            (StatusCode::ACCEPTED, Json(AwaitingConfirmation { status: "awaiting_confirmation", expires_at }))
+                .into_response()
+        }
+    })
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Confirmation {
+    /// The token from the confirmation link (`/portal/consent/confirm/<token>`).
+    token: String,
+}
+
+/// Confirm an e-mail-plus consent (the guardian who gave it, signed in).
+#[utoipa::path(post, path = "/api/v1/consents/confirm", tag = "consent", request_body = Confirmation,
+    security(("guardian" = [])),
+    responses((status = 201, body = ConsentDto), (status = 404, body = ErrorBody),
+        (status = 409, description = "confirmation_used", body = ErrorBody),
+        (status = 422, description = "confirmation_expired", body = ErrorBody)))]
+pub(crate) async fn confirm_consent(
+    State(state): State<AppState>,
+    GuardianAuth(g, _): GuardianAuth,
+    ApiJson(req): ApiJson<Confirmation>,
+) -> ApiResult<(StatusCode, Json<ConsentDto>)> {
+    let consent = state.vault.confirm_consent(&g, &req.token, Utc::now()).await?;
     Ok((StatusCode::CREATED, Json(consent.into())))
 }
 

@@ -284,6 +284,7 @@ pub(crate) fn purge(conn: &Connection, id: DeletionId, at: Timestamp) -> Result<
         let child = d.child_id.as_bytes();
         conn.execute("DELETE FROM consent_scopes WHERE child_id = ?1", [child])?;
         conn.execute("DELETE FROM consents WHERE child_id = ?1", [child])?;
+        conn.execute("DELETE FROM pending_consents WHERE child_id = ?1", [child])?;
         conn.execute("DELETE FROM devices WHERE child_id = ?1", [child])?;
         conn.execute("DELETE FROM children WHERE id = ?1", [child])?;
     }

@@ -13,13 +13,26 @@ use crate::{Result, StoreError};
 /// Writes each notice once per guardian of `household`, due at once. Call inside
 /// the transaction of the event the notices are about.
 pub(crate) fn enqueue(c: &Connection, household: HouseholdId, notices: &[NewNotice], at: Timestamp) -> Result<()> {
+    enqueue_to(c, household, None, notices, at)
+}
+
+/// As [`enqueue`], to one guardian of the household only (`Some`), or to all.
+pub(crate) fn enqueue_to(
+    c: &Connection,
+    household: HouseholdId,
+    only: Option<GuardianId>,
+    notices: &[NewNotice],
+    at: Timestamp,
+) -> Result<()> {
     if notices.is_empty() {
         return Ok(());
     }
     let mut guardians = Vec::new();
     {
-        let mut stmt = c.prepare_cached("SELECT id, email FROM guardians WHERE household_id = ?1 ORDER BY id")?;
-        let mut rows = stmt.query([household.as_bytes()])?;
+        let mut stmt = c.prepare_cached(
+            "SELECT id, email FROM guardians WHERE household_id = ?1 AND (?2 IS NULL OR id = ?2) ORDER BY id",
+        )?;
+        let mut rows = stmt.query(params![household.as_bytes(), only.map(|g| g.as_bytes().to_vec())])?;
         while let Some(r) = rows.next()? {
             guardians.push((uuid_from_sql(&r.get::<_, Vec<u8>>(0)?)?, r.get::<_, String>(1)?));
         }

@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/store_0001_init.sql")),
     (2, include_str!("../migrations/store_0002_notices.sql")),
     (3, include_str!("../migrations/store_0003_invites.sql")),
+    (4, include_str!("../migrations/store_0004_pending_consents.sql")),
 ];
 
 /// The embedded data store: one SQLite file.
@@ -83,6 +84,34 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 }
 
 const GUARDIAN_COLS: &str = "id, household_id, email, display_name, password_hash, created_at";
+
+/// Records a consent and makes its child active (inside the caller's transaction).
+pub(crate) fn insert_consent(c: &Connection, k: &Consent) -> Result<()> {
+    c.execute(
+        "INSERT INTO consents (id, child_id, guardian_id, method, evidence_ref, notice_version, granted_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            k.id.as_bytes(),
+            k.child_id.as_bytes(),
+            k.guardian_id.as_bytes(),
+            k.method.as_str(),
+            k.evidence_ref,
+            k.notice_version,
+            ts_to_sql(k.granted_at)
+        ],
+    )?;
+    for g in &k.scopes {
+        c.execute(
+            "INSERT INTO consent_scopes (consent_id, child_id, scope, withdrawn_at) VALUES (?1, ?2, ?3, ?4)",
+            params![k.id.as_bytes(), k.child_id.as_bytes(), g.scope.as_str(), g.withdrawn_at.map(ts_to_sql)],
+        )?;
+    }
+    c.execute(
+        "UPDATE children SET status = 'active' WHERE id = ?1 AND status = 'pending_consent'",
+        [k.child_id.as_bytes()],
+    )?;
+    Ok(())
+}
 
 /// Adds a guardian to a household; a taken e-mail is a conflict.
 pub(crate) fn insert_guardian(c: &Connection, household: HouseholdId, g: &GuardianRecord) -> Result<()> {
@@ -351,6 +380,27 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn request_consent_confirmation(&self, pending: &PendingConsent, notice: &NewNotice) -> Result<()> {
+        let (p, n) = (pending.clone(), notice.clone());
+        self.db.write(move |c| invites::request_consent(c, &p, &n)).await
+    }
+
+    async fn pending_consent(&self, token_hash: &[u8; 32]) -> Result<Option<Consent>> {
+        let h = *token_hash;
+        self.db.read(move |c| invites::pending_consent(c, &h)).await
+    }
+
+    async fn confirm_consent(
+        &self,
+        token_hash: &[u8; 32],
+        guardian: GuardianId,
+        at: Timestamp,
+        entry: &NewEntry,
+    ) -> Result<ConfirmOutcome> {
+        let (h, entry) = (*token_hash, entry.clone());
+        self.db.write(move |c| invites::confirm_consent(c, &h, guardian, at, &entry)).await
+    }
+
     async fn create_invite(&self, invite: &InviteRecord) -> Result<()> {
         let invite = invite.clone();
         self.db.write(move |c| invites::create(c, &invite)).await
@@ -495,29 +545,7 @@ impl Store for SqliteStore {
         let entry = entry.clone();
         self.db
             .write(move |c| {
-                c.execute(
-                    "INSERT INTO consents (id, child_id, guardian_id, method, evidence_ref, notice_version, granted_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
-                        k.id.as_bytes(),
-                        k.child_id.as_bytes(),
-                        k.guardian_id.as_bytes(),
-                        k.method.as_str(),
-                        k.evidence_ref,
-                        k.notice_version,
-                        ts_to_sql(k.granted_at)
-                    ],
-                )?;
-                for g in &k.scopes {
-                    c.execute(
-                        "INSERT INTO consent_scopes (consent_id, child_id, scope, withdrawn_at) VALUES (?1, ?2, ?3, ?4)",
-                        params![k.id.as_bytes(), k.child_id.as_bytes(), g.scope.as_str(), g.withdrawn_at.map(ts_to_sql)],
-                    )?;
-                }
-                c.execute(
-                    "UPDATE children SET status = 'active' WHERE id = ?1 AND status = 'pending_consent'",
-                    [k.child_id.as_bytes()],
-                )?;
+                insert_consent(c, &k)?;
                 ledger::append(c, std::slice::from_ref(&entry))?;
                 Ok(())
             })
