@@ -22,6 +22,7 @@
 mod aead;
 mod keys;
 mod provider;
+pub mod totp;
 
 pub use aead::{open, seal, SEALED_OVERHEAD};
 pub use keys::{ChildKey, SecretKey};

@@ -137,7 +137,14 @@ impl Vault {
     /// Signs a guardian in; returns a bearer token valid for the session TTL.
     /// Failures are throttled per account and per client address (`from`):
     /// past the limits an attempt is refused before its password is checked.
-    pub async fn sign_in(&self, email: &str, password: &str, from: Option<IpAddr>, now: Timestamp) -> Result<String> {
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        second: Option<&str>,
+        from: Option<IpAddr>,
+        now: Timestamp,
+    ) -> Result<String> {
         if let Some(retry_after) = self.sign_ins.check(&self.config.sign_in_limits, email, from, now) {
             return Err(ServiceError::RateLimited { retry_after });
         }
@@ -156,6 +163,13 @@ impl Vault {
             (true, Some(r)) => r,
             _ => return Err(wrong()),
         };
+        match self.second_factor(record.guardian.id, second, now).await {
+            Err(e @ ServiceError::SecondFactor { code: "totp_invalid", .. }) => {
+                self.sign_ins.failed(email, from, now);
+                return Err(e);
+            }
+            other => other?,
+        }
         self.sign_ins.succeeded(email);
         let token = new_token(SESSION_PREFIX)?;
         self.store

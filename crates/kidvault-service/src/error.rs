@@ -26,6 +26,9 @@ pub enum ServiceError {
     Invalid { code: &'static str, message: String },
     #[error("{0}")]
     Unauthenticated(String),
+    /// The password was right; the second factor is missing (`totp_required`) or wrong (`totp_invalid`).
+    #[error("{message}")]
+    SecondFactor { code: &'static str, message: String },
     #[error("{message}")]
     Forbidden { code: &'static str, message: String },
     #[error("not found")]
@@ -51,7 +54,7 @@ impl ServiceError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             ServiceError::Invalid { .. } => ErrorKind::Invalid,
-            ServiceError::Unauthenticated(_) => ErrorKind::Unauthenticated,
+            ServiceError::Unauthenticated(_) | ServiceError::SecondFactor { .. } => ErrorKind::Unauthenticated,
             ServiceError::Forbidden { .. } => ErrorKind::Forbidden,
             ServiceError::NotFound => ErrorKind::NotFound,
             ServiceError::Conflict { .. } => ErrorKind::Conflict,
@@ -67,7 +70,8 @@ impl ServiceError {
             ServiceError::Invalid { code, .. }
             | ServiceError::Forbidden { code, .. }
             | ServiceError::Conflict { code, .. }
-            | ServiceError::TooLarge { code, .. } => code,
+            | ServiceError::TooLarge { code, .. }
+            | ServiceError::SecondFactor { code, .. } => code,
             ServiceError::Unauthenticated(_) => "unauthenticated",
             ServiceError::NotFound => "not_found",
             ServiceError::RateLimited { .. } => "rate_limited",

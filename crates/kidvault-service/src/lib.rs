@@ -37,6 +37,7 @@ pub mod notices;
 pub mod ratelimit;
 pub mod review;
 mod tokens;
+pub mod twofactor;
 pub mod zipstream;
 
 use std::sync::Arc;

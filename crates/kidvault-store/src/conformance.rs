@@ -35,7 +35,7 @@ macro_rules! store_conformance_tests {
             deletions_follow_lineage_and_purge_only_their_scope, processor_tasks_are_leased_retried_and_acknowledged,
             staff_tokens_and_processor_names, a_closing_household_is_purged_once_settled,
             notices_are_written_with_their_event_and_leased_until_delivered, invites_are_single_use_and_expire,
-            email_plus_consent_counts_once_confirmed_by_its_guardian);
+            email_plus_consent_counts_once_confirmed_by_its_guardian, totp_steps_and_recovery_codes_work_once);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -914,4 +914,28 @@ pub async fn email_plus_consent_counts_once_confirmed_by_its_guardian(store: S, 
     assert_eq!(store.child(c.child.id).await.unwrap().unwrap().child.status, ChildStatus::Active);
     assert_eq!(store.ledger_size().await.unwrap(), size + 1);
     assert_eq!(store.confirm_consent(&[1; 32], g.guardian.id, t(2), &e).await.unwrap(), ConfirmOutcome::Used);
+}
+
+pub async fn totp_steps_and_recovery_codes_work_once(store: S, _: K, _: B) {
+    let (_, g) = household(&store, "totp@example.org").await;
+    let id = g.guardian.id;
+    assert_eq!(store.totp(id).await.unwrap(), None);
+    assert!(matches!(store.enable_totp(id, t(1), 5, &[]).await, Err(StoreError::Conflict(_))), "nothing to enable");
+    store.begin_totp(id, b"first").await.unwrap();
+    store.begin_totp(id, b"second").await.unwrap();
+    let pending = store.totp(id).await.unwrap().unwrap();
+    assert_eq!((pending.secret_wrapped.as_slice(), pending.enabled_at), (b"second".as_slice(), None));
+    store.enable_totp(id, t(1), 10, &[[1; 32], [2; 32]]).await.unwrap();
+    assert!(matches!(store.begin_totp(id, b"third").await, Err(StoreError::Conflict(_))), "on: no silent re-enrolment");
+    assert_eq!(store.totp(id).await.unwrap().unwrap().enabled_at, Some(t(1)));
+    assert!(!store.use_totp_step(id, 10).await.unwrap(), "the enrolment code's step is used");
+    assert!(store.use_totp_step(id, 11).await.unwrap());
+    assert!(!store.use_totp_step(id, 11).await.unwrap(), "no replay");
+    assert!(!store.use_totp_step(id, 9).await.unwrap());
+    assert!(store.use_recovery_code(id, &[1; 32], t(2)).await.unwrap());
+    assert!(!store.use_recovery_code(id, &[1; 32], t(2)).await.unwrap(), "single use");
+    assert!(!store.use_recovery_code(id, &[3; 32], t(2)).await.unwrap());
+    store.disable_totp(id).await.unwrap();
+    assert_eq!(store.totp(id).await.unwrap(), None);
+    assert!(!store.use_recovery_code(id, &[2; 32], t(2)).await.unwrap(), "codes go with it");
 }

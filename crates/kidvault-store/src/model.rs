@@ -286,3 +286,13 @@ pub enum ConfirmOutcome {
     Used,
     Expired,
 }
+
+/// A guardian's TOTP second factor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TotpRecord {
+    /// The secret, wrapped by the root key.
+    pub secret_wrapped: Vec<u8>,
+    /// `None` while enrolment waits for the first code.
+    pub enabled_at: Option<Timestamp>,
+    pub last_step: Option<i64>,
+}

@@ -190,6 +190,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         at: Timestamp,
         entry: &NewEntry,
     ) -> Result<ConfirmOutcome>;
+    /// Starts (or restarts) TOTP enrolment with a new wrapped secret; refused
+    /// (`Conflict`) while TOTP is on.
+    async fn begin_totp(&self, guardian: GuardianId, secret_wrapped: &[u8]) -> Result<()>;
+    async fn totp(&self, guardian: GuardianId) -> Result<Option<TotpRecord>>;
+    /// Turns TOTP on (the first code's step used up) with new recovery code hashes.
+    async fn enable_totp(&self, guardian: GuardianId, at: Timestamp, step: i64, codes: &[[u8; 32]]) -> Result<()>;
+    /// Uses a code's step: false when it is not after the last one used (a replay).
+    async fn use_totp_step(&self, guardian: GuardianId, step: i64) -> Result<bool>;
+    /// Uses a recovery code: false when unknown or already used.
+    async fn use_recovery_code(&self, guardian: GuardianId, code_hash: &[u8; 32], at: Timestamp) -> Result<bool>;
+    async fn disable_totp(&self, guardian: GuardianId) -> Result<()>;
     /// Stores an invitation to join a household.
     async fn create_invite(&self, invite: &InviteRecord) -> Result<()>;
     /// Accepts an invitation: adds `guardian` to its household and uses the

@@ -91,7 +91,7 @@ pub async fn seed(vault: &Vault, now: Timestamp) -> anyhow::Result<Seeded> {
         Err(ServiceError::Conflict { .. }) => return Ok(Seeded::default()),
         Err(e) => return Err(e.into()),
     }
-    let token = vault.sign_in(DEMO_EMAIL, DEMO_PASSWORD, None, now).await?;
+    let token = vault.sign_in(DEMO_EMAIL, DEMO_PASSWORD, None, None, now).await?;
     let g = vault.authenticate_guardian(&token, now).await?;
     let notice = vault.config().notice_version.clone();
     let mut seeded = Seeded { created: true, ..Seeded::default() };

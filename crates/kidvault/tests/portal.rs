@@ -495,3 +495,74 @@ async fn email_plus_consent_counts_only_once_its_link_is_followed() {
         .iter()
         .any(|e| e["kind"] == "consent.granted" && e["detail"]["method"] == "email_plus"));
 }
+
+#[tokio::test]
+async fn two_step_sign_in_needs_a_fresh_code_or_an_unused_recovery_code() {
+    use kidvault_crypto::totp;
+    let app = spawn_app().await;
+    let g = app.guardian("ana@example.org").await;
+    let sign_in = |code: Option<&str>| {
+        let mut body = json!({"email": "ana@example.org", "password": "a long enough password"});
+        if let Some(c) = code {
+            body["code"] = json!(c);
+        }
+        app.post("/sessions", None, body)
+    };
+    let (s, setup) = app.post("/account/totp", Some(&g), json!({})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert!(setup["uri"].as_str().unwrap().starts_with("otpauth://totp/kidvault:ana@example.org?secret="));
+    let secret = totp::base32_decode(setup["secret"].as_str().unwrap()).unwrap();
+    let code_at = |step: i64| format!("{:06}", totp::hotp(&secret, step as u64, 6));
+    let now = totp::step_at(chrono::Utc::now().timestamp());
+    // Not on until a first code is confirmed.
+    assert_eq!(sign_in(None).await.0, StatusCode::CREATED);
+    let (s, body) = app.post("/account/totp/enable", Some(&g), json!({"code": "000000"})).await;
+    assert_eq!((s, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "totp_invalid"));
+    let (s, body) = app.post("/account/totp/enable", Some(&g), json!({"code": code_at(now)})).await;
+    assert_eq!(s, StatusCode::OK);
+    let recovery: Vec<String> =
+        body["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+    assert_eq!(recovery.len(), 10);
+    let (s, body) = app.post("/account/totp", Some(&g), json!({})).await;
+    assert_eq!((s, code(&body)), (StatusCode::CONFLICT, "totp_already_on"));
+
+    // The password alone no longer signs in; a wrong or replayed code does not either.
+    let (s, body) = sign_in(None).await;
+    assert_eq!((s, code(&body)), (StatusCode::UNAUTHORIZED, "totp_required"));
+    let (s, body) = sign_in(Some("123456")).await;
+    assert_eq!((s, code(&body)), (StatusCode::UNAUTHORIZED, "totp_invalid"));
+    let (s, body) = sign_in(Some(&code_at(now))).await;
+    assert_eq!((s, code(&body)), (StatusCode::UNAUTHORIZED, "totp_invalid"), "the enrolment code's step is used up");
+    let (s, _) = sign_in(Some(&code_at(now + 1))).await;
+    assert_eq!(s, StatusCode::CREATED, "the next step's code (one step of drift allowed)");
+    // A recovery code works once (any case, with or without its dash).
+    let (s, _) = sign_in(Some(&recovery[0].to_uppercase().replace('-', ""))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, body) = sign_in(Some(&recovery[0])).await;
+    assert_eq!((s, code(&body)), (StatusCode::UNAUTHORIZED, "totp_invalid"));
+
+    // The portal's sign-in form takes the code too.
+    let mut b = Browser::new(&app);
+    let (_, _, page) = b.get("/portal/sign-in").await;
+    let nonce = form_token(&page);
+    let creds = [("_csrf", nonce.as_str()), ("email", "ana@example.org"), ("password", "a long enough password")];
+    let (s, _, page) = b.post("/portal/sign-in", &creds).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(page.contains("enter the code from your authenticator app"));
+    let nonce = b.cookie("kv_form").unwrap();
+    let creds = [
+        ("_csrf", nonce.as_str()),
+        ("email", "ana@example.org"),
+        ("password", "a long enough password"),
+        ("code", recovery[1].as_str()),
+    ];
+    let (s, _, _) = b.post("/portal/sign-in", &creds).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+
+    // Off again only with the password.
+    let (s, _) = app.post("/account/totp/disable", Some(&g), json!({"password": "not my password"})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = app.post("/account/totp/disable", Some(&g), json!({"password": "a long enough password"})).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(sign_in(None).await.0, StatusCode::CREATED);
+}

@@ -36,6 +36,8 @@ fn sign_in_form(csrf: &str, next: &str, email: &str, error: Option<&str>) -> Str
 <input id="email" name="email" type="email" autocomplete="username" required value="{email}">
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
+<label for="code">Authentication code (only if two-step sign-in is on)</label>
+<input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="16">
 <button type="submit">Sign in</button>
 </form>
 <p>No account yet? <a href="/portal/sign-up">Create one</a>.</p>"#,
@@ -54,6 +56,8 @@ pub async fn sign_in_page(parts: Parts, Query(q): Query<Next>) -> PageResult {
 pub struct SignIn {
     email: String,
     password: String,
+    #[serde(default)]
+    code: Option<String>,
     next: Option<String>,
 }
 
@@ -69,16 +73,15 @@ pub async fn sign_in(
     PublicForm(parts, f): PublicForm<SignIn>,
 ) -> PageResult {
     let next = safe_next(f.next.as_deref()).to_owned();
-    let status = match state.vault.sign_in(&f.email, &f.password, from, Utc::now()).await {
+    let (status, message) = match state.vault.sign_in(&f.email, &f.password, f.code.as_deref(), from, Utc::now()).await
+    {
         Ok(token) => return Ok(signed_in(&parts, &state, &token, &next)),
-        Err(ServiceError::Unauthenticated(_)) => StatusCode::UNAUTHORIZED,
-        Err(ServiceError::RateLimited { .. }) => StatusCode::TOO_MANY_REQUESTS,
+        Err(ServiceError::Unauthenticated(_)) => (StatusCode::UNAUTHORIZED, "e-mail or password is wrong".to_owned()),
+        Err(e @ ServiceError::SecondFactor { .. }) => (StatusCode::UNAUTHORIZED, e.public_message()),
+        Err(ServiceError::RateLimited { .. }) => {
+            (StatusCode::TOO_MANY_REQUESTS, "too many failed attempts: wait a few minutes, then try again".to_owned())
+        }
         Err(e) => return Err(e.into()),
-    };
-    let message = if status == StatusCode::UNAUTHORIZED {
-        "e-mail or password is wrong".to_owned()
-    } else {
-        "too many failed attempts: wait a few minutes, then try again".to_owned()
     };
     public_form(&parts, status, "Sign in", |csrf| sign_in_form(csrf, &next, &f.email, Some(&message)))
 }
@@ -121,7 +124,7 @@ pub async fn sign_up(
     let now = Utc::now();
     match state.vault.register_guardian(&f.email, &f.password, &f.display_name, now).await {
         Ok(_) => {
-            let token = state.vault.sign_in(&f.email, &f.password, from, now).await?;
+            let token = state.vault.sign_in(&f.email, &f.password, None, from, now).await?;
             Ok(signed_in(&parts, &state, &token, "/portal"))
         }
         Err(e @ (ServiceError::Invalid { .. } | ServiceError::Conflict { .. })) => {
@@ -202,7 +205,8 @@ once. You can still sign in for {grace} days to download the deletion receipts; 
 
 async fn account_page(state: &AppState, p: &Portal, status: StatusCode, error: Option<&str>) -> PageResult {
     let sessions = state.vault.sessions(&p.session, &p.token, Utc::now()).await?;
-    let body = account_body(state, p, &sessions_card(p, &sessions), error);
+    let totp = totp_card(p, state.vault.totp_enabled(&p.session).await?);
+    let body = account_body(state, p, &(totp + &sessions_card(p, &sessions)), error);
     Ok(html::page(status, "Account", Some(&p.who()), &body))
 }
 
@@ -308,7 +312,7 @@ pub async fn accept(
     let now = Utc::now();
     match state.vault.accept_invite(&token, &f.email, &f.password, &f.display_name, now).await {
         Ok(_) => {
-            let session = state.vault.sign_in(&f.email, &f.password, from, now).await?;
+            let session = state.vault.sign_in(&f.email, &f.password, None, from, now).await?;
             Ok(signed_in(&parts, &state, &session, "/portal"))
         }
         Err(ServiceError::NotFound) => Err(super::session::PageError::new(
@@ -344,4 +348,73 @@ fn linkify(text: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+fn totp_card(p: &Portal, on: bool) -> String {
+    let csrf = p.who().csrf_field();
+    if on {
+        format!(
+            r#"<section class="card" id="totp" data-on="true"><h2>Two-step sign-in is on</h2>
+<p>Signing in needs a code from your authenticator app (or one of your recovery codes).</p>
+<form method="post" action="/portal/totp/disable">{csrf}
+<label for="totp-password">Your password, to turn it off</label>
+<input id="totp-password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit" class="danger">Turn two-step sign-in off</button></form></section>"#
+        )
+    } else {
+        format!(
+            r#"<section class="card" id="totp" data-on="false"><h2>Two-step sign-in</h2>
+<p>Ask for a code from an authenticator app as well as your password.</p>
+<form method="post" action="/portal/totp">{csrf}<button type="submit">Set up two-step sign-in</button></form></section>"#
+        )
+    }
+}
+
+pub async fn totp_begin(State(state): State<AppState>, PortalForm(p, _): PortalForm<Empty>) -> PageResult {
+    let e = state.vault.totp_begin(&p.session).await?;
+    let body = format!(
+        r#"<section class="card narrow" id="totp-setup"><h2>Add kidvault to your authenticator app</h2>
+<p>Enter this key in the app (or open the link on the phone that has the app):</p>
+<p><code class="token" id="totp-secret">{secret}</code></p>
+<p><a href="{uri}">{uri}</a></p>
+<form method="post" action="/portal/totp/enable">{csrf}
+<label for="code">The 6-digit code the app shows now</label>
+<input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required maxlength="6">
+<button type="submit">Turn on</button></form></section>"#,
+        secret = esc(&e.secret),
+        uri = esc(&e.uri),
+        csrf = p.who().csrf_field(),
+    );
+    Ok(html::page(StatusCode::OK, "Two-step sign-in", Some(&p.who()), &body))
+}
+
+#[derive(Deserialize)]
+pub struct Code {
+    code: String,
+}
+
+pub async fn totp_enable(State(state): State<AppState>, PortalForm(p, f): PortalForm<Code>) -> PageResult {
+    let codes = state.vault.totp_enable(&p.session, &f.code, Utc::now()).await?;
+    let list: String = codes.iter().map(|c| format!("<li><code>{}</code></li>", esc(c))).collect();
+    let body = format!(
+        r#"<section class="card narrow" id="recovery"><h2>Two-step sign-in is on</h2>
+<p>Keep these recovery codes somewhere safe. Each signs you in once if you lose the app. They are shown only now.</p>
+<ol class="recovery-codes">{list}</ol><p><a href="/portal/account">Back to the account</a></p></section>"#
+    );
+    Ok(html::page(StatusCode::OK, "Recovery codes", Some(&p.who()), &body))
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    password: String,
+}
+
+pub async fn totp_disable(State(state): State<AppState>, PortalForm(p, f): PortalForm<PasswordForm>) -> PageResult {
+    match state.vault.totp_disable(&p.session, &f.password).await {
+        Ok(()) => Ok(Redirect::to("/portal/account").into_response()),
+        Err(e @ ServiceError::Forbidden { .. }) => {
+            account_page(&state, &p, StatusCode::FORBIDDEN, Some(&e.public_message())).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }

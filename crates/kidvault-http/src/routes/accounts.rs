@@ -40,6 +40,9 @@ pub(crate) async fn register(
 pub(crate) struct SignIn {
     email: String,
     password: String,
+    /// With two-step sign-in on: the app's current code, or a recovery code.
+    #[serde(default)]
+    code: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -51,7 +54,8 @@ pub(crate) struct Session {
 
 /// Sign in; returns a bearer token.
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "accounts", request_body = SignIn,
-    responses((status = 201, body = Session), (status = 401, body = ErrorBody),
+    responses((status = 201, body = Session),
+        (status = 401, description = "unauthenticated, totp_required or totp_invalid", body = ErrorBody),
         (status = 429, description = "too many failed attempts for this account or address", body = ErrorBody)))]
 pub(crate) async fn sign_in(
     State(state): State<AppState>,
@@ -59,7 +63,7 @@ pub(crate) async fn sign_in(
     ApiJson(req): ApiJson<SignIn>,
 ) -> ApiResult<(StatusCode, Json<Session>)> {
     let now = chrono::Utc::now();
-    let token = state.vault.sign_in(&req.email, &req.password, from, now).await?;
+    let token = state.vault.sign_in(&req.email, &req.password, req.code.as_deref(), from, now).await?;
     Ok((StatusCode::CREATED, Json(Session { token, expires_at: now + state.vault.config().session_ttl })))
 }
 
@@ -153,4 +157,66 @@ pub(crate) async fn accept_invite(
     let (guardian_id, household_id) =
         state.vault.accept_invite(&token, &req.email, &req.password, &req.display_name, chrono::Utc::now()).await?;
     Ok((StatusCode::CREATED, Json(GuardianCreated { guardian_id, household_id })))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct TotpSetup {
+    /// Base32 secret for the authenticator app (shown only now).
+    secret: String,
+    /// The same as an `otpauth://` link.
+    uri: String,
+}
+
+/// Start setting up two-step sign-in; it is on once a first code is confirmed.
+#[utoipa::path(post, path = "/api/v1/account/totp", tag = "accounts", security(("guardian" = [])),
+    responses((status = 201, body = TotpSetup), (status = 409, description = "totp_already_on", body = ErrorBody)))]
+pub(crate) async fn totp_begin(
+    State(state): State<AppState>,
+    GuardianAuth(g, _): GuardianAuth,
+) -> ApiResult<(StatusCode, Json<TotpSetup>)> {
+    let e = state.vault.totp_begin(&g).await?;
+    Ok((StatusCode::CREATED, Json(TotpSetup { secret: e.secret, uri: e.uri })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TotpCode {
+    code: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct RecoveryCodes {
+    /// Ten single-use codes for when the app is lost (shown only now).
+    recovery_codes: Vec<String>,
+}
+
+/// Turn two-step sign-in on with a first code from the app.
+#[utoipa::path(post, path = "/api/v1/account/totp/enable", tag = "accounts", security(("guardian" = [])),
+    request_body = TotpCode,
+    responses((status = 200, body = RecoveryCodes), (status = 422, description = "totp_invalid", body = ErrorBody)))]
+pub(crate) async fn totp_enable(
+    State(state): State<AppState>,
+    GuardianAuth(g, _): GuardianAuth,
+    ApiJson(req): ApiJson<TotpCode>,
+) -> ApiResult<Json<RecoveryCodes>> {
+    let recovery_codes = state.vault.totp_enable(&g, &req.code, chrono::Utc::now()).await?;
+    Ok(Json(RecoveryCodes { recovery_codes }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Password {
+    password: String,
+}
+
+/// Turn two-step sign-in off (password again).
+#[utoipa::path(post, path = "/api/v1/account/totp/disable", tag = "accounts", security(("guardian" = [])),
+    request_body = Password, responses((status = 204), (status = 403, description = "wrong_password", body = ErrorBody)))]
+pub(crate) async fn totp_disable(
+    State(state): State<AppState>,
+    GuardianAuth(g, _): GuardianAuth,
+    ApiJson(req): ApiJson<Password>,
+) -> ApiResult<StatusCode> {
+    state.vault.totp_disable(&g, &req.password).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -18,6 +18,7 @@ mod keystore;
 pub(crate) mod ledger;
 mod outbox;
 mod store;
+mod twofactor;
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};

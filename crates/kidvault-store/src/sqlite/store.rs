@@ -14,7 +14,7 @@ use kidvault_ledger::entry::{EntryKind, NewEntry};
 use kidvault_ledger::Hash;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{deletions, downstream, invites, ledger, outbox, ts_from_sql, ts_to_sql, uuid_from_sql, Db};
+use super::{deletions, downstream, invites, ledger, outbox, ts_from_sql, ts_to_sql, twofactor, uuid_from_sql, Db};
 use crate::model::*;
 use crate::{Result, Store, StoreError};
 use kidvault_domain::deletion::{DeletionScope, DeletionStep};
@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/store_0002_notices.sql")),
     (3, include_str!("../migrations/store_0003_invites.sql")),
     (4, include_str!("../migrations/store_0004_pending_consents.sql")),
+    (5, include_str!("../migrations/store_0005_totp.sql")),
 ];
 
 /// The embedded data store: one SQLite file.
@@ -399,6 +400,33 @@ impl Store for SqliteStore {
     ) -> Result<ConfirmOutcome> {
         let (h, entry) = (*token_hash, entry.clone());
         self.db.write(move |c| invites::confirm_consent(c, &h, guardian, at, &entry)).await
+    }
+
+    async fn begin_totp(&self, guardian: GuardianId, secret_wrapped: &[u8]) -> Result<()> {
+        let w = secret_wrapped.to_vec();
+        self.db.write(move |c| twofactor::begin(c, guardian, &w)).await
+    }
+
+    async fn totp(&self, guardian: GuardianId) -> Result<Option<TotpRecord>> {
+        self.db.read(move |c| twofactor::get(c, guardian)).await
+    }
+
+    async fn enable_totp(&self, guardian: GuardianId, at: Timestamp, step: i64, codes: &[[u8; 32]]) -> Result<()> {
+        let codes = codes.to_vec();
+        self.db.write(move |c| twofactor::enable(c, guardian, at, step, &codes)).await
+    }
+
+    async fn use_totp_step(&self, guardian: GuardianId, step: i64) -> Result<bool> {
+        self.db.write(move |c| twofactor::use_step(c, guardian, step)).await
+    }
+
+    async fn use_recovery_code(&self, guardian: GuardianId, code_hash: &[u8; 32], at: Timestamp) -> Result<bool> {
+        let h = *code_hash;
+        self.db.write(move |c| twofactor::use_recovery_code(c, guardian, &h, at)).await
+    }
+
+    async fn disable_totp(&self, guardian: GuardianId) -> Result<()> {
+        self.db.write(move |c| twofactor::disable(c, guardian)).await
     }
 
     async fn create_invite(&self, invite: &InviteRecord) -> Result<()> {
@@ -990,6 +1018,9 @@ impl Store for SqliteStore {
                 c.execute("DELETE FROM notices WHERE household_id = ?1", [hh])?;
                 c.execute("DELETE FROM invites WHERE household_id = ?1", [hh])?;
                 c.execute("DELETE FROM sessions WHERE household_id = ?1", [hh])?;
+                let guardians = "(SELECT id FROM guardians WHERE household_id = ?1)";
+                c.execute(&format!("DELETE FROM recovery_codes WHERE guardian_id IN {guardians}"), [hh])?;
+                c.execute(&format!("DELETE FROM guardian_totp WHERE guardian_id IN {guardians}"), [hh])?;
                 c.execute("DELETE FROM guardians WHERE household_id = ?1", [hh])?;
                 c.execute("DELETE FROM households WHERE id = ?1", [hh])?;
                 ledger::append(c, std::slice::from_ref(&entry))?;

@@ -73,7 +73,7 @@ pub async fn erase(opts: EraseOpts) -> anyhow::Result<Value> {
     let vault = crate::app::open(&config)?;
     let now = Utc::now();
     vault.register_guardian("erase@kidvault.example", "bench-password-123", "Bench", now).await?;
-    let token = vault.sign_in("erase@kidvault.example", "bench-password-123", None, now).await?;
+    let token = vault.sign_in("erase@kidvault.example", "bench-password-123", None, None, now).await?;
     let g = vault.authenticate_guardian(&token, now).await?;
     let notice = vault.config().notice_version.clone();
     let live_devices = 4;

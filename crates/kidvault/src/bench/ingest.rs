@@ -110,7 +110,7 @@ struct Device {
 async fn fleet(vault: &Vault, n: usize) -> anyhow::Result<Vec<Device>> {
     let now = Utc::now();
     vault.register_guardian("bench@kidvault.example", "bench-password-123", "Bench", now).await?;
-    let token = vault.sign_in("bench@kidvault.example", "bench-password-123", None, now).await?;
+    let token = vault.sign_in("bench@kidvault.example", "bench-password-123", None, None, now).await?;
     let g = vault.authenticate_guardian(&token, now).await?;
     let notice = vault.config().notice_version.clone();
     let wav = noise_wav(1);
