@@ -282,11 +282,26 @@ async fn refusals_have_stable_codes_and_store_nothing() {
         format!("/children/{child}/consents"),
         format!("/children/{child}/items"),
         format!("/children/{child}/access-log"),
+        format!("/children/{child}/activity"),
+        format!("/children/{child}/export"),
         format!("/items/{rec_id}"),
         format!("/items/{rec_id}/content"),
     ] {
         let (s, b) = app.get(&path, &g2).await;
         assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "not_found"), "{path}");
+    }
+    let consent = json!({"method": "signed_form", "evidence_ref": "x", "notice_version": NOTICE, "scopes": ["voice"]});
+    for (path, body) in [
+        (format!("/children/{child}/consents"), consent),
+        (format!("/children/{child}/deletions"), json!({"all": true})),
+    ] {
+        let (s, _) = app.post(&path, Some(&g2), body).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
+    }
+    for path in [format!("/children/{child}"), format!("/items/{rec_id}"), format!("/children/{child}/consents/voice")]
+    {
+        let (s, _) = app.delete(&path, &g2).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
     }
     let (s, _) = app.delete(&format!("/devices/{device_id}"), &g2).await;
     assert_eq!(s, StatusCode::NOT_FOUND);

@@ -566,3 +566,34 @@ async fn two_step_sign_in_needs_a_fresh_code_or_an_unused_recovery_code() {
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert_eq!(sign_in(None).await.0, StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn a_new_privacy_notice_holds_collection_until_consent_is_renewed() {
+    let app = spawn_app().await;
+    let (g, child, device) = household(&app, "ana@example.org").await;
+    assert_eq!(app.upload(&child, &device, wav(0.2, 1).0, Some("audio/wav")).await.0, StatusCode::CREATED);
+    // The operator publishes a new notice version.
+    let dir = app.stop().await;
+    let config = Config { notice_version: "2027-01-15".into(), ..config_for(dir.path()) };
+    let app = start_with(dir, &config).await;
+
+    let mut portal = Browser::signed_in(&app, &g);
+    let (_, _, home) = portal.get("/portal").await;
+    assert!(home.contains("consent must be renewed"), "the household page says so");
+    let (_, _, page) = portal.get(&format!("/portal/children/{child}/consent")).await;
+    assert!(page.contains("Our privacy notice changed (now version 2027-01-15)"));
+    let (s, body) = app.upload(&child, &device, wav(0.2, 2).0, Some("audio/wav")).await;
+    assert_eq!((s, code(&body)), (StatusCode::FORBIDDEN, "consent_required"), "nothing new until renewed");
+
+    // Renewed in the portal, under the new notice: collection resumes.
+    let token = csrf_token(&g);
+    let form =
+        [("_csrf", token.as_str()), ("method", "signed_form"), ("evidence_ref", "form-renewal"), ("scopes", "voice")];
+    let (s, _, _) = portal.post(&format!("/portal/children/{child}/consent"), &form).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, consents) = app.get(&format!("/children/{child}/consents"), &g).await;
+    assert!(consents["consents"].as_array().unwrap().iter().any(|c| c["notice_version"] == "2027-01-15"));
+    assert_eq!(app.upload(&child, &device, wav(0.2, 3).0, Some("audio/wav")).await.0, StatusCode::CREATED);
+    let (_, _, home) = portal.get("/portal").await;
+    assert!(!home.contains("consent must be renewed"));
+}

@@ -25,7 +25,13 @@ pub fn config_for(root: &Path) -> Config {
 }
 
 pub async fn start(dir: tempfile::TempDir) -> TestApp {
-    let vault = kidvault::app::open(&config_for(dir.path())).unwrap();
+    let config = config_for(dir.path());
+    start_with(dir, &config).await
+}
+
+/// Starts on `dir` with a configuration of the test's own.
+pub async fn start_with(dir: tempfile::TempDir, config: &Config) -> TestApp {
+    let vault = kidvault::app::open(config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
