@@ -89,9 +89,13 @@ pub(crate) fn fetch(conn: &Connection, positions: &[(u8, u64)]) -> Result<MapNod
     Ok(map)
 }
 
-/// The MTH of each range, reading every node it needs in one statement.
-pub(crate) fn hashes_of(conn: &Connection, ranges: &[(u64, u64)]) -> Result<Vec<Hash>> {
-    let nodes = fetch(conn, &kidvault_ledger::tree::positions(ranges))?;
+/// The MTH of each range: upper nodes from memory, the rest in one statement.
+pub(crate) fn hashes_of(
+    conn: &Connection,
+    upper: &super::upper::UpperNodes,
+    ranges: &[(u64, u64)],
+) -> Result<Vec<Hash>> {
+    let nodes = upper.fetch(conn, &kidvault_ledger::tree::positions(ranges))?;
     ranges
         .iter()
         .map(|(s, e)| {

@@ -19,6 +19,7 @@ pub(crate) mod ledger;
 mod outbox;
 mod store;
 mod twofactor;
+mod upper;
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};

@@ -1,0 +1,160 @@
+//! The ledger's upper subtree hashes, kept in memory once read.
+//!
+//! A proof at 10 million entries needs ~24 stored nodes; each is a B-tree
+//! descent onto pages scattered through a multi-gigabyte file, which is what
+//! makes a cold proof slow. Nodes never change once written, and the upper
+//! levels are few (n / 2^level), so they are cached: loaded once, highest level
+//! first, up to a fixed number of nodes (so memory does not grow with the log),
+//! then extended as new ones are read. A proof then reads only its few lowest
+//! levels from disk.
+
+use std::sync::RwLock;
+
+use kidvault_ledger::hash::Hash;
+use kidvault_ledger::tree::MapNodes;
+use rusqlite::Connection;
+
+use crate::Result;
+
+/// Levels below this are never cached (there are too many of them).
+const MIN_LEVEL: u8 = 7;
+/// At most this many nodes (32 bytes each: 8 MiB) are cached.
+const MAX_NODES: usize = 1 << 18;
+
+#[derive(Debug, Default)]
+struct Levels {
+    warm: bool,
+    /// `dense[l]`: the hashes of nodes `0..len` at level `l` (cached levels only).
+    dense: Vec<Option<Vec<Hash>>>,
+    count: usize,
+}
+
+/// Shared by every reader of one store.
+#[derive(Debug, Default)]
+pub(crate) struct UpperNodes {
+    levels: RwLock<Levels>,
+}
+
+impl UpperNodes {
+    /// Loads the upper levels, highest first, until the budget is spent.
+    fn warm(&self, conn: &Connection) -> Result<()> {
+        let mut lv = self.levels.write().unwrap_or_else(|p| p.into_inner());
+        if lv.warm {
+            return Ok(());
+        }
+        let top: Option<i64> =
+            conn.prepare_cached("SELECT MAX(level) FROM ledger_nodes")?.query_row([], |r| r.get(0))?;
+        let top = top.unwrap_or(0).clamp(0, 63) as u8;
+        lv.dense = vec![None; usize::from(top) + 1];
+        let mut stmt = conn.prepare_cached("SELECT hash FROM ledger_nodes WHERE level = ?1 ORDER BY idx")?;
+        for level in (MIN_LEVEL..=top).rev() {
+            let count: i64 = conn
+                .prepare_cached("SELECT COUNT(*) FROM ledger_nodes WHERE level = ?1")?
+                .query_row([level], |r| r.get(0))?;
+            if lv.count + count as usize > MAX_NODES {
+                break;
+            }
+            let mut hashes = Vec::with_capacity(count as usize);
+            let mut rows = stmt.query([level])?;
+            while let Some(r) = rows.next()? {
+                let h = Hash::try_from(r.get::<_, Vec<u8>>(0)?)
+                    .map_err(|_| crate::StoreError::Corrupt("node hash".into()))?;
+                hashes.push(h);
+            }
+            lv.count += hashes.len();
+            lv.dense[usize::from(level)] = Some(hashes);
+        }
+        lv.warm = true;
+        Ok(())
+    }
+
+    /// Fetches the nodes at `positions`: cached ones from memory, the rest with
+    /// one statement (and the cacheable ones among those kept).
+    pub(crate) fn fetch(&self, conn: &Connection, positions: &[(u8, u64)]) -> Result<MapNodes> {
+        if !self.levels.read().unwrap_or_else(|p| p.into_inner()).warm {
+            self.warm(conn)?;
+        }
+        let mut map = MapNodes::default();
+        let mut missing = Vec::new();
+        {
+            let lv = self.levels.read().unwrap_or_else(|p| p.into_inner());
+            for &(level, idx) in positions {
+                match lv.dense.get(usize::from(level)).and_then(Option::as_ref).and_then(|d| d.get(idx as usize)) {
+                    Some(h) => {
+                        map.0.insert((level, idx), *h);
+                    }
+                    None => missing.push((level, idx)),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(map);
+        }
+        let fetched = super::ledger::fetch(conn, &missing)?;
+        let mut lv = self.levels.write().unwrap_or_else(|p| p.into_inner());
+        for (&(level, idx), hash) in &fetched.0 {
+            if lv.count >= MAX_NODES {
+                break;
+            }
+            // Extend a cached level only at its end (it stays dense).
+            if let Some(Some(dense)) = lv.dense.get_mut(usize::from(level)) {
+                if dense.len() as u64 == idx {
+                    dense.push(*hash);
+                    lv.count += 1;
+                }
+            }
+        }
+        map.0.extend(fetched.0);
+        Ok(map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kidvault_ledger::entry::{EntryKind, NewEntry};
+    use kidvault_ledger::tree::{inclusion_ranges, positions, root_of};
+
+    fn entries(n: usize) -> Vec<NewEntry> {
+        (0..n)
+            .map(|i| NewEntry {
+                kind: EntryKind::AccessRead,
+                at: format!("2026-01-01T00:00:{:02}.{i:06}Z", i % 60),
+                actor: "system".into(),
+                household: None,
+                child: None,
+                subjects: vec![],
+                purpose: None,
+                detail: Default::default(),
+                counts: Default::default(),
+                hashes: Default::default(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cached_and_uncached_proofs_agree_as_the_log_grows() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = super::super::store::SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        let conn = super::super::open_conn(&dir.path().join("s.db"), true).unwrap();
+        super::super::ledger::append(&conn, &entries(3000)).unwrap();
+        let cache = UpperNodes::default();
+        let check = |size: u64| {
+            for index in [0, 1, 127, 128, 1000, size / 2, size - 1] {
+                let ranges = inclusion_ranges(index, size).unwrap();
+                let pos = positions(&ranges);
+                let cached = cache.fetch(&conn, &pos).unwrap();
+                let plain = super::super::ledger::fetch(&conn, &pos).unwrap();
+                for (s, e) in &ranges {
+                    assert_eq!(root_of(&cached, *s, *e).unwrap(), root_of(&plain, *s, *e).unwrap());
+                }
+            }
+        };
+        check(3000);
+        assert!(cache.levels.read().unwrap().count > 0, "upper levels are cached");
+        // Nodes written after warming are read from disk, then kept.
+        super::super::ledger::append(&conn, &entries(2000)).unwrap();
+        check(5000);
+        drop(db);
+    }
+}
