@@ -24,6 +24,7 @@ pub mod item;
 pub mod lineage;
 pub mod location;
 pub mod notice;
+pub mod retention;
 
 pub use chrono::{DateTime, Utc};
 

@@ -75,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/processor-tasks", get(routes::downstream::open_tasks))
         .route("/processor-tasks/{id}/ack", post(routes::downstream::ack))
         .route("/notices", get(routes::notices::list))
+        .route("/policy/retention", get(routes::policy::retention))
         .route("/openapi.json", get(openapi::serve))
         .fallback(routes::not_found);
     Router::new()

@@ -79,6 +79,7 @@ impl Modify for BearerSchemes {
         routes::downstream::open_tasks,
         routes::downstream::ack,
         routes::notices::list,
+        routes::policy::retention,
     ),
     modifiers(&BearerSchemes)
 )]

@@ -115,7 +115,7 @@ impl Vault {
                     return Err(ServiceError::NotFound);
                 };
                 let in_force = ctx.child.child.status == ChildStatus::Active
-                    && scopes_in_force(&ctx.consents, &self.config.notice_version).contains(&scope);
+                    && scopes_in_force(&ctx.consents, &self.notice_in_force).contains(&scope);
                 if !in_force {
                     return Err(ServiceError::Forbidden {
                         code: "consent_required",
@@ -123,7 +123,7 @@ impl Vault {
                             "no verifiable parental consent for the {} scope is in force for this child \
                              under notice {}",
                             scope.as_str(),
-                            self.config.notice_version
+                            self.notice_in_force
                         ),
                     });
                 }

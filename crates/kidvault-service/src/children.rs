@@ -127,10 +127,10 @@ impl Vault {
         let profile: ChildProfile =
             serde_json::from_slice(&plaintext).map_err(|e| ServiceError::Internal(format!("child profile: {e}")))?;
         let consents = self.store.consents_of(id).await?;
-        let scopes = scopes_in_force(&consents, &self.config.notice_version);
+        let scopes = scopes_in_force(&consents, &self.notice_in_force);
         let consent_renewal_required = !consents.is_empty()
             && scopes.is_empty()
-            && consents.iter().all(|c| c.notice_version != self.config.notice_version);
+            && consents.iter().all(|c| c.notice_version != self.notice_in_force);
         Ok(ChildView { child: record.child.clone(), profile, scopes, consent_renewal_required })
     }
 
@@ -150,8 +150,8 @@ impl Vault {
         now: Timestamp,
     ) -> Result<ConsentGiven> {
         let grant = self.authorize(Actor::Guardian(g), child, Action::Manage).await?;
-        let req = ConsentRequest::parse(method, evidence_ref, notice_version, scopes, &self.config.notice_version)
-            .map_err(|e| {
+        let req = ConsentRequest::parse(method, evidence_ref, notice_version, scopes, &self.notice_in_force).map_err(
+            |e| {
                 use kidvault_domain::consent::ConsentError as E;
                 let code = match e {
                     E::UnknownMethod(_) => "unknown_consent_method",
@@ -162,7 +162,8 @@ impl Vault {
                     E::StaleNotice { .. } => "stale_notice_version",
                 };
                 ServiceError::invalid(code, e)
-            })?;
+            },
+        )?;
         let consent = Consent {
             id: ConsentId::generate(now),
             child_id: grant.child_id(),
@@ -232,7 +233,7 @@ impl Vault {
         entry.detail.insert("scope".into(), scope.as_str().into());
         self.store.withdraw_scope(grant.child_id(), scope, now, &entry).await?;
         let consents = self.store.consents_of(grant.child_id()).await?;
-        Ok(scopes_in_force(&consents, &self.config.notice_version))
+        Ok(scopes_in_force(&consents, &self.notice_in_force))
     }
 
     /// The child's consent history, oldest first.

@@ -132,7 +132,7 @@ impl Vault {
             r.map_err(|err| ServiceError::invalid("export_too_large", err))
         };
         let now = e.now;
-        send(zipped(zip.file("README.txt", now, readme(&e, &self.config.notice_version).as_bytes()))?).await?;
+        send(zipped(zip.file("README.txt", now, readme(&e, &self.notice_in_force).as_bytes()))?).await?;
 
         let mut manifest: Vec<ManifestItem> = Vec::with_capacity(e.items as usize);
         let mut fixes: Vec<Fix> = Vec::new();
@@ -200,7 +200,7 @@ impl Vault {
             display_name: &e.profile.display_name,
             birth_year: e.profile.birth_year,
             exported_at: now,
-            notice_version: &self.config.notice_version,
+            notice_version: &self.notice_in_force,
             counts,
             items: manifest,
         };

@@ -68,6 +68,9 @@ pub struct VaultConfig {
     /// still sign in to download the receipts before the account is purged.
     pub closure_grace: chrono::Duration,
     pub sign_in_limits: ratelimit::SignInLimits,
+    /// The written retention policy: drives the sweeps, renders the published
+    /// text; its version is part of the notice version in force.
+    pub retention: kidvault_domain::retention::RetentionPolicy,
 }
 
 impl Default for VaultConfig {
@@ -81,6 +84,7 @@ impl Default for VaultConfig {
             downstream: downstream::DownstreamConfig::default(),
             closure_grace: chrono::Duration::days(7),
             sign_in_limits: ratelimit::SignInLimits::default(),
+            retention: kidvault_domain::retention::RetentionPolicy::default_policy(),
         }
     }
 }
@@ -99,6 +103,8 @@ pub struct Vault {
     /// goes only where the admin said).
     http: reqwest::Client,
     sign_ins: ratelimit::SignInThrottle,
+    /// The privacy notice and retention policy versions in force, together.
+    notice_in_force: String,
 }
 
 impl Vault {
@@ -110,6 +116,7 @@ impl Vault {
         signer: Arc<kidvault_ledger::checkpoint::Signer>,
         config: VaultConfig,
     ) -> Self {
+        let notice_in_force = format!("{}+retention-{}", config.notice_version, config.retention.version);
         Self {
             store,
             blobs,
@@ -118,12 +125,20 @@ impl Vault {
             config,
             deletion_runner: tokio::sync::Mutex::new(()),
             sign_ins: ratelimit::SignInThrottle::default(),
+            notice_in_force,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("kidvault/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .unwrap_or_default(),
         }
+    }
+
+    /// The notice version consent must name: the privacy notice's version and
+    /// the retention policy's (`<notice>+retention-<policy>`), so a change in
+    /// either asks parents to consent again.
+    pub fn notice_version(&self) -> &str {
+        &self.notice_in_force
     }
 
     pub fn config(&self) -> &VaultConfig {

@@ -39,6 +39,9 @@ pub struct Config {
     /// After closing an account, how long the guardian can still sign in to
     /// download the deletion receipts before the account itself is purged.
     pub account_closure_grace_hours: u64,
+    /// The written retention policy (TOML). Default: the policy kidvault ships
+    /// (`crates/kidvault-domain/policy/retention.toml`).
+    pub retention_policy: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -58,6 +61,7 @@ impl Default for Config {
             downstream_retry_base_ms: v.downstream.retry_base.as_millis() as u64,
             downstream_deadline_secs: v.downstream.deadline.num_seconds() as u64,
             account_closure_grace_hours: v.closure_grace.num_hours() as u64,
+            retention_policy: None,
         }
     }
 }
@@ -103,6 +107,18 @@ impl Config {
         })
     }
 
+    /// The retention policy in force: the configured file, checked, or the shipped one.
+    pub fn retention(&self) -> anyhow::Result<kidvault_domain::retention::RetentionPolicy> {
+        use kidvault_domain::retention::RetentionPolicy;
+        match &self.retention_policy {
+            None => Ok(RetentionPolicy::default_policy()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                RetentionPolicy::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+            }
+        }
+    }
+
     /// The service settings this configuration implies.
     pub fn vault_config(&self) -> anyhow::Result<VaultConfig> {
         if self.notice_version.trim().is_empty() {
@@ -126,6 +142,7 @@ impl Config {
             audio: AudioLimits { max_bytes: self.max_recording_bytes, max_seconds: self.max_recording_seconds },
             max_item_bytes: self.max_item_bytes,
             session_ttl: chrono::Duration::hours(self.session_ttl_hours),
+            retention: self.retention()?,
             ..VaultConfig::default()
         })
     }

@@ -93,7 +93,7 @@ pub async fn seed(vault: &Vault, now: Timestamp) -> anyhow::Result<Seeded> {
     }
     let token = vault.sign_in(DEMO_EMAIL, DEMO_PASSWORD, None, None, now).await?;
     let g = vault.authenticate_guardian(&token, now).await?;
-    let notice = vault.config().notice_version.clone();
+    let notice = vault.notice_version().to_owned();
     let mut seeded = Seeded { created: true, ..Seeded::default() };
     let mut rng = Rng(0x6b69_6476_6175_6c74);
     let year = chrono::Datelike::year(&now);

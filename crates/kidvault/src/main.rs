@@ -46,6 +46,9 @@ enum Command {
     /// The tamper-evident ledger.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// The written retention policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Prove a deleted child (and its items), or deleted items, left no residue:
     /// scans every table, the keystore and the blob segments. Exit code 0 only if
     /// nothing is found.
@@ -90,6 +93,23 @@ enum AdminCommand {
         #[arg(long, default_value = "admin")]
         role: String,
     },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Print the published policy, generated from the policy file in force.
+    Render {
+        /// md or html.
+        #[arg(long, default_value = "md")]
+        format: String,
+        /// A policy file (default: the configured one, else the shipped one).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Check a policy file; on a problem, print its line and exit 1.
+    Check { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -315,6 +335,30 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Openapi => {
             println!("{}", kidvault_http::openapi::document());
+            Ok(())
+        }
+        Command::Policy(PolicyCommand::Render { format, policy, config }) => {
+            let mut cfg = Config::load(config.as_deref())?;
+            if policy.is_some() {
+                cfg.retention_policy = policy;
+            }
+            let p = cfg.retention()?;
+            match format.as_str() {
+                "md" => print!("{}", p.render_markdown()),
+                "html" => print!("{}", p.render_html()),
+                other => anyhow::bail!("--format {other:?}: use md or html"),
+            }
+            Ok(())
+        }
+        Command::Policy(PolicyCommand::Check { file }) => {
+            let cfg = Config { retention_policy: Some(file.clone()), ..Config::default() };
+            let p = cfg.retention()?;
+            println!(
+                "{}: retention policy version {} is valid ({} kinds of data)",
+                file.display(),
+                p.version,
+                p.items.len()
+            );
             Ok(())
         }
     }

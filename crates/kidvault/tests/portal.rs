@@ -581,7 +581,7 @@ async fn a_new_privacy_notice_holds_collection_until_consent_is_renewed() {
     let (_, _, home) = portal.get("/portal").await;
     assert!(home.contains("consent must be renewed"), "the household page says so");
     let (_, _, page) = portal.get(&format!("/portal/children/{child}/consent")).await;
-    assert!(page.contains("Our privacy notice changed (now version 2027-01-15)"));
+    assert!(page.contains("Our privacy notice changed (now version 2027-01-15+retention-2026-11-01)"));
     let (s, body) = app.upload(&child, &device, wav(0.2, 2).0, Some("audio/wav")).await;
     assert_eq!((s, code(&body)), (StatusCode::FORBIDDEN, "consent_required"), "nothing new until renewed");
 
@@ -592,7 +592,11 @@ async fn a_new_privacy_notice_holds_collection_until_consent_is_renewed() {
     let (s, _, _) = portal.post(&format!("/portal/children/{child}/consent"), &form).await;
     assert_eq!(s, StatusCode::SEE_OTHER);
     let (_, consents) = app.get(&format!("/children/{child}/consents"), &g).await;
-    assert!(consents["consents"].as_array().unwrap().iter().any(|c| c["notice_version"] == "2027-01-15"));
+    assert!(consents["consents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["notice_version"] == "2027-01-15+retention-2026-11-01"));
     assert_eq!(app.upload(&child, &device, wav(0.2, 3).0, Some("audio/wav")).await.0, StatusCode::CREATED);
     let (_, _, home) = portal.get("/portal").await;
     assert!(!home.contains("consent must be renewed"));

@@ -418,3 +418,14 @@ pub async fn totp_disable(State(state): State<AppState>, PortalForm(p, f): Porta
         Err(e) => Err(e.into()),
     }
 }
+
+/// The published retention policy (public; generated from the policy in force).
+pub async fn retention_policy(State(state): State<AppState>) -> Response {
+    let p = &state.vault.config().retention;
+    let body = format!(
+        r#"{}<p class="meta">Consent notice version in force: <code>{}</code>. When this policy changes, we ask you to consent again.</p><p><a href="/portal">Parent portal</a></p>"#,
+        p.render_html(),
+        esc(state.vault.notice_version()),
+    );
+    html::page(StatusCode::OK, "How long we keep your child's data", None, &body)
+}

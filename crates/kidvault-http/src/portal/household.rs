@@ -97,7 +97,7 @@ async fn consent_view(state: &AppState, p: &Portal, id: &str, error: Option<&str
     let now = Utc::now();
     let child = state.vault.get_child(&p.session, child_id, now).await?;
     let history = state.vault.consents(&p.session, child_id).await?;
-    let notice = &state.vault.config().notice_version;
+    let notice = &state.vault.notice_version();
     let name = esc(&child.profile.display_name);
     let csrf = p.who().csrf_field();
     let mut body = format!(r#"<p><a href="/portal">← Household</a></p><h2>{name}</h2>"#);
@@ -197,7 +197,7 @@ pub async fn give_consent(
     let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("");
     let scopes: Vec<String> = fields.iter().filter(|(k, _)| k == "scopes").map(|(_, v)| v.clone()).collect();
     let child = path_id(&id)?;
-    let notice = state.vault.config().notice_version.clone();
+    let notice = state.vault.notice_version().to_owned();
     let now = Utc::now();
     match state
         .vault

@@ -95,7 +95,8 @@ pub fn page(status: StatusCode, title: &str, who: Option<&Who<'_>>, body: &str) 
 <h1>{title}</h1>
 {body}
 </main>
-<footer>kidvault keeps children's data only with a parent's consent, shows every access, and deletes for real.</footer>
+<footer>kidvault keeps children's data only with a parent's consent, shows every access, and deletes for real.
+<a href="/privacy/retention">How long we keep data</a></footer>
 </body>
 </html>
 "#,

@@ -62,5 +62,6 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/devices/{id}/revoke", post(household::revoke))
         .route("/portal/children/{id}/delete", get(delete::confirm).post(delete::perform))
         .route("/portal/deletions", get(delete::list))
+        .route("/privacy/retention", get(account::retention_policy))
         .route("/portal/deletions/{id}", get(delete::detail))
 }

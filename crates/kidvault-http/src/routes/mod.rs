@@ -10,6 +10,7 @@ pub(crate) mod ingest;
 pub(crate) mod items;
 pub(crate) mod ledger;
 pub(crate) mod notices;
+pub(crate) mod policy;
 
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -75,7 +75,7 @@ pub async fn erase(opts: EraseOpts) -> anyhow::Result<Value> {
     vault.register_guardian("erase@kidvault.example", "bench-password-123", "Bench", now).await?;
     let token = vault.sign_in("erase@kidvault.example", "bench-password-123", None, None, now).await?;
     let g = vault.authenticate_guardian(&token, now).await?;
-    let notice = vault.config().notice_version.clone();
+    let notice = vault.notice_version().to_owned();
     let live_devices = 4;
     let mut kids = Vec::new();
     for i in 0..opts.children + live_devices {

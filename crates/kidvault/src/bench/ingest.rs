@@ -112,7 +112,7 @@ async fn fleet(vault: &Vault, n: usize) -> anyhow::Result<Vec<Device>> {
     vault.register_guardian("bench@kidvault.example", "bench-password-123", "Bench", now).await?;
     let token = vault.sign_in("bench@kidvault.example", "bench-password-123", None, None, now).await?;
     let g = vault.authenticate_guardian(&token, now).await?;
-    let notice = vault.config().notice_version.clone();
+    let notice = vault.notice_version().to_owned();
     let wav = noise_wav(1);
     let mut out = Vec::with_capacity(n);
     for i in 0..n {

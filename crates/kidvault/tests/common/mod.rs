@@ -186,7 +186,8 @@ impl TestApp {
     }
 }
 
-pub const NOTICE: &str = "2026-11-01";
+/// The notice version in force by default: privacy notice + retention policy.
+pub const NOTICE: &str = "2026-11-01+retention-2026-11-01";
 
 /// The epochs of a child's key still in the keystore (read beside the server).
 pub fn keystore_epochs(root: &Path, child: &str) -> Vec<(u32, Vec<u8>)> {
