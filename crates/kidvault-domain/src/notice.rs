@@ -17,15 +17,26 @@ pub enum NoticeKind {
     DeletionCompleted,
     /// E-mail-plus consent: follow the link to confirm.
     ConsentConfirmation,
+    /// A child profile became dormant: what will be deleted, when, how to keep it.
+    DormancyNotice,
+    /// The grace period of a dormant profile ends soon.
+    DormancyReminder,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 2] = [NoticeKind::DeletionCompleted, NoticeKind::ConsentConfirmation];
+    pub const ALL: [NoticeKind; 4] = [
+        NoticeKind::DeletionCompleted,
+        NoticeKind::ConsentConfirmation,
+        NoticeKind::DormancyNotice,
+        NoticeKind::DormancyReminder,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             NoticeKind::DeletionCompleted => "deletion_completed",
             NoticeKind::ConsentConfirmation => "consent_confirmation",
+            NoticeKind::DormancyNotice => "dormancy_notice",
+            NoticeKind::DormancyReminder => "dormancy_reminder",
         }
     }
 

@@ -76,6 +76,10 @@ pub fn router(state: AppState) -> Router {
         .route("/processor-tasks/{id}/ack", post(routes::downstream::ack))
         .route("/notices", get(routes::notices::list))
         .route("/policy/retention", get(routes::policy::retention))
+        .route(
+            "/children/{id}/retention",
+            get(routes::policy::child_retention).put(routes::policy::set_child_retention),
+        )
         .route("/openapi.json", get(openapi::serve))
         .fallback(routes::not_found);
     Router::new()

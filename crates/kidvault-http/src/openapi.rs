@@ -80,6 +80,8 @@ impl Modify for BearerSchemes {
         routes::downstream::ack,
         routes::notices::list,
         routes::policy::retention,
+        routes::policy::child_retention,
+        routes::policy::set_child_retention,
     ),
     modifiers(&BearerSchemes)
 )]

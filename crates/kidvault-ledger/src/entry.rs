@@ -32,12 +32,14 @@ pub enum EntryKind {
     RetentionExpired,
     #[serde(rename = "dormancy.notice")]
     DormancyNotice,
+    /// A guardian chose to keep a profile even when dormant, or stopped keeping it.
+    RetentionChoice,
     #[serde(rename = "household.closed")]
     HouseholdClosed,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 8] = [
+    pub const ALL: [EntryKind; 9] = [
         EntryKind::ConsentGranted,
         EntryKind::ConsentWithdrawn,
         EntryKind::AccessRead,
@@ -46,6 +48,7 @@ impl EntryKind {
         EntryKind::RetentionExpired,
         EntryKind::DormancyNotice,
         EntryKind::HouseholdClosed,
+        EntryKind::RetentionChoice,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +60,7 @@ impl EntryKind {
             EntryKind::KeyDestroyed => "key.destroyed",
             EntryKind::RetentionExpired => "retention.expired",
             EntryKind::DormancyNotice => "dormancy.notice",
+            EntryKind::RetentionChoice => "retention.choice",
             EntryKind::HouseholdClosed => "household.closed",
         }
     }

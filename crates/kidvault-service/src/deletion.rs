@@ -470,8 +470,12 @@ impl Vault {
         done.hashes.insert("deleted_ids".into(), ids_hash);
         let digest = kidvault_crypto::sha256(document.as_bytes());
         done.hashes.insert("document".into(), to_hex(&digest));
-        let notice = crate::notices::deletion_completed(d, &kinds, items.len());
-        self.store.complete_deletion(d.id, now, &document, &[key_entry, done], &[notice]).await?;
+        // Routine expiry of items under the retention policy is on the deletions
+        // page with its receipt; every other completion is told to the guardians.
+        let routine = d.reason == kidvault_domain::deletion::DeletionReason::Retention && !d.scope.is_child();
+        let notices =
+            if routine { Vec::new() } else { vec![crate::notices::deletion_completed(d, &kinds, items.len())] };
+        self.store.complete_deletion(d.id, now, &document, &[key_entry, done], &notices).await?;
         Ok(())
     }
 }

@@ -23,12 +23,23 @@ use crate::{Result, ServiceError, Vault};
 
 /// A new entry about `child`, by `actor`, at `now`.
 pub(crate) fn entry(kind: EntryKind, now: Timestamp, actor: &str, child: &Child) -> NewEntry {
+    entry_about(kind, now, actor, child.id, child.household_id)
+}
+
+/// An entry about a child known by its ids.
+pub(crate) fn entry_about(
+    kind: EntryKind,
+    now: Timestamp,
+    actor: &str,
+    child: kidvault_domain::ids::ChildId,
+    household: kidvault_domain::ids::HouseholdId,
+) -> NewEntry {
     NewEntry {
         kind,
         at: now.to_rfc3339_opts(SecondsFormat::Micros, true),
         actor: actor.to_owned(),
-        household: Some(child.household_id.to_string()),
-        child: Some(child.id.to_string()),
+        household: Some(household.to_string()),
+        child: Some(child.to_string()),
         subjects: Vec::new(),
         purpose: None,
         detail: BTreeMap::new(),

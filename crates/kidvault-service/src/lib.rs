@@ -36,6 +36,7 @@ pub mod ledger;
 pub mod notices;
 pub mod ratelimit;
 pub mod review;
+pub mod sweeps;
 mod tokens;
 pub mod twofactor;
 pub mod zipstream;

@@ -296,3 +296,17 @@ pub struct TotpRecord {
     pub enabled_at: Option<Timestamp>,
     pub last_step: Option<i64>,
 }
+
+/// A child's standing under the dormancy rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildRetention {
+    pub created_at: Timestamp,
+    /// The child's last use of a device (`None`: never).
+    pub last_active_at: Option<Timestamp>,
+    pub dormant_at: Option<Timestamp>,
+    /// When a dormant profile will be deleted.
+    pub deletion_at: Option<Timestamp>,
+    pub reminded_at: Option<Timestamp>,
+    /// A guardian chose to keep the profile even when dormant.
+    pub kept_at: Option<Timestamp>,
+}

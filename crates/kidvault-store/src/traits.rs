@@ -201,6 +201,34 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Uses a recovery code: false when unknown or already used.
     async fn use_recovery_code(&self, guardian: GuardianId, code_hash: &[u8; 32], at: Timestamp) -> Result<bool>;
     async fn disable_totp(&self, guardian: GuardianId) -> Result<()>;
+    /// Children with live items of `kind` recorded before `before` (retention).
+    async fn expired_items(&self, kind: ItemKind, before: Timestamp, limit: u32)
+        -> Result<Vec<(ChildId, HouseholdId)>>;
+    /// Children never consented for, created before `before`.
+    async fn abandoned_children(&self, before: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>>;
+    /// Active children, neither dormant nor kept, with no activity since `before`.
+    async fn inactive_children(&self, before: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>>;
+    /// Marks a child dormant (deletion due at `delete_at`) with `entry` and the
+    /// guardians' `notice`, in one transaction, unless it is no longer inactive
+    /// since `inactive_before`, kept, or already dormant. Returns whether it did.
+    async fn mark_dormant(
+        &self,
+        child: ChildId,
+        inactive_before: Timestamp,
+        at: Timestamp,
+        delete_at: Timestamp,
+        entry: &NewEntry,
+        notice: &NewNotice,
+    ) -> Result<bool>;
+    /// Dormant children not yet reminded whose deletion is due by `by`.
+    async fn dormant_to_remind(&self, by: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>>;
+    /// Records the reminder and writes its notice, once.
+    async fn mark_reminded(&self, child: ChildId, at: Timestamp, notice: &NewNotice) -> Result<bool>;
+    /// Dormant, unkept children whose grace period ended by `now`.
+    async fn dormant_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>>;
+    async fn child_retention(&self, child: ChildId) -> Result<Option<ChildRetention>>;
+    /// A guardian's choice to keep the profile when dormant (ends any dormancy), or to stop keeping it.
+    async fn set_keep_when_dormant(&self, child: ChildId, keep: bool, at: Timestamp, entry: &NewEntry) -> Result<()>;
     /// Stores an invitation to join a household.
     async fn create_invite(&self, invite: &InviteRecord) -> Result<()>;
     /// Accepts an invitation: adds `guardian` to its household and uses the

@@ -122,6 +122,19 @@ pub async fn outbox_loop(vault: Arc<Vault>, every: std::time::Duration) {
         .await
 }
 
+/// Runs the retention and dormancy sweeps every `every`, and once at start (a
+/// server that was down catches up on everything that fell due).
+pub async fn sweep_loop(vault: Arc<Vault>, every: std::time::Duration) {
+    periodically(every, "a retention sweep", || async {
+        let report = vault.sweep(chrono::Utc::now(), false).await?;
+        if !report.deletions.is_empty() {
+            vault.run_deletions(chrono::Utc::now()).await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
 /// Whether `path` lies inside `dir` (symlinks and `..` resolved where they exist).
 pub fn inside(path: &Path, dir: &Path) -> bool {
     let abs = |p: &Path| {

@@ -42,6 +42,8 @@ pub struct Config {
     /// The written retention policy (TOML). Default: the policy kidvault ships
     /// (`crates/kidvault-domain/policy/retention.toml`).
     pub retention_policy: Option<PathBuf>,
+    /// How often the retention and dormancy sweeps run (and once at start).
+    pub sweep_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -62,6 +64,7 @@ impl Default for Config {
             downstream_deadline_secs: v.downstream.deadline.num_seconds() as u64,
             account_closure_grace_hours: v.closure_grace.num_hours() as u64,
             retention_policy: None,
+            sweep_interval_secs: 3600,
         }
     }
 }

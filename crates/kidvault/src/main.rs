@@ -49,6 +49,21 @@ enum Command {
     /// The written retention policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Run the retention and dormancy sweeps as of a date and print what they
+    /// did (or, with --dry-run, would do); deletions they start are run too.
+    Sweep {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The date (YYYY-MM-DD, midnight UTC) or time (RFC 3339) to sweep as of.
+        #[arg(long)]
+        as_of: String,
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Prove a deleted child (and its items), or deleted items, left no residue:
     /// scans every table, the keystore and the blob segments. Exit code 0 only if
     /// nothing is found.
@@ -214,8 +229,12 @@ async fn main() -> anyhow::Result<()> {
                 tokio::spawn(app::downstream_loop(std::sync::Arc::clone(&vault), std::time::Duration::from_secs(1)));
             let outbox =
                 tokio::spawn(app::outbox_loop(std::sync::Arc::clone(&vault), std::time::Duration::from_secs(1)));
+            let sweeps = tokio::spawn(app::sweep_loop(
+                std::sync::Arc::clone(&vault),
+                std::time::Duration::from_secs(cfg.sweep_interval_secs.max(1)),
+            ));
             app::serve(listener, std::sync::Arc::clone(&vault), app::shutdown_signal()).await?;
-            for task in [checkpoints, deletions, downstream, outbox] {
+            for task in [checkpoints, deletions, downstream, outbox, sweeps] {
                 task.abort();
             }
             // A last checkpoint covers everything written before shutdown.
@@ -348,6 +367,32 @@ async fn main() -> anyhow::Result<()> {
                 "html" => print!("{}", p.render_html()),
                 other => anyhow::bail!("--format {other:?}: use md or html"),
             }
+            Ok(())
+        }
+        Command::Sweep { data_dir, key_file, config, as_of, dry_run } => {
+            let mut cfg = Config::load(config.as_deref())?;
+            if let Some(d) = data_dir {
+                cfg.data_dir = d;
+            }
+            if key_file.is_some() {
+                cfg.key_file = key_file;
+            }
+            let at = chrono::DateTime::parse_from_rfc3339(&as_of)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .or_else(|_| {
+                    chrono::NaiveDate::parse_from_str(&as_of, "%Y-%m-%d")
+                        .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+                })
+                .map_err(|_| anyhow::anyhow!("--as-of {as_of:?}: give YYYY-MM-DD or an RFC 3339 time"))?;
+            let vault = app::open(&cfg)?;
+            let report = vault.sweep(at, dry_run).await?;
+            if !dry_run {
+                // Deletions run to where they wait for processors; notices go out.
+                while vault.run_deletions(at).await? > 0 {}
+                vault.deliver_notices(at).await?;
+                vault.checkpoint(at).await?;
+            }
+            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
         Command::Policy(PolicyCommand::Check { file }) => {

@@ -591,22 +591,6 @@ async fn downstream_processors_are_told_retried_and_must_acknowledge() {
     assert!(terminate(&mut p).success());
 }
 
-fn erasure_clean(root: &Path, args: &[&str]) -> bool {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
-        .arg("verify-erasure")
-        .args(args)
-        .arg("--data-dir")
-        .arg(root.join("data"))
-        .arg("--key-file")
-        .arg(root.join("keys/root.key"))
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        eprintln!("{}", String::from_utf8_lossy(&out.stdout));
-    }
-    out.status.success()
-}
-
 /// The server process is killed (abort, by a fault hook compiled into test
 /// builds only) right after a deletion durably reaches each step; the next
 /// process finishes it: every deletion completes once, its receipt counts every

@@ -78,3 +78,157 @@ fn a_bad_policy_file_is_refused_with_its_line() {
     let out = cli(&["policy", "render", "--config", config.to_str().unwrap()]);
     assert!(!out.status.success() && String::from_utf8(out.stderr).unwrap().contains("grace period may be at most 90"));
 }
+
+fn days(n: i64) -> chrono::Duration {
+    chrono::Duration::days(n)
+}
+
+async fn notices(app: &TestApp, g: &str) -> Vec<Value> {
+    let (_, m) = app.get("/notices", g).await;
+    m["notices"].as_array().unwrap().clone()
+}
+
+/// Runs what the scheduler would at `at`: the sweeps, the deletions they
+/// started, and the outbox.
+async fn sweep_at(app: &TestApp, at: chrono::DateTime<chrono::Utc>) -> kidvault_service::sweeps::SweepReport {
+    let vault = app.vault.as_ref().unwrap();
+    let report = vault.sweep(at, false).await.unwrap();
+    while vault.run_deletions(at).await.unwrap() > 0 {}
+    vault.deliver_notices(at).await.unwrap();
+    report
+}
+
+#[tokio::test]
+async fn dormancy_notices_reminds_keeps_reactivates_and_deletes_by_the_calendar() {
+    let app = spawn_app().await;
+    let g = app.guardian("ana@example.org").await;
+    let mut kids = Vec::new();
+    for name in ["Idle", "Kept", "Back", "Gone"] {
+        let child = app.child(&g, name).await;
+        app.consent(&g, &child, &["voice"]).await;
+        let (_, device) = app.device(&g, &child, "speaker").await;
+        assert_eq!(app.upload(&child, &device, wav(0.2, 1).0, Some("audio/wav")).await.0, StatusCode::CREATED);
+        kids.push((child, device));
+    }
+    let [(idle, _), (kept, _), (back, back_device), (gone, _)] = kids.as_slice() else { unreachable!() };
+    let (s, r) = app.put(&format!("/children/{kept}/retention"), &g, json!({"keep_when_dormant": true})).await;
+    assert_eq!((s, r["state"].as_str()), (StatusCode::OK, Some("kept")));
+    let now = chrono::Utc::now();
+
+    // 17 months on: no profile is dormant yet (the old recordings have expired).
+    let r = sweep_at(&app, now + days(520)).await;
+    assert!(r.dormant.is_empty() && r.dormancy_deleted.is_empty());
+    assert_eq!(r.expired.len(), 4);
+
+    // 18 months: dormant, guardians told what goes, when, and how to keep it.
+    let t1 = now + days(549);
+    let r = sweep_at(&app, t1).await;
+    let mut dormant: Vec<String> = r.dormant.iter().map(ToString::to_string).collect();
+    dormant.sort();
+    let mut want = vec![idle.clone(), back.clone(), gone.clone()];
+    want.sort();
+    assert_eq!(dormant, want, "the kept profile is not dormant");
+    let (_, state) = app.get(&format!("/children/{idle}/retention"), &g).await;
+    assert_eq!(state["state"], "dormant");
+    let deletion_at = (t1 + days(60)).format("%-d %B %Y").to_string();
+    let told = notices(&app, &g).await;
+    assert_eq!(told.iter().filter(|n| n["kind"] == "dormancy_notice").count(), 3);
+    assert!(told[0]["body"].as_str().unwrap().contains(&deletion_at));
+    assert!(sweep_at(&app, t1 + days(1)).await.dormant.is_empty(), "told once");
+
+    // The child uses a device again: dormancy ends.
+    let vault = app.vault.as_ref().unwrap();
+    let session = vault.authenticate_device(back_device).await.unwrap();
+    vault.ingest_location(&session, back.parse().unwrap(), (52.0, 4.0, 10.0), None, t1 + days(10)).await.unwrap_err(); // no location permission: refused, and not activity
+    vault.ingest_recording(&session, back.parse().unwrap(), wav(0.2, 2).0.into(), None, t1 + days(10)).await.unwrap();
+    let (_, state) = app.get(&format!("/children/{back}/retention"), &g).await;
+    assert_eq!(state["state"], "active");
+
+    // A guardian keeps "Idle" during the grace period (recorded, and undoable).
+    let (s, _) = app.put(&format!("/children/{idle}/retention"), &g, json!({"keep_when_dormant": true})).await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Two weeks before the end: a reminder for what is still dormant.
+    let r = sweep_at(&app, t1 + days(47)).await;
+    assert_eq!(r.reminded.iter().map(ToString::to_string).collect::<Vec<_>>(), vec![gone.clone()]);
+    assert_eq!(notices(&app, &g).await.iter().filter(|n| n["kind"] == "dormancy_reminder").count(), 1);
+
+    // The end of the grace period: "Gone" is deleted, with a receipt and a notice.
+    let r = sweep_at(&app, t1 + days(61)).await;
+    assert_eq!(r.dormancy_deleted.iter().map(ToString::to_string).collect::<Vec<_>>(), vec![gone.clone()]);
+    assert_eq!(r.deletions.len(), 1);
+    let id = r.deletions[0].to_string();
+    let (_, receipt_entry) = app.verified_receipt(&g, &id).await;
+    assert_eq!(receipt_entry.detail.get("reason").map(String::as_str), Some("dormancy"));
+    assert!(notices(&app, &g)
+        .await
+        .iter()
+        .any(|n| n["kind"] == "deletion_completed" && n["body"].as_str().unwrap().contains("Reason: dormancy")));
+    assert_eq!(app.get(&format!("/children/{gone}"), &g).await.0, StatusCode::NOT_FOUND);
+    for survivor in [idle, kept, back] {
+        assert_eq!(app.get(&format!("/children/{survivor}"), &g).await.0, StatusCode::OK, "{survivor}");
+    }
+    assert!(erasure_clean(app.dir.path(), &["--child", gone]));
+}
+
+#[tokio::test]
+async fn items_past_their_period_go_with_everything_derived_and_a_catch_up_run_does_it_all() {
+    let app = spawn_app().await;
+    let (g, child, device) = household(&app, "ana@example.org").await;
+    let (_, rec) = app.upload(&child, &device, wav(0.2, 1).0, Some("audio/wav")).await;
+    let rec = rec["item_id"].as_str().unwrap().to_owned();
+    let (_, tr) =
+        app.item(&child, &device, json!({"kind": "transcript", "derived_from": [rec], "content": "hi"})).await;
+    let tr = tr["item_id"].as_str().unwrap().to_owned();
+    let (_, emb) =
+        app.item(&child, &device, json!({"kind": "embedding", "derived_from": [tr], "content": [0.1, 0.2]})).await;
+    let emb = emb["item_id"].as_str().unwrap().to_owned();
+    let (_, loc) = app
+        .post(&format!("/children/{child}/locations"), Some(&device), json!({"lat": 52.0, "lon": 4.0, "accuracy_m": 5}))
+        .await;
+    let loc = loc["item_id"].as_str().unwrap().to_owned();
+    let now = chrono::Utc::now();
+
+    // A dry run reports and changes nothing.
+    let dry = app.vault.as_ref().unwrap().sweep(now + days(40), true).await.unwrap();
+    assert_eq!(dry.expired.len(), 4, "recording, transcript, embedding and location are each due for this child");
+    assert!(dry.deletions.is_empty());
+    assert_eq!(app.get(&format!("/items/{rec}"), &g).await.0, StatusCode::OK);
+
+    // After a week, only the embedding (7 days) is due.
+    let r = sweep_at(&app, now + days(8)).await;
+    assert_eq!(r.expired.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), vec!["embedding"]);
+    assert_eq!(app.get(&format!("/items/{emb}"), &g).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&format!("/items/{tr}"), &g).await.0, StatusCode::OK);
+
+    // Long after (the server was down): one run deletes everything due, lineage included.
+    let r = sweep_at(&app, now + days(400)).await;
+    assert!(!r.deletions.is_empty());
+    for gone in [&rec, &tr, &loc] {
+        assert_eq!(app.get(&format!("/items/{gone}"), &g).await.0, StatusCode::NOT_FOUND, "{gone}");
+    }
+    for id in &r.deletions {
+        let (_, entry) = app.verified_receipt(&g, &id.to_string()).await;
+        assert_eq!(entry.detail.get("reason").map(String::as_str), Some("retention"));
+    }
+    // Routine expiry is on the deletions page, not in the mailbox; the child stays.
+    assert!(notices(&app, &g).await.is_empty());
+    assert_eq!(app.get(&format!("/children/{child}"), &g).await.0, StatusCode::OK);
+    assert!(sweep_at(&app, now + days(401)).await.deletions.is_empty(), "nothing twice");
+}
+
+#[tokio::test]
+async fn a_sign_up_never_consented_for_is_deleted_after_14_days() {
+    let app = spawn_app().await;
+    let g = app.guardian("ana@example.org").await;
+    let pending = app.child(&g, "Never").await;
+    let consented = app.child(&g, "Yes").await;
+    app.consent(&g, &consented, &["voice"]).await;
+    let now = chrono::Utc::now();
+    assert!(sweep_at(&app, now + days(13)).await.abandoned.is_empty());
+    let r = sweep_at(&app, now + days(15)).await;
+    assert_eq!(r.abandoned.iter().map(ToString::to_string).collect::<Vec<_>>(), vec![pending.clone()]);
+    assert_eq!(app.get(&format!("/children/{pending}"), &g).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&format!("/children/{consented}"), &g).await.0, StatusCode::OK);
+    assert_eq!(notices(&app, &g).await.len(), 1, "the guardian is told the profile was deleted");
+}

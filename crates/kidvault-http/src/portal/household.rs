@@ -35,12 +35,37 @@ pub async fn overview(State(state): State<AppState>, p: Portal) -> PageResult {
             c.scopes.iter().map(|s| words::scope(*s).0).collect::<Vec<_>>().join(", ")
         };
         let last = c.child.last_active_at.map(when).unwrap_or_else(|| "never".into());
+        let r = state.vault.retention_state(&p.session, id).await?;
+        let keep_form = |keep: bool, label: &str, class: &str| {
+            format!(
+                r#"<form method="post" action="/portal/children/{id}/retention" class="inline">{csrf}<input type="hidden" name="keep" value="{keep}"><button type="submit" class="{class}">{label}</button></form>"#,
+                csrf = p.who().csrf_field()
+            )
+        };
+        let retention = match r.state {
+            "dormant" => format!(
+                r#"<p class="flash error" data-retention="dormant">Not used for a long time: this profile and all its data will be deleted on {}. {}</p>"#,
+                r.deletion_at.map(when).unwrap_or_default(),
+                keep_form(true, "Keep this profile", "")
+            ),
+            "kept" => format!(
+                r#"<p class="meta" data-retention="kept">Kept even if unused (since {}). {}</p>"#,
+                r.kept_at.map(when).unwrap_or_default(),
+                keep_form(false, "Stop keeping it", "danger")
+            ),
+            _ => format!(
+                r#"<p class="meta" data-retention="active">If unused, becomes dormant on {}. {}</p>"#,
+                r.dormant_from.map(when).unwrap_or_default(),
+                keep_form(true, "Keep it even if unused", "")
+            ),
+        };
         body.push_str(&format!(
             r#"<article class="card child">
 <h2>{name}</h2>
 <p>Born {year} · {status}</p>
 <p>Consent in force: {scopes}</p>
 <p class="meta">Last used a device: {last}</p>
+{retention}
 <p class="actions"><a href="/portal/children/{id}">Voice history</a>
 <a href="/portal/children/{id}/activity">Activity &amp; access log</a>
 <a href="/portal/children/{id}/consent">Consent</a>
@@ -341,4 +366,18 @@ pub async fn confirm(
 ) -> PageResult {
     let consent = state.vault.confirm_consent(&p.session, &token, Utc::now()).await?;
     Ok(Redirect::to(&format!("/portal/children/{}/consent", consent.child_id)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct Keep {
+    keep: bool,
+}
+
+pub async fn set_keep(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    PortalForm(p, f): PortalForm<Keep>,
+) -> PageResult {
+    state.vault.set_keep_when_dormant(&p.session, path_id(&id)?, f.keep, Utc::now()).await?;
+    Ok(Redirect::to("/portal").into_response())
 }

@@ -58,6 +58,7 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/children/{id}/consent", get(household::consent_page).post(household::give_consent))
         .route("/portal/children/{id}/consent/withdraw", post(household::withdraw))
         .route("/portal/consent/confirm/{token}", get(household::confirm_page).post(household::confirm))
+        .route("/portal/children/{id}/retention", post(household::set_keep))
         .route("/portal/children/{id}/devices", get(household::devices).post(household::pair))
         .route("/portal/devices/{id}/revoke", post(household::revoke))
         .route("/portal/children/{id}/delete", get(delete::confirm).post(delete::perform))

@@ -18,6 +18,7 @@ mod keystore;
 pub(crate) mod ledger;
 mod outbox;
 mod store;
+mod sweeps;
 mod twofactor;
 mod upper;
 

@@ -14,7 +14,9 @@ use kidvault_ledger::entry::{EntryKind, NewEntry};
 use kidvault_ledger::Hash;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{deletions, downstream, invites, ledger, outbox, ts_from_sql, ts_to_sql, twofactor, uuid_from_sql, Db};
+use super::{
+    deletions, downstream, invites, ledger, outbox, sweeps, ts_from_sql, ts_to_sql, twofactor, uuid_from_sql, Db,
+};
 use crate::model::*;
 use crate::{Result, Store, StoreError};
 use kidvault_domain::deletion::{DeletionScope, DeletionStep};
@@ -25,6 +27,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/store_0003_invites.sql")),
     (4, include_str!("../migrations/store_0004_pending_consents.sql")),
     (5, include_str!("../migrations/store_0005_totp.sql")),
+    (6, include_str!("../migrations/store_0006_dormancy.sql")),
 ];
 
 /// The embedded data store: one SQLite file.
@@ -342,9 +345,9 @@ fn insert_item_tx(conn: &Connection, item: &ItemRecord) -> Result<()> {
         edge.execute([m.id.as_bytes(), src.as_bytes()])?;
     }
     // Activity at one-minute resolution (dormancy is counted in months): most items
-    // of a busy child then leave the child row untouched.
+    // of a busy child then leave the child row untouched. Activity ends dormancy.
     conn.prepare_cached(
-        "UPDATE children SET last_active_at = ?2
+        "UPDATE children SET last_active_at = ?2, dormant_at = NULL, dormancy_deletion_at = NULL, reminded_at = NULL
          WHERE id = ?1 AND (last_active_at IS NULL OR last_active_at <= ?2 - 60000000)",
     )?
     .execute(params![m.child_id.as_bytes(), ts_to_sql(m.received_at)])?;
@@ -429,6 +432,58 @@ impl Store for SqliteStore {
 
     async fn disable_totp(&self, guardian: GuardianId) -> Result<()> {
         self.db.write(move |c| twofactor::disable(c, guardian)).await
+    }
+
+    async fn expired_items(
+        &self,
+        kind: ItemKind,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<(ChildId, HouseholdId)>> {
+        self.db.read(move |c| sweeps::expired(c, kind, before, limit)).await
+    }
+
+    async fn abandoned_children(&self, before: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>> {
+        self.db.read(move |c| sweeps::abandoned(c, before, limit)).await
+    }
+
+    async fn inactive_children(&self, before: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>> {
+        self.db.read(move |c| sweeps::inactive(c, before, limit)).await
+    }
+
+    async fn mark_dormant(
+        &self,
+        child: ChildId,
+        inactive_before: Timestamp,
+        at: Timestamp,
+        delete_at: Timestamp,
+        entry: &NewEntry,
+        notice: &NewNotice,
+    ) -> Result<bool> {
+        let (e, n) = (entry.clone(), notice.clone());
+        self.db.write(move |c| sweeps::mark_dormant(c, child, inactive_before, at, delete_at, &e, &n)).await
+    }
+
+    async fn dormant_to_remind(&self, by: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>> {
+        self.db.read(move |c| sweeps::to_remind(c, by, limit)).await
+    }
+
+    async fn mark_reminded(&self, child: ChildId, at: Timestamp, notice: &NewNotice) -> Result<bool> {
+        let n = notice.clone();
+        self.db.write(move |c| sweeps::mark_reminded(c, child, at, &n)).await
+    }
+
+    async fn dormant_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>> {
+        self.db.read(move |c| sweeps::dormant_due(c, now, limit)).await
+    }
+
+    async fn child_retention(&self, child: ChildId) -> Result<Option<ChildRetention>> {
+        self.db.read(move |c| sweeps::retention_of(c, child)).await
+    }
+
+    async fn set_keep_when_dormant(&self, child: ChildId, keep: bool, at: Timestamp, entry: &NewEntry) -> Result<()> {
+        let e = entry.clone();
+        self.db.write(move |c| sweeps::set_keep(c, child, keep, at, &e)).await
     }
 
     async fn create_invite(&self, invite: &InviteRecord) -> Result<()> {

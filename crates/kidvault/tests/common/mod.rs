@@ -86,6 +86,10 @@ impl TestApp {
         Self::send(self.http.get(self.url(path)).bearer_auth(token)).await
     }
 
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        Self::send(self.http.put(self.url(path)).bearer_auth(token).json(&body)).await
+    }
+
     pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
         Self::send(self.http.delete(self.url(path)).bearer_auth(token)).await
     }
@@ -327,4 +331,21 @@ pub fn copy_dir(from: &Path, to: &Path) {
 
 pub fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+/// `kidvault verify-erasure` on a deployment's data (the server may be running).
+pub fn erasure_clean(root: &Path, args: &[&str]) -> bool {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
+        .arg("verify-erasure")
+        .args(args)
+        .arg("--data-dir")
+        .arg(root.join("data"))
+        .arg("--key-file")
+        .arg(root.join("keys/root.key"))
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+    }
+    out.status.success()
 }

@@ -1,0 +1,295 @@
+//! The retention and dormancy sweeps: the written policy, enforced.
+//!
+//! Each runs for a given `now` (the scheduler passes the clock, tests and
+//! `kidvault sweep --as-of` pass a date), reads only what is due through
+//! indexes, in batches, and catches up on everything due after any downtime.
+//! Every expiry is a deletion through the deletion pipeline (reason `retention`
+//! or `dormancy`), with its receipt.
+
+use kidvault_domain::deletion::{DeletionReason, DeletionScope, DeletionStep};
+use kidvault_domain::ids::{ChildId, DeletionId, HouseholdId};
+use kidvault_domain::item::ItemKind;
+use kidvault_domain::notice::{NewNotice, NoticeKind};
+use kidvault_domain::Timestamp;
+use kidvault_ledger::entry::EntryKind;
+use kidvault_store::{ChildRetention, DeletionRecord};
+use serde::Serialize;
+
+use crate::access::{Action, Actor, GuardianSession};
+use crate::{Result, Vault};
+
+const BATCH: u32 = 500;
+/// A dry run lists at most this many of each.
+const DRY_RUN_LIMIT: u32 = 100_000;
+
+/// What a sweep did (or, dry, would do).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SweepReport {
+    pub as_of: String,
+    pub dry_run: bool,
+    /// Children whose items of a kind passed their period: one deletion each.
+    pub expired: Vec<Expired>,
+    /// Profiles never consented for, past the limit: deleted.
+    pub abandoned: Vec<ChildId>,
+    /// Profiles that became dormant (guardians told).
+    pub dormant: Vec<ChildId>,
+    /// Dormant profiles whose guardians were reminded.
+    pub reminded: Vec<ChildId>,
+    /// Dormant profiles deleted at the end of their grace period.
+    pub dormancy_deleted: Vec<ChildId>,
+    /// The deletions started.
+    pub deletions: Vec<DeletionId>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Expired {
+    pub child: ChildId,
+    pub kind: ItemKind,
+}
+
+/// A child's activity state, as a guardian sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RetentionView {
+    /// `active`, `dormant` (deletion pending) or `kept` (kept even when dormant).
+    pub state: &'static str,
+    pub last_active_at: Option<Timestamp>,
+    /// When the profile becomes dormant if it stays unused (not when kept).
+    pub dormant_from: Option<Timestamp>,
+    pub dormant_at: Option<Timestamp>,
+    /// When a dormant profile will be deleted.
+    pub deletion_at: Option<Timestamp>,
+    pub keep_when_dormant: bool,
+    pub kept_at: Option<Timestamp>,
+}
+
+fn days(n: u32) -> chrono::Duration {
+    chrono::Duration::days(i64::from(n))
+}
+
+fn dormancy_notice(last: Option<Timestamp>, delete_at: Timestamp, inactive_days: u32) -> NewNotice {
+    let since = last.map_or("it was created".to_owned(), |t| t.format("%-d %B %Y").to_string());
+    NewNotice {
+        kind: NoticeKind::DormancyNotice,
+        subject: "A child profile will be deleted because it is not used".into(),
+        body: format!(
+            "A child profile in your household has not been used on any device for {inactive_days} days \
+             (last used: {since}).\n\nUnder our retention policy it will be deleted, with all of its data \
+             (recordings, transcripts and everything derived from them, locations, consents, devices), on \
+             {date}.\n\nTo keep it, open the parent portal and choose \"Keep this profile\":\n\n/portal\n\n\
+             If the child uses a device again before then, nothing is deleted.\n",
+            date = delete_at.format("%-d %B %Y"),
+        ),
+    }
+}
+
+fn reminder_notice(delete_at: Timestamp) -> NewNotice {
+    NewNotice {
+        kind: NoticeKind::DormancyReminder,
+        subject: "Reminder: an unused child profile will be deleted soon".into(),
+        body: format!(
+            "A child profile in your household that has not been used will be deleted with all of its data on \
+             {}.\n\nTo keep it, open the parent portal and choose \"Keep this profile\":\n\n/portal\n",
+            delete_at.format("%-d %B %Y"),
+        ),
+    }
+}
+
+impl Vault {
+    /// Both sweeps, then (unless dry) the deletions they started run.
+    pub async fn sweep(&self, now: Timestamp, dry_run: bool) -> Result<SweepReport> {
+        let mut report = SweepReport { as_of: now.to_rfc3339(), dry_run, ..Default::default() };
+        self.retention_sweep(now, &mut report).await?;
+        self.dormancy_sweep(now, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Items past their kind's period, and abandoned sign-ups.
+    pub async fn retention_sweep(&self, now: Timestamp, report: &mut SweepReport) -> Result<()> {
+        let policy = &self.config.retention;
+        let limit = if report.dry_run { DRY_RUN_LIMIT } else { BATCH };
+        for rule in &policy.items {
+            let before = now - days(rule.keep_days);
+            loop {
+                let due = self.store.expired_items(rule.kind, before, limit).await?;
+                for (child, household) in &due {
+                    report.expired.push(Expired { child: *child, kind: rule.kind });
+                    if !report.dry_run {
+                        let scope = DeletionScope::Items { kinds: vec![rule.kind], from: None, to: Some(before) };
+                        let id =
+                            self.system_deletion(*child, *household, scope, DeletionReason::Retention, now).await?;
+                        report.deletions.push(id);
+                    }
+                }
+                if report.dry_run || (due.len() as u32) < limit {
+                    break;
+                }
+            }
+        }
+        let before = now - days(policy.abandoned_signup.delete_after_days);
+        loop {
+            let due = self.store.abandoned_children(before, limit).await?;
+            for (child, household) in &due {
+                report.abandoned.push(*child);
+                if !report.dry_run {
+                    let id = self
+                        .system_deletion(*child, *household, DeletionScope::Child, DeletionReason::Retention, now)
+                        .await?;
+                    report.deletions.push(id);
+                }
+            }
+            if report.dry_run || (due.len() as u32) < limit {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Profiles unused for the policy's period become dormant (guardians told),
+    /// are reminded before the grace period ends, and are deleted at its end
+    /// unless kept or used again.
+    pub async fn dormancy_sweep(&self, now: Timestamp, report: &mut SweepReport) -> Result<()> {
+        let rule = &self.config.retention.dormancy;
+        let limit = if report.dry_run { DRY_RUN_LIMIT } else { BATCH };
+        // Deletions first: a profile due today must not be re-noticed instead.
+        loop {
+            let due = self.store.dormant_due(now, limit).await?;
+            for (child, household) in &due {
+                report.dormancy_deleted.push(*child);
+                if !report.dry_run {
+                    let id = self
+                        .system_deletion(*child, *household, DeletionScope::Child, DeletionReason::Dormancy, now)
+                        .await?;
+                    report.deletions.push(id);
+                }
+            }
+            if report.dry_run || (due.len() as u32) < limit {
+                break;
+            }
+        }
+        let inactive_before = now - days(rule.inactive_after_days);
+        loop {
+            let due = self.store.inactive_children(inactive_before, limit).await?;
+            let mut marked = 0;
+            for (child, household) in &due {
+                if report.dry_run {
+                    report.dormant.push(*child);
+                    continue;
+                }
+                let last = self.store.child_retention(*child).await?.and_then(|r| r.last_active_at);
+                let delete_at = now + days(rule.grace_days);
+                let mut entry =
+                    crate::ledger::entry_about(EntryKind::DormancyNotice, now, "system:dormancy", *child, *household);
+                entry.detail.insert("deletion_at".into(), delete_at.to_rfc3339());
+                let notice = dormancy_notice(last, delete_at, rule.inactive_after_days);
+                if self.store.mark_dormant(*child, inactive_before, now, delete_at, &entry, &notice).await? {
+                    report.dormant.push(*child);
+                    marked += 1;
+                }
+            }
+            if report.dry_run || (due.len() as u32) < limit || marked == 0 {
+                break;
+            }
+        }
+        let remind_by = now + days(rule.reminder_days_before);
+        loop {
+            let due = self.store.dormant_to_remind(remind_by, limit).await?;
+            let mut marked = 0;
+            for (child, _) in &due {
+                if report.dry_run {
+                    report.reminded.push(*child);
+                    continue;
+                }
+                let delete_at = self.store.child_retention(*child).await?.and_then(|r| r.deletion_at).unwrap_or(now);
+                if self.store.mark_reminded(*child, now, &reminder_notice(delete_at)).await? {
+                    report.reminded.push(*child);
+                    marked += 1;
+                }
+            }
+            if report.dry_run || (due.len() as u32) < limit || marked == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// A deletion the policy starts: recorded and resolved at once (its items
+    /// are no longer live, so the next sweep does not start it again); a whole
+    /// child's keys are destroyed at once, as when a guardian deletes it.
+    async fn system_deletion(
+        &self,
+        child: ChildId,
+        household: HouseholdId,
+        scope: DeletionScope,
+        reason: DeletionReason,
+        now: Timestamp,
+    ) -> Result<DeletionId> {
+        let id = DeletionId::generate(now);
+        let whole = scope.is_child();
+        self.store
+            .create_deletion(&DeletionRecord {
+                id,
+                household_id: household,
+                child_id: child,
+                requested_by: format!("system:{}", reason.as_str()),
+                reason,
+                scope,
+                step: DeletionStep::Requested,
+                requested_at: now,
+                updated_at: now,
+                rotation_epoch: None,
+                summary: None,
+                ledger_index: None,
+            })
+            .await?;
+        self.store.resolve_deletion(id, now).await?;
+        if whole {
+            self.keys.destroy(child).await?;
+        }
+        Ok(id)
+    }
+
+    /// The child's standing under the dormancy rule.
+    pub async fn retention_state(&self, g: &GuardianSession, child: ChildId) -> Result<RetentionView> {
+        let grant = self.authorize(Actor::Guardian(g), child, Action::ViewChild).await?;
+        let r = self.store.child_retention(grant.child_id()).await?.ok_or(crate::ServiceError::NotFound)?;
+        Ok(self.view(&r))
+    }
+
+    fn view(&self, r: &ChildRetention) -> RetentionView {
+        let rule = &self.config.retention.dormancy;
+        let state = if r.kept_at.is_some() {
+            "kept"
+        } else if r.dormant_at.is_some() {
+            "dormant"
+        } else {
+            "active"
+        };
+        RetentionView {
+            state,
+            last_active_at: r.last_active_at,
+            dormant_from: (r.kept_at.is_none() && r.dormant_at.is_none())
+                .then(|| r.last_active_at.unwrap_or(r.created_at) + days(rule.inactive_after_days)),
+            dormant_at: r.dormant_at,
+            deletion_at: r.deletion_at,
+            keep_when_dormant: r.kept_at.is_some(),
+            kept_at: r.kept_at,
+        }
+    }
+
+    /// A guardian keeps the profile even when unused (ending any dormancy), or
+    /// stops keeping it. Recorded with its time, in the ledger.
+    pub async fn set_keep_when_dormant(
+        &self,
+        g: &GuardianSession,
+        child: ChildId,
+        keep: bool,
+        now: Timestamp,
+    ) -> Result<RetentionView> {
+        let grant = self.authorize(Actor::Guardian(g), child, Action::Manage).await?;
+        let mut entry = crate::ledger::entry(EntryKind::RetentionChoice, now, grant.actor(), &grant.child().child);
+        entry.detail.insert("keep_when_dormant".into(), keep.to_string());
+        self.store.set_keep_when_dormant(grant.child_id(), keep, now, &entry).await?;
+        let r = self.store.child_retention(grant.child_id()).await?.ok_or(crate::ServiceError::NotFound)?;
+        Ok(self.view(&r))
+    }
+}
