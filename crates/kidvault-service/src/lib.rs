@@ -72,6 +72,8 @@ pub struct VaultConfig {
     /// The written retention policy: drives the sweeps, renders the published
     /// text; its version is part of the notice version in force.
     pub retention: kidvault_domain::retention::RetentionPolicy,
+    /// Notices by e-mail (besides the portal's mailbox).
+    pub mail: notices::MailConfig,
 }
 
 impl Default for VaultConfig {
@@ -86,6 +88,7 @@ impl Default for VaultConfig {
             closure_grace: chrono::Duration::days(7),
             sign_in_limits: ratelimit::SignInLimits::default(),
             retention: kidvault_domain::retention::RetentionPolicy::default_policy(),
+            mail: notices::MailConfig { from: "kidvault <no-reply@kidvault.invalid>".into(), ..Default::default() },
         }
     }
 }
@@ -106,6 +109,8 @@ pub struct Vault {
     sign_ins: ratelimit::SignInThrottle,
     /// The privacy notice and retention policy versions in force, together.
     notice_in_force: String,
+    /// The mail relay, when one is configured.
+    mailer: Option<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>>,
 }
 
 impl Vault {
@@ -118,6 +123,8 @@ impl Vault {
         config: VaultConfig,
     ) -> Self {
         let notice_in_force = format!("{}+retention-{}", config.notice_version, config.retention.version);
+        // A bad relay URL is refused when the configuration is read (`notices::mailer`).
+        let mailer = config.mail.smtp_url.as_deref().and_then(|u| notices::mailer(u).ok());
         Self {
             store,
             blobs,
@@ -127,6 +134,7 @@ impl Vault {
             deletion_runner: tokio::sync::Mutex::new(()),
             sign_ins: ratelimit::SignInThrottle::default(),
             notice_in_force,
+            mailer,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("kidvault/", env!("CARGO_PKG_VERSION")))

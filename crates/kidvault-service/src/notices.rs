@@ -6,6 +6,10 @@
 //! there is no mail relay: delivery puts the notice in the portal's mailbox. A
 //! notice is never lost to a crash: one claimed and not recorded is due again
 //! when its lease runs out.
+//!
+//! With a relay configured (`smtp_url`), each notice is also e-mailed to the
+//! guardian, with the notice's id as its `Message-ID`, so the rare duplicate a
+//! crash between sending and recording can cause is recognisable as one.
 
 use kidvault_domain::deletion::DeletionScope;
 use kidvault_domain::downstream::backoff;
@@ -46,16 +50,59 @@ impl Vault {
     }
 
     /// Hands one notice to its channel; returns the channel's name.
-    async fn send_notice(&self, _n: &NoticeRecord) -> std::result::Result<&'static str, String> {
-        // No relay configured: the portal's mailbox is the channel, and the row
-        // the event wrote is already in it.
-        Ok("mailbox")
+    async fn send_notice(&self, n: &NoticeRecord) -> std::result::Result<&'static str, String> {
+        let Some(mailer) = &self.mailer else {
+            // No relay configured: the portal's mailbox is the channel, and the
+            // row the event wrote is already in it.
+            return Ok("mailbox");
+        };
+        let cfg = &self.config.mail;
+        let message = lettre::Message::builder()
+            .from(cfg.from.parse().map_err(|e| format!("mail_from: {e}"))?)
+            .to(n.email.parse().map_err(|e| format!("recipient: {e}"))?)
+            .subject(n.subject.clone())
+            .message_id(Some(format!("<{}@kidvault>", n.id)))
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(absolute_links(&n.body, cfg.public_url.as_deref()))
+            .map_err(|e| e.to_string())?;
+        lettre::AsyncTransport::send(mailer, message).await.map(|_| "smtp").map_err(|e| e.to_string())
     }
 
     /// The signed-in guardian's notices, newest first.
     pub async fn mailbox(&self, g: &GuardianSession, limit: u32) -> Result<Vec<NoticeRecord>> {
         Ok(self.store.notices_for(g.guardian_id, limit.clamp(1, 200)).await?)
     }
+}
+
+/// Where notices go besides the portal's mailbox.
+#[derive(Clone, Debug, Default)]
+pub struct MailConfig {
+    /// `smtp://host:port` (plain, for a local relay), `smtp://host:587?tls=required`
+    /// (STARTTLS) or `smtps://user:pass@host:465`; `None`: the mailbox only.
+    pub smtp_url: Option<String>,
+    /// The sender, e.g. `kidvault <no-reply@example.org>`.
+    pub from: String,
+    /// The portal's public address, so links in e-mails are absolute.
+    pub public_url: Option<String>,
+}
+
+/// Builds the SMTP transport for a relay URL.
+pub fn mailer(url: &str) -> Result<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>> {
+    Ok(lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
+        .map_err(|e| crate::ServiceError::Internal(format!("smtp_url: {e}")))?
+        .timeout(Some(Duration::from_secs(10)))
+        .build())
+}
+
+/// Portal paths on a line of their own become absolute links in e-mail.
+fn absolute_links(body: &str, public_url: Option<&str>) -> String {
+    let Some(base) = public_url.map(|b| b.trim_end_matches('/')) else {
+        return body.to_owned();
+    };
+    body.lines()
+        .map(|l| if l.starts_with("/portal") { format!("{base}{l}") } else { l.to_owned() })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The "deletion completed" notice: what went, by kind, and where the receipt is.

@@ -44,6 +44,13 @@ pub struct Config {
     pub retention_policy: Option<PathBuf>,
     /// How often the retention and dormancy sweeps run (and once at start).
     pub sweep_interval_secs: u64,
+    /// A mail relay for notices (`smtp://host:port`, `smtp://host:587?tls=required`,
+    /// `smtps://user:pass@host:465`). Without one, notices go to the portal's mailbox only.
+    pub smtp_url: Option<String>,
+    /// The sender of notice e-mails.
+    pub mail_from: String,
+    /// The portal's public address (links in e-mails), e.g. `https://kidvault.example.org`.
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -65,6 +72,9 @@ impl Default for Config {
             account_closure_grace_hours: v.closure_grace.num_hours() as u64,
             retention_policy: None,
             sweep_interval_secs: 3600,
+            smtp_url: None,
+            mail_from: v.mail.from.clone(),
+            public_url: None,
         }
     }
 }
@@ -96,6 +106,9 @@ impl Config {
         if let Some(v) = get("KIDVAULT_NOTICE_VERSION") {
             self.notice_version = v;
         }
+        if let Some(v) = get("KIDVAULT_SMTP_URL") {
+            self.smtp_url = Some(v);
+        }
         if let Some(v) = get("KIDVAULT_LOG") {
             self.log = v;
         }
@@ -122,6 +135,20 @@ impl Config {
         }
     }
 
+    fn mail(&self) -> anyhow::Result<kidvault_service::notices::MailConfig> {
+        if let Some(url) = &self.smtp_url {
+            kidvault_service::notices::mailer(url).map_err(|e| anyhow::anyhow!("{e}"))?;
+            self.mail_from
+                .parse::<lettre::message::Mailbox>()
+                .map_err(|e| anyhow::anyhow!("mail_from {:?}: {e}", self.mail_from))?;
+        }
+        Ok(kidvault_service::notices::MailConfig {
+            smtp_url: self.smtp_url.clone(),
+            from: self.mail_from.clone(),
+            public_url: self.public_url.clone(),
+        })
+    }
+
     /// The service settings this configuration implies.
     pub fn vault_config(&self) -> anyhow::Result<VaultConfig> {
         if self.notice_version.trim().is_empty() {
@@ -146,6 +173,7 @@ impl Config {
             max_item_bytes: self.max_item_bytes,
             session_ttl: chrono::Duration::hours(self.session_ttl_hours),
             retention: self.retention()?,
+            mail: self.mail()?,
             ..VaultConfig::default()
         })
     }

@@ -232,3 +232,101 @@ async fn a_sign_up_never_consented_for_is_deleted_after_14_days() {
     assert_eq!(app.get(&format!("/children/{consented}"), &g).await.0, StatusCode::OK);
     assert_eq!(notices(&app, &g).await.len(), 1, "the guardian is told the profile was deleted");
 }
+
+/// A real SMTP server (Python's aiosmtpd, writing a Maildir) on a free port.
+struct SmtpServer {
+    child: std::process::Child,
+    port: u16,
+    maildir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    fn start(port: u16) -> SmtpServer {
+        let maildir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("mail"))
+            .spawn()
+            .expect("python3 with aiosmtpd (pip install aiosmtpd; .ci/run installs it)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return SmtpServer { child, port, maildir };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("aiosmtpd did not start");
+    }
+
+    /// Every message received, as raw text.
+    fn messages(&self) -> Vec<String> {
+        let new = self.maildir.path().join("mail/new");
+        let mut out: Vec<String> = std::fs::read_dir(&new)
+            .map(|d| d.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect())
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_sends_its_notices_over_smtp_and_retries_when_the_relay_is_down() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        smtp_url: Some(format!("smtp://127.0.0.1:{port}")),
+        mail_from: "kidvault <no-reply@kidvault.test>".into(),
+        public_url: Some("https://portal.kidvault.test".into()),
+        ..config_for(dir.path())
+    };
+    let app = start_with(dir, &config).await;
+    let (g, child, _) = household(&app, "ana@example.org").await;
+    let now = chrono::Utc::now();
+    let vault = app.vault.as_ref().unwrap();
+
+    // The relay is down when the profile becomes dormant: the notice waits.
+    let r = vault.sweep(now + days(549), false).await.unwrap();
+    assert_eq!(r.dormant.len(), 1);
+    assert_eq!(vault.deliver_notices(now + days(549)).await.unwrap(), 0);
+    let pending = notices(&app, &g).await;
+    assert_eq!(pending.len(), 1);
+    assert!(pending[0]["delivered_at"].is_null(), "not delivered, kept for a retry");
+
+    // Up again: the retry delivers it, by e-mail.
+    let smtp = SmtpServer::start(port);
+    assert_eq!(smtp.port, port);
+    assert_eq!(vault.deliver_notices(now + days(550)).await.unwrap(), 1);
+    let r = vault.sweep(now + days(549 + 47), false).await.unwrap();
+    assert_eq!(r.reminded.len(), 1);
+    let r = vault.sweep(now + days(549 + 61), false).await.unwrap();
+    assert_eq!(r.dormancy_deleted.len(), 1);
+    while vault.run_deletions(now + days(549 + 61)).await.unwrap() > 0 {}
+    assert_eq!(vault.deliver_notices(now + days(549 + 61)).await.unwrap(), 2, "the reminder and the deletion");
+
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 3, "dormancy notice, reminder, deletion completed: each once");
+    for m in &mail {
+        assert!(m.contains("To: ana@example.org") && m.contains("From: kidvault <no-reply@kidvault.test>"), "{m}");
+        assert!(m.contains("Message-ID: <") && m.contains("@kidvault>"));
+        assert!(!m.contains("Mia"), "no child content in e-mail");
+    }
+    assert!(mail.iter().any(|m| m.contains("Subject: A child profile will be deleted because it is not used")
+        && m.contains("https://portal.kidvault.test/portal")));
+    assert!(mail.iter().any(|m| m.contains("Subject: Reminder: an unused child profile will be deleted soon")));
+    assert!(mail.iter().any(|m| m.contains("Subject: Your deletion is complete") && m.contains("Reason: dormancy")));
+    let delivered = notices(&app, &g).await;
+    assert!(delivered.iter().all(|n| n["delivered_via"] == "smtp"));
+    assert_eq!(app.get(&format!("/children/{child}"), &g).await.0, StatusCode::NOT_FOUND);
+}

@@ -52,10 +52,77 @@ pub(crate) fn append(conn: &Connection, entries: &[NewEntry]) -> Result<Vec<u64>
         put_entry.execute(params![index as i64, entry.kind.as_str(), entry.household, entry.child, body, leaf])?;
         for (level, idx, hash) in frontier.append(leaf) {
             put_node.execute(params![level, idx as i64, hash])?;
+            if level == TILE_LEVELS {
+                write_tile(conn, idx)?;
+            }
         }
         out.push(index);
     }
     Ok(out)
+}
+
+/// Levels 0..TILE_LEVELS of a block of 2^TILE_LEVELS leaves go into one tile.
+pub(crate) const TILE_LEVELS: u8 = 6;
+const TILE_HASHES: usize = 2 * (1 << TILE_LEVELS) - 2;
+
+/// Where node (`level`, `idx`) of a block sits in its tile.
+pub(crate) fn tile_slot(level: u8, idx: u64) -> (u64, usize) {
+    let width = 1u64 << (TILE_LEVELS - level);
+    let offset = (2 << TILE_LEVELS) - (2 << TILE_LEVELS >> level);
+    (idx / width, offset + (idx % width) as usize)
+}
+
+/// Copies a just-completed block's lower nodes into its tile.
+fn write_tile(conn: &Connection, block: u64) -> Result<()> {
+    let mut hashes = vec![0u8; TILE_HASHES * 32];
+    let mut stmt =
+        conn.prepare_cached("SELECT idx, hash FROM ledger_nodes WHERE level = ?1 AND idx >= ?2 AND idx < ?3")?;
+    let mut filled = 0;
+    for level in 0..TILE_LEVELS {
+        let width = 1u64 << (TILE_LEVELS - level);
+        let mut rows = stmt.query(params![level, (block * width) as i64, ((block + 1) * width) as i64])?;
+        while let Some(r) = rows.next()? {
+            let (_, slot) = tile_slot(level, r.get::<_, i64>(0)? as u64);
+            let h: Vec<u8> = r.get(1)?;
+            if h.len() != 32 {
+                return Err(StoreError::Corrupt("node hash".into()));
+            }
+            hashes[slot * 32..slot * 32 + 32].copy_from_slice(&h);
+            filled += 1;
+        }
+    }
+    if filled != TILE_HASHES {
+        return Err(StoreError::Corrupt(format!("ledger block {block} has {filled} of {TILE_HASHES} nodes")));
+    }
+    conn.prepare_cached("INSERT OR REPLACE INTO ledger_tiles (block, hashes) VALUES (?1, ?2)")?
+        .execute(params![block as i64, hashes])?;
+    Ok(())
+}
+
+/// Reads tiles for the lower-level `positions` they hold; returns the rest.
+pub(crate) fn fetch_tiled(conn: &Connection, positions: &[(u8, u64)], map: &mut MapNodes) -> Result<Vec<(u8, u64)>> {
+    let mut rest = Vec::new();
+    let mut tiles: std::collections::HashMap<u64, Option<Vec<u8>>> = std::collections::HashMap::new();
+    let mut stmt = conn.prepare_cached("SELECT hashes FROM ledger_tiles WHERE block = ?1")?;
+    for &(level, idx) in positions {
+        if level >= TILE_LEVELS {
+            rest.push((level, idx));
+            continue;
+        }
+        let (block, slot) = tile_slot(level, idx);
+        if let std::collections::hash_map::Entry::Vacant(slot) = tiles.entry(block) {
+            slot.insert(stmt.query_row([block as i64], |r| r.get(0)).optional()?);
+        }
+        match tiles.get(&block).and_then(Option::as_ref) {
+            Some(t) if t.len() == TILE_HASHES * 32 => {
+                let h =
+                    Hash::try_from(&t[slot * 32..slot * 32 + 32]).map_err(|_| StoreError::Corrupt("tile".into()))?;
+                map.0.insert((level, idx), h);
+            }
+            _ => rest.push((level, idx)),
+        }
+    }
+    Ok(rest)
 }
 
 pub(crate) fn entry_row(row: &Row<'_>) -> Result<StoredEntry> {

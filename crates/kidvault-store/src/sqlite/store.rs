@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/store_0004_pending_consents.sql")),
     (5, include_str!("../migrations/store_0005_totp.sql")),
     (6, include_str!("../migrations/store_0006_dormancy.sql")),
+    (7, include_str!("../migrations/store_0007_ledger_tiles.sql")),
 ];
 
 /// The embedded data store: one SQLite file.

@@ -17,9 +17,9 @@ use rusqlite::Connection;
 use crate::Result;
 
 /// Levels below this are never cached (there are too many of them).
-const MIN_LEVEL: u8 = 7;
-/// At most this many nodes (32 bytes each: 8 MiB) are cached.
-const MAX_NODES: usize = 1 << 18;
+const MIN_LEVEL: u8 = 6;
+/// At most this many nodes (32 bytes each: 16 MiB) are cached.
+const MAX_NODES: usize = 1 << 19;
 
 #[derive(Debug, Default)]
 struct Levels {
@@ -90,6 +90,11 @@ impl UpperNodes {
         if missing.is_empty() {
             return Ok(map);
         }
+        // The lower levels from their block's tile (one lookup), the rest by node.
+        let missing = super::ledger::fetch_tiled(conn, &missing, &mut map)?;
+        if missing.is_empty() {
+            return Ok(map);
+        }
         let fetched = super::ledger::fetch(conn, &missing)?;
         let mut lv = self.levels.write().unwrap_or_else(|p| p.into_inner());
         for (&(level, idx), hash) in &fetched.0 {
@@ -152,6 +157,13 @@ mod tests {
         };
         check(3000);
         assert!(cache.levels.read().unwrap().count > 0, "upper levels are cached");
+        let tiles: i64 = conn.query_row("SELECT count(*) FROM ledger_tiles", [], |r| r.get(0)).unwrap();
+        assert_eq!(tiles, 3000 / 64, "one tile per complete block of 64 leaves");
+        // Every slot of a tile holds its node.
+        let mut from_tiles = MapNodes::default();
+        let all: Vec<(u8, u64)> = (0..6u8).flat_map(|l| (0..(256u64 >> l)).map(move |i| (l, i))).collect();
+        assert!(super::super::ledger::fetch_tiled(&conn, &all, &mut from_tiles).unwrap().is_empty());
+        assert_eq!(from_tiles.0, super::super::ledger::fetch(&conn, &all).unwrap().0);
         // Nodes written after warming are read from disk, then kept.
         super::super::ledger::append(&conn, &entries(2000)).unwrap();
         check(5000);
