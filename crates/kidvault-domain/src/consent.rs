@@ -68,6 +68,8 @@ pub enum ConsentScope {
     Voice,
     /// Collect precise geolocation.
     PreciseLocation,
+    /// Collect geolocation made approximate (a cell of a few km) before it is stored.
+    ApproximateLocation,
     /// Use the child's data to train or improve models.
     Training,
     /// Disclose the child's data to third parties.
@@ -75,13 +77,19 @@ pub enum ConsentScope {
 }
 
 impl ConsentScope {
-    pub const ALL: [ConsentScope; 4] =
-        [ConsentScope::Voice, ConsentScope::PreciseLocation, ConsentScope::Training, ConsentScope::ThirdParty];
+    pub const ALL: [ConsentScope; 5] = [
+        ConsentScope::Voice,
+        ConsentScope::PreciseLocation,
+        ConsentScope::ApproximateLocation,
+        ConsentScope::Training,
+        ConsentScope::ThirdParty,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ConsentScope::Voice => "voice",
             ConsentScope::PreciseLocation => "precise_location",
+            ConsentScope::ApproximateLocation => "approximate_location",
             ConsentScope::Training => "training",
             ConsentScope::ThirdParty => "third_party",
         }

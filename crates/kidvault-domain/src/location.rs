@@ -42,9 +42,101 @@ impl Point {
     }
 }
 
+const BASE32: &[u8; 32] = b"0123456789bcdefghjkmnpqrstuvwxyz";
+
+/// The geohash of a point, `precision` characters long.
+pub fn geohash(lat: f64, lon: f64, precision: usize) -> String {
+    let (mut lat_r, mut lon_r) = ((-90.0f64, 90.0f64), (-180.0f64, 180.0f64));
+    let mut out = String::with_capacity(precision);
+    let (mut bits, mut ch, mut even) = (0, 0usize, true);
+    while out.len() < precision {
+        let (range, v) = if even { (&mut lon_r, lon) } else { (&mut lat_r, lat) };
+        let mid = (range.0 + range.1) / 2.0;
+        ch <<= 1;
+        if v >= mid {
+            ch |= 1;
+            range.0 = mid;
+        } else {
+            range.1 = mid;
+        }
+        even = !even;
+        bits += 1;
+        if bits == 5 {
+            out.push(BASE32[ch] as char);
+            bits = 0;
+            ch = 0;
+        }
+    }
+    out
+}
+
+/// The cell a geohash names: its centre, and its half-size in degrees (lat, lon).
+pub fn geohash_cell(hash: &str) -> Option<(f64, f64, f64, f64)> {
+    let (mut lat_r, mut lon_r) = ((-90.0f64, 90.0f64), (-180.0f64, 180.0f64));
+    let mut even = true;
+    for c in hash.bytes() {
+        let v = BASE32.iter().position(|b| *b == c)?;
+        for shift in (0..5).rev() {
+            let range = if even { &mut lon_r } else { &mut lat_r };
+            let mid = (range.0 + range.1) / 2.0;
+            if (v >> shift) & 1 == 1 {
+                range.0 = mid;
+            } else {
+                range.1 = mid;
+            }
+            even = !even;
+        }
+    }
+    Some(((lat_r.0 + lat_r.1) / 2.0, (lon_r.0 + lon_r.1) / 2.0, (lat_r.1 - lat_r.0) / 2.0, (lon_r.1 - lon_r.0) / 2.0))
+}
+
+/// A point made approximate: the centre of its geohash cell, with an accuracy
+/// that covers the cell. What is stored when precise location is not allowed.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoarsePoint {
+    pub lat: f64,
+    pub lon: f64,
+    pub accuracy_m: f64,
+    /// The geohash cell.
+    pub cell: String,
+}
+
+impl std::fmt::Debug for CoarsePoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CoarsePoint(<redacted>)")
+    }
+}
+
+impl Point {
+    /// The point made approximate to a geohash cell of `precision` characters.
+    pub fn coarsen(&self, precision: usize) -> CoarsePoint {
+        let cell = geohash(self.lat, self.lon, precision);
+        let (lat, lon, dlat, dlon) = geohash_cell(&cell).unwrap_or((0.0, 0.0, 90.0, 180.0));
+        // Half the cell's diagonal, in metres (a degree of latitude is ~111 km).
+        let dy = dlat * 111_320.0;
+        let dx = dlon * 111_320.0 * lat.to_radians().cos();
+        CoarsePoint { lat, lon, accuracy_m: (dx * dx + dy * dy).sqrt().round(), cell }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn geohashes_match_the_reference_and_cells_contain_their_points() {
+        // The canonical example (Wikipedia, geohash.org): 57.64911, 10.40744.
+        assert_eq!(geohash(57.64911, 10.40744, 11), "u4pruydqqvj");
+        assert_eq!(geohash(52.3702, 4.8952, 5), "u173z");
+        let c = Point::parse(52.3702, 4.8952, 5.0).unwrap().coarsen(5);
+        assert_eq!(c.cell, "u173z");
+        assert!((c.lat - 52.3702).abs() < 0.03 && (c.lon - 4.8952).abs() < 0.03);
+        assert!(c.lat != 52.3702 && c.lon != 4.8952, "the precise point is not kept");
+        assert!((2000.0..4000.0).contains(&c.accuracy_m), "a ~4.9 km cell: {}", c.accuracy_m);
+        let (lat, lon, dlat, dlon) = geohash_cell("u173z").unwrap();
+        assert!((lat - 52.3702).abs() <= dlat && (lon - 4.8952).abs() <= dlon);
+        assert_eq!(geohash_cell("u1a"), None);
+    }
 
     #[test]
     fn coordinates_are_range_checked() {

@@ -45,6 +45,8 @@ impl DeviceSession {
 pub enum Actor<'a> {
     Guardian(&'a GuardianSession),
     Device(&'a DeviceSession),
+    /// kidvault itself, enforcing the retention policy (only [`Action::Minimise`]).
+    Retention,
 }
 
 /// What the actor wants to do with the child's data.
@@ -58,6 +60,8 @@ pub enum Action {
     ReadItems,
     /// Collect new data that needs `scope` in force.
     Collect(ConsentScope),
+    /// Make stored data less precise, as the retention policy says (the system only).
+    Minimise,
 }
 
 impl Action {
@@ -67,6 +71,7 @@ impl Action {
             Action::ViewChild | Action::ReadItems => "guardian_review",
             Action::Manage => "guardian_management",
             Action::Collect(_) => "device_collection",
+            Action::Minimise => "retention_minimisation",
         }
     }
 }
@@ -106,6 +111,13 @@ impl Vault {
                 let child = self.store.child(child_id).await?.ok_or(ServiceError::NotFound)?;
                 self.authorize_loaded(g, child, action)
             }
+            Actor::Retention => {
+                let child = self.store.child(child_id).await?.ok_or(ServiceError::NotFound)?;
+                if action != Action::Minimise || child.child.status == ChildStatus::Deleting {
+                    return Err(ServiceError::NotFound);
+                }
+                Ok(Grant { child, actor: "system:retention".into(), action })
+            }
             Actor::Device(d) => {
                 let ctx = &d.ctx;
                 if ctx.child.child.id != child_id || ctx.child.child.status == ChildStatus::Deleting {
@@ -135,7 +147,8 @@ impl Vault {
     /// The guardian rule, for a child record already loaded (e.g. by a household listing).
     pub(crate) fn authorize_loaded(&self, g: &GuardianSession, child: ChildRecord, action: Action) -> Result<Grant> {
         let gone = child.child.status == ChildStatus::Deleting;
-        if gone || child.child.household_id != g.household_id || matches!(action, Action::Collect(_)) {
+        if gone || child.child.household_id != g.household_id || matches!(action, Action::Collect(_) | Action::Minimise)
+        {
             return Err(ServiceError::NotFound);
         }
         Ok(Grant { child, actor: format!("guardian:{}", g.guardian_id), action })

@@ -7,6 +7,7 @@
 
 use bytes::Bytes;
 use kidvault_domain::audio::parse_wav;
+use kidvault_domain::consent::ConsentScope;
 use kidvault_domain::ids::ItemId;
 use kidvault_domain::item::{encode_content, ContentShape, DataCategory, ItemKind, ItemMeta, ItemState};
 use kidvault_domain::location::Point;
@@ -23,6 +24,23 @@ pub struct Ingested {
     pub kind: ItemKind,
     pub category: DataCategory,
     pub recorded_at: Timestamp,
+    /// Locations: `precise`, or the approximate cell it was stored as (`geohash5`).
+    pub precision: Option<String>,
+}
+
+mod erased_json {
+    use crate::{Result, ServiceError};
+
+    /// Serializes any of the location shapes (a trait object, so both fit one closure).
+    pub trait ToJson {
+        fn to_json(&self) -> Result<Vec<u8>>;
+    }
+
+    impl<T: serde::Serialize> ToJson for T {
+        fn to_json(&self) -> Result<Vec<u8>> {
+            serde_json::to_vec(self).map_err(|e| ServiceError::Internal(e.to_string()))
+        }
+    }
 }
 
 /// A derived item as a device submits it (unparsed).
@@ -110,7 +128,10 @@ impl Vault {
         self.store_item(&grant, d, kind, sources, &bytes, recorded_at, now).await
     }
 
-    /// A location fix. Needs the precise-location scope.
+    /// A location fix. With the precise-location scope it is stored precisely
+    /// (and made approximate after the policy's period by the sweep); with only
+    /// the approximate-location scope it is made approximate before it is
+    /// stored, so the precise point never reaches disk; with neither, refused.
     pub async fn ingest_location(
         &self,
         d: &DeviceSession,
@@ -120,11 +141,27 @@ impl Vault {
         now: Timestamp,
     ) -> Result<Ingested> {
         let kind = ItemKind::Location;
-        let grant = self.authorize(Actor::Device(d), child, Action::Collect(kind.spec().scope)).await?;
+        let (grant, precise) =
+            match self.authorize(Actor::Device(d), child, Action::Collect(ConsentScope::PreciseLocation)).await {
+                Ok(g) => (g, true),
+                Err(ServiceError::Forbidden { .. }) => (
+                    self.authorize(Actor::Device(d), child, Action::Collect(ConsentScope::ApproximateLocation)).await?,
+                    false,
+                ),
+                Err(e) => return Err(e),
+            };
         let recorded_at = self.recorded_at(recorded_at, now)?;
         let point = Point::parse(lat, lon, accuracy_m).map_err(|e| ServiceError::invalid("invalid_location", e))?;
-        let bytes = serde_json::to_vec(&point).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        self.store_item(&grant, d, kind, Vec::new(), &bytes, recorded_at, now).await
+        let json = |v: &dyn erased_json::ToJson| v.to_json();
+        let (bytes, category, precision) = if precise {
+            (json(&point)?, DataCategory::LocationPrecise, "precise".to_owned())
+        } else {
+            let p = self.config.retention.location.coarse_precision;
+            (json(&point.coarsen(p))?, DataCategory::LocationImprecise, format!("geohash{p}"))
+        };
+        let mut stored = self.store_item_as(&grant, d, kind, category, Vec::new(), &bytes, recorded_at, now).await?;
+        stored.precision = Some(precision);
+        Ok(stored)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -138,12 +175,30 @@ impl Vault {
         recorded_at: Timestamp,
         now: Timestamp,
     ) -> Result<Ingested> {
-        match self.try_store_item(grant, d, kind, &derived_from, plaintext, recorded_at, now).await {
+        self.store_item_as(grant, d, kind, kind.spec().category, derived_from, plaintext, recorded_at, now).await
+    }
+
+    /// Stores an item under `category` (a kind's own, or, for a location made
+    /// approximate, the imprecise one).
+    #[allow(clippy::too_many_arguments)]
+    async fn store_item_as(
+        &self,
+        grant: &Grant,
+        d: &DeviceSession,
+        kind: ItemKind,
+        category: DataCategory,
+        derived_from: Vec<ItemId>,
+        plaintext: &[u8],
+        recorded_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Ingested> {
+        let store = || self.try_store_item(grant, d, kind, category, &derived_from, plaintext, recorded_at, now);
+        match store().await {
             // A rotation retired the key this was sealed under: re-seal once under
             // the current key (never keep data under an epoch about to be destroyed).
             Err(ServiceError::Stale) => {
                 self.keys.forget(grant.child_id());
-                self.try_store_item(grant, d, kind, &derived_from, plaintext, recorded_at, now).await
+                store().await
             }
             other => other,
         }
@@ -155,6 +210,7 @@ impl Vault {
         grant: &Grant,
         d: &DeviceSession,
         kind: ItemKind,
+        category: DataCategory,
         derived_from: &[ItemId],
         plaintext: &[u8],
         recorded_at: Timestamp,
@@ -167,13 +223,12 @@ impl Vault {
         } else {
             StoredContent::Inline(sealed.ciphertext)
         };
-        let spec = kind.spec();
         let record = ItemRecord {
             meta: ItemMeta {
                 id,
                 child_id: grant.child_id(),
                 kind,
-                category: spec.category,
+                category,
                 state: ItemState::Live,
                 recorded_at,
                 received_at: now,
@@ -196,6 +251,6 @@ impl Vault {
                 e => e.into(),
             });
         }
-        Ok(Ingested { item_id: id, kind, category: spec.category, recorded_at })
+        Ok(Ingested { item_id: id, kind, category, recorded_at, precision: None })
     }
 }

@@ -12,7 +12,7 @@ use kidvault_domain::item::ItemKind;
 use kidvault_domain::notice::{NewNotice, NoticeKind};
 use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::EntryKind;
-use kidvault_store::{ChildRetention, DeletionRecord};
+use kidvault_store::{ChildRetention, DeletionRecord, Sealed, StoredContent};
 use serde::Serialize;
 
 use crate::access::{Action, Actor, GuardianSession};
@@ -39,6 +39,8 @@ pub struct SweepReport {
     pub dormancy_deleted: Vec<ChildId>,
     /// The deletions started.
     pub deletions: Vec<DeletionId>,
+    /// Precise locations past their period, made approximate in place.
+    pub coarsened: usize,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -125,6 +127,7 @@ impl Vault {
                 }
             }
         }
+        self.coarsen_locations(now, report).await?;
         let before = now - days(policy.abandoned_signup.delete_after_days);
         loop {
             let due = self.store.abandoned_children(before, limit).await?;
@@ -206,6 +209,65 @@ impl Vault {
                 }
             }
             if report.dry_run || (due.len() as u32) < limit || marked == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Precise locations older than the policy's period become the centre of
+    /// their cell, re-sealed under a new data key (the precise ciphertext is
+    /// overwritten in place). Each is a read of child data, so each leaves an
+    /// access record (actor `system:retention`, purpose `retention_minimisation`).
+    async fn coarsen_locations(&self, now: Timestamp, report: &mut SweepReport) -> Result<()> {
+        let rule = &self.config.retention.location;
+        let before = now - chrono::Duration::hours(i64::from(rule.precise_for_hours));
+        let limit = if report.dry_run { DRY_RUN_LIMIT } else { BATCH };
+        loop {
+            let due = self.store.precise_locations(before, limit).await?;
+            let mut done = 0;
+            for item in &due {
+                if report.dry_run {
+                    report.coarsened += 1;
+                    continue;
+                }
+                let grant = match self.authorize(Actor::Retention, item.meta.child_id, Action::Minimise).await {
+                    Ok(g) => g,
+                    Err(crate::ServiceError::NotFound) => continue, // being deleted
+                    Err(e) => return Err(e),
+                };
+                let StoredContent::Inline(ciphertext) = &item.content else { continue };
+                let sealed = Sealed {
+                    epoch: item.key_epoch,
+                    wrapped_key: item.wrapped_key.clone(),
+                    ciphertext: ciphertext.clone(),
+                };
+                let plain = self
+                    .open(&grant, item.meta.id.as_bytes(), Some(item.meta.id), "location.coarsen", &sealed, now)
+                    .await?;
+                let point: kidvault_domain::location::Point = serde_json::from_slice(&plain)
+                    .map_err(|e| crate::ServiceError::Internal(format!("stored location: {e}")))?;
+                let coarse = serde_json::to_vec(&point.coarsen(rule.coarse_precision))
+                    .map_err(|e| crate::ServiceError::Internal(e.to_string()))?;
+                let resealed = self.seal(&grant, item.meta.id.as_bytes(), &coarse).await?;
+                let mut updated = item.clone();
+                updated.meta.category = kidvault_domain::item::DataCategory::LocationImprecise;
+                updated.meta.size = coarse.len() as u64;
+                updated.key_epoch = resealed.epoch;
+                updated.wrapped_key = resealed.wrapped_key;
+                updated.content = StoredContent::Inline(resealed.ciphertext);
+                match self.store.coarsen_location(&updated).await {
+                    Ok(true) => {
+                        report.coarsened += 1;
+                        done += 1;
+                    }
+                    Ok(false) => {}
+                    // A rotation retired the key meanwhile: the next sweep does it.
+                    Err(kidvault_store::StoreError::StaleKeyEpoch) => self.keys.forget(item.meta.child_id),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if report.dry_run || (due.len() as u32) < limit || done == 0 {
                 break;
             }
         }

@@ -201,6 +201,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Uses a recovery code: false when unknown or already used.
     async fn use_recovery_code(&self, guardian: GuardianId, code_hash: &[u8; 32], at: Timestamp) -> Result<bool>;
     async fn disable_totp(&self, guardian: GuardianId) -> Result<()>;
+    /// Live locations still stored precisely, recorded before `before`.
+    async fn precise_locations(&self, before: Timestamp, limit: u32) -> Result<Vec<ItemRecord>>;
+    /// Replaces a precise location's content with its approximate form (new
+    /// category, data key and ciphertext) in place; false if it is no longer a
+    /// live precise location. Refused (`StaleKeyEpoch`) under a retired epoch.
+    async fn coarsen_location(&self, item: &ItemRecord) -> Result<bool>;
     /// Children with live items of `kind` recorded before `before` (retention).
     async fn expired_items(&self, kind: ItemKind, before: Timestamp, limit: u32)
         -> Result<Vec<(ChildId, HouseholdId)>>;

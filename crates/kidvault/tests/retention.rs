@@ -330,3 +330,64 @@ async fn a_sweep_sends_its_notices_over_smtp_and_retries_when_the_relay_is_down(
     assert!(delivered.iter().all(|n| n["delivered_via"] == "smtp"));
     assert_eq!(app.get(&format!("/children/{child}"), &g).await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn locations_are_approximate_unless_precise_is_allowed_and_then_only_for_a_day() {
+    let app = spawn_app().await;
+    let g = app.guardian("ana@example.org").await;
+    let approx = app.child(&g, "Approx").await;
+    app.consent(&g, &approx, &["voice", "approximate_location"]).await;
+    let (_, approx_device) = app.device(&g, &approx, "watch").await;
+    let precise = app.child(&g, "Precise").await;
+    app.consent(&g, &precise, &["voice", "precise_location"]).await;
+    let (_, precise_device) = app.device(&g, &precise, "watch").await;
+    let none = app.child(&g, "None").await;
+    app.consent(&g, &none, &["voice"]).await;
+    let (_, none_device) = app.device(&g, &none, "watch").await;
+    let fix = json!({"lat": 52.370216, "lon": 4.895168, "accuracy_m": 4});
+    let post = async |child: &str, device: &str| {
+        app.post(&format!("/children/{child}/locations"), Some(device), fix.clone()).await
+    };
+
+    // No location permission: refused, nothing stored.
+    let (s, body) = post(&none, &none_device).await;
+    assert_eq!((s, code(&body)), (StatusCode::FORBIDDEN, "consent_required"));
+
+    // Approximate only: made approximate before it is stored, and the response says so.
+    let (s, stored) = post(&approx, &approx_device).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(
+        (stored["precision"].as_str(), stored["category"].as_str()),
+        (Some("geohash5"), Some("user.location.imprecise"))
+    );
+    let id = stored["item_id"].as_str().unwrap();
+    let (_, item) = app.get(&format!("/items/{id}"), &g).await;
+    assert_eq!(item["content"]["cell"], "u173z");
+    let shown = item.to_string();
+    assert!(!shown.contains("52.370216") && !shown.contains("4.895168"), "never precise in the API: {shown}");
+    let export = fetch(&app.http, app.url(&format!("/children/{approx}/export")), &g).await.bytes().await.unwrap();
+    assert!(!export.windows(9).any(|w| w == b"52.370216"), "nor in the export (everything decrypted)");
+
+    // Precise allowed: precise for a day, then approximate in place.
+    let (_, stored) = post(&precise, &precise_device).await;
+    assert_eq!(stored["precision"], "precise");
+    let id = stored["item_id"].as_str().unwrap().to_owned();
+    let now = chrono::Utc::now();
+    let vault = app.vault.as_ref().unwrap();
+    assert_eq!(vault.sweep(now + chrono::Duration::hours(23), false).await.unwrap().coarsened, 0);
+    let (_, item) = app.get(&format!("/items/{id}"), &g).await;
+    assert_eq!(item["content"]["lat"], 52.370216);
+    assert_eq!(vault.sweep(now + chrono::Duration::hours(25), false).await.unwrap().coarsened, 1);
+    let (_, item) = app.get(&format!("/items/{id}"), &g).await;
+    assert_eq!(
+        (item["category"].as_str(), item["content"]["cell"].as_str()),
+        (Some("user.location.imprecise"), Some("u173z"))
+    );
+    assert!(!item.to_string().contains("52.370216"));
+    // The minimisation was a read of the child's data: it is in the access log.
+    let (_, log) = app.get(&format!("/children/{precise}/access-log"), &g).await;
+    assert!(log["entries"].as_array().unwrap().iter().any(|e| e["actor"] == "system:retention"
+        && e["purpose"] == "retention_minimisation"
+        && e["detail"]["what"] == "location.coarsen"));
+    assert_eq!(vault.sweep(now + chrono::Duration::hours(26), false).await.unwrap().coarsened, 0, "once");
+}

@@ -178,7 +178,14 @@ pub mod words {
             ConsentScope::Voice => {
                 ("Voice", "Record the child's voice to answer them, and keep what is derived from it")
             }
-            ConsentScope::PreciseLocation => ("Precise location", "Collect the device's precise location"),
+            ConsentScope::PreciseLocation => (
+                "Precise location",
+                "Collect the device's precise location (kept precise for a day, then made approximate)",
+            ),
+            ConsentScope::ApproximateLocation => (
+                "Approximate location",
+                "Collect where the device is to within a few kilometres (never the exact point)",
+            ),
             ConsentScope::Training => ("Model training", "Use the child's data to train or improve models"),
             ConsentScope::ThirdParty => ("Third parties", "Disclose the child's data to third parties"),
         }

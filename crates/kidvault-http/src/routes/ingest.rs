@@ -17,12 +17,14 @@ pub(crate) struct IngestedDto {
     kind: ItemKind,
     category: DataCategory,
     recorded_at: DateTime<Utc>,
-    /// For locations: the precision at which the point was stored.
+    /// For locations: the precision at which the point was stored: `precise`, or
+    /// the approximate cell (`geohash5`: about 4.9 km) when only
+    /// `approximate_location` is allowed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    precision: Option<&'static str>,
+    precision: Option<String>,
 }
 
-fn created(state: &AppState, i: Ingested, precision: Option<&'static str>) -> (StatusCode, Json<IngestedDto>) {
+fn created(state: &AppState, i: Ingested) -> (StatusCode, Json<IngestedDto>) {
     state.metrics.ingested(i.kind);
     (
         StatusCode::CREATED,
@@ -31,7 +33,7 @@ fn created(state: &AppState, i: Ingested, precision: Option<&'static str>) -> (S
             kind: i.kind,
             category: i.category,
             recorded_at: i.recorded_at,
-            precision,
+            precision: i.precision,
         }),
     )
 }
@@ -69,7 +71,7 @@ pub(crate) async fn recording(
         ));
     }
     let i = state.vault.ingest_recording(&d, path_id(&id)?, body, q.recorded_at, Utc::now()).await?;
-    Ok(created(&state, i, None))
+    Ok(created(&state, i))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -110,7 +112,7 @@ pub(crate) async fn item(
             Utc::now(),
         )
         .await?;
-    Ok(created(&state, i, None))
+    Ok(created(&state, i))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -122,7 +124,9 @@ pub(crate) struct NewLocation {
     recorded_at: Option<DateTime<Utc>>,
 }
 
-/// Store a location fix (device). Needs the `precise_location` scope.
+/// Store a location fix (device). Needs `precise_location` (stored precisely, made
+/// approximate after the retention policy's period) or `approximate_location`
+/// (made approximate before it is stored).
 #[utoipa::path(post, path = "/api/v1/children/{id}/locations", tag = "ingest", request_body = NewLocation,
     security(("device" = [])), params(("id" = String, Path)),
     responses((status = 201, body = IngestedDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -137,5 +141,5 @@ pub(crate) async fn location(
         .vault
         .ingest_location(&d, path_id(&id)?, (req.lat, req.lon, req.accuracy_m), req.recorded_at, Utc::now())
         .await?;
-    Ok(created(&state, i, Some("precise")))
+    Ok(created(&state, i))
 }

@@ -435,6 +435,45 @@ impl Store for SqliteStore {
         self.db.write(move |c| twofactor::disable(c, guardian)).await
     }
 
+    async fn precise_locations(&self, before: Timestamp, limit: u32) -> Result<Vec<ItemRecord>> {
+        self.db
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {ITEM_COLS} FROM items INDEXED BY items_kind_time
+                     WHERE kind = 'location' AND recorded_at < ?1 AND state = 'live'
+                       AND category = 'user.location.precise'
+                     LIMIT ?2"
+                ))?;
+                all(&mut stmt, params![ts_to_sql(before), limit], |r| item_row(c, r))
+            })
+            .await
+    }
+
+    async fn coarsen_location(&self, item: &ItemRecord) -> Result<bool> {
+        let item = item.clone();
+        self.db
+            .write(move |c| {
+                require_current_epoch(c, item.meta.child_id, item.key_epoch)?;
+                let StoredContent::Inline(ciphertext) = &item.content else {
+                    return Err(StoreError::Corrupt("a location stored as a blob".into()));
+                };
+                let n = c.execute(
+                    "UPDATE items SET category = ?2, key_epoch = ?3, wrapped_key = ?4, inline_content = ?5, size = ?6
+                     WHERE id = ?1 AND state = 'live' AND category = 'user.location.precise'",
+                    params![
+                        item.meta.id.as_bytes(),
+                        item.meta.category.as_str(),
+                        item.key_epoch,
+                        item.wrapped_key,
+                        ciphertext,
+                        item.meta.size as i64
+                    ],
+                )?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
     async fn expired_items(
         &self,
         kind: ItemKind,
