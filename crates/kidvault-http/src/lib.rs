@@ -67,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/children/{id}/recordings", post(routes::ingest::recording).layer(DefaultBodyLimit::max(audio_limit)))
         .route("/children/{id}/items", post(routes::ingest::item).get(routes::items::list))
         .route("/children/{id}/locations", post(routes::ingest::location))
+        .route("/children/{id}/ephemeral", post(routes::ingest::ephemeral).layer(DefaultBodyLimit::max(audio_limit)))
         .route("/items/{id}", get(routes::items::get).delete(routes::deletions::item))
         .route("/items/{id}/content", get(routes::items::content))
         .route("/children/{id}/export", get(routes::items::export))

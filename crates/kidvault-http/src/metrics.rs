@@ -43,6 +43,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     ingested: Family<KindLabels, Counter>,
+    ephemeral: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -62,11 +63,21 @@ impl Default for Metrics {
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency", latency.clone());
         registry.register("items_ingested", "Items stored from devices, by kind", ingested.clone());
-        Self { registry, requests, latency, ingested }
+        let ephemeral = Counter::default();
+        registry.register(
+            "ephemeral_audio_answered",
+            "Ephemeral audio requests answered (the audio itself is never kept)",
+            ephemeral.clone(),
+        );
+        Self { registry, requests, latency, ingested, ephemeral }
     }
 }
 
 impl Metrics {
+    pub fn ephemeral_answered(&self) {
+        self.ephemeral.inc();
+    }
+
     pub fn ingested(&self, kind: ItemKind) {
         self.ingested.get_or_create(&KindLabels { kind: kind.as_str() }).inc();
     }

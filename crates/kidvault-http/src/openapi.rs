@@ -57,6 +57,7 @@ impl Modify for BearerSchemes {
         routes::ingest::recording,
         routes::ingest::item,
         routes::ingest::location,
+        routes::ingest::ephemeral,
         routes::items::list,
         routes::items::get,
         routes::items::content,

@@ -28,6 +28,7 @@ pub mod children;
 pub mod deletion;
 pub mod devices;
 pub mod downstream;
+pub mod ephemeral;
 mod error;
 pub mod export;
 pub mod ingest;
@@ -74,6 +75,8 @@ pub struct VaultConfig {
     pub retention: kidvault_domain::retention::RetentionPolicy,
     /// Notices by e-mail (besides the portal's mailbox).
     pub mail: notices::MailConfig,
+    /// Where ephemeral audio is sent to be answered (`None`: not offered).
+    pub ephemeral_responder: Option<String>,
 }
 
 impl Default for VaultConfig {
@@ -89,6 +92,7 @@ impl Default for VaultConfig {
             sign_in_limits: ratelimit::SignInLimits::default(),
             retention: kidvault_domain::retention::RetentionPolicy::default_policy(),
             mail: notices::MailConfig { from: "kidvault <no-reply@kidvault.invalid>".into(), ..Default::default() },
+            ephemeral_responder: None,
         }
     }
 }
@@ -111,6 +115,7 @@ pub struct Vault {
     notice_in_force: String,
     /// The mail relay, when one is configured.
     mailer: Option<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>>,
+    ephemeral: ephemeral::EphemeralCount,
 }
 
 impl Vault {
@@ -135,6 +140,7 @@ impl Vault {
             sign_ins: ratelimit::SignInThrottle::default(),
             notice_in_force,
             mailer,
+            ephemeral: Default::default(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("kidvault/", env!("CARGO_PKG_VERSION")))

@@ -51,6 +51,9 @@ pub struct Config {
     pub mail_from: String,
     /// The portal's public address (links in e-mails), e.g. `https://kidvault.example.org`.
     pub public_url: Option<String>,
+    /// Where ephemeral audio (answered without consent, never kept) is sent to
+    /// be answered; without it, ephemeral requests are refused.
+    pub ephemeral_responder_url: Option<String>,
 }
 
 impl Default for Config {
@@ -75,6 +78,7 @@ impl Default for Config {
             smtp_url: None,
             mail_from: v.mail.from.clone(),
             public_url: None,
+            ephemeral_responder_url: None,
         }
     }
 }
@@ -174,6 +178,7 @@ impl Config {
             session_ttl: chrono::Duration::hours(self.session_ttl_hours),
             retention: self.retention()?,
             mail: self.mail()?,
+            ephemeral_responder: self.ephemeral_responder_url.clone(),
             ..VaultConfig::default()
         })
     }

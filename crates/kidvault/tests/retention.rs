@@ -391,3 +391,83 @@ async fn locations_are_approximate_unless_precise_is_allowed_and_then_only_for_a
         && e["detail"]["what"] == "location.coarsen"));
     assert_eq!(vault.sweep(now + chrono::Duration::hours(26), false).await.unwrap().coarsened, 0, "once");
 }
+
+/// A responder for ephemeral audio: answers with how much audio it heard.
+async fn responder() -> (String, Arc<std::sync::Mutex<Vec<usize>>>) {
+    let heard: Arc<std::sync::Mutex<Vec<usize>>> = Arc::default();
+    let state = Arc::clone(&heard);
+    let app = axum::Router::new().route(
+        "/answer",
+        axum::routing::post(move |body: bytes::Bytes| {
+            let heard = Arc::clone(&state);
+            async move {
+                heard.lock().unwrap().push(body.len());
+                axum::Json(json!({"answer": "It is sunny today", "heard_bytes": body.len()}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/answer", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, heard)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ephemeral_audio_is_answered_without_consent_and_never_kept() {
+    let (url, heard) = responder().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config { ephemeral_responder_url: Some(url), ..config_for(dir.path()) };
+    let app = start_with(dir, &config).await;
+    let g = app.guardian("ana@example.org").await;
+    let child = app.child(&g, "Mia").await; // no consent at all
+    let (_, device) = app.device(&g, &child, "speaker").await;
+    let (audio, samples) = wav(0.6, 77);
+    let needle: Vec<u8> = samples[4000..4032].iter().flat_map(|s| s.to_le_bytes()).collect();
+
+    // Kept collection is refused without consent...
+    let (s, body) = app.upload(&child, &device, audio.clone(), Some("audio/wav")).await;
+    assert_eq!((s, code(&body)), (StatusCode::FORBIDDEN, "consent_required"));
+    // ...an ephemeral request is answered by the responder, whose answer comes back as is.
+    let resp = app
+        .http
+        .post(app.url(&format!("/children/{child}/ephemeral")))
+        .bearer_auth(&device)
+        .header("content-type", "audio/wav")
+        .body(audio.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let answer: Value = resp.json().await.unwrap();
+    assert_eq!(answer["answer"], "It is sunny today");
+    assert_eq!(*heard.lock().unwrap(), vec![audio.len()], "handed to the responder, once, whole");
+
+    // Nothing of it is kept: no item, no derivation possible, not a byte on disk; only a count.
+    let (_, items) = app.get(&format!("/children/{child}/items"), &g).await;
+    assert!(items["items"].as_array().unwrap().is_empty());
+    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("kidvault_ephemeral_audio_answered_total 1"), "{metrics}");
+    let dir = app.stop().await;
+    for f in walk(dir.path()) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_slice()), "audio found in {}", f.display());
+    }
+
+    // Without a responder, ephemeral audio is not offered; bad audio is refused.
+    let app = spawn_app().await;
+    let g = app.guardian("bo@example.org").await;
+    let child = app.child(&g, "Pip").await;
+    let (_, device) = app.device(&g, &child, "speaker").await;
+    let send = |body: Vec<u8>| {
+        app.http
+            .post(app.url(&format!("/children/{child}/ephemeral")))
+            .bearer_auth(&device)
+            .header("content-type", "audio/wav")
+            .body(body)
+            .send()
+    };
+    let resp = send(audio).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(code(&body), "ephemeral_unavailable");
+}

@@ -143,3 +143,39 @@ pub(crate) async fn location(
         .await?;
     Ok(created(&state, i))
 }
+
+/// Ephemeral audio (device; COPPA 312.5(c)(9)): a spoken request answered
+/// without consent and never kept. The audio is held in memory only, handed to
+/// the configured responder, whose answer is returned as is; nothing is stored,
+/// derived or logged, only counted.
+#[utoipa::path(post, path = "/api/v1/children/{id}/ephemeral", tag = "ingest", security(("device" = [])),
+    params(("id" = String, Path)), request_body(content = Vec<u8>, content_type = "audio/wav"),
+    responses((status = 200, description = "the responder's answer"), (status = 404, body = ErrorBody),
+        (status = 409, description = "ephemeral_unavailable: no responder configured", body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn ephemeral(
+    State(state): State<AppState>,
+    DeviceAuth(d): DeviceAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiBytes(body): ApiBytes,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if !WAV_TYPES.contains(&media.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "ephemeral audio must be sent as Content-Type: audio/wav",
+        ));
+    }
+    let answer = state.vault.answer_ephemeral(&d, path_id(&id)?, body).await?;
+    state.metrics.ephemeral_answered();
+    let mut resp = answer.body.into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&answer.content_type) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    resp.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
