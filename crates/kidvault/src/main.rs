@@ -153,6 +153,15 @@ enum BenchCommand {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
+    /// Retention sweeps over N profiles with 1% due: finding, acting, deleting; peak memory.
+    Sweep {
+        #[arg(long, default_value_t = 1_000_000)]
+        children: u64,
+        #[arg(long, default_value_t = 1.0)]
+        due_percent: f64,
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Ledger appends (batched), and proof generation/verification at the final size.
     Ledger {
         #[arg(long, default_value_t = 10_000_000)]
@@ -343,6 +352,12 @@ async fn main() -> anyhow::Result<()> {
             init_tracing("warn");
             let summary =
                 bench::ledger::ledger(bench::ledger::LedgerOpts { entries, batch, samples, dir, run }).await?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Sweep { children, due_percent, dir }) => {
+            init_tracing("warn");
+            let summary = bench::sweep::sweep(bench::sweep::SweepOpts { children, due_percent, dir }).await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }

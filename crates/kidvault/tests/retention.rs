@@ -471,3 +471,37 @@ async fn ephemeral_audio_is_answered_without_consent_and_never_kept() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(code(&body), "ephemeral_unavailable");
 }
+
+#[tokio::test]
+async fn the_sweep_command_reports_what_it_would_do_then_does_it() {
+    let app = spawn_app().await;
+    let g = app.guardian("ana@example.org").await;
+    let abandoned = app.child(&g, "Never").await;
+    let dir = app.stop().await;
+    let as_of = (chrono::Utc::now() + days(20)).format("%Y-%m-%d").to_string();
+    let run = |dry: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"));
+        cmd.args(["sweep", "--as-of", &as_of, "--data-dir"])
+            .arg(dir.path().join("data"))
+            .arg("--key-file")
+            .arg(dir.path().join("keys/root.key"));
+        if dry {
+            cmd.arg("--dry-run");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let dry = run(true);
+    assert_eq!((dry["dry_run"].as_bool(), dry["abandoned"].clone()), (Some(true), json!([abandoned])));
+    assert_eq!(dry["deletions"], json!([]));
+    let done = run(false);
+    assert_eq!(done["abandoned"], json!([abandoned]));
+    assert_eq!(done["deletions"].as_array().unwrap().len(), 1);
+    assert_eq!(run(true)["abandoned"], json!([]), "done: nothing due any more");
+    assert!(erasure_clean(dir.path(), &["--child", &abandoned]));
+    let app = start(dir).await;
+    assert_eq!(app.get(&format!("/children/{abandoned}"), &g).await.0, StatusCode::NOT_FOUND);
+    let (_, mailbox) = app.get("/notices", &g).await;
+    assert_eq!(mailbox["notices"][0]["kind"], "deletion_completed");
+}

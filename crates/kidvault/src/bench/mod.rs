@@ -1,9 +1,10 @@
 //! Benchmarks: `kidvault bench ingest` ([`ingest`]), `kidvault bench ledger`
-//! ([`ledger`]) and `kidvault bench erase` ([`erase`]). Each prints a JSON summary; figures, never timed assertions.
+//! ([`ledger`]), `kidvault bench erase` ([`erase`]) and `kidvault bench sweep` ([`sweep`]). Each prints a JSON summary; figures, never timed assertions.
 
 pub mod erase;
 pub mod ingest;
 pub mod ledger;
+pub mod sweep;
 
 use std::time::Duration;
 

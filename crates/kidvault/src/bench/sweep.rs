@@ -1,0 +1,137 @@
+//! `kidvault bench sweep`: a store of N child profiles (default 1,000,000), 1%
+//! of them abandoned sign-ups due for deletion and 1% unused for 18 months (due
+//! to become dormant). Measures the sweeps finding what is due (a dry run),
+//! then finding and acting on it (deletions enqueued, dormancy marked with
+//! notices), then the deletion pipeline finishing the deletions; with peak
+//! memory. Profiles are seeded straight into the store (a sealed-looking
+//! profile, no keys): the sweeps never open them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{Duration, Utc};
+use kidvault_domain::entities::{Child, ChildStatus, Guardian};
+use kidvault_domain::ids::{ChildId, GuardianId, HouseholdId};
+use kidvault_store::sqlite::SqliteStore;
+use kidvault_store::{ChildRecord, GuardianRecord, Sealed, Store};
+use serde_json::{json, Value};
+
+use super::rss_kib;
+use crate::config::Config;
+
+#[derive(Clone, Debug)]
+pub struct SweepOpts {
+    pub children: u64,
+    /// Percent due (each of: abandoned, inactive).
+    pub due_percent: f64,
+    pub dir: PathBuf,
+}
+
+const PER_HOUSEHOLD: u64 = 100;
+const TASKS: u64 = 32;
+
+async fn seed(store: Arc<SqliteStore>, opts: &SweepOpts, now: chrono::DateTime<Utc>) -> anyhow::Result<()> {
+    let households = opts.children.div_ceil(PER_HOUSEHOLD);
+    let mut hh_ids = Vec::with_capacity(households as usize);
+    for h in 0..households {
+        let id = HouseholdId::generate(now);
+        let g = GuardianRecord {
+            guardian: Guardian {
+                id: GuardianId::generate(now),
+                household_id: id,
+                email: format!("parent{h}@bench.example"),
+                display_name: "Parent".into(),
+                created_at: now - Duration::days(800),
+            },
+            password_hash: "$argon2id$bench".into(),
+        };
+        store.create_household(id, &g).await?;
+        hh_ids.push(id);
+    }
+    let hh_ids = Arc::new(hh_ids);
+    let every = (100.0 / opts.due_percent).round().max(1.0) as u64;
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let (store, hh_ids, n) = (Arc::clone(&store), Arc::clone(&hh_ids), opts.children);
+        tasks.push(tokio::spawn(async move {
+            let mut i = t;
+            while i < n {
+                // 1 in `every` abandoned, 1 in `every` inactive for 700 days, the rest in use.
+                let (status, created, active) = match i % every {
+                    0 => (ChildStatus::PendingConsent, now - Duration::days(30), None),
+                    1 => (ChildStatus::Active, now - Duration::days(700), None),
+                    _ => (ChildStatus::Active, now - Duration::days(400), Some(now - Duration::days((i % 300) as i64))),
+                };
+                let child = Child {
+                    id: ChildId::generate(created),
+                    household_id: hh_ids[(i / PER_HOUSEHOLD) as usize],
+                    status,
+                    created_at: created,
+                    last_active_at: active,
+                };
+                let profile = Sealed { epoch: 1, wrapped_key: vec![7; 61], ciphertext: vec![9; 48] };
+                store.create_child(&ChildRecord { child, profile }).await?;
+                i += TASKS;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
+}
+
+pub async fn sweep(opts: SweepOpts) -> anyhow::Result<Value> {
+    std::fs::create_dir_all(&opts.dir)?;
+    let tmp = tempfile::Builder::new().prefix("kidvault-bench-sweep-").tempdir_in(&opts.dir)?;
+    let config = Config {
+        data_dir: tmp.path().join("data"),
+        key_file: Some(tmp.path().join("keys/root.key")),
+        ..Config::default()
+    };
+    std::fs::create_dir_all(&config.data_dir)?;
+    let now = Utc::now();
+    let t = Instant::now();
+    {
+        let store = Arc::new(SqliteStore::open(&config.data_dir.join("kidvault.db"))?);
+        seed(store, &opts, now).await?;
+    }
+    let seed_secs = t.elapsed().as_secs_f64();
+    let vault = crate::app::open(&config)?;
+    let heap_before = rss_kib("RssAnon:");
+
+    let t = Instant::now();
+    let dry = vault.sweep(now, true).await?;
+    let find_secs = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let report = vault.sweep(now, false).await?;
+    let act_secs = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut completed = 0;
+    loop {
+        let n = vault.run_deletions(now).await?;
+        if n == 0 {
+            break;
+        }
+        completed += n;
+    }
+    let delete_secs = t.elapsed().as_secs_f64();
+    let r1 = |x: f64| (x * 1000.0).round() / 1000.0;
+    Ok(json!({
+        "children": opts.children,
+        "seed_seconds": r1(seed_secs),
+        "due": {"abandoned": dry.abandoned.len(), "inactive": dry.dormant.len()},
+        "find_due_seconds (dry run)": r1(find_secs),
+        "find_and_act_seconds": r1(act_secs),
+        "acted": {"deletions_enqueued": report.deletions.len(), "marked_dormant": report.dormant.len()},
+        "deletions_completed": completed,
+        "deletions_seconds": r1(delete_secs),
+        "memory_mib": {
+            "heap_before_sweep": (heap_before as f64 / 1024.0 * 10.0).round() / 10.0,
+            "heap_after": (rss_kib("RssAnon:") as f64 / 1024.0 * 10.0).round() / 10.0,
+            "peak_rss_process": (rss_kib("VmHWM:") as f64 / 1024.0 * 10.0).round() / 10.0,
+        },
+    }))
+}
