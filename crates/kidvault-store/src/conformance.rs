@@ -35,7 +35,8 @@ macro_rules! store_conformance_tests {
             deletions_follow_lineage_and_purge_only_their_scope, processor_tasks_are_leased_retried_and_acknowledged,
             staff_tokens_and_processor_names, a_closing_household_is_purged_once_settled,
             notices_are_written_with_their_event_and_leased_until_delivered, invites_are_single_use_and_expire,
-            email_plus_consent_counts_once_confirmed_by_its_guardian, totp_steps_and_recovery_codes_work_once);
+            email_plus_consent_counts_once_confirmed_by_its_guardian, totp_steps_and_recovery_codes_work_once,
+            sweeps_read_only_what_is_due_and_activity_ends_dormancy);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -938,4 +939,61 @@ pub async fn totp_steps_and_recovery_codes_work_once(store: S, _: K, _: B) {
     store.disable_totp(id).await.unwrap();
     assert_eq!(store.totp(id).await.unwrap(), None);
     assert!(!store.use_recovery_code(id, &[2; 32], t(2)).await.unwrap(), "codes go with it");
+}
+
+pub async fn sweeps_read_only_what_is_due_and_activity_ends_dormancy(store: S, _: K, _: B) {
+    use kidvault_domain::notice::{NewNotice, NoticeKind};
+    let (hh, g) = household(&store, "sweep@example.org").await;
+    // `child` makes children created on day `day` (t(day)); status as given.
+    let make = async |day: i64, status: ChildStatus| {
+        let mut r = child(&store, hh, day).await;
+        r.child.id = ChildId::generate(t(day));
+        r.child.status = status;
+        store.create_child(&r).await.unwrap();
+        r.child.id
+    };
+    let pending = make(0, ChildStatus::PendingConsent).await;
+    let idle = make(0, ChildStatus::Active).await;
+    let busy = make(0, ChildStatus::Active).await;
+    store.insert_item(&item(busy, ItemKind::VoiceRecording, &[], 100)).await.unwrap(); // activity on day 100
+    let (ids, _): (Vec<ChildId>, Vec<HouseholdId>) =
+        store.abandoned_children(t(15), 10).await.unwrap().into_iter().unzip();
+    assert!(ids.contains(&pending) && !ids.contains(&idle));
+    assert!(store.abandoned_children(t(0), 10).await.unwrap().is_empty(), "only those created before");
+    let mut expired = store.expired_items(ItemKind::VoiceRecording, t(101), 10).await.unwrap();
+    expired.retain(|(c, _)| *c == busy);
+    assert_eq!(expired, vec![(busy, hh)]);
+    assert!(store.expired_items(ItemKind::VoiceRecording, t(100), 10).await.unwrap().iter().all(|(c, _)| *c != busy));
+
+    let inactive: Vec<ChildId> =
+        store.inactive_children(t(50), 10).await.unwrap().into_iter().map(|(c, _)| c).collect();
+    assert!(inactive.contains(&idle) && !inactive.contains(&busy) && !inactive.contains(&pending));
+    let notice = NewNotice { kind: NoticeKind::DormancyNotice, subject: "Dormant".into(), body: "b".into() };
+    let e = entry(EntryKind::DormancyNotice, idle);
+    assert!(store.mark_dormant(idle, t(50), t(50), t(110), &e, &notice).await.unwrap());
+    assert!(!store.mark_dormant(idle, t(50), t(50), t(110), &e, &notice).await.unwrap(), "once");
+    assert!(!store.mark_dormant(busy, t(50), t(50), t(110), &e, &notice).await.unwrap(), "active since");
+    assert_eq!(store.notices_for(g.guardian.id, 10).await.unwrap().len(), 1);
+    let r = store.child_retention(idle).await.unwrap().unwrap();
+    assert_eq!((r.dormant_at, r.deletion_at), (Some(t(50)), Some(t(110))));
+    assert!(store.dormant_to_remind(t(100), 10).await.unwrap().is_empty());
+    assert_eq!(store.dormant_to_remind(t(110), 10).await.unwrap(), vec![(idle, hh)]);
+    let reminder = NewNotice { kind: NoticeKind::DormancyReminder, subject: "Soon".into(), body: "b".into() };
+    assert!(store.mark_reminded(idle, t(100), &reminder).await.unwrap());
+    assert!(!store.mark_reminded(idle, t(101), &reminder).await.unwrap(), "reminded once");
+    assert!(store.dormant_due(t(109), 10).await.unwrap().is_empty());
+    assert_eq!(store.dormant_due(t(110), 10).await.unwrap(), vec![(idle, hh)]);
+    // Activity ends dormancy; keeping ends it too and is undoable.
+    let mut again = item(idle, ItemKind::VoiceRecording, &[], 105);
+    again.meta.received_at = t(105);
+    store.insert_item(&again).await.unwrap();
+    let r = store.child_retention(idle).await.unwrap().unwrap();
+    assert_eq!((r.dormant_at, r.deletion_at, r.last_active_at), (None, None, Some(t(105))));
+    assert!(store.dormant_due(t(200), 10).await.unwrap().is_empty());
+    let choice = entry(EntryKind::RetentionChoice, idle);
+    store.set_keep_when_dormant(idle, true, t(106), &choice).await.unwrap();
+    assert_eq!(store.child_retention(idle).await.unwrap().unwrap().kept_at, Some(t(106)));
+    assert!(store.inactive_children(t(900), 10).await.unwrap().iter().all(|(c, _)| *c != idle), "kept");
+    store.set_keep_when_dormant(idle, false, t(107), &choice).await.unwrap();
+    assert!(store.inactive_children(t(900), 10).await.unwrap().iter().any(|(c, _)| *c == idle));
 }

@@ -145,8 +145,14 @@ async fn dormancy_notices_reminds_keeps_reactivates_and_deletes_by_the_calendar(
     assert_eq!(state["state"], "active");
 
     // A guardian keeps "Idle" during the grace period (recorded, and undoable).
-    let (s, _) = app.put(&format!("/children/{idle}/retention"), &g, json!({"keep_when_dormant": true})).await;
-    assert_eq!(s, StatusCode::OK);
+    let (s, r) = app.put(&format!("/children/{idle}/retention"), &g, json!({"keep_when_dormant": true})).await;
+    assert_eq!((s, r["state"].as_str(), r["deletion_at"].is_null()), (StatusCode::OK, Some("kept"), true));
+    let (_, r) = app.put(&format!("/children/{kept}/retention"), &g, json!({"keep_when_dormant": false})).await;
+    assert_eq!((r["state"].as_str(), r["keep_when_dormant"].as_bool()), (Some("active"), Some(false)), "undone");
+    let (_, r) = app.put(&format!("/children/{kept}/retention"), &g, json!({"keep_when_dormant": true})).await;
+    assert_eq!(r["state"], "kept");
+    let (_, activity) = app.get(&format!("/children/{idle}/activity"), &g).await;
+    assert!(activity["entries"].as_array().unwrap().iter().any(|e| e["kind"] == "retention.choice"), "in the ledger");
 
     // Two weeks before the end: a reminder for what is still dormant.
     let r = sweep_at(&app, t1 + days(47)).await;
