@@ -44,6 +44,8 @@ pub(crate) fn append(conn: &Connection, entries: &[NewEntry]) -> Result<Vec<u64>
     )?;
     let mut put_node = conn.prepare_cached("INSERT INTO ledger_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
     let mut out = Vec::with_capacity(entries.len());
+    // This call's lower nodes: a block completed here is tiled from memory.
+    let mut fresh: std::collections::HashMap<(u8, u64), Hash> = std::collections::HashMap::new();
     for (i, new) in entries.iter().enumerate() {
         let index = start + i as u64;
         let entry = Entry::place(new.clone(), index);
@@ -52,8 +54,10 @@ pub(crate) fn append(conn: &Connection, entries: &[NewEntry]) -> Result<Vec<u64>
         put_entry.execute(params![index as i64, entry.kind.as_str(), entry.household, entry.child, body, leaf])?;
         for (level, idx, hash) in frontier.append(leaf) {
             put_node.execute(params![level, idx as i64, hash])?;
-            if level == TILE_LEVELS {
-                write_tile(conn, idx)?;
+            if level < TILE_LEVELS {
+                fresh.insert((level, idx), hash);
+            } else if level == TILE_LEVELS {
+                write_tile(conn, idx, &mut fresh)?;
             }
         }
         out.push(index);
@@ -72,15 +76,27 @@ pub(crate) fn tile_slot(level: u8, idx: u64) -> (u64, usize) {
     (idx / width, offset + (idx % width) as usize)
 }
 
-/// Copies a just-completed block's lower nodes into its tile.
-fn write_tile(conn: &Connection, block: u64) -> Result<()> {
+/// Copies a just-completed block's lower nodes into its tile: from `fresh`
+/// (this append's nodes, taken out) where it holds a whole level, else from
+/// the table (a block begun in an earlier append).
+fn write_tile(conn: &Connection, block: u64, fresh: &mut std::collections::HashMap<(u8, u64), Hash>) -> Result<()> {
     let mut hashes = vec![0u8; TILE_HASHES * 32];
     let mut stmt =
         conn.prepare_cached("SELECT idx, hash FROM ledger_nodes WHERE level = ?1 AND idx >= ?2 AND idx < ?3")?;
     let mut filled = 0;
     for level in 0..TILE_LEVELS {
         let width = 1u64 << (TILE_LEVELS - level);
-        let mut rows = stmt.query(params![level, (block * width) as i64, ((block + 1) * width) as i64])?;
+        let (first, end) = (block * width, (block + 1) * width);
+        let in_memory: Vec<Hash> = (first..end).map_while(|idx| fresh.remove(&(level, idx))).collect();
+        if in_memory.len() as u64 == width {
+            for (k, h) in in_memory.iter().enumerate() {
+                let (_, slot) = tile_slot(level, first + k as u64);
+                hashes[slot * 32..slot * 32 + 32].copy_from_slice(h);
+                filled += 1;
+            }
+            continue;
+        }
+        let mut rows = stmt.query(params![level, first as i64, end as i64])?;
         while let Some(r) = rows.next()? {
             let (_, slot) = tile_slot(level, r.get::<_, i64>(0)? as u64);
             let h: Vec<u8> = r.get(1)?;
