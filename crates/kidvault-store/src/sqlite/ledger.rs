@@ -11,17 +11,18 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use crate::model::StoredEntry;
 use crate::{Result, StoreError};
 
-/// Stored subtree hashes, read through a connection.
+/// Stored subtree hashes, read through a connection. Levels >= TILE_LEVELS are
+/// rows of `ledger_nodes`; lower ones come from their block's tile, or, in the
+/// block still being filled, are computed from the entries' leaf hashes.
 pub(crate) struct SqlNodes<'a>(pub(crate) &'a Connection);
 
 impl Nodes for SqlNodes<'_> {
     fn node(&self, level: u8, index: u64) -> Result<Hash, LedgerError> {
-        let idx = i64::try_from(index).map_err(|_| LedgerError::MissingNode { level, index })?;
-        self.0
-            .prepare_cached("SELECT hash FROM ledger_nodes WHERE level = ?1 AND idx = ?2")
-            .and_then(|mut s| s.query_row(params![level, idx], |r| r.get::<_, Vec<u8>>(0)).optional())
+        fetch(self.0, &[(level, index)])
             .map_err(|e| LedgerError::Storage(e.to_string()))?
-            .and_then(|h| Hash::try_from(h).ok())
+            .0
+            .get(&(level, index))
+            .copied()
             .ok_or(LedgerError::MissingNode { level, index })
     }
 }
@@ -44,7 +45,7 @@ pub(crate) fn append(conn: &Connection, entries: &[NewEntry]) -> Result<Vec<u64>
     )?;
     let mut put_node = conn.prepare_cached("INSERT INTO ledger_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
     let mut out = Vec::with_capacity(entries.len());
-    // This call's lower nodes: a block completed here is tiled from memory.
+    // This call's lower nodes: a block completed within it is tiled from memory.
     let mut fresh: std::collections::HashMap<(u8, u64), Hash> = std::collections::HashMap::new();
     for (i, new) in entries.iter().enumerate() {
         let index = start + i as u64;
@@ -53,16 +54,39 @@ pub(crate) fn append(conn: &Connection, entries: &[NewEntry]) -> Result<Vec<u64>
         let leaf = leaf_hash(&body);
         put_entry.execute(params![index as i64, entry.kind.as_str(), entry.household, entry.child, body, leaf])?;
         for (level, idx, hash) in frontier.append(leaf) {
-            put_node.execute(params![level, idx as i64, hash])?;
             if level < TILE_LEVELS {
+                // Not a row of its own: it goes into its block's tile.
                 fresh.insert((level, idx), hash);
-            } else if level == TILE_LEVELS {
+                continue;
+            }
+            put_node.execute(params![level, idx as i64, hash])?;
+            if level == TILE_LEVELS {
                 write_tile(conn, idx, &mut fresh)?;
             }
         }
         out.push(index);
     }
     Ok(out)
+}
+
+/// The hashes of the complete subtree (`level`, `idx`) below TILE_LEVELS,
+/// computed from the entries' stored leaf hashes (the block still being filled).
+fn from_leaves(conn: &Connection, level: u8, idx: u64) -> Result<Option<Hash>> {
+    let (first, end) = (idx << level, (idx + 1) << level);
+    let mut stmt =
+        conn.prepare_cached("SELECT leaf_hash FROM ledger_entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")?;
+    let mut rows = stmt.query(params![first as i64, end as i64])?;
+    let mut layer: Vec<Hash> = Vec::with_capacity(1 << level);
+    while let Some(r) = rows.next()? {
+        layer.push(Hash::try_from(r.get::<_, Vec<u8>>(0)?).map_err(|_| StoreError::Corrupt("leaf hash".into()))?);
+    }
+    if layer.len() as u64 != end - first {
+        return Ok(None); // not complete yet
+    }
+    while layer.len() > 1 {
+        layer = layer.chunks(2).map(|p| kidvault_ledger::hash::node_hash(&p[0], &p[1])).collect();
+    }
+    Ok(layer.pop())
 }
 
 /// Levels 0..TILE_LEVELS of a block of 2^TILE_LEVELS leaves go into one tile.
@@ -84,28 +108,34 @@ fn write_tile(conn: &Connection, block: u64, fresh: &mut std::collections::HashM
     let mut stmt =
         conn.prepare_cached("SELECT idx, hash FROM ledger_nodes WHERE level = ?1 AND idx >= ?2 AND idx < ?3")?;
     let mut filled = 0;
+    let _ = &mut stmt;
+    // Level by level: from this append's nodes, else from the leaves (the block
+    // was begun by an earlier append, whose lower nodes were never rows).
+    let mut below: Vec<Hash> = Vec::new();
     for level in 0..TILE_LEVELS {
         let width = 1u64 << (TILE_LEVELS - level);
-        let (first, end) = (block * width, (block + 1) * width);
-        let in_memory: Vec<Hash> = (first..end).map_while(|idx| fresh.remove(&(level, idx))).collect();
-        if in_memory.len() as u64 == width {
-            for (k, h) in in_memory.iter().enumerate() {
-                let (_, slot) = tile_slot(level, first + k as u64);
-                hashes[slot * 32..slot * 32 + 32].copy_from_slice(h);
-                filled += 1;
-            }
-            continue;
+        let first = block * width;
+        let mut layer: Vec<Hash> = (first..first + width).map_while(|idx| fresh.remove(&(level, idx))).collect();
+        if layer.len() as u64 != width {
+            layer = if level == 0 {
+                let mut leaves = conn
+                    .prepare_cached("SELECT leaf_hash FROM ledger_entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")?;
+                let mut rows = leaves.query(params![first as i64, (first + width) as i64])?;
+                let mut out = Vec::with_capacity(width as usize);
+                while let Some(r) = rows.next()? {
+                    out.push(Hash::try_from(r.get::<_, Vec<u8>>(0)?).map_err(|_| StoreError::Corrupt("leaf".into()))?);
+                }
+                out
+            } else {
+                below.chunks(2).map(|p| kidvault_ledger::hash::node_hash(&p[0], &p[1])).collect()
+            };
         }
-        let mut rows = stmt.query(params![level, first as i64, end as i64])?;
-        while let Some(r) = rows.next()? {
-            let (_, slot) = tile_slot(level, r.get::<_, i64>(0)? as u64);
-            let h: Vec<u8> = r.get(1)?;
-            if h.len() != 32 {
-                return Err(StoreError::Corrupt("node hash".into()));
-            }
-            hashes[slot * 32..slot * 32 + 32].copy_from_slice(&h);
+        for (k, h) in layer.iter().enumerate() {
+            let (_, slot) = tile_slot(level, first + k as u64);
+            hashes[slot * 32..slot * 32 + 32].copy_from_slice(h);
             filled += 1;
         }
+        below = layer;
     }
     if filled != TILE_HASHES {
         return Err(StoreError::Corrupt(format!("ledger block {block} has {filled} of {TILE_HASHES} nodes")));
@@ -152,11 +182,31 @@ pub(crate) fn entry_row(row: &Row<'_>) -> Result<StoredEntry> {
     })
 }
 
-/// Fetches the stored nodes at `positions` with one statement.
+/// Fetches the nodes at `positions`: lower levels from tiles, the rest as rows
+/// with one statement, and any lower node of the block being filled from its
+/// leaves.
 pub(crate) fn fetch(conn: &Connection, positions: &[(u8, u64)]) -> Result<MapNodes> {
     let mut map = MapNodes::default();
     if positions.is_empty() {
         return Ok(map);
+    }
+    let rest = fetch_tiled(conn, positions, &mut map)?;
+    fetch_rows(conn, &rest, &mut map)?;
+    for &(level, idx) in &rest {
+        if level < TILE_LEVELS && !map.0.contains_key(&(level, idx)) {
+            if let Some(h) = from_leaves(conn, level, idx)? {
+                map.0.insert((level, idx), h);
+            }
+        }
+    }
+    Ok(map)
+}
+
+/// Nodes stored as rows (levels >= TILE_LEVELS; lower ones in logs written
+/// before tiles existed).
+fn fetch_rows(conn: &Connection, positions: &[(u8, u64)], map: &mut MapNodes) -> Result<()> {
+    if positions.is_empty() {
+        return Ok(());
     }
     let values =
         (0..positions.len()).map(|i| format!("(?{}, ?{})", 2 * i + 1, 2 * i + 2)).collect::<Vec<_>>().join(",");
@@ -169,7 +219,7 @@ pub(crate) fn fetch(conn: &Connection, positions: &[(u8, u64)]) -> Result<MapNod
         let hash = Hash::try_from(r.get::<_, Vec<u8>>(2)?).map_err(|_| StoreError::Corrupt("node hash".into()))?;
         map.0.insert((r.get::<_, u8>(0)?, r.get::<_, i64>(1)? as u64), hash);
     }
-    Ok(map)
+    Ok(())
 }
 
 /// The MTH of each range: upper nodes from memory, the rest in one statement.

@@ -91,10 +91,6 @@ impl UpperNodes {
             return Ok(map);
         }
         // The lower levels from their block's tile (one lookup), the rest by node.
-        let missing = super::ledger::fetch_tiled(conn, &missing, &mut map)?;
-        if missing.is_empty() {
-            return Ok(map);
-        }
         let fetched = super::ledger::fetch(conn, &missing)?;
         let mut lv = self.levels.write().unwrap_or_else(|p| p.into_inner());
         for (&(level, idx), hash) in &fetched.0 {
@@ -144,14 +140,30 @@ mod tests {
         let conn = super::super::open_conn(&dir.path().join("s.db"), true).unwrap();
         super::super::ledger::append(&conn, &entries(3000)).unwrap();
         let cache = UpperNodes::default();
+        // The reference: every node, computed in memory from the stored leaves.
+        let reference = |size: u64| {
+            let mut f = kidvault_ledger::tree::Frontier::default();
+            let mut all = MapNodes::default();
+            let mut stmt = conn.prepare("SELECT leaf_hash FROM ledger_entries ORDER BY idx").unwrap();
+            let leaves: Vec<Vec<u8>> = stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+            for leaf in leaves.iter().take(size as usize) {
+                for (l, i, h) in f.append(Hash::try_from(leaf.as_slice()).unwrap()) {
+                    all.0.insert((l, i), h);
+                }
+            }
+            all
+        };
         let check = |size: u64| {
-            for index in [0, 1, 127, 128, 1000, size / 2, size - 1] {
+            let truth = reference(size);
+            for index in [0, 1, 63, 64, 127, 128, 1000, size / 2, size - 2, size - 1] {
                 let ranges = inclusion_ranges(index, size).unwrap();
                 let pos = positions(&ranges);
                 let cached = cache.fetch(&conn, &pos).unwrap();
                 let plain = super::super::ledger::fetch(&conn, &pos).unwrap();
                 for (s, e) in &ranges {
-                    assert_eq!(root_of(&cached, *s, *e).unwrap(), root_of(&plain, *s, *e).unwrap());
+                    let want = root_of(&truth, *s, *e).unwrap();
+                    assert_eq!(root_of(&cached, *s, *e).unwrap(), want, "cached, index {index}");
+                    assert_eq!(root_of(&plain, *s, *e).unwrap(), want, "stored, index {index}");
                 }
             }
         };
@@ -163,10 +175,18 @@ mod tests {
         let mut from_tiles = MapNodes::default();
         let all: Vec<(u8, u64)> = (0..6u8).flat_map(|l| (0..(256u64 >> l)).map(move |i| (l, i))).collect();
         assert!(super::super::ledger::fetch_tiled(&conn, &all, &mut from_tiles).unwrap().is_empty());
-        assert_eq!(from_tiles.0, super::super::ledger::fetch(&conn, &all).unwrap().0);
-        // Nodes written after warming are read from disk, then kept.
+        let truth = reference(3000);
+        assert!(all.iter().all(|p| from_tiles.0.get(p) == truth.0.get(p)));
+        let rows: i64 = conn.query_row("SELECT count(*) FROM ledger_nodes WHERE level < 6", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 0, "lower levels are not rows of their own");
+        // Nodes written after warming are read from disk, then kept; appends in
+        // small batches complete blocks begun by earlier appends.
         super::super::ledger::append(&conn, &entries(2000)).unwrap();
         check(5000);
+        for _ in 0..10 {
+            super::super::ledger::append(&conn, &entries(7)).unwrap();
+        }
+        check(5070);
         drop(db);
     }
 }
