@@ -65,14 +65,29 @@ fn rfc3339(t: Timestamp) -> String {
 
 impl Vault {
     async fn request_deletion(&self, grant: &Grant, scope: DeletionScope, now: Timestamp) -> Result<DeletionId> {
+        let child = &grant.child().child;
+        let requested_by = grant.actor().to_owned();
+        self.record_deletion(child.id, child.household_id, requested_by, DeletionReason::Guardian, scope, now).await
+    }
+
+    /// Records a deletion request (step `requested`); the runner takes it from there.
+    pub(crate) async fn record_deletion(
+        &self,
+        child_id: ChildId,
+        household_id: kidvault_domain::ids::HouseholdId,
+        requested_by: String,
+        reason: DeletionReason,
+        scope: DeletionScope,
+        now: Timestamp,
+    ) -> Result<DeletionId> {
         let id = DeletionId::generate(now);
         self.store
             .create_deletion(&DeletionRecord {
                 id,
-                household_id: grant.child().child.household_id,
-                child_id: grant.child_id(),
-                requested_by: grant.actor().to_owned(),
-                reason: DeletionReason::Guardian,
+                household_id,
+                child_id,
+                requested_by,
+                reason,
                 scope,
                 step: DeletionStep::Requested,
                 requested_at: now,

@@ -6,13 +6,13 @@
 //! Every expiry is a deletion through the deletion pipeline (reason `retention`
 //! or `dormancy`), with its receipt.
 
-use kidvault_domain::deletion::{DeletionReason, DeletionScope, DeletionStep};
+use kidvault_domain::deletion::{DeletionReason, DeletionScope};
 use kidvault_domain::ids::{ChildId, DeletionId, HouseholdId};
 use kidvault_domain::item::ItemKind;
 use kidvault_domain::notice::{NewNotice, NoticeKind};
 use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::EntryKind;
-use kidvault_store::{ChildRetention, DeletionRecord, Sealed, StoredContent};
+use kidvault_store::{ChildRetention, Sealed, StoredContent};
 use serde::Serialize;
 
 use crate::access::{Action, Actor, GuardianSession};
@@ -285,24 +285,9 @@ impl Vault {
         reason: DeletionReason,
         now: Timestamp,
     ) -> Result<DeletionId> {
-        let id = DeletionId::generate(now);
         let whole = scope.is_child();
-        self.store
-            .create_deletion(&DeletionRecord {
-                id,
-                household_id: household,
-                child_id: child,
-                requested_by: format!("system:{}", reason.as_str()),
-                reason,
-                scope,
-                step: DeletionStep::Requested,
-                requested_at: now,
-                updated_at: now,
-                rotation_epoch: None,
-                summary: None,
-                ledger_index: None,
-            })
-            .await?;
+        let id =
+            self.record_deletion(child, household, format!("system:{}", reason.as_str()), reason, scope, now).await?;
         self.store.resolve_deletion(id, now).await?;
         if whole {
             self.keys.destroy(child).await?;

@@ -47,6 +47,20 @@ pub(crate) struct RecordingQuery {
 
 const WAV_TYPES: [&str; 4] = ["audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave"];
 
+/// Audio must be declared `audio/wav` (PCM).
+fn require_wav(headers: &HeaderMap, what: &str) -> Result<(), ApiError> {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if WAV_TYPES.contains(&media.as_str()) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        format!("{what} must be sent as Content-Type: audio/wav"),
+    ))
+}
+
 /// Upload a voice recording (device). The body is `audio/wav` PCM.
 #[utoipa::path(post, path = "/api/v1/children/{id}/recordings", tag = "ingest", security(("device" = [])),
     params(("id" = String, Path), RecordingQuery),
@@ -61,15 +75,7 @@ pub(crate) async fn recording(
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<(StatusCode, Json<IngestedDto>)> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if !WAV_TYPES.contains(&media.as_str()) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "recordings must be sent as Content-Type: audio/wav",
-        ));
-    }
+    require_wav(&headers, "recordings")?;
     let i = state.vault.ingest_recording(&d, path_id(&id)?, body, q.recorded_at, Utc::now()).await?;
     Ok(created(&state, i))
 }
@@ -161,15 +167,7 @@ pub(crate) async fn ephemeral(
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if !WAV_TYPES.contains(&media.as_str()) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "ephemeral audio must be sent as Content-Type: audio/wav",
-        ));
-    }
+    require_wav(&headers, "ephemeral audio")?;
     let answer = state.vault.answer_ephemeral(&d, path_id(&id)?, body).await?;
     state.metrics.ephemeral_answered();
     let mut resp = answer.body.into_response();
