@@ -39,8 +39,8 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> (StatusCode, HeaderMap, String) {
-        let mut req = self.http.get(format!("{}{path}", self.base));
+    /// Sends with the cookies held, and keeps the ones the response sets.
+    async fn send(&mut self, mut req: reqwest::RequestBuilder) -> (StatusCode, HeaderMap, String) {
         if !self.cookies.is_empty() {
             req = req.header(COOKIE, self.cookies.join("; "));
         }
@@ -50,15 +50,14 @@ impl Browser {
         (status, headers, resp.text().await.unwrap())
     }
 
+    async fn get(&mut self, path: &str) -> (StatusCode, HeaderMap, String) {
+        let req = self.http.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
     async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (StatusCode, HeaderMap, String) {
-        let mut req = self.http.post(format!("{}{path}", self.base)).form(form);
-        if !self.cookies.is_empty() {
-            req = req.header(COOKIE, self.cookies.join("; "));
-        }
-        let resp = req.send().await.unwrap();
-        let (status, headers) = (resp.status(), resp.headers().clone());
-        self.keep(&headers);
-        (status, headers, resp.text().await.unwrap())
+        let req = self.http.post(format!("{}{path}", self.base)).form(form);
+        self.send(req).await
     }
 
     fn cookie(&self, name: &str) -> Option<String> {

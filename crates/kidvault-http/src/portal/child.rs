@@ -43,6 +43,17 @@ pub struct TimelineQuery {
     cursor: Option<String>,
 }
 
+type Day = DateTime<Utc>;
+
+impl TimelineQuery {
+    /// The date filter as a half-open range: `to` is the last day shown, inclusive.
+    fn days(&self) -> Result<(Option<Day>, Option<Day>), PageError> {
+        let from = parse_day("from", self.from.as_deref())?;
+        let to = parse_day("to", self.to.as_deref())?.map(|t| t + chrono::Duration::days(1));
+        Ok((from, to))
+    }
+}
+
 pub async fn timeline(
     State(state): State<AppState>,
     p: Portal,
@@ -53,9 +64,7 @@ pub async fn timeline(
     let now = Utc::now();
     let child = state.vault.get_child(&p.session, child_id, now).await?;
     let kind = q.kind.as_deref().filter(|k| !k.is_empty());
-    let from = parse_day("from", q.from.as_deref())?;
-    // `to` is the last day shown, inclusive.
-    let to = parse_day("to", q.to.as_deref())?.map(|t| t + chrono::Duration::days(1));
+    let (from, to) = q.days()?;
     let query = PageQuery { kind, from, to, cursor: q.cursor.as_deref().filter(|c| !c.is_empty()), limit: Some(60) };
     let (items, next) = state.vault.review_page(&p.session, child_id, &query, now).await?;
 
@@ -309,8 +318,7 @@ pub async fn locations(
     let child_id: ChildId = path_id(&id)?;
     let now = Utc::now();
     let child = state.vault.get_child(&p.session, child_id, now).await?;
-    let from = parse_day("from", q.from.as_deref())?;
-    let to = parse_day("to", q.to.as_deref())?.map(|t| t + chrono::Duration::days(1));
+    let (from, to) = q.days()?;
     let query = PageQuery {
         kind: Some("location"),
         from,
