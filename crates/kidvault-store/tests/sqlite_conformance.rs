@@ -7,12 +7,12 @@ use std::sync::Arc;
 use kidvault_store::sqlite::{SqliteKeystore, SqliteStore};
 use kidvault_store::{BlobStore, Keystore, LocalBlobStore, Store};
 
-async fn embedded() -> (tempfile::TempDir, Arc<dyn Store>, Arc<dyn Keystore>, Arc<dyn BlobStore>) {
+async fn embedded() -> Option<(tempfile::TempDir, Arc<dyn Store>, Arc<dyn Keystore>, Arc<dyn BlobStore>)> {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("data/kidvault.db")).unwrap();
     let keys = SqliteKeystore::open(&dir.path().join("keys/keystore.db")).unwrap();
     let blobs = LocalBlobStore::open(&dir.path().join("data/blobs")).unwrap();
-    (dir, Arc::new(store), Arc::new(keys), Arc::new(blobs))
+    Some((dir, Arc::new(store), Arc::new(keys), Arc::new(blobs)))
 }
 
 kidvault_store::store_conformance_tests!(embedded());

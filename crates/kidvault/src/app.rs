@@ -19,10 +19,11 @@ use kidvault_http::{metrics::Metrics, AppState};
 use kidvault_ledger::checkpoint::Signer;
 use kidvault_service::Vault;
 use kidvault_store::sqlite::{SqliteKeystore, SqliteStore};
-use kidvault_store::LocalBlobStore;
+use kidvault_store::{Keystore, LocalBlobStore, Store};
+use kidvault_store_postgres::{PgKeystore, PgStore};
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::config::{Backend, Config};
 
 /// Opens the stores and the key provider named by `config`.
 pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
@@ -42,24 +43,48 @@ pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
         );
     }
     let key_dir = key_file.parent().unwrap_or(Path::new("."));
-    let keystore = SqliteKeystore::open(&key_dir.join("keystore.db"))?;
+    let backend = config.backend()?;
+    let (store, keystore) = open_stores(&backend, key_dir)?;
     let (signer, created) = Signer::load_or_create(&ledger_key_file(config), "kidvault")?;
     if created {
         tracing::warn!(name = signer.name(), "created a new ledger signing key");
     }
     // The verifier key is public; kept beside the signing key for offline checks.
     std::fs::write(key_dir.join("ledger.pub"), format!("{}\n", signer.verifier_key()))?;
-    let store = SqliteStore::open(&data_dir.join("kidvault.db"))?;
     let blobs = LocalBlobStore::open(&data_dir.join("blobs"))?;
-    tracing::info!(data_dir = %data_dir.display(), key_id = provider.key_id(), "opened embedded store");
+    tracing::info!(
+        backend = backend.describe(),
+        data_dir = %data_dir.display(),
+        key_id = provider.key_id(),
+        "opened the data store"
+    );
     Ok(Arc::new(Vault::new(
-        Arc::new(store),
-        Arc::new(keystore),
+        store,
+        keystore,
         Arc::new(blobs),
         Arc::new(provider),
         Arc::new(signer),
         config.vault_config()?,
     )))
+}
+
+/// The data store and keystore: on SQLite two files (the keystore beside the
+/// root key, outside the data directory); on PostgreSQL one database, the
+/// keystore in its own schema.
+fn open_stores(backend: &Backend, key_dir: &Path) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn Keystore>)> {
+    Ok(match backend {
+        Backend::Sqlite(path) => (
+            Arc::new(SqliteStore::open(path).with_context(|| format!("opening {}", path.display()))?),
+            Arc::new(SqliteKeystore::open(&key_dir.join("keystore.db"))?),
+        ),
+        Backend::Postgres(url) => {
+            let max = kidvault_store_postgres::DEFAULT_MAX_CONNECTIONS;
+            (
+                Arc::new(PgStore::open(url, max).context("opening the PostgreSQL data store")?),
+                Arc::new(PgKeystore::open(url, max).context("opening the PostgreSQL keystore")?),
+            )
+        }
+    })
 }
 
 /// The ledger's signing key: beside the root key, apart from the data.

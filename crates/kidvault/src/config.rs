@@ -10,6 +10,42 @@ use kidvault_domain::audio::AudioLimits;
 use kidvault_service::VaultConfig;
 use serde::Deserialize;
 
+/// Where the data store lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded store: one SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL-compatible server (the URL may carry a password: never log it).
+    Postgres(String),
+}
+
+impl Backend {
+    /// `sqlite://PATH`, `postgres://...` or `postgresql://...`; none means SQLite
+    /// in the data directory.
+    pub fn parse(url: Option<&str>, data_dir: &Path) -> anyhow::Result<Backend> {
+        let Some(url) = url else { return Ok(Backend::Sqlite(data_dir.join("kidvault.db"))) };
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            anyhow::ensure!(
+                !path.is_empty(),
+                "database {url:?}: sqlite:// needs a file path, e.g. sqlite:///srv/kv/kidvault.db"
+            );
+            return Ok(Backend::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Backend::Postgres(url.to_owned()));
+        }
+        let scheme = url.split_once("://").map_or(url, |(s, _)| s);
+        bail!("unknown database scheme {scheme:?}: use sqlite://PATH or postgres://USER@HOST:PORT/DB")
+    }
+
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -17,6 +53,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Data directory: SQLite data store and blob segments (ciphertext only).
     pub data_dir: PathBuf,
+    /// The data store: `sqlite://PATH` or `postgres://user@host:port/db`
+    /// (also Citus, CockroachDB, YugabyteDB). Default: SQLite at
+    /// `<data_dir>/kidvault.db`. On PostgreSQL the keystore lives in the same
+    /// database, schema `kidvault_keys`.
+    pub database: Option<String>,
     /// Root key file. Default: `kidvault-keys/root.key` beside the data directory.
     /// The keystore (wrapped child keys) lives beside it, outside the data dir.
     pub key_file: Option<PathBuf>,
@@ -62,6 +103,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("kidvault-data"),
+            database: None,
             key_file: None,
             notice_version: v.notice_version,
             max_recording_bytes: v.audio.max_bytes,
@@ -104,6 +146,9 @@ impl Config {
         if let Some(v) = get("KIDVAULT_DATA_DIR") {
             self.data_dir = v.into();
         }
+        if let Some(v) = get("KIDVAULT_DATABASE") {
+            self.database = Some(v);
+        }
         if let Some(v) = get("KIDVAULT_KEY_FILE") {
             self.key_file = Some(v.into());
         }
@@ -117,6 +162,12 @@ impl Config {
             self.log = v;
         }
         Ok(())
+    }
+
+    /// The data store named by `database` (never a silent fallback: an unknown
+    /// scheme is an error).
+    pub fn backend(&self) -> anyhow::Result<Backend> {
+        Backend::parse(self.database.as_deref(), &self.data_dir)
     }
 
     /// The root key file actually used.
@@ -209,6 +260,22 @@ mod tests {
         std::fs::write(&path, "listn = \"127.0.0.1:9999\"\n").unwrap();
         let err = format!("{:#}", Config::load(Some(&path)).unwrap_err());
         assert!(err.contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn the_database_url_picks_the_backend_and_an_unknown_scheme_is_refused() {
+        let dir = Path::new("/srv/kv/data");
+        assert_eq!(Backend::parse(None, dir).unwrap(), Backend::Sqlite("/srv/kv/data/kidvault.db".into()));
+        assert_eq!(Backend::parse(Some("sqlite:///x/y.db"), dir).unwrap(), Backend::Sqlite("/x/y.db".into()));
+        assert_eq!(
+            Backend::parse(Some("postgres://kv@db:5432/kv"), dir).unwrap(),
+            Backend::Postgres("postgres://kv@db:5432/kv".into())
+        );
+        assert!(matches!(Backend::parse(Some("postgresql://db/kv"), dir).unwrap(), Backend::Postgres(_)));
+        for bad in ["mysql://db/kv", "kidvault.db", "sqlite://", "SQLITE:///x.db"] {
+            let err = Backend::parse(Some(bad), dir).unwrap_err().to_string();
+            assert!(err.contains("database") || err.contains("scheme"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -22,6 +22,10 @@ enum Command {
         /// Data directory (default ./kidvault-data).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Data store URL: sqlite://PATH or postgres://USER@HOST:PORT/DB (default:
+        /// SQLite in the data directory).
+        #[arg(long)]
+        database: Option<String>,
         /// Address to listen on (default 127.0.0.1:8080).
         #[arg(long)]
         listen: Option<SocketAddr>,
@@ -54,6 +58,10 @@ enum Command {
     Sweep {
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Data store URL: sqlite://PATH or postgres://USER@HOST:PORT/DB (default:
+        /// SQLite in the data directory).
+        #[arg(long)]
+        database: Option<String>,
         #[arg(long)]
         key_file: Option<PathBuf>,
         #[arg(long)]
@@ -70,6 +78,9 @@ enum Command {
     VerifyErasure {
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Data store URL (default: SQLite in the data directory).
+        #[arg(long)]
+        database: Option<String>,
         #[arg(long)]
         key_file: Option<PathBuf>,
         /// A deleted child (its deleted items are looked for too).
@@ -97,6 +108,10 @@ enum AdminCommand {
     Create {
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Data store URL: sqlite://PATH or postgres://USER@HOST:PORT/DB (default:
+        /// SQLite in the data directory).
+        #[arg(long)]
+        database: Option<String>,
         #[arg(long)]
         key_file: Option<PathBuf>,
         #[arg(long)]
@@ -212,9 +227,10 @@ fn init_tracing(filter: &str) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Serve { data_dir, listen, config, key_file, demo } => {
+        Command::Serve { data_dir, database, listen, config, key_file, demo } => {
             let mut cfg = Config::load(config.as_deref())?;
             cfg.data_dir = data_dir.unwrap_or(cfg.data_dir);
+            cfg.database = database.or(cfg.database);
             cfg.listen = listen.unwrap_or(cfg.listen);
             cfg.key_file = key_file.or(cfg.key_file);
             init_tracing(&cfg.log);
@@ -250,18 +266,17 @@ async fn main() -> anyhow::Result<()> {
             vault.checkpoint(chrono::Utc::now()).await?;
             Ok(())
         }
-        Command::Admin(AdminCommand::Create { data_dir, key_file, config, name, role }) => {
+        Command::Admin(AdminCommand::Create { data_dir, database, key_file, config, name, role }) => {
             let mut cfg = Config::load(config.as_deref())?;
             cfg.data_dir = data_dir.unwrap_or(cfg.data_dir);
+            cfg.database = database.or(cfg.database);
             cfg.key_file = key_file.or(cfg.key_file);
             init_tracing("warn");
             let role = kidvault_domain::downstream::StaffRole::parse(&role)
                 .with_context(|| format!("unknown role {role:?}: admin or auditor"))?;
-            anyhow::ensure!(
-                cfg.data_dir.join("kidvault.db").exists(),
-                "no data store at {}: run `kidvault serve` first",
-                cfg.data_dir.display()
-            );
+            if let kidvault::config::Backend::Sqlite(db) = cfg.backend()? {
+                anyhow::ensure!(db.exists(), "no data store at {}: run `kidvault serve` first", db.display());
+            }
             let vault = app::open(&cfg)?;
             let (id, token) = vault.create_staff(role, &name, chrono::Utc::now()).await?;
             eprintln!("created {} {id} ({name}); its token, shown only now:", role.as_str());
@@ -286,25 +301,38 @@ async fn main() -> anyhow::Result<()> {
             println!("ledger OK: {} entries, {} signed checkpoints verified", audit.entries, audit.checkpoints);
             Ok(())
         }
-        Command::VerifyErasure { data_dir, key_file, child, items } => {
+        Command::VerifyErasure { data_dir, database, key_file, child, items } => {
             let mut cfg = Config::load(None)?;
             cfg.data_dir = data_dir.unwrap_or(cfg.data_dir);
             cfg.key_file = key_file.or(cfg.key_file);
-            let db = cfg.data_dir.join("kidvault.db");
-            anyhow::ensure!(db.exists(), "no data store at {}", db.display());
+            cfg.database = database.or(cfg.database);
             use kidvault_store::sqlite::erasure;
-            let mut item_ids = match child {
-                Some(child) => erasure::deleted_items_of(&db, child)?,
-                None => Vec::new(),
+            let backend = cfg.backend()?;
+            if let kidvault::config::Backend::Sqlite(db) = &backend {
+                anyhow::ensure!(db.exists(), "no data store at {}", db.display());
+            }
+            let mut item_ids = match (child, &backend) {
+                (Some(child), kidvault::config::Backend::Sqlite(db)) => erasure::deleted_items_of(db, child)?,
+                (Some(child), kidvault::config::Backend::Postgres(url)) => {
+                    kidvault_store_postgres::erasure::deleted_items_of(url, child)?
+                }
+                (None, _) => Vec::new(),
             };
             item_ids.extend(items);
             let mut ids: Vec<uuid::Uuid> = child.into_iter().collect();
             ids.extend(item_ids.iter().copied());
-            let mut residue = erasure::scan_database(&db, &ids)?;
-            let keystore = cfg.key_file().with_file_name("keystore.db");
-            if let (Some(child), true) = (child, keystore.exists()) {
-                residue.extend(erasure::scan_database(&keystore, &[child])?);
-            }
+            let mut residue = match &backend {
+                kidvault::config::Backend::Sqlite(db) => {
+                    let mut found = erasure::scan_database(db, &ids)?;
+                    let keystore = cfg.key_file().with_file_name("keystore.db");
+                    if let (Some(child), true) = (child, keystore.exists()) {
+                        found.extend(erasure::scan_database(&keystore, &[child])?);
+                    }
+                    found
+                }
+                // The keystore's schema is scanned with the data.
+                kidvault::config::Backend::Postgres(url) => kidvault_store_postgres::erasure::scan(url, &ids)?,
+            };
             for (segment, offset, id) in kidvault_store::local_blob::residue(&cfg.data_dir.join("blobs"), &item_ids)? {
                 residue.push(erasure::Residue {
                     place: format!("{} at offset {offset}", segment.display()),
@@ -384,8 +412,9 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Sweep { data_dir, key_file, config, as_of, dry_run } => {
+        Command::Sweep { data_dir, database, key_file, config, as_of, dry_run } => {
             let mut cfg = Config::load(config.as_deref())?;
+            cfg.database = database.or(cfg.database);
             if let Some(d) = data_dir {
                 cfg.data_dir = d;
             }

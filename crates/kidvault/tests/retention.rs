@@ -490,7 +490,8 @@ async fn the_sweep_command_reports_what_it_would_do_then_does_it() {
         cmd.args(["sweep", "--as-of", &as_of, "--data-dir"])
             .arg(dir.path().join("data"))
             .arg("--key-file")
-            .arg(dir.path().join("keys/root.key"));
+            .arg(dir.path().join("keys/root.key"))
+            .args(database_of(dir.path()).map(|url| format!("--database={url}")));
         if dry {
             cmd.arg("--dry-run");
         }

@@ -13,7 +13,7 @@ use super::open_conn;
 use crate::Result;
 
 /// Tables that may name deleted ids: the proof of deletion itself.
-const PROOF_TABLES: [&str; 8] = [
+pub const PROOF_TABLES: [&str; 8] = [
     "ledger_entries",
     "ledger_nodes",
     "ledger_tiles",

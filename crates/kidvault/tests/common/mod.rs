@@ -21,7 +21,29 @@ pub struct TestApp {
 }
 
 pub fn config_for(root: &Path) -> Config {
-    Config { data_dir: root.join("data"), key_file: Some(root.join("keys/root.key")), ..Config::default() }
+    Config {
+        data_dir: root.join("data"),
+        database: database_of(root),
+        key_file: Some(root.join("keys/root.key")),
+        ..Config::default()
+    }
+}
+
+/// Whether this run tests the PostgreSQL backend (`KIDVAULT_TEST_DATABASE`).
+pub fn on_postgres() -> bool {
+    kidvault_store_postgres::testing::server().is_some()
+}
+
+/// The PostgreSQL database of the deployment at `root` when the tests run on
+/// PostgreSQL (created on first use and remembered in `root`), else `None`.
+pub fn database_of(root: &Path) -> Option<String> {
+    let file = root.join("database-url");
+    if let Ok(url) = std::fs::read_to_string(&file) {
+        return Some(url);
+    }
+    let url = kidvault_store_postgres::testing::create_database_now(&kidvault_store_postgres::testing::server()?);
+    std::fs::write(&file, &url).unwrap();
+    Some(url)
 }
 
 pub async fn start(dir: tempfile::TempDir) -> TestApp {
@@ -182,9 +204,11 @@ impl TestApp {
 
     /// Rows in the data store, and bytes in the blob directory: what a refusal must not change.
     pub fn footprint(&self) -> (i64, i64, u64) {
-        let db = self.db();
-        let items: i64 = db.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).unwrap();
-        let edges: i64 = db.query_row("SELECT count(*) FROM item_edges", [], |r| r.get(0)).unwrap();
+        let count = |table: &str| match database_of(self.dir.path()) {
+            Some(url) => kidvault_store_postgres::testing::count_rows(&url, table),
+            None => self.db().query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap(),
+        };
+        let (items, edges) = (count("items"), count("item_edges"));
         let blobs = walk(&self.dir.path().join("data/blobs")).iter().map(|p| p.metadata().unwrap().len()).sum();
         (items, edges, blobs)
     }
@@ -278,6 +302,7 @@ pub fn run_binary_with(root: &Path, extra: &[&str], env: &[(&str, &str)]) -> Pro
         .arg(root.join("data"))
         .arg("--key-file")
         .arg(root.join("keys/root.key"))
+        .args(database_of(root).map(|url| format!("--database={url}")))
         .args(extra)
         .env("KIDVAULT_LOG", "warn")
         .stdout(std::process::Stdio::piped())
@@ -340,12 +365,13 @@ pub fn erasure_clean(root: &Path, args: &[&str]) -> bool {
         .args(args)
         .arg("--data-dir")
         .arg(root.join("data"))
+        .args(database_of(root).map(|url| format!("--database={url}")))
         .arg("--key-file")
         .arg(root.join("keys/root.key"))
         .output()
         .unwrap();
     if !out.status.success() {
-        eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+        eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     }
     out.status.success()
 }

@@ -1,0 +1,399 @@
+//! Connections, transactions and migrations.
+//!
+//! Every store method is one transaction run by [`PgDb::write`] (SERIALIZABLE) or
+//! [`PgDb::read`] (REPEATABLE READ, read only) on a blocking thread with a pooled
+//! connection. A transaction that fails with a serialization failure (SQLSTATE
+//! 40001) or a deadlock (40P01) is rolled back and run again from the start, with
+//! exponential backoff and jitter: PostgreSQL, CockroachDB and YugabyteDB all
+//! report conflicts this way. No advisory locks and no LISTEN/NOTIFY anywhere.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kidvault_store::StoreError;
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+use postgres::{Client, IsolationLevel, NoTls, Row, Statement};
+
+/// How many times a transaction is tried before a conflict is reported.
+const MAX_ATTEMPTS: u32 = 12;
+/// Connections kept idle in the pool.
+const MAX_IDLE: usize = 16;
+
+/// Runs blocking driver calls on a thread of their own: the driver runs its own
+/// runtime, which may not start inside the caller's (an async `main`, say).
+pub(crate) fn on_own_thread<T: Send, Er: From<StoreError> + Send>(
+    f: impl FnOnce() -> std::result::Result<T, Er> + Send,
+) -> std::result::Result<T, Er> {
+    std::thread::scope(|s| {
+        s.spawn(f).join().unwrap_or_else(|_| Err(Er::from(StoreError::Backend("database thread panicked".into()))))
+    })
+}
+
+/// An error inside a transaction: the database's (which may call for a retry)
+/// or the store's own.
+#[derive(Debug)]
+pub(crate) enum E {
+    Pg(postgres::Error),
+    Store(StoreError),
+}
+
+impl From<postgres::Error> for E {
+    fn from(e: postgres::Error) -> Self {
+        E::Pg(e)
+    }
+}
+
+impl From<StoreError> for E {
+    fn from(e: StoreError) -> Self {
+        E::Store(e)
+    }
+}
+
+impl From<kidvault_ledger::LedgerError> for E {
+    fn from(e: kidvault_ledger::LedgerError) -> Self {
+        E::Store(e.into())
+    }
+}
+
+impl From<kidvault_domain::lineage::LineageError> for E {
+    fn from(e: kidvault_domain::lineage::LineageError) -> Self {
+        E::Store(e.into())
+    }
+}
+
+impl From<E> for StoreError {
+    fn from(e: E) -> Self {
+        match e {
+            E::Store(s) => s,
+            E::Pg(p) => StoreError::Backend(describe(&p)),
+        }
+    }
+}
+
+/// The error's text with its SQLSTATE (never a parameter value).
+fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
+pub(crate) type R<T> = std::result::Result<T, E>;
+
+/// Whether the transaction should be run again.
+fn retryable(e: &E) -> bool {
+    matches!(e, E::Pg(p) if p.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+        || p.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED))
+}
+
+/// Whether the error is a unique-constraint violation.
+pub(crate) fn is_unique_violation(e: &E) -> bool {
+    matches!(e, E::Pg(p) if p.code() == Some(&SqlState::UNIQUE_VIOLATION))
+}
+
+/// Maps a unique violation to `Conflict(what)`.
+pub(crate) fn conflict_if_unique<T>(r: R<T>, what: impl FnOnce() -> String) -> R<T> {
+    r.map_err(|e| if is_unique_violation(&e) { E::Store(StoreError::Conflict(what())) } else { e })
+}
+
+/// A pooled connection and its prepared statements.
+struct Conn {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+/// One transaction: statements are prepared once per connection and reused.
+pub(crate) struct Tx<'a> {
+    tx: postgres::Transaction<'a>,
+    statements: &'a mut HashMap<String, Statement>,
+}
+
+pub(crate) type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
+
+impl Tx<'_> {
+    fn statement(&mut self, sql: &str) -> R<Statement> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.tx.prepare(sql)?;
+        self.statements.insert(sql.to_owned(), s.clone());
+        Ok(s)
+    }
+
+    /// Runs a statement; returns the rows it changed.
+    pub(crate) fn exec(&mut self, sql: &str, params: Params<'_>) -> R<u64> {
+        let s = self.statement(sql)?;
+        Ok(self.tx.execute(&s, params)?)
+    }
+
+    pub(crate) fn rows(&mut self, sql: &str, params: Params<'_>) -> R<Vec<Row>> {
+        let s = self.statement(sql)?;
+        Ok(self.tx.query(&s, params)?)
+    }
+
+    pub(crate) fn opt(&mut self, sql: &str, params: Params<'_>) -> R<Option<Row>> {
+        let s = self.statement(sql)?;
+        Ok(self.tx.query_opt(&s, params)?)
+    }
+
+    pub(crate) fn one(&mut self, sql: &str, params: Params<'_>) -> R<Row> {
+        let s = self.statement(sql)?;
+        Ok(self.tx.query_one(&s, params)?)
+    }
+
+    /// Runs SQL text without parameters (DDL).
+    pub(crate) fn batch(&mut self, sql: &str) -> R<()> {
+        Ok(self.tx.batch_execute(sql)?)
+    }
+}
+
+/// A PostgreSQL database: a pool of connections, transactions retried on conflict.
+pub(crate) struct PgDb {
+    config: Arc<postgres::Config>,
+    pool: Arc<Mutex<Vec<Conn>>>,
+    /// Bounds the connections open at once (each request holds at most one).
+    permits: Arc<tokio::sync::Semaphore>,
+    retries: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for PgDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the URL: it may carry a password.
+        f.debug_struct("PgDb").field("dbname", &self.config.get_dbname()).finish_non_exhaustive()
+    }
+}
+
+impl Drop for PgDb {
+    /// Closes the pooled connections on a thread of their own: closing one runs
+    /// the driver's runtime, which may not run inside the caller's.
+    fn drop(&mut self) {
+        let conns = self.pool.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+        if !conns.is_empty() {
+            let _ = std::thread::spawn(move || drop(conns)).join();
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum Mode {
+    Write,
+    Read,
+}
+
+impl PgDb {
+    /// Connects to `url` (checking it at once) and applies `migrations` (version,
+    /// SQL) not yet recorded in `{schema}.schema_migrations`.
+    pub(crate) fn open(url: &str, max_connections: usize, schema: &str, migrations: &[(i64, &str)]) -> R<Self> {
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e: postgres::Error| E::Store(StoreError::Backend(format!("bad PostgreSQL URL: {e}"))))?;
+        let db = Self {
+            config: Arc::new(config),
+            pool: Arc::new(Mutex::new(Vec::new())),
+            permits: Arc::new(tokio::sync::Semaphore::new(max_connections.max(1))),
+            retries: Arc::new(AtomicU64::new(0)),
+        };
+        on_own_thread(|| {
+            let mut conn = db.connect()?;
+            migrate(&db, &mut conn, schema, migrations)?;
+            db.give_back(conn);
+            Ok(db)
+        })
+    }
+
+    fn connect(&self) -> R<Conn> {
+        let client = self.config.connect(NoTls)?;
+        Ok(Conn { client, statements: HashMap::new() })
+    }
+
+    fn give_back(&self, conn: Conn) {
+        if conn.client.is_closed() {
+            return;
+        }
+        if let Ok(mut p) = self.pool.lock() {
+            if p.len() < MAX_IDLE {
+                p.push(conn);
+            }
+        }
+    }
+
+    /// Transactions run again after a conflict, since the store opened.
+    pub(crate) fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// Runs `f` in a SERIALIZABLE transaction, again from the start on conflict.
+    pub(crate) async fn write<T, F>(self: &Arc<Self>, f: F) -> kidvault_store::Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Tx<'_>) -> R<T> + Send + 'static,
+    {
+        self.run(Mode::Write, f).await
+    }
+
+    /// Runs `f` in a read-only REPEATABLE READ transaction (one snapshot).
+    pub(crate) async fn read<T, F>(self: &Arc<Self>, f: F) -> kidvault_store::Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Tx<'_>) -> R<T> + Send + 'static,
+    {
+        self.run(Mode::Read, f).await
+    }
+
+    async fn run<T, F>(self: &Arc<Self>, mode: Mode, f: F) -> kidvault_store::Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Tx<'_>) -> R<T> + Send + 'static,
+    {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Backend("store is closed".into()))?;
+        let db = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            db.run_blocking(mode, &f)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("database task failed: {e}")))?
+        .map_err(StoreError::from)
+    }
+
+    /// Runs `f` here, on this (blocking) thread.
+    pub(crate) fn run_blocking<T>(&self, mode: Mode, f: &dyn Fn(&mut Tx<'_>) -> R<T>) -> R<T> {
+        let pooled = self.pool.lock().map_err(|_| StoreError::Backend("pool poisoned".into()))?.pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        let out = attempt_all(&mut conn, mode, f, &self.retries);
+        self.give_back(conn);
+        out
+    }
+}
+
+fn attempt_all<T>(conn: &mut Conn, mode: Mode, f: &dyn Fn(&mut Tx<'_>) -> R<T>, retries: &AtomicU64) -> R<T> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match attempt_once(conn, mode, f) {
+            Err(e) if attempt < MAX_ATTEMPTS && retryable(&e) => {
+                retries.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(backoff(attempt));
+            }
+            Err(e) if retryable(&e) => {
+                return Err(E::Store(StoreError::Conflict(format!(
+                    "transaction still conflicting after {MAX_ATTEMPTS} attempts"
+                ))))
+            }
+            other => return other,
+        }
+    }
+}
+
+fn attempt_once<T>(conn: &mut Conn, mode: Mode, f: &dyn Fn(&mut Tx<'_>) -> R<T>) -> R<T> {
+    let Conn { client, statements } = conn;
+    let builder = client.build_transaction();
+    let builder = match mode {
+        Mode::Write => builder.isolation_level(IsolationLevel::Serializable),
+        Mode::Read => builder.isolation_level(IsolationLevel::RepeatableRead).read_only(true),
+    };
+    let mut tx = Tx { tx: builder.start()?, statements };
+    let value = f(&mut tx)?; // dropping `tx` on error rolls back
+    tx.tx.commit()?;
+    Ok(value)
+}
+
+/// 2, 4, 8 ... ms (at most 512), each with up to as much again of jitter.
+fn backoff(attempt: u32) -> Duration {
+    let base = 1u64 << attempt.min(9);
+    let jitter =
+        u64::from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()))
+            % (base * 1000);
+    Duration::from_micros(base * 1000 + jitter)
+}
+
+/// Applies the migrations not yet recorded. Each runs in its own transaction
+/// that first claims its version row: a node migrating at the same time waits
+/// on that row, then finds it taken and skips (no advisory locks).
+fn migrate(db: &PgDb, conn: &mut Conn, schema: &str, migrations: &[(i64, &str)]) -> R<()> {
+    let table = format!("{schema}.schema_migrations");
+    let create = format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema};
+         CREATE TABLE IF NOT EXISTS {table} (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)"
+    );
+    // Two nodes creating the table at once may conflict: retried like any write.
+    attempt_all(conn, Mode::Write, &|tx| tx.batch(&create), &db.retries).or_else(|e| {
+        if is_unique_violation(&e) {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })?;
+    for (version, sql) in migrations {
+        let claim = format!(
+            "INSERT INTO {table} (version, applied_at)
+             VALUES ($1, (EXTRACT(EPOCH FROM now()) * 1000000)::BIGINT) ON CONFLICT (version) DO NOTHING"
+        );
+        attempt_all(
+            conn,
+            Mode::Write,
+            &|tx| {
+                if tx.exec(&claim, &[version])? == 1 {
+                    tx.batch(sql)?;
+                }
+                Ok(())
+            },
+            &db.retries,
+        )
+        .map_err(|e| {
+            E::Store(StoreError::Backend(format!("migration {schema} {version} failed: {}", StoreError::from(e))))
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// Two transactions that read and then write the same row conflict for real
+    /// under SERIALIZABLE: one fails with 40001, is run again, and both land.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_serialization_failure_is_retried_and_both_writes_land() {
+        let Some(url) = crate::testing::database().await else { return };
+        let db = Arc::new(
+            PgDb::open(&url, 4, "public", &[(1, "CREATE TABLE counter (id BIGINT PRIMARY KEY, n BIGINT NOT NULL); INSERT INTO counter VALUES (1, 0);")])
+                .unwrap(),
+        );
+        // Both read before either writes, on their first attempt only.
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let tasks: Vec<_> = (0..2)
+            .map(|_| {
+                let (db, barrier) = (Arc::clone(&db), Arc::clone(&barrier));
+                let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+                tokio::spawn(async move {
+                    db.write(move |tx| {
+                        let n: i64 = tx.one("SELECT n FROM counter WHERE id = 1", &[])?.get(0);
+                        if first.swap(false, Ordering::SeqCst) {
+                            barrier.wait();
+                        }
+                        tx.exec("UPDATE counter SET n = $1 WHERE id = 1", &[&(n + 1)])?;
+                        Ok(())
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let n: i64 = db.read(|tx| Ok(tx.one("SELECT n FROM counter WHERE id = 1", &[])?.get(0))).await.unwrap();
+        assert_eq!(n, 2, "each increment counted once: the loser re-read after the winner committed");
+        assert!(db.retries() >= 1, "the conflict happened and was retried");
+    }
+}

@@ -1,0 +1,81 @@
+//! Test support: a fresh, empty database per test on the server named by
+//! `KIDVAULT_TEST_DATABASE` (`postgres://...`; unset or `sqlite` means the
+//! embedded backend, and PostgreSQL cases are skipped). A run that names a
+//! server it cannot reach fails: it never quietly falls back.
+#![allow(clippy::panic, clippy::expect_used)] // test support: a failure must stop the test
+
+/// The variable that selects the backend for tests.
+pub const BACKEND_VAR: &str = "KIDVAULT_TEST_DATABASE";
+
+/// Prefix of every database the tests create (`scripts/test` counts them to check
+/// that a PostgreSQL run really ran).
+pub const DATABASE_PREFIX: &str = "kvtest_";
+
+/// The PostgreSQL server tests should use, if one was asked for.
+pub fn server() -> Option<String> {
+    match std::env::var(BACKEND_VAR) {
+        Ok(v) if v.starts_with("postgres://") || v.starts_with("postgresql://") => Some(v),
+        Ok(v) if v.is_empty() || v == "sqlite" => None,
+        Ok(v) => panic!("{BACKEND_VAR}={v:?}: expected sqlite or a postgres:// URL"),
+        Err(_) => None,
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+pub fn with_dbname(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[after_scheme..].find('/').map_or(base.len(), |i| after_scheme + i);
+    let mut out = format!("{}/{name}", &base[..host_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// Creates an empty database on the server at `server_url`; returns its URL.
+/// Blocking: call from a blocking thread.
+pub fn create_database(server_url: &str) -> Result<String, postgres::Error> {
+    let name = format!("{DATABASE_PREFIX}{}", uuid::Uuid::now_v7().simple());
+    let mut admin = server_url.parse::<postgres::Config>()?.connect(postgres::NoTls)?;
+    admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
+    Ok(with_dbname(server_url, &name))
+}
+
+/// A fresh database for one test, or `None` when tests run on SQLite. Panics
+/// if the named server cannot be reached.
+pub async fn database() -> Option<String> {
+    let server = server()?;
+    let url = tokio::task::spawn_blocking(move || create_database(&server)).await.expect("creating a test database");
+    match url {
+        Ok(url) => Some(url),
+        Err(e) => panic!("{BACKEND_VAR} names a PostgreSQL server that cannot be used: {e}"),
+    }
+}
+
+/// The number of rows in `table` of the database at `url` (for tests that check
+/// a refusal stored nothing). Runs on a thread of its own, so it may be called
+/// from async code.
+pub fn count_rows(url: &str, table: &str) -> i64 {
+    let (url, sql) = (url.to_owned(), format!("SELECT count(*) FROM {table}"));
+    std::thread::spawn(move || -> Result<i64, postgres::Error> {
+        let mut client = url.parse::<postgres::Config>()?.connect(postgres::NoTls)?;
+        Ok(client.query_one(sql.as_str(), &[])?.get(0))
+    })
+    .join()
+    .expect("counting rows")
+    .expect("counting rows")
+}
+
+/// Creates a database as [`create_database`] does, from async code or not.
+pub fn create_database_now(server_url: &str) -> String {
+    let server = server_url.to_owned();
+    std::thread::spawn(move || create_database(&server))
+        .join()
+        .expect("creating a test database")
+        .unwrap_or_else(|e| panic!("{BACKEND_VAR} names a PostgreSQL server that cannot be used: {e}"))
+}
