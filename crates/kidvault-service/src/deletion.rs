@@ -258,9 +258,18 @@ impl Vault {
     /// of once per deletion; then each is purged and completed.
     pub async fn run_deletions(&self, now: Timestamp) -> Result<usize> {
         let _guard = self.deletion_runner.lock().await;
+        // Across nodes: only the holder of the lease runs deletions, renewing it
+        // before each one; if it is lost (a stall past the lease), the run stops.
+        let started = std::time::Instant::now();
+        if !self.hold_lease(crate::leases::DELETIONS, now).await? {
+            return Ok(0);
+        }
         let mut open = Vec::new();
         for mut d in self.store.open_deletions().await? {
             let id = d.id;
+            if !self.hold_lease(crate::leases::DELETIONS, crate::leases::later(now, started)).await? {
+                return Ok(0);
+            }
             let shredded = async {
                 while d.step < DeletionStep::Shredded {
                     d = self.step_once(d, now).await?;
@@ -298,6 +307,9 @@ impl Vault {
             let id = d.id;
             if d.step == DeletionStep::Shredded && !d.scope.is_child() {
                 continue; // its rotation failed: retried on the next run
+            }
+            if !self.hold_lease(crate::leases::DELETIONS, crate::leases::later(now, started)).await? {
+                return Ok(done);
             }
             match self.advance(d, now).await {
                 Ok(completed) => done += usize::from(completed),

@@ -33,6 +33,7 @@ mod error;
 pub mod export;
 pub mod ingest;
 pub mod keyring;
+pub mod leases;
 pub mod ledger;
 pub mod notices;
 pub mod ratelimit;
@@ -77,6 +78,13 @@ pub struct VaultConfig {
     pub mail: notices::MailConfig,
     /// Where ephemeral audio is sent to be answered (`None`: not offered).
     pub ephemeral_responder: Option<String>,
+    /// How long a lease on background work lasts unless renewed: how soon
+    /// another node takes over the work of one that died.
+    pub lease_ttl: chrono::Duration,
+    /// This node as a lease holder. Stable across restarts of one deployment
+    /// directory (a node restarted after a crash resumes its own leases at once);
+    /// distinct between nodes.
+    pub node_id: uuid::Uuid,
 }
 
 impl Default for VaultConfig {
@@ -93,6 +101,8 @@ impl Default for VaultConfig {
             retention: kidvault_domain::retention::RetentionPolicy::default_policy(),
             mail: notices::MailConfig { from: "kidvault <no-reply@kidvault.invalid>".into(), ..Default::default() },
             ephemeral_responder: None,
+            lease_ttl: chrono::Duration::seconds(30),
+            node_id: uuid::Uuid::now_v7(),
         }
     }
 }
@@ -105,8 +115,10 @@ pub struct Vault {
     keys: keyring::KeyRing,
     signer: Arc<kidvault_ledger::checkpoint::Signer>,
     config: VaultConfig,
-    /// One deletion runner at a time in this process.
+    /// One deletion runner at a time in this process (and, by lease, across nodes).
     deletion_runner: tokio::sync::Mutex<()>,
+    /// This process as a holder of leases on background work.
+    node: uuid::Uuid,
     /// Delivers webhooks to downstream processors (no redirects: a signed notice
     /// goes only where the admin said).
     http: reqwest::Client,
@@ -135,6 +147,7 @@ impl Vault {
             blobs,
             keys: keyring::KeyRing::new(provider, keystore),
             signer,
+            node: config.node_id,
             config,
             deletion_runner: tokio::sync::Mutex::new(()),
             sign_ins: ratelimit::SignInThrottle::default(),

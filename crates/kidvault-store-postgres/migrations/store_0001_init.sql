@@ -250,3 +250,11 @@ CREATE TABLE recovery_codes (
     used_at BIGINT,
     PRIMARY KEY (guardian_id, code_hash)
 );
+
+-- Named leases on background work (the deletion runner, sweeps, checkpoint
+-- signing): one holder at a time across every node; an expired lease is taken over.
+CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder UUID NOT NULL,
+    until BIGINT NOT NULL
+);

@@ -25,6 +25,7 @@ mod db;
 mod deletions;
 mod downstream;
 pub mod erasure;
+pub mod import;
 mod keystore;
 mod ledger;
 mod outbox;

@@ -914,4 +914,29 @@ impl Store for PgStore {
     async fn notices_for(&self, guardian: GuardianId, limit: u32) -> Result<Vec<NoticeRecord>> {
         self.db.read(move |tx| outbox::for_guardian(tx, guardian, limit)).await
     }
+
+    async fn acquire_lease(&self, name: &str, holder: uuid::Uuid, now: Timestamp, until: Timestamp) -> Result<bool> {
+        let name = name.to_owned();
+        self.db
+            .write(move |tx| {
+                let n = tx.exec(
+                    "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $4)
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+                     WHERE leases.holder = excluded.holder OR leases.until <= $3",
+                    &[&name, &holder, &ts_to_sql(now), &ts_to_sql(until)],
+                )?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    async fn release_lease(&self, name: &str, holder: uuid::Uuid) -> Result<()> {
+        let name = name.to_owned();
+        self.db
+            .write(move |tx| {
+                tx.exec("DELETE FROM leases WHERE name = $1 AND holder = $2", &[&name, &holder])?;
+                Ok(())
+            })
+            .await
+    }
 }

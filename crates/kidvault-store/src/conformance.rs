@@ -37,7 +37,7 @@ macro_rules! store_conformance_tests {
             staff_tokens_and_processor_names, a_closing_household_is_purged_once_settled,
             notices_are_written_with_their_event_and_leased_until_delivered, invites_are_single_use_and_expire,
             email_plus_consent_counts_once_confirmed_by_its_guardian, totp_steps_and_recovery_codes_work_once,
-            sweeps_read_only_what_is_due_and_activity_ends_dormancy);
+            sweeps_read_only_what_is_due_and_activity_ends_dormancy, leases_have_one_holder_until_they_expire);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -997,4 +997,38 @@ pub async fn sweeps_read_only_what_is_due_and_activity_ends_dormancy(store: S, _
     assert!(store.inactive_children(t(900), 10).await.unwrap().iter().all(|(c, _)| *c != idle), "kept");
     store.set_keep_when_dormant(idle, false, t(107), &choice).await.unwrap();
     assert!(store.inactive_children(t(900), 10).await.unwrap().iter().any(|(c, _)| *c == idle));
+}
+
+pub async fn leases_have_one_holder_until_they_expire(store: S, _: K, _: B) {
+    let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let until = |day| t(day) + Duration::seconds(30);
+    // Many claimants at once: exactly one wins.
+    let claims: Vec<_> = (0..8)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            let who = if i % 2 == 0 { a } else { b };
+            tokio::spawn(async move { (who, store.acquire_lease("deletions", who, t(0), until(0)).await.unwrap()) })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for c in claims {
+        let (who, won) = c.await.unwrap();
+        if won {
+            winners.push(who);
+        }
+    }
+    winners.dedup();
+    assert_eq!(winners.len(), 1, "one holder: {winners:?}");
+    let (holder, other) = if winners[0] == a { (a, b) } else { (b, a) };
+    // The holder renews; the other is refused until the lease expires, then takes over.
+    assert!(store.acquire_lease("deletions", holder, t(0), until(0)).await.unwrap());
+    assert!(!store.acquire_lease("deletions", other, t(0) + Duration::seconds(29), until(0)).await.unwrap());
+    assert!(store.acquire_lease("sweeps", other, t(0), until(0)).await.unwrap(), "leases are per name");
+    assert!(store.acquire_lease("deletions", other, until(0), until(1)).await.unwrap(), "expired: taken over");
+    assert!(!store.acquire_lease("deletions", holder, until(0), until(1)).await.unwrap());
+    // Released, it is free at once.
+    store.release_lease("deletions", holder).await.unwrap();
+    assert!(!store.acquire_lease("deletions", holder, until(0), until(1)).await.unwrap(), "only the holder releases");
+    store.release_lease("deletions", other).await.unwrap();
+    assert!(store.acquire_lease("deletions", holder, until(0), until(1)).await.unwrap());
 }

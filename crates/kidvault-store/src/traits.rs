@@ -260,6 +260,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn record_notice_delivery(&self, id: NoticeId, at: Timestamp, outcome: &NoticeDelivery) -> Result<()>;
     /// A guardian's notices, newest first (the portal's mailbox).
     async fn notices_for(&self, guardian: GuardianId, limit: u32) -> Result<Vec<NoticeRecord>>;
+
+    /// Takes or renews the lease `name` for `holder` until `until`, if it is
+    /// free, expired at `now`, or already `holder`'s. Returns whether `holder`
+    /// now holds it: of all nodes asking at once, exactly one does.
+    async fn acquire_lease(&self, name: &str, holder: Uuid, now: Timestamp, until: Timestamp) -> Result<bool>;
+    /// Gives up the lease `name` if `holder` holds it.
+    async fn release_lease(&self, name: &str, holder: Uuid) -> Result<()>;
 }
 
 /// Wrapped child keys, kept apart from the data store.

@@ -64,8 +64,23 @@ pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
         Arc::new(blobs),
         Arc::new(provider),
         Arc::new(signer),
-        config.vault_config()?,
+        kidvault_service::VaultConfig { node_id: node_id(data_dir)?, ..config.vault_config()? },
     )))
+}
+
+/// This deployment directory's node id (created on first start): a restarted
+/// node keeps its leases on background work; another node has its own.
+fn node_id(data_dir: &Path) -> anyhow::Result<uuid::Uuid> {
+    let file = data_dir.join("node-id");
+    match std::fs::read_to_string(&file) {
+        Ok(text) => text.trim().parse().with_context(|| format!("{} is not a node id", file.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = uuid::Uuid::now_v7();
+            std::fs::write(&file, format!("{id}\n"))?;
+            Ok(id)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", file.display())),
+    }
 }
 
 /// The data store and keystore: on SQLite two files (the keystore beside the
@@ -85,6 +100,41 @@ fn open_stores(backend: &Backend, key_dir: &Path) -> anyhow::Result<(Arc<dyn Sto
             )
         }
     })
+}
+
+/// `kidvault migrate-store`: copies the embedded deployment into PostgreSQL and
+/// verifies the copy (rows per table, ledger size, root and latest checkpoint).
+pub async fn migrate_store(config: &Config, from: Option<&str>, to: &str) -> anyhow::Result<()> {
+    let Backend::Sqlite(data) = Backend::parse(from.or(config.database.as_deref()), &config.data_dir)? else {
+        anyhow::bail!("--from must name the embedded store: sqlite://PATH");
+    };
+    let Backend::Postgres(url) = Backend::parse(Some(to), &config.data_dir)? else {
+        anyhow::bail!("--to must name a PostgreSQL database: postgres://USER@HOST:PORT/DB");
+    };
+    anyhow::ensure!(data.exists(), "no data store at {}", data.display());
+    let keystore = config.key_file().with_file_name("keystore.db");
+    anyhow::ensure!(keystore.exists(), "no keystore at {} (use --key-file)", keystore.display());
+    let copied = kidvault_store_postgres::import::import_sqlite(&data, &keystore, &url)?;
+    let landed = kidvault_store_postgres::import::counts(&url)?;
+    for (table, n) in &copied {
+        println!("{table:<20} {n:>10} rows");
+    }
+    anyhow::ensure!(copied == landed, "row counts differ after the copy: {copied:?} vs {landed:?}");
+    let source: Arc<dyn Store> = Arc::new(SqliteStore::open(&data)?);
+    let target: Arc<dyn Store> = Arc::new(PgStore::open(&url, 2)?);
+    let size = source.ledger_size().await?;
+    anyhow::ensure!(target.ledger_size().await? == size, "ledger sizes differ");
+    let root = source.ledger_root(size).await?;
+    anyhow::ensure!(target.ledger_root(size).await? == root, "ledger roots differ at size {size}");
+    anyhow::ensure!(
+        target.latest_checkpoint().await? == source.latest_checkpoint().await?,
+        "latest signed checkpoints differ"
+    );
+    println!(
+        "verified: every table's rows, ledger of {size} entries with root {}, latest checkpoint",
+        root.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    Ok(())
 }
 
 /// The ledger's signing key: beside the root key, apart from the data.
@@ -117,7 +167,11 @@ where
 /// Signs a checkpoint every `every` (if the log grew), until the process ends.
 pub async fn checkpoint_loop(vault: Arc<Vault>, every: std::time::Duration) {
     periodically(every, "signing a ledger checkpoint", || async {
-        vault.checkpoint(chrono::Utc::now()).await.map(|_| ())
+        let now = chrono::Utc::now();
+        if vault.hold_lease(kidvault_service::leases::CHECKPOINTS, now).await? {
+            vault.checkpoint(now).await?;
+        }
+        Ok(())
     })
     .await
 }
@@ -151,6 +205,9 @@ pub async fn outbox_loop(vault: Arc<Vault>, every: std::time::Duration) {
 /// server that was down catches up on everything that fell due).
 pub async fn sweep_loop(vault: Arc<Vault>, every: std::time::Duration) {
     periodically(every, "a retention sweep", || async {
+        if !vault.hold_lease(kidvault_service::leases::SWEEPS, chrono::Utc::now()).await? {
+            return Ok(());
+        }
         let report = vault.sweep(chrono::Utc::now(), false).await?;
         if !report.deletions.is_empty() {
             vault.run_deletions(chrono::Utc::now()).await?;

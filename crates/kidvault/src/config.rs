@@ -95,6 +95,10 @@ pub struct Config {
     /// Where ephemeral audio (answered without consent, never kept) is sent to
     /// be answered; without it, ephemeral requests are refused.
     pub ephemeral_responder_url: Option<String>,
+    /// Nodes sharing one database: how long a lease on background work (the
+    /// deletion runner, sweeps, checkpoint signing) lasts unless renewed, i.e.
+    /// how soon another node takes over from one that died.
+    pub lease_secs: u64,
 }
 
 impl Default for Config {
@@ -121,6 +125,7 @@ impl Default for Config {
             mail_from: v.mail.from.clone(),
             public_url: None,
             ephemeral_responder_url: None,
+            lease_secs: 30,
         }
     }
 }
@@ -230,6 +235,7 @@ impl Config {
             retention: self.retention()?,
             mail: self.mail()?,
             ephemeral_responder: self.ephemeral_responder_url.clone(),
+            lease_ttl: chrono::Duration::seconds(self.lease_secs.clamp(1, 86_400) as i64),
             ..VaultConfig::default()
         })
     }

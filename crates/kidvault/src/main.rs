@@ -90,6 +90,24 @@ enum Command {
         #[arg(long = "item")]
         items: Vec<uuid::Uuid>,
     },
+    /// Copy a whole embedded deployment (SQLite data store and keystore) into an
+    /// empty PostgreSQL database, then verify it: the same rows in every table and
+    /// the same ledger root. Ciphertext is copied as is; keys stay wrapped. Serve
+    /// it afterwards with the same --data-dir (blobs) and key files.
+    MigrateStore {
+        /// The embedded store (default: sqlite://<data dir>/kidvault.db).
+        #[arg(long)]
+        from: Option<String>,
+        /// The target, e.g. postgres://kidvault@db:5432/kidvault.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Verify an entry proof (from /api/v1/ledger/entries/N/proof) offline.
     VerifyReceipt {
         file: PathBuf,
@@ -262,6 +280,8 @@ async fn main() -> anyhow::Result<()> {
             for task in [checkpoints, deletions, downstream, outbox, sweeps] {
                 task.abort();
             }
+            // Another node takes the background work over at once.
+            vault.release_leases().await;
             // A last checkpoint covers everything written before shutdown.
             vault.checkpoint(chrono::Utc::now()).await?;
             Ok(())
@@ -352,6 +372,13 @@ async fn main() -> anyhow::Result<()> {
                 }
                 anyhow::bail!("{} places still hold deleted data", residue.len())
             }
+        }
+        Command::MigrateStore { from, to, data_dir, key_file, config } => {
+            let mut cfg = Config::load(config.as_deref())?;
+            cfg.data_dir = data_dir.unwrap_or(cfg.data_dir);
+            cfg.key_file = key_file.or(cfg.key_file);
+            init_tracing("warn");
+            app::migrate_store(&cfg, from.as_deref(), &to).await
         }
         Command::VerifyReceipt { file, public_key } => {
             let cfg = Config::load(None)?;

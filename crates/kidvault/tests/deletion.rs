@@ -332,78 +332,6 @@ async fn item_deletions_of_one_child_share_one_key_rotation() {
 
 // ---- downstream processors (the real binary) ----
 
-/// What a processor's webhook endpoint does with each call.
-#[derive(Clone, Copy)]
-enum Behaviour {
-    /// 503 for the first `n` calls, then acknowledge in the response.
-    FailThenAck(usize),
-    /// 202 without acknowledging: the processor will call the ack endpoint.
-    AckLater,
-}
-
-#[derive(Clone, Debug)]
-struct Call {
-    processor: String,
-    task: String,
-    signature: String,
-    body: String,
-}
-
-type Calls = Arc<std::sync::Mutex<Vec<Call>>>;
-
-/// A real local HTTP receiver standing in for processors: `{base}/{name}`.
-async fn receiver(behaviours: &[(&str, Behaviour)]) -> (String, Calls) {
-    use axum::extract::{Path as UrlPath, State};
-    let behaviours: std::collections::HashMap<String, Behaviour> =
-        behaviours.iter().map(|(n, b)| (n.to_string(), *b)).collect();
-    let calls: Calls = Arc::default();
-    let state = (Arc::new(behaviours), Arc::clone(&calls));
-    async fn hook(
-        State((behaviours, calls)): State<(Arc<std::collections::HashMap<String, Behaviour>>, Calls)>,
-        UrlPath(name): UrlPath<String>,
-        headers: axum::http::HeaderMap,
-        body: String,
-    ) -> (axum::http::StatusCode, String) {
-        let header = |h: &str| headers.get(h).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        let mut calls = calls.lock().unwrap();
-        let before = calls.iter().filter(|c| c.processor == name).count();
-        calls.push(Call {
-            processor: name.clone(),
-            task: header("kidvault-task"),
-            signature: header("kidvault-signature"),
-            body,
-        });
-        match behaviours.get(&name) {
-            Some(Behaviour::FailThenAck(n)) if before < *n => {
-                (axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy".into())
-            }
-            Some(Behaviour::FailThenAck(_)) => (axum::http::StatusCode::OK, r#"{"acknowledged": true}"#.into()),
-            Some(Behaviour::AckLater) => (axum::http::StatusCode::ACCEPTED, "{}".into()),
-            None => (axum::http::StatusCode::NOT_FOUND, String::new()),
-        }
-    }
-    let router = axum::Router::new().route("/{name}", axum::routing::post(hook)).with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (base, calls)
-}
-
-/// `kidvault admin create` beside the running server; returns the printed token.
-fn staff(root: &Path, role: &str) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
-        .args(["admin", "create", "--name", "Sam", "--role", role, "--data-dir"])
-        .arg(root.join("data"))
-        .arg("--key-file")
-        .arg(root.join("keys/root.key"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    assert!(token.starts_with("kva_"), "{token}");
-    token
-}
-
 /// Checks a `Kidvault-Signature` header: HMAC-SHA256 under `secret` over "t.body".
 fn signed_by(secret: &str, header: &str, body: &str) -> bool {
     let (t, tag) = kidvault_domain::downstream::parse_signature_header(header).unwrap();
@@ -413,20 +341,6 @@ fn signed_by(secret: &str, header: &str, body: &str) -> bool {
 fn sign(secret: &str, t: i64, body: &str) -> String {
     let tag = kidvault_crypto::hmac_sha256(secret.as_bytes(), format!("{t}.{body}").as_bytes());
     kidvault_domain::downstream::signature_header(t, &tag)
-}
-
-async fn register(app: &TestApp, admin: &str, name: &str, url: String, categories: &[&str]) -> (StatusCode, Value) {
-    app.post("/admin/processors", Some(admin), json!({"name": name, "url": url, "categories": categories})).await
-}
-
-async fn poll<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..400 {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// A deletion reaches processors as signed webhooks: one holding none of the

@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/store_0005_totp.sql")),
     (6, include_str!("../migrations/store_0006_dormancy.sql")),
     (7, include_str!("../migrations/store_0007_ledger_tiles.sql")),
+    (8, include_str!("../migrations/store_0008_leases.sql")),
 ];
 
 /// The embedded data store: one SQLite file.
@@ -1137,5 +1138,31 @@ impl Store for SqliteStore {
 
     async fn notices_for(&self, guardian: GuardianId, limit: u32) -> Result<Vec<NoticeRecord>> {
         self.db.read(move |c| outbox::for_guardian(c, guardian, limit)).await
+    }
+
+    async fn acquire_lease(&self, name: &str, holder: uuid::Uuid, now: Timestamp, until: Timestamp) -> Result<bool> {
+        let name = name.to_owned();
+        self.db
+            .write(move |c| {
+                let n = c
+                    .prepare_cached(
+                        "INSERT INTO leases (name, holder, until) VALUES (?1, ?2, ?4)
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+                     WHERE leases.holder = excluded.holder OR leases.until <= ?3",
+                    )?
+                    .execute(params![name, holder.as_bytes(), ts_to_sql(now), ts_to_sql(until)])?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    async fn release_lease(&self, name: &str, holder: uuid::Uuid) -> Result<()> {
+        let name = name.to_owned();
+        self.db
+            .write(move |c| {
+                c.execute("DELETE FROM leases WHERE name = ?1 AND holder = ?2", params![name, holder.as_bytes()])?;
+                Ok(())
+            })
+            .await
     }
 }

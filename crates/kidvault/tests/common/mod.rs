@@ -289,6 +289,14 @@ pub struct Proc {
     pub stdout: std::io::BufReader<std::process::ChildStdout>,
 }
 
+impl Drop for Proc {
+    /// A test that fails leaves no server behind (holding its output pipe open).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn run_binary(root: &Path, extra: &[&str]) -> Proc {
     run_binary_with(root, extra, &[])
 }
@@ -374,4 +382,93 @@ pub fn erasure_clean(root: &Path, args: &[&str]) -> bool {
         eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     }
     out.status.success()
+}
+
+// ---- downstream processors ----
+
+/// What a processor's webhook endpoint does with each call.
+#[derive(Clone, Copy)]
+pub enum Behaviour {
+    /// 503 for the first `n` calls, then acknowledge in the response.
+    FailThenAck(usize),
+    /// 202 without acknowledging: the processor will call the ack endpoint.
+    AckLater,
+}
+
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub processor: String,
+    pub task: String,
+    pub signature: String,
+    pub body: String,
+}
+
+pub type Calls = Arc<std::sync::Mutex<Vec<Call>>>;
+
+/// A real local HTTP receiver standing in for processors: `{base}/{name}`.
+pub async fn receiver(behaviours: &[(&str, Behaviour)]) -> (String, Calls) {
+    use axum::extract::{Path as UrlPath, State};
+    let behaviours: std::collections::HashMap<String, Behaviour> =
+        behaviours.iter().map(|(n, b)| (n.to_string(), *b)).collect();
+    let calls: Calls = Arc::default();
+    let state = (Arc::new(behaviours), Arc::clone(&calls));
+    async fn hook(
+        State((behaviours, calls)): State<(Arc<std::collections::HashMap<String, Behaviour>>, Calls)>,
+        UrlPath(name): UrlPath<String>,
+        headers: axum::http::HeaderMap,
+        body: String,
+    ) -> (axum::http::StatusCode, String) {
+        let header = |h: &str| headers.get(h).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let mut calls = calls.lock().unwrap();
+        let before = calls.iter().filter(|c| c.processor == name).count();
+        calls.push(Call {
+            processor: name.clone(),
+            task: header("kidvault-task"),
+            signature: header("kidvault-signature"),
+            body,
+        });
+        match behaviours.get(&name) {
+            Some(Behaviour::FailThenAck(n)) if before < *n => {
+                (axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy".into())
+            }
+            Some(Behaviour::FailThenAck(_)) => (axum::http::StatusCode::OK, r#"{"acknowledged": true}"#.into()),
+            Some(Behaviour::AckLater) => (axum::http::StatusCode::ACCEPTED, "{}".into()),
+            None => (axum::http::StatusCode::NOT_FOUND, String::new()),
+        }
+    }
+    let router = axum::Router::new().route("/{name}", axum::routing::post(hook)).with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (base, calls)
+}
+
+/// `kidvault admin create` beside the running server; returns the printed token.
+pub fn staff(root: &Path, role: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
+        .args(["admin", "create", "--name", "Sam", "--role", role, "--data-dir"])
+        .arg(root.join("data"))
+        .arg("--key-file")
+        .arg(root.join("keys/root.key"))
+        .args(database_of(root).map(|url| format!("--database={url}")))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("kva_"), "{token}");
+    token
+}
+
+pub async fn register(app: &TestApp, admin: &str, name: &str, url: String, categories: &[&str]) -> (StatusCode, Value) {
+    app.post("/admin/processors", Some(admin), json!({"name": name, "url": url, "categories": categories})).await
+}
+
+pub async fn poll<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    for _ in 0..400 {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
 }

@@ -1,0 +1,153 @@
+//! `kidvault migrate-store`: copies a whole embedded deployment (the SQLite data
+//! store and keystore) into an empty PostgreSQL database, in one transaction.
+//! Values are copied as they are: ciphertext stays ciphertext, wrapped keys stay
+//! wrapped (the root key never enters the database), ledger entries, subtree
+//! hashes, tiles and signed checkpoints byte for byte. Each column is converted
+//! by the target's type: 16-byte ids to UUID, integers to BIGINT, the rest as is.
+//! Blobs stay where they are (the deployment's blob directory).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use kidvault_store::{Result, StoreError};
+use postgres::types::ToSql;
+use rusqlite::types::Value as Lite;
+
+use crate::db::on_own_thread;
+use crate::keystore::KEYSTORE_SCHEMA;
+
+/// Tables in an order that satisfies every foreign key. `leases` is not copied:
+/// a lease belongs to a running node.
+pub const TABLES: [&str; 24] = [
+    "households",
+    "guardians",
+    "sessions",
+    "children",
+    "consents",
+    "consent_scopes",
+    "devices",
+    "items",
+    "item_edges",
+    "ledger_entries",
+    "ledger_nodes",
+    "ledger_tiles",
+    "ledger_checkpoints",
+    "deletions",
+    "deletion_items",
+    "staff",
+    "processors",
+    "processor_tasks",
+    "notices",
+    "invites",
+    "pending_consents",
+    "guardian_totp",
+    "recovery_codes",
+    "child_keys",
+];
+
+/// Rows per table, as copied (`child_keys` is the keystore's).
+pub type Counts = BTreeMap<String, i64>;
+
+fn bad(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(what.to_string())
+}
+
+/// One value converted to the target column's type.
+fn convert(v: Lite, pg_type: &str, at: &str) -> Result<Box<dyn ToSql + Sync + Send>> {
+    Ok(match (v, pg_type) {
+        (Lite::Null, "uuid") => Box::new(Option::<uuid::Uuid>::None),
+        (Lite::Null, "bigint") => Box::new(Option::<i64>::None),
+        (Lite::Null, "bytea") => Box::new(Option::<Vec<u8>>::None),
+        (Lite::Null, _) => Box::new(Option::<String>::None),
+        (Lite::Blob(b), "uuid") => {
+            Box::new(uuid::Uuid::from_slice(&b).map_err(|_| bad(format!("{at}: an id is not 16 bytes")))?)
+        }
+        (Lite::Integer(i), "bigint") => Box::new(i),
+        (Lite::Blob(b), "bytea") => Box::new(b),
+        (Lite::Text(t), "text") => Box::new(t),
+        (v, t) => return Err(bad(format!("{at}: cannot copy {:?} into a {t} column", v.data_type()))),
+    })
+}
+
+/// Copies `table` from `src` to `dst` (columns by name); returns the rows copied.
+fn copy_table(
+    src: &rusqlite::Connection,
+    dst: &mut postgres::Transaction<'_>,
+    schema: &str,
+    table: &str,
+) -> Result<i64> {
+    let columns = dst
+        .query(
+            "SELECT column_name::TEXT, data_type::TEXT FROM information_schema.columns
+             WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+            &[&schema, &table],
+        )
+        .map_err(bad)?;
+    let columns: Vec<(String, String)> = columns.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let names = columns.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
+    let slots = (1..=columns.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let insert = dst.prepare(&format!("INSERT INTO {schema}.{table} ({names}) VALUES ({slots})")).map_err(bad)?;
+    let mut stmt = src.prepare(&format!("SELECT {names} FROM {table}"))?;
+    let mut rows = stmt.query([])?;
+    let mut n = 0i64;
+    while let Some(row) = rows.next()? {
+        n += 1;
+        let values = columns
+            .iter()
+            .enumerate()
+            .map(|(i, (name, ty))| convert(row.get::<_, Lite>(i)?, ty, &format!("{table}.{name}, row {n}")))
+            .collect::<Result<Vec<_>>>()?;
+        let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref() as &(dyn ToSql + Sync)).collect();
+        dst.execute(&insert, &params).map_err(bad)?;
+    }
+    Ok(n)
+}
+
+/// Copies the deployment (data store `data`, keystore `keys`) into the database
+/// at `url`, which must hold no deployment yet. All or nothing.
+pub fn import_sqlite(data: &Path, keys: &Path, url: &str) -> Result<Counts> {
+    // The schemas first (PgStore/PgKeystore migrate on open).
+    crate::PgStore::open(url, 1)?;
+    crate::PgKeystore::open(url, 1)?;
+    on_own_thread(|| {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+        let data = rusqlite::Connection::open_with_flags(data, flags)?;
+        let keys = rusqlite::Connection::open_with_flags(keys, flags)?;
+        let mut client = url.parse::<postgres::Config>().map_err(bad)?.connect(postgres::NoTls).map_err(bad)?;
+        let mut tx = client.transaction().map_err(bad)?;
+        let existing: i64 = tx
+            .query_one("SELECT (SELECT count(*) FROM households) + (SELECT size FROM ledger_head WHERE id = 1)", &[])
+            .map_err(bad)?
+            .get(0);
+        if existing > 0 {
+            return Err(StoreError::Conflict("the target database already holds a deployment".into()));
+        }
+        let mut counts = Counts::new();
+        for table in TABLES {
+            let n = if table == "child_keys" {
+                copy_table(&keys, &mut tx, KEYSTORE_SCHEMA, table)?
+            } else {
+                copy_table(&data, &mut tx, "public", table)?
+            };
+            counts.insert(table.to_owned(), n);
+        }
+        let size = counts["ledger_entries"];
+        tx.execute("UPDATE ledger_head SET size = $1 WHERE id = 1", &[&size]).map_err(bad)?;
+        tx.commit().map_err(bad)?;
+        Ok(counts)
+    })
+}
+
+/// Rows per table in the database at `url` (to check a copy against its source).
+pub fn counts(url: &str) -> Result<Counts> {
+    on_own_thread(|| {
+        let mut client = url.parse::<postgres::Config>().map_err(bad)?.connect(postgres::NoTls).map_err(bad)?;
+        let mut out = Counts::new();
+        for table in TABLES {
+            let schema = if table == "child_keys" { KEYSTORE_SCHEMA } else { "public" };
+            let n: i64 = client.query_one(&format!("SELECT count(*) FROM {schema}.{table}"), &[]).map_err(bad)?.get(0);
+            out.insert(table.to_owned(), n);
+        }
+        Ok(out)
+    })
+}
