@@ -242,9 +242,16 @@ impl Vault {
                     wrapped_key: item.wrapped_key.clone(),
                     ciphertext: ciphertext.clone(),
                 };
-                let plain = self
+                let plain = match self
                     .open(&grant, item.meta.id.as_bytes(), Some(item.meta.id), "location.coarsen", &sealed, now)
-                    .await?;
+                    .await
+                {
+                    Ok(plain) => plain,
+                    // A key rotation re-wrapped it meanwhile (its old epoch is gone):
+                    // the next sweep reads it under the new one.
+                    Err(crate::ServiceError::NotFound) => continue,
+                    Err(e) => return Err(e),
+                };
                 let point: kidvault_domain::location::Point = serde_json::from_slice(&plain)
                     .map_err(|e| crate::ServiceError::Internal(format!("stored location: {e}")))?;
                 let coarse = serde_json::to_vec(&point.coarsen(rule.coarse_precision))

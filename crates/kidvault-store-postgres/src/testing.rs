@@ -40,7 +40,13 @@ pub fn with_dbname(url: &str, name: &str) -> String {
 /// Creates an empty database on the server at `server_url`; returns its URL.
 /// Blocking: call from a blocking thread.
 pub fn create_database(server_url: &str) -> Result<String, postgres::Error> {
-    let name = format!("{DATABASE_PREFIX}{}", uuid::Uuid::now_v7().simple());
+    create_database_named(server_url, DATABASE_PREFIX)
+}
+
+/// Creates an empty database named `prefix` + a fresh id on the server at
+/// `server_url` (benchmarks use `kvbench_`); returns its URL. Blocking.
+pub fn create_database_named(server_url: &str, prefix: &str) -> Result<String, postgres::Error> {
+    let name = format!("{prefix}{}", uuid::Uuid::now_v7().simple());
     let mut admin = server_url.parse::<postgres::Config>()?.connect(postgres::NoTls)?;
     admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
     Ok(with_dbname(server_url, &name))

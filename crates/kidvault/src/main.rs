@@ -185,6 +185,9 @@ enum BenchCommand {
         items: usize,
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// Run on PostgreSQL: a server URL (a fresh kvbench_* database is created).
+        #[arg(long)]
+        database: Option<String>,
     },
     /// Retention sweeps over N profiles with 1% due: finding, acting, deleting; peak memory.
     Sweep {
@@ -229,6 +232,9 @@ enum BenchCommand {
         /// memory soaks, which would otherwise fill the disk.
         #[arg(long, default_value_t = 0.0)]
         rate: f64,
+        /// Run on PostgreSQL: a server URL (a fresh kvbench_* database is created).
+        #[arg(long)]
+        database: Option<String>,
     },
 }
 
@@ -303,10 +309,10 @@ async fn main() -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
-        Command::Bench(BenchCommand::Ingest { seconds, devices, dir, no_http, disk_mib, rate }) => {
+        Command::Bench(BenchCommand::Ingest { seconds, devices, dir, no_http, disk_mib, rate, database }) => {
             init_tracing("warn");
-            let summary =
-                bench::ingest(bench::IngestOpts { seconds, devices, dir, http: !no_http, disk_mib, rate }).await?;
+            let opts = bench::IngestOpts { seconds, devices, dir, http: !no_http, disk_mib, rate, database };
+            let summary = bench::ingest(opts).await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }
@@ -416,9 +422,9 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }
-        Command::Bench(BenchCommand::Erase { children, items, dir }) => {
+        Command::Bench(BenchCommand::Erase { children, items, dir, database }) => {
             init_tracing("warn");
-            let summary = bench::erase::erase(bench::erase::EraseOpts { children, items, dir }).await?;
+            let summary = bench::erase::erase(bench::erase::EraseOpts { children, items, dir, database }).await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }

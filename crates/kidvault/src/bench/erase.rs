@@ -25,6 +25,8 @@ pub struct EraseOpts {
     pub children: usize,
     pub items: usize,
     pub dir: PathBuf,
+    /// A PostgreSQL server to run on (a fresh database); default the embedded store.
+    pub database: Option<String>,
 }
 
 struct Kid {
@@ -67,6 +69,7 @@ pub async fn erase(opts: EraseOpts) -> anyhow::Result<Value> {
     let tmp = tempfile::Builder::new().prefix("kidvault-bench-erase-").tempdir_in(&opts.dir)?;
     let config = Config {
         data_dir: tmp.path().join("data"),
+        database: super::bench_database(opts.database.as_deref())?,
         key_file: Some(tmp.path().join("keys/root.key")),
         ..Config::default()
     };

@@ -48,6 +48,8 @@ pub struct IngestOpts {
     /// phase at four times as many items/s); 0 = as fast as possible. For soak runs:
     /// unpaced audio ingest fills a disk in minutes.
     pub rate: f64,
+    /// A PostgreSQL server to run on (a fresh database); default the embedded store.
+    pub database: Option<String>,
 }
 
 /// A per-device pacer: `None` when unpaced.
@@ -342,6 +344,7 @@ pub async fn ingest(opts: IngestOpts) -> anyhow::Result<Value> {
     let tmp = tempfile::Builder::new().prefix("kidvault-bench-").tempdir_in(&opts.dir)?;
     let config = Config {
         data_dir: tmp.path().join("data"),
+        database: super::bench_database(opts.database.as_deref())?,
         key_file: Some(tmp.path().join("keys/root.key")),
         ..Config::default()
     };

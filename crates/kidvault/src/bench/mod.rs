@@ -81,3 +81,22 @@ pub(crate) fn progress(label: &str, seconds: u64) -> ProgressBar {
     bar.set_prefix(label.to_owned());
     bar
 }
+
+/// The data store a benchmark runs on: SQLite in its temporary deployment, or,
+/// given `postgres://SERVER/...`, a fresh `kvbench_*` database on that server.
+pub fn bench_database(database: Option<&str>) -> anyhow::Result<Option<String>> {
+    match database {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let server = url.to_owned();
+            let created = std::thread::spawn(move || {
+                kidvault_store_postgres::testing::create_database_named(&server, "kvbench_")
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("creating the benchmark database panicked"))??;
+            eprintln!("bench: PostgreSQL database {}", created.rsplit('/').next().unwrap_or_default());
+            Ok(Some(created))
+        }
+        Some(other) => anyhow::bail!("--database {other:?}: give a postgres:// server (SQLite is the default)"),
+        None => Ok(None),
+    }
+}
