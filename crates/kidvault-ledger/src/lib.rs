@@ -22,6 +22,7 @@ pub mod checkpoint;
 pub mod entry;
 pub mod hash;
 pub mod receipt;
+pub mod tiles;
 pub mod tree;
 pub mod verify;
 

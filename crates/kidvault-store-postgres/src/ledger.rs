@@ -10,6 +10,7 @@ use kidvault_domain::ids::ChildId;
 use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::{Entry, EntryKind, NewEntry};
 use kidvault_ledger::hash::{leaf_hash, node_hash, Hash};
+use kidvault_ledger::tiles::{tile_slot, TILE_HASHES, TILE_LEVELS};
 use kidvault_ledger::tree::{frontier_positions, Frontier, MapNodes};
 use kidvault_store::model::StoredEntry;
 use postgres::Row;
@@ -17,17 +18,6 @@ use postgres::Row;
 use crate::db::{Tx, R};
 use crate::rows::{corrupt, ts_to_sql, Get};
 use crate::store::map;
-
-/// Levels 0..TILE_LEVELS of a block of 2^TILE_LEVELS leaves go into one tile.
-const TILE_LEVELS: u8 = 6;
-const TILE_HASHES: usize = 2 * (1 << TILE_LEVELS) - 2;
-
-/// Where node (`level`, `idx`) of a block sits in its tile.
-fn tile_slot(level: u8, idx: u64) -> (u64, usize) {
-    let width = 1u64 << (TILE_LEVELS - level);
-    let offset = (2 << TILE_LEVELS) - (2 << TILE_LEVELS >> level);
-    (idx / width, offset + (idx % width) as usize)
-}
 
 fn hash(bytes: &[u8]) -> R<Hash> {
     Hash::try_from(bytes).map_err(|_| corrupt("ledger hash"))

@@ -54,7 +54,7 @@ pub fn verify_ledger(db: &Path, verifier: &Verifier) -> Result<LedgerAudit, Audi
     let checkpoints = cps.len() as u64;
     let mut node = conn.prepare("SELECT hash FROM ledger_nodes WHERE level = ?1 AND idx = ?2")?;
     let mut tile = conn.prepare("SELECT hashes FROM ledger_tiles WHERE block = ?1")?;
-    let mut block_nodes: Vec<u8> = vec![0; (2 * (1usize << super::ledger::TILE_LEVELS) - 2) * 32];
+    let mut block_nodes: Vec<u8> = vec![0; (2 * (1usize << kidvault_ledger::tiles::TILE_LEVELS) - 2) * 32];
     let mut stmt = conn.prepare("SELECT idx, body, leaf_hash FROM ledger_entries ORDER BY idx")?;
     let mut rows = stmt.query([])?;
     let mut frontier = Frontier::default();
@@ -104,7 +104,7 @@ pub fn verify_ledger(db: &Path, verifier: &Verifier) -> Result<LedgerAudit, Audi
             let stored: Option<Vec<u8>> = node.query_row(params![level, idx as i64], |r| r.get(0)).optional()?;
             // Lower levels live in tiles (checked below) and, in logs written
             // before tiles, also as rows.
-            let lower = level < super::ledger::TILE_LEVELS;
+            let lower = level < kidvault_ledger::tiles::TILE_LEVELS;
             if (stored.is_some() || !lower) && stored.as_deref() != Some(hash.as_slice()) {
                 return Err(AuditFailure::Entry {
                     index,
@@ -112,10 +112,10 @@ pub fn verify_ledger(db: &Path, verifier: &Verifier) -> Result<LedgerAudit, Audi
                 });
             }
             // The tile copy of a completed block must hold exactly its nodes.
-            if level < super::ledger::TILE_LEVELS {
-                let (_, slot) = super::ledger::tile_slot(level, idx);
+            if level < kidvault_ledger::tiles::TILE_LEVELS {
+                let (_, slot) = kidvault_ledger::tiles::tile_slot(level, idx);
                 block_nodes[slot * 32..slot * 32 + 32].copy_from_slice(&hash);
-            } else if level == super::ledger::TILE_LEVELS {
+            } else if level == kidvault_ledger::tiles::TILE_LEVELS {
                 let stored: Option<Vec<u8>> = tile.query_row([idx as i64], |r| r.get(0)).optional()?;
                 if stored.is_some_and(|t| t != block_nodes) {
                     return Err(AuditFailure::Entry {

@@ -4,6 +4,7 @@
 
 use kidvault_ledger::entry::{Entry, EntryKind, NewEntry};
 use kidvault_ledger::hash::{leaf_hash, Hash};
+use kidvault_ledger::tiles::{tile_slot, TILE_HASHES, TILE_LEVELS};
 use kidvault_ledger::tree::{Frontier, MapNodes, Nodes};
 use kidvault_ledger::LedgerError;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -87,17 +88,6 @@ fn from_leaves(conn: &Connection, level: u8, idx: u64) -> Result<Option<Hash>> {
         layer = layer.chunks(2).map(|p| kidvault_ledger::hash::node_hash(&p[0], &p[1])).collect();
     }
     Ok(layer.pop())
-}
-
-/// Levels 0..TILE_LEVELS of a block of 2^TILE_LEVELS leaves go into one tile.
-pub(crate) const TILE_LEVELS: u8 = 6;
-const TILE_HASHES: usize = 2 * (1 << TILE_LEVELS) - 2;
-
-/// Where node (`level`, `idx`) of a block sits in its tile.
-pub(crate) fn tile_slot(level: u8, idx: u64) -> (u64, usize) {
-    let width = 1u64 << (TILE_LEVELS - level);
-    let offset = (2 << TILE_LEVELS) - (2 << TILE_LEVELS >> level);
-    (idx / width, offset + (idx % width) as usize)
 }
 
 /// Copies a just-completed block's lower nodes into its tile: from `fresh`
