@@ -23,7 +23,7 @@ use kidvault_store::{Keystore, LocalBlobStore, Store};
 use kidvault_store_postgres::{PgKeystore, PgStore};
 use tokio::net::TcpListener;
 
-use crate::config::{Backend, Config};
+use crate::config::{Backend, Blobs, Config};
 
 /// Opens the stores and the key provider named by `config`.
 pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
@@ -51,7 +51,10 @@ pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
     }
     // The verifier key is public; kept beside the signing key for offline checks.
     std::fs::write(key_dir.join("ledger.pub"), format!("{}\n", signer.verifier_key()))?;
-    let blobs = LocalBlobStore::open(&data_dir.join("blobs"))?;
+    let blobs: Arc<dyn kidvault_store::BlobStore> = match config.blobs()? {
+        Blobs::Local(dir) => Arc::new(LocalBlobStore::open(&dir)?),
+        Blobs::S3(location) => Arc::new(kidvault_blob_s3::S3BlobStore::from_env(location)?),
+    };
     tracing::info!(
         backend = backend.describe(),
         data_dir = %data_dir.display(),
@@ -61,7 +64,7 @@ pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
     Ok(Arc::new(Vault::new(
         store,
         keystore,
-        Arc::new(blobs),
+        blobs,
         Arc::new(provider),
         Arc::new(signer),
         kidvault_service::VaultConfig { node_id: node_id(data_dir)?, ..config.vault_config()? },

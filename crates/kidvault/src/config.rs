@@ -10,6 +10,13 @@ use kidvault_domain::audio::AudioLimits;
 use kidvault_service::VaultConfig;
 use serde::Deserialize;
 
+/// Where blobs live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Blobs {
+    Local(PathBuf),
+    S3(kidvault_blob_s3::S3Location),
+}
+
 /// Where the data store lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -58,6 +65,10 @@ pub struct Config {
     /// `<data_dir>/kidvault.db`. On PostgreSQL the keystore lives in the same
     /// database, schema `kidvault_keys`.
     pub database: Option<String>,
+    /// Where blobs (recording ciphertext) live: `local` (`<data_dir>/blobs`) or
+    /// `s3://BUCKET[/PREFIX]?endpoint=URL[&region=R]` (credentials from
+    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`). Several nodes need S3.
+    pub blob_store: Option<String>,
     /// Root key file. Default: `kidvault-keys/root.key` beside the data directory.
     /// The keystore (wrapped child keys) lives beside it, outside the data dir.
     pub key_file: Option<PathBuf>,
@@ -108,6 +119,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("kidvault-data"),
             database: None,
+            blob_store: None,
             key_file: None,
             notice_version: v.notice_version,
             max_recording_bytes: v.audio.max_bytes,
@@ -154,6 +166,9 @@ impl Config {
         if let Some(v) = get("KIDVAULT_DATABASE") {
             self.database = Some(v);
         }
+        if let Some(v) = get("KIDVAULT_BLOB_STORE") {
+            self.blob_store = Some(v);
+        }
         if let Some(v) = get("KIDVAULT_KEY_FILE") {
             self.key_file = Some(v.into());
         }
@@ -173,6 +188,17 @@ impl Config {
     /// scheme is an error).
     pub fn backend(&self) -> anyhow::Result<Backend> {
         Backend::parse(self.database.as_deref(), &self.data_dir)
+    }
+
+    /// The blob store named by `blob_store` (an unknown scheme is an error).
+    pub fn blobs(&self) -> anyhow::Result<Blobs> {
+        match self.blob_store.as_deref() {
+            None | Some("local") => Ok(Blobs::Local(self.data_dir.join("blobs"))),
+            Some(url) if url.starts_with("s3://") => {
+                Ok(Blobs::S3(kidvault_blob_s3::S3Location::parse(url).map_err(|e| anyhow::anyhow!("blob_store: {e}"))?))
+            }
+            Some(other) => bail!("unknown blob_store {other:?}: use local or s3://BUCKET?endpoint=URL"),
+        }
     }
 
     /// The root key file actually used.
@@ -281,6 +307,18 @@ mod tests {
         for bad in ["mysql://db/kv", "kidvault.db", "sqlite://", "SQLITE:///x.db"] {
             let err = Backend::parse(Some(bad), dir).unwrap_err().to_string();
             assert!(err.contains("database") || err.contains("scheme"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_blob_store_is_local_or_s3_and_nothing_else() {
+        let c = Config { data_dir: "/srv/kv/data".into(), ..Config::default() };
+        assert_eq!(c.blobs().unwrap(), Blobs::Local("/srv/kv/data/blobs".into()));
+        let s3 = Config { blob_store: Some("s3://kv?endpoint=http://127.0.0.1:9000".into()), ..Config::default() };
+        assert!(matches!(s3.blobs().unwrap(), Blobs::S3(l) if l.bucket == "kv"));
+        for bad in ["gcs://kv", "s3://kv", "/srv/blobs"] {
+            let c = Config { blob_store: Some(bad.into()), ..Config::default() };
+            assert!(c.blobs().is_err(), "{bad}");
         }
     }
 

@@ -26,6 +26,9 @@ enum Command {
         /// SQLite in the data directory).
         #[arg(long)]
         database: Option<String>,
+        /// Blob store: local (default) or s3://BUCKET[/PREFIX]?endpoint=URL.
+        #[arg(long)]
+        blob_store: Option<String>,
         /// Address to listen on (default 127.0.0.1:8080).
         #[arg(long)]
         listen: Option<SocketAddr>,
@@ -58,6 +61,9 @@ enum Command {
     Sweep {
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Blob store (default: the data directory's; s3://BUCKET?endpoint=URL).
+        #[arg(long)]
+        blob_store: Option<String>,
         /// Data store URL: sqlite://PATH or postgres://USER@HOST:PORT/DB (default:
         /// SQLite in the data directory).
         #[arg(long)]
@@ -78,6 +84,9 @@ enum Command {
     VerifyErasure {
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Blob store (default: the data directory's; s3://BUCKET?endpoint=URL).
+        #[arg(long)]
+        blob_store: Option<String>,
         /// Data store URL (default: SQLite in the data directory).
         #[arg(long)]
         database: Option<String>,
@@ -251,10 +260,11 @@ fn init_tracing(filter: &str) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Serve { data_dir, database, listen, config, key_file, demo } => {
+        Command::Serve { data_dir, database, blob_store, listen, config, key_file, demo } => {
             let mut cfg = Config::load(config.as_deref())?;
             cfg.data_dir = data_dir.unwrap_or(cfg.data_dir);
             cfg.database = database.or(cfg.database);
+            cfg.blob_store = blob_store.or(cfg.blob_store);
             cfg.listen = listen.unwrap_or(cfg.listen);
             cfg.key_file = key_file.or(cfg.key_file);
             init_tracing(&cfg.log);
@@ -327,11 +337,13 @@ async fn main() -> anyhow::Result<()> {
             println!("ledger OK: {} entries, {} signed checkpoints verified", audit.entries, audit.checkpoints);
             Ok(())
         }
-        Command::VerifyErasure { data_dir, database, key_file, child, items } => {
+        Command::VerifyErasure { data_dir, blob_store, database, key_file, child, items } => {
+            let blob_store_flag = blob_store;
             let mut cfg = Config::load(None)?;
             cfg.data_dir = data_dir.unwrap_or(cfg.data_dir);
             cfg.key_file = key_file.or(cfg.key_file);
             cfg.database = database.or(cfg.database);
+            cfg.blob_store = blob_store_flag.or(cfg.blob_store);
             use kidvault_store::sqlite::erasure;
             let backend = cfg.backend()?;
             if let kidvault::config::Backend::Sqlite(db) = &backend {
@@ -359,11 +371,24 @@ async fn main() -> anyhow::Result<()> {
                 // The keystore's schema is scanned with the data.
                 kidvault::config::Backend::Postgres(url) => kidvault_store_postgres::erasure::scan(url, &ids)?,
             };
-            for (segment, offset, id) in kidvault_store::local_blob::residue(&cfg.data_dir.join("blobs"), &item_ids)? {
-                residue.push(erasure::Residue {
-                    place: format!("{} at offset {offset}", segment.display()),
-                    what: format!("unerased bytes of item {id}"),
-                });
+            match cfg.blobs()? {
+                kidvault::config::Blobs::Local(dir) => {
+                    for (segment, offset, id) in kidvault_store::local_blob::residue(&dir, &item_ids)? {
+                        residue.push(erasure::Residue {
+                            place: format!("{} at offset {offset}", segment.display()),
+                            what: format!("unerased bytes of item {id}"),
+                        });
+                    }
+                }
+                kidvault::config::Blobs::S3(location) => {
+                    let s3 = kidvault_blob_s3::S3BlobStore::from_env(location)?;
+                    for (key, id) in s3.residue(&item_ids).await? {
+                        residue.push(erasure::Residue {
+                            place: format!("S3 object {key} (a version or delete marker)"),
+                            what: format!("blob of item {id}"),
+                        });
+                    }
+                }
             }
             if residue.is_empty() {
                 let whose = child.map(|c| format!("child {c} or its ")).unwrap_or_default();
@@ -445,9 +470,10 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Sweep { data_dir, database, key_file, config, as_of, dry_run } => {
+        Command::Sweep { data_dir, blob_store, database, key_file, config, as_of, dry_run } => {
             let mut cfg = Config::load(config.as_deref())?;
             cfg.database = database.or(cfg.database);
+            cfg.blob_store = blob_store.or(cfg.blob_store);
             if let Some(d) = data_dir {
                 cfg.data_dir = d;
             }

@@ -52,6 +52,9 @@ async fn a_second_node_finishes_the_deletions_of_one_killed_mid_work() {
     // Node B: its own directory, the same database and keys.
     let b_dir = tempfile::tempdir().unwrap();
     std::fs::write(b_dir.path().join("database-url"), &url).unwrap();
+    if let Some(blobs) = blob_store_of(a_dir.path()) {
+        std::fs::write(b_dir.path().join("blob-store"), blobs).unwrap(); // shared
+    }
     copy_dir(&a_dir.path().join("keys"), &b_dir.path().join("keys"));
     let b_cfg = config(b_dir.path());
     let mut b = run_binary_with(b_dir.path(), &["--config", b_cfg.to_str().unwrap()], &[]);

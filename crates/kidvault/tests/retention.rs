@@ -491,7 +491,8 @@ async fn the_sweep_command_reports_what_it_would_do_then_does_it() {
             .arg(dir.path().join("data"))
             .arg("--key-file")
             .arg(dir.path().join("keys/root.key"))
-            .args(database_of(dir.path()).map(|url| format!("--database={url}")));
+            .args(database_of(dir.path()).map(|url| format!("--database={url}")))
+            .args(blob_store_of(dir.path()).map(|url| format!("--blob-store={url}")));
         if dry {
             cmd.arg("--dry-run");
         }

@@ -24,9 +24,47 @@ pub fn config_for(root: &Path) -> Config {
     Config {
         data_dir: root.join("data"),
         database: database_of(root),
+        blob_store: blob_store_of(root),
         key_file: Some(root.join("keys/root.key")),
         ..Config::default()
     }
+}
+
+/// Object versions stored by the S3 blob store at `url` (from sync code too).
+pub fn s3_versions(url: &str) -> u64 {
+    let location = kidvault_blob_s3::S3Location::parse(url).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let store = kidvault_blob_s3::S3BlobStore::from_env(location).unwrap();
+        rt.block_on(store.stored_versions()).unwrap().len() as u64
+    })
+    .join()
+    .unwrap()
+}
+
+/// The bucket every test shares on the S3 server of `KIDVAULT_TEST_S3` (each
+/// deployment under a prefix of its own).
+pub const TEST_BUCKET: &str = "kvtest-shared";
+
+/// The S3 blob store of the deployment at `root` when the tests run with
+/// `KIDVAULT_TEST_S3=http://HOST:PORT` (remembered in `root`), else `None`.
+pub fn blob_store_of(root: &Path) -> Option<String> {
+    let file = root.join("blob-store");
+    if let Ok(url) = std::fs::read_to_string(&file) {
+        return Some(url);
+    }
+    let endpoint = std::env::var("KIDVAULT_TEST_S3").ok()?;
+    let url = format!("s3://{TEST_BUCKET}/{}?endpoint={endpoint}", uuid::Uuid::now_v7().simple());
+    let location = kidvault_blob_s3::S3Location::parse(&url).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let store = kidvault_blob_s3::S3BlobStore::from_env(location).expect("AWS_ACCESS_KEY_ID/SECRET for tests");
+        rt.block_on(store.create_bucket()).unwrap_or_else(|e| panic!("KIDVAULT_TEST_S3={endpoint}: {e}"));
+    })
+    .join()
+    .unwrap();
+    std::fs::write(&file, &url).unwrap();
+    Some(url)
 }
 
 /// Whether this run tests the PostgreSQL backend (`KIDVAULT_TEST_DATABASE`).
@@ -209,6 +247,9 @@ impl TestApp {
             None => self.db().query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap(),
         };
         let (items, edges) = (count("items"), count("item_edges"));
+        if let Some(url) = blob_store_of(self.dir.path()) {
+            return (items, edges, s3_versions(&url));
+        }
         let blobs = walk(&self.dir.path().join("data/blobs")).iter().map(|p| p.metadata().unwrap().len()).sum();
         (items, edges, blobs)
     }
@@ -311,6 +352,7 @@ pub fn run_binary_with(root: &Path, extra: &[&str], env: &[(&str, &str)]) -> Pro
         .arg("--key-file")
         .arg(root.join("keys/root.key"))
         .args(database_of(root).map(|url| format!("--database={url}")))
+        .args(blob_store_of(root).map(|url| format!("--blob-store={url}")))
         .args(extra)
         .env("KIDVAULT_LOG", "warn")
         .stdout(std::process::Stdio::piped())
@@ -374,6 +416,7 @@ pub fn erasure_clean(root: &Path, args: &[&str]) -> bool {
         .arg("--data-dir")
         .arg(root.join("data"))
         .args(database_of(root).map(|url| format!("--database={url}")))
+        .args(blob_store_of(root).map(|url| format!("--blob-store={url}")))
         .arg("--key-file")
         .arg(root.join("keys/root.key"))
         .output()
