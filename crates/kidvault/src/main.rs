@@ -19,25 +19,14 @@ struct Cli {
 enum Command {
     /// Serve the API (embedded storage; nothing else to install).
     Serve {
-        /// Data directory (default ./kidvault-data).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// Data store URL: sqlite://PATH or postgres://USER@HOST:PORT/DB (default:
-        /// SQLite in the data directory).
-        #[arg(long)]
-        database: Option<String>,
-        /// Blob store: local (default) or s3://BUCKET[/PREFIX]?endpoint=URL.
-        #[arg(long)]
-        blob_store: Option<String>,
+        #[command(flatten)]
+        at: Deployment,
         /// Address to listen on (default 127.0.0.1:8080).
         #[arg(long)]
         listen: Option<SocketAddr>,
         /// TOML configuration file.
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Root key file (default kidvault-keys/root.key beside the data dir).
-        #[arg(long)]
-        key_file: Option<PathBuf>,
         /// Seed a demo household (once) and print its login.
         #[arg(long)]
         demo: bool,
@@ -59,17 +48,8 @@ enum Command {
     /// Run the retention and dormancy sweeps as of a date and print what they
     /// did (or, with --dry-run, would do); deletions they start are run too.
     Sweep {
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// Blob store (default: the data directory's; s3://BUCKET?endpoint=URL).
-        #[arg(long)]
-        blob_store: Option<String>,
-        /// Data store URL: sqlite://PATH or postgres://USER@HOST:PORT/DB (default:
-        /// SQLite in the data directory).
-        #[arg(long)]
-        database: Option<String>,
-        #[arg(long)]
-        key_file: Option<PathBuf>,
+        #[command(flatten)]
+        at: Deployment,
         #[arg(long)]
         config: Option<PathBuf>,
         /// The date (YYYY-MM-DD, midnight UTC) or time (RFC 3339) to sweep as of.
@@ -82,16 +62,8 @@ enum Command {
     /// scans every table, the keystore and the blob segments. Exit code 0 only if
     /// nothing is found.
     VerifyErasure {
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// Blob store (default: the data directory's; s3://BUCKET?endpoint=URL).
-        #[arg(long)]
-        blob_store: Option<String>,
-        /// Data store URL (default: SQLite in the data directory).
-        #[arg(long)]
-        database: Option<String>,
-        #[arg(long)]
-        key_file: Option<PathBuf>,
+        #[command(flatten)]
+        at: Deployment,
         /// A deleted child (its deleted items are looked for too).
         #[arg(long, required_unless_present = "items")]
         child: Option<uuid::Uuid>,
@@ -127,20 +99,45 @@ enum Command {
     },
 }
 
+/// Where a deployment lives: the flags every command that opens one shares,
+/// each overriding the configuration file and environment.
+#[derive(clap::Args)]
+struct Deployment {
+    /// Data directory (default ./kidvault-data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Data store URL: sqlite://PATH or postgres://USER@HOST:PORT/DB (default:
+    /// SQLite in the data directory).
+    #[arg(long)]
+    database: Option<String>,
+    /// Blob store: local (default: <data dir>/blobs) or s3://BUCKET[/PREFIX]?endpoint=URL.
+    #[arg(long)]
+    blob_store: Option<String>,
+    /// Root key file (default kidvault-keys/root.key beside the data dir).
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+}
+
+impl Deployment {
+    /// `file` (if any) and the environment, then these flags.
+    fn config(self, file: Option<&std::path::Path>) -> anyhow::Result<Config> {
+        let mut cfg = Config::load(file)?;
+        cfg.data_dir = self.data_dir.unwrap_or(cfg.data_dir);
+        cfg.database = self.database.or(cfg.database);
+        cfg.blob_store = self.blob_store.or(cfg.blob_store);
+        cfg.key_file = self.key_file.or(cfg.key_file);
+        Ok(cfg)
+    }
+}
+
 #[derive(Subcommand)]
 enum AdminCommand {
     /// Create a staff principal and print its bearer token (shown once). Admins
     /// register downstream processors and watch their tasks; auditors read every
     /// ledger entry. Neither sees child content.
     Create {
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// Data store URL: sqlite://PATH or postgres://USER@HOST:PORT/DB (default:
-        /// SQLite in the data directory).
-        #[arg(long)]
-        database: Option<String>,
-        #[arg(long)]
-        key_file: Option<PathBuf>,
+        #[command(flatten)]
+        at: Deployment,
         #[arg(long)]
         config: Option<PathBuf>,
         /// Who this is (shown in logs and the ledger).
@@ -260,13 +257,9 @@ fn init_tracing(filter: &str) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Serve { data_dir, database, blob_store, listen, config, key_file, demo } => {
-            let mut cfg = Config::load(config.as_deref())?;
-            cfg.data_dir = data_dir.unwrap_or(cfg.data_dir);
-            cfg.database = database.or(cfg.database);
-            cfg.blob_store = blob_store.or(cfg.blob_store);
+        Command::Serve { at, listen, config, demo } => {
+            let mut cfg = at.config(config.as_deref())?;
             cfg.listen = listen.unwrap_or(cfg.listen);
-            cfg.key_file = key_file.or(cfg.key_file);
             init_tracing(&cfg.log);
             let vault = app::open(&cfg)?;
             let listener =
@@ -302,11 +295,8 @@ async fn main() -> anyhow::Result<()> {
             vault.checkpoint(chrono::Utc::now()).await?;
             Ok(())
         }
-        Command::Admin(AdminCommand::Create { data_dir, database, key_file, config, name, role }) => {
-            let mut cfg = Config::load(config.as_deref())?;
-            cfg.data_dir = data_dir.unwrap_or(cfg.data_dir);
-            cfg.database = database.or(cfg.database);
-            cfg.key_file = key_file.or(cfg.key_file);
+        Command::Admin(AdminCommand::Create { at, config, name, role }) => {
+            let cfg = at.config(config.as_deref())?;
             init_tracing("warn");
             let role = kidvault_domain::downstream::StaffRole::parse(&role)
                 .with_context(|| format!("unknown role {role:?}: admin or auditor"))?;
@@ -337,13 +327,8 @@ async fn main() -> anyhow::Result<()> {
             println!("ledger OK: {} entries, {} signed checkpoints verified", audit.entries, audit.checkpoints);
             Ok(())
         }
-        Command::VerifyErasure { data_dir, blob_store, database, key_file, child, items } => {
-            let blob_store_flag = blob_store;
-            let mut cfg = Config::load(None)?;
-            cfg.data_dir = data_dir.unwrap_or(cfg.data_dir);
-            cfg.key_file = key_file.or(cfg.key_file);
-            cfg.database = database.or(cfg.database);
-            cfg.blob_store = blob_store_flag.or(cfg.blob_store);
+        Command::VerifyErasure { at, child, items } => {
+            let cfg = at.config(None)?;
             use kidvault_store::sqlite::erasure;
             let backend = cfg.backend()?;
             if let kidvault::config::Backend::Sqlite(db) = &backend {
@@ -470,16 +455,8 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Sweep { data_dir, blob_store, database, key_file, config, as_of, dry_run } => {
-            let mut cfg = Config::load(config.as_deref())?;
-            cfg.database = database.or(cfg.database);
-            cfg.blob_store = blob_store.or(cfg.blob_store);
-            if let Some(d) = data_dir {
-                cfg.data_dir = d;
-            }
-            if key_file.is_some() {
-                cfg.key_file = key_file;
-            }
+        Command::Sweep { at, config, as_of, dry_run } => {
+            let cfg = at.config(config.as_deref())?;
             let at = chrono::DateTime::parse_from_rfc3339(&as_of)
                 .map(|t| t.with_timezone(&chrono::Utc))
                 .or_else(|_| {
