@@ -70,6 +70,8 @@ pub struct S3BlobStore {
 }
 
 const LOCATOR_PREFIX: &str = "s3:";
+/// Tries per request (transient failures only).
+const MAX_ATTEMPTS: u32 = 5;
 
 fn backend(what: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("S3: {what}"))
@@ -88,6 +90,7 @@ impl S3BlobStore {
         let host = location.endpoint.split_once("://").map_or("", |(_, h)| h).trim_end_matches('/').to_owned();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(60))
             .build()
             .map_err(|e| backend(format!("client: {e}")))?;
         Ok(Self { location, signer, host, http })
@@ -115,15 +118,35 @@ impl S3BlobStore {
         } else {
             format!("{}{path}?{query_string}", self.location.endpoint)
         };
-        let headers = self.signer.headers(method.as_str(), &self.host, &path, query, &body, chrono::Utc::now());
-        let mut req = self.http.request(method, url).body(body);
-        for (name, value) in headers {
-            req = req.header(name, value);
+        // Every request here is idempotent: a dropped connection or a 5xx
+        // (S3's SlowDown included) is retried with backoff, signed afresh.
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let headers = self.signer.headers(method.as_str(), &self.host, &path, query, &body, chrono::Utc::now());
+            let mut req = self.http.request(method.clone(), &url).body(body.clone());
+            for (name, value) in headers {
+                req = req.header(name, value);
+            }
+            let outcome = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    resp.bytes().await.map(|b| (status, b))
+                }
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok((status, bytes)) if !status.is_server_error() || attempt >= MAX_ATTEMPTS => {
+                    return Ok((status, bytes))
+                }
+                Err(e) if attempt >= MAX_ATTEMPTS => {
+                    return Err(backend(format!("request failed: {}", e.without_url())))
+                }
+                Ok((status, _)) => tracing::debug!(%status, attempt, "S3 request retried"),
+                Err(e) => tracing::debug!(error = %e.without_url(), attempt, "S3 request retried"),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
         }
-        let resp = req.send().await.map_err(|e| backend(format!("request failed: {}", e.without_url())))?;
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| backend(format!("reading the response: {}", e.without_url())))?;
-        Ok((status, bytes))
     }
 
     /// Turns versioning on for the bucket (tests; an operator may do it too).

@@ -91,6 +91,8 @@ pub async fn start(dir: tempfile::TempDir) -> TestApp {
 
 /// Starts on `dir` with a configuration of the test's own.
 pub async fn start_with(dir: tempfile::TempDir, config: &Config) -> TestApp {
+    // Warnings and errors of the in-process server show in a failing test's output.
+    let _ = tracing_subscriber::fmt().with_env_filter("warn").with_test_writer().try_init();
     let vault = kidvault::app::open(config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
