@@ -21,6 +21,7 @@
 //!
 //! Invariant, as for every backend: nothing here ever receives plaintext child content.
 
+pub mod audit;
 mod db;
 mod deletions;
 mod downstream;

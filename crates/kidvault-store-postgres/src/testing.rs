@@ -85,3 +85,15 @@ pub fn create_database_now(server_url: &str) -> String {
         .expect("creating a test database")
         .unwrap_or_else(|e| panic!("{BACKEND_VAR} names a PostgreSQL server that cannot be used: {e}"))
 }
+
+/// Runs `sql` on the database at `url` (tests that tamper with stored rows).
+pub fn execute(url: &str, sql: &str) -> u64 {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    std::thread::spawn(move || -> Result<u64, postgres::Error> {
+        let mut client = url.parse::<postgres::Config>()?.connect(postgres::NoTls)?;
+        client.execute(sql.as_str(), &[])
+    })
+    .join()
+    .expect("running SQL")
+    .expect("running SQL")
+}

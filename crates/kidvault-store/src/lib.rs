@@ -16,6 +16,7 @@
 //!
 //! Invariant: nothing in this crate ever receives plaintext child content.
 
+pub mod audit;
 mod batch;
 pub mod conformance;
 pub mod local_blob;

@@ -171,10 +171,8 @@ enum LedgerCommand {
     /// Recompute every hash from the stored entries and check every checkpoint;
     /// names the first entry altered, removed or reordered.
     Verify {
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        #[arg(long)]
-        key_file: Option<PathBuf>,
+        #[command(flatten)]
+        at: Deployment,
         /// Verify checkpoints with this verifier key file instead of the local one.
         #[arg(long)]
         public_key: Option<PathBuf>,
@@ -316,14 +314,18 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }
-        Command::Ledger(LedgerCommand::Verify { data_dir, key_file, public_key }) => {
-            let mut cfg = Config::load(None)?;
-            cfg.data_dir = data_dir.unwrap_or(cfg.data_dir);
-            cfg.key_file = key_file.or(cfg.key_file);
+        Command::Ledger(LedgerCommand::Verify { at, public_key }) => {
+            let cfg = at.config(None)?;
             let verifier = verifier(public_key.unwrap_or_else(|| app::ledger_public_key_file(&cfg)))?;
-            let db = cfg.data_dir.join("kidvault.db");
-            anyhow::ensure!(db.exists(), "no data store at {}", db.display());
-            let audit = kidvault_store::sqlite::audit::verify_ledger(&db, &verifier)?;
+            let audit = match cfg.backend()? {
+                kidvault::config::Backend::Sqlite(db) => {
+                    anyhow::ensure!(db.exists(), "no data store at {}", db.display());
+                    kidvault_store::sqlite::audit::verify_ledger(&db, &verifier)?
+                }
+                kidvault::config::Backend::Postgres(url) => {
+                    kidvault_store_postgres::audit::verify_ledger(&url, &verifier)?
+                }
+            };
             println!("ledger OK: {} entries, {} signed checkpoints verified", audit.entries, audit.checkpoints);
             Ok(())
         }

@@ -41,7 +41,8 @@ fn migrate(root: &Path, to: &str) -> std::process::Output {
 /// The demo deployment, with a completed deletion, copied from SQLite into an
 /// empty PostgreSQL database: the command verifies rows and ledger root; served
 /// from PostgreSQL, it has the same items and audio, and the deletion's receipt
-/// still verifies with the same public key. A second copy into it is refused.
+/// still verifies with the same public key; `ledger verify` passes on PostgreSQL
+/// and names an entry altered there. A second copy into it is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_demo_deployment_moved_to_postgres_serves_the_same_items_and_receipts() {
     let Some(server) = kidvault_store_postgres::testing::server() else {
@@ -84,6 +85,26 @@ async fn a_demo_deployment_moved_to_postgres_serves_the_same_items_and_receipts(
     let (_, entry) = app.verified_receipt(&token, &deletion).await;
     assert!(entry.counts.get("items").is_some_and(|n| *n >= 1), "{:?}", entry.counts);
     assert!(terminate(&mut p).success());
+
+    // `ledger verify` checks the moved log on PostgreSQL, and names a tampered entry.
+    let verify = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
+            .args(["ledger", "verify", "--database", &url, "--key-file"])
+            .arg(root.join("keys/root.key"))
+            .output()
+            .unwrap()
+    };
+    let clean = verify();
+    assert!(clean.status.success(), "{}", String::from_utf8_lossy(&clean.stderr));
+    assert!(String::from_utf8_lossy(&clean.stdout).contains("ledger OK"));
+    let changed = kidvault_store_postgres::testing::execute(
+        &url,
+        "UPDATE ledger_entries SET body = convert_to(replace(convert_from(body, 'UTF8'), '\"v\":1', '\"v\":2'), 'UTF8') WHERE idx = 5",
+    );
+    assert_eq!(changed, 1);
+    let tampered = verify();
+    let err = String::from_utf8_lossy(&tampered.stderr);
+    assert!(!tampered.status.success() && err.contains("ledger entry 5") && err.contains("altered"), "{err}");
 
     // Copying again into a database that holds a deployment is refused.
     let again = migrate(&root, &url);
