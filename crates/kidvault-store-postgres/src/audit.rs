@@ -4,9 +4,7 @@ use kidvault_ledger::checkpoint::Verifier;
 use kidvault_store::audit::{AuditFailure, LedgerAudit, LedgerRows, StoredRow};
 use kidvault_store::StoreError;
 
-fn backend(e: postgres::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
-}
+use crate::db::{connect_url, on_own_thread, store_error as backend};
 
 struct Rows(postgres::Client);
 
@@ -50,16 +48,9 @@ impl LedgerRows for Rows {
 /// Audits the ledger in the database at `url` (blocking; callable from async code).
 /// One REPEATABLE READ snapshot: appends by running nodes do not disturb it.
 pub fn verify_ledger(url: &str, verifier: &Verifier) -> Result<LedgerAudit, AuditFailure> {
-    let (url, verifier) = (url.to_owned(), verifier.clone());
-    std::thread::spawn(move || {
-        let mut client = url.parse::<postgres::Config>().map_err(backend)?.connect(postgres::NoTls).map_err(backend)?;
+    on_own_thread(|| {
+        let mut client = connect_url(url)?;
         client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").map_err(backend)?;
-        run(client, &verifier)
+        kidvault_store::audit::verify(&mut Rows(client), verifier)
     })
-    .join()
-    .unwrap_or_else(|_| Err(AuditFailure::Store(StoreError::Backend("the audit thread panicked".into()))))
-}
-
-pub(crate) fn run(client: postgres::Client, verifier: &Verifier) -> Result<LedgerAudit, AuditFailure> {
-    kidvault_store::audit::verify(&mut Rows(client), verifier)
 }

@@ -73,6 +73,27 @@ impl From<E> for StoreError {
     }
 }
 
+/// A driver error as the store reports it.
+pub(crate) fn store_error(e: postgres::Error) -> StoreError {
+    StoreError::Backend(describe(&e))
+}
+
+/// Parses a `postgres://` URL.
+pub(crate) fn parse_url(url: &str) -> kidvault_store::Result<postgres::Config> {
+    url.parse().map_err(|e: postgres::Error| StoreError::Backend(format!("bad PostgreSQL URL: {e}")))
+}
+
+/// Opens a connection: the one place that does (the pool and the tools alike).
+pub(crate) fn connect(config: &postgres::Config) -> std::result::Result<Client, postgres::Error> {
+    config.connect(NoTls)
+}
+
+/// A connection of its own, for the tools (audit, erasure scan, migration).
+/// Blocking: call it on a thread of its own ([`on_own_thread`]).
+pub(crate) fn connect_url(url: &str) -> kidvault_store::Result<Client> {
+    connect(&parse_url(url)?).map_err(store_error)
+}
+
 /// The error's text with its SQLSTATE (never a parameter value).
 fn describe(e: &postgres::Error) -> String {
     match e.as_db_error() {
@@ -187,9 +208,7 @@ impl PgDb {
     /// Connects to `url` (checking it at once) and applies `migrations` (version,
     /// SQL) not yet recorded in `{schema}.schema_migrations`.
     pub(crate) fn open(url: &str, max_connections: usize, schema: &str, migrations: &[(i64, &str)]) -> R<Self> {
-        let config: postgres::Config = url
-            .parse()
-            .map_err(|e: postgres::Error| E::Store(StoreError::Backend(format!("bad PostgreSQL URL: {e}"))))?;
+        let config = parse_url(url)?;
         let db = Self {
             config: Arc::new(config),
             pool: Arc::new(Mutex::new(Vec::new())),
@@ -205,7 +224,7 @@ impl PgDb {
     }
 
     fn connect(&self) -> R<Conn> {
-        let client = self.config.connect(NoTls)?;
+        let client = connect(&self.config)?;
         Ok(Conn { client, statements: HashMap::new() })
     }
 

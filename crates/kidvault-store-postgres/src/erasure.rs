@@ -4,17 +4,10 @@
 //! ids (never content) as the proof of deletion (the same list as on SQLite).
 
 use kidvault_store::sqlite::erasure::{Residue, PROOF_TABLES};
-use kidvault_store::{Result, StoreError};
+use kidvault_store::Result;
 
+use crate::db::{connect_url as connect, store_error as backend};
 use crate::keystore::KEYSTORE_SCHEMA;
-
-fn backend(e: postgres::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
-}
-
-fn connect(url: &str) -> Result<postgres::Client> {
-    url.parse::<postgres::Config>().map_err(backend)?.connect(postgres::NoTls).map_err(backend)
-}
 
 /// Scans the database at `url` for `ids` (blocking; callable from async code).
 pub fn scan(url: &str, ids: &[uuid::Uuid]) -> Result<Vec<Residue>> {

@@ -13,7 +13,7 @@ use kidvault_store::{Result, StoreError};
 use postgres::types::ToSql;
 use rusqlite::types::Value as Lite;
 
-use crate::db::on_own_thread;
+use crate::db::{connect_url, on_own_thread};
 use crate::keystore::KEYSTORE_SCHEMA;
 
 /// Tables in an order that satisfies every foreign key. `leases` is not copied:
@@ -113,7 +113,7 @@ pub fn import_sqlite(data: &Path, keys: &Path, url: &str) -> Result<Counts> {
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
         let data = rusqlite::Connection::open_with_flags(data, flags)?;
         let keys = rusqlite::Connection::open_with_flags(keys, flags)?;
-        let mut client = url.parse::<postgres::Config>().map_err(bad)?.connect(postgres::NoTls).map_err(bad)?;
+        let mut client = connect_url(url)?;
         let mut tx = client.transaction().map_err(bad)?;
         let existing: i64 = tx
             .query_one("SELECT (SELECT count(*) FROM households) + (SELECT size FROM ledger_head WHERE id = 1)", &[])
@@ -141,7 +141,7 @@ pub fn import_sqlite(data: &Path, keys: &Path, url: &str) -> Result<Counts> {
 /// Rows per table in the database at `url` (to check a copy against its source).
 pub fn counts(url: &str) -> Result<Counts> {
     on_own_thread(|| {
-        let mut client = url.parse::<postgres::Config>().map_err(bad)?.connect(postgres::NoTls).map_err(bad)?;
+        let mut client = connect_url(url)?;
         let mut out = Counts::new();
         for table in TABLES {
             let schema = if table == "child_keys" { KEYSTORE_SCHEMA } else { "public" };

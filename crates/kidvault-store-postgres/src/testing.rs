@@ -63,18 +63,21 @@ pub async fn database() -> Option<String> {
     }
 }
 
-/// The number of rows in `table` of the database at `url` (for tests that check
-/// a refusal stored nothing). Runs on a thread of its own, so it may be called
-/// from async code.
-pub fn count_rows(url: &str, table: &str) -> i64 {
-    let (url, sql) = (url.to_owned(), format!("SELECT count(*) FROM {table}"));
-    std::thread::spawn(move || -> Result<i64, postgres::Error> {
-        let mut client = url.parse::<postgres::Config>()?.connect(postgres::NoTls)?;
-        Ok(client.query_one(sql.as_str(), &[])?.get(0))
+/// Runs `f` on a connection to `url`, on a thread of its own (so from async
+/// code too); a failure fails the test.
+fn with_client<T: Send>(url: &str, f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| f(&mut url.parse::<postgres::Config>()?.connect(postgres::NoTls)?))
+            .join()
+            .expect("a test's database thread")
+            .unwrap_or_else(|e| panic!("the test database: {e}"))
     })
-    .join()
-    .expect("counting rows")
-    .expect("counting rows")
+}
+
+/// The number of rows in `table` of the database at `url` (for tests that check
+/// a refusal stored nothing).
+pub fn count_rows(url: &str, table: &str) -> i64 {
+    with_client(url, |c| Ok(c.query_one(format!("SELECT count(*) FROM {table}").as_str(), &[])?.get(0)))
 }
 
 /// Creates a database as [`create_database`] does, from async code or not.
@@ -88,12 +91,5 @@ pub fn create_database_now(server_url: &str) -> String {
 
 /// Runs `sql` on the database at `url` (tests that tamper with stored rows).
 pub fn execute(url: &str, sql: &str) -> u64 {
-    let (url, sql) = (url.to_owned(), sql.to_owned());
-    std::thread::spawn(move || -> Result<u64, postgres::Error> {
-        let mut client = url.parse::<postgres::Config>()?.connect(postgres::NoTls)?;
-        client.execute(sql.as_str(), &[])
-    })
-    .join()
-    .expect("running SQL")
-    .expect("running SQL")
+    with_client(url, |c| c.execute(sql, &[]))
 }

@@ -32,14 +32,24 @@ pub fn config_for(root: &Path) -> Config {
 
 /// Object versions stored by the S3 blob store at `url` (from sync code too).
 pub fn s3_versions(url: &str) -> u64 {
+    let store = s3(url);
+    block_on_own_thread(async move { store.stored_versions().await.unwrap().len() as u64 })
+}
+
+/// The S3 blob store at `url`, with the test credentials.
+fn s3(url: &str) -> kidvault_blob_s3::S3BlobStore {
     let location = kidvault_blob_s3::S3Location::parse(url).unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let store = kidvault_blob_s3::S3BlobStore::from_env(location).unwrap();
-        rt.block_on(store.stored_versions()).unwrap().len() as u64
+    kidvault_blob_s3::S3BlobStore::from_env(location).expect("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for tests")
+}
+
+/// Runs `work` to completion on a runtime of its own (callable from sync code
+/// inside a test's runtime).
+fn block_on_own_thread<T: Send>(work: impl std::future::Future<Output = T> + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(work))
+            .join()
+            .unwrap()
     })
-    .join()
-    .unwrap()
 }
 
 /// The bucket every test shares on the S3 server of `KIDVAULT_TEST_S3` (each
@@ -55,14 +65,9 @@ pub fn blob_store_of(root: &Path) -> Option<String> {
     }
     let endpoint = std::env::var("KIDVAULT_TEST_S3").ok()?;
     let url = format!("s3://{TEST_BUCKET}/{}?endpoint={endpoint}", uuid::Uuid::now_v7().simple());
-    let location = kidvault_blob_s3::S3Location::parse(&url).unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let store = kidvault_blob_s3::S3BlobStore::from_env(location).expect("AWS_ACCESS_KEY_ID/SECRET for tests");
-        rt.block_on(store.create_bucket()).unwrap_or_else(|e| panic!("KIDVAULT_TEST_S3={endpoint}: {e}"));
-    })
-    .join()
-    .unwrap();
+    let store = s3(&url);
+    block_on_own_thread(async move { store.create_bucket().await })
+        .unwrap_or_else(|e| panic!("KIDVAULT_TEST_S3={endpoint}: {e}"));
     std::fs::write(&file, &url).unwrap();
     Some(url)
 }
