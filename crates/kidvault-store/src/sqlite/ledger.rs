@@ -136,29 +136,44 @@ fn write_tile(conn: &Connection, block: u64, fresh: &mut std::collections::HashM
 }
 
 /// Reads tiles for the lower-level `positions` they hold; returns the rest.
+/// Each block's tile is looked up once, and only the wanted hashes are copied
+/// out of it (read in place from the mapped page).
 pub(crate) fn fetch_tiled(conn: &Connection, positions: &[(u8, u64)], map: &mut MapNodes) -> Result<Vec<(u8, u64)>> {
     let mut rest = Vec::new();
-    let mut tiles: std::collections::HashMap<u64, Option<Vec<u8>>> = std::collections::HashMap::new();
-    let mut stmt = conn.prepare_cached("SELECT hashes FROM ledger_tiles WHERE block = ?1")?;
+    let mut by_block: Vec<(u64, usize, (u8, u64))> = Vec::with_capacity(positions.len());
     for &(level, idx) in positions {
         if level >= TILE_LEVELS {
             rest.push((level, idx));
-            continue;
+        } else {
+            let (block, slot) = tile_slot(level, idx);
+            by_block.push((block, slot, (level, idx)));
         }
-        let (block, slot) = tile_slot(level, idx);
-        if let std::collections::hash_map::Entry::Vacant(slot) = tiles.entry(block) {
-            slot.insert(stmt.query_row([block as i64], |r| r.get(0)).optional()?);
-        }
-        match tiles.get(&block).and_then(Option::as_ref) {
-            Some(t) if t.len() == TILE_HASHES * 32 => {
-                let h =
-                    Hash::try_from(&t[slot * 32..slot * 32 + 32]).map_err(|_| StoreError::Corrupt("tile".into()))?;
-                map.0.insert((level, idx), h);
-            }
-            _ => rest.push((level, idx)),
+    }
+    by_block.sort_unstable();
+    let mut stmt = conn.prepare_cached("SELECT hashes FROM ledger_tiles WHERE block = ?1")?;
+    for group in by_block.chunk_by(|a, b| a.0 == b.0) {
+        let found = stmt
+            .query_row([group[0].0 as i64], |r| {
+                let tile = r.get_ref(0)?.as_blob()?;
+                if tile.len() != TILE_HASHES * 32 {
+                    return Ok(None);
+                }
+                Ok(Some(group.iter().map(|&(_, slot, _)| tile_hash(tile, slot)).collect::<Vec<Hash>>()))
+            })
+            .optional()?
+            .flatten();
+        match found {
+            Some(hashes) => map.0.extend(group.iter().map(|g| g.2).zip(hashes)),
+            None => rest.extend(group.iter().map(|g| g.2)),
         }
     }
     Ok(rest)
+}
+
+fn tile_hash(tile: &[u8], slot: usize) -> Hash {
+    let mut h = [0u8; 32];
+    h.copy_from_slice(&tile[slot * 32..slot * 32 + 32]);
+    h
 }
 
 pub(crate) fn entry_row(row: &Row<'_>) -> Result<StoredEntry> {
@@ -176,7 +191,7 @@ pub(crate) fn entry_row(row: &Row<'_>) -> Result<StoredEntry> {
 /// with one statement, and any lower node of the block being filled from its
 /// leaves.
 pub(crate) fn fetch(conn: &Connection, positions: &[(u8, u64)]) -> Result<MapNodes> {
-    let mut map = MapNodes::default();
+    let mut map = MapNodes::with_capacity(positions.len());
     if positions.is_empty() {
         return Ok(map);
     }

@@ -92,6 +92,11 @@ impl std::fmt::Debug for Db {
     }
 }
 
+/// How much of the file a read connection maps. SQLite caps it at
+/// SQLITE_MAX_MMAP_SIZE, raised from its 2 GiB default to this in
+/// `.cargo/config.toml` (LIBSQLITE3_FLAGS).
+const READER_MMAP_BYTES: i64 = 1 << 40;
+
 fn open_conn(path: &Path, write: bool) -> Result<Connection> {
     let flags = if write {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -110,6 +115,14 @@ fn open_conn(path: &Path, write: bool) -> Result<Connection> {
     // Page cache (allocated only as used): the writer keeps hot index pages instead
     // of re-reading them on every batch; readers keep the upper tree levels.
     conn.execute_batch(if write { "PRAGMA cache_size=-65536;" } else { "PRAGMA cache_size=-8192;" })?;
+    if !write {
+        // Readers map the file: a page already in the kernel's page cache is read
+        // in place, without a read() call and a copy into SQLite's own cache (which
+        // random lookups, such as ledger proofs over a multi-gigabyte file, would
+        // otherwise churn). Mapped pages are the kernel's page cache, shared and
+        // reclaimable, not this process's heap.
+        conn.pragma_update(None, "mmap_size", READER_MMAP_BYTES)?;
+    }
 
     Ok(conn)
 }
@@ -362,6 +375,19 @@ pub(crate) fn uuid_from_sql(v: &[u8]) -> Result<uuid::Uuid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Readers map the whole file, past SQLite's default 2 GiB cap (which would
+    /// silently leave most of a large ledger to read() calls): the build flag in
+    /// `.cargo/config.toml` is in effect.
+    #[test]
+    fn readers_map_the_file_beyond_the_default_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let db = Db::open(&path, &[(1, "CREATE TABLE t (k INTEGER PRIMARY KEY);")]).unwrap();
+        let mapped: i64 = db.lookup(|c| Ok(c.query_row("PRAGMA mmap_size", [], |r| r.get(0))?)).unwrap();
+        assert_eq!(mapped, READER_MMAP_BYTES);
+        assert!(mapped > 0x7fff_0000);
+    }
 
     /// Under a continuous stream of writes the WAL stays bounded: it is
     /// checkpointed and restarted, not left to grow with the data.

@@ -74,7 +74,7 @@ impl UpperNodes {
         if !self.levels.read().unwrap_or_else(|p| p.into_inner()).warm {
             self.warm(conn)?;
         }
-        let mut map = MapNodes::default();
+        let mut map = MapNodes::with_capacity(positions.len());
         let mut missing = Vec::new();
         {
             let lv = self.levels.read().unwrap_or_else(|p| p.into_inner());
@@ -92,6 +92,11 @@ impl UpperNodes {
         }
         // The lower levels from their block's tile (one lookup), the rest by node.
         let fetched = super::ledger::fetch(conn, &missing)?;
+        if fetched.0.keys().all(|&(level, _)| level < MIN_LEVEL) {
+            // Only tile levels, which are never cached: no need for the write lock.
+            map.0.extend(fetched.0);
+            return Ok(map);
+        }
         let mut lv = self.levels.write().unwrap_or_else(|p| p.into_inner());
         for (&(level, idx), hash) in &fetched.0 {
             if lv.count >= MAX_NODES {

@@ -72,6 +72,15 @@ pub(crate) fn rss_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Bytes this process has caused to be read from storage (not from the page
+/// cache): `read_bytes` of /proc/self/io.
+pub(crate) fn storage_read_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("read_bytes:").and_then(|v| v.trim().parse().ok())))
+        .unwrap_or(0)
+}
+
 pub(crate) fn progress(label: &str, seconds: u64) -> ProgressBar {
     let bar = ProgressBar::new(seconds);
     bar.set_style(
