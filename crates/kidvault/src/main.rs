@@ -215,6 +215,10 @@ enum BenchCommand {
         /// Consecutive entries about one child (1 = worst case for the child index).
         #[arg(long, default_value_t = 32)]
         run: u64,
+        /// Drop the kernel's page cache before the proofs, so that each proof's
+        /// pages come from the disk (needs root: writes /proc/sys/vm/drop_caches).
+        #[arg(long)]
+        cold: bool,
     },
     /// Durable ingest from concurrent simulated devices; prints a JSON summary.
     Ingest {
@@ -421,10 +425,10 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Bench(BenchCommand::Ledger { entries, batch, samples, dir, run }) => {
+        Command::Bench(BenchCommand::Ledger { entries, batch, samples, dir, run, cold }) => {
             init_tracing("warn");
-            let summary =
-                bench::ledger::ledger(bench::ledger::LedgerOpts { entries, batch, samples, dir, run }).await?;
+            let opts = bench::ledger::LedgerOpts { entries, batch, samples, dir, run, cold };
+            let summary = bench::ledger::ledger(opts).await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }

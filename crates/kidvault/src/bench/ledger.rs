@@ -27,6 +27,8 @@ pub struct LedgerOpts {
     /// child's timeline). 1 = every entry about a different child: the worst case
     /// for the child index, which then dirties one page per entry.
     pub run: u64,
+    /// Drop the kernel's page cache before the proofs.
+    pub cold: bool,
 }
 
 fn sample_entry(i: u64, run: u64) -> NewEntry {
@@ -45,6 +47,15 @@ fn sample_entry(i: u64, run: u64) -> NewEntry {
     };
     e.detail.insert("what".into(), "content.read".into());
     e
+}
+
+/// Writes the file system's dirty pages out, then asks the kernel to drop its
+/// clean page cache: the next read of any page goes to the disk.
+fn drop_page_cache() -> anyhow::Result<()> {
+    let status = std::process::Command::new("sync").status()?;
+    anyhow::ensure!(status.success(), "sync failed");
+    std::fs::write("/proc/sys/vm/drop_caches", "3\n")
+        .map_err(|e| anyhow::anyhow!("--cold needs root to write /proc/sys/vm/drop_caches: {e}"))
 }
 
 /// xorshift64: reproducible sample indexes without a dependency.
@@ -83,6 +94,9 @@ pub async fn ledger(opts: LedgerOpts) -> anyhow::Result<Value> {
     let append_secs = start.elapsed().as_secs_f64();
     bar.finish();
 
+    if opts.cold {
+        drop_page_cache()?;
+    }
     let size = store.ledger_size().await?;
     let root = store.ledger_root(size).await?;
     let (mut gen, mut ver) = (Hist::new(), Hist::new());
@@ -138,6 +152,7 @@ pub async fn ledger(opts: LedgerOpts) -> anyhow::Result<Value> {
         "entries": size,
         "batch": opts.batch,
         "entries_per_child_run": opts.run,
+        "page_cache_dropped_before_proofs": opts.cold,
         "append_seconds": (append_secs * 10.0).round() / 10.0,
         "appends_per_s": (size as f64 / append_secs).round(),
         "inclusion_proof_generation_us": gen.summary_us(),
