@@ -15,7 +15,9 @@ use std::time::Duration;
 use kidvault_store::StoreError;
 use postgres::error::SqlState;
 use postgres::types::ToSql;
-use postgres::{Client, IsolationLevel, NoTls, Row, Statement};
+use postgres::{Client, IsolationLevel, Row, Statement};
+
+use crate::target::Target;
 
 /// How many times a transaction is tried before a conflict is reported.
 const MAX_ATTEMPTS: u32 = 12;
@@ -78,20 +80,11 @@ pub(crate) fn store_error(e: postgres::Error) -> StoreError {
     StoreError::Backend(describe(&e))
 }
 
-/// Parses a `postgres://` URL.
-pub(crate) fn parse_url(url: &str) -> kidvault_store::Result<postgres::Config> {
-    url.parse().map_err(|e: postgres::Error| StoreError::Backend(format!("bad PostgreSQL URL: {e}")))
-}
-
-/// Opens a connection: the one place that does (the pool and the tools alike).
-pub(crate) fn connect(config: &postgres::Config) -> std::result::Result<Client, postgres::Error> {
-    config.connect(NoTls)
-}
-
-/// A connection of its own, for the tools (audit, erasure scan, migration).
-/// Blocking: call it on a thread of its own ([`on_own_thread`]).
+/// A connection of its own, for the tools (audit, erasure scan, migration),
+/// secured as the URL says ([`Target`]). Blocking: call it on a thread of its
+/// own ([`on_own_thread`]).
 pub(crate) fn connect_url(url: &str) -> kidvault_store::Result<Client> {
-    connect(&parse_url(url)?).map_err(store_error)
+    Target::parse(url)?.connect().map_err(store_error)
 }
 
 /// The error's text with its SQLSTATE (never a parameter value).
@@ -173,7 +166,7 @@ impl Tx<'_> {
 
 /// A PostgreSQL database: a pool of connections, transactions retried on conflict.
 pub(crate) struct PgDb {
-    config: Arc<postgres::Config>,
+    target: Arc<Target>,
     pool: Arc<Mutex<Vec<Conn>>>,
     /// Bounds the connections open at once (each request holds at most one).
     permits: Arc<tokio::sync::Semaphore>,
@@ -183,7 +176,7 @@ pub(crate) struct PgDb {
 impl std::fmt::Debug for PgDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the URL: it may carry a password.
-        f.debug_struct("PgDb").field("dbname", &self.config.get_dbname()).finish_non_exhaustive()
+        f.debug_struct("PgDb").field("dbname", &self.target.config.get_dbname()).finish_non_exhaustive()
     }
 }
 
@@ -208,9 +201,10 @@ impl PgDb {
     /// Connects to `url` (checking it at once) and applies `migrations` (version,
     /// SQL) not yet recorded in `{schema}.schema_migrations`.
     pub(crate) fn open(url: &str, max_connections: usize, schema: &str, migrations: &[(i64, &str)]) -> R<Self> {
-        let config = parse_url(url)?;
+        let target = Target::parse(url)?;
+        target.warn_if_unauthenticated();
         let db = Self {
-            config: Arc::new(config),
+            target: Arc::new(target),
             pool: Arc::new(Mutex::new(Vec::new())),
             permits: Arc::new(tokio::sync::Semaphore::new(max_connections.max(1))),
             retries: Arc::new(AtomicU64::new(0)),
@@ -224,7 +218,7 @@ impl PgDb {
     }
 
     fn connect(&self) -> R<Conn> {
-        let client = connect(&self.config)?;
+        let client = self.target.connect()?;
         Ok(Conn { client, statements: HashMap::new() })
     }
 

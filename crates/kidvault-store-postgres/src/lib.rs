@@ -33,6 +33,7 @@ mod outbox;
 mod rows;
 mod store;
 mod sweeps;
+mod target;
 pub mod testing;
 mod users;
 

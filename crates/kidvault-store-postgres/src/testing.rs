@@ -39,16 +39,16 @@ pub fn with_dbname(url: &str, name: &str) -> String {
 
 /// Creates an empty database on the server at `server_url`; returns its URL.
 /// Blocking: call from a blocking thread.
-pub fn create_database(server_url: &str) -> Result<String, postgres::Error> {
+pub fn create_database(server_url: &str) -> kidvault_store::Result<String> {
     create_database_named(server_url, DATABASE_PREFIX)
 }
 
 /// Creates an empty database named `prefix` + a fresh id on the server at
 /// `server_url` (benchmarks use `kvbench_`); returns its URL. Blocking.
-pub fn create_database_named(server_url: &str, prefix: &str) -> Result<String, postgres::Error> {
+pub fn create_database_named(server_url: &str, prefix: &str) -> kidvault_store::Result<String> {
     let name = format!("{prefix}{}", uuid::Uuid::now_v7().simple());
-    let mut admin = server_url.parse::<postgres::Config>()?.connect(postgres::NoTls)?;
-    admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
+    let mut admin = crate::db::connect_url(server_url)?;
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).map_err(crate::db::store_error)?;
     Ok(with_dbname(server_url, &name))
 }
 
@@ -67,7 +67,7 @@ pub async fn database() -> Option<String> {
 /// code too); a failure fails the test.
 fn with_client<T: Send>(url: &str, f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send) -> T {
     std::thread::scope(|s| {
-        s.spawn(|| f(&mut url.parse::<postgres::Config>()?.connect(postgres::NoTls)?))
+        s.spawn(|| f(&mut crate::db::connect_url(url)?).map_err(crate::db::store_error))
             .join()
             .expect("a test's database thread")
             .unwrap_or_else(|e| panic!("the test database: {e}"))
