@@ -12,6 +12,7 @@ use kidvault_domain::Timestamp;
 use kidvault_store::{GuardianRecord, InviteOutcome, InviteRecord, SessionRecord, StaffRecord, StoreError};
 
 use crate::access::{DeviceSession, GuardianSession};
+use crate::ratelimit;
 use crate::tokens::{new_token, token_hash, DEVICE_PREFIX, INVITE_PREFIX, SESSION_PREFIX, STAFF_PREFIX};
 use crate::{Result, ServiceError, Vault};
 
@@ -145,13 +146,10 @@ impl Vault {
         from: Option<IpAddr>,
         now: Timestamp,
     ) -> Result<String> {
-        if let Some(retry_after) = self.sign_ins.check(&self.config.sign_in_limits, email, from, now) {
+        let limits = &self.config.sign_in_limits;
+        if let Some(retry_after) = ratelimit::check(&*self.store, limits, email, from, now).await? {
             return Err(ServiceError::RateLimited { retry_after });
         }
-        let wrong = || {
-            self.sign_ins.failed(email, from, now);
-            ServiceError::Unauthenticated("e-mail or password is wrong".into())
-        };
         let record = match parse_email(email) {
             Some(e) => self.store.guardian_by_email(&e).await?,
             None => None,
@@ -161,16 +159,19 @@ impl Vault {
         let ok = blocking(move || verify_password(&password, &hash)).await?;
         let record = match (ok, record) {
             (true, Some(r)) => r,
-            _ => return Err(wrong()),
+            _ => {
+                ratelimit::failed(&*self.store, limits, email, from, now).await?;
+                return Err(ServiceError::Unauthenticated("e-mail or password is wrong".into()));
+            }
         };
         match self.second_factor(record.guardian.id, second, now).await {
             Err(e @ ServiceError::SecondFactor { code: "totp_invalid", .. }) => {
-                self.sign_ins.failed(email, from, now);
+                ratelimit::failed(&*self.store, limits, email, from, now).await?;
                 return Err(e);
             }
             other => other?,
         }
-        self.sign_ins.succeeded(email);
+        ratelimit::succeeded(&*self.store, email).await?;
         let token = new_token(SESSION_PREFIX)?;
         self.store
             .create_session(&SessionRecord {

@@ -122,7 +122,6 @@ pub struct Vault {
     /// Delivers webhooks to downstream processors (no redirects: a signed notice
     /// goes only where the admin said).
     http: reqwest::Client,
-    sign_ins: ratelimit::SignInThrottle,
     /// The privacy notice and retention policy versions in force, together.
     notice_in_force: String,
     /// The mail relay, when one is configured.
@@ -150,7 +149,6 @@ impl Vault {
             node: config.node_id,
             config,
             deletion_runner: tokio::sync::Mutex::new(()),
-            sign_ins: ratelimit::SignInThrottle::default(),
             notice_in_force,
             mailer,
             ephemeral: Default::default(),

@@ -2,14 +2,17 @@
 //! not, so the limit reveals nothing) and per client address over a sliding
 //! window; past the limit, attempts are refused before any password is checked
 //! until the oldest failure leaves the window. A success clears its account's
-//! count. Held in this process's memory, bounded in size (several nodes each
-//! keep their own: the limits then apply per node).
+//! count. Failures are kept in the store, so every node sharing it applies the
+//! same limits and a restart forgets nothing; the store sees only opaque keys
+//! (SHA-256 of a label and the e-mail or address) and times, each kept no longer
+//! than the window.
 
-use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Mutex;
 
 use kidvault_domain::Timestamp;
+use kidvault_store::Store;
+
+use crate::Result;
 
 /// The limits.
 #[derive(Clone, Copy, Debug)]
@@ -27,112 +30,137 @@ impl Default for SignInLimits {
     }
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
-enum Key {
-    Account(String),
-    Address(IpAddr),
+/// An attempt's throttle keys, each with its limit: its account, and its
+/// client address when known.
+fn keys(limits: &SignInLimits, email: &str, from: Option<IpAddr>) -> Vec<([u8; 32], usize)> {
+    let mut keys = vec![(account_key(email), limits.per_account)];
+    keys.extend(from.map(|a| (key(b"address", a.to_string().as_bytes()), limits.per_address)));
+    keys
 }
 
-/// Failure times per key (bounded number of keys).
-#[derive(Debug, Default)]
-pub(crate) struct SignInThrottle {
-    failures: Mutex<HashMap<Key, VecDeque<Timestamp>>>,
+fn account_key(email: &str) -> [u8; 32] {
+    key(b"account", email.trim().to_lowercase().as_bytes())
 }
 
-const MAX_KEYS: usize = 100_000;
+fn key(kind: &[u8], value: &[u8]) -> [u8; 32] {
+    let mut msg = b"kidvault sign-in throttle v1\0".to_vec();
+    msg.extend_from_slice(kind);
+    msg.push(0);
+    msg.extend_from_slice(value);
+    kidvault_crypto::sha256(&msg)
+}
 
-impl SignInThrottle {
-    fn keys(email: &str, from: Option<IpAddr>) -> Vec<(Key, bool)> {
-        let mut keys = vec![(Key::Account(email.trim().to_lowercase()), true)];
-        keys.extend(from.map(|a| (Key::Address(a), false)));
-        keys
+/// Seconds to wait before an attempt at `now` would stay within `limit`, given
+/// a key's latest failures inside the window (oldest first).
+fn wait(failures: &[Timestamp], limit: usize, window: chrono::Duration, now: Timestamp) -> Option<u64> {
+    if limit == 0 || failures.len() < limit {
+        return None;
     }
+    let free_at = failures[failures.len() - limit] + window;
+    Some((free_at - now).num_seconds().max(1) as u64)
+}
 
-    /// `Some(seconds)` to wait when an attempt now would pass a limit.
-    pub(crate) fn check(
-        &self,
-        limits: &SignInLimits,
-        email: &str,
-        from: Option<IpAddr>,
-        now: Timestamp,
-    ) -> Option<u64> {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let mut wait = None::<u64>;
-        for (key, account) in Self::keys(email, from) {
-            let Some(q) = map.get_mut(&key) else { continue };
-            while q.front().is_some_and(|t| *t <= now - limits.window) {
-                q.pop_front();
-            }
-            let limit = if account { limits.per_account } else { limits.per_address };
-            if q.len() >= limit {
-                let free_at = q[q.len() - limit] + limits.window;
-                let secs = (free_at - now).num_seconds().max(1) as u64;
-                wait = Some(wait.map_or(secs, |w| w.max(secs)));
-            }
-        }
-        wait
-    }
+/// `Some(seconds)` to wait when an attempt now would pass a limit.
+pub(crate) async fn check(
+    store: &dyn Store,
+    limits: &SignInLimits,
+    email: &str,
+    from: Option<IpAddr>,
+    now: Timestamp,
+) -> Result<Option<u64>> {
+    let keys = keys(limits, email, from);
+    let most = keys.iter().map(|(_, l)| *l).max().unwrap_or(0) as u32;
+    let ids: Vec<[u8; 32]> = keys.iter().map(|(k, _)| *k).collect();
+    let failures = store.sign_in_failures(&ids, now - limits.window, most).await?;
+    Ok(keys.iter().zip(&failures).filter_map(|((_, limit), f)| wait(f, *limit, limits.window, now)).max())
+}
 
-    pub(crate) fn failed(&self, email: &str, from: Option<IpAddr>, now: Timestamp) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_KEYS {
-            // Forget the keys whose last failure is oldest (amortised: half at once).
-            let mut last: Vec<(Timestamp, Key)> =
-                map.iter().filter_map(|(k, q)| q.back().map(|t| (*t, k.clone()))).collect();
-            last.sort_by_key(|(t, _)| *t);
-            for (_, k) in last.into_iter().take(MAX_KEYS / 2) {
-                map.remove(&k);
-            }
-        }
-        for (key, _) in Self::keys(email, from) {
-            let q = map.entry(key).or_default();
-            q.push_back(now);
-            if q.len() > 64 {
-                q.pop_front();
-            }
-        }
-    }
+pub(crate) async fn failed(
+    store: &dyn Store,
+    limits: &SignInLimits,
+    email: &str,
+    from: Option<IpAddr>,
+    now: Timestamp,
+) -> Result<()> {
+    let ids: Vec<[u8; 32]> = keys(limits, email, from).into_iter().map(|(k, _)| k).collect();
+    Ok(store.record_sign_in_failure(&ids, now, now - limits.window).await?)
+}
 
-    pub(crate) fn succeeded(&self, email: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&Key::Account(email.trim().to_lowercase()));
-    }
+pub(crate) async fn succeeded(store: &dyn Store, email: &str) -> Result<()> {
+    Ok(store.clear_sign_in_failures(&account_key(email)).await?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use kidvault_store::sqlite::SqliteStore;
 
     fn t(secs: i64) -> Timestamp {
         chrono::Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap() + chrono::Duration::seconds(secs)
     }
 
-    #[test]
-    fn an_account_is_held_back_after_its_limit_until_the_window_moves_on() {
-        let (l, th) = (SignInLimits::default(), SignInThrottle::default());
-        for i in 0..5 {
-            assert_eq!(th.check(&l, "Ana@x.org", None, t(i)), None);
-            th.failed("ana@x.org", None, t(i));
-        }
-        assert_eq!(th.check(&l, "ana@x.org", None, t(10)), Some(900 - 10), "until the first failure is 15 min old");
-        assert_eq!(th.check(&l, "bob@x.org", None, t(10)), None, "other accounts are not affected");
-        assert_eq!(th.check(&l, "ana@x.org", None, t(900)), None);
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        (dir, store)
     }
 
-    #[test]
-    fn an_address_is_held_back_across_accounts_and_success_clears_only_the_account() {
-        let (l, th) = (SignInLimits::default(), SignInThrottle::default());
+    #[tokio::test]
+    async fn an_account_is_held_back_after_its_limit_until_the_window_moves_on() {
+        let (_dir, s) = store();
+        let l = SignInLimits::default();
+        for i in 0..5 {
+            assert_eq!(check(&s, &l, "Ana@x.org", None, t(i)).await.unwrap(), None);
+            failed(&s, &l, "ana@x.org", None, t(i)).await.unwrap();
+        }
+        let wait = check(&s, &l, " ANA@x.org", None, t(10)).await.unwrap();
+        assert_eq!(wait, Some(900 - 10), "until the first failure is 15 min old");
+        assert_eq!(check(&s, &l, "bob@x.org", None, t(10)).await.unwrap(), None, "other accounts are not affected");
+        assert_eq!(check(&s, &l, "ana@x.org", None, t(900)).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn an_address_is_held_back_across_accounts_and_success_clears_only_the_account() {
+        let (_dir, s) = store();
+        let l = SignInLimits::default();
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
         for i in 0..20 {
-            th.failed(&format!("user{i}@x.org"), Some(ip), t(i));
+            failed(&s, &l, &format!("user{i}@x.org"), Some(ip), t(i)).await.unwrap();
         }
-        assert!(th.check(&l, "new@x.org", Some(ip), t(30)).is_some());
-        assert_eq!(th.check(&l, "new@x.org", Some("192.0.2.8".parse().unwrap()), t(30)), None);
+        assert!(check(&s, &l, "new@x.org", Some(ip), t(30)).await.unwrap().is_some());
+        let other: IpAddr = "192.0.2.8".parse().unwrap();
+        assert_eq!(check(&s, &l, "new@x.org", Some(other), t(30)).await.unwrap(), None);
         for i in 0..5 {
-            th.failed("ana@x.org", None, t(100 + i));
+            failed(&s, &l, "ana@x.org", None, t(100 + i)).await.unwrap();
         }
-        th.succeeded("ana@x.org");
-        assert_eq!(th.check(&l, "ana@x.org", None, t(110)), None);
+        assert!(check(&s, &l, "ana@x.org", None, t(110)).await.unwrap().is_some());
+        succeeded(&s, "ana@x.org").await.unwrap();
+        assert_eq!(check(&s, &l, "ana@x.org", None, t(110)).await.unwrap(), None);
+        assert!(check(&s, &l, "new@x.org", Some(ip), t(110)).await.unwrap().is_some(), "the address still is");
+    }
+
+    /// The store holds hashes and times: no e-mail address or client address.
+    #[tokio::test]
+    async fn the_store_sees_neither_addresses_nor_e_mails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let s = SqliteStore::open(&path).unwrap();
+        failed(&s, &SignInLimits::default(), "ana@x.org", Some("192.0.2.7".parse().unwrap()), t(0)).await.unwrap();
+        drop(s);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let rows: Vec<Vec<u8>> = conn
+            .prepare("SELECT key FROM sign_in_failures")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(rows.len(), 2);
+        for key in rows {
+            assert_eq!(key.len(), 32);
+            let text = String::from_utf8_lossy(&key);
+            assert!(!text.contains("ana") && !text.contains("192.0.2.7"));
+        }
     }
 }

@@ -102,6 +102,10 @@ impl Vault {
         let mut report = SweepReport { as_of: now.to_rfc3339(), dry_run, ..Default::default() };
         self.retention_sweep(now, &mut report).await?;
         self.dormancy_sweep(now, &mut report).await?;
+        if !dry_run {
+            // Failed sign-ins of keys that never failed again since the window.
+            self.store.prune_sign_in_failures(now - self.config.sign_in_limits.window).await?;
+        }
         Ok(report)
     }
 

@@ -22,7 +22,10 @@ use crate::db::{conflict_if_unique, PgDb, Tx, E, R};
 use crate::rows::{corrupt, limit, ts_to_sql, Get};
 use crate::{deletions, downstream, ledger, outbox, sweeps, users};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/store_0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/store_0001_init.sql")),
+    (2, include_str!("../migrations/store_0002_sign_in_failures.sql")),
+];
 
 /// The data store on a PostgreSQL database (schema `public`).
 #[derive(Debug, Clone)]
@@ -938,5 +941,52 @@ impl Store for PgStore {
                 Ok(())
             })
             .await
+    }
+
+    async fn record_sign_in_failure(&self, keys: &[[u8; 32]], at: Timestamp, forget_before: Timestamp) -> Result<()> {
+        let keys: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+        self.db
+            .write(move |tx| {
+                for key in &keys {
+                    let (forget_before, at) = (ts_to_sql(forget_before), ts_to_sql(at));
+                    tx.exec("DELETE FROM sign_in_failures WHERE key = $1 AND at <= $2", &[key, &forget_before])?;
+                    tx.exec("INSERT INTO sign_in_failures (key, at) VALUES ($1, $2)", &[key, &at])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn sign_in_failures(&self, keys: &[[u8; 32]], since: Timestamp, limit: u32) -> Result<Vec<Vec<Timestamp>>> {
+        let keys: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+        self.db
+            .read(move |tx| {
+                let mut out = Vec::with_capacity(keys.len());
+                for key in &keys {
+                    let rows = tx.rows(
+                        "SELECT at FROM sign_in_failures WHERE key = $1 AND at > $2 ORDER BY at DESC LIMIT $3",
+                        &[key, &ts_to_sql(since), &i64::from(limit)],
+                    )?;
+                    let mut times = rows.iter().map(|r| r.ts("at")).collect::<R<Vec<_>>>()?;
+                    times.reverse();
+                    out.push(times);
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn clear_sign_in_failures(&self, key: &[u8; 32]) -> Result<()> {
+        let key = key.to_vec();
+        self.db
+            .write(move |tx| {
+                tx.exec("DELETE FROM sign_in_failures WHERE key = $1", &[&key])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn prune_sign_in_failures(&self, before: Timestamp) -> Result<u64> {
+        self.db.write(move |tx| tx.exec("DELETE FROM sign_in_failures WHERE at <= $1", &[&ts_to_sql(before)])).await
     }
 }

@@ -37,7 +37,8 @@ macro_rules! store_conformance_tests {
             staff_tokens_and_processor_names, a_closing_household_is_purged_once_settled,
             notices_are_written_with_their_event_and_leased_until_delivered, invites_are_single_use_and_expire,
             email_plus_consent_counts_once_confirmed_by_its_guardian, totp_steps_and_recovery_codes_work_once,
-            sweeps_read_only_what_is_due_and_activity_ends_dormancy, leases_have_one_holder_until_they_expire);
+            sweeps_read_only_what_is_due_and_activity_ends_dormancy, leases_have_one_holder_until_they_expire,
+            sign_in_failures_are_kept_per_key_for_their_window);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -1031,4 +1032,33 @@ pub async fn leases_have_one_holder_until_they_expire(store: S, _: K, _: B) {
     assert!(!store.acquire_lease("deletions", holder, until(0), until(1)).await.unwrap(), "only the holder releases");
     store.release_lease("deletions", other).await.unwrap();
     assert!(store.acquire_lease("deletions", holder, until(0), until(1)).await.unwrap());
+}
+
+pub async fn sign_in_failures_are_kept_per_key_for_their_window(store: S, _: K, _: B) {
+    let (ana, bob, addr) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+    let at = |s: i64| t(0) + Duration::seconds(s);
+    let window = Duration::minutes(15);
+    for s in 0..7 {
+        store.record_sign_in_failure(&[ana, addr], at(s), at(s) - window).await.unwrap();
+    }
+    store.record_sign_in_failure(&[bob], at(10), at(10) - window).await.unwrap();
+    // The latest `limit`, oldest first, per key; none for a key never seen.
+    let got = store.sign_in_failures(&[ana, bob, addr, [9u8; 32]], at(10) - window, 5).await.unwrap();
+    assert_eq!(got[0], (2..7).map(at).collect::<Vec<_>>());
+    assert_eq!(got[1], vec![at(10)]);
+    assert_eq!(got[2].len(), 5);
+    assert!(got[3].is_empty());
+    // Only failures after `since` count.
+    let later = store.sign_in_failures(&[ana], at(4), 64).await.unwrap();
+    assert_eq!(later[0], vec![at(5), at(6)]);
+    // A success clears its key only.
+    store.clear_sign_in_failures(&ana).await.unwrap();
+    let got = store.sign_in_failures(&[ana, addr], at(10) - window, 64).await.unwrap();
+    assert!(got[0].is_empty());
+    assert_eq!(got[1].len(), 7);
+    // A new failure forgets its key's old ones; pruning forgets everyone's.
+    store.record_sign_in_failure(&[addr], at(2000), at(2000) - window).await.unwrap();
+    assert_eq!(store.sign_in_failures(&[addr], t(0) - window, 64).await.unwrap()[0], vec![at(2000)]);
+    assert_eq!(store.prune_sign_in_failures(at(1999)).await.unwrap(), 1, "bob's one old failure");
+    assert!(store.sign_in_failures(&[bob], t(0) - window, 64).await.unwrap()[0].is_empty());
 }

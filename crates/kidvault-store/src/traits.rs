@@ -267,6 +267,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn acquire_lease(&self, name: &str, holder: Uuid, now: Timestamp, until: Timestamp) -> Result<bool>;
     /// Gives up the lease `name` if `holder` holds it.
     async fn release_lease(&self, name: &str, holder: Uuid) -> Result<()>;
+
+    /// Records a failed sign-in at `at` against each throttle key (an opaque
+    /// hash of an account or a client address), and forgets those keys'
+    /// failures at or before `forget_before`.
+    async fn record_sign_in_failure(&self, keys: &[[u8; 32]], at: Timestamp, forget_before: Timestamp) -> Result<()>;
+    /// For each key, its latest failures after `since`, at most `limit`,
+    /// oldest first.
+    async fn sign_in_failures(&self, keys: &[[u8; 32]], since: Timestamp, limit: u32) -> Result<Vec<Vec<Timestamp>>>;
+    /// Forgets every failure of `key` (a successful sign-in clears its account).
+    async fn clear_sign_in_failures(&self, key: &[u8; 32]) -> Result<()>;
+    /// Forgets every failure at or before `before`; returns how many.
+    async fn prune_sign_in_failures(&self, before: Timestamp) -> Result<u64>;
 }
 
 /// Wrapped child keys, kept apart from the data store.

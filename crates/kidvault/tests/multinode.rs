@@ -148,3 +148,36 @@ async fn a_second_node_finishes_the_deletions_of_one_killed_mid_work() {
     assert_eq!(sql_count(&url, &format!("ledger_head WHERE size = {entries}")), 1);
     assert!(terminate(&mut b).success());
 }
+
+/// Sign-in throttling is counted in the shared store: failures on one node
+/// count on the other, so more nodes do not buy an attacker more guesses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_failures_on_one_node_count_on_the_other() {
+    if !on_postgres() {
+        eprintln!("skipped: needs KIDVAULT_TEST_DATABASE=postgres://... (several nodes share one PostgreSQL)");
+        return;
+    }
+    let a_dir = tempfile::tempdir().unwrap();
+    let url = database_of(a_dir.path()).unwrap();
+    let a = run_binary_with(a_dir.path(), &[], &[]);
+    let b_dir = tempfile::tempdir().unwrap();
+    std::fs::write(b_dir.path().join("database-url"), &url).unwrap();
+    copy_dir(&a_dir.path().join("keys"), &b_dir.path().join("keys"));
+    let b = run_binary_with(b_dir.path(), &[], &[]);
+    let (node_a, node_b) = (TestApp::attach(&a.base, a_dir), TestApp::attach(&b.base, b_dir));
+    node_a.guardian("ana@example.org").await;
+    let attempt = async |node: &TestApp, password: &str| {
+        let body = json!({"email": "ana@example.org", "password": password});
+        node.http.post(node.url("/sessions")).json(&body).send().await.unwrap().status()
+    };
+    // Five wrong passwords, alternating nodes: the limit is five per account.
+    for i in 0..5 {
+        let node = if i % 2 == 0 { &node_a } else { &node_b };
+        assert_eq!(attempt(node, "wrong password!!").await, StatusCode::UNAUTHORIZED);
+    }
+    // Now both nodes refuse even the right password.
+    assert_eq!(attempt(&node_a, "a long enough password").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(attempt(&node_b, "a long enough password").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(sql_count(&url, "sign_in_failures"), 10, "per failure, a row for the account and one for the address");
+    drop((a, b));
+}

@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/store_0006_dormancy.sql")),
     (7, include_str!("../migrations/store_0007_ledger_tiles.sql")),
     (8, include_str!("../migrations/store_0008_leases.sql")),
+    (9, include_str!("../migrations/store_0009_sign_in_failures.sql")),
 ];
 
 /// The embedded data store: one SQLite file.
@@ -1162,6 +1163,61 @@ impl Store for SqliteStore {
             .write(move |c| {
                 c.execute("DELETE FROM leases WHERE name = ?1 AND holder = ?2", params![name, holder.as_bytes()])?;
                 Ok(())
+            })
+            .await
+    }
+
+    async fn record_sign_in_failure(&self, keys: &[[u8; 32]], at: Timestamp, forget_before: Timestamp) -> Result<()> {
+        let keys = keys.to_vec();
+        self.db
+            .write(move |c| {
+                for key in &keys {
+                    c.prepare_cached("DELETE FROM sign_in_failures WHERE key = ?1 AND at <= ?2")?
+                        .execute(params![key, ts_to_sql(forget_before)])?;
+                    c.prepare_cached("INSERT INTO sign_in_failures (key, at) VALUES (?1, ?2)")?
+                        .execute(params![key, ts_to_sql(at)])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn sign_in_failures(&self, keys: &[[u8; 32]], since: Timestamp, limit: u32) -> Result<Vec<Vec<Timestamp>>> {
+        let keys = keys.to_vec();
+        self.db
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT at FROM sign_in_failures WHERE key = ?1 AND at > ?2 ORDER BY at DESC LIMIT ?3",
+                )?;
+                keys.iter()
+                    .map(|key| {
+                        let mut times = stmt
+                            .query_map(params![key, ts_to_sql(since), limit], |r| r.get::<_, i64>(0))?
+                            .map(|v| ts_from_sql(v?))
+                            .collect::<Result<Vec<_>>>()?;
+                        times.reverse();
+                        Ok(times)
+                    })
+                    .collect()
+            })
+            .await
+    }
+
+    async fn clear_sign_in_failures(&self, key: &[u8; 32]) -> Result<()> {
+        let key = *key;
+        self.db
+            .write(move |c| {
+                c.prepare_cached("DELETE FROM sign_in_failures WHERE key = ?1")?.execute([&key[..]])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn prune_sign_in_failures(&self, before: Timestamp) -> Result<u64> {
+        self.db
+            .write(move |c| {
+                Ok(c.prepare_cached("DELETE FROM sign_in_failures WHERE at <= ?1")?.execute([ts_to_sql(before)])?
+                    as u64)
             })
             .await
     }
