@@ -267,6 +267,10 @@ impl BlobStore for S3BlobStore {
         Ok(BlobLocator(format!("{LOCATOR_PREFIX}{key}")))
     }
 
+    fn holds(&self, locator: &BlobLocator) -> bool {
+        self.key_of(locator).is_ok_and(|k| k.starts_with(&format!("{}blobs/", self.location.prefix)))
+    }
+
     async fn get(&self, locator: &BlobLocator) -> Result<Bytes> {
         let key = self.key_of(locator)?;
         let (status, body) = self.send(reqwest::Method::GET, Some(&key), &[], Bytes::new()).await?;

@@ -438,6 +438,32 @@ impl Store for PgStore {
         self.db.write(move |tx| insert_item_tx(tx, &item)).await
     }
 
+    async fn blob_items(&self, after: Option<ItemId>, limit: u32) -> Result<Vec<(ItemId, BlobLocator)>> {
+        let after = after.map_or(uuid::Uuid::nil(), |a| a.0);
+        self.db
+            .read(move |tx| {
+                let rows = tx.rows(
+                    "SELECT id, blob_locator FROM items WHERE blob_locator IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
+                    &[&after, &i64::from(limit)],
+                )?;
+                Ok(rows.iter().map(|r| (ItemId(r.get(0)), BlobLocator(r.get(1)))).collect())
+            })
+            .await
+    }
+
+    async fn relocate_blob(&self, item: ItemId, from: &BlobLocator, to: &BlobLocator) -> Result<bool> {
+        let (from, to) = (from.0.clone(), to.0.clone());
+        self.db
+            .write(move |tx| {
+                let n = tx.exec(
+                    "UPDATE items SET blob_locator = $3 WHERE id = $1 AND blob_locator = $2",
+                    &[&item.0, &from, &to],
+                )?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
     async fn item(&self, item: ItemId) -> Result<Option<ItemRecord>> {
         self.db
             .read(move |tx| match tx.opt(&format!("SELECT {ITEM_COLS} FROM items WHERE id = $1"), &[&item.0])? {

@@ -38,7 +38,7 @@ macro_rules! store_conformance_tests {
             notices_are_written_with_their_event_and_leased_until_delivered, invites_are_single_use_and_expire,
             email_plus_consent_counts_once_confirmed_by_its_guardian, totp_steps_and_recovery_codes_work_once,
             sweeps_read_only_what_is_due_and_activity_ends_dormancy, leases_have_one_holder_until_they_expire,
-            sign_in_failures_are_kept_per_key_for_their_window);
+            sign_in_failures_are_kept_per_key_for_their_window, blob_items_are_listed_and_relocated);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -443,6 +443,8 @@ pub async fn blobs_round_trip_and_delete(_: S, _: K, blobs: B) {
     blobs.delete(gone).await.unwrap();
     let after = blobs.get(gone).await;
     assert!(after.is_err() || after.unwrap().iter().all(|b| *b == 0), "deleted blob still readable");
+    assert!(blobs.holds(gone), "its own locator");
+    assert!(!blobs.holds(&BlobLocator("elsewhere:1".into())));
     let (kept, data) = &stored[8];
     assert_eq!(&blobs.get(kept).await.unwrap(), data);
     // Many at once (one already gone): all erased, the rest untouched.
@@ -1061,4 +1063,31 @@ pub async fn sign_in_failures_are_kept_per_key_for_their_window(store: S, _: K, 
     assert_eq!(store.sign_in_failures(&[addr], t(0) - window, 64).await.unwrap()[0], vec![at(2000)]);
     assert_eq!(store.prune_sign_in_failures(at(1999)).await.unwrap(), 1, "bob's one old failure");
     assert!(store.sign_in_failures(&[bob], t(0) - window, 64).await.unwrap()[0].is_empty());
+}
+
+pub async fn blob_items_are_listed_and_relocated(store: S, _: K, _: B) {
+    let (hh, _) = household(&store, "blobs@example.org").await;
+    let c = child(&store, hh, 0).await;
+    let mut blobbed = Vec::new();
+    for i in 0..5 {
+        let mut rec = item(c.child.id, ItemKind::VoiceRecording, &[], i);
+        rec.content = StoredContent::Blob(BlobLocator(format!("local:1:{}:100", i * 100)));
+        store.insert_item(&rec).await.unwrap();
+        blobbed.push((rec.meta.id, BlobLocator(format!("local:1:{}:100", i * 100))));
+        store.insert_item(&item(c.child.id, ItemKind::Transcript, &[rec.meta.id], i)).await.unwrap();
+        // inline
+    }
+    blobbed.sort_by_key(|(id, _)| id.0);
+    // Only blob items, in id order, page by page.
+    let first = store.blob_items(None, 3).await.unwrap();
+    assert_eq!(first, blobbed[..3]);
+    let rest = store.blob_items(Some(first[2].0), 3).await.unwrap();
+    assert_eq!(rest, blobbed[3..]);
+    // Moved only from where it still is.
+    let (id, at) = blobbed[1].clone();
+    let to = BlobLocator("s3:blobs/x".into());
+    assert!(!store.relocate_blob(id, &BlobLocator("local:9:9:9".into()), &to).await.unwrap());
+    assert!(store.relocate_blob(id, &at, &to).await.unwrap());
+    assert_eq!(store.item(id).await.unwrap().unwrap().content, StoredContent::Blob(to.clone()));
+    assert!(!store.relocate_blob(id, &at, &to).await.unwrap(), "already moved");
 }

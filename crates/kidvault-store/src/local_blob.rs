@@ -223,6 +223,10 @@ impl BlobStore for LocalBlobStore {
         rx.await.map_err(|_| StoreError::Backend("blob writer has stopped".into()))?
     }
 
+    fn holds(&self, loc: &BlobLocator) -> bool {
+        self.parse(loc).is_ok()
+    }
+
     async fn get(&self, loc: &BlobLocator) -> Result<Bytes> {
         let (path, off, len) = self.parse(loc)?;
         tokio::task::spawn_blocking(move || {

@@ -72,6 +72,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list_items(&self, child: ChildId, filter: &ItemFilter) -> Result<Vec<kidvault_domain::item::ItemMeta>>;
     /// Items derived directly from `id`.
     async fn derived_from(&self, id: ItemId) -> Result<Vec<ItemId>>;
+    /// Items whose content is a blob, in id order after `after`, at most `limit`
+    /// (moving blobs from one blob store to another).
+    async fn blob_items(&self, after: Option<ItemId>, limit: u32) -> Result<Vec<(ItemId, BlobLocator)>>;
+    /// Points `item`'s content at `to` if it is still at `from`; returns whether
+    /// it was (a deletion may have purged the item meanwhile).
+    async fn relocate_blob(&self, item: ItemId, from: &BlobLocator, to: &BlobLocator) -> Result<bool>;
 
     /// Appends entries to the ledger, in order, in one transaction; returns their
     /// indexes. Appends are totally ordered: no gaps, no forks.
@@ -305,4 +311,6 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     /// Removes many blobs' bytes with as few syncs as the backend allows. Blobs
     /// already gone are skipped.
     async fn delete_many(&self, locators: &[BlobLocator]) -> Result<()>;
+    /// Whether `locator` names a blob of this store (moving blobs between stores).
+    fn holds(&self, locator: &BlobLocator) -> bool;
 }

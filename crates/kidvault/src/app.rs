@@ -19,7 +19,7 @@ use kidvault_http::{metrics::Metrics, AppState};
 use kidvault_ledger::checkpoint::Signer;
 use kidvault_service::Vault;
 use kidvault_store::sqlite::{SqliteKeystore, SqliteStore};
-use kidvault_store::{Keystore, LocalBlobStore, Store};
+use kidvault_store::{BlobStore, Keystore, LocalBlobStore, Store};
 use kidvault_store_postgres::{PgKeystore, PgStore};
 use tokio::net::TcpListener;
 
@@ -51,10 +51,7 @@ pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
     }
     // The verifier key is public; kept beside the signing key for offline checks.
     std::fs::write(key_dir.join("ledger.pub"), format!("{}\n", signer.verifier_key()))?;
-    let blobs: Arc<dyn kidvault_store::BlobStore> = match config.blobs()? {
-        Blobs::Local(dir) => Arc::new(LocalBlobStore::open(&dir)?),
-        Blobs::S3(location) => Arc::new(kidvault_blob_s3::S3BlobStore::from_env(location)?),
-    };
+    let blobs = open_blobs(config.blobs()?)?;
     tracing::info!(
         backend = backend.describe(),
         data_dir = %data_dir.display(),
@@ -69,6 +66,14 @@ pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
         Arc::new(signer),
         kidvault_service::VaultConfig { node_id: node_id(data_dir)?, ..config.vault_config()? },
     )))
+}
+
+/// The blob store named by the configuration.
+pub fn open_blobs(blobs: Blobs) -> anyhow::Result<Arc<dyn BlobStore>> {
+    Ok(match blobs {
+        Blobs::Local(dir) => Arc::new(LocalBlobStore::open(&dir)?),
+        Blobs::S3(location) => Arc::new(kidvault_blob_s3::S3BlobStore::from_env(location)?),
+    })
 }
 
 /// This deployment directory's node id (created on first start): a restarted
@@ -89,7 +94,7 @@ fn node_id(data_dir: &Path) -> anyhow::Result<uuid::Uuid> {
 /// The data store and keystore: on SQLite two files (the keystore beside the
 /// root key, outside the data directory); on PostgreSQL one database, the
 /// keystore in its own schema.
-fn open_stores(backend: &Backend, key_dir: &Path) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn Keystore>)> {
+pub(crate) fn open_stores(backend: &Backend, key_dir: &Path) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn Keystore>)> {
     Ok(match backend {
         Backend::Sqlite(path) => (
             Arc::new(SqliteStore::open(path).with_context(|| format!("opening {}", path.display()))?),
@@ -103,41 +108,6 @@ fn open_stores(backend: &Backend, key_dir: &Path) -> anyhow::Result<(Arc<dyn Sto
             )
         }
     })
-}
-
-/// `kidvault migrate-store`: copies the embedded deployment into PostgreSQL and
-/// verifies the copy (rows per table, ledger size, root and latest checkpoint).
-pub async fn migrate_store(config: &Config, from: Option<&str>, to: &str) -> anyhow::Result<()> {
-    let Backend::Sqlite(data) = Backend::parse(from.or(config.database.as_deref()), &config.data_dir)? else {
-        anyhow::bail!("--from must name the embedded store: sqlite://PATH");
-    };
-    let Backend::Postgres(url) = Backend::parse(Some(to), &config.data_dir)? else {
-        anyhow::bail!("--to must name a PostgreSQL database: postgres://USER@HOST:PORT/DB");
-    };
-    anyhow::ensure!(data.exists(), "no data store at {}", data.display());
-    let keystore = config.key_file().with_file_name("keystore.db");
-    anyhow::ensure!(keystore.exists(), "no keystore at {} (use --key-file)", keystore.display());
-    let copied = kidvault_store_postgres::import::import_sqlite(&data, &keystore, &url)?;
-    let landed = kidvault_store_postgres::import::counts(&url)?;
-    for (table, n) in &copied {
-        println!("{table:<20} {n:>10} rows");
-    }
-    anyhow::ensure!(copied == landed, "row counts differ after the copy: {copied:?} vs {landed:?}");
-    let source: Arc<dyn Store> = Arc::new(SqliteStore::open(&data)?);
-    let target: Arc<dyn Store> = Arc::new(PgStore::open(&url, 2)?);
-    let size = source.ledger_size().await?;
-    anyhow::ensure!(target.ledger_size().await? == size, "ledger sizes differ");
-    let root = source.ledger_root(size).await?;
-    anyhow::ensure!(target.ledger_root(size).await? == root, "ledger roots differ at size {size}");
-    anyhow::ensure!(
-        target.latest_checkpoint().await? == source.latest_checkpoint().await?,
-        "latest signed checkpoints differ"
-    );
-    println!(
-        "verified: every table's rows, ledger of {size} entries with root {}, latest checkpoint",
-        root.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
-    Ok(())
 }
 
 /// The ledger's signing key: beside the root key, apart from the data.

@@ -9,3 +9,4 @@ pub mod app;
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod migrate;

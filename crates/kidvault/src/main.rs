@@ -89,6 +89,22 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Move every blob of the deployment from its blob store (`blob_store`,
+    /// local by default) to another, item by item, each copy read back before
+    /// its item points at it. Resumable; refused while deletions are unfinished.
+    /// Stop the nodes first, and start them on the new store after.
+    MigrateBlobs {
+        #[command(flatten)]
+        at: Deployment,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The blob store to move to: s3://BUCKET[/PREFIX]?endpoint=URL&region=R.
+        #[arg(long)]
+        to: String,
+        /// Erase each original once its item points at the copy.
+        #[arg(long)]
+        delete_source: bool,
+    },
     /// Verify an entry proof (from /api/v1/ledger/entries/N/proof) offline.
     VerifyReceipt {
         file: PathBuf,
@@ -400,7 +416,12 @@ async fn main() -> anyhow::Result<()> {
             cfg.data_dir = data_dir.unwrap_or(cfg.data_dir);
             cfg.key_file = key_file.or(cfg.key_file);
             init_tracing("warn");
-            app::migrate_store(&cfg, from.as_deref(), &to).await
+            kidvault::migrate::migrate_store(&cfg, from.as_deref(), &to).await
+        }
+        Command::MigrateBlobs { at, config, to, delete_source } => {
+            let cfg = at.config(config.as_deref())?;
+            init_tracing("warn");
+            kidvault::migrate::migrate_blobs(&cfg, &to, delete_source).await
         }
         Command::VerifyReceipt { file, public_key } => {
             let cfg = Config::load(None)?;

@@ -111,3 +111,90 @@ async fn a_demo_deployment_moved_to_postgres_serves_the_same_items_and_receipts(
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a deployment"));
 }
+
+/// `kidvault migrate-blobs` on the deployment at `root` (its database, local blobs).
+fn migrate_blobs(root: &Path, to: &str) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
+        .args(["migrate-blobs", "--delete-source", "--blob-store", "local", "--to", to, "--data-dir"])
+        .arg(root.join("data"))
+        .arg("--key-file")
+        .arg(root.join("keys/root.key"))
+        .args(database_of(root).map(|url| format!("--database={url}")))
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// The demo deployment's audio, on its local blob store, moved to S3 with
+/// `migrate-blobs --delete-source`: refused while a deletion is unfinished (its
+/// purge erases blobs where they were recorded); once it is done, every copy lands (one S3 object per moved
+/// blob), the local originals are erased (their files hold only zeros), and,
+/// with the local directory removed, the deployment serves the same recordings
+/// and audio from S3. A second run finds nothing left to move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blobs_moved_to_s3_are_served_from_there_and_erased_where_they_were() {
+    if std::env::var("KIDVAULT_TEST_S3").is_err() {
+        eprintln!("skipped: needs KIDVAULT_TEST_S3 (an S3 server)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    std::fs::write(root.join("blob-store"), "local").unwrap();
+    // A node that dies right after making a deletion's content unreadable.
+    let mut p = run_binary_with(&root, &["--demo"], &[("KIDVAULT_FAULT_AFTER_STEP", "shredded")]);
+    let app = TestApp::attach(&p.base, dir);
+    let token = sign_in(&app).await;
+    let (ids, audio) = recordings(&app, &token).await;
+    let (s, accepted) = app.delete(&format!("/items/{}", ids[1]), &token).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let deletion = accepted["deletion_id"].as_str().unwrap().to_owned();
+    for _ in 0..100 {
+        if p.child.try_wait().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(p.child.try_wait().unwrap().is_some_and(|e| !e.success()), "the node crashed mid-deletion");
+    let dir = app.detach();
+
+    // Refused while that deletion is unfinished, with nothing moved.
+    let s3 = blob_store_of(tempfile::tempdir().unwrap().path()).unwrap(); // a fresh bucket
+    let (ok, refused) = migrate_blobs(&root, &s3);
+    assert!(!ok && refused.contains("1 deletions are unfinished"), "{refused}");
+    assert_eq!(s3_versions(&s3), 0);
+    // Restarted, the node finishes it.
+    let mut p = run_binary(&root, &[]);
+    let app = TestApp::attach(&p.base, dir);
+    await_deletion(&app, &token, &deletion).await;
+    assert!(terminate(&mut p).success());
+    let dir = app.detach();
+
+    let (ok, out) = migrate_blobs(&root, &s3);
+    assert!(ok, "{out}");
+    let moved: u64 = out.split("moved ").nth(1).and_then(|r| r.split(' ').next()).unwrap().parse().unwrap();
+    assert!(moved >= ids.len() as u64 - 1, "{out}");
+    assert_eq!(s3_versions(&s3), moved, "one object per moved blob");
+    // The originals were erased in place.
+    for f in std::fs::read_dir(root.join("data/blobs")).unwrap() {
+        let path = f.unwrap().path();
+        if path.is_file() {
+            assert!(std::fs::read(&path).unwrap().iter().all(|b| *b == 0), "{} holds data", path.display());
+        }
+    }
+    std::fs::remove_dir_all(root.join("data/blobs")).unwrap();
+
+    std::fs::write(root.join("blob-store"), &s3).unwrap();
+    let mut p = run_binary(&root, &[]);
+    let app = TestApp::attach(&p.base, dir);
+    let token = sign_in(&app).await;
+    let (moved_ids, moved_audio) = recordings(&app, &token).await;
+    let mut expected = ids.clone();
+    expected.remove(1);
+    assert_eq!(moved_ids, expected);
+    assert_eq!(moved_audio, audio, "the same audio, now from S3");
+    assert!(terminate(&mut p).success());
+
+    let (ok, again) = migrate_blobs(&root, &s3);
+    assert!(ok && again.contains("moved 0 blobs"), "{again}");
+}

@@ -800,6 +800,37 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn blob_items(&self, after: Option<ItemId>, limit: u32) -> Result<Vec<(ItemId, BlobLocator)>> {
+        let after = after.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
+        self.db
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT id, blob_locator FROM items WHERE blob_locator IS NOT NULL AND id > ?1 ORDER BY id LIMIT ?2",
+                )?;
+                let rows = stmt.query_map(params![after, limit], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?)))?;
+                rows.map(|r| {
+                    let (id, loc) = r?;
+                    let id = uuid::Uuid::from_slice(&id).map_err(|_| StoreError::Corrupt("item id".into()))?;
+                    Ok((ItemId(id), BlobLocator(loc)))
+                })
+                .collect()
+            })
+            .await
+    }
+
+    async fn relocate_blob(&self, item: ItemId, from: &BlobLocator, to: &BlobLocator) -> Result<bool> {
+        let (from, to) = (from.0.clone(), to.0.clone());
+        self.db
+            .write(move |c| {
+                let n = c.execute(
+                    "UPDATE items SET blob_locator = ?3 WHERE id = ?1 AND blob_locator = ?2",
+                    params![item.as_bytes(), from, to],
+                )?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
     async fn list_items(&self, child: ChildId, f: &ItemFilter) -> Result<Vec<ItemMeta>> {
         let f = f.clone();
         self.db
