@@ -48,5 +48,5 @@ impl LedgerRows for Rows {
 
 /// Audits the ledger in the data store at `db`.
 pub fn verify_ledger(db: &Path, verifier: &Verifier) -> Result<LedgerAudit, AuditFailure> {
-    crate::audit::verify(&mut Rows(open_conn(db, false)?), verifier)
+    crate::audit::verify(&mut Rows(open_conn(db, super::Role::Reader)?), verifier)
 }

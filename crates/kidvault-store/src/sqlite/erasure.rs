@@ -37,7 +37,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 /// Scans a SQLite file (data store or keystore) for the ids.
 pub fn scan_database(db: &Path, ids: &[uuid::Uuid]) -> Result<Vec<Residue>> {
-    let conn = open_conn(db, false)?;
+    let conn = open_conn(db, super::Role::Reader)?;
     let tables: Vec<String> = {
         let mut stmt = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
@@ -74,7 +74,7 @@ pub fn scan_database(db: &Path, ids: &[uuid::Uuid]) -> Result<Vec<Residue>> {
 
 /// The items recorded as deleted for `child` (from the deletion records).
 pub fn deleted_items_of(db: &Path, child: uuid::Uuid) -> Result<Vec<uuid::Uuid>> {
-    let conn = open_conn(db, false)?;
+    let conn = open_conn(db, super::Role::Reader)?;
     let mut stmt = conn.prepare(
         "SELECT di.item_id FROM deletion_items di JOIN deletions d ON d.id = di.deletion_id WHERE d.child_id = ?1",
     )?;

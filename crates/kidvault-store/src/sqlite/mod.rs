@@ -84,6 +84,8 @@ pub(crate) struct Db {
     writer: Option<JoinHandle<()>>,
     checkpointer: Option<(Arc<std::sync::atomic::AtomicBool>, JoinHandle<()>)>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// Read connections that map the file, for the ledger's tree (see [`Role`]).
+    mapped: Arc<Mutex<Vec<Connection>>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -92,12 +94,27 @@ impl std::fmt::Debug for Db {
     }
 }
 
-/// How much of the file a read connection maps. SQLite caps it at
+/// How much of the file a mapped read connection maps. SQLite caps it at
 /// SQLITE_MAX_MMAP_SIZE, raised from its 2 GiB default to this in
 /// `.cargo/config.toml` (LIBSQLITE3_FLAGS).
-const READER_MMAP_BYTES: i64 = 1 << 40;
+const MAPPED_BYTES: i64 = 1 << 40;
 
-fn open_conn(path: &Path, write: bool) -> Result<Connection> {
+/// What a connection is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Writer,
+    Reader,
+    /// Reads the ledger's tree: random single pages scattered through a file of
+    /// many gigabytes (a proof's tile). Mapping the file reads such a page in
+    /// place from the kernel's page cache, with no read() call and no copy into
+    /// a per-connection cache that other reads would churn. Only these
+    /// connections map: the pages they touch show in the process's RSS as
+    /// file-backed memory (the kernel's page cache, shared and reclaimable).
+    Mapped,
+}
+
+fn open_conn(path: &Path, role: Role) -> Result<Connection> {
+    let write = role == Role::Writer;
     let flags = if write {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
@@ -115,13 +132,8 @@ fn open_conn(path: &Path, write: bool) -> Result<Connection> {
     // Page cache (allocated only as used): the writer keeps hot index pages instead
     // of re-reading them on every batch; readers keep the upper tree levels.
     conn.execute_batch(if write { "PRAGMA cache_size=-65536;" } else { "PRAGMA cache_size=-8192;" })?;
-    if !write {
-        // Readers map the file: a page already in the kernel's page cache is read
-        // in place, without a read() call and a copy into SQLite's own cache (which
-        // random lookups, such as ledger proofs over a multi-gigabyte file, would
-        // otherwise churn). Mapped pages are the kernel's page cache, shared and
-        // reclaimable, not this process's heap.
-        conn.pragma_update(None, "mmap_size", READER_MMAP_BYTES)?;
+    if role == Role::Mapped {
+        conn.pragma_update(None, "mmap_size", MAPPED_BYTES)?;
     }
 
     Ok(conn)
@@ -134,7 +146,7 @@ impl Db {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let conn = open_conn(path, true)?;
+        let conn = open_conn(path, Role::Writer)?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Backend(format!("could not enable WAL (got {mode})")));
@@ -146,7 +158,7 @@ impl Db {
         conn.wal_hook(Some(bound_wal));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let checkpointer = {
-            let (conn, stop) = (open_conn(path, true)?, Arc::clone(&stop));
+            let (conn, stop) = (open_conn(path, Role::Writer)?, Arc::clone(&stop));
             conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
             std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || checkpoint_loop(&conn, &stop))?
         };
@@ -160,6 +172,7 @@ impl Db {
             writer: Some(writer),
             checkpointer: Some((stop, checkpointer)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            mapped: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
@@ -190,28 +203,42 @@ impl Db {
     {
         let pool = Arc::clone(&self.readers);
         let path = self.path.clone();
-        tokio::task::spawn_blocking(move || with_reader(&pool, &path, f))
+        tokio::task::spawn_blocking(move || with_reader(&pool, &path, Role::Reader, f))
             .await
             .map_err(|e| StoreError::Backend(format!("reader task failed: {e}")))?
     }
 
     /// Runs `f` on a read connection right here. Only for bounded point lookups by
-    /// primary or unique key (tens of microseconds from the mapped page cache): on
-    /// the hot ingest path the hand-off to a blocking thread costs more than the
+    /// primary or unique key (tens of microseconds from the page cache): on the
+    /// hot ingest path the hand-off to a blocking thread costs more than the
     /// lookup itself.
     pub(crate) fn lookup<T, F>(&self, f: F) -> Result<T>
     where
         F: FnOnce(&Connection) -> Result<T>,
     {
-        with_reader(&self.readers, &self.path, f)
+        with_reader(&self.readers, &self.path, Role::Reader, f)
+    }
+
+    /// As [`Db::lookup`], on a connection that maps the file: for the ledger's
+    /// tree (roots and proofs).
+    pub(crate) fn lookup_mapped<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T>,
+    {
+        with_reader(&self.mapped, &self.path, Role::Mapped, f)
     }
 }
 
-fn with_reader<T>(pool: &Mutex<Vec<Connection>>, path: &Path, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+fn with_reader<T>(
+    pool: &Mutex<Vec<Connection>>,
+    path: &Path,
+    role: Role,
+    f: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
     let pooled = pool.lock().map_err(|_| StoreError::Backend("reader pool poisoned".into()))?.pop();
     let conn = match pooled {
         Some(c) => c,
-        None => open_conn(path, false)?,
+        None => open_conn(path, role)?,
     };
     let out = f(&conn);
     if let Ok(mut p) = pool.lock() {
@@ -376,17 +403,19 @@ pub(crate) fn uuid_from_sql(v: &[u8]) -> Result<uuid::Uuid> {
 mod tests {
     use super::*;
 
-    /// Readers map the whole file, past SQLite's default 2 GiB cap (which would
-    /// silently leave most of a large ledger to read() calls): the build flag in
-    /// `.cargo/config.toml` is in effect.
+    /// The ledger's readers map the whole file, past SQLite's default 2 GiB cap
+    /// (which would silently leave most of a large ledger to read() calls): the
+    /// build flag in `.cargo/config.toml` is in effect. Other readers do not map.
     #[test]
-    fn readers_map_the_file_beyond_the_default_cap() {
+    fn ledger_readers_map_the_file_beyond_the_default_cap_and_no_others_do() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let db = Db::open(&path, &[(1, "CREATE TABLE t (k INTEGER PRIMARY KEY);")]).unwrap();
-        let mapped: i64 = db.lookup(|c| Ok(c.query_row("PRAGMA mmap_size", [], |r| r.get(0))?)).unwrap();
-        assert_eq!(mapped, READER_MMAP_BYTES);
+        let size = |c: &Connection| Ok(c.query_row("PRAGMA mmap_size", [], |r| r.get::<_, i64>(0))?);
+        let mapped = db.lookup_mapped(size).unwrap();
+        assert_eq!(mapped, MAPPED_BYTES);
         assert!(mapped > 0x7fff_0000);
+        assert_eq!(db.lookup(size).unwrap(), 0);
     }
 
     /// Under a continuous stream of writes the WAL stays bounded: it is

@@ -911,15 +911,18 @@ impl Store for SqliteStore {
         if size == 0 {
             return Ok(kidvault_ledger::hash::empty_root());
         }
-        self.db.lookup(|c| Ok(ledger::hashes_of(c, &self.upper, &[(0, size)])?[0]))
+        self.db.lookup_mapped(|c| Ok(ledger::hashes_of(c, &self.upper, &[(0, size)])?[0]))
     }
 
     async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
-        self.db.lookup(|c| ledger::hashes_of(c, &self.upper, &kidvault_ledger::tree::inclusion_ranges(index, size)?))
+        self.db.lookup_mapped(|c| {
+            ledger::hashes_of(c, &self.upper, &kidvault_ledger::tree::inclusion_ranges(index, size)?)
+        })
     }
 
     async fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>> {
-        self.db.lookup(|c| ledger::hashes_of(c, &self.upper, &kidvault_ledger::tree::consistency_ranges(from, to)?))
+        self.db
+            .lookup_mapped(|c| ledger::hashes_of(c, &self.upper, &kidvault_ledger::tree::consistency_ranges(from, to)?))
     }
 
     async fn save_checkpoint(&self, size: u64, at: Timestamp, note: &str) -> Result<()> {

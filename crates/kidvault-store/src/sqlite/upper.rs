@@ -142,7 +142,7 @@ mod tests {
     fn cached_and_uncached_proofs_agree_as_the_log_grows() {
         let dir = tempfile::tempdir().unwrap();
         let db = super::super::store::SqliteStore::open(&dir.path().join("s.db")).unwrap();
-        let conn = super::super::open_conn(&dir.path().join("s.db"), true).unwrap();
+        let conn = super::super::open_conn(&dir.path().join("s.db"), super::super::Role::Writer).unwrap();
         super::super::ledger::append(&conn, &entries(3000)).unwrap();
         let cache = UpperNodes::default();
         // The reference: every node, computed in memory from the stored leaves.
