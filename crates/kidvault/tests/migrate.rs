@@ -28,6 +28,20 @@ async fn recordings(app: &TestApp, token: &str) -> (Vec<String>, Vec<u8>) {
     (ids, audio.to_vec())
 }
 
+/// Starts the deployment at `root` again: it serves the recordings `ids` but
+/// the second (deleted before the move), and the first one's `audio`.
+async fn serves_the_same(root: &Path, dir: tempfile::TempDir, ids: &[String], audio: &[u8]) -> (Proc, TestApp, String) {
+    let p = run_binary(root, &[]);
+    let app = TestApp::attach(&p.base, dir);
+    let token = sign_in(&app).await;
+    let (moved_ids, moved_audio) = recordings(&app, &token).await;
+    let mut expected = ids.to_vec();
+    expected.remove(1);
+    assert_eq!(moved_ids, expected, "the same items, the deleted one still gone");
+    assert_eq!(moved_audio, audio, "the same audio, decrypted with the same keys");
+    (p, app, token)
+}
+
 fn migrate(root: &Path, to: &str) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
         .args(["migrate-store", "--to", to, "--data-dir"])
@@ -73,14 +87,7 @@ async fn a_demo_deployment_moved_to_postgres_serves_the_same_items_and_receipts(
 
     // Served from PostgreSQL: the same deployment.
     std::fs::write(root.join("database-url"), &url).unwrap();
-    let mut p = run_binary(&root, &[]);
-    let app = TestApp::attach(&p.base, dir);
-    let token = sign_in(&app).await;
-    let (moved_ids, moved_audio) = recordings(&app, &token).await;
-    let mut expected = ids.clone();
-    expected.remove(1);
-    assert_eq!(moved_ids, expected, "the same items, the deleted one still gone");
-    assert_eq!(moved_audio, audio, "the same audio, decrypted with the same keys");
+    let (mut p, app, token) = serves_the_same(&root, dir, &ids, &audio).await;
     assert_eq!(app.public_key().await, public_key);
     let (_, entry) = app.verified_receipt(&token, &deletion).await;
     assert!(entry.counts.get("items").is_some_and(|n| *n >= 1), "{:?}", entry.counts);
@@ -114,14 +121,7 @@ async fn a_demo_deployment_moved_to_postgres_serves_the_same_items_and_receipts(
 
 /// `kidvault migrate-blobs` on the deployment at `root` (its database, local blobs).
 fn migrate_blobs(root: &Path, to: &str) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
-        .args(["migrate-blobs", "--delete-source", "--blob-store", "local", "--to", to, "--data-dir"])
-        .arg(root.join("data"))
-        .arg("--key-file")
-        .arg(root.join("keys/root.key"))
-        .args(database_of(root).map(|url| format!("--database={url}")))
-        .output()
-        .unwrap();
+    let out = kidvault_on(root, &["migrate-blobs", "--delete-source", "--blob-store", "local", "--to", to]);
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
@@ -185,16 +185,10 @@ async fn blobs_moved_to_s3_are_served_from_there_and_erased_where_they_were() {
     std::fs::remove_dir_all(root.join("data/blobs")).unwrap();
 
     std::fs::write(root.join("blob-store"), &s3).unwrap();
-    let mut p = run_binary(&root, &[]);
-    let app = TestApp::attach(&p.base, dir);
-    let token = sign_in(&app).await;
-    let (moved_ids, moved_audio) = recordings(&app, &token).await;
-    let mut expected = ids.clone();
-    expected.remove(1);
-    assert_eq!(moved_ids, expected);
-    assert_eq!(moved_audio, audio, "the same audio, now from S3");
+    let (mut p, app, _) = serves_the_same(&root, dir, &ids, &audio).await;
     assert!(terminate(&mut p).success());
 
     let (ok, again) = migrate_blobs(&root, &s3);
     assert!(ok && again.contains("moved 0 blobs"), "{again}");
+    drop(app); // holds the deployment's directory until here
 }

@@ -493,16 +493,23 @@ pub async fn receiver(behaviours: &[(&str, Behaviour)]) -> (String, Calls) {
     (base, calls)
 }
 
-/// `kidvault admin create` beside the running server; returns the printed token.
-pub fn staff(root: &Path, role: &str) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
-        .args(["admin", "create", "--name", "Sam", "--role", role, "--data-dir"])
+/// Runs `kidvault ARGS` on the deployment at `root` (its data directory, key
+/// file and database).
+pub fn kidvault_on(root: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
+        .args(args)
+        .arg("--data-dir")
         .arg(root.join("data"))
         .arg("--key-file")
         .arg(root.join("keys/root.key"))
         .args(database_of(root).map(|url| format!("--database={url}")))
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// `kidvault admin create` beside the running server; returns the printed token.
+pub fn staff(root: &Path, role: &str) -> String {
+    let out = kidvault_on(root, &["admin", "create", "--name", "Sam", "--role", role]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(token.starts_with("kva_"), "{token}");
