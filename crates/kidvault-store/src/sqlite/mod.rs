@@ -84,7 +84,7 @@ pub(crate) struct Db {
     writer: Option<JoinHandle<()>>,
     checkpointer: Option<(Arc<std::sync::atomic::AtomicBool>, JoinHandle<()>)>,
     readers: Arc<Mutex<Vec<Connection>>>,
-    /// Read connections that map the file, for the ledger's tree (see [`Role`]).
+    /// Read connections that map the file, for the ledger (see [`Role`]).
     mapped: Arc<Mutex<Vec<Connection>>>,
 }
 
@@ -104,8 +104,8 @@ const MAPPED_BYTES: i64 = 1 << 40;
 pub(crate) enum Role {
     Writer,
     Reader,
-    /// Reads the ledger's tree: random single pages scattered through a file of
-    /// many gigabytes (a proof's tile). Mapping the file reads such a page in
+    /// Reads the ledger (entries by index, and its tree): random single pages
+    /// scattered through a file of many gigabytes (an entry, a proof's tile). Mapping the file reads such a page in
     /// place from the kernel's page cache, with no read() call and no copy into
     /// a per-connection cache that other reads would churn. Only these
     /// connections map: the pages they touch show in the process's RSS as
@@ -219,8 +219,8 @@ impl Db {
         with_reader(&self.readers, &self.path, Role::Reader, f)
     }
 
-    /// As [`Db::lookup`], on a connection that maps the file: for the ledger's
-    /// tree (roots and proofs).
+    /// As [`Db::lookup`], on a connection that maps the file: for the ledger
+    /// (entries by index, roots and proofs).
     pub(crate) fn lookup_mapped<T, F>(&self, f: F) -> Result<T>
     where
         F: FnOnce(&Connection) -> Result<T>,

@@ -887,7 +887,9 @@ impl Store for SqliteStore {
     }
 
     async fn ledger_entry(&self, index: u64) -> Result<Option<StoredEntry>> {
-        self.db.lookup(move |c| {
+        // Mapped, as the tree: an entry is read just before its proof, and the
+        // pages around it (its block's tile among them) are then mapped too.
+        self.db.lookup_mapped(move |c| {
             let mut stmt =
                 c.prepare_cached("SELECT idx, kind, household, child, body FROM ledger_entries WHERE idx = ?1")?;
             let mut rows = stmt.query([index as i64])?;
