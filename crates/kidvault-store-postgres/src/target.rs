@@ -12,7 +12,9 @@
 //! | `verify-full` | yes | as `verify-ca`, and it names the host connected to |
 //!
 //! Trusted roots are `sslrootcert=FILE` (PEM) or, without it or with
-//! `sslrootcert=system`, the operating system's. Anything short of `verify-full`
+//! `sslrootcert=system`, the operating system's. `sslcert=FILE&sslkey=FILE` (PEM)
+//! present a client certificate, for servers that authenticate by it (`cert` in
+//! `pg_hba.conf`). Anything short of `verify-full`
 //! is logged as a warning when a store opens: guardians' e-mail addresses and
 //! ids cross that connection (child content never does: it is ciphertext).
 
@@ -25,7 +27,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -81,13 +83,15 @@ fn bad(msg: String) -> StoreError {
 impl Target {
     pub(crate) fn parse(url: &str) -> Result<Self> {
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
-        let (mut mode, mut rootcert) = (SslMode::Prefer, None);
+        let (mut mode, mut rootcert, mut cert, mut keyfile) = (SslMode::Prefer, None, None, None);
         let mut rest = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             match key {
                 "sslmode" => mode = SslMode::parse(&percent_decode(value)?)?,
                 "sslrootcert" => rootcert = Some(percent_decode(value)?),
+                "sslcert" => cert = Some(percent_decode(value)?),
+                "sslkey" => keyfile = Some(percent_decode(value)?),
                 _ => rest.push(pair),
             }
         }
@@ -102,9 +106,14 @@ impl Target {
             SslMode::Prefer => DriverSslMode::Prefer,
             _ => DriverSslMode::Require,
         });
+        let identity = match (cert, keyfile) {
+            (Some(cert), Some(key)) => Some(client_identity(&cert, &key)?),
+            (None, None) => None,
+            _ => return Err(bad("sslcert and sslkey go together".into())),
+        };
         let tls = match mode {
             SslMode::Disable => None,
-            _ => Some(MakeRustlsConnect::new(client_config(mode, rootcert.as_deref())?)),
+            _ => Some(MakeRustlsConnect::new(client_config(mode, rootcert.as_deref(), identity)?)),
         };
         Ok(Target { config, tls, mode })
     }
@@ -181,7 +190,23 @@ fn roots(rootcert: Option<&str>) -> Result<RootCertStore> {
     Ok(roots)
 }
 
-fn client_config(mode: SslMode, rootcert: Option<&str>) -> Result<ClientConfig> {
+/// A client certificate chain and its private key, from PEM files.
+type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+fn client_identity(cert: &str, key: &str) -> Result<Identity> {
+    let pem = std::fs::read(cert).map_err(|e| bad(format!("sslcert {cert}: {e}")))?;
+    let chain = CertificateDer::pem_slice_iter(&pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("sslcert {cert}: {e}")))?;
+    if chain.is_empty() {
+        return Err(bad(format!("sslcert {cert}: no certificate in the file")));
+    }
+    // The key's error never quotes the file.
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|_| bad(format!("sslkey {key}: no usable private key")))?;
+    Ok((chain, key))
+}
+
+fn client_config(mode: SslMode, rootcert: Option<&str>, identity: Option<Identity>) -> Result<ClientConfig> {
     let provider = provider();
     let verifier: Arc<dyn ServerCertVerifier> = match mode {
         SslMode::Disable | SslMode::Prefer | SslMode::Require => Arc::new(EncryptOnly(Arc::clone(&provider))),
@@ -196,12 +221,17 @@ fn client_config(mode: SslMode, rootcert: Option<&str>) -> Result<ClientConfig> 
             }
         }
     };
-    Ok(ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| StoreError::Backend(format!("TLS setup: {e}")))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth())
+        .with_custom_certificate_verifier(verifier);
+    match identity {
+        None => Ok(builder.with_no_client_auth()),
+        Some((chain, key)) => {
+            builder.with_client_auth_cert(chain, key).map_err(|e| bad(format!("sslcert/sslkey: {e}")))
+        }
+    }
 }
 
 /// `prefer`/`require`: any certificate is accepted (the connection is encrypted
@@ -363,6 +393,17 @@ mod tests {
         // The server takes no unencrypted connection.
         let err = refused(&with("disable", false, "127.0.0.1"));
         assert!(err.contains("no encryption") || err.contains("pg_hba"), "{err}");
+
+        // The role `kvcert` signs in by client certificate only (scripts/postgres-up).
+        let tls = url.split("sslrootcert=").nth(1).unwrap().split('&').next().unwrap().trim_end_matches("/ca.pem");
+        let as_kvcert = url.replacen("://kidvault@", "://kvcert@", 1);
+        let err = refused(&as_kvcert);
+        assert!(err.contains("certificate"), "without a certificate: {err}");
+        let with_cert = format!("{as_kvcert}&sslcert={tls}/client.crt&sslkey={tls}/client.key");
+        assert!(encrypted(&with_cert), "with its certificate");
+        let mut c = Target::parse(&with_cert).unwrap().connect().unwrap();
+        let who: String = c.query_one("SELECT current_user::text", &[]).unwrap().get(0);
+        assert_eq!(who, "kvcert");
     }
 
     #[test]
@@ -377,5 +418,12 @@ mod tests {
         assert!(err(&url).contains("no certificate"), "{}", err(&url));
         assert!(err("postgres://u@h/db?sslrootcert=%zz").contains("percent-encoding"));
         assert!(err("postgres://u@h/db?bogus_option=1").contains("bad PostgreSQL URL"));
+        assert!(err("postgres://u@h/db?sslcert=/tmp/c.pem").contains("sslcert and sslkey go together"));
+        let key = dir.path().join("k.pem");
+        std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nnot base64 at all\n-----END PRIVATE KEY-----\n").unwrap();
+        let cert = dir.path().join("c.pem");
+        std::fs::write(&cert, "no certificate here\n").unwrap();
+        let url = format!("postgres://u@h/db?sslcert={}&sslkey={}", cert.display(), key.display());
+        assert!(err(&url).contains("no certificate"), "{}", err(&url));
     }
 }
