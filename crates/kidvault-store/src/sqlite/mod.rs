@@ -105,11 +105,12 @@ pub(crate) enum Role {
     Writer,
     Reader,
     /// Reads the ledger (entries by index, and its tree): random single pages
-    /// scattered through a file of many gigabytes (an entry, a proof's tile). Mapping the file reads such a page in
-    /// place from the kernel's page cache, with no read() call and no copy into
-    /// a per-connection cache that other reads would churn. Only these
-    /// connections map: the pages they touch show in the process's RSS as
-    /// file-backed memory (the kernel's page cache, shared and reclaimable).
+    /// scattered through a file of many gigabytes (an entry, a proof's tile).
+    /// Mapping the file reads such a page in place from the kernel's page cache,
+    /// with no read() call and no copy into a per-connection cache that other
+    /// reads would churn. Only these connections map: the pages they touch show
+    /// in the process's RSS as file-backed memory (the kernel's page cache,
+    /// shared and reclaimable).
     Mapped,
 }
 
