@@ -28,6 +28,29 @@ async fn recordings(app: &TestApp, token: &str) -> (Vec<String>, Vec<u8>) {
     (ids, audio.to_vec())
 }
 
+/// The demo deployment in `dir`, started (with `env`), after the deletion of the
+/// first child's second recording was requested.
+struct Demo {
+    p: Proc,
+    app: TestApp,
+    token: String,
+    /// The first child's recordings, and the first one's audio.
+    ids: Vec<String>,
+    audio: Vec<u8>,
+    deletion: String,
+}
+
+async fn demo_deleting_a_recording(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Demo {
+    let p = run_binary_with(dir.path(), &["--demo"], env);
+    let app = TestApp::attach(&p.base, dir);
+    let token = sign_in(&app).await;
+    let (ids, audio) = recordings(&app, &token).await;
+    let (s, accepted) = app.delete(&format!("/items/{}", ids[1]), &token).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{accepted}");
+    let deletion = accepted["deletion_id"].as_str().unwrap().to_owned();
+    Demo { p, app, token, ids, audio, deletion }
+}
+
 /// Starts the deployment at `root` again: it serves the recordings `ids` but
 /// the second (deleted before the move), and the first one's `audio`.
 async fn serves_the_same(root: &Path, dir: tempfile::TempDir, ids: &[String], audio: &[u8]) -> (Proc, TestApp, String) {
@@ -67,13 +90,7 @@ async fn a_demo_deployment_moved_to_postgres_serves_the_same_items_and_receipts(
     let root = dir.path().to_owned();
     // Embedded first.
     std::fs::write(root.join("database-url"), format!("sqlite://{}", root.join("data/kidvault.db").display())).unwrap();
-    let mut p = run_binary(&root, &["--demo"]);
-    let app = TestApp::attach(&p.base, dir);
-    let token = sign_in(&app).await;
-    let (ids, audio) = recordings(&app, &token).await;
-    let (s, accepted) = app.delete(&format!("/items/{}", ids[1]), &token).await;
-    assert_eq!(s, StatusCode::ACCEPTED);
-    let deletion = accepted["deletion_id"].as_str().unwrap().to_owned();
+    let Demo { mut p, app, token, ids, audio, deletion } = demo_deleting_a_recording(dir, &[]).await;
     await_deletion(&app, &token, &deletion).await;
     let public_key = app.public_key().await;
     assert!(terminate(&mut p).success());
@@ -128,10 +145,11 @@ fn migrate_blobs(root: &Path, to: &str) -> (bool, String) {
 
 /// The demo deployment's audio, on its local blob store, moved to S3 with
 /// `migrate-blobs --delete-source`: refused while a deletion is unfinished (its
-/// purge erases blobs where they were recorded); once it is done, every copy lands (one S3 object per moved
-/// blob), the local originals are erased (their files hold only zeros), and,
-/// with the local directory removed, the deployment serves the same recordings
-/// and audio from S3. A second run finds nothing left to move.
+/// purge erases blobs where they were recorded); once it is done, every copy
+/// lands (one S3 object per moved blob), the local originals are erased (their
+/// files hold only zeros), and, with the local directory removed, the deployment
+/// serves the same recordings and audio from S3. A second run finds nothing left
+/// to move.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blobs_moved_to_s3_are_served_from_there_and_erased_where_they_were() {
     if std::env::var("KIDVAULT_TEST_S3").is_err() {
@@ -142,13 +160,8 @@ async fn blobs_moved_to_s3_are_served_from_there_and_erased_where_they_were() {
     let root = dir.path().to_owned();
     std::fs::write(root.join("blob-store"), "local").unwrap();
     // A node that dies right after making a deletion's content unreadable.
-    let mut p = run_binary_with(&root, &["--demo"], &[("KIDVAULT_FAULT_AFTER_STEP", "shredded")]);
-    let app = TestApp::attach(&p.base, dir);
-    let token = sign_in(&app).await;
-    let (ids, audio) = recordings(&app, &token).await;
-    let (s, accepted) = app.delete(&format!("/items/{}", ids[1]), &token).await;
-    assert_eq!(s, StatusCode::ACCEPTED);
-    let deletion = accepted["deletion_id"].as_str().unwrap().to_owned();
+    let fault = [("KIDVAULT_FAULT_AFTER_STEP", "shredded")];
+    let Demo { mut p, app, token, ids, audio, deletion } = demo_deleting_a_recording(dir, &fault).await;
     for _ in 0..100 {
         if p.child.try_wait().unwrap().is_some() {
             break;
