@@ -166,8 +166,7 @@ impl Vault {
         now: Timestamp,
     ) -> Result<Vec<u8>> {
         self.record_access(grant, item, what, now).await?;
-        let key = self.keys.at_epoch(grant.child_id(), sealed.epoch).await?;
-        Ok(key.open_with(data_id, &sealed.wrapped_key, &sealed.ciphertext)?)
+        self.keys.open(grant.child_id(), data_id, sealed).await
     }
 
     /// Records one access for a bulk read of a child's data (an export), with
@@ -201,8 +200,7 @@ impl Vault {
         if recorded.child != grant.child_id() {
             return Err(ServiceError::Internal("a recorded read of another child".into()));
         }
-        let key = self.keys.at_epoch(grant.child_id(), sealed.epoch).await?;
-        Ok(key.open_with(data_id, &sealed.wrapped_key, &sealed.ciphertext)?)
+        self.keys.open(grant.child_id(), data_id, sealed).await
     }
 
     /// Opens several sealed values of one child for one read (a page of the
@@ -222,8 +220,7 @@ impl Vault {
         self.append_access(grant, ids, what, now).await?;
         let mut out = Vec::with_capacity(sealed.len());
         for (id, s) in sealed {
-            let key = self.keys.at_epoch(grant.child_id(), s.epoch).await?;
-            out.push(key.open_with(id, &s.wrapped_key, &s.ciphertext)?);
+            out.push(self.keys.open(grant.child_id(), id, s).await?);
         }
         Ok(out)
     }
@@ -249,7 +246,9 @@ impl Vault {
         Ok(())
     }
 
-    /// Seals new child content under the child's current key.
+    /// Seals new child content that is not an item (a profile, a device name)
+    /// under the child's current key, its data key wrapped beside it: it lives
+    /// and dies with the child. Items use [`crate::keyring::KeyRing::seal_item`].
     pub(crate) async fn seal(&self, grant: &Grant, data_id: &[u8; 16], plaintext: &[u8]) -> Result<Sealed> {
         let key = self.keys.current(grant.child_id()).await?;
         let (wrapped_key, ciphertext) = key.seal_new(data_id, plaintext)?;

@@ -2,10 +2,13 @@
 //!
 //! A request is recorded (202), then [`Vault::run_deletions`] drives every open
 //! deletion through its durable steps (see `kidvault_domain::deletion`): resolve
-//! the scope through lineage; shred (a child: every key epoch destroyed; items:
-//! their wrapped data keys destroyed); rotate (items: the child key moves to a new
-//! epoch, survivors are re-wrapped, old epochs destroyed, so a backup taken before
-//! the deletion cannot decrypt the deleted items either); purge rows and blobs;
+//! the scope through lineage; shred (a child: every key epoch and every item key
+//! destroyed; items: their data keys destroyed, in the keystore, the only place
+//! they are kept, so a backup of the data store opens none of them either), and
+//! the keystore scrubbed so that no file holds a copy of a destroyed key before
+//! the step is recorded; `rotated` (kept for deletions recorded by older
+//! versions, which rotated the child key; nothing to do since item keys are per
+//! item); purge rows and blobs, and scrub the data store likewise;
 //! dispatch a task to every downstream processor concerned and wait for each to
 //! acknowledge (see [`crate::downstream`]);
 //! complete (ledger entries `key.destroyed` and `deletion.completed`, whose
@@ -265,51 +268,38 @@ impl Vault {
             return Ok(0);
         }
         let mut open = Vec::new();
-        for mut d in self.store.open_deletions().await? {
-            let id = d.id;
+        for d in self.store.open_deletions().await? {
             if !self.hold_lease(crate::leases::DELETIONS, crate::leases::later(now, started)).await? {
                 return Ok(0);
             }
-            let shredded = async {
-                while d.step < DeletionStep::Shredded {
-                    d = self.step_once(d, now).await?;
-                }
-                Ok::<_, ServiceError>(d)
-            };
-            match shredded.await {
+            let id = d.id;
+            let d = if d.step == DeletionStep::Requested { self.step_once(d, now).await } else { Ok(d) };
+            match d {
                 Ok(d) => open.push(d),
                 Err(e) => tracing::error!(deletion = %id, error = %e, "deletion step failed; will retry"),
             }
         }
-        // One rotation per child covers every item deletion of it waiting to rotate.
-        let mut rotated: BTreeMap<ChildId, u32> = BTreeMap::new();
-        for d in open.iter_mut().filter(|d| d.step == DeletionStep::Shredded && !d.scope.is_child()) {
-            let result = match rotated.get(&d.child_id) {
-                Some(epoch) if d.rotation_epoch.is_none() => {
-                    self.store.set_rotation_epoch(d.id, *epoch).await.map_err(Into::into)
-                }
-                _ => self.rotate(d, now).await,
-            };
-            match result {
-                Ok(()) => {
-                    if let Some(e) = self.store.deletion(d.id).await?.and_then(|r| r.rotation_epoch) {
-                        rotated.entry(d.child_id).or_insert(e);
-                    }
-                    self.store.set_deletion_step(d.id, DeletionStep::Rotated, now).await?;
-                    fault::after_step(DeletionStep::Rotated);
-                    d.step = DeletionStep::Rotated;
-                }
-                Err(e) => tracing::error!(deletion = %d.id, error = %e, "key rotation failed; will retry"),
-            }
+        // Every resolved deletion's keys go, then one scrub of the keystore covers
+        // them all, then each is recorded shredded; purges likewise share one
+        // scrub of the data store.
+        let at = |open: &[DeletionRecord], step| open.iter().filter(|d| d.step == step).cloned().collect::<Vec<_>>();
+        self.shred(&at(&open, DeletionStep::Resolved), now).await?;
+        let open = self.refreshed(open).await?;
+        for d in at(&open, DeletionStep::Shredded) {
+            self.store.set_deletion_step(d.id, DeletionStep::Rotated, now).await?;
+            fault::after_step(DeletionStep::Rotated);
         }
+        let open = self.refreshed(open).await?;
+        self.purge(&at(&open, DeletionStep::Rotated), now).await?;
+        let ready = self.refreshed(open).await?;
         let mut done = 0;
-        for d in open {
+        for d in ready {
             let id = d.id;
-            if d.step == DeletionStep::Shredded && !d.scope.is_child() {
-                continue; // its rotation failed: retried on the next run
-            }
             if !self.hold_lease(crate::leases::DELETIONS, crate::leases::later(now, started)).await? {
                 return Ok(done);
+            }
+            if d.step < DeletionStep::Purged {
+                continue; // its shred or purge failed: retried on the next run
             }
             match self.advance(d, now).await {
                 Ok(completed) => done += usize::from(completed),
@@ -320,6 +310,83 @@ impl Vault {
             tracing::error!(error = %e, "purging closed households failed; will retry");
         }
         Ok(done)
+    }
+
+    /// The deletions as they are now in the store.
+    async fn refreshed(&self, ds: Vec<DeletionRecord>) -> Result<Vec<DeletionRecord>> {
+        let mut out = Vec::with_capacity(ds.len());
+        for d in ds {
+            out.extend(self.store.deletion(d.id).await?);
+        }
+        Ok(out)
+    }
+
+    /// Step `resolved → shredded` for each deletion: destroys its keys (a
+    /// child's: every epoch and every item key; items': their data keys), then
+    /// scrubs the keystore once, so no file holds a copy of any of them, then
+    /// records each shredded. A deletion whose keys could not be destroyed stays
+    /// resolved (retried on the next run).
+    async fn shred(&self, ds: &[DeletionRecord], now: Timestamp) -> Result<()> {
+        if ds.is_empty() {
+            return Ok(());
+        }
+        let mut destroyed = Vec::with_capacity(ds.len());
+        for d in ds {
+            let result = if d.scope.is_child() {
+                self.keys.destroy(d.child_id).await.map(drop)
+            } else {
+                match self.store.deletion_items(d.id).await {
+                    Ok(items) => {
+                        let ids: Vec<ItemId> = items.iter().map(|i| i.item_id).collect();
+                        self.keys.destroy_items(&ids).await.map(drop)
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            };
+            match result {
+                Ok(()) => destroyed.push(d),
+                Err(e) => tracing::error!(deletion = %d.id, error = %e, "destroying keys failed; will retry"),
+            }
+        }
+        self.keys.scrub().await?;
+        for d in destroyed {
+            if d.scope.is_child() {
+                self.store.set_deletion_step(d.id, DeletionStep::Shredded, now).await?;
+            } else {
+                self.store.shred_deletion_items(d.id, now).await?;
+            }
+            fault::after_step(DeletionStep::Shredded);
+        }
+        Ok(())
+    }
+
+    /// Step `rotated → purged` for each deletion: zeroes its blobs, deletes its
+    /// rows, then scrubs the data store once for all of them.
+    async fn purge(&self, ds: &[DeletionRecord], now: Timestamp) -> Result<()> {
+        if ds.is_empty() {
+            return Ok(());
+        }
+        for d in ds {
+            // Blobs first: zeroing is idempotent, and the rows still name them.
+            let purged = async {
+                let blobs: Vec<_> =
+                    self.store.deletion_items(d.id).await?.into_iter().filter_map(|i| i.blob).collect();
+                self.blobs.delete_many(&blobs).await?;
+                self.store.purge_deletion(d.id, now).await?;
+                Ok::<_, ServiceError>(())
+            };
+            if let Err(e) = purged.await {
+                tracing::error!(deletion = %d.id, error = %e, "purge failed; will retry");
+            }
+        }
+        // A crash before this scrub is covered by the one every start does.
+        self.store.scrub().await?;
+        for d in ds {
+            if self.store.deletion(d.id).await?.is_some_and(|r| r.step == DeletionStep::Purged) {
+                fault::after_step(DeletionStep::Purged);
+            }
+        }
+        Ok(())
     }
 
     /// Steps the deletion until it completes or waits (for processors to acknowledge).
@@ -343,31 +410,15 @@ impl Vault {
     }
 
     async fn step_once(&self, d: DeletionRecord, now: Timestamp) -> Result<DeletionRecord> {
-        let child = d.child_id;
-        {
-            match d.step {
+        match d.step {
                 DeletionStep::Requested => {
                     self.store.resolve_deletion(d.id, now).await?;
                 }
-                DeletionStep::Resolved if d.scope.is_child() => {
-                    self.keys.destroy(child).await?;
-                    self.store.set_deletion_step(d.id, DeletionStep::Shredded, now).await?;
-                }
-                DeletionStep::Resolved => self.store.shred_deletion_items(d.id, now).await?,
-                DeletionStep::Shredded if d.scope.is_child() => {
-                    self.store.set_deletion_step(d.id, DeletionStep::Rotated, now).await?;
-                }
+                DeletionStep::Resolved => self.shred(std::slice::from_ref(&d), now).await?,
                 DeletionStep::Shredded => {
-                    self.rotate(&d, now).await?;
                     self.store.set_deletion_step(d.id, DeletionStep::Rotated, now).await?;
                 }
-                DeletionStep::Rotated => {
-                    // Blobs first: zeroing is idempotent, and the rows still name them.
-                    let blobs: Vec<_> =
-                        self.store.deletion_items(d.id).await?.into_iter().filter_map(|i| i.blob).collect();
-                    self.blobs.delete_many(&blobs).await?;
-                    self.store.purge_deletion(d.id, now).await?;
-                }
+                DeletionStep::Rotated => self.purge(std::slice::from_ref(&d), now).await?,
                 DeletionStep::Purged => self.dispatch(&d, now).await?,
                 DeletionStep::Dispatched => {
                     let tasks = self.store.deletion_tasks(d.id).await?;
@@ -378,52 +429,9 @@ impl Vault {
                 DeletionStep::Acknowledged => self.complete(&d, now).await?,
                 DeletionStep::Completed => {}
             }
-        }
         let after = self.store.deletion(d.id).await?.ok_or(ServiceError::NotFound)?;
         fault::after_step(after.step);
         Ok(after)
-    }
-
-    /// Moves the child's key to a new epoch: new data is sealed under it at once,
-    /// surviving data keys are re-wrapped under it, then older epochs are destroyed.
-    async fn rotate(&self, d: &DeletionRecord, now: Timestamp) -> Result<()> {
-        match (self.keys.latest_epoch(d.child_id).await?, d.rotation_epoch) {
-            // The child's key is gone (its own deletion overtook this one): every
-            // copy of its data is already unreadable; there is nothing to rotate.
-            (None, _) => Ok(()),
-            // A later rotation re-wrapped everything live and destroyed the epochs
-            // below it, this deletion's included.
-            (Some(latest), Some(mine)) if latest > mine => Ok(()),
-            _ => match self.rotate_keys(d, now).await {
-                Err(ServiceError::NotFound) if self.keys.latest_epoch(d.child_id).await?.is_none() => Ok(()),
-                other => other,
-            },
-        }
-    }
-
-    async fn rotate_keys(&self, d: &DeletionRecord, now: Timestamp) -> Result<()> {
-        let child = d.child_id;
-        let epoch = match d.rotation_epoch {
-            Some(e) => e,
-            None => {
-                let key = self.keys.rotate(child, now).await?;
-                self.store.set_rotation_epoch(d.id, key.epoch()).await?;
-                key.epoch()
-            }
-        };
-        let new = self.keys.at_epoch(child, epoch).await?;
-        for chunk in self.store.keys_below_epoch(child, epoch).await?.chunks(1000) {
-            let mut rewrapped = Vec::with_capacity(chunk.len());
-            for (target, old_epoch, wrapped) in chunk {
-                let owner = target.owner_bytes(child);
-                let old = self.keys.at_epoch(child, *old_epoch).await?;
-                let dek = old.unwrap(&owner, wrapped)?;
-                rewrapped.push((*target, new.wrap(&owner, &dek)?));
-            }
-            self.store.rewrap(child, epoch, &rewrapped).await?;
-        }
-        self.keys.destroy_below(child, epoch).await?;
-        Ok(())
     }
 
     async fn complete(&self, d: &DeletionRecord, now: Timestamp) -> Result<()> {
@@ -438,9 +446,9 @@ impl Vault {
         ids.sort();
         let ids_hash = to_hex(&kidvault_crypto::sha256(ids.join("\n").as_bytes()));
         let keys_destroyed = if d.scope.is_child() {
-            "every epoch of the child key".to_owned()
+            "every key of the child: its child key and every item's data key".to_owned()
         } else {
-            format!("{} item data keys; child key epochs below {}", items.len(), d.rotation_epoch.unwrap_or(1))
+            format!("{} item data keys", items.len())
         };
         let processors = self
             .store

@@ -149,8 +149,8 @@ impl Vault {
                 let sealed = Sealed { epoch: record.key_epoch, wrapped_key: record.wrapped_key.clone(), ciphertext };
                 let plain = match self.open_recorded(&e.grant, &e.recorded, meta.id.as_bytes(), &sealed).await {
                     Ok(p) => p,
-                    // Deleted between the page and the read: it is gone, not exported.
-                    Err(_) if self.store.item(meta.id).await?.is_none_or(|r| r.wrapped_key.is_empty()) => continue,
+                    // Deleted between the page and the read (its key is gone): not exported.
+                    Err(ServiceError::NotFound) => continue,
                     Err(err) => return Err(err),
                 };
                 let file = file_name(meta);

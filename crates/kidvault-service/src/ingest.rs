@@ -217,10 +217,18 @@ impl Vault {
         now: Timestamp,
     ) -> Result<Ingested> {
         let id = ItemId::generate(now);
-        let sealed = self.seal(grant, id.as_bytes(), plaintext).await?;
+        let (sealed, item_key) = self.keys.seal_item(grant.child_id(), id, plaintext).await?;
+        // The data key reaches the keystore before the item exists (a crash in
+        // between leaves a key to nothing, never an item without its key), while
+        // the ciphertext goes to its blob.
         let content = if kind.spec().shape == ContentShape::Audio {
-            StoredContent::Blob(self.blobs.put(id.0, Bytes::from(sealed.ciphertext)).await?)
+            let (_, loc) = tokio::try_join!(
+                self.keys.put_item_key(item_key),
+                async { Ok(self.blobs.put(id.0, Bytes::from(sealed.ciphertext)).await?) }
+            )?;
+            StoredContent::Blob(loc)
         } else {
+            self.keys.put_item_key(item_key).await?;
             StoredContent::Inline(sealed.ciphertext)
         };
         let record = ItemRecord {
@@ -241,8 +249,8 @@ impl Vault {
             content,
         };
         if let Err(e) = self.store.insert_item(&record).await {
-            // The blob's data key died with the refused row: the bytes are already
-            // unreadable; remove them too.
+            // Refused: its data key goes, and with it any copy of the bytes.
+            let _ = self.keys.destroy_items(&[id]).await;
             if let StoredContent::Blob(loc) = &record.content {
                 let _ = self.blobs.delete(loc).await;
             }

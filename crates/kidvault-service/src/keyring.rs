@@ -1,6 +1,17 @@
 //! The key ring: child keys, created wrapped under the root key, stored in the
 //! keystore, and cached unwrapped in memory (zeroed when evicted) so ingest does
-//! not unwrap on every request.
+//! not unwrap on every request; and item data keys, wrapped under their child's
+//! key and held only in the keystore.
+//!
+//! Why item keys live in the keystore and not beside their ciphertext: deleting
+//! one item must make it unreadable in every copy of the data store (backups
+//! included) while the child's other items stay readable from those copies. With
+//! the data key in the keystore, destroying that one row does both: a data backup
+//! carries ciphertext and no key; the survivors' keys are still in the keystore.
+//! (The first design kept wrapped data keys in the data store and rotated the
+//! child key on every item deletion, so a restored data backup lost every
+//! survivor.) The child key stays one level up so that deleting a child is one
+//! row, effective in every copy at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -8,7 +19,8 @@ use std::sync::{Arc, RwLock};
 use kidvault_crypto::{ChildKey, KeyProvider, SecretKey};
 use kidvault_domain::ids::ChildId;
 use kidvault_domain::Timestamp;
-use kidvault_store::Keystore;
+use kidvault_domain::ids::ItemId;
+use kidvault_store::{ItemKey, Keystore, Sealed};
 
 use crate::{Result, ServiceError};
 
@@ -109,37 +121,78 @@ impl KeyRing {
         }
     }
 
-    /// Destroys every epoch of the child's key: all of its data, in every copy,
-    /// becomes unreadable. Returns how many epochs were destroyed.
+    /// Destroys every epoch of the child's key and its items' data keys: all of
+    /// its data, in every copy, becomes unreadable. Returns how many epochs were
+    /// destroyed. (Call [`KeyRing::scrub`] before reporting it done.)
     pub async fn destroy(&self, child: ChildId) -> Result<u64> {
         let n = self.keystore.destroy_child_keys(child).await?;
         self.forget(child);
         Ok(n)
     }
 
-    /// The newest epoch of the child's key, if any epoch still exists.
-    pub async fn latest_epoch(&self, child: ChildId) -> Result<Option<u32>> {
-        Ok(self.keystore.latest_child_key(child).await?.map(|(e, _)| e))
+    /// Seals an item's content under a new data key, wrapped under the child's
+    /// current key. Returns the sealed value (its `wrapped_key` empty) and the
+    /// data key, which the caller stores with [`KeyRing::put_item_key`] before
+    /// the item: an item is never stored without its key.
+    pub async fn seal_item(&self, child: ChildId, item: ItemId, plaintext: &[u8]) -> Result<(Sealed, ItemKey)> {
+        let key = self.current(child).await?;
+        let (wrapped, ciphertext) = key.seal_new(item.as_bytes(), plaintext)?;
+        let sealed = Sealed { epoch: key.epoch(), wrapped_key: Vec::new(), ciphertext };
+        Ok((sealed, ItemKey { item, child, epoch: key.epoch(), wrapped }))
     }
 
-    /// Creates the child's key at a new epoch (the newest + 1) and returns it;
-    /// `NotFound` if the child has no key any more.
-    pub async fn rotate(&self, child: ChildId, now: Timestamp) -> Result<ChildKey> {
-        let (latest, _) = self.keystore.latest_child_key(child).await?.ok_or(ServiceError::NotFound)?;
-        let epoch = latest + 1;
-        let key = SecretKey::generate()?;
-        let wrapped = self.provider.wrap(&root_context(child, epoch), &key)?;
-        self.keystore.insert_child_key(child, epoch, &wrapped, now).await?;
-        let ck = ChildKey::new(key, *child.as_bytes(), epoch);
-        self.remember(child, ck.clone());
-        Ok(ck)
+    pub async fn put_item_key(&self, key: ItemKey) -> Result<()> {
+        Ok(self.keystore.put_item_keys(&[key]).await?)
     }
 
-    /// Destroys the child's key epochs below `epoch`.
-    pub async fn destroy_below(&self, child: ChildId, epoch: u32) -> Result<u64> {
-        let n = self.keystore.destroy_child_keys_below(child, epoch).await?;
-        self.forget(child);
-        Ok(n)
+    /// Opens sealed content of the child bound to `data_id`: its data key is the
+    /// one wrapped beside it (profiles, device names) or, when that is empty, the
+    /// item's in the keystore. `NotFound` once that key is destroyed.
+    pub async fn open(&self, child: ChildId, data_id: &[u8; 16], sealed: &Sealed) -> Result<Vec<u8>> {
+        if !sealed.wrapped_key.is_empty() {
+            let key = self.at_epoch(child, sealed.epoch).await?;
+            return Ok(key.open_with(data_id, &sealed.wrapped_key, &sealed.ciphertext)?);
+        }
+        let item = ItemId(uuid::Uuid::from_bytes(*data_id));
+        let (epoch, wrapped) = self.keystore.item_key(item).await?.ok_or(ServiceError::NotFound)?;
+        let key = self.at_epoch(child, epoch).await?;
+        Ok(key.open_with(data_id, &wrapped, &sealed.ciphertext)?)
+    }
+
+    /// Destroys the items' data keys: each item is unreadable in every copy of
+    /// the data store. Returns how many keys existed.
+    pub async fn destroy_items(&self, items: &[ItemId]) -> Result<u64> {
+        Ok(self.keystore.destroy_item_keys(items).await?)
+    }
+
+    /// Makes destroyed keys leave no copy in any file of the keystore.
+    pub async fn scrub(&self) -> Result<()> {
+        Ok(self.keystore.scrub().await?)
+    }
+
+    /// Moves data keys still wrapped in the data store (deployments from before
+    /// item keys moved to the keystore; a coarsening cut short) into the
+    /// keystore, then blanks them in the data store and scrubs both. Returns how
+    /// many moved.
+    pub async fn move_legacy_item_keys(&self, store: &dyn kidvault_store::Store) -> Result<u64> {
+        let mut moved = 0;
+        loop {
+            let keys = store.legacy_item_keys(1000).await?;
+            if keys.is_empty() {
+                break;
+            }
+            self.keystore.put_item_keys(&keys).await?;
+            let cleared = store.clear_legacy_item_keys(&keys).await?;
+            if cleared == 0 {
+                return Err(ServiceError::Internal("legacy item keys could not be cleared".into()));
+            }
+            moved += cleared;
+        }
+        if moved > 0 {
+            self.keystore.scrub().await?;
+            store.scrub().await?;
+        }
+        Ok(moved)
     }
 
     /// Drops the child's keys from the cache (they are re-read on next use).

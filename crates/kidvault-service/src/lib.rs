@@ -171,6 +171,18 @@ impl Vault {
         &self.config
     }
 
+    /// What every start does before serving: data keys still wrapped in the
+    /// data store (a deployment from before they moved to the keystore, or a
+    /// coarsening cut short) move to the keystore, and both stores are scrubbed.
+    /// Returns how many keys moved.
+    pub async fn prepare(&self) -> Result<u64> {
+        let moved = self.keys.move_legacy_item_keys(self.store.as_ref()).await?;
+        if moved > 0 {
+            tracing::info!(moved, "moved item data keys from the data store to the keystore");
+        }
+        Ok(moved)
+    }
+
     /// Whether the data store answers (for `/healthz`).
     pub async fn healthy(&self) -> bool {
         self.store.ping().await.is_ok()

@@ -251,8 +251,7 @@ impl Vault {
                     .await
                 {
                     Ok(plain) => plain,
-                    // A key rotation re-wrapped it meanwhile (its old epoch is gone):
-                    // the next sweep reads it under the new one.
+                    // Its key was destroyed meanwhile (a deletion): nothing to coarsen.
                     Err(crate::ServiceError::NotFound) => continue,
                     Err(e) => return Err(e),
                 };
@@ -260,23 +259,34 @@ impl Vault {
                     .map_err(|e| crate::ServiceError::Internal(format!("stored location: {e}")))?;
                 let coarse = serde_json::to_vec(&point.coarsen(rule.coarse_precision))
                     .map_err(|e| crate::ServiceError::Internal(e.to_string()))?;
-                let resealed = self.seal(&grant, item.meta.id.as_bytes(), &coarse).await?;
+                // A new data key for the coarse point: the precise one is
+                // destroyed (replaced in the keystore), so no copy of the precise
+                // ciphertext opens again. Until the keystore holds the new key,
+                // the data store keeps it beside the ciphertext (a crash there is
+                // finished by the move of such keys at start).
+                let (resealed, key) = self.keys.seal_item(item.meta.child_id, item.meta.id, &coarse).await?;
                 let mut updated = item.clone();
                 updated.meta.category = kidvault_domain::item::DataCategory::LocationImprecise;
                 updated.meta.size = coarse.len() as u64;
                 updated.key_epoch = resealed.epoch;
-                updated.wrapped_key = resealed.wrapped_key;
+                updated.wrapped_key = key.wrapped.clone();
                 updated.content = StoredContent::Inline(resealed.ciphertext);
                 match self.store.coarsen_location(&updated).await {
                     Ok(true) => {
+                        self.keys.put_item_key(key.clone()).await?;
+                        self.store.clear_legacy_item_keys(&[key]).await?;
                         report.coarsened += 1;
                         done += 1;
                     }
                     Ok(false) => {}
-                    // A rotation retired the key meanwhile: the next sweep does it.
                     Err(kidvault_store::StoreError::StaleKeyEpoch) => self.keys.forget(item.meta.child_id),
                     Err(e) => return Err(e.into()),
                 }
+            }
+            if done > 0 {
+                // The precise points' keys and ciphertext leave no copy behind.
+                self.keys.scrub().await?;
+                self.store.scrub().await?;
             }
             if report.dry_run || (due.len() as u32) < limit || done == 0 {
                 break;

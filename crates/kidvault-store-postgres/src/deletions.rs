@@ -3,12 +3,12 @@
 //! this one a conflict (the step guard is read inside the serializable transaction).
 
 use kidvault_domain::deletion::{DeletionReason, DeletionScope, DeletionStep};
-use kidvault_domain::ids::{ChildId, DeletionId, DeviceId, HouseholdId, ItemId};
+use kidvault_domain::ids::{ChildId, DeletionId, HouseholdId};
 use kidvault_domain::item::{DataCategory, ItemKind};
 use kidvault_domain::notice::NewNotice;
 use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::NewEntry;
-use kidvault_store::model::{BlobLocator, DeletionItem, DeletionRecord, KeyTarget};
+use kidvault_store::model::{BlobLocator, DeletionItem, DeletionRecord, ItemKey};
 use kidvault_store::StoreError;
 use postgres::types::ToSql;
 use postgres::Row;
@@ -189,50 +189,30 @@ pub(crate) fn shred_items(tx: &mut Tx<'_>, id: DeletionId, at: Timestamp) -> R<(
     set_step(tx, id, DeletionStep::Shredded, at)
 }
 
-pub(crate) fn keys_below(tx: &mut Tx<'_>, child: ChildId, epoch: u32) -> R<Vec<(KeyTarget, u32, Vec<u8>)>> {
-    let epoch = i64::from(epoch);
-    let mut out = Vec::new();
-    for r in tx.rows(
-        "SELECT id, key_epoch, wrapped_key FROM items
-         WHERE child_id = $1 AND key_epoch < $2 AND state = 'live' AND octet_length(wrapped_key) > 0",
-        &[&child.0, &epoch],
-    )? {
-        out.push((KeyTarget::Item(r.id::<ItemId>("id")?), r.epoch("key_epoch")?, r.val("wrapped_key")?));
-    }
-    if let Some(r) = tx.opt(
-        "SELECT profile_epoch, profile_key FROM children WHERE id = $1 AND profile_epoch < $2",
-        &[&child.0, &epoch],
-    )? {
-        out.push((KeyTarget::Profile, r.epoch("profile_epoch")?, r.val("profile_key")?));
-    }
-    for r in tx.rows(
-        "SELECT id, name_epoch, name_key FROM devices WHERE child_id = $1 AND name_epoch < $2",
-        &[&child.0, &epoch],
-    )? {
-        out.push((KeyTarget::Device(r.id::<DeviceId>("id")?), r.epoch("name_epoch")?, r.val("name_key")?));
-    }
-    Ok(out)
+pub(crate) fn legacy_item_keys(tx: &mut Tx<'_>, limit: u32) -> R<Vec<ItemKey>> {
+    let rows = tx.rows(
+        "SELECT id, child_id, key_epoch, wrapped_key FROM items WHERE octet_length(wrapped_key) > 0 LIMIT $1",
+        &[&crate::rows::limit(limit)],
+    )?;
+    map(&rows, |r| {
+        Ok(ItemKey {
+            item: r.id("id")?,
+            child: r.id("child_id")?,
+            epoch: r.epoch("key_epoch")?,
+            wrapped: r.val("wrapped_key")?,
+        })
+    })
 }
 
-pub(crate) fn rewrap(tx: &mut Tx<'_>, child: ChildId, epoch: u32, keys: &[(KeyTarget, Vec<u8>)]) -> R<()> {
-    let epoch = i64::from(epoch);
-    for (target, wrapped) in keys {
-        match target {
-            KeyTarget::Item(i) => tx.exec(
-                "UPDATE items SET key_epoch = $2, wrapped_key = $3 WHERE id = $1 AND child_id = $4",
-                &[&i.0, &epoch, wrapped, &child.0],
-            )?,
-            KeyTarget::Profile => tx.exec(
-                "UPDATE children SET profile_epoch = $2, profile_key = $3 WHERE id = $1",
-                &[&child.0, &epoch, wrapped],
-            )?,
-            KeyTarget::Device(d) => tx.exec(
-                "UPDATE devices SET name_epoch = $2, name_key = $3 WHERE id = $1 AND child_id = $4",
-                &[&d.0, &epoch, wrapped, &child.0],
-            )?,
-        };
+pub(crate) fn clear_legacy_item_keys(tx: &mut Tx<'_>, keys: &[ItemKey]) -> R<u64> {
+    let mut n = 0;
+    for k in keys {
+        n += tx.exec(
+            "UPDATE items SET wrapped_key = ''::BYTEA WHERE id = $1 AND wrapped_key = $2",
+            &[&k.item.0, &k.wrapped],
+        )?;
     }
-    Ok(())
+    Ok(n)
 }
 
 pub(crate) fn items(tx: &mut Tx<'_>, id: DeletionId) -> R<Vec<DeletionItem>> {

@@ -4,14 +4,17 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use kidvault_domain::ids::ChildId;
+use kidvault_domain::ids::{ChildId, ItemId};
 use kidvault_domain::Timestamp;
-use kidvault_store::{Keystore, Result};
+use kidvault_store::{ItemKey, Keystore, Result};
 
 use crate::db::{conflict_if_unique, PgDb};
 use crate::rows::{ts_to_sql, Get};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/keystore_0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/keystore_0001_init.sql")),
+    (2, include_str!("../migrations/keystore_0002_item_keys.sql")),
+];
 
 /// The schema holding the wrapped child keys.
 pub const KEYSTORE_SCHEMA: &str = "kidvault_keys";
@@ -71,17 +74,51 @@ impl Keystore for PgKeystore {
     }
 
     async fn destroy_child_keys(&self, child: ChildId) -> Result<u64> {
-        self.db.write(move |tx| tx.exec("DELETE FROM kidvault_keys.child_keys WHERE child_id = $1", &[&child.0])).await
+        self.db
+            .write(move |tx| {
+                tx.exec("DELETE FROM kidvault_keys.item_keys WHERE child_id = $1", &[&child.0])?;
+                tx.exec("DELETE FROM kidvault_keys.child_keys WHERE child_id = $1", &[&child.0])
+            })
+            .await
     }
 
-    async fn destroy_child_keys_below(&self, child: ChildId, epoch: u32) -> Result<u64> {
+    async fn put_item_keys(&self, keys: &[ItemKey]) -> Result<()> {
+        let items: Vec<uuid::Uuid> = keys.iter().map(|k| k.item.0).collect();
+        let children: Vec<uuid::Uuid> = keys.iter().map(|k| k.child.0).collect();
+        let epochs: Vec<i64> = keys.iter().map(|k| i64::from(k.epoch)).collect();
+        let wrapped: Vec<Vec<u8>> = keys.iter().map(|k| k.wrapped.clone()).collect();
         self.db
             .write(move |tx| {
                 tx.exec(
-                    "DELETE FROM kidvault_keys.child_keys WHERE child_id = $1 AND epoch < $2",
-                    &[&child.0, &i64::from(epoch)],
-                )
+                    "INSERT INTO kidvault_keys.item_keys (item_id, child_id, epoch, wrapped)
+                     SELECT * FROM unnest($1::UUID[], $2::UUID[], $3::BIGINT[], $4::BYTEA[])
+                     ON CONFLICT (item_id) DO UPDATE SET epoch = excluded.epoch, wrapped = excluded.wrapped",
+                    &[&items, &children, &epochs, &wrapped],
+                )?;
+                Ok(())
             })
             .await
+    }
+
+    async fn item_key(&self, item: ItemId) -> Result<Option<(u32, Vec<u8>)>> {
+        self.db
+            .read(move |tx| {
+                tx.opt("SELECT epoch, wrapped FROM kidvault_keys.item_keys WHERE item_id = $1", &[&item.0])?
+                    .map(|r| Ok((r.epoch("epoch")?, r.val("wrapped")?)))
+                    .transpose()
+            })
+            .await
+    }
+
+    async fn destroy_item_keys(&self, items: &[ItemId]) -> Result<u64> {
+        let items: Vec<uuid::Uuid> = items.iter().map(|i| i.0).collect();
+        self.db.write(move |tx| tx.exec("DELETE FROM kidvault_keys.item_keys WHERE item_id = ANY($1)", &[&items])).await
+    }
+
+    /// PostgreSQL keeps a deleted row's bytes in the table file until VACUUM
+    /// reuses the space, and in WAL segments until they are recycled: kidvault
+    /// cannot remove them, and says so (README, "Erasure on PostgreSQL").
+    async fn scrub(&self) -> Result<()> {
+        Ok(())
     }
 }

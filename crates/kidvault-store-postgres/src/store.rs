@@ -593,13 +593,18 @@ impl Store for PgStore {
         self.db.write(move |tx| deletions::set_rotation_epoch(tx, id, epoch)).await
     }
 
-    async fn keys_below_epoch(&self, child: ChildId, epoch: u32) -> Result<Vec<(KeyTarget, u32, Vec<u8>)>> {
-        self.db.read(move |tx| deletions::keys_below(tx, child, epoch)).await
+    async fn legacy_item_keys(&self, limit: u32) -> Result<Vec<ItemKey>> {
+        self.db.read(move |tx| deletions::legacy_item_keys(tx, limit)).await
     }
 
-    async fn rewrap(&self, child: ChildId, epoch: u32, keys: &[(KeyTarget, Vec<u8>)]) -> Result<()> {
+    async fn clear_legacy_item_keys(&self, keys: &[ItemKey]) -> Result<u64> {
         let keys = keys.to_vec();
-        self.db.write(move |tx| deletions::rewrap(tx, child, epoch, &keys)).await
+        self.db.write(move |tx| deletions::clear_legacy_item_keys(tx, &keys)).await
+    }
+
+    /// See [`kidvault_store::Keystore::scrub`] on PostgreSQL: nothing kidvault can do.
+    async fn scrub(&self) -> Result<()> {
+        Ok(())
     }
 
     async fn deletion_items(&self, id: DeletionId) -> Result<Vec<DeletionItem>> {

@@ -420,6 +420,23 @@ pub async fn keystore_epochs_and_destruction(_: S, keys: K, _: B) {
     assert_eq!(keys.latest_child_key(a).await.unwrap(), None);
     assert_eq!(keys.child_key(a, 1).await.unwrap(), None);
     assert_eq!(keys.latest_child_key(b).await.unwrap(), Some((1, vec![3; 60])));
+
+    // Item data keys: stored, replaced (a re-sealed item), destroyed one by one,
+    // and all of a child's with its child key.
+    let key = |item: ItemId, child: ChildId, byte: u8| ItemKey { item, child, epoch: 1, wrapped: vec![byte; 60] };
+    let (i1, i2, i3) = (ItemId::generate(t(0)), ItemId::generate(t(0)), ItemId::generate(t(0)));
+    keys.put_item_keys(&[key(i1, b, 1), key(i2, b, 2)]).await.unwrap();
+    keys.put_item_keys(&[key(i3, a, 3)]).await.unwrap();
+    assert_eq!(keys.item_key(i1).await.unwrap(), Some((1, vec![1; 60])));
+    keys.put_item_keys(&[ItemKey { epoch: 2, ..key(i1, b, 7) }]).await.unwrap();
+    assert_eq!(keys.item_key(i1).await.unwrap(), Some((2, vec![7; 60])), "replaced");
+    assert_eq!(keys.destroy_item_keys(&[i1, ItemId::generate(t(0))]).await.unwrap(), 1);
+    assert_eq!(keys.item_key(i1).await.unwrap(), None);
+    assert_eq!(keys.item_key(i2).await.unwrap(), Some((1, vec![2; 60])), "the others stay");
+    keys.destroy_child_keys(b).await.unwrap();
+    assert_eq!(keys.item_key(i2).await.unwrap(), None, "a child's item keys go with it");
+    assert_eq!(keys.item_key(i3).await.unwrap(), Some((1, vec![3; 60])));
+    keys.scrub().await.unwrap();
 }
 
 pub async fn blobs_round_trip_and_delete(_: S, _: K, blobs: B) {
@@ -594,6 +611,18 @@ pub async fn deletions_follow_lineage_and_purge_only_their_scope(store: S, _: K,
     store.insert_item(&current).await.unwrap();
     assert!(store.item(tr.meta.id).await.unwrap().unwrap().wrapped_key.is_empty());
     assert!(!store.item(other_tr.meta.id).await.unwrap().unwrap().wrapped_key.is_empty());
+    // Data keys still beside their items (older deployments) are listed until
+    // moved to the keystore, then blanked, only if unchanged meanwhile.
+    let legacy = store.legacy_item_keys(100).await.unwrap();
+    assert!(legacy.iter().any(|k| k.item == other_tr.meta.id && k.wrapped == vec![9; 61] && k.child == c.child.id));
+    assert!(legacy.iter().all(|k| k.item != tr.meta.id), "a shredded item's key is not listed");
+    let mut changed = legacy.iter().find(|k| k.item == other_tr.meta.id).unwrap().clone();
+    changed.wrapped = vec![1; 61];
+    assert_eq!(store.clear_legacy_item_keys(&[changed]).await.unwrap(), 0, "only the key that was moved");
+    assert_eq!(store.clear_legacy_item_keys(&legacy).await.unwrap(), legacy.len() as u64);
+    assert!(store.legacy_item_keys(100).await.unwrap().is_empty());
+    assert!(store.item(other_tr.meta.id).await.unwrap().unwrap().wrapped_key.is_empty());
+    store.scrub().await.unwrap();
     store.set_deletion_step(del.id, DeletionStep::Rotated, t(5)).await.unwrap();
     let covered = store.deletion_items(del.id).await.unwrap();
     assert_eq!(covered.len(), 3);

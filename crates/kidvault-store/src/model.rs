@@ -70,8 +70,20 @@ pub struct SessionRecord {
 pub struct ItemRecord {
     pub meta: ItemMeta,
     pub key_epoch: u32,
+    /// Empty: the data key is in the keystore ([`ItemKey`]), as for every item
+    /// since data keys moved there. Non-empty only until that move.
     pub wrapped_key: Vec<u8>,
     pub content: StoredContent,
+}
+
+/// An item's data key, wrapped under its child's key at `epoch`, as the
+/// keystore holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemKey {
+    pub item: ItemId,
+    pub child: kidvault_domain::ids::ChildId,
+    pub epoch: u32,
+    pub wrapped: Vec<u8>,
 }
 
 /// Everything a device request needs, read in one go.

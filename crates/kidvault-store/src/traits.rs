@@ -114,10 +114,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// epoch: from then on, an item sealed under an older epoch is refused with
     /// `StaleKeyEpoch` (the caller re-seals under the current key).
     async fn set_rotation_epoch(&self, id: DeletionId, epoch: u32) -> Result<()>;
-    /// Wrapped keys of the child's data still under an epoch below `epoch`.
-    async fn keys_below_epoch(&self, child: ChildId, epoch: u32) -> Result<Vec<(KeyTarget, u32, Vec<u8>)>>;
-    /// Stores data keys re-wrapped under `epoch`, in one transaction.
-    async fn rewrap(&self, child: ChildId, epoch: u32, keys: &[(KeyTarget, Vec<u8>)]) -> Result<()>;
+    /// Items whose data key is still wrapped in the data store (written before
+    /// data keys moved to the keystore, or by a coarsening not yet finished), at
+    /// most `limit`: (item, child, epoch, wrapped key).
+    async fn legacy_item_keys(&self, limit: u32) -> Result<Vec<ItemKey>>;
+    /// Blanks the data store's copy of each item's data key, if it is still the
+    /// given one (the keystore now holds it). Returns how many were blanked.
+    async fn clear_legacy_item_keys(&self, keys: &[ItemKey]) -> Result<u64>;
+    /// Leaves no copy of deleted or overwritten rows in any file of the store:
+    /// on SQLite the WAL is checkpointed and truncated (freed pages are already
+    /// zeroed by `secure_delete`); PostgreSQL cannot promise this (see README).
+    async fn scrub(&self) -> Result<()>;
     async fn deletion_items(&self, id: DeletionId) -> Result<Vec<DeletionItem>>;
     /// What a deletion of `scope` would cover if requested now: live items of the
     /// child by kind, lineage included (read only; the confirmation page).
@@ -287,7 +294,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn prune_sign_in_failures(&self, before: Timestamp) -> Result<u64>;
 }
 
-/// Wrapped child keys, kept apart from the data store.
+/// Wrapped child keys and item data keys, kept apart from the data store: a
+/// backup of the data store holds no key that opens anything.
 #[async_trait]
 pub trait Keystore: Send + Sync + std::fmt::Debug {
     /// Stores a child key at a new epoch. `Conflict` if that epoch exists.
@@ -295,10 +303,19 @@ pub trait Keystore: Send + Sync + std::fmt::Debug {
     async fn child_key(&self, child: ChildId, epoch: u32) -> Result<Option<Vec<u8>>>;
     /// The newest epoch of the child's key.
     async fn latest_child_key(&self, child: ChildId) -> Result<Option<(u32, Vec<u8>)>>;
-    /// Destroys every epoch of the child's key (crypto-shredding). Returns how many.
+    /// Destroys every epoch of the child's key and every data key of its items
+    /// (crypto-shredding). Returns how many child key epochs.
     async fn destroy_child_keys(&self, child: ChildId) -> Result<u64>;
-    /// Destroys the child's key epochs below `epoch`. Returns how many.
-    async fn destroy_child_keys_below(&self, child: ChildId, epoch: u32) -> Result<u64>;
+    /// Stores item data keys (wrapped under their child's key), replacing any
+    /// the items had (a re-sealed item gets a new data key; the old one is gone).
+    async fn put_item_keys(&self, keys: &[ItemKey]) -> Result<()>;
+    /// An item's data key: (epoch of the child key it is wrapped under, wrapped).
+    async fn item_key(&self, item: ItemId) -> Result<Option<(u32, Vec<u8>)>>;
+    /// Destroys the items' data keys. Returns how many existed.
+    async fn destroy_item_keys(&self, items: &[ItemId]) -> Result<u64>;
+    /// Leaves no copy of destroyed keys in any file of the keystore (see
+    /// [`Store::scrub`]). Called after destroying, before reporting it done.
+    async fn scrub(&self) -> Result<()>;
 }
 
 /// Ciphertext blobs. `put` returns only once the blob is durable.

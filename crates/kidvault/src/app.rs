@@ -213,6 +213,7 @@ pub async fn serve(
     vault: Arc<Vault>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    vault.prepare().await?;
     let state = AppState { vault, metrics: Arc::new(Metrics::default()) };
     let app = kidvault_http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;

@@ -55,7 +55,7 @@ async fn deleting_a_recording_reaches_everything_derived_and_even_backups() {
     assert_eq!(
         resp.bytes().await.unwrap().to_vec(),
         other_audio,
-        "survivors re-wrapped under the new epoch still open"
+        "survivors still open"
     );
     let (items, edges, _) = app.footprint();
     assert_eq!((items, edges), (2, 1));
@@ -98,28 +98,38 @@ async fn deleting_a_recording_reaches_everything_derived_and_even_backups() {
         activity["entries"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"key.destroyed") && kinds.contains(&"deletion.completed"));
 
-    // The backup still holds the recording's ciphertext and its wrapped data key;
-    // with the live keystore and root key, nothing opens it.
+    // The backup holds the deleted transcript's ciphertext and no key for it;
+    // the live keystore holds none either. The survivor's ciphertext in the same
+    // backup still opens with the live keystore and root key.
     let b = rusqlite::Connection::open(backup.path().join("kidvault.db")).unwrap();
-    let rec_id: uuid::Uuid = rec.parse().unwrap();
     let child_id: kidvault_domain::ids::ChildId = child.parse().unwrap();
-    let (epoch, wrapped): (u32, Vec<u8>) = b
-        .query_row("SELECT key_epoch, wrapped_key FROM items WHERE id = ?1", [rec_id.as_bytes().to_vec()], |r| {
+    let row = |id: &str| -> (Vec<u8>, Option<Vec<u8>>) {
+        let id: uuid::Uuid = id.parse().unwrap();
+        b.query_row("SELECT wrapped_key, inline_content FROM items WHERE id = ?1", [id.as_bytes().to_vec()], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
-        .unwrap();
-    assert!(!wrapped.is_empty(), "the backup predates the deletion");
-    let live = keystore_epochs(app.dir.path(), &child);
-    assert!(!live.is_empty() && live.iter().all(|(e, _)| *e > epoch), "the epoch the backup needs is destroyed");
+        .unwrap()
+    };
     let (root, _) = kidvault_crypto::FileKeyProvider::load_or_create(&app.dir.path().join("keys/root.key")).unwrap();
     use kidvault_crypto::KeyProvider;
-    for (e, w) in &live {
-        let key = root.unwrap(&kidvault_service::keyring::root_context(child_id, *e), w).unwrap();
-        for try_epoch in [epoch, *e] {
-            let ck = kidvault_crypto::ChildKey::new(key.clone(), *child_id.as_bytes(), try_epoch);
-            assert!(ck.unwrap(rec_id.as_bytes(), &wrapped).is_err(), "a live key opened the backup's item key");
-        }
+    let live = keystore_epochs(app.dir.path(), &child);
+    assert_eq!(live.len(), 1, "the child key is not rotated by an item deletion");
+    let child_key = kidvault_crypto::ChildKey::new(
+        root.unwrap(&kidvault_service::keyring::root_context(child_id, live[0].0), &live[0].1).unwrap(),
+        *child_id.as_bytes(),
+        live[0].0,
+    );
+    for gone in [&rec, &tr, &intent] {
+        assert!(row(gone).0.is_empty(), "no data key in the data store");
+        assert_eq!(keystore_item_key(app.dir.path(), gone), None, "{gone}'s data key is destroyed");
     }
+    let (beside, ciphertext) = row(&keep_tr);
+    assert!(beside.is_empty());
+    let (epoch, wrapped) = keystore_item_key(app.dir.path(), &keep_tr).expect("a survivor keeps its key");
+    assert_eq!(epoch, live[0].0);
+    let keep_tr_id: uuid::Uuid = keep_tr.parse().unwrap();
+    let opened = child_key.open_with(keep_tr_id.as_bytes(), &wrapped, &ciphertext.unwrap()).unwrap();
+    assert_eq!(opened, b"stay".to_vec(), "the backup's survivor opens with the live keys");
 }
 
 #[tokio::test]
@@ -184,8 +194,9 @@ async fn deleting_a_child_destroys_its_keys_and_every_trace() {
         assert_eq!(n, 0, "{table} still holds the child");
     }
     assert!(keystore_epochs(app.dir.path(), &child).is_empty(), "every epoch of the child key is destroyed");
+    assert_eq!(keystore_item_key(app.dir.path(), rec["item_id"].as_str().unwrap()), None);
     let (parsed, _) = app.verified_receipt(&g, &id).await;
-    assert!(parsed.document.contains("every epoch of the child key"));
+    assert!(parsed.document.contains("every key of the child"));
 }
 
 #[tokio::test]
@@ -296,10 +307,10 @@ async fn an_item_deletion_overtaken_by_its_childs_deletion_still_completes() {
     }
 }
 
-/// Several item deletions of one child waiting together share one key rotation:
-/// all complete, the keystore holds a single new epoch, survivors still open.
+/// Several item deletions of one child run together: each destroys only its
+/// items' data keys; the child key is untouched and survivors still open.
 #[tokio::test]
-async fn item_deletions_of_one_child_share_one_key_rotation() {
+async fn item_deletions_destroy_only_their_items_keys() {
     let app = spawn_app().await;
     let (g, child, device) = household(&app, "ana@example.org").await;
     let mut recs = Vec::new();
@@ -320,7 +331,9 @@ async fn item_deletions_of_one_child_share_one_key_rotation() {
         assert_eq!(vault.run_deletions(now).await.unwrap(), 4);
     }
     let epochs: Vec<u32> = keystore_epochs(dir.path(), &child).into_iter().map(|(e, _)| e).collect();
-    assert_eq!(epochs, vec![2], "one rotation for the four deletions");
+    assert_eq!(epochs, vec![1], "no rotation");
+    assert!(recs.iter().all(|r| keystore_item_key(dir.path(), r).is_none()));
+    assert!(keystore_item_key(dir.path(), &keep).is_some());
     let app = start(dir).await;
     for r in &recs {
         let (s, _) = app.get(&format!("/items/{r}"), &g).await;

@@ -2,15 +2,15 @@
 //! runs it atomically, so a step is either wholly done or not at all.
 
 use kidvault_domain::deletion::{DeletionReason, DeletionScope, DeletionStep};
-use kidvault_domain::ids::{ChildId, DeletionId, DeviceId, HouseholdId, ItemId};
+use kidvault_domain::ids::{ChildId, DeletionId, HouseholdId, ItemId};
 use kidvault_domain::item::{DataCategory, ItemKind};
 use kidvault_domain::notice::NewNotice;
 use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::NewEntry;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, Row};
 
 use super::{ledger, ts_from_sql, ts_to_sql, uuid_from_sql};
-use crate::model::{BlobLocator, DeletionItem, DeletionRecord, KeyTarget};
+use crate::model::{BlobLocator, DeletionItem, DeletionRecord, ItemKey};
 use crate::{Result, StoreError};
 
 const COLS: &str = "id, household_id, child_id, requested_by, reason, scope, step, requested_at, updated_at,
@@ -194,8 +194,8 @@ pub(crate) fn resolve(conn: &Connection, id: DeletionId, at: Timestamp) -> Resul
 
 pub(crate) fn shred_items(conn: &Connection, id: DeletionId, at: Timestamp) -> Result<()> {
     require(conn, id, DeletionStep::Resolved)?;
-    // The data keys go now (secure_delete zeroes the freed bytes in the file); the
-    // rotation step then makes copies of them in backups useless too.
+    // The keystore destroyed the data keys before this step; a copy left in
+    // the data store by an unfinished move to the keystore goes too.
     conn.execute(
         "UPDATE items SET wrapped_key = X'' WHERE id IN (SELECT item_id FROM deletion_items WHERE deletion_id = ?1)",
         [id.as_bytes()],
@@ -203,55 +203,30 @@ pub(crate) fn shred_items(conn: &Connection, id: DeletionId, at: Timestamp) -> R
     set_step(conn, id, DeletionStep::Shredded, at)
 }
 
-pub(crate) fn keys_below(conn: &Connection, child: ChildId, epoch: u32) -> Result<Vec<(KeyTarget, u32, Vec<u8>)>> {
-    let mut out = Vec::new();
+pub(crate) fn legacy_item_keys(conn: &Connection, limit: u32) -> Result<Vec<ItemKey>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, key_epoch, wrapped_key FROM items
-         WHERE child_id = ?1 AND key_epoch < ?2 AND state = 'live' AND length(wrapped_key) > 0",
+        "SELECT id, child_id, key_epoch, wrapped_key FROM items WHERE length(wrapped_key) > 0 LIMIT ?1",
     )?;
-    let mut rows = stmt.query(params![child.as_bytes(), epoch])?;
+    let mut rows = stmt.query([limit])?;
+    let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        let id: Vec<u8> = r.get(0)?;
-        out.push((KeyTarget::Item(ItemId(uuid_from_sql(&id)?)), r.get::<_, i64>(1)? as u32, r.get(2)?));
-    }
-    let profile: Option<(i64, Vec<u8>)> = conn
-        .query_row(
-            "SELECT profile_epoch, profile_key FROM children WHERE id = ?1 AND profile_epoch < ?2",
-            params![child.as_bytes(), epoch],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    if let Some((e, k)) = profile {
-        out.push((KeyTarget::Profile, e as u32, k));
-    }
-    let mut stmt =
-        conn.prepare_cached("SELECT id, name_epoch, name_key FROM devices WHERE child_id = ?1 AND name_epoch < ?2")?;
-    let mut rows = stmt.query(params![child.as_bytes(), epoch])?;
-    while let Some(r) = rows.next()? {
-        let id: Vec<u8> = r.get(0)?;
-        out.push((KeyTarget::Device(DeviceId(uuid_from_sql(&id)?)), r.get::<_, i64>(1)? as u32, r.get(2)?));
+        out.push(ItemKey {
+            item: ItemId(uuid_from_sql(&r.get::<_, Vec<u8>>(0)?)?),
+            child: ChildId(uuid_from_sql(&r.get::<_, Vec<u8>>(1)?)?),
+            epoch: r.get::<_, i64>(2)? as u32,
+            wrapped: r.get(3)?,
+        });
     }
     Ok(out)
 }
 
-pub(crate) fn rewrap(conn: &Connection, child: ChildId, epoch: u32, keys: &[(KeyTarget, Vec<u8>)]) -> Result<()> {
-    for (target, wrapped) in keys {
-        match target {
-            KeyTarget::Item(i) => conn.execute(
-                "UPDATE items SET key_epoch = ?2, wrapped_key = ?3 WHERE id = ?1 AND child_id = ?4",
-                params![i.as_bytes(), epoch, wrapped, child.as_bytes()],
-            )?,
-            KeyTarget::Profile => conn.execute(
-                "UPDATE children SET profile_epoch = ?2, profile_key = ?3 WHERE id = ?1",
-                params![child.as_bytes(), epoch, wrapped],
-            )?,
-            KeyTarget::Device(d) => conn.execute(
-                "UPDATE devices SET name_epoch = ?2, name_key = ?3 WHERE id = ?1 AND child_id = ?4",
-                params![d.as_bytes(), epoch, wrapped, child.as_bytes()],
-            )?,
-        };
+pub(crate) fn clear_legacy_item_keys(conn: &Connection, keys: &[ItemKey]) -> Result<u64> {
+    let mut stmt = conn.prepare_cached("UPDATE items SET wrapped_key = X'' WHERE id = ?1 AND wrapped_key = ?2")?;
+    let mut n = 0;
+    for k in keys {
+        n += stmt.execute(params![k.item.as_bytes(), k.wrapped])? as u64;
     }
-    Ok(())
+    Ok(n)
 }
 
 pub(crate) fn items(conn: &Connection, id: DeletionId) -> Result<Vec<DeletionItem>> {

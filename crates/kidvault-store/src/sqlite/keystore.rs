@@ -3,14 +3,17 @@
 use std::path::Path;
 
 use async_trait::async_trait;
-use kidvault_domain::ids::ChildId;
+use kidvault_domain::ids::{ChildId, ItemId};
 use kidvault_domain::Timestamp;
 use rusqlite::{params, OptionalExtension};
 
 use super::{ts_to_sql, Db};
-use crate::{Keystore, Result, StoreError};
+use crate::{ItemKey, Keystore, Result, StoreError};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/keystore_0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/keystore_0001_init.sql")),
+    (2, include_str!("../migrations/keystore_0002_item_keys.sql")),
+];
 
 #[derive(Debug)]
 pub struct SqliteKeystore {
@@ -68,18 +71,53 @@ impl Keystore for SqliteKeystore {
 
     async fn destroy_child_keys(&self, child: ChildId) -> Result<u64> {
         self.db
-            .write(move |c| Ok(c.execute("DELETE FROM child_keys WHERE child_id = ?1", [child.as_bytes()])? as u64))
+            .write(move |c| {
+                c.execute("DELETE FROM item_keys WHERE child_id = ?1", [child.as_bytes()])?;
+                Ok(c.execute("DELETE FROM child_keys WHERE child_id = ?1", [child.as_bytes()])? as u64)
+            })
             .await
     }
 
-    async fn destroy_child_keys_below(&self, child: ChildId, epoch: u32) -> Result<u64> {
+    async fn put_item_keys(&self, keys: &[ItemKey]) -> Result<()> {
+        let keys = keys.to_vec();
         self.db
             .write(move |c| {
-                Ok(c.execute(
-                    "DELETE FROM child_keys WHERE child_id = ?1 AND epoch < ?2",
-                    params![child.as_bytes(), epoch],
-                )? as u64)
+                let mut stmt = c.prepare_cached(
+                    "INSERT INTO item_keys (item_id, child_id, epoch, wrapped) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (item_id) DO UPDATE SET epoch = excluded.epoch, wrapped = excluded.wrapped",
+                )?;
+                for k in &keys {
+                    stmt.execute(params![k.item.as_bytes(), k.child.as_bytes(), k.epoch, k.wrapped])?;
+                }
+                Ok(())
             })
             .await
+    }
+
+    async fn item_key(&self, item: ItemId) -> Result<Option<(u32, Vec<u8>)>> {
+        // A point lookup by primary key: served inline (see `Db::lookup`).
+        self.db.lookup(move |c| {
+            Ok(c.prepare_cached("SELECT epoch, wrapped FROM item_keys WHERE item_id = ?1")?
+                .query_row([item.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?)
+        })
+    }
+
+    async fn destroy_item_keys(&self, items: &[ItemId]) -> Result<u64> {
+        let items = items.to_vec();
+        self.db
+            .write(move |c| {
+                let mut stmt = c.prepare_cached("DELETE FROM item_keys WHERE item_id = ?1")?;
+                let mut n = 0;
+                for i in &items {
+                    n += stmt.execute([i.as_bytes()])? as u64;
+                }
+                Ok(n)
+            })
+            .await
+    }
+
+    async fn scrub(&self) -> Result<()> {
+        self.db.scrub().await
     }
 }

@@ -153,6 +153,9 @@ impl Db {
             return Err(StoreError::Backend(format!("could not enable WAL (got {mode})")));
         }
         migrate(&conn, migrations)?;
+        // Whatever a crash left in the WAL (a deletion's old page images among
+        // it) is folded into the file and the WAL cut to nothing before serving.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         // Checkpoints move off the writer: it only appends to the WAL (the durable
         // part), while its own thread copies committed pages back into the file.
         conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
@@ -218,6 +221,20 @@ impl Db {
         F: FnOnce(&Connection) -> Result<T>,
     {
         with_reader(&self.readers, &self.path, Role::Reader, f)
+    }
+
+    /// Leaves no copy of a deleted or overwritten row in any file of the
+    /// database: `secure_delete` already zeroes freed bytes in the pages the
+    /// writer commits, so what remains are older page images in the WAL. A
+    /// TRUNCATE checkpoint copies the newest images into the file and cuts the
+    /// WAL to zero bytes; it waits for the writer's batch and for readers of
+    /// older snapshots, and is retried until it completes (a concurrent PASSIVE
+    /// checkpoint or a long read makes one attempt report busy).
+    pub(crate) async fn scrub(&self) -> Result<()> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || scrub_file(&path))
+            .await
+            .map_err(|e| StoreError::Backend(format!("scrub task failed: {e}")))?
     }
 
     /// As [`Db::lookup`], on a connection that maps the file: for the ledger
@@ -300,6 +317,23 @@ fn checkpoint_loop(conn: &Connection, stop: &std::sync::atomic::AtomicBool) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+}
+
+fn scrub_file(path: &Path) -> Result<()> {
+    let conn = open_conn(path, Role::Writer)?;
+    let mut last = String::new();
+    for _ in 0..200 {
+        let r = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
+        match r {
+            // Not busy: every frame was copied and the WAL cut to zero bytes
+            // (writes after that start a new WAL, holding nothing old).
+            Ok(0) => return Ok(()),
+            Ok(_) => last = "busy".into(),
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Err(StoreError::Backend(format!("could not truncate the WAL of {}: {last}", path.display())))
 }
 
 fn in_savepoint<T>(conn: &Connection, f: impl Fn(&Connection) -> Result<T>) -> Result<T> {

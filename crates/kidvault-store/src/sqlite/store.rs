@@ -1003,13 +1003,17 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn keys_below_epoch(&self, child: ChildId, epoch: u32) -> Result<Vec<(KeyTarget, u32, Vec<u8>)>> {
-        self.db.read(move |c| deletions::keys_below(c, child, epoch)).await
+    async fn legacy_item_keys(&self, limit: u32) -> Result<Vec<ItemKey>> {
+        self.db.read(move |c| deletions::legacy_item_keys(c, limit)).await
     }
 
-    async fn rewrap(&self, child: ChildId, epoch: u32, keys: &[(KeyTarget, Vec<u8>)]) -> Result<()> {
+    async fn clear_legacy_item_keys(&self, keys: &[ItemKey]) -> Result<u64> {
         let keys = keys.to_vec();
-        self.db.write(move |c| deletions::rewrap(c, child, epoch, &keys)).await
+        self.db.write(move |c| deletions::clear_legacy_item_keys(c, &keys)).await
+    }
+
+    async fn scrub(&self) -> Result<()> {
+        self.db.scrub().await
     }
 
     async fn deletion_items(&self, id: DeletionId) -> Result<Vec<DeletionItem>> {

@@ -278,6 +278,23 @@ pub fn keystore_epochs(root: &Path, child: &str) -> Vec<(u32, Vec<u8>)> {
     stmt.query_map([child.as_bytes().to_vec()], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
 }
 
+/// An item's data key as the keystore holds it: (epoch, wrapped), if any.
+pub fn keystore_item_key(root: &Path, item: &str) -> Option<(u32, Vec<u8>)> {
+    use rusqlite::OptionalExtension;
+    let keystore = rusqlite::Connection::open_with_flags(
+        root.join("keys/keystore.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let item: uuid::Uuid = item.parse().unwrap();
+    keystore
+        .query_row("SELECT epoch, wrapped FROM item_keys WHERE item_id = ?1", [item.as_bytes().to_vec()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()
+        .unwrap()
+}
+
 /// A second process on a stopped deployment: its vault and the guardian's session.
 pub async fn offline_vault(
     root: &Path,
