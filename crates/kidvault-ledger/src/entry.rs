@@ -36,10 +36,15 @@ pub enum EntryKind {
     RetentionChoice,
     #[serde(rename = "household.closed")]
     HouseholdClosed,
+    /// An operator restored the data store from a backup: the entries after the
+    /// backup, which signed checkpoints had covered, are gone. Recorded so that
+    /// everyone holding an older checkpoint sees why the log no longer extends it.
+    #[serde(rename = "ledger.rollback")]
+    LedgerRollback,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 9] = [
+    pub const ALL: [EntryKind; 10] = [
         EntryKind::ConsentGranted,
         EntryKind::ConsentWithdrawn,
         EntryKind::AccessRead,
@@ -49,6 +54,7 @@ impl EntryKind {
         EntryKind::DormancyNotice,
         EntryKind::HouseholdClosed,
         EntryKind::RetentionChoice,
+        EntryKind::LedgerRollback,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +68,7 @@ impl EntryKind {
             EntryKind::DormancyNotice => "dormancy.notice",
             EntryKind::RetentionChoice => "retention.choice",
             EntryKind::HouseholdClosed => "household.closed",
+            EntryKind::LedgerRollback => "ledger.rollback",
         }
     }
 

@@ -369,8 +369,7 @@ impl Vault {
         for d in ds {
             // Blobs first: zeroing is idempotent, and the rows still name them.
             let purged = async {
-                let blobs: Vec<_> =
-                    self.store.deletion_items(d.id).await?.into_iter().filter_map(|i| i.blob).collect();
+                let blobs: Vec<_> = self.store.deletion_items(d.id).await?.into_iter().filter_map(|i| i.blob).collect();
                 self.blobs.delete_many(&blobs).await?;
                 self.store.purge_deletion(d.id, now).await?;
                 Ok::<_, ServiceError>(())
@@ -411,24 +410,24 @@ impl Vault {
 
     async fn step_once(&self, d: DeletionRecord, now: Timestamp) -> Result<DeletionRecord> {
         match d.step {
-                DeletionStep::Requested => {
-                    self.store.resolve_deletion(d.id, now).await?;
-                }
-                DeletionStep::Resolved => self.shred(std::slice::from_ref(&d), now).await?,
-                DeletionStep::Shredded => {
-                    self.store.set_deletion_step(d.id, DeletionStep::Rotated, now).await?;
-                }
-                DeletionStep::Rotated => self.purge(std::slice::from_ref(&d), now).await?,
-                DeletionStep::Purged => self.dispatch(&d, now).await?,
-                DeletionStep::Dispatched => {
-                    let tasks = self.store.deletion_tasks(d.id).await?;
-                    if tasks.iter().all(|t| t.state == TaskState::Acknowledged) {
-                        self.store.set_deletion_step(d.id, DeletionStep::Acknowledged, now).await?;
-                    }
-                }
-                DeletionStep::Acknowledged => self.complete(&d, now).await?,
-                DeletionStep::Completed => {}
+            DeletionStep::Requested => {
+                self.store.resolve_deletion(d.id, now).await?;
             }
+            DeletionStep::Resolved => self.shred(std::slice::from_ref(&d), now).await?,
+            DeletionStep::Shredded => {
+                self.store.set_deletion_step(d.id, DeletionStep::Rotated, now).await?;
+            }
+            DeletionStep::Rotated => self.purge(std::slice::from_ref(&d), now).await?,
+            DeletionStep::Purged => self.dispatch(&d, now).await?,
+            DeletionStep::Dispatched => {
+                let tasks = self.store.deletion_tasks(d.id).await?;
+                if tasks.iter().all(|t| t.state == TaskState::Acknowledged) {
+                    self.store.set_deletion_step(d.id, DeletionStep::Acknowledged, now).await?;
+                }
+            }
+            DeletionStep::Acknowledged => self.complete(&d, now).await?,
+            DeletionStep::Completed => {}
+        }
         let after = self.store.deletion(d.id).await?.ok_or(ServiceError::NotFound)?;
         fault::after_step(after.step);
         Ok(after)

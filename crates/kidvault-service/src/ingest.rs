@@ -222,10 +222,9 @@ impl Vault {
         // between leaves a key to nothing, never an item without its key), while
         // the ciphertext goes to its blob.
         let content = if kind.spec().shape == ContentShape::Audio {
-            let (_, loc) = tokio::try_join!(
-                self.keys.put_item_key(item_key),
-                async { Ok(self.blobs.put(id.0, Bytes::from(sealed.ciphertext)).await?) }
-            )?;
+            let (_, loc) = tokio::try_join!(self.keys.put_item_key(item_key), async {
+                Ok(self.blobs.put(id.0, Bytes::from(sealed.ciphertext)).await?)
+            })?;
             StoredContent::Blob(loc)
         } else {
             self.keys.put_item_key(item_key).await?;

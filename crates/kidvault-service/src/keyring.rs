@@ -18,8 +18,8 @@ use std::sync::{Arc, RwLock};
 
 use kidvault_crypto::{ChildKey, KeyProvider, SecretKey};
 use kidvault_domain::ids::ChildId;
-use kidvault_domain::Timestamp;
 use kidvault_domain::ids::ItemId;
+use kidvault_domain::Timestamp;
 use kidvault_store::{ItemKey, Keystore, Sealed};
 
 use crate::{Result, ServiceError};

@@ -85,6 +85,10 @@ pub struct VaultConfig {
     /// directory (a node restarted after a crash resumes its own leases at once);
     /// distinct between nodes.
     pub node_id: uuid::Uuid,
+    /// Where the latest checkpoint this deployment signed is kept, outside the
+    /// data store (beside the keys): a restored data store cannot make the
+    /// server sign a fork of its own ledger unnoticed. `None`: not kept.
+    pub checkpoint_anchor: Option<std::path::PathBuf>,
 }
 
 impl Default for VaultConfig {
@@ -103,6 +107,7 @@ impl Default for VaultConfig {
             ephemeral_responder: None,
             lease_ttl: chrono::Duration::seconds(30),
             node_id: uuid::Uuid::now_v7(),
+            checkpoint_anchor: None,
         }
     }
 }
@@ -171,11 +176,14 @@ impl Vault {
         &self.config
     }
 
-    /// What every start does before serving: data keys still wrapped in the
+    /// What every start does before serving: the ledger in the data store must
+    /// extend the last checkpoint this deployment signed (else start is refused:
+    /// a restored or replaced data store); data keys still wrapped in the
     /// data store (a deployment from before they moved to the keystore, or a
     /// coarsening cut short) move to the keystore, and both stores are scrubbed.
     /// Returns how many keys moved.
     pub async fn prepare(&self) -> Result<u64> {
+        self.check_anchor().await?;
         let moved = self.keys.move_legacy_item_keys(self.store.as_ref()).await?;
         if moved > 0 {
             tracing::info!(moved, "moved item data keys from the data store to the keystore");

@@ -7,6 +7,7 @@
 //! <key dir>/root.key            root key (0600), outside the data dir
 //! <key dir>/keystore.db         wrapped child keys, outside the data dir
 //! <key dir>/ledger.key, .pub     ledger signing key (0600) and its public verifier key
+//! <key dir>/ledger.checkpoint    the latest checkpoint signed: the data store's log must extend it
 //! ```
 
 use std::future::Future;
@@ -64,7 +65,11 @@ pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
         blobs,
         Arc::new(provider),
         Arc::new(signer),
-        kidvault_service::VaultConfig { node_id: node_id(data_dir)?, ..config.vault_config()? },
+        kidvault_service::VaultConfig {
+            node_id: node_id(data_dir)?,
+            checkpoint_anchor: Some(key_dir.join("ledger.checkpoint")),
+            ..config.vault_config()?
+        },
     )))
 }
 

@@ -192,6 +192,23 @@ enum LedgerCommand {
         /// Verify checkpoints with this verifier key file instead of the local one.
         #[arg(long)]
         public_key: Option<PathBuf>,
+        /// A checkpoint signed earlier (a guardian's receipt's, an auditor's
+        /// copy): the log must extend it; a fork (a restored or altered store)
+        /// is reported and fails.
+        #[arg(long)]
+        against: Option<PathBuf>,
+    },
+    /// After restoring the data store from a backup (the server refuses to
+    /// start because the log no longer extends the last checkpoint it signed):
+    /// record the rollback in the ledger, with the reason and the checkpoint
+    /// that is lost, and sign and anchor a checkpoint over it. Run it with the
+    /// server stopped.
+    AcceptRollback {
+        #[command(flatten)]
+        at: Deployment,
+        /// Why the store was restored (kept in the ledger entry).
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -334,9 +351,32 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }
-        Command::Ledger(LedgerCommand::Verify { at, public_key }) => {
+        Command::Ledger(LedgerCommand::AcceptRollback { at, reason }) => {
+            let cfg = at.config(None)?;
+            init_tracing("warn");
+            let vault = app::open(&cfg)?;
+            let index = vault.accept_rollback(&reason, chrono::Utc::now()).await?;
+            println!("rollback recorded as ledger entry {index}; the server will start on this data store");
+            Ok(())
+        }
+        Command::Ledger(LedgerCommand::Verify { at, public_key, against }) => {
             let cfg = at.config(None)?;
             let verifier = verifier(public_key.unwrap_or_else(|| app::ledger_public_key_file(&cfg)))?;
+            if let Some(file) = against {
+                let note = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+                let cp =
+                    verifier.verify(&note).with_context(|| format!("{} is not a valid checkpoint", file.display()))?;
+                let vault = app::open(&cfg)?;
+                anyhow::ensure!(
+                    vault.extends(&cp).await?,
+                    "FORK: the ledger does not extend the checkpoint in {} ({} entries, root {}): entries it \
+                     covered were removed or changed (a restored data store shows a ledger.rollback entry)",
+                    file.display(),
+                    cp.size,
+                    kidvault_ledger::hash::to_hex(&cp.root)
+                );
+                println!("the ledger extends the checkpoint in {} ({} entries)", file.display(), cp.size);
+            }
             let audit = match cfg.backend()? {
                 kidvault::config::Backend::Sqlite(db) => {
                     anyhow::ensure!(db.exists(), "no data store at {}", db.display());

@@ -52,11 +52,7 @@ async fn deleting_a_recording_reaches_everything_derived_and_even_backups() {
     let (s, t) = app.get(&format!("/items/{keep_tr}"), &g).await;
     assert_eq!((s, t["content"].as_str()), (StatusCode::OK, Some("stay")));
     let resp = app.http.get(app.url(&format!("/items/{keep}/content"))).bearer_auth(&g).send().await.unwrap();
-    assert_eq!(
-        resp.bytes().await.unwrap().to_vec(),
-        other_audio,
-        "survivors still open"
-    );
+    assert_eq!(resp.bytes().await.unwrap().to_vec(), other_audio, "survivors still open");
     let (items, edges, _) = app.footprint();
     assert_eq!((items, edges), (2, 1));
     // Deleting again: the item no longer exists.

@@ -129,6 +129,8 @@ async fn destroyed_keys_and_deleted_ciphertext_are_in_no_file_and_no_copy_of_the
     for id in &deletions {
         await_deletion(&app, &g, id).await;
     }
+    // A checkpoint over the deletions, anchored beside the keys.
+    app.http.get(app.url("/ledger/checkpoint")).send().await.unwrap();
 
     // The server still running: nothing of it in any file.
     assert_eq!(secrets.found_under(&root), Vec::<String>::new(), "while serving");
@@ -144,6 +146,8 @@ async fn destroyed_keys_and_deleted_ciphertext_are_in_no_file_and_no_copy_of_the
     // The pre-deletion data backup served with that copy of the keys: the
     // survivors open; nothing deleted does.
     copy_dir(&keys_copy.path().join("keys"), &backup.path().join("keys"));
+    let out = kidvault_on(backup.path(), &["ledger", "accept-rollback", "--reason", "restore drill"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let restored = run_binary(backup.path(), &[]);
     let app = TestApp::attach(&restored.base, tempfile::tempdir().unwrap());
     let (s, t) = app.get(&format!("/items/{keep_tr}"), &g).await;
@@ -157,4 +161,74 @@ async fn destroyed_keys_and_deleted_ciphertext_are_in_no_file_and_no_copy_of_the
     }
     let resp = fetch(&app.http, app.url(&format!("/items/{rec}/content")), &g).await;
     assert_ne!(resp.status(), StatusCode::OK, "the deleted recording played from the backup");
+}
+
+fn kidvault(root: &Path, args: &[&str]) -> std::process::Output {
+    kidvault_on(root, args)
+}
+
+/// A data store restored from a backup cannot make the server sign a fork of
+/// its own ledger: start is refused until the operator records the rollback
+/// (a ledger entry), and `ledger verify --against` names the fork.
+#[tokio::test]
+async fn a_restored_data_store_is_refused_until_its_rollback_is_in_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    let mut p = run_binary(&root, &[]);
+    let app = TestApp::attach(&p.base, dir);
+    let (g, _, _) = household(&app, "ana@example.org").await;
+    let checkpoint = |app: &TestApp| {
+        let http = app.http.clone();
+        let url = app.url("/ledger/checkpoint");
+        async move { http.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    checkpoint(&app).await;
+    let backup = tempfile::tempdir().unwrap();
+    p = {
+        terminate(&mut p);
+        copy_dir(&root.join("data"), backup.path());
+        run_binary(&root, &[])
+    };
+    let app = TestApp::attach(&p.base, app.detach());
+    household(&app, "bob@example.org").await;
+    let later = checkpoint(&app).await;
+    terminate(&mut p);
+    let old = root.join("old-checkpoint.txt");
+    std::fs::write(&old, &later).unwrap();
+    let anchored = std::fs::read_to_string(root.join("keys/ledger.checkpoint")).unwrap();
+    assert_eq!(anchored, later, "the latest signed checkpoint is kept beside the keys");
+
+    // The data store restored from the backup: start is refused, and says why.
+    std::fs::remove_dir_all(root.join("data")).unwrap();
+    copy_dir(backup.path(), &root.join("data"));
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(root.join("data"))
+        .arg("--key-file")
+        .arg(root.join("keys/root.key"))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("does not extend") && said.contains("accept-rollback"), "{said}");
+    let out = kidvault(&root, &["ledger", "verify", "--against", old.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FORK"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // The explicit step: the rollback is an entry; then the server starts.
+    let out = kidvault(&root, &["ledger", "accept-rollback", "--reason", "restored after a disk failure"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = kidvault(&root, &["ledger", "verify"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = kidvault(&root, &["ledger", "verify", "--against", old.to_str().unwrap()]);
+    assert!(!out.status.success(), "the fork stays visible against the old checkpoint");
+    let p = run_binary(&root, &[]);
+    let app = TestApp::attach(&p.base, tempfile::tempdir().unwrap());
+    let note = checkpoint(&app).await;
+    let size: u64 = note.lines().nth(1).unwrap().parse().unwrap();
+    let admin = staff(&root, "auditor");
+    let (s, entry) = app.get(&format!("/ledger/entries/{}", size - 1), &admin).await;
+    assert_eq!(s, StatusCode::OK, "{entry}");
+    assert_eq!(entry["kind"], "ledger.rollback", "{entry}");
+    assert_eq!(entry["detail"]["reason"], "restored after a disk failure");
 }
