@@ -29,6 +29,8 @@ use crate::config::{Backend, Blobs, Config};
 /// Opens the stores and the key provider named by `config`.
 pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
     let data_dir = &config.data_dir;
+    let backend = config.backend()?;
+    refuse_half_deployments(config, &backend)?;
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     std::fs::set_permissions(data_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
     let key_file = config.key_file();
@@ -44,7 +46,6 @@ pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
         );
     }
     let key_dir = key_file.parent().unwrap_or(Path::new("."));
-    let backend = config.backend()?;
     let (store, keystore) = open_stores(&backend, key_dir)?;
     let (signer, created) = Signer::load_or_create(&ledger_key_file(config), "kidvault")?;
     if created {
@@ -71,6 +72,41 @@ pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
             ..config.vault_config()?
         },
     )))
+}
+
+/// Keys are created only for a new, empty deployment. An embedded data store
+/// that exists with its root key, keystore or ledger key missing (a key volume
+/// not mounted, a directory restored without its keys) refuses start, and so
+/// does a key directory that has signed checkpoints with no data store beside
+/// it (a data volume not mounted): minting keys over old data would make every
+/// family's data unreadable and the ledger unverifiable, and writing into an
+/// empty store would lose what families send once the real one returns.
+fn refuse_half_deployments(config: &Config, backend: &Backend) -> anyhow::Result<()> {
+    let Backend::Sqlite(db) = backend else { return Ok(()) };
+    let key_file = config.key_file();
+    let key_dir = key_file.parent().unwrap_or(Path::new("."));
+    let keys = [key_file.clone(), key_dir.join("keystore.db"), ledger_key_file(config)];
+    let missing: Vec<String> = keys.iter().filter(|p| !p.exists()).map(|p| p.display().to_string()).collect();
+    if db.exists() && !missing.is_empty() {
+        anyhow::bail!(
+            "the data store {} holds a deployment, but its keys are missing ({}): is the key directory mounted? \
+             kidvault creates keys only for a new, empty deployment; restore the key directory (never new keys \
+             over old data)",
+            db.display(),
+            missing.join(", ")
+        );
+    }
+    let anchor = key_dir.join("ledger.checkpoint");
+    if !db.exists() && anchor.exists() {
+        anyhow::bail!(
+            "the key directory {} belongs to a deployment that has signed its ledger ({}), but there is no data \
+             store at {}: is the data directory mounted? (A new deployment needs a key directory of its own.)",
+            key_dir.display(),
+            anchor.display(),
+            db.display()
+        );
+    }
+    Ok(())
 }
 
 /// The blob store named by the configuration.

@@ -232,3 +232,44 @@ async fn a_restored_data_store_is_refused_until_its_rollback_is_in_the_ledger() 
     assert_eq!(entry["kind"], "ledger.rollback", "{entry}");
     assert_eq!(entry["detail"]["reason"], "restored after a disk failure");
 }
+
+/// A deployment whose key directory is missing (or whose data directory is)
+/// refuses to start and writes nothing: keys are never minted over old data.
+#[tokio::test]
+async fn a_deployment_missing_its_keys_or_its_data_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    let mut p = run_binary(&root, &[]);
+    let app = TestApp::attach(&p.base, dir);
+    household(&app, "ana@example.org").await;
+    app.http.get(app.url("/ledger/checkpoint")).send().await.unwrap();
+    terminate(&mut p);
+    let serve = |root: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(root.join("data"))
+            .arg("--key-file")
+            .arg(root.join("keys/root.key"))
+            .output()
+            .unwrap()
+    };
+    let aside = tempfile::tempdir().unwrap();
+    for missing in ["keys", "keys/keystore.db", "keys/ledger.key", "keys/root.key"] {
+        let (from, to) = (root.join(missing), aside.path().join("moved"));
+        std::fs::rename(&from, &to).unwrap();
+        let listing = walk(&root);
+        let out = serve(&root);
+        assert!(!out.status.success(), "started without {missing}");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("keys are missing") && said.contains(missing), "{said}");
+        assert_eq!(walk(&root), listing, "nothing written without {missing}");
+        std::fs::rename(&to, &from).unwrap();
+    }
+    std::fs::rename(root.join("data"), aside.path().join("data")).unwrap();
+    let out = serve(&root);
+    assert!(!out.status.success(), "started without its data directory");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is the data directory mounted"));
+    assert!(!root.join("data").exists(), "nothing written");
+    std::fs::rename(aside.path().join("data"), root.join("data")).unwrap();
+    let _ok = run_binary(&root, &[]);
+}
