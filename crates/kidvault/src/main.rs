@@ -408,10 +408,27 @@ async fn main() -> anyhow::Result<()> {
             ids.extend(item_ids.iter().copied());
             let mut residue = match &backend {
                 kidvault::config::Backend::Sqlite(db) => {
-                    let mut found = erasure::scan_database(db, &ids)?;
+                    // The keystore first: a key of a deleted id there (in a table,
+                    // or in the raw bytes of its files) means it can be read.
                     let keystore = cfg.key_file().with_file_name("keystore.db");
-                    if let (Some(child), true) = (child, keystore.exists()) {
-                        found.extend(erasure::scan_database(&keystore, &[child])?);
+                    let mut keys = Vec::new();
+                    if keystore.exists() {
+                        keys.extend(erasure::scan_database(&keystore, &ids)?);
+                        keys.extend(erasure::scan_raw(&keystore, &ids)?);
+                    }
+                    let keyed: std::collections::BTreeSet<String> = keys.iter().map(|r| r.what.clone()).collect();
+                    let mut found: Vec<erasure::Residue> = keys
+                        .into_iter()
+                        .map(|r| erasure::Residue { what: format!("{}: key material, READABLE", r.what), ..r })
+                        .collect();
+                    for r in erasure::scan_database(db, &ids)? {
+                        let how =
+                            if keyed.contains(&r.what) || child.is_some_and(|c| keyed.contains(&format!("id {c}"))) {
+                                "READABLE (its key is still in the keystore)"
+                            } else {
+                                "present but unreadable (its key is destroyed)"
+                            };
+                        found.push(erasure::Residue { what: format!("{}: {how}", r.what), ..r });
                     }
                     found
                 }

@@ -113,6 +113,10 @@ async fn destroyed_keys_and_deleted_ciphertext_are_in_no_file_and_no_copy_of_the
             assert!(before.iter().any(|f| f.starts_with(what.as_str())), "{what} not found before deleting");
         }
     }
+    // verify-erasure finds a live item everywhere, and says it is readable.
+    let out = kidvault_on(&root, &["verify-erasure", "--item", &tr]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && said.contains("item_keys") && said.contains("READABLE"), "{said}");
     let backup = tempfile::tempdir().unwrap();
     copy_dir(&root.join("data"), &backup.path().join("data"));
 
@@ -132,8 +136,11 @@ async fn destroyed_keys_and_deleted_ciphertext_are_in_no_file_and_no_copy_of_the
     // A checkpoint over the deletions, anchored beside the keys.
     app.http.get(app.url("/ledger/checkpoint")).send().await.unwrap();
 
-    // The server still running: nothing of it in any file.
+    // The server still running: nothing of it in any file, and verify-erasure
+    // (tables and raw files) agrees.
     assert_eq!(secrets.found_under(&root), Vec::<String>::new(), "while serving");
+    assert!(erasure_clean(&root, &["--child", &leo]));
+    assert!(erasure_clean(&root, &["--item", &rec, "--item", &tr, "--item", &memories[0], "--item", &memories[1]]));
     // A hot copy of the keys directory, as a volume snapshot would take it.
     let keys_copy = tempfile::tempdir().unwrap();
     copy_dir(&root.join("keys"), &keys_copy.path().join("keys"));

@@ -72,6 +72,38 @@ pub fn scan_database(db: &Path, ids: &[uuid::Uuid]) -> Result<Vec<Residue>> {
     Ok(found)
 }
 
+/// Scans the raw bytes of every file of a SQLite database (the file, its WAL,
+/// its rollback journal, its shared-memory index) for the ids, as 16 bytes and
+/// as text: a row that is gone from the tables may still sit in a stale WAL
+/// frame or a free page. For the keystore, whose rows are keys next to the ids
+/// they open, any such hit means key material may remain.
+pub fn scan_raw(db: &Path, ids: &[uuid::Uuid]) -> Result<Vec<Residue>> {
+    let mut found = Vec::new();
+    for suffix in ["", "-wal", "-journal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let file = std::path::PathBuf::from(name);
+        let bytes = match std::fs::read(&file) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e.into()),
+        };
+        for id in ids {
+            let text = id.to_string();
+            for needle in [id.as_bytes().as_slice(), text.as_bytes()] {
+                if let Some(at) = bytes.windows(needle.len()).position(|w| w == needle) {
+                    found.push(Residue {
+                        place: format!("{} at byte {at} (raw file)", file.display()),
+                        what: format!("id {id}"),
+                    });
+                    break;
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// The items recorded as deleted for `child` (from the deletion records).
 pub fn deleted_items_of(db: &Path, child: uuid::Uuid) -> Result<Vec<uuid::Uuid>> {
     let conn = open_conn(db, super::Role::Reader)?;
@@ -84,4 +116,38 @@ pub fn deleted_items_of(db: &Path, child: uuid::Uuid) -> Result<Vec<uuid::Uuid>>
         out.push(super::uuid_from_sql(&r?)?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deleted row is gone from the tables at once but not from the files:
+    /// its page image stays in the WAL until a scrub, which the raw scan sees
+    /// and the table scan does not. After `Db::scrub`, neither finds it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deleted_row_stays_in_the_wal_until_scrubbed_and_the_raw_scan_sees_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        let db =
+            super::super::Db::open(&path, &[(1, "CREATE TABLE k (id BLOB PRIMARY KEY, v BLOB NOT NULL);")]).unwrap();
+        let id = uuid::Uuid::now_v7();
+        let write = |sql: &'static str| {
+            db.write(move |c| {
+                c.execute(sql, rusqlite::params![id.as_bytes().to_vec()])?;
+                Ok(())
+            })
+        };
+        write("INSERT INTO k (id, v) VALUES (?1, randomblob(60))").await.unwrap();
+        // Keep the background checkpointer from folding the frames in first.
+        let reader = open_conn(&path, super::super::Role::Reader).unwrap();
+        reader.execute_batch("BEGIN; SELECT count(*) FROM k;").unwrap();
+        write("DELETE FROM k WHERE id = ?1").await.unwrap();
+        assert!(scan_database(&path, &[id]).unwrap().is_empty(), "gone from the table");
+        let raw = scan_raw(&path, &[id]).unwrap();
+        assert!(raw.iter().any(|r| r.place.contains("k.db-wal")), "{raw:?}");
+        reader.execute_batch("COMMIT").unwrap();
+        db.scrub().await.unwrap();
+        assert_eq!(scan_raw(&path, &[id]).unwrap(), Vec::new());
+    }
 }
