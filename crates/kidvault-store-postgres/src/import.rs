@@ -18,7 +18,7 @@ use crate::keystore::KEYSTORE_SCHEMA;
 
 /// Tables in an order that satisfies every foreign key. `leases` is not copied:
 /// a lease belongs to a running node.
-pub const TABLES: [&str; 24] = [
+pub const TABLES: [&str; 25] = [
     "households",
     "guardians",
     "sessions",
@@ -43,9 +43,13 @@ pub const TABLES: [&str; 24] = [
     "guardian_totp",
     "recovery_codes",
     "child_keys",
+    "item_keys",
 ];
 
-/// Rows per table, as copied (`child_keys` is the keystore's).
+/// The tables of [`TABLES`] that are the keystore's.
+const KEYSTORE_TABLES: [&str; 2] = ["child_keys", "item_keys"];
+
+/// Rows per table, as copied (`child_keys` and `item_keys` are the keystore's).
 pub type Counts = BTreeMap<String, i64>;
 
 fn bad(what: impl std::fmt::Display) -> StoreError {
@@ -124,7 +128,7 @@ pub fn import_sqlite(data: &Path, keys: &Path, url: &str) -> Result<Counts> {
         }
         let mut counts = Counts::new();
         for table in TABLES {
-            let n = if table == "child_keys" {
+            let n = if KEYSTORE_TABLES.contains(&table) {
                 copy_table(&keys, &mut tx, KEYSTORE_SCHEMA, table)?
             } else {
                 copy_table(&data, &mut tx, "public", table)?
@@ -144,7 +148,7 @@ pub fn counts(url: &str) -> Result<Counts> {
         let mut client = connect_url(url)?;
         let mut out = Counts::new();
         for table in TABLES {
-            let schema = if table == "child_keys" { KEYSTORE_SCHEMA } else { "public" };
+            let schema = if KEYSTORE_TABLES.contains(&table) { KEYSTORE_SCHEMA } else { "public" };
             let n: i64 = client.query_one(&format!("SELECT count(*) FROM {schema}.{table}"), &[]).map_err(bad)?.get(0);
             out.insert(table.to_owned(), n);
         }
