@@ -52,6 +52,9 @@ pub enum DeletionReason {
     Guardian,
     Retention,
     Dormancy,
+    /// Done again after a restore: the data store came back from a backup taken
+    /// before the deletion, whose keys the live keystore no longer has.
+    Restore,
 }
 
 impl DeletionReason {
@@ -60,10 +63,11 @@ impl DeletionReason {
             DeletionReason::Guardian => "guardian",
             DeletionReason::Retention => "retention",
             DeletionReason::Dormancy => "dormancy",
+            DeletionReason::Restore => "restore",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [DeletionReason::Guardian, DeletionReason::Retention, DeletionReason::Dormancy]
+        [DeletionReason::Guardian, DeletionReason::Retention, DeletionReason::Dormancy, DeletionReason::Restore]
             .into_iter()
             .find(|r| r.as_str() == s)
     }

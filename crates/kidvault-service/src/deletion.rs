@@ -31,6 +31,11 @@ use serde::Serialize;
 use crate::access::{Action, Actor, Grant, GuardianSession};
 use crate::{Result, ServiceError, Vault};
 
+/// What a completed deletion means for copies, as receipts and the portal say it.
+pub const COPIES: &str = "unreadable now in every live copy (its keys are destroyed and no file kidvault writes \
+     keeps them); a kidvault backup taken before the deletion cannot be opened after the date given, when the \
+     last backup key that could hold them is destroyed";
+
 /// The receipt's body: what was requested and what was deleted. Never content.
 #[derive(Serialize)]
 struct ReceiptBody<'a> {
@@ -49,6 +54,10 @@ struct ReceiptBody<'a> {
     /// SHA-256 over the sorted deleted item ids, one per line.
     deleted_ids_sha256: String,
     keys_destroyed: String,
+    /// What holds for copies: unreadable in every live copy now; no kidvault
+    /// backup taken before the deletion opens after `backups_unrecoverable_after`.
+    copies: String,
+    backups_unrecoverable_after: String,
     /// Every downstream processor told, and when it acknowledged.
     processors: Vec<ProcessorAck>,
 }
@@ -101,6 +110,38 @@ impl Vault {
             })
             .await?;
         Ok(id)
+    }
+
+    /// The latest moment a kidvault backup taken before `at` can still be
+    /// opened: every backup's key is destroyed one backup window after it.
+    pub fn backups_unrecoverable_after(&self, at: Timestamp) -> Timestamp {
+        at + self.config.backup_window
+    }
+
+    /// After the data store was restored from a backup: records again, as
+    /// deletions with reason `restore`, what was deleted since the backup was
+    /// taken (children and items whose keys the live keystore no longer has).
+    /// The runner then purges them, so nothing deleted is listed again.
+    pub async fn redo_deletions(
+        &self,
+        deleted: &[(ChildId, kidvault_domain::ids::HouseholdId, DeletionScope)],
+        now: Timestamp,
+    ) -> Result<Vec<DeletionId>> {
+        let mut ids = Vec::with_capacity(deleted.len());
+        for (child, household, scope) in deleted {
+            let id = self
+                .record_deletion(
+                    *child,
+                    *household,
+                    "system:restore".into(),
+                    DeletionReason::Restore,
+                    scope.clone(),
+                    now,
+                )
+                .await?;
+            ids.push(id);
+        }
+        Ok(ids)
     }
 
     /// What a deletion would cover if requested now, by kind, lineage included:
@@ -480,6 +521,8 @@ impl Vault {
             categories,
             deleted_ids_sha256: ids_hash.clone(),
             keys_destroyed: keys_destroyed.clone(),
+            copies: crate::deletion::COPIES.to_owned(),
+            backups_unrecoverable_after: rfc3339(self.backups_unrecoverable_after(now)),
             processors,
         };
         let document = serde_json::to_string_pretty(&body).map_err(|e| ServiceError::Internal(e.to_string()))?;
@@ -506,7 +549,9 @@ impl Vault {
         done.hashes.insert("document".into(), to_hex(&digest));
         // Routine expiry of items under the retention policy is on the deletions
         // page with its receipt; every other completion is told to the guardians.
-        let routine = d.reason == kidvault_domain::deletion::DeletionReason::Retention && !d.scope.is_child();
+        // A deletion done again after a restore was told when it was first done.
+        let routine =
+            (d.reason == DeletionReason::Retention && !d.scope.is_child()) || d.reason == DeletionReason::Restore;
         let notices =
             if routine { Vec::new() } else { vec![crate::notices::deletion_completed(d, &kinds, items.len())] };
         self.store.complete_deletion(d.id, now, &document, &[key_entry, done], &notices).await?;

@@ -70,6 +70,9 @@ pub struct VaultConfig {
     /// After an account closure's deletions complete, how long the guardian can
     /// still sign in to download the receipts before the account is purged.
     pub closure_grace: chrono::Duration,
+    /// How long a kidvault backup can be restored before its sealing key is
+    /// destroyed (what deletion receipts promise about backups).
+    pub backup_window: chrono::Duration,
     pub sign_in_limits: ratelimit::SignInLimits,
     /// The written retention policy: drives the sweeps, renders the published
     /// text; its version is part of the notice version in force.
@@ -101,6 +104,7 @@ impl Default for VaultConfig {
             clock_skew: chrono::Duration::minutes(5),
             downstream: downstream::DownstreamConfig::default(),
             closure_grace: chrono::Duration::days(7),
+            backup_window: chrono::Duration::days(30),
             sign_in_limits: ratelimit::SignInLimits::default(),
             retention: kidvault_domain::retention::RetentionPolicy::default_policy(),
             mail: notices::MailConfig { from: "kidvault <no-reply@kidvault.invalid>".into(), ..Default::default() },

@@ -231,6 +231,30 @@ pub async fn sweep_loop(vault: Arc<Vault>, every: std::time::Duration) {
     .await
 }
 
+/// Destroys the keys of backups whose window has passed, every `every` and once
+/// at start: from then on those backups open nothing (see [`crate::backup`]).
+pub async fn backup_expiry_loop(key_dir: std::path::PathBuf, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let dir = key_dir.clone();
+        let expired = tokio::task::spawn_blocking(move || {
+            if !dir.join("backup-keys.db").exists() {
+                return Ok(0);
+            }
+            crate::backup::BackupKeys::open(&dir)?.expire(chrono::Utc::now())
+        })
+        .await;
+        match expired {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(n, "backup keys destroyed at the end of their window"),
+            Ok(Err(e)) => tracing::error!(error = %e, "expiring backup keys failed; will retry"),
+            Err(e) => tracing::error!(error = %e, "expiring backup keys failed; will retry"),
+        }
+    }
+}
+
 /// Whether `path` lies inside `dir` (symlinks and `..` resolved where they exist).
 pub fn inside(path: &Path, dir: &Path) -> bool {
     let abs = |p: &Path| {

@@ -91,6 +91,10 @@ pub struct Config {
     /// After closing an account, how long the guardian can still sign in to
     /// download the deletion receipts before the account itself is purged.
     pub account_closure_grace_hours: u64,
+    /// How long a `kidvault backup` can be restored: its sealing key is
+    /// destroyed this many days after the backup, so a key destroyed today is
+    /// unrecoverable from every kidvault backup after at most this window.
+    pub backup_window_days: u64,
     /// The written retention policy (TOML). Default: the policy kidvault ships
     /// (`crates/kidvault-domain/policy/retention.toml`).
     pub retention_policy: Option<PathBuf>,
@@ -131,6 +135,7 @@ impl Default for Config {
             downstream_retry_base_ms: v.downstream.retry_base.as_millis() as u64,
             downstream_deadline_secs: v.downstream.deadline.num_seconds() as u64,
             account_closure_grace_hours: v.closure_grace.num_hours() as u64,
+            backup_window_days: v.backup_window.num_days() as u64,
             retention_policy: None,
             sweep_interval_secs: 3600,
             smtp_url: None,
@@ -254,6 +259,7 @@ impl Config {
         Ok(VaultConfig {
             downstream,
             closure_grace: chrono::Duration::hours(self.account_closure_grace_hours.min(24 * 366) as i64),
+            backup_window: chrono::Duration::days(self.backup_window_days.clamp(1, 3660) as i64),
             notice_version: self.notice_version.clone(),
             audio: AudioLimits { max_bytes: self.max_recording_bytes, max_seconds: self.max_recording_seconds },
             max_item_bytes: self.max_item_bytes,

@@ -6,6 +6,7 @@
 //! ingest). `main.rs` is only the command line.
 
 pub mod app;
+pub mod backup;
 pub mod bench;
 pub mod config;
 pub mod demo;

@@ -45,6 +45,27 @@ enum Command {
     /// The written retention policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Backups of the embedded deployment, sealed under keys that are destroyed
+    /// after the backup window (`backup_window_days`): see README "Backups".
+    #[command(subcommand)]
+    Backup(BackupCommand),
+    /// Restore a backup into the embedded deployment, with the server stopped.
+    /// Survivors come back; whatever was deleted since the backup is deleted
+    /// again (its keys are gone) before anything is served, and the ledger
+    /// records the rollback. Refused if the backup's window has passed.
+    Restore {
+        #[command(flatten)]
+        at: Deployment,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// data: the data store and blobs (the live keystore stays; the usual
+        /// case); keys: the keystore only; both.
+        #[arg(long, default_value = "data")]
+        parts: String,
+    },
     /// Run the retention and dormancy sweeps as of a date and print what they
     /// did (or, with --dry-run, would do); deletions they start are run too.
     Sweep {
@@ -162,6 +183,35 @@ enum AdminCommand {
         /// admin or auditor.
         #[arg(long, default_value = "admin")]
         role: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Write a sealed backup of the data store, blobs and keystore (the server
+    /// may be running).
+    Create {
+        #[command(flatten)]
+        at: Deployment,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The file to write.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// The backups that can still be restored, and until when.
+    List {
+        #[command(flatten)]
+        at: Deployment,
+    },
+    /// Destroy the keys of backups whose window has passed (the sweep does this
+    /// too), as of now or of a given date.
+    Expire {
+        #[command(flatten)]
+        at: Deployment,
+        /// YYYY-MM-DD or an RFC 3339 time (default: now).
+        #[arg(long)]
+        as_of: Option<String>,
     },
 }
 
@@ -284,6 +334,17 @@ fn verifier(path: PathBuf) -> anyhow::Result<kidvault_ledger::checkpoint::Verifi
     Ok(kidvault_ledger::checkpoint::Verifier::parse(&text)?)
 }
 
+/// A date (YYYY-MM-DD, midnight UTC) or an RFC 3339 time.
+fn parse_as_of(as_of: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(as_of)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(as_of, "%Y-%m-%d")
+                .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+        })
+        .map_err(|_| anyhow::anyhow!("--as-of {as_of:?}: give YYYY-MM-DD or an RFC 3339 time"))
+}
+
 fn init_tracing(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
@@ -320,8 +381,13 @@ async fn main() -> anyhow::Result<()> {
                 std::sync::Arc::clone(&vault),
                 std::time::Duration::from_secs(cfg.sweep_interval_secs.max(1)),
             ));
+            let key_dir = cfg.key_file().parent().map(std::path::Path::to_owned).unwrap_or_default();
+            let backups = tokio::spawn(app::backup_expiry_loop(
+                key_dir,
+                std::time::Duration::from_secs(cfg.sweep_interval_secs.max(1)),
+            ));
             app::serve(listener, std::sync::Arc::clone(&vault), app::shutdown_signal()).await?;
-            for task in [checkpoints, deletions, downstream, outbox, sweeps] {
+            for task in [checkpoints, deletions, downstream, outbox, sweeps, backups] {
                 task.abort();
             }
             // Another node takes the background work over at once.
@@ -539,15 +605,45 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Backup(BackupCommand::Create { at, config, to }) => {
+            let cfg = at.config(config.as_deref())?;
+            let h = kidvault::backup::create_for(&cfg, &to, chrono::Utc::now())?;
+            println!(
+                "backup {} written to {}; restorable until {} ({} files)",
+                h.backup_id,
+                to.display(),
+                h.restorable_until.to_rfc3339(),
+                h.files.len()
+            );
+            Ok(())
+        }
+        Command::Backup(BackupCommand::List { at }) => {
+            let cfg = at.config(None)?;
+            for (id, created, until) in kidvault::backup::keys_for(&cfg)?.list()? {
+                println!("{id}  taken {}  restorable until {}", created.to_rfc3339(), until.to_rfc3339());
+            }
+            Ok(())
+        }
+        Command::Backup(BackupCommand::Expire { at, as_of }) => {
+            let cfg = at.config(None)?;
+            let now = match as_of {
+                Some(t) => parse_as_of(&t)?,
+                None => chrono::Utc::now(),
+            };
+            let n = kidvault::backup::keys_for(&cfg)?.expire(now)?;
+            println!("{n} backup keys destroyed: those backups open nothing any more");
+            Ok(())
+        }
+        Command::Restore { at, config, from, parts } => {
+            let cfg = at.config(config.as_deref())?;
+            init_tracing("warn");
+            let summary = kidvault::backup::restore_into(&cfg, &from, &parts, chrono::Utc::now()).await?;
+            println!("{summary}");
+            Ok(())
+        }
         Command::Sweep { at, config, as_of, dry_run } => {
             let cfg = at.config(config.as_deref())?;
-            let at = chrono::DateTime::parse_from_rfc3339(&as_of)
-                .map(|t| t.with_timezone(&chrono::Utc))
-                .or_else(|_| {
-                    chrono::NaiveDate::parse_from_str(&as_of, "%Y-%m-%d")
-                        .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
-                })
-                .map_err(|_| anyhow::anyhow!("--as-of {as_of:?}: give YYYY-MM-DD or an RFC 3339 time"))?;
+            let at = parse_as_of(&as_of)?;
             let vault = app::open(&cfg)?;
             let report = vault.sweep(at, dry_run).await?;
             if !dry_run {
