@@ -69,6 +69,12 @@ async fn deleting_a_recording_reaches_everything_derived_and_even_backups() {
     assert_eq!(document["items"], 3);
     assert_eq!(document["kinds"], json!({"intent": 1, "transcript": 1, "voice_recording": 1}));
     assert!(!parsed.document.contains("hello"), "the receipt holds no deleted content");
+    // What it promises for backups: they stop opening one backup window after completion.
+    let completed = chrono::DateTime::parse_from_rfc3339(document["completed_at"].as_str().unwrap()).unwrap();
+    let until =
+        chrono::DateTime::parse_from_rfc3339(document["backups_unrecoverable_after"].as_str().unwrap()).unwrap();
+    assert_eq!(until - completed, chrono::Duration::days(30));
+    assert!(document["copies"].as_str().unwrap().starts_with("unreadable now in every live copy"));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("ledger.pub"), &public_key).unwrap();
     let verify = |body: String| {

@@ -277,6 +277,9 @@ async fn the_portal_confirms_what_a_deletion_takes_then_follows_it_to_its_receip
     let (s, _, page) = portal.get(&format!("/portal/children/{child}/delete?kind=transcript")).await;
     assert_eq!(s, StatusCode::OK);
     assert!(page.contains("<li>2 transcripts</li>") && !page.contains("voice recording</li>"), "{page}");
+    // What it means for backups, honestly: they stop opening one backup window (30 days) from now.
+    let backups = (chrono::Utc::now() + chrono::Duration::days(30)).format("%-d %B %Y").to_string();
+    assert!(page.contains(&format!("stop opening by <strong>{backups}</strong>")), "{page}");
     // A day: everything recorded that day, lineage included.
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let (_, _, page) = portal.get(&format!("/portal/children/{child}/delete?day={today}")).await;

@@ -176,9 +176,10 @@ pub async fn confirm(
 <h2>Delete {what} for {name}?</h2>
 <p>This will permanently delete:</p>
 {summary}
-<p>The data keys are destroyed first, so nothing can be read again, not even from backups; then the encrypted data
-is erased, every service that holds a copy is told to delete it, and you get a signed receipt.
-<strong>This cannot be undone.</strong></p>
+<p>The data keys are destroyed first and erased from disk, so nothing can be read again from anything we keep; then
+the encrypted data is erased, every service that holds a copy is told to delete it, and you get a signed receipt.
+Backups made before today hold only locked copies, and stop opening by <strong>{backups}</strong>, when their own
+keys are destroyed. <strong>This cannot be undone.</strong></p>
 <form method="post" action="/portal/children/{id}/delete">
 {csrf}{hidden}
 <button type="submit" class="danger" {disabled}>Delete permanently</button>
@@ -186,6 +187,7 @@ is erased, every service that holds a copy is told to delete it, and you get a s
 </form>
 </section>"#,
         what = esc(&describe(&scope)),
+        backups = day(state.vault.backups_unrecoverable_after(Utc::now())),
         csrf = p.who().csrf_field(),
         hidden = target.hidden(),
         disabled = if list.is_empty() { "disabled" } else { "" },
@@ -282,7 +284,10 @@ pub async fn detail(State(state): State<AppState>, p: Portal, Path(id): Path<Str
     }
     let receipt = if done {
         format!(
-            r#"<p><a class="button" href="/api/v1/deletions/{id}/receipt" download="kidvault-deletion-{id}.json">Download the signed receipt</a></p>"#,
+            r#"<p class="copies">Unreadable in everything we keep since {at}. Backups made before then stop opening by {backups}.</p>
+<p><a class="button" href="/api/v1/deletions/{id}/receipt" download="kidvault-deletion-{id}.json">Download the signed receipt</a></p>"#,
+            at = when(d.updated_at),
+            backups = day(state.vault.backups_unrecoverable_after(d.updated_at)),
             id = d.id
         )
     } else {
@@ -312,12 +317,17 @@ pub async fn detail(State(state): State<AppState>, p: Portal, Path(id): Path<Str
     Ok(html::page(StatusCode::OK, "Deletion", Some(&p.who()), &body))
 }
 
+/// A date as parents read it ("28 December 2026").
+fn day(t: DateTime<Utc>) -> String {
+    t.format("%-d %B %Y").to_string()
+}
+
 fn step_words(s: DeletionStep) -> &'static str {
     match s {
         DeletionStep::Requested => "Requested",
         DeletionStep::Resolved => "Found everything derived from it",
-        DeletionStep::Shredded => "Keys destroyed: unreadable from now on",
-        DeletionStep::Rotated => "Child key rotated: old backups cannot be read either",
+        DeletionStep::Shredded => "Keys destroyed and erased from disk: unreadable from now on",
+        DeletionStep::Rotated => "Everything else keeps its own keys: nothing else is touched",
         DeletionStep::Purged => "Encrypted data erased",
         DeletionStep::Dispatched => "Services holding copies told",
         DeletionStep::Acknowledged => "Every service confirmed",
