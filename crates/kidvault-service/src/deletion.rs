@@ -31,6 +31,9 @@ use serde::Serialize;
 use crate::access::{Action, Actor, Grant, GuardianSession};
 use crate::{Result, ServiceError, Vault};
 
+/// A deletion to do again after a restore: whose, and what.
+pub type Redo = (ChildId, kidvault_domain::ids::HouseholdId, DeletionScope);
+
 /// What a completed deletion means for copies, as receipts and the portal say it.
 pub const COPIES: &str = "unreadable now in every live copy (its keys are destroyed and no file kidvault writes \
      keeps them); a kidvault backup taken before the deletion cannot be opened after the date given, when the \

@@ -46,6 +46,14 @@ pub struct Header {
     pub files: Vec<String>,
 }
 
+/// A backup that can still be restored.
+#[derive(Clone, Debug)]
+pub struct Restorable {
+    pub id: uuid::Uuid,
+    pub created_at: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
 /// The backup keys, in `<key dir>/backup-keys.db`.
 #[derive(Debug)]
 pub struct BackupKeys {
@@ -105,15 +113,15 @@ impl BackupKeys {
         Ok(self.conn.execute("DELETE FROM backup_keys WHERE expires_at <= ?1", [now.timestamp()])?)
     }
 
-    /// The backups that can still be restored: (id, created, restorable until).
-    pub fn list(&self) -> anyhow::Result<Vec<(uuid::Uuid, DateTime<Utc>, DateTime<Utc>)>> {
+    /// The backups that can still be restored.
+    pub fn list(&self) -> anyhow::Result<Vec<Restorable>> {
         let mut stmt = self.conn.prepare("SELECT id, created_at, expires_at FROM backup_keys ORDER BY created_at")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
         let mut out = Vec::new();
         for r in rows {
             let (id, c, e) = r?;
             let at = |t: i64| DateTime::from_timestamp(t, 0).unwrap_or_default();
-            out.push((uuid::Uuid::from_slice(&id)?, at(c), at(e)));
+            out.push(Restorable { id: uuid::Uuid::from_slice(&id)?, created_at: at(c), until: at(e) });
         }
         Ok(out)
     }

@@ -619,8 +619,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Backup(BackupCommand::List { at }) => {
             let cfg = at.config(None)?;
-            for (id, created, until) in kidvault::backup::keys_for(&cfg)?.list()? {
-                println!("{id}  taken {}  restorable until {}", created.to_rfc3339(), until.to_rfc3339());
+            for b in kidvault::backup::keys_for(&cfg)?.list()? {
+                println!("{}  taken {}  restorable until {}", b.id, b.created_at.to_rfc3339(), b.until.to_rfc3339());
             }
             Ok(())
         }

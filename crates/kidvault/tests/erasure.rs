@@ -183,7 +183,7 @@ async fn a_restored_data_store_is_refused_until_its_rollback_is_in_the_ledger() 
     let root = dir.path().to_owned();
     let mut p = run_binary(&root, &[]);
     let app = TestApp::attach(&p.base, dir);
-    let (g, _, _) = household(&app, "ana@example.org").await;
+    household(&app, "ana@example.org").await;
     let checkpoint = |app: &TestApp| {
         let http = app.http.clone();
         let url = app.url("/ledger/checkpoint");
