@@ -195,6 +195,15 @@ impl KeyRing {
         Ok(moved)
     }
 
+    /// The root key's public fingerprint.
+    pub fn root_key_id(&self) -> &str {
+        self.provider.key_id()
+    }
+
+    pub fn keystore(&self) -> &dyn Keystore {
+        self.keystore.as_ref()
+    }
+
     /// Drops the child's keys from the cache (they are re-read on next use).
     pub fn forget(&self, child: ChildId) {
         if let Ok(mut cache) = self.cache.write() {

@@ -26,6 +26,7 @@ pub mod access;
 pub mod accounts;
 pub mod children;
 pub mod deletion;
+pub mod deployment;
 pub mod devices;
 pub mod downstream;
 pub mod ephemeral;
@@ -92,6 +93,9 @@ pub struct VaultConfig {
     /// data store (beside the keys): a restored data store cannot make the
     /// server sign a fork of its own ledger unnoticed. `None`: not kept.
     pub checkpoint_anchor: Option<std::path::PathBuf>,
+    /// Where this deployment's data store and keys are, in words (for the
+    /// messages that refuse a start).
+    pub locations: String,
 }
 
 impl Default for VaultConfig {
@@ -112,6 +116,7 @@ impl Default for VaultConfig {
             lease_ttl: chrono::Duration::seconds(30),
             node_id: uuid::Uuid::now_v7(),
             checkpoint_anchor: None,
+            locations: String::new(),
         }
     }
 }
@@ -187,6 +192,7 @@ impl Vault {
     /// coarsening cut short) move to the keystore, and both stores are scrubbed.
     /// Returns how many keys moved.
     pub async fn prepare(&self) -> Result<u64> {
+        self.check_deployment().await?;
         self.check_anchor().await?;
         let moved = self.keys.move_legacy_item_keys(self.store.as_ref()).await?;
         if moved > 0 {

@@ -14,6 +14,7 @@ use crate::rows::{ts_to_sql, Get};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/keystore_0001_init.sql")),
     (2, include_str!("../migrations/keystore_0002_item_keys.sql")),
+    (3, include_str!("../migrations/keystore_0003_deployment.sql")),
 ];
 
 /// The schema holding the wrapped child keys.
@@ -120,5 +121,28 @@ impl Keystore for PgKeystore {
     /// cannot remove them, and says so (README, "Erasure on PostgreSQL").
     async fn scrub(&self) -> Result<()> {
         Ok(())
+    }
+
+    async fn deployment_binding(&self) -> Result<Option<String>> {
+        self.db
+            .read(|tx| {
+                tx.opt("SELECT binding FROM kidvault_keys.deployment WHERE id = 1", &[])?
+                    .map(|r| r.val("binding"))
+                    .transpose()
+            })
+            .await
+    }
+
+    async fn bind_deployment(&self, binding: &str) -> Result<String> {
+        let binding = binding.to_owned();
+        self.db
+            .write(move |tx| {
+                tx.exec(
+                    "INSERT INTO kidvault_keys.deployment (id, binding) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+                    &[&binding],
+                )?;
+                tx.one("SELECT binding FROM kidvault_keys.deployment WHERE id = 1", &[])?.val("binding")
+            })
+            .await
     }
 }

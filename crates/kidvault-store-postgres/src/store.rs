@@ -25,6 +25,7 @@ use crate::{deletions, downstream, ledger, outbox, sweeps, users};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/store_0001_init.sql")),
     (2, include_str!("../migrations/store_0002_sign_in_failures.sql")),
+    (3, include_str!("../migrations/store_0003_deployment.sql")),
 ];
 
 /// The data store on a PostgreSQL database (schema `public`).
@@ -605,6 +606,27 @@ impl Store for PgStore {
     /// See [`kidvault_store::Keystore::scrub`] on PostgreSQL: nothing kidvault can do.
     async fn scrub(&self) -> Result<()> {
         Ok(())
+    }
+
+    async fn deployment_binding(&self) -> Result<Option<String>> {
+        self.db
+            .read(|tx| {
+                tx.opt("SELECT binding FROM deployment WHERE id = 1", &[])?.map(|r| r.val("binding")).transpose()
+            })
+            .await
+    }
+
+    async fn bind_deployment(&self, binding: &str) -> Result<String> {
+        let binding = binding.to_owned();
+        self.db
+            .write(move |tx| {
+                tx.exec(
+                    "INSERT INTO deployment (id, binding) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+                    &[&binding],
+                )?;
+                tx.one("SELECT binding FROM deployment WHERE id = 1", &[])?.val("binding")
+            })
+            .await
     }
 
     async fn deletion_items(&self, id: DeletionId) -> Result<Vec<DeletionItem>> {

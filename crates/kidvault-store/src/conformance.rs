@@ -407,7 +407,17 @@ pub async fn ledger_appends_prove_and_commit_with_their_action(store: S, _: K, _
     assert_eq!(store.checkpoint_at(21).await.unwrap().as_deref(), Some("note 21"));
 }
 
-pub async fn keystore_epochs_and_destruction(_: S, keys: K, _: B) {
+pub async fn keystore_epochs_and_destruction(store: S, keys: K, _: B) {
+    // Each is bound to one deployment: the first binding stays.
+    assert_eq!(keys.deployment_binding().await.unwrap(), None);
+    assert_eq!(store.deployment_binding().await.unwrap(), None);
+    assert_eq!(keys.bind_deployment("k1").await.unwrap(), "k1");
+    assert_eq!(keys.bind_deployment("k2").await.unwrap(), "k1");
+    assert_eq!(store.bind_deployment("d1").await.unwrap(), "d1");
+    assert_eq!(store.bind_deployment("d2").await.unwrap(), "d1");
+    assert_eq!(store.deployment_binding().await.unwrap().as_deref(), Some("d1"));
+    assert_eq!(keys.deployment_binding().await.unwrap().as_deref(), Some("k1"));
+
     let a = ChildId::generate(t(0));
     let b = ChildId::generate(t(0));
     keys.insert_child_key(a, 1, &[1; 60], t(0)).await.unwrap();

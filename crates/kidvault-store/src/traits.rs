@@ -125,6 +125,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// on SQLite the WAL is checkpointed and truncated (freed pages are already
     /// zeroed by `secure_delete`); PostgreSQL cannot promise this (see README).
     async fn scrub(&self) -> Result<()>;
+    /// The deployment this store is bound to (opaque text), if any.
+    async fn deployment_binding(&self) -> Result<Option<String>>;
+    /// Binds an unbound store to `binding`; returns the binding in force (the
+    /// one given, or the one another node stored first).
+    async fn bind_deployment(&self, binding: &str) -> Result<String>;
     async fn deletion_items(&self, id: DeletionId) -> Result<Vec<DeletionItem>>;
     /// What a deletion of `scope` would cover if requested now: live items of the
     /// child by kind, lineage included (read only; the confirmation page).
@@ -316,6 +321,10 @@ pub trait Keystore: Send + Sync + std::fmt::Debug {
     /// Leaves no copy of destroyed keys in any file of the keystore (see
     /// [`Store::scrub`]). Called after destroying, before reporting it done.
     async fn scrub(&self) -> Result<()>;
+    /// As [`Store::deployment_binding`], for the keystore.
+    async fn deployment_binding(&self) -> Result<Option<String>>;
+    /// As [`Store::bind_deployment`], for the keystore.
+    async fn bind_deployment(&self, binding: &str) -> Result<String>;
 }
 
 /// Ciphertext blobs. `put` returns only once the blob is durable.

@@ -69,6 +69,7 @@ pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
         kidvault_service::VaultConfig {
             node_id: node_id(data_dir)?,
             checkpoint_anchor: Some(key_dir.join("ledger.checkpoint")),
+            locations: format!("data store: {}; key directory: {}", backend.describe(), key_dir.display()),
             ..config.vault_config()?
         },
     )))

@@ -280,3 +280,53 @@ async fn a_deployment_missing_its_keys_or_its_data_refuses_to_start() {
     std::fs::rename(aside.path().join("data"), root.join("data")).unwrap();
     let _ok = run_binary(&root, &[]);
 }
+
+/// The data store and keystore are bound to one deployment, and the data store
+/// to its root key and ledger key: another deployment's keystore, root key or
+/// ledger key refuses start, naming what is wrong; its own serve again.
+#[tokio::test]
+async fn a_deployment_with_another_deployments_keys_refuses_to_start() {
+    let mut roots = Vec::new();
+    for email in ["ana@example.org", "bob@example.org"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = run_binary(dir.path(), &[]);
+        let app = TestApp::attach(&p.base, dir);
+        household(&app, email).await;
+        terminate(&mut p);
+        roots.push(app.detach());
+    }
+    let (a, b) = (roots[0].path(), roots[1].path());
+    let serve = |root: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(root.join("data"))
+            .arg("--key-file")
+            .arg(root.join("keys/root.key"))
+            .output()
+            .unwrap()
+    };
+    let aside = tempfile::tempdir().unwrap();
+    for (file, said) in [
+        ("keystore.db", "the keystore belongs to deployment"),
+        ("root.key", "the root key file is not this deployment's"),
+        ("ledger.key", "the ledger signing key (ledger.key) is not this deployment's"),
+    ] {
+        let (mine, theirs) = (a.join("keys").join(file), b.join("keys").join(file));
+        std::fs::rename(&mine, aside.path().join(file)).unwrap();
+        std::fs::copy(&theirs, &mine).unwrap();
+        let out = serve(a);
+        assert!(!out.status.success(), "started with the other deployment's {file}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(said) && err.contains("key directory"), "{file}: {err}");
+        std::fs::remove_file(&mine).unwrap();
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(a.join("keys").join(format!("{file}{suffix}")));
+        }
+        std::fs::rename(aside.path().join(file), &mine).unwrap();
+    }
+    let p = run_binary(a, &[]);
+    let app = TestApp::attach(&p.base, tempfile::tempdir().unwrap());
+    let (s, _) =
+        app.post("/sessions", None, json!({"email": "ana@example.org", "password": "a long enough password"})).await;
+    assert_eq!(s, StatusCode::CREATED, "its own keys serve it again");
+}

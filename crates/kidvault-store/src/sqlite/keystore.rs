@@ -13,6 +13,7 @@ use crate::{ItemKey, Keystore, Result, StoreError};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/keystore_0001_init.sql")),
     (2, include_str!("../migrations/keystore_0002_item_keys.sql")),
+    (3, include_str!("../migrations/keystore_0003_deployment.sql")),
 ];
 
 #[derive(Debug)]
@@ -119,5 +120,24 @@ impl Keystore for SqliteKeystore {
 
     async fn scrub(&self) -> Result<()> {
         self.db.scrub().await
+    }
+
+    async fn deployment_binding(&self) -> Result<Option<String>> {
+        self.db
+            .read(|c| Ok(c.query_row("SELECT binding FROM deployment WHERE id = 1", [], |r| r.get(0)).optional()?))
+            .await
+    }
+
+    async fn bind_deployment(&self, binding: &str) -> Result<String> {
+        let binding = binding.to_owned();
+        self.db
+            .write(move |c| {
+                c.execute(
+                    "INSERT INTO deployment (id, binding) VALUES (1, ?1) ON CONFLICT (id) DO NOTHING",
+                    [&binding],
+                )?;
+                Ok(c.query_row("SELECT binding FROM deployment WHERE id = 1", [], |r| r.get(0))?)
+            })
+            .await
     }
 }

@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/store_0007_ledger_tiles.sql")),
     (8, include_str!("../migrations/store_0008_leases.sql")),
     (9, include_str!("../migrations/store_0009_sign_in_failures.sql")),
+    (10, include_str!("../migrations/store_0010_deployment.sql")),
 ];
 
 /// The embedded data store: one SQLite file.
@@ -1014,6 +1015,25 @@ impl Store for SqliteStore {
 
     async fn scrub(&self) -> Result<()> {
         self.db.scrub().await
+    }
+
+    async fn deployment_binding(&self) -> Result<Option<String>> {
+        self.db
+            .read(|c| Ok(c.query_row("SELECT binding FROM deployment WHERE id = 1", [], |r| r.get(0)).optional()?))
+            .await
+    }
+
+    async fn bind_deployment(&self, binding: &str) -> Result<String> {
+        let binding = binding.to_owned();
+        self.db
+            .write(move |c| {
+                c.execute(
+                    "INSERT INTO deployment (id, binding) VALUES (1, ?1) ON CONFLICT (id) DO NOTHING",
+                    [&binding],
+                )?;
+                Ok(c.query_row("SELECT binding FROM deployment WHERE id = 1", [], |r| r.get(0))?)
+            })
+            .await
     }
 
     async fn deletion_items(&self, id: DeletionId) -> Result<Vec<DeletionItem>> {
