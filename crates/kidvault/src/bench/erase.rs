@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use kidvault_domain::deletion::DeletionStep;
-use kidvault_domain::ids::ChildId;
+use kidvault_domain::ids::{ChildId, ItemId};
 use kidvault_service::ingest::NewDerived;
 use kidvault_service::Vault;
 use serde_json::{json, Value};
@@ -34,11 +34,14 @@ struct Kid {
     token: String,
 }
 
-async fn populate(vault: &Vault, kid: &Kid, sets: usize, audio: bytes::Bytes) -> anyhow::Result<()> {
+/// Ingests `sets` (recording, transcript, intent, location); returns the recordings.
+async fn populate(vault: &Vault, kid: &Kid, sets: usize, audio: bytes::Bytes) -> anyhow::Result<Vec<ItemId>> {
+    let mut recordings = Vec::with_capacity(sets);
     for n in 0..sets {
         let d = vault.authenticate_device(&kid.token).await?;
         let now = Utc::now();
         let rec = vault.ingest_recording(&d, kid.id, audio.clone(), None, now).await?;
+        recordings.push(rec.item_id);
         let from = [rec.item_id.to_string()];
         let content = json!("tell me about dinosaurs");
         let tr = vault
@@ -61,7 +64,7 @@ async fn populate(vault: &Vault, kid: &Kid, sets: usize, audio: bytes::Bytes) ->
             .await?;
         vault.ingest_location(&d, kid.id, (52.0 + n as f64 * 1e-5, 4.9, 10.0), None, now).await?;
     }
-    Ok(())
+    Ok(recordings)
 }
 
 pub async fn erase(opts: EraseOpts) -> anyhow::Result<Value> {
@@ -81,7 +84,9 @@ pub async fn erase(opts: EraseOpts) -> anyhow::Result<Value> {
     let notice = vault.notice_version().to_owned();
     let live_devices = 4;
     let mut kids = Vec::new();
-    for i in 0..opts.children + live_devices {
+    // The children deleted whole, then ingesting devices, then one whose
+    // recordings are deleted one by one under that ingest.
+    for i in 0..opts.children + live_devices + 1 {
         let c = vault.create_child(&g, &format!("Child {i}"), chrono::Datelike::year(&now) - 6, now).await?;
         let scopes = ["voice".to_string(), "precise_location".to_string()];
         vault.grant_consent(&g, c.child.id, "signed_form", "bench", &notice, &scopes, now).await?;
@@ -100,11 +105,13 @@ pub async fn erase(opts: EraseOpts) -> anyhow::Result<Value> {
     for task in tasks {
         task.await??;
     }
+    let item_kid = &kids[opts.children + live_devices];
+    let item_recordings = populate(&vault, item_kid, sets.min(200), audio.clone()).await?;
     eprintln!("bench: {} children x {} items ingested in {:.1}s", opts.children, sets * 4, t.elapsed().as_secs_f64());
 
     // One child at a time.
     let single = opts.children / 2;
-    let (mut unreadable, mut purged) = (Hist::new(), Hist::new());
+    let (mut unreadable, mut shredded, mut purged) = (Hist::new(), Hist::new(), Hist::new());
     // Mean milliseconds spent reaching each step (where the purge time goes).
     let mut per_step: std::collections::BTreeMap<&'static str, f64> = Default::default();
     for kid in kids.iter().take(single) {
@@ -115,6 +122,9 @@ pub async fn erase(opts: EraseOpts) -> anyhow::Result<Value> {
             let ts = Instant::now();
             let step = vault.step_deletion(id, Utc::now()).await?;
             *per_step.entry(step.as_str()).or_default() += ts.elapsed().as_secs_f64() * 1000.0 / single as f64;
+            if step == DeletionStep::Shredded {
+                shredded.record(t0.elapsed());
+            }
             if step == DeletionStep::Completed {
                 break;
             }
@@ -138,6 +148,30 @@ pub async fn erase(opts: EraseOpts) -> anyhow::Result<Value> {
         }));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // Ingest alone, then with deletions: what destruction costs it.
+    let (b0, t_base) = (ingested.load(Ordering::Relaxed), Instant::now());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let baseline = (ingested.load(Ordering::Relaxed) - b0) as f64 / t_base.elapsed().as_secs_f64();
+    // Recordings deleted one at a time under ingest: request → shredded (the
+    // data keys destroyed and scrubbed from the keystore's files, recorded) and
+    // → completed (rows purged and scrubbed, receipt in the ledger).
+    let (i0, t_items) = (ingested.load(Ordering::Relaxed), Instant::now());
+    let (mut item_shredded, mut item_done) = (Hist::new(), Hist::new());
+    for rec in &item_recordings {
+        let t0 = Instant::now();
+        let id = vault.delete_item(&g, *rec, Utc::now()).await?;
+        loop {
+            let step = vault.step_deletion(id, Utc::now()).await?;
+            if step == DeletionStep::Shredded {
+                item_shredded.record(t0.elapsed());
+            }
+            if step == DeletionStep::Completed {
+                break;
+            }
+        }
+        item_done.record(t0.elapsed());
+    }
+    let during_items = (ingested.load(Ordering::Relaxed) - i0) as f64 / t_items.elapsed().as_secs_f64();
     let before = ingested.load(Ordering::Relaxed);
     let t0 = Instant::now();
     for kid in kids.iter().take(opts.children).skip(single) {
@@ -158,8 +192,16 @@ pub async fn erase(opts: EraseOpts) -> anyhow::Result<Value> {
         "one_at_a_time": {
             "children": single,
             "request_to_unreadable_ms": unreadable.summary(),
+            "request_to_shredded_and_scrubbed_ms": shredded.summary(),
             "request_to_purged_ms": purged.summary(),
             "mean_ms_to_reach_step": per_step.iter().map(|(k, v)| (k.to_string(), json!((v * 10.0).round() / 10.0))).collect::<serde_json::Map<_, _>>(),
+        },
+        "ingest_alone_items_per_s": baseline.round(),
+        "recordings_deleted_one_at_a_time_under_ingest": {
+            "recordings": item_recordings.len(),
+            "request_to_shredded_and_scrubbed_ms": item_shredded.summary(),
+            "request_to_completed_ms": item_done.summary(),
+            "concurrent_ingest_items_per_s": during_items.round(),
         },
         "storm": {
             "children": completed,
