@@ -83,6 +83,8 @@ pub(crate) struct Db {
     jobs: Option<mpsc::Sender<Box<dyn WriteJob>>>,
     writer: Option<JoinHandle<()>>,
     checkpointer: Option<(Arc<std::sync::atomic::AtomicBool>, JoinHandle<()>)>,
+    /// Scrub requests for the checkpointer thread (see [`Db::scrub`]).
+    scrubs: Mutex<mpsc::Sender<ScrubReply>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     /// Read connections that map the file, for the ledger (see [`Role`]).
     mapped: Arc<Mutex<Vec<Connection>>>,
@@ -161,10 +163,13 @@ impl Db {
         conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
         conn.wal_hook(Some(bound_wal));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (scrub_tx, scrub_rx) = mpsc::channel::<ScrubReply>();
         let checkpointer = {
             let (conn, stop) = (open_conn(path, Role::Writer)?, Arc::clone(&stop));
             conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
-            std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || checkpoint_loop(&conn, &stop))?
+            std::thread::Builder::new()
+                .name("sqlite-checkpoint".into())
+                .spawn(move || checkpoint_loop(&conn, &stop, &scrub_rx))?
         };
         let (tx, rx) = mpsc::channel::<Box<dyn WriteJob>>();
         let writer = std::thread::Builder::new()
@@ -175,6 +180,7 @@ impl Db {
             jobs: Some(tx),
             writer: Some(writer),
             checkpointer: Some((stop, checkpointer)),
+            scrubs: Mutex::new(scrub_tx),
             readers: Arc::new(Mutex::new(Vec::new())),
             mapped: Arc::new(Mutex::new(Vec::new())),
         })
@@ -230,11 +236,16 @@ impl Db {
     /// WAL to zero bytes; it waits for the writer's batch and for readers of
     /// older snapshots, and is retried until it completes (a concurrent PASSIVE
     /// checkpoint or a long read makes one attempt report busy).
+    /// Runs on the checkpointer thread, so it never contends with the
+    /// background checkpoints; requests waiting together share one checkpoint.
     pub(crate) async fn scrub(&self) -> Result<()> {
-        let path = self.path.clone();
-        tokio::task::spawn_blocking(move || scrub_file(&path))
-            .await
-            .map_err(|e| StoreError::Backend(format!("scrub task failed: {e}")))?
+        let (reply, done) = tokio::sync::oneshot::channel();
+        self.scrubs
+            .lock()
+            .map_err(|_| StoreError::Backend("scrub queue poisoned".into()))?
+            .send(reply)
+            .map_err(|_| StoreError::Backend("checkpointer thread has stopped".into()))?;
+        done.await.map_err(|_| StoreError::Backend("checkpointer thread has stopped".into()))?
     }
 
     /// As [`Db::lookup`], on a connection that maps the file: for the ledger
@@ -303,9 +314,20 @@ fn bound_wal(wal: &rusqlite::hooks::Wal, frames: std::os::raw::c_int) -> rusqlit
 /// Copies committed WAL frames into the database file, continuously while there
 /// is work and every 50 ms otherwise. PASSIVE checkpoints never block the writer
 /// or readers; once all frames are copied, the writer starts the WAL over. A last
-/// TRUNCATE checkpoint at close leaves a small WAL behind.
-fn checkpoint_loop(conn: &Connection, stop: &std::sync::atomic::AtomicBool) {
+/// TRUNCATE checkpoint at close leaves a small WAL behind. Scrub requests are
+/// served here too, at once: every request waiting shares one TRUNCATE.
+fn checkpoint_loop(conn: &Connection, stop: &std::sync::atomic::AtomicBool, scrubs: &mpsc::Receiver<ScrubReply>) {
+    let serve = |first: Option<ScrubReply>| {
+        let waiting: Vec<_> = first.into_iter().chain(scrubs.try_iter()).collect();
+        if !waiting.is_empty() {
+            let result = scrub_conn(conn).map_err(|e| e.to_string());
+            for reply in waiting {
+                let _ = reply.send(result.clone().map_err(StoreError::Backend));
+            }
+        }
+    };
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        serve(None);
         let progress: rusqlite::Result<(i64, i64)> =
             conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(1)?, r.get(2)?)));
         match progress {
@@ -314,13 +336,18 @@ fn checkpoint_loop(conn: &Connection, stop: &std::sync::atomic::AtomicBool) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "checkpoint failed; will retry"),
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        if let Ok(first) = scrubs.recv_timeout(std::time::Duration::from_millis(50)) {
+            serve(Some(first));
+        }
     }
+    serve(None);
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
-fn scrub_file(path: &Path) -> Result<()> {
-    let conn = open_conn(path, Role::Writer)?;
+/// Where a scrub's outcome goes.
+type ScrubReply = tokio::sync::oneshot::Sender<Result<()>>;
+
+fn scrub_conn(conn: &Connection) -> Result<()> {
     let mut last = String::new();
     for _ in 0..200 {
         let r = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
@@ -333,7 +360,7 @@ fn scrub_file(path: &Path) -> Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    Err(StoreError::Backend(format!("could not truncate the WAL of {}: {last}", path.display())))
+    Err(StoreError::Backend(format!("could not truncate the WAL: {last}")))
 }
 
 fn in_savepoint<T>(conn: &Connection, f: impl Fn(&Connection) -> Result<T>) -> Result<T> {
