@@ -167,14 +167,12 @@ impl Db {
         let checkpointer = {
             let (conn, stop) = (open_conn(path, Role::Writer)?, Arc::clone(&stop));
             conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
-            std::thread::Builder::new()
-                .name("sqlite-checkpoint".into())
-                .spawn(move || checkpoint_loop(&conn, &stop, &scrub_rx))?
+            std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || checkpoint_loop(&conn, &stop))?
         };
         let (tx, rx) = mpsc::channel::<Box<dyn WriteJob>>();
         let writer = std::thread::Builder::new()
             .name(format!("sqlite-writer-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("db")))
-            .spawn(move || writer_loop(&conn, &rx))?;
+            .spawn(move || writer_loop(&conn, &rx, &scrub_rx))?;
         Ok(Self {
             path: path.to_owned(),
             jobs: Some(tx),
@@ -236,16 +234,20 @@ impl Db {
     /// WAL to zero bytes; it waits for the writer's batch and for readers of
     /// older snapshots, and is retried until it completes (a concurrent PASSIVE
     /// checkpoint or a long read makes one attempt report busy).
-    /// Runs on the checkpointer thread, so it never contends with the
-    /// background checkpoints; requests waiting together share one checkpoint.
+    /// Runs on the writer thread between two batches: no other writer can
+    /// take the lock meanwhile (from another connection, a stream of batches
+    /// starved the checkpoint for seconds); requests waiting together share
+    /// one checkpoint.
     pub(crate) async fn scrub(&self) -> Result<()> {
         let (reply, done) = tokio::sync::oneshot::channel();
         self.scrubs
             .lock()
             .map_err(|_| StoreError::Backend("scrub queue poisoned".into()))?
             .send(reply)
-            .map_err(|_| StoreError::Backend("checkpointer thread has stopped".into()))?;
-        done.await.map_err(|_| StoreError::Backend("checkpointer thread has stopped".into()))?
+            .map_err(|_| StoreError::Backend("writer thread has stopped".into()))?;
+        // Wakes the writer: the scrub runs right after this batch commits.
+        self.write(|_| Ok(())).await?;
+        done.await.map_err(|_| StoreError::Backend("writer thread has stopped".into()))?
     }
 
     /// As [`Db::lookup`], on a connection that maps the file: for the ledger
@@ -314,20 +316,9 @@ fn bound_wal(wal: &rusqlite::hooks::Wal, frames: std::os::raw::c_int) -> rusqlit
 /// Copies committed WAL frames into the database file, continuously while there
 /// is work and every 50 ms otherwise. PASSIVE checkpoints never block the writer
 /// or readers; once all frames are copied, the writer starts the WAL over. A last
-/// TRUNCATE checkpoint at close leaves a small WAL behind. Scrub requests are
-/// served here too, at once: every request waiting shares one TRUNCATE.
-fn checkpoint_loop(conn: &Connection, stop: &std::sync::atomic::AtomicBool, scrubs: &mpsc::Receiver<ScrubReply>) {
-    let serve = |first: Option<ScrubReply>| {
-        let waiting: Vec<_> = first.into_iter().chain(scrubs.try_iter()).collect();
-        if !waiting.is_empty() {
-            let result = scrub_conn(conn).map_err(|e| e.to_string());
-            for reply in waiting {
-                let _ = reply.send(result.clone().map_err(StoreError::Backend));
-            }
-        }
-    };
+/// TRUNCATE checkpoint at close leaves a small WAL behind.
+fn checkpoint_loop(conn: &Connection, stop: &std::sync::atomic::AtomicBool) {
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        serve(None);
         let progress: rusqlite::Result<(i64, i64)> =
             conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(1)?, r.get(2)?)));
         match progress {
@@ -336,11 +327,8 @@ fn checkpoint_loop(conn: &Connection, stop: &std::sync::atomic::AtomicBool, scru
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "checkpoint failed; will retry"),
         }
-        if let Ok(first) = scrubs.recv_timeout(std::time::Duration::from_millis(50)) {
-            serve(Some(first));
-        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    serve(None);
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
@@ -349,7 +337,9 @@ type ScrubReply = tokio::sync::oneshot::Sender<Result<()>>;
 
 fn scrub_conn(conn: &Connection) -> Result<()> {
     let mut last = String::new();
-    for _ in 0..200 {
+    // Busy only while the background checkpointer copies frames, or a reader
+    // holds an old snapshot past the busy timeout: retried.
+    for _ in 0..2000 {
         let r = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
         match r {
             // Not busy: every frame was copied and the WAL cut to zero bytes
@@ -358,7 +348,7 @@ fn scrub_conn(conn: &Connection) -> Result<()> {
             Ok(_) => last = "busy".into(),
             Err(e) => last = e.to_string(),
         }
-        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
     Err(StoreError::Backend(format!("could not truncate the WAL: {last}")))
 }
@@ -405,7 +395,7 @@ fn run_batch(
     })
 }
 
-fn writer_loop(conn: &Connection, jobs: &mpsc::Receiver<Box<dyn WriteJob>>) {
+fn writer_loop(conn: &Connection, jobs: &mpsc::Receiver<Box<dyn WriteJob>>, scrubs: &mpsc::Receiver<ScrubReply>) {
     while let Some(mut batch) = crate::batch::next_batch(jobs, MAX_BATCH, MAX_BATCH, |_| 1) {
         let outcome = match run_batch(conn, &mut batch, false) {
             Err(BatchFailure::Dirty) => run_batch(conn, &mut batch, true),
@@ -421,6 +411,13 @@ fn writer_loop(conn: &Connection, jobs: &mpsc::Receiver<Box<dyn WriteJob>>) {
         }
         for job in batch {
             job.complete(commit.as_ref().map(|_| ()));
+        }
+        let waiting: Vec<_> = scrubs.try_iter().collect();
+        if !waiting.is_empty() {
+            let result = scrub_conn(conn).map_err(|e| e.to_string());
+            for reply in waiting {
+                let _ = reply.send(result.clone().map_err(StoreError::Backend));
+            }
         }
     }
 }
