@@ -248,6 +248,38 @@ impl PgDb {
     }
 
     /// Runs `f` in a read-only REPEATABLE READ transaction (one snapshot).
+    /// The deployment this schema is bound to (`{schema}.deployment`), if any.
+    pub(crate) async fn deployment_binding(
+        self: &Arc<Self>,
+        schema: &'static str,
+    ) -> kidvault_store::Result<Option<String>> {
+        use crate::rows::Get;
+        self.read(move |tx| {
+            tx.opt(&format!("SELECT binding FROM {schema}.deployment WHERE id = 1"), &[])?
+                .map(|r| r.val("binding"))
+                .transpose()
+        })
+        .await
+    }
+
+    /// Binds an unbound schema; returns the binding in force.
+    pub(crate) async fn bind_deployment(
+        self: &Arc<Self>,
+        schema: &'static str,
+        binding: &str,
+    ) -> kidvault_store::Result<String> {
+        use crate::rows::Get;
+        let binding = binding.to_owned();
+        self.write(move |tx| {
+            tx.exec(
+                &format!("INSERT INTO {schema}.deployment (id, binding) VALUES (1, $1) ON CONFLICT (id) DO NOTHING"),
+                &[&binding],
+            )?;
+            tx.one(&format!("SELECT binding FROM {schema}.deployment WHERE id = 1"), &[])?.val("binding")
+        })
+        .await
+    }
+
     pub(crate) async fn read<T, F>(self: &Arc<Self>, f: F) -> kidvault_store::Result<T>
     where
         T: Send + 'static,

@@ -124,25 +124,10 @@ impl Keystore for PgKeystore {
     }
 
     async fn deployment_binding(&self) -> Result<Option<String>> {
-        self.db
-            .read(|tx| {
-                tx.opt("SELECT binding FROM kidvault_keys.deployment WHERE id = 1", &[])?
-                    .map(|r| r.val("binding"))
-                    .transpose()
-            })
-            .await
+        self.db.deployment_binding(KEYSTORE_SCHEMA).await
     }
 
     async fn bind_deployment(&self, binding: &str) -> Result<String> {
-        let binding = binding.to_owned();
-        self.db
-            .write(move |tx| {
-                tx.exec(
-                    "INSERT INTO kidvault_keys.deployment (id, binding) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
-                    &[&binding],
-                )?;
-                tx.one("SELECT binding FROM kidvault_keys.deployment WHERE id = 1", &[])?.val("binding")
-            })
-            .await
+        self.db.bind_deployment(KEYSTORE_SCHEMA, binding).await
     }
 }

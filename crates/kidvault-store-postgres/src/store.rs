@@ -609,24 +609,11 @@ impl Store for PgStore {
     }
 
     async fn deployment_binding(&self) -> Result<Option<String>> {
-        self.db
-            .read(|tx| {
-                tx.opt("SELECT binding FROM deployment WHERE id = 1", &[])?.map(|r| r.val("binding")).transpose()
-            })
-            .await
+        self.db.deployment_binding("public").await
     }
 
     async fn bind_deployment(&self, binding: &str) -> Result<String> {
-        let binding = binding.to_owned();
-        self.db
-            .write(move |tx| {
-                tx.exec(
-                    "INSERT INTO deployment (id, binding) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
-                    &[&binding],
-                )?;
-                tx.one("SELECT binding FROM deployment WHERE id = 1", &[])?.val("binding")
-            })
-            .await
+        self.db.bind_deployment("public", binding).await
     }
 
     async fn deletion_items(&self, id: DeletionId) -> Result<Vec<DeletionItem>> {

@@ -170,6 +170,19 @@ async fn destroyed_keys_and_deleted_ciphertext_are_in_no_file_and_no_copy_of_the
     assert_ne!(resp.status(), StatusCode::OK, "the deleted recording played from the backup");
 }
 
+/// `kidvault serve` on `root`, expected to refuse: its output once it exits
+/// (a server that starts instead is stopped after a minute, and its output
+/// then lacks the refusal the caller looks for).
+fn serve_refused(root: &Path) -> std::process::Output {
+    std::process::Command::new("timeout")
+        .args(["60", env!("CARGO_BIN_EXE_kidvault"), "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(root.join("data"))
+        .arg("--key-file")
+        .arg(root.join("keys/root.key"))
+        .output()
+        .unwrap()
+}
+
 fn kidvault(root: &Path, args: &[&str]) -> std::process::Output {
     kidvault_on(root, args)
 }
@@ -208,13 +221,7 @@ async fn a_restored_data_store_is_refused_until_its_rollback_is_in_the_ledger() 
     // The data store restored from the backup: start is refused, and says why.
     std::fs::remove_dir_all(root.join("data")).unwrap();
     copy_dir(backup.path(), &root.join("data"));
-    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(root.join("data"))
-        .arg("--key-file")
-        .arg(root.join("keys/root.key"))
-        .output()
-        .unwrap();
+    let refused = serve_refused(&root);
     assert!(!refused.status.success());
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(said.contains("does not extend") && said.contains("accept-rollback"), "{said}");
@@ -251,21 +258,12 @@ async fn a_deployment_missing_its_keys_or_its_data_refuses_to_start() {
     household(&app, "ana@example.org").await;
     app.http.get(app.url("/ledger/checkpoint")).send().await.unwrap();
     terminate(&mut p);
-    let serve = |root: &Path| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(root.join("data"))
-            .arg("--key-file")
-            .arg(root.join("keys/root.key"))
-            .output()
-            .unwrap()
-    };
     let aside = tempfile::tempdir().unwrap();
     for missing in ["keys", "keys/keystore.db", "keys/ledger.key", "keys/root.key"] {
         let (from, to) = (root.join(missing), aside.path().join("moved"));
         std::fs::rename(&from, &to).unwrap();
         let listing = walk(&root);
-        let out = serve(&root);
+        let out = serve_refused(&root);
         assert!(!out.status.success(), "started without {missing}");
         let said = String::from_utf8_lossy(&out.stderr);
         assert!(said.contains("keys are missing") && said.contains(missing), "{said}");
@@ -273,7 +271,7 @@ async fn a_deployment_missing_its_keys_or_its_data_refuses_to_start() {
         std::fs::rename(&to, &from).unwrap();
     }
     std::fs::rename(root.join("data"), aside.path().join("data")).unwrap();
-    let out = serve(&root);
+    let out = serve_refused(&root);
     assert!(!out.status.success(), "started without its data directory");
     assert!(String::from_utf8_lossy(&out.stderr).contains("is the data directory mounted"));
     assert!(!root.join("data").exists(), "nothing written");
@@ -296,15 +294,6 @@ async fn a_deployment_with_another_deployments_keys_refuses_to_start() {
         roots.push(app.detach());
     }
     let (a, b) = (roots[0].path(), roots[1].path());
-    let serve = |root: &Path| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(root.join("data"))
-            .arg("--key-file")
-            .arg(root.join("keys/root.key"))
-            .output()
-            .unwrap()
-    };
     let aside = tempfile::tempdir().unwrap();
     for (file, said) in [
         ("keystore.db", "the keystore belongs to deployment"),
@@ -314,7 +303,7 @@ async fn a_deployment_with_another_deployments_keys_refuses_to_start() {
         let (mine, theirs) = (a.join("keys").join(file), b.join("keys").join(file));
         std::fs::rename(&mine, aside.path().join(file)).unwrap();
         std::fs::copy(&theirs, &mine).unwrap();
-        let out = serve(a);
+        let out = serve_refused(a);
         assert!(!out.status.success(), "started with the other deployment's {file}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(said) && err.contains("key directory"), "{file}: {err}");

@@ -28,7 +28,7 @@ use std::thread::JoinHandle;
 
 use chrono::TimeZone;
 use kidvault_domain::Timestamp;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub use keystore::SqliteKeystore;
 pub use store::SqliteStore;
@@ -143,6 +143,22 @@ fn open_conn(path: &Path, role: Role) -> Result<Connection> {
 }
 
 impl Db {
+    /// The deployment this database is bound to (its `deployment` row), if any.
+    pub(crate) async fn deployment_binding(&self) -> Result<Option<String>> {
+        self.read(|c| Ok(c.query_row("SELECT binding FROM deployment WHERE id = 1", [], |r| r.get(0)).optional()?))
+            .await
+    }
+
+    /// Binds an unbound database; returns the binding in force.
+    pub(crate) async fn bind_deployment(&self, binding: &str) -> Result<String> {
+        let binding = binding.to_owned();
+        self.write(move |c| {
+            c.execute("INSERT INTO deployment (id, binding) VALUES (1, ?1) ON CONFLICT (id) DO NOTHING", [&binding])?;
+            Ok(c.query_row("SELECT binding FROM deployment WHERE id = 1", [], |r| r.get(0))?)
+        })
+        .await
+    }
+
     /// Opens (creating if needed) the database at `path` and applies `migrations`
     /// (version, SQL) that are not yet applied.
     pub(crate) fn open(path: &Path, migrations: &[(i64, &str)]) -> Result<Self> {

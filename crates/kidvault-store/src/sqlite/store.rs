@@ -1018,22 +1018,11 @@ impl Store for SqliteStore {
     }
 
     async fn deployment_binding(&self) -> Result<Option<String>> {
-        self.db
-            .read(|c| Ok(c.query_row("SELECT binding FROM deployment WHERE id = 1", [], |r| r.get(0)).optional()?))
-            .await
+        self.db.deployment_binding().await
     }
 
     async fn bind_deployment(&self, binding: &str) -> Result<String> {
-        let binding = binding.to_owned();
-        self.db
-            .write(move |c| {
-                c.execute(
-                    "INSERT INTO deployment (id, binding) VALUES (1, ?1) ON CONFLICT (id) DO NOTHING",
-                    [&binding],
-                )?;
-                Ok(c.query_row("SELECT binding FROM deployment WHERE id = 1", [], |r| r.get(0))?)
-            })
-            .await
+        self.db.bind_deployment(binding).await
     }
 
     async fn deletion_items(&self, id: DeletionId) -> Result<Vec<DeletionItem>> {
