@@ -168,6 +168,19 @@ async fn destroyed_keys_and_deleted_ciphertext_are_in_no_file_and_no_copy_of_the
     }
     let resp = fetch(&app.http, app.url(&format!("/items/{rec}/content")), &g).await;
     assert_ne!(resp.status(), StatusCode::OK, "the deleted recording played from the backup");
+
+    // Dormancy: 18 months unused, then the grace period, and Mia's whole
+    // profile goes by the policy (`kidvault sweep` on the stopped deployment).
+    let mut dormant = Secrets(Vec::new());
+    dormant.add_items(&root, &mia_key, &[&keep, &keep_tr]);
+    dormant.0.push(("Mia's wrapped child key".into(), child_key(&root, &mia).1));
+    let now = chrono::Utc::now();
+    for at in [now + chrono::Duration::days(549), now + chrono::Duration::days(549 + 61)] {
+        let out = kidvault_on(&root, &["sweep", "--as-of", &at.to_rfc3339()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(keystore_epochs(&root, &mia).is_empty(), "the dormant profile's keys are destroyed");
+    assert_eq!(dormant.found_under(&root), Vec::<String>::new(), "after the dormancy deletion");
 }
 
 /// `kidvault serve` on `root`, expected to refuse: its output once it exits
