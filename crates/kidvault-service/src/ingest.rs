@@ -216,18 +216,12 @@ impl Vault {
         recorded_at: Timestamp,
         now: Timestamp,
     ) -> Result<Ingested> {
-        let id = ItemId::generate(now);
-        let (sealed, item_key) = self.keys.seal_item(grant.child_id(), id, plaintext).await?;
-        // The data key reaches the keystore before the item exists (a crash in
-        // between leaves a key to nothing, never an item without its key), while
-        // the ciphertext goes to its blob.
+        // The data key is durable in the keystore before the item's row is
+        // written: an item never exists without its key.
+        let (id, sealed) = self.keys.seal_new_item(grant.child_id(), now, plaintext).await?;
         let content = if kind.spec().shape == ContentShape::Audio {
-            let (_, loc) = tokio::try_join!(self.keys.put_item_key(item_key), async {
-                Ok(self.blobs.put(id.0, Bytes::from(sealed.ciphertext)).await?)
-            })?;
-            StoredContent::Blob(loc)
+            StoredContent::Blob(self.blobs.put(id.0, Bytes::from(sealed.ciphertext)).await?)
         } else {
-            self.keys.put_item_key(item_key).await?;
             StoredContent::Inline(sealed.ciphertext)
         };
         let record = ItemRecord {

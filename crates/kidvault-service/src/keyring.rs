@@ -26,12 +26,31 @@ use crate::{Result, ServiceError};
 
 const CACHE_LIMIT: usize = 10_000;
 
+/// How many item keys are made (and stored in one keystore write) at a time.
+const POOL_REFILL: usize = 32;
+
 #[derive(Debug)]
 pub struct KeyRing {
     provider: Arc<dyn KeyProvider>,
     keystore: Arc<dyn Keystore>,
     cache: RwLock<HashMap<(ChildId, u32), ChildKey>>,
     latest: RwLock<HashMap<ChildId, u32>>,
+    /// Item ids whose data keys are already durable in the keystore, per child,
+    /// with the key (zeroed on drop): ingest takes one and writes only its row.
+    pool: std::sync::Mutex<HashMap<ChildId, Vec<Pooled>>>,
+}
+
+/// An item id made ahead, and its data key (already in the keystore).
+struct Pooled {
+    item: ItemId,
+    epoch: u32,
+    key: SecretKey,
+}
+
+impl std::fmt::Debug for Pooled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pooled").field("item", &self.item).finish_non_exhaustive()
+    }
 }
 
 /// The associated data a child key is wrapped with under the root key.
@@ -44,7 +63,7 @@ pub fn root_context(child: ChildId, epoch: u32) -> Vec<u8> {
 
 impl KeyRing {
     pub fn new(provider: Arc<dyn KeyProvider>, keystore: Arc<dyn Keystore>) -> Self {
-        Self { provider, keystore, cache: RwLock::default(), latest: RwLock::default() }
+        Self { provider, keystore, cache: RwLock::default(), latest: RwLock::default(), pool: Default::default() }
     }
 
     /// Wraps a key that is not a child's (a processor's webhook secret) under the
@@ -141,6 +160,43 @@ impl KeyRing {
         Ok((sealed, ItemKey { item, child, epoch: key.epoch(), wrapped }))
     }
 
+    /// Seals a new item's content under a data key that is already durable in
+    /// the keystore, and returns the item's id with it: the item's row can be
+    /// written at once, and never exists without its key. Keys are made
+    /// [`POOL_REFILL`] at a time, in one keystore write (a crash leaves unused
+    /// keys to nothing; a child's deletion destroys them with the rest).
+    pub async fn seal_new_item(&self, child: ChildId, now: Timestamp, plaintext: &[u8]) -> Result<(ItemId, Sealed)> {
+        let pooled = match self.take_pooled(child) {
+            Some(p) => p,
+            None => {
+                let ck = self.current(child).await?;
+                let mut made = Vec::with_capacity(POOL_REFILL);
+                let mut keys = Vec::with_capacity(POOL_REFILL);
+                for _ in 0..POOL_REFILL {
+                    let item = ItemId::generate(now);
+                    let key = SecretKey::generate()?;
+                    keys.push(ItemKey { item, child, epoch: ck.epoch(), wrapped: ck.wrap(item.as_bytes(), &key)? });
+                    made.push(Pooled { item, epoch: ck.epoch(), key });
+                }
+                self.keystore.put_item_keys(&keys).await?;
+                let first = made.pop().ok_or_else(|| ServiceError::Internal("empty key pool".into()))?;
+                if let Ok(mut pool) = self.pool.lock() {
+                    if pool.len() >= CACHE_LIMIT {
+                        pool.clear();
+                    }
+                    pool.entry(child).or_default().extend(made);
+                }
+                first
+            }
+        };
+        let ciphertext = kidvault_crypto::seal(&pooled.key, pooled.item.as_bytes(), plaintext)?;
+        Ok((pooled.item, Sealed { epoch: pooled.epoch, wrapped_key: Vec::new(), ciphertext }))
+    }
+
+    fn take_pooled(&self, child: ChildId) -> Option<Pooled> {
+        self.pool.lock().ok()?.get_mut(&child)?.pop()
+    }
+
     pub async fn put_item_key(&self, key: ItemKey) -> Result<()> {
         Ok(self.keystore.put_item_keys(&[key]).await?)
     }
@@ -206,6 +262,9 @@ impl KeyRing {
 
     /// Drops the child's keys from the cache (they are re-read on next use).
     pub fn forget(&self, child: ChildId) {
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.remove(&child);
+        }
         if let Ok(mut cache) = self.cache.write() {
             cache.retain(|(c, _), _| *c != child);
         }
