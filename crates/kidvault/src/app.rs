@@ -279,6 +279,7 @@ pub async fn serve(
     vault: Arc<Vault>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // (Idempotent: `kidvault serve` has done it already, before its background work.)
     vault.prepare().await?;
     let state = AppState { vault, metrics: Arc::new(Metrics::default()) };
     let app = kidvault_http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

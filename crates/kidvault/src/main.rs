@@ -358,6 +358,9 @@ async fn main() -> anyhow::Result<()> {
             cfg.listen = listen.unwrap_or(cfg.listen);
             init_tracing(&cfg.log);
             let vault = app::open(&cfg)?;
+            // Before any background work: a data store and keys of different
+            // deployments, or a forked ledger, must not run a single deletion step.
+            vault.prepare().await?;
             let listener =
                 tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
             let addr = listener.local_addr()?;
