@@ -193,6 +193,19 @@ impl KeyRing {
         Ok((pooled.item, Sealed { epoch: pooled.epoch, wrapped_key: Vec::new(), ciphertext }))
     }
 
+    /// Destroys the keys made ahead and not used (at a clean shutdown): they
+    /// open nothing, and would otherwise stay in the keystore. Returns how many.
+    pub async fn release_pool(&self) -> Result<u64> {
+        let ids: Vec<ItemId> = match self.pool.lock() {
+            Ok(mut pool) => pool.drain().flat_map(|(_, made)| made.into_iter().map(|p| p.item)).collect(),
+            Err(_) => return Ok(0),
+        };
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        Ok(self.keystore.destroy_item_keys(&ids).await?)
+    }
+
     fn take_pooled(&self, child: ChildId) -> Option<Pooled> {
         self.pool.lock().ok()?.get_mut(&child)?.pop()
     }

@@ -28,6 +28,13 @@ impl Vault {
     }
 
     /// Gives up this node's leases (at shutdown: another node takes over at once).
+    /// At a clean shutdown: the item keys made ahead and not used go.
+    pub async fn release_unused_keys(&self) {
+        if let Err(e) = self.keys.release_pool().await {
+            tracing::warn!(error = %e, "could not destroy the unused item keys made ahead");
+        }
+    }
+
     pub async fn release_leases(&self) {
         for work in [DELETIONS, SWEEPS, CHECKPOINTS] {
             if let Err(e) = self.store.release_lease(work, self.node).await {

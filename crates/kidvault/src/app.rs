@@ -281,9 +281,11 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     // (Idempotent: `kidvault serve` has done it already, before its background work.)
     vault.prepare().await?;
-    let state = AppState { vault, metrics: Arc::new(Metrics::default()) };
+    let state = AppState { vault: Arc::clone(&vault), metrics: Arc::new(Metrics::default()) };
     let app = kidvault_http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    // Every request has finished: no ingest will take the keys made ahead.
+    vault.release_unused_keys().await;
     Ok(())
 }
 

@@ -332,3 +332,24 @@ async fn a_deployment_with_another_deployments_keys_refuses_to_start() {
         app.post("/sessions", None, json!({"email": "ana@example.org", "password": "a long enough password"})).await;
     assert_eq!(s, StatusCode::CREATED, "its own keys serve it again");
 }
+
+/// Item keys are made ahead (an item never exists without its key); those not
+/// used are destroyed at a clean shutdown, so the keystore then holds a key for
+/// exactly the items there are.
+#[tokio::test]
+async fn keys_made_ahead_and_unused_are_gone_after_a_clean_stop() {
+    let app = spawn_app().await;
+    let (_, child, device) = household(&app, "ana@example.org").await;
+    let (_, rec) = app.upload(&child, &device, wav(0.2, 1).0, Some("audio/wav")).await;
+    let rec = rec["item_id"].as_str().unwrap().to_owned();
+    for n in 0..2 {
+        text_item(&app, &child, &device, "transcript", &[&rec], &format!("words {n}")).await;
+    }
+    let count = |root: &Path, db: &str, table: &str| -> i64 {
+        let c = rusqlite::Connection::open(root.join(db)).unwrap();
+        c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+    };
+    let dir = app.stop().await;
+    assert_eq!(count(dir.path(), "data/kidvault.db", "items"), 3);
+    assert_eq!(count(dir.path(), "keys/keystore.db", "item_keys"), 3, "one key per item, no spare");
+}
