@@ -34,10 +34,17 @@ use crate::{Result, ServiceError, Vault};
 /// A deletion to do again after a restore: whose, and what.
 pub type Redo = (ChildId, kidvault_domain::ids::HouseholdId, DeletionScope);
 
-/// What a completed deletion means for copies, as receipts and the portal say it.
+/// What a completed deletion means for copies, as receipts say it, where the
+/// keystore leaves no byte of a destroyed key in its files (the embedded store).
 pub const COPIES: &str = "unreadable now in every live copy (its keys are destroyed and no file kidvault writes \
      keeps them); a kidvault backup taken before the deletion cannot be opened after the date given, when the \
      last backup key that could hold them is destroyed";
+
+/// The same on PostgreSQL, whose files keep a deleted row's bytes for a while.
+pub const COPIES_POSTGRES: &str = "unreadable now through kidvault and in every copy of the data (its keys are \
+     destroyed); the PostgreSQL server may keep the destroyed keys' bytes in its own files until routine cleanup \
+     (VACUUM, WAL recycling) and in its archives as long as they are kept, unreadable without the root key, which \
+     never enters the database; a kidvault backup taken before the deletion cannot be opened after the date given";
 
 /// The receipt's body: what was requested and what was deleted. Never content.
 #[derive(Serialize)]
@@ -113,6 +120,12 @@ impl Vault {
             })
             .await?;
         Ok(id)
+    }
+
+    /// Whether destroyed keys leave no byte in the keystore's files (the
+    /// embedded store), which is what the portal and receipts may then say.
+    pub fn keys_leave_no_bytes(&self) -> bool {
+        self.keys.keystore().scrubs_its_files()
     }
 
     /// The latest moment a kidvault backup taken before `at` can still be
@@ -524,7 +537,7 @@ impl Vault {
             categories,
             deleted_ids_sha256: ids_hash.clone(),
             keys_destroyed: keys_destroyed.clone(),
-            copies: crate::deletion::COPIES.to_owned(),
+            copies: if self.keys_leave_no_bytes() { COPIES } else { COPIES_POSTGRES }.to_owned(),
             backups_unrecoverable_after: rfc3339(self.backups_unrecoverable_after(now)),
             processors,
         };

@@ -123,6 +123,10 @@ impl Keystore for PgKeystore {
         Ok(())
     }
 
+    fn scrubs_its_files(&self) -> bool {
+        false
+    }
+
     async fn deployment_binding(&self) -> Result<Option<String>> {
         self.db.deployment_binding(KEYSTORE_SCHEMA).await
     }

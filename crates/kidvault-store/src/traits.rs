@@ -321,6 +321,11 @@ pub trait Keystore: Send + Sync + std::fmt::Debug {
     /// Leaves no copy of destroyed keys in any file of the keystore (see
     /// [`Store::scrub`]). Called after destroying, before reporting it done.
     async fn scrub(&self) -> Result<()>;
+    /// Whether [`Keystore::scrub`] leaves no byte of a destroyed key in the
+    /// backend's files (SQLite: yes; PostgreSQL: its table files and WAL keep
+    /// them until VACUUM and recycling). What receipts and the portal promise
+    /// follows from this.
+    fn scrubs_its_files(&self) -> bool;
     /// As [`Store::deployment_binding`], for the keystore.
     async fn deployment_binding(&self) -> Result<Option<String>>;
     /// As [`Store::bind_deployment`], for the keystore.

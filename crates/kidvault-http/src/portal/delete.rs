@@ -176,7 +176,7 @@ pub async fn confirm(
 <h2>Delete {what} for {name}?</h2>
 <p>This will permanently delete:</p>
 {summary}
-<p>The data keys are destroyed first and erased from disk, so nothing can be read again from anything we keep; then
+<p>{keys_go}; then
 the encrypted data is erased, every service that holds a copy is told to delete it, and you get a signed receipt.
 Backups made before today hold only locked copies, and stop opening by <strong>{backups}</strong>, when their own
 keys are destroyed. <strong>This cannot be undone.</strong></p>
@@ -188,6 +188,12 @@ keys are destroyed. <strong>This cannot be undone.</strong></p>
 </section>"#,
         what = esc(&describe(&scope)),
         backups = day(state.vault.backups_unrecoverable_after(Utc::now())),
+        keys_go = if state.vault.keys_leave_no_bytes() {
+            "The data keys are destroyed first and erased from disk, so nothing can be read again from anything we keep"
+        } else {
+            "The data keys are destroyed first, so nothing can be read again through kidvault (the database keeps \
+             locked remnants of them until its routine cleanup)"
+        },
         csrf = p.who().csrf_field(),
         hidden = target.hidden(),
         disabled = if list.is_empty() { "disabled" } else { "" },
@@ -271,7 +277,10 @@ pub async fn detail(State(state): State<AppState>, p: Portal, Path(id): Path<Str
     for s in DeletionStep::ALL {
         let state_class = if s <= d.step { "done" } else { "todo" };
         let mark = if s <= d.step { "✓" } else { "…" };
-        steps.push_str(&format!(r#"<li class="{state_class}">{mark} {}</li>"#, step_words(s)));
+        steps.push_str(&format!(
+            r#"<li class="{state_class}">{mark} {}</li>"#,
+            step_words(s, state.vault.keys_leave_no_bytes())
+        ));
     }
     let mut processors = String::new();
     for t in &tasks {
@@ -322,11 +331,12 @@ fn day(t: DateTime<Utc>) -> String {
     t.format("%-d %B %Y").to_string()
 }
 
-fn step_words(s: DeletionStep) -> &'static str {
+fn step_words(s: DeletionStep, keys_leave_no_bytes: bool) -> &'static str {
     match s {
         DeletionStep::Requested => "Requested",
         DeletionStep::Resolved => "Found everything derived from it",
-        DeletionStep::Shredded => "Keys destroyed and erased from disk: unreadable from now on",
+        DeletionStep::Shredded if keys_leave_no_bytes => "Keys destroyed and erased from disk: unreadable from now on",
+        DeletionStep::Shredded => "Keys destroyed: unreadable from now on",
         DeletionStep::Rotated => "Everything else keeps its own keys: nothing else is touched",
         DeletionStep::Purged => "Encrypted data erased",
         DeletionStep::Dispatched => "Services holding copies told",

@@ -122,6 +122,10 @@ impl Keystore for SqliteKeystore {
         self.db.scrub().await
     }
 
+    fn scrubs_its_files(&self) -> bool {
+        true
+    }
+
     async fn deployment_binding(&self) -> Result<Option<String>> {
         self.db.deployment_binding().await
     }
