@@ -49,7 +49,14 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  server?.kill("SIGTERM");
+  // Wait for the server to finish its clean stop (it still writes to its key
+  // directory: the last checkpoint, the unused item keys destroyed) before
+  // removing the directory.
+  if (server && server.exitCode === null && server.signalCode === null) {
+    const exited = new Promise((resolve) => server.once("exit", resolve));
+    server.kill("SIGTERM");
+    await exited;
+  }
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
