@@ -138,6 +138,25 @@ fn body_rejection(status: StatusCode, text: String) -> ApiError {
     }
 }
 
+/// A body that could not be read in full: too large, too slow, or cut short.
+fn unread_body(e: &BytesRejection) -> ApiError {
+    if crate::edge::is_body_timeout(e) {
+        return ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "the request body arrived too slowly; nothing was stored",
+        );
+    }
+    match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => body_rejection(StatusCode::PAYLOAD_TOO_LARGE, String::new()),
+        _ => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "incomplete_body",
+            "the request body ended before its declared length; nothing was stored",
+        ),
+    }
+}
+
 /// A JSON body; malformed or mistyped bodies are refused with a code.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
@@ -145,10 +164,11 @@ pub struct ApiJson<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        axum::Json::<T>::from_request(req, state)
-            .await
-            .map(|axum::Json(v)| Self(v))
-            .map_err(|e: JsonRejection| body_rejection(e.status(), e.body_text()))
+        axum::Json::<T>::from_request(req, state).await.map(|axum::Json(v)| Self(v)).map_err(|e: JsonRejection| match e
+        {
+            JsonRejection::BytesRejection(b) => unread_body(&b),
+            e => body_rejection(e.status(), e.body_text()),
+        })
     }
 }
 
@@ -159,10 +179,7 @@ pub struct ApiBytes(pub Bytes);
 impl<S: Send + Sync> FromRequest<S> for ApiBytes {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Bytes::from_request(req, state)
-            .await
-            .map(Self)
-            .map_err(|e: BytesRejection| body_rejection(e.status(), e.body_text()))
+        Bytes::from_request(req, state).await.map(Self).map_err(|e: BytesRejection| unread_body(&e))
     }
 }
 
@@ -185,4 +202,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 /// Parses a path id. A malformed id names nothing, so it is `not_found`.
 pub fn path_id<T: std::str::FromStr>(raw: &str) -> Result<T, ApiError> {
     raw.parse().map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource"))
+}
+
+/// Path parameters. A parameter that cannot be read (not UTF-8 once decoded,
+/// the wrong shape) names nothing, so it is `not_found`, as JSON.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Self(v))
+            .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource"))
+    }
 }

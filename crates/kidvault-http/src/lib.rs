@@ -8,6 +8,7 @@
 //! `{"error":{"code":"stable_code","message":"human text"}}` with a 4xx/5xx
 //! status ([`error`]); extractor rejections included ([`extract`]).
 
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -28,6 +29,26 @@ use kidvault_service::Vault;
 pub struct AppState {
     pub vault: Arc<Vault>,
     pub metrics: Arc<metrics::Metrics>,
+}
+
+/// Every response: never sniffed as another type, and never stored by a cache
+/// unless its handler says otherwise (child data is on most of them). The
+/// router's own 405 (a path without that method) gets the JSON error body and
+/// keeps its `Allow` header.
+async fn safe_headers(mut resp: axum::response::Response) -> axum::response::Response {
+    use axum::http::{header, HeaderValue, StatusCode};
+    use axum::response::IntoResponse;
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED && !resp.headers().contains_key(header::CONTENT_TYPE) {
+        let allow = resp.headers().get(header::ALLOW).cloned();
+        resp = routes::method_not_allowed().into_response();
+        if let Some(allow) = allow {
+            resp.headers_mut().insert(header::ALLOW, allow);
+        }
+    }
+    let h = resp.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    resp
 }
 
 /// JSON bodies are small; only recordings are large, and they have their own limit.
@@ -90,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::serve))
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
+        .layer(axum::middleware::map_response(safe_headers))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
 }

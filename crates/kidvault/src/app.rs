@@ -277,13 +277,13 @@ pub fn inside(path: &Path, dir: &Path) -> bool {
 pub async fn serve(
     listener: TcpListener,
     vault: Arc<Vault>,
+    limits: kidvault_http::edge::EdgeLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     // (Idempotent: `kidvault serve` has done it already, before its background work.)
     vault.prepare().await?;
     let state = AppState { vault: Arc::clone(&vault), metrics: Arc::new(Metrics::default()) };
-    let app = kidvault_http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    kidvault_http::edge::serve(listener, kidvault_http::router(state), limits, shutdown).await?;
     // Every request has finished: no ingest will take the keys made ahead.
     vault.release_unused_keys().await;
     Ok(())

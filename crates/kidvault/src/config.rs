@@ -114,6 +114,8 @@ pub struct Config {
     /// deletion runner, sweeps, checkpoint signing) lasts unless renewed, i.e.
     /// how soon another node takes over from one that died.
     pub lease_secs: u64,
+    /// Limits on slow and stalled clients (table `[http]`; see `kidvault_http::edge`).
+    pub http: kidvault_http::edge::EdgeLimits,
 }
 
 impl Default for Config {
@@ -143,6 +145,7 @@ impl Default for Config {
             public_url: None,
             ephemeral_responder_url: None,
             lease_secs: 30,
+            http: kidvault_http::edge::EdgeLimits::default(),
         }
     }
 }

@@ -389,7 +389,7 @@ async fn main() -> anyhow::Result<()> {
                 key_dir,
                 std::time::Duration::from_secs(cfg.sweep_interval_secs.max(1)),
             ));
-            app::serve(listener, std::sync::Arc::clone(&vault), app::shutdown_signal()).await?;
+            app::serve(listener, std::sync::Arc::clone(&vault), cfg.http.clone(), app::shutdown_signal()).await?;
             for task in [checkpoints, deletions, downstream, outbox, sweeps, backups] {
                 task.abort();
             }

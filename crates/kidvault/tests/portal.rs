@@ -150,6 +150,18 @@ async fn portal_sessions_are_strict_cookies_and_every_form_needs_its_token() {
     ];
     let (_, h, _) = again.post("/portal/sign-in", &creds).await;
     assert_eq!(location(&h), "/portal");
+    // A `next` carrying a CR/LF (a header split) is ignored too: a redirect, not an error.
+    let mut crlf = Browser::new(&app);
+    let (_, _, page) = crlf.get("/portal/sign-in").await;
+    let nonce = form_token(&page);
+    let creds = [
+        ("_csrf", nonce.as_str()),
+        ("email", "ana@example.org"),
+        ("password", "a long enough password"),
+        ("next", "/portal\r\nSet-Cookie: kv_session=forged"),
+    ];
+    let (s, h, _) = crlf.post("/portal/sign-in", &creds).await;
+    assert_eq!((s, location(&h)), (StatusCode::SEE_OTHER, "/portal"));
 
     // A form without its token, or with another session's, changes nothing.
     let other = app.guardian("eve@example.org").await;

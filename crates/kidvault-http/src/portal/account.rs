@@ -216,7 +216,7 @@ pub async fn account(State(state): State<AppState>, p: Portal) -> PageResult {
 
 pub async fn revoke_session(
     State(state): State<AppState>,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    crate::extract::ApiPath(id): crate::extract::ApiPath<String>,
     PortalForm(p, _): PortalForm<Empty>,
 ) -> PageResult {
     state.vault.revoke_session(&p.session, &id, Utc::now()).await?;
@@ -299,14 +299,14 @@ fn accept_form(csrf: &str, token: &str, name: &str, email: &str, error: Option<&
     )
 }
 
-pub async fn accept_page(parts: Parts, axum::extract::Path(token): axum::extract::Path<String>) -> PageResult {
+pub async fn accept_page(parts: Parts, crate::extract::ApiPath(token): crate::extract::ApiPath<String>) -> PageResult {
     public_form(&parts, StatusCode::OK, "Join a household", |csrf| accept_form(csrf, &token, "", "", None))
 }
 
 pub async fn accept(
     State(state): State<AppState>,
     ClientAddr(from): ClientAddr,
-    axum::extract::Path(token): axum::extract::Path<String>,
+    crate::extract::ApiPath(token): crate::extract::ApiPath<String>,
     PublicForm(parts, f): PublicForm<SignUp>,
 ) -> PageResult {
     let now = Utc::now();

@@ -4,7 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::extract::{Path, Query, State};
+use crate::extract::ApiPath;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use kidvault_domain::ids::{ChildId, ItemId};
@@ -57,7 +58,7 @@ impl TimelineQuery {
 pub async fn timeline(
     State(state): State<AppState>,
     p: Portal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     Query(q): Query<TimelineQuery>,
 ) -> PageResult {
     let child_id: ChildId = path_id(&id)?;
@@ -225,7 +226,7 @@ fn location(json: &str) -> String {
     }
 }
 
-pub async fn activity(State(state): State<AppState>, p: Portal, Path(id): Path<String>) -> PageResult {
+pub async fn activity(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPath<String>) -> PageResult {
     let child_id: ChildId = path_id(&id)?;
     let child = state.vault.get_child(&p.session, child_id, Utc::now()).await?;
     let entries = state.vault.activity(&p.session, child_id).await?;
@@ -312,7 +313,7 @@ fn location_plot(points: &[(DateTime<Utc>, f64, f64)]) -> String {
 pub async fn locations(
     State(state): State<AppState>,
     p: Portal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     Query(q): Query<TimelineQuery>,
 ) -> PageResult {
     let child_id: ChildId = path_id(&id)?;

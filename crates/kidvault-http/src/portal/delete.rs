@@ -3,7 +3,8 @@
 //! it), then a form that starts the deletion; and the deletions page, where each
 //! deletion is followed step by step to its receipt.
 
-use axum::extract::{Path, Query, State};
+use crate::extract::ApiPath;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use chrono::{DateTime, Duration, Utc};
@@ -148,7 +149,7 @@ pub fn describe(scope: &DeletionScope) -> String {
 pub async fn confirm(
     State(state): State<AppState>,
     p: Portal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     Query(target): Query<Target>,
 ) -> PageResult {
     let child_id: ChildId = path_id(&id)?;
@@ -203,7 +204,7 @@ keys are destroyed. <strong>This cannot be undone.</strong></p>
 
 pub async fn perform(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     PortalForm(p, target): PortalForm<Target>,
 ) -> PageResult {
     let child_id: ChildId = path_id(&id)?;
@@ -267,7 +268,7 @@ pub async fn list(State(state): State<AppState>, p: Portal) -> PageResult {
     Ok(html::page(StatusCode::OK, "Deletions", Some(&p.who()), &body))
 }
 
-pub async fn detail(State(state): State<AppState>, p: Portal, Path(id): Path<String>) -> PageResult {
+pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPath<String>) -> PageResult {
     let deletion_id: DeletionId = path_id(&id)?;
     let d = state.vault.deletion(&p.session, deletion_id).await?;
     let tasks = state.vault.deletion_tasks(&p.session, deletion_id).await?;

@@ -1,6 +1,7 @@
 //! The household overview, adding a child, and a child's consents.
 
-use axum::extract::{Path, State};
+use crate::extract::ApiPath;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Datelike, Utc};
@@ -113,7 +114,7 @@ pub async fn add_child(State(state): State<AppState>, PortalForm(p, f): PortalFo
     Ok(Redirect::to(&format!("/portal/children/{}/consent", child.child.id)).into_response())
 }
 
-pub async fn consent_page(State(state): State<AppState>, p: Portal, Path(id): Path<String>) -> PageResult {
+pub async fn consent_page(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPath<String>) -> PageResult {
     consent_view(&state, &p, &id, None, StatusCode::OK).await
 }
 
@@ -216,7 +217,7 @@ because the assistant cannot answer without it.</p>
 /// The consent form's fields; `scopes` repeats (one per switch turned on).
 pub async fn give_consent(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     PortalForm(p, fields): PortalForm<Vec<(String, String)>>,
 ) -> PageResult {
     let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("");
@@ -255,14 +256,14 @@ pub struct Withdraw {
 
 pub async fn withdraw(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     PortalForm(p, f): PortalForm<Withdraw>,
 ) -> PageResult<Response> {
     state.vault.withdraw_scope(&p.session, path_id(&id)?, &f.scope, Utc::now()).await?;
     Ok(Redirect::to(&format!("/portal/children/{id}/consent")).into_response())
 }
 
-pub async fn devices(State(state): State<AppState>, p: Portal, Path(id): Path<String>) -> PageResult {
+pub async fn devices(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPath<String>) -> PageResult {
     devices_view(&state, &p, &id, None).await
 }
 
@@ -327,7 +328,7 @@ pub struct Pair {
 
 pub async fn pair(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     PortalForm(p, f): PortalForm<Pair>,
 ) -> PageResult {
     let paired = state.vault.pair_device(&p.session, path_id(&id)?, &f.name, Utc::now()).await?;
@@ -336,7 +337,7 @@ pub async fn pair(
 
 pub async fn revoke(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     PortalForm(p, _): PortalForm<Empty>,
 ) -> PageResult {
     let device: kidvault_domain::ids::DeviceId = path_id(&id)?;
@@ -347,7 +348,7 @@ pub async fn revoke(
 #[derive(Deserialize)]
 pub struct Empty {}
 
-pub async fn confirm_page(p: Portal, Path(token): Path<String>) -> PageResult {
+pub async fn confirm_page(p: Portal, ApiPath(token): ApiPath<String>) -> PageResult {
     let body = format!(
         r#"<section class="card narrow"><h2>Confirm your consent</h2>
 <p>You asked to give consent by e-mail. Confirm it to let kidvault collect under it.</p>
@@ -361,7 +362,7 @@ pub async fn confirm_page(p: Portal, Path(token): Path<String>) -> PageResult {
 
 pub async fn confirm(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
     PortalForm(p, _): PortalForm<Empty>,
 ) -> PageResult {
     let consent = state.vault.confirm_consent(&p.session, &token, Utc::now()).await?;
@@ -375,7 +376,7 @@ pub struct Keep {
 
 pub async fn set_keep(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     PortalForm(p, f): PortalForm<Keep>,
 ) -> PageResult {
     state.vault.set_keep_when_dormant(&p.session, path_id(&id)?, f.keep, Utc::now()).await?;

@@ -142,6 +142,17 @@ fn parse_form<T: DeserializeOwned>(body: &[u8]) -> PageResult<T> {
     })
 }
 
+/// A form's bytes (at most 64 KiB, arriving within the edge's deadlines).
+async fn read_form(body: axum::body::Body) -> Result<bytes::Bytes, Response> {
+    axum::body::to_bytes(body, 64 * 1024).await.map_err(|e| {
+        if crate::edge::is_body_timeout(&e) {
+            PageError::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", "the form arrived too slowly").into_response()
+        } else {
+            PageError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the form is too large").into_response()
+        }
+    })
+}
+
 /// A signed-in guardian's form submission whose anti-forgery token matched.
 #[derive(Debug)]
 pub struct PortalForm<T>(pub Portal, pub T);
@@ -151,9 +162,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for PortalForm<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = req.into_parts();
         let portal = Portal::from_request_parts(&mut parts, state).await?;
-        let bytes = axum::body::to_bytes(body, 64 * 1024).await.map_err(|_| {
-            PageError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the form is too large").into_response()
-        })?;
+        let bytes = read_form(body).await?;
         let field: CsrfField = parse_form(&bytes).map_err(IntoResponse::into_response)?;
         if !csrf_valid(&portal.token, &field.csrf) {
             return Err(forged().into_response());
@@ -172,9 +181,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for PublicForm<T> {
     type Rejection = Response;
     async fn from_request(req: Request, _: &AppState) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
-        let bytes = axum::body::to_bytes(body, 64 * 1024).await.map_err(|_| {
-            PageError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the form is too large").into_response()
-        })?;
+        let bytes = read_form(body).await?;
         let field: CsrfField = parse_form(&bytes).map_err(IntoResponse::into_response)?;
         let expected = cookie(&parts, FORM_COOKIE).unwrap_or("");
         let matches = !expected.is_empty()
@@ -204,7 +211,15 @@ pub fn urlencode(s: &str) -> String {
 /// A `next` target that stays inside the portal (no open redirect).
 pub fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with("/portal") && !n.starts_with("//") && !n.contains('\\') => n,
+        // Printable ASCII only: a CR or LF would split the Location header.
+        Some(n)
+            if n.starts_with("/portal")
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            n
+        }
         _ => "/portal",
     }
 }

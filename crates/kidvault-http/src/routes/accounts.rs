@@ -115,7 +115,7 @@ pub(crate) async fn list_sessions(
 pub(crate) async fn revoke_session(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    crate::extract::ApiPath(id): crate::extract::ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     state.vault.revoke_session(&g, &id, chrono::Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -151,7 +151,7 @@ pub(crate) async fn invite(
         (status = 422, body = ErrorBody)))]
 pub(crate) async fn accept_invite(
     State(state): State<AppState>,
-    axum::extract::Path(token): axum::extract::Path<String>,
+    crate::extract::ApiPath(token): crate::extract::ApiPath<String>,
     ApiJson(req): ApiJson<NewGuardian>,
 ) -> ApiResult<(StatusCode, Json<GuardianCreated>)> {
     let (guardian_id, household_id) =

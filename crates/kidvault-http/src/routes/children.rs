@@ -1,4 +1,5 @@
-use axum::extract::{Path, State};
+use crate::extract::ApiPath;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -84,7 +85,7 @@ pub(crate) async fn list(
 pub(crate) async fn get(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ChildDto>> {
     Ok(Json(state.vault.get_child(&g, path_id(&id)?, Utc::now()).await?.into()))
 }
@@ -160,7 +161,7 @@ pub(crate) struct AwaitingConfirmation {
 pub(crate) async fn grant_consent(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<NewConsent>,
 ) -> ApiResult<Response> {
     let given = state
@@ -204,7 +205,7 @@ pub(crate) async fn confirm_consent(
 pub(crate) async fn consents(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ConsentList>> {
     let consents = state.vault.consents(&g, path_id(&id)?).await?;
     Ok(Json(ConsentList { consents: consents.into_iter().map(Into::into).collect() }))
@@ -222,7 +223,7 @@ pub(crate) struct ScopesInForce {
 pub(crate) async fn withdraw_scope(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
-    Path((id, scope)): Path<(String, String)>,
+    ApiPath((id, scope)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<ScopesInForce>> {
     let scopes = state.vault.withdraw_scope(&g, path_id(&id)?, &scope, Utc::now()).await?;
     Ok(Json(ScopesInForce { scopes }))
@@ -235,7 +236,7 @@ pub(crate) async fn withdraw_scope(
 pub(crate) async fn access_log(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<super::ledger::Activity>> {
     let entries = state.vault.access_log(&g, path_id(&id)?).await?;
     Ok(Json(super::ledger::Activity::from(entries)))

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use crate::extract::ApiPath;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -42,7 +43,7 @@ pub(crate) fn run_deletions_now(state: &AppState) {
 pub(crate) async fn item(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<(StatusCode, Json<DeletionAccepted>)> {
     let id = state.vault.delete_item(&g, path_id(&id)?, Utc::now()).await?;
     Ok(accepted(&state, id))
@@ -70,7 +71,7 @@ pub(crate) struct NewDeletion {
 pub(crate) async fn items(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<NewDeletion>,
 ) -> ApiResult<(StatusCode, Json<DeletionAccepted>)> {
     let id = state.vault.delete_items(&g, path_id(&id)?, &req.kinds, (req.from, req.to), req.all, Utc::now()).await?;
@@ -83,7 +84,7 @@ pub(crate) async fn items(
 pub(crate) async fn child(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<(StatusCode, Json<DeletionAccepted>)> {
     let id = state.vault.delete_child(&g, path_id(&id)?, Utc::now()).await?;
     Ok(accepted(&state, id))
@@ -150,7 +151,7 @@ pub(crate) struct DeletionStatus {
 pub(crate) async fn status(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<DeletionStatus>> {
     let id = path_id(&id)?;
     let d = state.vault.deletion(&g, id).await?;
@@ -183,7 +184,7 @@ pub(crate) async fn status(
 pub(crate) async fn receipt(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<DocumentReceipt>> {
     Ok(Json(state.vault.deletion_receipt(&g, path_id(&id)?, Utc::now()).await?))
 }

@@ -1,4 +1,5 @@
-use axum::extract::{Path, State};
+use crate::extract::ApiPath;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use kidvault_domain::ids::DeviceId;
@@ -41,7 +42,7 @@ pub(crate) async fn pair(
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     state.vault.revoke_device(&g, path_id(&id)?, chrono::Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)

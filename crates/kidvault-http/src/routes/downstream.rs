@@ -1,6 +1,7 @@
 //! Downstream processors (admin) and their acknowledgements (processors).
 
-use axum::extract::{Path, State};
+use crate::extract::ApiPath;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -87,7 +88,7 @@ pub(crate) async fn list(
 pub(crate) async fn disable(
     State(state): State<AppState>,
     StaffAuth(s): StaffAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     state.vault.disable_processor(&s, path_id(&id)?, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -155,7 +156,7 @@ pub(crate) struct Acknowledged {
     responses((status = 200, body = Acknowledged), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn ack(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<Json<Acknowledged>> {

@@ -1,4 +1,5 @@
-use axum::extract::{Path, State};
+use crate::extract::ApiPath;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -70,7 +71,7 @@ fn require_wav(headers: &HeaderMap, what: &str) -> Result<(), ApiError> {
 pub(crate) async fn recording(
     State(state): State<AppState>,
     DeviceAuth(d): DeviceAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<RecordingQuery>,
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
@@ -101,7 +102,7 @@ pub(crate) struct NewItem {
 pub(crate) async fn item(
     State(state): State<AppState>,
     DeviceAuth(d): DeviceAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<NewItem>,
 ) -> ApiResult<(StatusCode, Json<IngestedDto>)> {
     let i = state
@@ -140,7 +141,7 @@ pub(crate) struct NewLocation {
 pub(crate) async fn location(
     State(state): State<AppState>,
     DeviceAuth(d): DeviceAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<NewLocation>,
 ) -> ApiResult<(StatusCode, Json<IngestedDto>)> {
     let i = state
@@ -162,7 +163,7 @@ pub(crate) async fn location(
 pub(crate) async fn ephemeral(
     State(state): State<AppState>,
     DeviceAuth(d): DeviceAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<axum::response::Response> {

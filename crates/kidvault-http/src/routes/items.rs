@@ -1,4 +1,5 @@
-use axum::extract::{Path, State};
+use crate::extract::ApiPath;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -52,7 +53,7 @@ pub(crate) struct ListQuery {
 pub(crate) async fn list(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<ItemPageDto>> {
     let query =
@@ -103,7 +104,7 @@ pub(crate) struct ItemDto {
 pub(crate) async fn get(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ItemDto>> {
     let v = state.vault.get_item(&g, path_id(&id)?, Utc::now()).await?;
     Ok(Json(ItemDto {
@@ -131,7 +132,7 @@ pub(crate) async fn get(
 pub(crate) async fn content(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
@@ -195,7 +196,7 @@ pub(crate) async fn content(
 pub(crate) async fn export(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let export = state.vault.export_child(&g, path_id(&id)?, Utc::now()).await?;
     let name = export.file_name();

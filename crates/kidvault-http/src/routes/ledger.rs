@@ -1,4 +1,5 @@
-use axum::extract::{Path, State};
+use crate::extract::ApiPath;
+use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -39,7 +40,7 @@ pub(crate) async fn public_key(State(state): State<AppState>) -> Response {
 pub(crate) async fn entry(
     State(state): State<AppState>,
     who: PersonAuth,
-    Path(index): Path<String>,
+    ApiPath(index): ApiPath<String>,
 ) -> ApiResult<Response> {
     let (_, body) = state.vault.ledger_entry(who.ledger_reader(), path_id(&index)?).await?;
     let mut resp = body.into_response();
@@ -75,7 +76,7 @@ pub(crate) struct EntryProofDoc {
 pub(crate) async fn proof(
     State(state): State<AppState>,
     who: PersonAuth,
-    Path(index): Path<String>,
+    ApiPath(index): ApiPath<String>,
     ApiQuery(q): ApiQuery<ProofQuery>,
 ) -> ApiResult<Json<EntryProof>> {
     Ok(Json(state.vault.entry_proof(who.ledger_reader(), path_id(&index)?, q.tree_size, Utc::now()).await?))
@@ -159,7 +160,7 @@ impl From<Vec<Entry>> for Activity {
 pub(crate) async fn activity(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Activity>> {
     let entries = state.vault.activity(&g, path_id(&id)?).await?;
     Ok(Json(Activity::from(entries)))

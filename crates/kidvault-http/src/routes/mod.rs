@@ -39,3 +39,7 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health
 pub(crate) async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
 }
+
+pub(crate) fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this resource does not accept that method")
+}

@@ -1,6 +1,7 @@
 //! The published retention policy, generated from the policy file in force.
 
-use axum::extract::{Path, State};
+use crate::extract::ApiPath;
+use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
@@ -67,7 +68,7 @@ impl From<kidvault_service::sweeps::RetentionView> for RetentionState {
 pub(crate) async fn child_retention(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RetentionState>> {
     Ok(Json(state.vault.retention_state(&g, path_id(&id)?).await?.into()))
 }
@@ -85,7 +86,7 @@ pub(crate) struct KeepChoice {
 pub(crate) async fn set_child_retention(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<KeepChoice>,
 ) -> ApiResult<Json<RetentionState>> {
     let v = state.vault.set_keep_when_dormant(&g, path_id(&id)?, req.keep_when_dormant, chrono::Utc::now()).await?;

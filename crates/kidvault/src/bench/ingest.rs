@@ -386,9 +386,14 @@ pub async fn ingest(opts: IngestOpts) -> anyhow::Result<Value> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(crate::app::serve(listener, Arc::clone(&vault), async move {
-            let _ = stopped.await;
-        }));
+        let server = tokio::spawn(crate::app::serve(
+            listener,
+            Arc::clone(&vault),
+            kidvault_http::edge::EdgeLimits::default(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         let client = reqwest::Client::builder().pool_max_idle_per_host(opts.devices).build()?;
         let r = audio_phase("http audio", Client::Http(client, base), &devices, opts.seconds, disk, opts.rate).await?;
         let _ = stop.send(());

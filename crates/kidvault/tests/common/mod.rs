@@ -102,7 +102,7 @@ pub async fn start_with(dir: tempfile::TempDir, config: &Config) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(kidvault::app::serve(listener, Arc::clone(&vault), async move {
+    let server = tokio::spawn(kidvault::app::serve(listener, Arc::clone(&vault), config.http.clone(), async move {
         let _ = stopped.await;
     }));
     TestApp { base, http: reqwest::Client::new(), dir, stop: Some(stop), server: Some(server), vault: Some(vault) }
