@@ -147,4 +147,20 @@ mod tests {
         assert_eq!(Point::parse(0.0, 0.0, -1.0), Err(LocationError::Accuracy));
         assert_eq!(format!("{:?}", Point::parse(1.0, 2.0, 3.0).unwrap()), "Point(<redacted>)");
     }
+
+    proptest::proptest! {
+        /// Any three numbers: refused, or a point in range whose coarse cell
+        /// (what is stored without the precise-location permission) contains it.
+        #[test]
+        fn any_coordinates_are_refused_or_coarsen_around_themselves(
+            lat in proptest::num::f64::ANY, lon in proptest::num::f64::ANY, acc in proptest::num::f64::ANY,
+        ) {
+            if let Ok(p) = Point::parse(lat, lon, acc) {
+                proptest::prop_assert!((-90.0..=90.0).contains(&p.lat) && (-180.0..=180.0).contains(&p.lon));
+                let hash = geohash(p.lat, p.lon, 5);
+                let (lat, lon, dlat, dlon) = geohash_cell(&hash).unwrap();
+                proptest::prop_assert!((p.lat - lat).abs() <= dlat && (p.lon - lon).abs() <= dlon);
+            }
+        }
+    }
 }

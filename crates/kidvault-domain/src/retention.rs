@@ -518,4 +518,17 @@ mod tests {
         let e = refused(|t| t.replace("category = \"user.location.precise\"", "category = \"user.content\""));
         assert!(e.message.contains("location is user.location.precise"), "{e}");
     }
+
+    proptest::proptest! {
+        /// Any edit of the shipped policy (a byte replaced, a range cut out) is
+        /// loaded or refused with an error; it never panics.
+        #[test]
+        fn an_edited_policy_never_panics(at in 0usize..4096, len in 0usize..64, byte in 0u8..128) {
+            let mut text = DEFAULT_POLICY.as_bytes().to_vec();
+            let at = at % text.len();
+            let end = (at + len).min(text.len());
+            text.splice(at..end, [byte]);
+            let _ = RetentionPolicy::parse(&String::from_utf8_lossy(&text));
+        }
+    }
 }

@@ -66,4 +66,15 @@ mod tests {
             assert_eq!(resolve(Some(ignored), 100), Full, "{ignored}");
         }
     }
+
+    proptest::proptest! {
+        /// Any header against any length: a part is always inside the content.
+        #[test]
+        fn a_resolved_part_is_always_inside_the_content(header in "(bytes=)?[-0-9, x]{0,24}", len in 0u64..10_000) {
+            match resolve(Some(&header), len) {
+                Part { start, end } => proptest::prop_assert!(start <= end && end < len, "{header} {len}"),
+                Full | Unsatisfiable => {}
+            }
+        }
+    }
 }

@@ -170,9 +170,20 @@ async fn refusals_have_stable_codes_and_store_nothing() {
     let mut truncated = audio.clone();
     truncated.truncate(2000);
     let rate_96k = kidvault_domain::audio::encode_wav_mono16(96_000, &[1; 100]);
+    // Containers that lie: a block alignment wider than the samples, words
+    // hidden after the audio (RIFF size adjusted to cover them).
+    let mut widened = audio.clone();
+    widened[32..34].copy_from_slice(&4u16.to_le_bytes());
+    let mut hidden = audio.clone();
+    hidden.extend_from_slice(b"the words a parent deleted");
+    let riff = u32::try_from(hidden.len() - 8).unwrap();
+    hidden[4..8].copy_from_slice(&riff.to_le_bytes());
+    let before_lies = app.footprint();
     for (body, ct, status, want) in [
         (b"definitely not a wav".to_vec(), Some("audio/wav"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_audio"),
         (truncated, Some("audio/wav"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_audio"),
+        (widened, Some("audio/wav"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_audio"),
+        (hidden, Some("audio/wav"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_audio"),
         (rate_96k, Some("audio/wav"), StatusCode::UNPROCESSABLE_ENTITY, "unsupported_audio"),
         (wav(61.0, 1).0, Some("audio/wav"), StatusCode::UNPROCESSABLE_ENTITY, "recording_too_long"),
         (vec![0; 9 * 1024 * 1024], Some("audio/wav"), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
@@ -182,6 +193,7 @@ async fn refusals_have_stable_codes_and_store_nothing() {
         let (s, b) = app.upload(&child, &device, body, ct).await;
         assert_eq!((s, code(&b)), (status, want));
     }
+    assert_eq!(app.footprint(), before_lies, "a refused recording stores nothing");
     let resp = app
         .http
         .post(app.url(&format!("/children/{child}/recordings?recorded_at=2999-01-01T00:00:00Z")))
