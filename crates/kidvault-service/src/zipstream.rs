@@ -4,8 +4,13 @@
 //! and nothing is buffered beyond one entry. Each finished part is handed to a
 //! sink as it is produced; the archive never touches the disk.
 //!
-//! Limits: no ZIP64, so each entry and the whole archive stay under 4 GiB and
-//! 65,535 entries; going past is an error, never a corrupt archive.
+//! ZIP64 where it is needed: more than 65,535 entries (a location every 30 s
+//! for a month is ~86,000), or entries and a central directory past 4 GiB.
+//! Each single entry stays under 4 GiB (a recording is a few MiB); a larger one
+//! is an error, never a corrupt archive. Written here rather than with a general
+//! ZIP crate: the writer must stream with data descriptors and never touch the
+//! disk, and ZIP64 adds only the records below (APPNOTE 6.3.10, 4.3.14-4.3.15,
+//! 4.5.3).
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -31,7 +36,7 @@ struct Central {
     name: String,
     crc: u32,
     size: u32,
-    offset: u32,
+    offset: u64,
     dos_time: u16,
     dos_date: u16,
 }
@@ -39,7 +44,7 @@ struct Central {
 /// Why an archive cannot be written.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ZipError {
-    #[error("the archive would pass 4 GiB or 65,535 entries (ZIP64 is not supported)")]
+    #[error("one file of the archive would pass 4 GiB")]
     TooLarge,
 }
 
@@ -67,10 +72,7 @@ impl ZipStream {
         data: &[u8],
     ) -> Result<Bytes, ZipError> {
         let size = u32::try_from(data.len()).map_err(|_| ZipError::TooLarge)?;
-        let offset = u32::try_from(self.offset).map_err(|_| ZipError::TooLarge)?;
-        if self.entries.len() >= 0xFFFF {
-            return Err(ZipError::TooLarge);
-        }
+        let offset = self.offset;
         let (dos_time, dos_date) = dos_datetime(modified);
         let crc = crc32(data);
         let mut b = BytesMut::with_capacity(30 + name.len() + data.len() + 16);
@@ -92,21 +94,22 @@ impl ZipStream {
         b.put_u32_le(size);
         b.put_u32_le(size);
         self.offset += b.len() as u64;
-        if self.offset > u64::from(u32::MAX) {
-            return Err(ZipError::TooLarge);
-        }
         self.entries.push(Central { name: name.to_owned(), crc, size, offset, dos_time, dos_date });
         Ok(b.freeze())
     }
 
-    /// The central directory and its end record: the archive's last bytes.
+    /// The central directory and its end records: the archive's last bytes.
     pub fn finish(self) -> Result<Bytes, ZipError> {
+        const MAX16: u64 = 0xFFFF;
+        const MAX32: u64 = 0xFFFF_FFFF;
         let mut b = BytesMut::new();
-        let start = u32::try_from(self.offset).map_err(|_| ZipError::TooLarge)?;
+        let start = self.offset;
         for e in &self.entries {
+            // An offset past 4 GiB goes in a ZIP64 extra field instead.
+            let far = e.offset >= MAX32;
             b.put_u32_le(0x0201_4b50);
-            b.put_u16_le(0x031E); // made by: Unix, spec 3.0
-            b.put_u16_le(20);
+            b.put_u16_le(if far { 0x032D } else { 0x031E }); // made by: Unix, spec 4.5 / 3.0
+            b.put_u16_le(if far { 45 } else { 20 });
             b.put_u16_le(0x0808);
             b.put_u16_le(0);
             b.put_u16_le(e.dos_time);
@@ -115,23 +118,45 @@ impl ZipStream {
             b.put_u32_le(e.size);
             b.put_u32_le(e.size);
             b.put_u16_le(e.name.len() as u16);
-            b.put_u16_le(0); // extra
+            b.put_u16_le(if far { 12 } else { 0 }); // extra
             b.put_u16_le(0); // comment
             b.put_u16_le(0); // disk
             b.put_u16_le(0); // internal attributes
             b.put_u32_le(0o100644 << 16); // regular file, rw-r--r--
-            b.put_u32_le(e.offset);
+            b.put_u32_le(e.offset.min(MAX32) as u32);
             b.put_slice(e.name.as_bytes());
+            if far {
+                b.put_u16_le(0x0001); // ZIP64 extended information
+                b.put_u16_le(8);
+                b.put_u64_le(e.offset);
+            }
         }
-        let size = u32::try_from(b.len()).map_err(|_| ZipError::TooLarge)?;
-        start.checked_add(size).ok_or(ZipError::TooLarge)?;
+        let size = b.len() as u64;
+        let count = self.entries.len() as u64;
+        if count >= MAX16 || size >= MAX32 || start >= MAX32 {
+            let record = start + size;
+            b.put_u32_le(0x0606_4b50); // ZIP64 end of central directory record
+            b.put_u64_le(44);
+            b.put_u16_le(0x032D);
+            b.put_u16_le(45);
+            b.put_u32_le(0);
+            b.put_u32_le(0);
+            b.put_u64_le(count);
+            b.put_u64_le(count);
+            b.put_u64_le(size);
+            b.put_u64_le(start);
+            b.put_u32_le(0x0706_4b50); // its locator
+            b.put_u32_le(0);
+            b.put_u64_le(record);
+            b.put_u32_le(1);
+        }
         b.put_u32_le(0x0605_4b50);
         b.put_u16_le(0);
         b.put_u16_le(0);
-        b.put_u16_le(self.entries.len() as u16);
-        b.put_u16_le(self.entries.len() as u16);
-        b.put_u32_le(size);
-        b.put_u32_le(start);
+        b.put_u16_le(count.min(MAX16) as u16);
+        b.put_u16_le(count.min(MAX16) as u16);
+        b.put_u32_le(size.min(MAX32) as u32);
+        b.put_u32_le(start.min(MAX32) as u32);
         b.put_u16_le(0);
         Ok(b.freeze())
     }
@@ -168,5 +193,56 @@ mod tests {
         assert!(text.contains("('README.txt', 5, (2026, 11, 28, 10, 20, 30))"), "{text}");
         assert!(text.contains("('audio/é.wav', 4,") && text.contains("('empty', 0,"), "{text}");
         assert!(text.contains("hello [0, 1, 2, 255]"), "{text}");
+    }
+
+    /// Python's zipfile over an archive written to `path`: entry count, names
+    /// checked by CRC, and the content of the entries named in `read`.
+    fn python_reads(path: &std::path::Path, read: &[&str]) -> String {
+        let script = "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\n\
+                      names = z.namelist()\nprint(len(names), len(set(names)))\n\
+                      for n in sys.argv[2:]:\n    print(n, z.read(n).decode())";
+        let py = std::process::Command::new("python3").arg("-c").arg(script).arg(path).args(read).output().unwrap();
+        assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+        String::from_utf8(py.stdout).unwrap()
+    }
+
+    #[test]
+    fn more_than_65535_entries_take_zip64_and_read_back() {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-28T10:20:30Z").unwrap().with_timezone(&chrono::Utc);
+        let mut z = ZipStream::default();
+        let mut out = Vec::new();
+        for i in 0..70_000u32 {
+            out.extend_from_slice(
+                &z.file(&format!("locations/{i}.json"), t, format!("{{\"n\":{i}}}").as_bytes()).unwrap(),
+            );
+        }
+        out.extend_from_slice(&z.finish().unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("many.zip");
+        std::fs::write(&path, &out).unwrap();
+        let text = python_reads(&path, &["locations/0.json", "locations/69999.json"]);
+        assert!(text.starts_with("70000 70000\n"), "{text}");
+        assert!(text.contains("locations/69999.json {\"n\":69999}"), "{text}");
+    }
+
+    #[test]
+    fn entries_past_4_gib_take_zip64_offsets_and_read_back() {
+        // The archive as it would be after 5 GiB of earlier entries, written
+        // into a sparse file at its real offsets (the hole costs no disk).
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-28T10:20:30Z").unwrap().with_timezone(&chrono::Utc);
+        let mut z = ZipStream::default();
+        let mut parts = vec![(0u64, z.file("first.txt", t, b"near").unwrap())];
+        z.offset = 5 << 30;
+        parts.push((z.offset, z.file("far.txt", t, b"far away").unwrap()));
+        parts.push((z.offset, z.finish().unwrap()));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("far.zip");
+        let file = std::fs::File::create(&path).unwrap();
+        for (at, bytes) in &parts {
+            std::os::unix::fs::FileExt::write_all_at(&file, bytes, *at).unwrap();
+        }
+        drop(file);
+        let text = python_reads(&path, &["first.txt", "far.txt"]);
+        assert!(text.contains("first.txt near") && text.contains("far.txt far away"), "{text}");
     }
 }

@@ -136,3 +136,50 @@ async fn a_large_export_streams_without_holding_the_archive() {
     let files = read_zip(&bytes);
     assert_eq!(files.as_object().unwrap().keys().filter(|n| n.starts_with("audio/")).count(), 450);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_month_of_locations_exports_past_65535_entries() {
+    use futures::StreamExt;
+    let app = spawn_app().await;
+    let (g, child, device) = household(&app, "ana@example.org").await;
+    // A location every 30 s for about 25 days: 72,000 fixes, over ZIP's
+    // classic 65,535-entry limit.
+    const FIXES: usize = 72_000;
+    let url = app.url(&format!("/children/{child}/locations"));
+    let start = chrono::Utc::now() - chrono::Duration::days(26);
+    let statuses: Vec<StatusCode> = futures::stream::iter(0..FIXES)
+        .map(|i| {
+            let at = (start + chrono::Duration::seconds(30 * i as i64)).to_rfc3339();
+            let req = app.http.post(&url).bearer_auth(&device).json(&json!({
+                "lat": 52.0 + (i % 1000) as f64 / 10_000.0, "lon": 4.8, "accuracy_m": 5.0, "recorded_at": at,
+            }));
+            async move { req.send().await.unwrap().status() }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::CREATED), "every fix stored");
+
+    let bytes = fetch(&app.http, app.url(&format!("/children/{child}/export")), &g).await.bytes().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("export.zip");
+    std::fs::write(&path, &bytes).unwrap();
+    let script = r#"
+import sys, json, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None
+names = z.namelist()
+present = set(names)
+manifest = json.loads(z.read("manifest.json"))
+csv_rows = z.read("locations.csv").decode().strip().count("\n")
+print(json.dumps({"entries": len(names), "items": len(manifest["items"]), "csv_rows": csv_rows,
+                  "files_present": all(i["file"] in present for i in manifest["items"])}))
+"#;
+    let py = std::process::Command::new("python3").arg("-c").arg(script).arg(&path).output().unwrap();
+    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+    let seen: Value = serde_json::from_slice(&py.stdout).unwrap();
+    assert_eq!(seen["items"], FIXES, "{seen}");
+    assert_eq!(seen["csv_rows"], FIXES, "{seen}");
+    assert_eq!(seen["files_present"], true);
+    assert!(seen["entries"].as_u64().unwrap() > 65_535, "{seen}");
+}
