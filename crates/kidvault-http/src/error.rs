@@ -54,7 +54,7 @@ impl From<ServiceError> for ApiError {
             tracing::error!(%detail, "internal error");
         }
         let retry_after = match e {
-            ServiceError::RateLimited { retry_after } => Some(retry_after),
+            ServiceError::RateLimited { retry_after, .. } => Some(retry_after),
             _ => None,
         };
         Self { status, code: e.code(), message: e.public_message(), retry_after }

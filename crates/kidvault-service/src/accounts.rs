@@ -45,15 +45,22 @@ fn verify_password(password: &str, hash: &str) -> bool {
 
 impl Vault {
     /// Creates a household and its first guardian.
+    /// Sign-ups are limited per client address (`from`), see [`ratelimit`].
     pub async fn register_guardian(
         &self,
         email: &str,
         password: &str,
         display_name: &str,
+        from: Option<IpAddr>,
         now: Timestamp,
     ) -> Result<(GuardianId, HouseholdId)> {
+        let limits = &self.config.sign_in_limits;
+        if let Some(retry_after) = ratelimit::check_sign_up(&*self.store, limits, from, now).await? {
+            return Err(ServiceError::RateLimited { retry_after, reason: "too many new accounts from this network" });
+        }
         let household_id = HouseholdId::generate(now);
         let record = self.new_guardian_record(email, password, display_name, household_id, now).await?;
+        ratelimit::signed_up(&*self.store, limits, from, now).await?;
         match self.store.create_household(household_id, &record).await {
             Ok(()) => Ok((record.guardian.id, household_id)),
             Err(StoreError::Conflict(_)) => Err(email_taken()),
@@ -148,7 +155,7 @@ impl Vault {
     ) -> Result<String> {
         let limits = &self.config.sign_in_limits;
         if let Some(retry_after) = ratelimit::check(&*self.store, limits, email, from, now).await? {
-            return Err(ServiceError::RateLimited { retry_after });
+            return Err(ServiceError::RateLimited { retry_after, reason: "too many failed attempts" });
         }
         let record = match parse_email(email) {
             Some(e) => self.store.guardian_by_email(&e).await?,
@@ -171,7 +178,7 @@ impl Vault {
             }
             other => other?,
         }
-        ratelimit::succeeded(&*self.store, email).await?;
+        ratelimit::succeeded(&*self.store, email, from).await?;
         let token = new_token(SESSION_PREFIX)?;
         self.store
             .create_session(&SessionRecord {

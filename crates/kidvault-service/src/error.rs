@@ -37,8 +37,8 @@ pub enum ServiceError {
     Conflict { code: &'static str, message: String },
     #[error("{message}")]
     TooLarge { code: &'static str, message: String },
-    #[error("too many failed attempts; try again in {retry_after} seconds")]
-    RateLimited { retry_after: u64 },
+    #[error("{reason}; try again in {retry_after} seconds")]
+    RateLimited { retry_after: u64, reason: &'static str },
     #[error("internal error")]
     Internal(String),
     /// Sealed under a retired key epoch; the operation re-seals and retries.

@@ -86,7 +86,7 @@ const REQUESTS: &[(&str, &str, &str)] = &[
 
 /// Seeds the demo household (once). `now` anchors the three weeks of history.
 pub async fn seed(vault: &Vault, now: Timestamp) -> anyhow::Result<Seeded> {
-    match vault.register_guardian(DEMO_EMAIL, DEMO_PASSWORD, "Sam (demo parent)", now).await {
+    match vault.register_guardian(DEMO_EMAIL, DEMO_PASSWORD, "Sam (demo parent)", None, now).await {
         Ok(_) => {}
         Err(ServiceError::Conflict { .. }) => return Ok(Seeded::default()),
         Err(e) => return Err(e.into()),

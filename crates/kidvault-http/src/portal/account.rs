@@ -78,9 +78,10 @@ pub async fn sign_in(
         Ok(token) => return Ok(signed_in(&parts, &state, &token, &next)),
         Err(ServiceError::Unauthenticated(_)) => (StatusCode::UNAUTHORIZED, "e-mail or password is wrong".to_owned()),
         Err(e @ ServiceError::SecondFactor { .. }) => (StatusCode::UNAUTHORIZED, e.public_message()),
-        Err(ServiceError::RateLimited { .. }) => {
-            (StatusCode::TOO_MANY_REQUESTS, "too many failed attempts: wait a few minutes, then try again".to_owned())
-        }
+        Err(ServiceError::RateLimited { retry_after, .. }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many failed attempts: try again in {}", html::duration_words(retry_after)),
+        ),
         Err(e) => return Err(e.into()),
     };
     public_form(&parts, status, "Sign in", |csrf| sign_in_form(csrf, &next, &f.email, Some(&message)))
@@ -122,10 +123,19 @@ pub async fn sign_up(
     PublicForm(parts, f): PublicForm<SignUp>,
 ) -> PageResult {
     let now = Utc::now();
-    match state.vault.register_guardian(&f.email, &f.password, &f.display_name, now).await {
+    match state.vault.register_guardian(&f.email, &f.password, &f.display_name, from, now).await {
         Ok(_) => {
             let token = state.vault.sign_in(&f.email, &f.password, None, from, now).await?;
             Ok(signed_in(&parts, &state, &token, "/portal"))
+        }
+        Err(ServiceError::RateLimited { retry_after, .. }) => {
+            let msg = format!(
+                "too many new accounts were made from this network: try again in {}",
+                html::duration_words(retry_after)
+            );
+            public_form(&parts, StatusCode::TOO_MANY_REQUESTS, "Create an account", |csrf| {
+                sign_up_form(csrf, &f.email, &f.display_name, Some(&msg))
+            })
         }
         Err(e @ (ServiceError::Invalid { .. } | ServiceError::Conflict { .. })) => {
             let msg = e.public_message();

@@ -128,6 +128,16 @@ fn with_headers(status: StatusCode, html: String) -> Response {
 /// The last 8 hex digits of a UUID: enough to tell records apart on a page
 /// (a UUIDv7 begins with its time, so its first digits are alike for records
 /// made together).
+/// A wait in words: "1 second", "40 seconds", "3 minutes", "15 minutes".
+pub fn duration_words(secs: u64) -> String {
+    match secs {
+        0..=1 => "1 second".to_owned(),
+        2..=59 => format!("{secs} seconds"),
+        60..=119 => "1 minute".to_owned(),
+        _ => format!("{} minutes", secs.div_ceil(60)),
+    }
+}
+
 pub fn short_id(id: &str) -> String {
     let hex: Vec<char> = id.chars().filter(char::is_ascii_hexdigit).collect();
     hex[hex.len().saturating_sub(8)..].iter().collect()

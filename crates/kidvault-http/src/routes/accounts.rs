@@ -25,13 +25,15 @@ pub(crate) struct GuardianCreated {
 
 /// Create a guardian account and its household.
 #[utoipa::path(post, path = "/api/v1/guardians", tag = "accounts", request_body = NewGuardian,
-    responses((status = 201, body = GuardianCreated), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = GuardianCreated), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, description = "too many new accounts from this address (10 per 15 minutes)", body = ErrorBody)))]
 pub(crate) async fn register(
     State(state): State<AppState>,
+    ClientAddr(from): ClientAddr,
     ApiJson(req): ApiJson<NewGuardian>,
 ) -> ApiResult<(StatusCode, Json<GuardianCreated>)> {
     let (guardian_id, household_id) =
-        state.vault.register_guardian(&req.email, &req.password, &req.display_name, chrono::Utc::now()).await?;
+        state.vault.register_guardian(&req.email, &req.password, &req.display_name, from, chrono::Utc::now()).await?;
     Ok((StatusCode::CREATED, Json(GuardianCreated { guardian_id, household_id })))
 }
 
@@ -56,7 +58,7 @@ pub(crate) struct Session {
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "accounts", request_body = SignIn,
     responses((status = 201, body = Session),
         (status = 401, description = "unauthenticated, totp_required or totp_invalid", body = ErrorBody),
-        (status = 429, description = "too many failed attempts for this account or address", body = ErrorBody)))]
+        (status = 429, description = "too many failed attempts: from this address on this account, on this account (growing delays), or from this address across accounts", body = ErrorBody)))]
 pub(crate) async fn sign_in(
     State(state): State<AppState>,
     ClientAddr(from): ClientAddr,

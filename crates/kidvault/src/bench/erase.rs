@@ -78,7 +78,7 @@ pub async fn erase(opts: EraseOpts) -> anyhow::Result<Value> {
     };
     let vault = crate::app::open(&config)?;
     let now = Utc::now();
-    vault.register_guardian("erase@kidvault.example", "bench-password-123", "Bench", now).await?;
+    vault.register_guardian("erase@kidvault.example", "bench-password-123", "Bench", None, now).await?;
     let token = vault.sign_in("erase@kidvault.example", "bench-password-123", None, None, now).await?;
     let g = vault.authenticate_guardian(&token, now).await?;
     let notice = vault.notice_version().to_owned();

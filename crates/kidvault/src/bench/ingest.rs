@@ -111,7 +111,7 @@ struct Device {
 
 async fn fleet(vault: &Vault, n: usize) -> anyhow::Result<Vec<Device>> {
     let now = Utc::now();
-    vault.register_guardian("bench@kidvault.example", "bench-password-123", "Bench", now).await?;
+    vault.register_guardian("bench@kidvault.example", "bench-password-123", "Bench", None, now).await?;
     let token = vault.sign_in("bench@kidvault.example", "bench-password-123", None, None, now).await?;
     let g = vault.authenticate_guardian(&token, now).await?;
     let notice = vault.notice_version().to_owned();
