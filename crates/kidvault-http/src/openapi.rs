@@ -25,6 +25,56 @@ impl Modify for BearerSchemes {
     }
 }
 
+/// The error responses the edge and the extractors can give any operation,
+/// documented on every operation they apply to (added where the handler's own
+/// annotation does not already describe that status).
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{Content, Ref, ResponseBuilder};
+        for (path, item) in &mut openapi.paths.paths {
+            for op in
+                [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten()
+            {
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let params = op.parameters.as_deref().unwrap_or_default();
+                let query = params.iter().any(|p| matches!(p.parameter_in, ParameterIn::Query));
+                let body = op.request_body.is_some();
+                let mut add = |status: &str, why: &str| {
+                    if !op.responses.responses.contains_key(status) {
+                        let error = Content::new(Some(Ref::from_schema_name("ErrorBody")));
+                        let response = ResponseBuilder::new().description(why).content("application/json", error);
+                        op.responses.responses.insert(status.to_owned(), response.build().into());
+                    }
+                };
+                if secured {
+                    add(
+                        "401",
+                        "`unauthenticated`: no token, or one that is not valid (expired, revoked, the wrong kind)",
+                    );
+                }
+                if path.contains('{') {
+                    add("404", "`not_found`: nothing by that id that this principal may see");
+                }
+                if body {
+                    add("400", "`invalid_json` (not JSON) or `incomplete_body` (cut short)");
+                    add("408", "`body_timeout`: the body arrived too slowly; nothing was stored");
+                    add("413", "`payload_too_large`");
+                    add("415", "`unsupported_media_type`: the wrong Content-Type");
+                    add("422", "`invalid_body` or a field-specific code: the body does not have the expected shape");
+                }
+                if query {
+                    add("422", "`invalid_query`: a query parameter is missing or malformed");
+                }
+                add("500", "`internal`: an unexpected failure (details only in the server's log)");
+                add("503", "`store_unavailable`: the data store does not answer; try again");
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -84,7 +134,7 @@ impl Modify for BearerSchemes {
         routes::policy::child_retention,
         routes::policy::set_child_retention,
     ),
-    modifiers(&BearerSchemes)
+    modifiers(&BearerSchemes, &CommonResponses)
 )]
 #[derive(Debug)]
 pub struct ApiDoc;

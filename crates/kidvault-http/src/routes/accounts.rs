@@ -11,9 +11,12 @@ use crate::AppState;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewGuardian {
+    #[schema(format = "email", max_length = 254)]
     email: String,
     /// 12 to 256 characters.
+    #[schema(min_length = 12, max_length = 256)]
     password: String,
+    #[schema(min_length = 1, max_length = 64)]
     display_name: String,
 }
 

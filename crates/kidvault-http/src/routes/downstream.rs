@@ -10,7 +10,7 @@ use kidvault_domain::ids::{DeletionId, ProcessorId, TaskId};
 use kidvault_service::downstream::{NewProcessor, ProcessorRecord, TaskRecord};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{path_id, ApiBytes, ApiJson, StaffAuth};
 use crate::AppState;
 
@@ -160,8 +160,15 @@ pub(crate) async fn ack(
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<Json<Acknowledged>> {
-    let signature = headers.get("kidvault-signature").and_then(|v| v.to_str().ok());
-    let t = state.vault.acknowledge_task(path_id(&id)?, signature, &body, Utc::now()).await?;
+    // No signature: refused before anything is looked up.
+    let Some(signature) = headers.get("kidvault-signature").and_then(|v| v.to_str().ok()) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "a Kidvault-Signature header is required",
+        ));
+    };
+    let t = state.vault.acknowledge_task(path_id(&id)?, Some(signature), &body, Utc::now()).await?;
     // The deletion may now complete: run it at once rather than at the next tick.
     crate::routes::deletions::run_deletions_now(&state);
     Ok(Json(Acknowledged { task_id: t.id, state: t.state, acknowledged_at: t.acknowledged_at }))

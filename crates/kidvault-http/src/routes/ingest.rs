@@ -40,6 +40,7 @@ fn created(state: &AppState, i: Ingested) -> (StatusCode, Json<IngestedDto>) {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RecordingQuery {
     /// When the audio was captured (RFC 3339); defaults to now.
@@ -65,7 +66,7 @@ fn require_wav(headers: &HeaderMap, what: &str) -> Result<(), ApiError> {
 /// Upload a voice recording (device). The body is `audio/wav` PCM.
 #[utoipa::path(post, path = "/api/v1/children/{id}/recordings", tag = "ingest", security(("device" = [])),
     params(("id" = String, Path), RecordingQuery),
-    request_body(content = Vec<u8>, content_type = "audio/wav"),
+    request_body(content = BinaryBody, content_type = "audio/wav"),
     responses((status = 201, body = IngestedDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn recording(
@@ -81,10 +82,30 @@ pub(crate) async fn recording(
     Ok(created(&state, i))
 }
 
+/// Raw bytes: a PCM WAV file for recordings, a ZIP archive for exports
+/// (documentation only).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub(crate) struct BinaryBody(Vec<u8>);
+
+/// The kinds of item a device derives from others (recordings and locations
+/// have their own endpoints).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only: the handler parses the kind itself
+#[schema(rename_all = "snake_case")]
+pub(crate) enum DerivedKind {
+    Transcript,
+    Intent,
+    Embedding,
+    Memory,
+    ActionLog,
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewItem {
-    /// `transcript`, `intent`, `embedding`, `memory` or `action_log`.
+    #[schema(value_type = DerivedKind)]
     kind: String,
     /// Ids of the items this one was computed from (live items of the same child).
     #[serde(default)]
@@ -125,8 +146,12 @@ pub(crate) async fn item(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewLocation {
+    #[schema(minimum = -90, maximum = 90)]
     lat: f64,
+    #[schema(minimum = -180, maximum = 180)]
     lon: f64,
+    /// Metres.
+    #[schema(minimum = 0, maximum = 100000)]
     accuracy_m: f64,
     recorded_at: Option<DateTime<Utc>>,
 }
@@ -156,7 +181,7 @@ pub(crate) async fn location(
 /// the configured responder, whose answer is returned as is; nothing is stored,
 /// derived or logged, only counted.
 #[utoipa::path(post, path = "/api/v1/children/{id}/ephemeral", tag = "ingest", security(("device" = [])),
-    params(("id" = String, Path)), request_body(content = Vec<u8>, content_type = "audio/wav"),
+    params(("id" = String, Path)), request_body(content = BinaryBody, content_type = "audio/wav"),
     responses((status = 200, description = "the responder's answer"), (status = 404, body = ErrorBody),
         (status = 409, description = "ephemeral_unavailable: no responder configured", body = ErrorBody),
         (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]

@@ -33,6 +33,7 @@ pub(crate) struct ItemPageDto {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
     /// Only items of this kind.
@@ -93,10 +94,28 @@ pub(crate) struct ItemDto {
     derived_from: Vec<ItemId>,
     /// What was derived from this item.
     derived: Vec<ItemId>,
-    /// Text or JSON content; absent for audio (see `/content`).
-    #[schema(value_type = Object)]
+    /// Content by kind: text for transcripts and memories, an object for
+    /// intents, action logs and locations, numbers for embeddings; null for
+    /// audio (see `/content`).
+    #[schema(value_type = Option<ItemContent>)]
     content: Option<serde_json::Value>,
 }
+
+/// The shapes an item's content takes (documentation only).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub(crate) enum ItemContent {
+    Text(String),
+    Object(JsonObject),
+    Numbers(Vec<f64>),
+}
+
+/// Any JSON object (documentation only).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(value_type = Object)]
+#[allow(dead_code)]
+pub(crate) struct JsonObject(serde_json::Value);
 
 /// One item: metadata, lineage both ways, and text content.
 #[utoipa::path(get, path = "/api/v1/items/{id}", tag = "review", security(("guardian" = [])),
@@ -192,7 +211,7 @@ pub(crate) async fn content(
 /// consent history. Never written to disk on the server; one access record.
 #[utoipa::path(get, path = "/api/v1/children/{id}/export", tag = "review", security(("guardian" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, content_type = "application/zip", body = Vec<u8>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, content_type = "application/zip", body = crate::routes::ingest::BinaryBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn export(
     State(state): State<AppState>,
     GuardianAuth(g, _): GuardianAuth,

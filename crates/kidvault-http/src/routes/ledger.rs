@@ -49,6 +49,7 @@ pub(crate) async fn entry(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProofQuery {
     /// Prove against the tree of this many entries (default: the latest checkpoint).
@@ -83,6 +84,7 @@ pub(crate) async fn proof(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ConsistencyQuery {
     from: u64,
