@@ -47,14 +47,21 @@ impl From<ServiceError> for ApiError {
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        if let ServiceError::Internal(detail) = &e {
+        match &e {
             // Internal details are for operators; they never contain child content.
-            tracing::error!(%detail, "internal error");
+            ServiceError::Internal(detail) => tracing::error!(%detail, "internal error"),
+            ServiceError::InsufficientStorage(detail) => tracing::error!(%detail, "storage is full"),
+            ServiceError::Unavailable { detail, .. } => tracing::warn!(%detail, "the data store is unavailable"),
+            _ => {}
         }
         let retry_after = match e {
-            ServiceError::RateLimited { retry_after, .. } => Some(retry_after),
+            ServiceError::RateLimited { retry_after, .. } | ServiceError::Unavailable { retry_after, .. } => {
+                Some(retry_after)
+            }
             _ => None,
         };
         Self { status, code: e.code(), message: e.public_message(), retry_after }

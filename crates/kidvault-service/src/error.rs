@@ -17,6 +17,10 @@ pub enum ErrorKind {
     TooLarge,
     /// Too many attempts: retry after the given seconds.
     RateLimited,
+    /// The storage is full: nothing was written.
+    InsufficientStorage,
+    /// The store cannot be reached now: retry after the given seconds.
+    Unavailable,
     Internal,
 }
 
@@ -39,6 +43,10 @@ pub enum ServiceError {
     TooLarge { code: &'static str, message: String },
     #[error("{reason}; try again in {retry_after} seconds")]
     RateLimited { retry_after: u64, reason: &'static str },
+    #[error("the server's storage is full; nothing was stored, and nothing was lost. Try again later")]
+    InsufficientStorage(String),
+    #[error("the data store cannot be reached right now; nothing was changed. Try again in {retry_after} seconds")]
+    Unavailable { detail: String, retry_after: u64 },
     #[error("internal error")]
     Internal(String),
     /// Sealed under a retired key epoch; the operation re-seals and retries.
@@ -60,6 +68,8 @@ impl ServiceError {
             ServiceError::Conflict { .. } => ErrorKind::Conflict,
             ServiceError::TooLarge { .. } => ErrorKind::TooLarge,
             ServiceError::RateLimited { .. } => ErrorKind::RateLimited,
+            ServiceError::InsufficientStorage(_) => ErrorKind::InsufficientStorage,
+            ServiceError::Unavailable { .. } => ErrorKind::Unavailable,
             ServiceError::Internal(_) | ServiceError::Stale => ErrorKind::Internal,
         }
     }
@@ -75,6 +85,8 @@ impl ServiceError {
             ServiceError::Unauthenticated(_) => "unauthenticated",
             ServiceError::NotFound => "not_found",
             ServiceError::RateLimited { .. } => "rate_limited",
+            ServiceError::InsufficientStorage(_) => "insufficient_storage",
+            ServiceError::Unavailable { .. } => "store_unavailable",
             ServiceError::Internal(_) | ServiceError::Stale => "internal",
         }
     }
@@ -96,6 +108,8 @@ impl From<StoreError> for ServiceError {
             StoreError::Conflict(m) => ServiceError::Conflict { code: "conflict", message: m },
             StoreError::Lineage(l) => ServiceError::invalid("invalid_derived_from", l),
             StoreError::StaleKeyEpoch => ServiceError::Internal("sealed under a retired key epoch".into()),
+            StoreError::Full(m) => ServiceError::InsufficientStorage(m),
+            StoreError::Unavailable(m) => ServiceError::Unavailable { detail: m, retry_after: 5 },
             StoreError::Backend(m) | StoreError::Corrupt(m) => ServiceError::Internal(m),
         }
     }

@@ -40,6 +40,9 @@ pub(crate) fn on_own_thread<T: Send, Er: From<StoreError> + Send>(
 pub(crate) enum E {
     Pg(postgres::Error),
     Store(StoreError),
+    /// The connection was dead before the transaction began: nothing ran, so
+    /// it is safe to run again on a fresh connection.
+    Dead(postgres::Error),
 }
 
 impl From<postgres::Error> for E {
@@ -70,14 +73,54 @@ impl From<E> for StoreError {
     fn from(e: E) -> Self {
         match e {
             E::Store(s) => s,
-            E::Pg(p) => StoreError::Backend(describe(&p)),
+            E::Pg(p) => store_error(p),
+            E::Dead(p) => StoreError::Unavailable(describe(&p)),
         }
     }
 }
 
-/// A driver error as the store reports it.
+/// A driver error as the store reports it: a full disk, a server that cannot
+/// be reached now (restarting, shutting down, the connection lost), or else a
+/// backend failure.
 pub(crate) fn store_error(e: postgres::Error) -> StoreError {
-    StoreError::Backend(describe(&e))
+    if e.code() == Some(&SqlState::DISK_FULL) {
+        return StoreError::Full(describe(&e));
+    }
+    if gone(&e) {
+        StoreError::Unavailable(describe(&e))
+    } else {
+        StoreError::Backend(describe(&e))
+    }
+}
+
+/// Whether the error says the connection or the server is gone: 08
+/// (connection exceptions), 57P01-03 (admin shutdown, crash shutdown, cannot
+/// connect now), 53300 (too many connections), a closed client, a socket error.
+fn gone(e: &postgres::Error) -> bool {
+    let class = e.code().map(|c| c.code().get(..2).unwrap_or_default().to_owned());
+    e.is_closed()
+        || class.as_deref() == Some("08")
+        || [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::TOO_MANY_CONNECTIONS,
+        ]
+        .iter()
+        .any(|c| e.code() == Some(c))
+        || (e.code().is_none() && e.as_db_error().is_none() && is_io(e))
+}
+
+/// Whether the driver error is a socket-level failure (refused, reset, timed out).
+fn is_io(e: &postgres::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// A connection of its own, for the tools (audit, erasure scan, migration),
@@ -117,7 +160,13 @@ pub(crate) fn conflict_if_unique<T>(r: R<T>, what: impl FnOnce() -> String) -> R
 struct Conn {
     client: Client,
     statements: HashMap<String, Statement>,
+    /// When it was last given back: one idle for long is checked before use.
+    idle_since: std::time::Instant,
 }
+
+/// A connection idle at least this long is checked (a round trip) before it is
+/// used: the server may have restarted or dropped it meanwhile.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(2);
 
 /// One transaction: statements are prepared once per connection and reused.
 pub(crate) struct Tx<'a> {
@@ -218,14 +267,17 @@ impl PgDb {
     }
 
     fn connect(&self) -> R<Conn> {
-        let client = self.target.connect()?;
-        Ok(Conn { client, statements: HashMap::new() })
+        // A server that cannot be reached (down, restarting, refusing
+        // connections) is unavailable, whatever the driver's error says.
+        let client = self.target.connect().map_err(|e| E::Store(StoreError::Unavailable(describe(&e))))?;
+        Ok(Conn { client, statements: HashMap::new(), idle_since: std::time::Instant::now() })
     }
 
-    fn give_back(&self, conn: Conn) {
+    fn give_back(&self, mut conn: Conn) {
         if conn.client.is_closed() {
             return;
         }
+        conn.idle_since = std::time::Instant::now();
         if let Ok(mut p) = self.pool.lock() {
             if p.len() < MAX_IDLE {
                 p.push(conn);
@@ -309,12 +361,27 @@ impl PgDb {
 
     /// Runs `f` here, on this (blocking) thread.
     pub(crate) fn run_blocking<T>(&self, mode: Mode, f: &dyn Fn(&mut Tx<'_>) -> R<T>) -> R<T> {
-        let pooled = self.pool.lock().map_err(|_| StoreError::Backend("pool poisoned".into()))?.pop();
-        let mut conn = match pooled {
-            Some(c) => c,
-            None => self.connect()?,
+        // A pooled connection the server has dropped (a restart, an idle
+        // timeout) is never handed to a request: it is checked and discarded.
+        let mut conn = loop {
+            let pooled = self.pool.lock().map_err(|_| StoreError::Backend("pool poisoned".into()))?.pop();
+            match pooled {
+                Some(mut c) => {
+                    let stale = c.idle_since.elapsed() >= CHECK_AFTER_IDLE;
+                    let dead = c.client.is_closed() || (stale && c.client.is_valid(Duration::from_secs(2)).is_err());
+                    if !dead {
+                        break c;
+                    }
+                }
+                None => break self.connect()?,
+            }
         };
-        let out = attempt_all(&mut conn, mode, f, &self.retries);
+        let mut out = attempt_all(&mut conn, mode, f, &self.retries);
+        if matches!(out, Err(E::Dead(_))) {
+            // Dropped under us since the check (a restart): once more, fresh.
+            conn = self.connect()?;
+            out = attempt_all(&mut conn, mode, f, &self.retries);
+        }
         self.give_back(conn);
         out
     }
@@ -340,13 +407,14 @@ fn attempt_all<T>(conn: &mut Conn, mode: Mode, f: &dyn Fn(&mut Tx<'_>) -> R<T>, 
 }
 
 fn attempt_once<T>(conn: &mut Conn, mode: Mode, f: &dyn Fn(&mut Tx<'_>) -> R<T>) -> R<T> {
-    let Conn { client, statements } = conn;
+    let Conn { client, statements, .. } = conn;
     let builder = client.build_transaction();
     let builder = match mode {
         Mode::Write => builder.isolation_level(IsolationLevel::Serializable),
         Mode::Read => builder.isolation_level(IsolationLevel::RepeatableRead).read_only(true),
     };
-    let mut tx = Tx { tx: builder.start()?, statements };
+    let tx = builder.start().map_err(|e| if gone(&e) { E::Dead(e) } else { E::Pg(e) })?;
+    let mut tx = Tx { tx, statements };
     let value = f(&mut tx)?; // dropping `tx` on error rolls back
     tx.tx.commit()?;
     Ok(value)

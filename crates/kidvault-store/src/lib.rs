@@ -45,6 +45,13 @@ pub enum StoreError {
     Backend(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The disk (or the database's quota) is full: nothing was written.
+    #[error("storage is full: {0}")]
+    Full(String),
+    /// The store cannot be reached now (a database restarting, a connection
+    /// lost); the operation did not happen and may be tried again.
+    #[error("storage is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<kidvault_ledger::LedgerError> for StoreError {
@@ -61,14 +68,53 @@ impl From<kidvault_ledger::LedgerError> for StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Backend(e.to_string())
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full(e.to_string()),
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+                StoreError::Corrupt(e.to_string())
+            }
+            _ => StoreError::Backend(e.to_string()),
+        }
     }
 }
 
 impl From<std::io::Error> for StoreError {
     fn from(e: std::io::Error) -> Self {
-        StoreError::Backend(e.to_string())
+        if is_full(&e) {
+            StoreError::Full(e.to_string())
+        } else {
+            StoreError::Backend(e.to_string())
+        }
     }
 }
 
+/// Whether an I/O error says the disk or the user's quota is full.
+pub fn is_full(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+        || e.raw_os_error() == Some(28) // ENOSPC
+        || e.raw_os_error() == Some(122) // EDQUOT
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database that cannot grow (its size cap reached, as on a full disk)
+    /// and a write that meets ENOSPC are `Full`, not a generic failure: the
+    /// API answers them `507 insufficient_storage`.
+    #[test]
+    fn a_full_disk_is_told_apart_from_other_failures() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (b BLOB); PRAGMA max_page_count = 8;").unwrap();
+        let err = (0..100)
+            .find_map(|_| conn.execute("INSERT INTO t VALUES (zeroblob(4096))", []).err())
+            .expect("the capped database fills up");
+        assert!(matches!(StoreError::from(err), StoreError::Full(_)));
+        let enospc = std::io::Error::from_raw_os_error(28);
+        assert!(matches!(StoreError::from(enospc), StoreError::Full(_)));
+        let other = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert!(matches!(StoreError::from(other), StoreError::Backend(_)));
+    }
+}

@@ -187,8 +187,10 @@ fn writer_loop(dir: &Path, mut seg: Segment, jobs: &mpsc::Receiver<(Uuid, Bytes,
             }
             Err(e) => {
                 tracing::error!(error = %e, "blob batch write failed");
+                let full = crate::is_full(&e);
                 for reply in replies {
-                    let _ = reply.send(Err(StoreError::Backend(format!("blob write failed: {e}"))));
+                    let why = format!("blob write failed: {e}");
+                    let _ = reply.send(Err(if full { StoreError::Full(why) } else { StoreError::Backend(why) }));
                 }
                 // Never append after a torn write: continue in a fresh segment.
                 match new_segment(dir, seg.n + 1) {

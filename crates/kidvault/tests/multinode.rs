@@ -186,3 +186,52 @@ async fn sign_in_failures_on_one_node_count_on_the_other() {
     );
     drop((a, b));
 }
+
+/// What a PostgreSQL restart does to a running server: every connection it
+/// holds is cut. No later request may fail for it (a dead pooled connection is
+/// never handed out); while the database refuses connections, requests get
+/// `503 store_unavailable` with `Retry-After`, never a 500; and it recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restart_is_answered_with_503_and_no_request_fails_after_it() {
+    if !on_postgres() {
+        eprintln!("skipped: needs KIDVAULT_TEST_DATABASE=postgres://...");
+        return;
+    }
+    let app = spawn_app().await;
+    let (g, child, _) = household(&app, "ana@example.org").await;
+    let url = database_of(app.dir.path()).unwrap();
+    let name = url.split('?').next().unwrap().rsplit('/').next().unwrap().to_owned();
+    let admin = kidvault_store_postgres::testing::with_dbname(&url, "postgres");
+    let cut = format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    );
+    let path = format!("/children/{child}");
+    let read = || app.get(&path, &g);
+    for _ in 0..8 {
+        assert_eq!(read().await.0, StatusCode::OK);
+    }
+    let (admin2, cut2) = (admin.clone(), cut.clone());
+    tokio::task::spawn_blocking(move || kidvault_store_postgres::testing::execute(&admin2, &cut2)).await.unwrap();
+    for i in 0..20 {
+        let (s, body) = read().await;
+        assert_eq!(s, StatusCode::OK, "request {i} after the restart: {body}");
+    }
+
+    // The database refuses connections (still starting up, or closed by an operator).
+    let (admin2, cut2) = (admin.clone(), cut.clone());
+    let refuse = format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false");
+    tokio::task::spawn_blocking(move || {
+        kidvault_store_postgres::testing::execute(&admin2, &refuse);
+        kidvault_store_postgres::testing::execute(&admin2, &cut2);
+    })
+    .await
+    .unwrap();
+    let resp = app.http.get(app.url(&format!("/children/{child}"))).bearer_auth(&g).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(resp.headers().get("retry-after").is_some());
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
+    let allow = format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true");
+    tokio::task::spawn_blocking(move || kidvault_store_postgres::testing::execute(&admin, &allow)).await.unwrap();
+    assert_eq!(read().await.0, StatusCode::OK, "served again once the database is back");
+}
