@@ -101,6 +101,11 @@ pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Nex
         .get_or_create(&RouteLabels { method: method.clone(), route: route.clone() })
         .observe(start.elapsed().as_secs_f64());
     m.requests.get_or_create(&RequestLabels { method, route, status: resp.status().as_u16() }).inc();
+    if resp.status() == axum::http::StatusCode::INSUFFICIENT_STORAGE {
+        // Whatever met the full store (a read recording its access, a deletion):
+        // the node enters the full state and releases its space reserve.
+        state.vault.storage_full(chrono::Utc::now());
+    }
     resp
 }
 

@@ -68,6 +68,9 @@ impl Modify for CommonResponses {
                 if query {
                     add("422", "`invalid_query`: a query parameter is missing or malformed");
                 }
+                if secured || body {
+                    add("507", "`insufficient_storage`: the storage is full; nothing was stored (see `/healthz`)");
+                }
                 add("500", "`internal`: an unexpected failure (details only in the server's log)");
                 add("503", "`store_unavailable`: the data store does not answer; try again");
             }

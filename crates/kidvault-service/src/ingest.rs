@@ -192,8 +192,9 @@ impl Vault {
         recorded_at: Timestamp,
         now: Timestamp,
     ) -> Result<Ingested> {
+        self.admit_collection(now)?;
         let store = || self.try_store_item(grant, d, kind, category, &derived_from, plaintext, recorded_at, now);
-        match store().await {
+        let stored = match store().await {
             // A rotation retired the key this was sealed under: re-seal once under
             // the current key (never keep data under an epoch about to be destroyed).
             Err(ServiceError::Stale) => {
@@ -201,7 +202,11 @@ impl Vault {
                 store().await
             }
             other => other,
+        };
+        if let Err(ServiceError::InsufficientStorage(_)) = stored {
+            self.storage_full(now);
         }
+        stored
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -39,6 +39,7 @@ pub mod ledger;
 pub mod notices;
 pub mod ratelimit;
 pub mod review;
+pub mod storage;
 pub mod sweeps;
 mod tokens;
 pub mod twofactor;
@@ -141,6 +142,7 @@ pub struct Vault {
     /// The mail relay, when one is configured.
     mailer: Option<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>>,
     ephemeral: ephemeral::EphemeralCount,
+    storage: storage::Storage,
 }
 
 impl Vault {
@@ -166,6 +168,7 @@ impl Vault {
             notice_in_force,
             mailer,
             ephemeral: Default::default(),
+            storage: Default::default(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("kidvault/", env!("CARGO_PKG_VERSION")))

@@ -60,7 +60,7 @@ pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
         key_id = provider.key_id(),
         "opened the data store"
     );
-    Ok(Arc::new(Vault::new(
+    let vault = Arc::new(Vault::new(
         store,
         keystore,
         blobs,
@@ -72,7 +72,14 @@ pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
             locations: format!("data store: {}; key directory: {}", backend.describe(), key_dir.display()),
             ..config.vault_config()?
         },
-    )))
+    ));
+    if matches!(backend, Backend::Sqlite(_)) && config.storage_reserve_mib > 0 {
+        match crate::reserve::FileReserve::create(data_dir, config.storage_reserve_mib << 20) {
+            Ok(reserve) => vault.set_space_reserve(Arc::new(reserve)),
+            Err(e) => tracing::warn!(error = %e, "could not set the space reserve aside: is the disk full?"),
+        }
+    }
+    Ok(vault)
 }
 
 /// Keys are created only for a new, empty deployment. An embedded data store

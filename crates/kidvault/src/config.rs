@@ -114,6 +114,10 @@ pub struct Config {
     /// deletion runner, sweeps, checkpoint signing) lasts unless renewed, i.e.
     /// how soon another node takes over from one that died.
     pub lease_secs: u64,
+    /// An embedded deployment sets this much room aside on the data volume
+    /// (MiB), released when the disk fills so that reads and deletions keep
+    /// working (0: none).
+    pub storage_reserve_mib: u64,
     /// Limits on slow and stalled clients (table `[http]`; see `kidvault_http::edge`).
     pub http: kidvault_http::edge::EdgeLimits,
 }
@@ -145,6 +149,7 @@ impl Default for Config {
             public_url: None,
             ephemeral_responder_url: None,
             lease_secs: 30,
+            storage_reserve_mib: 64,
             http: kidvault_http::edge::EdgeLimits::default(),
         }
     }

@@ -11,3 +11,4 @@ pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod migrate;
+pub mod reserve;

@@ -190,3 +190,93 @@ async fn every_refusal_is_the_documented_json_and_child_data_is_never_cached() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
 }
+
+/// The real binary with its data directory on a small filesystem of its own
+/// (tmpfs, mounted in a private mount namespace: no privileges needed).
+fn run_binary_on_small_disk(root: &std::path::Path, megabytes: u32) -> Proc {
+    use std::io::BufRead;
+    let data = root.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let config = root.join("kidvault.toml");
+    std::fs::write(&config, "storage_reserve_mib = 2\n").unwrap();
+    let mut cmd = std::process::Command::new("unshare");
+    // Root needs no user namespace; anyone else maps themselves to root in one.
+    let root_user = std::process::Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    if !root_user {
+        cmd.args(["--user", "--map-root-user"]);
+    }
+    let mut child = cmd
+        .args(["--mount", "sh", "-c", &format!("mount -t tmpfs -o size={megabytes}m tmpfs \"$0\" && exec \"$@\"")])
+        .arg(&data)
+        .arg(env!("CARGO_BIN_EXE_kidvault"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .arg("--key-file")
+        .arg(root.join("keys/root.key"))
+        .arg("--config")
+        .arg(&config)
+        .env("KIDVAULT_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("unshare (util-linux) runs the server on a small filesystem of its own");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let base = loop {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "kidvault on a small disk exited before listening");
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    Proc { child, base, stdout }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_collection_with_507_and_reads_exports_and_deletions_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = run_binary_on_small_disk(dir.path(), 12);
+    let app = TestApp::attach(&server.base, dir);
+    let (g, child, device) = household(&app, "ana@example.org").await;
+    let (healthy, _) = TestApp::send(app.http.get(format!("{}/healthz", app.base))).await;
+    assert_eq!(healthy, StatusCode::OK);
+
+    // Recordings until the disk is full: the first refusal is 507, never a 500.
+    let mut stored = Vec::new();
+    let refusal = loop {
+        assert!(stored.len() < 2_000, "a 12 MiB disk never filled");
+        let (s, body) = app.upload(&child, &device, wav(1.0, stored.len() as u32).0, Some("audio/wav")).await;
+        if s != StatusCode::CREATED {
+            break (s, body);
+        }
+        stored.push(body["item_id"].as_str().unwrap().to_owned());
+    };
+    assert_eq!(refusal.0, StatusCode::INSUFFICIENT_STORAGE, "{}", refusal.1);
+    assert_eq!(refusal.1["error"]["code"], "insufficient_storage");
+    assert!(stored.len() > 20, "only {} recordings fit", stored.len());
+
+    // /healthz says so; new collection is refused up front.
+    let (s, health) = TestApp::send(app.http.get(format!("{}/healthz", app.base))).await;
+    assert_eq!(
+        (s, health["status"].as_str(), health["storage"].as_str()),
+        (StatusCode::OK, Some("degraded"), Some("full"))
+    );
+    let (s, body) = app.upload(&child, &device, wav(0.2, 1).0, Some("audio/wav")).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::INSUFFICIENT_STORAGE, Some("insufficient_storage")));
+
+    // What a parent needs goes on: the list, playback, the export (each a
+    // recorded access), and a deletion to its receipt.
+    let (s, list) = app.get(&format!("/children/{child}/items"), &g).await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let audio = fetch(&app.http, app.url(&format!("/items/{}/content", stored[0])), &g).await;
+    assert_eq!(audio.status(), StatusCode::OK);
+    assert_eq!(audio.bytes().await.unwrap(), wav(1.0, 0).0);
+    let export = fetch(&app.http, app.url(&format!("/children/{child}/export")), &g).await;
+    assert_eq!(export.status(), StatusCode::OK);
+    let zip = export.bytes().await.unwrap();
+    assert!(zip.windows(4).any(|w| w == b"PK\x05\x06"), "the export is whole, end record included");
+    let (s, accepted) = app.delete(&format!("/items/{}", stored[1]), &g).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{accepted}");
+    let done = await_deletion(&app, &g, accepted["deletion_id"].as_str().unwrap()).await;
+    assert_eq!(done["step"], "completed");
+    drop(server);
+}

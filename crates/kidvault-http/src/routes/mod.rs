@@ -22,7 +22,14 @@ use crate::AppState;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Health {
+    /// `ok`, or `degraded` while storage is full (reads, exports and deletions
+    /// still work; new collection is refused with 507).
     status: &'static str,
+    /// `ok` or `full`.
+    storage: &'static str,
+    /// Since when storage has been full.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage_full_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Liveness and storage reachability.
@@ -30,7 +37,12 @@ pub(crate) struct Health {
     responses((status = 200, body = Health), (status = 503, body = crate::error::ErrorBody)))]
 pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     if state.vault.healthy().await {
-        Ok(Json(Health { status: "ok" }))
+        let since = state.vault.storage_full_since();
+        Ok(Json(Health {
+            status: if since.is_some() { "degraded" } else { "ok" },
+            storage: if since.is_some() { "full" } else { "ok" },
+            storage_full_since: since,
+        }))
     } else {
         Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the data store does not answer"))
     }

@@ -215,7 +215,22 @@ impl Db {
             .ok_or_else(|| StoreError::Backend("store is closed".into()))?
             .send(job)
             .map_err(|_| StoreError::Backend("writer thread has stopped".into()))?;
-        rx.await.map_err(|_| StoreError::Backend("writer thread has stopped".into()))?
+        match rx.await.map_err(|_| StoreError::Backend("writer thread has stopped".into()))? {
+            // SQLite reports some writes that meet a full disk as I/O errors
+            // (growing the WAL or its index): when the volume has no room, say so.
+            Err(StoreError::Backend(m)) if self.volume_is_full() => Err(StoreError::Full(m)),
+            other => other,
+        }
+    }
+
+    /// Whether the database's volume has no room left: a small probe write
+    /// there fails with "no space" (checked only after a write has failed).
+    fn volume_is_full(&self) -> bool {
+        let Some(dir) = self.path.parent() else { return false };
+        let probe = dir.join(".space-probe");
+        let full = std::fs::write(&probe, [0u8; 64 * 1024]).err().is_some_and(|e| crate::is_full(&e));
+        let _ = std::fs::remove_file(&probe);
+        full
     }
 
     /// Runs `f` on a read connection on a blocking thread. For scans and anything

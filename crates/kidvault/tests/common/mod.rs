@@ -26,6 +26,8 @@ pub fn config_for(root: &Path) -> Config {
         database: database_of(root),
         blob_store: blob_store_of(root),
         key_file: Some(root.join("keys/root.key")),
+        // A small space reserve: every test sets one aside.
+        storage_reserve_mib: 1,
         ..Config::default()
     }
 }
