@@ -2,7 +2,9 @@
 //! that keep slow and stalled clients from holding the server.
 //!
 //! - A client must send a request's headers within `header_timeout_secs`
-//!   (hyper's header-read timeout; a connection that never finishes them closes).
+//!   (hyper's header-read timeout; a connection that never finishes them
+//!   closes). The same timer ends a keep-alive connection left idle that long:
+//!   clients should let go of idle connections sooner.
 //! - A request body must keep arriving: no gap longer than
 //!   `body_idle_timeout_secs`, and after `body_grace_secs` at least
 //!   `body_min_bytes_per_sec` on average. A body that falls behind ends with
@@ -51,7 +53,9 @@ pub struct EdgeLimits {
 impl Default for EdgeLimits {
     fn default() -> Self {
         Self {
-            header_timeout_secs: 10,
+            // Also how long an idle keep-alive connection is kept (hyper starts
+            // the header timer when it waits for the next request).
+            header_timeout_secs: 30,
             body_idle_timeout_secs: 20,
             body_grace_secs: 10,
             // A 10 MB recording may take up to ~20 minutes: far slower than any

@@ -30,6 +30,7 @@ use crate::config::{Backend, Blobs, Config};
 pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
     let data_dir = &config.data_dir;
     let backend = config.backend()?;
+    check_key_dir(&config.key_file())?;
     refuse_half_deployments(config, &backend)?;
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     std::fs::set_permissions(data_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
@@ -73,13 +74,51 @@ pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
             ..config.vault_config()?
         },
     ));
-    if matches!(backend, Backend::Sqlite(_)) && config.storage_reserve_mib > 0 {
-        match crate::reserve::FileReserve::create(data_dir, config.storage_reserve_mib << 20) {
+    Ok(vault)
+}
+
+/// A serving node of an embedded deployment sets room aside on the data volume
+/// (see [`crate::reserve`]); the other commands leave the reserve alone.
+pub fn set_space_reserve(config: &Config, vault: &Vault) -> anyhow::Result<()> {
+    if matches!(config.backend()?, Backend::Sqlite(_)) && config.storage_reserve_mib > 0 {
+        match crate::reserve::FileReserve::create(&config.data_dir, config.storage_reserve_mib << 20) {
             Ok(reserve) => vault.set_space_reserve(Arc::new(reserve)),
             Err(e) => tracing::warn!(error = %e, "could not set the space reserve aside: is the disk full?"),
         }
     }
-    Ok(vault)
+    Ok(())
+}
+
+/// The key directory must be a directory this process can read: say plainly
+/// when it is not (a file in its place, a volume mounted without permission),
+/// rather than an errno from deep inside key creation.
+fn check_key_dir(key_file: &Path) -> anyhow::Result<()> {
+    let Some(dir) = key_file.parent().filter(|d| !d.as_os_str().is_empty()) else { return Ok(()) };
+    let mut ancestor = Some(dir);
+    while let Some(a) = ancestor {
+        match std::fs::metadata(a) {
+            Ok(m) if !m.is_dir() => anyhow::bail!(
+                "the key directory {} cannot be used: {} is a file, not a directory",
+                dir.display(),
+                a.display()
+            ),
+            Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ancestor = a.parent(),
+            Err(e) => anyhow::bail!(
+                "the key directory {} cannot be read: {e} (is it mounted, and readable by this user?)",
+                dir.display()
+            ),
+        }
+    }
+    if dir.exists() {
+        if let Err(e) = std::fs::read_dir(dir) {
+            anyhow::bail!(
+                "the key directory {} cannot be read: {e} (is it mounted, and readable by this user?)",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Keys are created only for a new, empty deployment. An embedded data store

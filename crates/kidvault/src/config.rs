@@ -191,6 +191,10 @@ impl Config {
         if let Some(v) = get("KIDVAULT_SMTP_URL") {
             self.smtp_url = Some(v);
         }
+        if let Some(v) = get("KIDVAULT_STORAGE_RESERVE_MIB") {
+            self.storage_reserve_mib =
+                v.parse().with_context(|| format!("KIDVAULT_STORAGE_RESERVE_MIB={v:?} is not a number of MiB"))?;
+        }
         if let Some(v) = get("KIDVAULT_LOG") {
             self.log = v;
         }

@@ -361,6 +361,7 @@ async fn main() -> anyhow::Result<()> {
             // Before any background work: a data store and keys of different
             // deployments, or a forked ledger, must not run a single deletion step.
             vault.prepare().await?;
+            app::set_space_reserve(&cfg, &vault)?;
             let listener =
                 tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
             let addr = listener.local_addr()?;

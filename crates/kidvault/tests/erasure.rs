@@ -283,6 +283,15 @@ async fn a_deployment_missing_its_keys_or_its_data_refuses_to_start() {
         assert_eq!(walk(&root), listing, "nothing written without {missing}");
         std::fs::rename(&to, &from).unwrap();
     }
+    // A file where the key directory should be (a volume mounted wrongly): said plainly.
+    std::fs::rename(root.join("keys"), aside.path().join("keys")).unwrap();
+    std::fs::write(root.join("keys"), b"not a directory").unwrap();
+    let out = serve_refused(&root);
+    assert!(!out.status.success(), "started with a file for its key directory");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("is a file, not a directory"), "{said}");
+    std::fs::remove_file(root.join("keys")).unwrap();
+    std::fs::rename(aside.path().join("keys"), root.join("keys")).unwrap();
     std::fs::rename(root.join("data"), aside.path().join("data")).unwrap();
     let out = serve_refused(&root);
     assert!(!out.status.success(), "started without its data directory");

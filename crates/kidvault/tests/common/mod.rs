@@ -20,6 +20,14 @@ pub struct TestApp {
     pub vault: Option<Arc<kidvault_service::Vault>>,
 }
 
+/// An HTTP client that, like any well-behaved client, lets go of an idle
+/// connection before the server closes it (the server's header timeout also
+/// ends idle keep-alive connections; a test thread busy scanning files cannot
+/// notice a close in time).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().pool_idle_timeout(std::time::Duration::from_secs(2)).build().unwrap()
+}
+
 pub fn config_for(root: &Path) -> Config {
     Config {
         data_dir: root.join("data"),
@@ -101,13 +109,14 @@ pub async fn start_with(dir: tempfile::TempDir, config: &Config) -> TestApp {
     // Warnings and errors of the in-process server show in a failing test's output.
     let _ = tracing_subscriber::fmt().with_env_filter("warn").with_test_writer().try_init();
     let vault = kidvault::app::open(config).unwrap();
+    kidvault::app::set_space_reserve(config, &vault).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(kidvault::app::serve(listener, Arc::clone(&vault), config.http.clone(), async move {
         let _ = stopped.await;
     }));
-    TestApp { base, http: reqwest::Client::new(), dir, stop: Some(stop), server: Some(server), vault: Some(vault) }
+    TestApp { base, http: client(), dir, stop: Some(stop), server: Some(server), vault: Some(vault) }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -117,7 +126,7 @@ pub async fn spawn_app() -> TestApp {
 impl TestApp {
     /// Drives a server already running (the real binary) on `base`, whose data lives in `dir`.
     pub fn attach(base: &str, dir: tempfile::TempDir) -> TestApp {
-        TestApp { base: base.to_owned(), http: reqwest::Client::new(), dir, stop: None, server: None, vault: None }
+        TestApp { base: base.to_owned(), http: client(), dir, stop: None, server: None, vault: None }
     }
 
     /// Gives back the data directory of an attached server (which keeps running).
@@ -381,6 +390,8 @@ pub fn run_binary_with(root: &Path, extra: &[&str], env: &[(&str, &str)]) -> Pro
         .args(blob_store_of(root).map(|url| format!("--blob-store={url}")))
         .args(extra)
         .env("KIDVAULT_LOG", "warn")
+        // A small space reserve: the tests scan every file the server writes.
+        .env("KIDVAULT_STORAGE_RESERVE_MIB", "1")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
