@@ -70,6 +70,12 @@ pub fn hmac_sha256_verify(key: &[u8], message: &[u8], tag: &[u8]) -> bool {
     aws_lc_rs::hmac::verify(&key, message, tag).is_ok()
 }
 
+/// Whether two secrets are equal, in time that depends only on their lengths
+/// (aws-lc's constant-time comparison).
+pub fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
+}
+
 #[cfg(test)]
 mod hmac_tests {
     #[test]

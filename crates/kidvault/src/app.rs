@@ -184,10 +184,23 @@ fn node_id(data_dir: &Path) -> anyhow::Result<uuid::Uuid> {
 /// keystore in its own schema.
 pub(crate) fn open_stores(backend: &Backend, key_dir: &Path) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn Keystore>)> {
     Ok(match backend {
-        Backend::Sqlite(path) => (
-            Arc::new(SqliteStore::open(path).with_context(|| format!("opening {}", path.display()))?),
-            Arc::new(SqliteKeystore::open(&key_dir.join("keystore.db"))?),
-        ),
+        Backend::Sqlite(path) => {
+            let keystore = key_dir.join("keystore.db");
+            let damaged = |file: &Path| {
+                let file = file.display().to_string();
+                move |e: kidvault_store::StoreError| match e {
+                    kidvault_store::StoreError::Corrupt(_) => anyhow::anyhow!(
+                        "{file} is damaged ({e}): kidvault will not serve from it. Restore it from a backup \
+                         (`kidvault restore`), or keep a copy and try `sqlite3 {file} .recover`"
+                    ),
+                    e => anyhow::anyhow!("opening {file}: {e}"),
+                }
+            };
+            (
+                Arc::new(SqliteStore::open(path).map_err(damaged(path))?),
+                Arc::new(SqliteKeystore::open(&keystore).map_err(damaged(&keystore))?),
+            )
+        }
         Backend::Postgres(url) => {
             let max = kidvault_store_postgres::DEFAULT_MAX_CONNECTIONS;
             (

@@ -362,3 +362,29 @@ async fn keys_made_ahead_and_unused_are_gone_after_a_clean_stop() {
     assert_eq!(count(dir.path(), "data/kidvault.db", "items"), 3);
     assert_eq!(count(dir.path(), "keys/keystore.db", "item_keys"), 3, "one key per item, no spare");
 }
+
+/// A damaged data store (a bad disk, a torn copy) is found at start, which is
+/// refused with a message that says so, instead of serving until a read trips.
+#[tokio::test]
+async fn a_corrupt_data_store_refuses_to_start_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    let mut p = run_binary(&root, &[]);
+    let app = TestApp::attach(&p.base, dir);
+    for i in 0..5 {
+        household(&app, &format!("p{i}@example.org")).await;
+    }
+    terminate(&mut p);
+    let db = root.join("data/kidvault.db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    let pages = bytes.len() / 4096;
+    assert!(pages > 8, "{pages} pages");
+    for page in 2..pages {
+        bytes[page * 4096..page * 4096 + 12].fill(0xAB);
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    let out = serve_refused(&root);
+    assert!(!out.status.success(), "started on a corrupt data store");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("is damaged") && said.contains("kidvault.db") && said.contains("kidvault restore"), "{said}");
+}

@@ -184,9 +184,8 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for PublicForm<T> {
         let bytes = read_form(body).await?;
         let field: CsrfField = parse_form(&bytes).map_err(IntoResponse::into_response)?;
         let expected = cookie(&parts, FORM_COOKIE).unwrap_or("");
-        let matches = !expected.is_empty()
-            && expected.len() == field.csrf.len()
-            && expected.bytes().zip(field.csrf.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        let matches =
+            !expected.is_empty() && kidvault_crypto::secrets_equal(expected.as_bytes(), field.csrf.as_bytes());
         if !matches {
             return Err(forged().into_response());
         }

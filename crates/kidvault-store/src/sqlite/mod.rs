@@ -174,6 +174,17 @@ impl Db {
         // Whatever a crash left in the WAL (a deletion's old page images among
         // it) is folded into the file and the WAL cut to nothing before serving.
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        // A damaged file (a bad disk, a torn copy) is refused before serving:
+        // every page's structure is checked (indexes against tables excepted).
+        let problems: Vec<String> =
+            conn.prepare("PRAGMA quick_check(10)")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        if problems.iter().any(|p| p != "ok") {
+            return Err(StoreError::Corrupt(format!(
+                "{} fails its integrity check: {}",
+                path.display(),
+                problems.join("; ")
+            )));
+        }
         // Checkpoints move off the writer: it only appends to the WAL (the durable
         // part), while its own thread copies committed pages back into the file.
         conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
