@@ -264,6 +264,18 @@ enum LedgerCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// A steady mixed load through the real server (ingest, reads, exports,
+    /// deletions, sweeps, stalled connections): read latency unloaded vs loaded, RSS over time.
+    Soak {
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+        #[arg(long, default_value_t = 8)]
+        devices: usize,
+        #[arg(long, default_value_t = 500)]
+        stalled: usize,
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Erasing children of N items: request → unreadable, → purged; a deletion storm under ingest.
     Erase {
         #[arg(long, default_value_t = 20)]
@@ -577,6 +589,12 @@ async fn main() -> anyhow::Result<()> {
             init_tracing("warn");
             let opts = bench::ledger::LedgerOpts { entries, batch, samples, dir, run, cold };
             let summary = bench::ledger::ledger(opts).await?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Soak { seconds, devices, stalled, dir }) => {
+            init_tracing("warn");
+            let summary = bench::soak::soak(bench::soak::SoakOpts { seconds, devices, stalled, dir }).await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }

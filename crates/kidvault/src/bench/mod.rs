@@ -1,9 +1,10 @@
 //! Benchmarks: `kidvault bench ingest` ([`ingest`]), `kidvault bench ledger`
-//! ([`ledger`]), `kidvault bench erase` ([`erase`]) and `kidvault bench sweep` ([`sweep`]). Each prints a JSON summary; figures, never timed assertions.
+//! ([`ledger`]), `kidvault bench erase` ([`erase`]), `kidvault bench sweep` ([`sweep`]) and `kidvault bench soak` ([`soak`]). Each prints a JSON summary; figures, never timed assertions.
 
 pub mod erase;
 pub mod ingest;
 pub mod ledger;
+pub mod soak;
 pub mod sweep;
 
 use std::time::Duration;
