@@ -144,11 +144,9 @@ async fn stall(addr: SocketAddr, n: usize, stop: Arc<AtomicBool>, tally: Arc<Tal
                 // Held until the server gives up on it (its header deadline).
                 let mut buf = [0u8; 256];
                 while !stop.load(Ordering::Relaxed) {
-                    match tokio::time::timeout(Duration::from_secs(1), tokio::io::AsyncReadExt::read(&mut s, &mut buf))
-                        .await
-                    {
-                        Ok(Ok(0) | Err(_)) => break,
-                        _ => {}
+                    let read = tokio::io::AsyncReadExt::read(&mut s, &mut buf);
+                    if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(Duration::from_secs(1), read).await {
+                        break;
                     }
                 }
             }
@@ -265,7 +263,7 @@ pub async fn soak(opts: SoakOpts) -> anyhow::Result<Value> {
                         }
                     }
                 }
-                if n % 4 == 0 {
+                if n.is_multiple_of(4) {
                     if let Ok(r) =
                         http.get(format!("{api}/children/{}/export", f.child)).bearer_auth(&f.guardian).send().await
                     {
@@ -286,7 +284,7 @@ pub async fn soak(opts: SoakOpts) -> anyhow::Result<Value> {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let _ = vault.run_deletions(Utc::now()).await;
                 n += 1;
-                if n % 30 == 0 && vault.sweep(Utc::now(), false).await.is_ok() {
+                if n.is_multiple_of(30) && vault.sweep(Utc::now(), false).await.is_ok() {
                     tally.sweeps.fetch_add(1, Ordering::Relaxed);
                 }
             }
