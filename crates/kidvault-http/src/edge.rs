@@ -35,7 +35,7 @@ use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
 
 /// Limits on what a client may hold (configuration table `[http]`).
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct EdgeLimits {
     /// A request's start line and headers must arrive within this many seconds.

@@ -1,6 +1,10 @@
-//! Configuration: built-in defaults, then a TOML file (`--config`), then
-//! `KIDVAULT_*` environment variables, then command-line flags. Unknown keys are
-//! errors. Secrets are never inline: the root key is read from `key_file`.
+//! Configuration, layered by figment: built-in defaults, then a TOML file
+//! (`--config`), then the environment, then command-line flags. Every key can
+//! be set from the environment as `KIDVAULT_<KEY>` (`KIDVAULT_HTTP__<KEY>` for
+//! the `[http]` table), and from a file as `KIDVAULT_<KEY>_FILE` (secrets such
+//! as a database URL with its password, mounted as files). Unknown keys in the
+//! file are errors. `Debug` hides the passwords in URLs. The root key is never
+//! a setting: it is read from `key_file`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use kidvault_domain::audio::AudioLimits;
 use kidvault_service::VaultConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Where blobs live.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,7 +57,7 @@ impl Backend {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Address to listen on.
@@ -155,50 +159,107 @@ impl Default for Config {
     }
 }
 
+/// `http__header_timeout_secs` → `["http", "header_timeout_secs"]`.
+fn split(key: &str) -> Vec<String> {
+    key.split("__").map(str::to_owned).collect()
+}
+
+/// `scheme://user:password@host/...` with the password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let hidden = if userinfo.contains(':') { format!("{user}:***") } else { user.to_owned() };
+            format!("{scheme}://{hidden}@{host}{}", &rest[authority_end..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+impl std::fmt::Debug for Config {
+    /// Every setting, with the passwords in the database and mail relay URLs hidden.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.clone();
+        shown.database = self.database.as_deref().map(redact_url);
+        shown.smtp_url = self.smtp_url.as_deref().map(redact_url);
+        shown.blob_store = self.blob_store.as_deref().map(redact_url);
+        let value = figment::value::Value::serialize(&shown).map_err(|_| std::fmt::Error)?;
+        f.debug_tuple("Config").field(&value).finish()
+    }
+}
+
 impl Config {
-    /// Loads defaults, then `file` (if any), then the environment.
+    /// Loads defaults, then `file` (if any), then the process environment.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        let mut config = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                toml::from_str(&text).with_context(|| format!("in {}", path.display()))?
-            }
-            None => Config::default(),
-        };
-        config.apply_env(|k| std::env::var(k).ok())?;
-        Ok(config)
+        Self::load_from(file, std::env::vars())
     }
 
-    fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
-        if let Some(v) = get("KIDVAULT_LISTEN") {
-            self.listen = v.parse().with_context(|| format!("KIDVAULT_LISTEN={v:?} is not an address"))?;
+    /// Loads defaults, then `file` (if any), then `KIDVAULT_*` variables of `env`.
+    pub fn load_from(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Self> {
+        use figment::providers::{Format, Serialized, Toml};
+        let mut layers = figment::Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            // Unknown keys and wrong types in the file name the key.
+            toml::from_str::<Config>(&text).with_context(|| format!("in {}", path.display()))?;
+            layers = layers.merge(Toml::string(&text));
         }
-        if let Some(v) = get("KIDVAULT_DATA_DIR") {
-            self.data_dir = v.into();
+        layers = layers.merge(Serialized::defaults(Self::from_env(env)?));
+        layers.extract().map_err(|e| anyhow::anyhow!("configuration: {e}"))
+    }
+
+    /// The settings `KIDVAULT_<KEY>` and `KIDVAULT_<KEY>_FILE` give, as nested
+    /// values; variables that name no setting are left alone (other tools share
+    /// the prefix).
+    fn from_env(env: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<figment::value::Dict> {
+        use figment::value::{Dict, Value};
+        let defaults = Value::serialize(Config::default())?;
+        let default_at = |path: &[String]| {
+            let mut v = Some(&defaults);
+            for key in path {
+                v = v.and_then(|v| v.as_dict()).and_then(|d| d.get(key.as_str()));
+            }
+            v.cloned()
+        };
+        let known = |path: &[String]| default_at(path).is_some();
+        let mut out = Dict::new();
+        for (name, raw) in env {
+            let Some(key) = name.strip_prefix("KIDVAULT_") else { continue };
+            let key = key.to_ascii_lowercase();
+            let (key, raw) = match key.strip_suffix("_file") {
+                Some(base) if !known(&split(&key)) && known(&split(base)) => {
+                    let text = std::fs::read_to_string(&raw).with_context(|| format!("reading {name}={raw}"))?;
+                    (base.to_owned(), text.trim_end_matches(['\n', '\r']).to_owned())
+                }
+                _ => (key, raw),
+            };
+            let path = split(&key);
+            if !known(&path) {
+                continue;
+            }
+            // Text keys (and the optional ones, all text) take the text as it is;
+            // numbers and switches are parsed.
+            let value = match default_at(&path) {
+                Some(Value::String(..) | Value::Empty(..)) => Value::from(raw),
+                _ => {
+                    let Ok(v) = raw.parse::<Value>();
+                    v
+                }
+            };
+            let mut slot = &mut out;
+            for (i, part) in path.iter().enumerate() {
+                if i + 1 == path.len() {
+                    slot.insert(part.clone(), value.clone());
+                } else {
+                    let entry = slot.entry(part.clone()).or_insert_with(|| Value::from(Dict::new()));
+                    let Value::Dict(_, d) = entry else { bail!("{name}: {part} is not a table") };
+                    slot = d;
+                }
+            }
         }
-        if let Some(v) = get("KIDVAULT_DATABASE") {
-            self.database = Some(v);
-        }
-        if let Some(v) = get("KIDVAULT_BLOB_STORE") {
-            self.blob_store = Some(v);
-        }
-        if let Some(v) = get("KIDVAULT_KEY_FILE") {
-            self.key_file = Some(v.into());
-        }
-        if let Some(v) = get("KIDVAULT_NOTICE_VERSION") {
-            self.notice_version = v;
-        }
-        if let Some(v) = get("KIDVAULT_SMTP_URL") {
-            self.smtp_url = Some(v);
-        }
-        if let Some(v) = get("KIDVAULT_STORAGE_RESERVE_MIB") {
-            self.storage_reserve_mib =
-                v.parse().with_context(|| format!("KIDVAULT_STORAGE_RESERVE_MIB={v:?} is not a number of MiB"))?;
-        }
-        if let Some(v) = get("KIDVAULT_LOG") {
-            self.log = v;
-        }
-        Ok(())
+        Ok(out)
     }
 
     /// The data store named by `database` (never a silent fallback: an unknown
@@ -289,18 +350,68 @@ impl Config {
 mod tests {
     use super::*;
 
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
     #[test]
     fn file_then_environment_override_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kv.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9999\"\nnotice_version = \"v7\"\n").unwrap();
-        let mut c = Config::load(Some(&path)).unwrap();
-        assert_eq!(c.listen.port(), 9999);
-        assert_eq!(c.notice_version, "v7");
+        let file = "listen = \"127.0.0.1:9999\"\nnotice_version = \"v7\"\n[http]\nheader_timeout_secs = 12\n";
+        std::fs::write(&path, file).unwrap();
+        let c = Config::load_from(Some(&path), env(&[])).unwrap();
+        assert_eq!((c.listen.port(), c.notice_version.as_str()), (9999, "v7"));
         assert_eq!(c.max_item_bytes, Config::default().max_item_bytes);
-        c.apply_env(|k| (k == "KIDVAULT_NOTICE_VERSION").then(|| "v8".to_string())).unwrap();
-        assert_eq!(c.notice_version, "v8");
-        assert!(c.apply_env(|k| (k == "KIDVAULT_LISTEN").then(|| "nope".to_string())).is_err());
+        assert_eq!(c.http.header_timeout_secs, 12);
+        assert_eq!(c.http.body_grace_secs, Config::default().http.body_grace_secs, "the rest of the table stays");
+
+        // Every key from the environment, nested tables with `__`; variables of
+        // other tools that share the prefix are left alone.
+        let c = Config::load_from(
+            Some(&path),
+            env(&[
+                ("KIDVAULT_NOTICE_VERSION", "2027"),
+                ("KIDVAULT_LEASE_SECS", "7"),
+                ("KIDVAULT_HTTP__MAX_CONNECTIONS_PER_ADDRESS", "9"),
+                ("KIDVAULT_EPHEMERAL_RESPONDER_URL", "http://127.0.0.1:9/answer"),
+                ("KIDVAULT_TEST_DATABASE", "postgres://elsewhere/x"),
+                ("PATH", "/usr/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.notice_version, "2027", "a number-like value of a text key stays text");
+        assert_eq!((c.lease_secs, c.http.max_connections_per_address, c.http.header_timeout_secs), (7, 9, 12));
+        assert_eq!(c.ephemeral_responder_url.as_deref(), Some("http://127.0.0.1:9/answer"));
+        assert!(c.database.is_none());
+        let bad = Config::load_from(None, env(&[("KIDVAULT_LISTEN", "nope")])).unwrap_err();
+        assert!(format!("{bad:#}").contains("listen"), "{bad:#}");
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_never_show_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("db-url");
+        std::fs::write(&secret, "postgres://kv:s3cret-pass@db:5432/kv?sslmode=verify-full\n").unwrap();
+        let smtp = dir.path().join("smtp");
+        std::fs::write(&smtp, "smtps://mailer:m41l-pass@smtp.example:465").unwrap();
+        let c = Config::load_from(
+            None,
+            env(&[
+                ("KIDVAULT_DATABASE_FILE", secret.to_str().unwrap()),
+                ("KIDVAULT_SMTP_URL_FILE", smtp.to_str().unwrap()),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.database.as_deref(), Some("postgres://kv:s3cret-pass@db:5432/kv?sslmode=verify-full"));
+        assert_eq!(c.smtp_url.as_deref(), Some("smtps://mailer:m41l-pass@smtp.example:465"));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret") && !shown.contains("m41l"), "{shown}");
+        assert!(shown.contains("postgres://kv:***@db:5432/kv") && shown.contains("smtps://mailer:***@smtp.example"));
+        let missing = Config::load_from(None, env(&[("KIDVAULT_DATABASE_FILE", "/nonexistent/db-url")])).unwrap_err();
+        assert!(format!("{missing:#}").contains("KIDVAULT_DATABASE_FILE"), "{missing:#}");
+        assert_eq!(redact_url("postgres://kv@db/kv"), "postgres://kv@db/kv");
+        assert_eq!(redact_url("s3://bucket?endpoint=http://u:p@x"), "s3://bucket?endpoint=http://u:p@x");
     }
 
     #[test]
