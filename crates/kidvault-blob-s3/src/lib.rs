@@ -190,18 +190,16 @@ impl S3BlobStore {
             }
             let (status, body) = self.send(reqwest::Method::GET, None, &query, Bytes::new()).await?;
             ensure_ok(status, &body, "listing versions")?;
-            let xml = String::from_utf8_lossy(&body);
-            for tag in ["Version", "DeleteMarker"] {
-                for entry in elements(&xml, tag) {
-                    let version = element(entry, "VersionId").unwrap_or_else(|| "null".into());
-                    out.push((element(entry, "Key").unwrap_or_default(), version));
-                }
+            let listing: ListVersionsResult = quick_xml::de::from_reader(body.as_ref())
+                .map_err(|e| backend(format!("listing versions: unreadable answer: {e}")))?;
+            for entry in listing.versions.into_iter().chain(listing.delete_markers) {
+                out.push((entry.key, entry.version_id.unwrap_or_else(|| "null".into())));
             }
-            if element(&xml, "IsTruncated").as_deref() != Some("true") {
+            if !listing.is_truncated {
                 return Ok(out);
             }
-            key_marker = element(&xml, "NextKeyMarker").unwrap_or_default();
-            version_marker = element(&xml, "NextVersionIdMarker").unwrap_or_default();
+            key_marker = listing.next_key_marker.unwrap_or_default();
+            version_marker = listing.next_version_id_marker.unwrap_or_default();
             if key_marker.is_empty() {
                 return Ok(out);
             }
@@ -234,28 +232,37 @@ fn ensure_ok(status: reqwest::StatusCode, body: &[u8], what: &str) -> Result<()>
     if status.is_success() {
         return Ok(());
     }
-    let text = String::from_utf8_lossy(body);
-    let code = element(&text, "Code").unwrap_or_else(|| status.to_string());
+    let code = quick_xml::de::from_reader::<_, S3Error>(body).map_or_else(|_| status.to_string(), |e| e.code);
     Err(backend(format!("{what}: {code}")))
 }
 
-/// The bodies of every `<tag>...</tag>` in `xml` (S3's responses are flat enough).
-fn elements<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
-    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-    let mut out = Vec::new();
-    let mut rest = xml;
-    while let Some(start) = rest.find(&open) {
-        let after = &rest[start + open.len()..];
-        let Some(end) = after.find(&close) else { break };
-        out.push(&after[..end]);
-        rest = &after[end + close.len()..];
-    }
-    out
+/// S3's `ListObjectVersions` answer (read with quick-xml; versions and delete
+/// markers come interleaved).
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListVersionsResult {
+    #[serde(default)]
+    is_truncated: bool,
+    next_key_marker: Option<String>,
+    next_version_id_marker: Option<String>,
+    #[serde(rename = "Version", default)]
+    versions: Vec<VersionEntry>,
+    #[serde(rename = "DeleteMarker", default)]
+    delete_markers: Vec<VersionEntry>,
 }
 
-/// The text of the first `<tag>` in `xml`.
-fn element(xml: &str, tag: &str) -> Option<String> {
-    elements(xml, tag).first().map(|s| s.replace("&quot;", "\"").replace("&amp;", "&"))
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct VersionEntry {
+    key: String,
+    version_id: Option<String>,
+}
+
+/// An S3 error answer: its `Code`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct S3Error {
+    code: String,
 }
 
 #[async_trait]
@@ -337,13 +344,22 @@ mod tests {
 
     #[test]
     fn version_listings_are_read_with_their_delete_markers() {
-        let xml = "<ListVersionsResult><IsTruncated>false</IsTruncated>\
-            <Version><Key>blobs/a</Key><VersionId>v1</VersionId></Version>\
-            <Version><Key>blobs/ab</Key><VersionId>v9</VersionId></Version>\
-            <DeleteMarker><Key>blobs/a</Key><VersionId>m1</VersionId></DeleteMarker></ListVersionsResult>";
-        let versions: Vec<_> = elements(xml, "Version").into_iter().map(|e| element(e, "VersionId")).collect();
-        assert_eq!(versions, [Some("v1".into()), Some("v9".into())]);
-        assert_eq!(element(elements(xml, "DeleteMarker")[0], "Key").as_deref(), Some("blobs/a"));
-        assert_eq!(element(xml, "IsTruncated").as_deref(), Some("false"));
+        let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+            <ListVersionsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>kv</Name>\
+            <IsTruncated>true</IsTruncated><NextKeyMarker>blobs/ab</NextKeyMarker>\
+            <NextVersionIdMarker>v9</NextVersionIdMarker>\
+            <Version><Key>blobs/a</Key><VersionId>v1</VersionId><IsLatest>false</IsLatest>\
+            <Owner><ID>x</ID></Owner></Version>\
+            <DeleteMarker><Key>blobs/a</Key><VersionId>m1</VersionId></DeleteMarker>\
+            <Version><Key>blobs/a&amp;b</Key><VersionId>v9</VersionId></Version></ListVersionsResult>";
+        let l: ListVersionsResult = quick_xml::de::from_str(xml).unwrap();
+        let versions: Vec<_> = l.versions.iter().map(|v| (v.key.as_str(), v.version_id.as_deref())).collect();
+        assert_eq!(versions, [("blobs/a", Some("v1")), ("blobs/a&b", Some("v9"))]);
+        assert_eq!(l.delete_markers[0].version_id.as_deref(), Some("m1"));
+        assert!(l.is_truncated);
+        assert_eq!((l.next_key_marker.as_deref(), l.next_version_id_marker.as_deref()), (Some("blobs/ab"), Some("v9")));
+        let err: S3Error =
+            quick_xml::de::from_str("<Error><Code>NoSuchBucket</Code><Message>m</Message></Error>").unwrap();
+        assert_eq!(err.code, "NoSuchBucket");
     }
 }
