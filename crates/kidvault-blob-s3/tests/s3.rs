@@ -10,7 +10,7 @@ use kidvault_store::{BlobStore, StoreError};
 
 /// A store on a fresh bucket of its own (`kvtest-*`, which scripts/test counts).
 async fn fresh(versioned: bool) -> Option<S3BlobStore> {
-    let Ok(endpoint) = std::env::var("KIDVAULT_TEST_S3") else {
+    let Some(endpoint) = kidvault_store::test_server("KIDVAULT_TEST_S3", "s3") else {
         eprintln!("skipped: KIDVAULT_TEST_S3 names no S3-compatible server");
         return None;
     };

@@ -13,11 +13,10 @@ pub const DATABASE_PREFIX: &str = "kvtest_";
 
 /// The PostgreSQL server tests should use, if one was asked for.
 pub fn server() -> Option<String> {
-    match std::env::var(BACKEND_VAR) {
-        Ok(v) if v.starts_with("postgres://") || v.starts_with("postgresql://") => Some(v),
-        Ok(v) if v.is_empty() || v == "sqlite" => None,
-        Ok(v) => panic!("{BACKEND_VAR}={v:?}: expected sqlite or a postgres:// URL"),
-        Err(_) => None,
+    match kidvault_store::test_server(BACKEND_VAR, "postgres") {
+        Some(v) if v.starts_with("postgres://") || v.starts_with("postgresql://") => Some(v),
+        Some(v) => panic!("{BACKEND_VAR}={v:?}: expected sqlite or a postgres:// URL"),
+        None => None,
     }
 }
 

@@ -88,6 +88,18 @@ impl From<std::io::Error> for StoreError {
     }
 }
 
+/// The test server a test run names in `var` (`KIDVAULT_TEST_DATABASE`,
+/// `KIDVAULT_TEST_S3`), or `None` when this run does not test that backend. A
+/// run that asked for the backend (`KIDVAULT_REQUIRE_BACKENDS=postgres,s3`, set
+/// by scripts/test for its second run) fails here instead of skipping.
+pub fn test_server(var: &str, backend: &str) -> Option<String> {
+    let value = std::env::var(var).ok().filter(|v| !v.is_empty() && v != "sqlite");
+    let required = std::env::var("KIDVAULT_REQUIRE_BACKENDS")
+        .is_ok_and(|v| v.split(',').any(|b| b.trim().eq_ignore_ascii_case(backend)));
+    assert!(value.is_some() || !required, "this run requires the {backend} backend, but {var} names no server");
+    value
+}
+
 /// Whether an I/O error says the disk or the user's quota is full.
 pub fn is_full(e: &std::io::Error) -> bool {
     matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)

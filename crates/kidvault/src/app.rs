@@ -94,6 +94,13 @@ pub fn set_space_reserve(config: &Config, vault: &Vault) -> anyhow::Result<()> {
 /// rather than an errno from deep inside key creation.
 fn check_key_dir(key_file: &Path) -> anyhow::Result<()> {
     let Some(dir) = key_file.parent().filter(|d| !d.as_os_str().is_empty()) else { return Ok(()) };
+    let unreadable = |e: std::io::Error| {
+        anyhow::anyhow!(
+            "the key directory {} cannot be read: {e} (is it mounted, and readable by this user?)",
+            dir.display()
+        )
+    };
+    // The nearest part of the path that exists must be a directory we can read.
     let mut ancestor = Some(dir);
     while let Some(a) = ancestor {
         match std::fs::metadata(a) {
@@ -102,20 +109,10 @@ fn check_key_dir(key_file: &Path) -> anyhow::Result<()> {
                 dir.display(),
                 a.display()
             ),
-            Ok(_) => break,
+            Ok(_) if a == dir => return std::fs::read_dir(a).map(drop).map_err(unreadable),
+            Ok(_) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => ancestor = a.parent(),
-            Err(e) => anyhow::bail!(
-                "the key directory {} cannot be read: {e} (is it mounted, and readable by this user?)",
-                dir.display()
-            ),
-        }
-    }
-    if dir.exists() {
-        if let Err(e) = std::fs::read_dir(dir) {
-            anyhow::bail!(
-                "the key directory {} cannot be read: {e} (is it mounted, and readable by this user?)",
-                dir.display()
-            );
+            Err(e) => return Err(unreadable(e)),
         }
     }
     Ok(())

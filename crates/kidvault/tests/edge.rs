@@ -194,7 +194,6 @@ async fn every_refusal_is_the_documented_json_and_child_data_is_never_cached() {
 /// The real binary with its data directory on a small filesystem of its own
 /// (tmpfs, mounted in a private mount namespace: no privileges needed).
 fn run_binary_on_small_disk(root: &std::path::Path, megabytes: u32) -> Proc {
-    use std::io::BufRead;
     let data = root.join("data");
     std::fs::create_dir_all(&data).unwrap();
     let config = root.join("kidvault.toml");
@@ -205,8 +204,7 @@ fn run_binary_on_small_disk(root: &std::path::Path, megabytes: u32) -> Proc {
     if !root_user {
         cmd.args(["--user", "--map-root-user"]);
     }
-    let mut child = cmd
-        .args(["--mount", "sh", "-c", &format!("mount -t tmpfs -o size={megabytes}m tmpfs \"$0\" && exec \"$@\"")])
+    cmd.args(["--mount", "sh", "-c", &format!("mount -t tmpfs -o size={megabytes}m tmpfs \"$0\" && exec \"$@\"")])
         .arg(&data)
         .arg(env!("CARGO_BIN_EXE_kidvault"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -215,20 +213,8 @@ fn run_binary_on_small_disk(root: &std::path::Path, megabytes: u32) -> Proc {
         .arg(root.join("keys/root.key"))
         .arg("--config")
         .arg(&config)
-        .env("KIDVAULT_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("unshare (util-linux) runs the server on a small filesystem of its own");
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let base = loop {
-        line.clear();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "kidvault on a small disk exited before listening");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    Proc { child, base, stdout }
+        .env("KIDVAULT_LOG", "warn");
+    spawn_serving(cmd)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

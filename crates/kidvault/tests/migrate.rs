@@ -152,7 +152,7 @@ fn migrate_blobs(root: &Path, to: &str) -> (bool, String) {
 /// to move.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blobs_moved_to_s3_are_served_from_there_and_erased_where_they_were() {
-    if std::env::var("KIDVAULT_TEST_S3").is_err() {
+    if kidvault_store::test_server("KIDVAULT_TEST_S3", "s3").is_none() {
         eprintln!("skipped: needs KIDVAULT_TEST_S3 (an S3 server)");
         return;
     }

@@ -73,7 +73,7 @@ pub fn blob_store_of(root: &Path) -> Option<String> {
     if let Ok(url) = std::fs::read_to_string(&file) {
         return Some(url);
     }
-    let endpoint = std::env::var("KIDVAULT_TEST_S3").ok()?;
+    let endpoint = kidvault_store::test_server("KIDVAULT_TEST_S3", "s3")?;
     let url = format!("s3://{TEST_BUCKET}/{}?endpoint={endpoint}", uuid::Uuid::now_v7().simple());
     let store = s3(&url);
     block_on_own_thread(async move { store.create_bucket().await })
@@ -379,9 +379,8 @@ pub fn run_binary(root: &Path, extra: &[&str]) -> Proc {
 
 /// Runs `kidvault serve` with extra arguments and environment variables.
 pub fn run_binary_with(root: &Path, extra: &[&str], env: &[(&str, &str)]) -> Proc {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
-        .envs(env.iter().copied())
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"));
+    cmd.envs(env.iter().copied())
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(root.join("data"))
         .arg("--key-file")
@@ -391,10 +390,15 @@ pub fn run_binary_with(root: &Path, extra: &[&str], env: &[(&str, &str)]) -> Pro
         .args(extra)
         .env("KIDVAULT_LOG", "warn")
         // A small space reserve: the tests scan every file the server writes.
-        .env("KIDVAULT_STORAGE_RESERVE_MIB", "1")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .env("KIDVAULT_STORAGE_RESERVE_MIB", "1");
+    spawn_serving(cmd)
+}
+
+/// Starts `cmd` (a `kidvault serve` however launched) and waits until it says
+/// where it listens.
+pub fn spawn_serving(mut cmd: std::process::Command) -> Proc {
+    use std::io::BufRead;
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     let base = loop {
