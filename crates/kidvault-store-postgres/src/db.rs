@@ -43,6 +43,9 @@ pub(crate) enum E {
     /// The connection was dead before the transaction began: nothing ran, so
     /// it is safe to run again on a fresh connection.
     Dead(postgres::Error),
+    /// A conflict with a concurrent transaction, met in the shared SQL: run
+    /// the transaction again.
+    Retry(String),
 }
 
 impl From<postgres::Error> for E {
@@ -75,6 +78,7 @@ impl From<E> for StoreError {
             E::Store(s) => s,
             E::Pg(p) => store_error(p),
             E::Dead(p) => StoreError::Unavailable(describe(&p)),
+            E::Retry(m) => StoreError::Backend(m),
         }
     }
 }
@@ -142,7 +146,8 @@ pub(crate) type R<T> = std::result::Result<T, E>;
 
 /// Whether the transaction should be run again.
 fn retryable(e: &E) -> bool {
-    matches!(e, E::Pg(p) if p.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+    matches!(e, E::Retry(_))
+        || matches!(e, E::Pg(p) if p.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
         || p.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED))
 }
 
@@ -181,7 +186,8 @@ impl Tx<'_> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let s = self.tx.prepare(sql)?;
+        // The shared SQL numbers its placeholders SQLite's way (`?1`).
+        let s = self.tx.prepare(&kidvault_store::sql::dollar_placeholders(sql))?;
         self.statements.insert(sql.to_owned(), s.clone());
         Ok(s)
     }

@@ -14,9 +14,10 @@ use postgres::types::ToSql;
 use postgres::Row;
 
 use crate::db::{Tx, E, R};
+use crate::ledger;
 use crate::rows::{corrupt, limit, ts_to_sql, Get};
 use crate::store::map;
-use crate::{ledger, outbox};
+use kidvault_store::sql::outbox;
 
 const COLS: &str = "id, household_id, child_id, requested_by, reason, scope, step, requested_at, updated_at,
     rotation_epoch, summary, ledger_index";

@@ -29,13 +29,12 @@ pub mod erasure;
 pub mod import;
 mod keystore;
 mod ledger;
-mod outbox;
 mod rows;
+mod sqltx;
 mod store;
 mod sweeps;
 mod target;
 pub mod testing;
-mod users;
 
 pub use keystore::{PgKeystore, KEYSTORE_SCHEMA};
 pub use store::PgStore;

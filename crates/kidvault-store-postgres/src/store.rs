@@ -20,7 +20,8 @@ use postgres::Row;
 
 use crate::db::{conflict_if_unique, PgDb, Tx, E, R};
 use crate::rows::{corrupt, limit, ts_to_sql, Get};
-use crate::{deletions, downstream, ledger, outbox, sweeps, users};
+use crate::{deletions, downstream, ledger, sweeps};
+use kidvault_store::sql::{accounts, outbox};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/store_0001_init.sql")),
@@ -123,31 +124,6 @@ fn query_consents(tx: &mut Tx<'_>, child: ChildId) -> R<Vec<Consent>> {
         }
     }
     Ok(consents)
-}
-
-/// Records a consent and makes its child active (inside the caller's transaction).
-pub(crate) fn insert_consent(tx: &mut Tx<'_>, k: &Consent) -> R<()> {
-    tx.exec(
-        "INSERT INTO consents (id, child_id, guardian_id, method, evidence_ref, notice_version, granted_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[
-            &k.id.0,
-            &k.child_id.0,
-            &k.guardian_id.0,
-            &k.method.as_str(),
-            &k.evidence_ref,
-            &k.notice_version,
-            &ts_to_sql(k.granted_at),
-        ],
-    )?;
-    for g in &k.scopes {
-        tx.exec(
-            "INSERT INTO consent_scopes (consent_id, child_id, scope, withdrawn_at) VALUES ($1, $2, $3, $4)",
-            &[&k.id.0, &k.child_id.0, &g.scope.as_str(), &g.withdrawn_at.map(ts_to_sql)],
-        )?;
-    }
-    tx.exec("UPDATE children SET status = 'active' WHERE id = $1 AND status = 'pending_consent'", &[&k.child_id.0])?;
-    Ok(())
 }
 
 pub(crate) const ITEM_COLS: &str = "id, child_id, kind, category, state, recorded_at, received_at, device_id, size,
@@ -260,22 +236,22 @@ impl Store for PgStore {
 
     async fn create_household(&self, household: HouseholdId, g: &GuardianRecord) -> Result<()> {
         let g = g.clone();
-        self.db.write(move |tx| users::create_household(tx, household, &g)).await
+        self.db.write(move |tx| Ok(accounts::create_household(tx, household, &g)?)).await
     }
 
     async fn guardian_by_email(&self, email: &str) -> Result<Option<GuardianRecord>> {
         let email = email.to_owned();
-        self.db.read(move |tx| users::guardian_where(tx, "email = $1", &email)).await
+        self.db.read(move |tx| Ok(accounts::guardian_by_email(tx, &email)?)).await
     }
 
     async fn create_session(&self, s: &SessionRecord) -> Result<()> {
         let s = s.clone();
-        self.db.write(move |tx| users::create_session(tx, &s)).await
+        self.db.write(move |tx| Ok(accounts::create_session(tx, &s)?)).await
     }
 
     async fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>> {
         let h = *token_hash;
-        self.db.read(move |tx| users::session(tx, &h)).await
+        self.db.read(move |tx| Ok(accounts::session(tx, &h)?)).await
     }
 
     async fn create_child(&self, r: &ChildRecord) -> Result<()> {
@@ -324,7 +300,7 @@ impl Store for PgStore {
         let (k, entry) = (consent.clone(), entry.clone());
         self.db
             .write(move |tx| {
-                insert_consent(tx, &k)?;
+                accounts::insert_consent(tx, &k)?;
                 ledger::append(tx, std::slice::from_ref(&entry))?;
                 Ok(())
             })
@@ -704,7 +680,7 @@ impl Store for PgStore {
     }
 
     async fn guardian(&self, id: GuardianId) -> Result<Option<GuardianRecord>> {
-        self.db.read(move |tx| users::guardian_where(tx, "id = $1", &id.0)).await
+        self.db.read(move |tx| Ok(accounts::guardian(tx, id)?)).await
     }
 
     async fn begin_household_closure(&self, household: HouseholdId, at: Timestamp) -> Result<()> {
@@ -736,17 +712,17 @@ impl Store for PgStore {
         entry: &NewEntry,
     ) -> Result<bool> {
         let entry = entry.clone();
-        self.db.write(move |tx| users::purge_household(tx, household, settled_before, &entry)).await
+        self.db.write(move |tx| Ok(accounts::purge_household(tx, household, settled_before, &entry)?)).await
     }
 
     async fn request_consent_confirmation(&self, pending: &PendingConsent, notice: &NewNotice) -> Result<()> {
         let (p, n) = (pending.clone(), notice.clone());
-        self.db.write(move |tx| users::request_consent(tx, &p, &n)).await
+        self.db.write(move |tx| Ok(accounts::request_consent(tx, &p, &n)?)).await
     }
 
     async fn pending_consent(&self, token_hash: &[u8; 32]) -> Result<Option<Consent>> {
         let h = *token_hash;
-        self.db.read(move |tx| users::pending_consent(tx, &h)).await
+        self.db.read(move |tx| Ok(accounts::pending_consent(tx, &h)?)).await
     }
 
     async fn confirm_consent(
@@ -757,57 +733,34 @@ impl Store for PgStore {
         entry: &NewEntry,
     ) -> Result<ConfirmOutcome> {
         let (h, entry) = (*token_hash, entry.clone());
-        self.db.write(move |tx| users::confirm_consent(tx, &h, guardian, at, &entry)).await
+        self.db.write(move |tx| Ok(accounts::confirm_consent(tx, &h, guardian, at, &entry)?)).await
     }
 
     async fn begin_totp(&self, guardian: GuardianId, secret_wrapped: &[u8]) -> Result<()> {
         let w = secret_wrapped.to_vec();
-        self.db.write(move |tx| users::begin_totp(tx, guardian, &w)).await
+        self.db.write(move |tx| Ok(accounts::begin_totp(tx, guardian, &w)?)).await
     }
 
     async fn totp(&self, guardian: GuardianId) -> Result<Option<TotpRecord>> {
-        self.db.read(move |tx| users::totp(tx, guardian)).await
+        self.db.read(move |tx| Ok(accounts::totp(tx, guardian)?)).await
     }
 
     async fn enable_totp(&self, guardian: GuardianId, at: Timestamp, step: i64, codes: &[[u8; 32]]) -> Result<()> {
         let codes = codes.to_vec();
-        self.db.write(move |tx| users::enable_totp(tx, guardian, at, step, &codes)).await
+        self.db.write(move |tx| Ok(accounts::enable_totp(tx, guardian, at, step, &codes)?)).await
     }
 
     async fn use_totp_step(&self, guardian: GuardianId, step: i64) -> Result<bool> {
-        self.db
-            .write(move |tx| {
-                let n = tx.exec(
-                    "UPDATE guardian_totp SET last_step = $2
-                     WHERE guardian_id = $1 AND (last_step IS NULL OR last_step < $2)",
-                    &[&guardian.0, &step],
-                )?;
-                Ok(n == 1)
-            })
-            .await
+        self.db.write(move |tx| Ok(accounts::use_totp_step(tx, guardian, step)?)).await
     }
 
     async fn use_recovery_code(&self, guardian: GuardianId, code_hash: &[u8; 32], at: Timestamp) -> Result<bool> {
         let h = *code_hash;
-        self.db
-            .write(move |tx| {
-                let n = tx.exec(
-                    "UPDATE recovery_codes SET used_at = $3 WHERE guardian_id = $1 AND code_hash = $2 AND used_at IS NULL",
-                    &[&guardian.0, &&h[..], &ts_to_sql(at)],
-                )?;
-                Ok(n == 1)
-            })
-            .await
+        self.db.write(move |tx| Ok(accounts::use_recovery_code(tx, guardian, &h, at)?)).await
     }
 
     async fn disable_totp(&self, guardian: GuardianId) -> Result<()> {
-        self.db
-            .write(move |tx| {
-                tx.exec("DELETE FROM recovery_codes WHERE guardian_id = $1", &[&guardian.0])?;
-                tx.exec("DELETE FROM guardian_totp WHERE guardian_id = $1", &[&guardian.0])?;
-                Ok(())
-            })
-            .await
+        self.db.write(move |tx| Ok(accounts::disable_totp(tx, guardian)?)).await
     }
 
     async fn precise_locations(&self, before: Timestamp, limit: u32) -> Result<Vec<ItemRecord>> {
@@ -906,7 +859,7 @@ impl Store for PgStore {
 
     async fn create_invite(&self, invite: &InviteRecord) -> Result<()> {
         let invite = invite.clone();
-        self.db.write(move |tx| users::create_invite(tx, &invite)).await
+        self.db.write(move |tx| Ok(accounts::create_invite(tx, &invite)?)).await
     }
 
     async fn accept_invite(
@@ -916,11 +869,11 @@ impl Store for PgStore {
         at: Timestamp,
     ) -> Result<InviteOutcome> {
         let (h, g) = (*token_hash, guardian.clone());
-        self.db.write(move |tx| users::accept_invite(tx, &h, &g, at)).await
+        self.db.write(move |tx| Ok(accounts::accept_invite(tx, &h, &g, at)?)).await
     }
 
     async fn sessions_of(&self, guardian: GuardianId, now: Timestamp) -> Result<Vec<SessionRecord>> {
-        self.db.read(move |tx| users::sessions_of(tx, guardian, now)).await
+        self.db.read(move |tx| Ok(accounts::sessions_of(tx, guardian, now)?)).await
     }
 
     async fn revoke_session(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<()> {
@@ -946,16 +899,16 @@ impl Store for PgStore {
     }
 
     async fn claim_due_notices(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> Result<Vec<NoticeRecord>> {
-        self.db.write(move |tx| outbox::claim_due(tx, now, lease_until, limit)).await
+        self.db.write(move |tx| Ok(outbox::claim_due(tx, now, lease_until, limit)?)).await
     }
 
     async fn record_notice_delivery(&self, id: NoticeId, at: Timestamp, outcome: &NoticeDelivery) -> Result<()> {
         let outcome = outcome.clone();
-        self.db.write(move |tx| outbox::record_delivery(tx, id, at, &outcome)).await
+        self.db.write(move |tx| Ok(outbox::record_delivery(tx, id, at, &outcome)?)).await
     }
 
     async fn notices_for(&self, guardian: GuardianId, limit: u32) -> Result<Vec<NoticeRecord>> {
-        self.db.read(move |tx| outbox::for_guardian(tx, guardian, limit)).await
+        self.db.read(move |tx| Ok(outbox::for_guardian(tx, guardian, limit)?)).await
     }
 
     async fn acquire_lease(&self, name: &str, holder: uuid::Uuid, now: Timestamp, until: Timestamp) -> Result<bool> {

@@ -10,9 +10,10 @@ use kidvault_store::model::ChildRetention;
 use postgres::types::ToSql;
 
 use crate::db::{Tx, R};
+use crate::ledger;
 use crate::rows::{corrupt, limit, ts_to_sql, Get};
 use crate::store::map;
-use crate::{ledger, outbox};
+use kidvault_store::sql::outbox;
 
 fn ids(tx: &mut Tx<'_>, sql: &str, params: &[&(dyn ToSql + Sync)]) -> R<Vec<(ChildId, HouseholdId)>> {
     let rows = tx.rows(sql, params)?;

@@ -21,6 +21,7 @@ mod batch;
 pub mod conformance;
 pub mod local_blob;
 pub mod model;
+pub mod sql;
 pub mod sqlite;
 mod traits;
 

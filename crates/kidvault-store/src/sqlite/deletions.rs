@@ -276,7 +276,7 @@ pub(crate) fn complete(
 ) -> Result<Vec<u64>> {
     let d = require(conn, id, DeletionStep::Acknowledged)?;
     let indexes = ledger::append(conn, entries)?;
-    super::outbox::enqueue(conn, d.household_id, notices, at)?;
+    super::shared(conn, |tx| crate::sql::outbox::enqueue(tx, d.household_id, notices, at))?;
     conn.execute(
         "UPDATE deletions SET step = 'completed', updated_at = ?2, summary = ?3, ledger_index = ?4 WHERE id = ?1",
         params![id.as_bytes(), ts_to_sql(at), summary, indexes.last().map(|i| *i as i64)],

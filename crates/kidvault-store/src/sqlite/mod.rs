@@ -13,13 +13,11 @@ pub mod audit;
 mod deletions;
 mod downstream;
 pub mod erasure;
-mod invites;
 mod keystore;
 pub(crate) mod ledger;
-mod outbox;
 mod store;
 mod sweeps;
-mod twofactor;
+pub(crate) mod tx;
 mod upper;
 
 use std::path::{Path, PathBuf};
@@ -33,6 +31,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 pub use keystore::SqliteKeystore;
 pub use store::SqliteStore;
 
+use crate::sql::Tx;
 use crate::{Result, StoreError};
 
 const MAX_BATCH: usize = 512;
@@ -244,6 +243,24 @@ impl Db {
         full
     }
 
+    /// As [`Db::write`], for a body written in the shared SQL.
+    pub(crate) async fn write_tx<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut dyn Tx) -> crate::sql::R<T> + Send + 'static,
+    {
+        self.write(move |c| shared(c, &f)).await
+    }
+
+    /// As [`Db::read`], for a body written in the shared SQL.
+    pub(crate) async fn read_tx<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> crate::sql::R<T> + Send + 'static,
+    {
+        self.read(move |c| shared(c, f)).await
+    }
+
     /// Runs `f` on a read connection on a blocking thread. For scans and anything
     /// whose cost grows with the data.
     pub(crate) async fn read<T, F>(&self, f: F) -> Result<T>
@@ -267,6 +284,11 @@ impl Db {
         F: FnOnce(&Connection) -> Result<T>,
     {
         with_reader(&self.readers, &self.path, Role::Reader, f)
+    }
+
+    /// As [`Db::lookup`], for a body written in the shared SQL.
+    pub(crate) fn lookup_tx<T>(&self, f: impl FnOnce(&mut dyn Tx) -> crate::sql::R<T>) -> Result<T> {
+        self.lookup(|c| shared(c, f))
     }
 
     /// Leaves no copy of a deleted or overwritten row in any file of the
@@ -300,6 +322,11 @@ impl Db {
     {
         with_reader(&self.mapped, &self.path, Role::Mapped, f)
     }
+}
+
+/// Runs a body written in the shared SQL on `c`, inside the caller's transaction.
+pub(crate) fn shared<T>(c: &Connection, f: impl FnOnce(&mut dyn Tx) -> crate::sql::R<T>) -> Result<T> {
+    Ok(f(&mut tx::SqliteTx(c))?)
 }
 
 fn with_reader<T>(

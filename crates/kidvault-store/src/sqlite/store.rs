@@ -4,7 +4,7 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use kidvault_domain::consent::{Consent, ConsentMethod, ConsentScope, ScopeGrant};
-use kidvault_domain::entities::{Child, ChildStatus, Device, Guardian};
+use kidvault_domain::entities::{Child, ChildStatus, Device};
 use kidvault_domain::ids::*;
 use kidvault_domain::item::{DataCategory, ItemKind, ItemMeta, ItemState};
 use kidvault_domain::lineage::{check_derivation, SourceView};
@@ -14,10 +14,9 @@ use kidvault_ledger::entry::{EntryKind, NewEntry};
 use kidvault_ledger::Hash;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{
-    deletions, downstream, invites, ledger, outbox, sweeps, ts_from_sql, ts_to_sql, twofactor, uuid_from_sql, Db,
-};
+use super::{deletions, downstream, ledger, sweeps, ts_from_sql, ts_to_sql, uuid_from_sql, Db};
 use crate::model::*;
+use crate::sql::{accounts, outbox};
 use crate::{Result, Store, StoreError};
 use kidvault_domain::deletion::{DeletionScope, DeletionStep};
 
@@ -88,75 +87,9 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("unknown {what}"))
 }
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
         || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
-}
-
-const GUARDIAN_COLS: &str = "id, household_id, email, display_name, password_hash, created_at";
-
-/// Records a consent and makes its child active (inside the caller's transaction).
-pub(crate) fn insert_consent(c: &Connection, k: &Consent) -> Result<()> {
-    c.execute(
-        "INSERT INTO consents (id, child_id, guardian_id, method, evidence_ref, notice_version, granted_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            k.id.as_bytes(),
-            k.child_id.as_bytes(),
-            k.guardian_id.as_bytes(),
-            k.method.as_str(),
-            k.evidence_ref,
-            k.notice_version,
-            ts_to_sql(k.granted_at)
-        ],
-    )?;
-    for g in &k.scopes {
-        c.execute(
-            "INSERT INTO consent_scopes (consent_id, child_id, scope, withdrawn_at) VALUES (?1, ?2, ?3, ?4)",
-            params![k.id.as_bytes(), k.child_id.as_bytes(), g.scope.as_str(), g.withdrawn_at.map(ts_to_sql)],
-        )?;
-    }
-    c.execute(
-        "UPDATE children SET status = 'active' WHERE id = ?1 AND status = 'pending_consent'",
-        [k.child_id.as_bytes()],
-    )?;
-    Ok(())
-}
-
-/// Adds a guardian to a household; a taken e-mail is a conflict.
-pub(crate) fn insert_guardian(c: &Connection, household: HouseholdId, g: &GuardianRecord) -> Result<()> {
-    c.execute(
-        &format!("INSERT INTO guardians ({GUARDIAN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-        params![
-            g.guardian.id.as_bytes(),
-            household.as_bytes(),
-            g.guardian.email,
-            g.guardian.display_name,
-            g.password_hash,
-            ts_to_sql(g.guardian.created_at)
-        ],
-    )
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            StoreError::Conflict("e-mail already registered".into())
-        } else {
-            e.into()
-        }
-    })?;
-    Ok(())
-}
-
-fn guardian_row(row: &Row<'_>) -> Result<GuardianRecord> {
-    Ok(GuardianRecord {
-        guardian: Guardian {
-            id: id(row, "id")?,
-            household_id: id(row, "household_id")?,
-            email: row.get("email")?,
-            display_name: row.get("display_name")?,
-            created_at: ts(row, "created_at")?,
-        },
-        password_hash: row.get("password_hash")?,
-    })
 }
 
 const CHILD_COLS: &str = "id, household_id, status, created_at, last_active_at, profile_epoch, profile_key, profile";
@@ -358,19 +291,6 @@ fn insert_item_tx(conn: &Connection, item: &ItemRecord) -> Result<()> {
     Ok(())
 }
 
-const SESSION_COLS: &str = "token_hash, guardian_id, household_id, created_at, expires_at, revoked_at";
-
-fn session_row(row: &Row<'_>) -> Result<SessionRecord> {
-    Ok(SessionRecord {
-        token_hash: hash32(row, "token_hash")?,
-        guardian_id: id(row, "guardian_id")?,
-        household_id: id(row, "household_id")?,
-        created_at: ts(row, "created_at")?,
-        expires_at: ts(row, "expires_at")?,
-        revoked_at: opt_ts(row, "revoked_at")?,
-    })
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
@@ -379,25 +299,17 @@ impl Store for SqliteStore {
 
     async fn create_household(&self, household: HouseholdId, g: &GuardianRecord) -> Result<()> {
         let g = g.clone();
-        self.db
-            .write(move |c| {
-                c.execute(
-                    "INSERT INTO households (id, created_at) VALUES (?1, ?2)",
-                    params![household.as_bytes(), ts_to_sql(g.guardian.created_at)],
-                )?;
-                insert_guardian(c, household, &g)
-            })
-            .await
+        self.db.write_tx(move |tx| accounts::create_household(tx, household, &g)).await
     }
 
     async fn request_consent_confirmation(&self, pending: &PendingConsent, notice: &NewNotice) -> Result<()> {
         let (p, n) = (pending.clone(), notice.clone());
-        self.db.write(move |c| invites::request_consent(c, &p, &n)).await
+        self.db.write_tx(move |tx| accounts::request_consent(tx, &p, &n)).await
     }
 
     async fn pending_consent(&self, token_hash: &[u8; 32]) -> Result<Option<Consent>> {
         let h = *token_hash;
-        self.db.read(move |c| invites::pending_consent(c, &h)).await
+        self.db.read_tx(move |tx| accounts::pending_consent(tx, &h)).await
     }
 
     async fn confirm_consent(
@@ -408,34 +320,34 @@ impl Store for SqliteStore {
         entry: &NewEntry,
     ) -> Result<ConfirmOutcome> {
         let (h, entry) = (*token_hash, entry.clone());
-        self.db.write(move |c| invites::confirm_consent(c, &h, guardian, at, &entry)).await
+        self.db.write_tx(move |tx| accounts::confirm_consent(tx, &h, guardian, at, &entry)).await
     }
 
     async fn begin_totp(&self, guardian: GuardianId, secret_wrapped: &[u8]) -> Result<()> {
         let w = secret_wrapped.to_vec();
-        self.db.write(move |c| twofactor::begin(c, guardian, &w)).await
+        self.db.write_tx(move |tx| accounts::begin_totp(tx, guardian, &w)).await
     }
 
     async fn totp(&self, guardian: GuardianId) -> Result<Option<TotpRecord>> {
-        self.db.read(move |c| twofactor::get(c, guardian)).await
+        self.db.read_tx(move |tx| accounts::totp(tx, guardian)).await
     }
 
     async fn enable_totp(&self, guardian: GuardianId, at: Timestamp, step: i64, codes: &[[u8; 32]]) -> Result<()> {
         let codes = codes.to_vec();
-        self.db.write(move |c| twofactor::enable(c, guardian, at, step, &codes)).await
+        self.db.write_tx(move |tx| accounts::enable_totp(tx, guardian, at, step, &codes)).await
     }
 
     async fn use_totp_step(&self, guardian: GuardianId, step: i64) -> Result<bool> {
-        self.db.write(move |c| twofactor::use_step(c, guardian, step)).await
+        self.db.write_tx(move |tx| accounts::use_totp_step(tx, guardian, step)).await
     }
 
     async fn use_recovery_code(&self, guardian: GuardianId, code_hash: &[u8; 32], at: Timestamp) -> Result<bool> {
         let h = *code_hash;
-        self.db.write(move |c| twofactor::use_recovery_code(c, guardian, &h, at)).await
+        self.db.write_tx(move |tx| accounts::use_recovery_code(tx, guardian, &h, at)).await
     }
 
     async fn disable_totp(&self, guardian: GuardianId) -> Result<()> {
-        self.db.write(move |c| twofactor::disable(c, guardian)).await
+        self.db.write_tx(move |tx| accounts::disable_totp(tx, guardian)).await
     }
 
     async fn precise_locations(&self, before: Timestamp, limit: u32) -> Result<Vec<ItemRecord>> {
@@ -531,7 +443,7 @@ impl Store for SqliteStore {
 
     async fn create_invite(&self, invite: &InviteRecord) -> Result<()> {
         let invite = invite.clone();
-        self.db.write(move |c| invites::create(c, &invite)).await
+        self.db.write_tx(move |tx| accounts::create_invite(tx, &invite)).await
     }
 
     async fn accept_invite(
@@ -541,64 +453,26 @@ impl Store for SqliteStore {
         at: Timestamp,
     ) -> Result<InviteOutcome> {
         let (h, g) = (*token_hash, guardian.clone());
-        self.db.write(move |c| invites::accept(c, &h, &g, at)).await
+        self.db.write_tx(move |tx| accounts::accept_invite(tx, &h, &g, at)).await
     }
 
     async fn guardian_by_email(&self, email: &str) -> Result<Option<GuardianRecord>> {
         let email = email.to_owned();
-        self.db.lookup(move |c| {
-            let mut stmt = c.prepare_cached(&format!("SELECT {GUARDIAN_COLS} FROM guardians WHERE email = ?1"))?;
-            let mut rows = stmt.query([email])?;
-            rows.next()?.map(guardian_row).transpose()
-        })
+        self.db.lookup_tx(move |tx| accounts::guardian_by_email(tx, &email))
     }
 
     async fn create_session(&self, s: &SessionRecord) -> Result<()> {
         let s = s.clone();
-        self.db
-            .write(move |c| {
-                c.execute(
-                    "INSERT INTO sessions (token_hash, guardian_id, household_id, created_at, expires_at, revoked_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![
-                        s.token_hash,
-                        s.guardian_id.as_bytes(),
-                        s.household_id.as_bytes(),
-                        ts_to_sql(s.created_at),
-                        ts_to_sql(s.expires_at),
-                        s.revoked_at.map(ts_to_sql)
-                    ],
-                )?;
-                Ok(())
-            })
-            .await
+        self.db.write_tx(move |tx| accounts::create_session(tx, &s)).await
     }
 
     async fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>> {
         let h = *token_hash;
-        self.db.lookup(move |c| {
-            let mut stmt = c.prepare_cached(&format!("SELECT {SESSION_COLS} FROM sessions WHERE token_hash = ?1"))?;
-            let mut rows = stmt.query([h])?;
-            rows.next()?.map(session_row).transpose()
-        })
+        self.db.lookup_tx(move |tx| accounts::session(tx, &h))
     }
 
     async fn sessions_of(&self, guardian: GuardianId, now: Timestamp) -> Result<Vec<SessionRecord>> {
-        self.db
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(&format!(
-                    "SELECT {SESSION_COLS} FROM sessions
-                     WHERE guardian_id = ?1 AND revoked_at IS NULL AND expires_at > ?2
-                     ORDER BY created_at DESC"
-                ))?;
-                let mut rows = stmt.query(params![guardian.as_bytes(), ts_to_sql(now)])?;
-                let mut out = Vec::new();
-                while let Some(r) = rows.next()? {
-                    out.push(session_row(r)?);
-                }
-                Ok(out)
-            })
-            .await
+        self.db.read_tx(move |tx| accounts::sessions_of(tx, guardian, now)).await
     }
 
     async fn revoke_session(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<()> {
@@ -673,7 +547,7 @@ impl Store for SqliteStore {
         let entry = entry.clone();
         self.db
             .write(move |c| {
-                insert_consent(c, &k)?;
+                super::shared(c, |tx| accounts::insert_consent(tx, &k))?;
                 ledger::append(c, std::slice::from_ref(&entry))?;
                 Ok(())
             })
@@ -1112,11 +986,7 @@ impl Store for SqliteStore {
     }
 
     async fn guardian(&self, id: GuardianId) -> Result<Option<GuardianRecord>> {
-        self.db.lookup(move |c| {
-            let mut stmt = c.prepare_cached(&format!("SELECT {GUARDIAN_COLS} FROM guardians WHERE id = ?1"))?;
-            let mut rows = stmt.query([id.as_bytes()])?;
-            rows.next()?.map(guardian_row).transpose()
-        })
+        self.db.lookup_tx(move |tx| accounts::guardian(tx, id))
     }
 
     async fn begin_household_closure(&self, household: HouseholdId, at: Timestamp) -> Result<()> {
@@ -1148,46 +1018,20 @@ impl Store for SqliteStore {
         entry: &NewEntry,
     ) -> Result<bool> {
         let entry = entry.clone();
-        self.db
-            .write(move |c| {
-                let hh = household.as_bytes();
-                let busy: i64 = c.query_row(
-                    "SELECT (SELECT count(*) FROM households WHERE id = ?1 AND closing_at IS NULL)
-                          + (SELECT count(*) FROM children WHERE household_id = ?1)
-                          + (SELECT count(*) FROM deletions WHERE household_id = ?1
-                               AND (step <> 'completed' OR updated_at >= ?2))",
-                    params![hh, ts_to_sql(settled_before)],
-                    |r| r.get(0),
-                )?;
-                let closing: i64 = c.query_row("SELECT count(*) FROM households WHERE id = ?1", [hh], |r| r.get(0))?;
-                if busy > 0 || closing == 0 {
-                    return Ok(false);
-                }
-                c.execute("DELETE FROM notices WHERE household_id = ?1", [hh])?;
-                c.execute("DELETE FROM invites WHERE household_id = ?1", [hh])?;
-                c.execute("DELETE FROM sessions WHERE household_id = ?1", [hh])?;
-                let guardians = "(SELECT id FROM guardians WHERE household_id = ?1)";
-                c.execute(&format!("DELETE FROM recovery_codes WHERE guardian_id IN {guardians}"), [hh])?;
-                c.execute(&format!("DELETE FROM guardian_totp WHERE guardian_id IN {guardians}"), [hh])?;
-                c.execute("DELETE FROM guardians WHERE household_id = ?1", [hh])?;
-                c.execute("DELETE FROM households WHERE id = ?1", [hh])?;
-                ledger::append(c, std::slice::from_ref(&entry))?;
-                Ok(true)
-            })
-            .await
+        self.db.write_tx(move |tx| accounts::purge_household(tx, household, settled_before, &entry)).await
     }
 
     async fn claim_due_notices(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> Result<Vec<NoticeRecord>> {
-        self.db.write(move |c| outbox::claim_due(c, now, lease_until, limit)).await
+        self.db.write_tx(move |tx| outbox::claim_due(tx, now, lease_until, limit)).await
     }
 
     async fn record_notice_delivery(&self, id: NoticeId, at: Timestamp, outcome: &NoticeDelivery) -> Result<()> {
         let outcome = outcome.clone();
-        self.db.write(move |c| outbox::record_delivery(c, id, at, &outcome)).await
+        self.db.write_tx(move |tx| outbox::record_delivery(tx, id, at, &outcome)).await
     }
 
     async fn notices_for(&self, guardian: GuardianId, limit: u32) -> Result<Vec<NoticeRecord>> {
-        self.db.read(move |c| outbox::for_guardian(c, guardian, limit)).await
+        self.db.read_tx(move |tx| outbox::for_guardian(tx, guardian, limit)).await
     }
 
     async fn acquire_lease(&self, name: &str, holder: uuid::Uuid, now: Timestamp, until: Timestamp) -> Result<bool> {

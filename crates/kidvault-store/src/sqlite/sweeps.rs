@@ -9,8 +9,9 @@ use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::NewEntry;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{ts_from_sql, ts_to_sql, uuid_from_sql};
+use super::{shared, ts_from_sql, ts_to_sql, uuid_from_sql};
 use crate::model::ChildRetention;
+use crate::sql::outbox;
 use crate::Result;
 
 fn ids(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<(ChildId, HouseholdId)>> {
@@ -87,7 +88,7 @@ pub(crate) fn mark_dormant(
     }
     let hh = household_of(c, child)?;
     super::ledger::append(c, std::slice::from_ref(entry))?;
-    super::outbox::enqueue(c, hh, std::slice::from_ref(notice), at)?;
+    shared(c, |tx| outbox::enqueue(tx, hh, std::slice::from_ref(notice), at))?;
     Ok(true)
 }
 
@@ -114,7 +115,8 @@ pub(crate) fn mark_reminded(c: &Connection, child: ChildId, at: Timestamp, notic
         params![child.as_bytes(), ts_to_sql(at)],
     )?;
     if n == 1 {
-        super::outbox::enqueue(c, household_of(c, child)?, std::slice::from_ref(notice), at)?;
+        let hh = household_of(c, child)?;
+        shared(c, |tx| outbox::enqueue(tx, hh, std::slice::from_ref(notice), at))?;
     }
     Ok(n == 1)
 }

@@ -1,0 +1,17 @@
+//! The store contract implemented once, in SQL, for every SQL backend.
+//!
+//! Each function here is the body of one store operation: its statements, their
+//! order and its checks, written against [`Tx`] (one transaction of whichever
+//! backend runs it). A backend supplies only the executor (how transactions are
+//! run, batched, retried), its migrations and its [`Tx`] adapter; the behaviour
+//! lives here, once. A new store method goes here; a spelling that differs
+//! between SQLite and PostgreSQL goes behind [`Tx::dialect`].
+
+mod tx;
+
+pub mod accounts;
+pub mod outbox;
+
+pub use tx::{
+    conflict_if_unique, corrupt, dollar_placeholders, ts_from_sql, ts_to_sql, Dialect, Param, Row, Tx, TxError, R,
+};
