@@ -23,8 +23,6 @@
 
 pub mod audit;
 mod db;
-mod deletions;
-mod downstream;
 pub mod erasure;
 pub mod import;
 mod keystore;
@@ -32,7 +30,6 @@ mod ledger;
 mod rows;
 mod sqltx;
 mod store;
-mod sweeps;
 mod target;
 pub mod testing;
 

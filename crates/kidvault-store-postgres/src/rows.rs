@@ -1,6 +1,5 @@
 //! Reading typed values out of rows, with corrupt data reported as such.
 
-use chrono::TimeZone;
 use kidvault_domain::Timestamp;
 use kidvault_store::StoreError;
 use postgres::Row;
@@ -11,13 +10,6 @@ pub(crate) fn ts_to_sql(t: Timestamp) -> i64 {
     t.timestamp_micros()
 }
 
-pub(crate) fn ts_from_sql(v: i64) -> R<Timestamp> {
-    chrono::Utc
-        .timestamp_micros(v)
-        .single()
-        .ok_or_else(|| E::Store(StoreError::Corrupt(format!("timestamp {v} out of range"))))
-}
-
 pub(crate) fn corrupt(what: &str) -> E {
     E::Store(StoreError::Corrupt(format!("bad {what}")))
 }
@@ -25,23 +17,8 @@ pub(crate) fn corrupt(what: &str) -> E {
 /// Typed reads by column name.
 pub(crate) trait Get {
     fn val<'a, T: postgres::types::FromSql<'a>>(&'a self, col: &str) -> R<T>;
-    fn ts(&self, col: &str) -> R<Timestamp> {
-        ts_from_sql(self.val(col)?)
-    }
-    fn opt_ts(&self, col: &str) -> R<Option<Timestamp>> {
-        self.val::<Option<i64>>(col)?.map(ts_from_sql).transpose()
-    }
-    fn id<T: From<uuid::Uuid>>(&self, col: &str) -> R<T> {
-        Ok(T::from(self.val::<uuid::Uuid>(col)?))
-    }
-    fn hash32(&self, col: &str) -> R<[u8; 32]> {
-        self.val::<Vec<u8>>(col)?.try_into().map_err(|_| corrupt("hash (not 32 bytes)"))
-    }
     fn epoch(&self, col: &str) -> R<u32> {
         u32::try_from(self.val::<i64>(col)?).map_err(|_| corrupt("key epoch"))
-    }
-    fn count(&self, col: &str) -> R<u32> {
-        u32::try_from(self.val::<i64>(col)?).map_err(|_| corrupt("count"))
     }
     /// A text column parsed by `parse`.
     fn parsed<T>(&self, col: &str, parse: impl FnOnce(&str) -> Option<T>) -> R<T> {
@@ -54,9 +31,4 @@ impl Get for Row {
     fn val<'a, T: postgres::types::FromSql<'a>>(&'a self, col: &str) -> R<T> {
         Ok(self.try_get(col)?)
     }
-}
-
-/// A page size for SQL.
-pub(crate) fn limit(n: u32) -> i64 {
-    i64::from(n)
 }

@@ -10,8 +10,13 @@
 mod tx;
 
 pub mod accounts;
+pub mod children;
+pub mod deletions;
+pub mod downstream;
+pub mod items;
 pub mod outbox;
+pub mod sweeps;
 
 pub use tx::{
-    conflict_if_unique, corrupt, dollar_placeholders, ts_from_sql, ts_to_sql, Dialect, Param, Row, Tx, TxError, R,
+    bind, conflict_if_unique, corrupt, dollar_placeholders, ts_from_sql, ts_to_sql, Dialect, Param, Row, Tx, TxError, R,
 };

@@ -292,6 +292,13 @@ impl dyn Tx + '_ {
     }
 }
 
+/// Appends a parameter to those of a statement being built; returns its
+/// placeholder (`?N`).
+pub fn bind<'a>(params: &mut Vec<Param<'a>>, value: Param<'a>) -> String {
+    params.push(value);
+    format!("?{}", params.len())
+}
+
 /// Rewrites `?N` placeholders to PostgreSQL's `$N` (outside quoted text).
 pub fn dollar_placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());

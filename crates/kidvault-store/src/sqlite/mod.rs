@@ -10,13 +10,10 @@
 //! thread checkpoints the WAL back into the database file, off the writer's path.
 
 pub mod audit;
-mod deletions;
-mod downstream;
 pub mod erasure;
 mod keystore;
 pub(crate) mod ledger;
 mod store;
-mod sweeps;
 pub(crate) mod tx;
 mod upper;
 
@@ -24,7 +21,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
-use chrono::TimeZone;
 use kidvault_domain::Timestamp;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
@@ -517,10 +513,6 @@ fn migrate(conn: &Connection, migrations: &[(i64, &str)]) -> Result<()> {
 
 pub(crate) fn ts_to_sql(t: Timestamp) -> i64 {
     t.timestamp_micros()
-}
-
-pub(crate) fn ts_from_sql(v: i64) -> Result<Timestamp> {
-    chrono::Utc.timestamp_micros(v).single().ok_or_else(|| StoreError::Corrupt(format!("timestamp {v} out of range")))
 }
 
 pub(crate) fn uuid_from_sql(v: &[u8]) -> Result<uuid::Uuid> {

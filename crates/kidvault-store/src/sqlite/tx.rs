@@ -13,11 +13,16 @@ pub(crate) struct SqliteTx<'c>(pub(crate) &'c Connection);
 
 /// A driver error as the shared code sees it: a unique violation told apart.
 pub(crate) fn tx_error(e: rusqlite::Error) -> TxError {
-    if super::store::is_unique_violation(&e) {
+    if is_unique_violation(&e) {
         TxError::Unique(e.to_string())
     } else {
         TxError::Store(StoreError::from(e))
     }
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+        || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
 impl rusqlite::ToSql for Param<'_> {

@@ -1,0 +1,276 @@
+//! Children, their consents and devices, household membership and closure,
+//! leases for background work, and sign-in failures.
+
+use kidvault_domain::consent::{Consent, ConsentMethod, ConsentScope, ScopeGrant};
+use kidvault_domain::entities::{Child, ChildStatus, Device};
+use kidvault_domain::ids::*;
+use kidvault_domain::Timestamp;
+use kidvault_ledger::entry::NewEntry;
+
+use super::{accounts, corrupt, Row, Tx, TxError, R};
+use crate::model::*;
+use crate::{p, StoreError};
+
+fn child_row(r: &dyn Row) -> R<ChildRecord> {
+    Ok(ChildRecord {
+        child: Child {
+            id: r.id("id")?,
+            household_id: r.id("household_id")?,
+            status: r.parsed("status", ChildStatus::parse)?,
+            created_at: r.ts("created_at")?,
+            last_active_at: r.opt_ts("last_active_at")?,
+        },
+        profile: Sealed {
+            epoch: r.epoch("profile_epoch")?,
+            wrapped_key: r.blob("profile_key")?,
+            ciphertext: r.blob("profile")?,
+        },
+    })
+}
+
+fn device_row(r: &dyn Row) -> R<DeviceRecord> {
+    Ok(DeviceRecord {
+        device: Device {
+            id: r.id("id")?,
+            household_id: r.id("household_id")?,
+            child_id: r.id("child_id")?,
+            created_at: r.ts("created_at")?,
+            revoked_at: r.opt_ts("revoked_at")?,
+        },
+        name: Sealed { epoch: r.epoch("name_epoch")?, wrapped_key: r.blob("name_key")?, ciphertext: r.blob("name")? },
+        token_hash: r.hash32("token_hash")?,
+    })
+}
+
+/// Data sealed under a key epoch that a rotation has since retired is refused, so
+/// the caller re-seals under the current key (the old epoch is about to be
+/// destroyed). Every write of sealed child data goes through this check.
+pub fn require_current_epoch(tx: &mut dyn Tx, child: ChildId, epoch: u32) -> R<()> {
+    let current = tx.opt("SELECT key_epoch FROM children WHERE id = ?1", p![child], |r| r.i64("key_epoch"))?;
+    if current.is_some_and(|e| e != i64::from(epoch)) {
+        return Err(TxError::Store(StoreError::StaleKeyEpoch));
+    }
+    Ok(())
+}
+
+/// Adds a child to a household that is not closing.
+pub fn create_child(tx: &mut dyn Tx, r: &ChildRecord) -> R<()> {
+    let closing = tx.opt("SELECT closing_at FROM households WHERE id = ?1", p![r.child.household_id], |row| {
+        row.int("closing_at")
+    })?;
+    if closing.flatten().is_some() {
+        return Err(TxError::Store(StoreError::Conflict("the household is closing".into())));
+    }
+    tx.exec(
+        "INSERT INTO children (id, household_id, status, created_at, last_active_at, profile_epoch, profile_key, profile)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        p![
+            r.child.id,
+            r.child.household_id,
+            r.child.status.as_str(),
+            r.child.created_at,
+            r.child.last_active_at,
+            r.profile.epoch,
+            &r.profile.wrapped_key,
+            &r.profile.ciphertext
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn child(tx: &mut dyn Tx, child: ChildId) -> R<Option<ChildRecord>> {
+    tx.opt(
+        "SELECT id, household_id, status, created_at, last_active_at, profile_epoch, profile_key, profile
+         FROM children WHERE id = ?1",
+        p![child],
+        child_row,
+    )
+}
+
+pub fn children_of(tx: &mut dyn Tx, household: HouseholdId) -> R<Vec<ChildRecord>> {
+    tx.rows(
+        "SELECT id, household_id, status, created_at, last_active_at, profile_epoch, profile_key, profile
+         FROM children WHERE household_id = ?1 ORDER BY created_at, id",
+        p![household],
+        child_row,
+    )
+}
+
+/// Records a consent with its ledger entry.
+pub fn record_consent(tx: &mut dyn Tx, k: &Consent, entry: &NewEntry) -> R<()> {
+    accounts::insert_consent(tx, k)?;
+    tx.append_ledger(std::slice::from_ref(entry))?;
+    Ok(())
+}
+
+/// A child's consents, oldest first, each with its scopes.
+pub fn consents_of(tx: &mut dyn Tx, child: ChildId) -> R<Vec<Consent>> {
+    let mut consents = tx.rows(
+        "SELECT id, child_id, guardian_id, method, evidence_ref, notice_version, granted_at
+         FROM consents WHERE child_id = ?1 ORDER BY granted_at, id",
+        p![child],
+        |r| {
+            Ok(Consent {
+                id: r.id("id")?,
+                child_id: r.id("child_id")?,
+                guardian_id: r.id("guardian_id")?,
+                method: r.parsed("method", ConsentMethod::parse)?,
+                evidence_ref: r.string("evidence_ref")?,
+                notice_version: r.string("notice_version")?,
+                granted_at: r.ts("granted_at")?,
+                scopes: Vec::new(),
+            })
+        },
+    )?;
+    let grants = tx.rows(
+        "SELECT consent_id, scope, withdrawn_at FROM consent_scopes WHERE child_id = ?1 ORDER BY scope",
+        p![child],
+        |r| {
+            let grant =
+                ScopeGrant { scope: r.parsed("scope", ConsentScope::parse)?, withdrawn_at: r.opt_ts("withdrawn_at")? };
+            Ok((r.id::<ConsentId>("consent_id")?, grant))
+        },
+    )?;
+    for (consent_id, grant) in grants {
+        if let Some(c) = consents.iter_mut().find(|c| c.id == consent_id) {
+            c.scopes.push(grant);
+        }
+    }
+    Ok(consents)
+}
+
+/// Withdraws a scope from every consent of the child; the ledger records it
+/// when anything was in force.
+pub fn withdraw_scope(tx: &mut dyn Tx, child: ChildId, scope: ConsentScope, at: Timestamp, entry: &NewEntry) -> R<u64> {
+    let n = tx.exec(
+        "UPDATE consent_scopes SET withdrawn_at = ?3 WHERE child_id = ?1 AND scope = ?2 AND withdrawn_at IS NULL",
+        p![child, scope.as_str(), at],
+    )?;
+    if n > 0 {
+        tx.append_ledger(std::slice::from_ref(entry))?;
+    }
+    Ok(n)
+}
+
+const DEVICE_COLS: &str = "id, household_id, child_id, token_hash, created_at, revoked_at, name_epoch, name_key, name";
+
+pub fn create_device(tx: &mut dyn Tx, d: &DeviceRecord) -> R<()> {
+    require_current_epoch(tx, d.device.child_id, d.name.epoch)?;
+    tx.exec(
+        &format!("INSERT INTO devices ({DEVICE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+        p![
+            d.device.id,
+            d.device.household_id,
+            d.device.child_id,
+            &d.token_hash,
+            d.device.created_at,
+            d.device.revoked_at,
+            d.name.epoch,
+            &d.name.wrapped_key,
+            &d.name.ciphertext
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn device(tx: &mut dyn Tx, device: DeviceId) -> R<Option<DeviceRecord>> {
+    tx.opt(&format!("SELECT {DEVICE_COLS} FROM devices WHERE id = ?1"), p![device], device_row)
+}
+
+pub fn devices_of(tx: &mut dyn Tx, child: ChildId) -> R<Vec<DeviceRecord>> {
+    tx.rows(
+        &format!("SELECT {DEVICE_COLS} FROM devices WHERE child_id = ?1 ORDER BY created_at, id"),
+        p![child],
+        device_row,
+    )
+}
+
+pub fn revoke_device(tx: &mut dyn Tx, device: DeviceId, at: Timestamp) -> R<bool> {
+    Ok(tx.exec("UPDATE devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", p![device, at])? == 1)
+}
+
+/// What ingest needs about a device token: the device, its child, the child's
+/// consents (one read each, on the hot path).
+pub fn ingest_context(tx: &mut dyn Tx, token_hash: &[u8; 32]) -> R<Option<IngestContext>> {
+    let Some(device) = tx.opt(
+        "SELECT id, household_id, child_id, token_hash, created_at, revoked_at, name_epoch, name_key, name
+         FROM devices WHERE token_hash = ?1",
+        p![token_hash],
+        device_row,
+    )?
+    else {
+        return Ok(None);
+    };
+    let child = child(tx, device.device.child_id)?.ok_or_else(|| corrupt("device without child"))?;
+    let consents = consents_of(tx, device.device.child_id)?;
+    Ok(Some(IngestContext { device, child, consents }))
+}
+
+pub fn revoke_session(tx: &mut dyn Tx, token_hash: &[u8; 32], at: Timestamp) -> R<()> {
+    tx.exec("UPDATE sessions SET revoked_at = ?2 WHERE token_hash = ?1 AND revoked_at IS NULL", p![token_hash, at])?;
+    Ok(())
+}
+
+pub fn guardian_ids(tx: &mut dyn Tx, household: HouseholdId) -> R<Vec<GuardianId>> {
+    tx.rows("SELECT id FROM guardians WHERE household_id = ?1 ORDER BY id", p![household], |r| r.id("id"))
+}
+
+pub fn begin_household_closure(tx: &mut dyn Tx, household: HouseholdId, at: Timestamp) -> R<()> {
+    tx.exec("UPDATE households SET closing_at = ?2 WHERE id = ?1 AND closing_at IS NULL", p![household, at])?;
+    Ok(())
+}
+
+pub fn closing_households(tx: &mut dyn Tx) -> R<Vec<HouseholdId>> {
+    tx.rows("SELECT id FROM households WHERE closing_at IS NOT NULL ORDER BY closing_at, id", p![], |r| r.id("id"))
+}
+
+/// Takes (or renews) the named lease for `holder` until `until`, unless another
+/// holder's lease is still running at `now`.
+pub fn acquire_lease(tx: &mut dyn Tx, name: &str, holder: uuid::Uuid, now: Timestamp, until: Timestamp) -> R<bool> {
+    let n = tx.exec(
+        "INSERT INTO leases (name, holder, until) VALUES (?1, ?2, ?4)
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+         WHERE leases.holder = excluded.holder OR leases.until <= ?3",
+        p![name, holder, now, until],
+    )?;
+    Ok(n == 1)
+}
+
+pub fn release_lease(tx: &mut dyn Tx, name: &str, holder: uuid::Uuid) -> R<()> {
+    tx.exec("DELETE FROM leases WHERE name = ?1 AND holder = ?2", p![name, holder])?;
+    Ok(())
+}
+
+/// Records a failed sign-in under each key, forgetting that key's failures
+/// older than its window.
+pub fn record_sign_in_failure(tx: &mut dyn Tx, keys: &[[u8; 32]], at: Timestamp, forget_before: Timestamp) -> R<()> {
+    for key in keys {
+        tx.exec("DELETE FROM sign_in_failures WHERE key = ?1 AND at <= ?2", p![key, forget_before])?;
+        tx.exec("INSERT INTO sign_in_failures (key, at) VALUES (?1, ?2)", p![key, at])?;
+    }
+    Ok(())
+}
+
+/// Each key's failures since `since`, oldest first (the newest `limit`).
+pub fn sign_in_failures(tx: &mut dyn Tx, keys: &[[u8; 32]], since: Timestamp, limit: u32) -> R<Vec<Vec<Timestamp>>> {
+    keys.iter()
+        .map(|key| {
+            let mut times = tx.rows(
+                "SELECT at FROM sign_in_failures WHERE key = ?1 AND at > ?2 ORDER BY at DESC LIMIT ?3",
+                p![key, since, limit],
+                |r| r.ts("at"),
+            )?;
+            times.reverse();
+            Ok(times)
+        })
+        .collect()
+}
+
+pub fn clear_sign_in_failures(tx: &mut dyn Tx, key: &[u8; 32]) -> R<()> {
+    tx.exec("DELETE FROM sign_in_failures WHERE key = ?1", p![key])?;
+    Ok(())
+}
+
+pub fn prune_sign_in_failures(tx: &mut dyn Tx, before: Timestamp) -> R<u64> {
+    tx.exec("DELETE FROM sign_in_failures WHERE at <= ?1", p![before])
+}

@@ -1,0 +1,277 @@
+//! Deletions. Each function is one step's transaction body: a step is wholly
+//! done or not at all, and each step first checks that the deletion is at the
+//! step before it (inside the same transaction), so a step taken meanwhile by
+//! another worker or node makes this one a conflict, never a second run.
+
+use kidvault_domain::deletion::{DeletionReason, DeletionScope, DeletionStep};
+use kidvault_domain::ids::{ChildId, DeletionId, HouseholdId};
+use kidvault_domain::item::{DataCategory, ItemKind};
+use kidvault_domain::notice::NewNotice;
+use kidvault_domain::Timestamp;
+use kidvault_ledger::entry::NewEntry;
+
+use super::{bind, corrupt, outbox, Param, Row, Tx, TxError, R};
+use crate::model::{BlobLocator, DeletionItem, DeletionRecord, ItemKey};
+use crate::{p, StoreError};
+
+const COLS: &str = "id, household_id, child_id, requested_by, reason, scope, step, requested_at, updated_at,
+    rotation_epoch, summary, ledger_index";
+
+fn row(r: &dyn Row) -> R<DeletionRecord> {
+    Ok(DeletionRecord {
+        id: r.id("id")?,
+        household_id: r.id("household_id")?,
+        child_id: r.id("child_id")?,
+        requested_by: r.string("requested_by")?,
+        reason: r.parsed("reason", DeletionReason::parse)?,
+        scope: serde_json::from_str(&r.string("scope")?).map_err(|_| corrupt("deletion scope"))?,
+        step: r.parsed("step", DeletionStep::parse)?,
+        requested_at: r.ts("requested_at")?,
+        updated_at: r.ts("updated_at")?,
+        rotation_epoch: r.int("rotation_epoch")?.map(u32::try_from).transpose().map_err(|_| corrupt("key epoch"))?,
+        summary: r.text("summary")?,
+        ledger_index: r.int("ledger_index")?.map(u64::try_from).transpose().map_err(|_| corrupt("ledger index"))?,
+    })
+}
+
+pub fn get(tx: &mut dyn Tx, id: DeletionId) -> R<Option<DeletionRecord>> {
+    tx.opt(&format!("SELECT {COLS} FROM deletions WHERE id = ?1"), p![id], row)
+}
+
+/// Deletions not yet completed, oldest first.
+pub fn open(tx: &mut dyn Tx) -> R<Vec<DeletionRecord>> {
+    tx.rows(&format!("SELECT {COLS} FROM deletions WHERE step <> 'completed' ORDER BY requested_at, id"), p![], row)
+}
+
+pub fn of_household(tx: &mut dyn Tx, household: HouseholdId, limit: u32) -> R<Vec<DeletionRecord>> {
+    tx.rows(
+        &format!("SELECT {COLS} FROM deletions WHERE household_id = ?1 ORDER BY requested_at DESC, id DESC LIMIT ?2"),
+        p![household, limit],
+        row,
+    )
+}
+
+/// The deletion, which must be at `step`.
+pub fn require(tx: &mut dyn Tx, id: DeletionId, step: DeletionStep) -> R<DeletionRecord> {
+    let d = get(tx, id)?.ok_or(TxError::Store(StoreError::NotFound))?;
+    if d.step != step {
+        return Err(TxError::Store(StoreError::Conflict(format!(
+            "deletion {id} is at {}, not {}",
+            d.step.as_str(),
+            step.as_str()
+        ))));
+    }
+    Ok(d)
+}
+
+pub fn set_step(tx: &mut dyn Tx, id: DeletionId, step: DeletionStep, at: Timestamp) -> R<()> {
+    tx.exec("UPDATE deletions SET step = ?2, updated_at = ?3 WHERE id = ?1", p![id, step.as_str(), at])?;
+    Ok(())
+}
+
+/// Records a requested deletion; a whole child's makes the child `deleting`
+/// (nothing more is collected or served for it).
+pub fn create(tx: &mut dyn Tx, d: &DeletionRecord) -> R<()> {
+    let scope = serde_json::to_string(&d.scope).map_err(|e| TxError::Store(StoreError::Backend(e.to_string())))?;
+    tx.exec(
+        &format!("INSERT INTO deletions ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, NULL, NULL)"),
+        p![
+            d.id,
+            d.household_id,
+            d.child_id,
+            &d.requested_by,
+            d.reason.as_str(),
+            &scope,
+            d.step.as_str(),
+            d.requested_at,
+            d.updated_at
+        ],
+    )?;
+    if d.scope.is_child() {
+        tx.exec("UPDATE children SET status = 'deleting' WHERE id = ?1", p![d.child_id])?;
+    }
+    Ok(())
+}
+
+pub fn set_rotation_epoch(tx: &mut dyn Tx, id: DeletionId, epoch: u32) -> R<()> {
+    tx.exec("UPDATE deletions SET rotation_epoch = ?2 WHERE id = ?1", p![id, epoch])?;
+    // From here on, new data for the child must be sealed under `epoch`.
+    tx.exec(
+        "UPDATE children SET key_epoch = ?2
+         WHERE id = (SELECT child_id FROM deletions WHERE id = ?1) AND key_epoch < ?2",
+        p![id, epoch],
+    )?;
+    Ok(())
+}
+
+/// Everything a scope covers, as a recursive CTE named `closure`: the scope's
+/// root items and everything derived from them, transitively (lineage recorded
+/// at ingest). `?1` is the child; the roots' own parameters are appended to
+/// `params` (which holds the statement's fixed ones) and numbered after them.
+fn closure<'a>(scope: &'a DeletionScope, params: &mut Vec<Param<'a>>) -> String {
+    let roots = match scope {
+        DeletionScope::Item { item } => {
+            format!("SELECT id FROM items WHERE id = {} AND child_id = ?1", bind(params, Param::Id(item.0)))
+        }
+        DeletionScope::Items { kinds, from, to } => {
+            let mut sql = String::from("SELECT id FROM items WHERE child_id = ?1");
+            if !kinds.is_empty() {
+                let slots: Vec<String> = kinds.iter().map(|k| bind(params, Param::Text(k.as_str()))).collect();
+                sql += &format!(" AND kind IN ({})", slots.join(", "));
+            }
+            if let Some(from) = from {
+                sql += &format!(" AND recorded_at >= {}", bind(params, Param::from(*from)));
+            }
+            if let Some(to) = to {
+                sql += &format!(" AND recorded_at < {}", bind(params, Param::from(*to)));
+            }
+            sql
+        }
+        DeletionScope::Child => "SELECT id FROM items WHERE child_id = ?1".to_owned(),
+    };
+    format!(
+        "WITH RECURSIVE closure(id) AS (
+             {roots}
+             UNION
+             SELECT e.item_id FROM item_edges e JOIN closure c ON e.source_id = c.id
+         )"
+    )
+}
+
+/// What a deletion of `scope` would cover now, by kind (live items only).
+pub fn preview(tx: &mut dyn Tx, child: ChildId, scope: &DeletionScope) -> R<Vec<(ItemKind, u64)>> {
+    let mut params = vec![Param::from(child)];
+    let cte = closure(scope, &mut params);
+    tx.rows(
+        &format!(
+            "{cte} SELECT i.kind, count(*) AS n FROM items i JOIN closure c ON i.id = c.id
+             WHERE i.state = 'live' GROUP BY i.kind ORDER BY i.kind"
+        ),
+        &params,
+        |r| Ok((r.parsed("kind", ItemKind::parse)?, r.i64("n")? as u64)),
+    )
+}
+
+/// Step `requested → resolved`: records the closure's items and stops serving them.
+pub fn resolve(tx: &mut dyn Tx, id: DeletionId, at: Timestamp) -> R<u64> {
+    let d = require(tx, id, DeletionStep::Requested)?;
+    let mut params = vec![Param::from(d.child_id), Param::from(id)];
+    let cte = closure(&d.scope, &mut params);
+    // `WHERE true`: SQLite reads `ON CONFLICT` after a join as the join's ON otherwise.
+    let n = tx.exec(
+        &format!(
+            "{cte}
+             INSERT INTO deletion_items (deletion_id, item_id, kind, category, blob_locator)
+             SELECT ?2, i.id, i.kind, i.category, i.blob_locator FROM items i JOIN closure c ON i.id = c.id
+             WHERE true ON CONFLICT DO NOTHING"
+        ),
+        &params,
+    )?;
+    tx.exec(
+        "UPDATE items SET state = 'pending_deletion'
+         WHERE id IN (SELECT item_id FROM deletion_items WHERE deletion_id = ?1)",
+        p![id],
+    )?;
+    set_step(tx, id, DeletionStep::Resolved, at)?;
+    Ok(n)
+}
+
+/// Step `resolved → shredded`. The keystore destroyed the data keys before
+/// this step; a copy left in the data store by an unfinished move to the
+/// keystore goes too.
+pub fn shred_items(tx: &mut dyn Tx, id: DeletionId, at: Timestamp) -> R<()> {
+    require(tx, id, DeletionStep::Resolved)?;
+    tx.exec(
+        "UPDATE items SET wrapped_key = ?2 WHERE id IN (SELECT item_id FROM deletion_items WHERE deletion_id = ?1)",
+        p![id, &[] as &[u8]],
+    )?;
+    set_step(tx, id, DeletionStep::Shredded, at)
+}
+
+/// Item keys still in the data store (written before keys moved to the keystore).
+pub fn legacy_item_keys(tx: &mut dyn Tx, limit: u32) -> R<Vec<ItemKey>> {
+    tx.rows(
+        "SELECT id, child_id, key_epoch, wrapped_key FROM items WHERE octet_length(wrapped_key) > 0 LIMIT ?1",
+        p![limit],
+        |r| {
+            Ok(ItemKey {
+                item: r.id("id")?,
+                child: r.id("child_id")?,
+                epoch: r.epoch("key_epoch")?,
+                wrapped: r.blob("wrapped_key")?,
+            })
+        },
+    )
+}
+
+pub fn clear_legacy_item_keys(tx: &mut dyn Tx, keys: &[ItemKey]) -> R<u64> {
+    let mut n = 0;
+    for k in keys {
+        n += tx.exec(
+            "UPDATE items SET wrapped_key = ?3 WHERE id = ?1 AND wrapped_key = ?2",
+            p![k.item, &k.wrapped, &[] as &[u8]],
+        )?;
+    }
+    Ok(n)
+}
+
+pub fn items(tx: &mut dyn Tx, id: DeletionId) -> R<Vec<DeletionItem>> {
+    tx.rows(
+        "SELECT item_id, kind, category, blob_locator FROM deletion_items WHERE deletion_id = ?1 ORDER BY item_id",
+        p![id],
+        |r| {
+            Ok(DeletionItem {
+                item_id: r.id("item_id")?,
+                kind: r.parsed("kind", ItemKind::parse)?,
+                category: r.parsed("category", DataCategory::parse)?,
+                blob: r.text("blob_locator")?.map(BlobLocator),
+            })
+        },
+    )
+}
+
+/// Step `rotated → purged`: the rows go (a whole child's: its consents and
+/// devices and the child too).
+pub fn purge(tx: &mut dyn Tx, id: DeletionId, at: Timestamp) -> R<()> {
+    let d = require(tx, id, DeletionStep::Rotated)?;
+    tx.exec(
+        "DELETE FROM item_edges
+         WHERE item_id IN (SELECT item_id FROM deletion_items WHERE deletion_id = ?1)
+            OR source_id IN (SELECT item_id FROM deletion_items WHERE deletion_id = ?1)",
+        p![id],
+    )?;
+    tx.exec("DELETE FROM items WHERE id IN (SELECT item_id FROM deletion_items WHERE deletion_id = ?1)", p![id])?;
+    tx.exec("UPDATE deletion_items SET blob_locator = NULL WHERE deletion_id = ?1", p![id])?;
+    if d.scope.is_child() {
+        for sql in [
+            "DELETE FROM consent_scopes WHERE child_id = ?1",
+            "DELETE FROM consents WHERE child_id = ?1",
+            "DELETE FROM pending_consents WHERE child_id = ?1",
+            "DELETE FROM devices WHERE child_id = ?1",
+            "DELETE FROM children WHERE id = ?1",
+        ] {
+            tx.exec(sql, p![d.child_id])?;
+        }
+    }
+    set_step(tx, id, DeletionStep::Purged, at)
+}
+
+/// Step `acknowledged → completed`: the receipt's ledger entries and the
+/// guardians' notices commit with the step.
+pub fn complete(
+    tx: &mut dyn Tx,
+    id: DeletionId,
+    at: Timestamp,
+    summary: &str,
+    entries: &[NewEntry],
+    notices: &[NewNotice],
+) -> R<Vec<u64>> {
+    let d = require(tx, id, DeletionStep::Acknowledged)?;
+    let indexes = tx.append_ledger(entries)?;
+    outbox::enqueue(tx, d.household_id, notices, at)?;
+    tx.exec(
+        "UPDATE deletions SET step = 'completed', updated_at = ?2, summary = ?3, ledger_index = ?4 WHERE id = ?1",
+        p![id, at, summary, indexes.last().map(|i| *i as i64)],
+    )?;
+    Ok(indexes)
+}

@@ -1,0 +1,152 @@
+//! What the retention and dormancy sweeps read and write, through partial
+//! indexes holding only what may be due.
+
+use kidvault_domain::ids::{ChildId, HouseholdId};
+use kidvault_domain::item::ItemKind;
+use kidvault_domain::notice::NewNotice;
+use kidvault_domain::Timestamp;
+use kidvault_ledger::entry::NewEntry;
+
+use super::{corrupt, outbox, Dialect, Param, Tx, R};
+use crate::model::ChildRetention;
+use crate::p;
+
+fn ids(tx: &mut dyn Tx, sql: &str, params: &[Param<'_>]) -> R<Vec<(ChildId, HouseholdId)>> {
+    tx.rows(sql, params, |r| Ok((r.id("id")?, r.id("household_id")?)))
+}
+
+macro_rules! expired_sql {
+    ($hint:literal) => {
+        concat!(
+            "SELECT ch.id, ch.household_id FROM children ch WHERE ch.id IN (
+                 SELECT DISTINCT child_id FROM items ",
+            $hint,
+            " WHERE kind = ?1 AND recorded_at < ?2 AND state = 'live')
+               AND ch.status <> 'deleting'
+             LIMIT ?3"
+        )
+    };
+}
+
+/// Children with live items of `kind` recorded before `before`.
+pub fn expired(tx: &mut dyn Tx, kind: ItemKind, before: Timestamp, n: u32) -> R<Vec<(ChildId, HouseholdId)>> {
+    // SQLite's planner, left to itself, walks a child's items by child; the
+    // (kind, time) index reads only what is old enough.
+    let sql = match tx.dialect() {
+        Dialect::Sqlite => expired_sql!("INDEXED BY items_kind_time"),
+        Dialect::Postgres => expired_sql!(""),
+    };
+    ids(tx, sql, p![kind.as_str(), before, n])
+}
+
+pub fn abandoned(tx: &mut dyn Tx, before: Timestamp, n: u32) -> R<Vec<(ChildId, HouseholdId)>> {
+    ids(
+        tx,
+        "SELECT id, household_id FROM children WHERE status = 'pending_consent' AND created_at < ?1 LIMIT ?2",
+        p![before, n],
+    )
+}
+
+pub fn inactive(tx: &mut dyn Tx, before: Timestamp, n: u32) -> R<Vec<(ChildId, HouseholdId)>> {
+    ids(
+        tx,
+        "SELECT id, household_id FROM children
+         WHERE status = 'active' AND dormant_at IS NULL AND keep_when_dormant_at IS NULL
+           AND COALESCE(last_active_at, created_at) < ?1
+         ORDER BY COALESCE(last_active_at, created_at) LIMIT ?2",
+        p![before, n],
+    )
+}
+
+fn household_of(tx: &mut dyn Tx, child: ChildId) -> R<HouseholdId> {
+    tx.one("SELECT household_id FROM children WHERE id = ?1", p![child], |r| r.id("household_id"))
+}
+
+pub fn mark_dormant(
+    tx: &mut dyn Tx,
+    child: ChildId,
+    inactive_before: Timestamp,
+    at: Timestamp,
+    delete_at: Timestamp,
+    entry: &NewEntry,
+    notice: &NewNotice,
+) -> R<bool> {
+    let n = tx.exec(
+        "UPDATE children SET dormant_at = ?2, dormancy_deletion_at = ?3, reminded_at = NULL
+         WHERE id = ?1 AND status = 'active' AND dormant_at IS NULL AND keep_when_dormant_at IS NULL
+           AND COALESCE(last_active_at, created_at) < ?4",
+        p![child, at, delete_at, inactive_before],
+    )?;
+    if n == 0 {
+        return Ok(false);
+    }
+    let hh = household_of(tx, child)?;
+    tx.append_ledger(std::slice::from_ref(entry))?;
+    outbox::enqueue(tx, hh, std::slice::from_ref(notice), at)?;
+    Ok(true)
+}
+
+pub fn to_remind(tx: &mut dyn Tx, by: Timestamp, n: u32) -> R<Vec<(ChildId, HouseholdId)>> {
+    ids(
+        tx,
+        "SELECT id, household_id FROM children
+         WHERE dormant_at IS NOT NULL AND reminded_at IS NULL AND dormancy_deletion_at <= ?1 AND status = 'active'
+         LIMIT ?2",
+        p![by, n],
+    )
+}
+
+pub fn mark_reminded(tx: &mut dyn Tx, child: ChildId, at: Timestamp, notice: &NewNotice) -> R<bool> {
+    let n = tx.exec(
+        "UPDATE children SET reminded_at = ?2 WHERE id = ?1 AND dormant_at IS NOT NULL AND reminded_at IS NULL",
+        p![child, at],
+    )?;
+    if n == 1 {
+        let hh = household_of(tx, child)?;
+        outbox::enqueue(tx, hh, std::slice::from_ref(notice), at)?;
+    }
+    Ok(n == 1)
+}
+
+pub fn dormant_due(tx: &mut dyn Tx, now: Timestamp, n: u32) -> R<Vec<(ChildId, HouseholdId)>> {
+    ids(
+        tx,
+        "SELECT id, household_id FROM children
+         WHERE dormant_at IS NOT NULL AND dormancy_deletion_at <= ?1 AND keep_when_dormant_at IS NULL
+           AND status = 'active'
+         LIMIT ?2",
+        p![now, n],
+    )
+}
+
+pub fn retention_of(tx: &mut dyn Tx, child: ChildId) -> R<Option<ChildRetention>> {
+    tx.opt(
+        "SELECT last_active_at, created_at, dormant_at, dormancy_deletion_at, reminded_at, keep_when_dormant_at
+         FROM children WHERE id = ?1",
+        p![child],
+        |r| {
+            Ok(ChildRetention {
+                last_active_at: r.opt_ts("last_active_at")?,
+                created_at: r.opt_ts("created_at")?.ok_or_else(|| corrupt("child without created_at"))?,
+                dormant_at: r.opt_ts("dormant_at")?,
+                deletion_at: r.opt_ts("dormancy_deletion_at")?,
+                reminded_at: r.opt_ts("reminded_at")?,
+                kept_at: r.opt_ts("keep_when_dormant_at")?,
+            })
+        },
+    )
+}
+
+pub fn set_keep(tx: &mut dyn Tx, child: ChildId, keep: bool, at: Timestamp, entry: &NewEntry) -> R<()> {
+    if keep {
+        tx.exec(
+            "UPDATE children SET keep_when_dormant_at = ?2, dormant_at = NULL, dormancy_deletion_at = NULL,
+                 reminded_at = NULL WHERE id = ?1",
+            p![child, at],
+        )?;
+    } else {
+        tx.exec("UPDATE children SET keep_when_dormant_at = NULL WHERE id = ?1", p![child])?;
+    }
+    tx.append_ledger(std::slice::from_ref(entry))?;
+    Ok(())
+}
