@@ -26,7 +26,6 @@ mod db;
 pub mod erasure;
 pub mod import;
 mod keystore;
-mod ledger;
 mod rows;
 mod sqltx;
 mod store;

@@ -20,11 +20,6 @@ pub(crate) trait Get {
     fn epoch(&self, col: &str) -> R<u32> {
         u32::try_from(self.val::<i64>(col)?).map_err(|_| corrupt("key epoch"))
     }
-    /// A text column parsed by `parse`.
-    fn parsed<T>(&self, col: &str, parse: impl FnOnce(&str) -> Option<T>) -> R<T> {
-        let s: String = self.val(col)?;
-        parse(&s).ok_or_else(|| corrupt(&format!("{col} {s:?}")))
-    }
 }
 
 impl Get for Row {

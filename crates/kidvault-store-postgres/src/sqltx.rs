@@ -115,6 +115,6 @@ impl sql::Tx for Tx<'_> {
     }
 
     fn append_ledger(&mut self, entries: &[kidvault_ledger::entry::NewEntry]) -> R<Vec<u64>> {
-        Ok(crate::ledger::append(self, entries)?)
+        kidvault_store::sql::ledger::append(self, entries)
     }
 }

@@ -14,11 +14,9 @@ use kidvault_ledger::entry::{EntryKind, NewEntry};
 use kidvault_ledger::Hash;
 use kidvault_store::model::*;
 use kidvault_store::{Result, Store};
-use postgres::Row;
 
-use crate::db::{PgDb, R};
-use crate::ledger;
-use kidvault_store::sql::{accounts, children, deletions, downstream, items, outbox, sweeps};
+use crate::db::PgDb;
+use kidvault_store::sql::{accounts, children, deletions, downstream, items, ledger, outbox, sweeps};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/store_0001_init.sql")),
@@ -43,11 +41,6 @@ impl PgStore {
     pub fn retries(&self) -> u64 {
         self.db.retries()
     }
-}
-
-/// Maps rows with `f`.
-pub(crate) fn map<T>(rows: &[Row], f: impl Fn(&Row) -> R<T>) -> R<Vec<T>> {
-    rows.iter().map(f).collect()
 }
 
 #[async_trait]
@@ -160,19 +153,19 @@ impl Store for PgStore {
 
     async fn append_entries(&self, entries: &[NewEntry]) -> Result<Vec<u64>> {
         let entries = entries.to_vec();
-        self.db.write(move |tx| ledger::append(tx, &entries)).await
+        self.db.write(move |tx| Ok(ledger::append(tx, &entries)?)).await
     }
 
     async fn ledger_size(&self) -> Result<u64> {
-        self.db.read(ledger::size).await
+        self.db.read(|tx| Ok(ledger::size(tx)?)).await
     }
 
     async fn ledger_entry(&self, index: u64) -> Result<Option<StoredEntry>> {
-        self.db.read(move |tx| ledger::entry(tx, index)).await
+        self.db.read(move |tx| Ok(ledger::entry(tx, index)?)).await
     }
 
     async fn child_entries(&self, child: ChildId, kind: Option<EntryKind>) -> Result<Vec<StoredEntry>> {
-        self.db.read(move |tx| ledger::child_entries(tx, child, kind)).await
+        self.db.read(move |tx| Ok(ledger::child_entries(tx, child, kind)?)).await
     }
 
     async fn ledger_root(&self, size: u64) -> Result<Hash> {
@@ -184,25 +177,25 @@ impl Store for PgStore {
 
     async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
         let ranges = kidvault_ledger::tree::inclusion_ranges(index, size)?;
-        self.db.read(move |tx| ledger::hashes_of(tx, &ranges)).await
+        self.db.read(move |tx| Ok(ledger::hashes_of(tx, &ranges)?)).await
     }
 
     async fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>> {
         let ranges = kidvault_ledger::tree::consistency_ranges(from, to)?;
-        self.db.read(move |tx| ledger::hashes_of(tx, &ranges)).await
+        self.db.read(move |tx| Ok(ledger::hashes_of(tx, &ranges)?)).await
     }
 
     async fn save_checkpoint(&self, size: u64, at: Timestamp, note: &str) -> Result<()> {
         let note = note.to_owned();
-        self.db.write(move |tx| ledger::save_checkpoint(tx, size, at, &note)).await
+        self.db.write(move |tx| Ok(ledger::save_checkpoint(tx, size, at, &note)?)).await
     }
 
     async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>> {
-        self.db.read(ledger::latest_checkpoint).await
+        self.db.read(|tx| Ok(ledger::latest_checkpoint(tx)?)).await
     }
 
     async fn checkpoint_at(&self, size: u64) -> Result<Option<String>> {
-        self.db.read(move |tx| ledger::checkpoint_at(tx, size)).await
+        self.db.read(move |tx| Ok(ledger::checkpoint_at(tx, size)?)).await
     }
 
     async fn create_deletion(&self, d: &DeletionRecord) -> Result<()> {

@@ -14,6 +14,7 @@ pub mod children;
 pub mod deletions;
 pub mod downstream;
 pub mod items;
+pub mod ledger;
 pub mod outbox;
 pub mod sweeps;
 

@@ -287,6 +287,11 @@ impl Db {
         self.lookup(|c| shared(c, f))
     }
 
+    /// As [`Db::lookup_mapped`], for a body written in the shared SQL.
+    pub(crate) fn lookup_mapped_tx<T>(&self, f: impl FnOnce(&mut dyn Tx) -> crate::sql::R<T>) -> Result<T> {
+        self.lookup_mapped(|c| shared(c, f))
+    }
+
     /// Leaves no copy of a deleted or overwritten row in any file of the
     /// database: `secure_delete` already zeroes freed bytes in the pages the
     /// writer commits, so what remains are older page images in the WAL. A

@@ -10,11 +10,10 @@ use kidvault_domain::notice::NewNotice;
 use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::{EntryKind, NewEntry};
 use kidvault_ledger::Hash;
-use rusqlite::{params, OptionalExtension};
 
-use super::{ledger, ts_to_sql, Db};
+use super::{ledger as mapped, Db};
 use crate::model::*;
-use crate::sql::{accounts, children, deletions, downstream, items, outbox, sweeps};
+use crate::sql::{accounts, children, deletions, downstream, items, ledger, outbox, sweeps};
 use crate::{Result, Store};
 use kidvault_domain::deletion::{DeletionScope, DeletionStep};
 
@@ -43,20 +42,6 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self> {
         Ok(Self { db: Db::open(path, MIGRATIONS)?, upper: Default::default() })
     }
-}
-
-/// Maps every remaining row.
-fn all<T>(
-    stmt: &mut rusqlite::Statement<'_>,
-    params: impl rusqlite::Params,
-    mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<T>,
-) -> Result<Vec<T>> {
-    let mut rows = stmt.query(params)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push(f(row)?);
-    }
-    Ok(out)
 }
 
 #[async_trait]
@@ -306,81 +291,52 @@ impl Store for SqliteStore {
 
     async fn append_entries(&self, entries: &[NewEntry]) -> Result<Vec<u64>> {
         let entries = entries.to_vec();
-        self.db.write(move |c| ledger::append(c, &entries)).await
+        self.db.write_tx(move |tx| ledger::append(tx, &entries)).await
     }
 
     async fn ledger_size(&self) -> Result<u64> {
-        self.db.lookup(ledger::size)
+        self.db.lookup_tx(ledger::size)
     }
 
     async fn ledger_entry(&self, index: u64) -> Result<Option<StoredEntry>> {
         // Mapped, as the tree: an entry is read just before its proof, and the
         // pages around it (its block's tile among them) are then mapped too.
-        self.db.lookup_mapped(move |c| {
-            let mut stmt =
-                c.prepare_cached("SELECT idx, kind, household, child, body FROM ledger_entries WHERE idx = ?1")?;
-            let mut rows = stmt.query([index as i64])?;
-            rows.next()?.map(ledger::entry_row).transpose()
-        })
+        self.db.lookup_mapped_tx(move |tx| ledger::entry(tx, index))
     }
 
     async fn child_entries(&self, child: ChildId, kind: Option<EntryKind>) -> Result<Vec<StoredEntry>> {
-        self.db
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT idx, kind, household, child, body FROM ledger_entries
-                     WHERE child = ?1 AND (?2 IS NULL OR kind = ?2) ORDER BY idx",
-                )?;
-                all(&mut stmt, params![child.to_string(), kind.map(EntryKind::as_str)], ledger::entry_row)
-            })
-            .await
+        self.db.read_tx(move |tx| ledger::child_entries(tx, child, kind)).await
     }
 
     async fn ledger_root(&self, size: u64) -> Result<Hash> {
         if size == 0 {
             return Ok(kidvault_ledger::hash::empty_root());
         }
-        self.db.lookup_mapped(|c| Ok(ledger::hashes_of(c, &self.upper, &[(0, size)])?[0]))
+        self.db.lookup_mapped(|c| Ok(mapped::hashes_of(c, &self.upper, &[(0, size)])?[0]))
     }
 
     async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
         self.db.lookup_mapped(|c| {
-            ledger::hashes_of(c, &self.upper, &kidvault_ledger::tree::inclusion_ranges(index, size)?)
+            mapped::hashes_of(c, &self.upper, &kidvault_ledger::tree::inclusion_ranges(index, size)?)
         })
     }
 
     async fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>> {
         self.db
-            .lookup_mapped(|c| ledger::hashes_of(c, &self.upper, &kidvault_ledger::tree::consistency_ranges(from, to)?))
+            .lookup_mapped(|c| mapped::hashes_of(c, &self.upper, &kidvault_ledger::tree::consistency_ranges(from, to)?))
     }
 
     async fn save_checkpoint(&self, size: u64, at: Timestamp, note: &str) -> Result<()> {
         let note = note.to_owned();
-        self.db
-            .write(move |c| {
-                c.execute(
-                    "INSERT INTO ledger_checkpoints (size, at, note) VALUES (?1, ?2, ?3) ON CONFLICT (size) DO NOTHING",
-                    params![size as i64, ts_to_sql(at), note],
-                )?;
-                Ok(())
-            })
-            .await
+        self.db.write_tx(move |tx| ledger::save_checkpoint(tx, size, at, &note)).await
     }
 
     async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>> {
-        self.db.lookup(|c| {
-            Ok(c.prepare_cached("SELECT size, note FROM ledger_checkpoints ORDER BY size DESC LIMIT 1")?
-                .query_row([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
-                .optional()?)
-        })
+        self.db.lookup_tx(ledger::latest_checkpoint)
     }
 
     async fn checkpoint_at(&self, size: u64) -> Result<Option<String>> {
-        self.db.lookup(move |c| {
-            Ok(c.prepare_cached("SELECT note FROM ledger_checkpoints WHERE size = ?1")?
-                .query_row([size as i64], |r| r.get(0))
-                .optional()?)
-        })
+        self.db.lookup_tx(move |tx| ledger::checkpoint_at(tx, size))
     }
 
     async fn create_deletion(&self, d: &DeletionRecord) -> Result<()> {

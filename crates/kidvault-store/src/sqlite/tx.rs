@@ -79,6 +79,6 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn append_ledger(&mut self, entries: &[kidvault_ledger::entry::NewEntry]) -> R<Vec<u64>> {
-        Ok(super::ledger::append(self.0, entries)?)
+        crate::sql::ledger::append(self, entries)
     }
 }

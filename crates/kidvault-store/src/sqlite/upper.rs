@@ -143,7 +143,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = super::super::store::SqliteStore::open(&dir.path().join("s.db")).unwrap();
         let conn = super::super::open_conn(&dir.path().join("s.db"), super::super::Role::Writer).unwrap();
-        super::super::ledger::append(&conn, &entries(3000)).unwrap();
+        crate::sql::ledger::append(&mut super::super::tx::SqliteTx(&conn), &entries(3000)).unwrap();
         let cache = UpperNodes::default();
         // The reference: every node, computed in memory from the stored leaves.
         let reference = |size: u64| {
@@ -186,10 +186,10 @@ mod tests {
         assert_eq!(rows, 0, "lower levels are not rows of their own");
         // Nodes written after warming are read from disk, then kept; appends in
         // small batches complete blocks begun by earlier appends.
-        super::super::ledger::append(&conn, &entries(2000)).unwrap();
+        crate::sql::ledger::append(&mut super::super::tx::SqliteTx(&conn), &entries(2000)).unwrap();
         check(5000);
         for _ in 0..10 {
-            super::super::ledger::append(&conn, &entries(7)).unwrap();
+            crate::sql::ledger::append(&mut super::super::tx::SqliteTx(&conn), &entries(7)).unwrap();
         }
         check(5070);
         drop(db);
