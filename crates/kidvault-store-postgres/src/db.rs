@@ -156,11 +156,6 @@ pub(crate) fn is_unique_violation(e: &E) -> bool {
     matches!(e, E::Pg(p) if p.code() == Some(&SqlState::UNIQUE_VIOLATION))
 }
 
-/// Maps a unique violation to `Conflict(what)`.
-pub(crate) fn conflict_if_unique<T>(r: R<T>, what: impl FnOnce() -> String) -> R<T> {
-    r.map_err(|e| if is_unique_violation(&e) { E::Store(StoreError::Conflict(what())) } else { e })
-}
-
 /// A pooled connection and its prepared statements.
 struct Conn {
     client: Client,
@@ -203,11 +198,7 @@ impl Tx<'_> {
         Ok(self.tx.query(&s, params)?)
     }
 
-    pub(crate) fn opt(&mut self, sql: &str, params: Params<'_>) -> R<Option<Row>> {
-        let s = self.statement(sql)?;
-        Ok(self.tx.query_opt(&s, params)?)
-    }
-
+    #[cfg(test)]
     pub(crate) fn one(&mut self, sql: &str, params: Params<'_>) -> R<Row> {
         let s = self.statement(sql)?;
         Ok(self.tx.query_one(&s, params)?)
@@ -226,6 +217,9 @@ pub(crate) struct PgDb {
     /// Bounds the connections open at once (each request holds at most one).
     permits: Arc<tokio::sync::Semaphore>,
     retries: Arc<AtomicU64>,
+    /// The schema the connections search first: the shared SQL names tables
+    /// without a schema (the keystore's live in `kidvault_keys`).
+    schema: String,
 }
 
 impl std::fmt::Debug for PgDb {
@@ -263,6 +257,7 @@ impl PgDb {
             pool: Arc::new(Mutex::new(Vec::new())),
             permits: Arc::new(tokio::sync::Semaphore::new(max_connections.max(1))),
             retries: Arc::new(AtomicU64::new(0)),
+            schema: schema.to_owned(),
         };
         on_own_thread(|| {
             let mut conn = db.connect()?;
@@ -275,7 +270,9 @@ impl PgDb {
     fn connect(&self) -> R<Conn> {
         // A server that cannot be reached (down, restarting, refusing
         // connections) is unavailable, whatever the driver's error says.
-        let client = self.target.connect().map_err(|e| E::Store(StoreError::Unavailable(describe(&e))))?;
+        let mut client = self.target.connect().map_err(|e| E::Store(StoreError::Unavailable(describe(&e))))?;
+        // Schema names are kidvault's own constants, never input.
+        client.batch_execute(&format!("SET search_path TO {}, public", self.schema))?;
         Ok(Conn { client, statements: HashMap::new(), idle_since: std::time::Instant::now() })
     }
 
@@ -306,38 +303,6 @@ impl PgDb {
     }
 
     /// Runs `f` in a read-only REPEATABLE READ transaction (one snapshot).
-    /// The deployment this schema is bound to (`{schema}.deployment`), if any.
-    pub(crate) async fn deployment_binding(
-        self: &Arc<Self>,
-        schema: &'static str,
-    ) -> kidvault_store::Result<Option<String>> {
-        use crate::rows::Get;
-        self.read(move |tx| {
-            tx.opt(&format!("SELECT binding FROM {schema}.deployment WHERE id = 1"), &[])?
-                .map(|r| r.val("binding"))
-                .transpose()
-        })
-        .await
-    }
-
-    /// Binds an unbound schema; returns the binding in force.
-    pub(crate) async fn bind_deployment(
-        self: &Arc<Self>,
-        schema: &'static str,
-        binding: &str,
-    ) -> kidvault_store::Result<String> {
-        use crate::rows::Get;
-        let binding = binding.to_owned();
-        self.write(move |tx| {
-            tx.exec(
-                &format!("INSERT INTO {schema}.deployment (id, binding) VALUES (1, $1) ON CONFLICT (id) DO NOTHING"),
-                &[&binding],
-            )?;
-            tx.one(&format!("SELECT binding FROM {schema}.deployment WHERE id = 1"), &[])?.val("binding")
-        })
-        .await
-    }
-
     pub(crate) async fn read<T, F>(self: &Arc<Self>, f: F) -> kidvault_store::Result<T>
     where
         T: Send + 'static,

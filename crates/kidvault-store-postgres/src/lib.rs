@@ -26,7 +26,6 @@ mod db;
 pub mod erasure;
 pub mod import;
 mod keystore;
-mod rows;
 mod sqltx;
 mod store;
 mod target;

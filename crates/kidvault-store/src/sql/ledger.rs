@@ -138,10 +138,10 @@ pub fn fetch(tx: &mut dyn Tx, positions: &[(u8, u64)]) -> R<MapNodes> {
     let mut tiles: HashMap<u64, Option<Vec<u8>>> = HashMap::new();
     for &(level, idx) in &lower {
         let (block, slot) = tile_slot(level, idx);
-        if !tiles.contains_key(&block) {
-            let tile =
-                tx.opt("SELECT hashes FROM ledger_tiles WHERE block = ?1", p![block as i64], |r| r.blob("hashes"))?;
-            tiles.insert(block, tile);
+        if let std::collections::hash_map::Entry::Vacant(vacant) = tiles.entry(block) {
+            slot.insert(
+                tx.opt("SELECT hashes FROM ledger_tiles WHERE block = ?1", p![block as i64], |r| r.blob("hashes"))?,
+            );
         }
         match tiles.get(&block) {
             Some(Some(t)) if t.len() == TILE_HASHES * 32 => {

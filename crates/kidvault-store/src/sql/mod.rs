@@ -9,11 +9,16 @@
 
 mod tx;
 
+pub mod backend;
+mod store;
+
 pub mod accounts;
 pub mod children;
 pub mod deletions;
+pub mod deployment;
 pub mod downstream;
 pub mod items;
+pub mod keys;
 pub mod ledger;
 pub mod outbox;
 pub mod sweeps;

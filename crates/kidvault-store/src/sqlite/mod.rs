@@ -21,8 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
-use kidvault_domain::Timestamp;
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
 
 pub use keystore::SqliteKeystore;
 pub use store::SqliteStore;
@@ -138,22 +137,6 @@ fn open_conn(path: &Path, role: Role) -> Result<Connection> {
 }
 
 impl Db {
-    /// The deployment this database is bound to (its `deployment` row), if any.
-    pub(crate) async fn deployment_binding(&self) -> Result<Option<String>> {
-        self.read(|c| Ok(c.query_row("SELECT binding FROM deployment WHERE id = 1", [], |r| r.get(0)).optional()?))
-            .await
-    }
-
-    /// Binds an unbound database; returns the binding in force.
-    pub(crate) async fn bind_deployment(&self, binding: &str) -> Result<String> {
-        let binding = binding.to_owned();
-        self.write(move |c| {
-            c.execute("INSERT INTO deployment (id, binding) VALUES (1, ?1) ON CONFLICT (id) DO NOTHING", [&binding])?;
-            Ok(c.query_row("SELECT binding FROM deployment WHERE id = 1", [], |r| r.get(0))?)
-        })
-        .await
-    }
-
     /// Opens (creating if needed) the database at `path` and applies `migrations`
     /// (version, SQL) that are not yet applied.
     pub(crate) fn open(path: &Path, migrations: &[(i64, &str)]) -> Result<Self> {
@@ -514,10 +497,6 @@ fn migrate(conn: &Connection, migrations: &[(i64, &str)]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-pub(crate) fn ts_to_sql(t: Timestamp) -> i64 {
-    t.timestamp_micros()
 }
 
 pub(crate) fn uuid_from_sql(v: &[u8]) -> Result<uuid::Uuid> {

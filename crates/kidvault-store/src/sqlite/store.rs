@@ -1,21 +1,17 @@
-//! [`Store`] on SQLite. Hand-written SQL; the schema is in `migrations/`.
+//! The data store on SQLite: its executor (the [`Db`]) and its ledger proof
+//! readers. [`crate::Store`] itself is the shared SQL's ([`crate::sql`]).
 
 use std::path::Path;
 
-use async_trait::async_trait;
-use kidvault_domain::consent::{Consent, ConsentScope};
-use kidvault_domain::ids::*;
-use kidvault_domain::item::{ItemKind, ItemMeta};
-use kidvault_domain::notice::NewNotice;
-use kidvault_domain::Timestamp;
-use kidvault_ledger::entry::{EntryKind, NewEntry};
+use std::future::Future;
+
 use kidvault_ledger::Hash;
 
 use super::{ledger as mapped, Db};
-use crate::model::*;
-use crate::sql::{accounts, children, deletions, downstream, items, ledger, outbox, sweeps};
-use crate::{Result, Store};
-use kidvault_domain::deletion::{DeletionScope, DeletionStep};
+use crate::model::StoredEntry;
+use crate::sql::backend::{SqlExecutor, StoreBackend};
+use crate::sql::{ledger, Tx, R};
+use crate::Result;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/store_0001_init.sql")),
@@ -44,499 +40,48 @@ impl SqliteStore {
     }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    async fn ping(&self) -> Result<()> {
-        self.db.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await.map(|_| ())
+impl SqlExecutor for SqliteStore {
+    fn write<T, F>(&self, f: F) -> impl Future<Output = Result<T>> + Send
+    where
+        T: Send + 'static,
+        F: Fn(&mut dyn Tx) -> R<T> + Send + 'static,
+    {
+        self.db.write_tx(f)
     }
 
-    async fn create_household(&self, household: HouseholdId, g: &GuardianRecord) -> Result<()> {
-        let g = g.clone();
-        self.db.write_tx(move |tx| accounts::create_household(tx, household, &g)).await
+    fn read<T, F>(&self, f: F) -> impl Future<Output = Result<T>> + Send
+    where
+        T: Send + 'static,
+        F: Fn(&mut dyn Tx) -> R<T> + Send + 'static,
+    {
+        self.db.read_tx(f)
     }
 
-    async fn request_consent_confirmation(&self, pending: &PendingConsent, notice: &NewNotice) -> Result<()> {
-        let (p, n) = (pending.clone(), notice.clone());
-        self.db.write_tx(move |tx| accounts::request_consent(tx, &p, &n)).await
+    fn lookup<T, F>(&self, f: F) -> impl Future<Output = Result<T>> + Send
+    where
+        T: Send + 'static,
+        F: Fn(&mut dyn Tx) -> R<T> + Send + 'static,
+    {
+        std::future::ready(self.db.lookup_tx(f))
     }
 
-    async fn pending_consent(&self, token_hash: &[u8; 32]) -> Result<Option<Consent>> {
-        let h = *token_hash;
-        self.db.read_tx(move |tx| accounts::pending_consent(tx, &h)).await
+    fn scrub(&self) -> impl Future<Output = Result<()>> + Send {
+        self.db.scrub()
     }
 
-    async fn confirm_consent(
-        &self,
-        token_hash: &[u8; 32],
-        guardian: GuardianId,
-        at: Timestamp,
-        entry: &NewEntry,
-    ) -> Result<ConfirmOutcome> {
-        let (h, entry) = (*token_hash, entry.clone());
-        self.db.write_tx(move |tx| accounts::confirm_consent(tx, &h, guardian, at, &entry)).await
+    fn scrubs_its_files(&self) -> bool {
+        true
     }
+}
 
-    async fn begin_totp(&self, guardian: GuardianId, secret_wrapped: &[u8]) -> Result<()> {
-        let w = secret_wrapped.to_vec();
-        self.db.write_tx(move |tx| accounts::begin_totp(tx, guardian, &w)).await
+/// The ledger's proofs and entries are read through connections that map the
+/// file (see [`super::Role::Mapped`]), the upper tree from memory.
+impl StoreBackend for SqliteStore {
+    fn ledger_hashes(&self, ranges: Vec<(u64, u64)>) -> impl Future<Output = Result<Vec<Hash>>> + Send {
+        std::future::ready(self.db.lookup_mapped(|c| mapped::hashes_of(c, &self.upper, &ranges)))
     }
 
-    async fn totp(&self, guardian: GuardianId) -> Result<Option<TotpRecord>> {
-        self.db.read_tx(move |tx| accounts::totp(tx, guardian)).await
-    }
-
-    async fn enable_totp(&self, guardian: GuardianId, at: Timestamp, step: i64, codes: &[[u8; 32]]) -> Result<()> {
-        let codes = codes.to_vec();
-        self.db.write_tx(move |tx| accounts::enable_totp(tx, guardian, at, step, &codes)).await
-    }
-
-    async fn use_totp_step(&self, guardian: GuardianId, step: i64) -> Result<bool> {
-        self.db.write_tx(move |tx| accounts::use_totp_step(tx, guardian, step)).await
-    }
-
-    async fn use_recovery_code(&self, guardian: GuardianId, code_hash: &[u8; 32], at: Timestamp) -> Result<bool> {
-        let h = *code_hash;
-        self.db.write_tx(move |tx| accounts::use_recovery_code(tx, guardian, &h, at)).await
-    }
-
-    async fn disable_totp(&self, guardian: GuardianId) -> Result<()> {
-        self.db.write_tx(move |tx| accounts::disable_totp(tx, guardian)).await
-    }
-
-    async fn precise_locations(&self, before: Timestamp, limit: u32) -> Result<Vec<ItemRecord>> {
-        self.db.read_tx(move |tx| items::precise_locations(tx, before, limit)).await
-    }
-
-    async fn coarsen_location(&self, item: &ItemRecord) -> Result<bool> {
-        let item = item.clone();
-        self.db.write_tx(move |tx| items::coarsen_location(tx, &item)).await
-    }
-
-    async fn expired_items(
-        &self,
-        kind: ItemKind,
-        before: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<(ChildId, HouseholdId)>> {
-        self.db.read_tx(move |tx| sweeps::expired(tx, kind, before, limit)).await
-    }
-
-    async fn abandoned_children(&self, before: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>> {
-        self.db.read_tx(move |tx| sweeps::abandoned(tx, before, limit)).await
-    }
-
-    async fn inactive_children(&self, before: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>> {
-        self.db.read_tx(move |tx| sweeps::inactive(tx, before, limit)).await
-    }
-
-    async fn mark_dormant(
-        &self,
-        child: ChildId,
-        inactive_before: Timestamp,
-        at: Timestamp,
-        delete_at: Timestamp,
-        entry: &NewEntry,
-        notice: &NewNotice,
-    ) -> Result<bool> {
-        let (e, n) = (entry.clone(), notice.clone());
-        self.db.write_tx(move |tx| sweeps::mark_dormant(tx, child, inactive_before, at, delete_at, &e, &n)).await
-    }
-
-    async fn dormant_to_remind(&self, by: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>> {
-        self.db.read_tx(move |tx| sweeps::to_remind(tx, by, limit)).await
-    }
-
-    async fn mark_reminded(&self, child: ChildId, at: Timestamp, notice: &NewNotice) -> Result<bool> {
-        let n = notice.clone();
-        self.db.write_tx(move |tx| sweeps::mark_reminded(tx, child, at, &n)).await
-    }
-
-    async fn dormant_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>> {
-        self.db.read_tx(move |tx| sweeps::dormant_due(tx, now, limit)).await
-    }
-
-    async fn child_retention(&self, child: ChildId) -> Result<Option<ChildRetention>> {
-        self.db.read_tx(move |tx| sweeps::retention_of(tx, child)).await
-    }
-
-    async fn set_keep_when_dormant(&self, child: ChildId, keep: bool, at: Timestamp, entry: &NewEntry) -> Result<()> {
-        let e = entry.clone();
-        self.db.write_tx(move |tx| sweeps::set_keep(tx, child, keep, at, &e)).await
-    }
-
-    async fn create_invite(&self, invite: &InviteRecord) -> Result<()> {
-        let invite = invite.clone();
-        self.db.write_tx(move |tx| accounts::create_invite(tx, &invite)).await
-    }
-
-    async fn accept_invite(
-        &self,
-        token_hash: &[u8; 32],
-        guardian: &GuardianRecord,
-        at: Timestamp,
-    ) -> Result<InviteOutcome> {
-        let (h, g) = (*token_hash, guardian.clone());
-        self.db.write_tx(move |tx| accounts::accept_invite(tx, &h, &g, at)).await
-    }
-
-    async fn guardian_by_email(&self, email: &str) -> Result<Option<GuardianRecord>> {
-        let email = email.to_owned();
-        self.db.lookup_tx(move |tx| accounts::guardian_by_email(tx, &email))
-    }
-
-    async fn create_session(&self, s: &SessionRecord) -> Result<()> {
-        let s = s.clone();
-        self.db.write_tx(move |tx| accounts::create_session(tx, &s)).await
-    }
-
-    async fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>> {
-        let h = *token_hash;
-        self.db.lookup_tx(move |tx| accounts::session(tx, &h))
-    }
-
-    async fn sessions_of(&self, guardian: GuardianId, now: Timestamp) -> Result<Vec<SessionRecord>> {
-        self.db.read_tx(move |tx| accounts::sessions_of(tx, guardian, now)).await
-    }
-
-    async fn revoke_session(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<()> {
-        let h = *token_hash;
-        self.db.write_tx(move |tx| children::revoke_session(tx, &h, at)).await
-    }
-
-    async fn guardian_ids(&self, household: HouseholdId) -> Result<Vec<GuardianId>> {
-        self.db.read_tx(move |tx| children::guardian_ids(tx, household)).await
-    }
-
-    async fn create_child(&self, r: &ChildRecord) -> Result<()> {
-        let r = r.clone();
-        self.db.write_tx(move |tx| children::create_child(tx, &r)).await
-    }
-
-    async fn child(&self, child: ChildId) -> Result<Option<ChildRecord>> {
-        self.db.lookup_tx(move |tx| children::child(tx, child))
-    }
-
-    async fn children_of(&self, household: HouseholdId) -> Result<Vec<ChildRecord>> {
-        self.db.read_tx(move |tx| children::children_of(tx, household)).await
-    }
-
-    async fn record_consent(&self, consent: &Consent, entry: &NewEntry) -> Result<()> {
-        let (k, entry) = (consent.clone(), entry.clone());
-        self.db.write_tx(move |tx| children::record_consent(tx, &k, &entry)).await
-    }
-
-    async fn consents_of(&self, child: ChildId) -> Result<Vec<Consent>> {
-        self.db.read_tx(move |tx| children::consents_of(tx, child)).await
-    }
-
-    async fn withdraw_scope(
-        &self,
-        child: ChildId,
-        scope: ConsentScope,
-        at: Timestamp,
-        entry: &NewEntry,
-    ) -> Result<u64> {
-        let entry = entry.clone();
-        self.db.write_tx(move |tx| children::withdraw_scope(tx, child, scope, at, &entry)).await
-    }
-
-    async fn create_device(&self, d: &DeviceRecord) -> Result<()> {
-        let d = d.clone();
-        self.db.write_tx(move |tx| children::create_device(tx, &d)).await
-    }
-
-    async fn device(&self, device: DeviceId) -> Result<Option<DeviceRecord>> {
-        self.db.lookup_tx(move |tx| children::device(tx, device))
-    }
-
-    async fn devices_of(&self, child: ChildId) -> Result<Vec<DeviceRecord>> {
-        self.db.read_tx(move |tx| children::devices_of(tx, child)).await
-    }
-
-    async fn revoke_device(&self, device: DeviceId, at: Timestamp) -> Result<bool> {
-        self.db.write_tx(move |tx| children::revoke_device(tx, device, at)).await
-    }
-
-    async fn ingest_context(&self, token_hash: &[u8; 32]) -> Result<Option<IngestContext>> {
-        let h = *token_hash;
-        self.db.lookup_tx(move |tx| children::ingest_context(tx, &h))
-    }
-
-    async fn insert_item(&self, item: &ItemRecord) -> Result<()> {
-        let item = item.clone();
-        self.db.write_tx(move |tx| items::insert(tx, &item)).await
-    }
-
-    async fn item(&self, item: ItemId) -> Result<Option<ItemRecord>> {
-        self.db.lookup_tx(move |tx| items::get(tx, item))
-    }
-
-    async fn blob_items(&self, after: Option<ItemId>, limit: u32) -> Result<Vec<(ItemId, BlobLocator)>> {
-        self.db.read_tx(move |tx| items::blob_items(tx, after, limit)).await
-    }
-
-    async fn relocate_blob(&self, item: ItemId, from: &BlobLocator, to: &BlobLocator) -> Result<bool> {
-        let (from, to) = (from.clone(), to.clone());
-        self.db.write_tx(move |tx| items::relocate_blob(tx, item, &from, &to)).await
-    }
-
-    async fn list_items(&self, child: ChildId, f: &ItemFilter) -> Result<Vec<ItemMeta>> {
-        let f = f.clone();
-        self.db.read_tx(move |tx| items::list(tx, child, &f)).await
-    }
-
-    async fn derived_from(&self, item: ItemId) -> Result<Vec<ItemId>> {
-        self.db.read_tx(move |tx| items::derived_from(tx, item)).await
-    }
-
-    async fn append_entries(&self, entries: &[NewEntry]) -> Result<Vec<u64>> {
-        let entries = entries.to_vec();
-        self.db.write_tx(move |tx| ledger::append(tx, &entries)).await
-    }
-
-    async fn ledger_size(&self) -> Result<u64> {
-        self.db.lookup_tx(ledger::size)
-    }
-
-    async fn ledger_entry(&self, index: u64) -> Result<Option<StoredEntry>> {
-        // Mapped, as the tree: an entry is read just before its proof, and the
-        // pages around it (its block's tile among them) are then mapped too.
-        self.db.lookup_mapped_tx(move |tx| ledger::entry(tx, index))
-    }
-
-    async fn child_entries(&self, child: ChildId, kind: Option<EntryKind>) -> Result<Vec<StoredEntry>> {
-        self.db.read_tx(move |tx| ledger::child_entries(tx, child, kind)).await
-    }
-
-    async fn ledger_root(&self, size: u64) -> Result<Hash> {
-        if size == 0 {
-            return Ok(kidvault_ledger::hash::empty_root());
-        }
-        self.db.lookup_mapped(|c| Ok(mapped::hashes_of(c, &self.upper, &[(0, size)])?[0]))
-    }
-
-    async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
-        self.db.lookup_mapped(|c| {
-            mapped::hashes_of(c, &self.upper, &kidvault_ledger::tree::inclusion_ranges(index, size)?)
-        })
-    }
-
-    async fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>> {
-        self.db
-            .lookup_mapped(|c| mapped::hashes_of(c, &self.upper, &kidvault_ledger::tree::consistency_ranges(from, to)?))
-    }
-
-    async fn save_checkpoint(&self, size: u64, at: Timestamp, note: &str) -> Result<()> {
-        let note = note.to_owned();
-        self.db.write_tx(move |tx| ledger::save_checkpoint(tx, size, at, &note)).await
-    }
-
-    async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>> {
-        self.db.lookup_tx(ledger::latest_checkpoint)
-    }
-
-    async fn checkpoint_at(&self, size: u64) -> Result<Option<String>> {
-        self.db.lookup_tx(move |tx| ledger::checkpoint_at(tx, size))
-    }
-
-    async fn create_deletion(&self, d: &DeletionRecord) -> Result<()> {
-        let d = d.clone();
-        self.db.write_tx(move |tx| deletions::create(tx, &d)).await
-    }
-
-    async fn deletion(&self, id: DeletionId) -> Result<Option<DeletionRecord>> {
-        self.db.lookup_tx(move |tx| deletions::get(tx, id))
-    }
-
-    async fn open_deletions(&self) -> Result<Vec<DeletionRecord>> {
-        self.db.read_tx(deletions::open).await
-    }
-
-    async fn resolve_deletion(&self, id: DeletionId, at: Timestamp) -> Result<u64> {
-        self.db.write_tx(move |tx| deletions::resolve(tx, id, at)).await
-    }
-
-    async fn shred_deletion_items(&self, id: DeletionId, at: Timestamp) -> Result<()> {
-        self.db.write_tx(move |tx| deletions::shred_items(tx, id, at)).await
-    }
-
-    async fn set_deletion_step(&self, id: DeletionId, step: DeletionStep, at: Timestamp) -> Result<()> {
-        self.db.write_tx(move |tx| deletions::set_step(tx, id, step, at)).await
-    }
-
-    async fn set_rotation_epoch(&self, id: DeletionId, epoch: u32) -> Result<()> {
-        self.db.write_tx(move |tx| deletions::set_rotation_epoch(tx, id, epoch)).await
-    }
-
-    async fn legacy_item_keys(&self, limit: u32) -> Result<Vec<ItemKey>> {
-        self.db.read_tx(move |tx| deletions::legacy_item_keys(tx, limit)).await
-    }
-
-    async fn clear_legacy_item_keys(&self, keys: &[ItemKey]) -> Result<u64> {
-        let keys = keys.to_vec();
-        self.db.write_tx(move |tx| deletions::clear_legacy_item_keys(tx, &keys)).await
-    }
-
-    async fn scrub(&self) -> Result<()> {
-        self.db.scrub().await
-    }
-
-    async fn deployment_binding(&self) -> Result<Option<String>> {
-        self.db.deployment_binding().await
-    }
-
-    async fn bind_deployment(&self, binding: &str) -> Result<String> {
-        self.db.bind_deployment(binding).await
-    }
-
-    async fn deletion_items(&self, id: DeletionId) -> Result<Vec<DeletionItem>> {
-        self.db.read_tx(move |tx| deletions::items(tx, id)).await
-    }
-
-    async fn preview_deletion(&self, child: ChildId, scope: &DeletionScope) -> Result<Vec<(ItemKind, u64)>> {
-        let scope = scope.clone();
-        self.db.read_tx(move |tx| deletions::preview(tx, child, &scope)).await
-    }
-
-    async fn household_deletions(&self, household: HouseholdId, limit: u32) -> Result<Vec<DeletionRecord>> {
-        self.db.read_tx(move |tx| deletions::of_household(tx, household, limit)).await
-    }
-
-    async fn purge_deletion(&self, id: DeletionId, at: Timestamp) -> Result<()> {
-        self.db.write_tx(move |tx| deletions::purge(tx, id, at)).await
-    }
-
-    async fn complete_deletion(
-        &self,
-        id: DeletionId,
-        at: Timestamp,
-        summary: &str,
-        entries: &[NewEntry],
-        notices: &[NewNotice],
-    ) -> Result<Vec<u64>> {
-        let (summary, entries, notices) = (summary.to_owned(), entries.to_vec(), notices.to_vec());
-        self.db.write_tx(move |tx| deletions::complete(tx, id, at, &summary, &entries, &notices)).await
-    }
-
-    async fn create_staff(&self, staff: &StaffRecord) -> Result<()> {
-        let staff = staff.clone();
-        self.db.write_tx(move |tx| downstream::create_staff(tx, &staff)).await
-    }
-
-    async fn staff_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<StaffRecord>> {
-        let h = *token_hash;
-        self.db.lookup_tx(move |tx| downstream::staff_by_token(tx, &h))
-    }
-
-    async fn create_processor(&self, processor: &ProcessorRecord) -> Result<()> {
-        let p = processor.clone();
-        self.db.write_tx(move |tx| downstream::create_processor(tx, &p)).await
-    }
-
-    async fn processor(&self, id: ProcessorId) -> Result<Option<ProcessorRecord>> {
-        self.db.lookup_tx(move |tx| downstream::processor(tx, id))
-    }
-
-    async fn processors(&self) -> Result<Vec<ProcessorRecord>> {
-        self.db.read_tx(downstream::processors).await
-    }
-
-    async fn disable_processor(&self, id: ProcessorId, at: Timestamp) -> Result<bool> {
-        self.db.write_tx(move |tx| downstream::disable_processor(tx, id, at)).await
-    }
-
-    async fn dispatch_deletion(&self, id: DeletionId, at: Timestamp, tasks: &[TaskRecord]) -> Result<()> {
-        let tasks = tasks.to_vec();
-        self.db.write_tx(move |tx| downstream::dispatch(tx, id, at, &tasks)).await
-    }
-
-    async fn claim_due_tasks(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> Result<Vec<TaskRecord>> {
-        self.db.write_tx(move |tx| downstream::claim_due(tx, now, lease_until, limit)).await
-    }
-
-    async fn record_delivery(&self, task: TaskId, at: Timestamp, outcome: &Delivery) -> Result<()> {
-        let outcome = outcome.clone();
-        self.db.write_tx(move |tx| downstream::record_delivery(tx, task, at, &outcome)).await
-    }
-
-    async fn acknowledge_task(&self, task: TaskId, at: Timestamp, via: &str) -> Result<()> {
-        let via = via.to_owned();
-        self.db.write_tx(move |tx| downstream::acknowledge(tx, task, at, &via)).await
-    }
-
-    async fn task(&self, id: TaskId) -> Result<Option<TaskRecord>> {
-        self.db.lookup_tx(move |tx| downstream::task(tx, id))
-    }
-
-    async fn deletion_tasks(&self, id: DeletionId) -> Result<Vec<TaskRecord>> {
-        self.db.read_tx(move |tx| downstream::deletion_tasks(tx, id)).await
-    }
-
-    async fn open_tasks(&self, limit: u32) -> Result<Vec<TaskRecord>> {
-        self.db.read_tx(move |tx| downstream::open_tasks(tx, limit)).await
-    }
-
-    async fn guardian(&self, id: GuardianId) -> Result<Option<GuardianRecord>> {
-        self.db.lookup_tx(move |tx| accounts::guardian(tx, id))
-    }
-
-    async fn begin_household_closure(&self, household: HouseholdId, at: Timestamp) -> Result<()> {
-        self.db.write_tx(move |tx| children::begin_household_closure(tx, household, at)).await
-    }
-
-    async fn closing_households(&self) -> Result<Vec<HouseholdId>> {
-        self.db.read_tx(move |tx| children::closing_households(tx)).await
-    }
-
-    async fn purge_household(
-        &self,
-        household: HouseholdId,
-        settled_before: Timestamp,
-        entry: &NewEntry,
-    ) -> Result<bool> {
-        let entry = entry.clone();
-        self.db.write_tx(move |tx| accounts::purge_household(tx, household, settled_before, &entry)).await
-    }
-
-    async fn claim_due_notices(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> Result<Vec<NoticeRecord>> {
-        self.db.write_tx(move |tx| outbox::claim_due(tx, now, lease_until, limit)).await
-    }
-
-    async fn record_notice_delivery(&self, id: NoticeId, at: Timestamp, outcome: &NoticeDelivery) -> Result<()> {
-        let outcome = outcome.clone();
-        self.db.write_tx(move |tx| outbox::record_delivery(tx, id, at, &outcome)).await
-    }
-
-    async fn notices_for(&self, guardian: GuardianId, limit: u32) -> Result<Vec<NoticeRecord>> {
-        self.db.read_tx(move |tx| outbox::for_guardian(tx, guardian, limit)).await
-    }
-
-    async fn acquire_lease(&self, name: &str, holder: uuid::Uuid, now: Timestamp, until: Timestamp) -> Result<bool> {
-        let name = name.to_owned();
-        self.db.write_tx(move |tx| children::acquire_lease(tx, &name, holder, now, until)).await
-    }
-
-    async fn release_lease(&self, name: &str, holder: uuid::Uuid) -> Result<()> {
-        let name = name.to_owned();
-        self.db.write_tx(move |tx| children::release_lease(tx, &name, holder)).await
-    }
-
-    async fn record_sign_in_failure(&self, keys: &[[u8; 32]], at: Timestamp, forget_before: Timestamp) -> Result<()> {
-        let keys = keys.to_vec();
-        self.db.write_tx(move |tx| children::record_sign_in_failure(tx, &keys, at, forget_before)).await
-    }
-
-    async fn sign_in_failures(&self, keys: &[[u8; 32]], since: Timestamp, limit: u32) -> Result<Vec<Vec<Timestamp>>> {
-        let keys = keys.to_vec();
-        self.db.read_tx(move |tx| children::sign_in_failures(tx, &keys, since, limit)).await
-    }
-
-    async fn clear_sign_in_failures(&self, key: &[u8; 32]) -> Result<()> {
-        let key = *key;
-        self.db.write_tx(move |tx| children::clear_sign_in_failures(tx, &key)).await
-    }
-
-    async fn prune_sign_in_failures(&self, before: Timestamp) -> Result<u64> {
-        self.db.write_tx(move |tx| children::prune_sign_in_failures(tx, before)).await
+    fn ledger_entry(&self, index: u64) -> impl Future<Output = Result<Option<StoredEntry>>> + Send {
+        std::future::ready(self.db.lookup_mapped_tx(move |tx| ledger::entry(tx, index)))
     }
 }

@@ -1,0 +1,67 @@
+//! What a SQL backend supplies: how transaction bodies run (its executor),
+//! and the few operations that are its own. With these, [`super::store`]
+//! implements [`Store`](crate::Store) and [`Keystore`](crate::Keystore) once
+//! for every backend.
+
+use std::future::Future;
+
+use kidvault_ledger::Hash;
+
+use super::{ledger, Tx, R};
+use crate::model::StoredEntry;
+use crate::Result;
+
+/// Runs the shared SQL's transaction bodies. A body may run more than once
+/// (SQLite re-runs a batch whose member failed after writing; PostgreSQL
+/// re-runs a transaction that met a serialization conflict), so it must be
+/// `Fn` and decide everything from what it reads.
+pub trait SqlExecutor: Send + Sync + std::fmt::Debug {
+    /// A write transaction; the future resolves once it is durably committed.
+    fn write<T, F>(&self, f: F) -> impl Future<Output = Result<T>> + Send
+    where
+        T: Send + 'static,
+        F: Fn(&mut dyn Tx) -> R<T> + Send + 'static;
+
+    /// A read: scans, and anything whose cost grows with the data (on
+    /// PostgreSQL one snapshot).
+    fn read<T, F>(&self, f: F) -> impl Future<Output = Result<T>> + Send
+    where
+        T: Send + 'static,
+        F: Fn(&mut dyn Tx) -> R<T> + Send + 'static;
+
+    /// A bounded point read by primary or unique key. SQLite serves it on the
+    /// calling thread (the hand-off to a blocking thread costs more than the
+    /// read); by default it is a [`SqlExecutor::read`].
+    fn lookup<T, F>(&self, f: F) -> impl Future<Output = Result<T>> + Send
+    where
+        T: Send + 'static,
+        F: Fn(&mut dyn Tx) -> R<T> + Send + 'static,
+    {
+        self.read(f)
+    }
+
+    /// Leaves no copy of deleted rows in the backend's own files, where it can
+    /// ([`SqlExecutor::scrubs_its_files`]).
+    fn scrub(&self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Whether [`SqlExecutor::scrub`] removes deleted bytes from every file the
+    /// backend writes (SQLite: yes; PostgreSQL: no, see the README).
+    fn scrubs_its_files(&self) -> bool;
+}
+
+/// A data store backend: an executor, with the ledger's proof reads (by
+/// default the shared [`ledger::hashes_of`]; SQLite reads mapped pages).
+pub trait StoreBackend: SqlExecutor {
+    /// The tree hash of each range.
+    fn ledger_hashes(&self, ranges: Vec<(u64, u64)>) -> impl Future<Output = Result<Vec<Hash>>> + Send {
+        self.read(move |tx| ledger::hashes_of(tx, &ranges))
+    }
+
+    /// One ledger entry by index.
+    fn ledger_entry(&self, index: u64) -> impl Future<Output = Result<Option<StoredEntry>>> + Send {
+        self.lookup(move |tx| ledger::entry(tx, index))
+    }
+}
+
+/// A keystore backend: an executor over the keystore's own tables.
+pub trait KeystoreBackend: SqlExecutor {}
