@@ -139,7 +139,7 @@ pub fn fetch(tx: &mut dyn Tx, positions: &[(u8, u64)]) -> R<MapNodes> {
     for &(level, idx) in &lower {
         let (block, slot) = tile_slot(level, idx);
         if let std::collections::hash_map::Entry::Vacant(vacant) = tiles.entry(block) {
-            slot.insert(
+            vacant.insert(
                 tx.opt("SELECT hashes FROM ledger_tiles WHERE block = ?1", p![block as i64], |r| r.blob("hashes"))?,
             );
         }
