@@ -29,8 +29,8 @@ async fn fresh(versioned: bool) -> Option<S3BlobStore> {
 async fn blobs_round_trip_and_delete_on_s3() {
     let Some(blobs) = fresh(false).await else { return };
     let dir = tempfile_dir();
-    let store = kidvault_store::sqlite::SqliteStore::open(&dir.join("kidvault.db")).unwrap();
-    let keys = kidvault_store::sqlite::SqliteKeystore::open(&dir.join("keystore.db")).unwrap();
+    let store = kidvault_store_sqlite::SqliteStore::open(&dir.join("kidvault.db")).unwrap();
+    let keys = kidvault_store_sqlite::SqliteKeystore::open(&dir.join("keystore.db")).unwrap();
     kidvault_store::conformance::blobs_round_trip_and_delete(Arc::new(store), Arc::new(keys), Arc::new(blobs)).await;
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -187,7 +187,7 @@ pub(crate) async fn signed_up(
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use kidvault_store::sqlite::SqliteStore;
+    use kidvault_store_sqlite::SqliteStore;
 
     fn t(secs: i64) -> Timestamp {
         chrono::Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap() + chrono::Duration::seconds(secs)

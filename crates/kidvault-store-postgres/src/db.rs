@@ -19,6 +19,43 @@ use postgres::{Client, IsolationLevel, Row, Statement};
 
 use crate::target::Target;
 
+/// The shared SQL's executor for a type holding an `Arc<PgDb>` in `db`: writes
+/// SERIALIZABLE, reads REPEATABLE READ READ ONLY, both re-run on conflict.
+/// PostgreSQL keeps a deleted row's bytes in the table file until VACUUM
+/// reuses the space, and in WAL segments until they are recycled: kidvault
+/// cannot remove them, so a scrub does nothing and says so
+/// (`scrubs_its_files`; README, "Erasure on PostgreSQL").
+macro_rules! pg_executor {
+    ($t:ty) => {
+        impl kidvault_store::sql::backend::SqlExecutor for $t {
+            async fn write<T, F>(&self, f: F) -> kidvault_store::Result<T>
+            where
+                T: Send + 'static,
+                F: Fn(&mut dyn kidvault_store::sql::Tx) -> kidvault_store::sql::R<T> + Send + 'static,
+            {
+                self.db.write(move |tx| Ok(f(tx)?)).await
+            }
+
+            async fn read<T, F>(&self, f: F) -> kidvault_store::Result<T>
+            where
+                T: Send + 'static,
+                F: Fn(&mut dyn kidvault_store::sql::Tx) -> kidvault_store::sql::R<T> + Send + 'static,
+            {
+                self.db.read(move |tx| Ok(f(tx)?)).await
+            }
+
+            async fn scrub(&self) -> kidvault_store::Result<()> {
+                Ok(())
+            }
+
+            fn scrubs_its_files(&self) -> bool {
+                false
+            }
+        }
+    };
+}
+pub(crate) use pg_executor;
+
 /// How many times a transaction is tried before a conflict is reported.
 const MAX_ATTEMPTS: u32 = 12;
 /// Connections kept idle in the pool.
@@ -170,8 +207,8 @@ const CHECK_AFTER_IDLE: Duration = Duration::from_secs(2);
 
 /// One transaction: statements are prepared once per connection and reused.
 pub(crate) struct Tx<'a> {
-    tx: postgres::Transaction<'a>,
-    statements: &'a mut HashMap<String, Statement>,
+    pub(crate) tx: postgres::Transaction<'a>,
+    pub(crate) statements: &'a mut HashMap<String, Statement>,
 }
 
 pub(crate) type Params<'p> = &'p [&'p (dyn ToSql + Sync)];

@@ -3,8 +3,8 @@
 //! ids, as text and as the hex of their 16 bytes, except the tables that keep
 //! ids (never content) as the proof of deletion (the same list as on SQLite).
 
-use kidvault_store::sqlite::erasure::{Residue, PROOF_TABLES};
 use kidvault_store::Result;
+use kidvault_store_sqlite::erasure::{Residue, PROOF_TABLES};
 
 use crate::db::{connect_url as connect, store_error as backend};
 use crate::keystore::KEYSTORE_SCHEMA;

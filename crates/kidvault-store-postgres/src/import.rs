@@ -13,6 +13,11 @@ use kidvault_store::{Result, StoreError};
 use postgres::types::ToSql;
 use rusqlite::types::Value as Lite;
 
+/// A SQLite error as the store reports it.
+fn lite(e: rusqlite::Error) -> StoreError {
+    kidvault_store_sqlite::Error::from(e).into()
+}
+
 use crate::db::{connect_url, on_own_thread};
 use crate::keystore::KEYSTORE_SCHEMA;
 
@@ -91,15 +96,17 @@ fn copy_table(
     let names = columns.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
     let slots = (1..=columns.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
     let insert = dst.prepare(&format!("INSERT INTO {schema}.{table} ({names}) VALUES ({slots})")).map_err(bad)?;
-    let mut stmt = src.prepare(&format!("SELECT {names} FROM {table}"))?;
-    let mut rows = stmt.query([])?;
+    let mut stmt = src.prepare(&format!("SELECT {names} FROM {table}")).map_err(lite)?;
+    let mut rows = stmt.query([]).map_err(lite)?;
     let mut n = 0i64;
-    while let Some(row) = rows.next()? {
+    while let Some(row) = rows.next().map_err(lite)? {
         n += 1;
         let values = columns
             .iter()
             .enumerate()
-            .map(|(i, (name, ty))| convert(row.get::<_, Lite>(i)?, ty, &format!("{table}.{name}, row {n}")))
+            .map(|(i, (name, ty))| {
+                convert(row.get::<_, Lite>(i).map_err(lite)?, ty, &format!("{table}.{name}, row {n}"))
+            })
             .collect::<Result<Vec<_>>>()?;
         let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref() as &(dyn ToSql + Sync)).collect();
         dst.execute(&insert, &params).map_err(bad)?;
@@ -115,8 +122,8 @@ pub fn import_sqlite(data: &Path, keys: &Path, url: &str) -> Result<Counts> {
     crate::PgKeystore::open(url, 1)?;
     on_own_thread(|| {
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
-        let data = rusqlite::Connection::open_with_flags(data, flags)?;
-        let keys = rusqlite::Connection::open_with_flags(keys, flags)?;
+        let data = rusqlite::Connection::open_with_flags(data, flags).map_err(lite)?;
+        let keys = rusqlite::Connection::open_with_flags(keys, flags).map_err(lite)?;
         let mut client = connect_url(url)?;
         let mut tx = client.transaction().map_err(bad)?;
         let existing: i64 = tx

@@ -3,10 +3,7 @@
 
 use std::sync::Arc;
 
-use std::future::Future;
-
-use kidvault_store::sql::backend::{KeystoreBackend, SqlExecutor};
-use kidvault_store::sql::{Tx, R};
+use kidvault_store::sql::backend::KeystoreBackend;
 use kidvault_store::Result;
 
 use crate::db::PgDb;
@@ -32,31 +29,6 @@ impl PgKeystore {
     }
 }
 
-impl SqlExecutor for PgKeystore {
-    fn write<T, F>(&self, f: F) -> impl Future<Output = Result<T>> + Send
-    where
-        T: Send + 'static,
-        F: Fn(&mut dyn Tx) -> R<T> + Send + 'static,
-    {
-        self.db.write(move |tx| Ok(f(tx)?))
-    }
-
-    fn read<T, F>(&self, f: F) -> impl Future<Output = Result<T>> + Send
-    where
-        T: Send + 'static,
-        F: Fn(&mut dyn Tx) -> R<T> + Send + 'static,
-    {
-        self.db.read(move |tx| Ok(f(tx)?))
-    }
-
-    /// As for the data store: see [`crate::PgStore`]'s scrub.
-    fn scrub(&self) -> impl Future<Output = Result<()>> + Send {
-        std::future::ready(Ok(()))
-    }
-
-    fn scrubs_its_files(&self) -> bool {
-        false
-    }
-}
+crate::db::pg_executor!(PgKeystore);
 
 impl KeystoreBackend for PgKeystore {}

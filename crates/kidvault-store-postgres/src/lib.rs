@@ -21,6 +21,7 @@
 //!
 //! Invariant, as for every backend: nothing here ever receives plaintext child content.
 
+pub mod admin;
 pub mod audit;
 mod db;
 pub mod erasure;
@@ -29,6 +30,7 @@ mod keystore;
 mod sqltx;
 mod store;
 mod target;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use keystore::{PgKeystore, KEYSTORE_SCHEMA};

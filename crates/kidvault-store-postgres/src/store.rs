@@ -2,11 +2,9 @@
 //! transactions retried on conflict). [`kidvault_store::Store`] itself is the
 //! shared SQL's ([`kidvault_store::sql`]).
 
-use std::future::Future;
 use std::sync::Arc;
 
-use kidvault_store::sql::backend::{SqlExecutor, StoreBackend};
-use kidvault_store::sql::{Tx, R};
+use kidvault_store::sql::backend::StoreBackend;
 use kidvault_store::Result;
 
 use crate::db::PgDb;
@@ -36,33 +34,6 @@ impl PgStore {
     }
 }
 
-impl SqlExecutor for PgStore {
-    fn write<T, F>(&self, f: F) -> impl Future<Output = Result<T>> + Send
-    where
-        T: Send + 'static,
-        F: Fn(&mut dyn Tx) -> R<T> + Send + 'static,
-    {
-        self.db.write(move |tx| Ok(f(tx)?))
-    }
-
-    fn read<T, F>(&self, f: F) -> impl Future<Output = Result<T>> + Send
-    where
-        T: Send + 'static,
-        F: Fn(&mut dyn Tx) -> R<T> + Send + 'static,
-    {
-        self.db.read(move |tx| Ok(f(tx)?))
-    }
-
-    /// PostgreSQL keeps a deleted row's bytes in the table file until VACUUM
-    /// reuses the space, and in WAL segments until they are recycled: kidvault
-    /// cannot remove them, and says so (README, "Erasure on PostgreSQL").
-    fn scrub(&self) -> impl Future<Output = Result<()>> + Send {
-        std::future::ready(Ok(()))
-    }
-
-    fn scrubs_its_files(&self) -> bool {
-        false
-    }
-}
+crate::db::pg_executor!(PgStore);
 
 impl StoreBackend for PgStore {}

@@ -20,35 +20,10 @@ pub fn server() -> Option<String> {
     }
 }
 
-/// `url` with its database name replaced by `name`.
-pub fn with_dbname(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let after_scheme = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[after_scheme..].find('/').map_or(base.len(), |i| after_scheme + i);
-    let mut out = format!("{}/{name}", &base[..host_end]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
-}
-
 /// Creates an empty database on the server at `server_url`; returns its URL.
 /// Blocking: call from a blocking thread.
 pub fn create_database(server_url: &str) -> kidvault_store::Result<String> {
-    create_database_named(server_url, DATABASE_PREFIX)
-}
-
-/// Creates an empty database named `prefix` + a fresh id on the server at
-/// `server_url` (benchmarks use `kvbench_`); returns its URL. Blocking.
-pub fn create_database_named(server_url: &str, prefix: &str) -> kidvault_store::Result<String> {
-    let name = format!("{prefix}{}", uuid::Uuid::now_v7().simple());
-    let mut admin = crate::db::connect_url(server_url)?;
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).map_err(crate::db::store_error)?;
-    Ok(with_dbname(server_url, &name))
+    crate::admin::create_database_named(server_url, DATABASE_PREFIX)
 }
 
 /// A fresh database for one test, or `None` when tests run on SQLite. Panics

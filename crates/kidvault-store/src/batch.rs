@@ -7,7 +7,7 @@ use std::sync::mpsc::Receiver;
 /// The next batch, or `None` once every sender is gone. A batch holds at most
 /// `max_items` requests and stops growing once their `weight` reaches
 /// `max_weight` (it always holds at least one).
-pub(crate) fn next_batch<T>(
+pub fn next_batch<T>(
     queue: &Receiver<T>,
     max_items: usize,
     max_weight: usize,

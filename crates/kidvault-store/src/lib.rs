@@ -8,21 +8,23 @@
 //!   key here makes every copy of that child's data unreadable.
 //! - [`BlobStore`]: large ciphertext (audio), addressed by an opaque [`BlobLocator`].
 //!
-//! Backends: [`sqlite`] (embedded default: WAL, one writer thread that commits
-//! concurrent requests together, read connections in parallel) and
-//! [`local_blob`] (append-only segment files, one `fdatasync` per batch). The
-//! [`conformance`] suite states what every backend must do; a PostgreSQL backend
-//! runs the same suite.
+//! [`sql`] implements `Store` and `Keystore` once, in SQL, for every SQL
+//! backend (`kidvault-store-sqlite`, the embedded default;
+//! `kidvault-store-postgres`); a backend supplies only how transactions run.
+//! [`local_blob`] is the embedded `BlobStore` (append-only segment files, one
+//! `fdatasync` per batch). The [`conformance`] suite states what every backend
+//! must do.
 //!
 //! Invariant: nothing in this crate ever receives plaintext child content.
 
 pub mod audit;
-mod batch;
+pub mod batch;
+/// What every backend must do (for backends' tests: the `testing` feature).
+#[cfg(feature = "testing")]
 pub mod conformance;
 pub mod local_blob;
 pub mod model;
 pub mod sql;
-pub mod sqlite;
 mod traits;
 
 pub use local_blob::LocalBlobStore;
@@ -67,18 +69,6 @@ impl From<kidvault_ledger::LedgerError> for StoreError {
     }
 }
 
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full(e.to_string()),
-            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
-                StoreError::Corrupt(e.to_string())
-            }
-            _ => StoreError::Backend(e.to_string()),
-        }
-    }
-}
-
 impl From<std::io::Error> for StoreError {
     fn from(e: std::io::Error) -> Self {
         if is_full(&e) {
@@ -114,17 +104,10 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 mod tests {
     use super::*;
 
-    /// A database that cannot grow (its size cap reached, as on a full disk)
-    /// and a write that meets ENOSPC are `Full`, not a generic failure: the
-    /// API answers them `507 insufficient_storage`.
+    /// A write that meets ENOSPC is `Full`, not a generic failure: the API
+    /// answers it `507 insufficient_storage`.
     #[test]
     fn a_full_disk_is_told_apart_from_other_failures() {
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE t (b BLOB); PRAGMA max_page_count = 8;").unwrap();
-        let err = (0..100)
-            .find_map(|_| conn.execute("INSERT INTO t VALUES (zeroblob(4096))", []).err())
-            .expect("the capped database fills up");
-        assert!(matches!(StoreError::from(err), StoreError::Full(_)));
         let enospc = std::io::Error::from_raw_os_error(28);
         assert!(matches!(StoreError::from(enospc), StoreError::Full(_)));
         let other = std::io::Error::from(std::io::ErrorKind::PermissionDenied);

@@ -19,9 +19,9 @@ use kidvault_crypto::{FileKeyProvider, KeyProvider};
 use kidvault_http::{metrics::Metrics, AppState};
 use kidvault_ledger::checkpoint::Signer;
 use kidvault_service::Vault;
-use kidvault_store::sqlite::{SqliteKeystore, SqliteStore};
 use kidvault_store::{BlobStore, Keystore, LocalBlobStore, Store};
 use kidvault_store_postgres::{PgKeystore, PgStore};
+use kidvault_store_sqlite::{SqliteKeystore, SqliteStore};
 use tokio::net::TcpListener;
 
 use crate::config::{Backend, Blobs, Config};

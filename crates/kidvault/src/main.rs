@@ -462,7 +462,7 @@ async fn main() -> anyhow::Result<()> {
             let audit = match cfg.backend()? {
                 kidvault::config::Backend::Sqlite(db) => {
                     anyhow::ensure!(db.exists(), "no data store at {}", db.display());
-                    kidvault_store::sqlite::audit::verify_ledger(&db, &verifier)?
+                    kidvault_store_sqlite::audit::verify_ledger(&db, &verifier)?
                 }
                 kidvault::config::Backend::Postgres(url) => {
                     kidvault_store_postgres::audit::verify_ledger(&url, &verifier)?
@@ -473,7 +473,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::VerifyErasure { at, child, items } => {
             let cfg = at.config(None)?;
-            use kidvault_store::sqlite::erasure;
+            use kidvault_store_sqlite::erasure;
             let backend = cfg.backend()?;
             if let kidvault::config::Backend::Sqlite(db) = &backend {
                 anyhow::ensure!(db.exists(), "no data store at {}", db.display());

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use kidvault_store::sqlite::SqliteStore;
 use kidvault_store::Store;
 use kidvault_store_postgres::PgStore;
+use kidvault_store_sqlite::SqliteStore;
 
 use crate::app::{open_blobs, open_stores};
 use crate::config::{Backend, Config};

@@ -201,7 +201,7 @@ async fn a_database_restart_is_answered_with_503_and_no_request_fails_after_it()
     let (g, child, _) = household(&app, "ana@example.org").await;
     let url = database_of(app.dir.path()).unwrap();
     let name = url.split('?').next().unwrap().rsplit('/').next().unwrap().to_owned();
-    let admin = kidvault_store_postgres::testing::with_dbname(&url, "postgres");
+    let admin = kidvault_store_postgres::admin::with_dbname(&url, "postgres");
     let cut = format!(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
     );

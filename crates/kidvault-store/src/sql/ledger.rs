@@ -236,3 +236,36 @@ pub fn checkpoint_at(tx: &mut dyn Tx, size: u64) -> R<Option<String>> {
     let Ok(size) = i64::try_from(size) else { return Ok(None) };
     tx.opt("SELECT note FROM ledger_checkpoints WHERE size = ?1", p![size], |r| r.string("note"))
 }
+
+/// The rows `kidvault ledger verify` reads ([`crate::audit::verify`]), through
+/// one transaction of either backend.
+#[allow(missing_debug_implementations)] // a borrowed transaction
+pub struct AuditRows<'a>(pub &'a mut dyn Tx);
+
+impl crate::audit::LedgerRows for AuditRows<'_> {
+    fn checkpoints(&mut self) -> crate::Result<Vec<(u64, String)>> {
+        Ok(self.0.rows("SELECT size, note FROM ledger_checkpoints ORDER BY size", p![], |r| {
+            Ok((index(r.i64("size")?)?, r.string("note")?))
+        })?)
+    }
+
+    fn entries(&mut self, from: u64, limit: usize) -> crate::Result<Vec<crate::audit::StoredRow>> {
+        Ok(self.0.rows(
+            "SELECT idx, body, leaf_hash FROM ledger_entries WHERE idx >= ?1 ORDER BY idx LIMIT ?2",
+            p![from as i64, limit as i64],
+            |r| Ok((index(r.i64("idx")?)?, r.blob("body")?, r.blob("leaf_hash")?)),
+        )?)
+    }
+
+    fn node(&mut self, level: u8, idx: u64) -> crate::Result<Option<Vec<u8>>> {
+        Ok(self.0.opt(
+            "SELECT hash FROM ledger_nodes WHERE level = ?1 AND idx = ?2",
+            p![i64::from(level), idx as i64],
+            |r| r.blob("hash"),
+        )?)
+    }
+
+    fn tile(&mut self, block: u64) -> crate::Result<Option<Vec<u8>>> {
+        Ok(self.0.opt("SELECT hashes FROM ledger_tiles WHERE block = ?1", p![block as i64], |r| r.blob("hashes"))?)
+    }
+}

@@ -10,8 +10,8 @@ use std::time::Instant;
 use kidvault_ledger::entry::{EntryKind, NewEntry};
 use kidvault_ledger::hash::leaf_hash;
 use kidvault_ledger::verify::verify_inclusion;
-use kidvault_store::sqlite::SqliteStore;
 use kidvault_store::Store;
+use kidvault_store_sqlite::SqliteStore;
 use serde_json::{json, Value};
 
 use super::{rss_kib, storage_read_bytes, Hist};

@@ -98,11 +98,10 @@ pub fn bench_database(database: Option<&str>) -> anyhow::Result<Option<String>> 
     match database {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             let server = url.to_owned();
-            let created = std::thread::spawn(move || {
-                kidvault_store_postgres::testing::create_database_named(&server, "kvbench_")
-            })
-            .join()
-            .map_err(|_| anyhow::anyhow!("creating the benchmark database panicked"))??;
+            let created =
+                std::thread::spawn(move || kidvault_store_postgres::admin::create_database_named(&server, "kvbench_"))
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("creating the benchmark database panicked"))??;
             eprintln!("bench: PostgreSQL database {}", created.rsplit('/').next().unwrap_or_default());
             Ok(Some(created))
         }

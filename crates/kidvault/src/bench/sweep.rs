@@ -13,8 +13,8 @@ use std::time::Instant;
 use chrono::{Duration, Utc};
 use kidvault_domain::entities::{Child, ChildStatus, Guardian};
 use kidvault_domain::ids::{ChildId, GuardianId, HouseholdId};
-use kidvault_store::sqlite::SqliteStore;
 use kidvault_store::{ChildRecord, GuardianRecord, Sealed, Store};
+use kidvault_store_sqlite::SqliteStore;
 use serde_json::{json, Value};
 
 use super::rss_kib;

@@ -58,7 +58,7 @@ impl UpperNodes {
             let mut rows = stmt.query([level])?;
             while let Some(r) = rows.next()? {
                 let h = Hash::try_from(r.get::<_, Vec<u8>>(0)?)
-                    .map_err(|_| crate::StoreError::Corrupt("node hash".into()))?;
+                    .map_err(|_| kidvault_store::StoreError::Corrupt("node hash".into()))?;
                 hashes.push(h);
             }
             lv.count += hashes.len();
@@ -91,7 +91,7 @@ impl UpperNodes {
             return Ok(map);
         }
         // The lower levels from their block's tile (one lookup), the rest by node.
-        let fetched = super::ledger::fetch(conn, &missing)?;
+        let fetched = crate::ledger::fetch(conn, &missing)?;
         if fetched.0.keys().all(|&(level, _)| level < MIN_LEVEL) {
             // Only tile levels, which are never cached: no need for the write lock.
             map.0.extend(fetched.0);
@@ -141,9 +141,9 @@ mod tests {
     #[test]
     fn cached_and_uncached_proofs_agree_as_the_log_grows() {
         let dir = tempfile::tempdir().unwrap();
-        let db = super::super::store::SqliteStore::open(&dir.path().join("s.db")).unwrap();
-        let conn = super::super::open_conn(&dir.path().join("s.db"), super::super::Role::Writer).unwrap();
-        crate::sql::ledger::append(&mut super::super::tx::SqliteTx(&conn), &entries(3000)).unwrap();
+        let db = crate::store::SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        let conn = crate::open_conn(&dir.path().join("s.db"), crate::Role::Writer).unwrap();
+        kidvault_store::sql::ledger::append(&mut crate::tx::SqliteTx(&conn), &entries(3000)).unwrap();
         let cache = UpperNodes::default();
         // The reference: every node, computed in memory from the stored leaves.
         let reference = |size: u64| {
@@ -164,7 +164,7 @@ mod tests {
                 let ranges = inclusion_ranges(index, size).unwrap();
                 let pos = positions(&ranges);
                 let cached = cache.fetch(&conn, &pos).unwrap();
-                let plain = super::super::ledger::fetch(&conn, &pos).unwrap();
+                let plain = crate::ledger::fetch(&conn, &pos).unwrap();
                 for (s, e) in &ranges {
                     let want = root_of(&truth, *s, *e).unwrap();
                     assert_eq!(root_of(&cached, *s, *e).unwrap(), want, "cached, index {index}");
@@ -179,17 +179,17 @@ mod tests {
         // Every slot of a tile holds its node.
         let mut from_tiles = MapNodes::default();
         let all: Vec<(u8, u64)> = (0..6u8).flat_map(|l| (0..(256u64 >> l)).map(move |i| (l, i))).collect();
-        assert!(super::super::ledger::fetch_tiled(&conn, &all, &mut from_tiles).unwrap().is_empty());
+        assert!(crate::ledger::fetch_tiled(&conn, &all, &mut from_tiles).unwrap().is_empty());
         let truth = reference(3000);
         assert!(all.iter().all(|p| from_tiles.0.get(p) == truth.0.get(p)));
         let rows: i64 = conn.query_row("SELECT count(*) FROM ledger_nodes WHERE level < 6", [], |r| r.get(0)).unwrap();
         assert_eq!(rows, 0, "lower levels are not rows of their own");
         // Nodes written after warming are read from disk, then kept; appends in
         // small batches complete blocks begun by earlier appends.
-        crate::sql::ledger::append(&mut super::super::tx::SqliteTx(&conn), &entries(2000)).unwrap();
+        kidvault_store::sql::ledger::append(&mut crate::tx::SqliteTx(&conn), &entries(2000)).unwrap();
         check(5000);
         for _ in 0..10 {
-            crate::sql::ledger::append(&mut super::super::tx::SqliteTx(&conn), &entries(7)).unwrap();
+            kidvault_store::sql::ledger::append(&mut crate::tx::SqliteTx(&conn), &entries(7)).unwrap();
         }
         check(5070);
         drop(db);

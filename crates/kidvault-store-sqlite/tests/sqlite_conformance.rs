@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use kidvault_store::sqlite::{SqliteKeystore, SqliteStore};
 use kidvault_store::{BlobStore, Keystore, LocalBlobStore, Store};
+use kidvault_store_sqlite::{SqliteKeystore, SqliteStore};
 
 async fn embedded() -> Option<(tempfile::TempDir, Arc<dyn Store>, Arc<dyn Keystore>, Arc<dyn BlobStore>)> {
     let dir = tempfile::tempdir().unwrap();

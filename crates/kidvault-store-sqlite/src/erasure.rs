@@ -9,7 +9,7 @@ use std::path::Path;
 
 use rusqlite::types::ValueRef;
 
-use super::open_conn;
+use crate::open_conn;
 use crate::Result;
 
 /// Tables that may name deleted ids: the proof of deletion itself.
@@ -37,7 +37,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 /// Scans a SQLite file (data store or keystore) for the ids.
 pub fn scan_database(db: &Path, ids: &[uuid::Uuid]) -> Result<Vec<Residue>> {
-    let conn = open_conn(db, super::Role::Reader)?;
+    let conn = open_conn(db, crate::Role::Reader)?;
     let tables: Vec<String> = {
         let mut stmt = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
@@ -106,14 +106,14 @@ pub fn scan_raw(db: &Path, ids: &[uuid::Uuid]) -> Result<Vec<Residue>> {
 
 /// The items recorded as deleted for `child` (from the deletion records).
 pub fn deleted_items_of(db: &Path, child: uuid::Uuid) -> Result<Vec<uuid::Uuid>> {
-    let conn = open_conn(db, super::Role::Reader)?;
+    let conn = open_conn(db, crate::Role::Reader)?;
     let mut stmt = conn.prepare(
         "SELECT di.item_id FROM deletion_items di JOIN deletions d ON d.id = di.deletion_id WHERE d.child_id = ?1",
     )?;
     let rows = stmt.query_map([child.as_bytes().to_vec()], |r| r.get::<_, Vec<u8>>(0))?;
     let mut out = Vec::new();
     for r in rows {
-        out.push(super::uuid_from_sql(&r?)?);
+        out.push(crate::uuid_from_sql(&r?)?);
     }
     Ok(out)
 }
@@ -129,8 +129,7 @@ mod tests {
     async fn a_deleted_row_stays_in_the_wal_until_scrubbed_and_the_raw_scan_sees_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k.db");
-        let db =
-            super::super::Db::open(&path, &[(1, "CREATE TABLE k (id BLOB PRIMARY KEY, v BLOB NOT NULL);")]).unwrap();
+        let db = crate::Db::open(&path, &[(1, "CREATE TABLE k (id BLOB PRIMARY KEY, v BLOB NOT NULL);")]).unwrap();
         let id = uuid::Uuid::now_v7();
         let write = |sql: &'static str| {
             db.write(move |c| {
@@ -140,7 +139,7 @@ mod tests {
         };
         write("INSERT INTO k (id, v) VALUES (?1, randomblob(60))").await.unwrap();
         // Keep the background checkpointer from folding the frames in first.
-        let reader = open_conn(&path, super::super::Role::Reader).unwrap();
+        let reader = open_conn(&path, crate::Role::Reader).unwrap();
         reader.execute_batch("BEGIN; SELECT count(*) FROM k;").unwrap();
         write("DELETE FROM k WHERE id = ?1").await.unwrap();
         assert!(scan_database(&path, &[id]).unwrap().is_empty(), "gone from the table");

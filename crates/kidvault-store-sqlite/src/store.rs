@@ -1,5 +1,5 @@
 //! The data store on SQLite: its executor (the [`Db`]) and its ledger proof
-//! readers. [`crate::Store`] itself is the shared SQL's ([`crate::sql`]).
+//! readers. [`kidvault_store::Store`] itself is the shared SQL's ([`kidvault_store::sql`]).
 
 use std::path::Path;
 
@@ -7,11 +7,11 @@ use std::future::Future;
 
 use kidvault_ledger::Hash;
 
-use super::{ledger as mapped, Db};
-use crate::model::StoredEntry;
-use crate::sql::backend::{SqlExecutor, StoreBackend};
-use crate::sql::{ledger, Tx, R};
-use crate::Result;
+use crate::{ledger as mapped, Db};
+use kidvault_store::model::StoredEntry;
+use kidvault_store::sql::backend::StoreBackend;
+use kidvault_store::sql::ledger;
+use kidvault_store::Result;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/store_0001_init.sql")),
@@ -31,7 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 pub struct SqliteStore {
     db: Db,
     /// The ledger's upper subtree hashes, for fast proofs.
-    upper: super::upper::UpperNodes,
+    upper: crate::upper::UpperNodes,
 }
 
 impl SqliteStore {
@@ -40,48 +40,16 @@ impl SqliteStore {
     }
 }
 
-impl SqlExecutor for SqliteStore {
-    fn write<T, F>(&self, f: F) -> impl Future<Output = Result<T>> + Send
-    where
-        T: Send + 'static,
-        F: Fn(&mut dyn Tx) -> R<T> + Send + 'static,
-    {
-        self.db.write_tx(f)
-    }
-
-    fn read<T, F>(&self, f: F) -> impl Future<Output = Result<T>> + Send
-    where
-        T: Send + 'static,
-        F: Fn(&mut dyn Tx) -> R<T> + Send + 'static,
-    {
-        self.db.read_tx(f)
-    }
-
-    fn lookup<T, F>(&self, f: F) -> impl Future<Output = Result<T>> + Send
-    where
-        T: Send + 'static,
-        F: Fn(&mut dyn Tx) -> R<T> + Send + 'static,
-    {
-        std::future::ready(self.db.lookup_tx(f))
-    }
-
-    fn scrub(&self) -> impl Future<Output = Result<()>> + Send {
-        self.db.scrub()
-    }
-
-    fn scrubs_its_files(&self) -> bool {
-        true
-    }
-}
+crate::db_executor!(SqliteStore);
 
 /// The ledger's proofs and entries are read through connections that map the
-/// file (see [`super::Role::Mapped`]), the upper tree from memory.
+/// file (see [`crate::Role::Mapped`]), the upper tree from memory.
 impl StoreBackend for SqliteStore {
     fn ledger_hashes(&self, ranges: Vec<(u64, u64)>) -> impl Future<Output = Result<Vec<Hash>>> + Send {
-        std::future::ready(self.db.lookup_mapped(|c| mapped::hashes_of(c, &self.upper, &ranges)))
+        std::future::ready(self.db.lookup_mapped(|c| mapped::hashes_of(c, &self.upper, &ranges)).map_err(Into::into))
     }
 
     fn ledger_entry(&self, index: u64) -> impl Future<Output = Result<Option<StoredEntry>>> + Send {
-        std::future::ready(self.db.lookup_mapped_tx(move |tx| ledger::entry(tx, index)))
+        std::future::ready(self.db.lookup_mapped_tx(move |tx| ledger::entry(tx, index)).map_err(Into::into))
     }
 }

@@ -1,4 +1,10 @@
-//! The embedded SQLite backend.
+//! # kidvault-store-sqlite
+//!
+//! The embedded backend of kidvault's [`Store`](kidvault_store::Store) and
+//! [`Keystore`](kidvault_store::Keystore): each a SQLite file, served by the
+//! executor below. What the store does is the shared SQL's
+//! ([`kidvault_store::sql`]); this crate is how it runs on SQLite, its
+//! migrations, its ledger proof readers, its erasure scan and ledger audit.
 //!
 //! One database file is served by one writer thread and a pool of readers. The
 //! writer drains every write waiting in its queue and commits them together: one
@@ -26,8 +32,114 @@ use rusqlite::{Connection, OpenFlags};
 pub use keystore::SqliteKeystore;
 pub use store::SqliteStore;
 
-use crate::sql::Tx;
-use crate::{Result, StoreError};
+use kidvault_store::sql::Tx;
+use kidvault_store::StoreError;
+
+/// An error inside the backend: the store's own, or the driver's classified as
+/// the store reports it. It converts into [`StoreError`] at the boundary.
+#[derive(Debug)]
+pub struct Error(pub StoreError);
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl From<Error> for StoreError {
+    fn from(e: Error) -> Self {
+        e.0
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error(e)
+    }
+}
+
+impl From<kidvault_store::sql::TxError> for Error {
+    fn from(e: kidvault_store::sql::TxError) -> Self {
+        Error(e.into())
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error(e.into())
+    }
+}
+
+impl From<kidvault_ledger::LedgerError> for Error {
+    fn from(e: kidvault_ledger::LedgerError) -> Self {
+        Error(e.into())
+    }
+}
+
+/// A driver error as the store reports it: a full disk, a damaged file, or
+/// else a backend failure.
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error(match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full(e.to_string()),
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+                StoreError::Corrupt(e.to_string())
+            }
+            _ => StoreError::Backend(e.to_string()),
+        })
+    }
+}
+
+/// The shared SQL's executor for a type holding a [`Db`] in `db`: writes go to
+/// the writer's next batch, reads to a blocking thread, point lookups run
+/// inline; a scrub truncates the WAL.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! db_executor {
+    ($t:ty) => {
+        impl kidvault_store::sql::backend::SqlExecutor for $t {
+            async fn write<T, F>(&self, f: F) -> kidvault_store::Result<T>
+            where
+                T: Send + 'static,
+                F: Fn(&mut dyn kidvault_store::sql::Tx) -> kidvault_store::sql::R<T> + Send + 'static,
+            {
+                Ok(self.db.write_tx(f).await?)
+            }
+
+            async fn read<T, F>(&self, f: F) -> kidvault_store::Result<T>
+            where
+                T: Send + 'static,
+                F: Fn(&mut dyn kidvault_store::sql::Tx) -> kidvault_store::sql::R<T> + Send + 'static,
+            {
+                Ok(self.db.read_tx(f).await?)
+            }
+
+            fn lookup<T, F>(&self, f: F) -> impl std::future::Future<Output = kidvault_store::Result<T>> + Send
+            where
+                T: Send + 'static,
+                F: Fn(&mut dyn kidvault_store::sql::Tx) -> kidvault_store::sql::R<T> + Send + 'static,
+            {
+                std::future::ready(self.db.lookup_tx(f).map_err(Into::into))
+            }
+
+            async fn scrub(&self) -> kidvault_store::Result<()> {
+                Ok(self.db.scrub().await?)
+            }
+
+            fn scrubs_its_files(&self) -> bool {
+                true
+            }
+        }
+    };
+}
 
 const MAX_BATCH: usize = 512;
 const MAX_IDLE_READERS: usize = 8;
@@ -64,8 +176,8 @@ impl<T: Send, F: Fn(&Connection) -> Result<T> + Send> WriteJob for Job<T, F> {
     fn complete(self: Box<Self>, commit: std::result::Result<(), &StoreError>) {
         let out = match (commit, self.result) {
             (Ok(()), Some(result)) => result,
-            (Ok(()), None) => Err(StoreError::Backend("write was not run".into())),
-            (Err(e), _) => Err(StoreError::Backend(format!("commit failed: {e}"))),
+            (Ok(()), None) => Err(Error(StoreError::Backend("write was not run".into()))),
+            (Err(e), _) => Err(Error(StoreError::Backend(format!("commit failed: {e}")))),
         };
         let _ = self.reply.send(out);
     }
@@ -146,7 +258,7 @@ impl Db {
         let conn = open_conn(path, Role::Writer)?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Backend(format!("could not enable WAL (got {mode})")));
+            return Err(Error(StoreError::Backend(format!("could not enable WAL (got {mode})"))));
         }
         migrate(&conn, migrations)?;
         // Whatever a crash left in the WAL (a deletion's old page images among
@@ -157,11 +269,11 @@ impl Db {
         let problems: Vec<String> =
             conn.prepare("PRAGMA quick_check(10)")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
         if problems.iter().any(|p| p != "ok") {
-            return Err(StoreError::Corrupt(format!(
+            return Err(Error(StoreError::Corrupt(format!(
                 "{} fails its integrity check: {}",
                 path.display(),
                 problems.join("; ")
-            )));
+            ))));
         }
         // Checkpoints move off the writer: it only appends to the WAL (the durable
         // part), while its own thread copies committed pages back into the file.
@@ -207,7 +319,7 @@ impl Db {
         match rx.await.map_err(|_| StoreError::Backend("writer thread has stopped".into()))? {
             // SQLite reports some writes that meet a full disk as I/O errors
             // (growing the WAL or its index): when the volume has no room, say so.
-            Err(StoreError::Backend(m)) if self.volume_is_full() => Err(StoreError::Full(m)),
+            Err(Error(StoreError::Backend(m))) if self.volume_is_full() => Err(Error(StoreError::Full(m))),
             other => other,
         }
     }
@@ -217,7 +329,7 @@ impl Db {
     fn volume_is_full(&self) -> bool {
         let Some(dir) = self.path.parent() else { return false };
         let probe = dir.join(".space-probe");
-        let full = std::fs::write(&probe, [0u8; 64 * 1024]).err().is_some_and(|e| crate::is_full(&e));
+        let full = std::fs::write(&probe, [0u8; 64 * 1024]).err().is_some_and(|e| kidvault_store::is_full(&e));
         let _ = std::fs::remove_file(&probe);
         full
     }
@@ -226,7 +338,7 @@ impl Db {
     pub(crate) async fn write_tx<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: Fn(&mut dyn Tx) -> crate::sql::R<T> + Send + 'static,
+        F: Fn(&mut dyn Tx) -> kidvault_store::sql::R<T> + Send + 'static,
     {
         self.write(move |c| shared(c, &f)).await
     }
@@ -235,7 +347,7 @@ impl Db {
     pub(crate) async fn read_tx<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut dyn Tx) -> crate::sql::R<T> + Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> kidvault_store::sql::R<T> + Send + 'static,
     {
         self.read(move |c| shared(c, f)).await
     }
@@ -266,12 +378,12 @@ impl Db {
     }
 
     /// As [`Db::lookup`], for a body written in the shared SQL.
-    pub(crate) fn lookup_tx<T>(&self, f: impl FnOnce(&mut dyn Tx) -> crate::sql::R<T>) -> Result<T> {
+    pub(crate) fn lookup_tx<T>(&self, f: impl FnOnce(&mut dyn Tx) -> kidvault_store::sql::R<T>) -> Result<T> {
         self.lookup(|c| shared(c, f))
     }
 
     /// As [`Db::lookup_mapped`], for a body written in the shared SQL.
-    pub(crate) fn lookup_mapped_tx<T>(&self, f: impl FnOnce(&mut dyn Tx) -> crate::sql::R<T>) -> Result<T> {
+    pub(crate) fn lookup_mapped_tx<T>(&self, f: impl FnOnce(&mut dyn Tx) -> kidvault_store::sql::R<T>) -> Result<T> {
         self.lookup_mapped(|c| shared(c, f))
     }
 
@@ -309,7 +421,7 @@ impl Db {
 }
 
 /// Runs a body written in the shared SQL on `c`, inside the caller's transaction.
-pub(crate) fn shared<T>(c: &Connection, f: impl FnOnce(&mut dyn Tx) -> crate::sql::R<T>) -> Result<T> {
+pub(crate) fn shared<T>(c: &Connection, f: impl FnOnce(&mut dyn Tx) -> kidvault_store::sql::R<T>) -> Result<T> {
     Ok(f(&mut tx::SqliteTx(c))?)
 }
 
@@ -403,7 +515,7 @@ fn scrub_conn(conn: &Connection) -> Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
-    Err(StoreError::Backend(format!("could not truncate the WAL: {last}")))
+    Err(Error(StoreError::Backend(format!("could not truncate the WAL: {last}"))))
 }
 
 fn in_savepoint<T>(conn: &Connection, f: impl Fn(&Connection) -> Result<T>) -> Result<T> {
@@ -435,7 +547,7 @@ fn run_batch(
     batch: &mut [Box<dyn WriteJob>],
     isolated: bool,
 ) -> std::result::Result<(), BatchFailure> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| BatchFailure::Failed(e.into()))?;
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| BatchFailure::Failed(Error::from(e).0))?;
     for job in batch.iter_mut() {
         if job.run(conn, isolated) {
             let _ = conn.execute_batch("ROLLBACK");
@@ -444,12 +556,12 @@ fn run_batch(
     }
     conn.execute_batch("COMMIT").map_err(|e| {
         let _ = conn.execute_batch("ROLLBACK");
-        BatchFailure::Failed(e.into())
+        BatchFailure::Failed(Error::from(e).0)
     })
 }
 
 fn writer_loop(conn: &Connection, jobs: &mpsc::Receiver<Box<dyn WriteJob>>, scrubs: &mpsc::Receiver<ScrubReply>) {
-    while let Some(mut batch) = crate::batch::next_batch(jobs, MAX_BATCH, MAX_BATCH, |_| 1) {
+    while let Some(mut batch) = kidvault_store::batch::next_batch(jobs, MAX_BATCH, MAX_BATCH, |_| 1) {
         let outcome = match run_batch(conn, &mut batch, false) {
             Err(BatchFailure::Dirty) => run_batch(conn, &mut batch, true),
             other => other,
@@ -469,7 +581,7 @@ fn writer_loop(conn: &Connection, jobs: &mpsc::Receiver<Box<dyn WriteJob>>, scru
         if !waiting.is_empty() {
             let result = scrub_conn(conn).map_err(|e| e.to_string());
             for reply in waiting {
-                let _ = reply.send(result.clone().map_err(StoreError::Backend));
+                let _ = reply.send(result.clone().map_err(|m| Error(StoreError::Backend(m))));
             }
         }
     }
@@ -492,7 +604,7 @@ fn migrate(conn: &Connection, migrations: &[(i64, &str)]) -> Result<()> {
             Ok(_) => conn.execute_batch("COMMIT")?,
             Err(e) => {
                 conn.execute_batch("ROLLBACK")?;
-                return Err(StoreError::Backend(format!("migration {version} failed: {e}")));
+                return Err(Error(StoreError::Backend(format!("migration {version} failed: {e}"))));
             }
         }
     }
@@ -500,12 +612,26 @@ fn migrate(conn: &Connection, migrations: &[(i64, &str)]) -> Result<()> {
 }
 
 pub(crate) fn uuid_from_sql(v: &[u8]) -> Result<uuid::Uuid> {
-    uuid::Uuid::from_slice(v).map_err(|_| StoreError::Corrupt("id is not 16 bytes".into()))
+    uuid::Uuid::from_slice(v).map_err(|_| Error(StoreError::Corrupt("id is not 16 bytes".into())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A database that cannot grow (its size cap reached, as on a full disk) is
+    /// `Full`, not a generic failure: the API answers it `507 insufficient_storage`.
+    #[test]
+    fn a_full_database_is_told_apart_from_other_failures() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (b BLOB); PRAGMA max_page_count = 8;").unwrap();
+        let err = (0..100)
+            .find_map(|_| conn.execute("INSERT INTO t VALUES (zeroblob(4096))", []).err())
+            .expect("the capped database fills up");
+        assert!(matches!(StoreError::from(Error::from(err)), StoreError::Full(_)));
+        let other = conn.execute("INSERT INTO missing VALUES (1)", []).unwrap_err();
+        assert!(matches!(StoreError::from(Error::from(other)), StoreError::Backend(_)));
+    }
 
     /// The ledger's readers map the whole file, past SQLite's default 2 GiB cap
     /// (which would silently leave most of a large ledger to read() calls): the

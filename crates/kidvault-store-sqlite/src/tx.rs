@@ -4,8 +4,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::Connection;
 use uuid::Uuid;
 
-use crate::sql::{Dialect, Param, Row, Tx, TxError, R};
-use crate::StoreError;
+use kidvault_store::sql::{Dialect, Param, Row, Tx, TxError, R};
 
 /// A connection inside the caller's transaction (the writer's batch, or a
 /// read connection).
@@ -16,7 +15,7 @@ pub(crate) fn tx_error(e: rusqlite::Error) -> TxError {
     if is_unique_violation(&e) {
         TxError::Unique(e.to_string())
     } else {
-        TxError::Store(StoreError::from(e))
+        TxError::Store(crate::Error::from(e).0)
     }
 }
 
@@ -25,9 +24,12 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
         || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
-impl rusqlite::ToSql for Param<'_> {
+/// A parameter as rusqlite binds it.
+struct Bind<'a>(&'a Param<'a>);
+
+impl rusqlite::ToSql for Bind<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(match self {
+        Ok(ToSqlOutput::Borrowed(match self.0 {
             Param::Null => ValueRef::Null,
             Param::Int(v) => ValueRef::Integer(*v),
             Param::Text(s) => ValueRef::Text(s.as_bytes()),
@@ -52,8 +54,10 @@ impl Row for SqliteRow<'_, '_> {
     fn uuid(&self, col: &str) -> R<Option<Uuid>> {
         match self.0.get_ref(col).map_err(tx_error)? {
             ValueRef::Null => Ok(None),
-            ValueRef::Blob(b) => Uuid::from_slice(b).map(Some).map_err(|_| crate::sql::corrupt("id (not 16 bytes)")),
-            _ => Err(crate::sql::corrupt(&format!("{col} (not an id)"))),
+            ValueRef::Blob(b) => {
+                Uuid::from_slice(b).map(Some).map_err(|_| kidvault_store::sql::corrupt("id (not 16 bytes)"))
+            }
+            _ => Err(kidvault_store::sql::corrupt(&format!("{col} (not an id)"))),
         }
     }
 }
@@ -65,13 +69,13 @@ impl Tx for SqliteTx<'_> {
 
     fn exec(&mut self, sql: &str, params: &[Param<'_>]) -> R<u64> {
         let mut stmt = self.0.prepare_cached(sql).map_err(tx_error)?;
-        let n = stmt.execute(rusqlite::params_from_iter(params)).map_err(tx_error)?;
+        let n = stmt.execute(rusqlite::params_from_iter(params.iter().map(Bind))).map_err(tx_error)?;
         Ok(n as u64)
     }
 
     fn each(&mut self, sql: &str, params: &[Param<'_>], f: &mut dyn FnMut(&dyn Row) -> R<()>) -> R<()> {
         let mut stmt = self.0.prepare_cached(sql).map_err(tx_error)?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(params)).map_err(tx_error)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter().map(Bind))).map_err(tx_error)?;
         while let Some(row) = rows.next().map_err(tx_error)? {
             f(&SqliteRow(row))?;
         }
@@ -79,6 +83,6 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn append_ledger(&mut self, entries: &[kidvault_ledger::entry::NewEntry]) -> R<Vec<u64>> {
-        crate::sql::ledger::append(self, entries)
+        kidvault_store::sql::ledger::append(self, entries)
     }
 }

@@ -1,13 +1,14 @@
 //! The ledger's proof reads on SQLite: tiles read in place from mapped pages,
 //! upper nodes in one statement. Appends and the other ledger operations are
-//! the shared SQL's ([`crate::sql::ledger`]).
+//! the shared SQL's ([`kidvault_store::sql::ledger`]).
 
 use kidvault_ledger::hash::Hash;
 use kidvault_ledger::tiles::{tile_slot, TILE_HASHES, TILE_LEVELS};
 use kidvault_ledger::tree::MapNodes;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::{Result, StoreError};
+use crate::Result;
+use kidvault_store::StoreError;
 
 /// The hashes of the complete subtree (`level`, `idx`) below TILE_LEVELS,
 /// computed from the entries' stored leaf hashes (the block still being filled).
@@ -113,7 +114,7 @@ fn fetch_rows(conn: &Connection, positions: &[(u8, u64)], map: &mut MapNodes) ->
 /// The MTH of each range: upper nodes from memory, the rest in one statement.
 pub(crate) fn hashes_of(
     conn: &Connection,
-    upper: &super::upper::UpperNodes,
+    upper: &crate::upper::UpperNodes,
     ranges: &[(u64, u64)],
 ) -> Result<Vec<Hash>> {
     let nodes = upper.fetch(conn, &kidvault_ledger::tree::positions(ranges))?;
