@@ -11,70 +11,15 @@
 //!
 //! Anything the caller may not see is reported as `NotFound`, never `Forbidden`.
 
-use kidvault_domain::consent::{scopes_in_force, ConsentScope};
+use kidvault_domain::consent::scopes_in_force;
 use kidvault_domain::entities::ChildStatus;
-use kidvault_domain::ids::{ChildId, GuardianId, HouseholdId, ItemId};
+use kidvault_domain::ids::{ChildId, ItemId};
 use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::{Entry, EntryKind};
-use kidvault_store::{ChildRecord, IngestContext, Sealed};
+use kidvault_store::{ChildRecord, Sealed};
 
+pub use crate::principal::{Action, Actor, DeviceSession, GuardianSession};
 use crate::{Result, ServiceError, Vault};
-
-/// A signed-in guardian.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GuardianSession {
-    pub guardian_id: GuardianId,
-    pub household_id: HouseholdId,
-}
-
-/// An authenticated, unrevoked device, with its child and the child's consents as
-/// read at the start of the request.
-#[derive(Clone, Debug)]
-pub struct DeviceSession {
-    pub(crate) ctx: IngestContext,
-}
-
-impl DeviceSession {
-    pub fn device_id(&self) -> kidvault_domain::ids::DeviceId {
-        self.ctx.device.device.id
-    }
-}
-
-/// Who is acting.
-#[derive(Clone, Copy, Debug)]
-pub enum Actor<'a> {
-    Guardian(&'a GuardianSession),
-    Device(&'a DeviceSession),
-    /// kidvault itself, enforcing the retention policy (only [`Action::Minimise`]).
-    Retention,
-}
-
-/// What the actor wants to do with the child's data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Read the child's profile, consents and access log.
-    ViewChild,
-    /// Record or withdraw consent, pair or revoke devices.
-    Manage,
-    /// Read items and their content.
-    ReadItems,
-    /// Collect new data that needs `scope` in force.
-    Collect(ConsentScope),
-    /// Make stored data less precise, as the retention policy says (the system only).
-    Minimise,
-}
-
-impl Action {
-    /// The purpose recorded with each access.
-    pub fn purpose(self) -> &'static str {
-        match self {
-            Action::ViewChild | Action::ReadItems => "guardian_review",
-            Action::Manage => "guardian_management",
-            Action::Collect(_) => "device_collection",
-            Action::Minimise => "retention_minimisation",
-        }
-    }
-}
 
 /// Proof that a bulk read's access record was written; only
 /// [`Vault::record_bulk_read`] mints it.

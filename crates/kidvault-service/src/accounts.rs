@@ -11,7 +11,8 @@ use kidvault_domain::ids::{GuardianId, HouseholdId, StaffId};
 use kidvault_domain::Timestamp;
 use kidvault_store::{GuardianRecord, InviteOutcome, InviteRecord, SessionRecord, StaffRecord, StoreError};
 
-use crate::access::{DeviceSession, GuardianSession};
+pub use crate::principal::StaffSession;
+use crate::principal::{DeviceSession, GuardianSession};
 use crate::ratelimit;
 use crate::tokens::{new_token, token_hash, DEVICE_PREFIX, INVITE_PREFIX, SESSION_PREFIX, STAFF_PREFIX};
 use crate::{Result, ServiceError, Vault};
@@ -275,27 +276,6 @@ pub struct SessionView {
     pub current: bool,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
-}
-
-/// An authenticated staff principal.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StaffSession {
-    pub staff_id: StaffId,
-    pub role: StaffRole,
-    pub name: String,
-}
-
-impl StaffSession {
-    /// `Forbidden` unless the principal has `role`.
-    pub fn require(&self, role: StaffRole) -> Result<()> {
-        if self.role == role {
-            return Ok(());
-        }
-        Err(ServiceError::Forbidden {
-            code: "role_required",
-            message: format!("this needs the {} role; you are {}", role.as_str(), self.role.as_str()),
-        })
-    }
 }
 
 impl Vault {

@@ -6,7 +6,7 @@ use kidvault_domain::ids::{ChildId, DeviceId};
 use kidvault_domain::Timestamp;
 use kidvault_store::DeviceRecord;
 
-use crate::access::{Action, Actor, GuardianSession};
+use crate::principal::{Action, Actor, GuardianSession};
 use crate::tokens::{new_token, token_hash, DEVICE_PREFIX};
 use crate::{Result, ServiceError, Vault};
 

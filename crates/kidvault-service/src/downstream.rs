@@ -25,8 +25,8 @@ use kidvault_store::{DeletionRecord, Delivery};
 pub use kidvault_store::{ProcessorRecord, TaskRecord};
 use serde::Serialize;
 
-use crate::access::GuardianSession;
-use crate::accounts::StaffSession;
+use crate::principal::GuardianSession;
+use crate::principal::StaffSession;
 use crate::{Result, ServiceError, Vault};
 
 /// Delivery settings.

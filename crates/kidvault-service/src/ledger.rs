@@ -18,8 +18,8 @@ use kidvault_ledger::receipt::EntryProof;
 use kidvault_ledger::Hash;
 use kidvault_store::StoredEntry;
 
-use crate::access::{Action, Actor, GuardianSession};
-use crate::accounts::StaffSession;
+use crate::principal::StaffSession;
+use crate::principal::{Action, Actor, GuardianSession};
 use crate::{Result, ServiceError, Vault};
 
 /// A new entry about `child`, by `actor`, at `now`.

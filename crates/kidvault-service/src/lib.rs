@@ -37,6 +37,7 @@ pub mod keyring;
 pub mod leases;
 pub mod ledger;
 pub mod notices;
+pub mod principal;
 pub mod ratelimit;
 pub mod review;
 pub mod storage;

@@ -20,7 +20,7 @@ use kidvault_store::{DeletionRecord, NoticeDelivery};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::access::GuardianSession;
+use crate::principal::GuardianSession;
 use crate::{Result, Vault};
 
 /// How long a claimed notice is reserved for its claimant.

@@ -15,7 +15,7 @@ use kidvault_ledger::entry::EntryKind;
 use kidvault_store::{ChildRetention, Sealed, StoredContent};
 use serde::Serialize;
 
-use crate::access::{Action, Actor, GuardianSession};
+use crate::principal::{Action, Actor, GuardianSession};
 use crate::{Result, Vault};
 
 const BATCH: u32 = 500;

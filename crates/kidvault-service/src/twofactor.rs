@@ -8,7 +8,7 @@ use kidvault_domain::ids::GuardianId;
 use kidvault_domain::Timestamp;
 use kidvault_store::StoreError;
 
-use crate::access::GuardianSession;
+use crate::principal::GuardianSession;
 use crate::{Result, ServiceError, Vault};
 
 /// What the guardian enters in their authenticator app.

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use crate::Db;
-use kidvault_store::Result;
 use kidvault_store::sql::backend::KeystoreBackend;
+use kidvault_store::Result;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/keystore_0001_init.sql")),
