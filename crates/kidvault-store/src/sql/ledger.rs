@@ -54,15 +54,15 @@ pub fn append(tx: &mut dyn Tx, entries: &[NewEntry]) -> R<Vec<u64>> {
     let mut out = Vec::with_capacity(entries.len());
     // This call's lower nodes: a block completed within it is tiled from memory.
     let mut fresh: HashMap<(u8, u64), Hash> = HashMap::new();
+    // Entries are written ENTRY_ROWS to a statement (one round trip, one
+    // statement step), and always before a tile that may read their leaves.
+    let mut pending: Vec<(Entry, Vec<u8>, Hash)> = Vec::with_capacity(ENTRY_ROWS);
     for (i, new) in entries.iter().enumerate() {
         let index = start + i as u64;
         let entry = Entry::place(new.clone(), index);
         let body = entry.canonical();
         let leaf = leaf_hash(&body);
-        tx.exec(
-            "INSERT INTO ledger_entries (idx, kind, household, child, body, leaf_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            p![index as i64, entry.kind.as_str(), entry.household.as_deref(), entry.child.as_deref(), &body, &leaf],
-        )?;
+        pending.push((entry, body, leaf));
         for (level, idx, h) in frontier.append(leaf) {
             if level < TILE_LEVELS {
                 // Not a row of its own: it goes into its block's tile.
@@ -74,15 +74,53 @@ pub fn append(tx: &mut dyn Tx, entries: &[NewEntry]) -> R<Vec<u64>> {
                 p![i64::from(level), idx as i64, &h],
             )?;
             if level == TILE_LEVELS {
+                put_entries(tx, &mut pending)?;
                 write_tile(tx, idx, &mut fresh)?;
             }
         }
+        if pending.len() == ENTRY_ROWS {
+            put_entries(tx, &mut pending)?;
+        }
         out.push(index);
     }
+    put_entries(tx, &mut pending)?;
     if tx.dialect() == Dialect::Postgres {
         tx.exec("UPDATE ledger_head SET size = ?1 WHERE id = 1", p![(start + entries.len() as u64) as i64])?;
     }
     Ok(out)
+}
+
+/// Entries per multi-row insert.
+const ENTRY_ROWS: usize = 64;
+
+/// Writes the entries waiting in `pending` (in one statement) and empties it.
+fn put_entries(tx: &mut dyn Tx, pending: &mut Vec<(Entry, Vec<u8>, Hash)>) -> R<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut params: Vec<Param<'_>> = Vec::with_capacity(pending.len() * 6);
+    let mut rows = Vec::with_capacity(pending.len());
+    for (entry, body, leaf) in pending.iter() {
+        let slots = [
+            bind(&mut params, Param::from(entry.index as i64)),
+            bind(&mut params, Param::Text(entry.kind.as_str())),
+            bind(&mut params, Param::from(entry.household.as_deref())),
+            bind(&mut params, Param::from(entry.child.as_deref())),
+            bind(&mut params, Param::Bytes(body)),
+            bind(&mut params, Param::Bytes(leaf)),
+        ];
+        rows.push(format!("({})", slots.join(", ")));
+    }
+    tx.exec(
+        &format!(
+            "INSERT INTO ledger_entries (idx, kind, household, child, body, leaf_hash) VALUES {}",
+            rows.join(", ")
+        ),
+        &params,
+    )?;
+    drop(params);
+    pending.clear();
+    Ok(())
 }
 
 /// The leaf hashes of entries `first..end`.
