@@ -6,7 +6,7 @@
 use kidvault_domain::ids::{ChildId, ItemId};
 use kidvault_domain::Timestamp;
 
-use super::{bind, conflict_if_unique, Param, Tx, R};
+use super::{bind, conflict_if_unique, values_sql, Param, Tx, R};
 use crate::model::ItemKey;
 use crate::p;
 
@@ -43,21 +43,14 @@ pub fn destroy_child_keys(tx: &mut dyn Tx, child: ChildId) -> R<u64> {
 pub fn put_item_keys(tx: &mut dyn Tx, keys: &[ItemKey]) -> R<()> {
     for chunk in keys.chunks(CHUNK) {
         let mut params: Vec<Param<'_>> = Vec::with_capacity(chunk.len() * 4);
-        let rows: Vec<String> = chunk
-            .iter()
-            .map(|k| {
-                let item = bind(&mut params, Param::from(k.item));
-                let child = bind(&mut params, Param::from(k.child));
-                let epoch = bind(&mut params, Param::from(k.epoch));
-                let wrapped = bind(&mut params, Param::from(&k.wrapped));
-                format!("({item}, {child}, {epoch}, {wrapped})")
-            })
-            .collect();
+        for k in chunk {
+            params.extend([Param::from(k.item), Param::from(k.child), Param::from(k.epoch), Param::from(&k.wrapped)]);
+        }
         tx.exec(
             &format!(
                 "INSERT INTO item_keys (item_id, child_id, epoch, wrapped) VALUES {}
                  ON CONFLICT (item_id) DO UPDATE SET epoch = excluded.epoch, wrapped = excluded.wrapped",
-                rows.join(", ")
+                values_sql(chunk.len(), 4)
             ),
             &params,
         )?;

@@ -16,7 +16,7 @@ use kidvault_ledger::hash::{leaf_hash, node_hash, Hash};
 use kidvault_ledger::tiles::{tile_slot, TILE_HASHES, TILE_LEVELS};
 use kidvault_ledger::tree::{frontier_positions, Frontier, MapNodes};
 
-use super::{bind, corrupt, Dialect, Param, Row, Tx, R};
+use super::{bind, corrupt, values_sql, Dialect, Param, Row, Tx, R};
 use crate::model::StoredEntry;
 use crate::p;
 
@@ -99,28 +99,33 @@ fn put_entries(tx: &mut dyn Tx, pending: &mut Vec<(Entry, Vec<u8>, Hash)>) -> R<
         return Ok(());
     }
     let mut params: Vec<Param<'_>> = Vec::with_capacity(pending.len() * 6);
-    let mut rows = Vec::with_capacity(pending.len());
     for (entry, body, leaf) in pending.iter() {
-        let slots = [
-            bind(&mut params, Param::from(entry.index as i64)),
-            bind(&mut params, Param::Text(entry.kind.as_str())),
-            bind(&mut params, Param::from(entry.household.as_deref())),
-            bind(&mut params, Param::from(entry.child.as_deref())),
-            bind(&mut params, Param::Bytes(body)),
-            bind(&mut params, Param::Bytes(leaf)),
-        ];
-        rows.push(format!("({})", slots.join(", ")));
+        params.extend([
+            Param::from(entry.index as i64),
+            Param::Text(entry.kind.as_str()),
+            Param::from(entry.household.as_deref()),
+            Param::from(entry.child.as_deref()),
+            Param::Bytes(body),
+            Param::Bytes(leaf),
+        ]);
     }
-    tx.exec(
-        &format!(
-            "INSERT INTO ledger_entries (idx, kind, household, child, body, leaf_hash) VALUES {}",
-            rows.join(", ")
-        ),
-        &params,
-    )?;
+    // A full chunk's statement text is built once (this runs per 64 entries).
+    static FULL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let partial;
+    let sql = if pending.len() == ENTRY_ROWS {
+        FULL.get_or_init(|| insert_entries_sql(ENTRY_ROWS))
+    } else {
+        partial = insert_entries_sql(pending.len());
+        &partial
+    };
+    tx.exec(sql, &params)?;
     drop(params);
     pending.clear();
     Ok(())
+}
+
+fn insert_entries_sql(rows: usize) -> String {
+    format!("INSERT INTO ledger_entries (idx, kind, household, child, body, leaf_hash) VALUES {}", values_sql(rows, 6))
 }
 
 /// The leaf hashes of entries `first..end`.

@@ -24,5 +24,6 @@ pub mod outbox;
 pub mod sweeps;
 
 pub use tx::{
-    bind, conflict_if_unique, corrupt, dollar_placeholders, ts_from_sql, ts_to_sql, Dialect, Param, Row, Tx, TxError, R,
+    bind, conflict_if_unique, corrupt, dollar_placeholders, ts_from_sql, ts_to_sql, values_sql, Dialect, Param, Row,
+    Tx, TxError, R,
 };

@@ -299,6 +299,21 @@ pub fn bind<'a>(params: &mut Vec<Param<'a>>, value: Param<'a>) -> String {
     format!("?{}", params.len())
 }
 
+/// `rows` rows of `cols` placeholders each, numbered from `?1`:
+/// `(?1, ?2), (?3, ?4)` for a multi-row `VALUES` list.
+pub fn values_sql(rows: usize, cols: usize) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(rows * cols * 6);
+    for r in 0..rows {
+        out.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            let _ = write!(out, "{}?{}", if c == 0 { "" } else { ", " }, r * cols + c + 1);
+        }
+        out.push(')');
+    }
+    out
+}
+
 /// Rewrites `?N` placeholders to PostgreSQL's `$N` (outside quoted text).
 pub fn dollar_placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
@@ -320,6 +335,12 @@ pub fn dollar_placeholders(sql: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_lists_number_their_placeholders_in_order() {
+        assert_eq!(values_sql(2, 3), "(?1, ?2, ?3), (?4, ?5, ?6)");
+        assert_eq!(values_sql(1, 1), "(?1)");
+    }
 
     #[test]
     fn placeholders_are_rewritten_outside_quotes_only() {
