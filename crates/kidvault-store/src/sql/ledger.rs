@@ -91,7 +91,7 @@ pub fn append(tx: &mut dyn Tx, entries: &[NewEntry]) -> R<Vec<u64>> {
 }
 
 /// Entries per multi-row insert.
-const ENTRY_ROWS: usize = 64;
+const ENTRY_ROWS: usize = 16;
 
 /// Writes the entries waiting in `pending` (in one statement) and empties it.
 fn put_entries(tx: &mut dyn Tx, pending: &mut Vec<(Entry, Vec<u8>, Hash)>) -> R<()> {
