@@ -105,11 +105,13 @@ impl sql::Tx for Tx<'_> {
         Ok(self.exec(sql, &refs)?)
     }
 
-    fn each(&mut self, sql: &str, params: &[Param<'_>], f: &mut dyn FnMut(&dyn sql::Row) -> R<()>) -> R<()> {
+    fn each(&mut self, sql: &str, params: &[Param<'_>], f: &mut dyn FnMut(&dyn sql::Row) -> R<bool>) -> R<()> {
         let bound = Self::bound(params);
         let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
         for row in self.rows(sql, &refs)? {
-            f(&PgRow(&row))?;
+            if !f(&PgRow(&row))? {
+                break;
+            }
         }
         Ok(())
     }

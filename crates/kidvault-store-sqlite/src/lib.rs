@@ -101,8 +101,6 @@ impl From<rusqlite::Error> for Error {
 /// The shared SQL's executor for a type holding a [`Db`] in `db`: writes go to
 /// the writer's next batch, reads to a blocking thread, point lookups run
 /// inline; a scrub truncates the WAL.
-#[macro_export]
-#[doc(hidden)]
 macro_rules! db_executor {
     ($t:ty) => {
         impl kidvault_store::sql::backend::SqlExecutor for $t {
@@ -140,6 +138,8 @@ macro_rules! db_executor {
         }
     };
 }
+
+pub(crate) use db_executor;
 
 const MAX_BATCH: usize = 512;
 const MAX_IDLE_READERS: usize = 8;

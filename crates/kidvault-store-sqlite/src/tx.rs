@@ -73,11 +73,13 @@ impl Tx for SqliteTx<'_> {
         Ok(n as u64)
     }
 
-    fn each(&mut self, sql: &str, params: &[Param<'_>], f: &mut dyn FnMut(&dyn Row) -> R<()>) -> R<()> {
+    fn each(&mut self, sql: &str, params: &[Param<'_>], f: &mut dyn FnMut(&dyn Row) -> R<bool>) -> R<()> {
         let mut stmt = self.0.prepare_cached(sql).map_err(tx_error)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(params.iter().map(Bind))).map_err(tx_error)?;
         while let Some(row) = rows.next().map_err(tx_error)? {
-            f(&SqliteRow(row))?;
+            if !f(&SqliteRow(row))? {
+                break;
+            }
         }
         Ok(())
     }

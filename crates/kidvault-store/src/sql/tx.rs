@@ -252,8 +252,9 @@ pub trait Tx {
     fn dialect(&self) -> Dialect;
     /// Runs a statement; returns how many rows it changed.
     fn exec(&mut self, sql: &str, params: &[Param<'_>]) -> R<u64>;
-    /// Runs a query and calls `f` on each row, in order, until it fails.
-    fn each(&mut self, sql: &str, params: &[Param<'_>], f: &mut dyn FnMut(&dyn Row) -> R<()>) -> R<()>;
+    /// Runs a query and calls `f` on each row, in order, while it returns
+    /// `Ok(true)` (`Ok(false)` stops early, an error stops and is returned).
+    fn each(&mut self, sql: &str, params: &[Param<'_>], f: &mut dyn FnMut(&dyn Row) -> R<bool>) -> R<()>;
     /// Appends `entries` to the ledger in this transaction (so they commit with
     /// the action they record, or not at all); returns their indexes. The
     /// backends still keep the ledger's tables themselves (their node reads
@@ -267,12 +268,12 @@ impl dyn Tx + '_ {
         let mut out = Vec::new();
         self.each(sql, params, &mut |r| {
             out.push(f(r)?);
-            Ok(())
+            Ok(true)
         })?;
         Ok(out)
     }
 
-    /// The first row, if any, mapped by `f`.
+    /// The first row, if any, mapped by `f` (the rest are not read).
     pub fn opt<T>(&mut self, sql: &str, params: &[Param<'_>], f: impl FnOnce(&dyn Row) -> R<T>) -> R<Option<T>> {
         let mut f = Some(f);
         let mut out = None;
@@ -280,7 +281,7 @@ impl dyn Tx + '_ {
             if let Some(f) = f.take() {
                 out = Some(f(r)?);
             }
-            Ok(())
+            Ok(false)
         })?;
         Ok(out)
     }
