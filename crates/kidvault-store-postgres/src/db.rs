@@ -172,7 +172,7 @@ pub(crate) fn connect_url(url: &str) -> kidvault_store::Result<Client> {
 }
 
 /// The error's text with its SQLSTATE (never a parameter value).
-fn describe(e: &postgres::Error) -> String {
+pub(crate) fn describe(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
         None => e.to_string(),

@@ -5,14 +5,16 @@ use postgres::error::SqlState;
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use uuid::Uuid;
 
-use crate::db::{store_error, Tx, E};
+use crate::db::{describe, store_error, Tx, E};
 
-/// A driver error as the shared code sees it.
+/// A driver error as the shared code sees it. Its text is the server's message
+/// and SQLSTATE only ([`describe`]): never the DETAIL line, which quotes the
+/// conflicting key (an e-mail address, say).
 pub(crate) fn tx_error(e: postgres::Error) -> TxError {
     match e.code() {
-        Some(c) if *c == SqlState::UNIQUE_VIOLATION => TxError::Unique(e.to_string()),
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION => TxError::Unique(describe(&e)),
         Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED => {
-            TxError::Retry(e.to_string())
+            TxError::Retry(describe(&e))
         }
         _ => TxError::Store(store_error(e)),
     }
