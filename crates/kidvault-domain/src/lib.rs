@@ -11,12 +11,14 @@
 //! - [`consent`]: verifiable parental consent: methods, scopes, and which scopes are in force.
 //! - [`item`]: item kinds, data categories (fideslang keys) and what each kind requires.
 //! - [`lineage`]: derivation rules (same child, live sources) and the deletion closure.
+//! - [`disclosure`]: use controls: which purposes need which consent before data leaves kidvault.
 //! - [`deletion`]: deletion scopes, reasons, and the durable steps a deletion goes through.
 //! - [`audio`], [`location`]: parsing untrusted device input into checked values.
 
 pub mod audio;
 pub mod consent;
 pub mod deletion;
+pub mod disclosure;
 pub mod downstream;
 pub mod entities;
 pub mod ids;

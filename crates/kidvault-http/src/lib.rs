@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/consents/confirm", post(routes::children::confirm_consent))
         .route("/children/{id}/consents/{scope}", delete(routes::children::withdraw_scope))
         .route("/children/{id}/access-log", get(routes::children::access_log))
+        .route("/children/{id}/disclosures", get(routes::disclosures::register))
         .route("/children/{id}/activity", get(routes::ledger::activity))
         .route("/ledger/checkpoint", get(routes::ledger::checkpoint))
         .route("/ledger/public-key", get(routes::ledger::public_key))
@@ -96,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/processors/{id}", delete(routes::downstream::disable))
         .route("/admin/processor-tasks", get(routes::downstream::open_tasks))
         .route("/processor-tasks/{id}/ack", post(routes::downstream::ack))
+        .route("/processor-feed", post(routes::disclosures::feed))
         .route("/notices", get(routes::notices::list))
         .route("/policy/retention", get(routes::policy::retention))
         .route(

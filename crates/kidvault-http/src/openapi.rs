@@ -105,6 +105,8 @@ impl Modify for CommonResponses {
         routes::children::withdraw_scope,
         routes::children::confirm_consent,
         routes::children::access_log,
+        routes::disclosures::register,
+        routes::disclosures::feed,
         routes::devices::pair,
         routes::devices::revoke,
         routes::ingest::recording,

@@ -41,10 +41,14 @@ pub enum EntryKind {
     /// everyone holding an older checkpoint sees why the log no longer extends it.
     #[serde(rename = "ledger.rollback")]
     LedgerRollback,
+    /// A child's data was sent to a processor outside kidvault: which one, for
+    /// what purpose, under which consent, how many items of each category.
+    #[serde(rename = "data.disclosed")]
+    DataDisclosed,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 10] = [
+    pub const ALL: [EntryKind; 11] = [
         EntryKind::ConsentGranted,
         EntryKind::ConsentWithdrawn,
         EntryKind::AccessRead,
@@ -55,6 +59,7 @@ impl EntryKind {
         EntryKind::HouseholdClosed,
         EntryKind::RetentionChoice,
         EntryKind::LedgerRollback,
+        EntryKind::DataDisclosed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +74,7 @@ impl EntryKind {
             EntryKind::RetentionChoice => "retention.choice",
             EntryKind::HouseholdClosed => "household.closed",
             EntryKind::LedgerRollback => "ledger.rollback",
+            EntryKind::DataDisclosed => "data.disclosed",
         }
     }
 

@@ -217,7 +217,8 @@ impl Vault {
         }
     }
 
-    /// Withdraws one scope, effective on the next device request. Returns the
+    /// Withdraws one scope, effective on the next device request and the next
+    /// disclosure; what processors received under it is recalled. Returns the
     /// scopes still in force.
     pub async fn withdraw_scope(
         &self,
@@ -232,6 +233,11 @@ impl Vault {
         let mut entry = crate::ledger::entry(EntryKind::ConsentWithdrawn, now, grant.actor(), &grant.child().child);
         entry.detail.insert("scope".into(), scope.as_str().into());
         self.store.withdraw_scope(grant.child_id(), scope, now, &entry).await?;
+        // What processors received under the scope is recalled now; if this
+        // fails, the periodic run recalls it (the withdrawal is what counts).
+        if let Err(e) = self.recall_withdrawn(now).await {
+            tracing::warn!(error = %e, "recall after a withdrawal failed; the periodic run will retry");
+        }
         let consents = self.store.consents_of(grant.child_id()).await?;
         Ok(scopes_in_force(&consents, &self.notice_in_force))
     }

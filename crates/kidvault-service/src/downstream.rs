@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use kidvault_crypto::SecretKey;
 use kidvault_domain::deletion::DeletionScope;
+use kidvault_domain::disclosure::Purpose;
 use kidvault_domain::downstream::{
     backoff, concerns, fresh, parse_signature_header, signature_header, signed_message, StaffRole, TaskState,
 };
@@ -57,6 +58,8 @@ impl Default for DownstreamConfig {
 pub struct NewProcessor {
     pub name: String,
     pub url: String,
+    /// `integral`, `third_party` or `training` (see `kidvault_domain::disclosure`).
+    pub purpose: String,
     pub categories: Vec<String>,
 }
 
@@ -113,7 +116,7 @@ fn parse_url(raw: &str) -> Result<String> {
 }
 
 impl Vault {
-    fn processor_secret(&self, p: &ProcessorRecord) -> Result<String> {
+    pub(crate) fn processor_secret(&self, p: &ProcessorRecord) -> Result<String> {
         Ok(secret_string(&self.keys.unwrap_other(&secret_context(p.id), &p.secret_wrapped)?))
     }
 
@@ -128,6 +131,13 @@ impl Vault {
         let name = parse_label(&req.name, 100)
             .ok_or_else(|| ServiceError::invalid("invalid_name", "a name of 1 to 100 characters is required"))?;
         let url = parse_url(&req.url)?;
+        let purpose = Purpose::parse(&req.purpose).ok_or_else(|| {
+            let known: Vec<_> = Purpose::ALL.iter().map(|p| p.as_str()).collect();
+            ServiceError::invalid(
+                "unknown_purpose",
+                format!("unknown purpose {:?}; known: {}", req.purpose, known.join(", ")),
+            )
+        })?;
         let mut categories = Vec::new();
         for c in &req.categories {
             let c = DataCategory::parse(c).ok_or_else(|| {
@@ -150,6 +160,7 @@ impl Vault {
             id,
             name,
             url,
+            purpose,
             categories,
             secret_wrapped: self.keys.wrap_other(&secret_context(id), &key)?,
             created_at: now,
@@ -223,7 +234,8 @@ impl Vault {
             };
             tasks.push(TaskRecord {
                 id,
-                deletion_id: d.id,
+                deletion_id: Some(d.id),
+                child_id: d.child_id,
                 processor_id: p.id,
                 processor_name: p.name,
                 state: TaskState::Pending,

@@ -94,7 +94,9 @@ fn readme(e: &Export, notice: &str) -> String {
          locations.geojson   locations (GeoJSON points; accuracy in metres)\n\
          locations.csv       the same as a table\n\
          consents.json       every consent you gave, with its method, evidence reference, notice\n\
-         \u{20}                   version and permissions, and any withdrawal\n\n\
+         \u{20}                   version and permissions, and any withdrawal\n\
+         disclosures.json    who outside kidvault received the child's data: each company, why, how\n\
+         \u{20}                   many items of each kind and when, and every request to delete them\n\n\
          Privacy notice in force: version {notice}. This export was recorded in the child's access log.\n\
          Times are UTC (RFC 3339). This archive was built in memory and streamed; kidvault kept no copy.\n",
         name = e.profile.display_name,
@@ -190,6 +192,8 @@ impl Vault {
         send(zipped(zip.file("locations.geojson", now, &json(&geojson(&fixes))?))?).await?;
         send(zipped(zip.file("locations.csv", now, csv(&fixes).as_bytes()))?).await?;
         send(zipped(zip.file("consents.json", now, &json(&e.consents)?))?).await?;
+        let register = self.register_of(e.grant.child_id()).await?.to_json();
+        send(zipped(zip.file("disclosures.json", now, &json(&register)?))?).await?;
         let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
         for m in &manifest {
             *counts.entry(m.kind.as_str()).or_default() += 1;

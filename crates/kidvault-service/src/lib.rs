@@ -28,6 +28,7 @@ pub mod children;
 pub mod deletion;
 pub mod deployment;
 pub mod devices;
+pub mod disclosure;
 pub mod downstream;
 pub mod ephemeral;
 mod error;

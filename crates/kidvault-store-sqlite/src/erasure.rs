@@ -12,8 +12,10 @@ use rusqlite::types::ValueRef;
 use crate::open_conn;
 use crate::Result;
 
-/// Tables that may name deleted ids: the proof of deletion itself.
-pub const PROOF_TABLES: [&str; 8] = [
+/// Tables that may name deleted ids: the proof of deletion itself, and the
+/// register of what left kidvault (which processor received which item, and the
+/// task that told it to delete it).
+pub const PROOF_TABLES: [&str; 9] = [
     "ledger_entries",
     "ledger_nodes",
     "ledger_tiles",
@@ -21,6 +23,7 @@ pub const PROOF_TABLES: [&str; 8] = [
     "deletions",
     "deletion_items",
     "processor_tasks",
+    "disclosures",
     "schema_migrations",
 ];
 

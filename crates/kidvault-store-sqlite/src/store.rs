@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/store_0008_leases.sql")),
     (9, include_str!("../migrations/store_0009_sign_in_failures.sql")),
     (10, include_str!("../migrations/store_0010_deployment.sql")),
+    (11, include_str!("../migrations/store_0011_disclosures.sql")),
 ];
 
 /// The embedded data store: one SQLite file.

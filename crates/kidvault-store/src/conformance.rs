@@ -38,7 +38,8 @@ macro_rules! store_conformance_tests {
             notices_are_written_with_their_event_and_leased_until_delivered, invites_are_single_use_and_expire,
             email_plus_consent_counts_once_confirmed_by_its_guardian, totp_steps_and_recovery_codes_work_once,
             sweeps_read_only_what_is_due_and_activity_ends_dormancy, leases_have_one_holder_until_they_expire,
-            sign_in_failures_are_kept_per_key_for_their_window, blob_items_are_listed_and_relocated);
+            sign_in_failures_are_kept_per_key_for_their_window, blob_items_are_listed_and_relocated,
+            disclosures_follow_consent_and_withdrawals_are_recalled, disclosable_items_follow_the_consent_rule);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -700,6 +701,7 @@ fn processor(name: &str, day: i64) -> ProcessorRecord {
         id: ProcessorId::generate(t(day)),
         name: name.into(),
         url: format!("https://{name}.example/hook"),
+        purpose: kidvault_domain::disclosure::Purpose::Integral,
         categories: vec![DataCategory::Content, DataCategory::BiometricVoice],
         secret_wrapped: vec![7; 60],
         created_at: t(day),
@@ -720,7 +722,8 @@ pub async fn processor_tasks_are_leased_retried_and_acknowledged(store: S, _: K,
     store.resolve_deletion(del.id, t(1)).await.unwrap();
     let task = |p: &ProcessorRecord| TaskRecord {
         id: TaskId::generate(t(1)),
-        deletion_id: del.id,
+        deletion_id: Some(del.id),
+        child_id: c.child.id,
         processor_id: p.id,
         processor_name: String::new(),
         state: TaskState::Pending,
@@ -1129,4 +1132,197 @@ pub async fn blob_items_are_listed_and_relocated(store: S, _: K, _: B) {
     assert!(store.relocate_blob(id, &at, &to).await.unwrap());
     assert_eq!(store.item(id).await.unwrap().unwrap().content, StoredContent::Blob(to.clone()));
     assert!(!store.relocate_blob(id, &at, &to).await.unwrap(), "already moved");
+}
+
+pub async fn disclosures_follow_consent_and_withdrawals_are_recalled(store: S, _: K, _: B) {
+    use kidvault_domain::disclosure::Purpose;
+    use kidvault_domain::downstream::TaskState;
+    use kidvault_domain::item::DataCategory;
+    let (hh, g) = household(&store, "use@example.org").await;
+    let (trains, voice_only, waiting) =
+        (child(&store, hh, 1).await, child(&store, hh, 1).await, child(&store, hh, 1).await);
+    let both = consent(trains.child.id, g.guardian.id, &[ConsentScope::Voice, ConsentScope::Training], 2);
+    store.record_consent(&both, &entry(EntryKind::ConsentGranted, trains.child.id)).await.unwrap();
+    let voice = consent(voice_only.child.id, g.guardian.id, &[ConsentScope::Voice], 2);
+    store.record_consent(&voice, &entry(EntryKind::ConsentGranted, voice_only.child.id)).await.unwrap();
+    let rec = item(trains.child.id, ItemKind::VoiceRecording, &[], 3);
+    let mut words = item(trains.child.id, ItemKind::Transcript, &[rec.meta.id], 3);
+    words.meta.received_at += Duration::seconds(1);
+    let other = item(voice_only.child.id, ItemKind::VoiceRecording, &[], 4);
+    let unconsented = item(waiting.child.id, ItemKind::VoiceRecording, &[], 4);
+    for i in [&rec, &words, &other, &unconsented] {
+        store.insert_item(i).await.unwrap();
+    }
+    let with = |name: &str, purpose, day| ProcessorRecord { purpose, ..processor(name, day) };
+    let (stt, trainer, late) =
+        (with("stt", Purpose::Integral, 0), with("trainer", Purpose::Training, 1), with("late", Purpose::Training, 3));
+    for p in [&stt, &trainer, &late] {
+        store.create_processor(p).await.unwrap();
+    }
+    let ids = |items: Vec<ItemRecord>| items.into_iter().map(|i| i.meta.id).collect::<Vec<_>>();
+    // Integral: whatever is collected under consent in force; not a child
+    // without consent, nothing under a notice nobody agreed to.
+    assert_eq!(
+        ids(store.disclosable_items(stt.id, "v1", 10).await.unwrap()),
+        vec![rec.meta.id, words.meta.id, other.meta.id]
+    );
+    assert!(store.disclosable_items(stt.id, "v2", 10).await.unwrap().is_empty());
+    assert_eq!(ids(store.disclosable_items(stt.id, "v1", 1).await.unwrap()), vec![rec.meta.id]);
+    // Training: only the child whose parents allowed it, and not for a
+    // processor registered after they agreed.
+    assert_eq!(ids(store.disclosable_items(trainer.id, "v1", 10).await.unwrap()), vec![rec.meta.id, words.meta.id]);
+    assert!(store.disclosable_items(late.id, "v1", 10).await.unwrap().is_empty());
+    assert!(matches!(store.disclosable_items(ProcessorId::generate(t(0)), "v1", 10).await, Err(StoreError::NotFound)));
+
+    let sent = |i: &ItemRecord, to: &ProcessorRecord| Disclosure {
+        processor_id: to.id,
+        item_id: i.meta.id,
+        child_id: i.meta.child_id,
+        category: i.meta.category,
+        consent_id: both.id,
+        disclosed_at: t(5),
+    };
+    let rows = [sent(&rec, &trainer), sent(&words, &trainer)];
+    let disclosed = entry(EntryKind::DataDisclosed, trains.child.id);
+    assert_eq!(store.record_disclosures(&rows, std::slice::from_ref(&disclosed)).await.unwrap(), 2);
+    assert_eq!(store.record_disclosures(&rows[..1], &[]).await.unwrap(), 0, "recorded once");
+    assert!(store.disclosable_items(trainer.id, "v1", 10).await.unwrap().is_empty(), "not sent twice");
+    assert_eq!(store.disclosable_items(stt.id, "v1", 10).await.unwrap().len(), 3, "per processor");
+    let kinds: Vec<EntryKind> =
+        store.child_entries(trains.child.id, None).await.unwrap().iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, vec![EntryKind::ConsentGranted, EntryKind::DataDisclosed]);
+    let summary = store.child_disclosures(trains.child.id).await.unwrap();
+    assert_eq!(
+        summary.iter().map(|s| (s.processor_name.as_str(), s.category, s.items, s.recalled)).collect::<Vec<_>>(),
+        vec![("trainer", DataCategory::BiometricVoice, 1, 0), ("trainer", DataCategory::Content, 1, 0)]
+    );
+    assert!(store.child_disclosures(voice_only.child.id).await.unwrap().is_empty());
+
+    // Nothing to recall while training is allowed; withdrawn, everything sent is.
+    assert!(store.recalls_due(100).await.unwrap().is_empty());
+    let withdrawn = entry(EntryKind::ConsentWithdrawn, trains.child.id);
+    store.withdraw_scope(trains.child.id, ConsentScope::Training, t(6), &withdrawn).await.unwrap();
+    assert!(store.disclosable_items(trainer.id, "v1", 10).await.unwrap().is_empty());
+    let due = store.recalls_due(100).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].processor_id, due[0].child_id), (trainer.id, trains.child.id));
+    let mut want = vec![rec.meta.id, words.meta.id];
+    want.sort();
+    assert_eq!(due[0].items, want);
+    let task = TaskRecord {
+        id: TaskId::generate(t(6)),
+        deletion_id: None,
+        child_id: trains.child.id,
+        processor_id: trainer.id,
+        processor_name: String::new(),
+        state: TaskState::Pending,
+        payload: "{}".into(),
+        attempts: 0,
+        next_attempt_at: None,
+        deadline: t(9),
+        created_at: t(6),
+        delivered_at: None,
+        acknowledged_at: None,
+        acknowledged_via: None,
+        last_error: None,
+    };
+    let again = TaskRecord { id: TaskId::generate(t(6)), ..task.clone() };
+    assert_eq!(store.create_recalls(&[(task.clone(), due[0].items.clone())]).await.unwrap(), 1);
+    assert_eq!(store.create_recalls(&[(again, due[0].items.clone())]).await.unwrap(), 0, "recalled once");
+    assert!(store.recalls_due(100).await.unwrap().is_empty());
+    let tasks = store.child_tasks(trains.child.id).await.unwrap();
+    assert_eq!(
+        tasks.iter().map(|t| (t.id, t.deletion_id, t.state)).collect::<Vec<_>>(),
+        vec![(task.id, None, TaskState::Pending)]
+    );
+    assert_eq!(store.claim_due_tasks(t(6), t(7), 10).await.unwrap().len(), 1, "delivered like any task");
+    assert!(store.child_disclosures(trains.child.id).await.unwrap().iter().all(|s| s.recalled == 1));
+}
+
+/// Random histories of consents, withdrawals, items and processors: what the
+/// store offers each processor is exactly what the consent rule of
+/// `kidvault_domain::disclosure` allows (the store spells it in SQL).
+pub async fn disclosable_items_follow_the_consent_rule(store: S, _: K, _: B) {
+    use kidvault_domain::disclosure::{disclosure_basis, Purpose};
+    use kidvault_domain::item::DataCategory;
+    use std::collections::BTreeSet;
+    // Every seed's items stay in the store: later processors see them all.
+    let mut items: Vec<ItemMeta> = Vec::new();
+    for seed in 1..=4u64 {
+        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut rnd = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let (hh, g) = household(&store, &format!("prop{seed}@example.org")).await;
+        let mut kids = Vec::new();
+        for _ in 0..3 {
+            kids.push(child(&store, hh, 0).await.child.id);
+        }
+        let mut processors: Vec<ProcessorRecord> = Vec::new();
+        for step in 0..80i64 {
+            let day = step / 4 + 1;
+            let c = kids[rnd(3) as usize];
+            match rnd(6) {
+                0 | 1 => {
+                    let scopes: Vec<ConsentScope> = ConsentScope::ALL.into_iter().filter(|_| rnd(2) == 0).collect();
+                    if scopes.is_empty() {
+                        continue;
+                    }
+                    let mut k = consent(c, g.guardian.id, &scopes, day);
+                    if rnd(4) == 0 {
+                        k.notice_version = "v2".into();
+                    }
+                    store.record_consent(&k, &entry(EntryKind::ConsentGranted, c)).await.unwrap();
+                }
+                2 => {
+                    let scope = ConsentScope::ALL[rnd(5) as usize];
+                    let e = entry(EntryKind::ConsentWithdrawn, c);
+                    store.withdraw_scope(c, scope, t(day), &e).await.unwrap();
+                }
+                3 | 4 => {
+                    let kind = [ItemKind::VoiceRecording, ItemKind::Location][rnd(2) as usize];
+                    let mut i = item(c, kind, &[], day);
+                    if kind == ItemKind::Location && rnd(2) == 0 {
+                        i.meta.category = DataCategory::LocationImprecise;
+                    }
+                    if kind == ItemKind::VoiceRecording && rnd(2) == 0 {
+                        store.insert_item(&i).await.unwrap();
+                        items.push(i.meta.clone());
+                        i = item(c, ItemKind::Transcript, &[i.meta.id], day);
+                    }
+                    store.insert_item(&i).await.unwrap();
+                    items.push(i.meta);
+                }
+                _ => {
+                    let categories: Vec<DataCategory> = DataCategory::ALL.into_iter().filter(|_| rnd(2) == 0).collect();
+                    if categories.is_empty() {
+                        continue;
+                    }
+                    let p = ProcessorRecord {
+                        purpose: Purpose::ALL[rnd(3) as usize],
+                        categories,
+                        ..processor(&format!("p{seed}-{step}"), day)
+                    };
+                    store.create_processor(&p).await.unwrap();
+                    processors.push(p);
+                }
+            }
+        }
+        for p in &processors {
+            let got: BTreeSet<ItemId> =
+                store.disclosable_items(p.id, "v1", 10_000).await.unwrap().iter().map(|i| i.meta.id).collect();
+            let mut want = BTreeSet::new();
+            for i in items.iter().filter(|i| p.categories.contains(&i.category)) {
+                let active = store.child(i.child_id).await.unwrap().unwrap().child.status == ChildStatus::Active;
+                let consents = store.consents_of(i.child_id).await.unwrap();
+                if active && disclosure_basis(p.purpose, i.category, p.created_at, &consents, "v1").is_some() {
+                    want.insert(i.id);
+                }
+            }
+            assert_eq!(got, want, "seed {seed}, processor {} ({:?}, {:?})", p.name, p.purpose, p.categories);
+        }
+    }
 }

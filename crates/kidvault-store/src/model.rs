@@ -182,6 +182,8 @@ pub struct ProcessorRecord {
     pub id: kidvault_domain::ids::ProcessorId,
     pub name: String,
     pub url: String,
+    /// Why it receives children's data; decides which consent it needs.
+    pub purpose: kidvault_domain::disclosure::Purpose,
     pub categories: Vec<kidvault_domain::item::DataCategory>,
     /// The webhook secret, wrapped by the root key.
     pub secret_wrapped: Vec<u8>,
@@ -189,11 +191,14 @@ pub struct ProcessorRecord {
     pub disabled_at: Option<Timestamp>,
 }
 
-/// One processor's part of one deletion.
+/// A request to one processor to delete what it holds of a child: its part of a
+/// deletion (`deletion_id` set), or a recall of what it received for a purpose
+/// the parent withdrew (`deletion_id` empty).
 #[derive(Clone, Debug)]
 pub struct TaskRecord {
     pub id: kidvault_domain::ids::TaskId,
-    pub deletion_id: kidvault_domain::ids::DeletionId,
+    pub deletion_id: Option<kidvault_domain::ids::DeletionId>,
+    pub child_id: kidvault_domain::ids::ChildId,
     pub processor_id: kidvault_domain::ids::ProcessorId,
     /// Read with the task (not stored on it).
     pub processor_name: String,
@@ -321,4 +326,39 @@ pub struct ChildRetention {
     pub reminded_at: Option<Timestamp>,
     /// A guardian chose to keep the profile even when dormant.
     pub kept_at: Option<Timestamp>,
+}
+
+/// One item sent to one processor, and the consent it was sent under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Disclosure {
+    pub processor_id: kidvault_domain::ids::ProcessorId,
+    pub item_id: kidvault_domain::ids::ItemId,
+    pub child_id: kidvault_domain::ids::ChildId,
+    pub category: kidvault_domain::item::DataCategory,
+    pub consent_id: kidvault_domain::ids::ConsentId,
+    pub disclosed_at: Timestamp,
+}
+
+/// What one processor received of one child in one category.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DisclosureSummary {
+    pub processor_id: kidvault_domain::ids::ProcessorId,
+    pub processor_name: String,
+    pub purpose: kidvault_domain::disclosure::Purpose,
+    pub category: kidvault_domain::item::DataCategory,
+    pub items: u64,
+    pub first_at: Timestamp,
+    pub last_at: Timestamp,
+    /// Of these, how many a recall task has asked the processor to delete.
+    pub recalled: u64,
+}
+
+/// Disclosures to recall: what one processor received of one child for a
+/// purpose the parent has since withdrawn.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recall {
+    pub processor_id: kidvault_domain::ids::ProcessorId,
+    pub child_id: kidvault_domain::ids::ChildId,
+    pub items: Vec<kidvault_domain::ids::ItemId>,
+    pub categories: Vec<kidvault_domain::item::DataCategory>,
 }

@@ -178,6 +178,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn deletion_tasks(&self, id: DeletionId) -> Result<Vec<TaskRecord>>;
     /// Unacknowledged tasks, earliest deadline first.
     async fn open_tasks(&self, limit: u32) -> Result<Vec<TaskRecord>>;
+    /// Every task (deletions and recalls) that concerns a child, oldest first.
+    async fn child_tasks(&self, child: ChildId) -> Result<Vec<TaskRecord>>;
+
+    /// Up to `limit` items the processor may receive now (its purpose's consents
+    /// in force under `notice`) and has not received, oldest received first.
+    /// `NotFound` for an unknown processor; none for a disabled one.
+    async fn disclosable_items(&self, processor: ProcessorId, notice: &str, limit: u32) -> Result<Vec<ItemRecord>>;
+    /// Records items sent to processors, with their ledger entries, in one
+    /// transaction. Returns the rows added (an item already recorded stays).
+    async fn record_disclosures(&self, rows: &[Disclosure], entries: &[NewEntry]) -> Result<u64>;
+    /// What each processor received of a child, per category.
+    async fn child_disclosures(&self, child: ChildId) -> Result<Vec<DisclosureSummary>>;
+    /// Disclosures made for a purpose the parent has since withdrawn and not yet
+    /// recalled, per processor and child (at most `limit` items).
+    async fn recalls_due(&self, limit: u32) -> Result<Vec<Recall>>;
+    /// Stores recall tasks (each with the items it recalls, marked recalled in
+    /// the same transaction); a task whose items are already recalled is
+    /// dropped. Returns the tasks stored.
+    async fn create_recalls(&self, tasks: &[(TaskRecord, Vec<ItemId>)]) -> Result<u32>;
 
     async fn guardian(&self, id: GuardianId) -> Result<Option<GuardianRecord>>;
     /// Marks the household closing (idempotent): no child can be added from now on.

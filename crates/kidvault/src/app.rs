@@ -254,9 +254,12 @@ pub async fn deletion_loop(vault: Arc<Vault>, every: std::time::Duration) {
 }
 
 /// Delivers due webhooks to downstream processors every `every`; when a
-/// processor acknowledged in its response, runs the deletions at once.
+/// processor acknowledged in its response, runs the deletions at once. Each tick
+/// first recalls data whose consent was withdrawn and not yet recalled (a crash
+/// right after a withdrawal delays its recall to here, never loses it).
 pub async fn downstream_loop(vault: Arc<Vault>, every: std::time::Duration) {
     periodically(every, "delivering to downstream processors", || async {
+        vault.recall_withdrawn(chrono::Utc::now()).await?;
         if vault.deliver_due(chrono::Utc::now()).await? > 0 {
             vault.run_deletions(chrono::Utc::now()).await?;
         }

@@ -348,16 +348,6 @@ async fn item_deletions_destroy_only_their_items_keys() {
 // ---- downstream processors (the real binary) ----
 
 /// Checks a `Kidvault-Signature` header: HMAC-SHA256 under `secret` over "t.body".
-fn signed_by(secret: &str, header: &str, body: &str) -> bool {
-    let (t, tag) = kidvault_domain::downstream::parse_signature_header(header).unwrap();
-    kidvault_crypto::hmac_sha256_verify(secret.as_bytes(), format!("{t}.{body}").as_bytes(), &tag)
-}
-
-fn sign(secret: &str, t: i64, body: &str) -> String {
-    let tag = kidvault_crypto::hmac_sha256(secret.as_bytes(), format!("{t}.{body}").as_bytes());
-    kidvault_domain::downstream::signature_header(t, &tag)
-}
-
 /// A deletion reaches processors as signed webhooks: one holding none of the
 /// deleted categories hears nothing; a failing one is retried with backoff until
 /// it acknowledges in its response; one that acknowledges later through the ack

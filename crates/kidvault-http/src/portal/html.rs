@@ -201,6 +201,19 @@ pub mod words {
         }
     }
 
+    /// `n` items of a data category, in words ("3 voice recordings").
+    pub fn category(c: kidvault_domain::item::DataCategory, n: u64) -> String {
+        use kidvault_domain::item::DataCategory::*;
+        let (one, many) = match c {
+            BiometricVoice => ("voice recording", "voice recordings"),
+            Content => ("piece of what was said or understood", "pieces of what was said or understood"),
+            LocationPrecise => ("precise location", "precise locations"),
+            LocationImprecise => ("approximate location", "approximate locations"),
+            Childrens => ("profile detail", "profile details"),
+        };
+        format!("{n} {}", if n == 1 { one } else { many })
+    }
+
     pub fn method(m: ConsentMethod) -> &'static str {
         match m {
             ConsentMethod::SignedForm => "Signed consent form",

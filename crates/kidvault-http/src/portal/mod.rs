@@ -12,6 +12,7 @@ mod delete;
 mod household;
 pub mod html;
 pub mod session;
+mod shared;
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -55,6 +56,7 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/children/{id}", get(child::timeline))
         .route("/portal/children/{id}/activity", get(child::activity))
         .route("/portal/children/{id}/locations", get(child::locations))
+        .route("/portal/children/{id}/shared", get(shared::register))
         .route("/portal/children/{id}/consent", get(household::consent_page).post(household::give_consent))
         .route("/portal/children/{id}/consent/withdraw", post(household::withdraw))
         .route("/portal/consent/confirm/{token}", get(household::confirm_page).post(household::confirm))

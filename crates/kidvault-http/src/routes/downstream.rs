@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
+use kidvault_domain::disclosure::Purpose;
 use kidvault_domain::downstream::TaskState;
 use kidvault_domain::ids::{DeletionId, ProcessorId, TaskId};
 use kidvault_service::downstream::{NewProcessor, ProcessorRecord, TaskRecord};
@@ -20,6 +21,10 @@ pub(crate) struct ProcessorRequest {
     name: String,
     /// Webhook URL (http:// or https://). Redirects are not followed.
     url: String,
+    /// Why it receives children's data: `integral` (runs part of the service;
+    /// covered by the consent to collect), `third_party` (needs each child's
+    /// `third_party` consent) or `training` (needs each child's `training` consent).
+    purpose: String,
     /// The data categories it holds (fideslang), e.g. `user.content`.
     categories: Vec<String>,
 }
@@ -29,6 +34,7 @@ pub(crate) struct ProcessorView {
     id: ProcessorId,
     name: String,
     url: String,
+    purpose: Purpose,
     categories: Vec<String>,
     created_at: DateTime<Utc>,
     disabled_at: Option<DateTime<Utc>>,
@@ -40,6 +46,7 @@ impl From<ProcessorRecord> for ProcessorView {
             id: p.id,
             name: p.name,
             url: p.url,
+            purpose: p.purpose,
             categories: p.categories.iter().map(|c| c.as_str().to_owned()).collect(),
             created_at: p.created_at,
             disabled_at: p.disabled_at,
@@ -66,7 +73,7 @@ pub(crate) async fn register(
     StaffAuth(s): StaffAuth,
     ApiJson(req): ApiJson<ProcessorRequest>,
 ) -> ApiResult<(StatusCode, Json<RegisteredProcessor>)> {
-    let req = NewProcessor { name: req.name, url: req.url, categories: req.categories };
+    let req = NewProcessor { name: req.name, url: req.url, purpose: req.purpose, categories: req.categories };
     let (p, secret) = state.vault.register_processor(&s, req, Utc::now()).await?;
     Ok((StatusCode::CREATED, Json(RegisteredProcessor { processor: p.into(), secret })))
 }
@@ -94,11 +101,15 @@ pub(crate) async fn disable(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// One processor's part of one deletion.
+/// A request to one processor to delete what it holds of a child: its part of a
+/// deletion, or a recall after a parent withdrew the consent its purpose needs.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct TaskView {
     id: TaskId,
-    deletion_id: DeletionId,
+    /// `deletion` or `recall`.
+    kind: &'static str,
+    /// The deletion it is part of (none for a recall).
+    deletion_id: Option<DeletionId>,
     pub(crate) processor: String,
     pub(crate) state: TaskState,
     attempts: u32,
@@ -117,6 +128,7 @@ impl TaskView {
         Self {
             overdue: t.overdue(now),
             id: t.id,
+            kind: if t.deletion_id.is_some() { "deletion" } else { "recall" },
             deletion_id: t.deletion_id,
             processor: t.processor_name,
             state: t.state,

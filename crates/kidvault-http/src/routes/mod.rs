@@ -5,6 +5,7 @@ pub(crate) mod accounts;
 pub(crate) mod children;
 pub(crate) mod deletions;
 pub(crate) mod devices;
+pub(crate) mod disclosures;
 pub(crate) mod downstream;
 pub(crate) mod ingest;
 pub(crate) mod items;

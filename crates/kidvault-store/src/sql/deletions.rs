@@ -248,6 +248,7 @@ pub fn purge(tx: &mut dyn Tx, id: DeletionId, at: Timestamp) -> R<()> {
             "DELETE FROM consents WHERE child_id = ?1",
             "DELETE FROM pending_consents WHERE child_id = ?1",
             "DELETE FROM devices WHERE child_id = ?1",
+            "DELETE FROM disclosures WHERE child_id = ?1",
             "DELETE FROM children WHERE id = ?1",
         ] {
             tx.exec(sql, p![d.child_id])?;

@@ -3,6 +3,7 @@
 //! another node is claiming): two workers never take the same task at once.
 
 use kidvault_domain::deletion::DeletionStep;
+use kidvault_domain::disclosure::Purpose;
 use kidvault_domain::downstream::{StaffRole, TaskState};
 use kidvault_domain::ids::{DeletionId, ProcessorId, TaskId};
 use kidvault_domain::item::DataCategory;
@@ -32,13 +33,14 @@ pub fn staff_by_token(tx: &mut dyn Tx, token_hash: &[u8; 32]) -> R<Option<StaffR
     })
 }
 
-const PROCESSOR_COLS: &str = "id, name, url, categories, secret_wrapped, created_at, disabled_at";
+const PROCESSOR_COLS: &str = "id, name, url, purpose, categories, secret_wrapped, created_at, disabled_at";
 
 fn processor_row(r: &dyn Row) -> R<ProcessorRecord> {
     Ok(ProcessorRecord {
         id: r.id("id")?,
         name: r.string("name")?,
         url: r.string("url")?,
+        purpose: r.parsed("purpose", Purpose::parse)?,
         categories: r
             .string("categories")?
             .split(',')
@@ -54,8 +56,8 @@ fn processor_row(r: &dyn Row) -> R<ProcessorRecord> {
 pub fn create_processor(tx: &mut dyn Tx, p: &ProcessorRecord) -> R<()> {
     let categories: Vec<&str> = p.categories.iter().map(|c| c.as_str()).collect();
     let inserted = tx.exec(
-        &format!("INSERT INTO processors ({PROCESSOR_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)"),
-        p![p.id, &p.name, &p.url, &categories.join(","), &p.secret_wrapped, p.created_at],
+        &format!("INSERT INTO processors ({PROCESSOR_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)"),
+        p![p.id, &p.name, &p.url, p.purpose.as_str(), &categories.join(","), &p.secret_wrapped, p.created_at],
     );
     conflict_if_unique(inserted, || format!("a processor named {:?} exists", p.name))?;
     Ok(())
@@ -74,14 +76,15 @@ pub fn disable_processor(tx: &mut dyn Tx, id: ProcessorId, at: Timestamp) -> R<b
     Ok(n == 1)
 }
 
-const TASK_COLS: &str = "t.id, t.deletion_id, t.processor_id, p.name AS processor_name, t.state, t.payload,
+const TASK_COLS: &str = "t.id, t.deletion_id, t.child_id, t.processor_id, p.name AS processor_name, t.state, t.payload,
     t.attempts, t.next_attempt_at, t.deadline, t.created_at, t.delivered_at, t.acknowledged_at, t.acknowledged_via,
     t.last_error";
 
 fn task_row(r: &dyn Row) -> R<TaskRecord> {
     Ok(TaskRecord {
         id: r.id("id")?,
-        deletion_id: r.id("deletion_id")?,
+        deletion_id: r.opt_id("deletion_id")?,
+        child_id: r.id("child_id")?,
         processor_id: r.id("processor_id")?,
         processor_name: r.string("processor_name")?,
         state: r.parsed("state", TaskState::parse)?,
@@ -97,7 +100,7 @@ fn task_row(r: &dyn Row) -> R<TaskRecord> {
     })
 }
 
-fn tasks_where(tx: &mut dyn Tx, clause: &str, params: &[Param<'_>]) -> R<Vec<TaskRecord>> {
+pub(super) fn tasks_where(tx: &mut dyn Tx, clause: &str, params: &[Param<'_>]) -> R<Vec<TaskRecord>> {
     let sql = format!("SELECT {TASK_COLS} FROM processor_tasks t JOIN processors p ON p.id = t.processor_id {clause}");
     tx.rows(&sql, params, task_row)
 }
@@ -118,14 +121,23 @@ pub fn open_tasks(tx: &mut dyn Tx, limit: u32) -> R<Vec<TaskRecord>> {
 pub fn dispatch(tx: &mut dyn Tx, id: DeletionId, at: Timestamp, tasks: &[TaskRecord]) -> R<()> {
     deletions::require(tx, id, DeletionStep::Purged)?;
     for t in tasks {
-        tx.exec(
-            "INSERT INTO processor_tasks (id, deletion_id, processor_id, state, payload, attempts, next_attempt_at,
-                 deadline, created_at)
-             VALUES (?1, ?2, ?3, 'pending', ?4, 0, ?5, ?6, ?5)",
-            p![t.id, id, t.processor_id, &t.payload, at, t.deadline],
-        )?;
+        if t.deletion_id != Some(id) {
+            return Err(corrupt("a task of another deletion"));
+        }
+        insert_task(tx, t)?;
     }
     deletions::set_step(tx, id, DeletionStep::Dispatched, at)
+}
+
+/// Stores a new task, pending and due at its creation.
+pub(super) fn insert_task(tx: &mut dyn Tx, t: &TaskRecord) -> R<()> {
+    tx.exec(
+        "INSERT INTO processor_tasks (id, deletion_id, child_id, processor_id, state, payload, attempts,
+             next_attempt_at, deadline, created_at)
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, 0, ?6, ?7, ?6)",
+        p![t.id, t.deletion_id, t.child_id, t.processor_id, &t.payload, t.created_at, t.deadline],
+    )?;
+    Ok(())
 }
 
 /// The claim statement, with the row lock PostgreSQL adds.

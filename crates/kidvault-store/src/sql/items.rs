@@ -11,7 +11,7 @@ use super::{bind, conflict_if_unique, corrupt, Dialect, Param, Row, Tx, R};
 use crate::model::*;
 use crate::p;
 
-const ITEM_COLS: &str = "id, child_id, kind, category, state, recorded_at, received_at, device_id, size, \
+pub(super) const ITEM_COLS: &str = "id, child_id, kind, category, state, recorded_at, received_at, device_id, size, \
                          key_epoch, wrapped_key, inline_content, blob_locator";
 
 /// An item row without its lineage (read after the row's statement is done).
@@ -49,7 +49,7 @@ fn with_sources(tx: &mut dyn Tx, mut item: ItemRecord) -> R<ItemRecord> {
 }
 
 /// Many item rows, each with its lineage.
-fn items_where(tx: &mut dyn Tx, sql: &str, params: &[Param<'_>]) -> R<Vec<ItemRecord>> {
+pub(super) fn items_where(tx: &mut dyn Tx, sql: &str, params: &[Param<'_>]) -> R<Vec<ItemRecord>> {
     let items = tx.rows(sql, params, item_only)?;
     items.into_iter().map(|i| with_sources(tx, i)).collect()
 }

@@ -16,6 +16,7 @@ pub mod accounts;
 pub mod children;
 pub mod deletions;
 pub mod deployment;
+pub mod disclosures;
 pub mod downstream;
 pub mod items;
 pub mod keys;

@@ -14,7 +14,7 @@ use kidvault_ledger::entry::{EntryKind, NewEntry};
 use kidvault_ledger::Hash;
 
 use super::backend::{KeystoreBackend, SqlExecutor, StoreBackend};
-use super::{accounts, children, deletions, deployment, downstream, items, keys, ledger, outbox, sweeps};
+use super::{accounts, children, deletions, deployment, disclosures, downstream, items, keys, ledger, outbox, sweeps};
 use crate::model::*;
 use crate::{Keystore, Result, Store};
 #[async_trait]
@@ -443,6 +443,33 @@ impl<B: StoreBackend> Store for B {
 
     async fn open_tasks(&self, limit: u32) -> Result<Vec<TaskRecord>> {
         self.read(move |tx| downstream::open_tasks(tx, limit)).await
+    }
+
+    async fn child_tasks(&self, child: ChildId) -> Result<Vec<TaskRecord>> {
+        self.read(move |tx| disclosures::child_tasks(tx, child)).await
+    }
+
+    async fn disclosable_items(&self, processor: ProcessorId, notice: &str, limit: u32) -> Result<Vec<ItemRecord>> {
+        let notice = notice.to_owned();
+        self.read(move |tx| disclosures::disclosable(tx, processor, &notice, limit)).await
+    }
+
+    async fn record_disclosures(&self, rows: &[Disclosure], entries: &[NewEntry]) -> Result<u64> {
+        let (rows, entries) = (rows.to_vec(), entries.to_vec());
+        self.write(move |tx| disclosures::record(tx, &rows, &entries)).await
+    }
+
+    async fn child_disclosures(&self, child: ChildId) -> Result<Vec<DisclosureSummary>> {
+        self.read(move |tx| disclosures::child_summary(tx, child)).await
+    }
+
+    async fn recalls_due(&self, limit: u32) -> Result<Vec<Recall>> {
+        self.read(move |tx| disclosures::recalls_due(tx, limit)).await
+    }
+
+    async fn create_recalls(&self, tasks: &[(TaskRecord, Vec<ItemId>)]) -> Result<u32> {
+        let tasks = tasks.to_vec();
+        self.write(move |tx| disclosures::create_recalls(tx, &tasks)).await
     }
 
     async fn guardian(&self, id: GuardianId) -> Result<Option<GuardianRecord>> {

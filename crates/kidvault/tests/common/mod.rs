@@ -550,8 +550,33 @@ pub fn staff(root: &Path, role: &str) -> String {
     token
 }
 
+/// Registers an `integral` processor.
 pub async fn register(app: &TestApp, admin: &str, name: &str, url: String, categories: &[&str]) -> (StatusCode, Value) {
-    app.post("/admin/processors", Some(admin), json!({"name": name, "url": url, "categories": categories})).await
+    register_for(app, admin, name, url, "integral", categories).await
+}
+
+pub async fn register_for(
+    app: &TestApp,
+    admin: &str,
+    name: &str,
+    url: String,
+    purpose: &str,
+    categories: &[&str],
+) -> (StatusCode, Value) {
+    let body = json!({"name": name, "url": url, "purpose": purpose, "categories": categories});
+    app.post("/admin/processors", Some(admin), body).await
+}
+
+/// Whether `header` is a `Kidvault-Signature` of `body` under `secret`.
+pub fn signed_by(secret: &str, header: &str, body: &str) -> bool {
+    let (t, tag) = kidvault_domain::downstream::parse_signature_header(header).unwrap();
+    kidvault_crypto::hmac_sha256_verify(secret.as_bytes(), format!("{t}.{body}").as_bytes(), &tag)
+}
+
+/// A `Kidvault-Signature` header for `body`, made at unix time `t`.
+pub fn sign(secret: &str, t: i64, body: &str) -> String {
+    let tag = kidvault_crypto::hmac_sha256(secret.as_bytes(), format!("{t}.{body}").as_bytes());
+    kidvault_domain::downstream::signature_header(t, &tag)
 }
 
 pub async fn poll<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
