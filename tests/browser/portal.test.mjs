@@ -280,3 +280,67 @@ test("a new parent signs up, adds a child, consents, pairs a device, hears it, w
   assert.equal(revoked.status, 401);
   await context.close();
 });
+
+test("a parent allows model training, sees who received what, turns it off, and the company is asked to delete", async () => {
+  // An admin registers a training company (the CLI beside the running server).
+  const created = spawnSync(binary, ["admin", "create", "--name", "Sam", "--role", "admin",
+    "--data-dir", join(dir, "data"), "--key-file", join(dir, "keys/root.key")], { encoding: "utf8" });
+  assert.equal(created.status, 0, created.stderr);
+  const admin = created.stdout.trim();
+  const registered = await fetch(`${base}/api/v1/admin/processors`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "Tutor Labs", url: "http://127.0.0.1:9/hook", purpose: "training", categories: ["user.content"] }),
+  });
+  assert.equal(registered.status, 201);
+  const { id: processor, secret } = await registered.json();
+  const { createHmac } = await import("node:crypto");
+  // The company asks for what it may receive, signed with its secret.
+  const feed = async (limit) => {
+    const body = JSON.stringify({ processor_id: processor, limit });
+    const t = Math.floor(Date.now() / 1000);
+    const sig = createHmac("sha256", secret).update(`${t}.${body}`).digest("hex");
+    const r = await fetch(`${base}/api/v1/processor-feed`, {
+      method: "POST", body, headers: { "kidvault-signature": `t=${t},v1=${sig}`, "content-type": "application/json" },
+    });
+    assert.equal(r.status, 200);
+    return r.json();
+  };
+  assert.equal((await feed(5)).items.length, 0, "nothing before the parent allows training");
+
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const page = await context.newPage();
+  await signIn(page, DEMO);
+  await page.locator("article.child").first().getByRole("link", { name: "Voice history" }).click();
+  const child = page.url().split("/").at(-1).split("?")[0];
+  await page.goto(`${base}/portal/children/${child}/consent`);
+  await assert.doesNotReject(
+    page.getByText("Tutor Labs (trains or improves models, only if you allow it) receives nothing unless you allow “Model training”.").waitFor());
+
+  // Allow training: the company now receives the child's words, and the page says so.
+  await page.getByLabel(/Model training/).check();
+  await page.getByLabel("How you verified").selectOption("signed_form");
+  await page.getByLabel(/Reference of the verification/).fill("form-training-1");
+  await page.getByRole("button", { name: "Record consent" }).click();
+  await page.locator("ul.scopes", { hasText: "Model training" }).waitFor();
+  await assert.doesNotReject(page.getByText(/Tutor Labs \(trains or improves models, only if you allow it\) receives pieces of what was said or understood now/).waitFor());
+  const first = await feed(1);
+  assert.equal(first.items.length, 1);
+  assert.equal(first.items[0].child_id, child);
+  assert.equal(first.more, true, "more is waiting");
+
+  await page.getByRole("link", { name: "See what each has received" }).click();
+  await assert.doesNotReject(page.getByText(/Tutor Labs \(trains or improves models, only if you allow it\) received 1 piece of what was said or understood/).waitFor());
+  await page.screenshot({ path: join(shots, "shared.png"), fullPage: true });
+
+  // Turn it off: the next request gets nothing, and the company is asked to delete.
+  await page.goto(`${base}/portal/children/${child}/consent`);
+  await page.locator("ul.scopes li", { hasText: "Model training" }).getByRole("button", { name: "Withdraw" }).click();
+  await page.locator("ul.scopes li", { hasText: "Model training" }).waitFor({ state: "detached" });
+  const after = await feed(5);
+  assert.deepEqual([after.items.length, after.more], [0, false], "nothing after the parent turned training off");
+  await page.goto(`${base}/portal/children/${child}/shared`);
+  await assert.doesNotReject(page.getByText(/Asked to delete everything it received, because you withdrew your permission/).waitFor());
+  await page.screenshot({ path: join(shots, "shared-recalled.png"), fullPage: true });
+  await context.close();
+});

@@ -58,8 +58,8 @@ impl Purpose {
     pub fn plain(self) -> &'static str {
         match self {
             Purpose::Integral => "helps run the service",
-            Purpose::ThirdParty => "a separate company you allowed us to share with",
-            Purpose::Training => "trains or improves models, which you allowed",
+            Purpose::ThirdParty => "a separate company, only if you allow sharing",
+            Purpose::Training => "trains or improves models, only if you allow it",
         }
     }
 }

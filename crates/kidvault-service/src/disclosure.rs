@@ -81,12 +81,14 @@ pub struct RegisterEntry {
 }
 
 /// Who received a child's data: every processor that received something, and
-/// every processor registered that received nothing.
+/// every other processor (in service, or that was sent a request about the
+/// child) with nothing received.
 #[derive(Clone, Debug)]
 pub struct DisclosureRegister {
     pub received: Vec<RegisterEntry>,
-    /// Processors in service that received nothing of this child.
-    pub nothing: Vec<ProcessorRecord>,
+    /// Processors that received nothing of this child (`categories` empty),
+    /// with any deletion request they were sent about it.
+    pub nothing: Vec<RegisterEntry>,
 }
 
 impl DisclosureRegister {
@@ -125,10 +127,38 @@ impl DisclosureRegister {
         let nothing: Vec<serde_json::Value> = self
             .nothing
             .iter()
-            .map(|p| serde_json::json!({"processor": p.name, "purpose": p.purpose.as_str()}))
+            .map(|e| {
+                serde_json::json!({
+                    "processor": e.processor_name,
+                    "purpose": e.purpose.as_str(),
+                    "deletion_requests": e.tasks.iter().map(task).collect::<Vec<_>>(),
+                })
+            })
             .collect();
         serde_json::json!({"received": received, "received_nothing": nothing})
     }
+}
+
+/// A processor in service as the consent page names it, and what it receives
+/// of one child under the consents in force now.
+#[derive(Clone, Debug)]
+pub struct Recipient {
+    pub name: String,
+    pub purpose: Purpose,
+    pub categories: Vec<DataCategory>,
+    pub standing: Standing,
+}
+
+/// Whether a processor receives a child's data now, and if not, why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// The consents in force allow it for at least one category it holds.
+    Receives,
+    /// Its purpose's scope is in force, but granted before it was registered:
+    /// nothing until the parent gives consent again.
+    NewSinceConsent,
+    /// The scope it needs is not in force.
+    NotAllowed,
 }
 
 /// The recall webhook body: ids, categories and dates; never content.
@@ -295,6 +325,28 @@ impl Vault {
         self.register_of(grant.child_id()).await
     }
 
+    /// Every processor in service and whether it receives the child's data now.
+    pub async fn recipients(&self, g: &GuardianSession, child: ChildId) -> Result<Vec<Recipient>> {
+        let grant = self.authorize(Actor::Guardian(g), child, Action::ViewChild).await?;
+        let consents = self.store.consents_of(grant.child_id()).await?;
+        let notice = &self.notice_in_force;
+        let mut out = Vec::new();
+        for p in self.store.processors().await?.into_iter().filter(|p| p.disabled_at.is_none()) {
+            let allowed = |registered| {
+                p.categories.iter().any(|c| disclosure_basis(p.purpose, *c, registered, &consents, notice).is_some())
+            };
+            let standing = if allowed(p.created_at) {
+                Standing::Receives
+            } else if allowed(Timestamp::MIN_UTC) {
+                Standing::NewSinceConsent
+            } else {
+                Standing::NotAllowed
+            };
+            out.push(Recipient { name: p.name, purpose: p.purpose, categories: p.categories, standing });
+        }
+        Ok(out)
+    }
+
     pub(crate) async fn register_of(&self, child: ChildId) -> Result<DisclosureRegister> {
         let summaries = self.store.child_disclosures(child).await?;
         let tasks = self.store.child_tasks(child).await?;
@@ -311,16 +363,23 @@ impl Vault {
                 }),
             }
         }
-        for e in &mut received {
+        let mut nothing: Vec<RegisterEntry> = Vec::new();
+        for p in self.store.processors().await? {
+            let listed = received.iter().any(|e| e.processor_id == p.id);
+            let asked = tasks.iter().any(|t| t.processor_id == p.id);
+            if !listed && (p.disabled_at.is_none() || asked) {
+                nothing.push(RegisterEntry {
+                    processor_id: p.id,
+                    processor_name: p.name,
+                    purpose: p.purpose,
+                    categories: Vec::new(),
+                    tasks: Vec::new(),
+                });
+            }
+        }
+        for e in received.iter_mut().chain(nothing.iter_mut()) {
             e.tasks = tasks.iter().filter(|t| t.processor_id == e.processor_id).cloned().collect();
         }
-        let nothing = self
-            .store
-            .processors()
-            .await?
-            .into_iter()
-            .filter(|p| p.disabled_at.is_none() && !received.iter().any(|e| e.processor_id == p.id))
-            .collect();
         Ok(DisclosureRegister { received, nothing })
     }
 }

@@ -23,7 +23,7 @@ use crate::keystore::KEYSTORE_SCHEMA;
 
 /// Tables in an order that satisfies every foreign key. `leases` is not copied:
 /// a lease belongs to a running node.
-pub const TABLES: [&str; 25] = [
+pub const TABLES: [&str; 26] = [
     "households",
     "guardians",
     "sessions",
@@ -42,6 +42,7 @@ pub const TABLES: [&str; 25] = [
     "staff",
     "processors",
     "processor_tasks",
+    "disclosures",
     "notices",
     "invites",
     "pending_consents",
@@ -161,4 +162,33 @@ pub fn counts(url: &str) -> Result<Counts> {
         }
         Ok(out)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A table added to the embedded schema is copied too (or named here as
+    /// deliberately left behind).
+    #[test]
+    fn every_embedded_table_is_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let (data, keys) = (dir.path().join("kidvault.db"), dir.path().join("keystore.db"));
+        drop(kidvault_store_sqlite::SqliteStore::open(&data).unwrap());
+        drop(kidvault_store_sqlite::SqliteKeystore::open(&keys).unwrap());
+        // Node state (leases), throttling windows (sign_in_failures), the migrations
+        // table and the deployment binding (the target has its own) stay behind.
+        let left_behind = ["leases", "sign_in_failures", "schema_migrations", "deployment", "sqlite_sequence"];
+        for db in [&data, &keys] {
+            let conn = rusqlite::Connection::open(db).unwrap();
+            let mut stmt = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").unwrap();
+            let names: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().map(|n| n.unwrap()).collect();
+            for name in names {
+                assert!(
+                    TABLES.contains(&name.as_str()) || left_behind.contains(&name.as_str()),
+                    "table {name} is not copied by migrate-store"
+                );
+            }
+        }
+    }
 }

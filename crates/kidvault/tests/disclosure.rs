@@ -33,6 +33,19 @@ fn zip_entry(zip: &[u8], name: &str) -> Vec<u8> {
     out.stdout
 }
 
+/// A portal page as the signed-in guardian sees it.
+async fn portal(app: &TestApp, guardian: &str, path: &str) -> String {
+    let page = app
+        .http
+        .get(format!("{}{path}", app.base))
+        .header("cookie", format!("kv_session={guardian}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "{path}");
+    page.text().await.unwrap()
+}
+
 fn b64(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()
 }
@@ -109,6 +122,16 @@ async fn data_leaves_only_under_consent_is_registered_and_is_recalled_on_withdra
     let (late_id, late_secret) = (late["id"].as_str().unwrap(), late["secret"].as_str().unwrap());
     let (_, b) = fetch(&app, late_id, late_secret, 10).await;
     assert!(ids(&b).is_empty(), "{b}");
+    // The consent page says so, for each company, before anything is sent.
+    let consent = portal(&app, &g, &format!("/portal/children/{mia}/consent")).await;
+    for sentence in [
+        "<strong>speech</strong> (helps run the service) receives voice recordings, pieces of what was said or understood now, because you allowed it.",
+        "<strong>tutor</strong> (trains or improves models, only if you allow it) receives pieces of what was said or understood now",
+        "<strong>late</strong> (trains or improves models, only if you allow it) is new since you agreed: it receives nothing until you give consent again.",
+        "<strong>adco</strong> (a separate company, only if you allow sharing) receives nothing unless you allow \u{201c}Third parties\u{201d}.",
+    ] {
+        assert!(consent.contains(sentence), "{sentence:?} not in {consent}");
+    }
 
     // The register says who received what; the ledger holds each disclosure.
     let (s, reg) = app.get(&format!("/children/{mia}/disclosures"), &g).await;
@@ -171,21 +194,13 @@ async fn data_leaves_only_under_consent_is_registered_and_is_recalled_on_withdra
     );
 
     // The portal tells it in sentences; the export carries it.
-    let page = app
-        .http
-        .get(format!("{}/portal/children/{mia}/shared", app.base))
-        .header("cookie", format!("kv_session={g}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    let page = page.text().await.unwrap();
+    let page = portal(&app, &g, &format!("/portal/children/{mia}/shared")).await;
     for sentence in [
         "<strong>speech</strong> (helps run the service) received 1 voice recording, 2 pieces of what was said or understood",
-        "<strong>tutor</strong> (trains or improves models, which you allowed) received 1 piece of what was said or understood",
+        "<strong>tutor</strong> (trains or improves models, only if you allow it) received 1 piece of what was said or understood",
         "Asked to delete everything it received, because you withdrew your permission",
         "it confirmed the deletion on",
-        "<strong>adco</strong> (a separate company you allowed us to share with)",
+        "<strong>adco</strong> (a separate company, only if you allow sharing)",
     ] {
         assert!(page.contains(sentence), "{sentence:?} not in {page}");
     }

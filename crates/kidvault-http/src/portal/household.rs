@@ -152,6 +152,7 @@ async fn consent_view(state: &AppState, p: &Portal, id: &str, error: Option<&str
         body.push_str("</ul><p class=\"meta\">A withdrawal takes effect on the device's next request.</p>");
     }
     body.push_str("</section>");
+    body.push_str(&recipients_card(&state.vault.recipients(&p.session, child_id).await?, &name, id));
 
     let mut methods = String::new();
     for m in ConsentMethod::ALL {
@@ -381,4 +382,45 @@ pub async fn set_keep(
 ) -> PageResult {
     state.vault.set_keep_when_dormant(&p.session, path_id(&id)?, f.keep, Utc::now()).await?;
     Ok(Redirect::to("/portal").into_response())
+}
+
+/// Who receives the child's data, in sentences: each processor in service, why,
+/// and whether the consents in force let it receive anything now.
+fn recipients_card(recipients: &[kidvault_service::disclosure::Recipient], name: &str, id: &str) -> String {
+    use kidvault_domain::disclosure::Purpose;
+    use kidvault_service::disclosure::Standing;
+    let mut out = format!(
+        r#"<section class="card"><h3>Who receives {name}'s data</h3>
+<p>Nobody outside kidvault receives anything except the companies below, and only what the permissions above allow.
+<a href="/portal/children/{id}/shared">See what each has received</a>.</p>"#
+    );
+    if recipients.is_empty() {
+        out.push_str("<p>No company outside kidvault receives anything.</p></section>");
+        return out;
+    }
+    out.push_str(r#"<ul class="recipients">"#);
+    for r in recipients {
+        let what: Vec<String> =
+            r.categories.iter().map(|c| words::category(*c, 2).trim_start_matches("2 ").to_owned()).collect();
+        let needs = match r.purpose {
+            Purpose::Integral => "Voice or location (whichever collects it)",
+            Purpose::Training => words::scope(kidvault_domain::consent::ConsentScope::Training).0,
+            Purpose::ThirdParty => words::scope(kidvault_domain::consent::ConsentScope::ThirdParty).0,
+        };
+        let standing = match r.standing {
+            Standing::Receives => format!("receives {} now, because you allowed it", what.join(", ")),
+            Standing::NewSinceConsent => {
+                "is new since you agreed: it receives nothing until you give consent again".to_owned()
+            }
+            Standing::NotAllowed => format!("receives nothing unless you allow \u{201c}{needs}\u{201d}"),
+        };
+        out.push_str(&format!(
+            r#"<li><strong>{}</strong> ({}) {}.</li>"#,
+            esc(&r.name),
+            esc(r.purpose.plain()),
+            esc(&standing)
+        ));
+    }
+    out.push_str("</ul></section>");
+    out
 }

@@ -74,7 +74,7 @@ allowed it on the consent page, and withdrawing that permission asks them to del
     if !register.nothing.is_empty() {
         body.push_str(r#"<h2>Received nothing</h2><ul class="register">"#);
         for p in &register.nothing {
-            body.push_str(&format!(r#"<li><strong>{}</strong> ({})</li>"#, esc(&p.name), esc(p.purpose.plain())));
+            body.push_str(&recipient(p, now));
         }
         body.push_str("</ul>");
     }

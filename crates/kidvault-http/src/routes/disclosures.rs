@@ -131,6 +131,9 @@ pub(crate) struct RecipientView {
 pub(crate) struct NonRecipientView {
     name: String,
     purpose: Purpose,
+    /// Deletion requests it was sent about this child all the same (a processor
+    /// registered as holding a category hears of every deletion of it).
+    requests: Vec<TaskView>,
 }
 
 /// Who received this child's data, for what purpose, and what they were asked
@@ -169,7 +172,11 @@ impl RegisterView {
             received_nothing: r
                 .nothing
                 .into_iter()
-                .map(|p| NonRecipientView { name: p.name, purpose: p.purpose })
+                .map(|e| NonRecipientView {
+                    name: e.processor_name,
+                    purpose: e.purpose,
+                    requests: e.tasks.into_iter().map(|t| TaskView::new(t, now)).collect(),
+                })
                 .collect(),
         }
     }
