@@ -105,6 +105,14 @@ id_type!(
     /// One notice to one guardian in the outbox.
     NoticeId
 );
+id_type!(
+    /// A training dataset: a snapshot of eligible items given to a training processor.
+    DatasetId
+);
+id_type!(
+    /// A model a training processor registered as built from datasets.
+    ModelId
+);
 
 fn uuid_v7_at(now: Timestamp) -> Uuid {
     let secs = u64::try_from(now.timestamp()).unwrap_or(0);

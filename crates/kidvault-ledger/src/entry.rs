@@ -45,10 +45,23 @@ pub enum EntryKind {
     /// what purpose, under which consent, how many items of each category.
     #[serde(rename = "data.disclosed")]
     DataDisclosed,
+    /// A training dataset was snapshot for a processor (totals; the children's
+    /// own entries are `data.disclosed`).
+    #[serde(rename = "dataset.created")]
+    DatasetCreated,
+    /// A shard of a training dataset was downloaded.
+    #[serde(rename = "dataset.downloaded")]
+    DatasetDownloaded,
+    /// A model was registered as trained on dataset shards.
+    #[serde(rename = "model.registered")]
+    ModelRegistered,
+    /// A processor acknowledged a flagged model: retrained without the data, or destroyed.
+    #[serde(rename = "model.resolved")]
+    ModelResolved,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 11] = [
+    pub const ALL: [EntryKind; 15] = [
         EntryKind::ConsentGranted,
         EntryKind::ConsentWithdrawn,
         EntryKind::AccessRead,
@@ -60,6 +73,10 @@ impl EntryKind {
         EntryKind::RetentionChoice,
         EntryKind::LedgerRollback,
         EntryKind::DataDisclosed,
+        EntryKind::DatasetCreated,
+        EntryKind::DatasetDownloaded,
+        EntryKind::ModelRegistered,
+        EntryKind::ModelResolved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +92,10 @@ impl EntryKind {
             EntryKind::HouseholdClosed => "household.closed",
             EntryKind::LedgerRollback => "ledger.rollback",
             EntryKind::DataDisclosed => "data.disclosed",
+            EntryKind::DatasetCreated => "dataset.created",
+            EntryKind::DatasetDownloaded => "dataset.downloaded",
+            EntryKind::ModelRegistered => "model.registered",
+            EntryKind::ModelResolved => "model.resolved",
         }
     }
 

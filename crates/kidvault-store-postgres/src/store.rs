@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/store_0002_sign_in_failures.sql")),
     (3, include_str!("../migrations/store_0003_deployment.sql")),
     (4, include_str!("../migrations/store_0004_disclosures.sql")),
+    (5, include_str!("../migrations/store_0005_datasets.sql")),
 ];
 
 /// The data store on a PostgreSQL database (schema `public`).

@@ -14,8 +14,9 @@ use crate::Result;
 
 /// Tables that may name deleted ids: the proof of deletion itself, and the
 /// register of what left kidvault (which processor received which item, and the
-/// task that told it to delete it).
-pub const PROOF_TABLES: [&str; 9] = [
+/// task that told it to delete it), and the lineage of training datasets and the
+/// models flagged for what was deleted (ids only).
+pub const PROOF_TABLES: [&str; 11] = [
     "ledger_entries",
     "ledger_nodes",
     "ledger_tiles",
@@ -24,6 +25,8 @@ pub const PROOF_TABLES: [&str; 9] = [
     "deletion_items",
     "processor_tasks",
     "disclosures",
+    "dataset_items",
+    "model_flags",
     "schema_migrations",
 ];
 

@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/store_0009_sign_in_failures.sql")),
     (10, include_str!("../migrations/store_0010_deployment.sql")),
     (11, include_str!("../migrations/store_0011_disclosures.sql")),
+    (12, include_str!("../migrations/store_0012_datasets.sql")),
 ];
 
 /// The embedded data store: one SQLite file.

@@ -39,7 +39,8 @@ macro_rules! store_conformance_tests {
             email_plus_consent_counts_once_confirmed_by_its_guardian, totp_steps_and_recovery_codes_work_once,
             sweeps_read_only_what_is_due_and_activity_ends_dormancy, leases_have_one_holder_until_they_expire,
             sign_in_failures_are_kept_per_key_for_their_window, blob_items_are_listed_and_relocated,
-            disclosures_follow_consent_and_withdrawals_are_recalled, disclosable_items_follow_the_consent_rule);
+            disclosures_follow_consent_and_withdrawals_are_recalled, disclosable_items_follow_the_consent_rule,
+            datasets_hold_only_eligible_items_and_removals_flag_the_models_built_on_them);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -1325,4 +1326,152 @@ pub async fn disclosable_items_follow_the_consent_rule(store: S, _: K, _: B) {
             assert_eq!(got, want, "seed {seed}, processor {} ({:?}, {:?})", p.name, p.purpose, p.categories);
         }
     }
+}
+
+pub async fn datasets_hold_only_eligible_items_and_removals_flag_the_models_built_on_them(store: S, _: K, _: B) {
+    use kidvault_domain::deletion::{DeletionScope, DeletionStep};
+    use kidvault_domain::disclosure::Purpose;
+    let (hh, g) = household(&store, "ml@example.org").await;
+    let (a, b) = (child(&store, hh, 1).await.child.id, child(&store, hh, 1).await.child.id);
+    let both = consent(a, g.guardian.id, &[ConsentScope::Voice, ConsentScope::Training], 2);
+    store.record_consent(&both, &entry(EntryKind::ConsentGranted, a)).await.unwrap();
+    let voice = consent(b, g.guardian.id, &[ConsentScope::Voice], 2);
+    store.record_consent(&voice, &entry(EntryKind::ConsentGranted, b)).await.unwrap();
+    let rec = item(a, ItemKind::VoiceRecording, &[], 3);
+    let tr = item(a, ItemKind::Transcript, &[rec.meta.id], 3);
+    let later = item(a, ItemKind::VoiceRecording, &[], 9);
+    let not_allowed = item(b, ItemKind::VoiceRecording, &[], 3);
+    for i in [&rec, &tr, &later, &not_allowed] {
+        store.insert_item(i).await.unwrap();
+    }
+    let trainer = ProcessorRecord { purpose: Purpose::Training, ..processor("trainer", 1) };
+    let stt = processor("stt", 0);
+    store.create_processor(&trainer).await.unwrap();
+    store.create_processor(&stt).await.unwrap();
+    let note = DisclosureNote {
+        actor: format!("processor:{}", trainer.id),
+        purpose: "training".into(),
+        processor_name: "trainer".into(),
+        at: "2026-06-06T12:00:00.000000Z".into(),
+    };
+    let new = |shards, to: Option<Timestamp>, processor: ProcessorId| NewDataset {
+        id: DatasetId::generate(t(6)),
+        processor_id: processor,
+        kinds: vec![ItemKind::VoiceRecording, ItemKind::Transcript],
+        from: None,
+        to,
+        shards,
+        criteria: "{}".into(),
+        created_at: t(6),
+    };
+    assert!(matches!(
+        store.create_dataset(&new(4, None, stt.id), "v1", &note).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Only the child whose parents allowed training; only what the criteria name.
+    let ds = store.create_dataset(&new(4, Some(t(8)), trainer.id), "v1", &note).await.unwrap();
+    assert_eq!(ds.items, 2);
+    let items = store.dataset_items(ds.id, None).await.unwrap();
+    let shard = crate::sql::datasets::shard_of(a, 4);
+    let mut got: Vec<(ItemId, Option<ItemId>, u32, bool)> =
+        items.iter().map(|i| (i.item_id, i.source_id, i.shard, i.removed)).collect();
+    got.sort();
+    let mut want = vec![(rec.meta.id, None, shard, false), (tr.meta.id, Some(rec.meta.id), shard, false)];
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(store.dataset_items(ds.id, Some((shard + 1) % 4)).await.unwrap(), vec![]);
+    assert_eq!(store.child_disclosures(a).await.unwrap().iter().map(|s| s.items).sum::<u64>(), 2, "registered");
+    let kinds: Vec<EntryKind> = store.child_entries(a, None).await.unwrap().iter().map(|e| e.kind).collect();
+    assert!(kinds.contains(&EntryKind::DataDisclosed));
+    assert!(store.child_entries(b, None).await.unwrap().iter().all(|e| e.kind != EntryKind::DataDisclosed));
+
+    // Models name the shards they were trained on; nothing foreign or missing.
+    let model = |name: &str, version: &str| ModelRecord {
+        id: ModelId::generate(t(7)),
+        processor_id: trainer.id,
+        name: name.into(),
+        version: version.into(),
+        created_at: t(7),
+        outcome: None,
+        replaced_by: None,
+        evidence: None,
+        resolved_at: None,
+    };
+    let registered = entry(EntryKind::ModelRegistered, a);
+    let m1 = model("asr", "1");
+    assert_eq!(store.register_model(&m1, &[(ds.id, shard)], &registered).await.unwrap(), 0);
+    let unrelated = model("asr-other-shard", "1");
+    store.register_model(&unrelated, &[(ds.id, (shard + 1) % 4)], &registered).await.unwrap();
+    assert!(matches!(
+        store.register_model(&model("asr", "1"), &[(ds.id, shard)], &registered).await,
+        Err(StoreError::Conflict(_))
+    ));
+    for bad in [(ds.id, 4), (DatasetId::generate(t(6)), 0)] {
+        assert!(matches!(store.register_model(&model("x", "1"), &[bad], &registered).await, Err(StoreError::NotFound)));
+    }
+    assert!(store.flagged_models(None).await.unwrap().is_empty());
+
+    // Deleting the recording flags exactly the model trained on its shard.
+    let del = deletion(hh, a, DeletionScope::Item { item: rec.meta.id });
+    store.create_deletion(&del).await.unwrap();
+    store.resolve_deletion(del.id, t(10)).await.unwrap();
+    store.shred_deletion_items(del.id, t(10)).await.unwrap();
+    store.set_deletion_step(del.id, DeletionStep::Rotated, t(10)).await.unwrap();
+    store.purge_deletion(del.id, t(10)).await.unwrap();
+    let flagged = store.flagged_models(None).await.unwrap();
+    assert_eq!(flagged.iter().map(|(m, n, at)| (m.id, *n, *at)).collect::<Vec<_>>(), vec![(m1.id, 2, t(10))]);
+    assert_eq!(store.flagged_models(Some(del.id)).await.unwrap().len(), 1);
+    let flags = store.model_flags(m1.id).await.unwrap();
+    assert!(flags.iter().all(|f| f.cause == "deletion" && f.deletion_id == Some(del.id) && f.shard == shard));
+    assert!(store.dataset_items(ds.id, None).await.unwrap().iter().all(|i| i.removed), "no longer served");
+    // A model registered later from the tainted shard is flagged at once.
+    let m2 = model("asr", "2-from-old-data");
+    assert_eq!(store.register_model(&m2, &[(ds.id, shard)], &registered).await.unwrap(), 2);
+
+    // Retrained: resolved once, the second acknowledgement changes nothing.
+    let resolved = entry(EntryKind::ModelResolved, a);
+    assert!(matches!(
+        store.resolve_model(m1.id, trainer.id, "retrained", Some(m1.id), "x", t(11), &resolved).await,
+        Err(StoreError::NotFound)
+    ));
+    let m3 = model("asr", "3");
+    store.register_model(&m3, &[], &registered).await.unwrap();
+    let done = store.resolve_model(m1.id, trainer.id, "retrained", Some(m3.id), "run 42", t(11), &resolved).await.unwrap();
+    assert_eq!((done.outcome.as_deref(), done.replaced_by, done.resolved_at), (Some("retrained"), Some(m3.id), Some(t(11))));
+    let again = store.resolve_model(m1.id, trainer.id, "destroyed", None, "y", t(12), &resolved).await.unwrap();
+    assert_eq!(again, done);
+    assert!(matches!(
+        store.resolve_model(m2.id, stt.id, "destroyed", None, "y", t(12), &resolved).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.flagged_models(None).await.unwrap().iter().map(|(m, ..)| m.id).collect::<Vec<_>>(), vec![m2.id]);
+
+    // Withdrawing training recalls the child's data and flags its models.
+    let ds2 = store.create_dataset(&new(2, None, trainer.id), "v1", &note).await.unwrap();
+    assert_eq!(ds2.items, 1, "only the recording not deleted");
+    let m4 = model("asr", "4");
+    store.register_model(&m4, &[(ds2.id, crate::sql::datasets::shard_of(a, 2))], &registered).await.unwrap();
+    store.withdraw_scope(a, ConsentScope::Training, t(13), &entry(EntryKind::ConsentWithdrawn, a)).await.unwrap();
+    let due = store.recalls_due(100).await.unwrap();
+    let task = TaskRecord {
+        id: TaskId::generate(t(13)),
+        deletion_id: None,
+        child_id: a,
+        processor_id: trainer.id,
+        processor_name: String::new(),
+        state: kidvault_domain::downstream::TaskState::Pending,
+        payload: "{}".into(),
+        attempts: 0,
+        next_attempt_at: None,
+        deadline: t(16),
+        created_at: t(13),
+        delivered_at: None,
+        acknowledged_at: None,
+        acknowledged_via: None,
+        last_error: None,
+    };
+    store.create_recalls(&[(task, due[0].items.clone())]).await.unwrap();
+    let flags = store.model_flags(m4.id).await.unwrap();
+    assert_eq!(flags.iter().map(|f| (f.item_id, f.cause.as_str())).collect::<Vec<_>>(), vec![(later.meta.id, "withdrawal")]);
+    assert!(store.dataset_items(ds2.id, None).await.unwrap()[0].removed, "recalled: no longer served");
 }

@@ -362,3 +362,83 @@ pub struct Recall {
     pub items: Vec<kidvault_domain::ids::ItemId>,
     pub categories: Vec<kidvault_domain::item::DataCategory>,
 }
+
+/// A dataset to snapshot: every item the training processor may receive now,
+/// of these kinds and recording times, assigned to `shards` shards by child.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewDataset {
+    pub id: kidvault_domain::ids::DatasetId,
+    pub processor_id: kidvault_domain::ids::ProcessorId,
+    pub kinds: Vec<kidvault_domain::item::ItemKind>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub shards: u32,
+    /// The criteria as the manifest states them (JSON).
+    pub criteria: String,
+    pub created_at: Timestamp,
+}
+
+/// What the ledger entries of a disclosure say besides its counts: who
+/// received it and why (the store writes one entry per child).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DisclosureNote {
+    /// `processor:<id>`.
+    pub actor: String,
+    pub purpose: String,
+    pub processor_name: String,
+    /// RFC 3339 with microseconds.
+    pub at: String,
+}
+
+/// A snapshot as recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatasetRecord {
+    pub id: kidvault_domain::ids::DatasetId,
+    pub processor_id: kidvault_domain::ids::ProcessorId,
+    pub criteria: String,
+    pub shards: u32,
+    pub items: u64,
+    pub created_at: Timestamp,
+}
+
+/// One item of a snapshot. `removed`: deleted, or recalled after a withdrawal,
+/// since the snapshot was taken (no longer served; models trained on it are flagged).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatasetItem {
+    pub item_id: ItemId,
+    pub child_id: kidvault_domain::ids::ChildId,
+    pub kind: kidvault_domain::item::ItemKind,
+    /// For a derived item: its source, when the source is in the snapshot too.
+    pub source_id: Option<ItemId>,
+    pub recorded_at: Timestamp,
+    pub shard: u32,
+    pub removed: bool,
+}
+
+/// A model a training processor registered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelRecord {
+    pub id: kidvault_domain::ids::ModelId,
+    pub processor_id: kidvault_domain::ids::ProcessorId,
+    pub name: String,
+    pub version: String,
+    pub created_at: Timestamp,
+    /// `retrained` or `destroyed`, once the processor acknowledged its flags.
+    pub outcome: Option<String>,
+    pub replaced_by: Option<kidvault_domain::ids::ModelId>,
+    pub evidence: Option<String>,
+    pub resolved_at: Option<Timestamp>,
+}
+
+/// A model trained on a shard holding an item since deleted or withdrawn.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelFlag {
+    pub model_id: kidvault_domain::ids::ModelId,
+    pub item_id: ItemId,
+    pub dataset_id: kidvault_domain::ids::DatasetId,
+    pub shard: u32,
+    /// `deletion` or `withdrawal`.
+    pub cause: String,
+    pub deletion_id: Option<kidvault_domain::ids::DeletionId>,
+    pub raised_at: Timestamp,
+}

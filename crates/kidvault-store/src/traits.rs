@@ -6,7 +6,7 @@ use bytes::Bytes;
 use kidvault_domain::consent::{Consent, ConsentScope};
 use kidvault_domain::deletion::{DeletionScope, DeletionStep};
 use kidvault_domain::ids::{
-    ChildId, DeletionId, DeviceId, GuardianId, HouseholdId, ItemId, NoticeId, ProcessorId, TaskId,
+    ChildId, DatasetId, DeletionId, DeviceId, GuardianId, HouseholdId, ItemId, ModelId, NoticeId, ProcessorId, TaskId,
 };
 use kidvault_domain::item::ItemKind;
 use kidvault_domain::notice::NewNotice;
@@ -197,6 +197,40 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// the same transaction); a task whose items are already recalled is
     /// dropped. Returns the tasks stored.
     async fn create_recalls(&self, tasks: &[(TaskRecord, Vec<ItemId>)]) -> Result<u32>;
+
+    /// Snapshots a training dataset: every item the (enabled, `training`)
+    /// processor may receive under `notice` that matches, sharded by child, with
+    /// the disclosure register's rows and one ledger entry per child, in one
+    /// transaction. `Conflict` for a processor that is not an enabled training one.
+    async fn create_dataset(&self, dataset: &NewDataset, notice: &str, note: &DisclosureNote) -> Result<DatasetRecord>;
+    async fn dataset(&self, id: DatasetId) -> Result<Option<DatasetRecord>>;
+    /// A dataset's items (one shard or all), marked removed once deleted or recalled.
+    async fn dataset_items(&self, id: DatasetId, shard: Option<u32>) -> Result<Vec<DatasetItem>>;
+    /// Registers a model trained on (dataset, shard) pairs of its processor's
+    /// datasets, with its ledger entry; flags it at once for shards already
+    /// holding removed items. Returns the flags raised. `NotFound` for a dataset
+    /// not the processor's or a shard it lacks; `Conflict` for a name and
+    /// version already registered.
+    async fn register_model(&self, model: &ModelRecord, inputs: &[(DatasetId, u32)], entry: &NewEntry) -> Result<u64>;
+    async fn model(&self, id: ModelId) -> Result<Option<ModelRecord>>;
+    async fn model_flags(&self, id: ModelId) -> Result<Vec<ModelFlag>>;
+    /// Resolves a flagged model (retrained as `replaced_by`, or destroyed), with
+    /// its ledger entry. Idempotent: a resolved model keeps its first outcome
+    /// (and no second entry is written).
+    #[allow(clippy::too_many_arguments)]
+    async fn resolve_model(
+        &self,
+        id: ModelId,
+        processor: ProcessorId,
+        outcome: &str,
+        replaced_by: Option<ModelId>,
+        evidence: &str,
+        at: Timestamp,
+        entry: &NewEntry,
+    ) -> Result<ModelRecord>;
+    /// Unresolved flagged models (with `None`), or the models a deletion
+    /// flagged: each with its number of flags and when the first was raised.
+    async fn flagged_models(&self, deletion: Option<DeletionId>) -> Result<Vec<(ModelRecord, u64, Timestamp)>>;
 
     async fn guardian(&self, id: GuardianId) -> Result<Option<GuardianRecord>>;
     /// Marks the household closing (idempotent): no child can be added from now on.

@@ -234,6 +234,7 @@ pub fn items(tx: &mut dyn Tx, id: DeletionId) -> R<Vec<DeletionItem>> {
 /// devices and the child too).
 pub fn purge(tx: &mut dyn Tx, id: DeletionId, at: Timestamp) -> R<()> {
     let d = require(tx, id, DeletionStep::Rotated)?;
+    super::datasets::flag_deletion(tx, id, at)?;
     tx.exec(
         "DELETE FROM item_edges
          WHERE item_id IN (SELECT item_id FROM deletion_items WHERE deletion_id = ?1)

@@ -12,7 +12,7 @@ use kidvault_domain::item::DataCategory;
 use kidvault_ledger::entry::NewEntry;
 
 use super::{bind, downstream, items, Param, Tx, R};
-use crate::model::{Disclosure, DisclosureSummary, Recall, TaskRecord};
+use crate::model::{Disclosure, DisclosureSummary, ProcessorRecord, Recall, TaskRecord};
 use crate::{p, StoreError};
 
 /// `EXISTS` a grant in force (not withdrawn, under `notice`) for the row's child
@@ -25,11 +25,56 @@ fn granted(child: &str, notice: &str, scopes: &str, extra: &str) -> String {
     )
 }
 
-/// Up to `limit` items the processor may receive now and has not received:
-/// live items of an active, not dormant child, in a category it holds, while a
-/// scope collecting that category is in force under `notice`, and — for
-/// `third_party` and `training` — the purpose's scope too, granted after the
-/// processor was registered. Oldest received first.
+/// The conditions under which item `i` (joined to its child `c`) may go to
+/// processor `p` now: a live item of an active, not dormant child, in a category
+/// it holds, while a scope collecting that category is in force under `notice`,
+/// and — for `third_party` and `training` — the purpose's scope too, granted
+/// after the processor was registered. Binds its parameters into `params`.
+pub(super) fn eligible<'a>(params: &mut Vec<Param<'a>>, p: &ProcessorRecord, notice: &'a str) -> String {
+    let notice = bind(params, Param::Text(notice));
+    let mut by_category = Vec::new();
+    for c in &p.categories {
+        let cat = bind(params, Param::Text(c.as_str()));
+        let scopes: Vec<String> = collection_scopes(*c).iter().map(|s| bind(params, Param::Text(s.as_str()))).collect();
+        by_category.push(format!("(i.category = {cat} AND {})", granted("i.child_id", &notice, &scopes.join(", "), "")));
+    }
+    let purpose = match purpose_grant(params, p) {
+        Some((scope, extra)) => format!(" AND {}", granted("i.child_id", &notice, &scope, &extra)),
+        None => String::new(),
+    };
+    format!(
+        "i.state = 'live' AND c.status = 'active' AND c.dormant_at IS NULL AND ({}){purpose}",
+        by_category.join(" OR ")
+    )
+}
+
+/// The purpose's own scope (a placeholder) and the condition that its consent
+/// was given after the processor was registered; none for `integral`.
+fn purpose_grant(params: &mut Vec<Param<'_>>, p: &ProcessorRecord) -> Option<(String, String)> {
+    let scope = p.purpose.consent_scope()?;
+    let scope = bind(params, Param::Text(scope.as_str()));
+    let registered = bind(params, Param::from(p.created_at));
+    Some((scope, format!(" AND k.granted_at >= {registered}")))
+}
+
+/// The newest consent under which item `i` goes to `p` (the disclosure's
+/// basis, as `kidvault_domain::disclosure::disclosure_basis` names it), as a
+/// scalar subquery. For `integral`, the newest granting a collection scope of
+/// its category is the caller's to find; this covers the purposes with a scope.
+pub(super) fn basis<'a>(params: &mut Vec<Param<'a>>, p: &ProcessorRecord, notice: &'a str) -> Option<String> {
+    let notice = bind(params, Param::Text(notice));
+    let (scope, extra) = purpose_grant(params, p)?;
+    Some(format!(
+        "(SELECT k.id FROM consent_scopes s JOIN consents k ON k.id = s.consent_id
+          WHERE s.child_id = i.child_id AND s.withdrawn_at IS NULL AND k.notice_version = {notice}
+            AND s.scope = {scope}{extra}
+          ORDER BY k.granted_at DESC, k.id DESC LIMIT 1)"
+    ))
+}
+
+/// Up to `limit` items the processor may receive now ([`eligible`]) and has not
+/// received, oldest received first. Not found: an unknown processor; none for a
+/// disabled one.
 pub fn disclosable(
     tx: &mut dyn Tx,
     processor: ProcessorId,
@@ -42,34 +87,16 @@ pub fn disclosable(
     }
     let mut params: Vec<Param<'_>> = Vec::new();
     let pid = bind(&mut params, Param::from(p.id));
-    let notice = bind(&mut params, Param::Text(notice));
-    let mut by_category = Vec::new();
-    for c in &p.categories {
-        let cat = bind(&mut params, Param::Text(c.as_str()));
-        let scopes: Vec<String> =
-            collection_scopes(*c).iter().map(|s| bind(&mut params, Param::Text(s.as_str()))).collect();
-        by_category
-            .push(format!("(i.category = {cat} AND {})", granted("i.child_id", &notice, &scopes.join(", "), "")));
-    }
-    let purpose = match p.purpose.consent_scope() {
-        None => String::new(),
-        Some(scope) => {
-            let scope = bind(&mut params, Param::Text(scope.as_str()));
-            let registered = bind(&mut params, Param::from(p.created_at));
-            format!(" AND {}", granted("i.child_id", &notice, &scope, &format!(" AND k.granted_at >= {registered}")))
-        }
-    };
+    let conditions = eligible(&mut params, &p, notice);
     let limit = bind(&mut params, Param::from(limit));
     let sql = format!(
         "SELECT {cols} FROM items WHERE id IN (
              SELECT i.id FROM items i JOIN children c ON c.id = i.child_id
-             WHERE i.state = 'live' AND c.status = 'active' AND c.dormant_at IS NULL
-               AND ({categories}){purpose}
+             WHERE {conditions}
                AND NOT EXISTS (SELECT 1 FROM disclosures d WHERE d.processor_id = {pid} AND d.item_id = i.id)
              ORDER BY i.received_at, i.id LIMIT {limit})
          ORDER BY received_at, id",
         cols = items::ITEM_COLS,
-        categories = by_category.join(" OR "),
     );
     items::items_where(tx, &sql, &params)
 }
@@ -186,6 +213,7 @@ pub fn create_recalls(tx: &mut dyn Tx, tasks: &[(TaskRecord, Vec<ItemId>)]) -> R
         if marked == 0 {
             continue;
         }
+        super::datasets::flag_withdrawal(tx, t.processor_id, t.child_id, t.created_at)?;
         downstream::insert_task(tx, t)?;
         stored += 1;
     }

@@ -14,6 +14,7 @@ mod store;
 
 pub mod accounts;
 pub mod children;
+pub mod datasets;
 pub mod deletions;
 pub mod deployment;
 pub mod disclosures;

@@ -14,7 +14,7 @@ use kidvault_ledger::entry::{EntryKind, NewEntry};
 use kidvault_ledger::Hash;
 
 use super::backend::{KeystoreBackend, SqlExecutor, StoreBackend};
-use super::{accounts, children, deletions, deployment, disclosures, downstream, items, keys, ledger, outbox, sweeps};
+use super::{accounts, children, datasets, deletions, deployment, disclosures, downstream, items, keys, ledger, outbox, sweeps};
 use crate::model::*;
 use crate::{Keystore, Result, Store};
 #[async_trait]
@@ -470,6 +470,51 @@ impl<B: StoreBackend> Store for B {
     async fn create_recalls(&self, tasks: &[(TaskRecord, Vec<ItemId>)]) -> Result<u32> {
         let tasks = tasks.to_vec();
         self.write(move |tx| disclosures::create_recalls(tx, &tasks)).await
+    }
+
+    async fn create_dataset(&self, dataset: &NewDataset, notice: &str, note: &DisclosureNote) -> Result<DatasetRecord> {
+        let (d, notice, note) = (dataset.clone(), notice.to_owned(), note.clone());
+        self.write(move |tx| datasets::create(tx, &d, &notice, &note)).await
+    }
+
+    async fn dataset(&self, id: DatasetId) -> Result<Option<DatasetRecord>> {
+        self.lookup(move |tx| datasets::get(tx, id)).await
+    }
+
+    async fn dataset_items(&self, id: DatasetId, shard: Option<u32>) -> Result<Vec<DatasetItem>> {
+        self.read(move |tx| datasets::items_of(tx, id, shard)).await
+    }
+
+    async fn register_model(&self, model: &ModelRecord, inputs: &[(DatasetId, u32)], entry: &NewEntry) -> Result<u64> {
+        let (m, inputs, entry) = (model.clone(), inputs.to_vec(), entry.clone());
+        self.write(move |tx| datasets::register_model(tx, &m, &inputs, &entry)).await
+    }
+
+    async fn model(&self, id: ModelId) -> Result<Option<ModelRecord>> {
+        self.lookup(move |tx| datasets::model(tx, id)).await
+    }
+
+    async fn model_flags(&self, id: ModelId) -> Result<Vec<ModelFlag>> {
+        self.read(move |tx| datasets::flags_of(tx, id)).await
+    }
+
+    async fn resolve_model(
+        &self,
+        id: ModelId,
+        processor: ProcessorId,
+        outcome: &str,
+        replaced_by: Option<ModelId>,
+        evidence: &str,
+        at: Timestamp,
+        entry: &NewEntry,
+    ) -> Result<ModelRecord> {
+        let (outcome, evidence, entry) = (outcome.to_owned(), evidence.to_owned(), entry.clone());
+        self.write(move |tx| datasets::resolve_model(tx, id, processor, &outcome, replaced_by, &evidence, at, &entry))
+            .await
+    }
+
+    async fn flagged_models(&self, deletion: Option<DeletionId>) -> Result<Vec<(ModelRecord, u64, Timestamp)>> {
+        self.read(move |tx| datasets::flagged_models(tx, deletion)).await
     }
 
     async fn guardian(&self, id: GuardianId) -> Result<Option<GuardianRecord>> {

@@ -177,7 +177,9 @@ id_params!(
     StaffId,
     ProcessorId,
     TaskId,
-    NoticeId
+    NoticeId,
+    DatasetId,
+    ModelId
 );
 
 /// Parameters for a statement: `p![a, b, c]`.

@@ -1,0 +1,387 @@
+//! Training datasets and model lineage.
+//!
+//! A snapshot is taken in one write transaction: the eligible items are
+//! selected by the same rule as every disclosure ([`disclosures::eligible`]),
+//! each is assigned to a shard by its child, and the dataset's rows, the
+//! disclosure register's rows and one `data.disclosed` ledger entry per child
+//! commit together. A model names the (dataset, shard) pairs it was trained on;
+//! an item of such a shard that is deleted (at the deletion's purge step) or
+//! recalled after a withdrawal (with the recall task) flags the model in the
+//! same transaction, and a model registered later from a shard already tainted
+//! is flagged at registration.
+
+use std::collections::{BTreeMap, HashSet};
+
+use kidvault_domain::disclosure::Purpose;
+use kidvault_domain::ids::{ChildId, ConsentId, DatasetId, DeletionId, HouseholdId, ItemId, ModelId, ProcessorId};
+use kidvault_domain::item::{DataCategory, ItemKind};
+use kidvault_domain::Timestamp;
+use kidvault_ledger::entry::{EntryKind, NewEntry};
+
+use super::{bind, conflict_if_unique, corrupt, disclosures, downstream, values_sql, Dialect, Param, Row, Tx, TxError, R};
+use crate::model::{DatasetItem, DatasetRecord, DisclosureNote, ModelFlag, ModelRecord, NewDataset};
+use crate::{p, StoreError};
+
+/// The SISA shard of a child: stable for the child, spread evenly (the random
+/// half of its UUIDv7), so one child's data lies in exactly one shard.
+pub fn shard_of(child: ChildId, shards: u32) -> u32 {
+    let b = child.as_bytes();
+    let mut tail = [0u8; 8];
+    tail.copy_from_slice(&b[8..16]);
+    (u64::from_le_bytes(tail) % u64::from(shards.max(1))) as u32
+}
+
+struct Chosen {
+    item: ItemId,
+    child: ChildId,
+    household: HouseholdId,
+    kind: ItemKind,
+    category: DataCategory,
+    recorded_at: Timestamp,
+    source: Option<ItemId>,
+    consent: ConsentId,
+}
+
+/// Takes a snapshot (see the module). `Conflict` unless the processor is an
+/// enabled `training` processor.
+pub fn create(tx: &mut dyn Tx, d: &NewDataset, notice: &str, note: &DisclosureNote) -> R<DatasetRecord> {
+    let p = downstream::processor(tx, d.processor_id)?.ok_or(StoreError::NotFound)?;
+    if p.purpose != Purpose::Training || p.disabled_at.is_some() {
+        return Err(TxError::Store(StoreError::Conflict("datasets are for enabled training processors".into())));
+    }
+    let mut params: Vec<Param<'_>> = Vec::new();
+    let basis = disclosures::basis(&mut params, &p, notice).ok_or_else(|| corrupt("training basis"))?;
+    let conditions = disclosures::eligible(&mut params, &p, notice);
+    let kinds: Vec<String> = d.kinds.iter().map(|k| bind(&mut params, Param::Text(k.as_str()))).collect();
+    let mut sql = format!(
+        "SELECT i.id, i.child_id, c.household_id, i.kind, i.category, i.recorded_at, {basis} AS consent_id,
+                (SELECT e.source_id FROM item_edges e WHERE e.item_id = i.id ORDER BY e.source_id LIMIT 1) AS source_id
+         FROM items i JOIN children c ON c.id = i.child_id
+         WHERE {conditions} AND i.kind IN ({})",
+        kinds.join(", ")
+    );
+    if let Some(from) = d.from {
+        sql += &format!(" AND i.recorded_at >= {}", bind(&mut params, Param::from(from)));
+    }
+    if let Some(to) = d.to {
+        sql += &format!(" AND i.recorded_at < {}", bind(&mut params, Param::from(to)));
+    }
+    sql += " ORDER BY i.child_id, i.recorded_at, i.id";
+    let chosen = tx.rows(&sql, &params, |r| {
+        Ok(Chosen {
+            item: r.id("id")?,
+            child: r.id("child_id")?,
+            household: r.id("household_id")?,
+            kind: r.parsed("kind", ItemKind::parse)?,
+            category: r.parsed("category", DataCategory::parse)?,
+            recorded_at: r.ts("recorded_at")?,
+            source: r.opt_id("source_id")?,
+            consent: r.id("consent_id")?,
+        })
+    })?;
+    let included: HashSet<ItemId> = chosen.iter().map(|c| c.item).collect();
+    tx.exec(
+        "INSERT INTO datasets (id, processor_id, criteria, shards, items, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        p![d.id, d.processor_id, &d.criteria, d.shards, chosen.len() as i64, d.created_at],
+    )?;
+    for chunk in chosen.chunks(100) {
+        let mut params: Vec<Param<'_>> = Vec::with_capacity(chunk.len() * 7);
+        for c in chunk {
+            params.push(Param::from(d.id));
+            params.push(Param::from(c.item));
+            params.push(Param::from(c.child));
+            params.push(Param::Text(c.kind.as_str()));
+            params.push(Param::from(c.source.filter(|s| included.contains(s))));
+            params.push(Param::from(c.recorded_at));
+            params.push(Param::from(shard_of(c.child, d.shards)));
+        }
+        tx.exec(
+            &format!(
+                "INSERT INTO dataset_items (dataset_id, item_id, child_id, kind, source_id, recorded_at, shard) VALUES {}",
+                values_sql(chunk.len(), 7)
+            ),
+            &params,
+        )?;
+        let mut params: Vec<Param<'_>> = Vec::with_capacity(chunk.len() * 6);
+        for c in chunk {
+            params.push(Param::from(d.processor_id));
+            params.push(Param::from(c.item));
+            params.push(Param::from(c.child));
+            params.push(Param::Text(c.category.as_str()));
+            params.push(Param::from(c.consent));
+            params.push(Param::from(d.created_at));
+        }
+        tx.exec(
+            &format!(
+                "INSERT INTO disclosures (processor_id, item_id, child_id, category, consent_id, disclosed_at)
+                 VALUES {} ON CONFLICT DO NOTHING",
+                values_sql(chunk.len(), 6)
+            ),
+            &params,
+        )?;
+    }
+    tx.append_ledger(&entries(d, note, &chosen))?;
+    Ok(DatasetRecord {
+        id: d.id,
+        processor_id: d.processor_id,
+        criteria: d.criteria.clone(),
+        shards: d.shards,
+        items: chosen.len() as u64,
+        created_at: d.created_at,
+    })
+}
+
+/// One `data.disclosed` entry per child (the dataset, the consents, counts per
+/// category), then one `dataset.created` entry with the totals.
+fn entries(d: &NewDataset, note: &DisclosureNote, chosen: &[Chosen]) -> Vec<NewEntry> {
+    let mut per_child: BTreeMap<ChildId, Vec<&Chosen>> = BTreeMap::new();
+    for c in chosen {
+        per_child.entry(c.child).or_default().push(c);
+    }
+    let entry = |kind, child: Option<(ChildId, HouseholdId)>| NewEntry {
+        kind,
+        at: note.at.clone(),
+        actor: note.actor.clone(),
+        household: child.map(|(_, h)| h.to_string()),
+        child: child.map(|(c, _)| c.to_string()),
+        subjects: vec![d.id.to_string()],
+        purpose: Some(note.purpose.clone()),
+        detail: BTreeMap::from([("processor".to_owned(), note.processor_name.clone())]),
+        counts: BTreeMap::new(),
+        hashes: BTreeMap::new(),
+    };
+    let mut out = Vec::with_capacity(per_child.len() + 1);
+    for (child, items) in &per_child {
+        let mut e = entry(EntryKind::DataDisclosed, Some((*child, items[0].household)));
+        let mut consents: Vec<String> = items.iter().map(|c| c.consent.to_string()).collect();
+        consents.sort();
+        consents.dedup();
+        e.detail.insert("consents".into(), consents.join(","));
+        e.detail.insert("dataset".into(), d.id.to_string());
+        for c in items {
+            *e.counts.entry(c.category.as_str().to_owned()).or_default() += 1;
+        }
+        out.push(e);
+    }
+    let mut total = entry(EntryKind::DatasetCreated, None);
+    total.counts.insert("items".into(), chosen.len() as u64);
+    total.counts.insert("children".into(), per_child.len() as u64);
+    total.counts.insert("shards".into(), u64::from(d.shards));
+    out.push(total);
+    out
+}
+
+fn dataset_row(r: &dyn Row) -> R<DatasetRecord> {
+    Ok(DatasetRecord {
+        id: r.id("id")?,
+        processor_id: r.id("processor_id")?,
+        criteria: r.string("criteria")?,
+        shards: r.count("shards")?,
+        items: r.i64("items")? as u64,
+        created_at: r.ts("created_at")?,
+    })
+}
+
+pub fn get(tx: &mut dyn Tx, id: DatasetId) -> R<Option<DatasetRecord>> {
+    tx.opt(
+        "SELECT id, processor_id, criteria, shards, items, created_at FROM datasets WHERE id = ?1",
+        p![id],
+        dataset_row,
+    )
+}
+
+/// A snapshot's items (one shard, or all), by shard and recording time, each
+/// marked removed if deleted or recalled since.
+pub fn items_of(tx: &mut dyn Tx, id: DatasetId, shard: Option<u32>) -> R<Vec<DatasetItem>> {
+    let mut params = vec![Param::from(id)];
+    let only = match shard {
+        Some(s) => format!(" AND d.shard = {}", bind(&mut params, Param::from(s))),
+        None => String::new(),
+    };
+    let sql = format!(
+        "SELECT d.item_id, d.child_id, d.kind, d.source_id, d.recorded_at, d.shard,
+                CASE WHEN i.id IS NULL OR i.state <> 'live' OR EXISTS (
+                    SELECT 1 FROM disclosures x JOIN datasets ds ON ds.processor_id = x.processor_id
+                    WHERE ds.id = d.dataset_id AND x.item_id = d.item_id AND x.recall_task_id IS NOT NULL)
+                THEN 1 ELSE 0 END AS removed
+         FROM dataset_items d LEFT JOIN items i ON i.id = d.item_id
+         WHERE d.dataset_id = ?1{only}
+         ORDER BY d.shard, d.recorded_at, d.item_id"
+    );
+    tx.rows(&sql, &params, |r| {
+        Ok(DatasetItem {
+            item_id: r.id("item_id")?,
+            child_id: r.id("child_id")?,
+            kind: r.parsed("kind", ItemKind::parse)?,
+            source_id: r.opt_id("source_id")?,
+            recorded_at: r.ts("recorded_at")?,
+            shard: r.count("shard")?,
+            removed: r.i64("removed")? != 0,
+        })
+    })
+}
+
+const MODEL_COLS: &str =
+    "id, processor_id, name, version, created_at, outcome, replaced_by, evidence, resolved_at";
+
+fn model_row(r: &dyn Row) -> R<ModelRecord> {
+    Ok(ModelRecord {
+        id: r.id("id")?,
+        processor_id: r.id("processor_id")?,
+        name: r.string("name")?,
+        version: r.string("version")?,
+        created_at: r.ts("created_at")?,
+        outcome: r.text("outcome")?,
+        replaced_by: r.opt_id("replaced_by")?,
+        evidence: r.text("evidence")?,
+        resolved_at: r.opt_ts("resolved_at")?,
+    })
+}
+
+pub fn model(tx: &mut dyn Tx, id: ModelId) -> R<Option<ModelRecord>> {
+    tx.opt(&format!("SELECT {MODEL_COLS} FROM models WHERE id = ?1"), p![id], model_row)
+}
+
+/// Flags raised by a removal, for every unresolved model trained on a shard
+/// holding the item (`rows` selects `item_id, dataset_id, shard`). `deletion`
+/// and `at` are the placeholders of the deletion id (or `NULL`) and the time,
+/// cast so that PostgreSQL knows their types in a select list.
+fn flag_sql(tx: &dyn Tx, rows: &str, cause: &str, deletion: Option<&str>, at: &str) -> String {
+    let id_type = match tx.dialect() {
+        Dialect::Sqlite => "BLOB",
+        Dialect::Postgres => "UUID",
+    };
+    let deletion = deletion.map_or("NULL".to_owned(), |d| format!("CAST({d} AS {id_type})"));
+    format!(
+        "INSERT INTO model_flags (model_id, item_id, dataset_id, shard, cause, deletion_id, raised_at)
+         SELECT mi.model_id, d.item_id, d.dataset_id, d.shard, '{cause}', {deletion}, CAST({at} AS BIGINT)
+         FROM ({rows}) d
+         JOIN model_inputs mi ON mi.dataset_id = d.dataset_id AND mi.shard = d.shard
+         JOIN models m ON m.id = mi.model_id
+         WHERE m.outcome IS NULL
+         ON CONFLICT DO NOTHING"
+    )
+}
+
+/// Flags the models trained on the items a deletion removes (its purge step).
+pub fn flag_deletion(tx: &mut dyn Tx, deletion: DeletionId, at: Timestamp) -> R<u64> {
+    let rows = "SELECT di.item_id, di.dataset_id, di.shard FROM dataset_items di
+                JOIN deletion_items x ON x.item_id = di.item_id WHERE x.deletion_id = ?1";
+    let sql = flag_sql(tx, rows, "deletion", Some("?1"), "?2");
+    tx.exec(&sql, p![deletion, at])
+}
+
+/// Flags the models trained on a child's items in the processor's datasets
+/// after the parent withdrew the consent (with the recall task).
+pub fn flag_withdrawal(tx: &mut dyn Tx, processor: ProcessorId, child: ChildId, at: Timestamp) -> R<u64> {
+    let rows = "SELECT di.item_id, di.dataset_id, di.shard FROM dataset_items di
+                JOIN datasets ds ON ds.id = di.dataset_id WHERE ds.processor_id = ?2 AND di.child_id = ?3";
+    let sql = flag_sql(tx, rows, "withdrawal", None, "?1");
+    tx.exec(&sql, p![at, processor, child])
+}
+
+/// Registers a model trained on the given (dataset, shard) pairs, each a
+/// snapshot of the same processor. A shard already holding a removed item flags
+/// the model at once. `NotFound` for an unknown dataset or one of another
+/// processor, or a shard it does not have; `Conflict` for a name and version
+/// already registered.
+pub fn register_model(tx: &mut dyn Tx, m: &ModelRecord, inputs: &[(DatasetId, u32)], entry: &NewEntry) -> R<u64> {
+    for (dataset, shard) in inputs {
+        match get(tx, *dataset)? {
+            Some(d) if d.processor_id == m.processor_id && *shard < d.shards => {}
+            _ => return Err(TxError::Store(StoreError::NotFound)),
+        }
+    }
+    let inserted = tx.exec(
+        &format!("INSERT INTO models ({MODEL_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, NULL, NULL)"),
+        p![m.id, m.processor_id, &m.name, &m.version, m.created_at],
+    );
+    conflict_if_unique(inserted, || format!("model {} version {} is registered", m.name, m.version))?;
+    for (dataset, shard) in inputs {
+        tx.exec(
+            "INSERT INTO model_inputs (model_id, dataset_id, shard) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            p![m.id, *dataset, *shard],
+        )?;
+    }
+    let removed = "SELECT di.item_id, di.dataset_id, di.shard FROM dataset_items di
+                   JOIN model_inputs mi ON mi.dataset_id = di.dataset_id AND mi.shard = di.shard
+                   LEFT JOIN items i ON i.id = di.item_id
+                   WHERE mi.model_id = ?2 AND (i.id IS NULL OR i.state <> 'live' OR EXISTS (
+                       SELECT 1 FROM disclosures x WHERE x.processor_id = ?3 AND x.item_id = di.item_id
+                         AND x.recall_task_id IS NOT NULL))";
+    let sql = flag_sql(tx, removed, "removed_before_registration", None, "?1");
+    let flagged = tx.exec(&sql, p![m.created_at, m.id, m.processor_id])?;
+    tx.append_ledger(std::slice::from_ref(entry))?;
+    Ok(flagged)
+}
+
+/// The processor's acknowledgement of a flagged model: retrained (as the
+/// registered model `replaced_by`) or destroyed. Idempotent: a model already
+/// resolved keeps its first outcome.
+pub fn resolve_model(
+    tx: &mut dyn Tx,
+    id: ModelId,
+    processor: ProcessorId,
+    outcome: &str,
+    replaced_by: Option<ModelId>,
+    evidence: &str,
+    at: Timestamp,
+    entry: &NewEntry,
+) -> R<ModelRecord> {
+    let current = model(tx, id)?.filter(|m| m.processor_id == processor).ok_or(StoreError::NotFound)?;
+    if current.outcome.is_some() {
+        return Ok(current);
+    }
+    if let Some(new) = replaced_by {
+        if new == id || model(tx, new)?.is_none_or(|n| n.processor_id != processor) {
+            return Err(TxError::Store(StoreError::NotFound));
+        }
+    }
+    tx.exec(
+        "UPDATE models SET outcome = ?2, replaced_by = ?3, evidence = ?4, resolved_at = ?5
+         WHERE id = ?1 AND outcome IS NULL",
+        p![id, outcome, replaced_by, evidence, at],
+    )?;
+    tx.append_ledger(std::slice::from_ref(entry))?;
+    model(tx, id)?.ok_or_else(|| TxError::Store(StoreError::NotFound))
+}
+
+fn flag_row(r: &dyn Row) -> R<ModelFlag> {
+    Ok(ModelFlag {
+        model_id: r.id("model_id")?,
+        item_id: r.id("item_id")?,
+        dataset_id: r.id("dataset_id")?,
+        shard: r.count("shard")?,
+        cause: r.string("cause")?,
+        deletion_id: r.opt_id("deletion_id")?,
+        raised_at: r.ts("raised_at")?,
+    })
+}
+
+const FLAG_COLS: &str = "f.model_id, f.item_id, f.dataset_id, f.shard, f.cause, f.deletion_id, f.raised_at";
+
+/// A model's flags, oldest first.
+pub fn flags_of(tx: &mut dyn Tx, id: ModelId) -> R<Vec<ModelFlag>> {
+    tx.rows(
+        &format!("SELECT {FLAG_COLS} FROM model_flags f WHERE f.model_id = ?1 ORDER BY f.raised_at, f.item_id"),
+        p![id],
+        flag_row,
+    )
+}
+
+/// Models with flags: unresolved ones (oldest flag first), or, with
+/// `deletion`, those a deletion flagged (resolved or not).
+pub fn flagged_models(tx: &mut dyn Tx, deletion: Option<DeletionId>) -> R<Vec<(ModelRecord, u64, Timestamp)>> {
+    let cols = MODEL_COLS.split(", ").map(|c| format!("m.{c}")).collect::<Vec<_>>().join(", ");
+    let (filter, params) = match deletion {
+        Some(d) => ("f.deletion_id = ?1", vec![Param::from(d)]),
+        None => ("m.outcome IS NULL", Vec::new()),
+    };
+    let sql = format!(
+        "SELECT {cols}, COUNT(*) AS flags, MIN(f.raised_at) AS first_raised
+         FROM models m JOIN model_flags f ON f.model_id = m.id
+         WHERE {filter}
+         GROUP BY {cols} ORDER BY first_raised, m.id"
+    );
+    tx.rows(&sql, &params, |r| Ok((model_row(r)?, r.i64("flags")? as u64, r.ts("first_raised")?)))
+}
