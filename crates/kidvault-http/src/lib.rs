@@ -98,6 +98,12 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/processor-tasks", get(routes::downstream::open_tasks))
         .route("/processor-tasks/{id}/ack", post(routes::downstream::ack))
         .route("/processor-feed", post(routes::disclosures::feed))
+        .route("/datasets", post(routes::datasets::create))
+        .route("/datasets/{id}", get(routes::datasets::manifest))
+        .route("/datasets/{id}/shards/{n}", get(routes::datasets::shard))
+        .route("/models", post(routes::datasets::register))
+        .route("/models/{id}/resolution", post(routes::datasets::resolve))
+        .route("/admin/model-flags", get(routes::datasets::flagged))
         .route("/notices", get(routes::notices::list))
         .route("/policy/retention", get(routes::policy::retention))
         .route(

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use base64::Engine;
 use kidvault_domain::consent::Consent;
 use kidvault_domain::disclosure::{disclosure_basis, Purpose};
-use kidvault_domain::downstream::{fresh, parse_signature_header, TaskState};
+use kidvault_domain::downstream::TaskState;
 use kidvault_domain::ids::{ChildId, ItemId, ProcessorId, TaskId};
 use kidvault_domain::item::{DataCategory, ItemKind};
 use kidvault_domain::Timestamp;
@@ -195,21 +195,7 @@ impl Vault {
         if req.limit == 0 || req.limit > MAX_BATCH {
             return Err(ServiceError::invalid("invalid_limit", format!("limit must be 1 to {MAX_BATCH}")));
         }
-        let bad = |why: &str| ServiceError::Unauthenticated(format!("Kidvault-Signature: {why}"));
-        let p = self.store.processor(id).await?.ok_or_else(|| bad("no such processor"))?;
-        let (at, tag) = signature.and_then(parse_signature_header).ok_or_else(|| bad("missing or malformed"))?;
-        if !kidvault_crypto::hmac_sha256_verify(self.processor_secret(&p)?.as_bytes(), &signed(at, body), &tag) {
-            return Err(bad("does not match this processor"));
-        }
-        if !fresh(at, now) {
-            return Err(bad("timestamp is more than five minutes from now"));
-        }
-        if p.disabled_at.is_some() {
-            return Err(ServiceError::Forbidden {
-                code: "processor_disabled",
-                message: "this processor is disabled: it receives nothing".into(),
-            });
-        }
+        let p = self.signed_processor(id, signature, body, now).await?;
         // One more than asked: whether more are waiting.
         let mut candidates = self.store.disclosable_items(p.id, &self.notice_in_force, req.limit + 1).await?;
         let more = candidates.len() > req.limit as usize;
@@ -248,7 +234,7 @@ impl Vault {
 
     /// Decrypts an item to send it; `None` if it was deleted meanwhile (its key
     /// is gone), so it is not sent.
-    async fn open_for_disclosure(&self, item: &ItemRecord) -> Result<Option<Vec<u8>>> {
+    pub(crate) async fn open_for_disclosure(&self, item: &ItemRecord) -> Result<Option<Vec<u8>>> {
         let ciphertext = match &item.content {
             StoredContent::Inline(c) => c.clone(),
             StoredContent::Blob(loc) => match self.blobs.get(loc).await {
@@ -382,10 +368,6 @@ impl Vault {
         }
         Ok(DisclosureRegister { received, nothing })
     }
-}
-
-fn signed(at: i64, body: &[u8]) -> Vec<u8> {
-    kidvault_domain::downstream::signed_message(at, body)
 }
 
 fn disclosed_item(item: &ItemRecord, content: Vec<u8>) -> DisclosedItem {

@@ -27,6 +27,11 @@ pub(crate) fn entry(kind: EntryKind, now: Timestamp, actor: &str, child: &Child)
     entry_about(kind, now, actor, child.id, child.household_id)
 }
 
+/// A time as ledger entries spell it (RFC 3339, UTC, microseconds).
+pub(crate) fn timestamp(now: Timestamp) -> String {
+    now.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
 /// An entry about a child known by its ids.
 pub(crate) fn entry_about(
     kind: EntryKind,
@@ -37,7 +42,7 @@ pub(crate) fn entry_about(
 ) -> NewEntry {
     NewEntry {
         kind,
-        at: now.to_rfc3339_opts(SecondsFormat::Micros, true),
+        at: timestamp(now),
         actor: actor.to_owned(),
         household: Some(household.to_string()),
         child: Some(child.to_string()),

@@ -25,6 +25,7 @@
 pub mod access;
 pub mod accounts;
 pub mod children;
+pub mod datasets;
 pub mod deletion;
 pub mod deployment;
 pub mod devices;
@@ -71,6 +72,8 @@ pub struct VaultConfig {
     /// How far a device's clock may run ahead of ours.
     pub clock_skew: chrono::Duration,
     pub downstream: downstream::DownstreamConfig,
+    /// How long a flagged model has to be retrained without the data or destroyed.
+    pub retrain_deadline: chrono::Duration,
     /// After an account closure's deletions complete, how long the guardian can
     /// still sign in to download the receipts before the account is purged.
     pub closure_grace: chrono::Duration,
@@ -110,6 +113,7 @@ impl Default for VaultConfig {
             session_ttl: chrono::Duration::days(7),
             clock_skew: chrono::Duration::minutes(5),
             downstream: downstream::DownstreamConfig::default(),
+            retrain_deadline: chrono::Duration::days(30),
             closure_grace: chrono::Duration::days(7),
             backup_window: chrono::Duration::days(30),
             sign_in_limits: ratelimit::SignInLimits::default(),
@@ -182,6 +186,11 @@ impl Vault {
     /// The notice version consent must name: the privacy notice's version and
     /// the retention policy's (`<notice>+retention-<policy>`), so a change in
     /// either asks parents to consent again.
+    /// How long a flagged model has to be retrained without the data or destroyed.
+    pub fn retrain_deadline(&self) -> chrono::Duration {
+        self.config.retrain_deadline
+    }
+
     pub fn notice_version(&self) -> &str {
         &self.notice_in_force
     }

@@ -1364,10 +1364,7 @@ pub async fn datasets_hold_only_eligible_items_and_removals_flag_the_models_buil
         criteria: "{}".into(),
         created_at: t(6),
     };
-    assert!(matches!(
-        store.create_dataset(&new(4, None, stt.id), "v1", &note).await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(matches!(store.create_dataset(&new(4, None, stt.id), "v1", &note).await, Err(StoreError::Conflict(_))));
     // Only the child whose parents allowed training; only what the criteria name.
     let ds = store.create_dataset(&new(4, Some(t(8)), trainer.id), "v1", &note).await.unwrap();
     assert_eq!(ds.items, 2);
@@ -1430,18 +1427,31 @@ pub async fn datasets_hold_only_eligible_items_and_removals_flag_the_models_buil
 
     // Retrained: resolved once, the second acknowledgement changes nothing.
     let resolved = entry(EntryKind::ModelResolved, a);
+    let resolution = |outcome: &str, replaced_by, evidence: &str, at| ModelResolution {
+        outcome: outcome.into(),
+        replaced_by,
+        evidence: evidence.into(),
+        at,
+    };
     assert!(matches!(
-        store.resolve_model(m1.id, trainer.id, "retrained", Some(m1.id), "x", t(11), &resolved).await,
+        store.resolve_model(m1.id, trainer.id, &resolution("retrained", Some(m1.id), "x", t(11)), &resolved).await,
         Err(StoreError::NotFound)
     ));
     let m3 = model("asr", "3");
     store.register_model(&m3, &[], &registered).await.unwrap();
-    let done = store.resolve_model(m1.id, trainer.id, "retrained", Some(m3.id), "run 42", t(11), &resolved).await.unwrap();
-    assert_eq!((done.outcome.as_deref(), done.replaced_by, done.resolved_at), (Some("retrained"), Some(m3.id), Some(t(11))));
-    let again = store.resolve_model(m1.id, trainer.id, "destroyed", None, "y", t(12), &resolved).await.unwrap();
+    let done = store
+        .resolve_model(m1.id, trainer.id, &resolution("retrained", Some(m3.id), "run 42", t(11)), &resolved)
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.outcome.as_deref(), done.replaced_by, done.resolved_at),
+        (Some("retrained"), Some(m3.id), Some(t(11)))
+    );
+    let again =
+        store.resolve_model(m1.id, trainer.id, &resolution("destroyed", None, "y", t(12)), &resolved).await.unwrap();
     assert_eq!(again, done);
     assert!(matches!(
-        store.resolve_model(m2.id, stt.id, "destroyed", None, "y", t(12), &resolved).await,
+        store.resolve_model(m2.id, stt.id, &resolution("destroyed", None, "y", t(12)), &resolved).await,
         Err(StoreError::NotFound)
     ));
     assert_eq!(store.flagged_models(None).await.unwrap().iter().map(|(m, ..)| m.id).collect::<Vec<_>>(), vec![m2.id]);
@@ -1472,6 +1482,9 @@ pub async fn datasets_hold_only_eligible_items_and_removals_flag_the_models_buil
     };
     store.create_recalls(&[(task, due[0].items.clone())]).await.unwrap();
     let flags = store.model_flags(m4.id).await.unwrap();
-    assert_eq!(flags.iter().map(|f| (f.item_id, f.cause.as_str())).collect::<Vec<_>>(), vec![(later.meta.id, "withdrawal")]);
+    assert_eq!(
+        flags.iter().map(|f| (f.item_id, f.cause.as_str())).collect::<Vec<_>>(),
+        vec![(later.meta.id, "withdrawal")]
+    );
     assert!(store.dataset_items(ds2.id, None).await.unwrap()[0].removed, "recalled: no longer served");
 }

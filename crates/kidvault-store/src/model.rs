@@ -442,3 +442,14 @@ pub struct ModelFlag {
     pub deletion_id: Option<kidvault_domain::ids::DeletionId>,
     pub raised_at: Timestamp,
 }
+
+/// A processor's acknowledgement of a flagged model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelResolution {
+    /// `retrained` or `destroyed`.
+    pub outcome: String,
+    /// With `retrained`: the model trained without the data.
+    pub replaced_by: Option<kidvault_domain::ids::ModelId>,
+    pub evidence: String,
+    pub at: Timestamp,
+}

@@ -217,15 +217,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Resolves a flagged model (retrained as `replaced_by`, or destroyed), with
     /// its ledger entry. Idempotent: a resolved model keeps its first outcome
     /// (and no second entry is written).
-    #[allow(clippy::too_many_arguments)]
     async fn resolve_model(
         &self,
         id: ModelId,
         processor: ProcessorId,
-        outcome: &str,
-        replaced_by: Option<ModelId>,
-        evidence: &str,
-        at: Timestamp,
+        resolution: &ModelResolution,
         entry: &NewEntry,
     ) -> Result<ModelRecord>;
     /// Unresolved flagged models (with `None`), or the models a deletion

@@ -92,6 +92,9 @@ pub struct Config {
     /// Downstream processors: how long a processor has to acknowledge a deletion
     /// before its task is shown as overdue (default 72 hours).
     pub downstream_deadline_secs: u64,
+    /// Training processors: how long a model flagged for data later deleted or
+    /// withdrawn has to be retrained without it or destroyed (default 30 days).
+    pub model_retrain_deadline_days: u64,
     /// After closing an account, how long the guardian can still sign in to
     /// download the deletion receipts before the account itself is purged.
     pub account_closure_grace_hours: u64,
@@ -144,6 +147,7 @@ impl Default for Config {
             checkpoint_interval_secs: 60,
             downstream_retry_base_ms: v.downstream.retry_base.as_millis() as u64,
             downstream_deadline_secs: v.downstream.deadline.num_seconds() as u64,
+            model_retrain_deadline_days: v.retrain_deadline.num_days() as u64,
             account_closure_grace_hours: v.closure_grace.num_hours() as u64,
             backup_window_days: v.backup_window.num_days() as u64,
             retention_policy: None,
@@ -341,6 +345,7 @@ impl Config {
             mail: self.mail()?,
             ephemeral_responder: self.ephemeral_responder_url.clone(),
             lease_ttl: chrono::Duration::seconds(self.lease_secs.clamp(1, 86_400) as i64),
+            retrain_deadline: chrono::Duration::days(self.model_retrain_deadline_days.clamp(1, 3660) as i64),
             ..VaultConfig::default()
         })
     }

@@ -143,6 +143,9 @@ pub(crate) struct DeletionStatus {
     processors: Vec<TaskView>,
     /// The processors that have not yet acknowledged: "waiting for X".
     waiting_for: Vec<String>,
+    /// Models trained on data this deletion removed, and whether each was
+    /// retrained without it or destroyed (by its deadline).
+    models: Vec<super::datasets::ModelView>,
 }
 
 /// The state of every step of a deletion.
@@ -158,7 +161,15 @@ pub(crate) async fn status(
     let now = Utc::now();
     let processors: Vec<TaskView> =
         state.vault.deletion_tasks(&g, id).await?.into_iter().map(|t| TaskView::new(t, now)).collect();
+    let models = state
+        .vault
+        .deletion_models(&g, id)
+        .await?
+        .into_iter()
+        .map(|m| super::datasets::ModelView::new(m, now))
+        .collect();
     Ok(Json(DeletionStatus {
+        models,
         waiting_for: processors
             .iter()
             .filter(|t| t.state != TaskState::Acknowledged)

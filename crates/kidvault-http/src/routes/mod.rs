@@ -3,6 +3,7 @@
 
 pub(crate) mod accounts;
 pub(crate) mod children;
+pub(crate) mod datasets;
 pub(crate) mod deletions;
 pub(crate) mod devices;
 pub(crate) mod disclosures;

@@ -18,8 +18,10 @@ use kidvault_domain::item::{DataCategory, ItemKind};
 use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::{EntryKind, NewEntry};
 
-use super::{bind, conflict_if_unique, corrupt, disclosures, downstream, values_sql, Dialect, Param, Row, Tx, TxError, R};
-use crate::model::{DatasetItem, DatasetRecord, DisclosureNote, ModelFlag, ModelRecord, NewDataset};
+use super::{
+    bind, conflict_if_unique, corrupt, disclosures, downstream, values_sql, Dialect, Param, Row, Tx, TxError, R,
+};
+use crate::model::{DatasetItem, DatasetRecord, DisclosureNote, ModelFlag, ModelRecord, ModelResolution, NewDataset};
 use crate::{p, StoreError};
 
 /// The SISA shard of a child: stable for the child, spread evenly (the random
@@ -221,8 +223,7 @@ pub fn items_of(tx: &mut dyn Tx, id: DatasetId, shard: Option<u32>) -> R<Vec<Dat
     })
 }
 
-const MODEL_COLS: &str =
-    "id, processor_id, name, version, created_at, outcome, replaced_by, evidence, resolved_at";
+const MODEL_COLS: &str = "id, processor_id, name, version, created_at, outcome, replaced_by, evidence, resolved_at";
 
 fn model_row(r: &dyn Row) -> R<ModelRecord> {
     Ok(ModelRecord {
@@ -322,17 +323,14 @@ pub fn resolve_model(
     tx: &mut dyn Tx,
     id: ModelId,
     processor: ProcessorId,
-    outcome: &str,
-    replaced_by: Option<ModelId>,
-    evidence: &str,
-    at: Timestamp,
+    r: &ModelResolution,
     entry: &NewEntry,
 ) -> R<ModelRecord> {
     let current = model(tx, id)?.filter(|m| m.processor_id == processor).ok_or(StoreError::NotFound)?;
     if current.outcome.is_some() {
         return Ok(current);
     }
-    if let Some(new) = replaced_by {
+    if let Some(new) = r.replaced_by {
         if new == id || model(tx, new)?.is_none_or(|n| n.processor_id != processor) {
             return Err(TxError::Store(StoreError::NotFound));
         }
@@ -340,10 +338,10 @@ pub fn resolve_model(
     tx.exec(
         "UPDATE models SET outcome = ?2, replaced_by = ?3, evidence = ?4, resolved_at = ?5
          WHERE id = ?1 AND outcome IS NULL",
-        p![id, outcome, replaced_by, evidence, at],
+        p![id, &r.outcome, r.replaced_by, &r.evidence, r.at],
     )?;
     tx.append_ledger(std::slice::from_ref(entry))?;
-    model(tx, id)?.ok_or_else(|| TxError::Store(StoreError::NotFound))
+    model(tx, id)?.ok_or(TxError::Store(StoreError::NotFound))
 }
 
 fn flag_row(r: &dyn Row) -> R<ModelFlag> {

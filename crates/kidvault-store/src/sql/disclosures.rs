@@ -36,7 +36,8 @@ pub(super) fn eligible<'a>(params: &mut Vec<Param<'a>>, p: &ProcessorRecord, not
     for c in &p.categories {
         let cat = bind(params, Param::Text(c.as_str()));
         let scopes: Vec<String> = collection_scopes(*c).iter().map(|s| bind(params, Param::Text(s.as_str()))).collect();
-        by_category.push(format!("(i.category = {cat} AND {})", granted("i.child_id", &notice, &scopes.join(", "), "")));
+        by_category
+            .push(format!("(i.category = {cat} AND {})", granted("i.child_id", &notice, &scopes.join(", "), "")));
     }
     let purpose = match purpose_grant(params, p) {
         Some((scope, extra)) => format!(" AND {}", granted("i.child_id", &notice, &scope, &extra)),

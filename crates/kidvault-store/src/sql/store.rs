@@ -14,7 +14,9 @@ use kidvault_ledger::entry::{EntryKind, NewEntry};
 use kidvault_ledger::Hash;
 
 use super::backend::{KeystoreBackend, SqlExecutor, StoreBackend};
-use super::{accounts, children, datasets, deletions, deployment, disclosures, downstream, items, keys, ledger, outbox, sweeps};
+use super::{
+    accounts, children, datasets, deletions, deployment, disclosures, downstream, items, keys, ledger, outbox, sweeps,
+};
 use crate::model::*;
 use crate::{Keystore, Result, Store};
 #[async_trait]
@@ -502,15 +504,11 @@ impl<B: StoreBackend> Store for B {
         &self,
         id: ModelId,
         processor: ProcessorId,
-        outcome: &str,
-        replaced_by: Option<ModelId>,
-        evidence: &str,
-        at: Timestamp,
+        resolution: &ModelResolution,
         entry: &NewEntry,
     ) -> Result<ModelRecord> {
-        let (outcome, evidence, entry) = (outcome.to_owned(), evidence.to_owned(), entry.clone());
-        self.write(move |tx| datasets::resolve_model(tx, id, processor, &outcome, replaced_by, &evidence, at, &entry))
-            .await
+        let (r, entry) = (resolution.clone(), entry.clone());
+        self.write(move |tx| datasets::resolve_model(tx, id, processor, &r, &entry)).await
     }
 
     async fn flagged_models(&self, deletion: Option<DeletionId>) -> Result<Vec<(ModelRecord, u64, Timestamp)>> {
