@@ -1324,6 +1324,32 @@ pub async fn disclosable_items_follow_the_consent_rule(store: S, _: K, _: B) {
                 }
             }
             assert_eq!(got, want, "seed {seed}, processor {} ({:?}, {:?})", p.name, p.purpose, p.categories);
+            // A training snapshot holds exactly the same items (of its kinds).
+            if p.purpose == Purpose::Training {
+                let kinds = vec![ItemKind::VoiceRecording, ItemKind::Transcript];
+                let d = NewDataset {
+                    id: DatasetId::generate(t(30)),
+                    processor_id: p.id,
+                    kinds: kinds.clone(),
+                    from: None,
+                    to: None,
+                    shards: 3,
+                    criteria: "{}".into(),
+                    created_at: t(30),
+                };
+                let note = DisclosureNote {
+                    actor: "processor:p".into(),
+                    purpose: "training".into(),
+                    processor_name: p.name.clone(),
+                    at: "2026-07-01T12:00:00.000000Z".into(),
+                };
+                store.create_dataset(&d, "v1", &note).await.unwrap();
+                let held: BTreeSet<ItemId> =
+                    store.dataset_items(d.id, None).await.unwrap().iter().map(|i| i.item_id).collect();
+                let eligible: BTreeSet<ItemId> =
+                    items.iter().filter(|i| want.contains(&i.id) && kinds.contains(&i.kind)).map(|i| i.id).collect();
+                assert_eq!(held, eligible, "seed {seed}: snapshot of {}", p.name);
+            }
         }
     }
 }

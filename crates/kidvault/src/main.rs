@@ -297,6 +297,19 @@ enum BenchCommand {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
+    /// Training snapshots over N recordings (90% of children consented) and the
+    /// cost of flagging models on a deletion.
+    Training {
+        #[arg(long, default_value_t = 1_000_000)]
+        items: u64,
+        #[arg(long, default_value_t = 10_000)]
+        children: u64,
+        /// Deletions timed without and with a model to flag.
+        #[arg(long, default_value_t = 200)]
+        deletions: u64,
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Ledger appends (batched), and proof generation/verification at the final size.
     Ledger {
         #[arg(long, default_value_t = 10_000_000)]
@@ -601,6 +614,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Sweep { children, due_percent, dir }) => {
             init_tracing("warn");
             let summary = bench::sweep::sweep(bench::sweep::SweepOpts { children, due_percent, dir }).await?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Training { items, children, deletions, dir }) => {
+            init_tracing("warn");
+            let opts = bench::training::TrainingOpts { items, children, deletions, dir };
+            let summary = bench::training::training(opts).await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }

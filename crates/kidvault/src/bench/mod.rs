@@ -6,6 +6,7 @@ pub mod ingest;
 pub mod ledger;
 pub mod soak;
 pub mod sweep;
+pub mod training;
 
 use std::time::Duration;
 
