@@ -618,7 +618,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(BenchCommand::Training { items, children, deletions, dir }) => {
-            init_tracing("warn");
+            init_tracing("warn,kidvault_store=info");
             let opts = bench::training::TrainingOpts { items, children, deletions, dir };
             let summary = bench::training::training(opts).await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);

@@ -18,9 +18,7 @@ use kidvault_domain::item::{DataCategory, ItemKind};
 use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::{EntryKind, NewEntry};
 
-use super::{
-    bind, conflict_if_unique, corrupt, disclosures, downstream, values_sql, Dialect, Param, Row, Tx, TxError, R,
-};
+use super::{bind, conflict_if_unique, disclosures, downstream, values_sql, Dialect, Param, Row, Tx, TxError, R};
 use crate::model::{DatasetItem, DatasetRecord, DisclosureNote, ModelFlag, ModelRecord, ModelResolution, NewDataset};
 use crate::{p, StoreError};
 
@@ -52,13 +50,13 @@ pub fn create(tx: &mut dyn Tx, d: &NewDataset, notice: &str, note: &DisclosureNo
         return Err(TxError::Store(StoreError::Conflict("datasets are for enabled training processors".into())));
     }
     let mut params: Vec<Param<'_>> = Vec::new();
-    let basis = disclosures::basis(&mut params, &p, notice).ok_or_else(|| corrupt("training basis"))?;
-    let conditions = disclosures::eligible(&mut params, &p, notice);
+    let disclosures::Eligible { cte, items: conditions } = disclosures::eligible(&mut params, &p, notice);
     let kinds: Vec<String> = d.kinds.iter().map(|k| bind(&mut params, Param::Text(k.as_str()))).collect();
     let mut sql = format!(
-        "SELECT i.id, i.child_id, c.household_id, i.kind, i.category, i.recorded_at, {basis} AS consent_id,
+        "WITH {cte}
+         SELECT i.id, i.child_id, a.household_id, i.kind, i.category, i.recorded_at, a.basis AS consent_id,
                 (SELECT e.source_id FROM item_edges e WHERE e.item_id = i.id ORDER BY e.source_id LIMIT 1) AS source_id
-         FROM items i JOIN children c ON c.id = i.child_id
+         FROM allowed a JOIN items i ON i.child_id = a.child_id
          WHERE {conditions} AND i.kind IN ({})",
         kinds.join(", ")
     );
@@ -69,6 +67,7 @@ pub fn create(tx: &mut dyn Tx, d: &NewDataset, notice: &str, note: &DisclosureNo
         sql += &format!(" AND i.recorded_at < {}", bind(&mut params, Param::from(to)));
     }
     sql += " ORDER BY i.child_id, i.recorded_at, i.id";
+    let started = std::time::Instant::now();
     let chosen = tx.rows(&sql, &params, |r| {
         Ok(Chosen {
             item: r.id("id")?,
@@ -81,6 +80,7 @@ pub fn create(tx: &mut dyn Tx, d: &NewDataset, notice: &str, note: &DisclosureNo
             consent: r.id("consent_id")?,
         })
     })?;
+    let selected_ms = started.elapsed().as_millis();
     let included: HashSet<ItemId> = chosen.iter().map(|c| c.item).collect();
     tx.exec(
         "INSERT INTO datasets (id, processor_id, criteria, shards, items, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -123,6 +123,12 @@ pub fn create(tx: &mut dyn Tx, d: &NewDataset, notice: &str, note: &DisclosureNo
         )?;
     }
     tx.append_ledger(&entries(d, note, &chosen))?;
+    tracing::info!(
+        items = chosen.len(),
+        selected_ms,
+        recorded_ms = started.elapsed().as_millis() - selected_ms,
+        "dataset snapshot taken"
+    );
     Ok(DatasetRecord {
         id: d.id,
         processor_id: d.processor_id,

@@ -25,52 +25,58 @@ fn granted(child: &str, notice: &str, scopes: &str, extra: &str) -> String {
     )
 }
 
-/// The conditions under which item `i` (joined to its child `c`) may go to
-/// processor `p` now: a live item of an active, not dormant child, in a category
-/// it holds, while a scope collecting that category is in force under `notice`,
-/// and — for `third_party` and `training` — the purpose's scope too, granted
-/// after the processor was registered. Binds its parameters into `params`.
-pub(super) fn eligible<'a>(params: &mut Vec<Param<'a>>, p: &ProcessorRecord, notice: &'a str) -> String {
+/// Which items may go to a processor now, in two parts: `cte`, a common table
+/// `allowed` of the children whose data may (`child_id`, `household_id`,
+/// `basis`: the consent it goes under, for purposes with a scope of their own,
+/// and `cat_N` = 1 while a scope collecting the processor's N-th category is in
+/// force), and `items`, the condition on an item `i` joined to `allowed a`.
+/// Consents are read once per child, not once per item.
+pub(super) struct Eligible {
+    pub cte: String,
+    pub items: String,
+}
+
+/// The rule: a live item of an active, not dormant child, in a category the
+/// processor holds, while a scope collecting that category is in force under
+/// `notice`, and — for `third_party` and `training` — the purpose's scope too,
+/// granted after the processor was registered. Binds its parameters into `params`.
+pub(super) fn eligible<'a>(params: &mut Vec<Param<'a>>, p: &ProcessorRecord, notice: &'a str) -> Eligible {
     let notice = bind(params, Param::Text(notice));
+    let mut cols = Vec::new();
     let mut by_category = Vec::new();
-    for c in &p.categories {
+    for (n, c) in p.categories.iter().enumerate() {
         let cat = bind(params, Param::Text(c.as_str()));
         let scopes: Vec<String> = collection_scopes(*c).iter().map(|s| bind(params, Param::Text(s.as_str()))).collect();
-        by_category
-            .push(format!("(i.category = {cat} AND {})", granted("i.child_id", &notice, &scopes.join(", "), "")));
+        cols.push(format!(
+            "CASE WHEN {} THEN 1 ELSE 0 END AS cat_{n}",
+            granted("c.id", &notice, &scopes.join(", "), "")
+        ));
+        by_category.push(format!("(i.category = {cat} AND a.cat_{n} = 1)"));
     }
-    let purpose = match purpose_grant(params, p) {
-        Some((scope, extra)) => format!(" AND {}", granted("i.child_id", &notice, &scope, &extra)),
-        None => String::new(),
+    let (purpose, basis) = match p.purpose.consent_scope() {
+        None => (String::new(), "NULL".to_owned()),
+        Some(scope) => {
+            let scope = bind(params, Param::Text(scope.as_str()));
+            let extra = format!(" AND k.granted_at >= {}", bind(params, Param::from(p.created_at)));
+            (
+                format!(" AND {}", granted("c.id", &notice, &scope, &extra)),
+                format!(
+                    "(SELECT k.id FROM consent_scopes s JOIN consents k ON k.id = s.consent_id
+                      WHERE s.child_id = c.id AND s.withdrawn_at IS NULL AND k.notice_version = {notice}
+                        AND s.scope = {scope}{extra}
+                      ORDER BY k.granted_at DESC, k.id DESC LIMIT 1)"
+                ),
+            )
+        }
     };
-    format!(
-        "i.state = 'live' AND c.status = 'active' AND c.dormant_at IS NULL AND ({}){purpose}",
-        by_category.join(" OR ")
-    )
-}
-
-/// The purpose's own scope (a placeholder) and the condition that its consent
-/// was given after the processor was registered; none for `integral`.
-fn purpose_grant(params: &mut Vec<Param<'_>>, p: &ProcessorRecord) -> Option<(String, String)> {
-    let scope = p.purpose.consent_scope()?;
-    let scope = bind(params, Param::Text(scope.as_str()));
-    let registered = bind(params, Param::from(p.created_at));
-    Some((scope, format!(" AND k.granted_at >= {registered}")))
-}
-
-/// The newest consent under which item `i` goes to `p` (the disclosure's
-/// basis, as `kidvault_domain::disclosure::disclosure_basis` names it), as a
-/// scalar subquery. For `integral`, the newest granting a collection scope of
-/// its category is the caller's to find; this covers the purposes with a scope.
-pub(super) fn basis<'a>(params: &mut Vec<Param<'a>>, p: &ProcessorRecord, notice: &'a str) -> Option<String> {
-    let notice = bind(params, Param::Text(notice));
-    let (scope, extra) = purpose_grant(params, p)?;
-    Some(format!(
-        "(SELECT k.id FROM consent_scopes s JOIN consents k ON k.id = s.consent_id
-          WHERE s.child_id = i.child_id AND s.withdrawn_at IS NULL AND k.notice_version = {notice}
-            AND s.scope = {scope}{extra}
-          ORDER BY k.granted_at DESC, k.id DESC LIMIT 1)"
-    ))
+    Eligible {
+        cte: format!(
+            "allowed AS (SELECT c.id AS child_id, c.household_id, {basis} AS basis, {cols}
+                         FROM children c WHERE c.status = 'active' AND c.dormant_at IS NULL{purpose})",
+            cols = cols.join(", "),
+        ),
+        items: format!("i.state = 'live' AND ({})", by_category.join(" OR ")),
+    }
 }
 
 /// Up to `limit` items the processor may receive now ([`eligible`]) and has not
@@ -88,14 +94,15 @@ pub fn disclosable(
     }
     let mut params: Vec<Param<'_>> = Vec::new();
     let pid = bind(&mut params, Param::from(p.id));
-    let conditions = eligible(&mut params, &p, notice);
+    let Eligible { cte, items: conditions } = eligible(&mut params, &p, notice);
     let limit = bind(&mut params, Param::from(limit));
     let sql = format!(
-        "SELECT {cols} FROM items WHERE id IN (
-             SELECT i.id FROM items i JOIN children c ON c.id = i.child_id
+        "WITH {cte}, picked AS (
+             SELECT i.id FROM allowed a JOIN items i ON i.child_id = a.child_id
              WHERE {conditions}
                AND NOT EXISTS (SELECT 1 FROM disclosures d WHERE d.processor_id = {pid} AND d.item_id = i.id)
              ORDER BY i.received_at, i.id LIMIT {limit})
+         SELECT {cols} FROM items WHERE id IN (SELECT id FROM picked)
          ORDER BY received_at, id",
         cols = items::ITEM_COLS,
     );
