@@ -7,6 +7,14 @@ CREATE TABLE datasets (
     items BIGINT NOT NULL,
     created_at BIGINT NOT NULL
 );
+-- The children of a snapshot: each one's shard, and the consent its items went under.
+CREATE TABLE dataset_children (
+    dataset_id UUID NOT NULL REFERENCES datasets(id),
+    child_id UUID NOT NULL,
+    shard BIGINT NOT NULL,
+    consent_id UUID NOT NULL,
+    PRIMARY KEY (dataset_id, child_id)
+);
 CREATE TABLE dataset_items (
     dataset_id UUID NOT NULL REFERENCES datasets(id),
     item_id UUID NOT NULL,

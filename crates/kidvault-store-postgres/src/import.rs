@@ -23,7 +23,7 @@ use crate::keystore::KEYSTORE_SCHEMA;
 
 /// Tables in an order that satisfies every foreign key. `leases` is not copied:
 /// a lease belongs to a running node.
-pub const TABLES: [&str; 26] = [
+pub const TABLES: [&str; 32] = [
     "households",
     "guardians",
     "sessions",
@@ -43,6 +43,12 @@ pub const TABLES: [&str; 26] = [
     "processors",
     "processor_tasks",
     "disclosures",
+    "datasets",
+    "dataset_children",
+    "dataset_items",
+    "models",
+    "model_inputs",
+    "model_flags",
     "notices",
     "invites",
     "pending_consents",

@@ -12,6 +12,14 @@ CREATE TABLE datasets (
     items INTEGER NOT NULL,
     created_at INTEGER NOT NULL
 );
+-- The children of a snapshot: each one's shard, and the consent its items went under.
+CREATE TABLE dataset_children (
+    dataset_id BLOB NOT NULL REFERENCES datasets(id),
+    child_id BLOB NOT NULL,
+    shard INTEGER NOT NULL,
+    consent_id BLOB NOT NULL,
+    PRIMARY KEY (dataset_id, child_id)
+);
 CREATE TABLE dataset_items (
     dataset_id BLOB NOT NULL REFERENCES datasets(id),
     item_id BLOB NOT NULL,

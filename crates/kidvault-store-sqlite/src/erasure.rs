@@ -16,7 +16,7 @@ use crate::Result;
 /// register of what left kidvault (which processor received which item, and the
 /// task that told it to delete it), and the lineage of training datasets and the
 /// models flagged for what was deleted (ids only).
-pub const PROOF_TABLES: [&str; 11] = [
+pub const PROOF_TABLES: [&str; 12] = [
     "ledger_entries",
     "ledger_nodes",
     "ledger_tiles",
@@ -25,6 +25,7 @@ pub const PROOF_TABLES: [&str; 11] = [
     "deletion_items",
     "processor_tasks",
     "disclosures",
+    "dataset_children",
     "dataset_items",
     "model_flags",
     "schema_migrations",

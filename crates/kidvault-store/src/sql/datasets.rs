@@ -10,10 +10,10 @@
 //! same transaction, and a model registered later from a shard already tainted
 //! is flagged at registration.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use kidvault_domain::disclosure::Purpose;
-use kidvault_domain::ids::{ChildId, ConsentId, DatasetId, DeletionId, HouseholdId, ItemId, ModelId, ProcessorId};
+use kidvault_domain::ids::{ChildId, ConsentId, DatasetId, DeletionId, HouseholdId, ModelId, ProcessorId};
 use kidvault_domain::item::{DataCategory, ItemKind};
 use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::{EntryKind, NewEntry};
@@ -31,34 +31,69 @@ pub fn shard_of(child: ChildId, shards: u32) -> u32 {
     (u64::from_le_bytes(tail) % u64::from(shards.max(1))) as u32
 }
 
-struct Chosen {
-    item: ItemId,
+/// One child of a snapshot: its shard and the consent its items went under.
+struct Member {
     child: ChildId,
     household: HouseholdId,
-    kind: ItemKind,
-    category: DataCategory,
-    recorded_at: Timestamp,
-    source: Option<ItemId>,
     consent: ConsentId,
 }
 
-/// Takes a snapshot (see the module). `Conflict` unless the processor is an
-/// enabled `training` processor.
+/// Takes a snapshot (see the module). Set-based: the children allowed are read
+/// once (with the consent their items go under) and given their shard; the
+/// items, the register's rows and the counts for the ledger entries are then
+/// `INSERT … SELECT`s over them, never a row at a time through the executor.
+/// `Conflict` unless the processor is an enabled `training` processor.
 pub fn create(tx: &mut dyn Tx, d: &NewDataset, notice: &str, note: &DisclosureNote) -> R<DatasetRecord> {
     let p = downstream::processor(tx, d.processor_id)?.ok_or(StoreError::NotFound)?;
     if p.purpose != Purpose::Training || p.disabled_at.is_some() {
         return Err(TxError::Store(StoreError::Conflict("datasets are for enabled training processors".into())));
     }
+    let started = std::time::Instant::now();
+    tx.exec(
+        "INSERT INTO datasets (id, processor_id, criteria, shards, items, created_at) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+        p![d.id, d.processor_id, &d.criteria, d.shards, d.created_at],
+    )?;
+    // The children allowed, each with its shard.
     let mut params: Vec<Param<'_>> = Vec::new();
-    let disclosures::Eligible { cte, items: conditions } = disclosures::eligible(&mut params, &p, notice);
+    let eligible = disclosures::eligible(&mut params, &p, notice);
+    let members = tx.rows(
+        &format!("WITH {} SELECT child_id, household_id, basis FROM allowed WHERE basis IS NOT NULL", eligible.cte),
+        &params,
+        |r| Ok(Member { child: r.id("child_id")?, household: r.id("household_id")?, consent: r.id("basis")? }),
+    )?;
+    for chunk in members.chunks(200) {
+        let mut params: Vec<Param<'_>> = Vec::with_capacity(chunk.len() * 4);
+        for m in chunk {
+            params.push(Param::from(d.id));
+            params.push(Param::from(m.child));
+            params.push(Param::from(shard_of(m.child, d.shards)));
+            params.push(Param::from(m.consent));
+        }
+        tx.exec(
+            &format!(
+                "INSERT INTO dataset_children (dataset_id, child_id, shard, consent_id) VALUES {}",
+                values_sql(chunk.len(), 4)
+            ),
+            &params,
+        )?;
+    }
+    // Their items that match, in one statement.
+    let mut params: Vec<Param<'_>> = Vec::new();
+    let eligible = disclosures::eligible(&mut params, &p, notice);
+    let dataset = bind(&mut params, Param::from(d.id));
     let kinds: Vec<String> = d.kinds.iter().map(|k| bind(&mut params, Param::Text(k.as_str()))).collect();
     let mut sql = format!(
         "WITH {cte}
-         SELECT i.id, i.child_id, a.household_id, i.kind, i.category, i.recorded_at, a.basis AS consent_id,
-                (SELECT e.source_id FROM item_edges e WHERE e.item_id = i.id ORDER BY e.source_id LIMIT 1) AS source_id
-         FROM allowed a JOIN items i ON i.child_id = a.child_id
-         WHERE {conditions} AND i.kind IN ({})",
-        kinds.join(", ")
+         INSERT INTO dataset_items (dataset_id, item_id, child_id, kind, source_id, recorded_at, shard)
+         SELECT dc.dataset_id, i.id, i.child_id, i.kind,
+                (SELECT e.source_id FROM item_edges e WHERE e.item_id = i.id ORDER BY e.source_id LIMIT 1),
+                i.recorded_at, dc.shard
+         FROM allowed a JOIN dataset_children dc ON dc.dataset_id = {dataset} AND dc.child_id = a.child_id
+         JOIN items i ON i.child_id = a.child_id
+         WHERE {conditions} AND i.kind IN ({kinds})",
+        cte = eligible.cte,
+        conditions = eligible.items,
+        kinds = kinds.join(", "),
     );
     if let Some(from) = d.from {
         sql += &format!(" AND i.recorded_at >= {}", bind(&mut params, Param::from(from)));
@@ -66,65 +101,35 @@ pub fn create(tx: &mut dyn Tx, d: &NewDataset, notice: &str, note: &DisclosureNo
     if let Some(to) = d.to {
         sql += &format!(" AND i.recorded_at < {}", bind(&mut params, Param::from(to)));
     }
-    sql += " ORDER BY i.child_id, i.recorded_at, i.id";
-    let started = std::time::Instant::now();
-    let chosen = tx.rows(&sql, &params, |r| {
-        Ok(Chosen {
-            item: r.id("id")?,
-            child: r.id("child_id")?,
-            household: r.id("household_id")?,
-            kind: r.parsed("kind", ItemKind::parse)?,
-            category: r.parsed("category", DataCategory::parse)?,
-            recorded_at: r.ts("recorded_at")?,
-            source: r.opt_id("source_id")?,
-            consent: r.id("consent_id")?,
-        })
-    })?;
+    let items = tx.exec(&sql, &params)?;
     let selected_ms = started.elapsed().as_millis();
-    let included: HashSet<ItemId> = chosen.iter().map(|c| c.item).collect();
+    // A source outside the snapshot is not named.
     tx.exec(
-        "INSERT INTO datasets (id, processor_id, criteria, shards, items, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        p![d.id, d.processor_id, &d.criteria, d.shards, chosen.len() as i64, d.created_at],
+        "UPDATE dataset_items SET source_id = NULL
+         WHERE dataset_id = ?1 AND source_id IS NOT NULL
+           AND source_id NOT IN (SELECT item_id FROM dataset_items WHERE dataset_id = ?1)",
+        p![d.id],
     )?;
-    for chunk in chosen.chunks(100) {
-        let mut params: Vec<Param<'_>> = Vec::with_capacity(chunk.len() * 7);
-        for c in chunk {
-            params.push(Param::from(d.id));
-            params.push(Param::from(c.item));
-            params.push(Param::from(c.child));
-            params.push(Param::Text(c.kind.as_str()));
-            params.push(Param::from(c.source.filter(|s| included.contains(s))));
-            params.push(Param::from(c.recorded_at));
-            params.push(Param::from(shard_of(c.child, d.shards)));
-        }
-        tx.exec(
-            &format!(
-                "INSERT INTO dataset_items (dataset_id, item_id, child_id, kind, source_id, recorded_at, shard) VALUES {}",
-                values_sql(chunk.len(), 7)
-            ),
-            &params,
-        )?;
-        let mut params: Vec<Param<'_>> = Vec::with_capacity(chunk.len() * 6);
-        for c in chunk {
-            params.push(Param::from(d.processor_id));
-            params.push(Param::from(c.item));
-            params.push(Param::from(c.child));
-            params.push(Param::Text(c.category.as_str()));
-            params.push(Param::from(c.consent));
-            params.push(Param::from(d.created_at));
-        }
-        tx.exec(
-            &format!(
-                "INSERT INTO disclosures (processor_id, item_id, child_id, category, consent_id, disclosed_at)
-                 VALUES {} ON CONFLICT DO NOTHING",
-                values_sql(chunk.len(), 6)
-            ),
-            &params,
-        )?;
-    }
-    tx.append_ledger(&entries(d, note, &chosen))?;
+    let sql = format!(
+        "INSERT INTO disclosures (processor_id, item_id, child_id, category, consent_id, disclosed_at)
+         SELECT CAST(?2 AS {id}), di.item_id, di.child_id, i.category, dc.consent_id, CAST(?3 AS BIGINT)
+         FROM dataset_items di JOIN items i ON i.id = di.item_id
+         JOIN dataset_children dc ON dc.dataset_id = di.dataset_id AND dc.child_id = di.child_id
+         WHERE di.dataset_id = ?1
+         ON CONFLICT DO NOTHING",
+        id = id_type(tx),
+    );
+    tx.exec(&sql, p![d.id, d.processor_id, d.created_at])?;
+    tx.exec("UPDATE datasets SET items = ?2 WHERE id = ?1", p![d.id, items as i64])?;
+    let counts = tx.rows(
+        "SELECT di.child_id, i.category, COUNT(*) AS n FROM dataset_items di JOIN items i ON i.id = di.item_id
+         WHERE di.dataset_id = ?1 GROUP BY di.child_id, i.category",
+        p![d.id],
+        |r| Ok((r.id::<ChildId>("child_id")?, r.parsed("category", DataCategory::parse)?, r.i64("n")? as u64)),
+    )?;
+    tx.append_ledger(&entries(d, note, &members, &counts, items))?;
     tracing::info!(
-        items = chosen.len(),
+        items,
         selected_ms,
         recorded_ms = started.elapsed().as_millis() - selected_ms,
         "dataset snapshot taken"
@@ -134,18 +139,26 @@ pub fn create(tx: &mut dyn Tx, d: &NewDataset, notice: &str, note: &DisclosureNo
         processor_id: d.processor_id,
         criteria: d.criteria.clone(),
         shards: d.shards,
-        items: chosen.len() as u64,
+        items,
         created_at: d.created_at,
     })
 }
 
-/// One `data.disclosed` entry per child (the dataset, the consents, counts per
-/// category), then one `dataset.created` entry with the totals.
-fn entries(d: &NewDataset, note: &DisclosureNote, chosen: &[Chosen]) -> Vec<NewEntry> {
-    let mut per_child: BTreeMap<ChildId, Vec<&Chosen>> = BTreeMap::new();
-    for c in chosen {
-        per_child.entry(c.child).or_default().push(c);
+/// One `data.disclosed` entry per child with items in the snapshot (the
+/// dataset, the consent, counts per category), then one `dataset.created`
+/// entry with the totals.
+fn entries(
+    d: &NewDataset,
+    note: &DisclosureNote,
+    members: &[Member],
+    counts: &[(ChildId, DataCategory, u64)],
+    items: u64,
+) -> Vec<NewEntry> {
+    let mut per_child: BTreeMap<ChildId, Vec<(DataCategory, u64)>> = BTreeMap::new();
+    for (child, category, n) in counts {
+        per_child.entry(*child).or_default().push((*category, *n));
     }
+    let member: std::collections::HashMap<ChildId, &Member> = members.iter().map(|m| (m.child, m)).collect();
     let entry = |kind, child: Option<(ChildId, HouseholdId)>| NewEntry {
         kind,
         at: note.at.clone(),
@@ -159,20 +172,18 @@ fn entries(d: &NewDataset, note: &DisclosureNote, chosen: &[Chosen]) -> Vec<NewE
         hashes: BTreeMap::new(),
     };
     let mut out = Vec::with_capacity(per_child.len() + 1);
-    for (child, items) in &per_child {
-        let mut e = entry(EntryKind::DataDisclosed, Some((*child, items[0].household)));
-        let mut consents: Vec<String> = items.iter().map(|c| c.consent.to_string()).collect();
-        consents.sort();
-        consents.dedup();
-        e.detail.insert("consents".into(), consents.join(","));
+    for (child, by_category) in &per_child {
+        let Some(m) = member.get(child) else { continue };
+        let mut e = entry(EntryKind::DataDisclosed, Some((*child, m.household)));
+        e.detail.insert("consents".into(), m.consent.to_string());
         e.detail.insert("dataset".into(), d.id.to_string());
-        for c in items {
-            *e.counts.entry(c.category.as_str().to_owned()).or_default() += 1;
+        for (category, n) in by_category {
+            e.counts.insert(category.as_str().to_owned(), *n);
         }
         out.push(e);
     }
     let mut total = entry(EntryKind::DatasetCreated, None);
-    total.counts.insert("items".into(), chosen.len() as u64);
+    total.counts.insert("items".into(), items);
     total.counts.insert("children".into(), per_child.len() as u64);
     total.counts.insert("shards".into(), u64::from(d.shards));
     out.push(total);
@@ -249,16 +260,21 @@ pub fn model(tx: &mut dyn Tx, id: ModelId) -> R<Option<ModelRecord>> {
     tx.opt(&format!("SELECT {MODEL_COLS} FROM models WHERE id = ?1"), p![id], model_row)
 }
 
+/// How an id is cast where PostgreSQL cannot infer a parameter's type (a
+/// select list feeding an `INSERT`).
+fn id_type(tx: &dyn Tx) -> &'static str {
+    match tx.dialect() {
+        Dialect::Sqlite => "BLOB",
+        Dialect::Postgres => "UUID",
+    }
+}
+
 /// Flags raised by a removal, for every unresolved model trained on a shard
 /// holding the item (`rows` selects `item_id, dataset_id, shard`). `deletion`
 /// and `at` are the placeholders of the deletion id (or `NULL`) and the time,
 /// cast so that PostgreSQL knows their types in a select list.
 fn flag_sql(tx: &dyn Tx, rows: &str, cause: &str, deletion: Option<&str>, at: &str) -> String {
-    let id_type = match tx.dialect() {
-        Dialect::Sqlite => "BLOB",
-        Dialect::Postgres => "UUID",
-    };
-    let deletion = deletion.map_or("NULL".to_owned(), |d| format!("CAST({d} AS {id_type})"));
+    let deletion = deletion.map_or("NULL".to_owned(), |d| format!("CAST({d} AS {})", id_type(tx)));
     format!(
         "INSERT INTO model_flags (model_id, item_id, dataset_id, shard, cause, deletion_id, raised_at)
          SELECT mi.model_id, d.item_id, d.dataset_id, d.shard, '{cause}', {deletion}, CAST({at} AS BIGINT)
