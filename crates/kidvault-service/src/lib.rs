@@ -38,6 +38,7 @@ pub mod ingest;
 pub mod keyring;
 pub mod leases;
 pub mod ledger;
+pub mod lineage;
 pub mod notices;
 pub mod principal;
 pub mod ratelimit;
@@ -74,6 +75,8 @@ pub struct VaultConfig {
     pub downstream: downstream::DownstreamConfig,
     /// How long a flagged model has to be retrained without the data or destroyed.
     pub retrain_deadline: chrono::Duration,
+    /// Where OpenLineage events for datasets and models go.
+    pub lineage: lineage::LineageConfig,
     /// After an account closure's deletions complete, how long the guardian can
     /// still sign in to download the receipts before the account is purged.
     pub closure_grace: chrono::Duration,
@@ -114,6 +117,7 @@ impl Default for VaultConfig {
             clock_skew: chrono::Duration::minutes(5),
             downstream: downstream::DownstreamConfig::default(),
             retrain_deadline: chrono::Duration::days(30),
+            lineage: lineage::LineageConfig { url: None, namespace: "kidvault".into() },
             closure_grace: chrono::Duration::days(7),
             backup_window: chrono::Duration::days(30),
             sign_in_limits: ratelimit::SignInLimits::default(),

@@ -5,7 +5,9 @@ CREATE TABLE datasets (
     criteria TEXT NOT NULL,
     shards BIGINT NOT NULL,
     items BIGINT NOT NULL,
-    created_at BIGINT NOT NULL
+    created_at BIGINT NOT NULL,
+    -- When its OpenLineage event was delivered (the rows are the outbox).
+    lineage_sent_at BIGINT
 );
 -- The children of a snapshot: each one's shard, and the consent its items went under.
 CREATE TABLE dataset_children (
@@ -38,6 +40,7 @@ CREATE TABLE models (
     replaced_by UUID,
     evidence TEXT,
     resolved_at BIGINT,
+    lineage_sent_at BIGINT,
     UNIQUE (processor_id, name, version)
 );
 CREATE TABLE model_inputs (

@@ -10,7 +10,9 @@ CREATE TABLE datasets (
     criteria TEXT NOT NULL,
     shards INTEGER NOT NULL,
     items INTEGER NOT NULL,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    -- When its OpenLineage event was delivered (the rows are the outbox).
+    lineage_sent_at INTEGER
 );
 -- The children of a snapshot: each one's shard, and the consent its items went under.
 CREATE TABLE dataset_children (
@@ -43,6 +45,7 @@ CREATE TABLE models (
     replaced_by BLOB,
     evidence TEXT,
     resolved_at INTEGER,
+    lineage_sent_at INTEGER,
     UNIQUE (processor_id, name, version)
 );
 CREATE TABLE model_inputs (

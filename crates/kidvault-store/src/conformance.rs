@@ -1513,4 +1513,13 @@ pub async fn datasets_hold_only_eligible_items_and_removals_flag_the_models_buil
         vec![(later.meta.id, "withdrawal")]
     );
     assert!(store.dataset_items(ds2.id, None).await.unwrap()[0].removed, "recalled: no longer served");
+
+    // Every dataset and model waits for its lineage event until delivered.
+    let backlog = store.lineage_backlog(100).await.unwrap();
+    assert!(backlog.datasets.iter().any(|x| x.id == ds.id));
+    assert!(backlog.models.iter().any(|(m, inputs)| m.id == m1.id && inputs == &vec![(ds.id, shard)]));
+    store.lineage_sent(&[ds.id], &[m1.id], t(20)).await.unwrap();
+    let backlog = store.lineage_backlog(100).await.unwrap();
+    assert!(backlog.datasets.iter().all(|x| x.id != ds.id) && backlog.models.iter().all(|(m, _)| m.id != m1.id));
+    assert!(backlog.datasets.iter().any(|x| x.id == ds2.id));
 }

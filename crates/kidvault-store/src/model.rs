@@ -453,3 +453,11 @@ pub struct ModelResolution {
     pub evidence: String,
     pub at: Timestamp,
 }
+
+/// Datasets and models whose lineage event is still to be delivered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LineageBacklog {
+    pub datasets: Vec<DatasetRecord>,
+    /// Each with the (dataset, shard) pairs it was trained on.
+    pub models: Vec<(ModelRecord, Vec<(kidvault_domain::ids::DatasetId, u32)>)>,
+}

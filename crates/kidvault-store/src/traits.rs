@@ -224,6 +224,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         resolution: &ModelResolution,
         entry: &NewEntry,
     ) -> Result<ModelRecord>;
+    /// Datasets and models whose OpenLineage event is still to be delivered
+    /// (up to `limit` of each), oldest first.
+    async fn lineage_backlog(&self, limit: u32) -> Result<LineageBacklog>;
+    /// Marks their lineage events delivered.
+    async fn lineage_sent(&self, datasets: &[DatasetId], models: &[ModelId], at: Timestamp) -> Result<()>;
     /// Unresolved flagged models (with `None`), or the models a deletion
     /// flagged: each with its number of flags and when the first was raised.
     async fn flagged_models(&self, deletion: Option<DeletionId>) -> Result<Vec<(ModelRecord, u64, Timestamp)>>;

@@ -260,6 +260,7 @@ pub async fn deletion_loop(vault: Arc<Vault>, every: std::time::Duration) {
 pub async fn downstream_loop(vault: Arc<Vault>, every: std::time::Duration) {
     periodically(every, "delivering to downstream processors", || async {
         vault.recall_withdrawn(chrono::Utc::now()).await?;
+        vault.deliver_lineage(chrono::Utc::now()).await?;
         if vault.deliver_due(chrono::Utc::now()).await? > 0 {
             vault.run_deletions(chrono::Utc::now()).await?;
         }

@@ -95,6 +95,11 @@ pub struct Config {
     /// Training processors: how long a model flagged for data later deleted or
     /// withdrawn has to be retrained without it or destroyed (default 30 days).
     pub model_retrain_deadline_days: u64,
+    /// Where OpenLineage events for training datasets and models are POSTed
+    /// (e.g. `http://marquez:5000/api/v1/lineage`); unset: kept until set.
+    pub openlineage_url: Option<String>,
+    /// The OpenLineage namespace of kidvault's jobs and datasets.
+    pub openlineage_namespace: String,
     /// After closing an account, how long the guardian can still sign in to
     /// download the deletion receipts before the account itself is purged.
     pub account_closure_grace_hours: u64,
@@ -148,6 +153,8 @@ impl Default for Config {
             downstream_retry_base_ms: v.downstream.retry_base.as_millis() as u64,
             downstream_deadline_secs: v.downstream.deadline.num_seconds() as u64,
             model_retrain_deadline_days: v.retrain_deadline.num_days() as u64,
+            openlineage_url: None,
+            openlineage_namespace: v.lineage.namespace.clone(),
             account_closure_grace_hours: v.closure_grace.num_hours() as u64,
             backup_window_days: v.backup_window.num_days() as u64,
             retention_policy: None,
@@ -325,6 +332,11 @@ impl Config {
         if self.session_ttl_hours <= 0 {
             bail!("session_ttl_hours must be positive");
         }
+        if let Some(url) = &self.openlineage_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("openlineage_url must be an http:// or https:// URL");
+            }
+        }
         if self.downstream_retry_base_ms == 0 || self.downstream_deadline_secs == 0 {
             bail!("downstream_retry_base_ms and downstream_deadline_secs must be positive");
         }
@@ -346,6 +358,10 @@ impl Config {
             ephemeral_responder: self.ephemeral_responder_url.clone(),
             lease_ttl: chrono::Duration::seconds(self.lease_secs.clamp(1, 86_400) as i64),
             retrain_deadline: chrono::Duration::days(self.model_retrain_deadline_days.clamp(1, 3660) as i64),
+            lineage: kidvault_service::lineage::LineageConfig {
+                url: self.openlineage_url.clone(),
+                namespace: self.openlineage_namespace.clone(),
+            },
             ..VaultConfig::default()
         })
     }

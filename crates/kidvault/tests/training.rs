@@ -71,15 +71,51 @@ print(json.dumps(out))
     serde_json::from_slice(&py.stdout).unwrap()
 }
 
+/// Every event validated against OpenLineage's published JSON schema (spec
+/// 2-0-2, vendored in tests/fixtures) by Python's `jsonschema`.
+fn validate_openlineage(events: &[Value]) {
+    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/OpenLineage-2-0-2.json");
+    let script = r##"
+import sys, json, jsonschema
+schema = json.load(open(sys.argv[1]))
+run_event = {"$ref": "#/$defs/RunEvent", "$defs": schema["$defs"]}
+validator = jsonschema.Draft202012Validator(run_event, format_checker=jsonschema.FormatChecker())
+for event in json.load(sys.stdin):
+    validator.validate(event)
+"##;
+    let mut py = std::process::Command::new("python3")
+        .args(["-c", script, schema])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    py.stdin.take().unwrap().write_all(serde_json::to_string(events).unwrap().as_bytes()).unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "python3 with jsonschema (scripts/setup installs it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn sha256_hex(b: &[u8]) -> String {
     kidvault_crypto::sha256(b).iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_hold_only_consented_children_and_deletions_flag_the_models_trained_on_them() {
-    let (hooks, _) = receiver(&[("trainer", Behaviour::FailThenAck(0)), ("stt", Behaviour::FailThenAck(0))]).await;
+    let (hooks, calls) = receiver(&[
+        ("trainer", Behaviour::FailThenAck(0)),
+        ("stt", Behaviour::FailThenAck(0)),
+        ("lineage", Behaviour::FailThenAck(0)),
+    ])
+    .await;
     let dir = tempfile::tempdir().unwrap();
-    let mut p = run_binary(dir.path(), &[]);
+    let config = dir.path().join("kv.toml");
+    std::fs::write(&config, format!("openlineage_url = \"{hooks}/lineage\"\nopenlineage_namespace = \"kids-asr\"\n"))
+        .unwrap();
+    let mut p = run_binary(dir.path(), &["--config", config.to_str().unwrap()]);
     let app = TestApp::attach(&p.base, dir);
     let admin = staff(app.dir.path(), "admin");
     let (s, b) = register_for(
@@ -245,6 +281,30 @@ async fn snapshots_hold_only_consented_children_and_deletions_flag_the_models_tr
     assert_eq!((s, code(&e)), (StatusCode::UNPROCESSABLE_ENTITY, "unknown_dataset"));
     let (s, e) = ml.post("/models", json!({"name": "asr", "version": "2", "trained_on": []})).await;
     assert_eq!((s, code(&e)), (StatusCode::CONFLICT, "model_exists"));
+    // Lineage out: one OpenLineage RunEvent per snapshot and per model, valid
+    // against the 2-0-2 schema, ids and counts only.
+    let events = poll("seven lineage events", async || {
+        let seen: Vec<Value> = calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.processor == "lineage")
+            .map(|c| serde_json::from_str(&c.body).unwrap())
+            .collect();
+        (seen.len() >= 7).then_some(seen)
+    })
+    .await;
+    validate_openlineage(&events);
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(!text.contains(&mia) && !text.contains("whales"), "ids and counts, never the child or content");
+    let snapshot = events.iter().find(|e| e["run"]["runId"] == ds_id.as_str()).unwrap();
+    assert_eq!(snapshot["job"]["namespace"], "kids-asr");
+    assert_eq!(snapshot["outputs"][0]["name"], format!("datasets/{ds_id}"));
+    assert_eq!(snapshot["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"], 4);
+    let model = events.iter().find(|e| e["run"]["runId"] == m1.as_str()).unwrap();
+    assert_eq!(model["inputs"][0]["name"], format!("datasets/{ds_id}"));
+    assert_eq!(model["outputs"][0]["name"], format!("models/{m1}"));
+
     let forged = app
         .http
         .get(app.url(&format!("/datasets/{ds_id}")))

@@ -19,7 +19,9 @@ use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::{EntryKind, NewEntry};
 
 use super::{bind, conflict_if_unique, disclosures, downstream, values_sql, Dialect, Param, Row, Tx, TxError, R};
-use crate::model::{DatasetItem, DatasetRecord, DisclosureNote, ModelFlag, ModelRecord, ModelResolution, NewDataset};
+use crate::model::{
+    DatasetItem, DatasetRecord, DisclosureNote, LineageBacklog, ModelFlag, ModelRecord, ModelResolution, NewDataset,
+};
 use crate::{p, StoreError};
 
 /// The SISA shard of a child: stable for the child, spread evenly (the random
@@ -404,4 +406,41 @@ pub fn flagged_models(tx: &mut dyn Tx, deletion: Option<DeletionId>) -> R<Vec<(M
          GROUP BY {cols} ORDER BY first_raised, m.id"
     );
     tx.rows(&sql, &params, |r| Ok((model_row(r)?, r.i64("flags")? as u64, r.ts("first_raised")?)))
+}
+
+/// Datasets and models whose OpenLineage event is not yet delivered, oldest
+/// first (each model with the shards it was trained on).
+pub fn lineage_backlog(tx: &mut dyn Tx, limit: u32) -> R<LineageBacklog> {
+    let datasets = tx.rows(
+        "SELECT id, processor_id, criteria, shards, items, created_at FROM datasets
+         WHERE lineage_sent_at IS NULL ORDER BY created_at, id LIMIT ?1",
+        p![limit],
+        dataset_row,
+    )?;
+    let models = tx.rows(
+        &format!("SELECT {MODEL_COLS} FROM models WHERE lineage_sent_at IS NULL ORDER BY created_at, id LIMIT ?1"),
+        p![limit],
+        model_row,
+    )?;
+    let mut with_inputs = Vec::with_capacity(models.len());
+    for m in models {
+        let inputs = tx.rows(
+            "SELECT dataset_id, shard FROM model_inputs WHERE model_id = ?1 ORDER BY dataset_id, shard",
+            p![m.id],
+            |r| Ok((r.id::<DatasetId>("dataset_id")?, r.count("shard")?)),
+        )?;
+        with_inputs.push((m, inputs));
+    }
+    Ok(LineageBacklog { datasets, models: with_inputs })
+}
+
+/// Marks lineage events delivered.
+pub fn lineage_sent(tx: &mut dyn Tx, datasets: &[DatasetId], models: &[ModelId], at: Timestamp) -> R<()> {
+    for d in datasets {
+        tx.exec("UPDATE datasets SET lineage_sent_at = ?2 WHERE id = ?1", p![*d, at])?;
+    }
+    for m in models {
+        tx.exec("UPDATE models SET lineage_sent_at = ?2 WHERE id = ?1", p![*m, at])?;
+    }
+    Ok(())
 }

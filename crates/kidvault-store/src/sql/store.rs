@@ -511,6 +511,15 @@ impl<B: StoreBackend> Store for B {
         self.write(move |tx| datasets::resolve_model(tx, id, processor, &r, &entry)).await
     }
 
+    async fn lineage_backlog(&self, limit: u32) -> Result<LineageBacklog> {
+        self.read(move |tx| datasets::lineage_backlog(tx, limit)).await
+    }
+
+    async fn lineage_sent(&self, datasets: &[DatasetId], models: &[ModelId], at: Timestamp) -> Result<()> {
+        let (d, m) = (datasets.to_vec(), models.to_vec());
+        self.write(move |tx| datasets::lineage_sent(tx, &d, &m, at)).await
+    }
+
     async fn flagged_models(&self, deletion: Option<DeletionId>) -> Result<Vec<(ModelRecord, u64, Timestamp)>> {
         self.read(move |tx| datasets::flagged_models(tx, deletion)).await
     }
