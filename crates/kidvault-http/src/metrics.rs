@@ -11,6 +11,7 @@ use kidvault_domain::item::ItemKind;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -44,6 +45,8 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     ingested: Family<KindLabels, Counter>,
     ephemeral: Counter,
+    flags_open: Gauge,
+    flags_overdue: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -69,7 +72,18 @@ impl Default for Metrics {
             "Ephemeral audio requests answered (the audio itself is never kept)",
             ephemeral.clone(),
         );
-        Self { registry, requests, latency, ingested, ephemeral }
+        let (flags_open, flags_overdue) = (Gauge::default(), Gauge::default());
+        registry.register(
+            "models_flagged",
+            "Models trained on data since deleted or withdrawn, not yet retrained or destroyed",
+            flags_open.clone(),
+        );
+        registry.register(
+            "models_flagged_overdue",
+            "Flagged models past their deadline to be retrained without the data or destroyed",
+            flags_overdue.clone(),
+        );
+        Self { registry, requests, latency, ingested, ephemeral, flags_open, flags_overdue }
     }
 }
 
@@ -110,6 +124,14 @@ pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Nex
 }
 
 pub(crate) async fn serve(State(state): State<AppState>) -> Response {
+    // Read at scrape time: the store is the truth, and every node agrees.
+    match state.vault.flagged_model_counts(chrono::Utc::now()).await {
+        Ok((open, overdue)) => {
+            state.metrics.flags_open.set(open as i64);
+            state.metrics.flags_overdue.set(overdue as i64);
+        }
+        Err(e) => tracing::warn!(error = %e, "could not count flagged models for /metrics"),
+    }
     let mut resp = state.metrics.render().into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

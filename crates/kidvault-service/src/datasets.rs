@@ -508,6 +508,13 @@ impl Vault {
         self.models_flagged(None).await
     }
 
+    /// How many models are flagged and unresolved, and how many of those are
+    /// past their deadline (for `/metrics`).
+    pub async fn flagged_model_counts(&self, now: Timestamp) -> Result<(u64, u64)> {
+        let flagged = self.models_flagged(None).await?;
+        Ok((flagged.len() as u64, flagged.iter().filter(|m| m.overdue(now)).count() as u64))
+    }
+
     /// The models trained on data a guardian's deletion removed, resolved or not.
     pub async fn deletion_models(
         &self,

@@ -33,19 +33,6 @@ fn zip_entry(zip: &[u8], name: &str) -> Vec<u8> {
     out.stdout
 }
 
-/// A portal page as the signed-in guardian sees it.
-async fn portal(app: &TestApp, guardian: &str, path: &str) -> String {
-    let page = app
-        .http
-        .get(format!("{}{path}", app.base))
-        .header("cookie", format!("kv_session={guardian}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), StatusCode::OK, "{path}");
-    page.text().await.unwrap()
-}
-
 fn b64(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()
 }
@@ -123,7 +110,7 @@ async fn data_leaves_only_under_consent_is_registered_and_is_recalled_on_withdra
     let (_, b) = fetch(&app, late_id, late_secret, 10).await;
     assert!(ids(&b).is_empty(), "{b}");
     // The consent page says so, for each company, before anything is sent.
-    let consent = portal(&app, &g, &format!("/portal/children/{mia}/consent")).await;
+    let consent = portal_page(&app, &g, &format!("/portal/children/{mia}/consent")).await;
     for sentence in [
         "<strong>speech</strong> (helps run the service) receives voice recordings, pieces of what was said or understood now, because you allowed it.",
         "<strong>tutor</strong> (trains or improves models, only if you allow it) receives pieces of what was said or understood now",
@@ -194,7 +181,7 @@ async fn data_leaves_only_under_consent_is_registered_and_is_recalled_on_withdra
     );
 
     // The portal tells it in sentences; the export carries it.
-    let page = portal(&app, &g, &format!("/portal/children/{mia}/shared")).await;
+    let page = portal_page(&app, &g, &format!("/portal/children/{mia}/shared")).await;
     for sentence in [
         "<strong>speech</strong> (helps run the service) received 1 voice recording, 2 pieces of what was said or understood",
         "<strong>tutor</strong> (trains or improves models, only if you allow it) received 1 piece of what was said or understood",

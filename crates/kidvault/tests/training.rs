@@ -216,6 +216,11 @@ async fn snapshots_hold_only_consented_children_and_deletions_flag_the_models_tr
     assert!((29..=30).contains(&days), "30 days to retrain ({days})");
     assert_eq!(done["models"][0]["model_id"], m1.as_str(), "the parent's deletion names the model");
     assert_eq!(done["models"][0]["outcome"], Value::Null);
+    let page = portal_page(&app, &g, &format!("/portal/deletions/{deletion}")).await;
+    assert!(page.contains("<strong>asr 1</strong>: to be retrained without it or destroyed by"), "{page}");
+    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("kidvault_models_flagged 1\n"), "{metrics}");
+    assert!(metrics.contains("kidvault_models_flagged_overdue 0\n"), "{metrics}");
 
     // The old snapshot no longer serves it; the next one lacks it.
     let manifest = ml.manifest(&ds_id).await;
@@ -248,6 +253,10 @@ async fn snapshots_hold_only_consented_children_and_deletions_flag_the_models_tr
     assert_eq!((s, again["outcome"].as_str()), (StatusCode::OK, Some("retrained")), "the first outcome stays");
     let (_, flagged) = app.get("/admin/model-flags", &admin).await;
     assert_eq!(flagged, json!([]));
+    let page = portal_page(&app, &g, &format!("/portal/deletions/{deletion}")).await;
+    assert!(page.contains("<strong>asr 1</strong>: retrained without it on"), "{page}");
+    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("kidvault_models_flagged 0\n"), "{metrics}");
     let (_, status) = app.get(&format!("/deletions/{deletion}"), &g).await;
     assert_eq!(
         (status["models"][0]["outcome"].as_str(), status["models"][0]["replaced_by"].as_str()),

@@ -292,6 +292,17 @@ pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPa
         };
         processors.push_str(&format!("<li><strong>{}</strong>: {status}</li>", esc(&t.processor_name)));
     }
+    let mut models = String::new();
+    for m in state.vault.deletion_models(&p.session, deletion_id).await? {
+        let what = format!("{} {}", m.model.name, m.model.version);
+        let status = match (m.model.outcome.as_deref(), m.model.resolved_at) {
+            (Some("retrained"), Some(at)) => format!("retrained without it on {}", when(at)),
+            (Some(_), Some(at)) => format!("destroyed on {}", when(at)),
+            _ if m.overdue(now) => format!("not yet retrained or destroyed, late since {}", when(m.deadline)),
+            _ => format!("to be retrained without it or destroyed by {}", when(m.deadline)),
+        };
+        models.push_str(&format!("<li><strong>{}</strong>: {status}</li>", esc(&what)));
+    }
     let receipt = if done {
         format!(
             r#"<p class="copies">Unreadable in everything we keep since {at}. Backups made before then stop opening by {backups}.</p>
@@ -310,6 +321,7 @@ pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPa
 <p class="meta">Requested {at} · reason: {why} · id <code>{id}</code></p>
 <ol class="steps">{steps}</ol>
 {processors}
+{models}
 {receipt}
 </section>"#,
         step = d.step.as_str(),
@@ -322,6 +334,11 @@ pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPa
             String::new()
         } else {
             format!("<h3>Services holding copies</h3><ul>{processors}</ul>")
+        },
+        models = if models.is_empty() {
+            String::new()
+        } else {
+            format!(r#"<h3>Models trained on this data</h3><ul class="models">{models}</ul>"#)
         },
     );
     Ok(html::page(StatusCode::OK, "Deletion", Some(&p.who()), &body))

@@ -588,3 +588,11 @@ pub async fn poll<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
     }
     panic!("timed out waiting for {what}");
 }
+
+/// A portal page as the signed-in guardian sees it (the session token as its cookie).
+pub async fn portal_page(app: &TestApp, guardian: &str, path: &str) -> String {
+    let page = app.http.get(format!("{}{path}", app.base)).header("cookie", format!("kv_session={guardian}"));
+    let page = page.send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "{path}");
+    page.text().await.unwrap()
+}
