@@ -20,7 +20,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use kidvault_domain::disclosure::Purpose;
-use kidvault_domain::downstream::{fresh, parse_signature_header, signed_message};
 use kidvault_domain::ids::{ChildId, DatasetId, DeletionId, ItemId, ModelId, ProcessorId};
 use kidvault_domain::item::ItemKind;
 use kidvault_domain::Timestamp;
@@ -205,19 +204,12 @@ impl Vault {
         signed: &[u8],
         now: Timestamp,
     ) -> Result<ProcessorRecord> {
-        let bad = |why: &str| ServiceError::Unauthenticated(format!("Kidvault-Signature: {why}"));
-        let p = self.store.processor(id).await?.ok_or_else(|| bad("no such processor"))?;
-        let (at, tag) = signature.and_then(parse_signature_header).ok_or_else(|| bad("missing or malformed"))?;
-        if !kidvault_crypto::hmac_sha256_verify(
-            self.processor_secret(&p)?.as_bytes(),
-            &signed_message(at, signed),
-            &tag,
-        ) {
-            return Err(bad("does not match this processor"));
-        }
-        if !fresh(at, now) {
-            return Err(bad("timestamp is more than five minutes from now"));
-        }
+        let p = self
+            .store
+            .processor(id)
+            .await?
+            .ok_or_else(|| ServiceError::Unauthenticated("Kidvault-Signature: no such processor".into()))?;
+        self.verify_signature(&p, signature, signed, now)?;
         if p.disabled_at.is_some() {
             return Err(ServiceError::Forbidden {
                 code: "processor_disabled",

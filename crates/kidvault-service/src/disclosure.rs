@@ -16,7 +16,6 @@ use std::collections::{BTreeMap, HashMap};
 use base64::Engine;
 use kidvault_domain::consent::Consent;
 use kidvault_domain::disclosure::{disclosure_basis, Purpose};
-use kidvault_domain::downstream::TaskState;
 use kidvault_domain::ids::{ChildId, ItemId, ProcessorId, TaskId};
 use kidvault_domain::item::{DataCategory, ItemKind};
 use kidvault_domain::Timestamp;
@@ -285,23 +284,8 @@ impl Vault {
             deadline,
             ack_path: format!("/api/v1/processor-tasks/{id}/ack"),
         };
-        let task = TaskRecord {
-            id,
-            deletion_id: None,
-            child_id: r.child_id,
-            processor_id: p.id,
-            processor_name: p.name.clone(),
-            state: TaskState::Pending,
-            payload: serde_json::to_string(&notice).map_err(|e| ServiceError::Internal(e.to_string()))?,
-            attempts: 0,
-            next_attempt_at: Some(now),
-            deadline,
-            created_at: now,
-            delivered_at: None,
-            acknowledged_at: None,
-            acknowledged_via: None,
-            last_error: None,
-        };
+        let payload = serde_json::to_string(&notice).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let task = TaskRecord::pending(id, None, r.child_id, p, payload, now, deadline);
         Ok((task, r.items))
     }
 

@@ -16,7 +16,7 @@ use kidvault_crypto::SecretKey;
 use kidvault_domain::deletion::DeletionScope;
 use kidvault_domain::disclosure::Purpose;
 use kidvault_domain::downstream::{
-    backoff, concerns, fresh, parse_signature_header, signature_header, signed_message, StaffRole, TaskState,
+    backoff, concerns, fresh, parse_signature_header, signature_header, signed_message, StaffRole,
 };
 use kidvault_domain::entities::parse_label;
 use kidvault_domain::ids::{DeletionId, ProcessorId, TaskId};
@@ -118,6 +118,28 @@ fn parse_url(raw: &str) -> Result<String> {
 impl Vault {
     pub(crate) fn processor_secret(&self, p: &ProcessorRecord) -> Result<String> {
         Ok(secret_string(&self.keys.unwrap_other(&secret_context(p.id), &p.secret_wrapped)?))
+    }
+
+    /// Checks a `Kidvault-Signature` header over `signed` under the processor's
+    /// secret, made within five minutes of `now` (acknowledgements, the feed,
+    /// datasets and models all sign this way).
+    pub(crate) fn verify_signature(
+        &self,
+        p: &ProcessorRecord,
+        signature: Option<&str>,
+        signed: &[u8],
+        now: Timestamp,
+    ) -> Result<()> {
+        let bad = |why: &str| ServiceError::Unauthenticated(format!("Kidvault-Signature: {why}"));
+        let (at, tag) = signature.and_then(parse_signature_header).ok_or_else(|| bad("missing or malformed"))?;
+        if !kidvault_crypto::hmac_sha256_verify(self.processor_secret(p)?.as_bytes(), &signed_message(at, signed), &tag)
+        {
+            return Err(bad("does not match this processor"));
+        }
+        if !fresh(at, now) {
+            return Err(bad("timestamp is more than five minutes from now"));
+        }
+        Ok(())
     }
 
     /// Registers a processor; returns it and its webhook secret (shown only now).
@@ -232,23 +254,15 @@ impl Vault {
                 deadline,
                 ack_path: format!("/api/v1/processor-tasks/{id}/ack"),
             };
-            tasks.push(TaskRecord {
+            tasks.push(TaskRecord::pending(
                 id,
-                deletion_id: Some(d.id),
-                child_id: d.child_id,
-                processor_id: p.id,
-                processor_name: p.name,
-                state: TaskState::Pending,
-                payload: serde_json::to_string(&notice).map_err(|e| ServiceError::Internal(e.to_string()))?,
-                attempts: 0,
-                next_attempt_at: Some(now),
+                Some(d.id),
+                d.child_id,
+                &p,
+                serde_json::to_string(&notice).map_err(|e| ServiceError::Internal(e.to_string()))?,
+                now,
                 deadline,
-                created_at: now,
-                delivered_at: None,
-                acknowledged_at: None,
-                acknowledged_via: None,
-                last_error: None,
-            });
+            ));
         }
         self.store.dispatch_deletion(d.id, now, &tasks).await?;
         Ok(())
@@ -335,15 +349,7 @@ impl Vault {
     ) -> Result<TaskRecord> {
         let task = self.store.task(id).await?.ok_or(ServiceError::NotFound)?;
         let p = self.store.processor(task.processor_id).await?.ok_or(ServiceError::NotFound)?;
-        let bad = |why: &str| ServiceError::Unauthenticated(format!("Kidvault-Signature: {why}"));
-        let (at, tag) = signature.and_then(parse_signature_header).ok_or_else(|| bad("missing or malformed"))?;
-        if !kidvault_crypto::hmac_sha256_verify(self.processor_secret(&p)?.as_bytes(), &signed_message(at, body), &tag)
-        {
-            return Err(bad("does not match this task's processor"));
-        }
-        if !fresh(at, now) {
-            return Err(bad("timestamp is more than five minutes from now"));
-        }
+        self.verify_signature(&p, signature, body, now)?;
         self.store.acknowledge_task(id, now, "endpoint").await?;
         self.store.task(id).await?.ok_or(ServiceError::NotFound)
     }

@@ -73,6 +73,9 @@ impl Vault {
     pub async fn deliver_lineage(&self, now: Timestamp) -> Result<usize> {
         let Some(url) = self.config.lineage.url.clone() else { return Ok(0) };
         let backlog = self.store.lineage_backlog(100).await?;
+        if backlog.datasets.is_empty() && backlog.models.is_empty() {
+            return Ok(0); // the usual tick: no processor lookup
+        }
         let ns = &self.config.lineage.namespace;
         let mut names = std::collections::HashMap::new();
         for p in self.store.processors().await? {

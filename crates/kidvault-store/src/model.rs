@@ -217,6 +217,35 @@ pub struct TaskRecord {
 }
 
 impl TaskRecord {
+    /// A new task, due at once: a deletion's part (`deletion` set) or a recall.
+    pub fn pending(
+        id: kidvault_domain::ids::TaskId,
+        deletion: Option<kidvault_domain::ids::DeletionId>,
+        child: kidvault_domain::ids::ChildId,
+        processor: &ProcessorRecord,
+        payload: String,
+        now: Timestamp,
+        deadline: Timestamp,
+    ) -> Self {
+        Self {
+            id,
+            deletion_id: deletion,
+            child_id: child,
+            processor_id: processor.id,
+            processor_name: processor.name.clone(),
+            state: kidvault_domain::downstream::TaskState::Pending,
+            payload,
+            attempts: 0,
+            next_attempt_at: Some(now),
+            deadline,
+            created_at: now,
+            delivered_at: None,
+            acknowledged_at: None,
+            acknowledged_via: None,
+            last_error: None,
+        }
+    }
+
     /// Unacknowledged past its deadline.
     pub fn overdue(&self, now: Timestamp) -> bool {
         self.state != kidvault_domain::downstream::TaskState::Acknowledged && now > self.deadline

@@ -391,7 +391,7 @@ fn recipients_card(recipients: &[kidvault_service::disclosure::Recipient], name:
     use kidvault_service::disclosure::Standing;
     let mut out = format!(
         r#"<section class="card"><h3>Who receives {name}'s data</h3>
-<p>Nobody outside kidvault receives anything except the companies below, and only what the permissions above allow.
+<p>Of what kidvault keeps about {name}, nobody outside kidvault receives anything except the companies below, and only what the permissions above allow.
 <a href="/portal/children/{id}/shared">See what each has received</a>.</p>"#
     );
     if recipients.is_empty() {

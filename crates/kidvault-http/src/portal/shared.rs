@@ -57,7 +57,7 @@ pub async fn register(State(state): State<AppState>, p: Portal, ApiPath(id): Api
     let name = esc(&child.profile.display_name);
     let mut body = format!(
         r#"<p><a href="/portal">← Household</a> · <a href="/portal/children/{id}">Voice history</a> · <a href="/portal/children/{id}/consent">Consent</a></p>
-<p>Every time {name}'s data goes to a company outside kidvault, it is written down here and in the tamper-evident log.
+<p>Every time data kidvault keeps about {name} goes to a company outside kidvault, it is written down here and in the tamper-evident log.
 A company that helps run the service receives only what you let us collect; anyone else receives nothing unless you
 allowed it on the consent page, and withdrawing that permission asks them to delete what they received.</p>"#
     );
@@ -69,7 +69,7 @@ allowed it on the consent page, and withdrawing that permission asks them to del
             body.push_str(&recipient(e, now));
         }
         body.push_str("</ul>");
-        body.push_str(r#"<p>Nobody else has received it.</p>"#);
+        body.push_str(&format!(r#"<p>Nobody else has received what kidvault keeps about {name}.</p>"#));
     }
     if !register.nothing.is_empty() {
         body.push_str(r#"<h2>Received nothing</h2><ul class="register">"#);

@@ -166,16 +166,26 @@ pub fn recalls_due(tx: &mut dyn Tx, limit: u32) -> R<Vec<Recall>> {
             cases.push(format!("WHEN {p} THEN {s}"));
         }
     }
+    let scopes: Vec<String> = Purpose::ALL
+        .iter()
+        .filter_map(|p| p.consent_scope())
+        .map(|s| bind(&mut params, Param::Text(s.as_str())))
+        .collect();
     let limit = bind(&mut params, Param::from(limit));
+    // Driven by the children with a withdrawal (few, and read through the
+    // child index), not by every disclosure: this runs on every delivery tick.
     let sql = format!(
         "SELECT d.processor_id, d.child_id, d.item_id, d.category FROM disclosures d
          JOIN processors p ON p.id = d.processor_id
-         WHERE d.recall_task_id IS NULL AND p.purpose <> 'integral'
+         WHERE d.child_id IN (SELECT w.child_id FROM consent_scopes w
+                              WHERE w.withdrawn_at IS NOT NULL AND w.scope IN ({withdrawable}))
+           AND d.recall_task_id IS NULL AND p.purpose <> 'integral'
            AND NOT EXISTS (SELECT 1 FROM consent_scopes s
                            WHERE s.child_id = d.child_id AND s.withdrawn_at IS NULL
                              AND s.scope = CASE p.purpose {cases} END)
          ORDER BY d.processor_id, d.child_id, d.item_id LIMIT {limit}",
         cases = cases.join(" "),
+        withdrawable = scopes.join(", "),
     );
     let rows = tx.rows(&sql, &params, |r| {
         Ok((
