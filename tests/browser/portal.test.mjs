@@ -36,6 +36,30 @@ function startServer() {
   });
 }
 
+// A staff account of `role` created with the CLI beside the running server and
+// signed in with its key and the current code of its TOTP secret: a session token.
+async function staffSession(role) {
+  const created = spawnSync(binary, ["admin", "create", "--name", "Sam", "--role", role,
+    "--data-dir", join(dir, "data"), "--key-file", join(dir, "keys/root.key")], { encoding: "utf8" });
+  assert.equal(created.status, 0, created.stderr);
+  const { key, totp_secret } = JSON.parse(created.stdout);
+  const { createHmac } = await import("node:crypto");
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const c of totp_secret.toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
+  const secret = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000 / 30)));
+  const mac = createHmac("sha1", secret).update(counter).digest();
+  const offset = mac[mac.length - 1] & 15;
+  const code = String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, "0");
+  const r = await fetch(`${base}/api/v1/staff/sign-in`, {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ key, code }),
+  });
+  assert.equal(r.status, 200, await r.clone().text());
+  return (await r.json()).token;
+}
+
 before(async () => {
   mkdirSync(shots, { recursive: true });
   [server, base] = await startServer();
@@ -282,11 +306,8 @@ test("a new parent signs up, adds a child, consents, pairs a device, hears it, w
 });
 
 test("a parent allows model training, sees who received what, turns it off, and the company is asked to delete", async () => {
-  // An admin registers a training company (the CLI beside the running server).
-  const created = spawnSync(binary, ["admin", "create", "--name", "Sam", "--role", "admin",
-    "--data-dir", join(dir, "data"), "--key-file", join(dir, "keys/root.key")], { encoding: "utf8" });
-  assert.equal(created.status, 0, created.stderr);
-  const admin = created.stdout.trim();
+  // An admin registers a training company.
+  const admin = await staffSession("admin");
   const registered = await fetch(`${base}/api/v1/admin/processors`, {
     method: "POST",
     headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
@@ -342,5 +363,58 @@ test("a parent allows model training, sees who received what, turns it off, and 
   await page.goto(`${base}/portal/children/${child}/shared`);
   await assert.doesNotReject(page.getByText(/Asked to delete everything it received, because you withdrew your permission/).waitFor());
   await page.screenshot({ path: join(shots, "shared-recalled.png"), fullPage: true });
+  await context.close();
+});
+
+test("a parent lets support look, sees who looked and why, ends it, and support is refused", async () => {
+  const support = await staffSession("support");
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const page = await context.newPage();
+  await signIn(page, DEMO);
+  await page.locator("article.child").first().getByRole("link", { name: "Voice history" }).click();
+  const child = page.url().split("/").at(-1).split("?")[0];
+  await page.getByRole("link", { name: "Who has seen it" }).click();
+  await page.locator(".support-off").waitFor();
+  const staffGet = (path) => fetch(`${base}/api/v1${path}`, {
+    headers: { authorization: `Bearer ${support}`, "kidvault-purpose": "support_ticket", "kidvault-ticket": "4821" },
+  });
+  const before = await staffGet(`/staff/children/${child}/items?kind=voice_recording&limit=1`);
+  assert.equal(before.status, 200, "support may see the list (metadata) for a ticket");
+  const [recording] = (await before.json()).items;
+  const refused = await staffGet(`/staff/items/${recording.item_id}/content`);
+  assert.equal(refused.status, 403);
+  assert.equal((await refused.json()).error.code, "guardian_grant_required");
+
+  // The parent lets support look for 24 hours.
+  await page.getByLabel("For how long").selectOption("24");
+  await page.getByRole("button", { name: /Let support see/ }).click();
+  await page.locator(".support-on").waitFor();
+  const heard = await staffGet(`/staff/items/${recording.item_id}/content`);
+  assert.equal(heard.status, 200);
+  assert.equal(heard.headers.get("content-type"), "audio/wav");
+
+  // The page says, in a sentence, who listened, why and on what permission.
+  await page.reload();
+  await assert.doesNotReject(page.locator("li.staff-look", {
+    hasText: /^Support \(ticket 4821, to answer a support request, with your permission until \d+ \w+\) listened to a recording on \d+ \w+\./,
+  }).waitFor());
+  const text = await page.locator("main").innerText();
+  assert.doesNotMatch(text, /access\.read|staff:support|guardian:/, "no raw codes or ids");
+  assert.match(text, /No one else\./);
+  await page.screenshot({ path: join(shots, "who-has-seen.png"), fullPage: true });
+
+  // Viewing the page adds nothing to it.
+  const looks = await page.locator("li.staff-look").count();
+  const household = await page.locator(".household-looks").innerText();
+  await page.reload();
+  assert.equal(await page.locator("li.staff-look").count(), looks);
+  assert.equal(await page.locator(".household-looks").innerText(), household);
+
+  // The parent ends it; support's next request is refused.
+  await page.getByRole("button", { name: "End support's access now" }).click();
+  await page.locator(".support-off").waitFor();
+  const after = await staffGet(`/staff/items/${recording.item_id}/content`);
+  assert.equal(after.status, 403);
+  assert.equal((await after.json()).error.code, "guardian_grant_required");
   await context.close();
 });

@@ -16,27 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::item::DataCategory;
 use crate::Timestamp;
 
-/// What a staff principal may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum StaffRole {
-    /// Registers processors and watches their tasks. Sees no child content.
-    Admin,
-    /// Reads every ledger entry (ids, counts, hashes; never content).
-    Auditor,
-}
-
-impl StaffRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StaffRole::Admin => "admin",
-            StaffRole::Auditor => "auditor",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        [StaffRole::Admin, StaffRole::Auditor].into_iter().find(|r| r.as_str() == s)
-    }
-}
+pub use crate::staff::StaffRole;
 
 /// Where a task stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -155,9 +135,6 @@ mod tests {
 
     #[test]
     fn roles_and_states_parse_back() {
-        for r in [StaffRole::Admin, StaffRole::Auditor] {
-            assert_eq!(StaffRole::parse(r.as_str()), Some(r));
-        }
         for s in [TaskState::Pending, TaskState::Delivered, TaskState::Acknowledged] {
             assert_eq!(TaskState::parse(s.as_str()), Some(s));
         }

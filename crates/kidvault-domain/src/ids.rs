@@ -113,6 +113,18 @@ id_type!(
     /// A model a training processor registered as built from datasets.
     ModelId
 );
+id_type!(
+    /// A guardian's grant of support access to one child's data.
+    SupportGrantId
+);
+id_type!(
+    /// A break-glass access waiting for (or closed by) the privacy officer's review.
+    ReviewId
+);
+id_type!(
+    /// A staff request the access policy refused.
+    DenialId
+);
 
 fn uuid_v7_at(now: Timestamp) -> Uuid {
     let secs = u64::try_from(now.timestamp()).unwrap_or(0);

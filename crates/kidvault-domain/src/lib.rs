@@ -27,6 +27,7 @@ pub mod lineage;
 pub mod location;
 pub mod notice;
 pub mod retention;
+pub mod staff;
 
 pub use chrono::{DateTime, Utc};
 

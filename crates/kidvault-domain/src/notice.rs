@@ -21,14 +21,17 @@ pub enum NoticeKind {
     DormancyNotice,
     /// The grace period of a dormant profile ends soon.
     DormancyReminder,
+    /// A staff member overrode the access policy to see a child's data.
+    StaffAccess,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 4] = [
+    pub const ALL: [NoticeKind; 5] = [
         NoticeKind::DeletionCompleted,
         NoticeKind::ConsentConfirmation,
         NoticeKind::DormancyNotice,
         NoticeKind::DormancyReminder,
+        NoticeKind::StaffAccess,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +40,7 @@ impl NoticeKind {
             NoticeKind::ConsentConfirmation => "consent_confirmation",
             NoticeKind::DormancyNotice => "dormancy_notice",
             NoticeKind::DormancyReminder => "dormancy_reminder",
+            NoticeKind::StaffAccess => "staff_access",
         }
     }
 

@@ -67,15 +67,15 @@ impl FromRequestParts<AppState> for GuardianAuth {
     }
 }
 
-/// An authenticated staff principal (bearer staff token from `kidvault admin create`).
+/// A signed-in staff member (bearer session token from `POST /api/v1/staff/sign-in`).
 #[derive(Debug)]
 pub struct StaffAuth(pub StaffSession);
 
 impl FromRequestParts<AppState> for StaffAuth {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts, "a staff token")?;
-        Ok(Self(state.vault.authenticate_staff(token).await?))
+        let token = bearer(parts, "a staff session token")?;
+        Ok(Self(state.vault.authenticate_staff(token, chrono::Utc::now()).await?))
     }
 }
 
@@ -100,7 +100,7 @@ impl FromRequestParts<AppState> for PersonAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = guardian_token(parts, "a guardian session token or a staff token")?;
         if token.starts_with("kva_") {
-            return Ok(Self::Staff(state.vault.authenticate_staff(token).await?));
+            return Ok(Self::Staff(state.vault.authenticate_staff(token, chrono::Utc::now()).await?));
         }
         Ok(Self::Guardian(state.vault.authenticate_guardian(token, chrono::Utc::now()).await?))
     }

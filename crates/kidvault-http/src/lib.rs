@@ -104,6 +104,18 @@ pub fn router(state: AppState) -> Router {
         .route("/models", post(routes::datasets::register))
         .route("/models/{id}/resolution", post(routes::datasets::resolve))
         .route("/admin/model-flags", get(routes::datasets::flagged))
+        .route("/admin/access-policy/reload", post(routes::staff::reload_policy))
+        .route("/staff/sign-in", post(routes::staff::sign_in))
+        .route("/staff/children/{id}", get(routes::staff::child))
+        .route("/staff/children/{id}/items", get(routes::staff::items))
+        .route("/staff/items/{id}/content", get(routes::staff::content))
+        .route("/privacy/reviews", get(routes::staff::reviews))
+        .route("/privacy/reviews/{id}", post(routes::staff::decide))
+        .route("/privacy/denials", get(routes::staff::denials))
+        .route(
+            "/children/{id}/support-access",
+            get(routes::staff::support_access).post(routes::staff::grant_support).delete(routes::staff::revoke_support),
+        )
         .route("/notices", get(routes::notices::list))
         .route("/policy/retention", get(routes::policy::retention))
         .route(

@@ -47,6 +47,8 @@ pub struct Metrics {
     ephemeral: Counter,
     flags_open: Gauge,
     flags_overdue: Gauge,
+    staff_denied: Gauge,
+    reviews_open: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -83,7 +85,18 @@ impl Default for Metrics {
             "Flagged models past their deadline to be retrained without the data or destroyed",
             flags_overdue.clone(),
         );
-        Self { registry, requests, latency, ingested, ephemeral, flags_open, flags_overdue }
+        let (staff_denied, reviews_open) = (Gauge::default(), Gauge::default());
+        registry.register(
+            "staff_access_denied",
+            "Staff requests for a child's data the access policy refused, ever (the privacy officer's queue)",
+            staff_denied.clone(),
+        );
+        registry.register(
+            "access_reviews_open",
+            "Break-glass staff accesses waiting for the privacy officer's decision",
+            reviews_open.clone(),
+        );
+        Self { registry, requests, latency, ingested, ephemeral, flags_open, flags_overdue, staff_denied, reviews_open }
     }
 }
 
@@ -131,6 +144,13 @@ pub(crate) async fn serve(State(state): State<AppState>) -> Response {
             state.metrics.flags_overdue.set(overdue as i64);
         }
         Err(e) => tracing::warn!(error = %e, "could not count flagged models for /metrics"),
+    }
+    match state.vault.staff_access_counts().await {
+        Ok((denied, open)) => {
+            state.metrics.staff_denied.set(denied as i64);
+            state.metrics.reviews_open.set(open as i64);
+        }
+        Err(e) => tracing::warn!(error = %e, "could not count staff denials for /metrics"),
     }
     let mut resp = state.metrics.render().into_response();
     resp.headers_mut().insert(

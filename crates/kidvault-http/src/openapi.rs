@@ -15,7 +15,7 @@ impl Modify for BearerSchemes {
         for (name, what) in [
             ("guardian", "guardian session token (kvs_...)"),
             ("device", "device token (kvd_...)"),
-            ("staff", "staff token (kva_..., from `kidvault admin create`)"),
+            ("staff", "staff session token (kva_..., from POST /api/v1/staff/sign-in with the key and a TOTP code)"),
         ] {
             components.add_security_scheme(
                 name,
@@ -141,6 +141,17 @@ impl Modify for CommonResponses {
         routes::downstream::open_tasks,
         routes::downstream::ack,
         routes::notices::list,
+        routes::staff::sign_in,
+        routes::staff::child,
+        routes::staff::items,
+        routes::staff::content,
+        routes::staff::reviews,
+        routes::staff::decide,
+        routes::staff::denials,
+        routes::staff::reload_policy,
+        routes::staff::support_access,
+        routes::staff::grant_support,
+        routes::staff::revoke_support,
         routes::policy::retention,
         routes::policy::child_retention,
         routes::policy::set_child_retention,

@@ -58,10 +58,22 @@ pub enum EntryKind {
     /// A processor acknowledged a flagged model: retrained without the data, or destroyed.
     #[serde(rename = "model.resolved")]
     ModelResolved,
+    /// A guardian let support see one child's data until a time.
+    #[serde(rename = "support.granted")]
+    SupportGranted,
+    /// A guardian ended support's access before it expired.
+    #[serde(rename = "support.revoked")]
+    SupportRevoked,
+    /// The privacy officer decided whether a break-glass access was justified.
+    #[serde(rename = "access.reviewed")]
+    AccessReviewed,
+    /// The staff access policy in force changed (its digest).
+    #[serde(rename = "policy.changed")]
+    PolicyChanged,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 15] = [
+    pub const ALL: [EntryKind; 19] = [
         EntryKind::ConsentGranted,
         EntryKind::ConsentWithdrawn,
         EntryKind::AccessRead,
@@ -77,6 +89,10 @@ impl EntryKind {
         EntryKind::DatasetDownloaded,
         EntryKind::ModelRegistered,
         EntryKind::ModelResolved,
+        EntryKind::SupportGranted,
+        EntryKind::SupportRevoked,
+        EntryKind::AccessReviewed,
+        EntryKind::PolicyChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -96,6 +112,10 @@ impl EntryKind {
             EntryKind::DatasetDownloaded => "dataset.downloaded",
             EntryKind::ModelRegistered => "model.registered",
             EntryKind::ModelResolved => "model.resolved",
+            EntryKind::SupportGranted => "support.granted",
+            EntryKind::SupportRevoked => "support.revoked",
+            EntryKind::AccessReviewed => "access.reviewed",
+            EntryKind::PolicyChanged => "policy.changed",
         }
     }
 

@@ -15,7 +15,7 @@ use kidvault_domain::consent::scopes_in_force;
 use kidvault_domain::entities::ChildStatus;
 use kidvault_domain::ids::{ChildId, ItemId};
 use kidvault_domain::Timestamp;
-use kidvault_ledger::entry::{Entry, EntryKind};
+use kidvault_ledger::entry::{Entry, EntryKind, NewEntry};
 use kidvault_store::{ChildRecord, Sealed};
 
 pub use crate::principal::{Action, Actor, DeviceSession, GuardianSession};
@@ -28,12 +28,16 @@ pub(crate) struct Recorded {
     child: ChildId,
 }
 
-/// Proof that an authorization check passed. Only [`Vault::authorize`] mints it.
+/// Proof that an authorization check passed. Only [`Vault::authorize`] (and,
+/// for staff, the access policy's decision in [`crate::staff`]) mints it; it
+/// names the action it was issued for.
 #[derive(Debug)]
 pub struct Grant {
-    child: ChildRecord,
-    actor: String,
-    action: Action,
+    pub(crate) child: ChildRecord,
+    pub(crate) actor: String,
+    pub(crate) action: Action,
+    /// For a staff read: why (purpose, ticket, on what basis), recorded with each access.
+    pub(crate) staff: Option<crate::staff::StaffBasis>,
 }
 
 impl Grant {
@@ -46,6 +50,25 @@ impl Grant {
     pub fn actor(&self) -> &str {
         &self.actor
     }
+}
+
+/// `Forbidden` unless the grant was issued for an action that reads content.
+fn may_open(grant: &Grant) -> Result<()> {
+    if grant.action.opens_content() {
+        return Ok(());
+    }
+    Err(ServiceError::Internal(format!("a grant for {:?} cannot open content", grant.action)))
+}
+
+/// The access record of a read under `grant`: who, why, what.
+fn access_entry(grant: &Grant, what: &str, now: Timestamp) -> NewEntry {
+    let mut entry = crate::ledger::entry(EntryKind::AccessRead, now, &grant.actor, &grant.child.child);
+    entry.purpose = Some(grant.action.purpose().to_owned());
+    entry.detail.insert("what".into(), what.to_owned());
+    if let Some(basis) = &grant.staff {
+        basis.describe(&mut entry);
+    }
+    entry
 }
 
 impl Vault {
@@ -61,7 +84,7 @@ impl Vault {
                 if action != Action::Minimise || child.child.status == ChildStatus::Deleting {
                     return Err(ServiceError::NotFound);
                 }
-                Ok(Grant { child, actor: "system:retention".into(), action })
+                Ok(Grant { child, actor: "system:retention".into(), action, staff: None })
             }
             Actor::Device(d) => {
                 let ctx = &d.ctx;
@@ -84,7 +107,8 @@ impl Vault {
                         ),
                     });
                 }
-                Ok(Grant { child: ctx.child.clone(), actor: format!("device:{}", ctx.device.device.id), action })
+                let actor = format!("device:{}", ctx.device.device.id);
+                Ok(Grant { child: ctx.child.clone(), actor, action, staff: None })
             }
         }
     }
@@ -92,11 +116,11 @@ impl Vault {
     /// The guardian rule, for a child record already loaded (e.g. by a household listing).
     pub(crate) fn authorize_loaded(&self, g: &GuardianSession, child: ChildRecord, action: Action) -> Result<Grant> {
         let gone = child.child.status == ChildStatus::Deleting;
-        if gone || child.child.household_id != g.household_id || matches!(action, Action::Collect(_) | Action::Minimise)
-        {
+        let theirs = child.child.household_id == g.household_id;
+        if gone || !theirs || matches!(action, Action::Collect(_) | Action::Minimise | Action::Staff(_)) {
             return Err(ServiceError::NotFound);
         }
-        Ok(Grant { child, actor: format!("guardian:{}", g.guardian_id), action })
+        Ok(Grant { child, actor: format!("guardian:{}", g.guardian_id), action, staff: None })
     }
 
     /// Opens sealed child content under `grant`, appending the access record first:
@@ -110,6 +134,7 @@ impl Vault {
         sealed: &Sealed,
         now: Timestamp,
     ) -> Result<Vec<u8>> {
+        may_open(grant)?;
         self.record_access(grant, item, what, now).await?;
         self.keys.open(grant.child_id(), data_id, sealed).await
     }
@@ -124,13 +149,12 @@ impl Vault {
         counts: &[(&str, u64)],
         now: Timestamp,
     ) -> Result<Recorded> {
-        let mut entry = crate::ledger::entry(EntryKind::AccessRead, now, &grant.actor, &grant.child.child);
-        entry.purpose = Some(grant.action.purpose().to_owned());
-        entry.detail.insert("what".into(), what.to_owned());
+        may_open(grant)?;
+        let mut entry = access_entry(grant, what, now);
         for (k, n) in counts {
             entry.counts.insert((*k).to_owned(), *n);
         }
-        self.store.append_entries(&[entry]).await?;
+        self.append_recorded(grant, entry, now).await?;
         Ok(Recorded { child: grant.child_id() })
     }
 
@@ -161,6 +185,7 @@ impl Vault {
         if sealed.is_empty() {
             return Ok(Vec::new());
         }
+        may_open(grant)?;
         let ids: Vec<String> = sealed.iter().map(|(id, _)| uuid::Uuid::from_bytes(**id).to_string()).collect();
         self.append_access(grant, ids, what, now).await?;
         let mut out = Vec::with_capacity(sealed.len());
@@ -183,11 +208,20 @@ impl Vault {
     }
 
     async fn append_access(&self, grant: &Grant, subjects: Vec<String>, what: &str, now: Timestamp) -> Result<()> {
-        let mut entry = crate::ledger::entry(EntryKind::AccessRead, now, &grant.actor, &grant.child.child);
+        let mut entry = access_entry(grant, what, now);
         entry.subjects = subjects;
-        entry.purpose = Some(grant.action.purpose().to_owned());
-        entry.detail.insert("what".into(), what.to_owned());
-        self.store.append_entries(&[entry]).await?;
+        self.append_recorded(grant, entry, now).await
+    }
+
+    /// Appends an access record; a staff read that broke the glass also opens
+    /// its review and tells the guardians, in the same transaction.
+    async fn append_recorded(&self, grant: &Grant, entry: NewEntry, now: Timestamp) -> Result<()> {
+        match grant.staff.as_ref().and_then(|b| b.break_glass.as_ref()) {
+            None => {
+                self.store.append_entries(&[entry]).await?;
+            }
+            Some(glass) => self.break_glass(grant, glass, &entry, now).await?,
+        }
         Ok(())
     }
 

@@ -5,16 +5,15 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use std::net::IpAddr;
 
 use argon2::Argon2;
-use kidvault_domain::downstream::StaffRole;
 use kidvault_domain::entities::{parse_email, parse_label, Guardian};
-use kidvault_domain::ids::{GuardianId, HouseholdId, StaffId};
+use kidvault_domain::ids::{GuardianId, HouseholdId};
 use kidvault_domain::Timestamp;
-use kidvault_store::{GuardianRecord, InviteOutcome, InviteRecord, SessionRecord, StaffRecord, StoreError};
+use kidvault_store::{GuardianRecord, InviteOutcome, InviteRecord, SessionRecord, StoreError};
 
 pub use crate::principal::StaffSession;
 use crate::principal::{DeviceSession, GuardianSession};
 use crate::ratelimit;
-use crate::tokens::{new_token, token_hash, DEVICE_PREFIX, INVITE_PREFIX, SESSION_PREFIX, STAFF_PREFIX};
+use crate::tokens::{new_token, token_hash, DEVICE_PREFIX, INVITE_PREFIX, SESSION_PREFIX};
 use crate::{Result, ServiceError, Vault};
 
 fn email_taken() -> ServiceError {
@@ -205,6 +204,13 @@ impl Vault {
     }
 
     /// The signed-in guardian's account (name and e-mail for the portal's header).
+    /// The name of another guardian of the caller's own household (`None`
+    /// for anyone else, or a guardian who has left).
+    pub async fn household_guardian_name(&self, g: &GuardianSession, id: GuardianId) -> Result<Option<String>> {
+        let other = self.store.guardian(id).await?;
+        Ok(other.filter(|o| o.guardian.household_id == g.household_id).map(|o| o.guardian.display_name))
+    }
+
     pub async fn guardian_profile(&self, g: &GuardianSession) -> Result<Guardian> {
         Ok(self.store.guardian(g.guardian_id).await?.ok_or(ServiceError::NotFound)?.guardian)
     }
@@ -276,31 +282,6 @@ pub struct SessionView {
     pub current: bool,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
-}
-
-impl Vault {
-    /// Creates a staff principal (from the CLI); returns its id and bearer token,
-    /// shown once.
-    pub async fn create_staff(&self, role: StaffRole, name: &str, now: Timestamp) -> Result<(StaffId, String)> {
-        let name = parse_label(name, 100)
-            .ok_or_else(|| ServiceError::invalid("invalid_name", "a name of 1 to 100 characters is required"))?;
-        let token = new_token(STAFF_PREFIX)?;
-        let id = StaffId::generate(now);
-        self.store
-            .create_staff(&StaffRecord { id, role, name, token_hash: token_hash(&token), created_at: now })
-            .await?;
-        Ok((id, token))
-    }
-
-    /// Resolves a staff bearer token.
-    pub async fn authenticate_staff(&self, token: &str) -> Result<StaffSession> {
-        let bad = || ServiceError::Unauthenticated("a valid staff token is required".into());
-        if !token.starts_with(STAFF_PREFIX) {
-            return Err(bad());
-        }
-        let s = self.store.staff_by_token(&token_hash(token)).await?.ok_or_else(bad)?;
-        Ok(StaffSession { staff_id: s.id, role: s.role, name: s.name })
-    }
 }
 
 /// The portal's anti-forgery token for a guardian session: an HMAC of a fixed

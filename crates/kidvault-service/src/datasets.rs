@@ -496,7 +496,7 @@ impl Vault {
 
     /// Unresolved flagged models, oldest flag first (admin).
     pub async fn flagged_models(&self, s: &crate::principal::StaffSession) -> Result<Vec<FlaggedModel>> {
-        s.require(kidvault_domain::downstream::StaffRole::Admin)?;
+        self.permit(s, crate::access_policy::StaffAction::ManageProcessors)?;
         self.models_flagged(None).await
     }
 

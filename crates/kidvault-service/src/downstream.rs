@@ -15,9 +15,7 @@ use std::time::Duration;
 use kidvault_crypto::SecretKey;
 use kidvault_domain::deletion::DeletionScope;
 use kidvault_domain::disclosure::Purpose;
-use kidvault_domain::downstream::{
-    backoff, concerns, fresh, parse_signature_header, signature_header, signed_message, StaffRole,
-};
+use kidvault_domain::downstream::{backoff, concerns, fresh, parse_signature_header, signature_header, signed_message};
 use kidvault_domain::entities::parse_label;
 use kidvault_domain::ids::{DeletionId, ProcessorId, TaskId};
 use kidvault_domain::item::DataCategory;
@@ -149,7 +147,7 @@ impl Vault {
         req: NewProcessor,
         now: Timestamp,
     ) -> Result<(ProcessorRecord, String)> {
-        s.require(StaffRole::Admin)?;
+        self.permit(s, crate::access_policy::StaffAction::ManageProcessors)?;
         let name = parse_label(&req.name, 100)
             .ok_or_else(|| ServiceError::invalid("invalid_name", "a name of 1 to 100 characters is required"))?;
         let url = parse_url(&req.url)?;
@@ -196,13 +194,13 @@ impl Vault {
     }
 
     pub async fn processors(&self, s: &StaffSession) -> Result<Vec<ProcessorRecord>> {
-        s.require(StaffRole::Admin)?;
+        self.permit(s, crate::access_policy::StaffAction::ManageProcessors)?;
         Ok(self.store.processors().await?)
     }
 
     /// Stops telling a processor of new deletions; its open tasks stay open.
     pub async fn disable_processor(&self, s: &StaffSession, id: ProcessorId, now: Timestamp) -> Result<()> {
-        s.require(StaffRole::Admin)?;
+        self.permit(s, crate::access_policy::StaffAction::ManageProcessors)?;
         self.store.processor(id).await?.ok_or(ServiceError::NotFound)?;
         self.store.disable_processor(id, now).await?;
         Ok(())
@@ -210,7 +208,7 @@ impl Vault {
 
     /// Unacknowledged tasks, earliest deadline first.
     pub async fn open_tasks(&self, s: &StaffSession) -> Result<Vec<TaskRecord>> {
-        s.require(StaffRole::Admin)?;
+        self.permit(s, crate::access_policy::StaffAction::ManageProcessors)?;
         Ok(self.store.open_tasks(1000).await?)
     }
 

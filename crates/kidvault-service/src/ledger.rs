@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::access_policy::StaffAction;
 use chrono::SecondsFormat;
-use kidvault_domain::downstream::StaffRole;
 use kidvault_domain::entities::Child;
 use kidvault_domain::ids::ChildId;
 use kidvault_domain::Timestamp;
@@ -30,6 +30,22 @@ pub(crate) fn entry(kind: EntryKind, now: Timestamp, actor: &str, child: &Child)
 /// A time as ledger entries spell it (RFC 3339, UTC, microseconds).
 pub(crate) fn timestamp(now: Timestamp) -> String {
     now.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// An entry about the deployment, not about one household.
+pub(crate) fn global_entry(kind: EntryKind, now: Timestamp, actor: &str) -> NewEntry {
+    NewEntry {
+        kind,
+        at: timestamp(now),
+        actor: actor.to_owned(),
+        household: None,
+        child: None,
+        subjects: Vec::new(),
+        purpose: None,
+        detail: BTreeMap::new(),
+        counts: BTreeMap::new(),
+        hashes: BTreeMap::new(),
+    }
 }
 
 /// An entry about a child known by its ids.
@@ -181,18 +197,7 @@ impl Vault {
             return Err(ServiceError::invalid("no_rollback", "the ledger extends the anchored checkpoint"));
         }
         let size = self.store.ledger_size().await?;
-        let mut entry = NewEntry {
-            kind: EntryKind::LedgerRollback,
-            at: now.to_rfc3339_opts(SecondsFormat::Micros, true),
-            actor: "operator".into(),
-            household: None,
-            child: None,
-            subjects: Vec::new(),
-            purpose: None,
-            detail: BTreeMap::new(),
-            counts: BTreeMap::new(),
-            hashes: BTreeMap::new(),
-        };
+        let mut entry = global_entry(EntryKind::LedgerRollback, now, "operator");
         entry.detail.insert("reason".into(), reason.to_owned());
         entry.counts.insert("lost_checkpoint_size".into(), cp.size);
         entry.counts.insert("restored_size".into(), size);
@@ -224,7 +229,7 @@ impl Vault {
                 return Err(ServiceError::NotFound)
             }
             LedgerReader::Guardian(_) => {}
-            LedgerReader::Staff(s) => s.require(StaffRole::Auditor)?,
+            LedgerReader::Staff(s) => self.permit(s, StaffAction::ReadLedger)?,
         }
         let entry = Entry::from_canonical(&stored.body)
             .map_err(|e| ServiceError::Internal(format!("ledger entry {index}: {e}")))?;

@@ -23,6 +23,7 @@
 //!    wrapped by the child's key ([`keyring`]), before anything reaches a store.
 
 pub mod access;
+pub mod access_policy;
 pub mod accounts;
 pub mod children;
 pub mod datasets;
@@ -43,6 +44,7 @@ pub mod notices;
 pub mod principal;
 pub mod ratelimit;
 pub mod review;
+pub mod staff;
 pub mod storage;
 pub mod sweeps;
 mod tokens;
@@ -105,6 +107,13 @@ pub struct VaultConfig {
     /// Where this deployment's data store and keys are, in words (for the
     /// messages that refuse a start).
     pub locations: String,
+    /// Which staff role may do what, for which purpose (validated Cedar).
+    pub access_policy: Arc<access_policy::AccessPolicy>,
+    /// Where the access policy was read from (`None`: the shipped one), read
+    /// again on a reload.
+    pub access_policy_file: Option<std::path::PathBuf>,
+    /// How long a staff sign-in lasts.
+    pub staff_session_ttl: chrono::Duration,
 }
 
 impl Default for VaultConfig {
@@ -128,6 +137,9 @@ impl Default for VaultConfig {
             node_id: uuid::Uuid::now_v7(),
             checkpoint_anchor: None,
             locations: String::new(),
+            access_policy: Arc::new(access_policy::AccessPolicy::shipped()),
+            access_policy_file: None,
+            staff_session_ttl: chrono::Duration::hours(1),
         }
     }
 }
@@ -153,6 +165,8 @@ pub struct Vault {
     mailer: Option<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>>,
     ephemeral: ephemeral::EphemeralCount,
     storage: storage::Storage,
+    /// The staff access policy in force (replaced by a reload).
+    access_policy: std::sync::RwLock<Arc<access_policy::AccessPolicy>>,
 }
 
 impl Vault {
@@ -167,7 +181,9 @@ impl Vault {
         let notice_in_force = format!("{}+retention-{}", config.notice_version, config.retention.version);
         // A bad relay URL is refused when the configuration is read (`notices::mailer`).
         let mailer = config.mail.smtp_url.as_deref().and_then(|u| notices::mailer(u).ok());
+        let access_policy = std::sync::RwLock::new(Arc::clone(&config.access_policy));
         Self {
+            access_policy,
             store,
             blobs,
             keys: keyring::KeyRing::new(provider, keystore),
@@ -177,6 +193,7 @@ impl Vault {
             deletion_runner: tokio::sync::Mutex::new(()),
             notice_in_force,
             mailer,
+
             ephemeral: Default::default(),
             storage: Default::default(),
             http: reqwest::Client::builder()

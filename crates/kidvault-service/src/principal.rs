@@ -5,11 +5,11 @@
 //! on it and not on each other.
 
 use kidvault_domain::consent::ConsentScope;
-use kidvault_domain::downstream::StaffRole;
 use kidvault_domain::ids::{GuardianId, HouseholdId, StaffId};
+use kidvault_domain::staff::StaffRole;
 use kidvault_store::IngestContext;
 
-use crate::{Result, ServiceError};
+use crate::access_policy::StaffAction;
 
 /// A signed-in guardian.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +53,8 @@ pub enum Action {
     Collect(ConsentScope),
     /// Make stored data less precise, as the retention policy says (the system only).
     Minimise,
+    /// A staff member's read, as the access policy allowed it.
+    Staff(StaffAction),
 }
 
 impl Action {
@@ -63,27 +65,50 @@ impl Action {
             Action::Manage => "guardian_management",
             Action::Collect(_) => "device_collection",
             Action::Minimise => "retention_minimisation",
+            Action::Staff(_) => "staff_access",
         }
+    }
+
+    /// Whether a grant for this action may open sealed content: not one to
+    /// collect, nor a staff read of metadata.
+    pub fn opens_content(self) -> bool {
+        !matches!(self, Action::Collect(_) | Action::Staff(StaffAction::ReadMetadata))
     }
 }
 
-/// An authenticated staff principal.
+/// A signed-in staff member (a short-lived session from a two-factor sign-in).
+/// Only [`crate::Vault::authenticate_staff`] makes one; what it may do is
+/// decided per request by the access policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StaffSession {
-    pub staff_id: StaffId,
-    pub role: StaffRole,
-    pub name: String,
+    pub(crate) staff_id: StaffId,
+    pub(crate) role: StaffRole,
+    pub(crate) name: String,
 }
 
 impl StaffSession {
-    /// `Forbidden` unless the principal has `role`.
-    pub fn require(&self, role: StaffRole) -> Result<()> {
-        if self.role == role {
-            return Ok(());
-        }
-        Err(ServiceError::Forbidden {
-            code: "role_required",
-            message: format!("this needs the {} role; you are {}", role.as_str(), self.role.as_str()),
-        })
+    pub fn staff_id(&self) -> StaffId {
+        self.staff_id
     }
+    pub fn role(&self) -> StaffRole {
+        self.role
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// How the ledger names the staff member: role and pseudonymous id, never the name.
+    pub fn actor(&self) -> String {
+        format!("staff:{}:{}", self.role.as_str(), self.staff_id)
+    }
+}
+
+/// Why a staff member asks, as their request says it (the purpose as given:
+/// an unknown one is refused, and recorded, by the decision).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StaffRequest {
+    pub purpose: Option<String>,
+    /// The ticket or case reference ("" when none).
+    pub ticket: String,
+    /// A written justification to override a denial (break-glass).
+    pub break_glass: Option<String>,
 }

@@ -58,7 +58,7 @@ fn parse_cursor(raw: &str) -> Result<(Timestamp, ItemId)> {
     Ok((t, id.parse().map_err(|_| bad())?))
 }
 
-fn page_filter(q: &PageQuery<'_>) -> Result<kidvault_store::ItemFilter> {
+pub(crate) fn page_filter(q: &PageQuery<'_>) -> Result<kidvault_store::ItemFilter> {
     let kind = q
         .kind
         .map(|k| {
@@ -129,7 +129,7 @@ impl Vault {
         Ok((items, page.next_cursor))
     }
 
-    async fn page(&self, grant: &Grant, filter: &kidvault_store::ItemFilter) -> Result<ItemPage> {
+    pub(crate) async fn page(&self, grant: &Grant, filter: &kidvault_store::ItemFilter) -> Result<ItemPage> {
         let items = self.store.list_items(grant.child_id(), filter).await?;
         let next_cursor = (items.len() == filter.limit as usize)
             .then(|| items.last().map(|m| format!("{}_{}", m.recorded_at.timestamp_micros(), m.id)))
@@ -146,7 +146,13 @@ impl Vault {
         Ok((grant, record))
     }
 
-    async fn decrypt(&self, grant: &Grant, record: &ItemRecord, what: &str, now: Timestamp) -> Result<Vec<u8>> {
+    pub(crate) async fn decrypt(
+        &self,
+        grant: &Grant,
+        record: &ItemRecord,
+        what: &str,
+        now: Timestamp,
+    ) -> Result<Vec<u8>> {
         let ciphertext = match &record.content {
             StoredContent::Inline(c) => c.clone(),
             StoredContent::Blob(loc) => self.blobs.get(loc).await?.to_vec(),

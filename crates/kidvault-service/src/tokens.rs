@@ -8,6 +8,8 @@ use crate::Result;
 pub(crate) const SESSION_PREFIX: &str = "kvs_";
 pub(crate) const DEVICE_PREFIX: &str = "kvd_";
 pub(crate) const STAFF_PREFIX: &str = "kva_";
+/// A staff sign-in key: the first of two factors, exchanged (with a TOTP code) for a session.
+pub(crate) const STAFF_KEY_PREFIX: &str = "kvk_";
 pub(crate) const INVITE_PREFIX: &str = "kvi_";
 pub(crate) const CONFIRM_PREFIX: &str = "kvc_";
 

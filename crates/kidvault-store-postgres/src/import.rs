@@ -23,7 +23,7 @@ use crate::keystore::KEYSTORE_SCHEMA;
 
 /// Tables in an order that satisfies every foreign key. `leases` is not copied:
 /// a lease belongs to a running node.
-pub const TABLES: [&str; 32] = [
+pub const TABLES: [&str; 36] = [
     "households",
     "guardians",
     "sessions",
@@ -54,6 +54,10 @@ pub const TABLES: [&str; 32] = [
     "pending_consents",
     "guardian_totp",
     "recovery_codes",
+    "staff_sessions",
+    "support_grants",
+    "access_reviews",
+    "access_denials",
     "child_keys",
     "item_keys",
 ];

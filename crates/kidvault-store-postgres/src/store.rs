@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/store_0003_deployment.sql")),
     (4, include_str!("../migrations/store_0004_disclosures.sql")),
     (5, include_str!("../migrations/store_0005_datasets.sql")),
+    (6, include_str!("../migrations/store_0006_staff_access.sql")),
 ];
 
 /// The data store on a PostgreSQL database (schema `public`).

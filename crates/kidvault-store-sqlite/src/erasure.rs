@@ -15,8 +15,9 @@ use crate::Result;
 /// Tables that may name deleted ids: the proof of deletion itself, and the
 /// register of what left kidvault (which processor received which item, and the
 /// task that told it to delete it), and the lineage of training datasets and the
-/// models flagged for what was deleted (ids only).
-pub const PROOF_TABLES: [&str; 12] = [
+/// models flagged for what was deleted (ids only), and staff accesses to review
+/// or refused (ids, roles, tickets; the justification is cleared with the child).
+pub const PROOF_TABLES: [&str; 14] = [
     "ledger_entries",
     "ledger_nodes",
     "ledger_tiles",
@@ -28,6 +29,8 @@ pub const PROOF_TABLES: [&str; 12] = [
     "dataset_children",
     "dataset_items",
     "model_flags",
+    "access_reviews",
+    "access_denials",
     "schema_migrations",
 ];
 

@@ -26,6 +26,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/store_0010_deployment.sql")),
     (11, include_str!("../migrations/store_0011_disclosures.sql")),
     (12, include_str!("../migrations/store_0012_datasets.sql")),
+    (13, include_str!("../migrations/store_0013_staff_access.sql")),
 ];
 
 /// The embedded data store: one SQLite file.

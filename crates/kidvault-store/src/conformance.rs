@@ -34,13 +34,15 @@ macro_rules! store_conformance_tests {
             lineage_refusals_store_nothing, concurrent_writes_all_land, ledger_appends_prove_and_commit_with_their_action,
             keystore_epochs_and_destruction, blobs_round_trip_and_delete, items_page_newest_first_with_filters,
             deletions_follow_lineage_and_purge_only_their_scope, processor_tasks_are_leased_retried_and_acknowledged,
-            staff_tokens_and_processor_names, a_closing_household_is_purged_once_settled,
+            processor_names_are_unique, a_closing_household_is_purged_once_settled,
             notices_are_written_with_their_event_and_leased_until_delivered, invites_are_single_use_and_expire,
             email_plus_consent_counts_once_confirmed_by_its_guardian, totp_steps_and_recovery_codes_work_once,
             sweeps_read_only_what_is_due_and_activity_ends_dormancy, leases_have_one_holder_until_they_expire,
             sign_in_failures_are_kept_per_key_for_their_window, blob_items_are_listed_and_relocated,
             disclosures_follow_consent_and_withdrawals_are_recalled, disclosable_items_follow_the_consent_rule,
-            datasets_hold_only_eligible_items_and_removals_flag_the_models_built_on_them);
+            datasets_hold_only_eligible_items_and_removals_flag_the_models_built_on_them,
+            staff_sign_in_once_per_step_and_sessions_end_with_the_account,
+            support_grants_one_at_a_time_break_glass_and_reviews_commit_with_their_entries);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -671,20 +673,7 @@ pub async fn deletions_follow_lineage_and_purge_only_their_scope(store: S, _: K,
     assert!(store.item(other.meta.id).await.unwrap().is_none());
 }
 
-pub async fn staff_tokens_and_processor_names(store: S, _: K, _: B) {
-    use kidvault_domain::downstream::StaffRole;
-    let staff = StaffRecord {
-        id: StaffId::generate(t(0)),
-        role: StaffRole::Auditor,
-        name: "Ines".into(),
-        token_hash: [5; 32],
-        created_at: t(0),
-    };
-    store.create_staff(&staff).await.unwrap();
-    let found = store.staff_by_token(&[5; 32]).await.unwrap().unwrap();
-    assert_eq!((found.id, found.role, found.name.as_str()), (staff.id, StaffRole::Auditor, "Ines"));
-    assert!(store.staff_by_token(&[6; 32]).await.unwrap().is_none());
-
+pub async fn processor_names_are_unique(store: S, _: K, _: B) {
     let p = processor("warehouse", 0);
     store.create_processor(&p).await.unwrap();
     let again = ProcessorRecord { id: ProcessorId::generate(t(1)), ..p.clone() };
@@ -1522,4 +1511,143 @@ pub async fn datasets_hold_only_eligible_items_and_removals_flag_the_models_buil
     let backlog = store.lineage_backlog(100).await.unwrap();
     assert!(backlog.datasets.iter().all(|x| x.id != ds.id) && backlog.models.iter().all(|(m, _)| m.id != m1.id));
     assert!(backlog.datasets.iter().any(|x| x.id == ds2.id));
+}
+
+fn staff_record(role: kidvault_domain::staff::StaffRole, key: u8) -> StaffRecord {
+    StaffRecord {
+        id: StaffId::generate(t(0)),
+        role,
+        name: "Ines".into(),
+        token_hash: [key; 32],
+        totp_wrapped: vec![key; 60],
+        last_step: None,
+        created_at: t(0),
+        disabled_at: None,
+    }
+}
+
+pub async fn staff_sign_in_once_per_step_and_sessions_end_with_the_account(store: S, _: K, _: B) {
+    use kidvault_domain::staff::StaffRole;
+    let staff = staff_record(StaffRole::Support, 5);
+    store.create_staff(&staff).await.unwrap();
+    let dup = StaffRecord { id: StaffId::generate(t(0)), ..staff.clone() };
+    assert!(matches!(store.create_staff(&dup).await, Err(StoreError::Conflict(_))), "one key, one account");
+    let found = store.staff_by_key(&[5; 32]).await.unwrap().unwrap();
+    assert_eq!((found.id, found.role, found.totp_wrapped.len()), (staff.id, StaffRole::Support, 60));
+    assert!(store.staff_by_key(&[6; 32]).await.unwrap().is_none());
+
+    let session = |tag: u8, day: i64| StaffSessionRecord {
+        token_hash: [tag; 32],
+        staff_id: staff.id,
+        created_at: t(day),
+        expires_at: t(day) + Duration::hours(1),
+    };
+    assert!(store.staff_sign_in(100, &session(1, 1)).await.unwrap());
+    assert!(!store.staff_sign_in(100, &session(2, 1)).await.unwrap(), "a TOTP step works once");
+    assert!(!store.staff_sign_in(99, &session(2, 1)).await.unwrap(), "nor an earlier one");
+    assert!(store.staff_session(&[2; 32], t(1)).await.unwrap().is_none(), "a refused sign-in opens no session");
+    assert_eq!(store.staff_session(&[1; 32], t(1)).await.unwrap().map(|s| s.id), Some(staff.id));
+    assert!(store.staff_session(&[1; 32], t(1) + Duration::hours(2)).await.unwrap().is_none(), "sessions expire");
+
+    assert!(store.staff_sign_in(101, &session(3, 1)).await.unwrap());
+    assert_eq!(store.end_staff_sessions(staff.id, Some(t(2))).await.unwrap(), 2);
+    assert!(store.staff_session(&[3; 32], t(1)).await.unwrap().is_none());
+    assert!(store.staff_by_key(&[5; 32]).await.unwrap().is_none(), "a disabled account cannot sign in");
+    assert!(!store.staff_sign_in(102, &session(4, 2)).await.unwrap());
+    assert_eq!(store.staff(staff.id).await.unwrap().unwrap().disabled_at, Some(t(2)));
+    assert!(matches!(store.end_staff_sessions(StaffId::generate(t(0)), None).await, Err(StoreError::NotFound)));
+    assert_eq!(store.list_staff().await.unwrap().len(), 1);
+}
+
+pub async fn support_grants_one_at_a_time_break_glass_and_reviews_commit_with_their_entries(store: S, _: K, _: B) {
+    use kidvault_domain::deletion::{DeletionScope, DeletionStep};
+    use kidvault_domain::ids::{DenialId, ReviewId, SupportGrantId};
+    use kidvault_domain::notice::{NewNotice, NoticeKind};
+    use kidvault_domain::staff::StaffRole;
+    let (hh, g) = household(&store, "grant@example.org").await;
+    let c = child(&store, hh, 0).await;
+    let grant = |day: i64, hours: i64| SupportGrant {
+        id: SupportGrantId::generate(t(day)),
+        child_id: c.child.id,
+        guardian_id: g.guardian.id,
+        created_at: t(day),
+        expires_at: t(day) + Duration::hours(hours),
+        revoked_at: None,
+    };
+    let size = store.ledger_size().await.unwrap();
+    let first = grant(1, 48);
+    let index = store.grant_support(&first, &entry(EntryKind::SupportGranted, c.child.id)).await.unwrap();
+    assert_eq!(index, size, "the grant's entry commits with it");
+    assert!(store.support_active(c.child.id, t(1) + Duration::hours(1)).await.unwrap());
+    assert!(!store.support_active(c.child.id, t(3) + Duration::hours(1)).await.unwrap(), "grants expire");
+    let second = grant(2, 24);
+    store.grant_support(&second, &entry(EntryKind::SupportGranted, c.child.id)).await.unwrap();
+    let grants = store.support_grants(c.child.id, 10).await.unwrap();
+    assert_eq!(grants.iter().map(|g| g.id).collect::<Vec<_>>(), vec![second.id, first.id]);
+    assert_eq!(grants[1].revoked_at, Some(t(2)), "a new grant ends the one before");
+    let revoke = entry(EntryKind::SupportRevoked, c.child.id);
+    assert!(store.revoke_support(c.child.id, t(2) + Duration::hours(1), &revoke).await.unwrap().is_some());
+    assert!(!store.support_active(c.child.id, t(2) + Duration::hours(2)).await.unwrap());
+    let again = store.revoke_support(c.child.id, t(2) + Duration::hours(3), &revoke).await.unwrap();
+    assert_eq!(again, None, "nothing to revoke, no entry");
+
+    let staff = staff_record(StaffRole::TrustAndSafety, 9);
+    store.create_staff(&staff).await.unwrap();
+    let review = AccessReview {
+        id: ReviewId::generate(t(3)),
+        staff_id: staff.id,
+        role: staff.role,
+        child_id: c.child.id,
+        action: "read_content".into(),
+        purpose: "safety_report".into(),
+        ticket: "SR-1".into(),
+        justification: "the child said something worrying".into(),
+        ledger_index: 0,
+        created_at: t(3),
+        decided_at: None,
+        decided_by: None,
+        decision: None,
+        note: None,
+    };
+    let notice = NewNotice { kind: NoticeKind::StaffAccess, subject: "Someone looked".into(), body: "Why".into() };
+    let index = store.break_glass(&review, &entry(EntryKind::AccessRead, c.child.id), hh, &[notice]).await.unwrap();
+    let open = store.access_reviews(true, 10).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!((open[0].ledger_index, open[0].ticket.as_str()), (index, "SR-1"));
+    assert_eq!(store.notices_for(g.guardian.id, 10).await.unwrap()[0].kind, NoticeKind::StaffAccess);
+    let decided = AccessReview {
+        decided_at: Some(t(4)),
+        decided_by: Some(staff.id),
+        decision: Some("justified".into()),
+        note: Some("ok".into()),
+        ..open[0].clone()
+    };
+    assert!(store.decide_review(&decided, Some(&entry(EntryKind::AccessReviewed, c.child.id))).await.unwrap());
+    assert!(!store.decide_review(&decided, None).await.unwrap(), "a review is closed once");
+    assert!(store.access_reviews(true, 10).await.unwrap().is_empty());
+    assert_eq!(store.access_review(review.id).await.unwrap().unwrap().decision.as_deref(), Some("justified"));
+
+    let denial = AccessDenial {
+        id: DenialId::generate(t(5)),
+        staff_id: staff.id,
+        role: staff.role,
+        child_id: Some(c.child.id),
+        action: "read_content".into(),
+        purpose: None,
+        ticket: String::new(),
+        code: "purpose_required".into(),
+        at: t(5),
+    };
+    store.record_denial(&denial).await.unwrap();
+    let (denials, total) = store.access_denials(10).await.unwrap();
+    assert_eq!((denials, total), (vec![denial], 1));
+
+    // Deleting the child removes its grants and what staff wrote about it.
+    let del = deletion(hh, c.child.id, DeletionScope::Child);
+    store.create_deletion(&del).await.unwrap();
+    store.resolve_deletion(del.id, t(6)).await.unwrap();
+    store.set_deletion_step(del.id, DeletionStep::Rotated, t(6)).await.unwrap();
+    store.purge_deletion(del.id, t(6)).await.unwrap();
+    assert!(store.support_grants(c.child.id, 10).await.unwrap().is_empty());
+    assert_eq!(store.access_review(review.id).await.unwrap().unwrap().justification, "");
 }

@@ -2,7 +2,7 @@
 //! a device's name, item content) appears here only as [`Sealed`] ciphertext.
 
 use kidvault_domain::entities::{Child, Device, Guardian};
-use kidvault_domain::ids::{GuardianId, HouseholdId, ItemId};
+use kidvault_domain::ids::{ChildId, GuardianId, HouseholdId, ItemId};
 use kidvault_domain::item::ItemMeta;
 use kidvault_domain::Timestamp;
 
@@ -81,7 +81,7 @@ pub struct ItemRecord {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ItemKey {
     pub item: ItemId,
-    pub child: kidvault_domain::ids::ChildId,
+    pub child: ChildId,
     pub epoch: u32,
     pub wrapped: Vec<u8>,
 }
@@ -123,7 +123,7 @@ pub struct ItemFilter {
 pub struct DeletionRecord {
     pub id: kidvault_domain::ids::DeletionId,
     pub household_id: HouseholdId,
-    pub child_id: kidvault_domain::ids::ChildId,
+    pub child_id: ChildId,
     pub requested_by: String,
     pub reason: kidvault_domain::deletion::DeletionReason,
     pub scope: kidvault_domain::deletion::DeletionScope,
@@ -157,7 +157,7 @@ pub enum KeyTarget {
 
 impl KeyTarget {
     /// The id the data key is bound to (associated data when wrapping).
-    pub fn owner_bytes(&self, child: kidvault_domain::ids::ChildId) -> [u8; 16] {
+    pub fn owner_bytes(&self, child: ChildId) -> [u8; 16] {
         match self {
             KeyTarget::Item(i) => *i.as_bytes(),
             KeyTarget::Profile => *child.as_bytes(),
@@ -166,14 +166,82 @@ impl KeyTarget {
     }
 }
 
-/// A staff principal.
+/// A staff account.
 #[derive(Clone, Debug)]
 pub struct StaffRecord {
     pub id: kidvault_domain::ids::StaffId,
-    pub role: kidvault_domain::downstream::StaffRole,
+    pub role: kidvault_domain::staff::StaffRole,
     pub name: String,
+    /// SHA-256 of the sign-in key (the first factor).
     pub token_hash: [u8; 32],
+    /// The TOTP secret (the second factor), wrapped by the root key.
+    pub totp_wrapped: Vec<u8>,
+    /// The last TOTP step used: no code works twice.
+    pub last_step: Option<i64>,
     pub created_at: Timestamp,
+    /// Set when the account was disabled: no sign-in, no session.
+    pub disabled_at: Option<Timestamp>,
+}
+
+/// A staff sign-in: a short-lived bearer session.
+#[derive(Clone, Debug)]
+pub struct StaffSessionRecord {
+    pub token_hash: [u8; 32],
+    pub staff_id: kidvault_domain::ids::StaffId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A guardian's permission for support to see one child's data, until a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SupportGrant {
+    pub id: kidvault_domain::ids::SupportGrantId,
+    pub child_id: ChildId,
+    pub guardian_id: kidvault_domain::ids::GuardianId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl SupportGrant {
+    pub fn active(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}
+
+/// A break-glass access and the privacy officer's review of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessReview {
+    pub id: kidvault_domain::ids::ReviewId,
+    pub staff_id: kidvault_domain::ids::StaffId,
+    pub role: kidvault_domain::staff::StaffRole,
+    pub child_id: ChildId,
+    pub action: String,
+    pub purpose: String,
+    pub ticket: String,
+    pub justification: String,
+    /// The ledger entry that records the access.
+    pub ledger_index: u64,
+    pub created_at: Timestamp,
+    pub decided_at: Option<Timestamp>,
+    pub decided_by: Option<kidvault_domain::ids::StaffId>,
+    /// `justified` or `not_justified`.
+    pub decision: Option<String>,
+    pub note: Option<String>,
+}
+
+/// A staff request the access policy refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessDenial {
+    pub id: kidvault_domain::ids::DenialId,
+    pub staff_id: kidvault_domain::ids::StaffId,
+    pub role: kidvault_domain::staff::StaffRole,
+    pub child_id: Option<ChildId>,
+    pub action: String,
+    pub purpose: Option<String>,
+    pub ticket: String,
+    pub code: String,
+    pub at: Timestamp,
 }
 
 /// A downstream processor.
@@ -198,7 +266,7 @@ pub struct ProcessorRecord {
 pub struct TaskRecord {
     pub id: kidvault_domain::ids::TaskId,
     pub deletion_id: Option<kidvault_domain::ids::DeletionId>,
-    pub child_id: kidvault_domain::ids::ChildId,
+    pub child_id: ChildId,
     pub processor_id: kidvault_domain::ids::ProcessorId,
     /// Read with the task (not stored on it).
     pub processor_name: String,
@@ -221,7 +289,7 @@ impl TaskRecord {
     pub fn pending(
         id: kidvault_domain::ids::TaskId,
         deletion: Option<kidvault_domain::ids::DeletionId>,
-        child: kidvault_domain::ids::ChildId,
+        child: ChildId,
         processor: &ProcessorRecord,
         payload: String,
         now: Timestamp,
@@ -362,7 +430,7 @@ pub struct ChildRetention {
 pub struct Disclosure {
     pub processor_id: kidvault_domain::ids::ProcessorId,
     pub item_id: kidvault_domain::ids::ItemId,
-    pub child_id: kidvault_domain::ids::ChildId,
+    pub child_id: ChildId,
     pub category: kidvault_domain::item::DataCategory,
     pub consent_id: kidvault_domain::ids::ConsentId,
     pub disclosed_at: Timestamp,
@@ -387,7 +455,7 @@ pub struct DisclosureSummary {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recall {
     pub processor_id: kidvault_domain::ids::ProcessorId,
-    pub child_id: kidvault_domain::ids::ChildId,
+    pub child_id: ChildId,
     pub items: Vec<kidvault_domain::ids::ItemId>,
     pub categories: Vec<kidvault_domain::item::DataCategory>,
 }
@@ -435,7 +503,7 @@ pub struct DatasetRecord {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DatasetItem {
     pub item_id: ItemId,
-    pub child_id: kidvault_domain::ids::ChildId,
+    pub child_id: ChildId,
     pub kind: kidvault_domain::item::ItemKind,
     /// For a derived item: its source, when the source is in the snapshot too.
     pub source_id: Option<ItemId>,

@@ -6,7 +6,8 @@ use bytes::Bytes;
 use kidvault_domain::consent::{Consent, ConsentScope};
 use kidvault_domain::deletion::{DeletionScope, DeletionStep};
 use kidvault_domain::ids::{
-    ChildId, DatasetId, DeletionId, DeviceId, GuardianId, HouseholdId, ItemId, ModelId, NoticeId, ProcessorId, TaskId,
+    ChildId, DatasetId, DeletionId, DeviceId, GuardianId, HouseholdId, ItemId, ModelId, NoticeId, ProcessorId,
+    ReviewId, StaffId, TaskId,
 };
 use kidvault_domain::item::ItemKind;
 use kidvault_domain::notice::NewNotice;
@@ -151,9 +152,46 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         notices: &[NewNotice],
     ) -> Result<Vec<u64>>;
 
-    /// Stores a staff principal.
+    /// Stores a staff account. `Conflict` if its id or key is taken.
     async fn create_staff(&self, staff: &StaffRecord) -> Result<()>;
-    async fn staff_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<StaffRecord>>;
+    /// The enabled account whose sign-in key hashes to `key_hash`.
+    async fn staff_by_key(&self, key_hash: &[u8; 32]) -> Result<Option<StaffRecord>>;
+    async fn staff(&self, id: StaffId) -> Result<Option<StaffRecord>>;
+    async fn list_staff(&self) -> Result<Vec<StaffRecord>>;
+    /// Uses TOTP `step` (only if later than the last one used, on an enabled
+    /// account) and opens `session`, together. `false`: step reused or disabled.
+    async fn staff_sign_in(&self, step: i64, session: &StaffSessionRecord) -> Result<bool>;
+    /// The enabled account of an unexpired session.
+    async fn staff_session(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<Option<StaffRecord>>;
+    /// Ends every session of the account (and with `disable`, the account).
+    /// Returns how many sessions ended; `NotFound` for an unknown account.
+    async fn end_staff_sessions(&self, id: StaffId, disable: Option<Timestamp>) -> Result<u64>;
+
+    /// Records a guardian's support grant (ending one still active) with its
+    /// ledger entry; returns the entry's index.
+    async fn grant_support(&self, grant: &SupportGrant, entry: &NewEntry) -> Result<u64>;
+    /// Ends the child's active grant with its ledger entry; `None` if none was active.
+    async fn revoke_support(&self, child: ChildId, at: Timestamp, entry: &NewEntry) -> Result<Option<u64>>;
+    /// The child's grants, newest first.
+    async fn support_grants(&self, child: ChildId, limit: u32) -> Result<Vec<SupportGrant>>;
+    async fn support_active(&self, child: ChildId, now: Timestamp) -> Result<bool>;
+    /// A break-glass access: its ledger entry, its review and the notices to
+    /// the household's guardians, in one transaction; returns the entry's index.
+    async fn break_glass(
+        &self,
+        review: &AccessReview,
+        entry: &NewEntry,
+        household: HouseholdId,
+        notices: &[NewNotice],
+    ) -> Result<u64>;
+    /// Reviews, oldest first (`open`: only undecided ones).
+    async fn access_reviews(&self, open: bool, limit: u32) -> Result<Vec<AccessReview>>;
+    async fn access_review(&self, id: ReviewId) -> Result<Option<AccessReview>>;
+    /// Closes an open review (with `entry` appended); `false` if already decided.
+    async fn decide_review(&self, decided: &AccessReview, entry: Option<&NewEntry>) -> Result<bool>;
+    async fn record_denial(&self, denial: &AccessDenial) -> Result<()>;
+    /// The latest refusals, newest first, and the total ever.
+    async fn access_denials(&self, limit: u32) -> Result<(Vec<AccessDenial>, u64)>;
 
     /// Registers a processor. `Conflict` if the name is taken.
     async fn create_processor(&self, processor: &ProcessorRecord) -> Result<()>;

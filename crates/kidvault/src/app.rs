@@ -349,6 +349,20 @@ pub async fn serve(
     Ok(())
 }
 
+/// Reloads the staff access policy on every SIGHUP (an invalid file is
+/// refused, logged with its line, and the policy in force stays).
+pub async fn policy_reload_loop(vault: Arc<Vault>) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match vault.reload_access_policy("operator:sighup", chrono::Utc::now()).await {
+            Ok(digest) => tracing::info!(digest = %digest, "staff access policy reloaded"),
+            Err(e) => tracing::error!(error = %e, "staff access policy NOT reloaded"),
+        }
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

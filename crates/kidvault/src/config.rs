@@ -110,6 +110,12 @@ pub struct Config {
     /// The written retention policy (TOML). Default: the policy kidvault ships
     /// (`crates/kidvault-domain/policy/retention.toml`).
     pub retention_policy: Option<PathBuf>,
+    /// The staff access policy (Cedar), validated against kidvault's schema at
+    /// start and on every reload (SIGHUP or `POST /api/v1/admin/access-policy/reload`).
+    /// Default: the policy kidvault ships (`crates/kidvault-service/policy/staff-access.cedar`).
+    pub access_policy: Option<PathBuf>,
+    /// How long a staff sign-in lasts, in minutes (at most a working day).
+    pub staff_session_minutes: u64,
     /// How often the retention and dormancy sweeps run (and once at start).
     pub sweep_interval_secs: u64,
     /// A mail relay for notices (`smtp://host:port`, `smtp://host:587?tls=required`,
@@ -158,6 +164,8 @@ impl Default for Config {
             account_closure_grace_hours: v.closure_grace.num_hours() as u64,
             backup_window_days: v.backup_window.num_days() as u64,
             retention_policy: None,
+            access_policy: None,
+            staff_session_minutes: v.staff_session_ttl.num_minutes() as u64,
             sweep_interval_secs: 3600,
             smtp_url: None,
             mail_from: v.mail.from.clone(),
@@ -310,6 +318,18 @@ impl Config {
         }
     }
 
+    /// The staff access policy in force: the configured file, validated, or the shipped one.
+    pub fn access(&self) -> anyhow::Result<kidvault_service::access_policy::AccessPolicy> {
+        use kidvault_service::access_policy::AccessPolicy;
+        match &self.access_policy {
+            None => Ok(AccessPolicy::shipped()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                AccessPolicy::parse(&text).map_err(|e| anyhow::anyhow!("access policy {}: {e}", path.display()))
+            }
+        }
+    }
+
     fn mail(&self) -> anyhow::Result<kidvault_service::notices::MailConfig> {
         if let Some(url) = &self.smtp_url {
             kidvault_service::notices::mailer(url).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -354,6 +374,9 @@ impl Config {
             max_item_bytes: self.max_item_bytes,
             session_ttl: chrono::Duration::hours(self.session_ttl_hours),
             retention: self.retention()?,
+            access_policy: std::sync::Arc::new(self.access()?),
+            access_policy_file: self.access_policy.clone(),
+            staff_session_ttl: chrono::Duration::minutes(self.staff_session_minutes.clamp(1, 12 * 60) as i64),
             mail: self.mail()?,
             ephemeral_responder: self.ephemeral_responder_url.clone(),
             lease_ttl: chrono::Duration::seconds(self.lease_secs.clamp(1, 86_400) as i64),

@@ -169,20 +169,45 @@ impl Deployment {
 
 #[derive(Subcommand)]
 enum AdminCommand {
-    /// Create a staff principal and print its bearer token (shown once). Admins
-    /// register downstream processors and watch their tasks; auditors read every
-    /// ledger entry. Neither sees child content.
+    /// Create a staff account and print, once, its sign-in key and TOTP secret
+    /// (JSON). Staff sign in with both at `POST /api/v1/staff/sign-in` and get
+    /// a short-lived session; what each role may do is the access policy's.
     Create {
         #[command(flatten)]
         at: Deployment,
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Who this is (shown in logs and the ledger).
+        /// Who this is (shown to other staff; the ledger names only role and id).
         #[arg(long, default_value = "admin")]
         name: String,
-        /// admin or auditor.
+        /// support, trust_and_safety, ml_engineer, sre, privacy_officer, auditor or admin.
         #[arg(long, default_value = "admin")]
         role: String,
+    },
+    /// List staff accounts (id, role, name, created, disabled).
+    List {
+        #[command(flatten)]
+        at: Deployment,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Disable a staff account and end every session it has.
+    Disable {
+        #[command(flatten)]
+        at: Deployment,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The staff account's id.
+        id: String,
+    },
+    /// End every session of a staff account (it may sign in again).
+    SignOut {
+        #[command(flatten)]
+        at: Deployment,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The staff account's id.
+        id: String,
     },
 }
 
@@ -230,6 +255,9 @@ enum PolicyCommand {
     },
     /// Check a policy file; on a problem, print its line and exit 1.
     Check { file: PathBuf },
+    /// Check a staff access policy (Cedar) against kidvault's schema; on a
+    /// problem, print its line and exit 1.
+    CheckAccess { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -370,6 +398,14 @@ fn parse_as_of(as_of: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
         .map_err(|_| anyhow::anyhow!("--as-of {as_of:?}: give YYYY-MM-DD or an RFC 3339 time"))
 }
 
+/// Opens a deployment that must already exist (an admin command never creates one).
+fn open_existing(cfg: &Config) -> anyhow::Result<std::sync::Arc<kidvault_service::Vault>> {
+    if let kidvault::config::Backend::Sqlite(db) = cfg.backend()? {
+        anyhow::ensure!(db.exists(), "no data store at {}: run `kidvault serve` first", db.display());
+    }
+    app::open(cfg)
+}
+
 fn init_tracing(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
@@ -415,8 +451,9 @@ async fn main() -> anyhow::Result<()> {
                 key_dir,
                 std::time::Duration::from_secs(cfg.sweep_interval_secs.max(1)),
             ));
+            let policy = tokio::spawn(app::policy_reload_loop(std::sync::Arc::clone(&vault)));
             app::serve(listener, std::sync::Arc::clone(&vault), cfg.http.clone(), app::shutdown_signal()).await?;
-            for task in [checkpoints, deletions, downstream, outbox, sweeps, backups] {
+            for task in [checkpoints, deletions, downstream, outbox, sweeps, backups, policy] {
                 task.abort();
             }
             // Another node takes the background work over at once.
@@ -428,15 +465,54 @@ async fn main() -> anyhow::Result<()> {
         Command::Admin(AdminCommand::Create { at, config, name, role }) => {
             let cfg = at.config(config.as_deref())?;
             init_tracing("warn");
-            let role = kidvault_domain::downstream::StaffRole::parse(&role)
-                .with_context(|| format!("unknown role {role:?}: admin or auditor"))?;
-            if let kidvault::config::Backend::Sqlite(db) = cfg.backend()? {
-                anyhow::ensure!(db.exists(), "no data store at {}: run `kidvault serve` first", db.display());
+            let role = kidvault_domain::staff::StaffRole::parse(&role).with_context(|| {
+                let roles: Vec<&str> = kidvault_domain::staff::StaffRole::ALL.iter().map(|r| r.as_str()).collect();
+                format!("unknown role {role:?}: one of {}", roles.join(", "))
+            })?;
+            let vault = open_existing(&cfg)?;
+            let e = vault.create_staff(role, &name, chrono::Utc::now()).await?;
+            eprintln!(
+                "created {} {} ({name}); its sign-in key and TOTP secret, shown only now \
+                 (sign in at POST /api/v1/staff/sign-in with the key and a current code):",
+                role.as_str(),
+                e.staff_id
+            );
+            let out = serde_json::json!({
+                "staff_id": e.staff_id,
+                "role": role.as_str(),
+                "key": e.key,
+                "totp_secret": e.totp_secret,
+                "totp_uri": e.totp_uri,
+            });
+            println!("{out}");
+            Ok(())
+        }
+        Command::Admin(AdminCommand::List { at, config }) => {
+            let cfg = at.config(config.as_deref())?;
+            init_tracing("warn");
+            let vault = open_existing(&cfg)?;
+            for s in vault.list_staff().await? {
+                let disabled = s.disabled_at.map(|t| format!(" disabled {}", t.to_rfc3339())).unwrap_or_default();
+                println!("{} {} {:?} created {}{disabled}", s.id, s.role.as_str(), s.name, s.created_at.to_rfc3339());
             }
-            let vault = app::open(&cfg)?;
-            let (id, token) = vault.create_staff(role, &name, chrono::Utc::now()).await?;
-            eprintln!("created {} {id} ({name}); its token, shown only now:", role.as_str());
-            println!("{token}");
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Disable { at, config, id }) => {
+            let cfg = at.config(config.as_deref())?;
+            init_tracing("warn");
+            let id: kidvault_domain::ids::StaffId =
+                id.parse().map_err(|_| anyhow::anyhow!("{id:?} is not a staff id"))?;
+            let ended = open_existing(&cfg)?.end_staff_sessions(id, true, chrono::Utc::now()).await?;
+            println!("disabled staff account {id}; {ended} session(s) ended");
+            Ok(())
+        }
+        Command::Admin(AdminCommand::SignOut { at, config, id }) => {
+            let cfg = at.config(config.as_deref())?;
+            init_tracing("warn");
+            let id: kidvault_domain::ids::StaffId =
+                id.parse().map_err(|_| anyhow::anyhow!("{id:?} is not a staff id"))?;
+            let ended = open_existing(&cfg)?.end_staff_sessions(id, false, chrono::Utc::now()).await?;
+            println!("{ended} session(s) of staff account {id} ended");
             Ok(())
         }
         Command::Bench(BenchCommand::Ingest { seconds, devices, dir, no_http, disk_mib, rate, database }) => {
@@ -695,6 +771,13 @@ async fn main() -> anyhow::Result<()> {
                 vault.checkpoint(at).await?;
             }
             println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::Policy(PolicyCommand::CheckAccess { file }) => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let policy = kidvault_service::access_policy::AccessPolicy::parse(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            println!("{}: the staff access policy is valid (digest {})", file.display(), policy.digest());
             Ok(())
         }
         Command::Policy(PolicyCommand::Check { file }) => {

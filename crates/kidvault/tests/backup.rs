@@ -169,7 +169,7 @@ async fn restores_bring_back_survivors_and_never_the_deleted() {
     ok(run(dir.path(), &["restore", "--from", &before, "--parts", "data"]));
     let p = run_binary(dir.path(), &[]);
     let app = TestApp::attach(&p.base, tempfile::tempdir().unwrap());
-    let auditor = staff(dir.path(), "auditor");
+    let auditor = staff(&app, dir.path(), "auditor").await;
     let note = app.http.get(app.url("/ledger/checkpoint")).send().await.unwrap().text().await.unwrap();
     let size: u64 = note.lines().nth(1).unwrap().parse().unwrap();
     let mut kinds = Vec::new();

@@ -366,7 +366,7 @@ async fn downstream_processors_are_told_retried_and_must_acknowledge() {
     std::fs::write(&config, "downstream_retry_base_ms = 200\ndownstream_deadline_secs = 3\n").unwrap();
     let mut p = run_binary(dir.path(), &["--config", config.to_str().unwrap()]);
     let app = TestApp::attach(&p.base, dir);
-    let (admin, auditor) = (staff(app.dir.path(), "admin"), staff(app.dir.path(), "auditor"));
+    let (admin, auditor) = (staff(&app, app.dir.path(), "admin").await, staff(&app, app.dir.path(), "auditor").await);
     let (g, child, device) = household(&app, "ana@example.org").await;
 
     // Only an admin registers processors, and only well-formed ones.
@@ -521,7 +521,7 @@ async fn a_server_killed_at_every_deletion_step_finishes_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut p = run_binary(dir.path(), &[]);
     let app = TestApp::attach(&p.base, dir);
-    let admin = staff(app.dir.path(), "admin");
+    let admin = staff(&app, app.dir.path(), "admin").await;
     let (s, _) = register(&app, &admin, "sink", format!("{hooks}/sink"), &["user.content"]).await;
     assert_eq!(s, StatusCode::CREATED);
     let (g, child, device) = household(&app, "ana@example.org").await;

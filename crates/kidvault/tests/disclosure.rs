@@ -45,7 +45,7 @@ async fn data_leaves_only_under_consent_is_registered_and_is_recalled_on_withdra
     std::fs::write(&config, "downstream_retry_base_ms = 200\n").unwrap();
     let mut p = run_binary(dir.path(), &["--config", config.to_str().unwrap()]);
     let app = TestApp::attach(&p.base, dir);
-    let admin = staff(app.dir.path(), "admin");
+    let admin = staff(&app, app.dir.path(), "admin").await;
     // Mia: voice and location allowed, nothing else.
     let (g, mia, device) = household(&app, "ana@example.org").await;
 
@@ -208,7 +208,7 @@ async fn feed_requests_must_be_signed_fresh_and_well_formed() {
     let dir = tempfile::tempdir().unwrap();
     let mut p = run_binary(dir.path(), &[]);
     let app = TestApp::attach(&p.base, dir);
-    let admin = staff(app.dir.path(), "admin");
+    let admin = staff(&app, app.dir.path(), "admin").await;
     let (g, mia, device) = household(&app, "ana@example.org").await;
     app.upload(&mia, &device, wav(0.2, 3).0, Some("audio/wav")).await;
     let (_, a) =

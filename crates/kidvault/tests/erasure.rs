@@ -253,7 +253,7 @@ async fn a_restored_data_store_is_refused_until_its_rollback_is_in_the_ledger() 
     let app = TestApp::attach(&p.base, tempfile::tempdir().unwrap());
     let note = checkpoint(&app).await;
     let size: u64 = note.lines().nth(1).unwrap().parse().unwrap();
-    let admin = staff(&root, "auditor");
+    let admin = staff(&app, &root, "auditor").await;
     let (s, entry) = app.get(&format!("/ledger/entries/{}", size - 1), &admin).await;
     assert_eq!(s, StatusCode::OK, "{entry}");
     assert_eq!(entry["kind"], "ledger.rollback", "{entry}");

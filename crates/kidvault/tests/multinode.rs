@@ -61,7 +61,7 @@ async fn a_second_node_finishes_the_deletions_of_one_killed_mid_work() {
     let node_a = TestApp::attach(&a.base, a_dir);
     let node_b = TestApp::attach(&b.base, b_dir);
 
-    let admin = staff(node_b.dir.path(), "admin");
+    let admin = staff(&node_b, node_b.dir.path(), "admin").await;
     let (s, _) = register(&node_b, &admin, "sink", format!("{hooks}/sink"), &["user.content"]).await;
     assert_eq!(s, StatusCode::CREATED);
     let g = node_a.guardian("ana@example.org").await;

@@ -117,7 +117,7 @@ async fn snapshots_hold_only_consented_children_and_deletions_flag_the_models_tr
         .unwrap();
     let mut p = run_binary(dir.path(), &["--config", config.to_str().unwrap()]);
     let app = TestApp::attach(&p.base, dir);
-    let admin = staff(app.dir.path(), "admin");
+    let admin = staff(&app, app.dir.path(), "admin").await;
     let (s, b) = register_for(
         &app,
         &admin,

@@ -71,7 +71,7 @@ pub async fn timeline(
 
     let name = esc(&child.profile.display_name);
     let mut body = format!(
-        r#"<p><a href="/portal">← Household</a> · <a href="/portal/children/{id}/activity">Activity &amp; access log</a> · <a href="/portal/children/{id}/locations">Locations</a> · <a href="/portal/children/{id}/shared">Who received data</a> · <a href="/portal/children/{id}/consent">Consent</a> · <a href="/api/v1/children/{id}/export" download>Export everything (zip)</a></p>"#
+        r#"<p><a href="/portal">← Household</a> · <a href="/portal/children/{id}/activity">Activity &amp; access log</a> · <a href="/portal/children/{id}/locations">Locations</a> · <a href="/portal/children/{id}/seen">Who has seen it</a> · <a href="/portal/children/{id}/shared">Who received data</a> · <a href="/portal/children/{id}/consent">Consent</a> · <a href="/api/v1/children/{id}/export" download>Export everything (zip)</a></p>"#
     );
     body.push_str(&filter_form(&id, &q));
     let filter_qs = filter_query(&q);

@@ -11,6 +11,7 @@ mod child;
 mod delete;
 mod household;
 pub mod html;
+mod seen;
 pub mod session;
 mod shared;
 
@@ -57,6 +58,9 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/children/{id}/activity", get(child::activity))
         .route("/portal/children/{id}/locations", get(child::locations))
         .route("/portal/children/{id}/shared", get(shared::register))
+        .route("/portal/children/{id}/seen", get(seen::page))
+        .route("/portal/children/{id}/support", post(seen::grant))
+        .route("/portal/children/{id}/support/revoke", post(seen::revoke))
         .route("/portal/children/{id}/consent", get(household::consent_page).post(household::give_consent))
         .route("/portal/children/{id}/consent/withdraw", post(household::withdraw))
         .route("/portal/consent/confirm/{token}", get(household::confirm_page).post(household::confirm))

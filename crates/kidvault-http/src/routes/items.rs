@@ -47,6 +47,18 @@ pub(crate) struct ListQuery {
     limit: Option<u32>,
 }
 
+impl ListQuery {
+    pub(crate) fn page(&self) -> PageQuery<'_> {
+        PageQuery {
+            kind: self.kind.as_deref(),
+            from: self.from,
+            to: self.to,
+            cursor: self.cursor.as_deref(),
+            limit: self.limit,
+        }
+    }
+}
+
 /// A child's items, newest first, cursor-paged.
 #[utoipa::path(get, path = "/api/v1/children/{id}/items", tag = "review", security(("guardian" = [])),
     params(("id" = String, Path), ListQuery),
@@ -57,25 +69,29 @@ pub(crate) async fn list(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<ItemPageDto>> {
-    let query =
-        PageQuery { kind: q.kind.as_deref(), from: q.from, to: q.to, cursor: q.cursor.as_deref(), limit: q.limit };
-    let page = state.vault.list_items(&g, path_id(&id)?, &query, Utc::now()).await?;
-    Ok(Json(ItemPageDto {
-        items: page
-            .items
-            .into_iter()
-            .map(|m| ItemSummary {
-                item_id: m.id,
-                kind: m.kind,
-                category: m.category,
-                recorded_at: m.recorded_at,
-                received_at: m.received_at,
-                size: m.size,
-                derived_from: m.derived_from,
-            })
-            .collect(),
-        next_cursor: page.next_cursor,
-    }))
+    let page = state.vault.list_items(&g, path_id(&id)?, &q.page(), Utc::now()).await?;
+    Ok(Json(page.into()))
+}
+
+impl From<kidvault_service::review::ItemPage> for ItemPageDto {
+    fn from(page: kidvault_service::review::ItemPage) -> Self {
+        Self {
+            items: page
+                .items
+                .into_iter()
+                .map(|m| ItemSummary {
+                    item_id: m.id,
+                    kind: m.kind,
+                    category: m.category,
+                    recorded_at: m.recorded_at,
+                    received_at: m.received_at,
+                    size: m.size,
+                    derived_from: m.derived_from,
+                })
+                .collect(),
+            next_cursor: page.next_cursor,
+        }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

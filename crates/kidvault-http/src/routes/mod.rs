@@ -13,6 +13,7 @@ pub(crate) mod items;
 pub(crate) mod ledger;
 pub(crate) mod notices;
 pub(crate) mod policy;
+pub(crate) mod staff;
 
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -1,37 +1,17 @@
-//! Staff principals, downstream processors and their deletion tasks. Claims
+//! Downstream processors and their deletion tasks. Claims
 //! move due tasks past a lease in one statement (on PostgreSQL skipping rows
 //! another node is claiming): two workers never take the same task at once.
 
 use kidvault_domain::deletion::DeletionStep;
 use kidvault_domain::disclosure::Purpose;
-use kidvault_domain::downstream::{StaffRole, TaskState};
+use kidvault_domain::downstream::TaskState;
 use kidvault_domain::ids::{DeletionId, ProcessorId, TaskId};
 use kidvault_domain::item::DataCategory;
 use kidvault_domain::Timestamp;
 
 use super::{conflict_if_unique, corrupt, deletions, Dialect, Param, Row, Tx, TxError, R};
-use crate::model::{Delivery, ProcessorRecord, StaffRecord, TaskRecord};
+use crate::model::{Delivery, ProcessorRecord, TaskRecord};
 use crate::{p, StoreError};
-
-pub fn create_staff(tx: &mut dyn Tx, s: &StaffRecord) -> R<()> {
-    tx.exec(
-        "INSERT INTO staff (id, role, name, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        p![s.id, s.role.as_str(), &s.name, &s.token_hash, s.created_at],
-    )?;
-    Ok(())
-}
-
-pub fn staff_by_token(tx: &mut dyn Tx, token_hash: &[u8; 32]) -> R<Option<StaffRecord>> {
-    tx.opt("SELECT id, role, name, created_at FROM staff WHERE token_hash = ?1", p![token_hash], |r| {
-        Ok(StaffRecord {
-            id: r.id("id")?,
-            role: r.parsed("role", StaffRole::parse)?,
-            name: r.string("name")?,
-            token_hash: *token_hash,
-            created_at: r.ts("created_at")?,
-        })
-    })
-}
 
 const PROCESSOR_COLS: &str = "id, name, url, purpose, categories, secret_wrapped, created_at, disabled_at";
 

@@ -15,7 +15,8 @@ use kidvault_ledger::Hash;
 
 use super::backend::{KeystoreBackend, SqlExecutor, StoreBackend};
 use super::{
-    accounts, children, datasets, deletions, deployment, disclosures, downstream, items, keys, ledger, outbox, sweeps,
+    accounts, children, datasets, deletions, deployment, disclosures, downstream, items, keys, ledger, outbox, staff,
+    sweeps,
 };
 use crate::model::*;
 use crate::{Keystore, Result, Store};
@@ -389,14 +390,87 @@ impl<B: StoreBackend> Store for B {
         self.write(move |tx| deletions::complete(tx, id, at, &summary, &entries, &notices)).await
     }
 
-    async fn create_staff(&self, staff: &StaffRecord) -> Result<()> {
-        let staff = staff.clone();
-        self.write(move |tx| downstream::create_staff(tx, &staff)).await
+    async fn create_staff(&self, s: &StaffRecord) -> Result<()> {
+        let s = s.clone();
+        self.write(move |tx| staff::create_staff(tx, &s)).await
     }
 
-    async fn staff_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<StaffRecord>> {
+    async fn staff_by_key(&self, key_hash: &[u8; 32]) -> Result<Option<StaffRecord>> {
+        let h = *key_hash;
+        self.lookup(move |tx| staff::staff_by_key(tx, &h)).await
+    }
+
+    async fn staff(&self, id: StaffId) -> Result<Option<StaffRecord>> {
+        self.lookup(move |tx| staff::staff(tx, id)).await
+    }
+
+    async fn list_staff(&self) -> Result<Vec<StaffRecord>> {
+        self.read(staff::list_staff).await
+    }
+
+    async fn staff_sign_in(&self, step: i64, session: &StaffSessionRecord) -> Result<bool> {
+        let session = session.clone();
+        self.write(move |tx| staff::sign_in(tx, step, &session)).await
+    }
+
+    async fn staff_session(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<Option<StaffRecord>> {
         let h = *token_hash;
-        self.lookup(move |tx| downstream::staff_by_token(tx, &h)).await
+        self.lookup(move |tx| staff::session_staff(tx, &h, now)).await
+    }
+
+    async fn end_staff_sessions(&self, id: StaffId, disable: Option<Timestamp>) -> Result<u64> {
+        self.write(move |tx| staff::end_sessions(tx, id, disable)).await
+    }
+
+    async fn grant_support(&self, grant: &SupportGrant, entry: &NewEntry) -> Result<u64> {
+        let (grant, entry) = (grant.clone(), entry.clone());
+        self.write(move |tx| staff::grant_support(tx, &grant, &entry)).await
+    }
+
+    async fn revoke_support(&self, child: ChildId, at: Timestamp, entry: &NewEntry) -> Result<Option<u64>> {
+        let entry = entry.clone();
+        self.write(move |tx| staff::revoke_support(tx, child, at, &entry)).await
+    }
+
+    async fn support_grants(&self, child: ChildId, limit: u32) -> Result<Vec<SupportGrant>> {
+        self.lookup(move |tx| staff::support_grants(tx, child, limit)).await
+    }
+
+    async fn support_active(&self, child: ChildId, now: Timestamp) -> Result<bool> {
+        self.lookup(move |tx| staff::support_active(tx, child, now)).await
+    }
+
+    async fn break_glass(
+        &self,
+        review: &AccessReview,
+        entry: &NewEntry,
+        household: HouseholdId,
+        notices: &[NewNotice],
+    ) -> Result<u64> {
+        let (review, entry, notices) = (review.clone(), entry.clone(), notices.to_vec());
+        self.write(move |tx| staff::break_glass(tx, &review, &entry, household, &notices)).await
+    }
+
+    async fn access_reviews(&self, open: bool, limit: u32) -> Result<Vec<AccessReview>> {
+        self.read(move |tx| staff::reviews(tx, open, limit)).await
+    }
+
+    async fn access_review(&self, id: ReviewId) -> Result<Option<AccessReview>> {
+        self.lookup(move |tx| staff::review(tx, id)).await
+    }
+
+    async fn decide_review(&self, decided: &AccessReview, entry: Option<&NewEntry>) -> Result<bool> {
+        let (decided, entry) = (decided.clone(), entry.cloned());
+        self.write(move |tx| staff::decide(tx, &decided, entry.as_ref())).await
+    }
+
+    async fn record_denial(&self, denial: &AccessDenial) -> Result<()> {
+        let denial = denial.clone();
+        self.write(move |tx| staff::record_denial(tx, &denial)).await
+    }
+
+    async fn access_denials(&self, limit: u32) -> Result<(Vec<AccessDenial>, u64)> {
+        self.read(move |tx| staff::denials(tx, limit)).await
     }
 
     async fn create_processor(&self, processor: &ProcessorRecord) -> Result<()> {

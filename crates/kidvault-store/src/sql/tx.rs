@@ -179,7 +179,10 @@ id_params!(
     TaskId,
     NoticeId,
     DatasetId,
-    ModelId
+    ModelId,
+    SupportGrantId,
+    ReviewId,
+    DenialId
 );
 
 /// Parameters for a statement: `p![a, b, c]`.

@@ -541,11 +541,36 @@ pub fn kidvault_on(root: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-/// `kidvault admin create` beside the running server; returns the printed token.
-pub fn staff(root: &Path, role: &str) -> String {
+/// `kidvault admin create` beside the running server; returns what it printed
+/// once (`staff_id`, `key`, `totp_secret`, `totp_uri`).
+pub fn enrol_staff(root: &Path, role: &str) -> Value {
     let out = kidvault_on(root, &["admin", "create", "--name", "Sam", "--role", role]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let e: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(e["key"].as_str().unwrap().starts_with("kvk_"), "{e}");
+    e
+}
+
+/// The current TOTP code of an enrolment, `steps` periods from now.
+pub fn staff_code(enrolment: &Value, steps: i64) -> String {
+    use kidvault_crypto::totp;
+    let secret = totp::base32_decode(enrolment["totp_secret"].as_str().unwrap()).unwrap();
+    let step = totp::step_at(chrono::Utc::now().timestamp()) + steps;
+    format!("{:06}", totp::hotp(&secret, step as u64, 6))
+}
+
+/// Signs an enrolled staff member in (key and current code); returns the response.
+pub async fn staff_sign_in(app: &TestApp, enrolment: &Value, steps: i64) -> (StatusCode, Value) {
+    let body = json!({"key": enrolment["key"], "code": staff_code(enrolment, steps)});
+    app.post("/staff/sign-in", None, body).await
+}
+
+/// A new staff account of `role`, signed in: its session token.
+pub async fn staff(app: &TestApp, root: &Path, role: &str) -> String {
+    let e = enrol_staff(root, role);
+    let (status, body) = staff_sign_in(app, &e, 0).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("kva_"), "{token}");
     token
 }

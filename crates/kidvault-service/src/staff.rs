@@ -1,0 +1,563 @@
+//! Staff: accounts with two-factor sign-in and short-lived sessions, and their
+//! purpose-bound access to a child's data.
+//!
+//! A staff member reaches child data only through the calls here, each of
+//! which asks the access policy ([`crate::access_policy`]) with the request's
+//! purpose and ticket and whether a guardian's support grant is active. An
+//! allowed read yields a [`Grant`] that names the action it was issued for
+//! (a metadata grant cannot open content) and records every read in the
+//! ledger, where the child's guardians see it. A refused one is recorded as a
+//! denial for the privacy officer. Break-glass (an override with a written
+//! justification) is allowed only where the policy allows it, and its first
+//! read tells the guardians and opens a review, in the same transaction.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kidvault_crypto::{totp, SecretKey};
+use kidvault_domain::deletion::DeletionScope;
+use kidvault_domain::entities::ChildStatus;
+use kidvault_domain::ids::{ChildId, DenialId, ItemId, ReviewId, StaffId, SupportGrantId};
+use kidvault_domain::item::ItemState;
+use kidvault_domain::notice::{NewNotice, NoticeKind};
+use kidvault_domain::staff::{AccessPurpose, StaffRole};
+use kidvault_domain::Timestamp;
+use kidvault_ledger::entry::{EntryKind, NewEntry};
+use kidvault_store::StaffSessionRecord;
+pub use kidvault_store::{AccessDenial, AccessReview, StaffRecord, SupportGrant};
+
+use crate::access::Grant;
+use crate::access_policy::{AccessFacts, AccessPolicy, StaffAction};
+use crate::principal::{Action, Actor, GuardianSession, StaffRequest, StaffSession};
+use crate::review::{ItemPage, PageQuery};
+use crate::tokens::{new_token, token_hash, STAFF_KEY_PREFIX, STAFF_PREFIX};
+use crate::{Result, ServiceError, Vault};
+
+/// The longest a guardian's support grant may last, and its default.
+pub const MAX_GRANT_HOURS: u32 = 7 * 24;
+pub const DEFAULT_GRANT_HOURS: u32 = 24;
+/// The longest justification a break-glass request may carry.
+const MAX_JUSTIFICATION: usize = 2000;
+
+/// Why a staff grant was given: recorded with every read made under it.
+#[derive(Clone, Debug)]
+pub(crate) struct StaffBasis {
+    pub staff_id: StaffId,
+    pub role: StaffRole,
+    pub purpose: AccessPurpose,
+    pub ticket: String,
+    /// The guardian's grant in force, if the policy needed one.
+    pub guardian_grant_until: Option<Timestamp>,
+    /// The justification, when the read overrides a denial.
+    pub break_glass: Option<String>,
+    pub policy_digest: String,
+}
+
+impl StaffBasis {
+    /// Writes who, why and on what basis into an access record.
+    pub fn describe(&self, entry: &mut NewEntry) {
+        entry.purpose = Some(self.purpose.as_str().to_owned());
+        entry.detail.insert("role".into(), self.role.as_str().to_owned());
+        entry.detail.insert("ticket".into(), self.ticket.clone());
+        let basis = match (&self.break_glass, self.guardian_grant_until) {
+            (Some(_), _) => "break_glass".to_owned(),
+            (None, Some(until)) => {
+                entry.detail.insert("grant_until".into(), crate::ledger::timestamp(until));
+                "guardian_grant".to_owned()
+            }
+            (None, None) => "policy".to_owned(),
+        };
+        entry.detail.insert("basis".into(), basis);
+        entry.hashes.insert("policy".into(), self.policy_digest.clone());
+    }
+}
+
+/// A new staff account's credentials, shown once.
+#[derive(Clone)]
+pub struct StaffEnrolment {
+    pub staff_id: StaffId,
+    pub role: StaffRole,
+    /// The sign-in key (first factor).
+    pub key: String,
+    /// The TOTP secret, base32 (second factor), and its `otpauth://` link.
+    pub totp_secret: String,
+    pub totp_uri: String,
+}
+
+impl std::fmt::Debug for StaffEnrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StaffEnrolment({} {}, <secrets>)", self.role.as_str(), self.staff_id)
+    }
+}
+
+/// A staff session token, shown once.
+#[derive(Clone)]
+pub struct StaffToken {
+    pub token: String,
+    pub expires_at: Timestamp,
+    pub role: StaffRole,
+}
+
+impl std::fmt::Debug for StaffToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StaffToken({}, until {})", self.role.as_str(), self.expires_at)
+    }
+}
+
+/// What staff see of a child: counts, dates and kinds, never content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildMetadata {
+    pub child_id: ChildId,
+    pub status: ChildStatus,
+    pub created_at: Timestamp,
+    pub last_active_at: Option<Timestamp>,
+    /// Live items per kind.
+    pub counts: BTreeMap<String, u64>,
+}
+
+/// A guardian's view of support access to one child.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SupportAccess {
+    pub active: Option<SupportGrant>,
+    /// The latest grants, newest first (including the active one).
+    pub recent: Vec<SupportGrant>,
+}
+
+fn totp_context(id: StaffId) -> Vec<u8> {
+    [b"kidvault staff totp v1".as_slice(), id.as_bytes()].concat()
+}
+
+fn forbidden(code: &'static str, message: impl Into<String>) -> ServiceError {
+    ServiceError::Forbidden { code, message: message.into() }
+}
+
+impl Vault {
+    /// The access policy in force.
+    pub fn access_policy(&self) -> Arc<AccessPolicy> {
+        self.access_policy.read().map(|p| Arc::clone(&p)).unwrap_or_else(|p| Arc::clone(&p.into_inner()))
+    }
+
+    /// Replaces the access policy (a reload); records the change in the ledger
+    /// when its text differs. Returns the digest in force.
+    pub async fn set_access_policy(&self, policy: AccessPolicy, actor: &str, now: Timestamp) -> Result<String> {
+        let digest = policy.digest().to_owned();
+        if self.access_policy().digest() == digest {
+            return Ok(digest);
+        }
+        let mut entry = crate::ledger::global_entry(EntryKind::PolicyChanged, now, actor);
+        entry.hashes.insert("policy".into(), digest.clone());
+        self.store.append_entries(&[entry]).await?;
+        match self.access_policy.write() {
+            Ok(mut p) => *p = Arc::new(policy),
+            Err(p) => *p.into_inner() = Arc::new(policy),
+        }
+        tracing::info!(digest = %digest, "staff access policy changed");
+        Ok(digest)
+    }
+
+    /// `Forbidden` unless the policy lets the staff member do an operation
+    /// that concerns no child (read the ledger, run processors, review access).
+    pub(crate) fn permit(&self, s: &StaffSession, action: StaffAction) -> Result<()> {
+        let policy = self.access_policy();
+        if policy.allows(s.role, action, &AccessFacts::default()) {
+            return Ok(());
+        }
+        let (code, message) = policy.why_denied(s.role, action, &AccessFacts::default());
+        Err(forbidden(code, message))
+    }
+
+    /// Creates a staff account (from the CLI); its credentials are shown once.
+    pub async fn create_staff(&self, role: StaffRole, name: &str, now: Timestamp) -> Result<StaffEnrolment> {
+        let name = kidvault_domain::entities::parse_label(name, 100)
+            .ok_or_else(|| ServiceError::invalid("invalid_name", "a name of 1 to 100 characters is required"))?;
+        let key = new_token(STAFF_KEY_PREFIX)?;
+        let id = StaffId::generate(now);
+        let secret = SecretKey::generate()?;
+        let totp_wrapped = self.keys.wrap_other(&totp_context(id), &secret)?;
+        let record = StaffRecord {
+            id,
+            role,
+            name: name.clone(),
+            token_hash: token_hash(&key),
+            totp_wrapped,
+            last_step: None,
+            created_at: now,
+            disabled_at: None,
+        };
+        self.store.create_staff(&record).await?;
+        let totp_secret = totp::base32(&secret.expose()[..20]);
+        let totp_uri =
+            format!("otpauth://totp/kidvault-staff:{id}?secret={totp_secret}&issuer=kidvault&digits=6&period=30");
+        Ok(StaffEnrolment { staff_id: id, role, key, totp_secret, totp_uri })
+    }
+
+    /// Signs a staff member in with both factors; returns a short-lived session.
+    pub async fn staff_sign_in(&self, key: &str, code: &str, now: Timestamp) -> Result<StaffToken> {
+        let bad = || ServiceError::Unauthenticated("the sign-in key or the code is not right".into());
+        if !key.starts_with(STAFF_KEY_PREFIX) {
+            return Err(bad());
+        }
+        let staff = self.store.staff_by_key(&token_hash(key)).await?.ok_or_else(bad)?;
+        let secret = self.keys.unwrap_other(&totp_context(staff.id), &staff.totp_wrapped)?;
+        let step =
+            totp::verify(&secret.expose()[..20], code.trim(), now.timestamp(), staff.last_step).ok_or_else(bad)?;
+        let token = new_token(STAFF_PREFIX)?;
+        let expires_at = now + self.config.staff_session_ttl;
+        let session =
+            StaffSessionRecord { token_hash: token_hash(&token), staff_id: staff.id, created_at: now, expires_at };
+        if !self.store.staff_sign_in(step, &session).await? {
+            return Err(bad());
+        }
+        Ok(StaffToken { token, expires_at, role: staff.role })
+    }
+
+    /// Resolves a staff session token: unexpired, of an enabled account.
+    pub async fn authenticate_staff(&self, token: &str, now: Timestamp) -> Result<StaffSession> {
+        let bad = || ServiceError::Unauthenticated("a valid, unexpired staff session token is required".into());
+        if !token.starts_with(STAFF_PREFIX) {
+            return Err(bad());
+        }
+        let s = self.store.staff_session(&token_hash(token), now).await?.ok_or_else(bad)?;
+        Ok(StaffSession { staff_id: s.id, role: s.role, name: s.name })
+    }
+
+    /// Ends every session of a staff account; with `disable`, the account too.
+    pub async fn end_staff_sessions(&self, id: StaffId, disable: bool, now: Timestamp) -> Result<u64> {
+        Ok(self.store.end_staff_sessions(id, disable.then_some(now)).await?)
+    }
+
+    pub async fn list_staff(&self) -> Result<Vec<StaffRecord>> {
+        Ok(self.store.list_staff().await?)
+    }
+
+    /// Decides a staff read of one child's data, recording a refusal.
+    async fn authorize_staff(
+        &self,
+        s: &StaffSession,
+        child_id: ChildId,
+        action: StaffAction,
+        req: &StaffRequest,
+        now: Timestamp,
+    ) -> Result<Grant> {
+        let child = self.store.child(child_id).await?.filter(|c| c.child.status != ChildStatus::Deleting);
+        let child = child.ok_or(ServiceError::NotFound)?;
+        let grant_until =
+            self.store.support_grants(child_id, 1).await?.into_iter().find(|g| g.active(now)).map(|g| g.expires_at);
+        let policy = self.access_policy();
+        let purpose = match req.purpose.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+            None => None,
+            Some(p) => match AccessPurpose::parse(p) {
+                Some(p) => Some(p),
+                None => {
+                    let known: Vec<&str> = AccessPurpose::ALL.iter().map(|p| p.as_str()).collect();
+                    let message = format!("unknown purpose {p:?}: one of {}", known.join(", "));
+                    return Err(self.deny(s, child_id, action, req, "purpose_unknown", message, now).await);
+                }
+            },
+        };
+        if req.ticket.chars().count() > 100 || req.ticket.chars().any(char::is_control) {
+            return Err(ServiceError::invalid(
+                "invalid_ticket",
+                "a ticket reference of at most 100 printable characters",
+            ));
+        }
+        let mut facts = AccessFacts {
+            purpose,
+            ticket: req.ticket.clone(),
+            guardian_grant: grant_until.is_some(),
+            break_glass: false,
+        };
+        let justification = req.break_glass.as_deref().map(str::trim).filter(|j| !j.is_empty());
+        if justification.is_some_and(|j| j.chars().count() > MAX_JUSTIFICATION) {
+            return Err(ServiceError::invalid(
+                "invalid_justification",
+                format!("a justification of at most {MAX_JUSTIFICATION} characters"),
+            ));
+        }
+        let mut glass = None;
+        if !policy.allows(s.role, action, &facts) {
+            let overridable = justification.is_some() && {
+                facts.break_glass = true;
+                policy.allows(s.role, action, &facts)
+            };
+            if !overridable {
+                facts.break_glass = false;
+                let (code, message) = policy.why_denied(s.role, action, &facts);
+                return Err(self.deny(s, child_id, action, req, code, message, now).await);
+            }
+            glass = justification.map(str::to_owned);
+        }
+        let purpose = purpose.ok_or_else(|| ServiceError::Internal("allowed without a purpose".into()))?;
+        let basis = StaffBasis {
+            staff_id: s.staff_id,
+            role: s.role,
+            purpose,
+            ticket: req.ticket.clone(),
+            guardian_grant_until: grant_until.filter(|_| glass.is_none()),
+            break_glass: glass,
+            policy_digest: policy.digest().to_owned(),
+        };
+        Ok(Grant { child, actor: s.actor(), action: Action::Staff(action), staff: Some(basis) })
+    }
+
+    /// Records a refusal for the privacy officer and returns the error to give.
+    #[allow(clippy::too_many_arguments)]
+    async fn deny(
+        &self,
+        s: &StaffSession,
+        child_id: ChildId,
+        action: StaffAction,
+        req: &StaffRequest,
+        code: &'static str,
+        message: String,
+        now: Timestamp,
+    ) -> ServiceError {
+        let denial = AccessDenial {
+            id: DenialId::generate(now),
+            staff_id: s.staff_id,
+            role: s.role,
+            child_id: Some(child_id),
+            action: action.as_str().into(),
+            purpose: req.purpose.clone(),
+            ticket: req.ticket.clone(),
+            code: code.into(),
+            at: now,
+        };
+        if let Err(e) = self.store.record_denial(&denial).await {
+            return e.into();
+        }
+        tracing::info!(staff = %s.staff_id, code, "staff access refused");
+        forbidden(code, message)
+    }
+
+    /// Reads the configured policy file again (the shipped policy when none is
+    /// configured) and puts it in force; an invalid file changes nothing.
+    pub async fn reload_access_policy(&self, actor: &str, now: Timestamp) -> Result<String> {
+        let policy = match &self.config.access_policy_file {
+            None => AccessPolicy::shipped(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ServiceError::Internal(format!("reading {}: {e}", path.display())))?;
+                AccessPolicy::parse(&text).map_err(|e| ServiceError::Invalid {
+                    code: "invalid_policy",
+                    message: format!("{}: {e}; the policy in force is unchanged", path.display()),
+                })?
+            }
+        };
+        self.set_access_policy(policy, actor, now).await
+    }
+
+    /// A reload asked for by a staff member the policy lets operate kidvault.
+    pub async fn reload_policy_as(&self, s: &StaffSession, now: Timestamp) -> Result<String> {
+        self.permit(s, StaffAction::ManageProcessors)?;
+        self.reload_access_policy(&s.actor(), now).await
+    }
+
+    /// The break-glass part of recording a read: the entry, the review and the
+    /// guardians' notices, together.
+    pub(crate) async fn break_glass(
+        &self,
+        grant: &Grant,
+        justification: &str,
+        entry: &NewEntry,
+        now: Timestamp,
+    ) -> Result<()> {
+        let basis = grant.staff.as_ref().ok_or_else(|| ServiceError::Internal("break-glass without staff".into()))?;
+        let review = AccessReview {
+            id: ReviewId::generate(now),
+            staff_id: basis.staff_id,
+            role: basis.role,
+            child_id: grant.child_id(),
+            action: match grant.action {
+                Action::Staff(a) => a.as_str().into(),
+                _ => "read".into(),
+            },
+            purpose: basis.purpose.as_str().into(),
+            ticket: basis.ticket.clone(),
+            justification: justification.to_owned(),
+            ledger_index: 0,
+            created_at: now,
+            decided_at: None,
+            decided_by: None,
+            decision: None,
+            note: None,
+        };
+        let notice = NewNotice {
+            kind: NoticeKind::StaffAccess,
+            subject: "Someone at kidvault looked at your child's data without the usual permission".into(),
+            body: format!(
+                "{role} opened your child's data {purpose} (case {ticket}) at {at} UTC, overriding the usual access \
+                 rules with a written reason. Our privacy officer reviews every such access and decides whether it \
+                 was justified; the decision will appear on the \"Who has seen\" page of the parent portal, with \
+                 every access to your child's data.",
+                role = basis.role.plain(),
+                purpose = basis.purpose.plain(),
+                ticket = basis.ticket,
+                at = now.format("%e %b %Y %H:%M"),
+            ),
+        };
+        let household = grant.child().child.household_id;
+        self.store.break_glass(&review, entry, household, &[notice]).await?;
+        Ok(())
+    }
+
+    /// Counts, dates and kinds of one child's data (a recorded read).
+    pub async fn staff_child(
+        &self,
+        s: &StaffSession,
+        child: ChildId,
+        req: &StaffRequest,
+        now: Timestamp,
+    ) -> Result<ChildMetadata> {
+        let grant = self.authorize_staff(s, child, StaffAction::ReadMetadata, req, now).await?;
+        let counts = self.store.preview_deletion(child, &DeletionScope::Child).await?;
+        self.record_access(&grant, None, "child.metadata", now).await?;
+        let c = &grant.child().child;
+        Ok(ChildMetadata {
+            child_id: c.id,
+            status: c.status,
+            created_at: c.created_at,
+            last_active_at: c.last_active_at,
+            counts: counts.into_iter().map(|(k, n)| (k.as_str().to_owned(), n)).collect(),
+        })
+    }
+
+    /// A page of one child's items, metadata only (a recorded read).
+    pub async fn staff_items(
+        &self,
+        s: &StaffSession,
+        child: ChildId,
+        q: &PageQuery<'_>,
+        req: &StaffRequest,
+        now: Timestamp,
+    ) -> Result<ItemPage> {
+        let grant = self.authorize_staff(s, child, StaffAction::ReadMetadata, req, now).await?;
+        let filter = crate::review::page_filter(q)?;
+        self.record_access(&grant, None, "items.list", now).await?;
+        self.page(&grant, &filter).await
+    }
+
+    /// One item's content (audio, words, a place): a recorded read.
+    pub async fn staff_item_content(
+        &self,
+        s: &StaffSession,
+        id: ItemId,
+        req: &StaffRequest,
+        now: Timestamp,
+    ) -> Result<(&'static str, Bytes)> {
+        let record = self.store.item(id).await?.filter(|r| r.meta.state == ItemState::Live);
+        let record = record.ok_or(ServiceError::NotFound)?;
+        let grant = self.authorize_staff(s, record.meta.child_id, StaffAction::ReadContent, req, now).await?;
+        let what = format!("{}.content", record.meta.kind.as_str());
+        let bytes = self.decrypt(&grant, &record, &what, now).await?;
+        Ok((record.meta.kind.spec().media_type, Bytes::from(bytes)))
+    }
+
+    /// Break-glass reviews for the privacy officer (`open`: undecided only).
+    pub async fn access_reviews(&self, s: &StaffSession, open: bool) -> Result<Vec<AccessReview>> {
+        self.permit(s, StaffAction::ReviewAccess)?;
+        Ok(self.store.access_reviews(open, 500).await?)
+    }
+
+    /// Closes a review: `justified` or `not_justified`, with a note. The
+    /// child's guardians see the decision in the ledger.
+    pub async fn decide_review(
+        &self,
+        s: &StaffSession,
+        id: ReviewId,
+        justified: bool,
+        note: &str,
+        now: Timestamp,
+    ) -> Result<AccessReview> {
+        self.permit(s, StaffAction::ReviewAccess)?;
+        let note = note.trim();
+        if note.is_empty() || note.chars().count() > MAX_JUSTIFICATION {
+            return Err(ServiceError::invalid(
+                "invalid_note",
+                format!("a note of 1 to {MAX_JUSTIFICATION} characters on why is required"),
+            ));
+        }
+        let review = self.store.access_review(id).await?.ok_or(ServiceError::NotFound)?;
+        let decision = if justified { "justified" } else { "not_justified" };
+        let decided = AccessReview {
+            decided_at: Some(now),
+            decided_by: Some(s.staff_id),
+            decision: Some(decision.into()),
+            note: Some(note.into()),
+            ..review
+        };
+        let entry = self.store.child(decided.child_id).await?.map(|c| {
+            let mut e = crate::ledger::entry(EntryKind::AccessReviewed, now, &s.actor(), &c.child);
+            e.subjects = vec![decided.ledger_index.to_string()];
+            e.detail.insert("decision".into(), decision.into());
+            e.detail.insert("role".into(), decided.role.as_str().into());
+            e.detail.insert("ticket".into(), decided.ticket.clone());
+            e
+        });
+        if !self.store.decide_review(&decided, entry.as_ref()).await? {
+            return Err(ServiceError::Conflict {
+                code: "review_closed",
+                message: "this review is already decided".into(),
+            });
+        }
+        Ok(decided)
+    }
+
+    /// The latest refused staff requests and how many there have been.
+    pub async fn access_denials(&self, s: &StaffSession, limit: u32) -> Result<(Vec<AccessDenial>, u64)> {
+        self.permit(s, StaffAction::ReviewAccess)?;
+        Ok(self.store.access_denials(limit.clamp(1, 500)).await?)
+    }
+
+    /// How many staff requests have been refused, ever, and how many
+    /// break-glass reviews are open (for `/metrics`).
+    pub async fn staff_access_counts(&self) -> Result<(u64, u64)> {
+        let denied = self.store.access_denials(1).await?.1;
+        let open = self.store.access_reviews(true, 10_000).await?.len() as u64;
+        Ok((denied, open))
+    }
+
+    /// A guardian lets support see one child's data for `hours` (1 to 168).
+    pub async fn grant_support(
+        &self,
+        g: &GuardianSession,
+        child: ChildId,
+        hours: u32,
+        now: Timestamp,
+    ) -> Result<SupportGrant> {
+        if !(1..=MAX_GRANT_HOURS).contains(&hours) {
+            return Err(ServiceError::invalid(
+                "invalid_duration",
+                format!("support access lasts 1 to {MAX_GRANT_HOURS} hours (7 days)"),
+            ));
+        }
+        let grant = self.authorize(Actor::Guardian(g), child, Action::Manage).await?;
+        let record = SupportGrant {
+            id: SupportGrantId::generate(now),
+            child_id: child,
+            guardian_id: g.guardian_id,
+            created_at: now,
+            expires_at: now + chrono::Duration::hours(i64::from(hours)),
+            revoked_at: None,
+        };
+        let mut entry = crate::ledger::entry(EntryKind::SupportGranted, now, grant.actor(), &grant.child().child);
+        entry.detail.insert("until".into(), crate::ledger::timestamp(record.expires_at));
+        self.store.grant_support(&record, &entry).await?;
+        Ok(record)
+    }
+
+    /// A guardian ends support's access now. `false` if none was active.
+    pub async fn revoke_support(&self, g: &GuardianSession, child: ChildId, now: Timestamp) -> Result<bool> {
+        let grant = self.authorize(Actor::Guardian(g), child, Action::Manage).await?;
+        let entry = crate::ledger::entry(EntryKind::SupportRevoked, now, grant.actor(), &grant.child().child);
+        Ok(self.store.revoke_support(child, now, &entry).await?.is_some())
+    }
+
+    /// Whether support may see the child's data now, and the latest grants.
+    pub async fn support_access(&self, g: &GuardianSession, child: ChildId, now: Timestamp) -> Result<SupportAccess> {
+        self.authorize(Actor::Guardian(g), child, Action::ViewChild).await?;
+        let recent = self.store.support_grants(child, 10).await?;
+        Ok(SupportAccess { active: recent.iter().find(|g| g.active(now)).cloned(), recent })
+    }
+}
