@@ -104,6 +104,11 @@ pub struct AccessPolicy {
     digest: String,
     /// The action entities of the schema, one per action.
     actions: HashMap<StaffAction, EntityUid>,
+    /// Each role as a principal with its entity store, built once (checked
+    /// against the schema then, not on every decision).
+    principals: HashMap<StaffRole, (EntityUid, Entities)>,
+    /// The resource of each action's type.
+    resources: HashMap<StaffAction, EntityUid>,
 }
 
 impl std::fmt::Debug for AccessPolicy {
@@ -154,13 +159,58 @@ impl AccessPolicy {
             return Err(problem(text, e, e.to_string()));
         }
         let actions = StaffAction::ALL.into_iter().map(|a| (a, uid("Kidvault::Action", a.as_str()))).collect();
-        Ok(Self {
+        let resources = StaffAction::ALL.into_iter().map(|a| (a, uid(a.resource_type(), "any"))).collect();
+        let mut principals = HashMap::new();
+        for role in StaffRole::ALL {
+            let principal = uid("Kidvault::Staff", role.as_str());
+            let attrs =
+                HashMap::from([("role".to_owned(), RestrictedExpression::new_string(role.as_str().to_owned()))]);
+            let staff = Entity::new(principal.clone(), attrs, HashSet::new())
+                .map_err(|e| PolicyProblem { line: None, message: e.to_string() })?;
+            let entities = Entities::from_entities([staff], Some(&schema))
+                .map_err(|e| PolicyProblem { line: None, message: e.to_string() })?;
+            principals.insert(role, (principal, entities));
+        }
+        let policy = Self {
             policies,
             schema,
             authorizer: Authorizer::new(),
             digest: hex::encode(kidvault_crypto::sha256(text.as_bytes())),
             actions,
-        })
+            principals,
+            resources,
+        };
+        // Requests are built by this module alone; one of each action is checked
+        // against the schema here, so decisions need not check every request.
+        for action in StaffAction::ALL {
+            policy.request(StaffRole::Support, action, &AccessFacts::default(), Some(&policy.schema)).map_err(|e| {
+                PolicyProblem { line: None, message: format!("the shipped schema refuses a request: {e}") }
+            })?;
+        }
+        Ok(policy)
+    }
+
+    fn request(
+        &self,
+        role: StaffRole,
+        action: StaffAction,
+        facts: &AccessFacts,
+        schema: Option<&Schema>,
+    ) -> Result<Request, String> {
+        let principal = self.principals.get(&role).map(|(p, _)| p.clone()).ok_or("unknown role")?;
+        let context = Context::from_pairs([
+            (
+                "purpose".to_owned(),
+                RestrictedExpression::new_string(facts.purpose.map_or("none", |p| p.as_str()).to_owned()),
+            ),
+            ("ticket".to_owned(), RestrictedExpression::new_string(facts.ticket.clone())),
+            ("guardian_grant".to_owned(), RestrictedExpression::new_bool(facts.guardian_grant)),
+            ("break_glass".to_owned(), RestrictedExpression::new_bool(facts.break_glass)),
+        ])
+        .map_err(|e| e.to_string())?;
+        let action_uid = self.actions.get(&action).cloned().ok_or("unknown action")?;
+        let resource = self.resources.get(&action).cloned().ok_or("unknown action")?;
+        Request::new(principal, action_uid, resource, context, schema).map_err(|e| e.to_string())
     }
 
     pub fn digest(&self) -> &str {
@@ -173,25 +223,9 @@ impl AccessPolicy {
     }
 
     fn decide(&self, role: StaffRole, action: StaffAction, facts: &AccessFacts) -> Result<bool, String> {
-        let principal = uid("Kidvault::Staff", role.as_str());
-        let attrs = HashMap::from([("role".to_owned(), RestrictedExpression::new_string(role.as_str().to_owned()))]);
-        let staff = Entity::new(principal.clone(), attrs, HashSet::new()).map_err(|e| e.to_string())?;
-        let entities = Entities::from_entities([staff], Some(&self.schema)).map_err(|e| e.to_string())?;
-        let context = Context::from_pairs([
-            (
-                "purpose".to_owned(),
-                RestrictedExpression::new_string(facts.purpose.map_or("none", |p| p.as_str()).to_owned()),
-            ),
-            ("ticket".to_owned(), RestrictedExpression::new_string(facts.ticket.clone())),
-            ("guardian_grant".to_owned(), RestrictedExpression::new_bool(facts.guardian_grant)),
-            ("break_glass".to_owned(), RestrictedExpression::new_bool(facts.break_glass)),
-        ])
-        .map_err(|e| e.to_string())?;
-        let action_uid = self.actions.get(&action).cloned().ok_or("unknown action")?;
-        let request =
-            Request::new(principal, action_uid, uid(action.resource_type(), "any"), context, Some(&self.schema))
-                .map_err(|e| e.to_string())?;
-        let response = self.authorizer.is_authorized(&request, &self.policies, &entities);
+        let request = self.request(role, action, facts, None)?;
+        let (_, entities) = self.principals.get(&role).ok_or("unknown role")?;
+        let response = self.authorizer.is_authorized(&request, &self.policies, entities);
         Ok(response.decision() == Decision::Allow)
     }
 

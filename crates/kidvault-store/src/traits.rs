@@ -174,7 +174,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn revoke_support(&self, child: ChildId, at: Timestamp, entry: &NewEntry) -> Result<Option<u64>>;
     /// The child's grants, newest first.
     async fn support_grants(&self, child: ChildId, limit: u32) -> Result<Vec<SupportGrant>>;
-    async fn support_active(&self, child: ChildId, now: Timestamp) -> Result<bool>;
     /// A break-glass access: its ledger entry, its review and the notices to
     /// the household's guardians, in one transaction; returns the entry's index.
     async fn break_glass(

@@ -325,6 +325,18 @@ enum BenchCommand {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
+    /// Purpose-bound staff access: the policy decision alone, and whole content
+    /// reads (decision, ledger append, decryption) one at a time and concurrently.
+    Access {
+        #[arg(long, default_value_t = 100_000)]
+        decisions: u64,
+        #[arg(long, default_value_t = 2_000)]
+        reads: u64,
+        #[arg(long, default_value_t = 64)]
+        tasks: u64,
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Training snapshots over N recordings (90% of children consented) and the
     /// cost of flagging models on a deletion.
     Training {
@@ -690,6 +702,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Sweep { children, due_percent, dir }) => {
             init_tracing("warn");
             let summary = bench::sweep::sweep(bench::sweep::SweepOpts { children, due_percent, dir }).await?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Access { decisions, reads, tasks, dir }) => {
+            init_tracing("warn");
+            let summary = bench::access::access(bench::access::AccessOpts { decisions, reads, tasks, dir }).await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }

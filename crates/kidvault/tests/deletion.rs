@@ -373,7 +373,7 @@ async fn downstream_processors_are_told_retried_and_must_acknowledge() {
     let (s, b) = register(&app, &g, "x", format!("{hooks}/x"), &["user.content"]).await;
     assert_eq!((s, code(&b)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
     let (s, b) = register(&app, &auditor, "x", format!("{hooks}/x"), &["user.content"]).await;
-    assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "role_required"));
+    assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "policy_denied"));
     for (url, cats, want) in [
         ("ftp://example.org/x".to_owned(), vec!["user.content"], "invalid_url"),
         ("not a url".to_owned(), vec!["user.content"], "invalid_url"),
@@ -499,7 +499,7 @@ async fn downstream_processors_are_told_retried_and_must_acknowledge() {
     let (s, entry) = app.get(&format!("/ledger/entries/{index}"), &auditor).await;
     assert_eq!((s, entry["kind"].as_str()), (StatusCode::OK, Some("deletion.completed")));
     let (s, b) = app.get(&format!("/ledger/entries/{index}"), &admin).await;
-    assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "role_required"));
+    assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "policy_denied"));
     let other = app.guardian("other@example.org").await;
     let (s, _) = app.get(&format!("/ledger/entries/{index}/proof"), &other).await;
     assert_eq!(s, StatusCode::NOT_FOUND);

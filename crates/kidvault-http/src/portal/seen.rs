@@ -311,10 +311,8 @@ pub async fn page(
                     [] => String::new(),
                 };
                 let what = if total == 1 { "1 of".to_owned() } else { format!("{total} of") };
-                format!(
-                    "{} (your household) looked at {what} {name}'s recordings, words or places{period}.",
-                    esc(&people)
-                )
+                let household = if names.len() == 1 && names[0] == "You" { "" } else { " (your household)" };
+                format!("{}{household} looked at {what} {name}'s recordings, words or places{period}.", esc(&people))
             }
         };
         body.push_str(&format!(r#"<h3>Your household</h3><p class="household-looks">{sentence}</p>"#));

@@ -137,12 +137,6 @@ pub fn support_grants(tx: &mut dyn Tx, child: ChildId, limit: u32) -> R<Vec<Supp
     tx.rows(&sql, p![child, limit], grant_row)
 }
 
-/// Whether a grant for the child is active at `now`.
-pub fn support_active(tx: &mut dyn Tx, child: ChildId, now: Timestamp) -> R<bool> {
-    let sql = "SELECT 1 AS one FROM support_grants WHERE child_id = ?1 AND revoked_at IS NULL AND expires_at > ?2";
-    Ok(tx.opt(sql, p![child, now], |_| Ok(()))?.is_some())
-}
-
 const REVIEW_COLS: &str = "id, staff_id, role, child_id, action, purpose, ticket, justification, ledger_index, \
                            created_at, decided_at, decided_by, decision, note";
 

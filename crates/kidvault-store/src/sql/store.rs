@@ -436,10 +436,6 @@ impl<B: StoreBackend> Store for B {
         self.lookup(move |tx| staff::support_grants(tx, child, limit)).await
     }
 
-    async fn support_active(&self, child: ChildId, now: Timestamp) -> Result<bool> {
-        self.lookup(move |tx| staff::support_active(tx, child, now)).await
-    }
-
     async fn break_glass(
         &self,
         review: &AccessReview,

@@ -1,6 +1,7 @@
-//! Benchmarks: `kidvault bench ingest` ([`ingest`]), `kidvault bench ledger`
+//! Benchmarks: `kidvault bench access` ([`access`]), `kidvault bench ingest` ([`ingest`]), `kidvault bench ledger`
 //! ([`ledger`]), `kidvault bench erase` ([`erase`]), `kidvault bench sweep` ([`sweep`]) and `kidvault bench soak` ([`soak`]). Each prints a JSON summary; figures, never timed assertions.
 
+pub mod access;
 pub mod erase;
 pub mod ingest;
 pub mod ledger;

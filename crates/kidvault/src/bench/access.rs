@@ -1,0 +1,129 @@
+//! `kidvault bench access`: what purpose-bound staff access costs per content
+//! read. On an embedded deployment seeded with the demo household, a support
+//! agent whose access a guardian granted reads transcripts through the service
+//! (the same call the HTTP handler makes). Measured: the access policy's
+//! decision alone (Cedar), then whole reads one at a time (decision, grant
+//! lookup, ledger append with its durable commit, decryption), then reads from
+//! many tasks at once, where the group commit shares each fsync: the per-read
+//! cost there is elapsed time divided by reads.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use kidvault_domain::ids::ItemId;
+use kidvault_domain::item::ItemKind;
+use kidvault_domain::staff::{AccessPurpose, StaffRole};
+use kidvault_service::access_policy::{AccessFacts, StaffAction};
+use kidvault_service::principal::StaffRequest;
+use kidvault_service::review::PageQuery;
+use serde_json::{json, Value};
+
+use super::Hist;
+use crate::config::Config;
+
+#[derive(Clone, Debug)]
+pub struct AccessOpts {
+    /// Policy decisions timed alone.
+    pub decisions: u64,
+    /// Whole content reads, one at a time, then again from `tasks` tasks.
+    pub reads: u64,
+    pub tasks: u64,
+    pub dir: PathBuf,
+}
+
+pub async fn access(opts: AccessOpts) -> anyhow::Result<Value> {
+    std::fs::create_dir_all(&opts.dir)?;
+    let tmp = tempfile::Builder::new().prefix("kidvault-bench-access-").tempdir_in(&opts.dir)?;
+    let config = Config {
+        data_dir: tmp.path().join("data"),
+        key_file: Some(tmp.path().join("keys/root.key")),
+        ..Config::default()
+    };
+    let vault = crate::app::open(&config)?;
+    let now = Utc::now();
+    crate::demo::seed(&vault, now).await?;
+    let token = vault.sign_in(crate::demo::DEMO_EMAIL, crate::demo::DEMO_PASSWORD, None, None, now).await?;
+    let g = vault.authenticate_guardian(&token, now).await?;
+    let child =
+        vault.list_children(&g, now).await?.first().map(|c| c.child.id).ok_or_else(|| anyhow::anyhow!("no child"))?;
+    let q =
+        PageQuery { kind: Some(ItemKind::Transcript.as_str()), from: None, to: None, cursor: None, limit: Some(200) };
+    let items: Vec<ItemId> = vault.list_items(&g, child, &q, now).await?.items.into_iter().map(|m| m.id).collect();
+    anyhow::ensure!(!items.is_empty(), "the demo child has no transcripts");
+    vault.grant_support(&g, child, 168, now).await?;
+
+    let enrolment = vault.create_staff(StaffRole::Support, "bench", now).await?;
+    let secret =
+        kidvault_crypto::totp::base32_decode(&enrolment.totp_secret).ok_or_else(|| anyhow::anyhow!("secret"))?;
+    let step = kidvault_crypto::totp::step_at(now.timestamp());
+    let code = format!("{:06}", kidvault_crypto::totp::hotp(&secret, step as u64, 6));
+    let session = vault.staff_sign_in(&enrolment.key, &code, now).await?;
+    let staff = Arc::new(vault.authenticate_staff(&session.token, now).await?);
+    let req = StaffRequest { purpose: Some("support_ticket".into()), ticket: "4821".into(), break_glass: None };
+
+    // The decision alone.
+    let policy = vault.access_policy();
+    let facts = AccessFacts {
+        purpose: Some(AccessPurpose::SupportTicket),
+        ticket: "4821".into(),
+        guardian_grant: true,
+        break_glass: false,
+    };
+    let mut decision = Hist::new();
+    let t = Instant::now();
+    for _ in 0..opts.decisions {
+        let one = Instant::now();
+        let allowed = policy.allows(StaffRole::Support, StaffAction::ReadContent, &facts);
+        decision.record(one.elapsed());
+        anyhow::ensure!(allowed, "the shipped policy refused support with a grant");
+    }
+    let decision_secs = t.elapsed().as_secs_f64();
+
+    // Whole reads, one at a time: each waits for its own durable commit.
+    let mut serial = Hist::new();
+    let t = Instant::now();
+    for i in 0..opts.reads {
+        let item = items[i as usize % items.len()];
+        let one = Instant::now();
+        vault.staff_item_content(&staff, item, &req, Utc::now()).await?;
+        serial.record(one.elapsed());
+    }
+    let serial_secs = t.elapsed().as_secs_f64();
+
+    // The same reads from many tasks: appends share commits.
+    let per_task = opts.reads.div_ceil(opts.tasks.max(1));
+    let t = Instant::now();
+    let mut handles = Vec::new();
+    for k in 0..opts.tasks.max(1) {
+        let (vault, staff, req, items) = (Arc::clone(&vault), Arc::clone(&staff), req.clone(), items.clone());
+        handles.push(tokio::spawn(async move {
+            let mut h = Hist::new();
+            for i in 0..per_task {
+                let item = items[(k * per_task + i) as usize % items.len()];
+                let one = Instant::now();
+                vault.staff_item_content(&staff, item, &req, Utc::now()).await?;
+                h.record(one.elapsed());
+            }
+            anyhow::Ok(h)
+        }));
+    }
+    let mut concurrent = Hist::new();
+    for h in handles {
+        concurrent.merge(&h.await??);
+    }
+    let concurrent_secs = t.elapsed().as_secs_f64();
+    let concurrent_reads = per_task * opts.tasks.max(1);
+    Ok(json!({
+        "decision_us": decision.summary_us(),
+        "decisions_per_sec": (opts.decisions as f64 / decision_secs).round(),
+        "read_one_at_a_time_us": serial.summary_us(),
+        "reads_one_at_a_time_per_sec": (opts.reads as f64 / serial_secs).round(),
+        "read_concurrent_us": concurrent.summary_us(),
+        "concurrent_tasks": opts.tasks,
+        "reads_concurrent_per_sec": (concurrent_reads as f64 / concurrent_secs).round(),
+        "per_read_amortised_us": (concurrent_secs * 1e6 / concurrent_reads as f64 * 10.0).round() / 10.0,
+        "ledger_entries_written": opts.reads + concurrent_reads,
+    }))
+}
