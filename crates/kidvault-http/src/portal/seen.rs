@@ -69,6 +69,7 @@ fn looked_at(what: &str, n: usize, name: &str) -> String {
 
 /// One sentence for a run of like staff looks (same person, ticket, basis, kind).
 struct StaffLine {
+    actor: String,
     role: Option<StaffRole>,
     purpose: Option<AccessPurpose>,
     ticket: String,
@@ -146,6 +147,7 @@ fn staff_lines(entries: &[Entry], since: Option<DateTime<Utc>>) -> Vec<StaffLine
         }
         let get = |k: &str| e.detail.get(k).cloned().unwrap_or_default();
         let line = StaffLine {
+            actor: e.actor.clone(),
             role: StaffRole::parse(&get("role")),
             purpose: e.purpose.as_deref().and_then(AccessPurpose::parse),
             ticket: get("ticket"),
@@ -162,7 +164,7 @@ fn staff_lines(entries: &[Entry], since: Option<DateTime<Utc>>) -> Vec<StaffLine
             reviewed: reviews.get(e.index.to_string().as_str()).map(|d| (*d).to_owned()),
         };
         if let Some(prev) = lines.last_mut() {
-            let same = e.actor == prev_actor(entries, prev)
+            let same = prev.actor == line.actor
                 && prev.ticket == line.ticket
                 && prev.basis == line.basis
                 && prev.what == line.what
@@ -176,10 +178,6 @@ fn staff_lines(entries: &[Entry], since: Option<DateTime<Utc>>) -> Vec<StaffLine
         lines.push(line);
     }
     lines
-}
-
-fn prev_actor<'a>(entries: &'a [Entry], line: &StaffLine) -> &'a str {
-    line.entries.first().and_then(|i| entries.iter().find(|e| e.index == *i)).map_or("", |e| e.actor.as_str())
 }
 
 /// How many of the child's recordings, words or places each guardian of the
