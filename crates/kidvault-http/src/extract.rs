@@ -10,6 +10,7 @@ use bytes::Bytes;
 use kidvault_service::access::{DeviceSession, GuardianSession};
 use kidvault_service::accounts::StaffSession;
 use kidvault_service::ledger::LedgerReader;
+use kidvault_service::staff::{Operation, Permit, ReadLedger};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -79,18 +80,31 @@ impl FromRequestParts<AppState> for StaffAuth {
     }
 }
 
-/// A guardian or a staff principal, told apart by the token's kind.
+/// A staff member the access policy lets do operation `O`: the handle the
+/// operation takes (`403` with the policy's reason otherwise).
+#[derive(Debug)]
+pub struct Permitted<O>(pub Permit<O>);
+
+impl<O: Operation> FromRequestParts<AppState> for Permitted<O> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let StaffAuth(s) = StaffAuth::from_request_parts(parts, state).await?;
+        Ok(Self(state.vault.permit::<O>(&s)?))
+    }
+}
+
+/// A guardian, or staff the policy lets read the ledger, told apart by the token's kind.
 #[derive(Debug)]
 pub enum PersonAuth {
     Guardian(GuardianSession),
-    Staff(StaffSession),
+    Auditor(Permit<ReadLedger>),
 }
 
 impl PersonAuth {
     pub fn ledger_reader(&self) -> LedgerReader<'_> {
         match self {
             PersonAuth::Guardian(g) => LedgerReader::Guardian(g),
-            PersonAuth::Staff(s) => LedgerReader::Staff(s),
+            PersonAuth::Auditor(p) => LedgerReader::Auditor(p),
         }
     }
 }
@@ -100,7 +114,8 @@ impl FromRequestParts<AppState> for PersonAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = guardian_token(parts, "a guardian session token or a staff token")?;
         if token.starts_with("kva_") {
-            return Ok(Self::Staff(state.vault.authenticate_staff(token, chrono::Utc::now()).await?));
+            let s = state.vault.authenticate_staff(token, chrono::Utc::now()).await?;
+            return Ok(Self::Auditor(state.vault.permit::<ReadLedger>(&s)?));
         }
         Ok(Self::Guardian(state.vault.authenticate_guardian(token, chrono::Utc::now()).await?))
     }

@@ -495,8 +495,10 @@ impl Vault {
     }
 
     /// Unresolved flagged models, oldest flag first (admin).
-    pub async fn flagged_models(&self, s: &crate::principal::StaffSession) -> Result<Vec<FlaggedModel>> {
-        self.permit(s, crate::access_policy::StaffAction::ManageProcessors)?;
+    pub async fn flagged_models(
+        &self,
+        _: &crate::staff::Permit<crate::staff::ManageProcessors>,
+    ) -> Result<Vec<FlaggedModel>> {
         self.models_flagged(None).await
     }
 

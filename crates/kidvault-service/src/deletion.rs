@@ -70,6 +70,19 @@ struct ReceiptBody<'a> {
     backups_unrecoverable_after: String,
     /// Every downstream processor told, and when it acknowledged.
     processors: Vec<ProcessorAck>,
+    /// Every model trained on the deleted data when it was deleted: its trainer
+    /// must retrain it without the data or destroy it, by `due_by`.
+    models: Vec<ModelDuty>,
+}
+
+#[derive(Serialize)]
+struct ModelDuty {
+    model_id: String,
+    name: String,
+    version: String,
+    due_by: String,
+    /// `retrained` or `destroyed`, if the trainer has already said so.
+    outcome: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -522,6 +535,18 @@ impl Vault {
                 attempts: t.attempts,
             })
             .collect();
+        let models = self
+            .models_flagged(Some(d.id))
+            .await?
+            .into_iter()
+            .map(|f| ModelDuty {
+                model_id: f.model.id.to_string(),
+                name: f.model.name,
+                version: f.model.version,
+                due_by: rfc3339(f.deadline),
+                outcome: f.model.outcome,
+            })
+            .collect();
         let body = ReceiptBody {
             receipt: "kidvault-deletion-receipt/v1",
             deletion_id: d.id.to_string(),
@@ -540,6 +565,7 @@ impl Vault {
             copies: if self.keys_leave_no_bytes() { COPIES } else { COPIES_POSTGRES }.to_owned(),
             backups_unrecoverable_after: rfc3339(self.backups_unrecoverable_after(now)),
             processors,
+            models,
         };
         let document = serde_json::to_string_pretty(&body).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let subject = kidvault_domain::entities::Child {

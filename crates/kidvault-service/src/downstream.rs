@@ -25,7 +25,7 @@ pub use kidvault_store::{ProcessorRecord, TaskRecord};
 use serde::Serialize;
 
 use crate::principal::GuardianSession;
-use crate::principal::StaffSession;
+use crate::staff::{ManageProcessors, Permit};
 use crate::{Result, ServiceError, Vault};
 
 /// Delivery settings.
@@ -143,11 +143,10 @@ impl Vault {
     /// Registers a processor; returns it and its webhook secret (shown only now).
     pub async fn register_processor(
         &self,
-        s: &StaffSession,
+        _: &Permit<ManageProcessors>,
         req: NewProcessor,
         now: Timestamp,
     ) -> Result<(ProcessorRecord, String)> {
-        self.permit(s, crate::access_policy::StaffAction::ManageProcessors)?;
         let name = parse_label(&req.name, 100)
             .ok_or_else(|| ServiceError::invalid("invalid_name", "a name of 1 to 100 characters is required"))?;
         let url = parse_url(&req.url)?;
@@ -193,22 +192,19 @@ impl Vault {
         Ok((p, secret_string(&key)))
     }
 
-    pub async fn processors(&self, s: &StaffSession) -> Result<Vec<ProcessorRecord>> {
-        self.permit(s, crate::access_policy::StaffAction::ManageProcessors)?;
+    pub async fn processors(&self, _: &Permit<ManageProcessors>) -> Result<Vec<ProcessorRecord>> {
         Ok(self.store.processors().await?)
     }
 
     /// Stops telling a processor of new deletions; its open tasks stay open.
-    pub async fn disable_processor(&self, s: &StaffSession, id: ProcessorId, now: Timestamp) -> Result<()> {
-        self.permit(s, crate::access_policy::StaffAction::ManageProcessors)?;
+    pub async fn disable_processor(&self, _: &Permit<ManageProcessors>, id: ProcessorId, now: Timestamp) -> Result<()> {
         self.store.processor(id).await?.ok_or(ServiceError::NotFound)?;
         self.store.disable_processor(id, now).await?;
         Ok(())
     }
 
     /// Unacknowledged tasks, earliest deadline first.
-    pub async fn open_tasks(&self, s: &StaffSession) -> Result<Vec<TaskRecord>> {
-        self.permit(s, crate::access_policy::StaffAction::ManageProcessors)?;
+    pub async fn open_tasks(&self, _: &Permit<ManageProcessors>) -> Result<Vec<TaskRecord>> {
         Ok(self.store.open_tasks(1000).await?)
     }
 

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::access_policy::StaffAction;
 use chrono::SecondsFormat;
 use kidvault_domain::entities::Child;
 use kidvault_domain::ids::ChildId;
@@ -18,7 +17,6 @@ use kidvault_ledger::receipt::EntryProof;
 use kidvault_ledger::Hash;
 use kidvault_store::StoredEntry;
 
-use crate::principal::StaffSession;
 use crate::principal::{Action, Actor, GuardianSession};
 use crate::{Result, ServiceError, Vault};
 
@@ -83,8 +81,8 @@ pub(crate) fn parse_all(stored: Vec<StoredEntry>) -> Result<Vec<Entry>> {
 #[derive(Clone, Copy, Debug)]
 pub enum LedgerReader<'a> {
     Guardian(&'a GuardianSession),
-    /// Needs the auditor role.
-    Staff(&'a StaffSession),
+    /// Staff the access policy lets read the ledger.
+    Auditor(&'a crate::staff::Permit<crate::staff::ReadLedger>),
 }
 
 impl Vault {
@@ -229,7 +227,7 @@ impl Vault {
                 return Err(ServiceError::NotFound)
             }
             LedgerReader::Guardian(_) => {}
-            LedgerReader::Staff(s) => self.permit(s, StaffAction::ReadLedger)?,
+            LedgerReader::Auditor(_) => {}
         }
         let entry = Entry::from_canonical(&stored.body)
             .map_err(|e| ServiceError::Internal(format!("ledger entry {index}: {e}")))?;

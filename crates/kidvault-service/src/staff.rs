@@ -124,6 +124,45 @@ pub struct SupportAccess {
     pub recent: Vec<SupportGrant>,
 }
 
+/// An operation staff do that concerns no one child, as a type.
+pub trait Operation {
+    const ACTION: StaffAction;
+}
+
+/// Registering processors, watching their tasks and models, reloading the policy.
+#[derive(Debug)]
+pub struct ManageProcessors;
+/// Reading ledger entries and their proofs (ids, counts, hashes).
+#[derive(Debug)]
+pub struct ReadLedger;
+/// The break-glass review queue and the refusals.
+#[derive(Debug)]
+pub struct ReviewAccess;
+
+impl Operation for ManageProcessors {
+    const ACTION: StaffAction = StaffAction::ManageProcessors;
+}
+impl Operation for ReadLedger {
+    const ACTION: StaffAction = StaffAction::ReadLedger;
+}
+impl Operation for ReviewAccess {
+    const ACTION: StaffAction = StaffAction::ReviewAccess;
+}
+
+/// Proof that the access policy let a staff member do operation `O`. Only
+/// [`Vault::permit`] makes one; each operation takes the permit for itself.
+#[derive(Debug)]
+pub struct Permit<O> {
+    staff: StaffSession,
+    operation: std::marker::PhantomData<O>,
+}
+
+impl<O> Permit<O> {
+    pub fn staff(&self) -> &StaffSession {
+        &self.staff
+    }
+}
+
 fn totp_context(id: StaffId) -> Vec<u8> {
     [b"kidvault staff totp v1".as_slice(), id.as_bytes()].concat()
 }
@@ -156,14 +195,16 @@ impl Vault {
         Ok(digest)
     }
 
-    /// `Forbidden` unless the policy lets the staff member do an operation
-    /// that concerns no child (read the ledger, run processors, review access).
-    pub(crate) fn permit(&self, s: &StaffSession, action: StaffAction) -> Result<()> {
+    /// A permit for operation `O` if the access policy lets the staff member
+    /// do it (`Forbidden`, with the policy's reason, if not). Operations that
+    /// concern no one child take the permit for themselves: a handle obtained
+    /// from the decision, not a check each must remember.
+    pub fn permit<O: Operation>(&self, s: &StaffSession) -> Result<Permit<O>> {
         let policy = self.access_policy();
-        if policy.allows(s.role, action, &AccessFacts::default()) {
-            return Ok(());
+        if policy.allows(s.role, O::ACTION, &AccessFacts::default()) {
+            return Ok(Permit { staff: s.clone(), operation: std::marker::PhantomData });
         }
-        let (code, message) = policy.why_denied(s.role, action, &AccessFacts::default());
+        let (code, message) = policy.why_denied(s.role, O::ACTION, &AccessFacts::default());
         Err(forbidden(code, message))
     }
 
@@ -349,9 +390,8 @@ impl Vault {
     }
 
     /// A reload asked for by a staff member the policy lets operate kidvault.
-    pub async fn reload_policy_as(&self, s: &StaffSession, now: Timestamp) -> Result<String> {
-        self.permit(s, StaffAction::ManageProcessors)?;
-        self.reload_access_policy(&s.actor(), now).await
+    pub async fn reload_policy_as(&self, p: &Permit<ManageProcessors>, now: Timestamp) -> Result<String> {
+        self.reload_access_policy(&p.staff.actor(), now).await
     }
 
     /// The break-glass part of recording a read: the entry, the review and the
@@ -455,8 +495,7 @@ impl Vault {
     }
 
     /// Break-glass reviews for the privacy officer (`open`: undecided only).
-    pub async fn access_reviews(&self, s: &StaffSession, open: bool) -> Result<Vec<AccessReview>> {
-        self.permit(s, StaffAction::ReviewAccess)?;
+    pub async fn access_reviews(&self, _: &Permit<ReviewAccess>, open: bool) -> Result<Vec<AccessReview>> {
         Ok(self.store.access_reviews(open, 500).await?)
     }
 
@@ -464,13 +503,13 @@ impl Vault {
     /// child's guardians see the decision in the ledger.
     pub async fn decide_review(
         &self,
-        s: &StaffSession,
+        p: &Permit<ReviewAccess>,
         id: ReviewId,
         justified: bool,
         note: &str,
         now: Timestamp,
     ) -> Result<AccessReview> {
-        self.permit(s, StaffAction::ReviewAccess)?;
+        let s = &p.staff;
         let note = note.trim();
         if note.is_empty() || note.chars().count() > MAX_JUSTIFICATION {
             return Err(ServiceError::invalid(
@@ -505,8 +544,7 @@ impl Vault {
     }
 
     /// The latest refused staff requests and how many there have been.
-    pub async fn access_denials(&self, s: &StaffSession, limit: u32) -> Result<(Vec<AccessDenial>, u64)> {
-        self.permit(s, StaffAction::ReviewAccess)?;
+    pub async fn access_denials(&self, _: &Permit<ReviewAccess>, limit: u32) -> Result<(Vec<AccessDenial>, u64)> {
         Ok(self.store.access_denials(limit.clamp(1, 500)).await?)
     }
 

@@ -216,6 +216,16 @@ async fn snapshots_hold_only_consented_children_and_deletions_flag_the_models_tr
     assert!((29..=30).contains(&days), "30 days to retrain ({days})");
     assert_eq!(done["models"][0]["model_id"], m1.as_str(), "the parent's deletion names the model");
     assert_eq!(done["models"][0]["outcome"], Value::Null);
+    // The signed receipt names it too, with the date it must be retrained or destroyed by.
+    let (receipt, _) = app.verified_receipt(&g, &deletion).await;
+    let document: Value = serde_json::from_str(&receipt.document).unwrap();
+    assert_eq!(document["models"].as_array().map(Vec::len), Some(1), "{document}");
+    assert_eq!(
+        (document["models"][0]["model_id"].as_str(), document["models"][0]["name"].as_str()),
+        (Some(m1.as_str()), Some("asr"))
+    );
+    let due: chrono::DateTime<chrono::Utc> = document["models"][0]["due_by"].as_str().unwrap().parse().unwrap();
+    assert_eq!(due, deadline, "the receipt's date is the deadline the pipeline is held to");
     let page = portal_page(&app, &g, &format!("/portal/deletions/{deletion}")).await;
     assert!(page.contains("<strong>asr 1</strong>: to be retrained without it or destroyed by"), "{page}");
     let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();

@@ -11,7 +11,7 @@ use kidvault_service::datasets::{FlaggedModel, Manifest};
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{path_id, ApiBytes, ApiPath, StaffAuth};
+use crate::extract::{path_id, ApiBytes, ApiPath, Permitted};
 use crate::AppState;
 
 fn signature(headers: &HeaderMap) -> Result<&str, ApiError> {
@@ -280,7 +280,10 @@ pub(crate) async fn resolve(
 /// their deadlines (admin).
 #[utoipa::path(get, path = "/api/v1/admin/model-flags", tag = "training", security(("staff" = [])),
     responses((status = 200, body = [ModelView]), (status = 403, body = ErrorBody)))]
-pub(crate) async fn flagged(State(state): State<AppState>, StaffAuth(s): StaffAuth) -> ApiResult<Json<Vec<ModelView>>> {
+pub(crate) async fn flagged(
+    State(state): State<AppState>,
+    Permitted(s): Permitted<kidvault_service::staff::ManageProcessors>,
+) -> ApiResult<Json<Vec<ModelView>>> {
     let now = Utc::now();
     Ok(Json(state.vault.flagged_models(&s).await?.into_iter().map(|m| ModelView::new(m, now)).collect()))
 }

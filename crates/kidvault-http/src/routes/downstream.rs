@@ -12,8 +12,9 @@ use kidvault_service::downstream::{NewProcessor, ProcessorRecord, TaskRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{path_id, ApiBytes, ApiJson, StaffAuth};
+use crate::extract::{path_id, ApiBytes, ApiJson, Permitted};
 use crate::AppState;
+use kidvault_service::staff::ManageProcessors;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -70,7 +71,7 @@ pub(crate) struct RegisteredProcessor {
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn register(
     State(state): State<AppState>,
-    StaffAuth(s): StaffAuth,
+    Permitted(s): Permitted<ManageProcessors>,
     ApiJson(req): ApiJson<ProcessorRequest>,
 ) -> ApiResult<(StatusCode, Json<RegisteredProcessor>)> {
     let req = NewProcessor { name: req.name, url: req.url, purpose: req.purpose, categories: req.categories };
@@ -83,7 +84,7 @@ pub(crate) async fn register(
     responses((status = 200, body = [ProcessorView]), (status = 403, body = ErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
-    StaffAuth(s): StaffAuth,
+    Permitted(s): Permitted<ManageProcessors>,
 ) -> ApiResult<Json<Vec<ProcessorView>>> {
     Ok(Json(state.vault.processors(&s).await?.into_iter().map(Into::into).collect()))
 }
@@ -94,7 +95,7 @@ pub(crate) async fn list(
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn disable(
     State(state): State<AppState>,
-    StaffAuth(s): StaffAuth,
+    Permitted(s): Permitted<ManageProcessors>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     state.vault.disable_processor(&s, path_id(&id)?, Utc::now()).await?;
@@ -147,7 +148,7 @@ impl TaskView {
     responses((status = 200, body = [TaskView]), (status = 403, body = ErrorBody)))]
 pub(crate) async fn open_tasks(
     State(state): State<AppState>,
-    StaffAuth(s): StaffAuth,
+    Permitted(s): Permitted<ManageProcessors>,
 ) -> ApiResult<Json<Vec<TaskView>>> {
     let now = Utc::now();
     Ok(Json(state.vault.open_tasks(&s).await?.into_iter().map(|t| TaskView::new(t, now)).collect()))

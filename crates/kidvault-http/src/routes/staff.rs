@@ -14,12 +14,12 @@ use chrono::{DateTime, Utc};
 use kidvault_domain::ids::{ChildId, DenialId, GuardianId, ReviewId, StaffId, SupportGrantId};
 use kidvault_domain::staff::StaffRole;
 use kidvault_service::principal::StaffRequest;
-use kidvault_service::staff::{AccessDenial, AccessReview, SupportGrant};
+use kidvault_service::staff::{AccessDenial, AccessReview, ManageProcessors, ReviewAccess, SupportGrant};
 use serde::{Deserialize, Serialize};
 
 use super::items::{ItemPageDto, ListQuery};
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{path_id, ApiJson, ApiPath, ApiQuery, GuardianAuth, StaffAuth};
+use crate::extract::{path_id, ApiJson, ApiPath, ApiQuery, GuardianAuth, Permitted, StaffAuth};
 use crate::AppState;
 
 /// Why a staff member asks: read from the request's headers.
@@ -195,7 +195,7 @@ pub(crate) struct ReviewsQuery {
         (status = 422, body = ErrorBody)))]
 pub(crate) async fn reviews(
     State(state): State<AppState>,
-    StaffAuth(s): StaffAuth,
+    Permitted(s): Permitted<ReviewAccess>,
     ApiQuery(q): ApiQuery<ReviewsQuery>,
 ) -> ApiResult<Json<Vec<ReviewDto>>> {
     let reviews = state.vault.access_reviews(&s, q.open.unwrap_or(true)).await?;
@@ -219,7 +219,7 @@ pub(crate) struct Decision {
         (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn decide(
     State(state): State<AppState>,
-    StaffAuth(s): StaffAuth,
+    Permitted(s): Permitted<ReviewAccess>,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Decision>,
 ) -> ApiResult<Json<ReviewDto>> {
@@ -268,7 +268,10 @@ impl From<AccessDenial> for DenialDto {
 /// Staff requests the access policy refused (the privacy officer's; never shown to parents).
 #[utoipa::path(get, path = "/api/v1/privacy/denials", tag = "staff", security(("staff" = [])),
     responses((status = 200, body = DenialsDto), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub(crate) async fn denials(State(state): State<AppState>, StaffAuth(s): StaffAuth) -> ApiResult<Json<DenialsDto>> {
+pub(crate) async fn denials(
+    State(state): State<AppState>,
+    Permitted(s): Permitted<ReviewAccess>,
+) -> ApiResult<Json<DenialsDto>> {
     let (denials, total) = state.vault.access_denials(&s, 200).await?;
     Ok(Json(DenialsDto { total, denials: denials.into_iter().map(Into::into).collect() }))
 }
@@ -286,7 +289,7 @@ pub(crate) struct PolicyDto {
         (status = 422, body = ErrorBody)))]
 pub(crate) async fn reload_policy(
     State(state): State<AppState>,
-    StaffAuth(s): StaffAuth,
+    Permitted(s): Permitted<ManageProcessors>,
 ) -> ApiResult<Json<PolicyDto>> {
     let digest = state.vault.reload_policy_as(&s, Utc::now()).await?;
     Ok(Json(PolicyDto { digest }))
