@@ -177,6 +177,24 @@ impl Vault {
         self.access_policy.read().map(|p| Arc::clone(&p)).unwrap_or_else(|p| Arc::clone(&p.into_inner()))
     }
 
+    /// Records the policy in force at start as a `policy.changed` entry when it
+    /// is not the one the ledger last recorded (a policy edited while the server
+    /// was down is a change like any other). Returns whether it recorded one.
+    pub async fn record_policy_in_force(&self, now: Timestamp) -> Result<bool> {
+        let digest = self.access_policy().digest().to_owned();
+        let last = self.store.latest_global_entry(EntryKind::PolicyChanged).await?;
+        let recorded = last
+            .and_then(|e| kidvault_ledger::entry::Entry::from_canonical(&e.body).ok())
+            .and_then(|e| e.hashes.get("policy").cloned());
+        if recorded.as_deref() == Some(digest.as_str()) {
+            return Ok(false);
+        }
+        let mut entry = crate::ledger::global_entry(EntryKind::PolicyChanged, now, "operator:start");
+        entry.hashes.insert("policy".into(), digest);
+        self.store.append_entries(&[entry]).await?;
+        Ok(true)
+    }
+
     /// Replaces the access policy (a reload); records the change in the ledger
     /// when its text differs. Returns the digest in force.
     pub async fn set_access_policy(&self, policy: AccessPolicy, actor: &str, now: Timestamp) -> Result<String> {

@@ -85,6 +85,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn append_entries(&self, entries: &[NewEntry]) -> Result<Vec<u64>>;
     async fn ledger_size(&self) -> Result<u64>;
     async fn ledger_entry(&self, index: u64) -> Result<Option<StoredEntry>>;
+    /// The latest entry of `kind` about the deployment itself (no household).
+    async fn latest_global_entry(&self, kind: EntryKind) -> Result<Option<StoredEntry>>;
     /// Entries about a child, oldest first, optionally of one kind.
     async fn child_entries(&self, child: ChildId, kind: Option<EntryKind>) -> Result<Vec<StoredEntry>>;
     /// The root of the first `size` entries.

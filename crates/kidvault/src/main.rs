@@ -434,6 +434,9 @@ async fn main() -> anyhow::Result<()> {
             // Before any background work: a data store and keys of different
             // deployments, or a forked ledger, must not run a single deletion step.
             vault.prepare().await?;
+            if vault.record_policy_in_force(chrono::Utc::now()).await? {
+                tracing::info!(digest = %vault.access_policy().digest(), "recorded the staff access policy in force");
+            }
             app::set_space_reserve(&cfg, &vault)?;
             let listener =
                 tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;

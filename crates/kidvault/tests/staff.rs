@@ -281,6 +281,20 @@ async fn staff_sign_in_needs_both_factors_once_and_a_disabled_account_is_out_at_
     assert!(String::from_utf8_lossy(&out.stderr).contains("trust_and_safety"), "names the roles");
 }
 
+/// The `policy.changed` entries of the ledger: (actor, policy digest), in order.
+async fn policy_changes(app: &TestApp, auditor: &str) -> Vec<(String, String)> {
+    let note = app.http.get(app.url("/ledger/checkpoint")).send().await.unwrap().text().await.unwrap();
+    let size: u64 = note.lines().nth(1).unwrap().parse().unwrap();
+    let mut changes = Vec::new();
+    for i in 0..size {
+        let (_, e) = app.get(&format!("/ledger/entries/{i}"), auditor).await;
+        if e["kind"] == "policy.changed" {
+            changes.push((e["actor"].as_str().unwrap().to_owned(), e["hashes"]["policy"].as_str().unwrap().to_owned()));
+        }
+    }
+    changes
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_change_takes_effect_without_restart_is_logged_and_a_bad_one_is_refused_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -361,18 +375,25 @@ async fn a_policy_change_takes_effect_without_restart_is_logged_and_a_bad_one_is
     assert!(back, "SIGHUP reloaded the policy");
 
     // Each change is an entry anyone can verify, naming the policy's digest.
-    let note = app.http.get(app.url("/ledger/checkpoint")).send().await.unwrap().text().await.unwrap();
-    let size: u64 = note.lines().nth(1).unwrap().parse().unwrap();
-    let mut changes = Vec::new();
-    for i in 0..size {
-        let (_, e) = app.get(&format!("/ledger/entries/{i}"), &auditor).await;
-        if e["kind"] == "policy.changed" {
-            changes.push((e["actor"].as_str().unwrap().to_owned(), e["hashes"]["policy"].as_str().unwrap().to_owned()));
-        }
-    }
-    assert_eq!(changes.len(), 2, "{changes:?}");
-    assert!(changes[0].0.starts_with("staff:admin:") && changes[0].1 == digest, "{changes:?}");
-    assert_eq!(changes[1].0, "operator:sighup");
+    let changes = policy_changes(&app, &auditor).await;
+    // The policy in force at start, the admin's reload, the operator's SIGHUP.
+    assert_eq!(changes.len(), 3, "{changes:?}");
+    assert_eq!(changes[0].0, "operator:start");
+    assert!(changes[1].0.starts_with("staff:admin:") && changes[1].1 == digest, "{changes:?}");
+    assert_eq!((changes[2].0.as_str(), &changes[2].1), ("operator:sighup", &changes[0].1), "the shipped policy again");
+
+    // A restart with the same policy records nothing; one edited while down is recorded at start.
+    terminate(&mut p);
+    let mut p = run_binary_with(dir.path(), &[], &env);
+    let app = TestApp::attach(&p.base, tempfile::tempdir().unwrap());
+    let auditor = staff(&app, dir.path(), "auditor").await;
+    assert_eq!(policy_changes(&app, &auditor).await.len(), 3);
+    terminate(&mut p);
+    std::fs::write(&policy, &narrower).unwrap();
+    let mut p = run_binary_with(dir.path(), &[], &env);
+    let app = TestApp::attach(&p.base, tempfile::tempdir().unwrap());
+    let auditor = staff(&app, dir.path(), "auditor").await;
+    assert_eq!(policy_changes(&app, &auditor).await.len(), 4);
     let _ = g;
     terminate(&mut p);
 }

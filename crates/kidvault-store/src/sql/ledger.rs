@@ -244,6 +244,17 @@ pub fn entry(tx: &mut dyn Tx, index: u64) -> R<Option<StoredEntry>> {
     tx.opt("SELECT idx, kind, household, child, body FROM ledger_entries WHERE idx = ?1", p![index], entry_row)
 }
 
+/// The latest entry of `kind` about no household (the deployment's own: a
+/// policy change, a rollback).
+pub fn latest_global(tx: &mut dyn Tx, kind: EntryKind) -> R<Option<StoredEntry>> {
+    tx.opt(
+        "SELECT idx, kind, household, child, body FROM ledger_entries
+         WHERE child IS NULL AND household IS NULL AND kind = ?1 ORDER BY idx DESC LIMIT 1",
+        p![kind.as_str()],
+        entry_row,
+    )
+}
+
 /// A child's entries (of one kind, or all), in log order.
 pub fn child_entries(tx: &mut dyn Tx, child: ChildId, kind: Option<EntryKind>) -> R<Vec<StoredEntry>> {
     let child = child.to_string();

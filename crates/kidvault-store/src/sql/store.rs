@@ -278,6 +278,10 @@ impl<B: StoreBackend> Store for B {
         StoreBackend::ledger_entry(self, index).await
     }
 
+    async fn latest_global_entry(&self, kind: EntryKind) -> Result<Option<StoredEntry>> {
+        self.read(move |tx| ledger::latest_global(tx, kind)).await
+    }
+
     async fn child_entries(&self, child: ChildId, kind: Option<EntryKind>) -> Result<Vec<StoredEntry>> {
         self.read(move |tx| ledger::child_entries(tx, child, kind)).await
     }
