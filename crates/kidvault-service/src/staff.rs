@@ -252,7 +252,34 @@ impl Vault {
     }
 
     /// Signs a staff member in with both factors; returns a short-lived session.
-    pub async fn staff_sign_in(&self, key: &str, code: &str, now: Timestamp) -> Result<StaffToken> {
+    /// Failures are limited like guardians' (per key, per key and address, per
+    /// address): a stolen key cannot be used to guess the code.
+    pub async fn staff_sign_in(
+        &self,
+        key: &str,
+        code: &str,
+        from: Option<std::net::IpAddr>,
+        now: Timestamp,
+    ) -> Result<StaffToken> {
+        let limits = &self.config.sign_in_limits;
+        let account = format!("staff-key:{}", hex::encode(token_hash(key)));
+        if let Some(retry_after) = crate::ratelimit::check(&*self.store, limits, &account, from, now).await? {
+            return Err(ServiceError::RateLimited { retry_after, reason: "too many failed attempts" });
+        }
+        match self.staff_session_for(key, code, now).await {
+            Ok(token) => {
+                crate::ratelimit::succeeded(&*self.store, &account, from).await?;
+                Ok(token)
+            }
+            Err(e @ ServiceError::Unauthenticated(_)) => {
+                crate::ratelimit::failed(&*self.store, limits, &account, from, now).await?;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn staff_session_for(&self, key: &str, code: &str, now: Timestamp) -> Result<StaffToken> {
         let bad = || ServiceError::Unauthenticated("the sign-in key or the code is not right".into());
         if !key.starts_with(STAFF_KEY_PREFIX) {
             return Err(bad());

@@ -276,6 +276,14 @@ async fn staff_sign_in_needs_both_factors_once_and_a_disabled_account_is_out_at_
     assert_eq!(s, StatusCode::UNAUTHORIZED, "disabling ends every session");
     let (s, _) = staff_sign_in(&app, &e, 1).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "and no sign-in");
+    // A stolen key is no use for guessing codes: failures are limited per key.
+    let other = enrol_staff(&root, "support");
+    for _ in 0..5 {
+        let (s, _) = app.post("/staff/sign-in", None, json!({"key": other["key"], "code": "000000"})).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let (s, b) = staff_sign_in(&app, &other, 0).await;
+    assert_eq!((s, code(&b)), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"), "even the right code waits: {b}");
     let out = kidvault_on(&root, &["admin", "create", "--role", "root"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("trust_and_safety"), "names the roles");

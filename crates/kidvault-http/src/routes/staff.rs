@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::items::{ItemPageDto, ListQuery};
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{path_id, ApiJson, ApiPath, ApiQuery, GuardianAuth, Permitted, StaffAuth};
+use crate::extract::{path_id, ApiJson, ApiPath, ApiQuery, ClientAddr, GuardianAuth, Permitted, StaffAuth};
 use crate::AppState;
 
 /// Why a staff member asks: read from the request's headers.
@@ -52,12 +52,14 @@ pub(crate) struct StaffSessionDto {
 /// Staff sign-in: both factors, every time; a short-lived session.
 #[utoipa::path(post, path = "/api/v1/staff/sign-in", tag = "staff", request_body = StaffSignIn,
     responses((status = 200, body = StaffSessionDto), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 pub(crate) async fn sign_in(
     State(state): State<AppState>,
+    ClientAddr(from): ClientAddr,
     ApiJson(body): ApiJson<StaffSignIn>,
 ) -> ApiResult<Json<StaffSessionDto>> {
-    let t = state.vault.staff_sign_in(&body.key, &body.code, Utc::now()).await?;
+    let t = state.vault.staff_sign_in(&body.key, &body.code, from, Utc::now()).await?;
     Ok(Json(StaffSessionDto { token: t.token, expires_at: t.expires_at, role: t.role }))
 }
 

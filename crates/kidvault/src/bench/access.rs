@@ -80,7 +80,7 @@ pub async fn access(opts: AccessOpts) -> anyhow::Result<Value> {
         kidvault_crypto::totp::base32_decode(&enrolment.totp_secret).ok_or_else(|| anyhow::anyhow!("secret"))?;
     let step = kidvault_crypto::totp::step_at(now.timestamp());
     let code = format!("{:06}", kidvault_crypto::totp::hotp(&secret, step as u64, 6));
-    let session = vault.staff_sign_in(&enrolment.key, &code, now).await?;
+    let session = vault.staff_sign_in(&enrolment.key, &code, None, now).await?;
     let staff = Arc::new(vault.authenticate_staff(&session.token, now).await?);
     let req = StaffRequest { purpose: Some("support_ticket".into()), ticket: "4821".into(), break_glass: None };
 
