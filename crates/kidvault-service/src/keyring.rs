@@ -104,6 +104,14 @@ impl KeyRing {
     }
 
     /// The child's key at `epoch`; `NotFound` if that epoch was destroyed.
+    /// The child's current key, or `None` once its keys are destroyed.
+    pub async fn current_if_any(&self, child: ChildId) -> Result<Option<ChildKey>> {
+        match self.keystore.latest_child_key(child).await? {
+            None => Ok(None),
+            Some((epoch, wrapped)) => self.unwrap_and_remember(child, epoch, &wrapped).map(Some),
+        }
+    }
+
     pub async fn at_epoch(&self, child: ChildId, epoch: u32) -> Result<ChildKey> {
         if let Some(k) = self.cached(child, epoch) {
             return Ok(k);

@@ -233,6 +233,10 @@ impl Vault {
         if moved > 0 {
             tracing::info!(moved, "moved item data keys from the data store to the keystore");
         }
+        let sealed = self.seal_plain_justifications().await?;
+        if sealed > 0 {
+            tracing::info!(sealed, "sealed break-glass justifications under their children's keys");
+        }
         Ok(moved)
     }
 

@@ -24,8 +24,8 @@ use kidvault_domain::notice::{NewNotice, NoticeKind};
 use kidvault_domain::staff::{AccessPurpose, StaffRole};
 use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::{EntryKind, NewEntry};
-use kidvault_store::StaffSessionRecord;
 pub use kidvault_store::{AccessDenial, AccessReview, StaffRecord, SupportGrant};
+use kidvault_store::{Sealed, StaffSessionRecord};
 
 use crate::access::Grant;
 use crate::access_policy::{AccessFacts, AccessPolicy, StaffAction};
@@ -37,6 +37,14 @@ use crate::{Result, ServiceError, Vault};
 /// The longest a guardian's support grant may last, and its default.
 pub const MAX_GRANT_HOURS: u32 = 7 * 24;
 pub const DEFAULT_GRANT_HOURS: u32 = 24;
+/// A break-glass review as the privacy officer reads it.
+#[derive(Clone, Debug)]
+pub struct OpenedReview {
+    pub review: AccessReview,
+    /// What the staff member wrote; `None` once the child's data is deleted.
+    pub justification: Option<String>,
+}
+
 /// The longest justification a break-glass request may carry.
 const MAX_JUSTIFICATION: usize = 2000;
 
@@ -449,8 +457,12 @@ impl Vault {
         now: Timestamp,
     ) -> Result<()> {
         let basis = grant.staff.as_ref().ok_or_else(|| ServiceError::Internal("break-glass without staff".into()))?;
+        let id = ReviewId::generate(now);
+        // What the staff member wrote may describe the child: sealed under the
+        // child's key, it is shredded with the child's data.
+        let sealed = self.seal(grant, id.as_bytes(), justification.as_bytes()).await?;
         let review = AccessReview {
-            id: ReviewId::generate(now),
+            id,
             staff_id: basis.staff_id,
             role: basis.role,
             child_id: grant.child_id(),
@@ -460,7 +472,7 @@ impl Vault {
             },
             purpose: basis.purpose.as_str().into(),
             ticket: basis.ticket.clone(),
-            justification: justification.to_owned(),
+            justification: Some(sealed),
             ledger_index: 0,
             created_at: now,
             decided_at: None,
@@ -539,9 +551,51 @@ impl Vault {
         Ok((record.meta.kind.spec().media_type, Bytes::from(bytes)))
     }
 
-    /// Break-glass reviews for the privacy officer (`open`: undecided only).
-    pub async fn access_reviews(&self, _: &Permit<ReviewAccess>, open: bool) -> Result<Vec<AccessReview>> {
-        Ok(self.store.access_reviews(open, 500).await?)
+    /// Break-glass reviews for the privacy officer (`open`: undecided only),
+    /// each with its justification opened.
+    pub async fn access_reviews(&self, _: &Permit<ReviewAccess>, open: bool) -> Result<Vec<OpenedReview>> {
+        let mut out = Vec::new();
+        for review in self.store.access_reviews(open, 500).await? {
+            out.push(self.open_review(review).await?);
+        }
+        Ok(out)
+    }
+
+    /// A review with its justification in words (`None` once the child's keys
+    /// are destroyed). Not an access record: the text is the staff member's own.
+    async fn open_review(&self, review: AccessReview) -> Result<OpenedReview> {
+        let justification = match &review.justification {
+            None => None,
+            Some(sealed) => match self.keys.open(review.child_id, review.id.as_bytes(), sealed).await {
+                Ok(text) => Some(String::from_utf8_lossy(&text).into_owned()),
+                Err(ServiceError::NotFound) => None,
+                Err(e) => return Err(e),
+            },
+        };
+        Ok(OpenedReview { review, justification })
+    }
+
+    /// Seals justifications an earlier version stored in plaintext (at start);
+    /// returns how many. A child without keys (being deleted) loses the text.
+    pub async fn seal_plain_justifications(&self) -> Result<u64> {
+        let mut done = 0;
+        loop {
+            let batch = self.store.plain_justifications(100).await?;
+            if batch.is_empty() {
+                return Ok(done);
+            }
+            for (id, child, text) in batch {
+                let sealed = match self.keys.current_if_any(child).await? {
+                    None => None,
+                    Some(key) => {
+                        let (wrapped_key, ciphertext) = key.seal_new(id.as_bytes(), text.as_bytes())?;
+                        Some(Sealed { epoch: key.epoch(), wrapped_key, ciphertext })
+                    }
+                };
+                self.store.seal_justification(id, sealed.as_ref()).await?;
+                done += 1;
+            }
+        }
     }
 
     /// Closes a review: `justified` or `not_justified`, with a note. The
@@ -553,7 +607,7 @@ impl Vault {
         justified: bool,
         note: &str,
         now: Timestamp,
-    ) -> Result<AccessReview> {
+    ) -> Result<OpenedReview> {
         let s = &p.staff;
         let note = note.trim();
         if note.is_empty() || note.chars().count() > MAX_JUSTIFICATION {
@@ -585,7 +639,7 @@ impl Vault {
                 message: "this review is already decided".into(),
             });
         }
-        Ok(decided)
+        self.open_review(decided).await
     }
 
     /// The latest refused staff requests and how many there have been.
@@ -596,9 +650,7 @@ impl Vault {
     /// How many staff requests have been refused, ever, and how many
     /// break-glass reviews are open (for `/metrics`).
     pub async fn staff_access_counts(&self) -> Result<(u64, u64)> {
-        let denied = self.store.access_denials(1).await?.1;
-        let open = self.store.access_reviews(true, 10_000).await?.len() as u64;
-        Ok((denied, open))
+        Ok(self.store.staff_access_counts().await?)
     }
 
     /// A guardian lets support see one child's data for `hours` (1 to 168).

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/store_0004_disclosures.sql")),
     (5, include_str!("../migrations/store_0005_datasets.sql")),
     (6, include_str!("../migrations/store_0006_staff_access.sql")),
+    (7, include_str!("../migrations/store_0007_sealed_justification.sql")),
 ];
 
 /// The data store on a PostgreSQL database (schema `public`).

@@ -16,7 +16,8 @@ use crate::Result;
 /// register of what left kidvault (which processor received which item, and the
 /// task that told it to delete it), and the lineage of training datasets and the
 /// models flagged for what was deleted (ids only), and staff accesses to review
-/// or refused (ids, roles, tickets; the justification is cleared with the child).
+/// or refused (ids, roles, tickets; the justification is sealed under the
+/// child's key and cleared with the child).
 pub const PROOF_TABLES: [&str; 14] = [
     "ledger_entries",
     "ledger_nodes",

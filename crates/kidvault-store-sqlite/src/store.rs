@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/store_0011_disclosures.sql")),
     (12, include_str!("../migrations/store_0012_datasets.sql")),
     (13, include_str!("../migrations/store_0013_staff_access.sql")),
+    (14, include_str!("../migrations/store_0014_sealed_justification.sql")),
 ];
 
 /// The embedded data store: one SQLite file.

@@ -1605,7 +1605,7 @@ pub async fn support_grants_one_at_a_time_break_glass_and_reviews_commit_with_th
         action: "read_content".into(),
         purpose: "safety_report".into(),
         ticket: "SR-1".into(),
-        justification: "the child said something worrying".into(),
+        justification: Some(sealed(7)),
         ledger_index: 0,
         created_at: t(3),
         decided_at: None,
@@ -1618,7 +1618,10 @@ pub async fn support_grants_one_at_a_time_break_glass_and_reviews_commit_with_th
     let open = store.access_reviews(true, 10).await.unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!((open[0].ledger_index, open[0].ticket.as_str()), (index, "SR-1"));
+    assert_eq!(open[0].justification, review.justification, "the sealed justification is kept as given");
+    assert!(store.plain_justifications(10).await.unwrap().is_empty(), "nothing is stored in plaintext");
     assert_eq!(store.notices_for(g.guardian.id, 10).await.unwrap()[0].kind, NoticeKind::StaffAccess);
+    assert_eq!(store.staff_access_counts().await.unwrap(), (0, 1));
     let decided = AccessReview {
         decided_at: Some(t(4)),
         decided_by: Some(staff.id),
@@ -1629,6 +1632,7 @@ pub async fn support_grants_one_at_a_time_break_glass_and_reviews_commit_with_th
     assert!(store.decide_review(&decided, Some(&entry(EntryKind::AccessReviewed, c.child.id))).await.unwrap());
     assert!(!store.decide_review(&decided, None).await.unwrap(), "a review is closed once");
     assert!(store.access_reviews(true, 10).await.unwrap().is_empty());
+    assert_eq!(store.staff_access_counts().await.unwrap(), (0, 0));
     assert_eq!(store.access_review(review.id).await.unwrap().unwrap().decision.as_deref(), Some("justified"));
 
     let denial = AccessDenial {
@@ -1645,6 +1649,7 @@ pub async fn support_grants_one_at_a_time_break_glass_and_reviews_commit_with_th
     store.record_denial(&denial).await.unwrap();
     let (denials, total) = store.access_denials(10).await.unwrap();
     assert_eq!((denials, total), (vec![denial], 1));
+    assert_eq!(store.staff_access_counts().await.unwrap(), (1, 0));
 
     // Deleting the child removes its grants and what staff wrote about it.
     let del = deletion(hh, c.child.id, DeletionScope::Child);
@@ -1653,5 +1658,5 @@ pub async fn support_grants_one_at_a_time_break_glass_and_reviews_commit_with_th
     store.set_deletion_step(del.id, DeletionStep::Rotated, t(6)).await.unwrap();
     store.purge_deletion(del.id, t(6)).await.unwrap();
     assert!(store.support_grants(c.child.id, 10).await.unwrap().is_empty());
-    assert_eq!(store.access_review(review.id).await.unwrap().unwrap().justification, "");
+    assert_eq!(store.access_review(review.id).await.unwrap().unwrap().justification, None);
 }

@@ -219,7 +219,10 @@ pub struct AccessReview {
     pub action: String,
     pub purpose: String,
     pub ticket: String,
-    pub justification: String,
+    /// What the staff member wrote, sealed under the child's key (its data key
+    /// wrapped beside it, bound to the review's id); `None` once the child's
+    /// data is deleted.
+    pub justification: Option<Sealed>,
     /// The ledger entry that records the access.
     pub ledger_index: u64,
     pub created_at: Timestamp,

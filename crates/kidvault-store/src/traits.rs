@@ -193,6 +193,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn record_denial(&self, denial: &AccessDenial) -> Result<()>;
     /// The latest refusals, newest first, and the total ever.
     async fn access_denials(&self, limit: u32) -> Result<(Vec<AccessDenial>, u64)>;
+    /// How many staff requests have been refused, ever, and how many reviews are open.
+    async fn staff_access_counts(&self) -> Result<(u64, u64)>;
+    /// Justifications stored in plaintext by an earlier version, oldest first:
+    /// review, child and text.
+    async fn plain_justifications(&self, limit: u32) -> Result<Vec<(ReviewId, ChildId, String)>>;
+    /// Replaces a plaintext justification with its sealed form (`None`: the
+    /// child's keys are gone, the text is dropped).
+    async fn seal_justification(&self, id: ReviewId, sealed: Option<&Sealed>) -> Result<()>;
 
     /// Registers a processor. `Conflict` if the name is taken.
     async fn create_processor(&self, processor: &ProcessorRecord) -> Result<()>;

@@ -245,6 +245,64 @@ async fn break_glass_tells_the_guardians_and_waits_for_the_privacy_officer() {
     let entries = log["entries"].as_array().or(log.as_array()).unwrap();
     let reviewed = entries.iter().find(|e| e["kind"] == "access.reviewed").expect("an access.reviewed entry");
     assert_eq!(reviewed["detail"]["decision"], "not_justified");
+    // And on the "Who has seen" page, in words, as the notice promised.
+    let seen = portal_page(&app, &g, &format!("/portal/children/{child}/seen")).await;
+    assert!(seen.contains("The privacy officer reviewed it and found it was not justified."), "{seen}");
+
+    // What the staff member wrote may describe the child: it is sealed under the
+    // child's key, so no file of the deployment holds it in words...
+    assert_eq!(files_holding(&root, b"parent on the phone"), Vec::<String>::new());
+    // ...and once the child's data is deleted, nobody can read it again.
+    let (s, d) = app.delete(&format!("/children/{child}"), &g).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{d}");
+    await_deletion(&app, &g, d["deletion_id"].as_str().unwrap()).await;
+    let (_, all) = app.get("/privacy/reviews?open=false", &officer).await;
+    let all = all.as_array().unwrap();
+    assert_eq!((all.len(), &all[0]["justification"]), (1, &Value::Null), "{all:?}");
+    assert_eq!(all[0]["decision"], "not_justified", "the review itself outlives the child's data");
+}
+
+/// The deployment's files (under `root`) whose bytes contain `needle`.
+fn files_holding(root: &std::path::Path, needle: &[u8]) -> Vec<String> {
+    walk(root)
+        .into_iter()
+        .filter(|f| std::fs::read(f).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)))
+        .map(|f| f.display().to_string())
+        .collect()
+}
+
+/// A review written by a version that stored the justification in words is
+/// sealed under the child's key when the server next starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_justification_stored_in_words_by_an_earlier_version_is_sealed_at_start() {
+    let app = spawn_app().await;
+    let (_, child, device) = household(&app, "legacy@example.org").await;
+    let item = words(&app, &child, &device, "hello").await;
+    let root = app.dir.path().to_owned();
+    let support = staff(&app, &root, "support").await;
+    let content = format!("/staff/items/{item}/content");
+    let (s, _) = staff_get(&app, &content, &support, Some("support_ticket"), "T-1", Some("urgent call")).await;
+    assert_eq!(s, StatusCode::OK);
+    let dir = app.stop().await;
+
+    // As the earlier version left it: the text in the plaintext column, nothing sealed.
+    let run = |sql: &str| match database_of(&root) {
+        Some(url) => kidvault_store_postgres::testing::execute(&url, sql),
+        None => rusqlite::Connection::open(root.join("data/kidvault.db")).unwrap().execute(sql, []).unwrap() as u64,
+    };
+    let legacy = "UPDATE access_reviews SET justification = 'the mother called about the words', \
+                  justification_epoch = NULL, justification_key = NULL, justification_sealed = NULL";
+    assert_eq!(run(legacy), 1);
+
+    let app = start(dir).await;
+    app.vault.as_ref().unwrap().prepare().await.unwrap();
+    let officer = staff(&app, &root, "privacy_officer").await;
+    let (s, open) = app.get("/privacy/reviews", &officer).await;
+    assert_eq!(s, StatusCode::OK, "{open}");
+    assert_eq!(open[0]["justification"], "the mother called about the words", "{open}");
+    let sealed =
+        "UPDATE access_reviews SET ticket = ticket WHERE justification = '' AND justification_sealed IS NOT NULL";
+    assert_eq!(run(sealed), 1, "the words are sealed and the plaintext column emptied");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

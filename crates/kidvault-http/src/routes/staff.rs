@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use kidvault_domain::ids::{ChildId, DenialId, GuardianId, ReviewId, StaffId, SupportGrantId};
 use kidvault_domain::staff::StaffRole;
 use kidvault_service::principal::StaffRequest;
-use kidvault_service::staff::{AccessDenial, AccessReview, ManageProcessors, ReviewAccess, SupportGrant};
+use kidvault_service::staff::{AccessDenial, ManageProcessors, OpenedReview, ReviewAccess, SupportGrant};
 use serde::{Deserialize, Serialize};
 
 use super::items::{ItemPageDto, ListQuery};
@@ -150,8 +150,8 @@ pub(crate) struct ReviewDto {
     action: String,
     purpose: String,
     ticket: String,
-    /// Empty once the child's data has been deleted.
-    justification: String,
+    /// What the staff member wrote; null once the child's data has been deleted.
+    justification: Option<String>,
     /// The ledger entry recording the access.
     ledger_index: u64,
     created_at: DateTime<Utc>,
@@ -162,8 +162,9 @@ pub(crate) struct ReviewDto {
     note: Option<String>,
 }
 
-impl From<AccessReview> for ReviewDto {
-    fn from(r: AccessReview) -> Self {
+impl From<OpenedReview> for ReviewDto {
+    fn from(o: OpenedReview) -> Self {
+        let r = o.review;
         Self {
             review_id: r.id,
             staff_id: r.staff_id,
@@ -172,7 +173,7 @@ impl From<AccessReview> for ReviewDto {
             action: r.action,
             purpose: r.purpose,
             ticket: r.ticket,
-            justification: r.justification,
+            justification: o.justification,
             ledger_index: r.ledger_index,
             created_at: r.created_at,
             decided_at: r.decided_at,

@@ -253,7 +253,9 @@ pub fn purge(tx: &mut dyn Tx, id: DeletionId, at: Timestamp) -> R<()> {
             "DELETE FROM support_grants WHERE child_id = ?1",
             // The review of a break-glass access outlives the child's data; what
             // the staff member wrote about the child does not.
-            "UPDATE access_reviews SET justification = '' WHERE child_id = ?1",
+            "UPDATE access_reviews SET justification = '', justification_epoch = NULL, justification_key = NULL,
+                 justification_sealed = NULL, note = CASE WHEN note IS NULL THEN NULL ELSE '' END
+             WHERE child_id = ?1",
             "DELETE FROM children WHERE id = ?1",
         ] {
             tx.exec(sql, p![d.child_id])?;

@@ -11,7 +11,7 @@ use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::NewEntry;
 
 use super::{conflict_if_unique, outbox, Row, Tx, R};
-use crate::model::{AccessDenial, AccessReview, StaffRecord, StaffSessionRecord, SupportGrant};
+use crate::model::{AccessDenial, AccessReview, Sealed, StaffRecord, StaffSessionRecord, SupportGrant};
 use crate::{p, StoreError};
 
 const STAFF_COLS: &str = "id, role, name, token_hash, totp_wrapped, last_step, created_at, disabled_at";
@@ -137,8 +137,9 @@ pub fn support_grants(tx: &mut dyn Tx, child: ChildId, limit: u32) -> R<Vec<Supp
     tx.rows(&sql, p![child, limit], grant_row)
 }
 
-const REVIEW_COLS: &str = "id, staff_id, role, child_id, action, purpose, ticket, justification, ledger_index, \
-                           created_at, decided_at, decided_by, decision, note";
+const REVIEW_COLS: &str = "id, staff_id, role, child_id, action, purpose, ticket, justification_epoch, \
+                           justification_key, justification_sealed, ledger_index, created_at, decided_at, decided_by, \
+                           decision, note";
 
 fn review_row(r: &dyn Row) -> R<AccessReview> {
     Ok(AccessReview {
@@ -149,7 +150,14 @@ fn review_row(r: &dyn Row) -> R<AccessReview> {
         action: r.string("action")?,
         purpose: r.string("purpose")?,
         ticket: r.string("ticket")?,
-        justification: r.string("justification")?,
+        justification: match (r.int("justification_epoch")?, r.bytes("justification_key")?) {
+            (Some(_), Some(wrapped_key)) => Some(Sealed {
+                epoch: r.epoch("justification_epoch")?,
+                wrapped_key,
+                ciphertext: r.blob("justification_sealed")?,
+            }),
+            _ => None,
+        },
         ledger_index: u64::try_from(r.i64("ledger_index")?).unwrap_or_default(),
         created_at: r.ts("created_at")?,
         decided_at: r.opt_ts("decided_at")?,
@@ -171,7 +179,8 @@ pub fn break_glass(
     let index = tx.append_ledger(std::slice::from_ref(entry))?[0];
     tx.exec(
         &format!(
-            "INSERT INTO access_reviews ({REVIEW_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, NULL, NULL, NULL)"
+            "INSERT INTO access_reviews ({REVIEW_COLS}, justification)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, NULL, NULL, NULL, '')"
         ),
         p![
             review.id,
@@ -181,7 +190,9 @@ pub fn break_glass(
             &review.action,
             &review.purpose,
             &review.ticket,
-            &review.justification,
+            review.justification.as_ref().map(|s| i64::from(s.epoch)),
+            review.justification.as_ref().map(|s| &s.wrapped_key),
+            review.justification.as_ref().map(|s| &s.ciphertext),
             i64::try_from(index).unwrap_or(i64::MAX),
             review.created_at
         ],
@@ -216,6 +227,40 @@ pub fn decide(tx: &mut dyn Tx, decided: &AccessReview, entry: Option<&NewEntry>)
         tx.append_ledger(std::slice::from_ref(e))?;
     }
     Ok(true)
+}
+
+/// Justifications written before they were sealed (oldest first): the id, the
+/// child and the text, for [`seal_justification`].
+pub fn plain_justifications(tx: &mut dyn Tx, limit: u32) -> R<Vec<(ReviewId, ChildId, String)>> {
+    tx.rows(
+        "SELECT id, child_id, justification FROM access_reviews WHERE justification <> ''
+         ORDER BY created_at, id LIMIT ?1",
+        p![limit],
+        |r| Ok((r.id("id")?, r.id("child_id")?, r.string("justification")?)),
+    )
+}
+
+/// Puts a sealed justification in place of its plaintext (`None`: the child's
+/// keys are gone, so the text is only dropped).
+pub fn seal_justification(tx: &mut dyn Tx, id: ReviewId, sealed: Option<&Sealed>) -> R<()> {
+    tx.exec(
+        "UPDATE access_reviews SET justification = '', justification_epoch = ?2, justification_key = ?3,
+             justification_sealed = ?4
+         WHERE id = ?1",
+        p![id, sealed.map(|s| i64::from(s.epoch)), sealed.map(|s| &s.wrapped_key), sealed.map(|s| &s.ciphertext)],
+    )?;
+    Ok(())
+}
+
+/// How many staff requests have been refused, ever, and how many break-glass
+/// reviews wait for a decision.
+pub fn access_counts(tx: &mut dyn Tx) -> R<(u64, u64)> {
+    tx.one(
+        "SELECT (SELECT COUNT(*) FROM access_denials) AS denied,
+                (SELECT COUNT(*) FROM access_reviews WHERE decided_at IS NULL) AS open",
+        p![],
+        |r| Ok((u64::try_from(r.i64("denied")?).unwrap_or(0), u64::try_from(r.i64("open")?).unwrap_or(0))),
+    )
 }
 
 pub fn record_denial(tx: &mut dyn Tx, d: &AccessDenial) -> R<()> {

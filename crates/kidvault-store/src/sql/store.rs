@@ -473,6 +473,19 @@ impl<B: StoreBackend> Store for B {
         self.read(move |tx| staff::denials(tx, limit)).await
     }
 
+    async fn staff_access_counts(&self) -> Result<(u64, u64)> {
+        self.read(staff::access_counts).await
+    }
+
+    async fn plain_justifications(&self, limit: u32) -> Result<Vec<(ReviewId, ChildId, String)>> {
+        self.read(move |tx| staff::plain_justifications(tx, limit)).await
+    }
+
+    async fn seal_justification(&self, id: ReviewId, sealed: Option<&Sealed>) -> Result<()> {
+        let sealed = sealed.cloned();
+        self.write(move |tx| staff::seal_justification(tx, id, sealed.as_ref())).await
+    }
+
     async fn create_processor(&self, processor: &ProcessorRecord) -> Result<()> {
         let p = processor.clone();
         self.write(move |tx| downstream::create_processor(tx, &p)).await
