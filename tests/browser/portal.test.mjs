@@ -94,7 +94,9 @@ async function signIn(page, { email, password }) {
 }
 
 test("a parent hears a recording, deletes it with what was derived, and gets a verifiable receipt", async () => {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 900 } });
+  const context = await browser.newContext({
+    acceptDownloads: true, viewport: { width: 1100, height: 900 }, timezoneId: "America/Los_Angeles",
+  });
   const page = await context.newPage();
   const cspViolations = [];
   page.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
@@ -110,6 +112,15 @@ test("a parent hears a recording, deletes it with what was derived, and gets a v
   const recording = page.locator("li.kind-voice_recording").first();
   await recording.waitFor();
   const recordingId = (await recording.getAttribute("id")).replace("item-", "");
+  // Times are the parent's: the zone the browser reported at sign-in, named on
+  // the page, and each time the browser's own clock reading of the instant.
+  assert.match(await page.locator(".who").innerText(), /times in America\/Los Angeles/);
+  const time = recording.locator("time").first();
+  const instant = new Date(await time.getAttribute("datetime"));
+  const local = instant.toLocaleTimeString("en-US", { timeZone: "America/Los_Angeles", hour: "numeric", minute: "2-digit" });
+  assert.equal((await time.innerText()).toLowerCase(), local.toLowerCase());
+  const dayLabel = await recording.locator("xpath=ancestor::section[1]").getAttribute("aria-label");
+  assert.equal(dayLabel, instant.toLocaleDateString("en-CA", { timeZone: "America/Los_Angeles" }), "its day is the parent's day");
   const transcript = recording.locator("li.kind-transcript blockquote").first();
   assert.ok((await transcript.innerText()).length > 0, "the transcript is shown beside its recording");
   const transcriptId = (await recording.locator("li.kind-transcript").first().getAttribute("id")).replace("item-", "");

@@ -94,6 +94,15 @@ pub struct Guardian {
     pub email: String,
     pub display_name: String,
     pub created_at: Timestamp,
+    /// The IANA time zone they read times in; `None` until chosen.
+    pub time_zone: Option<String>,
+}
+
+impl Guardian {
+    /// Their time zone (UTC until chosen).
+    pub fn zone(&self) -> crate::localtime::Zone {
+        crate::localtime::Zone::or_utc(self.time_zone.as_deref())
+    }
 }
 
 impl std::fmt::Debug for Guardian {

@@ -24,6 +24,7 @@ pub mod entities;
 pub mod ids;
 pub mod item;
 pub mod lineage;
+pub mod localtime;
 pub mod location;
 pub mod notice;
 pub mod retention;

@@ -20,7 +20,7 @@ mod routes;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use kidvault_service::Vault;
 
@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/household/close", post(routes::deletions::close_household))
         .route("/household/invites", post(routes::accounts::invite))
         .route("/account/totp", post(routes::accounts::totp_begin))
+        .route("/account/time-zone", put(routes::accounts::set_time_zone))
         .route("/account/totp/enable", post(routes::accounts::totp_enable))
         .route("/account/totp/disable", post(routes::accounts::totp_disable))
         .route("/invites/{token}/accept", post(routes::accounts::accept_invite))

@@ -93,6 +93,7 @@ impl Modify for CommonResponses {
         routes::accounts::list_sessions,
         routes::accounts::invite,
         routes::accounts::totp_begin,
+        routes::accounts::set_time_zone,
         routes::accounts::totp_enable,
         routes::accounts::totp_disable,
         routes::accounts::accept_invite,

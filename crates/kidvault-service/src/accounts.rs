@@ -2,6 +2,7 @@
 //! (OWASP parameters); tokens are random and stored only as SHA-256.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use kidvault_domain::localtime::Zone;
 use std::net::IpAddr;
 
 use argon2::Argon2;
@@ -87,8 +88,14 @@ impl Vault {
             .ok_or_else(|| ServiceError::invalid("invalid_display_name", "display_name must be 1 to 64 characters"))?;
         let password = password.to_owned();
         let password_hash = blocking(move || hash_password(&password)).await??;
-        let guardian =
-            Guardian { id: GuardianId::generate(now), household_id, email, display_name: name, created_at: now };
+        let guardian = Guardian {
+            id: GuardianId::generate(now),
+            household_id,
+            email,
+            display_name: name,
+            created_at: now,
+            time_zone: None,
+        };
         Ok(GuardianRecord { guardian, password_hash })
     }
 
@@ -213,6 +220,31 @@ impl Vault {
 
     pub async fn guardian_profile(&self, g: &GuardianSession) -> Result<Guardian> {
         Ok(self.store.guardian(g.guardian_id).await?.ok_or(ServiceError::NotFound)?.guardian)
+    }
+
+    /// Sets the time zone the guardian reads times in (an IANA name such as
+    /// `America/Los_Angeles`); anything else is refused and changes nothing.
+    pub async fn set_time_zone(&self, g: &GuardianSession, name: &str) -> Result<Zone> {
+        let zone = Zone::parse(name).ok_or_else(|| {
+            ServiceError::invalid("invalid_time_zone", "a time zone name such as America/Los_Angeles or Europe/Madrid")
+        })?;
+        if !self.store.set_time_zone(g.guardian_id, Some(zone.name())).await? {
+            return Err(ServiceError::NotFound);
+        }
+        Ok(zone)
+    }
+
+    /// Adopts the zone the guardian's browser reports when they have not
+    /// chosen one (at sign-up and sign-in); a name that is not a zone is ignored.
+    pub async fn adopt_time_zone(&self, g: &GuardianSession, detected: Option<&str>) -> Result<()> {
+        let Some(zone) = detected.and_then(Zone::parse) else {
+            return Ok(());
+        };
+        let current = self.store.guardian(g.guardian_id).await?.ok_or(ServiceError::NotFound)?;
+        if current.guardian.time_zone.is_none() {
+            self.store.set_time_zone(g.guardian_id, Some(zone.name())).await?;
+        }
+        Ok(())
     }
 
     /// The guardian's live sessions, newest first; `current` marks the one

@@ -49,7 +49,7 @@ fn confirmation_notice(consent: &Consent, token: &str, expires_at: Timestamp) ->
              Until you do, nothing is collected under it. If this was not you, ignore this message.\n",
             notice = consent.notice_version,
             scopes = scopes.join(", "),
-            until = expires_at.format("%Y-%m-%d %H:%M UTC"),
+            until = kidvault_domain::localtime::mark_at(expires_at),
         ),
     }
 }

@@ -13,6 +13,7 @@
 
 use kidvault_domain::deletion::DeletionScope;
 use kidvault_domain::downstream::backoff;
+use kidvault_domain::localtime::mark_at;
 use kidvault_domain::notice::{NewNotice, NoticeKind};
 use kidvault_domain::Timestamp;
 pub use kidvault_store::NoticeRecord;
@@ -57,20 +58,32 @@ impl Vault {
             return Ok("mailbox");
         };
         let cfg = &self.config.mail;
+        // Times in the text are written in the reader's own zone.
+        let zone = match self.store.guardian(n.guardian_id).await {
+            Ok(g) => g.map(|g| g.guardian.zone()).unwrap_or_default(),
+            Err(e) => return Err(e.to_string()),
+        };
         let message = lettre::Message::builder()
             .from(cfg.from.parse().map_err(|e| format!("mail_from: {e}"))?)
             .to(n.email.parse().map_err(|e| format!("recipient: {e}"))?)
-            .subject(n.subject.clone())
+            .subject(zone.render(&n.subject))
             .message_id(Some(format!("<{}@kidvault>", n.id)))
             .header(lettre::message::header::ContentType::TEXT_PLAIN)
-            .body(absolute_links(&n.body, cfg.public_url.as_deref()))
+            .body(absolute_links(&zone.render(&n.body), cfg.public_url.as_deref()))
             .map_err(|e| e.to_string())?;
         lettre::AsyncTransport::send(mailer, message).await.map(|_| "smtp").map_err(|e| e.to_string())
     }
 
-    /// The signed-in guardian's notices, newest first.
+    /// The signed-in guardian's notices, newest first, their times written in
+    /// the guardian's zone.
     pub async fn mailbox(&self, g: &GuardianSession, limit: u32) -> Result<Vec<NoticeRecord>> {
-        Ok(self.store.notices_for(g.guardian_id, limit.clamp(1, 200)).await?)
+        let zone = self.store.guardian(g.guardian_id).await?.map(|r| r.guardian.zone()).unwrap_or_default();
+        let mut notices = self.store.notices_for(g.guardian_id, limit.clamp(1, 200)).await?;
+        for n in &mut notices {
+            n.subject = zone.render(&n.subject);
+            n.body = zone.render(&n.body);
+        }
+        Ok(notices)
     }
 }
 
@@ -118,7 +131,7 @@ pub(crate) fn deletion_completed(d: &DeletionRecord, kinds: &BTreeMap<&'static s
          Deletion: {id}\nReason: {reason}\nRequested: {requested}\nItems deleted: {items}\n",
         id = d.id,
         reason = d.reason.as_str(),
-        requested = d.requested_at.format("%Y-%m-%d %H:%M UTC"),
+        requested = mark_at(d.requested_at),
     );
     for (kind, n) in kinds {
         body.push_str(&format!("  {kind}: {n}\n"));

@@ -9,6 +9,7 @@
 use kidvault_domain::deletion::{DeletionReason, DeletionScope};
 use kidvault_domain::ids::{ChildId, DeletionId, HouseholdId};
 use kidvault_domain::item::ItemKind;
+use kidvault_domain::localtime::mark_on;
 use kidvault_domain::notice::{NewNotice, NoticeKind};
 use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::EntryKind;
@@ -69,7 +70,7 @@ fn days(n: u32) -> chrono::Duration {
 }
 
 fn dormancy_notice(last: Option<Timestamp>, delete_at: Timestamp, inactive_days: u32) -> NewNotice {
-    let since = last.map_or("it was created".to_owned(), |t| t.format("%-d %B %Y").to_string());
+    let since = last.map_or("it was created".to_owned(), mark_on);
     NewNotice {
         kind: NoticeKind::DormancyNotice,
         subject: "A child profile will be deleted because it is not used".into(),
@@ -79,7 +80,7 @@ fn dormancy_notice(last: Option<Timestamp>, delete_at: Timestamp, inactive_days:
              (recordings, transcripts and everything derived from them, locations, consents, devices), on \
              {date}.\n\nTo keep it, open the parent portal and choose \"Keep this profile\":\n\n/portal\n\n\
              If the child uses a device again before then, nothing is deleted.\n",
-            date = delete_at.format("%-d %B %Y"),
+            date = mark_on(delete_at),
         ),
     }
 }
@@ -91,7 +92,7 @@ fn reminder_notice(delete_at: Timestamp) -> NewNotice {
         body: format!(
             "A child profile in your household that has not been used will be deleted with all of its data on \
              {}.\n\nTo keep it, open the parent portal and choose \"Keep this profile\":\n\n/portal\n",
-            delete_at.format("%-d %B %Y"),
+            mark_on(delete_at),
         ),
     }
 }

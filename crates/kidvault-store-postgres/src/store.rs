@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/store_0005_datasets.sql")),
     (6, include_str!("../migrations/store_0006_staff_access.sql")),
     (7, include_str!("../migrations/store_0007_sealed_justification.sql")),
+    (8, include_str!("../migrations/store_0008_time_zone.sql")),
 ];
 
 /// The data store on a PostgreSQL database (schema `public`).

@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/store_0012_datasets.sql")),
     (13, include_str!("../migrations/store_0013_staff_access.sql")),
     (14, include_str!("../migrations/store_0014_sealed_justification.sql")),
+    (15, include_str!("../migrations/store_0015_time_zone.sql")),
 ];
 
 /// The embedded data store: one SQLite file.

@@ -76,6 +76,7 @@ async fn household(store: &S, email: &str) -> (HouseholdId, GuardianRecord) {
             email: email.into(),
             display_name: "Ana".into(),
             created_at: t(0),
+            time_zone: None,
         },
         password_hash: "$argon2id$fake".into(),
     };
@@ -868,6 +869,12 @@ pub async fn notices_are_written_with_their_event_and_leased_until_delivered(sto
 
 pub async fn invites_are_single_use_and_expire(store: S, _: K, _: B) {
     let (hh, g) = household(&store, "first@example.org").await;
+    // A guardian's time zone is theirs to set and clear.
+    assert_eq!(store.guardian(g.guardian.id).await.unwrap().unwrap().guardian.time_zone, None);
+    assert!(store.set_time_zone(g.guardian.id, Some("America/Los_Angeles")).await.unwrap());
+    let read = store.guardian_by_email("first@example.org").await.unwrap().unwrap();
+    assert_eq!(read.guardian.time_zone.as_deref(), Some("America/Los_Angeles"));
+    assert!(!store.set_time_zone(GuardianId::generate(t(0)), Some("UTC")).await.unwrap(), "no such guardian");
     let invite = |tag: u8, expires: i64| InviteRecord {
         token_hash: [tag; 32],
         household_id: hh,
@@ -884,6 +891,7 @@ pub async fn invites_are_single_use_and_expire(store: S, _: K, _: B) {
             email: email.into(),
             display_name: "Bo".into(),
             created_at: t(2),
+            time_zone: None,
         },
         password_hash: "$argon2id$fake".into(),
     };

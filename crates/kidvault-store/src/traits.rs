@@ -281,6 +281,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn flagged_models(&self, deletion: Option<DeletionId>) -> Result<Vec<(ModelRecord, u64, Timestamp)>>;
 
     async fn guardian(&self, id: GuardianId) -> Result<Option<GuardianRecord>>;
+    /// Sets (or clears) a guardian's time zone; `false` if there is no such guardian.
+    async fn set_time_zone(&self, id: GuardianId, zone: Option<&str>) -> Result<bool>;
     /// Marks the household closing (idempotent): no child can be added from now on.
     async fn begin_household_closure(&self, household: HouseholdId, at: Timestamp) -> Result<()>;
     /// Households closing, oldest first.

@@ -666,3 +666,100 @@ async fn a_new_privacy_notice_holds_collection_until_consent_is_renewed() {
     let (_, _, home) = portal.get("/portal").await;
     assert!(!home.contains("consent must be renewed"));
 }
+
+/// A recording at `at` with the words heard in it; returns the recording's id.
+async fn said_at(app: &TestApp, child: &str, device: &str, at: chrono::DateTime<chrono::Utc>, words: &str) -> String {
+    let url = app.url(&format!("/children/{child}/recordings?recorded_at={}", at.format("%Y-%m-%dT%H:%M:%SZ")));
+    let req = app.http.post(url).bearer_auth(device).header("content-type", "audio/wav").body(wav(0.2, 3).0);
+    let (s, rec) = TestApp::send(req).await;
+    assert_eq!(s, StatusCode::CREATED, "{rec}");
+    let body = json!({"kind": "transcript", "derived_from": [rec["item_id"]], "content": words, "recorded_at": at});
+    let (s, t) = app.item(child, device, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    rec["item_id"].as_str().unwrap().to_owned()
+}
+
+/// A parent in Los Angeles: a 9:30 pm bedtime story is on its own evening (not
+/// the next UTC day), "delete this day" deletes their day and nothing else,
+/// and notices speak their time. The zone comes from the browser at sign-in
+/// and can be changed on the account page or through the API.
+#[tokio::test]
+async fn a_parent_in_los_angeles_sees_and_deletes_their_own_evening() {
+    use kidvault_domain::localtime::{day_title, Zone};
+    let app = spawn_app().await;
+    let (g, child, device) = household(&app, "ana@example.org").await;
+    let la = Zone::parse("America/Los_Angeles").unwrap();
+    let now = chrono::Utc::now();
+    let yesterday = la.date(now).pred_opt().unwrap();
+    let at = |day: chrono::NaiveDate, h: u32, m: u32| {
+        let start = la.start_of(day);
+        start + chrono::Duration::hours(i64::from(h)) + chrono::Duration::minutes(i64::from(m))
+    };
+    said_at(&app, &child, &device, at(yesterday, 21, 30), "read me the bedtime story").await;
+    said_at(&app, &child, &device, at(yesterday, 7, 0), "what is for breakfast").await;
+    let before = yesterday.pred_opt().unwrap();
+    said_at(&app, &child, &device, at(before, 23, 30), "one more late night song").await;
+
+    // The zone is refused unless it is a real one; the browser's is adopted at
+    // sign-in only while none is chosen.
+    let mut b = Browser::new(&app);
+    let (_, _, page) = b.get("/portal/sign-in").await;
+    let nonce = form_token(&page);
+    assert!(page.contains(r#"name="time_zone" value="" data-detect-zone"#), "the script fills in the browser's zone");
+    let creds = [
+        ("_csrf", nonce.as_str()),
+        ("email", "ana@example.org"),
+        ("password", "a long enough password"),
+        ("time_zone", "America/Los_Angeles"),
+    ];
+    let (s, _, page) = b.post("/portal/sign-in", &creds).await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{page}");
+    let (_, _, page) = b.get("/portal/account").await;
+    assert!(page.contains("Times are shown in America/Los Angeles (P"), "{page}");
+    assert!(page.contains(r#"<option value="America/Los_Angeles" selected>"#));
+    let (s, body) = app.put("/account/time-zone", &g, json!({"time_zone": "Mars/Olympus"})).await;
+    assert_eq!((s, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_time_zone"));
+
+    // The voice history: each day is the parent's day, each time their time.
+    let (_, _, page) = b.get(&format!("/portal/children/{child}")).await;
+    assert!(page.contains("times in America/Los Angeles"), "the zone is named on every page");
+    let day_of = |page: &str, day: chrono::NaiveDate| {
+        let start = page.find(&format!(r#"aria-label="{day}""#)).unwrap_or_else(|| panic!("no section for {day}"));
+        let end = page[start..].find("</section>").unwrap() + start;
+        page[start..end].to_owned()
+    };
+    let evening = day_of(&page, yesterday);
+    assert!(evening.contains(&day_title(yesterday)), "{evening}");
+    for seen in ["9:30 pm", "read me the bedtime story", "7:00 am", "what is for breakfast"] {
+        assert!(evening.contains(seen), "{seen} is not on {yesterday}: {evening}");
+    }
+    assert!(!evening.contains("late night"), "{evening}");
+    let earlier = day_of(&page, before);
+    assert!(earlier.contains("11:30 pm") && earlier.contains("one more late night song"), "{earlier}");
+    // The date filter selects the parent's day too.
+    let (_, _, only) = b.get(&format!("/portal/children/{child}?from={yesterday}&to={yesterday}")).await;
+    assert!(only.contains("bedtime story") && only.contains("breakfast") && !only.contains("late night"));
+
+    // "Delete this day": the preview counts that evening and morning only...
+    let (_, _, preview) = b.get(&format!("/portal/children/{child}/delete?day={yesterday}")).await;
+    assert!(preview.contains("<li>2 voice recordings</li>") && preview.contains("<li>2 transcripts</li>"), "{preview}");
+    assert!(preview.contains(&format!("recorded on {}", yesterday.format("%-d %B %Y"))), "{preview}");
+    // ...and deletes exactly them.
+    let token = csrf_token(&b.cookie("kv_session").unwrap());
+    let day = yesterday.to_string();
+    let (s, h, _) =
+        b.post(&format!("/portal/children/{child}/delete"), &[("_csrf", token.as_str()), ("day", day.as_str())]).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let deletion = location(&h).strip_prefix("/portal/deletions/").unwrap().to_owned();
+    let done = await_deletion(&app, &g, &deletion).await;
+    let (_, _, page) = b.get(&format!("/portal/children/{child}")).await;
+    assert!(!page.contains("bedtime story") && !page.contains("breakfast") && page.contains("late night"), "{page}");
+
+    // The notice that the deletion is complete speaks Los Angeles time.
+    let requested: chrono::DateTime<chrono::Utc> = done["requested_at"].as_str().unwrap().parse().unwrap();
+    let (_, mailbox) = app.get("/notices", &g).await;
+    let notice = mailbox["notices"].as_array().unwrap().iter().find(|n| n["kind"] == "deletion_completed").unwrap();
+    let body = notice["body"].as_str().unwrap();
+    assert!(body.contains(&format!("Requested: {}", la.at(requested))), "{body}");
+    assert!(!body.contains("UTC") && !body.contains("{{"), "{body}");
+}

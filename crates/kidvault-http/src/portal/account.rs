@@ -31,7 +31,7 @@ fn public_form(parts: &Parts, status: StatusCode, title: &str, form: impl FnOnce
 fn sign_in_form(csrf: &str, next: &str, email: &str, error: Option<&str>) -> String {
     format!(
         r#"{error}<form method="post" action="/portal/sign-in" class="card narrow">
-{csrf}<input type="hidden" name="next" value="{next}">
+{csrf}<input type="hidden" name="next" value="{next}"><input type="hidden" name="time_zone" value="" data-detect-zone>
 <label for="email">E-mail</label>
 <input id="email" name="email" type="email" autocomplete="username" required value="{email}">
 <label for="password">Password</label>
@@ -59,6 +59,10 @@ pub struct SignIn {
     #[serde(default)]
     code: Option<String>,
     next: Option<String>,
+    /// The browser's zone (filled by the portal's script), adopted when the
+    /// guardian has not chosen one.
+    #[serde(default)]
+    time_zone: Option<String>,
 }
 
 fn signed_in(parts: &Parts, state: &AppState, token: &str, next: &str) -> Response {
@@ -75,7 +79,10 @@ pub async fn sign_in(
     let next = safe_next(f.next.as_deref()).to_owned();
     let (status, message) = match state.vault.sign_in(&f.email, &f.password, f.code.as_deref(), from, Utc::now()).await
     {
-        Ok(token) => return Ok(signed_in(&parts, &state, &token, &next)),
+        Ok(token) => {
+            adopt_zone(&state, &token, f.time_zone.as_deref()).await?;
+            return Ok(signed_in(&parts, &state, &token, &next));
+        }
         Err(ServiceError::Unauthenticated(_)) => (StatusCode::UNAUTHORIZED, "e-mail or password is wrong".to_owned()),
         Err(e @ ServiceError::SecondFactor { .. }) => (StatusCode::UNAUTHORIZED, e.public_message()),
         Err(ServiceError::RateLimited { retry_after, .. }) => (
@@ -90,7 +97,7 @@ pub async fn sign_in(
 fn sign_up_form(csrf: &str, email: &str, name: &str, error: Option<&str>) -> String {
     format!(
         r#"{error}<form method="post" action="/portal/sign-up" class="card narrow">
-{csrf}
+{csrf}<input type="hidden" name="time_zone" value="" data-detect-zone>
 <label for="display_name">Your name</label>
 <input id="display_name" name="display_name" autocomplete="name" required maxlength="64" value="{name}">
 <label for="email">E-mail</label>
@@ -115,6 +122,14 @@ pub struct SignUp {
     display_name: String,
     email: String,
     password: String,
+    #[serde(default)]
+    time_zone: Option<String>,
+}
+
+/// Adopts the browser's zone for a guardian who has not chosen one.
+async fn adopt_zone(state: &AppState, token: &str, zone: Option<&str>) -> Result<(), ServiceError> {
+    let session = state.vault.authenticate_guardian(token, Utc::now()).await?;
+    state.vault.adopt_time_zone(&session, zone).await
 }
 
 pub async fn sign_up(
@@ -126,6 +141,7 @@ pub async fn sign_up(
     match state.vault.register_guardian(&f.email, &f.password, &f.display_name, from, now).await {
         Ok(_) => {
             let token = state.vault.sign_in(&f.email, &f.password, None, from, now).await?;
+            adopt_zone(&state, &token, f.time_zone.as_deref()).await?;
             Ok(signed_in(&parts, &state, &token, "/portal"))
         }
         Err(ServiceError::RateLimited { retry_after, .. }) => {
@@ -156,6 +172,7 @@ pub async fn sign_out(State(state): State<AppState>, parts: Parts, PortalForm(p,
 }
 
 fn sessions_card(p: &Portal, sessions: &[kidvault_service::accounts::SessionView]) -> String {
+    let z = p.zone();
     let mut rows = String::new();
     for s in sessions {
         let action = format!(
@@ -167,9 +184,9 @@ fn sessions_card(p: &Portal, sessions: &[kidvault_service::accounts::SessionView
         rows.push_str(&format!(
             r#"<tr data-current="{current}"><td>{created}{this}</td><td>{expires}</td><td>{action}</td></tr>"#,
             current = s.current,
-            created = when(s.created_at),
+            created = when(z, s.created_at),
             this = if s.current { " (this browser)" } else { "" },
-            expires = when(s.expires_at),
+            expires = when(z, s.expires_at),
         ));
     }
     format!(
@@ -185,6 +202,7 @@ fn account_body(state: &AppState, p: &Portal, sessions: &str, error: Option<&str
 <h2>Your account</h2>
 <p>{name} · {email}</p>
 </section>
+{zone}
 <section class="card">
 <h2>Another guardian</h2>
 <p>Invite a second parent or legal guardian: they get their own sign-in and see and manage the same children.
@@ -210,7 +228,51 @@ once. You can still sign in for {grace} days to download the deletion receipts; 
         csrf = p.who().csrf_field(),
         error = error.map(|e| flash("error", e)).unwrap_or_default(),
         grace = state.vault.config().closure_grace.num_days(),
+        zone = zone_card(p),
     )
+}
+
+/// The time zone every time is shown in, and "this day" means.
+fn zone_card(p: &Portal) -> String {
+    let current = p.guardian.time_zone.as_deref();
+    let mut options = String::new();
+    for name in html::Zone::all() {
+        let sel = if Some(name) == current { " selected" } else { "" };
+        options.push_str(&format!(r#"<option value="{name}"{sel}>{}</option>"#, name.replace('_', " ")));
+    }
+    let now = Utc::now();
+    let shown = match current {
+        Some(_) => format!("Times are shown in {} ({}).", p.zone().name().replace('_', " "), p.zone().abbrev(now)),
+        None => "Times are shown in UTC until you choose your time zone.".to_owned(),
+    };
+    format!(
+        r#"<section class="card" id="time-zone">
+<h2>Time zone</h2>
+<p>{shown} Days on the voice history, and "delete this day", begin at midnight in this zone.</p>
+<form method="post" action="/portal/account/time-zone">{csrf}
+<label for="zone">Your time zone</label>
+<select id="zone" name="time_zone" data-detect-zone-select>{options}</select>
+<button type="submit">Save</button>
+</form>
+</section>"#,
+        shown = esc(&shown),
+        csrf = p.who().csrf_field(),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ZoneForm {
+    time_zone: String,
+}
+
+pub async fn set_zone(State(state): State<AppState>, PortalForm(p, f): PortalForm<ZoneForm>) -> PageResult {
+    match state.vault.set_time_zone(&p.session, &f.time_zone).await {
+        Ok(_) => Ok(Redirect::to("/portal/account#time-zone").into_response()),
+        Err(e @ ServiceError::Invalid { .. }) => {
+            account_page(&state, &p, StatusCode::UNPROCESSABLE_ENTITY, Some(&e.public_message())).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn account_page(state: &AppState, p: &Portal, status: StatusCode, error: Option<&str>) -> PageResult {
@@ -253,6 +315,7 @@ pub async fn close(State(state): State<AppState>, PortalForm(p, f): PortalForm<C
 
 pub async fn mailbox(State(state): State<AppState>, p: Portal) -> PageResult {
     let notices = state.vault.mailbox(&p.session, 200).await?;
+    let z = p.zone();
     let mut body =
         String::from(r#"<p>Notices kidvault sent you: deletion confirmations, consent and retention notices.</p>"#);
     if notices.is_empty() {
@@ -260,14 +323,14 @@ pub async fn mailbox(State(state): State<AppState>, p: Portal) -> PageResult {
     }
     for n in notices {
         let status = match (&n.delivered_at, &n.delivered_via) {
-            (Some(at), Some(via)) => format!("delivered {} ({})", when(*at), esc(via)),
+            (Some(at), Some(via)) => format!("delivered {} ({})", when(z, *at), esc(via)),
             _ => "being sent".to_owned(),
         };
         body.push_str(&format!(
             r#"<article class="card notice" data-kind="{kind}"><h2>{subject}</h2><p class="meta">{created} · {status}</p><pre>{text}</pre></article>"#,
             kind = n.kind.as_str(),
             subject = esc(&n.subject),
-            created = when(n.created_at),
+            created = when(z, n.created_at),
             text = linkify(&n.body),
         ));
     }
@@ -276,13 +339,14 @@ pub async fn mailbox(State(state): State<AppState>, p: Portal) -> PageResult {
 
 pub async fn invite(State(state): State<AppState>, parts: Parts, PortalForm(p, _): PortalForm<Empty>) -> PageResult {
     let (token, expires_at) = state.vault.invite_guardian(&p.session, Utc::now()).await?;
+    let z = p.zone();
     let host = parts.headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let body = format!(
         r#"<section class="card" id="invite" role="status"><h2>Invitation link</h2>
 <p>Send this link to the other guardian. It works once, until {until}, and is shown only now.</p>
 <p><code class="token" id="invite-link">http://{host}/portal/invite/{token}</code></p>
 <p><a href="/portal/account">Back to the account</a></p></section>"#,
-        until = when(expires_at),
+        until = when(z, expires_at),
         host = esc(host),
         token = esc(&token),
     );
@@ -292,7 +356,7 @@ pub async fn invite(State(state): State<AppState>, parts: Parts, PortalForm(p, _
 fn accept_form(csrf: &str, token: &str, name: &str, email: &str, error: Option<&str>) -> String {
     format!(
         r#"{error}<p>You were invited to join a household on kidvault as a guardian.</p>
-<form method="post" action="/portal/invite/{token}" class="card narrow">
+<form method="post" action="/portal/invite/{token}" class="card narrow"><input type="hidden" name="time_zone" value="" data-detect-zone>
 {csrf}
 <label for="display_name">Your name</label>
 <input id="display_name" name="display_name" autocomplete="name" required maxlength="64" value="{name}">
@@ -323,6 +387,7 @@ pub async fn accept(
     match state.vault.accept_invite(&token, &f.email, &f.password, &f.display_name, now).await {
         Ok(_) => {
             let session = state.vault.sign_in(&f.email, &f.password, None, from, now).await?;
+            adopt_zone(&state, &session, f.time_zone.as_deref()).await?;
             Ok(signed_in(&parts, &state, &session, "/portal"))
         }
         Err(ServiceError::NotFound) => Err(super::session::PageError::new(

@@ -7,25 +7,25 @@ use std::collections::{BTreeMap, HashMap};
 use crate::extract::ApiPath;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use kidvault_domain::ids::{ChildId, ItemId};
 use kidvault_domain::item::ItemKind;
 use kidvault_service::review::{PageQuery, ReviewItem};
 use serde::Deserialize;
 
-use super::html::{self, esc, short_id, when, words};
+use super::html::{self, esc, short_id, when, words, Zone};
 use super::session::{urlencode, PageError, PageResult, Portal};
 use crate::extract::path_id;
 use crate::AppState;
 
-/// A `YYYY-MM-DD` field as the start of that day (UTC); empty means absent.
-pub fn parse_day(field: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, PageError> {
+/// A `YYYY-MM-DD` field as that day in the guardian's zone; empty means absent.
+pub fn parse_day(field: &str, raw: Option<&str>) -> Result<Option<NaiveDate>, PageError> {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
             .ok()
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|t| Some(t.and_utc()))
+            .filter(|d| (1970..=9999).contains(&d.year()))
+            .map(Some)
             .ok_or_else(|| {
                 PageError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -44,14 +44,23 @@ pub struct TimelineQuery {
     cursor: Option<String>,
 }
 
-type Day = DateTime<Utc>;
+type Instant = DateTime<Utc>;
+
+/// A date filter as a half-open range of instants: from the start of `from`
+/// to the end of `to` (the last day shown), both days in the guardian's zone.
+pub fn day_range(
+    z: Zone,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(Option<Instant>, Option<Instant>), PageError> {
+    let from = parse_day("from", from)?.map(|d| z.start_of(d));
+    let to = parse_day("to", to)?.map(|d| z.day_bounds(d).1);
+    Ok((from, to))
+}
 
 impl TimelineQuery {
-    /// The date filter as a half-open range: `to` is the last day shown, inclusive.
-    fn days(&self) -> Result<(Option<Day>, Option<Day>), PageError> {
-        let from = parse_day("from", self.from.as_deref())?;
-        let to = parse_day("to", self.to.as_deref())?.map(|t| t + chrono::Duration::days(1));
-        Ok((from, to))
+    fn days(&self, z: Zone) -> Result<(Option<Instant>, Option<Instant>), PageError> {
+        day_range(z, self.from.as_deref(), self.to.as_deref())
     }
 }
 
@@ -64,8 +73,9 @@ pub async fn timeline(
     let child_id: ChildId = path_id(&id)?;
     let now = Utc::now();
     let child = state.vault.get_child(&p.session, child_id, now).await?;
+    let z = p.zone();
     let kind = q.kind.as_deref().filter(|k| !k.is_empty());
-    let (from, to) = q.days()?;
+    let (from, to) = q.days(z)?;
     let query = PageQuery { kind, from, to, cursor: q.cursor.as_deref().filter(|c| !c.is_empty()), limit: Some(60) };
     let (items, next) = state.vault.review_page(&p.session, child_id, &query, now).await?;
 
@@ -83,12 +93,12 @@ pub async fn timeline(
     if items.is_empty() {
         body.push_str(r#"<p class="empty">Nothing recorded here.</p>"#);
     }
-    let tree = Tree::new(&items);
-    for (std::cmp::Reverse(day), roots) in group(&items) {
+    let tree = Tree::new(&items, z);
+    for (std::cmp::Reverse(day), roots) in group(&items, z) {
         body.push_str(&format!(
             r#"<section class="day" aria-label="{day}"><h2>{pretty}</h2>
 <p class="actions"><a class="danger" href="/portal/children/{id}/delete?day={day}">Delete this day…</a></p><ol class="timeline">"#,
-            pretty = day.format("%A %-d %B %Y"),
+            pretty = kidvault_domain::localtime::day_title(day),
         ));
         for i in roots {
             body.push_str(&tree.render(&id, i));
@@ -153,12 +163,12 @@ fn filter_form(id: &str, q: &TimelineQuery) -> String {
 
 /// The page's items by day (newest first); in each day, the items whose sources
 /// are not on the page (recordings, locations, orphans), newest first.
-fn group(items: &[ReviewItem]) -> BTreeMap<std::cmp::Reverse<NaiveDate>, Vec<usize>> {
+fn group(items: &[ReviewItem], z: Zone) -> BTreeMap<std::cmp::Reverse<NaiveDate>, Vec<usize>> {
     let on_page: HashMap<ItemId, usize> = items.iter().enumerate().map(|(i, it)| (it.meta.id, i)).collect();
     let mut days: BTreeMap<std::cmp::Reverse<NaiveDate>, Vec<usize>> = BTreeMap::new();
     for (i, it) in items.iter().enumerate() {
         if !it.meta.derived_from.iter().any(|s| on_page.contains_key(s)) {
-            days.entry(std::cmp::Reverse(it.meta.recorded_at.date_naive())).or_default().push(i);
+            days.entry(std::cmp::Reverse(z.date(it.meta.recorded_at))).or_default().push(i);
         }
     }
     days
@@ -168,10 +178,11 @@ fn group(items: &[ReviewItem]) -> BTreeMap<std::cmp::Reverse<NaiveDate>, Vec<usi
 struct Tree<'a> {
     items: &'a [ReviewItem],
     derived: HashMap<ItemId, Vec<usize>>,
+    z: Zone,
 }
 
 impl<'a> Tree<'a> {
-    fn new(items: &'a [ReviewItem]) -> Self {
+    fn new(items: &'a [ReviewItem], z: Zone) -> Self {
         let mut derived: HashMap<ItemId, Vec<usize>> = HashMap::new();
         for (i, it) in items.iter().enumerate() {
             if let Some(src) = it.meta.derived_from.first() {
@@ -181,16 +192,17 @@ impl<'a> Tree<'a> {
         for v in derived.values_mut() {
             v.sort_by_key(|i| items[*i].meta.recorded_at);
         }
-        Self { items, derived }
+        Self { items, derived, z }
     }
 
     fn render(&self, child: &str, i: usize) -> String {
         let it = &self.items[i];
         let id = it.meta.id;
+        let z = self.z;
         let content = match (it.meta.kind, &it.text) {
             (ItemKind::VoiceRecording, _) => format!(
                 r#"<audio controls preload="none" src="/api/v1/items/{id}/content" data-item="{id}" aria-label="Recording of {t}"></audio>"#,
-                t = when(it.meta.recorded_at)
+                t = when(z, it.meta.recorded_at)
             ),
             (ItemKind::Transcript, Some(t)) => format!(r#"<blockquote class="transcript">{}</blockquote>"#, esc(t)),
             (ItemKind::Location, Some(t)) => location(t),
@@ -204,7 +216,7 @@ impl<'a> Tree<'a> {
             kind = it.meta.kind.as_str(),
             label = words::kind(it.meta.kind, 1).trim_start_matches("1 "),
             iso = it.meta.recorded_at.to_rfc3339(),
-            t = it.meta.recorded_at.format("%H:%M"),
+            t = z.time(it.meta.recorded_at),
         );
         if let Some(children) = self.derived.get(&id) {
             html.push_str(r#"<ol class="derived">"#);
@@ -271,7 +283,7 @@ Download an entry's proof and check it with <code>kidvault verify-receipt</code>
 }
 
 /// Drawn from the points alone: no map tiles, nothing fetched from elsewhere.
-fn location_plot(points: &[(DateTime<Utc>, f64, f64)]) -> String {
+fn location_plot(z: Zone, points: &[(DateTime<Utc>, f64, f64)]) -> String {
     const W: f64 = 640.0;
     const H: f64 = 400.0;
     const PAD: f64 = 24.0;
@@ -294,7 +306,7 @@ fn location_plot(points: &[(DateTime<Utc>, f64, f64)]) -> String {
         path.push_str(&format!("{}{x:.1},{y:.1}", if i == 0 { "M" } else { " L" }));
         dots.push_str(&format!(
             r##"<circle cx="{x:.1}" cy="{y:.1}" r="5" fill="#2450b2"><title>{} · {lat:.5}, {lon:.5}</title></circle>"##,
-            when(*t)
+            when(z, *t)
         ));
     }
     let km = |deg: f64| deg * 111.32;
@@ -319,7 +331,8 @@ pub async fn locations(
     let child_id: ChildId = path_id(&id)?;
     let now = Utc::now();
     let child = state.vault.get_child(&p.session, child_id, now).await?;
-    let (from, to) = q.days()?;
+    let z = p.zone();
+    let (from, to) = q.days(z)?;
     let query = PageQuery {
         kind: Some("location"),
         from,
@@ -349,7 +362,7 @@ pub async fn locations(
         body.push_str(r#"<p class="empty">No locations recorded here.</p>"#);
     } else {
         let plot: Vec<(DateTime<Utc>, f64, f64)> = points.iter().map(|(t, a, b, _)| (*t, *a, *b)).collect();
-        body.push_str(&location_plot(&plot));
+        body.push_str(&location_plot(z, &plot));
         body.push_str(&format!(
             r#"<p class="actions"><a class="danger" href="/portal/children/{id}/delete?kind=location">Delete all locations…</a></p>
 <table class="locations"><thead><tr><th>When</th><th>Latitude</th><th>Longitude</th><th></th></tr></thead><tbody>"#
@@ -357,7 +370,7 @@ pub async fn locations(
         for (t, lat, lon, item) in points.iter().rev() {
             body.push_str(&format!(
                 r#"<tr><td>{}</td><td>{lat:.5}</td><td>{lon:.5}</td><td><a class="danger small" href="/portal/children/{id}/delete?item={item}">Delete…</a></td></tr>"#,
-                when(*t)
+                when(z, *t)
             ));
         }
         body.push_str("</tbody></table>");

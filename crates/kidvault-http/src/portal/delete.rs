@@ -15,8 +15,8 @@ use kidvault_domain::item::ItemKind;
 use kidvault_service::deletion::DeletionRecord;
 use serde::Deserialize;
 
-use super::child::parse_day;
-use super::html::{self, esc, short_id, when, words};
+use super::child::{day_range, parse_day};
+use super::html::{self, esc, short_id, when, words, Zone};
 use super::session::{PageError, PageResult, Portal, PortalForm};
 use crate::extract::path_id;
 use crate::routes::deletions::run_deletions_now;
@@ -52,7 +52,8 @@ fn bad(message: &str) -> PageError {
 }
 
 impl Target {
-    fn chosen(&self) -> Result<Chosen, PageError> {
+    /// What the form names; days are the guardian's (`z`).
+    fn chosen(&self, z: Zone) -> Result<Chosen, PageError> {
         let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
         match self.what.as_deref().filter(|w| !w.is_empty()) {
             Some("child") => return Ok(Chosen::Child),
@@ -68,13 +69,10 @@ impl Target {
             None => Vec::new(),
         };
         let (from, to) = if set(&self.day) {
-            let day = parse_day("day", self.day.as_deref())?;
-            (day, day.map(|d| d + Duration::days(1)))
+            let day = parse_day("day", self.day.as_deref())?.map(|d| z.day_bounds(d));
+            (day.map(|d| d.0), day.map(|d| d.1))
         } else {
-            (
-                parse_day("from", self.from.as_deref())?,
-                parse_day("to", self.to.as_deref())?.map(|t| t + Duration::days(1)),
-            )
+            day_range(z, self.from.as_deref(), self.to.as_deref())?
         };
         if kinds.is_empty() && from.is_none() && to.is_none() {
             return Err(bad("say what to delete: an item, a day, a date range, a kind, all data or the child"));
@@ -118,8 +116,9 @@ impl Chosen {
     }
 }
 
-/// Words for a scope, as the confirmation and the deletions page say it.
-pub fn describe(scope: &DeletionScope) -> String {
+/// Words for a scope, as the confirmation and the deletions page say it, its
+/// days in the reader's zone.
+pub fn describe(z: Zone, scope: &DeletionScope) -> String {
     match scope {
         DeletionScope::Child => "the child's profile, keys, consents, devices and all of its data".into(),
         DeletionScope::Item { item } => format!("item {} and everything derived from it", short_id(&item.to_string())),
@@ -133,12 +132,13 @@ pub fn describe(scope: &DeletionScope) -> String {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            let day = |t: &DateTime<Utc>| t.format("%-d %B %Y").to_string();
+            // `to` is exclusive: the last day named is the one its previous instant falls on.
+            let last = |t: &DateTime<Utc>| z.on(*t - Duration::seconds(1));
             let range = match (from, to) {
-                (Some(f), Some(t)) if *t - *f == Duration::days(1) => format!(" recorded on {}", day(f)),
-                (Some(f), Some(t)) => format!(" recorded from {} to {}", day(f), day(&(*t - Duration::days(1)))),
-                (Some(f), None) => format!(" recorded since {}", day(f)),
-                (None, Some(t)) => format!(" recorded before {}", day(t)),
+                (Some(f), Some(t)) if z.on(*f) == last(t) => format!(" recorded on {}", z.on(*f)),
+                (Some(f), Some(t)) => format!(" recorded from {} to {}", z.on(*f), last(t)),
+                (Some(f), None) => format!(" recorded since {}", z.on(*f)),
+                (None, Some(t)) => format!(" recorded up to {}", last(t)),
                 (None, None) => String::new(),
             };
             format!("{what}{range}, and everything derived from it")
@@ -154,7 +154,8 @@ pub async fn confirm(
 ) -> PageResult {
     let child_id: ChildId = path_id(&id)?;
     let child = state.vault.get_child(&p.session, child_id, Utc::now()).await?;
-    let chosen = target.chosen()?;
+    let z = p.zone();
+    let chosen = target.chosen(z)?;
     let scope = chosen.scope();
     let preview = state.vault.preview_deletion(&p.session, child_id, &scope).await?;
     if matches!(chosen, Chosen::Item(_)) && preview.is_empty() {
@@ -187,8 +188,8 @@ keys are destroyed. <strong>This cannot be undone.</strong></p>
 <a href="/portal/children/{id}">Cancel</a>
 </form>
 </section>"#,
-        what = esc(&describe(&scope)),
-        backups = day(state.vault.backups_unrecoverable_after(Utc::now())),
+        what = esc(&describe(z, &scope)),
+        backups = z.on(state.vault.backups_unrecoverable_after(Utc::now())),
         keys_go = if state.vault.keys_leave_no_bytes() {
             "The data keys are destroyed first and erased from disk, so nothing can be read again from anything we keep"
         } else {
@@ -210,7 +211,7 @@ pub async fn perform(
     let child_id: ChildId = path_id(&id)?;
     let now = Utc::now();
     let g = &p.session;
-    let deletion = match target.chosen()? {
+    let deletion = match target.chosen(p.zone())? {
         Chosen::Child => state.vault.delete_child(g, child_id, now).await?,
         Chosen::All => state.vault.delete_items(g, child_id, &[], (None, None), true, now).await?,
         Chosen::Item(item) => {
@@ -237,6 +238,7 @@ fn step_badge(d: &DeletionRecord) -> String {
 
 pub async fn list(State(state): State<AppState>, p: Portal) -> PageResult {
     let deletions = state.vault.household_deletions(&p.session, 200).await?;
+    let z = p.zone();
     let mut body = String::from(
         "<p>Every deletion you (or the retention policy) started, and where it is. A completed deletion has a signed \
          receipt that anyone can verify with <code>kidvault verify-receipt</code>.</p>",
@@ -257,8 +259,8 @@ pub async fn list(State(state): State<AppState>, p: Portal) -> PageResult {
             body.push_str(&format!(
                 r#"<tr data-deletion="{id}"><td><a href="/portal/deletions/{id}">{at}</a></td><td>{what}</td><td>{why}</td><td>{badge}</td><td>{receipt}</td></tr>"#,
                 id = d.id,
-                at = when(d.requested_at),
-                what = esc(&describe(&d.scope)),
+                at = when(z, d.requested_at),
+                what = esc(&describe(z, &d.scope)),
                 why = d.reason.as_str(),
                 badge = step_badge(d),
             ));
@@ -273,6 +275,7 @@ pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPa
     let d = state.vault.deletion(&p.session, deletion_id).await?;
     let tasks = state.vault.deletion_tasks(&p.session, deletion_id).await?;
     let now = Utc::now();
+    let z = p.zone();
     let done = d.step == DeletionStep::Completed;
     let mut steps = String::new();
     for s in DeletionStep::ALL {
@@ -286,9 +289,11 @@ pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPa
     let mut processors = String::new();
     for t in &tasks {
         let status = match (t.state, t.overdue(now)) {
-            (TaskState::Acknowledged, _) => format!("confirmed {}", t.acknowledged_at.map(when).unwrap_or_default()),
-            (_, true) => format!("waiting, overdue since {}", when(t.deadline)),
-            _ => format!("waiting (deadline {})", when(t.deadline)),
+            (TaskState::Acknowledged, _) => {
+                format!("confirmed {}", t.acknowledged_at.map(|t| when(z, t)).unwrap_or_default())
+            }
+            (_, true) => format!("waiting, overdue since {}", when(z, t.deadline)),
+            _ => format!("waiting (deadline {})", when(z, t.deadline)),
         };
         processors.push_str(&format!("<li><strong>{}</strong>: {status}</li>", esc(&t.processor_name)));
     }
@@ -296,10 +301,10 @@ pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPa
     for m in state.vault.deletion_models(&p.session, deletion_id).await? {
         let what = format!("{} {}", m.model.name, m.model.version);
         let status = match (m.model.outcome.as_deref(), m.model.resolved_at) {
-            (Some("retrained"), Some(at)) => format!("retrained without it on {}", when(at)),
-            (Some(_), Some(at)) => format!("destroyed on {}", when(at)),
-            _ if m.overdue(now) => format!("not yet retrained or destroyed, late since {}", when(m.deadline)),
-            _ => format!("to be retrained without it or destroyed by {}", when(m.deadline)),
+            (Some("retrained"), Some(at)) => format!("retrained without it on {}", when(z, at)),
+            (Some(_), Some(at)) => format!("destroyed on {}", when(z, at)),
+            _ if m.overdue(now) => format!("not yet retrained or destroyed, late since {}", when(z, m.deadline)),
+            _ => format!("to be retrained without it or destroyed by {}", when(z, m.deadline)),
         };
         models.push_str(&format!("<li><strong>{}</strong>: {status}</li>", esc(&what)));
     }
@@ -307,8 +312,8 @@ pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPa
         format!(
             r#"<p class="copies">Unreadable in everything we keep since {at}. Backups made before then stop opening by {backups}.</p>
 <p><a class="button" href="/api/v1/deletions/{id}/receipt" download="kidvault-deletion-{id}.json">Download the signed receipt</a></p>"#,
-            at = when(d.updated_at),
-            backups = day(state.vault.backups_unrecoverable_after(d.updated_at)),
+            at = when(z, d.updated_at),
+            backups = z.on(state.vault.backups_unrecoverable_after(d.updated_at)),
             id = d.id
         )
     } else {
@@ -326,8 +331,8 @@ pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPa
 </section>"#,
         step = d.step.as_str(),
         refresh = if done { "" } else { r#"data-refresh="2""# },
-        what = esc(&describe(&d.scope)),
-        at = when(d.requested_at),
+        what = esc(&describe(z, &d.scope)),
+        at = when(z, d.requested_at),
         why = d.reason.as_str(),
         id = d.id,
         processors = if processors.is_empty() {
@@ -342,11 +347,6 @@ pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPa
         },
     );
     Ok(html::page(StatusCode::OK, "Deletion", Some(&p.who()), &body))
-}
-
-/// A date as parents read it ("28 December 2026").
-fn day(t: DateTime<Utc>) -> String {
-    t.format("%-d %B %Y").to_string()
 }
 
 fn step_words(s: DeletionStep, keys_leave_no_bytes: bool) -> &'static str {

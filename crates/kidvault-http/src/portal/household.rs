@@ -16,6 +16,7 @@ use crate::extract::path_id;
 use crate::AppState;
 
 pub async fn overview(State(state): State<AppState>, p: Portal) -> PageResult {
+    let z = p.zone();
     let children = state.vault.list_children(&p.session, Utc::now()).await?;
     let mut body = String::new();
     if children.is_empty() {
@@ -35,7 +36,7 @@ pub async fn overview(State(state): State<AppState>, p: Portal) -> PageResult {
         } else {
             c.scopes.iter().map(|s| words::scope(*s).0).collect::<Vec<_>>().join(", ")
         };
-        let last = c.child.last_active_at.map(when).unwrap_or_else(|| "never".into());
+        let last = c.child.last_active_at.map(|t| when(z, t)).unwrap_or_else(|| "never".into());
         let r = state.vault.retention_state(&p.session, id).await?;
         let keep_form = |keep: bool, label: &str, class: &str| {
             format!(
@@ -46,17 +47,17 @@ pub async fn overview(State(state): State<AppState>, p: Portal) -> PageResult {
         let retention = match r.state {
             "dormant" => format!(
                 r#"<p class="flash error" data-retention="dormant">Not used for a long time: this profile and all its data will be deleted on {}. {}</p>"#,
-                r.deletion_at.map(when).unwrap_or_default(),
+                r.deletion_at.map(|t| when(z, t)).unwrap_or_default(),
                 keep_form(true, "Keep this profile", "")
             ),
             "kept" => format!(
                 r#"<p class="meta" data-retention="kept">Kept even if unused (since {}). {}</p>"#,
-                r.kept_at.map(when).unwrap_or_default(),
+                r.kept_at.map(|t| when(z, t)).unwrap_or_default(),
                 keep_form(false, "Stop keeping it", "danger")
             ),
             _ => format!(
                 r#"<p class="meta" data-retention="active">If unused, becomes dormant on {}. {}</p>"#,
-                r.dormant_from.map(when).unwrap_or_default(),
+                r.dormant_from.map(|t| when(z, t)).unwrap_or_default(),
                 keep_form(true, "Keep it even if unused", "")
             ),
         };
@@ -119,6 +120,7 @@ pub async fn consent_page(State(state): State<AppState>, p: Portal, ApiPath(id):
 }
 
 async fn consent_view(state: &AppState, p: &Portal, id: &str, error: Option<&str>, status: StatusCode) -> PageResult {
+    let z = p.zone();
     let child_id = path_id(id)?;
     let now = Utc::now();
     let child = state.vault.get_child(&p.session, child_id, now).await?;
@@ -197,13 +199,13 @@ because the assistant cannot answer without it.</p>
                 .scopes
                 .iter()
                 .map(|g| match g.withdrawn_at {
-                    Some(at) => format!("{} (withdrawn {})", words::scope(g.scope).0, when(at)),
+                    Some(at) => format!("{} (withdrawn {})", words::scope(g.scope).0, when(z, at)),
                     None => words::scope(g.scope).0.to_owned(),
                 })
                 .collect();
             body.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                when(c.granted_at),
+                when(z, c.granted_at),
                 words::method(c.method),
                 esc(&c.notice_version),
                 esc(&scopes.join(", "))
@@ -221,6 +223,7 @@ pub async fn give_consent(
     ApiPath(id): ApiPath<String>,
     PortalForm(p, fields): PortalForm<Vec<(String, String)>>,
 ) -> PageResult {
+    let z = p.zone();
     let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("");
     let scopes: Vec<String> = fields.iter().filter(|(k, _)| k == "scopes").map(|(_, v)| v.clone()).collect();
     let child = path_id(&id)?;
@@ -239,7 +242,7 @@ pub async fn give_consent(
 (before {until}). It is also in your <a href="/portal/mailbox">mailbox</a>.</p>
 <p><a href="/portal/children/{id}/consent">Back to consent</a></p></section>"#,
                 email = esc(&p.guardian.email),
-                until = when(expires_at),
+                until = when(z, expires_at),
             );
             Ok(html::page(StatusCode::ACCEPTED, "Confirm by e-mail", Some(&p.who()), &body))
         }
@@ -269,6 +272,7 @@ pub async fn devices(State(state): State<AppState>, p: Portal, ApiPath(id): ApiP
 }
 
 async fn devices_view(state: &AppState, p: &Portal, id: &str, paired: Option<(&str, &str)>) -> PageResult {
+    let z = p.zone();
     let child_id = path_id(id)?;
     let now = Utc::now();
     let child = state.vault.get_child(&p.session, child_id, now).await?;
@@ -293,7 +297,7 @@ async fn devices_view(state: &AppState, p: &Portal, id: &str, paired: Option<(&s
         body.push_str("<table><thead><tr><th>Device</th><th>Paired</th><th>Status</th><th></th></tr></thead><tbody>");
         for d in &list {
             let (status, action) = match d.device.revoked_at {
-                Some(at) => (format!("revoked {}", when(at)), String::new()),
+                Some(at) => (format!("revoked {}", when(z, at)), String::new()),
                 None => (
                     "active".to_owned(),
                     format!(
@@ -307,7 +311,7 @@ async fn devices_view(state: &AppState, p: &Portal, id: &str, paired: Option<(&s
                 r#"<tr data-device="{dev}"><td>{n}</td><td>{at}</td><td>{status}</td><td>{action}</td></tr>"#,
                 dev = d.device.id,
                 n = esc(&d.name),
-                at = when(d.device.created_at),
+                at = when(z, d.device.created_at),
             ));
         }
         body.push_str("</tbody></table><p class=\"meta\">A revoked device is refused from its next request.</p>");

@@ -7,6 +7,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use kidvault_domain::entities::Guardian;
+pub use kidvault_domain::localtime::Zone;
 
 /// Escapes text for HTML element content and double-quoted attributes.
 pub fn esc(s: &str) -> String {
@@ -24,9 +25,10 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-/// A timestamp as guardians read it (UTC, minutes).
-pub fn when(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
+/// A timestamp as the guardian reads it: in their zone, the zone named
+/// ("30 Nov 2026, 9:30 pm PST").
+pub fn when(z: Zone, t: DateTime<Utc>) -> String {
+    z.at(t)
 }
 
 /// The signed-in guardian, shown on every page, and the form token.
@@ -78,13 +80,13 @@ pub fn page(status: StatusCode, title: &str, who: Option<&Who<'_>>, body: &str) 
 <a href="/portal/mailbox">Mailbox</a>
 <a href="/portal/account">Account</a>
 </nav>
-<div class="who">Signed in as <strong>{name}</strong> ({email}) · household <code>{hh}</code>
+<div class="who">Signed in as <strong>{name}</strong> ({email}) · <a href="/portal/account#time-zone">times in {zone}</a>
 <form method="post" action="/portal/sign-out" class="inline">{csrf}<button type="submit">Sign out</button></form>
 </div>
 "#,
             name = esc(&g.display_name),
             email = esc(&g.email),
-            hh = esc(&short_id(&g.household_id.to_string())),
+            zone = esc(&g.zone().name().replace('_', " ")),
             csrf = who.csrf_field(),
         );
     }

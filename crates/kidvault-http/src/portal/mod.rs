@@ -46,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/sign-out", post(account::sign_out))
         .route("/portal/account", get(account::account))
         .route("/portal/account/close", post(account::close))
+        .route("/portal/account/time-zone", post(account::set_zone))
         .route("/portal/sessions/{id}/revoke", post(account::revoke_session))
         .route("/portal/invites", post(account::invite))
         .route("/portal/totp", post(account::totp_begin))

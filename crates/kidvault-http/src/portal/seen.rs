@@ -19,7 +19,7 @@ use kidvault_domain::staff::{AccessPurpose, StaffRole};
 use kidvault_ledger::entry::{Entry, EntryKind};
 use serde::Deserialize;
 
-use super::html::{self, esc};
+use super::html::{self, esc, Zone};
 use super::session::{PageResult, Portal, PortalForm};
 use crate::extract::{path_id, ApiPath, ApiQuery};
 use crate::AppState;
@@ -37,12 +37,12 @@ pub struct SeenQuery {
     page: Option<usize>,
 }
 
-fn day(t: DateTime<Utc>) -> String {
-    t.format("%-d %b %Y %H:%M UTC").to_string()
+fn day(z: Zone, t: DateTime<Utc>) -> String {
+    z.at(t)
 }
 
-fn short_day(t: DateTime<Utc>) -> String {
-    t.format("%-d %b").to_string()
+fn short_day(z: Zone, t: DateTime<Utc>) -> String {
+    z.day_month(t)
 }
 
 fn parse_at(e: &Entry) -> Option<DateTime<Utc>> {
@@ -83,21 +83,21 @@ struct StaffLine {
 }
 
 impl StaffLine {
-    fn render(&self, name: &str) -> String {
+    fn render(&self, name: &str, z: Zone) -> String {
         let who = self.role.map_or("Someone at kidvault", StaffRole::plain);
         let why = self.purpose.map(|p| format!(", {}", p.plain())).unwrap_or_default();
         let permission = match (self.basis.as_str(), self.grant_until) {
-            ("guardian_grant", Some(until)) => format!(", with your permission until {}", short_day(until)),
+            ("guardian_grant", Some(until)) => format!(", with your permission until {}", short_day(z, until)),
             ("break_glass", _) => {
                 ", without your permission: they overrode the usual rules, and our privacy officer reviews every such look"
                     .to_owned()
             }
             _ => String::new(),
         };
-        let when = if short_day(self.first) == short_day(self.last) {
-            format!("on {}", short_day(self.last))
+        let when = if short_day(z, self.first) == short_day(z, self.last) {
+            format!("on {}", short_day(z, self.last))
         } else {
-            format!("from {} to {}", short_day(self.first), short_day(self.last))
+            format!("from {} to {}", short_day(z, self.first), short_day(z, self.last))
         };
         let reviewed = match self.reviewed.as_deref() {
             Some("justified") => " The privacy officer reviewed it and found it justified.",
@@ -197,13 +197,13 @@ fn household_looks(entries: &[Entry], since: Option<DateTime<Utc>>) -> BTreeMap<
     seen.into_iter().map(|(who, things)| (who, things.len())).filter(|(_, n)| *n > 0).collect()
 }
 
-fn support_card(state: &kidvault_service::staff::SupportAccess, name: &str, id: &str, csrf: &str) -> String {
+fn support_card(z: Zone, state: &kidvault_service::staff::SupportAccess, name: &str, id: &str, csrf: &str) -> String {
     let mut out = format!(r#"<section class="card support"><h3>Support's access to {name}'s data</h3>"#);
     match &state.active {
         Some(g) => out.push_str(&format!(
             r#"<p class="support-on">Support can see {name}'s recordings, words and places until {until}, to help you with a question you asked. Each look is listed below.</p>
 <form method="post" action="/portal/children/{id}/support/revoke">{csrf}<button type="submit">End support's access now</button></form>"#,
-            until = esc(&day(g.expires_at)),
+            until = esc(&day(z, g.expires_at)),
         )),
         None => out.push_str(&format!(
             r#"<p class="support-off">Support cannot see {name}'s recordings, words or places. If you ask our support team for help, you can let them look for a time you choose; you can end it at any moment.</p>
@@ -218,8 +218,8 @@ fn support_card(state: &kidvault_service::staff::SupportAccess, name: &str, id: 
         .filter(|g| state.active.as_ref().is_none_or(|a| a.id != g.id))
         .take(3)
         .map(|g| match g.revoked_at {
-            Some(r) => format!("You allowed it on {} and ended it on {}.", day(g.created_at), day(r)),
-            None => format!("You allowed it on {}; it ended on {}.", day(g.created_at), day(g.expires_at)),
+            Some(r) => format!("You allowed it on {} and ended it on {}.", day(z, g.created_at), day(z, r)),
+            None => format!("You allowed it on {}; it ended on {}.", day(z, g.created_at), day(z, g.expires_at)),
         })
         .collect();
     if !earlier.is_empty() {
@@ -274,7 +274,7 @@ pub async fn page(
         r#"<p><a href="/portal">← Household</a> · <a href="/portal/children/{id}">Voice history</a> · <a href="/portal/children/{id}/shared">Shared with companies</a> · <a href="/portal/children/{id}/activity">Full record</a></p>
 {support}
 <p class="filters">Show: {a} · {b} · {c} — {d} · {e} · {f}</p>"#,
-        support = support_card(&support, &name, &id, &p.who().csrf_field()),
+        support = support_card(p.zone(), &support, &name, &id, &p.who().csrf_field()),
         a = filter("everyone", days, "everyone"),
         b = filter("household", days, "your household"),
         c = filter("staff", days, "people at kidvault"),
@@ -324,7 +324,7 @@ pub async fn page(
         } else {
             body.push_str(r#"<ul class="staff-looks">"#);
             for l in lines.iter().skip(page * PAGE).take(PAGE) {
-                body.push_str(&l.render(&child.profile.display_name));
+                body.push_str(&l.render(&child.profile.display_name, p.zone()));
             }
             body.push_str("</ul>");
             if lines.len() > (page + 1) * PAGE {

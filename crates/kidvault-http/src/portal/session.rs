@@ -100,6 +100,11 @@ impl Portal {
     pub fn who(&self) -> Who<'_> {
         Who { guardian: &self.guardian, csrf: &self.csrf }
     }
+
+    /// The time zone the guardian reads times in.
+    pub fn zone(&self) -> super::html::Zone {
+        self.guardian.zone()
+    }
 }
 
 impl FromRequestParts<AppState> for Portal {

@@ -9,12 +9,12 @@ use kidvault_domain::downstream::TaskState;
 use kidvault_domain::ids::ChildId;
 use kidvault_service::disclosure::RegisterEntry;
 
-use super::html::{self, esc, when, words};
+use super::html::{self, esc, when, words, Zone};
 use super::session::{PageResult, Portal};
 use crate::extract::{path_id, ApiPath};
 use crate::AppState;
 
-fn recipient(e: &RegisterEntry, now: chrono::DateTime<Utc>) -> String {
+fn recipient(z: Zone, e: &RegisterEntry, now: chrono::DateTime<Utc>) -> String {
     let what: Vec<String> = e.categories.iter().map(|s| words::category(s.category, s.items)).collect();
     let first = e.categories.iter().map(|s| s.first_at).min().unwrap_or(now);
     let last = e.categories.iter().map(|s| s.last_at).max().unwrap_or(now);
@@ -23,8 +23,8 @@ fn recipient(e: &RegisterEntry, now: chrono::DateTime<Utc>) -> String {
         name = esc(&e.processor_name),
         why = esc(e.purpose.plain()),
         what = esc(&what.join(", ")),
-        first = when(first),
-        last = when(last),
+        first = when(z, first),
+        last = when(z, last),
     );
     if !e.tasks.is_empty() {
         out.push_str("<ul>");
@@ -35,13 +35,13 @@ fn recipient(e: &RegisterEntry, now: chrono::DateTime<Utc>) -> String {
                 "Asked to delete everything it received, because you withdrew your permission"
             };
             let answer = match (t.state, t.acknowledged_at) {
-                (TaskState::Acknowledged, Some(at)) => format!("it confirmed the deletion on {}", when(at)),
+                (TaskState::Acknowledged, Some(at)) => format!("it confirmed the deletion on {}", when(z, at)),
                 _ if t.overdue(now) => {
-                    format!("it has not confirmed yet and is late (it was due by {})", when(t.deadline))
+                    format!("it has not confirmed yet and is late (it was due by {})", when(z, t.deadline))
                 }
-                _ => format!("waiting for it to confirm (due by {})", when(t.deadline)),
+                _ => format!("waiting for it to confirm (due by {})", when(z, t.deadline)),
             };
-            out.push_str(&format!(r#"<li class="request">{asked} on {}: {answer}.</li>"#, when(t.created_at)));
+            out.push_str(&format!(r#"<li class="request">{asked} on {}: {answer}.</li>"#, when(z, t.created_at)));
         }
         out.push_str("</ul>");
     }
@@ -54,6 +54,7 @@ pub async fn register(State(state): State<AppState>, p: Portal, ApiPath(id): Api
     let now = Utc::now();
     let child = state.vault.get_child(&p.session, child_id, now).await?;
     let register = state.vault.disclosure_register(&p.session, child_id).await?;
+    let z = p.zone();
     let name = esc(&child.profile.display_name);
     let mut body = format!(
         r#"<p><a href="/portal">← Household</a> · <a href="/portal/children/{id}">Voice history</a> · <a href="/portal/children/{id}/consent">Consent</a></p>
@@ -66,7 +67,7 @@ allowed it on the consent page, and withdrawing that permission asks them to del
     } else {
         body.push_str(r#"<h2>Shared with</h2><ul class="register">"#);
         for e in &register.received {
-            body.push_str(&recipient(e, now));
+            body.push_str(&recipient(z, e, now));
         }
         body.push_str("</ul>");
         body.push_str(&format!(r#"<p>Nobody else has received what kidvault keeps about {name}.</p>"#));
@@ -74,7 +75,7 @@ allowed it on the consent page, and withdrawing that permission asks them to del
     if !register.nothing.is_empty() {
         body.push_str(r#"<h2>Received nothing</h2><ul class="register">"#);
         for p in &register.nothing {
-            body.push_str(&recipient(p, now));
+            body.push_str(&recipient(z, p, now));
         }
         body.push_str("</ul>");
     }

@@ -225,3 +225,25 @@ pub(crate) async fn totp_disable(
     state.vault.totp_disable(&g, &req.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TimeZone {
+    /// An IANA time zone name, e.g. `America/Los_Angeles`: notices are written
+    /// in it and the portal shows every time in it.
+    time_zone: String,
+}
+
+/// Set the time zone notices and the portal use for this guardian.
+#[utoipa::path(put, path = "/api/v1/account/time-zone", tag = "accounts", security(("guardian" = [])),
+    request_body = TimeZone,
+    responses((status = 200, body = TimeZone), (status = 401, body = ErrorBody),
+        (status = 422, description = "invalid_time_zone", body = ErrorBody)))]
+pub(crate) async fn set_time_zone(
+    State(state): State<AppState>,
+    GuardianAuth(g, _): GuardianAuth,
+    ApiJson(body): ApiJson<TimeZone>,
+) -> ApiResult<Json<TimeZone>> {
+    let zone = state.vault.set_time_zone(&g, &body.time_zone).await?;
+    Ok(Json(TimeZone { time_zone: zone.name().to_owned() }))
+}

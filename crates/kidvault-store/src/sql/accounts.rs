@@ -20,6 +20,7 @@ fn guardian_row(r: &dyn Row) -> R<GuardianRecord> {
             email: r.string("email")?,
             display_name: r.string("display_name")?,
             created_at: r.ts("created_at")?,
+            time_zone: r.text("time_zone")?,
         },
         password_hash: r.string("password_hash")?,
     })
@@ -27,7 +28,7 @@ fn guardian_row(r: &dyn Row) -> R<GuardianRecord> {
 
 pub fn guardian(tx: &mut dyn Tx, id: GuardianId) -> R<Option<GuardianRecord>> {
     tx.opt(
-        "SELECT id, household_id, email, display_name, password_hash, created_at FROM guardians WHERE id = ?1",
+        "SELECT id, household_id, email, display_name, password_hash, created_at, time_zone FROM guardians WHERE id = ?1",
         p![id],
         guardian_row,
     )
@@ -35,24 +36,30 @@ pub fn guardian(tx: &mut dyn Tx, id: GuardianId) -> R<Option<GuardianRecord>> {
 
 pub fn guardian_by_email(tx: &mut dyn Tx, email: &str) -> R<Option<GuardianRecord>> {
     tx.opt(
-        "SELECT id, household_id, email, display_name, password_hash, created_at FROM guardians WHERE email = ?1",
+        "SELECT id, household_id, email, display_name, password_hash, created_at, time_zone FROM guardians WHERE email = ?1",
         p![email],
         guardian_row,
     )
 }
 
+/// Sets (or clears) the time zone a guardian reads times in.
+pub fn set_time_zone(tx: &mut dyn Tx, id: GuardianId, zone: Option<&str>) -> R<bool> {
+    Ok(tx.exec("UPDATE guardians SET time_zone = ?2 WHERE id = ?1", p![id, zone])? == 1)
+}
+
 /// Adds a guardian to a household; a taken e-mail is a conflict.
 pub fn insert_guardian(tx: &mut dyn Tx, household: HouseholdId, g: &GuardianRecord) -> R<()> {
     let inserted = tx.exec(
-        "INSERT INTO guardians (id, household_id, email, display_name, password_hash, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO guardians (id, household_id, email, display_name, password_hash, created_at, time_zone)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         p![
             g.guardian.id,
             household,
             &g.guardian.email,
             &g.guardian.display_name,
             &g.password_hash,
-            g.guardian.created_at
+            g.guardian.created_at,
+            g.guardian.time_zone.as_deref()
         ],
     );
     conflict_if_unique(inserted, || "e-mail already registered".into())?;

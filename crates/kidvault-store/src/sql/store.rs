@@ -615,6 +615,11 @@ impl<B: StoreBackend> Store for B {
         self.lookup(move |tx| accounts::guardian(tx, id)).await
     }
 
+    async fn set_time_zone(&self, id: GuardianId, zone: Option<&str>) -> Result<bool> {
+        let zone = zone.map(str::to_owned);
+        self.write(move |tx| accounts::set_time_zone(tx, id, zone.as_deref())).await
+    }
+
     async fn begin_household_closure(&self, household: HouseholdId, at: Timestamp) -> Result<()> {
         self.write(move |tx| children::begin_household_closure(tx, household, at)).await
     }

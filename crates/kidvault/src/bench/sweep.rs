@@ -43,6 +43,7 @@ async fn seed(store: Arc<SqliteStore>, opts: &SweepOpts, now: chrono::DateTime<U
                 email: format!("parent{h}@bench.example"),
                 display_name: "Parent".into(),
                 created_at: now - Duration::days(800),
+                time_zone: None,
             },
             password_hash: "$argon2id$bench".into(),
         };

@@ -64,6 +64,7 @@ async fn seed(
             email: "parent@bench.example".into(),
             display_name: "Parent".into(),
             created_at: now - Duration::days(100),
+            time_zone: None,
         },
         password_hash: "$argon2id$bench".into(),
     };
