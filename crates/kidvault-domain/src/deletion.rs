@@ -55,6 +55,8 @@ pub enum DeletionReason {
     /// Done again after a restore: the data store came back from a backup taken
     /// before the deletion, whose keys the live keystore no longer has.
     Restore,
+    /// A parent's auto-delete choice for the child's recordings.
+    AutoDelete,
 }
 
 impl DeletionReason {
@@ -64,12 +66,30 @@ impl DeletionReason {
             DeletionReason::Retention => "retention",
             DeletionReason::Dormancy => "dormancy",
             DeletionReason::Restore => "restore",
+            DeletionReason::AutoDelete => "auto_delete",
+        }
+    }
+
+    /// Why, in a parent's words.
+    pub fn plain(self) -> &'static str {
+        match self {
+            DeletionReason::Guardian => "you asked",
+            DeletionReason::Retention => "our retention policy",
+            DeletionReason::Dormancy => "the profile was not used for a long time",
+            DeletionReason::Restore => "done again after restoring a backup",
+            DeletionReason::AutoDelete => "your auto-delete choice",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [DeletionReason::Guardian, DeletionReason::Retention, DeletionReason::Dormancy, DeletionReason::Restore]
-            .into_iter()
-            .find(|r| r.as_str() == s)
+        [
+            DeletionReason::Guardian,
+            DeletionReason::Retention,
+            DeletionReason::Dormancy,
+            DeletionReason::Restore,
+            DeletionReason::AutoDelete,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
     }
 }
 

@@ -84,6 +84,10 @@ pub struct Child {
     /// Last time the child used a device (ingest). Drives dormancy; a guardian
     /// visiting the portal is not the child's activity.
     pub last_active_at: Option<Timestamp>,
+    /// A parent's auto-delete choice for recordings: `None` as long as the
+    /// retention policy allows, `Some(0)` none kept (the ephemeral path only),
+    /// `Some(n)` each kept `n` days. Never longer than the policy.
+    pub keep_recordings_days: Option<u32>,
 }
 
 /// A guardian account (the guardian's own data, not child data).

@@ -123,6 +123,7 @@ pub fn router(state: AppState) -> Router {
             "/children/{id}/retention",
             get(routes::policy::child_retention).put(routes::policy::set_child_retention),
         )
+        .route("/children/{id}/auto-delete", get(routes::policy::auto_delete).put(routes::policy::set_auto_delete))
         .route("/openapi.json", get(openapi::serve))
         .fallback(routes::not_found);
     Router::new()

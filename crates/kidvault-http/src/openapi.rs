@@ -156,6 +156,8 @@ impl Modify for CommonResponses {
         routes::policy::retention,
         routes::policy::child_retention,
         routes::policy::set_child_retention,
+        routes::policy::auto_delete,
+        routes::policy::set_auto_delete,
     ),
     modifiers(&BearerSchemes, &CommonResponses)
 )]

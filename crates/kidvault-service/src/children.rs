@@ -85,6 +85,7 @@ impl Vault {
             status: ChildStatus::PendingConsent,
             created_at: now,
             last_active_at: None,
+            keep_recordings_days: None,
         };
         let record = ChildRecord {
             child: child.clone(),

@@ -574,6 +574,7 @@ impl Vault {
             status: kidvault_domain::entities::ChildStatus::Deleting,
             created_at: d.requested_at,
             last_active_at: None,
+            keep_recordings_days: None,
         };
         let mut key_entry = crate::ledger::entry(EntryKind::KeyDestroyed, now, "system", &subject);
         key_entry.subjects = vec![d.id.to_string()];

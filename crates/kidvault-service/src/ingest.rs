@@ -79,6 +79,14 @@ impl Vault {
     ) -> Result<Ingested> {
         let kind = ItemKind::VoiceRecording;
         let grant = self.authorize(Actor::Device(d), child, Action::Collect(kind.spec().scope)).await?;
+        if grant.child().child.keep_recordings_days == Some(0) {
+            return Err(ServiceError::Conflict {
+                code: "recordings_not_kept",
+                message: "this child's parent chose not to keep recordings: send the audio to \
+                          POST /api/v1/children/{id}/ephemeral, which answers and keeps nothing"
+                    .into(),
+            });
+        }
         let recorded_at = self.recorded_at(recorded_at, now)?;
         parse_wav(&wav, self.config.audio).map_err(|e| {
             use kidvault_domain::audio::AudioError as E;

@@ -25,6 +25,7 @@
 pub mod access;
 pub mod access_policy;
 pub mod accounts;
+mod autodelete;
 pub mod children;
 pub mod datasets;
 pub mod deletion;

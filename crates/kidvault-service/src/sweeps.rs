@@ -42,6 +42,8 @@ pub struct SweepReport {
     pub deletions: Vec<DeletionId>,
     /// Precise locations past their period, made approximate in place.
     pub coarsened: usize,
+    /// Children whose recordings passed their parents' auto-delete choice.
+    pub auto_deleted: Vec<ChildId>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -132,6 +134,7 @@ impl Vault {
                 }
             }
         }
+        self.auto_delete_sweep(now, report).await?;
         self.coarsen_locations(now, report).await?;
         let before = now - days(policy.abandoned_signup.delete_after_days);
         loop {
@@ -299,7 +302,7 @@ impl Vault {
     /// A deletion the policy starts: recorded and resolved at once (its items
     /// are no longer live, so the next sweep does not start it again); a whole
     /// child's keys are destroyed at once, as when a guardian deletes it.
-    async fn system_deletion(
+    pub(crate) async fn system_deletion(
         &self,
         child: ChildId,
         household: HouseholdId,

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/store_0006_staff_access.sql")),
     (7, include_str!("../migrations/store_0007_sealed_justification.sql")),
     (8, include_str!("../migrations/store_0008_time_zone.sql")),
+    (9, include_str!("../migrations/store_0009_keep_recordings.sql")),
 ];
 
 /// The data store on a PostgreSQL database (schema `public`).

@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("../migrations/store_0013_staff_access.sql")),
     (14, include_str!("../migrations/store_0014_sealed_justification.sql")),
     (15, include_str!("../migrations/store_0015_time_zone.sql")),
+    (16, include_str!("../migrations/store_0016_keep_recordings.sql")),
 ];
 
 /// The embedded data store: one SQLite file.

@@ -92,6 +92,7 @@ async fn child(store: &S, hh: HouseholdId, day: i64) -> ChildRecord {
             status: ChildStatus::PendingConsent,
             created_at: t(day),
             last_active_at: None,
+            keep_recordings_days: None,
         },
         profile: sealed(7),
     };

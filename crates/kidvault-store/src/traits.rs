@@ -353,6 +353,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn mark_reminded(&self, child: ChildId, at: Timestamp, notice: &NewNotice) -> Result<bool>;
     /// Dormant, unkept children whose grace period ended by `now`.
     async fn dormant_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>>;
+    /// Children with a live recording older than their parents' auto-delete
+    /// choice (shorter than the policy), each with the choice in days.
+    async fn auto_delete_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId, u32)>>;
+    /// Sets a child's auto-delete choice for recordings, with its ledger entry.
+    async fn set_keep_recordings(&self, child: ChildId, days: Option<u32>, entry: &NewEntry) -> Result<()>;
     async fn child_retention(&self, child: ChildId) -> Result<Option<ChildRetention>>;
     /// A guardian's choice to keep the profile when dormant (ends any dormancy), or to stop keeping it.
     async fn set_keep_when_dormant(&self, child: ChildId, keep: bool, at: Timestamp, entry: &NewEntry) -> Result<()>;

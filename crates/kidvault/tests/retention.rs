@@ -513,3 +513,94 @@ async fn the_sweep_command_reports_what_it_would_do_then_does_it() {
     let (_, mailbox) = app.get("/notices", &g).await;
     assert_eq!(mailbox["notices"][0]["kind"], "deletion_completed");
 }
+
+/// A recording at `at` and the words heard in it: (recording, transcript).
+async fn recording_at(app: &TestApp, child: &str, device: &str, at: chrono::DateTime<chrono::Utc>) -> (String, String) {
+    let url = app.url(&format!("/children/{child}/recordings?recorded_at={}", at.format("%Y-%m-%dT%H:%M:%SZ")));
+    let req = app.http.post(url).bearer_auth(device).header("content-type", "audio/wav").body(wav(0.2, 5).0);
+    let (s, rec) = TestApp::send(req).await;
+    assert_eq!(s, StatusCode::CREATED, "{rec}");
+    let body = json!({"kind": "transcript", "derived_from": [rec["item_id"]], "content": "hello", "recorded_at": at});
+    let (s, tr) = app.item(child, device, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{tr}");
+    (rec["item_id"].as_str().unwrap().to_owned(), tr["item_id"].as_str().unwrap().to_owned())
+}
+
+/// A parent chooses how long recordings are kept: never longer than the
+/// policy; a shorter choice applies at once to older recordings (with what was
+/// derived from them), then by the sweep to each as its time comes; "don't
+/// save" refuses kept recordings; each choice is in the child's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parents_auto_delete_choice_keeps_recordings_shorter_never_longer() {
+    let app = spawn_app().await;
+    let (g, child, device) = household(&app, "ana@example.org").await;
+    let now = chrono::Utc::now();
+    let (old, old_words) = recording_at(&app, &child, &device, now - days(10)).await;
+    let (recent, _) = recording_at(&app, &child, &device, now - days(2)).await;
+    let (fresh, _) = recording_at(&app, &child, &device, now - chrono::Duration::minutes(1)).await;
+    let path = format!("/children/{child}/auto-delete");
+    let (s, a) = app.get(&path, &g).await;
+    assert_eq!(s, StatusCode::OK, "{a}");
+    assert_eq!((a["keep_recordings_days"].clone(), a["recordings_kept_days"].clone()), (Value::Null, json!(30)));
+
+    // Longer than the policy is refused and changes nothing.
+    let (s, b) = app.put(&path, &g, json!({"keep_recordings_days": 90})).await;
+    assert_eq!((s, code(&b)), (StatusCode::UNPROCESSABLE_ENTITY, "longer_than_policy"));
+    assert_eq!(app.get(&path, &g).await.1["keep_recordings_days"], Value::Null);
+    let other = app.guardian("bo@example.org").await;
+    assert_eq!(app.put(&path, &other, json!({"keep_recordings_days": 7})).await.0, StatusCode::NOT_FOUND);
+
+    // A week: the 10-day-old recording goes at once, with its words; the rest stay.
+    let (s, a) = app.put(&path, &g, json!({"keep_recordings_days": 7})).await;
+    assert_eq!((s, a["recordings_kept_days"].clone()), (StatusCode::OK, json!(7)), "{a}");
+    let deletion = a["deletion_id"].as_str().expect("a deletion for what is already older").to_owned();
+    await_deletion(&app, &g, &deletion).await;
+    let (_, entry) = app.verified_receipt(&g, &deletion).await;
+    assert_eq!(entry.detail.get("reason").map(String::as_str), Some("auto_delete"));
+    for gone in [&old, &old_words] {
+        assert_eq!(app.get(&format!("/items/{gone}"), &g).await.0, StatusCode::NOT_FOUND, "{gone}");
+    }
+    for kept in [&recent, &fresh] {
+        assert_eq!(app.get(&format!("/items/{kept}"), &g).await.0, StatusCode::OK, "{kept}");
+    }
+    let (_, log) = app.get(&format!("/children/{child}/activity"), &g).await;
+    let chosen = log["entries"]
+        .as_array()
+        .or(log.as_array())
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "retention.choice" && e["detail"]["keep_recordings_days"] == "7");
+    assert!(chosen, "the choice is in the child's log: {log}");
+
+    // The household page offers what the policy allows and shows the choice; the
+    // timeline says when each recording goes.
+    let page = portal_page(&app, &g, "/portal").await;
+    assert!(
+        page.contains(r#"<option value="7" selected>"#) && page.contains(r#"<option value="90" disabled>"#),
+        "{page}"
+    );
+    assert!(page.contains("Each recording is kept 7 days, then deleted automatically."), "{page}");
+    let timeline = portal_page(&app, &g, &format!("/portal/children/{child}")).await;
+    let recent_at = now - days(2);
+    let goes = kidvault_domain::localtime::Zone::UTC.on(recent_at + days(7));
+    assert!(timeline.contains(&format!("Deleted automatically on {goes}")), "{timeline}");
+
+    // The sweep takes each recording when its week is up, and not before.
+    let r = sweep_at(&app, now + days(6)).await;
+    assert_eq!(r.auto_deleted.len(), 1, "{r:?}");
+    assert_eq!(app.get(&format!("/items/{recent}"), &g).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&format!("/items/{fresh}"), &g).await.0, StatusCode::OK);
+    assert!(sweep_at(&app, now + days(6)).await.auto_deleted.is_empty(), "nothing twice");
+
+    // "Don't save": what is kept goes now, and the device may not keep more.
+    let (s, a) = app.put(&path, &g, json!({"keep_recordings_days": 0})).await;
+    assert_eq!(s, StatusCode::OK, "{a}");
+    await_deletion(&app, &g, a["deletion_id"].as_str().unwrap()).await;
+    assert_eq!(app.get(&format!("/items/{fresh}"), &g).await.0, StatusCode::NOT_FOUND);
+    let (s, b) = app.upload(&child, &device, wav(0.2, 9).0, Some("audio/wav")).await;
+    assert_eq!((s, code(&b)), (StatusCode::CONFLICT, "recordings_not_kept"));
+    // Back to the policy's period: recordings are kept again.
+    let (s, a) = app.put(&path, &g, json!({"keep_recordings_days": null})).await;
+    assert_eq!((s, a["recordings_kept_days"].clone()), (StatusCode::OK, json!(30)));
+    assert_eq!(app.upload(&child, &device, wav(0.2, 9).0, Some("audio/wav")).await.0, StatusCode::CREATED);
+}

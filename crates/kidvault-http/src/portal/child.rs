@@ -93,7 +93,7 @@ pub async fn timeline(
     if items.is_empty() {
         body.push_str(r#"<p class="empty">Nothing recorded here.</p>"#);
     }
-    let tree = Tree::new(&items, z);
+    let tree = Tree::new(&items, z, state.vault.recording_days(&child.child));
     for (std::cmp::Reverse(day), roots) in group(&items, z) {
         body.push_str(&format!(
             r#"<section class="day" aria-label="{day}"><h2>{pretty}</h2>
@@ -179,10 +179,12 @@ struct Tree<'a> {
     items: &'a [ReviewItem],
     derived: HashMap<ItemId, Vec<usize>>,
     z: Zone,
+    /// How long this child's recordings are kept (the parent's choice or the policy's).
+    keep_days: u32,
 }
 
 impl<'a> Tree<'a> {
-    fn new(items: &'a [ReviewItem], z: Zone) -> Self {
+    fn new(items: &'a [ReviewItem], z: Zone, keep_days: u32) -> Self {
         let mut derived: HashMap<ItemId, Vec<usize>> = HashMap::new();
         for (i, it) in items.iter().enumerate() {
             if let Some(src) = it.meta.derived_from.first() {
@@ -192,7 +194,7 @@ impl<'a> Tree<'a> {
         for v in derived.values_mut() {
             v.sort_by_key(|i| items[*i].meta.recorded_at);
         }
-        Self { items, derived, z }
+        Self { items, derived, z, keep_days }
     }
 
     fn render(&self, child: &str, i: usize) -> String {
@@ -201,8 +203,10 @@ impl<'a> Tree<'a> {
         let z = self.z;
         let content = match (it.meta.kind, &it.text) {
             (ItemKind::VoiceRecording, _) => format!(
-                r#"<audio controls preload="none" src="/api/v1/items/{id}/content" data-item="{id}" aria-label="Recording of {t}"></audio>"#,
-                t = when(z, it.meta.recorded_at)
+                r#"<audio controls preload="none" src="/api/v1/items/{id}/content" data-item="{id}" aria-label="Recording of {t}"></audio>
+<p class="meta auto-delete">Deleted automatically on {gone}, with the words and everything that came from it.</p>"#,
+                t = when(z, it.meta.recorded_at),
+                gone = z.on(it.meta.recorded_at + chrono::Duration::days(i64::from(self.keep_days))),
             ),
             (ItemKind::Transcript, Some(t)) => format!(r#"<blockquote class="transcript">{}</blockquote>"#, esc(t)),
             (ItemKind::Location, Some(t)) => location(t),

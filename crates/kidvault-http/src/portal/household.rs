@@ -61,13 +61,20 @@ pub async fn overview(State(state): State<AppState>, p: Portal) -> PageResult {
                 keep_form(true, "Keep it even if unused", "")
             ),
         };
+        let auto_delete = super::autodelete::card(
+            &p,
+            &c.child,
+            state.vault.policy_recording_days(),
+            state.vault.recording_days(&c.child),
+        );
         body.push_str(&format!(
-            r#"<article class="card child">
+            r#"<article class="card child" id="child-{id}">
 <h2>{name}</h2>
 <p>Born {year} · {status}</p>
 <p>Consent in force: {scopes}</p>
 <p class="meta">Last used a device: {last}</p>
 {retention}
+{auto_delete}
 <p class="actions"><a href="/portal/children/{id}">Voice history</a>
 <a href="/portal/children/{id}/activity">Activity &amp; access log</a>
 <a href="/portal/children/{id}/consent">Consent</a>

@@ -7,6 +7,7 @@
 //! Every state-changing form carries an anti-forgery token ([`session`]).
 
 mod account;
+mod autodelete;
 mod child;
 mod delete;
 mod household;
@@ -66,6 +67,7 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/children/{id}/consent/withdraw", post(household::withdraw))
         .route("/portal/consent/confirm/{token}", get(household::confirm_page).post(household::confirm))
         .route("/portal/children/{id}/retention", post(household::set_keep))
+        .route("/portal/children/{id}/auto-delete", post(autodelete::choose))
         .route("/portal/children/{id}/devices", get(household::devices).post(household::pair))
         .route("/portal/devices/{id}/revoke", post(household::revoke))
         .route("/portal/children/{id}/delete", get(delete::confirm).post(delete::perform))

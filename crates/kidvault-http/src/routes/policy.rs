@@ -3,6 +3,7 @@
 use crate::extract::ApiPath;
 use axum::extract::State;
 use axum::Json;
+use kidvault_domain::ids::DeletionId;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiResult, ErrorBody};
@@ -91,4 +92,71 @@ pub(crate) async fn set_child_retention(
 ) -> ApiResult<Json<RetentionState>> {
     let v = state.vault.set_keep_when_dormant(&g, path_id(&id)?, req.keep_when_dormant, chrono::Utc::now()).await?;
     Ok(Json(v.into()))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AutoDeleteChoice {
+    /// `null`: as long as the retention policy allows; `0`: don't save
+    /// recordings (the device must use the ephemeral path); `n`: keep each `n`
+    /// days (at most the policy's period).
+    keep_recordings_days: Option<u32>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct AutoDelete {
+    /// The parent's choice (`null`: the policy's period).
+    keep_recordings_days: Option<u32>,
+    /// How long each recording is kept now: the shorter of the choice and the policy.
+    recordings_kept_days: u32,
+    /// The longest the retention policy keeps a recording.
+    policy_days: u32,
+    /// The deletion that applied a new choice to recordings already older, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deletion_id: Option<DeletionId>,
+}
+
+/// The auto-delete choice for a child's recordings.
+#[utoipa::path(get, path = "/api/v1/children/{id}/auto-delete", tag = "policy", security(("guardian" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = AutoDelete), (status = 404, body = ErrorBody)))]
+pub(crate) async fn auto_delete(
+    State(state): State<AppState>,
+    GuardianAuth(g, _): GuardianAuth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<AutoDelete>> {
+    let child = state.vault.get_child(&g, path_id(&id)?, chrono::Utc::now()).await?;
+    Ok(Json(AutoDelete {
+        keep_recordings_days: child.child.keep_recordings_days,
+        recordings_kept_days: state.vault.recording_days(&child.child),
+        policy_days: state.vault.policy_recording_days(),
+        deletion_id: None,
+    }))
+}
+
+/// Choose how long a child's recordings are kept (never longer than the
+/// policy); recordings already older are deleted at once, with everything
+/// derived from them.
+#[utoipa::path(put, path = "/api/v1/children/{id}/auto-delete", tag = "policy", security(("guardian" = [])),
+    params(("id" = String, Path)), request_body = AutoDeleteChoice,
+    responses((status = 200, body = AutoDelete), (status = 404, body = ErrorBody),
+        (status = 422, description = "longer_than_policy", body = ErrorBody)))]
+pub(crate) async fn set_auto_delete(
+    State(state): State<AppState>,
+    GuardianAuth(g, _): GuardianAuth,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<AutoDeleteChoice>,
+) -> ApiResult<Json<AutoDelete>> {
+    let now = chrono::Utc::now();
+    let child_id = path_id(&id)?;
+    let deletion_id = state.vault.set_auto_delete(&g, child_id, req.keep_recordings_days, now).await?;
+    if deletion_id.is_some() {
+        crate::routes::deletions::run_deletions_now(&state);
+    }
+    let child = state.vault.get_child(&g, child_id, now).await?;
+    Ok(Json(AutoDelete {
+        keep_recordings_days: child.child.keep_recordings_days,
+        recordings_kept_days: state.vault.recording_days(&child.child),
+        policy_days: state.vault.policy_recording_days(),
+        deletion_id,
+    }))
 }

@@ -19,6 +19,7 @@ fn child_row(r: &dyn Row) -> R<ChildRecord> {
             status: r.parsed("status", ChildStatus::parse)?,
             created_at: r.ts("created_at")?,
             last_active_at: r.opt_ts("last_active_at")?,
+            keep_recordings_days: r.int("keep_recordings_days")?.map(|d| u32::try_from(d).unwrap_or(0)),
         },
         profile: Sealed {
             epoch: r.epoch("profile_epoch")?,
@@ -62,8 +63,9 @@ pub fn create_child(tx: &mut dyn Tx, r: &ChildRecord) -> R<()> {
         return Err(TxError::Store(StoreError::Conflict("the household is closing".into())));
     }
     tx.exec(
-        "INSERT INTO children (id, household_id, status, created_at, last_active_at, profile_epoch, profile_key, profile)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO children (id, household_id, status, created_at, last_active_at, profile_epoch, profile_key, profile,
+             keep_recordings_days)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         p![
             r.child.id,
             r.child.household_id,
@@ -72,7 +74,8 @@ pub fn create_child(tx: &mut dyn Tx, r: &ChildRecord) -> R<()> {
             r.child.last_active_at,
             r.profile.epoch,
             &r.profile.wrapped_key,
-            &r.profile.ciphertext
+            &r.profile.ciphertext,
+            r.child.keep_recordings_days
         ],
     )?;
     Ok(())
@@ -80,8 +83,8 @@ pub fn create_child(tx: &mut dyn Tx, r: &ChildRecord) -> R<()> {
 
 pub fn child(tx: &mut dyn Tx, child: ChildId) -> R<Option<ChildRecord>> {
     tx.opt(
-        "SELECT id, household_id, status, created_at, last_active_at, profile_epoch, profile_key, profile
-         FROM children WHERE id = ?1",
+        "SELECT id, household_id, status, created_at, last_active_at, keep_recordings_days, profile_epoch, profile_key,
+             profile FROM children WHERE id = ?1",
         p![child],
         child_row,
     )
@@ -89,8 +92,8 @@ pub fn child(tx: &mut dyn Tx, child: ChildId) -> R<Option<ChildRecord>> {
 
 pub fn children_of(tx: &mut dyn Tx, household: HouseholdId) -> R<Vec<ChildRecord>> {
     tx.rows(
-        "SELECT id, household_id, status, created_at, last_active_at, profile_epoch, profile_key, profile
-         FROM children WHERE household_id = ?1 ORDER BY created_at, id",
+        "SELECT id, household_id, status, created_at, last_active_at, keep_recordings_days, profile_epoch, profile_key,
+             profile FROM children WHERE household_id = ?1 ORDER BY created_at, id",
         p![household],
         child_row,
     )

@@ -131,6 +131,15 @@ impl<B: StoreBackend> Store for B {
         self.read(move |tx| sweeps::dormant_due(tx, now, limit)).await
     }
 
+    async fn auto_delete_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId, u32)>> {
+        self.read(move |tx| sweeps::auto_delete_due(tx, now, limit)).await
+    }
+
+    async fn set_keep_recordings(&self, child: ChildId, days: Option<u32>, entry: &NewEntry) -> Result<()> {
+        let e = entry.clone();
+        self.write(move |tx| sweeps::set_keep_recordings(tx, child, days, &e)).await
+    }
+
     async fn child_retention(&self, child: ChildId) -> Result<Option<ChildRetention>> {
         self.read(move |tx| sweeps::retention_of(tx, child)).await
     }

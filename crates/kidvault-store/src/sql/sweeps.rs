@@ -119,6 +119,31 @@ pub fn dormant_due(tx: &mut dyn Tx, now: Timestamp, n: u32) -> R<Vec<(ChildId, H
     )
 }
 
+/// Children whose parents chose to keep recordings for fewer days than the
+/// policy, with a live recording older than that: each with its choice.
+pub fn auto_delete_due(tx: &mut dyn Tx, now: Timestamp, n: u32) -> R<Vec<(ChildId, HouseholdId, u32)>> {
+    tx.rows(
+        "SELECT ch.id, ch.household_id, ch.keep_recordings_days FROM children ch
+         WHERE ch.keep_recordings_days IS NOT NULL AND ch.status <> 'deleting'
+           AND EXISTS (SELECT 1 FROM items i WHERE i.child_id = ch.id AND i.kind = 'voice_recording'
+                           AND i.state = 'live'
+                           AND i.recorded_at + ch.keep_recordings_days * CAST(86400000000 AS BIGINT) < ?1)
+         ORDER BY ch.id LIMIT ?2",
+        p![now, n],
+        |r| {
+            let days = u32::try_from(r.i64("keep_recordings_days")?).map_err(|_| corrupt("negative keep days"))?;
+            Ok((r.id("id")?, r.id("household_id")?, days))
+        },
+    )
+}
+
+/// Sets a child's auto-delete choice for recordings, with its ledger entry.
+pub fn set_keep_recordings(tx: &mut dyn Tx, child: ChildId, days: Option<u32>, entry: &NewEntry) -> R<()> {
+    tx.exec("UPDATE children SET keep_recordings_days = ?2 WHERE id = ?1", p![child, days])?;
+    tx.append_ledger(std::slice::from_ref(entry))?;
+    Ok(())
+}
+
 pub fn retention_of(tx: &mut dyn Tx, child: ChildId) -> R<Option<ChildRetention>> {
     tx.opt(
         "SELECT last_active_at, created_at, dormant_at, dormancy_deletion_at, reminded_at, keep_when_dormant_at

@@ -70,6 +70,7 @@ async fn seed(store: Arc<SqliteStore>, opts: &SweepOpts, now: chrono::DateTime<U
                     status,
                     created_at: created,
                     last_active_at: active,
+                    keep_recordings_days: None,
                 };
                 let profile = Sealed { epoch: 1, wrapped_key: vec![7; 61], ciphertext: vec![9; 48] };
                 store.create_child(&ChildRecord { child, profile }).await?;

@@ -84,6 +84,7 @@ async fn seed(
                     status: ChildStatus::PendingConsent,
                     created_at: now - Duration::days(90),
                     last_active_at: None,
+                    keep_recordings_days: None,
                 };
                 let profile = Sealed { epoch: 1, wrapped_key: vec![7; 61], ciphertext: vec![9; 48] };
                 store.create_child(&ChildRecord { child, profile }).await?;
