@@ -260,13 +260,34 @@ test("a new parent signs up, adds a child, consents, pairs a device, hears it, w
   await page.locator("ul.scopes", { hasText: "Voice" }).waitFor();
   await page.screenshot({ path: join(shots, "consent-phone.png"), fullPage: true });
 
-  // Pair a device: its code is shown once.
+  // Pair a device as TVs do it: the device asks for a code and shows it; the
+  // parent types the 8 letters; the device's polling collects its token.
+  const asked = await (await fetch(`${base}/api/v1/device/code`, { method: "POST" })).json();
+  assert.match(asked.user_code, /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
+  const poll = async () => {
+    const r = await fetch(`${base}/api/v1/device/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:device_code", device_code: asked.device_code }),
+    });
+    return { status: r.status, body: await r.json() };
+  };
+  const pending = await poll();
+  assert.deepEqual([pending.status, pending.body.error], [400, "authorization_pending"]);
   await page.goto(`${base}/portal/children/${child}/devices`);
-  await page.getByLabel("Device name").fill("Pip's speaker");
+  await page.getByLabel("The code on the device").fill(asked.user_code.toLowerCase().replace("-", " "));
+  await page.getByLabel("Name it").fill("Pip's speaker");
   await page.getByRole("button", { name: "Pair" }).click();
-  const token = (await page.locator("#paired code.token").innerText()).trim();
-  assert.match(token, /^kvd_/);
+  await page.locator("#paired", { hasText: "Pip's speaker is paired" }).waitFor();
+  assert.match(page.url(), /\/devices\?paired=/, "the form redirected: a reload pairs nothing more");
+  await page.reload();
+  assert.equal(await page.locator("tr[data-device]").count(), 1, "one device, however often the page is reloaded");
   await page.screenshot({ path: join(shots, "devices-phone.png"), fullPage: true });
+  const collected = await poll();
+  assert.equal(collected.status, 200, JSON.stringify(collected.body));
+  const token = collected.body.access_token;
+  assert.match(token, /^kvd_/);
+  assert.equal((await poll()).body.error, "invalid_grant", "the token is given once");
 
   // The device talks to the API; the parent sees and hears the result.
   const device = (path, body, type) => fetch(`${base}/api/v1/children/${child}${path}`, {

@@ -118,6 +118,8 @@ pub fn router(state: AppState) -> Router {
             get(routes::staff::support_access).post(routes::staff::grant_support).delete(routes::staff::revoke_support),
         )
         .route("/notices", get(routes::notices::list))
+        .route("/device/code", post(routes::pairing::code))
+        .route("/device/token", post(routes::pairing::token))
         .route("/policy/retention", get(routes::policy::retention))
         .route(
             "/children/{id}/retention",

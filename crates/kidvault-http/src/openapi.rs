@@ -157,6 +157,8 @@ impl Modify for CommonResponses {
         routes::policy::child_retention,
         routes::policy::set_child_retention,
         routes::policy::auto_delete,
+        routes::pairing::code,
+        routes::pairing::token,
         routes::policy::set_auto_delete,
     ),
     modifiers(&BearerSchemes, &CommonResponses)

@@ -1,6 +1,8 @@
 //! Devices: paired by a guardian to one child, authenticated by a bearer token
 //! shown once, revocable at any time (effective on the next request).
 
+use std::sync::Arc;
+
 use kidvault_domain::entities::{parse_label, Device};
 use kidvault_domain::ids::{ChildId, DeviceId};
 use kidvault_domain::Timestamp;
@@ -50,24 +52,47 @@ impl Vault {
             .ok_or_else(|| ServiceError::invalid("invalid_device_name", "name must be 1 to 64 characters"))?;
         let device_id = DeviceId::generate(now);
         let token = new_token(DEVICE_PREFIX)?;
-        // Sealed under a key a concurrent rotation retires: re-seal once (as ingest does).
+        let store = Arc::clone(&self.store);
+        self.store_sealed_device(&grant, device_id, &name, token_hash(&token), now, move |r| {
+            let store = Arc::clone(&store);
+            async move { store.create_device(&r).await }
+        })
+        .await?;
+        Ok(PairedDevice { device_id, token })
+    }
+
+    /// Seals a new device's name under the child's key ("Mia's watch"
+    /// identifies the child) and stores the device with `store_it`, sealing
+    /// again once if a concurrent key rotation retired the key (as ingest does).
+    pub(crate) async fn store_sealed_device<T, F, Fut>(
+        &self,
+        grant: &crate::access::Grant,
+        device_id: DeviceId,
+        name: &str,
+        token_hash: [u8; 32],
+        now: Timestamp,
+        store_it: F,
+    ) -> Result<T>
+    where
+        F: Fn(DeviceRecord) -> Fut,
+        Fut: std::future::Future<Output = kidvault_store::Result<T>>,
+    {
         for retry in [false, true] {
-            // A device's name ("Mia's watch") identifies the child: sealed like child data.
-            let sealed = self.seal(&grant, device_id.as_bytes(), name.as_bytes()).await?;
+            let sealed = self.seal(grant, device_id.as_bytes(), name.as_bytes()).await?;
             let record = DeviceRecord {
                 device: Device {
                     id: device_id,
-                    household_id: g.household_id,
+                    household_id: grant.child().child.household_id,
                     child_id: grant.child_id(),
                     created_at: now,
                     revoked_at: None,
                 },
                 name: sealed,
-                token_hash: token_hash(&token),
+                token_hash,
             };
-            match self.store.create_device(&record).await {
+            match store_it(record).await {
                 Err(kidvault_store::StoreError::StaleKeyEpoch) if !retry => self.keys.forget(grant.child_id()),
-                other => return Ok(other.map(|()| PairedDevice { device_id, token: token.clone() })?),
+                other => return Ok(other?),
             }
         }
         Err(ServiceError::Internal("device name sealed under a retired key twice".into()))

@@ -42,6 +42,7 @@ pub mod leases;
 pub mod ledger;
 pub mod lineage;
 pub mod notices;
+pub mod pairing;
 pub mod principal;
 pub mod ratelimit;
 pub mod review;

@@ -108,6 +108,8 @@ impl Vault {
         if !dry_run {
             // Failed sign-ins of keys that never failed again since the window.
             self.store.prune_sign_in_failures(now - self.config.sign_in_limits.window).await?;
+            // Pairing codes a day past their expiry (used or not) serve no one.
+            self.store.prune_device_codes(now - chrono::Duration::days(1)).await?;
         }
         Ok(report)
     }

@@ -4,6 +4,6 @@
 -- of this database, backups included. The plaintext column stays for reviews
 -- written before this version: the server seals those at its next start and
 -- empties the column.
-ALTER TABLE access_reviews ADD COLUMN justification_epoch INTEGER;
+ALTER TABLE access_reviews ADD COLUMN justification_epoch BIGINT;
 ALTER TABLE access_reviews ADD COLUMN justification_key BYTEA;
 ALTER TABLE access_reviews ADD COLUMN justification_sealed BYTEA;

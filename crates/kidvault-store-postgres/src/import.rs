@@ -23,7 +23,7 @@ use crate::keystore::KEYSTORE_SCHEMA;
 
 /// Tables in an order that satisfies every foreign key. `leases` is not copied:
 /// a lease belongs to a running node.
-pub const TABLES: [&str; 36] = [
+pub const TABLES: [&str; 37] = [
     "households",
     "guardians",
     "sessions",
@@ -58,6 +58,7 @@ pub const TABLES: [&str; 36] = [
     "support_grants",
     "access_reviews",
     "access_denials",
+    "device_codes",
     "child_keys",
     "item_keys",
 ];

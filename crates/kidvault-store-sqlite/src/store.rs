@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (14, include_str!("../migrations/store_0014_sealed_justification.sql")),
     (15, include_str!("../migrations/store_0015_time_zone.sql")),
     (16, include_str!("../migrations/store_0016_keep_recordings.sql")),
+    (17, include_str!("../migrations/store_0017_device_codes.sql")),
 ];
 
 /// The embedded data store: one SQLite file.

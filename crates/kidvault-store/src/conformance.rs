@@ -42,7 +42,8 @@ macro_rules! store_conformance_tests {
             disclosures_follow_consent_and_withdrawals_are_recalled, disclosable_items_follow_the_consent_rule,
             datasets_hold_only_eligible_items_and_removals_flag_the_models_built_on_them,
             staff_sign_in_once_per_step_and_sessions_end_with_the_account,
-            support_grants_one_at_a_time_break_glass_and_reviews_commit_with_their_entries);
+            support_grants_one_at_a_time_break_glass_and_reviews_commit_with_their_entries,
+            device_codes_pair_once_and_give_their_token_once);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -1668,4 +1669,59 @@ pub async fn support_grants_one_at_a_time_break_glass_and_reviews_commit_with_th
     store.purge_deletion(del.id, t(6)).await.unwrap();
     assert!(store.support_grants(c.child.id, 10).await.unwrap().is_empty());
     assert_eq!(store.access_review(review.id).await.unwrap().unwrap().justification, None);
+}
+
+pub async fn device_codes_pair_once_and_give_their_token_once(store: S, _: K, _: B) {
+    let (hh, _) = household(&store, "pair@example.org").await;
+    let c = child(&store, hh, 0).await;
+    let code = |tag: u8, user: &str| DeviceCodeRecord {
+        code_hash: [tag; 32],
+        user_code: user.into(),
+        token_hash: [tag + 100; 32],
+        created_at: t(0),
+        expires_at: t(0) + Duration::minutes(10),
+    };
+    store.create_device_code(&code(1, "BCDFGHJK")).await.unwrap();
+    store.create_device_code(&code(2, "LMNPQRST")).await.unwrap();
+    let taken = store.create_device_code(&code(3, "BCDFGHJK")).await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "a user code waiting already is refused: {taken:?}");
+
+    let at = |s: i64| t(0) + Duration::seconds(s);
+    assert_eq!(store.poll_device_code(&[1; 32], at(1), 5).await.unwrap(), DevicePoll::Pending);
+    assert_eq!(store.poll_device_code(&[1; 32], at(3), 5).await.unwrap(), DevicePoll::SlowDown);
+    assert_eq!(store.poll_device_code(&[1; 32], at(9), 5).await.unwrap(), DevicePoll::Pending);
+    assert_eq!(store.poll_device_code(&[9; 32], at(9), 5).await.unwrap(), DevicePoll::Unknown);
+
+    // Approval creates the device with the code's token hash, once.
+    let mut d = DeviceRecord {
+        device: Device {
+            id: DeviceId::generate(t(0)),
+            household_id: hh,
+            child_id: c.child.id,
+            created_at: at(10),
+            revoked_at: None,
+        },
+        name: sealed(3),
+        token_hash: [0; 32],
+    };
+    assert_eq!(store.approve_device_code("ZZZZZZZZ", &d, at(10)).await.unwrap(), DeviceApproval::Unknown);
+    assert_eq!(store.approve_device_code("BCDFGHJK", &d, at(10)).await.unwrap(), DeviceApproval::Approved);
+    let paired = store.device(d.device.id).await.unwrap().unwrap();
+    assert_eq!(paired.token_hash, [101; 32], "the token the device will compute from its code");
+    d.device.id = DeviceId::generate(t(0));
+    assert_eq!(store.approve_device_code("BCDFGHJK", &d, at(11)).await.unwrap(), DeviceApproval::AlreadyApproved);
+    assert!(store.device(d.device.id).await.unwrap().is_none(), "a second approval creates nothing");
+    assert_eq!(store.devices_of(c.child.id).await.unwrap().len(), 1);
+
+    // The device collects once.
+    let first = store.poll_device_code(&[1; 32], at(12), 5).await.unwrap();
+    assert_eq!(first, DevicePoll::Approved { device: paired.device.id });
+    assert_eq!(store.poll_device_code(&[1; 32], at(20), 5).await.unwrap(), DevicePoll::Claimed);
+
+    // An expired code pairs nothing; pruning forgets it.
+    let late = at(11 * 60);
+    assert_eq!(store.approve_device_code("LMNPQRST", &d, late).await.unwrap(), DeviceApproval::Expired);
+    assert_eq!(store.poll_device_code(&[2; 32], late, 5).await.unwrap(), DevicePoll::Expired);
+    assert_eq!(store.prune_device_codes(late).await.unwrap(), 2);
+    assert_eq!(store.poll_device_code(&[2; 32], late, 5).await.unwrap(), DevicePoll::Unknown);
 }

@@ -373,6 +373,44 @@ pub struct InviteRecord {
     pub expires_at: Timestamp,
 }
 
+/// A device's request to be paired (RFC 8628): hashes of its device code and
+/// of the token it will receive, and the short code a guardian enters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceCodeRecord {
+    pub code_hash: [u8; 32],
+    pub user_code: String,
+    pub token_hash: [u8; 32],
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// What a guardian's approval of a user code did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceApproval {
+    /// The device row exists now, with the token the device will collect.
+    Approved,
+    Unknown,
+    Expired,
+    /// Someone approved this code already: nothing more was created.
+    AlreadyApproved,
+}
+
+/// What a device's poll found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DevicePoll {
+    Unknown,
+    Expired,
+    Pending,
+    /// Polled sooner than the interval allows.
+    SlowDown,
+    /// Approved: the device collects its token now (once).
+    Approved {
+        device: kidvault_domain::ids::DeviceId,
+    },
+    /// The token was collected already.
+    Claimed,
+}
+
 /// What accepting an invitation did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InviteOutcome {

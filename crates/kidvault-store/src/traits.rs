@@ -51,6 +51,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         -> Result<u64>;
 
     /// Stores a device. `StaleKeyEpoch` if its name is sealed under a retired epoch.
+    /// Records a device's pairing request. `Conflict` if the user code is taken.
+    async fn create_device_code(&self, code: &DeviceCodeRecord) -> Result<()>;
+    /// A guardian approves a user code: creates `device` (with the code's token
+    /// hash) in the same transaction, once.
+    async fn approve_device_code(
+        &self,
+        user_code: &str,
+        device: &DeviceRecord,
+        now: Timestamp,
+    ) -> Result<DeviceApproval>;
+    /// A device polls with its code (at most once per `interval_secs`).
+    async fn poll_device_code(&self, code_hash: &[u8; 32], now: Timestamp, interval_secs: i64) -> Result<DevicePoll>;
+    /// Forgets pairing codes that expired before `before`; returns how many.
+    async fn prune_device_codes(&self, before: Timestamp) -> Result<u64>;
     async fn create_device(&self, device: &DeviceRecord) -> Result<()>;
     async fn device(&self, id: DeviceId) -> Result<Option<DeviceRecord>>;
     /// Marks a device revoked; false if it was already revoked or does not exist.

@@ -763,3 +763,82 @@ async fn a_parent_in_los_angeles_sees_and_deletes_their_own_evening() {
     assert!(body.contains(&format!("Requested: {}", la.at(requested))), "{body}");
     assert!(!body.contains("UTC") && !body.contains("{{"), "{body}");
 }
+
+/// Pairing as TVs do it (RFC 8628): the device asks for a code, the parent
+/// types its 8 letters on the child's devices page, the device collects its
+/// token by polling, once. A reload or a second approval pairs nothing more;
+/// a wrong code, another household's child or a used code are refused.
+#[tokio::test]
+async fn a_device_pairs_with_the_code_it_shows_once_and_collects_its_token_once() {
+    let app = spawn_app().await;
+    let g = app.guardian("ana@example.org").await;
+    let child = app.child(&g, "Mia").await;
+    app.consent(&g, &child, &["voice"]).await;
+    let (s, asked) = app.post("/device/code", None, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{asked}");
+    let user_code = asked["user_code"].as_str().unwrap().to_owned();
+    assert!(user_code.len() == 9 && user_code.chars().all(|c| c == '-' || "BCDFGHJKLMNPQRSTVWXZ".contains(c)));
+    assert!(asked["verification_uri_complete"].as_str().unwrap().ends_with(&format!("/portal/pair?code={user_code}")));
+    let device_code = asked["device_code"].as_str().unwrap().to_owned();
+    let grant = "urn:ietf:params:oauth:grant-type:device_code";
+    let poll = || app.post("/device/token", None, json!({"grant_type": grant, "device_code": device_code}));
+    let (s, b) = poll().await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::BAD_REQUEST, Some("authorization_pending")));
+    let (_, b) = poll().await;
+    assert_eq!(b["error"], "slow_down", "polling faster than the interval");
+    let (s, b) = app.post("/device/token", None, json!({"grant_type": "password", "device_code": device_code})).await;
+    assert_eq!((s, b["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unsupported_grant_type")));
+
+    let mut b = Browser::signed_in(&app, &g);
+    let token = csrf_token(&g);
+    let pair =
+        |code: &str| [("_csrf", token.clone()), ("code", code.to_owned()), ("name", "Kitchen speaker".to_owned())];
+    let path = format!("/portal/children/{child}/devices");
+    // A code no device is waiting with, or one that cannot be a code: the form again, nothing paired.
+    let wrong: String = user_code.chars().rev().collect();
+    for (code, status, message) in [
+        (wrong.as_str(), StatusCode::UNPROCESSABLE_ENTITY, "no device is waiting with this code"),
+        ("1234-5678", StatusCode::UNPROCESSABLE_ENTITY, "the code has 8 letters"),
+    ] {
+        let form = pair(code);
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (s, _, page) = b.post(&path, &form).await;
+        assert_eq!(s, status, "{code}");
+        assert!(page.contains(message), "{page}");
+    }
+    // Another household cannot pair to its own child with this code on our child's page, nor see ours.
+    let other = app.guardian("bo@example.org").await;
+    let mut stranger = Browser::signed_in(&app, &other);
+    let other_token = csrf_token(&other);
+    let (s, _, _) =
+        stranger.post(&path, &[("_csrf", other_token.as_str()), ("code", user_code.as_str()), ("name", "mine")]).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // The code as a parent might type it: lower case, a space instead of the dash.
+    let typed = user_code.to_lowercase().replace('-', " ");
+    let form = pair(&typed);
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (s, h, _) = b.post(&path, &form).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let shown = location(&h).to_owned();
+    assert!(shown.starts_with(&format!("{path}?paired=")), "{shown}");
+    let (_, _, page) = b.get(&shown).await;
+    assert!(page.contains("Kitchen speaker is paired"), "{page}");
+    b.get(&shown).await;
+    let (s, _, page) = b.post(&path, &form).await;
+    assert_eq!(s, StatusCode::CONFLICT, "the same code pairs once");
+    assert!(page.contains("already paired a device"));
+    let (_, _, page) = b.get(&path).await;
+    assert_eq!(page.matches("<tr data-device=").count(), 1, "one device: {page}");
+
+    // The device collects its token, once, and uses it.
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    let (s, got) = poll().await;
+    assert_eq!(s, StatusCode::OK, "{got}");
+    assert_eq!(got["token_type"], "Bearer");
+    let device_token = got["access_token"].as_str().unwrap().to_owned();
+    let (s, rec) = app.upload(&child, &device_token, wav(0.2, 1).0, Some("audio/wav")).await;
+    assert_eq!(s, StatusCode::CREATED, "{rec}");
+    let (s, b2) = poll().await;
+    assert_eq!((s, b2["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "the token is given once");
+}

@@ -10,6 +10,7 @@ mod account;
 mod autodelete;
 mod child;
 mod delete;
+mod devices;
 mod household;
 pub mod html;
 mod seen;
@@ -68,7 +69,8 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/consent/confirm/{token}", get(household::confirm_page).post(household::confirm))
         .route("/portal/children/{id}/retention", post(household::set_keep))
         .route("/portal/children/{id}/auto-delete", post(autodelete::choose))
-        .route("/portal/children/{id}/devices", get(household::devices).post(household::pair))
+        .route("/portal/children/{id}/devices", get(devices::page).post(devices::pair))
+        .route("/portal/pair", get(devices::pair_anywhere).post(devices::pair_anywhere_post))
         .route("/portal/devices/{id}/revoke", post(household::revoke))
         .route("/portal/children/{id}/delete", get(delete::confirm).post(delete::perform))
         .route("/portal/deletions", get(delete::list))

@@ -12,6 +12,7 @@ pub(crate) mod ingest;
 pub(crate) mod items;
 pub(crate) mod ledger;
 pub(crate) mod notices;
+pub(crate) mod pairing;
 pub(crate) mod policy;
 pub(crate) mod staff;
 

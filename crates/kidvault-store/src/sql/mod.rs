@@ -23,6 +23,7 @@ pub mod items;
 pub mod keys;
 pub mod ledger;
 pub mod outbox;
+pub mod pairing;
 pub mod staff;
 pub mod sweeps;
 

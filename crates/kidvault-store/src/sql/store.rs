@@ -15,8 +15,8 @@ use kidvault_ledger::Hash;
 
 use super::backend::{KeystoreBackend, SqlExecutor, StoreBackend};
 use super::{
-    accounts, children, datasets, deletions, deployment, disclosures, downstream, items, keys, ledger, outbox, staff,
-    sweeps,
+    accounts, children, datasets, deletions, deployment, disclosures, downstream, items, keys, ledger, outbox, pairing,
+    staff, sweeps,
 };
 use crate::model::*;
 use crate::{Keystore, Result, Store};
@@ -223,6 +223,30 @@ impl<B: StoreBackend> Store for B {
     ) -> Result<u64> {
         let entry = entry.clone();
         self.write(move |tx| children::withdraw_scope(tx, child, scope, at, &entry)).await
+    }
+
+    async fn create_device_code(&self, code: &DeviceCodeRecord) -> Result<()> {
+        let code = code.clone();
+        self.write(move |tx| pairing::create(tx, &code)).await
+    }
+
+    async fn approve_device_code(
+        &self,
+        user_code: &str,
+        device: &DeviceRecord,
+        now: Timestamp,
+    ) -> Result<DeviceApproval> {
+        let (user_code, device) = (user_code.to_owned(), device.clone());
+        self.write(move |tx| pairing::approve(tx, &user_code, &device, now)).await
+    }
+
+    async fn poll_device_code(&self, code_hash: &[u8; 32], now: Timestamp, interval_secs: i64) -> Result<DevicePoll> {
+        let h = *code_hash;
+        self.write(move |tx| pairing::poll(tx, &h, now, interval_secs)).await
+    }
+
+    async fn prune_device_codes(&self, before: Timestamp) -> Result<u64> {
+        self.write(move |tx| pairing::prune(tx, before)).await
     }
 
     async fn create_device(&self, d: &DeviceRecord) -> Result<()> {

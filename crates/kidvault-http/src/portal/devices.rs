@@ -1,0 +1,184 @@
+//! A child's devices, and pairing one as TVs do it (RFC 8628): the parent
+//! types the 8 letters the device shows, names it, and it is paired; the
+//! device collects its own token. The forms redirect after POST, so reloading
+//! the page that says "paired" pairs nothing more.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use chrono::Utc;
+use kidvault_domain::ids::{ChildId, DeviceId};
+use kidvault_service::ServiceError;
+use serde::Deserialize;
+
+use super::html::{self, esc, flash, when};
+use super::session::{PageResult, Portal, PortalForm};
+use crate::extract::{path_id, ApiPath};
+use crate::AppState;
+
+#[derive(Deserialize, Default)]
+pub struct Paired {
+    paired: Option<String>,
+}
+
+/// The form that pairs a device to one child (`child`), or to the child the
+/// parent picks (`None`: the household's children are offered).
+fn pair_form(p: &Portal, action: &str, code: &str, children: Option<&str>, error: Option<&str>) -> String {
+    format!(
+        r#"<section class="card narrow" id="pair"><h3>Pair a device</h3>
+<p>Turn the device on: it shows (or says) a code of 8 letters. Type it here. You never need to type a password or a long key into the device.</p>
+{error}<form method="post" action="{action}">{csrf}
+<label for="user_code">The code on the device</label>
+<input id="user_code" name="code" required autocomplete="off" autocapitalize="characters" spellcheck="false" maxlength="12" placeholder="WDJB-MJHT" value="{code}">
+{children}<label for="device_name">Name it</label>
+<input id="device_name" name="name" required maxlength="64" autocomplete="off" placeholder="Kitchen speaker">
+<button type="submit">Pair</button></form></section>"#,
+        error = error.map(|e| flash("error", e)).unwrap_or_default(),
+        csrf = p.who().csrf_field(),
+        code = esc(code),
+        children = children.unwrap_or_default(),
+    )
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    p: Portal,
+    ApiPath(id): ApiPath<String>,
+    Query(q): Query<Paired>,
+) -> PageResult {
+    let paired: Option<DeviceId> = q.paired.as_deref().and_then(|d| path_id(d).ok());
+    view(&state, &p, &id, paired, "", None, StatusCode::OK).await
+}
+
+async fn view(
+    state: &AppState,
+    p: &Portal,
+    id: &str,
+    paired: Option<DeviceId>,
+    code: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> PageResult {
+    let z = p.zone();
+    let child_id: ChildId = path_id(id)?;
+    let now = Utc::now();
+    let child = state.vault.get_child(&p.session, child_id, now).await?;
+    let list = state.vault.list_devices(&p.session, child_id, now).await?;
+    let csrf = p.who().csrf_field();
+    let mut body = format!(
+        r#"<p><a href="/portal">← Household</a> · <a href="/portal/children/{id}">Voice history</a></p><h2>{name}'s devices</h2>"#,
+        name = esc(&child.profile.display_name)
+    );
+    if let Some(d) = paired.and_then(|p| list.iter().find(|d| d.device.id == p)) {
+        body.push_str(&format!(
+            r#"<section class="card" id="paired" role="status"><h3>{n} is paired</h3>
+<p>It can send {child}'s recordings now, under the consent you gave. Revoke it here at any time.</p></section>"#,
+            n = esc(&d.name),
+            child = esc(&child.profile.display_name),
+        ));
+    }
+    if list.is_empty() {
+        body.push_str(r#"<p class="empty">No device paired yet.</p>"#);
+    } else {
+        body.push_str("<table><thead><tr><th>Device</th><th>Paired</th><th>Status</th><th></th></tr></thead><tbody>");
+        for d in &list {
+            let (status, action) = match d.device.revoked_at {
+                Some(at) => (format!("revoked {}", when(z, at)), String::new()),
+                None => (
+                    "active".to_owned(),
+                    format!(
+                        r#"<form method="post" action="/portal/devices/{dev}/revoke" class="inline">{csrf}<button type="submit" class="danger" aria-label="Revoke {n}">Revoke</button></form>"#,
+                        dev = d.device.id,
+                        n = esc(&d.name)
+                    ),
+                ),
+            };
+            body.push_str(&format!(
+                r#"<tr data-device="{dev}"><td>{n}</td><td>{at}</td><td>{status}</td><td>{action}</td></tr>"#,
+                dev = d.device.id,
+                n = esc(&d.name),
+                at = when(z, d.device.created_at),
+            ));
+        }
+        body.push_str("</tbody></table><p class=\"meta\">A revoked device is refused from its next request.</p>");
+    }
+    body.push_str(&pair_form(p, &format!("/portal/children/{id}/devices"), code, None, error));
+    Ok(html::page(status, "Devices", Some(&p.who()), &body).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct Pair {
+    code: String,
+    name: String,
+    /// On `/portal/pair`: the child picked.
+    child: Option<String>,
+}
+
+/// Whether an error is the parent's to fix on the form (shown there) or not.
+fn form_error(e: &ServiceError) -> Option<(StatusCode, String)> {
+    match e {
+        ServiceError::Invalid { .. } => Some((StatusCode::UNPROCESSABLE_ENTITY, e.public_message())),
+        ServiceError::Conflict { .. } => Some((StatusCode::CONFLICT, e.public_message())),
+        _ => None,
+    }
+}
+
+/// Pairs from a child's devices page.
+pub async fn pair(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    PortalForm(p, f): PortalForm<Pair>,
+) -> PageResult {
+    let child: ChildId = path_id(&id)?;
+    match state.vault.approve_pairing(&p.session, child, &f.code, &f.name, Utc::now()).await {
+        Ok(device) => Ok(Redirect::to(&format!("/portal/children/{child}/devices?paired={device}")).into_response()),
+        Err(e) => match form_error(&e) {
+            Some((status, msg)) => view(&state, &p, &id, None, &f.code, Some(&msg), status).await,
+            None => Err(e.into()),
+        },
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct Code {
+    code: Option<String>,
+}
+
+/// Where a device sends the parent (`verification_uri`): the code, and which child.
+pub async fn pair_anywhere(State(state): State<AppState>, p: Portal, Query(q): Query<Code>) -> PageResult {
+    pair_anywhere_view(&state, &p, q.code.as_deref().unwrap_or(""), None, StatusCode::OK).await
+}
+
+async fn pair_anywhere_view(
+    state: &AppState,
+    p: &Portal,
+    code: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> PageResult {
+    let children = state.vault.list_children(&p.session, Utc::now()).await?;
+    if children.is_empty() {
+        let body =
+            r#"<p>Add a child on the <a href="/portal">household page</a> first: a device is paired to one child.</p>"#;
+        return Ok(html::page(StatusCode::OK, "Pair a device", Some(&p.who()), body).into_response());
+    }
+    let mut options = String::new();
+    for c in &children {
+        options.push_str(&format!(r#"<option value="{}">{}</option>"#, c.child.id, esc(&c.profile.display_name)));
+    }
+    let select =
+        format!(r#"<label for="child">Whose device is it?</label><select id="child" name="child">{options}</select>"#);
+    let body = pair_form(p, "/portal/pair", code, Some(&select), error);
+    Ok(html::page(status, "Pair a device", Some(&p.who()), &body).into_response())
+}
+
+pub async fn pair_anywhere_post(State(state): State<AppState>, PortalForm(p, f): PortalForm<Pair>) -> PageResult {
+    let child: ChildId = path_id(f.child.as_deref().unwrap_or_default())?;
+    match state.vault.approve_pairing(&p.session, child, &f.code, &f.name, Utc::now()).await {
+        Ok(device) => Ok(Redirect::to(&format!("/portal/children/{child}/devices?paired={device}")).into_response()),
+        Err(e) => match form_error(&e) {
+            Some((status, msg)) => pair_anywhere_view(&state, &p, &f.code, Some(&msg), status).await,
+            None => Err(e.into()),
+        },
+    }
+}
