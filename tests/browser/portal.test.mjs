@@ -200,17 +200,18 @@ print(json.dumps({"derived": rec["derived"], "sha": hashlib.sha256(z.read(rec["f
   await assert.doesNotReject(row.getByRole("link", { name: "Download receipt" }).waitFor());
   await page.screenshot({ path: join(shots, "deletions.png"), fullPage: true });
   await page.getByRole("link", { name: "Mailbox" }).click();
-  await page.locator("article.notice", { hasText: deletionId }).waitFor({ timeout: 10_000 });
+  await page.locator(`article.notice a[href="/portal/deletions/${deletionId}"]`).waitFor({ timeout: 10_000 });
   await page.screenshot({ path: join(shots, "mailbox.png"), fullPage: true });
 
-  // The activity page shows the deletion in the ledger, with a proof to download.
+  // The activity page tells the deletion in a sentence, with its signed copy to download.
   await page.getByRole("link", { name: "Household" }).click();
   await page.locator("article.child").first().getByRole("link", { name: /Activity/ }).click();
-  const completed = page.locator('tr[data-kind="deletion.completed"]').first();
+  const completed = page.locator('li[data-kind="deletion.completed"]').first();
   await completed.waitFor();
+  assert.match(await completed.innerText(), /A deletion was completed \(you asked\): \d+ things deleted for good/);
   const [proofDownload] = await Promise.all([
     page.waitForEvent("download"),
-    completed.getByRole("link", { name: "proof" }).click(),
+    completed.getByRole("link", { name: "Signed copy of this line" }).click(),
   ]);
   const proof = JSON.parse(readFileSync(await proofDownload.path(), "utf8"));
   assert.ok(Array.isArray(proof.inclusion_proof) && proof.checkpoint, "an inclusion proof and its checkpoint");

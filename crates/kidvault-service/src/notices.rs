@@ -122,25 +122,26 @@ fn absolute_links(body: &str, public_url: Option<&str>) -> String {
 /// Ids and counts only; no child content.
 pub(crate) fn deletion_completed(d: &DeletionRecord, kinds: &BTreeMap<&'static str, u64>, items: usize) -> NewNotice {
     let what = match &d.scope {
-        DeletionScope::Item { .. } => "an item and everything derived from it".to_owned(),
-        DeletionScope::Items { .. } => "a selection of a child's data".to_owned(),
-        DeletionScope::Child => "a child's profile, keys and all of its data".to_owned(),
+        DeletionScope::Item { .. } => "one recording or record, and everything that came from it".to_owned(),
+        DeletionScope::Items { .. } => "a selection of your child's data".to_owned(),
+        DeletionScope::Child => "a child's profile, keys and all of their data".to_owned(),
     };
+    let counted: Vec<String> = kinds
+        .iter()
+        .filter_map(|(kind, n)| kidvault_domain::item::ItemKind::parse(kind).map(|k| k.words(*n)))
+        .collect();
     let mut body = format!(
         "The deletion you asked for is complete: {what}.\n\n\
-         Deletion: {id}\nReason: {reason}\nRequested: {requested}\nItems deleted: {items}\n",
-        id = d.id,
-        reason = d.reason.as_str(),
+         Why: {reason}\nAsked for: {requested}\nDeleted: {items} in all ({counted})\n",
+        reason = d.reason.plain(),
         requested = mark_at(d.requested_at),
+        counted = if counted.is_empty() { "nothing else".to_owned() } else { counted.join(", ") },
     );
-    for (kind, n) in kinds {
-        body.push_str(&format!("  {kind}: {n}\n"));
-    }
     body.push_str(
-        "\nThe data keys were destroyed, the encrypted data erased, and every service that held a copy \
-         confirmed its deletion. The signed receipt, which anyone can verify with `kidvault verify-receipt`, \
-         is on the Deletions page of the portal and at ",
+        "\nThe keys that unlocked it were destroyed, the encrypted data erased, and every service that held \
+         a copy confirmed its deletion. The signed receipt, which anyone can check, is on this deletion's \
+         page in the portal:\n\n",
     );
-    body.push_str(&format!("/api/v1/deletions/{}/receipt.\n", d.id));
+    body.push_str(&format!("/portal/deletions/{}\n", d.id));
     NewNotice { kind: NoticeKind::DeletionCompleted, subject: "Your deletion is complete".into(), body }
 }

@@ -760,7 +760,7 @@ async fn a_parent_in_los_angeles_sees_and_deletes_their_own_evening() {
     let (_, mailbox) = app.get("/notices", &g).await;
     let notice = mailbox["notices"].as_array().unwrap().iter().find(|n| n["kind"] == "deletion_completed").unwrap();
     let body = notice["body"].as_str().unwrap();
-    assert!(body.contains(&format!("Requested: {}", la.at(requested))), "{body}");
+    assert!(body.contains(&format!("Asked for: {}", la.at(requested))), "{body}");
     assert!(!body.contains("UTC") && !body.contains("{{"), "{body}");
 }
 
@@ -841,4 +841,108 @@ async fn a_device_pairs_with_the_code_it_shows_once_and_collects_its_token_once(
     assert_eq!(s, StatusCode::CREATED, "{rec}");
     let (s, b2) = poll().await;
     assert_eq!((s, b2["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "the token is given once");
+}
+
+/// The text a reader sees on a page: no tags, scripts, styles or attribute
+/// values; entities decoded; e-mail addresses (the guardian's own) removed.
+fn visible_text(html: &str) -> String {
+    let blocks = regex::Regex::new(r"(?s)<(script|style)[^>]*>.*?</(script|style)>").unwrap();
+    let tags = regex::Regex::new(r"(?s)<[^>]*>").unwrap();
+    let emails = regex::Regex::new(r"\S+@\S+").unwrap();
+    let text = tags.replace_all(&blocks.replace_all(html, " "), " ").into_owned();
+    let text = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&");
+    emails.replace_all(&text, " ").into_owned()
+}
+
+/// What a parent must never read on a page: ids, JSON, codes, category keys,
+/// API paths and command names, and the engineers' words.
+fn engineering_words(text: &str) -> Vec<String> {
+    let patterns = [
+        (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}", "an id"),
+        (r"\b[0-9a-f]{8,}\b", "a hex id"),
+        (r#"\{\s*"|":"#, "JSON"),
+        (r"\buser\.[a-z_.]+", "a data category key"),
+        (r"\b[a-z]+_[a-z_]+\b", "a snake_case code"),
+        (r"\b[a-z]+\.[a-z_]+\b", "a dotted code"),
+        (r"/api/|verify-receipt|--[a-z]", "an API path or command"),
+        (r"(?i)\b(lineage|epochs?|ledger|proofs?|items?|derived|intents?|household [0-9a-f])\b", "an internal term"),
+    ];
+    let mut found = Vec::new();
+    for (pattern, what) in patterns {
+        for m in regex::Regex::new(pattern).unwrap().find_iter(text) {
+            let start = text[..m.start()].char_indices().rev().nth(30).map_or(0, |(i, _)| i);
+            let end = text[m.end()..].char_indices().nth(30).map_or(text.len(), |(i, _)| m.end() + i);
+            found.push(format!(
+                "{what} «{}» in …{}…",
+                m.as_str(),
+                text[start..end].split_whitespace().collect::<Vec<_>>().join(" ")
+            ));
+        }
+    }
+    found
+}
+
+/// Every portal page, with the demo household's three weeks of data, a
+/// deletion, a notice, paired devices and locations, speaks plain words: no
+/// ids, JSON, codes, category keys, API paths or internal terms on screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_portal_page_speaks_plain_words() {
+    let app = spawn_app().await;
+    let now = chrono::Utc::now();
+    kidvault::demo::seed(app.vault.as_ref().unwrap(), now).await.unwrap();
+    let (_, s) = app
+        .post(
+            "/sessions",
+            None,
+            json!({"email": kidvault::demo::DEMO_EMAIL, "password": kidvault::demo::DEMO_PASSWORD}),
+        )
+        .await;
+    let g = s["token"].as_str().unwrap().to_owned();
+    let (_, kids) = app.get("/children", &g).await;
+    let child = kids["children"][0]["child_id"].as_str().unwrap().to_owned();
+    let (_, items) = app.get(&format!("/children/{child}/items?kind=voice_recording&limit=2"), &g).await;
+    let rec = items["items"][0]["item_id"].as_str().unwrap().to_owned();
+    let (_, d) = app.delete(&format!("/items/{rec}"), &g).await;
+    let deletion = d["deletion_id"].as_str().unwrap().to_owned();
+    await_deletion(&app, &g, &deletion).await;
+    app.vault.as_ref().unwrap().deliver_notices(chrono::Utc::now()).await.unwrap();
+    let other = items["items"][1]["item_id"].as_str().unwrap().to_owned();
+    let yesterday = (now - chrono::Duration::days(1)).format("%Y-%m-%d");
+
+    let pages = [
+        "/portal".to_owned(),
+        format!("/portal/children/{child}"),
+        format!("/portal/children/{child}/activity"),
+        format!("/portal/children/{child}/locations"),
+        format!("/portal/children/{child}/seen"),
+        format!("/portal/children/{child}/shared"),
+        format!("/portal/children/{child}/consent"),
+        format!("/portal/children/{child}/devices"),
+        format!("/portal/children/{child}/delete?item={other}"),
+        format!("/portal/children/{child}/delete?day={yesterday}"),
+        format!("/portal/children/{child}/delete?kind=transcript"),
+        format!("/portal/children/{child}/delete?what=child"),
+        "/portal/deletions".to_owned(),
+        format!("/portal/deletions/{deletion}"),
+        "/portal/mailbox".to_owned(),
+        "/portal/account".to_owned(),
+        "/portal/pair".to_owned(),
+        "/privacy/retention".to_owned(),
+    ];
+    let mut found = Vec::new();
+    for path in &pages {
+        let text = visible_text(&portal_page(&app, &g, path).await);
+        found.extend(engineering_words(&text).into_iter().map(|f| format!("{path}: {f}")));
+    }
+    for path in ["/portal/sign-in", "/portal/sign-up"] {
+        let html = app.http.get(format!("{}{path}", app.base)).send().await.unwrap().text().await.unwrap();
+        found.extend(engineering_words(&visible_text(&html)).into_iter().map(|f| format!("{path}: {f}")));
+    }
+    assert!(found.is_empty(), "{} engineering words on screen:\n{}", found.len(), found.join("\n"));
 }

@@ -166,10 +166,8 @@ async fn dormancy_notices_reminds_keeps_reactivates_and_deletes_by_the_calendar(
     let id = r.deletions[0].to_string();
     let (_, receipt_entry) = app.verified_receipt(&g, &id).await;
     assert_eq!(receipt_entry.detail.get("reason").map(String::as_str), Some("dormancy"));
-    assert!(notices(&app, &g)
-        .await
-        .iter()
-        .any(|n| n["kind"] == "deletion_completed" && n["body"].as_str().unwrap().contains("Reason: dormancy")));
+    assert!(notices(&app, &g).await.iter().any(|n| n["kind"] == "deletion_completed"
+        && n["body"].as_str().unwrap().contains("Why: the profile was not used for a long time")));
     assert_eq!(app.get(&format!("/children/{gone}"), &g).await.0, StatusCode::NOT_FOUND);
     for survivor in [idle, kept, back] {
         assert_eq!(app.get(&format!("/children/{survivor}"), &g).await.0, StatusCode::OK, "{survivor}");
@@ -331,7 +329,8 @@ async fn a_sweep_sends_its_notices_over_smtp_and_retries_when_the_relay_is_down(
     assert!(mail.iter().any(|m| m.contains("Subject: A child profile will be deleted because it is not used")
         && m.contains("https://portal.kidvault.test/portal")));
     assert!(mail.iter().any(|m| m.contains("Subject: Reminder: an unused child profile will be deleted soon")));
-    assert!(mail.iter().any(|m| m.contains("Subject: Your deletion is complete") && m.contains("Reason: dormancy")));
+    assert!(mail.iter().any(|m| m.contains("Subject: Your deletion is complete")
+        && m.contains("Why: the profile was not used for a long time")));
     let delivered = notices(&app, &g).await;
     assert!(delivered.iter().all(|n| n["delivered_via"] == "smtp"));
     assert_eq!(app.get(&format!("/children/{child}"), &g).await.0, StatusCode::NOT_FOUND);

@@ -213,7 +213,7 @@ The link works once, for 7 days.</p>
 <section class="card danger">
 <h2>Close the account</h2>
 <p>Closing the account deletes <strong>every child profile of the household and all of their data</strong>:
-recordings, transcripts, everything derived from them, locations, consents and devices. Their keys are destroyed at
+recordings, transcripts, everything that came from them, locations, consents and devices. Their keys are destroyed at
 once. You can still sign in for {grace} days to download the deletion receipts; then your account is removed too.</p>
 {error}
 <form method="post" action="/portal/account/close">
@@ -416,7 +416,7 @@ fn linkify(text: &str) -> String {
         .map(|line| {
             let t = line.trim();
             if t.starts_with("/portal/") && !t.contains(char::is_whitespace) {
-                format!(r#"<a href="{0}">{0}</a>"#, esc(t))
+                format!(r#"<a href="{}">Open it in the portal</a>"#, esc(t))
             } else {
                 esc(line)
             }

@@ -13,7 +13,7 @@ use kidvault_domain::item::ItemKind;
 use kidvault_service::review::{PageQuery, ReviewItem};
 use serde::Deserialize;
 
-use super::html::{self, esc, short_id, when, words, Zone};
+use super::html::{self, esc, when, words, Zone};
 use super::session::{urlencode, PageError, PageResult, Portal};
 use crate::extract::path_id;
 use crate::AppState;
@@ -116,7 +116,7 @@ pub async fn timeline(
         ));
     }
     body.push_str(&format!(
-        r#"<section class="card"><h2>Delete by kind</h2><p>Each also deletes everything derived from what it deletes.</p><p class="actions">{}</p></section>"#,
+        r#"<section class="card"><h2>Delete by kind</h2><p>Each also deletes everything that came from what it deletes.</p><p class="actions">{}</p></section>"#,
         ItemKind::ALL
             .iter()
             .map(|k| format!(
@@ -210,8 +210,12 @@ impl<'a> Tree<'a> {
             ),
             (ItemKind::Transcript, Some(t)) => format!(r#"<blockquote class="transcript">{}</blockquote>"#, esc(t)),
             (ItemKind::Location, Some(t)) => location(t),
-            (ItemKind::Embedding, _) => "<p class=\"meta\">numbers computed from the recording</p>".to_owned(),
-            (_, Some(t)) => format!(r#"<code class="json">{}</code>"#, esc(t)),
+            (ItemKind::Embedding, _) => {
+                "<p class=\"meta\">Numbers computed from the recording, to match requests (no words).</p>".to_owned()
+            }
+            (ItemKind::Intent, Some(t)) => format!(r#"<p class="understood">{}</p>"#, esc(&words::understood(t))),
+            (ItemKind::Memory, Some(t)) => format!(r#"<p class="remembered">{}</p>"#, esc(&words::remembered(t))),
+            (ItemKind::ActionLog, Some(t)) => format!(r#"<p class="did">{}</p>"#, esc(&words::action(t))),
             (_, None) => String::new(),
         };
         let mut html = format!(
@@ -240,50 +244,6 @@ fn location(json: &str) -> String {
         (Some(lat), Some(lon)) => format!(r#"<p class="location">{lat:.5}, {lon:.5}</p>"#),
         _ => format!(r#"<code class="json">{}</code>"#, esc(json)),
     }
-}
-
-pub async fn activity(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPath<String>) -> PageResult {
-    let child_id: ChildId = path_id(&id)?;
-    let child = state.vault.get_child(&p.session, child_id, Utc::now()).await?;
-    let entries = state.vault.activity(&p.session, child_id).await?;
-    let mut body = format!(
-        r#"<p><a href="/portal">← Household</a> · <a href="/portal/children/{id}">Voice history</a></p>
-<p>Every consent, deletion, key destruction and read of {name}'s data is an entry in kidvault's tamper-evident log.
-Download an entry's proof and check it with <code>kidvault verify-receipt</code> against the log's public key
-(<a href="/api/v1/ledger/public-key">public key</a>): nobody, kidvault included, can change or remove an entry unnoticed.</p>"#,
-        name = esc(&child.profile.display_name)
-    );
-    if entries.is_empty() {
-        body.push_str(r#"<p class="empty">Nothing recorded yet.</p>"#);
-    } else {
-        body.push_str(
-            "<table class=\"activity\"><thead><tr><th>#</th><th>When</th><th>What</th><th>Who</th><th>Why</th><th>Details</th><th>Proof</th></tr></thead><tbody>",
-        );
-        for e in entries.iter().rev() {
-            let mut details: Vec<String> = e.detail.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-            details.extend(e.counts.iter().map(|(k, v)| format!("{k}: {v}")));
-            if !e.subjects.is_empty() {
-                let ids: Vec<String> = e.subjects.iter().take(5).map(|s| short_id(s)).collect();
-                let more = e.subjects.len().saturating_sub(5);
-                details.push(format!(
-                    "about {}{}",
-                    ids.join(", "),
-                    if more > 0 { format!(" and {more} more") } else { String::new() }
-                ));
-            }
-            body.push_str(&format!(
-                r#"<tr data-kind="{kind}"><td>{i}</td><td>{at}</td><td>{kind}</td><td>{actor}</td><td>{purpose}</td><td>{details}</td><td><a href="/api/v1/ledger/entries/{i}/proof" download="kidvault-entry-{i}-proof.json">proof</a></td></tr>"#,
-                i = e.index,
-                at = esc(&e.at),
-                kind = esc(e.kind.as_str()),
-                actor = esc(&e.actor),
-                purpose = esc(e.purpose.as_deref().unwrap_or("")),
-                details = esc(&details.join("; ")),
-            ));
-        }
-        body.push_str("</tbody></table>");
-    }
-    Ok(html::page(StatusCode::OK, &format!("Activity: {}", child.profile.display_name), Some(&p.who()), &body))
 }
 
 /// Drawn from the points alone: no map tiles, nothing fetched from elsewhere.

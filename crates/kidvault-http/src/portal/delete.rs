@@ -16,7 +16,7 @@ use kidvault_service::deletion::DeletionRecord;
 use serde::Deserialize;
 
 use super::child::{day_range, parse_day};
-use super::html::{self, esc, short_id, when, words, Zone};
+use super::html::{self, esc, when, words, Zone};
 use super::session::{PageError, PageResult, Portal, PortalForm};
 use crate::extract::path_id;
 use crate::routes::deletions::run_deletions_now;
@@ -121,7 +121,7 @@ impl Chosen {
 pub fn describe(z: Zone, scope: &DeletionScope) -> String {
     match scope {
         DeletionScope::Child => "the child's profile, keys, consents, devices and all of its data".into(),
-        DeletionScope::Item { item } => format!("item {} and everything derived from it", short_id(&item.to_string())),
+        DeletionScope::Item { .. } => "one recording (or other record) and everything that came from it".into(),
         DeletionScope::Items { kinds, from, to } => {
             let what = if kinds.is_empty() {
                 "all data".to_owned()
@@ -141,7 +141,7 @@ pub fn describe(z: Zone, scope: &DeletionScope) -> String {
                 (None, Some(t)) => format!(" recorded up to {}", last(t)),
                 (None, None) => String::new(),
             };
-            format!("{what}{range}, and everything derived from it")
+            format!("{what}{range}, and everything that came from it")
         }
     }
 }
@@ -162,6 +162,10 @@ pub async fn confirm(
         return Err(PageError::new(StatusCode::NOT_FOUND, "not_found", "no such item"));
     }
     let total: u64 = preview.iter().map(|(_, n)| n).sum();
+    let what = match chosen {
+        Chosen::Item(item) => one_item(&state, &p, item).await?,
+        _ => describe(z, &scope),
+    };
     let name = esc(&child.profile.display_name);
     let mut list: Vec<String> = preview.iter().map(|(k, n)| format!("<li>{}</li>", words::kind(*k, *n))).collect();
     if matches!(chosen, Chosen::Child) {
@@ -171,7 +175,8 @@ pub async fn confirm(
     let summary = if list.is_empty() {
         "<p>Nothing matches: there is nothing to delete.</p>".to_owned()
     } else {
-        format!(r#"<ul class="will-go">{}</ul><p>{total} items in all.</p>"#, list.join(""))
+        let things = if total == 1 { "1 thing".to_owned() } else { format!("{total} things") };
+        format!(r#"<ul class="will-go">{}</ul><p>{things} in all.</p>"#, list.join(""))
     };
     let body = format!(
         r#"<section class="card danger">
@@ -188,7 +193,7 @@ keys are destroyed. <strong>This cannot be undone.</strong></p>
 <a href="/portal/children/{id}">Cancel</a>
 </form>
 </section>"#,
-        what = esc(&describe(z, &scope)),
+        what = esc(&what),
         backups = z.on(state.vault.backups_unrecoverable_after(Utc::now())),
         keys_go = if state.vault.keys_leave_no_bytes() {
             "The data keys are destroyed first and erased from disk, so nothing can be read again from anything we keep"
@@ -201,6 +206,32 @@ keys are destroyed. <strong>This cannot be undone.</strong></p>
         disabled = if list.is_empty() { "disabled" } else { "" },
     );
     Ok(html::page(StatusCode::OK, "Confirm deletion", Some(&p.who()), &body))
+}
+
+/// One record in a parent's words: what it is, when, and the first words said
+/// ("the voice recording of 29 Nov 2026, 8:30 pm: “can you sing the moon…”").
+async fn one_item(state: &AppState, p: &Portal, item: ItemId) -> Result<String, PageError> {
+    let now = Utc::now();
+    let view = state.vault.get_item(&p.session, item, now).await?;
+    let kind = words::kind(view.meta.kind, 1);
+    let mut out = format!("the {} of {}", kind.trim_start_matches("1 "), when(p.zone(), view.meta.recorded_at));
+    let mut said = view.content.as_ref().and_then(|c| c.as_str().map(str::to_owned));
+    if said.is_none() && view.meta.kind == ItemKind::VoiceRecording {
+        for d in view.derived.iter().take(4) {
+            let derived = state.vault.get_item(&p.session, *d, now).await?;
+            if derived.meta.kind == ItemKind::Transcript {
+                said = derived.content.as_ref().and_then(|c| c.as_str().map(str::to_owned));
+                break;
+            }
+        }
+    }
+    if let Some(words) = said.filter(|w| !w.trim().is_empty()) {
+        let first: String = words.chars().take(40).collect();
+        let more = if words.chars().count() > 40 { "…" } else { "" };
+        out.push_str(&format!(": “{}{more}”", first.trim()));
+    }
+    out.push_str(", and everything that came from it");
+    Ok(out)
 }
 
 pub async fn perform(
@@ -233,15 +264,17 @@ pub async fn perform(
 
 fn step_badge(d: &DeletionRecord) -> String {
     let class = if d.step == DeletionStep::Completed { "ok" } else { "warn" };
-    format!(r#"<span class="badge {class}" data-step="{s}">{s}</span>"#, s = d.step.as_str())
+    let label = if d.step == DeletionStep::Completed { "done" } else { "in progress" };
+    format!(r#"<span class="badge {class}" data-step="{s}">{label}</span>"#, s = d.step.as_str())
 }
 
 pub async fn list(State(state): State<AppState>, p: Portal) -> PageResult {
     let deletions = state.vault.household_deletions(&p.session, 200).await?;
     let z = p.zone();
     let mut body = String::from(
-        "<p>Every deletion you (or the retention policy) started, and where it is. A completed deletion has a signed \
-         receipt that anyone can verify with <code>kidvault verify-receipt</code>.</p>",
+        "<p>Every deletion you (or the retention policy, or your auto-delete choice) started, and where it is. A \
+         completed deletion has a signed receipt: a file that anyone can check was written by kidvault and not \
+         changed since.</p>",
     );
     if deletions.is_empty() {
         body.push_str(r#"<p class="empty">No deletions yet.</p>"#);
@@ -261,7 +294,7 @@ pub async fn list(State(state): State<AppState>, p: Portal) -> PageResult {
                 id = d.id,
                 at = when(z, d.requested_at),
                 what = esc(&describe(z, &d.scope)),
-                why = d.reason.as_str(),
+                why = d.reason.plain(),
                 badge = step_badge(d),
             ));
         }
@@ -323,7 +356,7 @@ pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPa
         r#"<p><a href="/portal/deletions">← Deletions</a></p>
 <section class="card" id="deletion" data-step="{step}" {refresh}>
 <h2>{what}</h2>
-<p class="meta">Requested {at} · reason: {why} · id <code>{id}</code></p>
+<p class="meta">Asked for {at} · why: {why}</p>
 <ol class="steps">{steps}</ol>
 {processors}
 {models}
@@ -333,8 +366,7 @@ pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPa
         refresh = if done { "" } else { r#"data-refresh="2""# },
         what = esc(&describe(z, &d.scope)),
         at = when(z, d.requested_at),
-        why = d.reason.as_str(),
-        id = d.id,
+        why = d.reason.plain(),
         processors = if processors.is_empty() {
             String::new()
         } else {
@@ -352,7 +384,7 @@ pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPa
 fn step_words(s: DeletionStep, keys_leave_no_bytes: bool) -> &'static str {
     match s {
         DeletionStep::Requested => "Requested",
-        DeletionStep::Resolved => "Found everything derived from it",
+        DeletionStep::Resolved => "Found everything that came from it",
         DeletionStep::Shredded if keys_leave_no_bytes => "Keys destroyed and erased from disk: unreadable from now on",
         DeletionStep::Shredded => "Keys destroyed: unreadable from now on",
         DeletionStep::Rotated => "Everything else keeps its own keys: nothing else is touched",

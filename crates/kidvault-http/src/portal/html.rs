@@ -173,23 +173,15 @@ pub mod words {
     use kidvault_domain::item::ItemKind;
 
     pub fn kind(k: ItemKind, n: u64) -> String {
-        let (one, many) = match k {
-            ItemKind::VoiceRecording => ("voice recording", "voice recordings"),
-            ItemKind::Transcript => ("transcript", "transcripts"),
-            ItemKind::Intent => ("understood request", "understood requests"),
-            ItemKind::Embedding => ("voice/text embedding", "voice/text embeddings"),
-            ItemKind::Memory => ("remembered fact", "remembered facts"),
-            ItemKind::ActionLog => ("action taken", "actions taken"),
-            ItemKind::Location => ("location", "locations"),
-        };
-        format!("{n} {}", if n == 1 { one } else { many })
+        k.words(n)
     }
 
     pub fn scope(s: ConsentScope) -> (&'static str, &'static str) {
         match s {
-            ConsentScope::Voice => {
-                ("Voice", "Record the child's voice to answer them, and keep what is derived from it")
-            }
+            ConsentScope::Voice => (
+                "Voice",
+                "Record the child's voice to answer them, and keep what comes from it (the words, what was understood)",
+            ),
             ConsentScope::PreciseLocation => (
                 "Precise location",
                 "Collect the device's precise location (kept precise for a day, then made approximate)",
@@ -227,6 +219,67 @@ pub mod words {
             ConsentMethod::FaceMatch => "Face match against ID",
             ConsentMethod::TextPlus => "Text message plus confirmation",
             ConsentMethod::EmailPlus => "E-mail plus confirmation",
+        }
+    }
+
+    /// What the assistant understood, as a sentence: `{"intent": "play_story",
+    /// "slot": "brave little owl", "confidence": 0.94}` reads "The assistant
+    /// understood: play a story, about “brave little owl” (sure)."
+    pub fn understood(json: &str) -> String {
+        let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+        let Some(intent) = v.get("intent").and_then(|i| i.as_str()) else {
+            return format!("The assistant understood: {}.", plain_value(&v));
+        };
+        let what = match intent {
+            "play_music" => "play music".to_owned(),
+            "play_story" => "play a story".to_owned(),
+            "question" => "answer a question".to_owned(),
+            "set_timer" => "set a timer".to_owned(),
+            "joke" => "tell a joke".to_owned(),
+            "bedtime_routine" => "start the bedtime routine".to_owned(),
+            "weather" => "say what the weather will be".to_owned(),
+            "spelling" => "spell a word".to_owned(),
+            "math" => "work out a sum".to_owned(),
+            other => other.replace(['_', '.'], " "),
+        };
+        let about = match v.get("slot").and_then(|s| s.as_str()).filter(|s| !s.is_empty()) {
+            Some(slot) => format!(", about “{slot}”"),
+            None => String::new(),
+        };
+        let sure = match v.get("confidence").and_then(serde_json::Value::as_f64) {
+            Some(c) if c >= 0.9 => " (sure)",
+            Some(c) if c >= 0.7 => " (fairly sure)",
+            Some(_) => " (not sure)",
+            None => "",
+        };
+        format!("The assistant understood: {what}{about}{sure}.")
+    }
+
+    /// A remembered fact or an action, from its JSON, in words.
+    pub fn remembered(json: &str) -> String {
+        let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+        format!("The assistant remembers: {}.", plain_value(&v))
+    }
+
+    pub fn action(json: &str) -> String {
+        let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+        format!("The assistant did this: {}.", plain_value(&v))
+    }
+
+    /// Any JSON value as plain words: strings as they are, objects as
+    /// "key value" pairs with underscores as spaces, lists joined.
+    pub fn plain_value(v: &serde_json::Value) -> String {
+        use serde_json::Value;
+        let words = |s: &str| s.replace('_', " ");
+        match v {
+            Value::Null => "nothing".to_owned(),
+            Value::Bool(b) => if *b { "yes" } else { "no" }.to_owned(),
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => s.clone(),
+            Value::Array(a) => a.iter().map(plain_value).collect::<Vec<_>>().join(", "),
+            Value::Object(o) => {
+                o.iter().map(|(k, v)| format!("{} {}", words(k), words(&plain_value(v)))).collect::<Vec<_>>().join(", ")
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 //! Every state-changing form carries an anti-forgery token ([`session`]).
 
 mod account;
+mod activity;
 mod autodelete;
 mod child;
 mod delete;
@@ -58,7 +59,7 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/mailbox", get(account::mailbox))
         .route("/portal/children", post(household::add_child))
         .route("/portal/children/{id}", get(child::timeline))
-        .route("/portal/children/{id}/activity", get(child::activity))
+        .route("/portal/children/{id}/activity", get(activity::page))
         .route("/portal/children/{id}/locations", get(child::locations))
         .route("/portal/children/{id}/shared", get(shared::register))
         .route("/portal/children/{id}/seen", get(seen::page))
