@@ -75,6 +75,11 @@ impl Zone {
         self.local(t).format("%-d %b").to_string()
     }
 
+    /// "2026-11-30-2130": the local time for a file name.
+    pub fn file_stamp(&self, t: Timestamp) -> String {
+        self.local(t).format("%Y-%m-%d-%H%M").to_string()
+    }
+
     /// The zone's abbreviation at `t` ("PST", "CET"; an offset where there is none).
     pub fn abbrev(&self, t: Timestamp) -> String {
         self.local(t).format("%Z").to_string()

@@ -140,7 +140,8 @@ impl Vault {
         let mut fixes: Vec<Fix> = Vec::new();
         let mut after: Option<(Timestamp, ItemId)> = None;
         loop {
-            let filter = ItemFilter { kind: None, from: None, to: None, after, limit: PAGE };
+            let filter =
+                ItemFilter { kind: None, from: None, to: None, after, before: None, device: None, limit: PAGE };
             let page = self.store.list_items(e.grant.child_id(), &filter).await?;
             for meta in &page {
                 let Some(record) = self.store.item(meta.id).await? else { continue };

@@ -45,10 +45,20 @@ pub struct PageQuery<'a> {
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
     pub cursor: Option<&'a str>,
+    /// The page just newer than this cursor (a page's first item), instead.
+    pub newer: Option<&'a str>,
+    /// Only what this device sent.
+    pub device: Option<kidvault_domain::ids::DeviceId>,
     pub limit: Option<u32>,
 }
 
 pub const MAX_PAGE: u32 = 200;
+
+/// The cursor naming an item's place in a page (pass as `cursor` for what is
+/// older, as `newer` for what is newer).
+pub fn cursor_of(m: &ItemMeta) -> String {
+    format!("{}_{}", m.recorded_at.timestamp_micros(), m.id)
+}
 
 fn parse_cursor(raw: &str) -> Result<(Timestamp, ItemId)> {
     let bad = || ServiceError::invalid("invalid_cursor", "cursor is not one this server issued");
@@ -71,7 +81,8 @@ pub(crate) fn page_filter(q: &PageQuery<'_>) -> Result<kidvault_store::ItemFilte
         return Err(ServiceError::invalid("invalid_limit", format!("limit must be 1 to {MAX_PAGE}")));
     }
     let after = q.cursor.map(parse_cursor).transpose()?;
-    Ok(kidvault_store::ItemFilter { kind, from: q.from, to: q.to, after, limit })
+    let before = q.newer.map(parse_cursor).transpose()?;
+    Ok(kidvault_store::ItemFilter { kind, from: q.from, to: q.to, after, before, device: q.device, limit })
 }
 
 impl Vault {
@@ -131,9 +142,7 @@ impl Vault {
 
     pub(crate) async fn page(&self, grant: &Grant, filter: &kidvault_store::ItemFilter) -> Result<ItemPage> {
         let items = self.store.list_items(grant.child_id(), filter).await?;
-        let next_cursor = (items.len() == filter.limit as usize)
-            .then(|| items.last().map(|m| format!("{}_{}", m.recorded_at.timestamp_micros(), m.id)))
-            .flatten();
+        let next_cursor = (items.len() == filter.limit as usize).then(|| items.last().map(cursor_of)).flatten();
         Ok(ItemPage { items, next_cursor })
     }
 

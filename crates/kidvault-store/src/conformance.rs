@@ -512,7 +512,10 @@ pub async fn items_page_newest_first_with_filters(store: S, _: K, _: B) {
     let mut after = None;
     loop {
         let page = store
-            .list_items(c.child.id, &ItemFilter { kind: None, from: None, to: None, after, limit: 3 })
+            .list_items(
+                c.child.id,
+                &ItemFilter { kind: None, from: None, to: None, after, before: None, device: None, limit: 3 },
+            )
             .await
             .unwrap();
         if page.is_empty() {
@@ -524,6 +527,14 @@ pub async fn items_page_newest_first_with_filters(store: S, _: K, _: B) {
     }
     let ids = |v: &[ItemMeta]| v.iter().map(|m| m.id).collect::<Vec<_>>();
     assert_eq!(ids(&got), ids(&all), "pages cover every item once, newest first, and no other child's");
+    // Newer: the page just before a page's first item is the page before it.
+    let page = |after, before, device| ItemFilter { kind: None, from: None, to: None, after, before, device, limit: 3 };
+    let third = store.list_items(c.child.id, &page(Some((all[5].recorded_at, all[5].id)), None, None)).await.unwrap();
+    assert_eq!(ids(&third), ids(&all[6..9]));
+    let back = store.list_items(c.child.id, &page(None, Some((all[6].recorded_at, all[6].id)), None)).await.unwrap();
+    assert_eq!(ids(&back), ids(&all[3..6]), "newer, still newest first");
+    let elsewhere = page(None, None, Some(DeviceId::generate(t(0))));
+    assert!(store.list_items(c.child.id, &elsewhere).await.unwrap().is_empty(), "only what that device sent");
     let recs = store
         .list_items(
             c.child.id,
@@ -532,6 +543,8 @@ pub async fn items_page_newest_first_with_filters(store: S, _: K, _: B) {
                 from: Some(t(2)),
                 to: Some(t(5)),
                 after: None,
+                before: None,
+                device: None,
                 limit: 100,
             },
         )
@@ -604,7 +617,10 @@ pub async fn deletions_follow_lineage_and_purge_only_their_scope(store: S, _: K,
     assert_eq!(store.resolve_deletion(del.id, t(5)).await.unwrap(), 3, "the recording, its transcript and intent");
     // Pending: no longer listed, no longer derivable.
     let listed = store
-        .list_items(c.child.id, &ItemFilter { kind: None, from: None, to: None, after: None, limit: 50 })
+        .list_items(
+            c.child.id,
+            &ItemFilter { kind: None, from: None, to: None, after: None, before: None, device: None, limit: 50 },
+        )
         .await
         .unwrap();
     assert_eq!(listed.iter().map(|m| m.id).collect::<Vec<_>>().len(), 2);

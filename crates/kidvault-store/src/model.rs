@@ -115,6 +115,11 @@ pub struct ItemFilter {
     pub to: Option<Timestamp>,
     /// Continue after this (recorded_at, id): the last item of the previous page.
     pub after: Option<(Timestamp, ItemId)>,
+    /// Or the page just newer than this (recorded_at, id): the first item of
+    /// the page after it (the page is still returned newest first).
+    pub before: Option<(Timestamp, ItemId)>,
+    /// Only what this device sent.
+    pub device: Option<kidvault_domain::ids::DeviceId>,
     pub limit: u32,
 }
 

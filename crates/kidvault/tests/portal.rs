@@ -946,3 +946,69 @@ async fn every_portal_page_speaks_plain_words() {
     }
     assert!(found.is_empty(), "{} engineering words on screen:\n{}", found.len(), found.join("\n"));
 }
+
+/// The voice history pages both ways, shows one device's share, and finds
+/// words said (marked); the locations page merges repeats of one place and
+/// draws approximate places as areas, saying until when a point is precise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_voice_history_pages_both_ways_filters_by_device_finds_words_and_merges_places() {
+    let app = spawn_app().await;
+    let (g, child, watch) = household(&app, "ana@example.org").await;
+    let (speaker_id, speaker) = app.device(&g, &child, "Kitchen speaker").await;
+    let now = chrono::Utc::now();
+    for i in 0..35 {
+        let at = now - chrono::Duration::minutes(100 - i);
+        said_at(&app, &child, &watch, at, &format!("question number {i}")).await;
+    }
+    said_at(&app, &child, &speaker, now - chrono::Duration::minutes(1), "sing the Moon song").await;
+
+    let first = portal_page(&app, &g, &format!("/portal/children/{child}")).await;
+    assert!(!first.contains("← Newer") && first.contains("Older →"), "the newest page has no newer page");
+    assert!(first.contains(r#"download="recording-"#) && first.contains("Download the recording"));
+    let href = |page: &str, label: &str| {
+        let at = page.find(label).unwrap_or_else(|| panic!("no {label} link"));
+        let start = page[..at].rfind("href=\"").unwrap() + 6;
+        page[start..].split('"').next().unwrap().replace("&amp;", "&")
+    };
+    let older = portal_page(&app, &g, &href(&first, "Older →")).await;
+    assert!(older.contains("question number 0") && !older.contains("Moon song"));
+    let newer = portal_page(&app, &g, &href(&older, "← Newer")).await;
+    let ids = |page: &str| {
+        regex::Regex::new(r#"id="item-([0-9a-f-]+)""#)
+            .unwrap()
+            .captures_iter(page)
+            .map(|c| c[1].to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&newer), ids(&first), "newer from the second page is the first page again");
+
+    // One device's share.
+    let speaker_only = portal_page(&app, &g, &format!("/portal/children/{child}?device={speaker_id}")).await;
+    assert!(speaker_only.contains("Moon song") && !speaker_only.contains("question number"), "{speaker_only}");
+    assert!(
+        !speaker_only.contains("Delete everything this filter selects"),
+        "a device's share is not a deletion scope"
+    );
+
+    // Words said, marked, whatever their case.
+    let found = portal_page(&app, &g, &format!("/portal/children/{child}?q=moon")).await;
+    assert!(found.contains("“moon”: said once") && found.contains("<mark>Moon</mark> song"), "{found}");
+    let none = portal_page(&app, &g, &format!("/portal/children/{child}?q=dragons")).await;
+    assert!(none.contains("said nowhere in these dates"));
+
+    // Three fixes at one spot are one place; after the precise period the spot is an area.
+    for m in [30, 20, 10] {
+        let at = (now - chrono::Duration::minutes(m)).to_rfc3339();
+        let fix =
+            json!({"lat": 52.37020 + f64::from(m as i32) * 1e-6, "lon": 4.89520, "accuracy_m": 8, "recorded_at": at});
+        assert_eq!(app.post(&format!("/children/{child}/locations"), Some(&watch), fix).await.0, StatusCode::CREATED);
+    }
+    let page = portal_page(&app, &g, &format!("/portal/children/{child}/locations")).await;
+    assert_eq!(page.matches("<tr data-times=").count(), 1, "{page}");
+    assert!(page.contains(r#"<tr data-times="3">"#) && page.contains("3 times between"), "{page}");
+    assert!(page.contains("Precise until") && page.contains(r#"class="point""#));
+    app.vault.as_ref().unwrap().sweep(now + chrono::Duration::hours(25), false).await.unwrap();
+    let page = portal_page(&app, &g, &format!("/portal/children/{child}/locations")).await;
+    assert!(page.contains("Somewhere in this ~") && page.contains(r#"class="area""#), "{page}");
+    assert!(!page.contains("Precise until"), "{page}");
+}

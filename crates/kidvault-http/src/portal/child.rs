@@ -8,9 +8,9 @@ use crate::extract::ApiPath;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use kidvault_domain::ids::{ChildId, ItemId};
+use kidvault_domain::ids::{ChildId, DeviceId, ItemId};
 use kidvault_domain::item::ItemKind;
-use kidvault_service::review::{PageQuery, ReviewItem};
+use kidvault_service::review::{cursor_of, PageQuery, ReviewItem};
 use serde::Deserialize;
 
 use super::html::{self, esc, when, words, Zone};
@@ -42,6 +42,12 @@ pub struct TimelineQuery {
     from: Option<String>,
     to: Option<String>,
     cursor: Option<String>,
+    /// The page newer than this one.
+    newer: Option<String>,
+    /// Only what one device sent.
+    device: Option<String>,
+    /// Words to look for in what was said.
+    q: Option<String>,
 }
 
 type Instant = DateTime<Utc>;
@@ -76,16 +82,34 @@ pub async fn timeline(
     let z = p.zone();
     let kind = q.kind.as_deref().filter(|k| !k.is_empty());
     let (from, to) = q.days(z)?;
-    let query = PageQuery { kind, from, to, cursor: q.cursor.as_deref().filter(|c| !c.is_empty()), limit: Some(60) };
-    let (items, next) = state.vault.review_page(&p.session, child_id, &query, now).await?;
-
+    let device: Option<DeviceId> = match q.device.as_deref().filter(|d| !d.is_empty()) {
+        Some(d) => Some(path_id(d)?),
+        None => None,
+    };
+    let devices = state.vault.list_devices(&p.session, child_id, now).await?;
     let name = esc(&child.profile.display_name);
     let mut body = format!(
         r#"<p><a href="/portal">← Household</a> · <a href="/portal/children/{id}/activity">Activity &amp; access log</a> · <a href="/portal/children/{id}/locations">Locations</a> · <a href="/portal/children/{id}/seen">Who has seen it</a> · <a href="/portal/children/{id}/shared">Who received data</a> · <a href="/portal/children/{id}/consent">Consent</a> · <a href="/api/v1/children/{id}/export" download>Export everything (zip)</a></p>"#
     );
-    body.push_str(&filter_form(&id, &q));
+    body.push_str(&filter_form(&id, &q, &devices));
+    if let Some(words) = q.q.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
+        let range = PageQuery { from, to, device, ..PageQuery::default() };
+        body.push_str(&super::search::results(&state, &p, child_id, &range, words, now).await?);
+        return Ok(html::page(StatusCode::OK, &format!("{name}'s voice history"), Some(&p.who()), &body));
+    }
+    let query = PageQuery {
+        kind,
+        from,
+        to,
+        cursor: q.cursor.as_deref().filter(|c| !c.is_empty()),
+        newer: q.newer.as_deref().filter(|c| !c.is_empty()),
+        device,
+        limit: Some(60),
+    };
+    let (items, next) = state.vault.review_page(&p.session, child_id, &query, now).await?;
     let filter_qs = filter_query(&q);
-    if !filter_qs.is_empty() {
+    // A deletion by filter covers kind and dates; not a device's share of them.
+    if !filter_qs.is_empty() && device.is_none() {
         body.push_str(&format!(
             r#"<p><a class="danger" href="/portal/children/{id}/delete?{filter_qs}">Delete everything this filter selects…</a></p>"#
         ));
@@ -105,15 +129,31 @@ pub async fn timeline(
         }
         body.push_str("</ol></section>");
     }
+    let mut qs = filter_qs.clone();
+    if let Some(d) = device {
+        qs.push_str(&format!("{}device={d}", if qs.is_empty() { "" } else { "&" }));
+    }
+    if !qs.is_empty() {
+        qs.push('&');
+    }
+    let mut pages = Vec::new();
+    // A newer page exists unless this one is the newest (no cursor, or a
+    // "newer" page that came back short).
+    let paged = query.cursor.is_some() || (query.newer.is_some() && items.len() == 60);
+    if let (true, Some(first)) = (paged, items.first()) {
+        pages.push(format!(
+            r#"<a class="button" href="/portal/children/{id}?{qs}newer={c}">← Newer</a>"#,
+            c = urlencode(&cursor_of(&first.meta))
+        ));
+    }
     if let Some(cursor) = next {
-        let mut qs = filter_qs.clone();
-        if !qs.is_empty() {
-            qs.push('&');
-        }
-        body.push_str(&format!(
-            r#"<p><a class="button" href="/portal/children/{id}?{qs}cursor={c}">Older →</a></p>"#,
+        pages.push(format!(
+            r#"<a class="button" href="/portal/children/{id}?{qs}cursor={c}">Older →</a>"#,
             c = urlencode(&cursor)
         ));
+    }
+    if !pages.is_empty() {
+        body.push_str(&format!(r#"<nav class="pages" aria-label="Pages">{}</nav>"#, pages.join(" ")));
     }
     body.push_str(&format!(
         r#"<section class="card"><h2>Delete by kind</h2><p>Each also deletes everything that came from what it deletes.</p><p class="actions">{}</p></section>"#,
@@ -138,7 +178,12 @@ fn filter_query(q: &TimelineQuery) -> String {
         .join("&")
 }
 
-fn filter_form(id: &str, q: &TimelineQuery) -> String {
+fn filter_form(id: &str, q: &TimelineQuery, devices: &[kidvault_service::devices::DeviceView]) -> String {
+    let mut from_devices = String::from(r#"<option value="">All devices</option>"#);
+    for d in devices {
+        let sel = if q.device.as_deref() == Some(d.device.id.to_string().as_str()) { " selected" } else { "" };
+        from_devices.push_str(&format!(r#"<option value="{}"{sel}>{}</option>"#, d.device.id, esc(&d.name)));
+    }
     let mut kinds = String::from(r#"<option value="">Everything</option>"#);
     for k in ItemKind::ALL {
         let sel = if q.kind.as_deref() == Some(k.as_str()) { " selected" } else { "" };
@@ -154,10 +199,13 @@ fn filter_form(id: &str, q: &TimelineQuery) -> String {
 <label for="kind">Show</label><select id="kind" name="kind">{kinds}</select>
 <label for="from">From</label><input id="from" name="from" type="date" value="{from}">
 <label for="to">To</label><input id="to" name="to" type="date" value="{to}">
+<label for="device">Device</label><select id="device" name="device">{from_devices}</select>
+<label for="q">Words said</label><input id="q" name="q" type="search" value="{words}" placeholder="moon song">
 <button type="submit">Show</button>
 </form>"#,
         from = esc(q.from.as_deref().unwrap_or("")),
         to = esc(q.to.as_deref().unwrap_or("")),
+        words = esc(q.q.as_deref().unwrap_or("")),
     )
 }
 
@@ -204,8 +252,10 @@ impl<'a> Tree<'a> {
         let content = match (it.meta.kind, &it.text) {
             (ItemKind::VoiceRecording, _) => format!(
                 r#"<audio controls preload="none" src="/api/v1/items/{id}/content" data-item="{id}" aria-label="Recording of {t}"></audio>
-<p class="meta auto-delete">Deleted automatically on {gone}, with the words and everything that came from it.</p>"#,
+<p class="meta auto-delete">Deleted automatically on {gone}, with the words and everything that came from it.
+<a href="/api/v1/items/{id}/content" download="recording-{file}.wav">Download the recording</a></p>"#,
                 t = when(z, it.meta.recorded_at),
+                file = z.file_stamp(it.meta.recorded_at),
                 gone = z.on(it.meta.recorded_at + chrono::Duration::days(i64::from(self.keep_days))),
             ),
             (ItemKind::Transcript, Some(t)) => format!(r#"<blockquote class="transcript">{}</blockquote>"#, esc(t)),
@@ -244,107 +294,4 @@ fn location(json: &str) -> String {
         (Some(lat), Some(lon)) => format!(r#"<p class="location">{lat:.5}, {lon:.5}</p>"#),
         _ => format!(r#"<code class="json">{}</code>"#, esc(json)),
     }
-}
-
-/// Drawn from the points alone: no map tiles, nothing fetched from elsewhere.
-fn location_plot(z: Zone, points: &[(DateTime<Utc>, f64, f64)]) -> String {
-    const W: f64 = 640.0;
-    const H: f64 = 400.0;
-    const PAD: f64 = 24.0;
-    let (mut lat0, mut lat1, mut lon0, mut lon1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for (_, lat, lon) in points {
-        lat0 = lat0.min(*lat);
-        lat1 = lat1.max(*lat);
-        lon0 = lon0.min(*lon);
-        lon1 = lon1.max(*lon);
-    }
-    // Equirectangular, corrected for latitude, same scale on both axes.
-    let k = ((lat0 + lat1) / 2.0).to_radians().cos().max(0.01);
-    let (dx, dy) = (((lon1 - lon0) * k).max(1e-6), (lat1 - lat0).max(1e-6));
-    let scale = ((W - 2.0 * PAD) / dx).min((H - 2.0 * PAD) / dy);
-    let xy = |lat: f64, lon: f64| (PAD + (lon - lon0) * k * scale, H - PAD - (lat - lat0) * scale);
-    let mut path = String::new();
-    let mut dots = String::new();
-    for (i, (t, lat, lon)) in points.iter().enumerate() {
-        let (x, y) = xy(*lat, *lon);
-        path.push_str(&format!("{}{x:.1},{y:.1}", if i == 0 { "M" } else { " L" }));
-        dots.push_str(&format!(
-            r##"<circle cx="{x:.1}" cy="{y:.1}" r="5" fill="#2450b2"><title>{} · {lat:.5}, {lon:.5}</title></circle>"##,
-            when(z, *t)
-        ));
-    }
-    let km = |deg: f64| deg * 111.32;
-    format!(
-        r##"<svg class="plot" viewBox="0 0 {W} {H}" role="img" aria-label="Plot of {n} locations, about {wkm:.1} by {hkm:.1} km" xmlns="http://www.w3.org/2000/svg">
-<rect x="0" y="0" width="{W}" height="{H}" fill="#f2f4f8" stroke="#dde1ea"/>
-<path d="{path}" fill="none" stroke="#8a9bbd" stroke-width="2"/>{dots}
-<text x="{PAD}" y="16" font-size="12" fill="#5b6475">about {wkm:.1} km × {hkm:.1} km, north up, oldest to newest</text>
-</svg>"##,
-        n = points.len(),
-        wkm = km(dx),
-        hkm = km(dy),
-    )
-}
-
-pub async fn locations(
-    State(state): State<AppState>,
-    p: Portal,
-    ApiPath(id): ApiPath<String>,
-    Query(q): Query<TimelineQuery>,
-) -> PageResult {
-    let child_id: ChildId = path_id(&id)?;
-    let now = Utc::now();
-    let child = state.vault.get_child(&p.session, child_id, now).await?;
-    let z = p.zone();
-    let (from, to) = q.days(z)?;
-    let query = PageQuery {
-        kind: Some("location"),
-        from,
-        to,
-        cursor: q.cursor.as_deref().filter(|c| !c.is_empty()),
-        limit: Some(200),
-    };
-    let (items, next) = state.vault.review_page(&p.session, child_id, &query, now).await?;
-    let mut points: Vec<(DateTime<Utc>, f64, f64, ItemId)> = items
-        .iter()
-        .filter_map(|it| {
-            let v: serde_json::Value = serde_json::from_str(it.text.as_deref()?).ok()?;
-            Some((it.meta.recorded_at, v["lat"].as_f64()?, v["lon"].as_f64()?, it.meta.id))
-        })
-        .collect();
-    points.reverse(); // oldest first
-    let mut body = format!(
-        r#"<p><a href="/portal">← Household</a> · <a href="/portal/children/{id}">Voice history</a></p>
-<form method="get" action="/portal/children/{id}/locations" class="filters">
-<label for="from">From</label><input id="from" name="from" type="date" value="{from}">
-<label for="to">To</label><input id="to" name="to" type="date" value="{to}">
-<button type="submit">Show</button></form>"#,
-        from = esc(q.from.as_deref().unwrap_or("")),
-        to = esc(q.to.as_deref().unwrap_or("")),
-    );
-    if points.is_empty() {
-        body.push_str(r#"<p class="empty">No locations recorded here.</p>"#);
-    } else {
-        let plot: Vec<(DateTime<Utc>, f64, f64)> = points.iter().map(|(t, a, b, _)| (*t, *a, *b)).collect();
-        body.push_str(&location_plot(z, &plot));
-        body.push_str(&format!(
-            r#"<p class="actions"><a class="danger" href="/portal/children/{id}/delete?kind=location">Delete all locations…</a></p>
-<table class="locations"><thead><tr><th>When</th><th>Latitude</th><th>Longitude</th><th></th></tr></thead><tbody>"#
-        ));
-        for (t, lat, lon, item) in points.iter().rev() {
-            body.push_str(&format!(
-                r#"<tr><td>{}</td><td>{lat:.5}</td><td>{lon:.5}</td><td><a class="danger small" href="/portal/children/{id}/delete?item={item}">Delete…</a></td></tr>"#,
-                when(z, *t)
-            ));
-        }
-        body.push_str("</tbody></table>");
-    }
-    if let Some(cursor) = next {
-        body.push_str(&format!(
-            r#"<p><a class="button" href="/portal/children/{id}/locations?cursor={}">Older →</a></p>"#,
-            urlencode(&cursor)
-        ));
-    }
-    let title = format!("{}'s locations", child.profile.display_name);
-    Ok(html::page(StatusCode::OK, &title, Some(&p.who()), &body))
 }

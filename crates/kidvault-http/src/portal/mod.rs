@@ -14,6 +14,8 @@ mod delete;
 mod devices;
 mod household;
 pub mod html;
+mod locations;
+mod search;
 mod seen;
 pub mod session;
 mod shared;
@@ -60,7 +62,7 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/children", post(household::add_child))
         .route("/portal/children/{id}", get(child::timeline))
         .route("/portal/children/{id}/activity", get(activity::page))
-        .route("/portal/children/{id}/locations", get(child::locations))
+        .route("/portal/children/{id}/locations", get(locations::page))
         .route("/portal/children/{id}/shared", get(shared::register))
         .route("/portal/children/{id}/seen", get(seen::page))
         .route("/portal/children/{id}/support", post(seen::grant))

@@ -55,6 +55,7 @@ impl ListQuery {
             to: self.to,
             cursor: self.cursor.as_deref(),
             limit: self.limit,
+            ..PageQuery::default()
         }
     }
 }

@@ -125,13 +125,27 @@ pub fn list(tx: &mut dyn Tx, child: ChildId, f: &ItemFilter) -> R<Vec<ItemMeta>>
     if let Some(to) = f.to {
         sql += &format!(" AND recorded_at < {}", bind(&mut params, Param::from(to)));
     }
+    if let Some(device) = f.device {
+        sql += &format!(" AND device_id = {}", bind(&mut params, Param::from(device)));
+    }
     if let Some((t, id)) = f.after {
         let t = bind(&mut params, Param::from(t));
         let id = bind(&mut params, Param::from(id));
         sql += &format!(" AND (recorded_at < {t} OR (recorded_at = {t} AND id < {id}))");
     }
-    sql += &format!(" ORDER BY recorded_at DESC, id DESC LIMIT {}", bind(&mut params, Param::from(f.limit)));
-    Ok(items_where(tx, &sql, &params)?.into_iter().map(|i| i.meta).collect())
+    let newer = f.before.is_some() && f.after.is_none();
+    if let (Some((t, id)), true) = (f.before, newer) {
+        let t = bind(&mut params, Param::from(t));
+        let id = bind(&mut params, Param::from(id));
+        sql += &format!(" AND (recorded_at > {t} OR (recorded_at = {t} AND id > {id}))");
+    }
+    let order = if newer { "ASC" } else { "DESC" };
+    sql += &format!(" ORDER BY recorded_at {order}, id {order} LIMIT {}", bind(&mut params, Param::from(f.limit)));
+    let mut items: Vec<ItemMeta> = items_where(tx, &sql, &params)?.into_iter().map(|i| i.meta).collect();
+    if newer {
+        items.reverse();
+    }
+    Ok(items)
 }
 
 /// The items derived from `item` (one step).

@@ -69,8 +69,7 @@ pub async fn access(opts: AccessOpts) -> anyhow::Result<Value> {
     let g = vault.authenticate_guardian(&token, now).await?;
     let child =
         vault.list_children(&g, now).await?.first().map(|c| c.child.id).ok_or_else(|| anyhow::anyhow!("no child"))?;
-    let q =
-        PageQuery { kind: Some(ItemKind::Transcript.as_str()), from: None, to: None, cursor: None, limit: Some(200) };
+    let q = PageQuery { kind: Some(ItemKind::Transcript.as_str()), limit: Some(200), ..PageQuery::default() };
     let items: Vec<ItemId> = vault.list_items(&g, child, &q, now).await?.items.into_iter().map(|m| m.id).collect();
     anyhow::ensure!(!items.is_empty(), "the demo child has no transcripts");
     vault.grant_support(&g, child, 168, now).await?;

@@ -1,0 +1,116 @@
+//! Looking for words in what a child said, within the dates (and device) the
+//! parent picked: the transcripts are opened page by page under the usual
+//! access records, and the matches listed with their time and recording.
+
+use kidvault_domain::ids::ChildId;
+use kidvault_domain::item::ItemKind;
+use kidvault_domain::Timestamp;
+use kidvault_service::review::PageQuery;
+
+use super::html::{esc, when};
+use super::session::{PageError, Portal};
+use crate::AppState;
+
+/// How many transcripts one search reads at most (newest first).
+const READ_AT_MOST: usize = 2_000;
+/// How many matches are shown.
+const SHOW_AT_MOST: usize = 100;
+
+/// `text` with each case-insensitive occurrence of `words` marked, escaped.
+fn marked(text: &str, words: &str) -> String {
+    let lower = text.to_lowercase();
+    let needle = words.to_lowercase();
+    // Lower-casing can change lengths outside ASCII: mark only when it did not.
+    if lower.len() != text.len() || needle.is_empty() {
+        return esc(text);
+    }
+    let mut out = String::new();
+    let mut at = 0;
+    while let Some(i) = lower[at..].find(&needle) {
+        let start = at + i;
+        let end = start + needle.len();
+        out.push_str(&esc(&text[at..start]));
+        out.push_str(&format!("<mark>{}</mark>", esc(&text[start..end])));
+        at = end;
+    }
+    out.push_str(&esc(&text[at..]));
+    out
+}
+
+pub async fn results(
+    state: &AppState,
+    p: &Portal,
+    child: ChildId,
+    range: &PageQuery<'_>,
+    words: &str,
+    now: Timestamp,
+) -> Result<String, PageError> {
+    let z = p.zone();
+    let needle = words.to_lowercase();
+    let mut found = Vec::new();
+    let mut read = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = PageQuery {
+            kind: Some(ItemKind::Transcript.as_str()),
+            cursor: cursor.as_deref(),
+            limit: Some(200),
+            ..range.clone()
+        };
+        let (items, next) = state.vault.review_page(&p.session, child, &query, now).await?;
+        read += items.len();
+        for it in items {
+            if it.text.as_deref().is_some_and(|t| t.to_lowercase().contains(&needle)) {
+                found.push(it);
+            }
+        }
+        match next {
+            Some(n) if read < READ_AT_MOST && found.len() < SHOW_AT_MOST => cursor = Some(n),
+            _ => break,
+        }
+    }
+    let mut out = format!(
+        r#"<section class="card" id="search"><h2>“{w}”: said {n}</h2>"#,
+        w = esc(words),
+        n = match found.len() {
+            0 => "nowhere in these dates".to_owned(),
+            1 => "once".to_owned(),
+            n if n >= SHOW_AT_MOST => format!("{n} times or more (the newest shown)"),
+            n => format!("{n} times"),
+        }
+    );
+    out.push_str(r#"<ol class="found">"#);
+    for it in found.iter().take(SHOW_AT_MOST) {
+        let day = z.date(it.meta.recorded_at);
+        let source = it.meta.derived_from.first().map(|s| format!("#item-{s}")).unwrap_or_default();
+        out.push_str(&format!(
+            r#"<li><a href="/portal/children/{child}?from={day}&amp;to={day}{source}"><time datetime="{iso}">{at}</time></a>
+<blockquote class="transcript">{text}</blockquote></li>"#,
+            iso = it.meta.recorded_at.to_rfc3339(),
+            at = when(z, it.meta.recorded_at),
+            text = marked(it.text.as_deref().unwrap_or(""), words),
+        ));
+    }
+    out.push_str("</ol>");
+    if read >= READ_AT_MOST {
+        out.push_str(&format!(
+            r#"<p class="meta">Only the newest {READ_AT_MOST} things said were searched: pick dates to look further back.</p>"#
+        ));
+    }
+    out.push_str(&format!(
+        r#"<p><a href="/portal/children/{child}">Back to the whole voice history</a></p></section>"#
+    ));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_are_marked_whatever_their_case_and_the_rest_is_escaped() {
+        assert_eq!(marked("Sing the Moon song <3", "moon"), "Sing the <mark>Moon</mark> song &lt;3");
+        assert_eq!(marked("moon, moon", "MOON"), "<mark>moon</mark>, <mark>moon</mark>");
+        assert_eq!(marked("İstanbul moon", "moon"), "İstanbul moon", "not marked where lower-casing moves bytes");
+    }
+}
