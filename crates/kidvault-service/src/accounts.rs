@@ -195,6 +195,7 @@ impl Vault {
                 created_at: now,
                 expires_at: now + self.config.session_ttl,
                 revoked_at: None,
+                label: None,
             })
             .await?;
         Ok(token)
@@ -262,8 +263,18 @@ impl Vault {
                 current: s.token_hash == current,
                 created_at: s.created_at,
                 expires_at: s.expires_at,
+                label: s.label,
             })
             .collect())
+    }
+
+    /// Names a new session by the browser or app that signed in (its
+    /// User-Agent, reduced to a fixed vocabulary: nothing else of it is kept).
+    pub async fn name_session(&self, token: &str, user_agent: Option<&str>) -> Result<()> {
+        let Some(label) = user_agent.map(session_label) else {
+            return Ok(());
+        };
+        Ok(self.store.label_session(&token_hash(token), &label).await?)
     }
 
     /// Revokes one of the guardian's own sessions by id (another's is not found).
@@ -314,6 +325,50 @@ pub struct SessionView {
     pub current: bool,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// "Chrome on Android", when known.
+    pub label: Option<String>,
+}
+
+/// A User-Agent as a person would name it: "Chrome on Android", "Safari on an
+/// iPhone", "Firefox on Windows"; anything else is "A browser or app".
+pub fn session_label(user_agent: &str) -> String {
+    let ua = user_agent;
+    let browser = if ua.contains("Edg/") {
+        "Edge"
+    } else if ua.contains("OPR/") {
+        "Opera"
+    } else if ua.contains("Firefox/") || ua.contains("FxiOS/") {
+        "Firefox"
+    } else if ua.contains("Chrome/") || ua.contains("CriOS/") || ua.contains("Chromium/") {
+        "Chrome"
+    } else if ua.contains("Safari/") {
+        "Safari"
+    } else if ua.starts_with("curl/") {
+        "curl"
+    } else {
+        "A browser or app"
+    };
+    let system = if ua.contains("Android") {
+        Some("Android")
+    } else if ua.contains("iPhone") {
+        Some("an iPhone")
+    } else if ua.contains("iPad") {
+        Some("an iPad")
+    } else if ua.contains("Windows") {
+        Some("Windows")
+    } else if ua.contains("CrOS") {
+        Some("a Chromebook")
+    } else if ua.contains("Mac OS X") || ua.contains("Macintosh") {
+        Some("a Mac")
+    } else if ua.contains("Linux") {
+        Some("Linux")
+    } else {
+        None
+    };
+    match system {
+        Some(s) => format!("{browser} on {s}"),
+        None => browser.to_owned(),
+    }
 }
 
 /// The portal's anti-forgery token for a guardian session: an HMAC of a fixed
@@ -350,5 +405,26 @@ mod tests {
         assert!(h.starts_with("$argon2id$"));
         assert!(verify_password("correct horse battery", &h));
         assert!(!verify_password("correct horse batterx", &h));
+    }
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::session_label;
+
+    #[test]
+    fn sessions_are_named_as_people_name_their_browsers() {
+        let pixel = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36";
+        assert_eq!(session_label(pixel), "Chrome on Android");
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
+        assert_eq!(session_label(iphone), "Safari on an iPhone");
+        let edge = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0";
+        assert_eq!(session_label(edge), "Edge on Windows");
+        assert_eq!(
+            session_label("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"),
+            "Firefox on Linux"
+        );
+        assert_eq!(session_label("curl/8.5.0"), "curl");
+        assert_eq!(session_label("reqwest"), "A browser or app");
     }
 }

@@ -52,18 +52,42 @@ impl Vault {
         Ok(self.store.totp(g.guardian_id).await?.is_some_and(|t| t.enabled_at.is_some()))
     }
 
-    /// Starts enrolment: a new secret, shown once; on only after a first code.
-    pub async fn totp_begin(&self, g: &GuardianSession) -> Result<TotpEnrolment> {
-        let key = SecretKey::generate()?;
-        let wrapped = self.keys.wrap_other(&context(g.guardian_id), &key)?;
-        self.store.begin_totp(g.guardian_id, &wrapped).await.map_err(|e| match e {
-            StoreError::Conflict(m) => ServiceError::Conflict { code: "totp_already_on", message: m },
-            e => e.into(),
-        })?;
+    /// The set-up started and not yet confirmed, if any (its key, as given).
+    pub async fn totp_pending(&self, g: &GuardianSession) -> Result<Option<TotpEnrolment>> {
+        match self.store.totp(g.guardian_id).await?.filter(|t| t.enabled_at.is_none()) {
+            None => Ok(None),
+            Some(t) => {
+                let key = self.keys.unwrap_other(&context(g.guardian_id), &t.secret_wrapped)?;
+                Ok(Some(self.enrolment(g, &key).await?))
+            }
+        }
+    }
+
+    async fn enrolment(&self, g: &GuardianSession, key: &SecretKey) -> Result<TotpEnrolment> {
         let email = self.store.guardian(g.guardian_id).await?.map(|r| r.guardian.email).unwrap_or_default();
-        let secret = totp::base32(secret_of(&key));
+        let secret = totp::base32(secret_of(key));
         let uri = format!("otpauth://totp/kidvault:{email}?secret={secret}&issuer=kidvault&digits=6&period=30");
         Ok(TotpEnrolment { secret, uri })
+    }
+
+    /// Starts enrolment: a secret, the same until confirmed; on only after a first code.
+    pub async fn totp_begin(&self, g: &GuardianSession) -> Result<TotpEnrolment> {
+        // A set-up already started and not confirmed keeps its key: a reload,
+        // or asking again, never changes what the app was given.
+        let pending = self.store.totp(g.guardian_id).await?.filter(|t| t.enabled_at.is_none());
+        let key = match pending {
+            Some(t) => self.keys.unwrap_other(&context(g.guardian_id), &t.secret_wrapped)?,
+            None => {
+                let key = SecretKey::generate()?;
+                let wrapped = self.keys.wrap_other(&context(g.guardian_id), &key)?;
+                self.store.begin_totp(g.guardian_id, &wrapped).await.map_err(|e| match e {
+                    StoreError::Conflict(m) => ServiceError::Conflict { code: "totp_already_on", message: m },
+                    e => e.into(),
+                })?;
+                key
+            }
+        };
+        self.enrolment(g, &key).await
     }
 
     /// Turns two-step sign-in on with a first code from the app; returns the

@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/store_0008_time_zone.sql")),
     (9, include_str!("../migrations/store_0009_keep_recordings.sql")),
     (10, include_str!("../migrations/store_0010_device_codes.sql")),
+    (11, include_str!("../migrations/store_0011_session_labels.sql")),
 ];
 
 /// The data store on a PostgreSQL database (schema `public`).

@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (15, include_str!("../migrations/store_0015_time_zone.sql")),
     (16, include_str!("../migrations/store_0016_keep_recordings.sql")),
     (17, include_str!("../migrations/store_0017_device_codes.sql")),
+    (18, include_str!("../migrations/store_0018_session_labels.sql")),
 ];
 
 /// The embedded data store: one SQLite file.

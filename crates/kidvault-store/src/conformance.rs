@@ -174,9 +174,13 @@ pub async fn sessions_round_trip(store: S, _: K, _: B) {
         created_at: t(0),
         expires_at: t(30),
         revoked_at: None,
+        label: None,
     };
     store.create_session(&s).await.unwrap();
     assert_eq!(store.session(&[5; 32]).await.unwrap(), Some(s.clone()));
+    store.label_session(&[5; 32], "Firefox on Linux").await.unwrap();
+    let s = SessionRecord { label: Some("Firefox on Linux".into()), ..s };
+    assert_eq!(store.session(&[5; 32]).await.unwrap(), Some(s.clone()), "named by its browser");
     assert_eq!(store.session(&[6; 32]).await.unwrap(), None);
     let later = SessionRecord { token_hash: [7; 32], created_at: t(2), expires_at: t(3), ..s.clone() };
     store.create_session(&later).await.unwrap();

@@ -63,6 +63,8 @@ pub struct SessionRecord {
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+    /// Which browser or app it is ("Chrome on Android"), when known.
+    pub label: Option<String>,
 }
 
 /// An item: metadata, its wrapped data key and where its ciphertext is.

@@ -387,6 +387,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         at: Timestamp,
     ) -> Result<InviteOutcome>;
     /// A guardian's live sessions (neither revoked nor expired at `now`), newest first.
+    /// Names a session by its browser or app ("Chrome on Android").
+    async fn label_session(&self, token_hash: &[u8; 32], label: &str) -> Result<()>;
     async fn sessions_of(&self, guardian: GuardianId, now: Timestamp) -> Result<Vec<SessionRecord>>;
     /// Removes a guardian's session (sign-out).
     async fn revoke_session(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<()>;

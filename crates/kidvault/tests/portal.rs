@@ -411,10 +411,17 @@ async fn sign_in_limits_stop_guessing_without_locking_out_a_shared_network() {
 async fn a_guardian_sees_every_session_and_revokes_any_of_them() {
     let app = spawn_app().await;
     let first = app.guardian("ana@example.org").await;
+    let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) \
+                  Version/18.1 Mobile/15E148 Safari/604.1";
+    let creds = json!({"email": "ana@example.org", "password": "a long enough password"});
     let (_, second) =
-        app.post("/sessions", None, json!({"email": "ana@example.org", "password": "a long enough password"})).await;
+        TestApp::send(app.http.post(app.url("/sessions")).header("user-agent", iphone).json(&creds)).await;
     let second = second["token"].as_str().unwrap().to_owned();
     let eve = app.guardian("eve@example.org").await;
+    // Each session is named by its browser, as the parent would name it.
+    let account = portal_page(&app, &first, "/portal/account").await;
+    assert!(account.contains("<td>Safari on an iPhone</td>"), "{account}");
+    assert!(!account.contains("Mobile/15E148"), "the User-Agent itself is never kept");
 
     let (s, list) = app.get("/sessions", &first).await;
     assert_eq!(s, StatusCode::OK);
@@ -1011,4 +1018,47 @@ async fn the_voice_history_pages_both_ways_filters_by_device_finds_words_and_mer
     let page = portal_page(&app, &g, &format!("/portal/children/{child}/locations")).await;
     assert!(page.contains("Somewhere in this ~") && page.contains(r#"class="area""#), "{page}");
     assert!(!page.contains("Precise until"), "{page}");
+}
+
+/// Two-step set-up in the portal: a QR code drawn in the page (nothing
+/// inline that the Content-Security-Policy would block), the key in groups of
+/// four, the same key on every reload (and if set-up is asked for again) until
+/// a code confirms it, a wrong code keeping the form, and the recovery codes
+/// offered as a file.
+#[tokio::test]
+async fn two_step_set_up_in_the_portal_keeps_its_key_until_confirmed() {
+    use kidvault_crypto::totp;
+    let app = spawn_app().await;
+    let g = app.guardian("ana@example.org").await;
+    let mut b = Browser::signed_in(&app, &g);
+    let token = csrf_token(&g);
+    let (s, h, _) = b.post("/portal/totp", &[("_csrf", &token)]).await;
+    assert_eq!((s, location(&h)), (StatusCode::SEE_OTHER, "/portal/totp"));
+    let key = |page: &str| {
+        let at = page.find(r#"id="totp-secret">"#).unwrap() + r#"id="totp-secret">"#.len();
+        page[at..].split('<').next().unwrap().to_owned()
+    };
+    let (_, _, page) = b.get("/portal/totp").await;
+    assert!(page.contains(r#"<svg role="img" aria-label="QR code for your authenticator app""#), "{page}");
+    let svg = &page[page.find("<svg role=").unwrap()..page.find("</svg>").unwrap()];
+    assert!(!svg.contains("style="), "no inline style for the CSP to block");
+    let first = key(&page);
+    assert!(first.split(' ').all(|g| g.len() <= 4) && first.split(' ').count() >= 8, "{first}");
+    let (_, _, again) = b.get("/portal/totp").await;
+    assert_eq!(key(&again), first, "a reload keeps the key");
+    b.post("/portal/totp", &[("_csrf", &token)]).await;
+    let (_, _, again) = b.get("/portal/totp").await;
+    assert_eq!(key(&again), first, "asking again keeps the key until it is confirmed");
+
+    let (s, _, page) = b.post("/portal/totp/enable", &[("_csrf", &token), ("code", "000000")]).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("that code is not right") && key(&page) == first);
+    let secret = totp::base32_decode(&first.replace(' ', "")).unwrap();
+    let code = format!("{:06}", totp::hotp(&secret, totp::step_at(chrono::Utc::now().timestamp()) as u64, 6));
+    let (s, _, page) = b.post("/portal/totp/enable", &[("_csrf", &token), ("code", &code)]).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(page.matches("<li><code>").count(), 10);
+    assert!(page.contains(r#"download="kidvault-recovery-codes.txt""#) && page.contains("href=\"data:text/plain"));
+    let (s, h, _) = b.get("/portal/totp").await;
+    assert_eq!((s, location(&h)), (StatusCode::SEE_OTHER, "/portal/account#totp"), "nothing pending once on");
 }

@@ -80,7 +80,7 @@ pub async fn sign_in(
     let (status, message) = match state.vault.sign_in(&f.email, &f.password, f.code.as_deref(), from, Utc::now()).await
     {
         Ok(token) => {
-            adopt_zone(&state, &token, f.time_zone.as_deref()).await?;
+            adopt_zone(&state, &parts, &token, f.time_zone.as_deref()).await?;
             return Ok(signed_in(&parts, &state, &token, &next));
         }
         Err(ServiceError::Unauthenticated(_)) => (StatusCode::UNAUTHORIZED, "e-mail or password is wrong".to_owned()),
@@ -126,8 +126,11 @@ pub struct SignUp {
     time_zone: Option<String>,
 }
 
-/// Adopts the browser's zone for a guardian who has not chosen one.
-async fn adopt_zone(state: &AppState, token: &str, zone: Option<&str>) -> Result<(), ServiceError> {
+/// After a sign-in from the portal: the session named by its browser, and the
+/// browser's zone adopted for a guardian who has not chosen one.
+async fn adopt_zone(state: &AppState, parts: &Parts, token: &str, zone: Option<&str>) -> Result<(), ServiceError> {
+    let agent = parts.headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok());
+    state.vault.name_session(token, agent).await?;
     let session = state.vault.authenticate_guardian(token, Utc::now()).await?;
     state.vault.adopt_time_zone(&session, zone).await
 }
@@ -141,7 +144,7 @@ pub async fn sign_up(
     match state.vault.register_guardian(&f.email, &f.password, &f.display_name, from, now).await {
         Ok(_) => {
             let token = state.vault.sign_in(&f.email, &f.password, None, from, now).await?;
-            adopt_zone(&state, &token, f.time_zone.as_deref()).await?;
+            adopt_zone(&state, &parts, &token, f.time_zone.as_deref()).await?;
             Ok(signed_in(&parts, &state, &token, "/portal"))
         }
         Err(ServiceError::RateLimited { retry_after, .. }) => {
@@ -182,8 +185,9 @@ fn sessions_card(p: &Portal, sessions: &[kidvault_service::accounts::SessionView
             label = if s.current { "Sign out here" } else { "Revoke" },
         );
         rows.push_str(&format!(
-            r#"<tr data-current="{current}"><td>{created}{this}</td><td>{expires}</td><td>{action}</td></tr>"#,
+            r#"<tr data-current="{current}"><td>{device}</td><td>{created}{this}</td><td>{expires}</td><td>{action}</td></tr>"#,
             current = s.current,
+            device = esc(s.label.as_deref().unwrap_or("A browser or app")),
             created = when(z, s.created_at),
             this = if s.current { " (this browser)" } else { "" },
             expires = when(z, s.expires_at),
@@ -192,7 +196,7 @@ fn sessions_card(p: &Portal, sessions: &[kidvault_service::accounts::SessionView
     format!(
         r#"<section class="card"><h2>Signed-in sessions</h2>
 <p>Every browser and app signed in to your account. Revoke any you do not recognise.</p>
-<table class="sessions"><thead><tr><th>Signed in</th><th>Expires</th><th></th></tr></thead><tbody>{rows}</tbody></table></section>"#
+<table class="sessions"><thead><tr><th>Where</th><th>Signed in</th><th>Expires</th><th></th></tr></thead><tbody>{rows}</tbody></table></section>"#
     )
 }
 
@@ -387,7 +391,7 @@ pub async fn accept(
     match state.vault.accept_invite(&token, &f.email, &f.password, &f.display_name, now).await {
         Ok(_) => {
             let session = state.vault.sign_in(&f.email, &f.password, None, from, now).await?;
-            adopt_zone(&state, &session, f.time_zone.as_deref()).await?;
+            adopt_zone(&state, &parts, &session, f.time_zone.as_deref()).await?;
             Ok(signed_in(&parts, &state, &session, "/portal"))
         }
         Err(ServiceError::NotFound) => Err(super::session::PageError::new(
@@ -446,21 +450,61 @@ fn totp_card(p: &Portal, on: bool) -> String {
 }
 
 pub async fn totp_begin(State(state): State<AppState>, PortalForm(p, _): PortalForm<Empty>) -> PageResult {
-    let e = state.vault.totp_begin(&p.session).await?;
+    state.vault.totp_begin(&p.session).await?;
+    Ok(Redirect::to("/portal/totp").into_response())
+}
+
+/// The key in groups of four, as people read it aloud or type it.
+fn grouped(secret: &str) -> String {
+    secret.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(" ")
+}
+
+/// A QR code of the set-up link, drawn here (no service elsewhere sees the key).
+fn qr_svg(uri: &str) -> String {
+    match qrcode::QrCode::new(uri.as_bytes()) {
+        Ok(code) => code
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(200, 200)
+            .quiet_zone(true)
+            .build()
+            .replacen("<svg ", r#"<svg role="img" aria-label="QR code for your authenticator app" class="qr" "#, 1)
+            .replace(r#"<?xml version="1.0" standalone="yes"?>"#, ""),
+        Err(_) => String::new(),
+    }
+}
+
+/// The set-up in progress: the same key on every visit until it is confirmed.
+pub async fn totp_setup(State(state): State<AppState>, p: Portal) -> PageResult {
+    let Some(e) = state.vault.totp_pending(&p.session).await? else {
+        return Ok(Redirect::to("/portal/account#totp").into_response());
+    };
+    totp_setup_page(&p, &e, None, StatusCode::OK)
+}
+
+fn totp_setup_page(
+    p: &Portal,
+    e: &kidvault_service::twofactor::TotpEnrolment,
+    error: Option<&str>,
+    status: StatusCode,
+) -> PageResult {
     let body = format!(
         r#"<section class="card narrow" id="totp-setup"><h2>Add kidvault to your authenticator app</h2>
-<p>Enter this key in the app (or open the link on the phone that has the app):</p>
+<p>Scan this code with the app:</p>
+{qr}
+<p>Or type this key into it (the spaces do not matter):</p>
 <p><code class="token" id="totp-secret">{secret}</code></p>
-<p><a href="{uri}">{uri}</a></p>
-<form method="post" action="/portal/totp/enable">{csrf}
+<p>On the phone that has the app, you can also <a href="{uri}">open the set-up link</a>.</p>
+{error}<form method="post" action="/portal/totp/enable">{csrf}
 <label for="code">The 6-digit code the app shows now</label>
 <input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required maxlength="6">
 <button type="submit">Turn on</button></form></section>"#,
-        secret = esc(&e.secret),
+        qr = qr_svg(&e.uri),
+        secret = esc(&grouped(&e.secret)),
         uri = esc(&e.uri),
+        error = error.map(|m| flash("error", m)).unwrap_or_default(),
         csrf = p.who().csrf_field(),
     );
-    Ok(html::page(StatusCode::OK, "Two-step sign-in", Some(&p.who()), &body))
+    Ok(html::page(status, "Two-step sign-in", Some(&p.who()), &body))
 }
 
 #[derive(Deserialize)]
@@ -469,12 +513,27 @@ pub struct Code {
 }
 
 pub async fn totp_enable(State(state): State<AppState>, PortalForm(p, f): PortalForm<Code>) -> PageResult {
-    let codes = state.vault.totp_enable(&p.session, &f.code, Utc::now()).await?;
+    let codes = match state.vault.totp_enable(&p.session, &f.code, Utc::now()).await {
+        Ok(codes) => codes,
+        Err(e @ ServiceError::Invalid { .. }) => {
+            return match state.vault.totp_pending(&p.session).await? {
+                Some(pending) => {
+                    totp_setup_page(&p, &pending, Some(&e.public_message()), StatusCode::UNPROCESSABLE_ENTITY)
+                }
+                None => Err(e.into()),
+            };
+        }
+        Err(e) => return Err(e.into()),
+    };
     let list: String = codes.iter().map(|c| format!("<li><code>{}</code></li>", esc(c))).collect();
+    let file = format!("kidvault recovery codes for {}\n\n{}\n", p.guardian.email, codes.join("\n"));
     let body = format!(
         r#"<section class="card narrow" id="recovery"><h2>Two-step sign-in is on</h2>
 <p>Keep these recovery codes somewhere safe. Each signs you in once if you lose the app. They are shown only now.</p>
-<ol class="recovery-codes">{list}</ol><p><a href="/portal/account">Back to the account</a></p></section>"#
+<ol class="recovery-codes">{list}</ol>
+<p><a class="button" href="data:text/plain;charset=utf-8,{data}" download="kidvault-recovery-codes.txt">Download them</a></p>
+<p><a href="/portal/account">Back to the account</a></p></section>"#,
+        data = super::session::urlencode(&file),
     );
     Ok(html::page(StatusCode::OK, "Recovery codes", Some(&p.who()), &body))
 }

@@ -65,10 +65,13 @@ pub(crate) struct Session {
 pub(crate) async fn sign_in(
     State(state): State<AppState>,
     ClientAddr(from): ClientAddr,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<SignIn>,
 ) -> ApiResult<(StatusCode, Json<Session>)> {
     let now = chrono::Utc::now();
     let token = state.vault.sign_in(&req.email, &req.password, req.code.as_deref(), from, now).await?;
+    let agent = headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok());
+    state.vault.name_session(&token, agent).await?;
     Ok((StatusCode::CREATED, Json(Session { token, expires_at: now + state.vault.config().session_ttl })))
 }
 
@@ -91,6 +94,8 @@ pub(crate) struct SessionInfo {
     current: bool,
     created_at: chrono::DateTime<chrono::Utc>,
     expires_at: chrono::DateTime<chrono::Utc>,
+    /// Which browser or app signed in ("Chrome on Android"), when known.
+    device: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -109,7 +114,13 @@ pub(crate) async fn list_sessions(
     Ok(Json(SessionList {
         sessions: sessions
             .into_iter()
-            .map(|s| SessionInfo { id: s.id, current: s.current, created_at: s.created_at, expires_at: s.expires_at })
+            .map(|s| SessionInfo {
+                id: s.id,
+                current: s.current,
+                created_at: s.created_at,
+                expires_at: s.expires_at,
+                device: s.label,
+            })
             .collect(),
     }))
 }

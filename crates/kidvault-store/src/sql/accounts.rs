@@ -96,21 +96,28 @@ fn session_row(r: &dyn Row) -> R<SessionRecord> {
         created_at: r.ts("created_at")?,
         expires_at: r.ts("expires_at")?,
         revoked_at: r.opt_ts("revoked_at")?,
+        label: r.text("label")?,
     })
+}
+
+/// Names a session by its browser or app.
+pub fn label_session(tx: &mut dyn Tx, h: &[u8; 32], label: &str) -> R<()> {
+    tx.exec("UPDATE sessions SET label = ?2 WHERE token_hash = ?1", p![h, label])?;
+    Ok(())
 }
 
 pub fn create_session(tx: &mut dyn Tx, s: &SessionRecord) -> R<()> {
     tx.exec(
-        "INSERT INTO sessions (token_hash, guardian_id, household_id, created_at, expires_at, revoked_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        p![&s.token_hash, s.guardian_id, s.household_id, s.created_at, s.expires_at, s.revoked_at],
+        "INSERT INTO sessions (token_hash, guardian_id, household_id, created_at, expires_at, revoked_at, label)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        p![&s.token_hash, s.guardian_id, s.household_id, s.created_at, s.expires_at, s.revoked_at, s.label.as_deref()],
     )?;
     Ok(())
 }
 
 pub fn session(tx: &mut dyn Tx, h: &[u8; 32]) -> R<Option<SessionRecord>> {
     tx.opt(
-        "SELECT token_hash, guardian_id, household_id, created_at, expires_at, revoked_at
+        "SELECT token_hash, guardian_id, household_id, created_at, expires_at, revoked_at, label
          FROM sessions WHERE token_hash = ?1",
         p![h],
         session_row,
@@ -119,7 +126,7 @@ pub fn session(tx: &mut dyn Tx, h: &[u8; 32]) -> R<Option<SessionRecord>> {
 
 pub fn sessions_of(tx: &mut dyn Tx, guardian: GuardianId, now: Timestamp) -> R<Vec<SessionRecord>> {
     tx.rows(
-        "SELECT token_hash, guardian_id, household_id, created_at, expires_at, revoked_at FROM sessions
+        "SELECT token_hash, guardian_id, household_id, created_at, expires_at, revoked_at, label FROM sessions
          WHERE guardian_id = ?1 AND revoked_at IS NULL AND expires_at > ?2
          ORDER BY created_at DESC",
         p![guardian, now],

@@ -179,6 +179,11 @@ impl<B: StoreBackend> Store for B {
         self.lookup(move |tx| accounts::session(tx, &h)).await
     }
 
+    async fn label_session(&self, token_hash: &[u8; 32], label: &str) -> Result<()> {
+        let (h, label) = (*token_hash, label.to_owned());
+        self.write(move |tx| accounts::label_session(tx, &h, &label)).await
+    }
+
     async fn sessions_of(&self, guardian: GuardianId, now: Timestamp) -> Result<Vec<SessionRecord>> {
         self.read(move |tx| accounts::sessions_of(tx, guardian, now)).await
     }
