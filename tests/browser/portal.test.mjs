@@ -451,3 +451,50 @@ test("a parent lets support look, sees who looked and why, ends it, and support 
   assert.equal((await after.json()).error.code, "guardian_grant_required");
   await context.close();
 });
+
+test("every portal page has no serious or critical accessibility problem, on a phone and on a desktop", async () => {
+  const axeSource = readFileSync(join(import.meta.dirname, "node_modules/axe-core/axe.min.js"), "utf8");
+  const problems = [];
+  for (const [size, viewport] of [["phone", { width: 390, height: 844 }], ["desktop", { width: 1280, height: 900 }]]) {
+    // axe is injected as a script of the test's own: this context lets it past the CSP
+    // (the other tests check that the pages themselves break none of it).
+    const context = await browser.newContext({ viewport, bypassCSP: true, timezoneId: "America/Los_Angeles" });
+    const page = await context.newPage();
+    const scan = async (name, path) => {
+      await page.goto(`${base}${path}`);
+      await page.addScriptTag({ content: axeSource });
+      const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
+      for (const v of result.violations.filter((v) => v.impact === "serious" || v.impact === "critical")) {
+        problems.push(`${size} ${path}: ${v.id} (${v.impact}) ${v.help}: ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
+      }
+      await page.screenshot({ path: join(shots, `${name}-${size}.png`), fullPage: true });
+    };
+    await scan("sign-in", "/portal/sign-in");
+    await scan("sign-up", "/portal/sign-up");
+    await signIn(page, DEMO);
+    const child = (await page.locator("article.child").first().getAttribute("id")).replace("child-", "");
+    const day = new Date(Date.now() - 86_400_000).toLocaleDateString("en-CA", { timeZone: "America/Los_Angeles" });
+    for (const [name, path] of [
+      ["household", "/portal"],
+      ["voice-history", `/portal/children/${child}`],
+      ["search", `/portal/children/${child}?q=moon`],
+      ["activity", `/portal/children/${child}/activity`],
+      ["locations", `/portal/children/${child}/locations`],
+      ["seen", `/portal/children/${child}/seen`],
+      ["shared", `/portal/children/${child}/shared`],
+      ["consent", `/portal/children/${child}/consent`],
+      ["devices", `/portal/children/${child}/devices`],
+      ["delete-day", `/portal/children/${child}/delete?day=${day}`],
+      ["delete-child", `/portal/children/${child}/delete?what=child`],
+      ["deletions", "/portal/deletions"],
+      ["mailbox", "/portal/mailbox"],
+      ["account", "/portal/account"],
+      ["pair", "/portal/pair"],
+      ["retention-policy", "/privacy/retention"],
+    ]) {
+      await scan(name, path);
+    }
+    await context.close();
+  }
+  assert.deepEqual(problems, [], `serious or critical accessibility problems:\n${problems.join("\n")}`);
+});

@@ -196,7 +196,7 @@ fn sessions_card(p: &Portal, sessions: &[kidvault_service::accounts::SessionView
     format!(
         r#"<section class="card"><h2>Signed-in sessions</h2>
 <p>Every browser and app signed in to your account. Revoke any you do not recognise.</p>
-<table class="sessions"><thead><tr><th>Where</th><th>Signed in</th><th>Expires</th><th></th></tr></thead><tbody>{rows}</tbody></table></section>"#
+<table class="sessions" tabindex="0"><thead><tr><th>Where</th><th>Signed in</th><th>Expires</th><th></th></tr></thead><tbody>{rows}</tbody></table></section>"#
     )
 }
 

@@ -279,7 +279,7 @@ pub async fn list(State(state): State<AppState>, p: Portal) -> PageResult {
     if deletions.is_empty() {
         body.push_str(r#"<p class="empty">No deletions yet.</p>"#);
     } else {
-        body.push_str("<table class=\"deletions\"><thead><tr><th>Requested</th><th>What</th><th>Why</th><th>Status</th><th>Receipt</th></tr></thead><tbody>");
+        body.push_str("<table class=\"deletions\" tabindex=\"0\"><thead><tr><th>Requested</th><th>What</th><th>Why</th><th>Status</th><th>Receipt</th></tr></thead><tbody>");
         for d in &deletions {
             let receipt = if d.step == DeletionStep::Completed {
                 format!(

@@ -80,7 +80,7 @@ async fn view(
     if list.is_empty() {
         body.push_str(r#"<p class="empty">No device paired yet.</p>"#);
     } else {
-        body.push_str("<table><thead><tr><th>Device</th><th>Paired</th><th>Status</th><th></th></tr></thead><tbody>");
+        body.push_str("<table tabindex=\"0\"><thead><tr><th>Device</th><th>Paired</th><th>Status</th><th></th></tr></thead><tbody>");
         for d in &list {
             let (status, action) = match d.device.revoked_at {
                 Some(at) => (format!("revoked {}", when(z, at)), String::new()),

@@ -199,7 +199,7 @@ because the assistant cannot answer without it.</p>
         body.push_str("<p>No consent recorded yet.</p>");
     } else {
         body.push_str(
-            "<table><thead><tr><th>Given</th><th>Method</th><th>Notice</th><th>Permissions</th></tr></thead><tbody>",
+            "<table tabindex=\"0\"><thead><tr><th>Given</th><th>Method</th><th>Notice</th><th>Permissions</th></tr></thead><tbody>",
         );
         for c in history.iter().rev() {
             let scopes: Vec<String> = c

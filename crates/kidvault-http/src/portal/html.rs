@@ -55,7 +55,7 @@ pub fn page(status: StatusCode, title: &str, who: Option<&Who<'_>>, body: &str) 
     let mut html = String::with_capacity(body.len() + 2048);
     let _ = write!(
         html,
-        r#"<!doctype html>
+        r##"<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -65,9 +65,10 @@ pub fn page(status: StatusCode, title: &str, who: Option<&Who<'_>>, body: &str) 
 <script src="/portal/static/portal.js" defer></script>
 </head>
 <body>
+<a class="skip" href="#main">Skip to the page's content</a>
 <header class="top">
 <a class="brand" href="/portal">kidvault</a>
-"#,
+"##,
         title = esc(title)
     );
     if let Some(who) = who {

@@ -187,7 +187,7 @@ pub async fn page(
         body.push_str(&plot(z, &places));
         body.push_str(&format!(
             r#"<p class="actions"><a class="danger" href="/portal/children/{id}/delete?kind=location">Delete all locations…</a></p>
-<table class="locations"><thead><tr><th>Where</th><th>When</th><th>How exact</th><th></th></tr></thead><tbody>"#
+<table class="locations" tabindex="0"><thead><tr><th>Where</th><th>When</th><th>How exact</th><th></th></tr></thead><tbody>"#
         ));
         for place in &places {
             let exact = if place.approximate {
