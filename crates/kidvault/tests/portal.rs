@@ -1062,3 +1062,25 @@ async fn two_step_set_up_in_the_portal_keeps_its_key_until_confirmed() {
     let (s, h, _) = b.get("/portal/totp").await;
     assert_eq!((s, location(&h)), (StatusCode::SEE_OTHER, "/portal/account#totp"), "nothing pending once on");
 }
+
+/// Forms that create something redirect after POST: an invitation link is
+/// shown once on the page the form leads to, and reloading that page makes no
+/// second invitation (it says the link was shown once).
+#[tokio::test]
+async fn an_invitation_link_is_shown_once_and_a_reload_makes_no_other() {
+    let app = spawn_app().await;
+    let g = app.guardian("ana@example.org").await;
+    let mut b = Browser::signed_in(&app, &g);
+    let token = csrf_token(&g);
+    let (s, h, _) = b.post("/portal/invites", &[("_csrf", &token)]).await;
+    assert_eq!((s, location(&h)), (StatusCode::SEE_OTHER, "/portal/invites/new"));
+    let (_, _, page) = b.get("/portal/invites/new").await;
+    let at = page.find("/portal/invite/kvi_").expect("the link, once") + "/portal/invite/".len();
+    let invite = page[at..].split('<').next().unwrap().to_owned();
+    let (_, _, again) = b.get("/portal/invites/new").await;
+    assert!(!again.contains("kvi_") && again.contains("shown only once"), "{again}");
+    // The link works.
+    let joiner = json!({"email": "bo@example.org", "password": "another long password", "display_name": "Bo"});
+    let (s, body) = app.post(&format!("/invites/{invite}/accept"), None, joiner).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+}

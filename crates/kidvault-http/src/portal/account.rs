@@ -341,20 +341,36 @@ pub async fn mailbox(State(state): State<AppState>, p: Portal) -> PageResult {
     Ok(html::page(StatusCode::OK, "Mailbox", Some(&p.who()), &body))
 }
 
+/// The cookie that carries a new invitation link from the form to the page
+/// that shows it, once (so a reload never makes a second invitation).
+const SHOWN_COOKIE: &str = "kv_invite";
+
 pub async fn invite(State(state): State<AppState>, parts: Parts, PortalForm(p, _): PortalForm<Empty>) -> PageResult {
-    let (token, expires_at) = state.vault.invite_guardian(&p.session, Utc::now()).await?;
-    let z = p.zone();
+    let (token, _) = state.vault.invite_guardian(&p.session, Utc::now()).await?;
+    let resp = Redirect::to("/portal/invites/new").into_response();
+    Ok(with_cookies(resp, [set_cookie(&parts, SHOWN_COOKIE, &token, 300)]))
+}
+
+/// Shows the invitation just made, once.
+pub async fn invite_shown(parts: Parts, p: Portal) -> PageResult {
     let host = parts.headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    let body = format!(
-        r#"<section class="card" id="invite" role="status"><h2>Invitation link</h2>
-<p>Send this link to the other guardian. It works once, until {until}, and is shown only now.</p>
+    let token = crate::extract::cookie(&parts, SHOWN_COOKIE).filter(|t| t.starts_with("kvi_"));
+    let body = match token {
+        Some(token) => format!(
+            r#"<section class="card" id="invite" role="status"><h2>Invitation link</h2>
+<p>Send this link to the other guardian. It works once, for 7 days, and is shown only now.</p>
 <p><code class="token" id="invite-link">http://{host}/portal/invite/{token}</code></p>
 <p><a href="/portal/account">Back to the account</a></p></section>"#,
-        until = when(z, expires_at),
-        host = esc(host),
-        token = esc(&token),
-    );
-    Ok(html::page(StatusCode::OK, "Invite a guardian", Some(&p.who()), &body))
+            host = esc(host),
+            token = esc(token),
+        ),
+        None => r#"<section class="card" id="invite"><h2>Invitation link</h2>
+<p>An invitation link is shown only once. If you did not copy it, create another on the account page.</p>
+<p><a href="/portal/account">Back to the account</a></p></section>"#
+            .to_owned(),
+    };
+    let resp = html::page(StatusCode::OK, "Invite a guardian", Some(&p.who()), &body);
+    Ok(with_cookies(resp, [set_cookie(&parts, SHOWN_COOKIE, "", 0)]))
 }
 
 fn accept_form(csrf: &str, token: &str, name: &str, email: &str, error: Option<&str>) -> String {

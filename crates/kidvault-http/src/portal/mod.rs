@@ -54,6 +54,7 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/account/time-zone", post(account::set_zone))
         .route("/portal/sessions/{id}/revoke", post(account::revoke_session))
         .route("/portal/invites", post(account::invite))
+        .route("/portal/invites/new", get(account::invite_shown))
         .route("/portal/totp", get(account::totp_setup).post(account::totp_begin))
         .route("/portal/totp/enable", post(account::totp_enable))
         .route("/portal/totp/disable", post(account::totp_disable))
