@@ -15,6 +15,7 @@ use kidvault_domain::deletion::DeletionScope;
 use kidvault_domain::entities::ChildProfile;
 use kidvault_domain::ids::{ChildId, ItemId};
 use kidvault_domain::item::{ContentShape, ItemKind, ItemMeta};
+use kidvault_domain::localtime::Zone;
 use kidvault_domain::Timestamp;
 use kidvault_store::{ItemFilter, Sealed, StoredContent};
 use serde::Serialize;
@@ -33,13 +34,89 @@ pub struct Export {
     consents: Vec<Consent>,
     items: u64,
     now: Timestamp,
+    /// The guardian's time zone: `index.html` is read in it.
+    zone: Zone,
 }
 
 impl Export {
-    /// A file name for the download.
+    /// A file name for the download: the child's name and the day, in letters
+    /// and digits only ("kidvault-Mia-2026-11-30.zip").
     pub fn file_name(&self) -> String {
-        format!("kidvault-export-{}-{}.zip", self.grant.child_id(), self.now.format("%Y%m%d"))
+        let name: String = self
+            .profile
+            .display_name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect::<String>()
+            .split('-')
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("-");
+        let name = if name.is_empty() { "child".to_owned() } else { name };
+        format!("kidvault-{name}-{}.zip", self.zone.date(self.now).format("%Y-%m-%d"))
     }
+}
+
+/// A recording as `index.html` lists it.
+struct Heard {
+    id: ItemId,
+    at: Timestamp,
+    file: String,
+    words: Option<String>,
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// A page to open from the extracted folder: each day's recordings, newest day
+/// first, playable in place, with the words heard beside each. No network.
+fn index_html(e: &Export, mut heard: Vec<Heard>) -> String {
+    let z = e.zone;
+    heard.sort_by_key(|h| std::cmp::Reverse(h.at));
+    let name = esc(&e.profile.display_name);
+    let mut days = String::new();
+    let mut current = None;
+    for h in &heard {
+        let day = z.date(h.at);
+        if current != Some(day) {
+            if current.is_some() {
+                days.push_str("</ol></section>");
+            }
+            days.push_str(&format!("<section><h2>{}</h2><ol>", kidvault_domain::localtime::day_title(day)));
+            current = Some(day);
+        }
+        let words = match &h.words {
+            Some(w) => format!("<blockquote>{}</blockquote>", esc(w)),
+            None => String::new(),
+        };
+        days.push_str(&format!(
+            r#"<li><p><time>{t}</time></p><audio controls preload="none" src="{f}"></audio>{words}</li>"#,
+            t = esc(&z.at(h.at)),
+            f = esc(&h.file),
+        ));
+    }
+    if current.is_some() {
+        days.push_str("</ol></section>");
+    }
+    if heard.is_empty() {
+        days.push_str("<p>No recordings are kept.</p>");
+    }
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>What {name} said: kidvault export</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:46rem;margin:1rem auto;padding:0 1rem;color:#1d2330}}
+li{{margin:1rem 0;list-style:none}}blockquote{{margin:.3rem 0;padding-left:.8rem;border-left:3px solid #2450b2}}
+audio{{width:100%}}time{{color:#5b6475}}</style></head>
+<body><h1>What {name} said</h1>
+<p>Exported on {at}. Every recording kidvault kept, newest first, with the words heard in it. Everything else is in
+the other files of this folder (README.txt says which).</p>
+{days}
+</body></html>
+"#,
+        at = esc(&z.at(e.now)),
+    )
 }
 
 #[derive(Serialize)]
@@ -86,6 +163,7 @@ fn json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
 fn readme(e: &Export, notice: &str) -> String {
     format!(
         "Everything kidvault holds about {name} (child {id}), exported {at}.\n\n\
+         index.html          open this first: each day's recordings, playable here, with the words heard\n\
          manifest.json       every item: kind, data category, when it was recorded and received, the\n\
          \u{20}                   device, what it was derived from and what was derived from it, its file\n\
          audio/              voice recordings (WAV)\n\
@@ -119,7 +197,8 @@ impl Vault {
         let profile: ChildProfile = serde_json::from_slice(&profile_bytes)
             .map_err(|e| ServiceError::Internal(format!("child profile: {e}")))?;
         let consents = self.store.consents_of(grant.child_id()).await?;
-        Ok(Export { grant, recorded, profile, consents, items, now })
+        let zone = self.store.guardian(g.guardian_id).await?.map(|r| r.guardian.zone()).unwrap_or_default();
+        Ok(Export { grant, recorded, profile, consents, items, now, zone })
     }
 
     /// Builds the archive and sends it part by part to `out`; stops early if the
@@ -138,6 +217,8 @@ impl Vault {
 
         let mut manifest: Vec<ManifestItem> = Vec::with_capacity(e.items as usize);
         let mut fixes: Vec<Fix> = Vec::new();
+        let mut heard: Vec<Heard> = Vec::new();
+        let mut words: HashMap<ItemId, String> = HashMap::new();
         let mut after: Option<(Timestamp, ItemId)> = None;
         loop {
             let filter =
@@ -168,6 +249,17 @@ impl Vault {
                         });
                     }
                 }
+                match meta.kind {
+                    ItemKind::VoiceRecording => {
+                        heard.push(Heard { id: meta.id, at: meta.recorded_at, file: file.clone(), words: None })
+                    }
+                    ItemKind::Transcript => {
+                        if let Some(source) = meta.derived_from.first() {
+                            words.insert(*source, String::from_utf8_lossy(&plain).into_owned());
+                        }
+                    }
+                    _ => {}
+                }
                 send(zipped(zip.file(&file, meta.recorded_at, &plain))?).await?;
                 manifest.push(manifest_item(meta, file));
             }
@@ -190,6 +282,10 @@ impl Vault {
         manifest.reverse(); // oldest first
         fixes.reverse();
 
+        for h in &mut heard {
+            h.words = words.remove(&h.id);
+        }
+        send(zipped(zip.file("index.html", now, index_html(&e, heard).as_bytes()))?).await?;
         send(zipped(zip.file("locations.geojson", now, &json(&geojson(&fixes))?))?).await?;
         send(zipped(zip.file("locations.csv", now, csv(&fixes).as_bytes()))?).await?;
         send(zipped(zip.file("consents.json", now, &json(&e.consents)?))?).await?;

@@ -64,7 +64,8 @@ async fn an_export_holds_every_item_with_lineage_audio_locations_and_consents() 
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["content-type"], "application/zip");
     let disposition = resp.headers()["content-disposition"].to_str().unwrap().to_owned();
-    assert!(disposition.starts_with("attachment; filename=\"kidvault-export-"), "{disposition}");
+    let today = chrono::Utc::now().format("%Y-%m-%d");
+    assert!(disposition.starts_with(&format!("attachment; filename=\"kidvault-Mia-{today}.zip")), "{disposition}");
     let files = read_zip(&resp.bytes().await.unwrap());
 
     let names: Vec<&str> = files.as_object().unwrap().keys().map(String::as_str).collect();
@@ -75,6 +76,18 @@ async fn an_export_holds_every_item_with_lineage_audio_locations_and_consents() 
     assert_eq!(files[*wav_name]["sha256"], sha256_hex(&audio), "the recording, byte for byte");
     let tr_name = names.iter().find(|n| n.starts_with("transcripts/")).unwrap();
     assert_eq!(files[*tr_name]["text"], "where is my blue kite");
+    // index.html plays each recording from the extracted folder, the words beside it, and fetches nothing.
+    let index = files["index.html"]["text"].as_str().unwrap();
+    assert!(
+        index.contains(&format!(
+            r#"<audio controls preload="none" src="{wav_name}"></audio><blockquote>where is my blue kite</blockquote>"#
+        )),
+        "{index}"
+    );
+    assert!(
+        !index.contains("http://") && !index.contains("https://") && !index.contains("<script"),
+        "nothing from a network"
+    );
 
     let manifest: Value = serde_json::from_str(files["manifest.json"]["text"].as_str().unwrap()).unwrap();
     assert_eq!(manifest["format"], "kidvault-export/v1");
