@@ -107,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/model-flags", get(routes::datasets::flagged))
         .route("/admin/access-policy/reload", post(routes::staff::reload_policy))
         .route("/staff/sign-in", post(routes::staff::sign_in))
+        .route("/staff/sessions/current", delete(routes::staff::sign_out))
         .route("/staff/children/{id}", get(routes::staff::child))
         .route("/staff/children/{id}/items", get(routes::staff::items))
         .route("/staff/items/{id}/content", get(routes::staff::content))

@@ -143,6 +143,7 @@ impl Modify for CommonResponses {
         routes::downstream::ack,
         routes::notices::list,
         routes::staff::sign_in,
+        routes::staff::sign_out,
         routes::staff::child,
         routes::staff::items,
         routes::staff::content,

@@ -321,6 +321,12 @@ impl Vault {
         Ok(self.store.end_staff_sessions(id, disable.then_some(now)).await?)
     }
 
+    /// Signs a staff member out: the session presenting `token` ends now.
+    pub async fn staff_sign_out(&self, token: &str) -> Result<()> {
+        self.store.end_staff_session(&token_hash(token)).await?;
+        Ok(())
+    }
+
     pub async fn list_staff(&self) -> Result<Vec<StaffRecord>> {
         Ok(self.store.list_staff().await?)
     }
@@ -335,9 +341,12 @@ impl Vault {
         now: Timestamp,
     ) -> Result<Grant> {
         let child = self.store.child(child_id).await?.filter(|c| c.child.status != ChildStatus::Deleting);
-        let child = child.ok_or(ServiceError::NotFound)?;
-        let grant_until =
-            self.store.support_grants(child_id, 1).await?.into_iter().find(|g| g.active(now)).map(|g| g.expires_at);
+        let grant_until = match &child {
+            Some(_) => {
+                self.store.support_grants(child_id, 1).await?.into_iter().find(|g| g.active(now)).map(|g| g.expires_at)
+            }
+            None => None,
+        };
         let policy = self.access_policy();
         let purpose = match req.purpose.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
             None => None,
@@ -346,7 +355,9 @@ impl Vault {
                 None => {
                     let known: Vec<&str> = AccessPurpose::ALL.iter().map(|p| p.as_str()).collect();
                     let message = format!("unknown purpose {p:?}: one of {}", known.join(", "));
-                    return Err(self.deny(s, child_id, action, req, "purpose_unknown", message, now).await);
+                    return Err(self
+                        .deny(s, child.as_ref().map(|_| child_id), action, req, "purpose_unknown", message, now)
+                        .await);
                 }
             },
         };
@@ -378,10 +389,13 @@ impl Vault {
             if !overridable {
                 facts.break_glass = false;
                 let (code, message) = policy.why_denied(s.role, action, &facts);
-                return Err(self.deny(s, child_id, action, req, code, message, now).await);
+                return Err(self.deny(s, child.as_ref().map(|_| child_id), action, req, code, message, now).await);
             }
             glass = justification.map(str::to_owned);
         }
+        // Decided as for a child without a guardian's grant before saying the
+        // child does not exist: a refusal looks the same whether it does or not.
+        let child = child.ok_or(ServiceError::NotFound)?;
         let purpose = purpose.ok_or_else(|| ServiceError::Internal("allowed without a purpose".into()))?;
         let basis = StaffBasis {
             staff_id: s.staff_id,
@@ -400,7 +414,7 @@ impl Vault {
     async fn deny(
         &self,
         s: &StaffSession,
-        child_id: ChildId,
+        child_id: Option<ChildId>,
         action: StaffAction,
         req: &StaffRequest,
         code: &'static str,
@@ -411,7 +425,7 @@ impl Vault {
             id: DenialId::generate(now),
             staff_id: s.staff_id,
             role: s.role,
-            child_id: Some(child_id),
+            child_id,
             action: action.as_str().into(),
             purpose: req.purpose.clone(),
             ticket: req.ticket.clone(),
@@ -544,7 +558,13 @@ impl Vault {
         now: Timestamp,
     ) -> Result<(&'static str, Bytes)> {
         let record = self.store.item(id).await?.filter(|r| r.meta.state == ItemState::Live);
-        let record = record.ok_or(ServiceError::NotFound)?;
+        let Some(record) = record else {
+            // Decided as for no child (the nil id names none), so that a refusal
+            // for an unknown item is the refusal for a known one.
+            let nobody = ChildId(uuid::Uuid::nil());
+            self.authorize_staff(s, nobody, StaffAction::ReadContent, req, now).await?;
+            return Err(ServiceError::NotFound);
+        };
         let grant = self.authorize_staff(s, record.meta.child_id, StaffAction::ReadContent, req, now).await?;
         let what = format!("{}.content", record.meta.kind.as_str());
         let bytes = self.decrypt(&grant, &record, &what, now).await?;

@@ -182,6 +182,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Ends every session of the account (and with `disable`, the account).
     /// Returns how many sessions ended; `NotFound` for an unknown account.
     async fn end_staff_sessions(&self, id: StaffId, disable: Option<Timestamp>) -> Result<u64>;
+    /// Ends one staff session (signing out); `false` if it was not live.
+    async fn end_staff_session(&self, token_hash: &[u8; 32]) -> Result<bool>;
 
     /// Records a guardian's support grant (ending one still active) with its
     /// ledger entry; returns the entry's index.

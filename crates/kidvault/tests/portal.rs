@@ -1018,6 +1018,12 @@ async fn the_voice_history_pages_both_ways_filters_by_device_finds_words_and_mer
     let page = portal_page(&app, &g, &format!("/portal/children/{child}/locations")).await;
     assert!(page.contains("Somewhere in this ~") && page.contains(r#"class="area""#), "{page}");
     assert!(!page.contains("Precise until"), "{page}");
+    // Who has seen it: no person, but kidvault's own process read those places; the page says so.
+    let seen = portal_page(&app, &g, &format!("/portal/children/{child}/seen")).await;
+    assert!(
+        seen.contains("kidvault's retention process read 3 of Mia's precise places to make them approximate"),
+        "{seen}"
+    );
 }
 
 /// Two-step set-up in the portal: a QR code drawn in the page (nothing

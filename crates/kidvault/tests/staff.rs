@@ -120,6 +120,23 @@ async fn every_role_purpose_action_and_grant_state_is_decided_by_the_policy() {
                         }
                         denied += 1;
                     }
+                    // An id that names nothing gets the refusal a child without a
+                    // guardian's grant gets: refusals do not tell what exists.
+                    if !grant {
+                        let nothing = if content {
+                            format!("/staff/items/{}/content", uuid::Uuid::now_v7())
+                        } else {
+                            format!("/staff/children/{}", uuid::Uuid::now_v7())
+                        };
+                        let (unknown, b) = staff_get(&app, &nothing, token, purpose, "T-4821", None).await;
+                        if want {
+                            assert_eq!(unknown, StatusCode::NOT_FOUND, "{case}");
+                        } else {
+                            assert_eq!(unknown, StatusCode::FORBIDDEN, "{case}");
+                            assert_eq!(json_of(&b)["error"]["code"], json_of(&body)["error"]["code"], "{case}");
+                            denied += 1;
+                        }
+                    }
                 }
             }
         }
@@ -146,7 +163,12 @@ async fn every_role_purpose_action_and_grant_state_is_decided_by_the_policy() {
     let (s, d) = app.get("/privacy/denials", officer).await;
     assert_eq!(s, StatusCode::OK, "{d}");
     assert_eq!(d["total"], denied);
-    assert!(d["denials"].as_array().unwrap().iter().all(|x| x["child_id"] == child.as_str()));
+    // Refusals of ids that name nothing name no child.
+    assert!(d["denials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["child_id"] == child.as_str() || x["child_id"].is_null()));
     let support = &tokens[0].1;
     let (s, b) = app.get("/privacy/denials", support).await;
     assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "policy_denied"), "{b}");
@@ -326,6 +348,14 @@ async fn staff_sign_in_needs_both_factors_once_and_a_disabled_account_is_out_at_
     assert!(expires <= chrono::Utc::now() + chrono::Duration::minutes(61), "sessions are short-lived");
     let (s, _) = app.get("/ledger/entries/0", token).await;
     assert_eq!(s, StatusCode::OK, "auditors read the ledger");
+    // Signing out ends that session only.
+    let leaving = enrol_staff(&root, "auditor");
+    let (_, one) = staff_sign_in(&app, &leaving, 0).await;
+    let (_, two) = staff_sign_in(&app, &leaving, 1).await;
+    let (one, two) = (one["token"].as_str().unwrap().to_owned(), two["token"].as_str().unwrap().to_owned());
+    assert_eq!(app.delete("/staff/sessions/current", &one).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/ledger/entries/0", &one).await.0, StatusCode::UNAUTHORIZED, "signed out");
+    assert_eq!(app.get("/ledger/entries/0", &two).await.0, StatusCode::OK, "the other session stays");
 
     let id = e["staff_id"].as_str().unwrap();
     let out = kidvault_on(&root, &["admin", "disable", id]);

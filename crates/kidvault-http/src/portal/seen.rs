@@ -336,6 +336,19 @@ pub async fn page(
         }
     }
     if who == "everyone" {
+        // Reads by kidvault's own processes (the retention sweep making precise
+        // places approximate): no person saw them, but they were reads.
+        let system = entries
+            .iter()
+            .filter(|e| e.kind == kidvault_ledger::entry::EntryKind::AccessRead && e.actor.starts_with("system:"))
+            .filter(|e| since.is_none_or(|s| parse_at(e).is_some_and(|at| at >= s)))
+            .count();
+        if system > 0 {
+            let places = if system == 1 { "1 of".to_owned() } else { format!("{system} of") };
+            body.push_str(&format!(
+                r#"<h3>kidvault's own processes</h3><p class="system-looks">kidvault's retention process read {places} {name}'s precise places{period} to make them approximate, as our policy says. No person saw them.</p>"#
+            ));
+        }
         body.push_str(&format!(
             r#"<p class="no-one-else">No one else. Companies outside kidvault that received {name}'s data are on <a href="/portal/children/{id}/shared">Shared with companies</a>.</p>"#
         ));

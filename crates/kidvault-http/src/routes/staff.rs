@@ -49,6 +49,23 @@ pub(crate) struct StaffSessionDto {
     role: StaffRole,
 }
 
+/// Staff sign-out: the presented session ends at once (the account's other sessions stay).
+#[utoipa::path(delete, path = "/api/v1/staff/sessions/current", tag = "staff", security(("staff" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+pub(crate) async fn sign_out(
+    State(state): State<AppState>,
+    crate::extract::StaffAuth(_): crate::extract::StaffAuth,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<StatusCode> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    state.vault.staff_sign_out(token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Staff sign-in: both factors, every time; a short-lived session.
 #[utoipa::path(post, path = "/api/v1/staff/sign-in", tag = "staff", request_body = StaffSignIn,
     responses((status = 200, body = StaffSessionDto), (status = 400, body = ErrorBody),

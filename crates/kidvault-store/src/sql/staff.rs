@@ -90,6 +90,11 @@ pub fn end_sessions(tx: &mut dyn Tx, id: StaffId, disable: Option<Timestamp>) ->
     tx.exec("DELETE FROM staff_sessions WHERE staff_id = ?1", p![id])
 }
 
+/// Ends one staff session (signing out); `false` if it was not live.
+pub fn end_session(tx: &mut dyn Tx, token_hash: &[u8; 32]) -> R<bool> {
+    Ok(tx.exec("DELETE FROM staff_sessions WHERE token_hash = ?1", p![token_hash])? == 1)
+}
+
 const GRANT_COLS: &str = "id, child_id, guardian_id, created_at, expires_at, revoked_at";
 
 fn grant_row(r: &dyn Row) -> R<SupportGrant> {

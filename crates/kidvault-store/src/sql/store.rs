@@ -464,6 +464,11 @@ impl<B: StoreBackend> Store for B {
         self.write(move |tx| staff::end_sessions(tx, id, disable)).await
     }
 
+    async fn end_staff_session(&self, token_hash: &[u8; 32]) -> Result<bool> {
+        let h = *token_hash;
+        self.write(move |tx| staff::end_session(tx, &h)).await
+    }
+
     async fn grant_support(&self, grant: &SupportGrant, entry: &NewEntry) -> Result<u64> {
         let (grant, entry) = (grant.clone(), entry.clone());
         self.write(move |tx| staff::grant_support(tx, &grant, &entry)).await
