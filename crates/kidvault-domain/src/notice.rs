@@ -59,6 +59,36 @@ pub struct NewNotice {
     pub body: String,
 }
 
+/// A marker for "the child's name" in notice text (`{{child:<id>}}`). The
+/// text is stored with the marker, never the name (a child's name is sealed
+/// child data); the portal's mailbox shows the name to a guardian who may see
+/// it, and e-mail says "your child", so no name travels through mail servers.
+pub fn mark_child(child: crate::ids::ChildId) -> String {
+    format!("{{{{child:{child}}}}}")
+}
+
+/// The children a text's markers name, in order, each once.
+pub fn marked_children(text: &str) -> Vec<crate::ids::ChildId> {
+    let mut out = Vec::new();
+    for part in text.split("{{child:").skip(1) {
+        if let Some(id) = part.split("}}").next().and_then(|id| id.parse().ok()) {
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+    }
+    out
+}
+
+/// Replaces each child marker with `name(id)`.
+pub fn name_children(text: &str, name: impl Fn(crate::ids::ChildId) -> String) -> String {
+    let mut out = text.to_owned();
+    for id in marked_children(text) {
+        out = out.replace(&mark_child(id), &name(id));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +99,17 @@ mod tests {
             assert_eq!(NoticeKind::parse(k.as_str()), Some(k));
         }
         assert_eq!(NoticeKind::parse("deletion"), None);
+    }
+
+    #[test]
+    fn child_markers_are_named_or_left_unnamed() {
+        let mia = crate::ids::ChildId(uuid::Uuid::now_v7());
+        let text = format!("{}'s profile. Keep {}'s data? {{{{child:nope}}}}", mark_child(mia), mark_child(mia));
+        assert_eq!(marked_children(&text), vec![mia]);
+        assert_eq!(name_children(&text, |_| "Mia".into()), "Mia's profile. Keep Mia's data? {{child:nope}}");
+        assert_eq!(
+            name_children(&text, |_| "your child".into()),
+            "your child's profile. Keep your child's data? {{child:nope}}"
+        );
     }
 }

@@ -11,14 +11,19 @@
 //! guardian, with the notice's id as its `Message-ID`, so the rare duplicate a
 //! crash between sending and recording can cause is recognisable as one.
 
+use crate::principal::{Action, Actor};
+use crate::ServiceError;
 use kidvault_domain::deletion::DeletionScope;
 use kidvault_domain::downstream::backoff;
+use kidvault_domain::ids::ChildId;
 use kidvault_domain::localtime::mark_at;
+use kidvault_domain::notice::{mark_child, marked_children, name_children};
 use kidvault_domain::notice::{NewNotice, NoticeKind};
 use kidvault_domain::Timestamp;
 pub use kidvault_store::NoticeRecord;
 use kidvault_store::{DeletionRecord, NoticeDelivery};
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::principal::GuardianSession;
@@ -66,24 +71,55 @@ impl Vault {
         let message = lettre::Message::builder()
             .from(cfg.from.parse().map_err(|e| format!("mail_from: {e}"))?)
             .to(n.email.parse().map_err(|e| format!("recipient: {e}"))?)
-            .subject(zone.render(&n.subject))
+            .subject(unnamed(&zone.render(&n.subject)))
             .message_id(Some(format!("<{}@kidvault>", n.id)))
             .header(lettre::message::header::ContentType::TEXT_PLAIN)
-            .body(absolute_links(&zone.render(&n.body), cfg.public_url.as_deref()))
+            .body(absolute_links(&unnamed(&zone.render(&n.body)), cfg.public_url.as_deref()))
             .map_err(|e| e.to_string())?;
         lettre::AsyncTransport::send(mailer, message).await.map(|_| "smtp").map_err(|e| e.to_string())
     }
 
     /// The signed-in guardian's notices, newest first, their times written in
     /// the guardian's zone.
-    pub async fn mailbox(&self, g: &GuardianSession, limit: u32) -> Result<Vec<NoticeRecord>> {
+    pub async fn mailbox(&self, g: &GuardianSession, limit: u32, now: Timestamp) -> Result<Vec<NoticeRecord>> {
         let zone = self.store.guardian(g.guardian_id).await?.map(|r| r.guardian.zone()).unwrap_or_default();
         let mut notices = self.store.notices_for(g.guardian_id, limit.clamp(1, 200)).await?;
+        // The children the notices name, each read once (a recorded read).
+        let mut names: HashMap<ChildId, String> = HashMap::new();
+        for n in &notices {
+            for child in marked_children(&n.subject).into_iter().chain(marked_children(&n.body)) {
+                if !names.contains_key(&child) {
+                    let name = self.child_name(g, child, now).await?;
+                    names.insert(child, name);
+                }
+            }
+        }
+        let name = |id: ChildId| names.get(&id).cloned().unwrap_or_else(|| "your child".to_owned());
         for n in &mut notices {
-            n.subject = zone.render(&n.subject);
-            n.body = zone.render(&n.body);
+            n.subject = name_children(&zone.render(&n.subject), name);
+            n.body = name_children(&zone.render(&n.body), name);
         }
         Ok(notices)
+    }
+
+    /// A child's name for the guardian's mailbox ("your child" once the child
+    /// is deleted, or is not theirs).
+    async fn child_name(&self, g: &GuardianSession, child: ChildId, now: Timestamp) -> Result<String> {
+        let grant = match self.authorize(Actor::Guardian(g), child, Action::ViewChild).await {
+            Ok(grant) => grant,
+            Err(ServiceError::NotFound) => return Ok("your child".to_owned()),
+            Err(e) => return Err(e),
+        };
+        let record = grant.child();
+        let bytes =
+            match self.open(&grant, record.child.id.as_bytes(), None, "profile.read", &record.profile, now).await {
+                Ok(b) => b,
+                Err(ServiceError::NotFound) => return Ok("your child".to_owned()),
+                Err(e) => return Err(e),
+            };
+        let profile: kidvault_domain::entities::ChildProfile =
+            serde_json::from_slice(&bytes).map_err(|e| ServiceError::Internal(format!("child profile: {e}")))?;
+        Ok(profile.display_name)
     }
 }
 
@@ -107,6 +143,12 @@ pub fn mailer(url: &str) -> Result<lettre::AsyncSmtpTransport<lettre::Tokio1Exec
         .build())
 }
 
+/// A notice's text for e-mail: children are "your child" (a child's name does
+/// not travel through mail servers).
+fn unnamed(text: &str) -> String {
+    name_children(text, |_| "your child".to_owned())
+}
+
 /// Portal paths on a line of their own become absolute links in e-mail.
 fn absolute_links(body: &str, public_url: Option<&str>) -> String {
     let Some(base) = public_url.map(|b| b.trim_end_matches('/')) else {
@@ -123,7 +165,7 @@ fn absolute_links(body: &str, public_url: Option<&str>) -> String {
 pub(crate) fn deletion_completed(d: &DeletionRecord, kinds: &BTreeMap<&'static str, u64>, items: usize) -> NewNotice {
     let what = match &d.scope {
         DeletionScope::Item { .. } => "one recording or record, and everything that came from it".to_owned(),
-        DeletionScope::Items { .. } => "a selection of your child's data".to_owned(),
+        DeletionScope::Items { .. } => format!("a selection of {}'s data", mark_child(d.child_id)),
         DeletionScope::Child => "a child's profile, keys and all of their data".to_owned(),
     };
     let counted: Vec<String> = kinds

@@ -498,11 +498,12 @@ impl Vault {
             kind: NoticeKind::StaffAccess,
             subject: "Someone at kidvault looked at your child's data without the usual permission".into(),
             body: format!(
-                "{role} opened your child's data {purpose} (case {ticket}) on {at}, overriding the usual access \
+                "{role} opened {child}'s data {purpose} (case {ticket}) on {at}, overriding the usual access \
                  rules with a written reason. Our privacy officer reviews every such access and decides whether it \
                  was justified; the decision will appear on the \"Who has seen\" page of the parent portal, with \
-                 every access to your child's data.",
+                 every access to the data.",
                 role = basis.role.plain(),
+                child = kidvault_domain::notice::mark_child(grant.child_id()),
                 purpose = basis.purpose.plain(),
                 ticket = basis.ticket,
                 at = kidvault_domain::localtime::mark_at(now),

@@ -10,6 +10,7 @@ use kidvault_domain::deletion::{DeletionReason, DeletionScope};
 use kidvault_domain::ids::{ChildId, DeletionId, HouseholdId};
 use kidvault_domain::item::ItemKind;
 use kidvault_domain::localtime::mark_on;
+use kidvault_domain::notice::mark_child;
 use kidvault_domain::notice::{NewNotice, NoticeKind};
 use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::EntryKind;
@@ -71,29 +72,31 @@ fn days(n: u32) -> chrono::Duration {
     chrono::Duration::days(i64::from(n))
 }
 
-fn dormancy_notice(last: Option<Timestamp>, delete_at: Timestamp, inactive_days: u32) -> NewNotice {
+fn dormancy_notice(child: ChildId, last: Option<Timestamp>, delete_at: Timestamp, inactive_days: u32) -> NewNotice {
     let since = last.map_or("it was created".to_owned(), mark_on);
     NewNotice {
         kind: NoticeKind::DormancyNotice,
         subject: "A child profile will be deleted because it is not used".into(),
         body: format!(
-            "A child profile in your household has not been used on any device for {inactive_days} days \
+            "The profile of {name} has not been used on any device for {inactive_days} days \
              (last used: {since}).\n\nUnder our retention policy it will be deleted, with all of its data \
-             (recordings, transcripts and everything derived from them, locations, consents, devices), on \
+             (recordings, transcripts and everything that came from them, locations, consents, devices), on \
              {date}.\n\nTo keep it, open the parent portal and choose \"Keep this profile\":\n\n/portal\n\n\
              If the child uses a device again before then, nothing is deleted.\n",
+            name = mark_child(child),
             date = mark_on(delete_at),
         ),
     }
 }
 
-fn reminder_notice(delete_at: Timestamp) -> NewNotice {
+fn reminder_notice(child: ChildId, delete_at: Timestamp) -> NewNotice {
     NewNotice {
         kind: NoticeKind::DormancyReminder,
         subject: "Reminder: an unused child profile will be deleted soon".into(),
         body: format!(
-            "A child profile in your household that has not been used will be deleted with all of its data on \
+            "The profile of {}, which has not been used, will be deleted with all of its data on \
              {}.\n\nTo keep it, open the parent portal and choose \"Keep this profile\":\n\n/portal\n",
+            mark_child(child),
             mark_on(delete_at),
         ),
     }
@@ -193,7 +196,7 @@ impl Vault {
                 let mut entry =
                     crate::ledger::entry_about(EntryKind::DormancyNotice, now, "system:dormancy", *child, *household);
                 entry.detail.insert("deletion_at".into(), delete_at.to_rfc3339());
-                let notice = dormancy_notice(last, delete_at, rule.inactive_after_days);
+                let notice = dormancy_notice(*child, last, delete_at, rule.inactive_after_days);
                 if self.store.mark_dormant(*child, inactive_before, now, delete_at, &entry, &notice).await? {
                     report.dormant.push(*child);
                     marked += 1;
@@ -213,7 +216,7 @@ impl Vault {
                     continue;
                 }
                 let delete_at = self.store.child_retention(*child).await?.and_then(|r| r.deletion_at).unwrap_or(now);
-                if self.store.mark_reminded(*child, now, &reminder_notice(delete_at)).await? {
+                if self.store.mark_reminded(*child, now, &reminder_notice(*child, delete_at)).await? {
                     report.reminded.push(*child);
                     marked += 1;
                 }

@@ -134,6 +134,15 @@ async fn dormancy_notices_reminds_keeps_reactivates_and_deletes_by_the_calendar(
     let told = notices(&app, &g).await;
     assert_eq!(told.iter().filter(|n| n["kind"] == "dormancy_notice").count(), 3);
     assert!(told[0]["body"].as_str().unwrap().contains(&deletion_at));
+    // Each notice names its child in the mailbox (the stored text holds only a marker).
+    let bodies: Vec<&str> =
+        told.iter().filter(|n| n["kind"] == "dormancy_notice").map(|n| n["body"].as_str().unwrap()).collect();
+    for name in ["Idle", "Back", "Gone"] {
+        assert!(
+            bodies.iter().any(|b| b.starts_with(&format!("The profile of {name} has not been used"))),
+            "{bodies:?}"
+        );
+    }
     assert!(sweep_at(&app, t1 + days(1)).await.dormant.is_empty(), "told once");
 
     // The child uses a device again: dormancy ends.
@@ -327,7 +336,8 @@ async fn a_sweep_sends_its_notices_over_smtp_and_retries_when_the_relay_is_down(
         assert!(!m.contains("Mia"), "no child content in e-mail");
     }
     assert!(mail.iter().any(|m| m.contains("Subject: A child profile will be deleted because it is not used")
-        && m.contains("https://portal.kidvault.test/portal")));
+        && m.contains("https://portal.kidvault.test/portal")
+        && m.contains("The profile of your child has not been used")));
     assert!(mail.iter().any(|m| m.contains("Subject: Reminder: an unused child profile will be deleted soon")));
     assert!(mail.iter().any(|m| m.contains("Subject: Your deletion is complete")
         && m.contains("Why: the profile was not used for a long time")));

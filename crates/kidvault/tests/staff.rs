@@ -235,10 +235,7 @@ async fn break_glass_tells_the_guardians_and_waits_for_the_privacy_officer() {
     let notices = mailbox["notices"].as_array().unwrap();
     let told = notices.iter().find(|n| n["kind"] == "staff_access").expect("a staff_access notice");
     assert!(
-        told["body"]
-            .as_str()
-            .unwrap()
-            .contains("Support opened your child's data to answer a support request (case T-9)"),
+        told["body"].as_str().unwrap().contains("Support opened Mia's data to answer a support request (case T-9)"),
         "{told}"
     );
 

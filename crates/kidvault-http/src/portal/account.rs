@@ -318,7 +318,7 @@ pub async fn close(State(state): State<AppState>, PortalForm(p, f): PortalForm<C
 }
 
 pub async fn mailbox(State(state): State<AppState>, p: Portal) -> PageResult {
-    let notices = state.vault.mailbox(&p.session, 200).await?;
+    let notices = state.vault.mailbox(&p.session, 200, Utc::now()).await?;
     let z = p.zone();
     let mut body =
         String::from(r#"<p>Notices kidvault sent you: deletion confirmations, consent and retention notices.</p>"#);

@@ -47,6 +47,6 @@ pub(crate) struct Mailbox {
 #[utoipa::path(get, path = "/api/v1/notices", tag = "notices", security(("guardian" = [])),
     responses((status = 200, body = Mailbox), (status = 401, body = ErrorBody)))]
 pub(crate) async fn list(State(state): State<AppState>, GuardianAuth(g, _): GuardianAuth) -> ApiResult<Json<Mailbox>> {
-    let notices = state.vault.mailbox(&g, 200).await?;
+    let notices = state.vault.mailbox(&g, 200, chrono::Utc::now()).await?;
     Ok(Json(Mailbox { notices: notices.into_iter().map(Notice::from).collect() }))
 }
