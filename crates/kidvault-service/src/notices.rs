@@ -85,14 +85,17 @@ impl Vault {
         let zone = self.store.guardian(g.guardian_id).await?.map(|r| r.guardian.zone()).unwrap_or_default();
         let mut notices = self.store.notices_for(g.guardian_id, limit.clamp(1, 200)).await?;
         // The children the notices name, each read once (a recorded read).
-        let mut names: HashMap<ChildId, String> = HashMap::new();
+        let mut named: Vec<ChildId> = Vec::new();
         for n in &notices {
             for child in marked_children(&n.subject).into_iter().chain(marked_children(&n.body)) {
-                if !names.contains_key(&child) {
-                    let name = self.child_name(g, child, now).await?;
-                    names.insert(child, name);
+                if !named.contains(&child) {
+                    named.push(child);
                 }
             }
+        }
+        let mut names: HashMap<ChildId, String> = HashMap::new();
+        for child in named {
+            names.insert(child, self.child_name(g, child, now).await?);
         }
         let name = |id: ChildId| names.get(&id).cloned().unwrap_or_else(|| "your child".to_owned());
         for n in &mut notices {
