@@ -34,6 +34,9 @@ pub enum DeletionScope {
         from: Option<Timestamp>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<Timestamp>,
+        /// Only what this device sent (and everything derived from it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<crate::ids::DeviceId>,
     },
     /// The child's profile, keys, consents, devices and all its data.
     Child,
@@ -158,7 +161,7 @@ mod tests {
         for st in DeletionStep::ALL {
             assert_eq!(DeletionStep::parse(st.as_str()), Some(st));
         }
-        let scope = DeletionScope::Items { kinds: vec![ItemKind::Location], from: None, to: None };
+        let scope = DeletionScope::Items { kinds: vec![ItemKind::Location], from: None, to: None, device: None };
         let json = serde_json::to_string(&scope).unwrap();
         assert_eq!(json, r#"{"type":"items","kinds":["location"]}"#);
         assert_eq!(serde_json::from_str::<DeletionScope>(&json).unwrap(), scope);

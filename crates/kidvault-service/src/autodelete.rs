@@ -81,7 +81,8 @@ impl Vault {
         now: Timestamp,
     ) -> Result<Option<DeletionId>> {
         let before = now - chrono::Duration::days(i64::from(days));
-        let scope = DeletionScope::Items { kinds: vec![ItemKind::VoiceRecording], from: None, to: Some(before) };
+        let scope =
+            DeletionScope::Items { kinds: vec![ItemKind::VoiceRecording], from: None, to: Some(before), device: None };
         let counts = self.store.preview_deletion(child, &scope).await?;
         if counts.iter().all(|(_, n)| *n == 0) {
             return Ok(None);

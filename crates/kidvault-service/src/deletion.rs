@@ -98,6 +98,15 @@ fn rfc3339(t: Timestamp) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
+/// Where in a child's data an items deletion reaches: a time range
+/// (`[from, to)`) and the items one device sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Within {
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub device: Option<kidvault_domain::ids::DeviceId>,
+}
+
 impl Vault {
     async fn request_deletion(&self, grant: &Grant, scope: DeletionScope, now: Timestamp) -> Result<DeletionId> {
         let child = &grant.child().child;
@@ -206,7 +215,7 @@ impl Vault {
         g: &GuardianSession,
         child: ChildId,
         kinds: &[String],
-        range: (Option<Timestamp>, Option<Timestamp>),
+        within: Within,
         all: bool,
         now: Timestamp,
     ) -> Result<DeletionId> {
@@ -218,12 +227,18 @@ impl Vault {
                     .ok_or_else(|| ServiceError::invalid("unknown_kind", format!("unknown item kind {k:?}")))
             })
             .collect::<Result<Vec<_>>>()?;
-        let (from, to) = range;
-        let narrowed = !kinds.is_empty() || from.is_some() || to.is_some();
+        let Within { from, to, device } = within;
+        if let Some(d) = device {
+            let theirs = self.store.device(d).await?.is_some_and(|r| r.device.child_id == grant.child_id());
+            if !theirs {
+                return Err(ServiceError::invalid("unknown_device", "device_id names none of this child's devices"));
+            }
+        }
+        let narrowed = !kinds.is_empty() || from.is_some() || to.is_some() || device.is_some();
         if all == narrowed {
             return Err(ServiceError::invalid(
                 "invalid_scope",
-                "give either {\"all\": true} or at least one of kinds, from, to",
+                "give either {\"all\": true} or at least one of kinds, from, to, device_id",
             ));
         }
         if let (Some(f), Some(t)) = (from, to) {
@@ -231,7 +246,7 @@ impl Vault {
                 return Err(ServiceError::invalid("invalid_scope", "from must be before to"));
             }
         }
-        self.request_deletion(&grant, DeletionScope::Items { kinds, from, to }, now).await
+        self.request_deletion(&grant, DeletionScope::Items { kinds, from, to, device }, now).await
     }
 
     /// Deletes the child: profile, keys, consents, devices and all its data. The

@@ -128,7 +128,8 @@ impl Vault {
                 for (child, household) in &due {
                     report.expired.push(Expired { child: *child, kind: rule.kind });
                     if !report.dry_run {
-                        let scope = DeletionScope::Items { kinds: vec![rule.kind], from: None, to: Some(before) };
+                        let scope =
+                            DeletionScope::Items { kinds: vec![rule.kind], from: None, to: Some(before), device: None };
                         let id =
                             self.system_deletion(*child, *household, scope, DeletionReason::Retention, now).await?;
                         report.deletions.push(id);

@@ -600,7 +600,8 @@ pub async fn deletions_follow_lineage_and_purge_only_their_scope(store: S, _: K,
     // The confirmation page's preview follows lineage like the deletion will.
     let preview = store.preview_deletion(c.child.id, &DeletionScope::Item { item: rec.meta.id }).await.unwrap();
     assert_eq!(preview, vec![(ItemKind::Intent, 1), (ItemKind::Transcript, 1), (ItemKind::VoiceRecording, 1)]);
-    let day2 = DeletionScope::Items { kinds: vec![ItemKind::VoiceRecording], from: Some(t(2)), to: Some(t(3)) };
+    let day2 =
+        DeletionScope::Items { kinds: vec![ItemKind::VoiceRecording], from: Some(t(2)), to: Some(t(3)), device: None };
     assert_eq!(
         store.preview_deletion(c.child.id, &day2).await.unwrap(),
         vec![(ItemKind::Transcript, 1), (ItemKind::VoiceRecording, 1)]

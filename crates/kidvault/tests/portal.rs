@@ -997,16 +997,31 @@ async fn the_voice_history_pages_both_ways_filters_by_device_finds_words_and_mer
     // One device's share.
     let speaker_only = portal_page(&app, &g, &format!("/portal/children/{child}?device={speaker_id}")).await;
     assert!(speaker_only.contains("Moon song") && !speaker_only.contains("question number"), "{speaker_only}");
-    assert!(
-        !speaker_only.contains("Delete everything this filter selects"),
-        "a device's share is not a deletion scope"
-    );
+    assert!(speaker_only.contains("Delete everything Kitchen speaker sent…"), "{speaker_only}");
 
     // Words said, marked, whatever their case.
     let found = portal_page(&app, &g, &format!("/portal/children/{child}?q=moon")).await;
     assert!(found.contains("“moon”: said once") && found.contains("<mark>Moon</mark> song"), "{found}");
     let none = portal_page(&app, &g, &format!("/portal/children/{child}?q=dragons")).await;
     assert!(none.contains("said nowhere in these dates"));
+
+    // Everything one device sent can go, and only that: the preview names the device and counts its share.
+    let preview = portal_page(&app, &g, &format!("/portal/children/{child}/delete?device={speaker_id}")).await;
+    assert!(
+        preview.contains("that Kitchen speaker sent") && preview.contains("<li>1 voice recording</li>"),
+        "{preview}"
+    );
+    assert!(preview.contains("<li>1 transcript</li>") && preview.contains("2 things in all"), "{preview}");
+    let other = app.guardian("bo@example.org").await;
+    let other_child = app.child(&other, "Pip").await;
+    let body = json!({"device_id": speaker_id});
+    let (s, b) = app.post(&format!("/children/{other_child}/deletions"), Some(&other), body.clone()).await;
+    assert_eq!((s, code(&b)), (StatusCode::UNPROCESSABLE_ENTITY, "unknown_device"), "another child's device");
+    let (s, d) = app.post(&format!("/children/{child}/deletions"), Some(&g), body).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{d}");
+    await_deletion(&app, &g, d["deletion_id"].as_str().unwrap()).await;
+    let after = portal_page(&app, &g, &format!("/portal/children/{child}")).await;
+    assert!(!after.contains("Moon song") && after.contains("question number 34"), "only that device's share went");
 
     // Three fixes at one spot are one place; after the precise period the spot is an area.
     for m in [30, 20, 10] {

@@ -108,10 +108,18 @@ pub async fn timeline(
     };
     let (items, next) = state.vault.review_page(&p.session, child_id, &query, now).await?;
     let filter_qs = filter_query(&q);
-    // A deletion by filter covers kind and dates; not a device's share of them.
-    if !filter_qs.is_empty() && device.is_none() {
+    let mut delete_qs = filter_qs.clone();
+    if let Some(d) = device {
+        delete_qs.push_str(&format!("{}device={d}", if delete_qs.is_empty() { "" } else { "&" }));
+    }
+    if !delete_qs.is_empty() {
+        let label = match device.and_then(|d| devices.iter().find(|v| v.device.id == d)) {
+            Some(v) if filter_qs.is_empty() => format!("Delete everything {} sent…", v.name),
+            _ => "Delete everything this filter selects…".to_owned(),
+        };
         body.push_str(&format!(
-            r#"<p><a class="danger" href="/portal/children/{id}/delete?{filter_qs}">Delete everything this filter selects…</a></p>"#
+            r#"<p><a class="danger" href="/portal/children/{id}/delete?{delete_qs}">{label}</a></p>"#,
+            label = esc(&label)
         ));
     }
     if items.is_empty() {

@@ -10,9 +10,10 @@ use axum::response::{IntoResponse, Redirect};
 use chrono::{DateTime, Duration, Utc};
 use kidvault_domain::deletion::{DeletionScope, DeletionStep};
 use kidvault_domain::downstream::TaskState;
-use kidvault_domain::ids::{ChildId, DeletionId, ItemId};
+use kidvault_domain::ids::{ChildId, DeletionId, DeviceId, ItemId};
 use kidvault_domain::item::ItemKind;
 use kidvault_service::deletion::DeletionRecord;
+use kidvault_service::deletion::Within;
 use serde::Deserialize;
 
 use super::child::{day_range, parse_day};
@@ -38,13 +39,16 @@ pub struct Target {
     from: Option<String>,
     #[serde(default)]
     to: Option<String>,
+    /// Only what this device sent.
+    #[serde(default)]
+    device: Option<String>,
 }
 
 enum Chosen {
     Child,
     All,
     Item(ItemId),
-    Items { kinds: Vec<ItemKind>, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>> },
+    Items { kinds: Vec<ItemKind>, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>, device: Option<DeviceId> },
 }
 
 fn bad(message: &str) -> PageError {
@@ -74,15 +78,21 @@ impl Target {
         } else {
             day_range(z, self.from.as_deref(), self.to.as_deref())?
         };
-        if kinds.is_empty() && from.is_none() && to.is_none() {
-            return Err(bad("say what to delete: an item, a day, a date range, a kind, all data or the child"));
+        let device: Option<DeviceId> = match self.device.as_deref().filter(|d| !d.trim().is_empty()) {
+            Some(d) => Some(path_id(d)?),
+            None => None,
+        };
+        if kinds.is_empty() && from.is_none() && to.is_none() && device.is_none() {
+            return Err(bad(
+                "say what to delete: an item, a day, a date range, a kind, a device, all data or the child",
+            ));
         }
         if let (Some(f), Some(t)) = (from, to) {
             if f >= t {
                 return Err(bad("the range must start before it ends"));
             }
         }
-        Ok(Chosen::Items { kinds, from, to })
+        Ok(Chosen::Items { kinds, from, to, device })
     }
 
     /// The hidden fields that carry the target into the confirming form.
@@ -94,6 +104,7 @@ impl Target {
             ("kind", &self.kind),
             ("from", &self.from),
             ("to", &self.to),
+            ("device", &self.device),
         ]
         .iter()
         .filter_map(|(k, v)| {
@@ -109,9 +120,11 @@ impl Chosen {
     fn scope(&self) -> DeletionScope {
         match self {
             Chosen::Child => DeletionScope::Child,
-            Chosen::All => DeletionScope::Items { kinds: Vec::new(), from: None, to: None },
+            Chosen::All => DeletionScope::Items { kinds: Vec::new(), from: None, to: None, device: None },
             Chosen::Item(item) => DeletionScope::Item { item: *item },
-            Chosen::Items { kinds, from, to } => DeletionScope::Items { kinds: kinds.clone(), from: *from, to: *to },
+            Chosen::Items { kinds, from, to, device } => {
+                DeletionScope::Items { kinds: kinds.clone(), from: *from, to: *to, device: *device }
+            }
         }
     }
 }
@@ -122,7 +135,7 @@ pub fn describe(z: Zone, scope: &DeletionScope) -> String {
     match scope {
         DeletionScope::Child => "the child's profile, keys, consents, devices and all of its data".into(),
         DeletionScope::Item { .. } => "one recording (or other record) and everything that came from it".into(),
-        DeletionScope::Items { kinds, from, to } => {
+        DeletionScope::Items { kinds, from, to, device } => {
             let what = if kinds.is_empty() {
                 "all data".to_owned()
             } else {
@@ -141,7 +154,8 @@ pub fn describe(z: Zone, scope: &DeletionScope) -> String {
                 (None, Some(t)) => format!(" recorded up to {}", last(t)),
                 (None, None) => String::new(),
             };
-            format!("{what}{range}, and everything that came from it")
+            let sent = if device.is_some() { " that one device sent" } else { "" };
+            format!("{what}{sent}{range}, and everything that came from it")
         }
     }
 }
@@ -162,8 +176,13 @@ pub async fn confirm(
         return Err(PageError::new(StatusCode::NOT_FOUND, "not_found", "no such item"));
     }
     let total: u64 = preview.iter().map(|(_, n)| n).sum();
-    let what = match chosen {
-        Chosen::Item(item) => one_item(&state, &p, item).await?,
+    let what = match &chosen {
+        Chosen::Item(item) => one_item(&state, &p, *item).await?,
+        Chosen::Items { device: Some(d), .. } => {
+            let devices = state.vault.list_devices(&p.session, child_id, Utc::now()).await?;
+            let named = devices.iter().find(|v| v.device.id == *d).map(|v| format!("that {} sent", v.name));
+            describe(z, &scope).replacen("that one device sent", named.as_deref().unwrap_or("that one device sent"), 1)
+        }
         _ => describe(z, &scope),
     };
     let name = esc(&child.profile.display_name);
@@ -244,7 +263,7 @@ pub async fn perform(
     let g = &p.session;
     let deletion = match target.chosen(p.zone())? {
         Chosen::Child => state.vault.delete_child(g, child_id, now).await?,
-        Chosen::All => state.vault.delete_items(g, child_id, &[], (None, None), true, now).await?,
+        Chosen::All => state.vault.delete_items(g, child_id, &[], Within::default(), true, now).await?,
         Chosen::Item(item) => {
             // The item must be this child's: the page named both.
             let preview = state.vault.preview_deletion(g, child_id, &DeletionScope::Item { item }).await?;
@@ -253,9 +272,9 @@ pub async fn perform(
             }
             state.vault.delete_item(g, item, now).await?
         }
-        Chosen::Items { kinds, from, to } => {
+        Chosen::Items { kinds, from, to, device } => {
             let kinds: Vec<String> = kinds.iter().map(|k| k.as_str().to_owned()).collect();
-            state.vault.delete_items(g, child_id, &kinds, (from, to), false, now).await?
+            state.vault.delete_items(g, child_id, &kinds, Within { from, to, device }, false, now).await?
         }
     };
     run_deletions_now(&state);

@@ -7,8 +7,9 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use kidvault_domain::deletion::DeletionStep;
 use kidvault_domain::downstream::TaskState;
-use kidvault_domain::ids::{ChildId, DeletionId};
+use kidvault_domain::ids::{ChildId, DeletionId, DeviceId};
 use kidvault_ledger::receipt::DocumentReceipt;
+use kidvault_service::deletion::Within;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiResult, ErrorBody};
@@ -59,12 +60,14 @@ pub(crate) struct NewDeletion {
     from: Option<DateTime<Utc>>,
     /// Recorded before (RFC 3339).
     to: Option<DateTime<Utc>>,
+    /// Only what this device (one of the child's) sent.
+    device_id: Option<DeviceId>,
     /// Every item of the child (not the profile: see `DELETE /children/{id}`).
     #[serde(default)]
     all: bool,
 }
 
-/// Delete a child's items by kind and/or time range, or all of them.
+/// Delete a child's items by kind, time range and/or device, or all of them.
 #[utoipa::path(post, path = "/api/v1/children/{id}/deletions", tag = "deletion", request_body = NewDeletion,
     security(("guardian" = [])), params(("id" = String, Path)),
     responses((status = 202, body = DeletionAccepted), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -74,7 +77,8 @@ pub(crate) async fn items(
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<NewDeletion>,
 ) -> ApiResult<(StatusCode, Json<DeletionAccepted>)> {
-    let id = state.vault.delete_items(&g, path_id(&id)?, &req.kinds, (req.from, req.to), req.all, Utc::now()).await?;
+    let within = Within { from: req.from, to: req.to, device: req.device_id };
+    let id = state.vault.delete_items(&g, path_id(&id)?, &req.kinds, within, req.all, Utc::now()).await?;
     Ok(accepted(&state, id))
 }
 

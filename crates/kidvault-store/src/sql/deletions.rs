@@ -113,8 +113,11 @@ fn closure<'a>(scope: &'a DeletionScope, params: &mut Vec<Param<'a>>) -> String 
         DeletionScope::Item { item } => {
             format!("SELECT id FROM items WHERE id = {} AND child_id = ?1", bind(params, Param::Id(item.0)))
         }
-        DeletionScope::Items { kinds, from, to } => {
+        DeletionScope::Items { kinds, from, to, device } => {
             let mut sql = String::from("SELECT id FROM items WHERE child_id = ?1");
+            if let Some(device) = device {
+                sql += &format!(" AND device_id = {}", bind(params, Param::from(*device)));
+            }
             if !kinds.is_empty() {
                 let slots: Vec<String> = kinds.iter().map(|k| bind(params, Param::Text(k.as_str()))).collect();
                 sql += &format!(" AND kind IN ({})", slots.join(", "));
