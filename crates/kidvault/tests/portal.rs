@@ -520,9 +520,10 @@ async fn email_plus_consent_counts_only_once_its_link_is_followed() {
         ("scopes", "voice"),
         ("scopes", "training"),
     ];
-    let (s, _, page) = portal.post(&format!("/portal/children/{child}/consent"), &form).await;
-    assert_eq!(s, StatusCode::ACCEPTED);
-    assert!(page.contains("Check your e-mail"));
+    let (s, h, _) = portal.post(&format!("/portal/children/{child}/consent"), &form).await;
+    assert_eq!((s, location(&h)), (StatusCode::SEE_OTHER, format!("/portal/children/{child}/consent/sent").as_str()));
+    let (_, _, page) = portal.get(location(&h)).await;
+    assert!(page.contains("Check your e-mail") && page.contains("for Mia under this consent"), "{page}");
     let (_, c) = app.get(&format!("/children/{child}"), &g).await;
     assert_eq!((c["status"].as_str(), c["scopes"].as_array().unwrap().len()), (Some("pending_consent"), 0));
     assert_eq!(app.upload(&child, &device, wav(0.2, 1).0, Some("audio/wav")).await.0, StatusCode::FORBIDDEN);

@@ -126,6 +126,20 @@ pub async fn consent_page(State(state): State<AppState>, p: Portal, ApiPath(id):
     consent_view(&state, &p, &id, None, StatusCode::OK).await
 }
 
+/// After an e-mail-plus consent: where the confirmation went.
+pub async fn consent_sent(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPath<String>) -> PageResult {
+    let child = state.vault.get_child(&p.session, path_id(&id)?, Utc::now()).await?;
+    let body = format!(
+        r#"<section class="card" role="status" id="awaiting"><h2>Check your e-mail</h2>
+<p>We sent a confirmation link to {email}. Nothing is collected for {name} under this consent until you open it
+(within 48 hours). It is also in your <a href="/portal/mailbox">mailbox</a>.</p>
+<p><a href="/portal/children/{id}/consent">Back to consent</a></p></section>"#,
+        email = esc(&p.guardian.email),
+        name = esc(&child.profile.display_name),
+    );
+    Ok(html::page(StatusCode::OK, "Confirm by e-mail", Some(&p.who()), &body))
+}
+
 async fn consent_view(state: &AppState, p: &Portal, id: &str, error: Option<&str>, status: StatusCode) -> PageResult {
     let z = p.zone();
     let child_id = path_id(id)?;
@@ -230,7 +244,6 @@ pub async fn give_consent(
     ApiPath(id): ApiPath<String>,
     PortalForm(p, fields): PortalForm<Vec<(String, String)>>,
 ) -> PageResult {
-    let z = p.zone();
     let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("");
     let scopes: Vec<String> = fields.iter().filter(|(k, _)| k == "scopes").map(|(_, v)| v.clone()).collect();
     let child = path_id(&id)?;
@@ -242,16 +255,9 @@ pub async fn give_consent(
         .await
     {
         Ok(ConsentGiven::Recorded(_)) => Ok(Redirect::to(&format!("/portal/children/{id}/consent")).into_response()),
-        Ok(ConsentGiven::AwaitingConfirmation { expires_at }) => {
-            let body = format!(
-                r#"<section class="card" role="status" id="awaiting"><h2>Check your e-mail</h2>
-<p>We sent a confirmation link to {email}. Nothing is collected under this consent until you open it
-(before {until}). It is also in your <a href="/portal/mailbox">mailbox</a>.</p>
-<p><a href="/portal/children/{id}/consent">Back to consent</a></p></section>"#,
-                email = esc(&p.guardian.email),
-                until = when(z, expires_at),
-            );
-            Ok(html::page(StatusCode::ACCEPTED, "Confirm by e-mail", Some(&p.who()), &body))
+        // Redirected, so that a reload asks for nothing twice.
+        Ok(ConsentGiven::AwaitingConfirmation { .. }) => {
+            Ok(Redirect::to(&format!("/portal/children/{id}/consent/sent")).into_response())
         }
         Err(e @ kidvault_service::ServiceError::Invalid { .. }) => {
             consent_view(&state, &p, &id, Some(&e.public_message()), StatusCode::UNPROCESSABLE_ENTITY).await

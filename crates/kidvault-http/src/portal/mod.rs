@@ -70,6 +70,7 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/children/{id}/support/revoke", post(seen::revoke))
         .route("/portal/children/{id}/consent", get(household::consent_page).post(household::give_consent))
         .route("/portal/children/{id}/consent/withdraw", post(household::withdraw))
+        .route("/portal/children/{id}/consent/sent", get(household::consent_sent))
         .route("/portal/consent/confirm/{token}", get(household::confirm_page).post(household::confirm))
         .route("/portal/children/{id}/retention", post(household::set_keep))
         .route("/portal/children/{id}/auto-delete", post(autodelete::choose))
