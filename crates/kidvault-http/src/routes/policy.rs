@@ -125,12 +125,18 @@ pub(crate) async fn auto_delete(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<AutoDelete>> {
     let child = state.vault.get_child(&g, path_id(&id)?, chrono::Utc::now()).await?;
-    Ok(Json(AutoDelete {
-        keep_recordings_days: child.child.keep_recordings_days,
-        recordings_kept_days: state.vault.recording_days(&child.child),
-        policy_days: state.vault.policy_recording_days(),
-        deletion_id: None,
-    }))
+    Ok(Json(AutoDelete::of(&state, &child.child, None)))
+}
+
+impl AutoDelete {
+    fn of(state: &AppState, child: &kidvault_domain::entities::Child, deletion_id: Option<DeletionId>) -> Self {
+        Self {
+            keep_recordings_days: child.keep_recordings_days,
+            recordings_kept_days: state.vault.recording_days(child),
+            policy_days: state.vault.policy_recording_days(),
+            deletion_id,
+        }
+    }
 }
 
 /// Choose how long a child's recordings are kept (never longer than the
@@ -153,10 +159,5 @@ pub(crate) async fn set_auto_delete(
         crate::routes::deletions::run_deletions_now(&state);
     }
     let child = state.vault.get_child(&g, child_id, now).await?;
-    Ok(Json(AutoDelete {
-        keep_recordings_days: child.child.keep_recordings_days,
-        recordings_kept_days: state.vault.recording_days(&child.child),
-        policy_days: state.vault.policy_recording_days(),
-        deletion_id,
-    }))
+    Ok(Json(AutoDelete::of(&state, &child.child, deletion_id)))
 }
