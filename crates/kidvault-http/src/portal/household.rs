@@ -126,6 +126,51 @@ pub async fn consent_page(State(state): State<AppState>, p: Portal, ApiPath(id):
     consent_view(&state, &p, &id, None, StatusCode::OK).await
 }
 
+/// What is kept about the child under the consent in force, why, and for how
+/// long: the written policy's rules, shortened by the parent's auto-delete
+/// choice for recordings and everything that comes from them.
+fn kept_card(
+    state: &AppState,
+    child: &kidvault_domain::entities::Child,
+    scopes: &[ConsentScope],
+    name: &str,
+) -> String {
+    let policy = &state.vault.config().retention;
+    let recordings = state.vault.recording_days(child);
+    let mut lines = String::new();
+    for rule in policy.items.iter().filter(|r| scopes.contains(&r.kind.spec().scope)) {
+        let days = if rule.kind == kidvault_domain::item::ItemKind::VoiceRecording || !rule.derived_from.is_empty() {
+            rule.keep_days.min(recordings)
+        } else {
+            rule.keep_days
+        };
+        let how_long = match days {
+            0 => "Not kept".to_owned(),
+            1 => "Kept 1 day, then deleted automatically".to_owned(),
+            d => format!("Kept {d} days, then deleted automatically"),
+        };
+        let label = words::kind(rule.kind, 2);
+        lines.push_str(&format!(
+            "<li><strong>{what}</strong>: {why}. {how_long}.</li>",
+            what = esc(&upper_first(label.trim_start_matches("2 "))),
+            why = esc(rule.purpose.trim_end_matches('.')),
+        ));
+    }
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!(
+        r#"<section class="card" id="kept"><h3>What we keep about {name}, why, and for how long</h3><ul class="kept">{lines}</ul>
+<p class="meta">Set by our <a href="/privacy/retention">retention policy</a> and your auto-delete choice on the household page. You can delete anything sooner.</p></section>"#
+    )
+}
+
+/// "voice recordings" → "Voice recordings".
+fn upper_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
 /// After an e-mail-plus consent: where the confirmation went.
 pub async fn consent_sent(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPath<String>) -> PageResult {
     let child = state.vault.get_child(&p.session, path_id(&id)?, Utc::now()).await?;
@@ -175,6 +220,7 @@ async fn consent_view(state: &AppState, p: &Portal, id: &str, error: Option<&str
         body.push_str("</ul><p class=\"meta\">A withdrawal takes effect on the device's next request.</p>");
     }
     body.push_str("</section>");
+    body.push_str(&kept_card(state, &child.child, &child.scopes, &name));
     body.push_str(&recipients_card(&state.vault.recipients(&p.session, child_id).await?, &name, id));
 
     let mut methods = String::new();
