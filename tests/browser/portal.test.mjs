@@ -169,6 +169,20 @@ print(json.dumps({"derived": rec["derived"], "sha": hashlib.sha256(z.read(rec["f
 
   // The page follows the deletion to its end, then offers the receipt.
   await page.locator('#deletion[data-step="completed"]').waitFor({ timeout: 30_000 });
+  // The receipt is checked in the page, against nothing but the log's published key.
+  await page.locator('#receipt-check[data-checked]').waitFor({ timeout: 10_000 });
+  assert.match(await page.locator("#receipt-check").innerText(), /^Checked in your browser: valid\. kidvault's log signed it as record \d+ of \d+/);
+  // A receipt altered on its way (one word of its text) is caught by the same check.
+  await page.route("**/api/v1/deletions/*/receipt", async (route) => {
+    const real = await (await route.fetch()).json();
+    real.document = real.document.replace("deletion_id", "deletion_ix");
+    await route.fulfill({ json: real });
+  });
+  await page.reload();
+  await page.locator('#receipt-check[data-checked]').waitFor({ timeout: 10_000 });
+  assert.match(await page.locator("#receipt-check").innerText(), /NOT valid\. The receipt's text is not what the log recorded/);
+  await page.unroute("**/api/v1/deletions/*/receipt");
+  await page.reload();
   await page.screenshot({ path: join(shots, "deletion.png"), fullPage: true });
   const [download] = await Promise.all([
     page.waitForEvent("download"),

@@ -363,6 +363,7 @@ pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPa
     let receipt = if done {
         format!(
             r#"<p class="copies">Unreadable in everything we keep since {at}. Backups made before then stop opening by {backups}.</p>
+<p id="receipt-check" role="status" data-receipt-check data-receipt="/api/v1/deletions/{id}/receipt" data-key="/api/v1/ledger/public-key">This receipt is signed by kidvault's log. Download it to keep it; anyone can check it against the log's published key.</p>
 <p><a class="button" href="/api/v1/deletions/{id}/receipt" download="kidvault-deletion-{id}.json">Download the signed receipt</a></p>"#,
             at = when(z, d.updated_at),
             backups = z.on(state.vault.backups_unrecoverable_after(d.updated_at)),
