@@ -105,7 +105,13 @@ fn new_user_code() -> Result<String> {
 impl Vault {
     /// A device asks to be paired: a device code to poll with and a user code
     /// for a guardian to enter.
-    pub async fn start_pairing(&self, now: Timestamp) -> Result<DeviceAuthorization> {
+    /// Limited per client address (`from`) like sign-ups: the call needs no account.
+    pub async fn start_pairing(&self, from: Option<std::net::IpAddr>, now: Timestamp) -> Result<DeviceAuthorization> {
+        let limits = &self.config.sign_in_limits;
+        if let Some(retry_after) = crate::ratelimit::check_pairing(&*self.store, limits, from, now).await? {
+            return Err(ServiceError::RateLimited { retry_after, reason: "too many pairing codes from this network" });
+        }
+        crate::ratelimit::paired(&*self.store, limits, from, now).await?;
         for _ in 0..5 {
             let device_code = new_token(DEVICE_CODE_PREFIX)?;
             let user_code = new_user_code()?;

@@ -166,21 +166,54 @@ pub(crate) async fn check_sign_up(
     from: Option<IpAddr>,
     now: Timestamp,
 ) -> Result<Option<u64>> {
-    let Some(a) = from else { return Ok(None) };
-    let n = limits.sign_ups_per_address as u32;
-    let seen = store.sign_in_failures(&[sign_up_key(a)], now - limits.window, n).await?;
-    Ok(wait(&seen[0], limits.sign_ups_per_address, limits.window, now))
+    check_new(store, limits, from.map(|a| sign_up_key(a)), now).await
 }
 
-/// Counts a sign-up from `from`.
+/// Records a sign-up from `from` (it counts toward the address's limit).
 pub(crate) async fn signed_up(
     store: &dyn Store,
     limits: &SignInLimits,
     from: Option<IpAddr>,
     now: Timestamp,
 ) -> Result<()> {
-    let Some(a) = from else { return Ok(()) };
-    Ok(store.record_sign_in_failure(&[sign_up_key(a)], now, now - limits.window).await?)
+    made_new(store, limits, from.map(|a| sign_up_key(a)), now).await
+}
+
+/// Device pairing codes asked for from one address: the same budget as
+/// sign-ups, counted apart (the endpoint needs no account, so it is limited).
+pub(crate) async fn check_pairing(
+    store: &dyn Store,
+    limits: &SignInLimits,
+    from: Option<IpAddr>,
+    now: Timestamp,
+) -> Result<Option<u64>> {
+    check_new(store, limits, from.map(|a| key(b"pairing", a.to_string().as_bytes())), now).await
+}
+
+pub(crate) async fn paired(
+    store: &dyn Store,
+    limits: &SignInLimits,
+    from: Option<IpAddr>,
+    now: Timestamp,
+) -> Result<()> {
+    made_new(store, limits, from.map(|a| key(b"pairing", a.to_string().as_bytes())), now).await
+}
+
+async fn check_new(
+    store: &dyn Store,
+    limits: &SignInLimits,
+    k: Option<[u8; 32]>,
+    now: Timestamp,
+) -> Result<Option<u64>> {
+    let Some(k) = k else { return Ok(None) };
+    let n = limits.sign_ups_per_address as u32;
+    let seen = store.sign_in_failures(&[k], now - limits.window, n).await?;
+    Ok(wait(&seen[0], limits.sign_ups_per_address, limits.window, now))
+}
+
+async fn made_new(store: &dyn Store, limits: &SignInLimits, k: Option<[u8; 32]>, now: Timestamp) -> Result<()> {
+    let Some(k) = k else { return Ok(()) };
+    Ok(store.record_sign_in_failure(&[k], now, now - limits.window).await?)
 }
 
 #[cfg(test)]

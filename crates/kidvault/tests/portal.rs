@@ -854,6 +854,13 @@ async fn a_device_pairs_with_the_code_it_shows_once_and_collects_its_token_once(
     assert_eq!(s, StatusCode::CREATED, "{rec}");
     let (s, b2) = poll().await;
     assert_eq!((s, b2["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "the token is given once");
+
+    // Asking for codes needs no account, so it is limited per address (10 per 15 minutes, as sign-ups).
+    for _ in 0..9 {
+        assert_eq!(app.post("/device/code", None, json!({})).await.0, StatusCode::OK);
+    }
+    let (s, b) = app.post("/device/code", None, json!({})).await;
+    assert_eq!((s, code(&b)), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"));
 }
 
 /// The text a reader sees on a page: no tags, scripts, styles or attribute

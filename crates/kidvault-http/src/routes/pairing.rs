@@ -45,9 +45,14 @@ fn portal_base(state: &AppState, parts: &Parts) -> String {
 
 /// A device asks to be paired (RFC 8628 §3.1).
 #[utoipa::path(post, path = "/api/v1/device/code", tag = "devices",
-    responses((status = 200, body = DeviceAuthorizationDto)))]
-pub(crate) async fn code(State(state): State<AppState>, parts: Parts) -> ApiResult<Json<DeviceAuthorizationDto>> {
-    let a = state.vault.start_pairing(chrono::Utc::now()).await?;
+    responses((status = 200, body = DeviceAuthorizationDto),
+        (status = 429, description = "too many pairing codes from this address", body = crate::error::ErrorBody)))]
+pub(crate) async fn code(
+    State(state): State<AppState>,
+    crate::extract::ClientAddr(from): crate::extract::ClientAddr,
+    parts: Parts,
+) -> ApiResult<Json<DeviceAuthorizationDto>> {
+    let a = state.vault.start_pairing(from, chrono::Utc::now()).await?;
     let base = portal_base(&state, &parts);
     Ok(Json(DeviceAuthorizationDto {
         verification_uri: format!("{base}/portal/pair"),
