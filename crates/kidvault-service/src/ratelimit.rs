@@ -166,7 +166,7 @@ pub(crate) async fn check_sign_up(
     from: Option<IpAddr>,
     now: Timestamp,
 ) -> Result<Option<u64>> {
-    check_new(store, limits, from.map(|a| sign_up_key(a)), now).await
+    check_new(store, limits, from.map(sign_up_key), now).await
 }
 
 /// Records a sign-up from `from` (it counts toward the address's limit).
@@ -176,7 +176,7 @@ pub(crate) async fn signed_up(
     from: Option<IpAddr>,
     now: Timestamp,
 ) -> Result<()> {
-    made_new(store, limits, from.map(|a| sign_up_key(a)), now).await
+    made_new(store, limits, from.map(sign_up_key), now).await
 }
 
 /// Device pairing codes asked for from one address: the same budget as
