@@ -152,6 +152,12 @@ impl Vault {
         let name = parse_label(name, 64)
             .ok_or_else(|| ServiceError::invalid("invalid_device_name", "name must be 1 to 64 characters"))?;
         let grant = self.authorize(Actor::Guardian(g), child, Action::Manage).await?;
+        let limits = &self.config.sign_in_limits;
+        if let Some(retry_after) =
+            crate::ratelimit::check_code_guesses(&*self.store, limits, g.guardian_id, now).await?
+        {
+            return Err(ServiceError::RateLimited { retry_after, reason: "too many wrong pairing codes" });
+        }
         let device_id = DeviceId::generate(now);
         let store = Arc::clone(&self.store);
         let outcome = self
@@ -162,10 +168,13 @@ impl Vault {
             .await?;
         match outcome {
             DeviceApproval::Approved => Ok(device_id),
-            DeviceApproval::Unknown => Err(ServiceError::invalid(
-                "unknown_user_code",
-                "no device is waiting with this code: check the code on the device, or ask it for a new one",
-            )),
+            DeviceApproval::Unknown => {
+                crate::ratelimit::code_guessed(&*self.store, limits, g.guardian_id, now).await?;
+                Err(ServiceError::invalid(
+                    "unknown_user_code",
+                    "no device is waiting with this code: check the code on the device, or ask it for a new one",
+                ))
+            }
             DeviceApproval::Expired => {
                 Err(ServiceError::invalid("user_code_expired", "this code has expired: ask the device for a new one"))
             }

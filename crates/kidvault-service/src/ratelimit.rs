@@ -199,6 +199,26 @@ pub(crate) async fn paired(
     made_new(store, limits, from.map(|a| key(b"pairing", a.to_string().as_bytes())), now).await
 }
 
+/// Wrong pairing codes a guardian has typed: as many as sign-ups per address
+/// in the window, then every attempt waits (a code is 8 letters from 20).
+pub(crate) async fn check_code_guesses(
+    store: &dyn Store,
+    limits: &SignInLimits,
+    guardian: kidvault_domain::ids::GuardianId,
+    now: Timestamp,
+) -> Result<Option<u64>> {
+    check_new(store, limits, Some(key(b"pairing-guess", guardian.to_string().as_bytes())), now).await
+}
+
+pub(crate) async fn code_guessed(
+    store: &dyn Store,
+    limits: &SignInLimits,
+    guardian: kidvault_domain::ids::GuardianId,
+    now: Timestamp,
+) -> Result<()> {
+    made_new(store, limits, Some(key(b"pairing-guess", guardian.to_string().as_bytes())), now).await
+}
+
 async fn check_new(
     store: &dyn Store,
     limits: &SignInLimits,

@@ -855,8 +855,25 @@ async fn a_device_pairs_with_the_code_it_shows_once_and_collects_its_token_once(
     let (s, b2) = poll().await;
     assert_eq!((s, b2["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "the token is given once");
 
+    // Guessing codes is limited per guardian: after 10 wrong codes even a right one waits.
+    let bo = app.guardian("cy@example.org").await;
+    let pip = app.child(&bo, "Pip").await;
+    let mut bo_browser = Browser::signed_in(&app, &bo);
+    let bo_token = csrf_token(&bo);
+    let bo_path = format!("/portal/children/{pip}/devices");
+    for _ in 0..10 {
+        let (s, _, _) =
+            bo_browser.post(&bo_path, &[("_csrf", &bo_token), ("code", "BBBB-BBBB"), ("name", "guess")]).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let (_, fresh) = app.post("/device/code", None, json!({})).await;
+    let right = fresh["user_code"].as_str().unwrap();
+    let (s, _, page) = bo_browser.post(&bo_path, &[("_csrf", &bo_token), ("code", right), ("name", "speaker")]).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert!(page.contains("too many wrong codes: try again in"), "{page}");
+
     // Asking for codes needs no account, so it is limited per address (10 per 15 minutes, as sign-ups).
-    for _ in 0..9 {
+    for _ in 0..8 {
         assert_eq!(app.post("/device/code", None, json!({})).await.0, StatusCode::OK);
     }
     let (s, b) = app.post("/device/code", None, json!({})).await;

@@ -119,6 +119,10 @@ fn form_error(e: &ServiceError) -> Option<(StatusCode, String)> {
     match e {
         ServiceError::Invalid { .. } => Some((StatusCode::UNPROCESSABLE_ENTITY, e.public_message())),
         ServiceError::Conflict { .. } => Some((StatusCode::CONFLICT, e.public_message())),
+        ServiceError::RateLimited { retry_after, .. } => Some((
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many wrong codes: try again in {}", html::duration_words(*retry_after)),
+        )),
         _ => None,
     }
 }
