@@ -19,7 +19,7 @@ pub fn verify_ledger(url: &str, verifier: &Verifier) -> Result<LedgerAudit, Audi
             .start()
             .map_err(backend)?;
         let mut statements = std::collections::HashMap::new();
-        let mut tx = Tx { tx: snapshot, statements: &mut statements };
+        let mut tx = Tx::new(snapshot, &mut statements);
         kidvault_store::audit::verify(&mut AuditRows(&mut tx), verifier)
     })
 }

@@ -1,8 +1,9 @@
 //! Connections, transactions and migrations.
 //!
-//! Every store method is one transaction run by [`PgDb::write`] (SERIALIZABLE) or
-//! [`PgDb::read`] (REPEATABLE READ, read only) on a blocking thread with a pooled
-//! connection. A transaction that fails with a serialization failure (SQLSTATE
+//! Every store method is one transaction: a write is run by [`PgDb::write`] in a
+//! SERIALIZABLE transaction shared with the writes waiting beside it (group
+//! commit, [`crate::group`]); a read by [`PgDb::read`] (REPEATABLE READ, read
+//! only) on a blocking thread with a pooled connection. A transaction that fails with a serialization failure (SQLSTATE
 //! 40001) or a deadlock (40P01) is rolled back and run again from the start, with
 //! exponential backoff and jitter: PostgreSQL, CockroachDB and YugabyteDB all
 //! report conflicts this way. No advisory locks and no LISTEN/NOTIFY anywhere.
@@ -17,6 +18,7 @@ use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, IsolationLevel, Row, Statement};
 
+use crate::group::Lanes;
 use crate::target::Target;
 
 /// The shared SQL's executor for a type holding an `Arc<PgDb>` in `db`: writes
@@ -44,6 +46,14 @@ macro_rules! pg_executor {
                 self.db.read(move |tx| Ok(f(tx)?)).await
             }
 
+            async fn single<T, F>(&self, f: F) -> kidvault_store::Result<T>
+            where
+                T: Send + 'static,
+                F: Fn(&mut dyn kidvault_store::sql::Tx) -> kidvault_store::sql::R<T> + Send + 'static,
+            {
+                self.db.single(move |tx| Ok(f(tx)?)).await
+            }
+
             async fn scrub(&self) -> kidvault_store::Result<()> {
                 Ok(())
             }
@@ -57,7 +67,13 @@ macro_rules! pg_executor {
 pub(crate) use pg_executor;
 
 /// How many times a transaction is tried before a conflict is reported.
-const MAX_ATTEMPTS: u32 = 12;
+pub(crate) const MAX_ATTEMPTS: u32 = 12;
+/// Writer threads per store, each with its own connection (see [`crate::group`]).
+/// One: batches on two connections of one node conflict under SERIALIZABLE
+/// (time-ordered ids put every new item on the same index page that the
+/// lineage checks read), and measured slower: 64 devices, small items/s with
+/// 1, 2 and 4 lanes were 1,216, 973 and 747 (`kidvault bench ingest --database`).
+pub(crate) const WRITE_LANES: usize = 1;
 /// Connections kept idle in the pool.
 const MAX_IDLE: usize = 16;
 
@@ -137,7 +153,7 @@ pub(crate) fn store_error(e: postgres::Error) -> StoreError {
 /// Whether the error says the connection or the server is gone: 08
 /// (connection exceptions), 57P01-03 (admin shutdown, crash shutdown, cannot
 /// connect now), 53300 (too many connections), a closed client, a socket error.
-fn gone(e: &postgres::Error) -> bool {
+pub(crate) fn gone(e: &postgres::Error) -> bool {
     let class = e.code().map(|c| c.code().get(..2).unwrap_or_default().to_owned());
     e.is_closed()
         || class.as_deref() == Some("08")
@@ -182,7 +198,7 @@ pub(crate) fn describe(e: &postgres::Error) -> String {
 pub(crate) type R<T> = std::result::Result<T, E>;
 
 /// Whether the transaction should be run again.
-fn retryable(e: &E) -> bool {
+pub(crate) fn retryable(e: &E) -> bool {
     matches!(e, E::Retry(_))
         || matches!(e, E::Pg(p) if p.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
         || p.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED))
@@ -194,32 +210,91 @@ pub(crate) fn is_unique_violation(e: &E) -> bool {
 }
 
 /// A pooled connection and its prepared statements.
-struct Conn {
-    client: Client,
-    statements: HashMap<String, Statement>,
+pub(crate) struct Conn {
+    pub(crate) client: Client,
+    pub(crate) statements: HashMap<String, Statement>,
     /// When it was last given back: one idle for long is checked before use.
     idle_since: std::time::Instant,
+}
+
+/// How connections are opened: the server, the schema searched first, and the
+/// count of conflict retries shared by everything that uses them.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    target: Arc<Target>,
+    /// The schema the connections search first: the shared SQL names tables
+    /// without a schema (the keystore's live in `kidvault_keys`).
+    schema: String,
+    pub(crate) retries: Arc<AtomicU64>,
+}
+
+impl Connector {
+    pub(crate) fn connect(&self) -> R<Conn> {
+        // A server that cannot be reached (down, restarting, refusing
+        // connections) is unavailable, whatever the driver's error says.
+        let mut client = self.target.connect().map_err(|e| E::Store(StoreError::Unavailable(describe(&e))))?;
+        // Schema names are kidvault's own constants, never input.
+        client.batch_execute(&format!("SET search_path TO {}, public", self.schema))?;
+        Ok(Conn { client, statements: HashMap::new(), idle_since: std::time::Instant::now() })
+    }
 }
 
 /// A connection idle at least this long is checked (a round trip) before it is
 /// used: the server may have restarted or dropped it meanwhile.
 const CHECK_AFTER_IDLE: Duration = Duration::from_secs(2);
 
-/// One transaction: statements are prepared once per connection and reused.
+/// Where a [`Tx`]'s statements run.
+pub(crate) enum Session<'a> {
+    /// In a transaction.
+    Tx(postgres::Transaction<'a>),
+    /// On the bare connection, for one statement only (it commits by itself
+    /// and sees one snapshot): a read that saves BEGIN and COMMIT.
+    Single { client: &'a mut Client, done: bool },
+}
+
+/// One transaction (or one statement): statements are prepared once per
+/// connection and reused.
 pub(crate) struct Tx<'a> {
-    pub(crate) tx: postgres::Transaction<'a>,
+    pub(crate) tx: Session<'a>,
     pub(crate) statements: &'a mut HashMap<String, Statement>,
 }
 
 pub(crate) type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
-impl Tx<'_> {
+/// Runs `$call` on the session's transaction or connection.
+macro_rules! on_session {
+    ($s:expr, $c:ident => $call:expr) => {
+        match $s {
+            Session::Tx($c) => $call,
+            Session::Single { client: $c, .. } => $call,
+        }
+    };
+}
+
+impl<'a> Tx<'a> {
+    pub(crate) fn new(tx: postgres::Transaction<'a>, statements: &'a mut HashMap<String, Statement>) -> Self {
+        Tx { tx: Session::Tx(tx), statements }
+    }
+
+    /// Commits the transaction (a single statement has committed already).
+    pub(crate) fn commit(self) -> R<()> {
+        match self.tx {
+            Session::Tx(t) => Ok(t.commit()?),
+            Session::Single { .. } => Ok(()),
+        }
+    }
+
     fn statement(&mut self, sql: &str) -> R<Statement> {
+        if let Session::Single { done, .. } = &mut self.tx {
+            if std::mem::replace(done, true) {
+                return Err(E::Store(StoreError::Backend("a single-statement read ran a second statement".into())));
+            }
+        }
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
         // The shared SQL numbers its placeholders SQLite's way (`?1`).
-        let s = self.tx.prepare(&kidvault_store::sql::dollar_placeholders(sql))?;
+        let s = on_session!(&mut self.tx, c => c.prepare(&kidvault_store::sql::dollar_placeholders(sql)))?;
         self.statements.insert(sql.to_owned(), s.clone());
         Ok(s)
     }
@@ -227,42 +302,40 @@ impl Tx<'_> {
     /// Runs a statement; returns the rows it changed.
     pub(crate) fn exec(&mut self, sql: &str, params: Params<'_>) -> R<u64> {
         let s = self.statement(sql)?;
-        Ok(self.tx.execute(&s, params)?)
+        Ok(on_session!(&mut self.tx, c => c.execute(&s, params))?)
     }
 
     pub(crate) fn rows(&mut self, sql: &str, params: Params<'_>) -> R<Vec<Row>> {
         let s = self.statement(sql)?;
-        Ok(self.tx.query(&s, params)?)
+        Ok(on_session!(&mut self.tx, c => c.query(&s, params))?)
     }
 
     #[cfg(test)]
     pub(crate) fn one(&mut self, sql: &str, params: Params<'_>) -> R<Row> {
         let s = self.statement(sql)?;
-        Ok(self.tx.query_one(&s, params)?)
+        Ok(on_session!(&mut self.tx, c => c.query_one(&s, params))?)
     }
 
     /// Runs SQL text without parameters (DDL).
     pub(crate) fn batch(&mut self, sql: &str) -> R<()> {
-        Ok(self.tx.batch_execute(sql)?)
+        Ok(on_session!(&mut self.tx, c => c.batch_execute(sql))?)
     }
 }
 
-/// A PostgreSQL database: a pool of connections, transactions retried on conflict.
+/// A PostgreSQL database: writer lanes (group commit), a pool of read
+/// connections, transactions retried on conflict.
 pub(crate) struct PgDb {
-    target: Arc<Target>,
+    connector: Connector,
+    lanes: Lanes,
     pool: Arc<Mutex<Vec<Conn>>>,
-    /// Bounds the connections open at once (each request holds at most one).
+    /// Bounds the read connections open at once (each read holds at most one).
     permits: Arc<tokio::sync::Semaphore>,
-    retries: Arc<AtomicU64>,
-    /// The schema the connections search first: the shared SQL names tables
-    /// without a schema (the keystore's live in `kidvault_keys`).
-    schema: String,
 }
 
 impl std::fmt::Debug for PgDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the URL: it may carry a password.
-        f.debug_struct("PgDb").field("dbname", &self.target.config.get_dbname()).finish_non_exhaustive()
+        f.debug_struct("PgDb").field("dbname", &self.connector.target.config.get_dbname()).finish_non_exhaustive()
     }
 }
 
@@ -270,6 +343,7 @@ impl Drop for PgDb {
     /// Closes the pooled connections on a thread of their own: closing one runs
     /// the driver's runtime, which may not run inside the caller's.
     fn drop(&mut self) {
+        self.lanes.stop();
         let conns = self.pool.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
         if !conns.is_empty() {
             let _ = std::thread::spawn(move || drop(conns)).join();
@@ -281,20 +355,27 @@ impl Drop for PgDb {
 pub(crate) enum Mode {
     Write,
     Read,
+    /// One read statement, outside a transaction.
+    Single,
 }
 
 impl PgDb {
     /// Connects to `url` (checking it at once) and applies `migrations` (version,
-    /// SQL) not yet recorded in `{schema}.schema_migrations`.
+    /// SQL) not yet recorded in `{schema}.schema_migrations`. Reads open at
+    /// most `max_connections`; writes use [`WRITE_LANES`] more.
     pub(crate) fn open(url: &str, max_connections: usize, schema: &str, migrations: &[(i64, &str)]) -> R<Self> {
         let target = Target::parse(url)?;
         target.warn_if_unauthenticated();
+        let connector =
+            Connector { target: Arc::new(target), schema: schema.to_owned(), retries: Arc::new(AtomicU64::new(0)) };
+        let lanes =
+            Lanes::start(&connector, std::env::var("KVLANES").ok().and_then(|v| v.parse().ok()).unwrap_or(WRITE_LANES))
+                .map_err(|e| E::Store(StoreError::Backend(format!("starting the database writers: {e}"))))?;
         let db = Self {
-            target: Arc::new(target),
+            connector,
+            lanes,
             pool: Arc::new(Mutex::new(Vec::new())),
             permits: Arc::new(tokio::sync::Semaphore::new(max_connections.max(1))),
-            retries: Arc::new(AtomicU64::new(0)),
-            schema: schema.to_owned(),
         };
         on_own_thread(|| {
             let mut conn = db.connect()?;
@@ -305,12 +386,12 @@ impl PgDb {
     }
 
     fn connect(&self) -> R<Conn> {
-        // A server that cannot be reached (down, restarting, refusing
-        // connections) is unavailable, whatever the driver's error says.
-        let mut client = self.target.connect().map_err(|e| E::Store(StoreError::Unavailable(describe(&e))))?;
-        // Schema names are kidvault's own constants, never input.
-        client.batch_execute(&format!("SET search_path TO {}, public", self.schema))?;
-        Ok(Conn { client, statements: HashMap::new(), idle_since: std::time::Instant::now() })
+        self.connector.connect()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn connector(&self) -> Connector {
+        self.connector.clone()
     }
 
     fn give_back(&self, mut conn: Conn) {
@@ -327,16 +408,17 @@ impl PgDb {
 
     /// Transactions run again after a conflict, since the store opened.
     pub(crate) fn retries(&self) -> u64 {
-        self.retries.load(Ordering::Relaxed)
+        self.connector.retries.load(Ordering::Relaxed)
     }
 
-    /// Runs `f` in a SERIALIZABLE transaction, again from the start on conflict.
+    /// Runs `f` in a SERIALIZABLE transaction, shared with the writes waiting
+    /// beside it and run again from the start on conflict ([`crate::group`]).
     pub(crate) async fn write<T, F>(self: &Arc<Self>, f: F) -> kidvault_store::Result<T>
     where
         T: Send + 'static,
         F: Fn(&mut Tx<'_>) -> R<T> + Send + 'static,
     {
-        self.run(Mode::Write, f).await
+        self.lanes.write(f).await
     }
 
     /// Runs `f` in a read-only REPEATABLE READ transaction (one snapshot).
@@ -346,6 +428,16 @@ impl PgDb {
         F: Fn(&mut Tx<'_>) -> R<T> + Send + 'static,
     {
         self.run(Mode::Read, f).await
+    }
+
+    /// Runs `f`, which reads with one statement, on the bare connection: one
+    /// round trip instead of three (a second statement is refused).
+    pub(crate) async fn single<T, F>(self: &Arc<Self>, f: F) -> kidvault_store::Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Tx<'_>) -> R<T> + Send + 'static,
+    {
+        self.run(Mode::Single, f).await
     }
 
     async fn run<T, F>(self: &Arc<Self>, mode: Mode, f: F) -> kidvault_store::Result<T>
@@ -384,11 +476,15 @@ impl PgDb {
                 None => break self.connect()?,
             }
         };
-        let mut out = attempt_all(&mut conn, mode, f, &self.retries);
-        if matches!(out, Err(E::Dead(_))) {
+        let retries = &self.connector.retries;
+        let mut out = attempt_all(&mut conn, mode, f, retries);
+        // A single read statement that found its connection gone ran nothing
+        // that matters: it may run again too.
+        let lost_read = matches!(mode, Mode::Single) && matches!(out, Err(E::Store(StoreError::Unavailable(_))));
+        if matches!(out, Err(E::Dead(_))) || lost_read {
             // Dropped under us since the check (a restart): once more, fresh.
             conn = self.connect()?;
-            out = attempt_all(&mut conn, mode, f, &self.retries);
+            out = attempt_all(&mut conn, mode, f, retries);
         }
         self.give_back(conn);
         out
@@ -416,20 +512,26 @@ fn attempt_all<T>(conn: &mut Conn, mode: Mode, f: &dyn Fn(&mut Tx<'_>) -> R<T>, 
 
 fn attempt_once<T>(conn: &mut Conn, mode: Mode, f: &dyn Fn(&mut Tx<'_>) -> R<T>) -> R<T> {
     let Conn { client, statements, .. } = conn;
+    if let Mode::Single = mode {
+        if client.is_closed() {
+            return Err(E::Store(StoreError::Unavailable("connection closed".into())));
+        }
+        return f(&mut Tx { tx: Session::Single { client, done: false }, statements });
+    }
     let builder = client.build_transaction();
     let builder = match mode {
         Mode::Write => builder.isolation_level(IsolationLevel::Serializable),
-        Mode::Read => builder.isolation_level(IsolationLevel::RepeatableRead).read_only(true),
+        Mode::Read | Mode::Single => builder.isolation_level(IsolationLevel::RepeatableRead).read_only(true),
     };
     let tx = builder.start().map_err(|e| if gone(&e) { E::Dead(e) } else { E::Pg(e) })?;
-    let mut tx = Tx { tx, statements };
+    let mut tx = Tx::new(tx, statements);
     let value = f(&mut tx)?; // dropping `tx` on error rolls back
-    tx.tx.commit()?;
+    tx.commit()?;
     Ok(value)
 }
 
 /// 2, 4, 8 ... ms (at most 512), each with up to as much again of jitter.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let base = 1u64 << attempt.min(9);
     let jitter =
         u64::from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()))
@@ -447,7 +549,7 @@ fn migrate(db: &PgDb, conn: &mut Conn, schema: &str, migrations: &[(i64, &str)])
          CREATE TABLE IF NOT EXISTS {table} (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)"
     );
     // Two nodes creating the table at once may conflict: retried like any write.
-    attempt_all(conn, Mode::Write, &|tx| tx.batch(&create), &db.retries).or_else(|e| {
+    attempt_all(conn, Mode::Write, &|tx| tx.batch(&create), &db.connector.retries).or_else(|e| {
         if is_unique_violation(&e) {
             Ok(())
         } else {
@@ -468,7 +570,7 @@ fn migrate(db: &PgDb, conn: &mut Conn, schema: &str, migrations: &[(i64, &str)])
                 }
                 Ok(())
             },
-            &db.retries,
+            &db.connector.retries,
         )
         .map_err(|e| {
             E::Store(StoreError::Backend(format!("migration {schema} {version} failed: {}", StoreError::from(e))))
@@ -487,15 +589,22 @@ pub(crate) mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_serialization_failure_is_retried_and_both_writes_land() {
         let Some(url) = crate::testing::database().await else { return };
-        let db = Arc::new(
-            PgDb::open(&url, 4, "public", &[(1, "CREATE TABLE counter (id BIGINT PRIMARY KEY, n BIGINT NOT NULL); INSERT INTO counter VALUES (1, 0);")])
-                .unwrap(),
-        );
+        let schema: &[(i64, &str)] = &[(
+            1,
+            "CREATE TABLE counter (id BIGINT PRIMARY KEY, n BIGINT NOT NULL); INSERT INTO counter VALUES (1, 0);",
+        )];
+        // Two nodes: each write is in a transaction of its own (the same node
+        // could put both in one batch, where they cannot meet at the barrier).
+        let nodes = [
+            Arc::new(PgDb::open(&url, 4, "public", schema).unwrap()),
+            Arc::new(PgDb::open(&url, 4, "public", schema).unwrap()),
+        ];
+        let db = Arc::clone(&nodes[0]);
         // Both read before either writes, on their first attempt only.
         let barrier = Arc::new(std::sync::Barrier::new(2));
         let tasks: Vec<_> = (0..2)
-            .map(|_| {
-                let (db, barrier) = (Arc::clone(&db), Arc::clone(&barrier));
+            .map(|n| {
+                let (db, barrier) = (Arc::clone(&nodes[n]), Arc::clone(&barrier));
                 let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
                 tokio::spawn(async move {
                     db.write(move |tx| {
@@ -515,6 +624,23 @@ pub(crate) mod tests {
         }
         let n: i64 = db.read(|tx| Ok(tx.one("SELECT n FROM counter WHERE id = 1", &[])?.get(0))).await.unwrap();
         assert_eq!(n, 2, "each increment counted once: the loser re-read after the winner committed");
-        assert!(db.retries() >= 1, "the conflict happened and was retried");
+        assert!(nodes[0].retries() + nodes[1].retries() >= 1, "the conflict happened and was retried");
+    }
+
+    /// A single-statement read runs without a transaction and may not run a
+    /// second statement (it would read another snapshot).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_single_read_is_one_statement() {
+        let Some(url) = crate::testing::database().await else { return };
+        let db = Arc::new(PgDb::open(&url, 2, "public", &[]).unwrap());
+        assert_eq!(db.single(|tx| Ok(tx.one("SELECT 1", &[])?.get::<_, i32>(0))).await.unwrap(), 1);
+        let twice = db
+            .single(|tx| {
+                tx.one("SELECT 1", &[])?;
+                tx.one("SELECT 2", &[])?;
+                Ok(())
+            })
+            .await;
+        assert!(matches!(&twice, Err(StoreError::Backend(m)) if m.contains("second statement")), "{twice:?}");
     }
 }

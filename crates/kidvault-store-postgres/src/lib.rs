@@ -4,8 +4,9 @@
 //! [`Keystore`](kidvault_store::Keystore) on PostgreSQL, for deployments that
 //! outgrow one machine: any number of stateless `kidvault serve` nodes share one
 //! database. The SQL is kept to what Citus, CockroachDB and YugabyteDB also run:
-//! UUID keys, BIGINT times, no advisory locks, no LISTEN/NOTIFY; every write is a
-//! SERIALIZABLE transaction run again on SQLSTATE 40001 ([`db`]).
+//! UUID keys, BIGINT times, no advisory locks, no LISTEN/NOTIFY; every write is
+//! SERIALIZABLE, committed together with the writes waiting beside it
+//! ([`group`]) and run again on SQLSTATE 40001 ([`db`]).
 //!
 //! - The ledger stays one totally ordered log: every append first locks the one
 //!   `ledger_head` row, so appends from many nodes serialise without gaps or forks.
@@ -25,6 +26,7 @@ pub mod admin;
 pub mod audit;
 mod db;
 pub mod erasure;
+mod group;
 pub mod import;
 mod keystore;
 mod sqltx;

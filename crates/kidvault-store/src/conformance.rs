@@ -311,6 +311,10 @@ pub async fn lineage_refusals_store_nothing(store: S, _: K, _: B) {
     assert_eq!(store.child(mine.child.id).await.unwrap(), before, "a refused item is not activity");
 }
 
+/// Writes sent together are committed together (group commit on both
+/// backends); a write refused for any reason (a lineage check, a retired key
+/// epoch, a duplicate key the database itself rejects) fails alone, with its
+/// usual error, and leaves nothing behind, while its batch-mates land.
 pub async fn concurrent_writes_all_land(store: S, _: K, _: B) {
     let (hh, _) = household(&store, "w@example.org").await;
     let c = child(&store, hh, 1).await;
@@ -319,22 +323,43 @@ pub async fn concurrent_writes_all_land(store: S, _: K, _: B) {
     let mut tasks = Vec::new();
     for i in 0..200 {
         let store = Arc::clone(&store);
-        // Every fourth write is invalid: it must fail alone, not take the batch down.
-        let it = if i % 4 == 0 {
-            item(c.child.id, ItemKind::Transcript, &[ItemId::generate(t(0))], 2)
-        } else {
-            item(c.child.id, ItemKind::Transcript, &[rec.meta.id], 2)
+        let mut it = item(c.child.id, ItemKind::Transcript, &[rec.meta.id], 2);
+        let expect: fn(&StoreError) -> bool = match i % 8 {
+            0 | 4 => {
+                it.meta.derived_from = vec![ItemId::generate(t(0))];
+                |e| matches!(e, StoreError::Lineage(LineageError::InvalidSource(_)))
+            }
+            1 => {
+                it.meta.id = rec.meta.id;
+                |e| matches!(e, StoreError::Conflict(_))
+            }
+            5 => {
+                it.key_epoch = 7;
+                |e| matches!(e, StoreError::StaleKeyEpoch)
+            }
+            _ => |_| false,
         };
-        tasks.push(tokio::spawn(async move { (store.insert_item(&it).await.is_ok(), it.meta.id) }));
+        tasks.push(tokio::spawn(async move { (store.insert_item(&it).await, it, expect) }));
     }
     let mut ok = 0;
     for task in tasks {
-        let (inserted, id) = task.await.unwrap();
-        assert_eq!(store.item(id).await.unwrap().is_some(), inserted);
-        ok += usize::from(inserted);
+        let (result, it, expect) = task.await.unwrap();
+        match result {
+            Ok(()) => {
+                assert_eq!(store.item(it.meta.id).await.unwrap(), Some(it));
+                ok += 1;
+            }
+            Err(e) => {
+                assert!(expect(&e), "refused with its usual error: {e:?}");
+                if it.meta.id != rec.meta.id {
+                    assert_eq!(store.item(it.meta.id).await.unwrap(), None, "nothing of a refused write");
+                }
+            }
+        }
     }
-    assert_eq!(ok, 150);
-    assert_eq!(store.derived_from(rec.meta.id).await.unwrap().len(), 150);
+    assert_eq!(ok, 100, "every valid write landed");
+    assert_eq!(store.derived_from(rec.meta.id).await.unwrap().len(), 100);
+    assert_eq!(store.item(rec.meta.id).await.unwrap(), Some(rec), "the duplicates changed nothing");
 }
 
 fn entry(kind: EntryKind, child: ChildId) -> NewEntry {

@@ -391,6 +391,10 @@ enum BenchCommand {
         /// Run on PostgreSQL: a server URL (a fresh kvbench_* database is created).
         #[arg(long)]
         database: Option<String>,
+        /// Nodes sharing that database (each with its own data directory and
+        /// connections); the devices are spread over them. Needs --database.
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
     },
 }
 
@@ -530,9 +534,9 @@ async fn main() -> anyhow::Result<()> {
             println!("{ended} session(s) of staff account {id} ended");
             Ok(())
         }
-        Command::Bench(BenchCommand::Ingest { seconds, devices, dir, no_http, disk_mib, rate, database }) => {
+        Command::Bench(BenchCommand::Ingest { seconds, devices, dir, no_http, disk_mib, rate, database, nodes }) => {
             init_tracing("warn");
-            let opts = bench::IngestOpts { seconds, devices, dir, http: !no_http, disk_mib, rate, database };
+            let opts = bench::IngestOpts { seconds, devices, dir, http: !no_http, disk_mib, rate, database, nodes };
             let summary = bench::ingest(opts).await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())

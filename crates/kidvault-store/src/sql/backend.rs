@@ -40,6 +40,18 @@ pub trait SqlExecutor: Send + Sync + std::fmt::Debug {
         self.read(f)
     }
 
+    /// A read made of exactly one statement. One statement sees one snapshot,
+    /// so a backend may run it outside a transaction (PostgreSQL saves the
+    /// BEGIN and COMMIT round trips, and refuses a second statement); by
+    /// default a [`SqlExecutor::lookup`].
+    fn single<T, F>(&self, f: F) -> impl Future<Output = Result<T>> + Send
+    where
+        T: Send + 'static,
+        F: Fn(&mut dyn Tx) -> R<T> + Send + 'static,
+    {
+        self.lookup(f)
+    }
+
     /// Leaves no copy of deleted rows in the backend's own files, where it can
     /// ([`SqlExecutor::scrubs_its_files`]).
     fn scrub(&self) -> impl Future<Output = Result<()>> + Send;

@@ -273,7 +273,7 @@ impl<B: StoreBackend> Store for B {
 
     async fn ingest_context(&self, token_hash: &[u8; 32]) -> Result<Option<IngestContext>> {
         let h = *token_hash;
-        self.lookup(move |tx| children::ingest_context(tx, &h)).await
+        self.single(move |tx| children::ingest_context(tx, &h)).await
     }
 
     async fn insert_item(&self, item: &ItemRecord) -> Result<()> {

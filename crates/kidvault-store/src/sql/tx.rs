@@ -199,6 +199,28 @@ pub trait Row {
     fn uuid(&self, col: &str) -> R<Option<Uuid>>;
 }
 
+/// A row's columns named `{prefix}{name}`, read as `name`: one row reader
+/// serves a table read alone and the same table's columns in a join.
+pub(crate) struct Prefixed<'r> {
+    pub(crate) row: &'r dyn Row,
+    pub(crate) prefix: &'static str,
+}
+
+impl Row for Prefixed<'_> {
+    fn int(&self, col: &str) -> R<Option<i64>> {
+        self.row.int(&format!("{}{col}", self.prefix))
+    }
+    fn text(&self, col: &str) -> R<Option<String>> {
+        self.row.text(&format!("{}{col}", self.prefix))
+    }
+    fn bytes(&self, col: &str) -> R<Option<Vec<u8>>> {
+        self.row.bytes(&format!("{}{col}", self.prefix))
+    }
+    fn uuid(&self, col: &str) -> R<Option<Uuid>> {
+        self.row.uuid(&format!("{}{col}", self.prefix))
+    }
+}
+
 fn required<T>(v: Option<T>, col: &str) -> R<T> {
     v.ok_or_else(|| corrupt(&format!("{col} (NULL)")))
 }

@@ -50,6 +50,9 @@ pub struct IngestOpts {
     pub rate: f64,
     /// A PostgreSQL server to run on (a fresh database); default the embedded store.
     pub database: Option<String>,
+    /// `kidvault` nodes sharing the database (each its own data directory and
+    /// store connections, the same keys); devices are spread over them.
+    pub nodes: usize,
 }
 
 /// A per-device pacer: `None` when unpaced.
@@ -107,9 +110,11 @@ struct Device {
     token: String,
     child: ChildId,
     base: String,
+    /// The node this device sends to (service phases).
+    node: usize,
 }
 
-async fn fleet(vault: &Vault, n: usize) -> anyhow::Result<Vec<Device>> {
+async fn fleet(vault: &Vault, n: usize, nodes: usize) -> anyhow::Result<Vec<Device>> {
     let now = Utc::now();
     vault.register_guardian("bench@kidvault.example", "bench-password-123", "Bench", None, now).await?;
     let token = vault.sign_in("bench@kidvault.example", "bench-password-123", None, None, now).await?;
@@ -125,7 +130,7 @@ async fn fleet(vault: &Vault, n: usize) -> anyhow::Result<Vec<Device>> {
         let paired = vault.pair_device(&g, id, "bench device", now).await?;
         let d = vault.authenticate_device(&paired.token).await?;
         let base = vault.ingest_recording(&d, id, wav.clone(), None, now).await?;
-        out.push(Device { token: paired.token, child: id, base: base.item_id.to_string() });
+        out.push(Device { token: paired.token, child: id, base: base.item_id.to_string(), node: i % nodes.max(1) });
     }
     Ok(out)
 }
@@ -137,17 +142,18 @@ struct Counters {
     audio_bytes: AtomicU64,
 }
 
-/// One simulated device's requests, through the service or over HTTP.
+/// One simulated device's requests, through the service (of its node) or over HTTP.
 #[derive(Clone)]
 enum Client {
-    Service(Arc<Vault>),
+    Service(Arc<Vec<Arc<Vault>>>),
     Http(reqwest::Client, String),
 }
 
 impl Client {
     async fn recording(&self, d: &Device, wav: Bytes) -> anyhow::Result<String> {
         match self {
-            Client::Service(v) => {
+            Client::Service(nodes) => {
+                let v = &nodes[d.node];
                 let s = v.authenticate_device(&d.token).await?;
                 Ok(v.ingest_recording(&s, d.child, wav, None, Utc::now()).await?.item_id.to_string())
             }
@@ -168,7 +174,8 @@ impl Client {
 
     async fn derived(&self, d: &Device, kind: &str, from: &str, content: Value) -> anyhow::Result<String> {
         match self {
-            Client::Service(v) => {
+            Client::Service(nodes) => {
+                let v = &nodes[d.node];
                 let s = v.authenticate_device(&d.token).await?;
                 let i = v
                     .ingest_derived(
@@ -197,7 +204,8 @@ impl Client {
     async fn location(&self, d: &Device, n: u64) -> anyhow::Result<()> {
         let (lat, lon) = (52.37 + (n % 100) as f64 * 1e-4, 4.89 + (n % 37) as f64 * 1e-4);
         match self {
-            Client::Service(v) => {
+            Client::Service(nodes) => {
+                let v = &nodes[d.node];
                 let s = v.authenticate_device(&d.token).await?;
                 v.ingest_location(&s, d.child, (lat, lon, 12.0), None, Utc::now()).await?;
             }
@@ -362,7 +370,15 @@ pub async fn ingest(opts: IngestOpts) -> anyhow::Result<Value> {
     eprintln!("bench: sequential O_DIRECT write {probes:?} MB/s, median {disk:.0}");
 
     let vault = crate::app::open(&config)?;
-    let devices = Arc::new(fleet(&vault, opts.devices).await.context("setting up devices")?);
+    anyhow::ensure!(opts.nodes <= 1 || config.database.is_some(), "--nodes needs --database: nodes share PostgreSQL");
+    let mut nodes = vec![Arc::clone(&vault)];
+    for n in 1..opts.nodes {
+        let own = Config { data_dir: tmp.path().join(format!("data-{n}")), ..config.clone() };
+        std::fs::create_dir_all(&own.data_dir)?;
+        nodes.push(crate::app::open(&own)?);
+    }
+    let nodes = Arc::new(nodes);
+    let devices = Arc::new(fleet(&vault, opts.devices, opts.nodes).await.context("setting up devices")?);
     let rss_start = rss_kib("RssAnon:");
     // (RssAnon, RssFile) each second: heap growth shows in the first.
     let samples = Arc::new(std::sync::Mutex::new(Vec::<(u64, u64)>::new()));
@@ -379,9 +395,9 @@ pub async fn ingest(opts: IngestOpts) -> anyhow::Result<Value> {
     };
 
     let service =
-        audio_phase("service audio", Client::Service(Arc::clone(&vault)), &devices, opts.seconds, disk, opts.rate)
+        audio_phase("service audio", Client::Service(Arc::clone(&nodes)), &devices, opts.seconds, disk, opts.rate)
             .await?;
-    let small = small_phase(Client::Service(Arc::clone(&vault)), &devices, opts.seconds.div_ceil(2), opts.rate).await?;
+    let small = small_phase(Client::Service(Arc::clone(&nodes)), &devices, opts.seconds.div_ceil(2), opts.rate).await?;
     let http = if opts.http {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
@@ -409,6 +425,7 @@ pub async fn ingest(opts: IngestOpts) -> anyhow::Result<Value> {
     let anon_each_minute: Vec<f64> = anon.iter().step_by(60).map(|k| mb(*k)).collect();
     Ok(json!({
         "devices": opts.devices,
+        "nodes": opts.nodes.max(1),
         "paced_recordings_per_s": opts.rate,
         "disk_sequential_write_mb_per_s": disk,
         "disk_probes_mb_per_s": probes,
