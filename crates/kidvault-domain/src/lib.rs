@@ -26,6 +26,7 @@ pub mod item;
 pub mod lineage;
 pub mod localtime;
 pub mod location;
+pub mod markers;
 pub mod notice;
 pub mod retention;
 pub mod staff;

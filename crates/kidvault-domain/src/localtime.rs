@@ -114,32 +114,14 @@ impl Zone {
     /// Replaces `{{at:…}}` and `{{on:…}}` markers with times in this zone; a
     /// marker that does not parse is left as it is.
     pub fn render(&self, text: &str) -> String {
-        let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        while let Some(start) = rest.find("{{") {
-            out.push_str(&rest[..start]);
-            let tail = &rest[start..];
-            let Some(end) = tail.find("}}") else {
-                rest = tail;
-                break;
-            };
-            let inner = &tail[2..end];
-            let words = inner.split_once(':').and_then(|(how, t)| {
-                let t = DateTime::parse_from_rfc3339(t).ok()?.with_timezone(&Utc);
-                match how {
-                    "at" => Some(self.at(t)),
-                    "on" => Some(self.on(t)),
-                    _ => None,
-                }
-            });
-            match words {
-                Some(w) => out.push_str(&w),
-                None => out.push_str(&tail[..end + 2]),
+        crate::markers::render(text, |how, t| {
+            let t = DateTime::parse_from_rfc3339(t).ok()?.with_timezone(&Utc);
+            match how {
+                "at" => Some(self.at(t)),
+                "on" => Some(self.on(t)),
+                _ => None,
             }
-            rest = &tail[end + 2..];
-        }
-        out.push_str(rest);
-        out
+        })
     }
 }
 

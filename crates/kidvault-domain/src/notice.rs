@@ -70,23 +70,19 @@ pub fn mark_child(child: crate::ids::ChildId) -> String {
 /// The children a text's markers name, in order, each once.
 pub fn marked_children(text: &str) -> Vec<crate::ids::ChildId> {
     let mut out = Vec::new();
-    for part in text.split("{{child:").skip(1) {
-        if let Some(id) = part.split("}}").next().and_then(|id| id.parse().ok()) {
+    crate::markers::each(text, |kind, id| {
+        if let (true, Ok(id)) = (kind == "child", id.parse()) {
             if !out.contains(&id) {
                 out.push(id);
             }
         }
-    }
+    });
     out
 }
 
 /// Replaces each child marker with `name(id)`.
 pub fn name_children(text: &str, name: impl Fn(crate::ids::ChildId) -> String) -> String {
-    let mut out = text.to_owned();
-    for id in marked_children(text) {
-        out = out.replace(&mark_child(id), &name(id));
-    }
-    out
+    crate::markers::render(text, |kind, id| if kind == "child" { id.parse().ok().map(&name) } else { None })
 }
 
 #[cfg(test)]

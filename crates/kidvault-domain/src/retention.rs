@@ -319,6 +319,25 @@ impl RetentionPolicy {
         self.items.iter().find(|r| r.kind == kind)
     }
 
+    /// Whether items of `kind` are made from items of `ancestor`, directly or
+    /// through other derived kinds (so deleting those deletes these too).
+    pub fn descends_from(&self, kind: ItemKind, ancestor: ItemKind) -> bool {
+        let mut seen = vec![kind];
+        let mut next = vec![kind];
+        while let Some(k) = next.pop() {
+            for parent in self.rule(k).map(|r| r.derived_from.as_slice()).unwrap_or_default() {
+                if *parent == ancestor {
+                    return true;
+                }
+                if !seen.contains(parent) {
+                    seen.push(*parent);
+                    next.push(*parent);
+                }
+            }
+        }
+        false
+    }
+
     /// The published policy as Markdown.
     pub fn render_markdown(&self) -> String {
         let mut out = format!(
@@ -441,6 +460,18 @@ mod tests {
         assert_eq!(p.dormancy.inactive_after_days, 548);
         assert!(p.dormancy.grace_days <= 90);
         assert_eq!(p.abandoned_signup.delete_after_days, 14);
+    }
+
+    #[test]
+    fn derived_kinds_descend_through_the_chain() {
+        let p = RetentionPolicy::default_policy();
+        let rec = ItemKind::VoiceRecording;
+        // action_log <- intent <- transcript <- voice_recording
+        assert!(p.descends_from(ItemKind::ActionLog, rec));
+        assert!(p.descends_from(ItemKind::Transcript, rec));
+        assert!(!p.descends_from(ItemKind::Location, rec));
+        assert!(!p.descends_from(rec, rec), "a kind is not its own ancestor");
+        assert!(!p.descends_from(ItemKind::Transcript, ItemKind::Intent));
     }
 
     #[test]

@@ -15,8 +15,8 @@ use crate::principal::{Action, Actor};
 use crate::ServiceError;
 use kidvault_domain::deletion::DeletionScope;
 use kidvault_domain::downstream::backoff;
-use kidvault_domain::ids::ChildId;
-use kidvault_domain::localtime::mark_at;
+use kidvault_domain::ids::{ChildId, GuardianId};
+use kidvault_domain::localtime::{mark_at, Zone};
 use kidvault_domain::notice::{mark_child, marked_children, name_children};
 use kidvault_domain::notice::{NewNotice, NoticeKind};
 use kidvault_domain::Timestamp;
@@ -39,8 +39,10 @@ impl Vault {
     pub async fn deliver_notices(&self, now: Timestamp) -> Result<usize> {
         let due = self.store.claim_due_notices(now, now + LEASE, 64).await?;
         let mut delivered = 0;
+        // Each recipient's zone, read once per batch (e-mail only).
+        let mut zones: HashMap<GuardianId, Zone> = HashMap::new();
         for n in &due {
-            let outcome = match self.send_notice(n).await {
+            let outcome = match self.send_notice(n, &mut zones).await {
                 Ok(via) => NoticeDelivery::Delivered { via: via.into() },
                 Err(error) => {
                     tracing::warn!(notice = %n.id, attempt = n.attempts, error, "notice delivery failed");
@@ -56,7 +58,11 @@ impl Vault {
     }
 
     /// Hands one notice to its channel; returns the channel's name.
-    async fn send_notice(&self, n: &NoticeRecord) -> std::result::Result<&'static str, String> {
+    async fn send_notice(
+        &self,
+        n: &NoticeRecord,
+        zones: &mut HashMap<GuardianId, Zone>,
+    ) -> std::result::Result<&'static str, String> {
         let Some(mailer) = &self.mailer else {
             // No relay configured: the portal's mailbox is the channel, and the
             // row the event wrote is already in it.
@@ -64,9 +70,14 @@ impl Vault {
         };
         let cfg = &self.config.mail;
         // Times in the text are written in the reader's own zone.
-        let zone = match self.store.guardian(n.guardian_id).await {
-            Ok(g) => g.map(|g| g.guardian.zone()).unwrap_or_default(),
-            Err(e) => return Err(e.to_string()),
+        let zone = match zones.get(&n.guardian_id) {
+            Some(z) => *z,
+            None => {
+                let g = self.store.guardian(n.guardian_id).await.map_err(|e| e.to_string())?;
+                let z = g.map(|g| g.guardian.zone()).unwrap_or_default();
+                zones.insert(n.guardian_id, z);
+                z
+            }
         };
         let message = lettre::Message::builder()
             .from(cfg.from.parse().map_err(|e| format!("mail_from: {e}"))?)

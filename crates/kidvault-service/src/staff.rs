@@ -331,19 +331,25 @@ impl Vault {
         Ok(self.store.list_staff().await?)
     }
 
-    /// Decides a staff read of one child's data, recording a refusal.
+    /// Decides a staff read of one child's data, recording a refusal. `None`
+    /// (an item that does not exist) is decided as a child without a guardian's
+    /// grant, then not found: a refusal is the same whether the data exists.
     async fn authorize_staff(
         &self,
         s: &StaffSession,
-        child_id: ChildId,
+        child_id: Option<ChildId>,
         action: StaffAction,
         req: &StaffRequest,
         now: Timestamp,
     ) -> Result<Grant> {
-        let child = self.store.child(child_id).await?.filter(|c| c.child.status != ChildStatus::Deleting);
-        let grant_until = match &child {
-            Some(_) => {
-                self.store.support_grants(child_id, 1).await?.into_iter().find(|g| g.active(now)).map(|g| g.expires_at)
+        let child = match child_id {
+            Some(id) => self.store.child(id).await?.filter(|c| c.child.status != ChildStatus::Deleting),
+            None => None,
+        };
+        let child_id = child.as_ref().map(|c| c.child.id);
+        let grant_until = match child_id {
+            Some(id) => {
+                self.store.support_grants(id, 1).await?.into_iter().find(|g| g.active(now)).map(|g| g.expires_at)
             }
             None => None,
         };
@@ -355,9 +361,7 @@ impl Vault {
                 None => {
                     let known: Vec<&str> = AccessPurpose::ALL.iter().map(|p| p.as_str()).collect();
                     let message = format!("unknown purpose {p:?}: one of {}", known.join(", "));
-                    return Err(self
-                        .deny(s, child.as_ref().map(|_| child_id), action, req, "purpose_unknown", message, now)
-                        .await);
+                    return Err(self.deny(s, child_id, action, req, "purpose_unknown", message, now).await);
                 }
             },
         };
@@ -389,7 +393,7 @@ impl Vault {
             if !overridable {
                 facts.break_glass = false;
                 let (code, message) = policy.why_denied(s.role, action, &facts);
-                return Err(self.deny(s, child.as_ref().map(|_| child_id), action, req, code, message, now).await);
+                return Err(self.deny(s, child_id, action, req, code, message, now).await);
             }
             glass = justification.map(str::to_owned);
         }
@@ -522,7 +526,7 @@ impl Vault {
         req: &StaffRequest,
         now: Timestamp,
     ) -> Result<ChildMetadata> {
-        let grant = self.authorize_staff(s, child, StaffAction::ReadMetadata, req, now).await?;
+        let grant = self.authorize_staff(s, Some(child), StaffAction::ReadMetadata, req, now).await?;
         let counts = self.store.preview_deletion(child, &DeletionScope::Child).await?;
         self.record_access(&grant, None, "child.metadata", now).await?;
         let c = &grant.child().child;
@@ -544,7 +548,7 @@ impl Vault {
         req: &StaffRequest,
         now: Timestamp,
     ) -> Result<ItemPage> {
-        let grant = self.authorize_staff(s, child, StaffAction::ReadMetadata, req, now).await?;
+        let grant = self.authorize_staff(s, Some(child), StaffAction::ReadMetadata, req, now).await?;
         let filter = crate::review::page_filter(q)?;
         self.record_access(&grant, None, "items.list", now).await?;
         self.page(&grant, &filter).await
@@ -560,13 +564,12 @@ impl Vault {
     ) -> Result<(&'static str, Bytes)> {
         let record = self.store.item(id).await?.filter(|r| r.meta.state == ItemState::Live);
         let Some(record) = record else {
-            // Decided as for no child (the nil id names none), so that a refusal
-            // for an unknown item is the refusal for a known one.
-            let nobody = ChildId(uuid::Uuid::nil());
-            self.authorize_staff(s, nobody, StaffAction::ReadContent, req, now).await?;
+            // Decided as for no child, so that a refusal for an unknown item
+            // is the refusal for a known one.
+            self.authorize_staff(s, None, StaffAction::ReadContent, req, now).await?;
             return Err(ServiceError::NotFound);
         };
-        let grant = self.authorize_staff(s, record.meta.child_id, StaffAction::ReadContent, req, now).await?;
+        let grant = self.authorize_staff(s, Some(record.meta.child_id), StaffAction::ReadContent, req, now).await?;
         let what = format!("{}.content", record.meta.kind.as_str());
         let bytes = self.decrypt(&grant, &record, &what, now).await?;
         Ok((record.meta.kind.spec().media_type, Bytes::from(bytes)))

@@ -10,7 +10,7 @@ use kidvault_service::accounts::form_nonce;
 use kidvault_service::ServiceError;
 use serde::Deserialize;
 
-use super::html::{self, csrf_field, esc, flash, when};
+use super::html::{self, csrf_field, esc, flash};
 use super::session::{safe_next, set_cookie, with_cookies, PageResult, Portal, PortalForm, PublicForm, FORM_COOKIE};
 use crate::extract::{ClientAddr, SESSION_COOKIE};
 use crate::routes::deletions::run_deletions_now;
@@ -188,9 +188,9 @@ fn sessions_card(p: &Portal, sessions: &[kidvault_service::accounts::SessionView
             r#"<tr data-current="{current}"><td>{device}</td><td>{created}{this}</td><td>{expires}</td><td>{action}</td></tr>"#,
             current = s.current,
             device = esc(s.label.as_deref().unwrap_or("A browser or app")),
-            created = when(z, s.created_at),
+            created = z.at(s.created_at),
             this = if s.current { " (this browser)" } else { "" },
-            expires = when(z, s.expires_at),
+            expires = z.at(s.expires_at),
         ));
     }
     format!(
@@ -327,14 +327,14 @@ pub async fn mailbox(State(state): State<AppState>, p: Portal) -> PageResult {
     }
     for n in notices {
         let status = match (&n.delivered_at, &n.delivered_via) {
-            (Some(at), Some(via)) => format!("delivered {} ({})", when(z, *at), esc(via)),
+            (Some(at), Some(via)) => format!("delivered {} ({})", z.at(*at), esc(via)),
             _ => "being sent".to_owned(),
         };
         body.push_str(&format!(
             r#"<article class="card notice" data-kind="{kind}"><h2>{subject}</h2><p class="meta">{created} · {status}</p><pre>{text}</pre></article>"#,
             kind = n.kind.as_str(),
             subject = esc(&n.subject),
-            created = when(z, n.created_at),
+            created = z.at(n.created_at),
             text = linkify(&n.body),
         ));
     }

@@ -16,7 +16,7 @@ use kidvault_domain::item::ItemKind;
 use kidvault_ledger::entry::{Entry, EntryKind};
 use serde::Deserialize;
 
-use super::html::{self, esc, when, words, Zone};
+use super::html::{self, esc, words, Zone};
 use super::session::{PageResult, Portal};
 use crate::extract::{path_id, ApiPath};
 use crate::AppState;
@@ -134,7 +134,7 @@ fn sentence(e: &Entry, me: &str, name: &str, z: Zone) -> String {
             "A model trained on data that was later deleted was retrained without it or destroyed.".into()
         }
         EntryKind::SupportGranted => {
-            let until = instant(d("until")).map(|t| when(z, t)).unwrap_or_default();
+            let until = instant(d("until")).map(|t| z.at(t)).unwrap_or_default();
             format!("{who} let kidvault support see {name}'s data until {until}.")
         }
         EntryKind::SupportRevoked => format!("{who} ended kidvault support's access to {name}'s data."),

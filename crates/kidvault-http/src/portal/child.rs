@@ -13,7 +13,7 @@ use kidvault_domain::item::ItemKind;
 use kidvault_service::review::{cursor_of, PageQuery, ReviewItem};
 use serde::Deserialize;
 
-use super::html::{self, esc, when, words, Zone};
+use super::html::{self, esc, words, Zone};
 use super::session::{urlencode, PageError, PageResult, Portal};
 use crate::extract::path_id;
 use crate::AppState;
@@ -262,7 +262,7 @@ impl<'a> Tree<'a> {
                 r#"<audio controls preload="none" src="/api/v1/items/{id}/content" data-item="{id}" aria-label="Recording of {t}"></audio>
 <p class="meta auto-delete">Deleted automatically on {gone}, with the words and everything that came from it.
 <a href="/api/v1/items/{id}/content" download="recording-{file}.wav">Download the recording</a></p>"#,
-                t = when(z, it.meta.recorded_at),
+                t = z.at(it.meta.recorded_at),
                 file = z.file_stamp(it.meta.recorded_at),
                 gone = z.on(it.meta.recorded_at + chrono::Duration::days(i64::from(self.keep_days))),
             ),

@@ -17,7 +17,7 @@ use kidvault_service::deletion::Within;
 use serde::Deserialize;
 
 use super::child::{day_range, parse_day};
-use super::html::{self, esc, when, words, Zone};
+use super::html::{self, esc, words, Zone};
 use super::session::{PageError, PageResult, Portal, PortalForm};
 use crate::extract::path_id;
 use crate::routes::deletions::run_deletions_now;
@@ -233,7 +233,7 @@ async fn one_item(state: &AppState, p: &Portal, item: ItemId) -> Result<String, 
     let now = Utc::now();
     let view = state.vault.get_item(&p.session, item, now).await?;
     let kind = words::kind(view.meta.kind, 1);
-    let mut out = format!("the {} of {}", kind.trim_start_matches("1 "), when(p.zone(), view.meta.recorded_at));
+    let mut out = format!("the {} of {}", kind.trim_start_matches("1 "), p.zone().at(view.meta.recorded_at));
     let mut said = view.content.as_ref().and_then(|c| c.as_str().map(str::to_owned));
     if said.is_none() && view.meta.kind == ItemKind::VoiceRecording {
         for d in view.derived.iter().take(4) {
@@ -311,7 +311,7 @@ pub async fn list(State(state): State<AppState>, p: Portal) -> PageResult {
             body.push_str(&format!(
                 r#"<tr data-deletion="{id}"><td><a href="/portal/deletions/{id}">{at}</a></td><td>{what}</td><td>{why}</td><td>{badge}</td><td>{receipt}</td></tr>"#,
                 id = d.id,
-                at = when(z, d.requested_at),
+                at = z.at(d.requested_at),
                 what = esc(&describe(z, &d.scope)),
                 why = d.reason.plain(),
                 badge = step_badge(d),
@@ -342,10 +342,10 @@ pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPa
     for t in &tasks {
         let status = match (t.state, t.overdue(now)) {
             (TaskState::Acknowledged, _) => {
-                format!("confirmed {}", t.acknowledged_at.map(|t| when(z, t)).unwrap_or_default())
+                format!("confirmed {}", t.acknowledged_at.map(|t| z.at(t)).unwrap_or_default())
             }
-            (_, true) => format!("waiting, overdue since {}", when(z, t.deadline)),
-            _ => format!("waiting (deadline {})", when(z, t.deadline)),
+            (_, true) => format!("waiting, overdue since {}", z.at(t.deadline)),
+            _ => format!("waiting (deadline {})", z.at(t.deadline)),
         };
         processors.push_str(&format!("<li><strong>{}</strong>: {status}</li>", esc(&t.processor_name)));
     }
@@ -353,10 +353,10 @@ pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPa
     for m in state.vault.deletion_models(&p.session, deletion_id).await? {
         let what = format!("{} {}", m.model.name, m.model.version);
         let status = match (m.model.outcome.as_deref(), m.model.resolved_at) {
-            (Some("retrained"), Some(at)) => format!("retrained without it on {}", when(z, at)),
-            (Some(_), Some(at)) => format!("destroyed on {}", when(z, at)),
-            _ if m.overdue(now) => format!("not yet retrained or destroyed, late since {}", when(z, m.deadline)),
-            _ => format!("to be retrained without it or destroyed by {}", when(z, m.deadline)),
+            (Some("retrained"), Some(at)) => format!("retrained without it on {}", z.at(at)),
+            (Some(_), Some(at)) => format!("destroyed on {}", z.at(at)),
+            _ if m.overdue(now) => format!("not yet retrained or destroyed, late since {}", z.at(m.deadline)),
+            _ => format!("to be retrained without it or destroyed by {}", z.at(m.deadline)),
         };
         models.push_str(&format!("<li><strong>{}</strong>: {status}</li>", esc(&what)));
     }
@@ -365,7 +365,7 @@ pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPa
             r#"<p class="copies">Unreadable in everything we keep since {at}. Backups made before then stop opening by {backups}.</p>
 <p id="receipt-check" role="status" data-receipt-check data-receipt="/api/v1/deletions/{id}/receipt" data-key="/api/v1/ledger/public-key">This receipt is signed by kidvault's log. Download it to keep it; anyone can check it against the log's published key.</p>
 <p><a class="button" href="/api/v1/deletions/{id}/receipt" download="kidvault-deletion-{id}.json">Download the signed receipt</a></p>"#,
-            at = when(z, d.updated_at),
+            at = z.at(d.updated_at),
             backups = z.on(state.vault.backups_unrecoverable_after(d.updated_at)),
             id = d.id
         )
@@ -385,7 +385,7 @@ pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPa
         step = d.step.as_str(),
         refresh = if done { "" } else { r#"data-refresh="2""# },
         what = esc(&describe(z, &d.scope)),
-        at = when(z, d.requested_at),
+        at = z.at(d.requested_at),
         why = d.reason.plain(),
         processors = if processors.is_empty() {
             String::new()

@@ -11,7 +11,7 @@ use kidvault_domain::ids::{ChildId, DeviceId};
 use kidvault_service::ServiceError;
 use serde::Deserialize;
 
-use super::html::{self, esc, flash, when};
+use super::html::{self, esc, flash};
 use super::session::{PageResult, Portal, PortalForm};
 use crate::extract::{path_id, ApiPath};
 use crate::AppState;
@@ -83,7 +83,7 @@ async fn view(
         body.push_str("<table tabindex=\"0\"><thead><tr><th>Device</th><th>Paired</th><th>Status</th><th></th></tr></thead><tbody>");
         for d in &list {
             let (status, action) = match d.device.revoked_at {
-                Some(at) => (format!("revoked {}", when(z, at)), String::new()),
+                Some(at) => (format!("revoked {}", z.at(at)), String::new()),
                 None => (
                     "active".to_owned(),
                     format!(
@@ -97,7 +97,7 @@ async fn view(
                 r#"<tr data-device="{dev}"><td>{n}</td><td>{at}</td><td>{status}</td><td>{action}</td></tr>"#,
                 dev = d.device.id,
                 n = esc(&d.name),
-                at = when(z, d.device.created_at),
+                at = z.at(d.device.created_at),
             ));
         }
         body.push_str("</tbody></table><p class=\"meta\">A revoked device is refused from its next request.</p>");

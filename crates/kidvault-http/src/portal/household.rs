@@ -10,7 +10,7 @@ use kidvault_domain::entities::ChildStatus;
 use kidvault_service::children::ConsentGiven;
 use serde::Deserialize;
 
-use super::html::{self, esc, flash, when, words};
+use super::html::{self, esc, flash, words};
 use super::session::{PageResult, Portal, PortalForm};
 use crate::extract::path_id;
 use crate::AppState;
@@ -36,7 +36,7 @@ pub async fn overview(State(state): State<AppState>, p: Portal) -> PageResult {
         } else {
             c.scopes.iter().map(|s| words::scope(*s).0).collect::<Vec<_>>().join(", ")
         };
-        let last = c.child.last_active_at.map(|t| when(z, t)).unwrap_or_else(|| "never".into());
+        let last = c.child.last_active_at.map(|t| z.at(t)).unwrap_or_else(|| "never".into());
         let r = state.vault.retention_state(&p.session, id).await?;
         let keep_form = |keep: bool, label: &str, class: &str| {
             format!(
@@ -47,17 +47,17 @@ pub async fn overview(State(state): State<AppState>, p: Portal) -> PageResult {
         let retention = match r.state {
             "dormant" => format!(
                 r#"<p class="flash error" data-retention="dormant">Not used for a long time: this profile and all its data will be deleted on {}. {}</p>"#,
-                r.deletion_at.map(|t| when(z, t)).unwrap_or_default(),
+                r.deletion_at.map(|t| z.at(t)).unwrap_or_default(),
                 keep_form(true, "Keep this profile", "")
             ),
             "kept" => format!(
                 r#"<p class="meta" data-retention="kept">Kept even if unused (since {}). {}</p>"#,
-                r.kept_at.map(|t| when(z, t)).unwrap_or_default(),
+                r.kept_at.map(|t| z.at(t)).unwrap_or_default(),
                 keep_form(false, "Stop keeping it", "danger")
             ),
             _ => format!(
                 r#"<p class="meta" data-retention="active">If unused, becomes dormant on {}. {}</p>"#,
-                r.dormant_from.map(|t| when(z, t)).unwrap_or_default(),
+                r.dormant_from.map(|t| z.at(t)).unwrap_or_default(),
                 keep_form(true, "Keep it even if unused", "")
             ),
         };
@@ -139,7 +139,10 @@ fn kept_card(
     let recordings = state.vault.recording_days(child);
     let mut lines = String::new();
     for rule in policy.items.iter().filter(|r| scopes.contains(&r.kind.spec().scope)) {
-        let days = if rule.kind == kidvault_domain::item::ItemKind::VoiceRecording || !rule.derived_from.is_empty() {
+        // The auto-delete choice shortens recordings and what is made from them
+        // (deleting a recording deletes everything derived from it).
+        let recording = kidvault_domain::item::ItemKind::VoiceRecording;
+        let days = if rule.kind == recording || policy.descends_from(rule.kind, recording) {
             rule.keep_days.min(recordings)
         } else {
             rule.keep_days
@@ -266,13 +269,13 @@ because the assistant cannot answer without it.</p>
                 .scopes
                 .iter()
                 .map(|g| match g.withdrawn_at {
-                    Some(at) => format!("{} (withdrawn {})", words::scope(g.scope).0, when(z, at)),
+                    Some(at) => format!("{} (withdrawn {})", words::scope(g.scope).0, z.at(at)),
                     None => words::scope(g.scope).0.to_owned(),
                 })
                 .collect();
             body.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                when(z, c.granted_at),
+                z.at(c.granted_at),
                 words::method(c.method),
                 esc(&c.notice_version),
                 esc(&scopes.join(", "))

@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use kidvault_domain::entities::Guardian;
 pub use kidvault_domain::localtime::Zone;
 
@@ -23,12 +22,6 @@ pub fn esc(s: &str) -> String {
         }
     }
     out
-}
-
-/// A timestamp as the guardian reads it: in their zone, the zone named
-/// ("30 Nov 2026, 9:30 pm PST").
-pub fn when(z: Zone, t: DateTime<Utc>) -> String {
-    z.at(t)
 }
 
 /// The signed-in guardian, shown on every page, and the form token.

@@ -13,7 +13,7 @@ use kidvault_domain::ids::{ChildId, ItemId};
 use kidvault_service::review::PageQuery;
 use serde::Deserialize;
 
-use super::html::{self, esc, when, Zone};
+use super::html::{self, esc, Zone};
 use super::session::{urlencode, PageResult, Portal};
 use crate::extract::{path_id, ApiPath};
 use crate::AppState;
@@ -63,7 +63,7 @@ impl Place {
     fn when(&self, z: Zone) -> String {
         let (first, last) = (self.first(), self.last());
         match self.times.len() {
-            1 => format!("Once, {}", when(z, first)),
+            1 => format!("Once, {}", z.at(first)),
             n if z.date(first) == z.date(last) => {
                 format!("{n} times between {} and {} on {}", z.time(first), z.time(last), z.on(first))
             }
@@ -193,7 +193,7 @@ pub async fn page(
             let exact = if place.approximate {
                 "Approximate".to_owned()
             } else {
-                format!("Precise until {}, then approximate", when(z, place.last() + precise_for))
+                format!("Precise until {}, then approximate", z.at(place.last() + precise_for))
             };
             let delete = match place.items.as_slice() {
                 [one] => {

@@ -7,7 +7,7 @@ use kidvault_domain::item::ItemKind;
 use kidvault_domain::Timestamp;
 use kidvault_service::review::PageQuery;
 
-use super::html::{esc, when};
+use super::html::esc;
 use super::session::{PageError, Portal};
 use crate::AppState;
 
@@ -87,7 +87,7 @@ pub async fn results(
             r#"<li><a href="/portal/children/{child}?from={day}&amp;to={day}{source}"><time datetime="{iso}">{at}</time></a>
 <blockquote class="transcript">{text}</blockquote></li>"#,
             iso = it.meta.recorded_at.to_rfc3339(),
-            at = when(z, it.meta.recorded_at),
+            at = z.at(it.meta.recorded_at),
             text = marked(it.text.as_deref().unwrap_or(""), words),
         ));
     }

@@ -37,14 +37,6 @@ pub struct SeenQuery {
     page: Option<usize>,
 }
 
-fn day(z: Zone, t: DateTime<Utc>) -> String {
-    z.at(t)
-}
-
-fn short_day(z: Zone, t: DateTime<Utc>) -> String {
-    z.day_month(t)
-}
-
 fn parse_at(e: &Entry) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(&e.at).ok().map(|t| t.with_timezone(&Utc))
 }
@@ -87,17 +79,17 @@ impl StaffLine {
         let who = self.role.map_or("Someone at kidvault", StaffRole::plain);
         let why = self.purpose.map(|p| format!(", {}", p.plain())).unwrap_or_default();
         let permission = match (self.basis.as_str(), self.grant_until) {
-            ("guardian_grant", Some(until)) => format!(", with your permission until {}", short_day(z, until)),
+            ("guardian_grant", Some(until)) => format!(", with your permission until {}", z.day_month(until)),
             ("break_glass", _) => {
                 ", without your permission: they overrode the usual rules, and our privacy officer reviews every such look"
                     .to_owned()
             }
             _ => String::new(),
         };
-        let when = if short_day(z, self.first) == short_day(z, self.last) {
-            format!("on {}", short_day(z, self.last))
+        let when = if z.day_month(self.first) == z.day_month(self.last) {
+            format!("on {}", z.day_month(self.last))
         } else {
-            format!("from {} to {}", short_day(z, self.first), short_day(z, self.last))
+            format!("from {} to {}", z.day_month(self.first), z.day_month(self.last))
         };
         let reviewed = match self.reviewed.as_deref() {
             Some("justified") => " The privacy officer reviewed it and found it justified.",
@@ -203,7 +195,7 @@ fn support_card(z: Zone, state: &kidvault_service::staff::SupportAccess, name: &
         Some(g) => out.push_str(&format!(
             r#"<p class="support-on">Support can see {name}'s recordings, words and places until {until}, to help you with a question you asked. Each look is listed below.</p>
 <form method="post" action="/portal/children/{id}/support/revoke">{csrf}<button type="submit">End support's access now</button></form>"#,
-            until = esc(&day(z, g.expires_at)),
+            until = esc(&z.at(g.expires_at)),
         )),
         None => out.push_str(&format!(
             r#"<p class="support-off">Support cannot see {name}'s recordings, words or places. If you ask our support team for help, you can let them look for a time you choose; you can end it at any moment.</p>
@@ -218,8 +210,8 @@ fn support_card(z: Zone, state: &kidvault_service::staff::SupportAccess, name: &
         .filter(|g| state.active.as_ref().is_none_or(|a| a.id != g.id))
         .take(3)
         .map(|g| match g.revoked_at {
-            Some(r) => format!("You allowed it on {} and ended it on {}.", day(z, g.created_at), day(z, r)),
-            None => format!("You allowed it on {}; it ended on {}.", day(z, g.created_at), day(z, g.expires_at)),
+            Some(r) => format!("You allowed it on {} and ended it on {}.", z.at(g.created_at), z.at(r)),
+            None => format!("You allowed it on {}; it ended on {}.", z.at(g.created_at), z.at(g.expires_at)),
         })
         .collect();
     if !earlier.is_empty() {

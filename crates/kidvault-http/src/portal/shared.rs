@@ -9,7 +9,7 @@ use kidvault_domain::downstream::TaskState;
 use kidvault_domain::ids::ChildId;
 use kidvault_service::disclosure::RegisterEntry;
 
-use super::html::{self, esc, when, words, Zone};
+use super::html::{self, esc, words, Zone};
 use super::session::{PageResult, Portal};
 use crate::extract::{path_id, ApiPath};
 use crate::AppState;
@@ -23,8 +23,8 @@ fn recipient(z: Zone, e: &RegisterEntry, now: chrono::DateTime<Utc>) -> String {
         name = esc(&e.processor_name),
         why = esc(e.purpose.plain()),
         what = esc(&what.join(", ")),
-        first = when(z, first),
-        last = when(z, last),
+        first = z.at(first),
+        last = z.at(last),
     );
     if !e.tasks.is_empty() {
         out.push_str("<ul>");
@@ -35,13 +35,13 @@ fn recipient(z: Zone, e: &RegisterEntry, now: chrono::DateTime<Utc>) -> String {
                 "Asked to delete everything it received, because you withdrew your permission"
             };
             let answer = match (t.state, t.acknowledged_at) {
-                (TaskState::Acknowledged, Some(at)) => format!("it confirmed the deletion on {}", when(z, at)),
+                (TaskState::Acknowledged, Some(at)) => format!("it confirmed the deletion on {}", z.at(at)),
                 _ if t.overdue(now) => {
-                    format!("it has not confirmed yet and is late (it was due by {})", when(z, t.deadline))
+                    format!("it has not confirmed yet and is late (it was due by {})", z.at(t.deadline))
                 }
-                _ => format!("waiting for it to confirm (due by {})", when(z, t.deadline)),
+                _ => format!("waiting for it to confirm (due by {})", z.at(t.deadline)),
             };
-            out.push_str(&format!(r#"<li class="request">{asked} on {}: {answer}.</li>"#, when(z, t.created_at)));
+            out.push_str(&format!(r#"<li class="request">{asked} on {}: {answer}.</li>"#, z.at(t.created_at)));
         }
         out.push_str("</ul>");
     }
