@@ -3,10 +3,12 @@
 //! Every store method is one transaction: a write is run by [`PgDb::write`] in a
 //! SERIALIZABLE transaction shared with the writes waiting beside it (group
 //! commit, [`crate::group`]); a read by [`PgDb::read`] (REPEATABLE READ, read
-//! only) on a blocking thread with a pooled connection. A transaction that fails with a serialization failure (SQLSTATE
-//! 40001) or a deadlock (40P01) is rolled back and run again from the start, with
-//! exponential backoff and jitter: PostgreSQL, CockroachDB and YugabyteDB all
-//! report conflicts this way. No advisory locks and no LISTEN/NOTIFY anywhere.
+//! only) on a blocking thread with a pooled connection, or by [`PgDb::single`]
+//! (one statement, no transaction). A transaction that fails with a
+//! serialization failure (SQLSTATE 40001) or a deadlock (40P01) is rolled back
+//! and run again from the start, with exponential backoff and jitter:
+//! PostgreSQL, CockroachDB and YugabyteDB all report conflicts this way. No
+//! advisory locks and no LISTEN/NOTIFY anywhere.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
