@@ -95,6 +95,9 @@ pub async fn sweep(opts: SweepOpts) -> anyhow::Result<Value> {
     };
     std::fs::create_dir_all(&config.data_dir)?;
     let now = Utc::now();
+    // A new deployment first (its keys and binding), then the profiles seeded
+    // straight into its data store while it is closed.
+    drop(crate::app::open(&config)?);
     let t = Instant::now();
     {
         let store = Arc::new(SqliteStore::open(&config.data_dir.join("kidvault.db"))?);
