@@ -172,14 +172,7 @@ impl Vault {
             let due = self.store.abandoned_children(before, limit).await?;
             report.abandoned.extend(due.iter().map(|(child, _)| *child));
             if !report.dry_run {
-                let ids = at_once(
-                    due.iter()
-                        .map(|&(child, household)| {
-                            self.system_deletion(child, household, DeletionScope::Child, DeletionReason::Retention, now)
-                        })
-                        .collect(),
-                )
-                .await?;
+                let ids = self.delete_children(&due, DeletionReason::Retention, now).await?;
                 report.deletions.extend(ids);
             }
             if report.dry_run || (due.len() as u32) < limit {
@@ -200,14 +193,7 @@ impl Vault {
             let due = self.store.dormant_due(now, limit).await?;
             report.dormancy_deleted.extend(due.iter().map(|(child, _)| *child));
             if !report.dry_run {
-                let ids = at_once(
-                    due.iter()
-                        .map(|&(child, household)| {
-                            self.system_deletion(child, household, DeletionScope::Child, DeletionReason::Dormancy, now)
-                        })
-                        .collect(),
-                )
-                .await?;
+                let ids = self.delete_children(&due, DeletionReason::Dormancy, now).await?;
                 report.deletions.extend(ids);
             }
             if report.dry_run || (due.len() as u32) < limit {
@@ -354,6 +340,16 @@ impl Vault {
             }
         }
         Ok(())
+    }
+
+    /// Deletes each child of `due` whole, [`AT_ONCE`] at a time.
+    async fn delete_children(
+        &self,
+        due: &[(ChildId, HouseholdId)],
+        reason: DeletionReason,
+        now: Timestamp,
+    ) -> Result<Vec<DeletionId>> {
+        at_once(due.iter().map(|&(c, h)| self.system_deletion(c, h, DeletionScope::Child, reason, now)).collect()).await
     }
 
     /// A deletion the policy starts: recorded and resolved at once (its items
