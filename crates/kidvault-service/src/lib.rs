@@ -156,6 +156,10 @@ pub struct Vault {
     config: VaultConfig,
     /// One deletion runner at a time in this process (and, by lease, across nodes).
     deletion_runner: tokio::sync::Mutex<()>,
+    /// One writer of the anchored checkpoint at a time in this process: two
+    /// requests signing at once must not share (and rename away) one temporary
+    /// file, nor let a smaller checkpoint replace a larger one.
+    anchor_writer: std::sync::Mutex<()>,
     /// This process as a holder of leases on background work.
     node: uuid::Uuid,
     /// Delivers webhooks to downstream processors (no redirects: a signed notice
@@ -193,6 +197,7 @@ impl Vault {
             node: config.node_id,
             config,
             deletion_runner: tokio::sync::Mutex::new(()),
+            anchor_writer: std::sync::Mutex::new(()),
             notice_in_force,
             mailer,
 

@@ -752,6 +752,31 @@ fn ledger_verify(root: &Path) -> std::process::Output {
 
 /// Edit the real SQLite file: change an entry's bytes, delete a row, swap two
 /// rows. `kidvault ledger verify` fails each time and names the entry.
+/// Many requests sign checkpoints at once while the log grows: every one is
+/// served, and the checkpoint anchored beside the keys is the largest signed
+/// (two writers once shared one temporary file and one failed with a 500).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checkpoints_signed_at_once_are_all_served_and_the_largest_is_anchored() {
+    let app = spawn_app().await;
+    let (g, child, _) = household(&app, "ana@example.org").await;
+    let path = format!("/children/{child}");
+    let mut largest = 0;
+    for _ in 0..25 {
+        let reads = (0..2).map(|_| app.get(&path, &g));
+        let signs = (0..6).map(|_| app.http.get(app.url("/ledger/checkpoint")).send());
+        let (reads, signs) = tokio::join!(futures::future::join_all(reads), futures::future::join_all(signs));
+        assert!(reads.iter().all(|(s, _)| *s == StatusCode::OK));
+        for r in signs {
+            let r = r.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            let size: u64 = r.text().await.unwrap().lines().nth(1).unwrap().parse().unwrap();
+            largest = largest.max(size);
+        }
+    }
+    let anchored = std::fs::read_to_string(app.dir.path().join("keys/ledger.checkpoint")).unwrap();
+    assert_eq!(anchored.lines().nth(1).unwrap().parse::<u64>().unwrap(), largest);
+}
+
 #[tokio::test]
 async fn ledger_verify_names_the_tampered_entry() {
     if on_postgres() {
