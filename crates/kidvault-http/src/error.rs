@@ -29,11 +29,26 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub retry_after: Option<u64>,
+    /// What a damaged store was found to have (for the operator's log and
+    /// `/healthz`; never sent to the caller).
+    pub damage: Option<String>,
 }
+
+/// Marks a response whose request met a damaged store: the request-tracking
+/// middleware records it on the vault, so `/healthz` tells.
+#[derive(Clone, Debug)]
+pub(crate) struct StoreDamaged(pub String);
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None }
+        Self { status, code, message: message.into(), retry_after: None, damage: None }
+    }
+
+    /// Attaches the [`StoreDamaged`] mark to a response built from this error.
+    pub(crate) fn mark(&self, resp: &mut Response) {
+        if let Some(detail) = &self.damage {
+            resp.extensions_mut().insert(StoreDamaged(detail.clone()));
+        }
     }
 }
 
@@ -56,23 +71,30 @@ impl From<ServiceError> for ApiError {
             ServiceError::Internal(detail) => tracing::error!(%detail, "internal error"),
             ServiceError::InsufficientStorage(detail) => tracing::error!(%detail, "storage is full"),
             ServiceError::Unavailable { detail, .. } => tracing::warn!(%detail, "the data store is unavailable"),
+            ServiceError::Damaged(detail) => tracing::error!(%detail, "the data store is damaged"),
             _ => {}
         }
+        let damage = match &e {
+            ServiceError::Damaged(detail) => Some(detail.clone()),
+            _ => None,
+        };
         let retry_after = match e {
             ServiceError::RateLimited { retry_after, .. } | ServiceError::Unavailable { retry_after, .. } => {
                 Some(retry_after)
             }
             _ => None,
         };
-        Self { status, code: e.code(), message: e.public_message(), retry_after }
+        Self { status, code: e.code(), message: e.public_message(), retry_after, damage }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = self.retry_after;
-        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message, retry_after } };
+        let body =
+            ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message.clone(), retry_after } };
         let mut resp = (self.status, axum::Json(body)).into_response();
+        self.mark(&mut resp);
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

@@ -133,6 +133,9 @@ pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Nex
         // the node enters the full state and releases its space reserve.
         state.vault.storage_full(chrono::Utc::now());
     }
+    if let Some(crate::error::StoreDamaged(detail)) = resp.extensions().get() {
+        state.vault.store_damaged(chrono::Utc::now(), detail);
+    }
     resp
 }
 

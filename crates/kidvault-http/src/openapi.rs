@@ -71,7 +71,11 @@ impl Modify for CommonResponses {
                 if secured || body {
                     add("507", "`insufficient_storage`: the storage is full; nothing was stored (see `/healthz`)");
                 }
-                add("500", "`internal`: an unexpected failure (details only in the server's log)");
+                add(
+                    "500",
+                    "`internal`: an unexpected failure (details only in the server's log); `store_damaged`: \
+                     the data store's files are damaged (see `/healthz`)",
+                );
                 add("503", "`store_unavailable`: the data store does not answer; try again");
             }
         }

@@ -49,6 +49,10 @@ pub enum ServiceError {
     Unavailable { detail: String, retry_after: u64 },
     #[error("internal error")]
     Internal(String),
+    /// The store's files are damaged (a bad disk, a torn copy): the node says
+    /// so on `/healthz` until it is restored.
+    #[error("the data store is damaged")]
+    Damaged(String),
     /// Sealed under a retired key epoch; the operation re-seals and retries.
     #[error("sealed under a retired key epoch")]
     Stale,
@@ -70,7 +74,7 @@ impl ServiceError {
             ServiceError::RateLimited { .. } => ErrorKind::RateLimited,
             ServiceError::InsufficientStorage(_) => ErrorKind::InsufficientStorage,
             ServiceError::Unavailable { .. } => ErrorKind::Unavailable,
-            ServiceError::Internal(_) | ServiceError::Stale => ErrorKind::Internal,
+            ServiceError::Internal(_) | ServiceError::Stale | ServiceError::Damaged(_) => ErrorKind::Internal,
         }
     }
 
@@ -88,6 +92,7 @@ impl ServiceError {
             ServiceError::InsufficientStorage(_) => "insufficient_storage",
             ServiceError::Unavailable { .. } => "store_unavailable",
             ServiceError::Internal(_) | ServiceError::Stale => "internal",
+            ServiceError::Damaged(_) => "store_damaged",
         }
     }
 
@@ -95,6 +100,9 @@ impl ServiceError {
     pub fn public_message(&self) -> String {
         match self {
             ServiceError::Internal(_) | ServiceError::Stale => "internal error; the operation did not complete".into(),
+            ServiceError::Damaged(_) => {
+                "the data store is damaged; the operation did not complete and the operator has been alerted".into()
+            }
             ServiceError::NotFound => "no such resource".into(),
             other => other.to_string(),
         }
@@ -110,7 +118,8 @@ impl From<StoreError> for ServiceError {
             StoreError::StaleKeyEpoch => ServiceError::Internal("sealed under a retired key epoch".into()),
             StoreError::Full(m) => ServiceError::InsufficientStorage(m),
             StoreError::Unavailable(m) => ServiceError::Unavailable { detail: m, retry_after: 5 },
-            StoreError::Backend(m) | StoreError::Corrupt(m) => ServiceError::Internal(m),
+            StoreError::Backend(m) => ServiceError::Internal(m),
+            StoreError::Corrupt(m) => ServiceError::Damaged(m),
         }
     }
 }

@@ -7,6 +7,11 @@
 //! deletions, which write their steps and receipts), and `/healthz` says
 //! `degraded`. Every so often a new collection attempt checks whether room has
 //! come back; if so the reserve is set aside again and collection resumes.
+//!
+//! A damaged store (a bad disk, a torn copy) is found at start, by a periodic
+//! check while serving ([`Vault::check_integrity`]), or by any request that
+//! meets a damaged page; from then on `/healthz` answers `503 store_damaged`
+//! until the node restarts on a restored store.
 
 use std::sync::Mutex;
 
@@ -31,6 +36,8 @@ pub(crate) struct Storage {
     /// Since when the store has been full, and when room was last checked.
     full: Mutex<Option<(Timestamp, Timestamp)>>,
     reserve: std::sync::OnceLock<std::sync::Arc<dyn SpaceReserve>>,
+    /// Since when the store has been found damaged, and what was found.
+    damaged: Mutex<Option<(Timestamp, String)>>,
 }
 
 impl Vault {
@@ -71,5 +78,38 @@ impl Vault {
             *full = Some((since, now));
         }
         Err(ServiceError::InsufficientStorage("refused while storage is full".into()))
+    }
+}
+
+impl Vault {
+    /// Checks the data store's and the keystore's files for damage; a damaged
+    /// store is recorded (see [`Vault::store_damaged`]) and reported as
+    /// [`ServiceError::Damaged`].
+    pub async fn check_integrity(&self, now: Timestamp) -> Result<()> {
+        let found = match self.store.check_integrity().await {
+            Ok(()) => self.keys.keystore().check_integrity().await,
+            e => e,
+        };
+        match found.map_err(ServiceError::from) {
+            Err(ServiceError::Damaged(detail)) => {
+                self.store_damaged(now, &detail);
+                Err(ServiceError::Damaged(detail))
+            }
+            other => other,
+        }
+    }
+
+    /// A store was found damaged: logged once, and `/healthz` says so from now on.
+    pub fn store_damaged(&self, now: Timestamp, detail: &str) {
+        let mut damaged = self.storage.damaged.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if damaged.is_none() {
+            tracing::error!(%detail, "the data store is damaged: restore it from a backup (`kidvault restore`)");
+            *damaged = Some((now, detail.to_owned()));
+        }
+    }
+
+    /// Since when a store has been found damaged, if it has (for `/healthz`).
+    pub fn damaged_since(&self) -> Option<Timestamp> {
+        self.storage.damaged.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().map(|(since, _)| *since)
     }
 }

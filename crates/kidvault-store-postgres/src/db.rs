@@ -63,6 +63,27 @@ macro_rules! pg_executor {
             fn scrubs_its_files(&self) -> bool {
                 false
             }
+
+            /// PostgreSQL checks its own pages when the cluster has data
+            /// checksums (`initdb --data-checksums`) and counts the failures
+            /// it met; without checksums it cannot tell (the README says so).
+            async fn check_integrity(&self) -> kidvault_store::Result<()> {
+                let failures = kidvault_store::sql::backend::SqlExecutor::single(self, |tx| {
+                    tx.one(
+                        "SELECT coalesce(checksum_failures, 0) AS failures FROM pg_stat_database \
+                         WHERE datname = current_database()",
+                        &[],
+                        |r| r.i64("failures"),
+                    )
+                })
+                .await?;
+                if failures > 0 {
+                    return Err(kidvault_store::StoreError::Corrupt(format!(
+                        "PostgreSQL found {failures} data page(s) whose checksum failed"
+                    )));
+                }
+                Ok(())
+            }
         }
     };
 }

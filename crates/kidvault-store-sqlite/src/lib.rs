@@ -135,6 +135,10 @@ macro_rules! db_executor {
             fn scrubs_its_files(&self) -> bool {
                 true
             }
+
+            async fn check_integrity(&self) -> kidvault_store::Result<()> {
+                Ok(self.db.check_integrity().await?)
+            }
         }
     };
 }
@@ -222,6 +226,28 @@ pub(crate) enum Role {
     Mapped,
 }
 
+/// Checks every page's structure (indexes against tables excepted, which is
+/// what makes it cheap enough to run while serving); `Corrupt` names what is
+/// wrong (the first ten problems).
+fn quick_check(conn: &Connection, path: &Path) -> Result<()> {
+    let named = |e: rusqlite::Error| match Error::from(e) {
+        Error(StoreError::Corrupt(e)) => Error(StoreError::Corrupt(format!("{}: {e}", path.display()))),
+        e => e,
+    };
+    let problems: Vec<String> = conn
+        .prepare("PRAGMA quick_check(10)")
+        .and_then(|mut q| q.query_map([], |r| r.get(0))?.collect::<Result<_, _>>())
+        .map_err(named)?;
+    if problems.iter().any(|p| p != "ok") {
+        return Err(Error(StoreError::Corrupt(format!(
+            "{} fails its integrity check: {}",
+            path.display(),
+            problems.join("; ")
+        ))));
+    }
+    Ok(())
+}
+
 fn open_conn(path: &Path, role: Role) -> Result<Connection> {
     let write = role == Role::Writer;
     let flags = if write {
@@ -264,17 +290,8 @@ impl Db {
         // Whatever a crash left in the WAL (a deletion's old page images among
         // it) is folded into the file and the WAL cut to nothing before serving.
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        // A damaged file (a bad disk, a torn copy) is refused before serving:
-        // every page's structure is checked (indexes against tables excepted).
-        let problems: Vec<String> =
-            conn.prepare("PRAGMA quick_check(10)")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        if problems.iter().any(|p| p != "ok") {
-            return Err(Error(StoreError::Corrupt(format!(
-                "{} fails its integrity check: {}",
-                path.display(),
-                problems.join("; ")
-            ))));
-        }
+        // A damaged file (a bad disk, a torn copy) is refused before serving.
+        quick_check(&conn, path)?;
         // Checkpoints move off the writer: it only appends to the WAL (the durable
         // part), while its own thread copies committed pages back into the file.
         conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
@@ -408,6 +425,16 @@ impl Db {
         // Wakes the writer: the scrub runs right after this batch commits.
         self.write(|_| Ok(())).await?;
         done.await.map_err(|_| StoreError::Backend("writer thread has stopped".into()))?
+    }
+
+    /// Checks the file's structure again while serving ([`quick_check`]), on a
+    /// connection opened for it: pages another connection holds in its cache
+    /// are read from the file anew.
+    pub(crate) async fn check_integrity(&self) -> Result<()> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || quick_check(&open_conn(&path, Role::Reader)?, &path))
+            .await
+            .map_err(|e| StoreError::Backend(format!("integrity check task failed: {e}")))?
     }
 
     /// As [`Db::lookup`], on a connection that maps the file: for the ledger

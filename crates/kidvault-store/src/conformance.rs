@@ -43,7 +43,7 @@ macro_rules! store_conformance_tests {
             datasets_hold_only_eligible_items_and_removals_flag_the_models_built_on_them,
             staff_sign_in_once_per_step_and_sessions_end_with_the_account,
             support_grants_one_at_a_time_break_glass_and_reviews_commit_with_their_entries,
-            device_codes_pair_once_and_give_their_token_once);
+            device_codes_pair_once_and_give_their_token_once, healthy_stores_pass_their_integrity_check);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -66,6 +66,17 @@ fn t(day: i64) -> Timestamp {
 
 fn sealed(tag: u8) -> Sealed {
     Sealed { epoch: 1, wrapped_key: vec![tag; 61], ciphertext: vec![tag; 40] }
+}
+
+/// The check run while serving answers on a healthy store, written to or not
+/// (the damaged case is tested through the binary on the file itself).
+pub async fn healthy_stores_pass_their_integrity_check(store: S, keystore: K, _: B) {
+    store.check_integrity().await.unwrap();
+    keystore.check_integrity().await.unwrap();
+    household(&store, "ok@example.org").await;
+    keystore.insert_child_key(ChildId::generate(t(0)), 1, &[7; 61], t(0)).await.unwrap();
+    store.check_integrity().await.unwrap();
+    keystore.check_integrity().await.unwrap();
 }
 
 async fn household(store: &S, email: &str) -> (HouseholdId, GuardianRecord) {

@@ -25,6 +25,9 @@ use crate::Result;
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Liveness check for `/healthz`.
     async fn ping(&self) -> Result<()>;
+    /// Checks the store's files for damage while serving (see
+    /// [`crate::sql::backend::SqlExecutor::check_integrity`]); `Corrupt` says what is wrong.
+    async fn check_integrity(&self) -> Result<()>;
 
     /// Creates a household and its first guardian. `Conflict` if the e-mail is taken.
     async fn create_household(&self, household: HouseholdId, guardian: &GuardianRecord) -> Result<()>;
@@ -452,6 +455,8 @@ pub trait Keystore: Send + Sync + std::fmt::Debug {
     /// them until VACUUM and recycling). What receipts and the portal promise
     /// follows from this.
     fn scrubs_its_files(&self) -> bool;
+    /// As [`Store::check_integrity`], for the keystore.
+    async fn check_integrity(&self) -> Result<()>;
     /// As [`Store::deployment_binding`], for the keystore.
     async fn deployment_binding(&self) -> Result<Option<String>>;
     /// As [`Store::bind_deployment`], for the keystore.

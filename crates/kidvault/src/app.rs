@@ -292,6 +292,14 @@ pub async fn sweep_loop(vault: Arc<Vault>, every: std::time::Duration) {
     .await
 }
 
+/// Checks the stores for damage every `every` (the start-up check is the
+/// first): once damage is found, `/healthz` answers `503 store_damaged`.
+pub async fn integrity_loop(vault: Arc<Vault>, every: std::time::Duration) {
+    tokio::time::sleep(every).await;
+    periodically(every, "checking the stores for damage", || async { vault.check_integrity(chrono::Utc::now()).await })
+        .await
+}
+
 /// Destroys the keys of backups whose window has passed, every `every` and once
 /// at start: from then on those backups open nothing (see [`crate::backup`]).
 pub async fn backup_expiry_loop(key_dir: std::path::PathBuf, every: std::time::Duration) {

@@ -118,6 +118,9 @@ pub struct Config {
     pub staff_session_minutes: u64,
     /// How often the retention and dormancy sweeps run (and once at start).
     pub sweep_interval_secs: u64,
+    /// How often the data store and the keystore are checked for damage while
+    /// serving (SQLite `quick_check`; PostgreSQL checksum failures). Also at start.
+    pub integrity_check_interval_secs: u64,
     /// A mail relay for notices (`smtp://host:port`, `smtp://host:587?tls=required`,
     /// `smtps://user:pass@host:465`). Without one, notices go to the portal's mailbox only.
     pub smtp_url: Option<String>,
@@ -167,6 +170,7 @@ impl Default for Config {
             access_policy: None,
             staff_session_minutes: v.staff_session_ttl.num_minutes() as u64,
             sweep_interval_secs: 3600,
+            integrity_check_interval_secs: 3600,
             smtp_url: None,
             mail_from: v.mail.from.clone(),
             public_url: None,

@@ -471,8 +471,12 @@ async fn main() -> anyhow::Result<()> {
                 std::time::Duration::from_secs(cfg.sweep_interval_secs.max(1)),
             ));
             let policy = tokio::spawn(app::policy_reload_loop(std::sync::Arc::clone(&vault)));
+            let integrity = tokio::spawn(app::integrity_loop(
+                std::sync::Arc::clone(&vault),
+                std::time::Duration::from_secs(cfg.integrity_check_interval_secs.max(1)),
+            ));
             app::serve(listener, std::sync::Arc::clone(&vault), cfg.http.clone(), app::shutdown_signal()).await?;
-            for task in [checkpoints, deletions, downstream, outbox, sweeps, backups, policy] {
+            for task in [checkpoints, deletions, downstream, outbox, sweeps, backups, policy, integrity] {
                 task.abort();
             }
             // Another node takes the background work over at once.

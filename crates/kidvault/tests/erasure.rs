@@ -363,6 +363,79 @@ async fn keys_made_ahead_and_unused_are_gone_after_a_clean_stop() {
     assert_eq!(count(dir.path(), "keys/keystore.db", "item_keys"), 3, "one key per item, no spare");
 }
 
+/// A node serving five households whose data file is then damaged under it
+/// (a failing disk): every page but the first two gets a bad header.
+async fn damaged_while_serving(env: &[(&str, &str)]) -> (Proc, TestApp, Vec<(String, String)>) {
+    use std::io::{Seek, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    let p = run_binary_with(&root, &[], env);
+    let app = TestApp::attach(&p.base, dir);
+    let mut families = Vec::new();
+    for i in 0..5 {
+        let (g, child, _) = household(&app, &format!("p{i}@example.org")).await;
+        families.push((g, child));
+    }
+    // Healthy so far (on a short interval, a few checks have passed meanwhile).
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let ok = health(&app).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(ok.json::<Value>().await.unwrap()["status"], "ok");
+
+    let db = root.join("data/kidvault.db");
+    let mut file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+    let pages = std::fs::metadata(&db).unwrap().len() / 4096;
+    assert!(pages > 8, "{pages} pages");
+    for page in 2..pages {
+        file.seek(std::io::SeekFrom::Start(page * 4096)).unwrap();
+        file.write_all(&[0xAB; 12]).unwrap();
+    }
+    file.sync_all().unwrap();
+    (p, app, families)
+}
+
+async fn health(app: &TestApp) -> reqwest::Response {
+    app.http.get(format!("{}/healthz", app.base)).send().await.unwrap()
+}
+
+/// `/healthz` once damage was found: 503 `store_damaged`, naming the way back.
+async fn says_damaged(app: &TestApp) {
+    let said = poll("/healthz to tell of the damage", async || {
+        let r = health(app).await;
+        (r.status() == StatusCode::SERVICE_UNAVAILABLE).then_some(r)
+    })
+    .await;
+    let said: Value = said.json().await.unwrap();
+    assert_eq!(said["error"]["code"], "store_damaged", "{said}");
+    assert!(said["error"]["message"].as_str().unwrap().contains("kidvault restore"), "{said}");
+}
+
+/// Damage under a running node is found by the periodic check: `/healthz`
+/// stops answering "ok" and says what to do, with no request needed.
+#[tokio::test]
+async fn damage_while_serving_is_found_and_healthz_says_so() {
+    let (mut p, app, _) = damaged_while_serving(&[("KIDVAULT_INTEGRITY_CHECK_INTERVAL_SECS", "1")]).await;
+    says_damaged(&app).await;
+    terminate(&mut p);
+}
+
+/// Between checks, a request that meets a damaged page fails with
+/// `store_damaged` (never answering from it), and from then on `/healthz` tells.
+#[tokio::test]
+async fn a_request_that_meets_damage_says_so_and_healthz_tells() {
+    let (mut p, app, families) = damaged_while_serving(&[]).await;
+    let mut seen = Vec::new();
+    for (g, child) in &families {
+        for path in [format!("/children/{child}"), format!("/children/{child}/items"), "/children".to_owned()] {
+            let (s, body) = app.get(&path, g).await;
+            seen.push((s, body["error"]["code"].clone()));
+        }
+    }
+    assert!(seen.contains(&(StatusCode::INTERNAL_SERVER_ERROR, json!("store_damaged"))), "{seen:?}");
+    says_damaged(&app).await;
+    terminate(&mut p);
+}
+
 /// A damaged data store (a bad disk, a torn copy) is found at start, which is
 /// refused with a message that says so, instead of serving until a read trips.
 #[tokio::test]

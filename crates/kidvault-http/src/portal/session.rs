@@ -52,7 +52,9 @@ impl IntoResponse for PageError {
             esc(&e.message),
             e.code
         );
-        html::page(e.status, title, None, &body)
+        let mut resp = html::page(e.status, title, None, &body);
+        e.mark(&mut resp);
+        resp
     }
 }
 

@@ -36,10 +36,20 @@ pub(crate) struct Health {
     storage_full_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// Liveness and storage reachability.
+/// Liveness and storage reachability: `503 store_unavailable` while the data
+/// store does not answer, `503 store_damaged` once its files were found damaged
+/// (at a periodic check or by a request).
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = crate::error::ErrorBody)))]
 pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    if let Some(since) = state.vault.damaged_since() {
+        let since = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_damaged",
+            format!("the data store was found damaged at {since}; restore it from a backup (`kidvault restore`)"),
+        ));
+    }
     if state.vault.healthy().await {
         let since = state.vault.storage_full_since();
         Ok(Json(Health {

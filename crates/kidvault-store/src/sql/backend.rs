@@ -59,6 +59,11 @@ pub trait SqlExecutor: Send + Sync + std::fmt::Debug {
     /// Whether [`SqlExecutor::scrub`] removes deleted bytes from every file the
     /// backend writes (SQLite: yes; PostgreSQL: no, see the README).
     fn scrubs_its_files(&self) -> bool;
+
+    /// Checks the backend's files for damage while serving: `Corrupt` when
+    /// they are damaged (SQLite: its page structure; PostgreSQL: pages whose
+    /// checksum failed, when the cluster has data checksums).
+    fn check_integrity(&self) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// A data store backend: an executor, with the ledger's proof reads (by

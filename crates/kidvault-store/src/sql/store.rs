@@ -26,6 +26,10 @@ impl<B: StoreBackend> Store for B {
         self.read(|tx| tx.one("SELECT 1 AS one", &[], |r| r.i64("one"))).await.map(|_| ())
     }
 
+    async fn check_integrity(&self) -> Result<()> {
+        SqlExecutor::check_integrity(self).await
+    }
+
     async fn create_household(&self, household: HouseholdId, g: &GuardianRecord) -> Result<()> {
         let g = g.clone();
         self.write(move |tx| accounts::create_household(tx, household, &g)).await
@@ -763,6 +767,10 @@ impl<B: KeystoreBackend> Keystore for B {
 
     fn scrubs_its_files(&self) -> bool {
         SqlExecutor::scrubs_its_files(self)
+    }
+
+    async fn check_integrity(&self) -> Result<()> {
+        SqlExecutor::check_integrity(self).await
     }
 
     async fn deployment_binding(&self) -> Result<Option<String>> {
