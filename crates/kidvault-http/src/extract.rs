@@ -31,27 +31,19 @@ fn bearer<'a>(parts: &'a Parts, what: &str) -> Result<&'a str, ApiError> {
 pub const SESSION_COOKIE: &str = "kv_session";
 
 /// The value of cookie `name`, if the request carries it.
-pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
+    axum_extra::extract::CookieJar::from_headers(&parts.headers).get(name).map(|c| c.value().to_owned())
 }
 
 /// The guardian's credential: the bearer token, or, for reads (GET and HEAD)
 /// only, the portal's session cookie, so that the portal's `<audio>` elements,
 /// receipt and proof downloads use the API itself. A write through the API
 /// always needs the bearer token; the portal's own forms carry CSRF tokens.
-fn guardian_token<'a>(parts: &'a Parts, what: &str) -> Result<&'a str, ApiError> {
+fn guardian_token(parts: &Parts, what: &str) -> Result<String, ApiError> {
     let read = parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD;
     match bearer(parts, what) {
         Err(e) if read => cookie(parts, SESSION_COOKIE).ok_or(e),
-        r => r,
+        r => r.map(str::to_owned),
     }
 }
 
@@ -63,8 +55,8 @@ impl FromRequestParts<AppState> for GuardianAuth {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = guardian_token(parts, "a guardian session token")?;
-        let session = state.vault.authenticate_guardian(token, chrono::Utc::now()).await?;
-        Ok(Self(session, token.to_owned()))
+        let session = state.vault.authenticate_guardian(&token, chrono::Utc::now()).await?;
+        Ok(Self(session, token))
     }
 }
 
@@ -114,10 +106,10 @@ impl FromRequestParts<AppState> for PersonAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = guardian_token(parts, "a guardian session token or a staff token")?;
         if token.starts_with("kva_") {
-            let s = state.vault.authenticate_staff(token, chrono::Utc::now()).await?;
+            let s = state.vault.authenticate_staff(&token, chrono::Utc::now()).await?;
             return Ok(Self::Auditor(state.vault.permit::<ReadLedger>(&s)?));
         }
-        Ok(Self::Guardian(state.vault.authenticate_guardian(token, chrono::Utc::now()).await?))
+        Ok(Self::Guardian(state.vault.authenticate_guardian(&token, chrono::Utc::now()).await?))
     }
 }
 

@@ -362,7 +362,7 @@ pub async fn invite_shown(parts: Parts, p: Portal) -> PageResult {
 <p><code class="token" id="invite-link">http://{host}/portal/invite/{token}</code></p>
 <p><a href="/portal/account">Back to the account</a></p></section>"#,
             host = esc(host),
-            token = esc(token),
+            token = esc(&token),
         ),
         None => r#"<section class="card" id="invite"><h2>Invitation link</h2>
 <p>An invitation link is shown only once. If you did not copy it, create another on the account page.</p>

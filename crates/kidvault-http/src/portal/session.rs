@@ -4,7 +4,7 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use kidvault_domain::entities::Guardian;
 use kidvault_service::access::GuardianSession;
@@ -17,6 +17,8 @@ use super::html::{self, esc, Who};
 use crate::error::ApiError;
 use crate::extract::{cookie, SESSION_COOKIE};
 use crate::AppState;
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use time::Duration;
 
 /// The cookie that double-submits the token of forms shown before sign-in.
 pub const FORM_COOKIE: &str = "kv_form";
@@ -67,19 +69,23 @@ fn over_tls(parts: &Parts) -> bool {
         || parts.headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https")
 }
 
-/// A `Set-Cookie` value with the portal's attributes.
-pub fn set_cookie(parts: &Parts, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
-    let secure = if over_tls(parts) { "; Secure" } else { "" };
-    let v = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}");
-    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
+/// A cookie with the portal's attributes: the whole site, never readable by
+/// script, never sent from another site, `Secure` over TLS; an empty value with
+/// `max_age_secs` 0 removes it.
+pub fn set_cookie(parts: &Parts, name: &str, value: &str, max_age_secs: i64) -> Cookie<'static> {
+    Cookie::build((name.to_owned(), value.to_owned()))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .max_age(Duration::seconds(max_age_secs))
+        .secure(over_tls(parts))
+        .build()
 }
 
 /// Adds `Set-Cookie` headers to a response.
-pub fn with_cookies(mut resp: Response, cookies: impl IntoIterator<Item = HeaderValue>) -> Response {
-    for c in cookies {
-        resp.headers_mut().append(header::SET_COOKIE, c);
-    }
-    resp
+pub fn with_cookies(resp: Response, cookies: impl IntoIterator<Item = Cookie<'static>>) -> Response {
+    let jar = cookies.into_iter().fold(CookieJar::new(), CookieJar::add);
+    (jar, resp).into_response()
 }
 
 /// A signed-in guardian in the portal. Without a valid session cookie, a page
@@ -119,13 +125,14 @@ impl FromRequestParts<AppState> for Portal {
         let Some(token) = cookie(parts, SESSION_COOKIE) else {
             return Err(to_sign_in());
         };
-        let session = match state.vault.authenticate_guardian(token, chrono::Utc::now()).await {
+        let session = match state.vault.authenticate_guardian(&token, chrono::Utc::now()).await {
             Ok(s) => s,
             Err(ServiceError::Unauthenticated(_)) => return Err(to_sign_in()),
             Err(e) => return Err(PageError::from(e).into_response()),
         };
         let guardian = state.vault.guardian_profile(&session).await.map_err(|e| PageError::from(e).into_response())?;
-        Ok(Self { session, guardian, token: token.to_owned(), csrf: csrf_token(token) })
+        let csrf = csrf_token(&token);
+        Ok(Self { session, guardian, token, csrf })
     }
 }
 
@@ -190,7 +197,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for PublicForm<T> {
         let (parts, body) = req.into_parts();
         let bytes = read_form(body).await?;
         let field: CsrfField = parse_form(&bytes).map_err(IntoResponse::into_response)?;
-        let expected = cookie(&parts, FORM_COOKIE).unwrap_or("");
+        let expected = cookie(&parts, FORM_COOKIE).unwrap_or_default();
         let matches =
             !expected.is_empty() && kidvault_crypto::secrets_equal(expected.as_bytes(), field.csrf.as_bytes());
         if !matches {
