@@ -372,7 +372,7 @@ impl Vault {
         let open = self.refreshed(open).await?;
         for d in at(&open, DeletionStep::Shredded) {
             self.store.set_deletion_step(d.id, DeletionStep::Rotated, now).await?;
-            fault::after_step(DeletionStep::Rotated);
+            crate::fault::after_step(DeletionStep::Rotated);
         }
         let open = self.refreshed(open).await?;
         self.purge(&at(&open, DeletionStep::Rotated), now).await?;
@@ -440,7 +440,7 @@ impl Vault {
             } else {
                 self.store.shred_deletion_items(d.id, now).await?;
             }
-            fault::after_step(DeletionStep::Shredded);
+            crate::fault::after_step(DeletionStep::Shredded);
         }
         Ok(())
     }
@@ -467,7 +467,7 @@ impl Vault {
         self.store.scrub().await?;
         for d in ds {
             if self.store.deletion(d.id).await?.is_some_and(|r| r.step == DeletionStep::Purged) {
-                fault::after_step(DeletionStep::Purged);
+                crate::fault::after_step(DeletionStep::Purged);
             }
         }
         Ok(())
@@ -514,7 +514,7 @@ impl Vault {
             DeletionStep::Completed => {}
         }
         let after = self.store.deletion(d.id).await?.ok_or(ServiceError::NotFound)?;
-        fault::after_step(after.step);
+        crate::fault::after_step(after.step);
         Ok(after)
     }
 
@@ -615,22 +615,4 @@ impl Vault {
         self.store.complete_deletion(d.id, now, &document, &[key_entry, done], &notices).await?;
         Ok(())
     }
-}
-
-/// A crash at a step boundary, for tests: with the `fault-injection` feature and
-/// `KIDVAULT_FAULT_AFTER_STEP=<step>`, the process aborts as soon as a deletion
-/// has durably reached that step. Compiled out of every other build.
-mod fault {
-    use kidvault_domain::deletion::DeletionStep;
-
-    #[cfg(feature = "fault-injection")]
-    pub(super) fn after_step(step: DeletionStep) {
-        if std::env::var("KIDVAULT_FAULT_AFTER_STEP").is_ok_and(|s| s == step.as_str()) {
-            eprintln!("fault injection: aborting after step {}", step.as_str());
-            std::process::abort();
-        }
-    }
-
-    #[cfg(not(feature = "fault-injection"))]
-    pub(super) fn after_step(_: DeletionStep) {}
 }

@@ -36,6 +36,7 @@ pub mod downstream;
 pub mod ephemeral;
 mod error;
 pub mod export;
+mod fault;
 pub mod ingest;
 pub mod keyring;
 pub mod leases;

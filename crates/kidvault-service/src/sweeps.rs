@@ -35,7 +35,12 @@ where
     Fut: std::future::Future<Output = Result<T>>,
 {
     use futures::{StreamExt, TryStreamExt};
-    futures::stream::iter(work).buffered(AT_ONCE).try_collect().await
+    let counted = work.into_iter().map(|w| async {
+        let done = w.await?;
+        crate::fault::after_sweep_write();
+        Ok(done)
+    });
+    futures::stream::iter(counted).buffered(AT_ONCE).try_collect().await
 }
 
 /// A dry run lists at most this many of each.

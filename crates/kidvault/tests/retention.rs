@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use kidvault_domain::retention::DEFAULT_POLICY;
+use std::path::Path;
 
 fn cli(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_kidvault")).args(args).output().unwrap()
@@ -620,4 +621,84 @@ async fn a_parents_auto_delete_choice_keeps_recordings_shorter_never_longer() {
     let (s, a) = app.put(&path, &g, json!({"keep_recordings_days": null})).await;
     assert_eq!((s, a["recordings_kept_days"].clone()), (StatusCode::OK, json!(30)));
     assert_eq!(app.upload(&child, &device, wav(0.2, 9).0, Some("audio/wav")).await.0, StatusCode::CREATED);
+}
+
+/// `kidvault sweep --as-of` on a stopped deployment, optionally killed (abort)
+/// once its work on `fault_after` children has committed.
+fn sweep_command(dir: &Path, at: chrono::DateTime<chrono::Utc>, fault_after: Option<u32>) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"));
+    cmd.args(["sweep", "--as-of", &at.to_rfc3339(), "--data-dir"])
+        .arg(dir.join("data"))
+        .arg("--key-file")
+        .arg(dir.join("keys/root.key"))
+        .args(database_of(dir).map(|url| format!("--database={url}")))
+        .args(blob_store_of(dir).map(|url| format!("--blob-store={url}")))
+        .env("KIDVAULT_LOG", "error");
+    if let Some(n) = fault_after {
+        cmd.env("KIDVAULT_FAULT_AFTER_SWEEP_WRITES", n.to_string());
+    }
+    cmd.output().unwrap()
+}
+
+/// A sweep killed between the children of a batch (some of the batch's writes
+/// committed, others not) is finished by the next run, which does nothing
+/// twice: every dormant profile's guardian is told once, with one ledger entry,
+/// and every profile past its grace period is deleted once.
+#[tokio::test]
+async fn a_sweep_killed_between_children_is_finished_by_the_next_and_does_nothing_twice() {
+    const KIDS: usize = 40;
+    let app = spawn_app().await;
+    let g = app.guardian("ana@example.org").await;
+    let mut kids = Vec::new();
+    for i in 0..KIDS {
+        let child = app.child(&g, &format!("Kid {i}")).await;
+        app.consent(&g, &child, &["voice"]).await;
+        kids.push(child);
+    }
+    let dir = app.stop().await;
+    let now = chrono::Utc::now();
+    let finish = |dir: &Path, at, crashed_after: u32| {
+        let killed = sweep_command(dir, at, Some(crashed_after));
+        assert!(!killed.status.success(), "the fault should have killed the sweep");
+        let out = sweep_command(dir, at, None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+
+    // 18 months on: every profile becomes dormant; the first run dies after 15.
+    let report = finish(dir.path(), now + days(549), 15);
+    assert!(report["dormant"].as_array().unwrap().len() <= KIDS - 15, "{report}");
+    let app = start(dir).await;
+    for child in &kids {
+        let (_, state) = app.get(&format!("/children/{child}/retention"), &g).await;
+        assert_eq!(state["state"], "dormant", "{child}");
+        let (_, activity) = app.get(&format!("/children/{child}/activity"), &g).await;
+        let entries = activity["entries"].as_array().unwrap();
+        assert_eq!(entries.iter().filter(|e| e["kind"] == "dormancy.notice").count(), 1, "{child}: one entry");
+    }
+    let at = now + days(549);
+    app.vault.as_ref().unwrap().deliver_notices(at).await.unwrap();
+    let told = notices(&app, &g).await;
+    assert_eq!(told.iter().filter(|n| n["kind"] == "dormancy_notice").count(), KIDS, "told once per profile");
+
+    // The grace period over: every profile is deleted; the first run dies after 15.
+    let dir = app.stop().await;
+    let gone_at = now + days(549 + 61);
+    let report = finish(dir.path(), gone_at, 15);
+    assert!(report["dormancy_deleted"].as_array().unwrap().len() <= KIDS - 15, "{report}");
+    let app = start(dir).await;
+    let vault = app.vault.as_ref().unwrap();
+    while vault.run_deletions(gone_at).await.unwrap() > 0 {}
+    vault.deliver_notices(gone_at).await.unwrap();
+    for child in &kids {
+        assert_eq!(app.get(&format!("/children/{child}"), &g).await.0, StatusCode::NOT_FOUND);
+    }
+    let done: std::collections::BTreeSet<String> = notices(&app, &g)
+        .await
+        .iter()
+        .filter(|n| n["kind"] == "deletion_completed")
+        .map(|n| n["body"].as_str().unwrap().to_owned())
+        .collect();
+    let all = notices(&app, &g).await.iter().filter(|n| n["kind"] == "deletion_completed").count();
+    assert_eq!((all, done.len()), (KIDS, KIDS), "one deletion per profile, none twice");
 }
