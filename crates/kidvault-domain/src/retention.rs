@@ -388,36 +388,36 @@ impl RetentionPolicy {
         out
     }
 
-    /// The published policy as an HTML fragment (for the portal's page).
-    pub fn render_html(&self) -> String {
-        let e = html_escape;
-        let mut out = format!(
-            "<p>Retention policy version <strong>{}</strong>. These are the longest periods; you can delete \
-             anything sooner, at any time.</p>\n<table class=\"policy\"><thead><tr><th>Data</th><th>Why we keep it</th>\
-             <th>How long</th><th>Why that long</th></tr></thead><tbody>\n",
-            e(&self.version)
-        );
-        for r in &self.items {
-            out.push_str(&format!(
-                "<tr data-kind=\"{}\"><td>{}</td><td>{}</td><td>{} days</td><td>{}</td></tr>\n",
-                r.kind.as_str(),
-                e(label(r.kind)),
-                e(&r.purpose),
-                r.keep_days,
-                e(&r.reason)
-            ));
-        }
-        out.push_str("</tbody></table>\n");
+    /// The published policy as an HTML fragment (for the portal's page),
+    /// written with `maud`: every value is escaped.
+    pub fn render_html(&self) -> maud::Markup {
+        let markdown = self.render_markdown();
         // The prose sections, from the Markdown (headings and paragraphs only).
-        for block in self.render_markdown().split("\n\n").skip_while(|b| !b.starts_with("Anything")) {
-            let block = block.trim();
-            if let Some(h) = block.strip_prefix("## ") {
-                out.push_str(&format!("<h2>{}</h2>\n", e(h)));
-            } else if !block.is_empty() {
-                out.push_str(&format!("<p>{}</p>\n", e(block)));
+        let prose: Vec<&str> = markdown
+            .split("\n\n")
+            .skip_while(|b| !b.starts_with("Anything"))
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+            .collect();
+        maud::html! {
+            p {
+                "Retention policy version " strong { (self.version) } ". These are the longest periods; you can \
+                 delete anything sooner, at any time."
+            }
+            table.policy {
+                thead { tr { th { "Data" } th { "Why we keep it" } th { "How long" } th { "Why that long" } } }
+                tbody {
+                    @for r in &self.items {
+                        tr data-kind=(r.kind.as_str()) {
+                            td { (label(r.kind)) } td { (r.purpose) } td { (r.keep_days) " days" } td { (r.reason) }
+                        }
+                    }
+                }
+            }
+            @for block in prose {
+                @if let Some(h) = block.strip_prefix("## ") { h2 { (h) } } @else { p { (block) } }
             }
         }
-        out
     }
 }
 
@@ -435,10 +435,6 @@ fn label(k: ItemKind) -> &'static str {
 
 fn md(s: &str) -> String {
     s.replace('|', "\\|")
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 #[cfg(test)]
@@ -484,7 +480,7 @@ mod tests {
         assert!(md.contains("for 548 days"));
         let changed = RetentionPolicy::parse(&DEFAULT_POLICY.replacen("keep_days = 7", "keep_days = 3", 1)).unwrap();
         assert!(changed.render_markdown().contains("| 3 days |"), "the text follows the file");
-        let html = p.render_html();
+        let html = p.render_html().into_string();
         assert!(html.contains("<td>Voice recordings</td>") && html.contains("<h2>Profiles no longer used</h2>"));
     }
 

@@ -65,58 +65,59 @@ struct Heard {
     words: Option<String>,
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
 /// A page to open from the extracted folder: each day's recordings, newest day
 /// first, playable in place, with the words heard beside each. No network.
+/// Written with `maud`: every value is escaped.
 fn index_html(e: &Export, mut heard: Vec<Heard>) -> String {
+    use maud::{html, PreEscaped, DOCTYPE};
     let z = e.zone;
     heard.sort_by_key(|h| std::cmp::Reverse(h.at));
-    let name = esc(&e.profile.display_name);
-    let mut days = String::new();
-    let mut current = None;
+    let mut days: Vec<(chrono::NaiveDate, Vec<&Heard>)> = Vec::new();
     for h in &heard {
         let day = z.date(h.at);
-        if current != Some(day) {
-            if current.is_some() {
-                days.push_str("</ol></section>");
-            }
-            days.push_str(&format!("<section><h2>{}</h2><ol>", kidvault_domain::localtime::day_title(day)));
-            current = Some(day);
+        match days.last_mut() {
+            Some((d, list)) if *d == day => list.push(h),
+            _ => days.push((day, vec![h])),
         }
-        let words = match &h.words {
-            Some(w) => format!("<blockquote>{}</blockquote>", esc(w)),
-            None => String::new(),
-        };
-        days.push_str(&format!(
-            r#"<li><p><time>{t}</time></p><audio controls preload="none" src="{f}"></audio>{words}</li>"#,
-            t = esc(&z.at(h.at)),
-            f = esc(&h.file),
-        ));
     }
-    if current.is_some() {
-        days.push_str("</ol></section>");
-    }
-    if heard.is_empty() {
-        days.push_str("<p>No recordings are kept.</p>");
-    }
-    format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>What {name} said: kidvault export</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:46rem;margin:1rem auto;padding:0 1rem;color:#1d2330}}
-li{{margin:1rem 0;list-style:none}}blockquote{{margin:.3rem 0;padding-left:.8rem;border-left:3px solid #2450b2}}
-audio{{width:100%}}time{{color:#5b6475}}</style></head>
-<body><h1>What {name} said</h1>
-<p>Exported on {at}. Every recording kidvault kept, newest first, with the words heard in it. Everything else is in
-the other files of this folder (README.txt says which).</p>
-{days}
-</body></html>
-"#,
-        at = esc(&z.at(e.now)),
-    )
+    let name = e.profile.display_name.as_str();
+    let style = "body{font-family:system-ui,sans-serif;max-width:46rem;margin:1rem auto;padding:0 1rem;color:#1d2330}\
+                 li{margin:1rem 0;list-style:none}blockquote{margin:.3rem 0;padding-left:.8rem;border-left:3px solid \
+                 #2450b2}audio{width:100%}time{color:#5b6475}";
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "What " (name) " said: kidvault export" }
+                style { (PreEscaped(style)) }
+            }
+            body {
+                h1 { "What " (name) " said" }
+                p {
+                    "Exported on " (z.at(e.now)) ". Every recording kidvault kept, newest first, with the words heard \
+                     in it. Everything else is in the other files of this folder (README.txt says which)."
+                }
+                @for (day, list) in &days {
+                    section {
+                        h2 { (kidvault_domain::localtime::day_title(*day)) }
+                        ol {
+                            @for h in list {
+                                li {
+                                    p { time { (z.at(h.at)) } }
+                                    audio controls preload="none" src=(h.file) {}
+                                    @if let Some(w) = &h.words { blockquote { (w) } }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if heard.is_empty() { p { "No recordings are kept." } }
+            }
+        }
+    };
+    page.into_string()
 }
 
 #[derive(Serialize)]

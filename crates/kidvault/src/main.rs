@@ -747,7 +747,7 @@ async fn main() -> anyhow::Result<()> {
             let p = cfg.retention()?;
             match format.as_str() {
                 "md" => print!("{}", p.render_markdown()),
-                "html" => print!("{}", p.render_html()),
+                "html" => print!("{}", p.render_html().into_string()),
                 other => anyhow::bail!("--format {other:?}: use md or html"),
             }
             Ok(())

@@ -593,7 +593,7 @@ async fn a_parents_auto_delete_choice_keeps_recordings_shorter_never_longer() {
     // The consent page says what is kept, why and for how long, the choice included.
     let consent = portal_page(&app, &g, &format!("/portal/children/{child}/consent")).await;
     for kept in [
-        "<strong>Voice recordings</strong>: Answer the child&#39;s request, and let the parent listen to it. Kept 7 days",
+        "<strong>Voice recordings</strong>: Answer the child's request, and let the parent listen to it. Kept 7 days",
         "<strong>Transcripts</strong>: Show the parent what the child asked. Kept 7 days",
     ] {
         assert!(consent.contains(kept), "{kept}: {consent}");

@@ -10,7 +10,7 @@ use kidvault_service::accounts::form_nonce;
 use kidvault_service::ServiceError;
 use serde::Deserialize;
 
-use super::html::{self, csrf_field, esc, flash};
+use super::html::{self, csrf_field, flash, html, Markup, PreEscaped};
 use super::session::{safe_next, set_cookie, with_cookies, PageResult, Portal, PortalForm, PublicForm, FORM_COOKIE};
 use crate::extract::{ClientAddr, SESSION_COOKIE};
 use crate::routes::deletions::run_deletions_now;
@@ -22,29 +22,29 @@ pub struct Next {
 }
 
 /// A public form page: a fresh form token, in a cookie and in the form.
-fn public_form(parts: &Parts, status: StatusCode, title: &str, form: impl FnOnce(&str) -> String) -> PageResult {
+fn public_form(parts: &Parts, status: StatusCode, title: &str, form: impl FnOnce(Markup) -> Markup) -> PageResult {
     let nonce = form_nonce()?;
-    let resp = html::page(status, title, None, &form(&csrf_field(&nonce)));
+    let resp = html::page(status, title, None, form(csrf_field(&nonce)));
     Ok(with_cookies(resp, [set_cookie(parts, FORM_COOKIE, &nonce, 3600)]))
 }
 
-fn sign_in_form(csrf: &str, next: &str, email: &str, error: Option<&str>) -> String {
-    format!(
-        r#"{error}<form method="post" action="/portal/sign-in" class="card narrow">
-{csrf}<input type="hidden" name="next" value="{next}"><input type="hidden" name="time_zone" value="" data-detect-zone>
-<label for="email">E-mail</label>
-<input id="email" name="email" type="email" autocomplete="username" required value="{email}">
-<label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
-<label for="code">Authentication code (only if two-step sign-in is on)</label>
-<input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="16">
-<button type="submit">Sign in</button>
-</form>
-<p>No account yet? <a href="/portal/sign-up">Create one</a>.</p>"#,
-        error = error.map(|e| flash("error", e)).unwrap_or_default(),
-        next = esc(next),
-        email = esc(email),
-    )
+fn sign_in_form(csrf: Markup, next: &str, email: &str, error: Option<&str>) -> Markup {
+    html! {
+        @if let Some(e) = error { (flash("error", e)) }
+        form.card.narrow method="post" action="/portal/sign-in" {
+            (csrf)
+            input type="hidden" name="next" value=(next);
+            input type="hidden" name="time_zone" value="" data-detect-zone;
+            label for="email" { "E-mail" }
+            input #email name="email" type="email" autocomplete="username" required value=(email);
+            label for="password" { "Password" }
+            input #password name="password" type="password" autocomplete="current-password" required;
+            label for="code" { "Authentication code (only if two-step sign-in is on)" }
+            input #code name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="16";
+            button type="submit" { "Sign in" }
+        }
+        p { "No account yet? " a href="/portal/sign-up" { "Create one" } "." }
+    }
 }
 
 pub async fn sign_in_page(parts: Parts, Query(q): Query<Next>) -> PageResult {
@@ -94,23 +94,22 @@ pub async fn sign_in(
     public_form(&parts, status, "Sign in", |csrf| sign_in_form(csrf, &next, &f.email, Some(&message)))
 }
 
-fn sign_up_form(csrf: &str, email: &str, name: &str, error: Option<&str>) -> String {
-    format!(
-        r#"{error}<form method="post" action="/portal/sign-up" class="card narrow">
-{csrf}<input type="hidden" name="time_zone" value="" data-detect-zone>
-<label for="display_name">Your name</label>
-<input id="display_name" name="display_name" autocomplete="name" required maxlength="64" value="{name}">
-<label for="email">E-mail</label>
-<input id="email" name="email" type="email" autocomplete="email" required value="{email}">
-<label for="password">Password (12 characters or more)</label>
-<input id="password" name="password" type="password" autocomplete="new-password" required minlength="12">
-<button type="submit">Create the account</button>
-</form>
-<p>Already have an account? <a href="/portal/sign-in">Sign in</a>.</p>"#,
-        error = error.map(|e| flash("error", e)).unwrap_or_default(),
-        email = esc(email),
-        name = esc(name),
-    )
+fn sign_up_form(csrf: Markup, email: &str, name: &str, error: Option<&str>) -> Markup {
+    html! {
+        @if let Some(e) = error { (flash("error", e)) }
+        form.card.narrow method="post" action="/portal/sign-up" {
+            (csrf)
+            input type="hidden" name="time_zone" value="" data-detect-zone;
+            label for="display_name" { "Your name" }
+            input #display_name name="display_name" autocomplete="name" required maxlength="64" value=(name);
+            label for="email" { "E-mail" }
+            input #email name="email" type="email" autocomplete="email" required value=(email);
+            label for="password" { "Password (12 characters or more)" }
+            input #password name="password" type="password" autocomplete="new-password" required minlength="12";
+            button type="submit" { "Create the account" }
+        }
+        p { "Already have an account? " a href="/portal/sign-in" { "Sign in" } "." }
+    }
 }
 
 pub async fn sign_up_page(parts: Parts) -> PageResult {
@@ -174,94 +173,95 @@ pub async fn sign_out(State(state): State<AppState>, parts: Parts, PortalForm(p,
     Ok(with_cookies(Redirect::to("/portal/sign-in").into_response(), [set_cookie(&parts, SESSION_COOKIE, "", 0)]))
 }
 
-fn sessions_card(p: &Portal, sessions: &[kidvault_service::accounts::SessionView]) -> String {
+fn sessions_card(p: &Portal, sessions: &[kidvault_service::accounts::SessionView]) -> Markup {
     let z = p.zone();
-    let mut rows = String::new();
-    for s in sessions {
-        let action = format!(
-            r#"<form method="post" action="/portal/sessions/{id}/revoke" class="inline">{csrf}<button type="submit" class="danger">{label}</button></form>"#,
-            id = s.id,
-            csrf = p.who().csrf_field(),
-            label = if s.current { "Sign out here" } else { "Revoke" },
-        );
-        rows.push_str(&format!(
-            r#"<tr data-current="{current}"><td>{device}</td><td>{created}{this}</td><td>{expires}</td><td>{action}</td></tr>"#,
-            current = s.current,
-            device = esc(s.label.as_deref().unwrap_or("A browser or app")),
-            created = z.at(s.created_at),
-            this = if s.current { " (this browser)" } else { "" },
-            expires = z.at(s.expires_at),
-        ));
+    html! {
+        section.card {
+            h2 { "Signed-in sessions" }
+            p { "Every browser and app signed in to your account. Revoke any you do not recognise." }
+            table.sessions tabindex="0" {
+                thead { tr { th { "Where" } th { "Signed in" } th { "Expires" } th {} } }
+                tbody {
+                    @for s in sessions {
+                        tr data-current=(s.current) {
+                            td { (s.label.as_deref().unwrap_or("A browser or app")) }
+                            td { (z.at(s.created_at)) @if s.current { " (this browser)" } }
+                            td { (z.at(s.expires_at)) }
+                            td {
+                                form.inline method="post" action={ "/portal/sessions/" (s.id) "/revoke" } {
+                                    (p.who().csrf_field())
+                                    button.danger type="submit" { (if s.current { "Sign out here" } else { "Revoke" }) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
-    format!(
-        r#"<section class="card"><h2>Signed-in sessions</h2>
-<p>Every browser and app signed in to your account. Revoke any you do not recognise.</p>
-<table class="sessions" tabindex="0"><thead><tr><th>Where</th><th>Signed in</th><th>Expires</th><th></th></tr></thead><tbody>{rows}</tbody></table></section>"#
-    )
 }
 
-fn account_body(state: &AppState, p: &Portal, sessions: &str, error: Option<&str>) -> String {
-    format!(
-        r#"<section class="card">
-<h2>Your account</h2>
-<p>{name} · {email}</p>
-</section>
-{zone}
-<section class="card">
-<h2>Another guardian</h2>
-<p>Invite a second parent or legal guardian: they get their own sign-in and see and manage the same children.
-The link works once, for 7 days.</p>
-<form method="post" action="/portal/invites">{csrf}<button type="submit">Create an invitation link</button></form>
-</section>
-{sessions}
-<section class="card danger">
-<h2>Close the account</h2>
-<p>Closing the account deletes <strong>every child profile of the household and all of their data</strong>:
-recordings, transcripts, everything that came from them, locations, consents and devices. Their keys are destroyed at
-once. You can still sign in for {grace} days to download the deletion receipts; then your account is removed too.</p>
-{error}
-<form method="post" action="/portal/account/close">
-{csrf}
-<label for="password">Your password, to confirm</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit" class="danger">Close the account and delete everything</button>
-</form>
-</section>"#,
-        name = esc(&p.guardian.display_name),
-        email = esc(&p.guardian.email),
-        csrf = p.who().csrf_field(),
-        error = error.map(|e| flash("error", e)).unwrap_or_default(),
-        grace = state.vault.config().closure_grace.num_days(),
-        zone = zone_card(p),
-    )
+fn account_body(state: &AppState, p: &Portal, cards: Markup, error: Option<&str>) -> Markup {
+    html! {
+        section.card {
+            h2 { "Your account" }
+            p { (p.guardian.display_name) " · " (p.guardian.email) }
+        }
+        (zone_card(p))
+        section.card {
+            h2 { "Another guardian" }
+            p {
+                "Invite a second parent or legal guardian: they get their own sign-in and see and manage the same \
+                 children. The link works once, for 7 days."
+            }
+            form method="post" action="/portal/invites" {
+                (p.who().csrf_field()) button type="submit" { "Create an invitation link" }
+            }
+        }
+        (cards)
+        section.card.danger {
+            h2 { "Close the account" }
+            p {
+                "Closing the account deletes " strong { "every child profile of the household and all of their data" }
+                ": recordings, transcripts, everything that came from them, locations, consents and devices. Their keys \
+                 are destroyed at once. You can still sign in for " (state.vault.config().closure_grace.num_days())
+                " days to download the deletion receipts; then your account is removed too."
+            }
+            @if let Some(e) = error { (flash("error", e)) }
+            form method="post" action="/portal/account/close" {
+                (p.who().csrf_field())
+                label for="password" { "Your password, to confirm" }
+                input #password name="password" type="password" autocomplete="current-password" required;
+                button.danger type="submit" { "Close the account and delete everything" }
+            }
+        }
+    }
 }
 
 /// The time zone every time is shown in, and "this day" means.
-fn zone_card(p: &Portal) -> String {
+fn zone_card(p: &Portal) -> Markup {
     let current = p.guardian.time_zone.as_deref();
-    let mut options = String::new();
-    for name in html::Zone::all() {
-        let sel = if Some(name) == current { " selected" } else { "" };
-        options.push_str(&format!(r#"<option value="{name}"{sel}>{}</option>"#, name.replace('_', " ")));
-    }
     let now = Utc::now();
     let shown = match current {
         Some(_) => format!("Times are shown in {} ({}).", p.zone().name().replace('_', " "), p.zone().abbrev(now)),
         None => "Times are shown in UTC until you choose your time zone.".to_owned(),
     };
-    format!(
-        r#"<section class="card" id="time-zone">
-<h2>Time zone</h2>
-<p>{shown} Days on the voice history, and "delete this day", begin at midnight in this zone.</p>
-<form method="post" action="/portal/account/time-zone">{csrf}
-<label for="zone">Your time zone</label>
-<select id="zone" name="time_zone" data-detect-zone-select>{options}</select>
-<button type="submit">Save</button>
-</form>
-</section>"#,
-        shown = esc(&shown),
-        csrf = p.who().csrf_field(),
-    )
+    html! {
+        section.card #time-zone {
+            h2 { "Time zone" }
+            p { (shown) " Days on the voice history, and \u{201c}delete this day\u{201d}, begin at midnight in this zone." }
+            form method="post" action="/portal/account/time-zone" {
+                (p.who().csrf_field())
+                label for="zone" { "Your time zone" }
+                select #zone name="time_zone" data-detect-zone-select {
+                    @for name in html::Zone::all() {
+                        option value=(name) selected[Some(name) == current] { (name.replace('_', " ")) }
+                    }
+                }
+                button type="submit" { "Save" }
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -282,8 +282,8 @@ pub async fn set_zone(State(state): State<AppState>, PortalForm(p, f): PortalFor
 async fn account_page(state: &AppState, p: &Portal, status: StatusCode, error: Option<&str>) -> PageResult {
     let sessions = state.vault.sessions(&p.session, &p.token, Utc::now()).await?;
     let totp = totp_card(p, state.vault.totp_enabled(&p.session).await?);
-    let body = account_body(state, p, &(totp + &sessions_card(p, &sessions)), error);
-    Ok(html::page(status, "Account", Some(&p.who()), &body))
+    let body = account_body(state, p, html! { (totp) (sessions_card(p, &sessions)) }, error);
+    Ok(html::page(status, "Account", Some(&p.who()), body))
 }
 
 pub async fn account(State(state): State<AppState>, p: Portal) -> PageResult {
@@ -320,25 +320,24 @@ pub async fn close(State(state): State<AppState>, PortalForm(p, f): PortalForm<C
 pub async fn mailbox(State(state): State<AppState>, p: Portal) -> PageResult {
     let notices = state.vault.mailbox(&p.session, 200, Utc::now()).await?;
     let z = p.zone();
-    let mut body =
-        String::from(r#"<p>Notices kidvault sent you: deletion confirmations, consent and retention notices.</p>"#);
-    if notices.is_empty() {
-        body.push_str(r#"<p class="empty">No notices yet.</p>"#);
-    }
-    for n in notices {
-        let status = match (&n.delivered_at, &n.delivered_via) {
-            (Some(at), Some(via)) => format!("delivered {} ({})", z.at(*at), esc(via)),
-            _ => "being sent".to_owned(),
-        };
-        body.push_str(&format!(
-            r#"<article class="card notice" data-kind="{kind}"><h2>{subject}</h2><p class="meta">{created} · {status}</p><pre>{text}</pre></article>"#,
-            kind = n.kind.as_str(),
-            subject = esc(&n.subject),
-            created = z.at(n.created_at),
-            text = linkify(&n.body),
-        ));
-    }
-    Ok(html::page(StatusCode::OK, "Mailbox", Some(&p.who()), &body))
+    let body = html! {
+        p { "Notices kidvault sent you: deletion confirmations, consent and retention notices." }
+        @if notices.is_empty() { p.empty { "No notices yet." } }
+        @for n in &notices {
+            article.card.notice data-kind=(n.kind.as_str()) {
+                h2 { (n.subject) }
+                p.meta {
+                    (z.at(n.created_at)) " · "
+                    @match (&n.delivered_at, &n.delivered_via) {
+                        (Some(at), Some(via)) => { "delivered " (z.at(*at)) " (" (via) ")" }
+                        _ => "being sent",
+                    }
+                }
+                pre { (linkify(&n.body)) }
+            }
+        }
+    };
+    Ok(html::page(StatusCode::OK, "Mailbox", Some(&p.who()), body))
 }
 
 /// The cookie that carries a new invitation link from the form to the page
@@ -355,42 +354,41 @@ pub async fn invite(State(state): State<AppState>, parts: Parts, PortalForm(p, _
 pub async fn invite_shown(parts: Parts, p: Portal) -> PageResult {
     let host = parts.headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let token = crate::extract::cookie(&parts, SHOWN_COOKIE).filter(|t| t.starts_with("kvi_"));
-    let body = match token {
-        Some(token) => format!(
-            r#"<section class="card" id="invite" role="status"><h2>Invitation link</h2>
-<p>Send this link to the other guardian. It works once, for 7 days, and is shown only now.</p>
-<p><code class="token" id="invite-link">http://{host}/portal/invite/{token}</code></p>
-<p><a href="/portal/account">Back to the account</a></p></section>"#,
-            host = esc(host),
-            token = esc(&token),
-        ),
-        None => r#"<section class="card" id="invite"><h2>Invitation link</h2>
-<p>An invitation link is shown only once. If you did not copy it, create another on the account page.</p>
-<p><a href="/portal/account">Back to the account</a></p></section>"#
-            .to_owned(),
+    let body = html! {
+        @match token {
+            Some(token) => section.card #invite role="status" {
+                h2 { "Invitation link" }
+                p { "Send this link to the other guardian. It works once, for 7 days, and is shown only now." }
+                p { code.token #invite-link { "http://" (host) "/portal/invite/" (token) } }
+                p { a href="/portal/account" { "Back to the account" } }
+            },
+            None => section.card #invite {
+                h2 { "Invitation link" }
+                p { "An invitation link is shown only once. If you did not copy it, create another on the account page." }
+                p { a href="/portal/account" { "Back to the account" } }
+            },
+        }
     };
-    let resp = html::page(StatusCode::OK, "Invite a guardian", Some(&p.who()), &body);
+    let resp = html::page(StatusCode::OK, "Invite a guardian", Some(&p.who()), body);
     Ok(with_cookies(resp, [set_cookie(&parts, SHOWN_COOKIE, "", 0)]))
 }
 
-fn accept_form(csrf: &str, token: &str, name: &str, email: &str, error: Option<&str>) -> String {
-    format!(
-        r#"{error}<p>You were invited to join a household on kidvault as a guardian.</p>
-<form method="post" action="/portal/invite/{token}" class="card narrow"><input type="hidden" name="time_zone" value="" data-detect-zone>
-{csrf}
-<label for="display_name">Your name</label>
-<input id="display_name" name="display_name" autocomplete="name" required maxlength="64" value="{name}">
-<label for="email">E-mail</label>
-<input id="email" name="email" type="email" autocomplete="email" required value="{email}">
-<label for="password">Password (12 characters or more)</label>
-<input id="password" name="password" type="password" autocomplete="new-password" required minlength="12">
-<button type="submit">Join the household</button>
-</form>"#,
-        error = error.map(|e| flash("error", e)).unwrap_or_default(),
-        token = esc(token),
-        name = esc(name),
-        email = esc(email),
-    )
+fn accept_form(csrf: Markup, token: &str, name: &str, email: &str, error: Option<&str>) -> Markup {
+    html! {
+        @if let Some(e) = error { (flash("error", e)) }
+        p { "You were invited to join a household on kidvault as a guardian." }
+        form.card.narrow method="post" action={ "/portal/invite/" (token) } {
+            input type="hidden" name="time_zone" value="" data-detect-zone;
+            (csrf)
+            label for="display_name" { "Your name" }
+            input #display_name name="display_name" autocomplete="name" required maxlength="64" value=(name);
+            label for="email" { "E-mail" }
+            input #email name="email" type="email" autocomplete="email" required value=(email);
+            label for="password" { "Password (12 characters or more)" }
+            input #password name="password" type="password" autocomplete="new-password" required minlength="12";
+            button type="submit" { "Join the household" }
+        }
+    }
 }
 
 pub async fn accept_page(parts: Parts, crate::extract::ApiPath(token): crate::extract::ApiPath<String>) -> PageResult {
@@ -430,38 +428,42 @@ pub async fn accept(
     }
 }
 
-/// Escapes a notice's text and makes its portal paths (a line of their own) links.
-fn linkify(text: &str) -> String {
-    text.lines()
-        .map(|line| {
-            let t = line.trim();
-            if t.starts_with("/portal/") && !t.contains(char::is_whitespace) {
-                format!(r#"<a href="{}">Open it in the portal</a>"#, esc(t))
-            } else {
-                esc(line)
+/// A notice's text, its portal paths (a line of their own) made links.
+fn linkify(text: &str) -> Markup {
+    html! {
+        @for (i, line) in text.lines().enumerate() {
+            @if i > 0 { "\n" }
+            @let t = line.trim();
+            @if t.starts_with("/portal/") && !t.contains(char::is_whitespace) {
+                a href=(t) { "Open it in the portal" }
+            } @else {
+                (line)
             }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+        }
+    }
 }
 
-fn totp_card(p: &Portal, on: bool) -> String {
+fn totp_card(p: &Portal, on: bool) -> Markup {
     let csrf = p.who().csrf_field();
-    if on {
-        format!(
-            r#"<section class="card" id="totp" data-on="true"><h2>Two-step sign-in is on</h2>
-<p>Signing in needs a code from your authenticator app (or one of your recovery codes).</p>
-<form method="post" action="/portal/totp/disable">{csrf}
-<label for="totp-password">Your password, to turn it off</label>
-<input id="totp-password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit" class="danger">Turn two-step sign-in off</button></form></section>"#
-        )
-    } else {
-        format!(
-            r#"<section class="card" id="totp" data-on="false"><h2>Two-step sign-in</h2>
-<p>Ask for a code from an authenticator app as well as your password.</p>
-<form method="post" action="/portal/totp">{csrf}<button type="submit">Set up two-step sign-in</button></form></section>"#
-        )
+    html! {
+        @if on {
+            section.card #totp data-on="true" {
+                h2 { "Two-step sign-in is on" }
+                p { "Signing in needs a code from your authenticator app (or one of your recovery codes)." }
+                form method="post" action="/portal/totp/disable" {
+                    (csrf)
+                    label for="totp-password" { "Your password, to turn it off" }
+                    input #totp-password name="password" type="password" autocomplete="current-password" required;
+                    button.danger type="submit" { "Turn two-step sign-in off" }
+                }
+            }
+        } @else {
+            section.card #totp data-on="false" {
+                h2 { "Two-step sign-in" }
+                p { "Ask for a code from an authenticator app as well as your password." }
+                form method="post" action="/portal/totp" { (csrf) button type="submit" { "Set up two-step sign-in" } }
+            }
+        }
     }
 }
 
@@ -476,16 +478,18 @@ fn grouped(secret: &str) -> String {
 }
 
 /// A QR code of the set-up link, drawn here (no service elsewhere sees the key).
-fn qr_svg(uri: &str) -> String {
+/// The SVG is the QR crate's own drawing of the modules (no text of ours in it).
+fn qr_svg(uri: &str) -> PreEscaped<String> {
     match qrcode::QrCode::new(uri.as_bytes()) {
-        Ok(code) => code
-            .render::<qrcode::render::svg::Color<'_>>()
-            .min_dimensions(200, 200)
-            .quiet_zone(true)
-            .build()
-            .replacen("<svg ", r#"<svg role="img" aria-label="QR code for your authenticator app" class="qr" "#, 1)
-            .replace(r#"<?xml version="1.0" standalone="yes"?>"#, ""),
-        Err(_) => String::new(),
+        Ok(code) => PreEscaped(
+            code.render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(200, 200)
+                .quiet_zone(true)
+                .build()
+                .replacen("<svg ", r#"<svg role="img" aria-label="QR code for your authenticator app" class="qr" "#, 1)
+                .replace(r#"<?xml version="1.0" standalone="yes"?>"#, ""),
+        ),
+        Err(_) => PreEscaped(String::new()),
     }
 }
 
@@ -503,24 +507,24 @@ fn totp_setup_page(
     error: Option<&str>,
     status: StatusCode,
 ) -> PageResult {
-    let body = format!(
-        r#"<section class="card narrow" id="totp-setup"><h2>Add kidvault to your authenticator app</h2>
-<p>Scan this code with the app:</p>
-{qr}
-<p>Or type this key into it (the spaces do not matter):</p>
-<p><code class="token" id="totp-secret">{secret}</code></p>
-<p>On the phone that has the app, you can also <a href="{uri}">open the set-up link</a>.</p>
-{error}<form method="post" action="/portal/totp/enable">{csrf}
-<label for="code">The 6-digit code the app shows now</label>
-<input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required maxlength="6">
-<button type="submit">Turn on</button></form></section>"#,
-        qr = qr_svg(&e.uri),
-        secret = esc(&grouped(&e.secret)),
-        uri = esc(&e.uri),
-        error = error.map(|m| flash("error", m)).unwrap_or_default(),
-        csrf = p.who().csrf_field(),
-    );
-    Ok(html::page(status, "Two-step sign-in", Some(&p.who()), &body))
+    let body = html! {
+        section.card.narrow #totp-setup {
+            h2 { "Add kidvault to your authenticator app" }
+            p { "Scan this code with the app:" }
+            (qr_svg(&e.uri))
+            p { "Or type this key into it (the spaces do not matter):" }
+            p { code.token #totp-secret { (grouped(&e.secret)) } }
+            p { "On the phone that has the app, you can also " a href=(e.uri) { "open the set-up link" } "." }
+            @if let Some(m) = error { (flash("error", m)) }
+            form method="post" action="/portal/totp/enable" {
+                (p.who().csrf_field())
+                label for="code" { "The 6-digit code the app shows now" }
+                input #code name="code" inputmode="numeric" autocomplete="one-time-code" required maxlength="6";
+                button type="submit" { "Turn on" }
+            }
+        }
+    };
+    Ok(html::page(status, "Two-step sign-in", Some(&p.who()), body))
 }
 
 #[derive(Deserialize)]
@@ -541,17 +545,23 @@ pub async fn totp_enable(State(state): State<AppState>, PortalForm(p, f): Portal
         }
         Err(e) => return Err(e.into()),
     };
-    let list: String = codes.iter().map(|c| format!("<li><code>{}</code></li>", esc(c))).collect();
     let file = format!("kidvault recovery codes for {}\n\n{}\n", p.guardian.email, codes.join("\n"));
-    let body = format!(
-        r#"<section class="card narrow" id="recovery"><h2>Two-step sign-in is on</h2>
-<p>Keep these recovery codes somewhere safe. Each signs you in once if you lose the app. They are shown only now.</p>
-<ol class="recovery-codes">{list}</ol>
-<p><a class="button" href="data:text/plain;charset=utf-8,{data}" download="kidvault-recovery-codes.txt">Download them</a></p>
-<p><a href="/portal/account">Back to the account</a></p></section>"#,
-        data = super::session::urlencode(&file),
-    );
-    Ok(html::page(StatusCode::OK, "Recovery codes", Some(&p.who()), &body))
+    let body = html! {
+        section.card.narrow #recovery {
+            h2 { "Two-step sign-in is on" }
+            p {
+                "Keep these recovery codes somewhere safe. Each signs you in once if you lose the app. They are shown \
+                 only now."
+            }
+            ol.recovery-codes { @for c in &codes { li { code { (c) } } } }
+            p {
+                a.button href={ "data:text/plain;charset=utf-8," (super::session::urlencode(&file)) }
+                    download="kidvault-recovery-codes.txt" { "Download them" }
+            }
+            p { a href="/portal/account" { "Back to the account" } }
+        }
+    };
+    Ok(html::page(StatusCode::OK, "Recovery codes", Some(&p.who()), body))
 }
 
 #[derive(Deserialize)]
@@ -572,10 +582,13 @@ pub async fn totp_disable(State(state): State<AppState>, PortalForm(p, f): Porta
 /// The published retention policy (public; generated from the policy in force).
 pub async fn retention_policy(State(state): State<AppState>) -> Response {
     let p = &state.vault.config().retention;
-    let body = format!(
-        r#"{}<p class="meta">Consent notice version in force: <code>{}</code>. When this policy changes, we ask you to consent again.</p><p><a href="/portal">Parent portal</a></p>"#,
-        p.render_html(),
-        esc(state.vault.notice_version()),
-    );
-    html::page(StatusCode::OK, "How long we keep your child's data", None, &body)
+    let body = html! {
+        (p.render_html())
+        p.meta {
+            "Consent notice version in force: " code { (state.vault.notice_version()) }
+            ". When this policy changes, we ask you to consent again."
+        }
+        p { a href="/portal" { "Parent portal" } }
+    };
+    html::page(StatusCode::OK, "How long we keep your child's data", None, body)
 }

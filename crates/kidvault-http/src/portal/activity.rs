@@ -16,7 +16,7 @@ use kidvault_domain::item::ItemKind;
 use kidvault_ledger::entry::{Entry, EntryKind};
 use serde::Deserialize;
 
-use super::html::{self, esc, words, Zone};
+use super::html::{self, html, words, Zone};
 use super::session::{PageResult, Portal};
 use crate::extract::{path_id, ApiPath};
 use crate::AppState;
@@ -164,61 +164,63 @@ pub async fn page(
     let pages = shown.len().div_ceil(PAGE).max(1);
     let page = q.page.unwrap_or(1).clamp(1, pages);
     let name = child.profile.display_name.clone();
-    let mut body = format!(
-        r#"<p><a href="/portal">← Household</a> · <a href="/portal/children/{id}">Voice history</a> · <a href="/portal/children/{id}/seen">Who has seen it</a></p>
-<p>Everything that happened to {n}'s data, newest first: consents, choices, deletions, and every time someone looked at it.
-Each line is signed and kept where nobody, kidvault included, can change or remove it unnoticed: download a line's
-signed copy to check it yourself.</p>"#,
-        n = esc(&name)
-    );
-    let toggle = if include_mine {
-        format!(r#"<a href="/portal/children/{id}/activity">Hide your own looks</a>"#)
-    } else {
-        format!(r#"Your own looks ({own}) are hidden. <a href="/portal/children/{id}/activity?mine=1">Show them</a>"#)
-    };
-    body.push_str(&format!(r#"<p class="meta">{toggle}</p>"#));
-    if shown.is_empty() {
-        body.push_str(r#"<p class="empty">Nothing else has happened yet.</p>"#);
-    }
     // Lines of one day together, under the day's heading.
-    let mut days: BTreeMap<std::cmp::Reverse<chrono::NaiveDate>, Vec<String>> = BTreeMap::new();
+    let mut days: BTreeMap<std::cmp::Reverse<chrono::NaiveDate>, Vec<&Entry>> = BTreeMap::new();
     for e in shown.iter().skip((page - 1) * PAGE).take(PAGE) {
-        let at = instant(&e.at);
-        let time = at.map(|t| z.time(t)).unwrap_or_default();
-        let line = format!(
-            r#"<li data-kind="{kind}"><time datetime="{iso}">{time}</time> {text} <a class="small" href="/api/v1/ledger/entries/{i}/proof" download="kidvault-record-{i}.json" aria-label="Signed copy of this line">Signed copy</a></li>"#,
-            kind = esc(e.kind.as_str()),
-            iso = esc(&e.at),
-            text = esc(&sentence(e, &me, &name, z)),
-            i = e.index,
-        );
-        let day = at.map(|t| z.date(t)).unwrap_or_default();
-        days.entry(std::cmp::Reverse(day)).or_default().push(line);
+        let day = instant(&e.at).map(|t| z.date(t)).unwrap_or_default();
+        days.entry(std::cmp::Reverse(day)).or_default().push(e);
     }
-    for (std::cmp::Reverse(day), lines) in days {
-        body.push_str(&format!(
-            r#"<section class="day" aria-label="{day}"><h2>{title}</h2><ul class="activity">{lines}</ul></section>"#,
-            title = kidvault_domain::localtime::day_title(day),
-            lines = lines.join("")
-        ));
-    }
-    if pages > 1 {
-        let mine = if include_mine { "mine=1&" } else { "" };
-        let mut nav = String::new();
-        if page > 1 {
-            nav.push_str(&format!(
-                r#"<a class="button" href="/portal/children/{id}/activity?{mine}page={}">← Newer</a> "#,
-                page - 1
-            ));
+    let mine_qs = if include_mine { "mine=1&" } else { "" };
+    let body = html! {
+        p {
+            a href="/portal" { "← Household" } " · "
+            a href={ "/portal/children/" (id) } { "Voice history" } " · "
+            a href={ "/portal/children/" (id) "/seen" } { "Who has seen it" }
         }
-        nav.push_str(&format!("Page {page} of {pages}"));
-        if page < pages {
-            nav.push_str(&format!(
-                r#" <a class="button" href="/portal/children/{id}/activity?{mine}page={}">Older →</a>"#,
-                page + 1
-            ));
+        p {
+            "Everything that happened to " (name) "'s data, newest first: consents, choices, deletions, and every \
+             time someone looked at it. Each line is signed and kept where nobody, kidvault included, can change or \
+             remove it unnoticed: download a line's signed copy to check it yourself."
         }
-        body.push_str(&format!(r#"<nav class="pages" aria-label="Pages">{nav}</nav>"#));
-    }
-    Ok(html::page(StatusCode::OK, &format!("What happened to {name}'s data"), Some(&p.who()), &body))
+        p.meta {
+            @if include_mine {
+                a href={ "/portal/children/" (id) "/activity" } { "Hide your own looks" }
+            } @else {
+                "Your own looks (" (own) ") are hidden. "
+                a href={ "/portal/children/" (id) "/activity?mine=1" } { "Show them" }
+            }
+        }
+        @if shown.is_empty() { p.empty { "Nothing else has happened yet." } }
+        @for (std::cmp::Reverse(day), lines) in &days {
+            section.day aria-label=(day) {
+                h2 { (kidvault_domain::localtime::day_title(*day)) }
+                ul.activity {
+                    @for e in lines {
+                        li data-kind=(e.kind.as_str()) {
+                            time datetime=(e.at) { (instant(&e.at).map(|t| z.time(t)).unwrap_or_default()) }
+                            " " (sentence(e, &me, &name, z)) " "
+                            a.small href={ "/api/v1/ledger/entries/" (e.index) "/proof" }
+                                download={ "kidvault-record-" (e.index) ".json" } aria-label="Signed copy of this line" {
+                                "Signed copy"
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if pages > 1 {
+            nav.pages aria-label="Pages" {
+                @if page > 1 {
+                    a.button href={ "/portal/children/" (id) "/activity?" (mine_qs) "page=" (page - 1) } { "← Newer" }
+                    " "
+                }
+                "Page " (page) " of " (pages)
+                @if page < pages {
+                    " "
+                    a.button href={ "/portal/children/" (id) "/activity?" (mine_qs) "page=" (page + 1) } { "Older →" }
+                }
+            }
+        }
+    };
+    Ok(html::page(StatusCode::OK, &format!("What happened to {name}'s data"), Some(&p.who()), body))
 }

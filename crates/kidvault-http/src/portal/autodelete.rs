@@ -9,7 +9,7 @@ use chrono::Utc;
 use kidvault_domain::entities::Child;
 use serde::Deserialize;
 
-use super::html::esc;
+use super::html::{html, Markup};
 use super::session::{PageError, PageResult, Portal, PortalForm};
 use crate::extract::{path_id, ApiPath};
 use crate::AppState;
@@ -35,33 +35,27 @@ fn current(days: u32, chosen: Option<u32>) -> String {
 }
 
 /// The card on the household page for one child.
-pub fn card(p: &Portal, child: &Child, policy_days: u32, kept_days: u32) -> String {
+pub fn card(p: &Portal, child: &Child, policy_days: u32, kept_days: u32) -> Markup {
     let id = child.id;
-    let mut options = String::new();
-    for (value, days, words) in CHOICES {
-        let longer = days.is_some_and(|d| d > policy_days);
-        let selected = if days == child.keep_recordings_days { " selected" } else { "" };
-        let disabled = if longer { " disabled" } else { "" };
-        let note = match days {
-            _ if longer => format!(" (longer than our policy allows: {policy_days} days)"),
-            None => format!(" ({policy_days} days)"),
-            Some(_) => String::new(),
-        };
-        options.push_str(&format!(
-            r#"<option value="{value}"{selected}{disabled}>{words}{note}</option>"#,
-            note = esc(&note)
-        ));
+    html! {
+        form.auto-delete method="post" action={ "/portal/children/" (id) "/auto-delete" } data-keep-days=(kept_days) {
+            (p.who().csrf_field())
+            p.meta { (current(kept_days, child.keep_recordings_days)) }
+            label for={ "keep-" (id) } { "Auto-delete recordings" }
+            select id={ "keep-" (id) } name="keep" {
+                @for (value, days, words) in CHOICES {
+                    @let longer = days.is_some_and(|d| d > policy_days);
+                    option value=(value) selected[days == child.keep_recordings_days] disabled[longer] {
+                        (words)
+                        @if longer { " (longer than our policy allows: " (policy_days) " days)" }
+                        @else if days.is_none() { " (" (policy_days) " days)" }
+                    }
+                }
+            }
+            " "
+            button type="submit" { "Save" }
+        }
     }
-    format!(
-        r#"<form method="post" action="/portal/children/{id}/auto-delete" class="auto-delete" data-keep-days="{kept_days}">{csrf}
-<p class="meta">{now}</p>
-<label for="keep-{id}">Auto-delete recordings</label>
-<select id="keep-{id}" name="keep">{options}</select>
-<button type="submit">Save</button>
-</form>"#,
-        csrf = p.who().csrf_field(),
-        now = esc(&current(kept_days, child.keep_recordings_days)),
-    )
 }
 
 #[derive(Deserialize)]

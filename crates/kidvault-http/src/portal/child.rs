@@ -13,7 +13,7 @@ use kidvault_domain::item::ItemKind;
 use kidvault_service::review::{cursor_of, PageQuery, ReviewItem};
 use serde::Deserialize;
 
-use super::html::{self, esc, words, Zone};
+use super::html::{self, html, words, Markup, Zone};
 use super::session::{urlencode, PageError, PageResult, Portal};
 use crate::extract::path_id;
 use crate::AppState;
@@ -87,15 +87,24 @@ pub async fn timeline(
         None => None,
     };
     let devices = state.vault.list_devices(&p.session, child_id, now).await?;
-    let name = esc(&child.profile.display_name);
-    let mut body = format!(
-        r#"<p><a href="/portal">← Household</a> · <a href="/portal/children/{id}/activity">Activity &amp; access log</a> · <a href="/portal/children/{id}/locations">Locations</a> · <a href="/portal/children/{id}/seen">Who has seen it</a> · <a href="/portal/children/{id}/shared">Who received data</a> · <a href="/portal/children/{id}/consent">Consent</a> · <a href="/api/v1/children/{id}/export" download>Export everything (zip)</a></p>"#
-    );
-    body.push_str(&filter_form(&id, &q, &devices));
+    let name = child.profile.display_name.as_str();
+    let title = format!("{name}'s voice history");
+    let links = html! {
+        p {
+            a href="/portal" { "← Household" } " · "
+            a href={ "/portal/children/" (id) "/activity" } { "Activity & access log" } " · "
+            a href={ "/portal/children/" (id) "/locations" } { "Locations" } " · "
+            a href={ "/portal/children/" (id) "/seen" } { "Who has seen it" } " · "
+            a href={ "/portal/children/" (id) "/shared" } { "Who received data" } " · "
+            a href={ "/portal/children/" (id) "/consent" } { "Consent" } " · "
+            a href={ "/api/v1/children/" (id) "/export" } download { "Export everything (zip)" }
+        }
+        (filter_form(&id, &q, &devices))
+    };
     if let Some(words) = q.q.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
         let range = PageQuery { from, to, device, ..PageQuery::default() };
-        body.push_str(&super::search::results(&state, &p, child_id, &range, words, now).await?);
-        return Ok(html::page(StatusCode::OK, &format!("{name}'s voice history"), Some(&p.who()), &body));
+        let found = super::search::results(&state, &p, child_id, &range, words, now).await?;
+        return Ok(html::page(StatusCode::OK, &title, Some(&p.who()), html! { (links) (found) }));
     }
     let query = PageQuery {
         kind,
@@ -112,31 +121,11 @@ pub async fn timeline(
     if let Some(d) = device {
         delete_qs.push_str(&format!("{}device={d}", if delete_qs.is_empty() { "" } else { "&" }));
     }
-    if !delete_qs.is_empty() {
-        let label = match device.and_then(|d| devices.iter().find(|v| v.device.id == d)) {
-            Some(v) if filter_qs.is_empty() => format!("Delete everything {} sent…", v.name),
-            _ => "Delete everything this filter selects…".to_owned(),
-        };
-        body.push_str(&format!(
-            r#"<p><a class="danger" href="/portal/children/{id}/delete?{delete_qs}">{label}</a></p>"#,
-            label = esc(&label)
-        ));
-    }
-    if items.is_empty() {
-        body.push_str(r#"<p class="empty">Nothing recorded here.</p>"#);
-    }
+    let delete_label = match device.and_then(|d| devices.iter().find(|v| v.device.id == d)) {
+        Some(v) if filter_qs.is_empty() => format!("Delete everything {} sent…", v.name),
+        _ => "Delete everything this filter selects…".to_owned(),
+    };
     let tree = Tree::new(&items, z, state.vault.recording_days(&child.child));
-    for (std::cmp::Reverse(day), roots) in group(&items, z) {
-        body.push_str(&format!(
-            r#"<section class="day" aria-label="{day}"><h2>{pretty}</h2>
-<p class="actions"><a class="danger" href="/portal/children/{id}/delete?day={day}">Delete this day…</a></p><ol class="timeline">"#,
-            pretty = kidvault_domain::localtime::day_title(day),
-        ));
-        for i in roots {
-            body.push_str(&tree.render(&id, i));
-        }
-        body.push_str("</ol></section>");
-    }
     let mut qs = filter_qs.clone();
     if let Some(d) = device {
         qs.push_str(&format!("{}device={d}", if qs.is_empty() { "" } else { "&" }));
@@ -144,38 +133,48 @@ pub async fn timeline(
     if !qs.is_empty() {
         qs.push('&');
     }
-    let mut pages = Vec::new();
     // A newer page exists unless this one is the newest (no cursor, or a
     // "newer" page that came back short).
     let paged = query.cursor.is_some() || (query.newer.is_some() && items.len() == 60);
-    if let (true, Some(first)) = (paged, items.first()) {
-        pages.push(format!(
-            r#"<a class="button" href="/portal/children/{id}?{qs}newer={c}">← Newer</a>"#,
-            c = urlencode(&cursor_of(&first.meta))
-        ));
-    }
-    if let Some(cursor) = next {
-        pages.push(format!(
-            r#"<a class="button" href="/portal/children/{id}?{qs}cursor={c}">Older →</a>"#,
-            c = urlencode(&cursor)
-        ));
-    }
-    if !pages.is_empty() {
-        body.push_str(&format!(r#"<nav class="pages" aria-label="Pages">{}</nav>"#, pages.join(" ")));
-    }
-    body.push_str(&format!(
-        r#"<section class="card"><h2>Delete by kind</h2><p>Each also deletes everything that came from what it deletes.</p><p class="actions">{}</p></section>"#,
-        ItemKind::ALL
-            .iter()
-            .map(|k| format!(
-                r#"<a class="danger" href="/portal/children/{id}/delete?kind={k}">All {label}…</a>"#,
-                k = k.as_str(),
-                label = words::kind(*k, 2).trim_start_matches("2 ")
-            ))
-            .collect::<Vec<_>>()
-            .join(" ")
-    ));
-    Ok(html::page(StatusCode::OK, &format!("{name}'s voice history"), Some(&p.who()), &body))
+    let newer = items.first().filter(|_| paged).map(|first| cursor_of(&first.meta));
+    let body = html! {
+        (links)
+        @if !delete_qs.is_empty() {
+            p { a.danger href={ "/portal/children/" (id) "/delete?" (delete_qs) } { (delete_label) } }
+        }
+        @if items.is_empty() { p.empty { "Nothing recorded here." } }
+        @for (std::cmp::Reverse(day), roots) in group(&items, z) {
+            section.day aria-label=(day) {
+                h2 { (kidvault_domain::localtime::day_title(day)) }
+                p.actions { a.danger href={ "/portal/children/" (id) "/delete?day=" (day) } { "Delete this day…" } }
+                ol.timeline { @for i in roots { (tree.render(&id, i)) } }
+            }
+        }
+        @if newer.is_some() || next.is_some() {
+            nav.pages aria-label="Pages" {
+                @if let Some(c) = &newer {
+                    a.button href={ "/portal/children/" (id) "?" (qs) "newer=" (urlencode(c)) } { "← Newer" }
+                }
+                @if newer.is_some() && next.is_some() { " " }
+                @if let Some(c) = &next {
+                    a.button href={ "/portal/children/" (id) "?" (qs) "cursor=" (urlencode(c)) } { "Older →" }
+                }
+            }
+        }
+        section.card {
+            h2 { "Delete by kind" }
+            p { "Each also deletes everything that came from what it deletes." }
+            p.actions {
+                @for (n, k) in ItemKind::ALL.iter().enumerate() {
+                    @if n > 0 { " " }
+                    a.danger href={ "/portal/children/" (id) "/delete?kind=" (k.as_str()) } {
+                        "All " (words::kind(*k, 2).trim_start_matches("2 ")) "…"
+                    }
+                }
+            }
+        }
+    };
+    Ok(html::page(StatusCode::OK, &title, Some(&p.who()), body))
 }
 
 fn filter_query(q: &TimelineQuery) -> String {
@@ -186,35 +185,36 @@ fn filter_query(q: &TimelineQuery) -> String {
         .join("&")
 }
 
-fn filter_form(id: &str, q: &TimelineQuery, devices: &[kidvault_service::devices::DeviceView]) -> String {
-    let mut from_devices = String::from(r#"<option value="">All devices</option>"#);
-    for d in devices {
-        let sel = if q.device.as_deref() == Some(d.device.id.to_string().as_str()) { " selected" } else { "" };
-        from_devices.push_str(&format!(r#"<option value="{}"{sel}>{}</option>"#, d.device.id, esc(&d.name)));
+fn filter_form(id: &str, q: &TimelineQuery, devices: &[kidvault_service::devices::DeviceView]) -> Markup {
+    html! {
+        form.filters method="get" action={ "/portal/children/" (id) } {
+            label for="kind" { "Show" }
+            select #kind name="kind" {
+                option value="" { "Everything" }
+                @for k in ItemKind::ALL {
+                    option value=(k.as_str()) selected[q.kind.as_deref() == Some(k.as_str())] {
+                        (words::kind(k, 2).trim_start_matches("2 "))
+                    }
+                }
+            }
+            label for="from" { "From" }
+            input #from name="from" type="date" value=(q.from.as_deref().unwrap_or(""));
+            label for="to" { "To" }
+            input #to name="to" type="date" value=(q.to.as_deref().unwrap_or(""));
+            label for="device" { "Device" }
+            select #device name="device" {
+                option value="" { "All devices" }
+                @for d in devices {
+                    option value=(d.device.id) selected[q.device.as_deref() == Some(d.device.id.to_string().as_str())] {
+                        (d.name)
+                    }
+                }
+            }
+            label for="q" { "Words said" }
+            input #q name="q" type="search" value=(q.q.as_deref().unwrap_or("")) placeholder="moon song";
+            button type="submit" { "Show" }
+        }
     }
-    let mut kinds = String::from(r#"<option value="">Everything</option>"#);
-    for k in ItemKind::ALL {
-        let sel = if q.kind.as_deref() == Some(k.as_str()) { " selected" } else { "" };
-        let label = words::kind(k, 2);
-        kinds.push_str(&format!(
-            r#"<option value="{}"{sel}>{}</option>"#,
-            k.as_str(),
-            esc(label.trim_start_matches("2 "))
-        ));
-    }
-    format!(
-        r#"<form method="get" action="/portal/children/{id}" class="filters">
-<label for="kind">Show</label><select id="kind" name="kind">{kinds}</select>
-<label for="from">From</label><input id="from" name="from" type="date" value="{from}">
-<label for="to">To</label><input id="to" name="to" type="date" value="{to}">
-<label for="device">Device</label><select id="device" name="device">{from_devices}</select>
-<label for="q">Words said</label><input id="q" name="q" type="search" value="{words}" placeholder="moon song">
-<button type="submit">Show</button>
-</form>"#,
-        from = esc(q.from.as_deref().unwrap_or("")),
-        to = esc(q.to.as_deref().unwrap_or("")),
-        words = esc(q.q.as_deref().unwrap_or("")),
-    )
 }
 
 /// The page's items by day (newest first); in each day, the items whose sources
@@ -253,53 +253,55 @@ impl<'a> Tree<'a> {
         Self { items, derived, z, keep_days }
     }
 
-    fn render(&self, child: &str, i: usize) -> String {
+    fn render(&self, child: &str, i: usize) -> Markup {
         let it = &self.items[i];
         let id = it.meta.id;
         let z = self.z;
+        let label = words::kind(it.meta.kind, 1);
+        let label = label.trim_start_matches("1 ");
         let content = match (it.meta.kind, &it.text) {
-            (ItemKind::VoiceRecording, _) => format!(
-                r#"<audio controls preload="none" src="/api/v1/items/{id}/content" data-item="{id}" aria-label="Recording of {t}"></audio>
-<p class="meta auto-delete">Deleted automatically on {gone}, with the words and everything that came from it.
-<a href="/api/v1/items/{id}/content" download="recording-{file}.wav">Download the recording</a></p>"#,
-                t = z.at(it.meta.recorded_at),
-                file = z.file_stamp(it.meta.recorded_at),
-                gone = z.on(it.meta.recorded_at + chrono::Duration::days(i64::from(self.keep_days))),
-            ),
-            (ItemKind::Transcript, Some(t)) => format!(r#"<blockquote class="transcript">{}</blockquote>"#, esc(t)),
+            (ItemKind::VoiceRecording, _) => html! {
+                audio controls preload="none" src={ "/api/v1/items/" (id) "/content" } data-item=(id)
+                    aria-label={ "Recording of " (z.at(it.meta.recorded_at)) } {}
+                p.meta.auto-delete {
+                    "Deleted automatically on "
+                    (z.on(it.meta.recorded_at + chrono::Duration::days(i64::from(self.keep_days))))
+                    ", with the words and everything that came from it. "
+                    a href={ "/api/v1/items/" (id) "/content" }
+                        download={ "recording-" (z.file_stamp(it.meta.recorded_at)) ".wav" } { "Download the recording" }
+                }
+            },
+            (ItemKind::Transcript, Some(t)) => html! { blockquote.transcript { (t) } },
             (ItemKind::Location, Some(t)) => location(t),
             (ItemKind::Embedding, _) => {
-                "<p class=\"meta\">Numbers computed from the recording, to match requests (no words).</p>".to_owned()
+                html! { p.meta { "Numbers computed from the recording, to match requests (no words)." } }
             }
-            (ItemKind::Intent, Some(t)) => format!(r#"<p class="understood">{}</p>"#, esc(&words::understood(t))),
-            (ItemKind::Memory, Some(t)) => format!(r#"<p class="remembered">{}</p>"#, esc(&words::remembered(t))),
-            (ItemKind::ActionLog, Some(t)) => format!(r#"<p class="did">{}</p>"#, esc(&words::action(t))),
-            (_, None) => String::new(),
+            (ItemKind::Intent, Some(t)) => html! { p.understood { (words::understood(t)) } },
+            (ItemKind::Memory, Some(t)) => html! { p.remembered { (words::remembered(t)) } },
+            (ItemKind::ActionLog, Some(t)) => html! { p.did { (words::action(t)) } },
+            (_, None) => html! {},
         };
-        let mut html = format!(
-            r#"<li class="item kind-{kind}" id="item-{id}"><div class="head"><span class="label">{label}</span> <time datetime="{iso}">{t}</time>
-<a class="danger small" href="/portal/children/{child}/delete?item={id}" aria-label="Delete this {label} and what was derived from it">Delete…</a></div>{content}"#,
-            kind = it.meta.kind.as_str(),
-            label = words::kind(it.meta.kind, 1).trim_start_matches("1 "),
-            iso = it.meta.recorded_at.to_rfc3339(),
-            t = z.time(it.meta.recorded_at),
-        );
-        if let Some(children) = self.derived.get(&id) {
-            html.push_str(r#"<ol class="derived">"#);
-            for c in children {
-                html.push_str(&self.render(child, *c));
+        html! {
+            li class={ "item kind-" (it.meta.kind.as_str()) } id={ "item-" (id) } {
+                div.head {
+                    span.label { (label) } " "
+                    time datetime=(it.meta.recorded_at.to_rfc3339()) { (z.time(it.meta.recorded_at)) } " "
+                    a.danger.small href={ "/portal/children/" (child) "/delete?item=" (id) }
+                        aria-label={ "Delete this " (label) " and what was derived from it" } { "Delete…" }
+                }
+                (content)
+                @if let Some(children) = self.derived.get(&id) {
+                    ol.derived { @for c in children { (self.render(child, *c)) } }
+                }
             }
-            html.push_str("</ol>");
         }
-        html.push_str("</li>");
-        html
     }
 }
 
-fn location(json: &str) -> String {
+fn location(json: &str) -> Markup {
     let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
     match (v["lat"].as_f64(), v["lon"].as_f64()) {
-        (Some(lat), Some(lon)) => format!(r#"<p class="location">{lat:.5}, {lon:.5}</p>"#),
-        _ => format!(r#"<code class="json">{}</code>"#, esc(json)),
+        (Some(lat), Some(lon)) => html! { p.location { (format!("{lat:.5}, {lon:.5}")) } },
+        _ => html! { code.json { (json) } },
     }
 }

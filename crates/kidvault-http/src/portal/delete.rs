@@ -17,7 +17,7 @@ use kidvault_service::deletion::Within;
 use serde::Deserialize;
 
 use super::child::{day_range, parse_day};
-use super::html::{self, esc, words, Zone};
+use super::html::{self, html, words, Markup, Zone};
 use super::session::{PageError, PageResult, Portal, PortalForm};
 use crate::extract::path_id;
 use crate::routes::deletions::run_deletions_now;
@@ -96,8 +96,8 @@ impl Target {
     }
 
     /// The hidden fields that carry the target into the confirming form.
-    fn hidden(&self) -> String {
-        [
+    fn hidden(&self) -> Markup {
+        let fields = [
             ("what", &self.what),
             ("item", &self.item),
             ("day", &self.day),
@@ -105,14 +105,14 @@ impl Target {
             ("from", &self.from),
             ("to", &self.to),
             ("device", &self.device),
-        ]
-        .iter()
-        .filter_map(|(k, v)| {
-            v.as_deref()
-                .filter(|v| !v.is_empty())
-                .map(|v| format!(r#"<input type="hidden" name="{k}" value="{}">"#, esc(v)))
-        })
-        .collect()
+        ];
+        html! {
+            @for (k, v) in fields {
+                @if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                    input type="hidden" name=(k) value=(v);
+                }
+            }
+        }
     }
 }
 
@@ -185,46 +185,47 @@ pub async fn confirm(
         }
         _ => describe(z, &scope),
     };
-    let name = esc(&child.profile.display_name);
-    let mut list: Vec<String> = preview.iter().map(|(k, n)| format!("<li>{}</li>", words::kind(*k, *n))).collect();
-    if matches!(chosen, Chosen::Child) {
-        list.push(format!("<li>{name}'s profile, consents and paired devices</li>"));
-        list.push("<li>the child's encryption keys, destroyed at once</li>".into());
-    }
-    let summary = if list.is_empty() {
-        "<p>Nothing matches: there is nothing to delete.</p>".to_owned()
+    let name = child.profile.display_name.as_str();
+    let whole_child = matches!(chosen, Chosen::Child);
+    let nothing = preview.is_empty() && !whole_child;
+    let things = if total == 1 { "1 thing".to_owned() } else { format!("{total} things") };
+    let keys_go = if state.vault.keys_leave_no_bytes() {
+        "The data keys are destroyed first and erased from disk, so nothing can be read again from anything we keep"
     } else {
-        let things = if total == 1 { "1 thing".to_owned() } else { format!("{total} things") };
-        format!(r#"<ul class="will-go">{}</ul><p>{things} in all.</p>"#, list.join(""))
+        "The data keys are destroyed first, so nothing can be read again through kidvault (the database keeps \
+         locked remnants of them until its routine cleanup)"
     };
-    let body = format!(
-        r#"<section class="card danger">
-<h2>Delete {what} for {name}?</h2>
-<p>This will permanently delete:</p>
-{summary}
-<p>{keys_go}; then
-the encrypted data is erased, every service that holds a copy is told to delete it, and you get a signed receipt.
-Backups made before today hold only locked copies, and stop opening by <strong>{backups}</strong>, when their own
-keys are destroyed. <strong>This cannot be undone.</strong></p>
-<form method="post" action="/portal/children/{id}/delete">
-{csrf}{hidden}
-<button type="submit" class="danger" {disabled}>Delete permanently</button>
-<a href="/portal/children/{id}">Cancel</a>
-</form>
-</section>"#,
-        what = esc(&what),
-        backups = z.on(state.vault.backups_unrecoverable_after(Utc::now())),
-        keys_go = if state.vault.keys_leave_no_bytes() {
-            "The data keys are destroyed first and erased from disk, so nothing can be read again from anything we keep"
-        } else {
-            "The data keys are destroyed first, so nothing can be read again through kidvault (the database keeps \
-             locked remnants of them until its routine cleanup)"
-        },
-        csrf = p.who().csrf_field(),
-        hidden = target.hidden(),
-        disabled = if list.is_empty() { "disabled" } else { "" },
-    );
-    Ok(html::page(StatusCode::OK, "Confirm deletion", Some(&p.who()), &body))
+    let body = html! {
+        section.card.danger {
+            h2 { "Delete " (what) " for " (name) "?" }
+            p { "This will permanently delete:" }
+            @if nothing {
+                p { "Nothing matches: there is nothing to delete." }
+            } @else {
+                ul.will-go {
+                    @for (k, n) in &preview { li { (words::kind(*k, *n)) } }
+                    @if whole_child {
+                        li { (name) "'s profile, consents and paired devices" }
+                        li { "the child's encryption keys, destroyed at once" }
+                    }
+                }
+                p { (things) " in all." }
+            }
+            p {
+                (keys_go) "; then the encrypted data is erased, every service that holds a copy is told to delete \
+                 it, and you get a signed receipt. Backups made before today hold only locked copies, and stop \
+                 opening by " strong { (z.on(state.vault.backups_unrecoverable_after(Utc::now()))) } ", when their \
+                 own keys are destroyed. " strong { "This cannot be undone." }
+            }
+            form method="post" action={ "/portal/children/" (id) "/delete" } {
+                (p.who().csrf_field())
+                (target.hidden())
+                button.danger type="submit" disabled[nothing] { "Delete permanently" } " "
+                a href={ "/portal/children/" (id) } { "Cancel" }
+            }
+        }
+    };
+    Ok(html::page(StatusCode::OK, "Confirm deletion", Some(&p.who()), body))
 }
 
 /// One record in a parent's words: what it is, when, and the first words said
@@ -281,45 +282,49 @@ pub async fn perform(
     Ok(Redirect::to(&format!("/portal/deletions/{deletion}")).into_response())
 }
 
-fn step_badge(d: &DeletionRecord) -> String {
-    let class = if d.step == DeletionStep::Completed { "ok" } else { "warn" };
-    let label = if d.step == DeletionStep::Completed { "done" } else { "in progress" };
-    format!(r#"<span class="badge {class}" data-step="{s}">{label}</span>"#, s = d.step.as_str())
+fn step_badge(d: &DeletionRecord) -> Markup {
+    let done = d.step == DeletionStep::Completed;
+    html! {
+        span class={ "badge " (if done { "ok" } else { "warn" }) } data-step=(d.step.as_str()) {
+            (if done { "done" } else { "in progress" })
+        }
+    }
 }
 
 pub async fn list(State(state): State<AppState>, p: Portal) -> PageResult {
     let deletions = state.vault.household_deletions(&p.session, 200).await?;
     let z = p.zone();
-    let mut body = String::from(
-        "<p>Every deletion you (or the retention policy, or your auto-delete choice) started, and where it is. A \
-         completed deletion has a signed receipt: a file that anyone can check was written by kidvault and not \
-         changed since.</p>",
-    );
-    if deletions.is_empty() {
-        body.push_str(r#"<p class="empty">No deletions yet.</p>"#);
-    } else {
-        body.push_str("<table class=\"deletions\" tabindex=\"0\"><thead><tr><th>Requested</th><th>What</th><th>Why</th><th>Status</th><th>Receipt</th></tr></thead><tbody>");
-        for d in &deletions {
-            let receipt = if d.step == DeletionStep::Completed {
-                format!(
-                    r#"<a href="/api/v1/deletions/{id}/receipt" download="kidvault-deletion-{id}.json">Download receipt</a>"#,
-                    id = d.id
-                )
-            } else {
-                String::new()
-            };
-            body.push_str(&format!(
-                r#"<tr data-deletion="{id}"><td><a href="/portal/deletions/{id}">{at}</a></td><td>{what}</td><td>{why}</td><td>{badge}</td><td>{receipt}</td></tr>"#,
-                id = d.id,
-                at = z.at(d.requested_at),
-                what = esc(&describe(z, &d.scope)),
-                why = d.reason.plain(),
-                badge = step_badge(d),
-            ));
+    let body = html! {
+        p {
+            "Every deletion you (or the retention policy, or your auto-delete choice) started, and where it is. A \
+             completed deletion has a signed receipt: a file that anyone can check was written by kidvault and not \
+             changed since."
         }
-        body.push_str("</tbody></table>");
-    }
-    Ok(html::page(StatusCode::OK, "Deletions", Some(&p.who()), &body))
+        @if deletions.is_empty() {
+            p.empty { "No deletions yet." }
+        } @else {
+            table.deletions tabindex="0" {
+                thead { tr { th { "Requested" } th { "What" } th { "Why" } th { "Status" } th { "Receipt" } } }
+                tbody {
+                    @for d in &deletions {
+                        tr data-deletion=(d.id) {
+                            td { a href={ "/portal/deletions/" (d.id) } { (z.at(d.requested_at)) } }
+                            td { (describe(z, &d.scope)) }
+                            td { (d.reason.plain()) }
+                            td { (step_badge(d)) }
+                            td {
+                                @if d.step == DeletionStep::Completed {
+                                    a href={ "/api/v1/deletions/" (d.id) "/receipt" }
+                                        download={ "kidvault-deletion-" (d.id) ".json" } { "Download receipt" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(html::page(StatusCode::OK, "Deletions", Some(&p.who()), body))
 }
 
 pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPath<String>) -> PageResult {
@@ -329,76 +334,72 @@ pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPa
     let now = Utc::now();
     let z = p.zone();
     let done = d.step == DeletionStep::Completed;
-    let mut steps = String::new();
-    for s in DeletionStep::ALL {
-        let state_class = if s <= d.step { "done" } else { "todo" };
-        let mark = if s <= d.step { "✓" } else { "…" };
-        steps.push_str(&format!(
-            r#"<li class="{state_class}">{mark} {}</li>"#,
-            step_words(s, state.vault.keys_leave_no_bytes())
-        ));
-    }
-    let mut processors = String::new();
-    for t in &tasks {
-        let status = match (t.state, t.overdue(now)) {
-            (TaskState::Acknowledged, _) => {
-                format!("confirmed {}", t.acknowledged_at.map(|t| z.at(t)).unwrap_or_default())
+    let processors: Vec<(String, String)> = tasks
+        .iter()
+        .map(|t| {
+            let status = match (t.state, t.overdue(now)) {
+                (TaskState::Acknowledged, _) => {
+                    format!("confirmed {}", t.acknowledged_at.map(|t| z.at(t)).unwrap_or_default())
+                }
+                (_, true) => format!("waiting, overdue since {}", z.at(t.deadline)),
+                _ => format!("waiting (deadline {})", z.at(t.deadline)),
+            };
+            (t.processor_name.clone(), status)
+        })
+        .collect();
+    let models: Vec<(String, String)> = state
+        .vault
+        .deletion_models(&p.session, deletion_id)
+        .await?
+        .iter()
+        .map(|m| {
+            let status = match (m.model.outcome.as_deref(), m.model.resolved_at) {
+                (Some("retrained"), Some(at)) => format!("retrained without it on {}", z.at(at)),
+                (Some(_), Some(at)) => format!("destroyed on {}", z.at(at)),
+                _ if m.overdue(now) => format!("not yet retrained or destroyed, late since {}", z.at(m.deadline)),
+                _ => format!("to be retrained without it or destroyed by {}", z.at(m.deadline)),
+            };
+            (format!("{} {}", m.model.name, m.model.version), status)
+        })
+        .collect();
+    let body = html! {
+        p { a href="/portal/deletions" { "← Deletions" } }
+        section.card #deletion data-step=(d.step.as_str()) data-refresh=[(!done).then_some("2")] {
+            h2 { (describe(z, &d.scope)) }
+            p.meta { "Asked for " (z.at(d.requested_at)) " · why: " (d.reason.plain()) }
+            ol.steps {
+                @for s in DeletionStep::ALL {
+                    li class=(if s <= d.step { "done" } else { "todo" }) {
+                        (if s <= d.step { "✓" } else { "…" }) " " (step_words(s, state.vault.keys_leave_no_bytes()))
+                    }
+                }
             }
-            (_, true) => format!("waiting, overdue since {}", z.at(t.deadline)),
-            _ => format!("waiting (deadline {})", z.at(t.deadline)),
-        };
-        processors.push_str(&format!("<li><strong>{}</strong>: {status}</li>", esc(&t.processor_name)));
-    }
-    let mut models = String::new();
-    for m in state.vault.deletion_models(&p.session, deletion_id).await? {
-        let what = format!("{} {}", m.model.name, m.model.version);
-        let status = match (m.model.outcome.as_deref(), m.model.resolved_at) {
-            (Some("retrained"), Some(at)) => format!("retrained without it on {}", z.at(at)),
-            (Some(_), Some(at)) => format!("destroyed on {}", z.at(at)),
-            _ if m.overdue(now) => format!("not yet retrained or destroyed, late since {}", z.at(m.deadline)),
-            _ => format!("to be retrained without it or destroyed by {}", z.at(m.deadline)),
-        };
-        models.push_str(&format!("<li><strong>{}</strong>: {status}</li>", esc(&what)));
-    }
-    let receipt = if done {
-        format!(
-            r#"<p class="copies">Unreadable in everything we keep since {at}. Backups made before then stop opening by {backups}.</p>
-<p id="receipt-check" role="status" data-receipt-check data-receipt="/api/v1/deletions/{id}/receipt" data-key="/api/v1/ledger/public-key">This receipt is signed by kidvault's log. Download it to keep it; anyone can check it against the log's published key.</p>
-<p><a class="button" href="/api/v1/deletions/{id}/receipt" download="kidvault-deletion-{id}.json">Download the signed receipt</a></p>"#,
-            at = z.at(d.updated_at),
-            backups = z.on(state.vault.backups_unrecoverable_after(d.updated_at)),
-            id = d.id
-        )
-    } else {
-        String::new()
+            @if !processors.is_empty() {
+                h3 { "Services holding copies" }
+                ul { @for (name, status) in &processors { li { strong { (name) } ": " (status) } } }
+            }
+            @if !models.is_empty() {
+                h3 { "Models trained on this data" }
+                ul.models { @for (what, status) in &models { li { strong { (what) } ": " (status) } } }
+            }
+            @if done {
+                p.copies {
+                    "Unreadable in everything we keep since " (z.at(d.updated_at)) ". Backups made before then stop \
+                     opening by " (z.on(state.vault.backups_unrecoverable_after(d.updated_at))) "."
+                }
+                p #receipt-check role="status" data-receipt-check
+                    data-receipt={ "/api/v1/deletions/" (d.id) "/receipt" } data-key="/api/v1/ledger/public-key" {
+                    "This receipt is signed by kidvault's log. Download it to keep it; anyone can check it against \
+                     the log's published key."
+                }
+                p {
+                    a.button href={ "/api/v1/deletions/" (d.id) "/receipt" }
+                        download={ "kidvault-deletion-" (d.id) ".json" } { "Download the signed receipt" }
+                }
+            }
+        }
     };
-    let body = format!(
-        r#"<p><a href="/portal/deletions">← Deletions</a></p>
-<section class="card" id="deletion" data-step="{step}" {refresh}>
-<h2>{what}</h2>
-<p class="meta">Asked for {at} · why: {why}</p>
-<ol class="steps">{steps}</ol>
-{processors}
-{models}
-{receipt}
-</section>"#,
-        step = d.step.as_str(),
-        refresh = if done { "" } else { r#"data-refresh="2""# },
-        what = esc(&describe(z, &d.scope)),
-        at = z.at(d.requested_at),
-        why = d.reason.plain(),
-        processors = if processors.is_empty() {
-            String::new()
-        } else {
-            format!("<h3>Services holding copies</h3><ul>{processors}</ul>")
-        },
-        models = if models.is_empty() {
-            String::new()
-        } else {
-            format!(r#"<h3>Models trained on this data</h3><ul class="models">{models}</ul>"#)
-        },
-    );
-    Ok(html::page(StatusCode::OK, "Deletion", Some(&p.who()), &body))
+    Ok(html::page(StatusCode::OK, "Deletion", Some(&p.who()), body))
 }
 
 fn step_words(s: DeletionStep, keys_leave_no_bytes: bool) -> &'static str {

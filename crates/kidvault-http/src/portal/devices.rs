@@ -11,7 +11,7 @@ use kidvault_domain::ids::{ChildId, DeviceId};
 use kidvault_service::ServiceError;
 use serde::Deserialize;
 
-use super::html::{self, esc, flash};
+use super::html::{self, flash, html, Markup};
 use super::session::{PageResult, Portal, PortalForm};
 use crate::extract::{path_id, ApiPath};
 use crate::AppState;
@@ -23,21 +23,27 @@ pub struct Paired {
 
 /// The form that pairs a device to one child (`child`), or to the child the
 /// parent picks (`None`: the household's children are offered).
-fn pair_form(p: &Portal, action: &str, code: &str, children: Option<&str>, error: Option<&str>) -> String {
-    format!(
-        r#"<section class="card narrow" id="pair"><h3>Pair a device</h3>
-<p>Turn the device on: it shows (or says) a code of 8 letters. Type it here. You never need to type a password or a long key into the device.</p>
-{error}<form method="post" action="{action}">{csrf}
-<label for="user_code">The code on the device</label>
-<input id="user_code" name="code" required autocomplete="off" autocapitalize="characters" spellcheck="false" maxlength="12" placeholder="WDJB-MJHT" value="{code}">
-{children}<label for="device_name">Name it</label>
-<input id="device_name" name="name" required maxlength="64" autocomplete="off" placeholder="Kitchen speaker">
-<button type="submit">Pair</button></form></section>"#,
-        error = error.map(|e| flash("error", e)).unwrap_or_default(),
-        csrf = p.who().csrf_field(),
-        code = esc(code),
-        children = children.unwrap_or_default(),
-    )
+fn pair_form(p: &Portal, action: &str, code: &str, children: Option<Markup>, error: Option<&str>) -> Markup {
+    html! {
+        section.card.narrow #pair {
+            h3 { "Pair a device" }
+            p {
+                "Turn the device on: it shows (or says) a code of 8 letters. Type it here. You never need to type a \
+                 password or a long key into the device."
+            }
+            @if let Some(e) = error { (flash("error", e)) }
+            form method="post" action=(action) {
+                (p.who().csrf_field())
+                label for="user_code" { "The code on the device" }
+                input #user_code name="code" required autocomplete="off" autocapitalize="characters" spellcheck="false"
+                    maxlength="12" placeholder="WDJB-MJHT" value=(code);
+                @if let Some(children) = children { (children) }
+                label for="device_name" { "Name it" }
+                input #device_name name="name" required maxlength="64" autocomplete="off" placeholder="Kitchen speaker";
+                button type="submit" { "Pair" }
+            }
+        }
+    }
 }
 
 pub async fn page(
@@ -64,46 +70,47 @@ async fn view(
     let now = Utc::now();
     let child = state.vault.get_child(&p.session, child_id, now).await?;
     let list = state.vault.list_devices(&p.session, child_id, now).await?;
-    let csrf = p.who().csrf_field();
-    let mut body = format!(
-        r#"<p><a href="/portal">← Household</a> · <a href="/portal/children/{id}">Voice history</a></p><h2>{name}'s devices</h2>"#,
-        name = esc(&child.profile.display_name)
-    );
-    if let Some(d) = paired.and_then(|p| list.iter().find(|d| d.device.id == p)) {
-        body.push_str(&format!(
-            r#"<section class="card" id="paired" role="status"><h3>{n} is paired</h3>
-<p>It can send {child}'s recordings now, under the consent you gave. Revoke it here at any time.</p></section>"#,
-            n = esc(&d.name),
-            child = esc(&child.profile.display_name),
-        ));
-    }
-    if list.is_empty() {
-        body.push_str(r#"<p class="empty">No device paired yet.</p>"#);
-    } else {
-        body.push_str("<table tabindex=\"0\"><thead><tr><th>Device</th><th>Paired</th><th>Status</th><th></th></tr></thead><tbody>");
-        for d in &list {
-            let (status, action) = match d.device.revoked_at {
-                Some(at) => (format!("revoked {}", z.at(at)), String::new()),
-                None => (
-                    "active".to_owned(),
-                    format!(
-                        r#"<form method="post" action="/portal/devices/{dev}/revoke" class="inline">{csrf}<button type="submit" class="danger" aria-label="Revoke {n}">Revoke</button></form>"#,
-                        dev = d.device.id,
-                        n = esc(&d.name)
-                    ),
-                ),
-            };
-            body.push_str(&format!(
-                r#"<tr data-device="{dev}"><td>{n}</td><td>{at}</td><td>{status}</td><td>{action}</td></tr>"#,
-                dev = d.device.id,
-                n = esc(&d.name),
-                at = z.at(d.device.created_at),
-            ));
+    let name = child.profile.display_name.as_str();
+    let body = html! {
+        p { a href="/portal" { "← Household" } " · " a href={ "/portal/children/" (id) } { "Voice history" } }
+        h2 { (name) "'s devices" }
+        @if let Some(d) = paired.and_then(|p| list.iter().find(|d| d.device.id == p)) {
+            section.card #paired role="status" {
+                h3 { (d.name) " is paired" }
+                p { "It can send " (name) "'s recordings now, under the consent you gave. Revoke it here at any time." }
+            }
         }
-        body.push_str("</tbody></table><p class=\"meta\">A revoked device is refused from its next request.</p>");
-    }
-    body.push_str(&pair_form(p, &format!("/portal/children/{id}/devices"), code, None, error));
-    Ok(html::page(status, "Devices", Some(&p.who()), &body).into_response())
+        @if list.is_empty() {
+            p.empty { "No device paired yet." }
+        } @else {
+            table tabindex="0" {
+                thead { tr { th { "Device" } th { "Paired" } th { "Status" } th {} } }
+                tbody {
+                    @for d in &list {
+                        tr data-device=(d.device.id) {
+                            td { (d.name) }
+                            td { (z.at(d.device.created_at)) }
+                            @match d.device.revoked_at {
+                                Some(at) => { td { "revoked " (z.at(at)) } td {} }
+                                None => {
+                                    td { "active" }
+                                    td {
+                                        form.inline method="post" action={ "/portal/devices/" (d.device.id) "/revoke" } {
+                                            (p.who().csrf_field())
+                                            button.danger type="submit" aria-label={ "Revoke " (d.name) } { "Revoke" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p.meta { "A revoked device is refused from its next request." }
+        }
+        (pair_form(p, &format!("/portal/children/{id}/devices"), code, None, error))
+    };
+    Ok(html::page(status, "Devices", Some(&p.who()), body).into_response())
 }
 
 #[derive(Deserialize)]
@@ -162,18 +169,19 @@ async fn pair_anywhere_view(
 ) -> PageResult {
     let children = state.vault.list_children(&p.session, Utc::now()).await?;
     if children.is_empty() {
-        let body =
-            r#"<p>Add a child on the <a href="/portal">household page</a> first: a device is paired to one child.</p>"#;
+        let body = html! {
+            p { "Add a child on the " a href="/portal" { "household page" } " first: a device is paired to one child." }
+        };
         return Ok(html::page(StatusCode::OK, "Pair a device", Some(&p.who()), body).into_response());
     }
-    let mut options = String::new();
-    for c in &children {
-        options.push_str(&format!(r#"<option value="{}">{}</option>"#, c.child.id, esc(&c.profile.display_name)));
-    }
-    let select =
-        format!(r#"<label for="child">Whose device is it?</label><select id="child" name="child">{options}</select>"#);
-    let body = pair_form(p, "/portal/pair", code, Some(&select), error);
-    Ok(html::page(status, "Pair a device", Some(&p.who()), &body).into_response())
+    let select = html! {
+        label for="child" { "Whose device is it?" }
+        select #child name="child" {
+            @for c in &children { option value=(c.child.id) { (c.profile.display_name) } }
+        }
+    };
+    let body = pair_form(p, "/portal/pair", code, Some(select), error);
+    Ok(html::page(status, "Pair a device", Some(&p.who()), body).into_response())
 }
 
 pub async fn pair_anywhere_post(State(state): State<AppState>, PortalForm(p, f): PortalForm<Pair>) -> PageResult {

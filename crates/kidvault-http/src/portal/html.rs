@@ -1,28 +1,13 @@
-//! HTML by hand: one escaping function that every interpolated value passes
-//! through, and the page layout. No template engine and no JavaScript build.
-
-use std::fmt::Write as _;
+//! The portal's page layout and shared pieces, written with `maud`: every
+//! interpolated value is escaped unless it is wrapped in `PreEscaped`, which
+//! only markup generated here (or by the QR-code and policy renderers) is.
+//! No JavaScript build.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kidvault_domain::entities::Guardian;
 pub use kidvault_domain::localtime::Zone;
-
-/// Escapes text for HTML element content and double-quoted attributes.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use maud::{html, Markup, PreEscaped};
 
 /// The signed-in guardian, shown on every page, and the form token.
 #[derive(Debug)]
@@ -33,72 +18,63 @@ pub struct Who<'a> {
 
 impl Who<'_> {
     /// The hidden anti-forgery field every state-changing form carries.
-    pub fn csrf_field(&self) -> String {
+    pub fn csrf_field(&self) -> Markup {
         csrf_field(self.csrf)
     }
 }
 
-pub fn csrf_field(token: &str) -> String {
-    format!(r#"<input type="hidden" name="_csrf" value="{}">"#, esc(token))
+pub fn csrf_field(token: &str) -> Markup {
+    html! { input type="hidden" name="_csrf" value=(token); }
 }
 
 /// A whole page: header with who is signed in and the household, navigation,
 /// the body, and the security headers.
-pub fn page(status: StatusCode, title: &str, who: Option<&Who<'_>>, body: &str) -> Response {
-    let mut html = String::with_capacity(body.len() + 2048);
-    let _ = write!(
-        html,
-        r##"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · kidvault</title>
-<link rel="stylesheet" href="/portal/static/portal.css">
-<script src="/portal/static/portal.js" defer></script>
-</head>
-<body>
-<a class="skip" href="#main">Skip to the page's content</a>
-<header class="top">
-<a class="brand" href="/portal">kidvault</a>
-"##,
-        title = esc(title)
-    );
-    if let Some(who) = who {
-        let g = who.guardian;
-        let _ = write!(
-            html,
-            r#"<nav aria-label="Main">
-<a href="/portal">Household</a>
-<a href="/portal/deletions">Deletions</a>
-<a href="/portal/mailbox">Mailbox</a>
-<a href="/portal/account">Account</a>
-</nav>
-<div class="who">Signed in as <strong>{name}</strong> ({email}) · <a href="/portal/account#time-zone">times in {zone}</a>
-<form method="post" action="/portal/sign-out" class="inline">{csrf}<button type="submit">Sign out</button></form>
-</div>
-"#,
-            name = esc(&g.display_name),
-            email = esc(&g.email),
-            zone = esc(&g.zone().name().replace('_', " ")),
-            csrf = who.csrf_field(),
-        );
-    }
-    let _ = write!(
-        html,
-        r#"</header>
-<main id="main">
-<h1>{title}</h1>
-{body}
-</main>
-<footer>kidvault keeps children's data only with a parent's consent, shows every access, and deletes for real.
-<a href="/privacy/retention">How long we keep data</a></footer>
-</body>
-</html>
-"#,
-        title = esc(title)
-    );
-    with_headers(status, html)
+pub fn page(status: StatusCode, title: &str, who: Option<&Who<'_>>, body: Markup) -> Response {
+    let page = html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · kidvault" }
+                link rel="stylesheet" href="/portal/static/portal.css";
+                script src="/portal/static/portal.js" defer {}
+            }
+            body {
+                a.skip href="#main" { "Skip to the page's content" }
+                header.top {
+                    a.brand href="/portal" { "kidvault" }
+                    @if let Some(who) = who {
+                        nav aria-label="Main" {
+                            a href="/portal" { "Household" } " "
+                            a href="/portal/deletions" { "Deletions" } " "
+                            a href="/portal/mailbox" { "Mailbox" } " "
+                            a href="/portal/account" { "Account" }
+                        }
+                        div.who {
+                            "Signed in as " strong { (who.guardian.display_name) } " (" (who.guardian.email) ") · "
+                            a href="/portal/account#time-zone" {
+                                "times in " (who.guardian.zone().name().replace('_', " "))
+                            }
+                            " "
+                            form.inline method="post" action="/portal/sign-out" {
+                                (who.csrf_field()) button type="submit" { "Sign out" }
+                            }
+                        }
+                    }
+                }
+                main id="main" {
+                    h1 { (title) }
+                    (body)
+                }
+                footer {
+                    "kidvault keeps children's data only with a parent's consent, shows every access, and deletes for real. "
+                    a href="/privacy/retention" { "How long we keep data" }
+                }
+            }
+        }
+    };
+    with_headers(status, page.into_string())
 }
 
 /// Security headers on every portal response: nothing loads from anywhere but
@@ -140,12 +116,8 @@ pub fn short_id(id: &str) -> String {
 }
 
 /// A notice box (error or success) above a form.
-pub fn flash(kind: &str, text: &str) -> String {
-    format!(
-        r#"<p class="flash {kind}" role="{role}">{}</p>"#,
-        esc(text),
-        role = if kind == "error" { "alert" } else { "status" }
-    )
+pub fn flash(kind: &str, text: &str) -> Markup {
+    html! { p class={ "flash " (kind) } role=(if kind == "error" { "alert" } else { "status" }) { (text) } }
 }
 
 #[cfg(test)]
@@ -153,11 +125,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escaping_covers_every_character_that_breaks_out() {
+    fn every_interpolated_value_is_escaped() {
+        let hostile = r#"<a href="x" onclick='y'>&</a>"#;
+        let out = flash("error", hostile).into_string();
         assert_eq!(
-            esc(r#"<a href="x" onclick='y'>&</a>"#),
-            "&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&lt;/a&gt;"
+            out,
+            r#"<p class="flash error" role="alert">&lt;a href=&quot;x&quot; onclick='y'&gt;&amp;&lt;/a&gt;</p>"#
         );
+        assert!(csrf_field(r#""><script>"#).into_string().contains("value=\"&quot;&gt;&lt;script&gt;\""));
     }
 }
 

@@ -13,7 +13,7 @@ use kidvault_domain::ids::{ChildId, ItemId};
 use kidvault_service::review::PageQuery;
 use serde::Deserialize;
 
-use super::html::{self, esc, Zone};
+use super::html::{self, html, Markup, Zone};
 use super::session::{urlencode, PageResult, Portal};
 use crate::extract::{path_id, ApiPath};
 use crate::AppState;
@@ -97,7 +97,7 @@ fn places(points: Vec<(DateTime<Utc>, serde_json::Value, ItemId)>) -> Vec<Place>
 }
 
 /// The places drawn to scale: approximate ones as the areas they are.
-fn plot(z: Zone, places: &[Place]) -> String {
+fn plot(z: Zone, places: &[Place]) -> Markup {
     const W: f64 = 640.0;
     const H: f64 = 400.0;
     const PAD: f64 = 24.0;
@@ -115,32 +115,30 @@ fn plot(z: Zone, places: &[Place]) -> String {
     let (dx, dy) = (((lon1 - lon0) * k).max(1e-6), (lat1 - lat0).max(1e-6));
     let scale = ((W - 2.0 * PAD) / dx).min((H - 2.0 * PAD) / dy);
     let xy = |lat: f64, lon: f64| (PAD + (lon - lon0) * k * scale, H - PAD - (lat - lat0) * scale);
-    let mut shapes = String::new();
-    for p in places {
-        let (x, y) = xy(p.lat, p.lon);
-        let title = esc(&format!("{}: {}", p.what(), p.when(z)));
-        if p.approximate {
-            let r = (deg(p.accuracy_m) * scale).max(6.0);
-            shapes.push_str(&format!(
-                r##"<circle class="area" cx="{x:.1}" cy="{y:.1}" r="{r:.1}" fill="#2450b2" fill-opacity="0.15" stroke="#2450b2"><title>{title}</title></circle>"##
-            ));
-        } else {
-            let r = 4.0 + (p.times.len() as f64).sqrt().min(6.0);
-            shapes.push_str(&format!(
-                r##"<circle class="point" cx="{x:.1}" cy="{y:.1}" r="{r:.1}" fill="#2450b2"><title>{title}</title></circle>"##
-            ));
+    let km = |d: f64| d * 111.32;
+    let (wkm, hkm) = (format!("{:.1}", km(dx)), format!("{:.1}", km(dy)));
+    let one = |v: f64| format!("{v:.1}");
+    html! {
+        svg.plot viewBox={ "0 0 " (W) " " (H) } role="img"
+            aria-label={ "Map of " (places.len()) " places, about " (wkm) " by " (hkm) " km" }
+            xmlns="http://www.w3.org/2000/svg" {
+            rect x="0" y="0" width=(W) height=(H) fill="#f2f4f8" stroke="#dde1ea" {}
+            @for p in places {
+                @let (x, y) = xy(p.lat, p.lon);
+                @let title = format!("{}: {}", p.what(), p.when(z));
+                @if p.approximate {
+                    circle.area cx=(one(x)) cy=(one(y)) r=(one((deg(p.accuracy_m) * scale).max(6.0))) fill="#2450b2"
+                        fill-opacity="0.15" stroke="#2450b2" { title { (title) } }
+                } @else {
+                    circle.point cx=(one(x)) cy=(one(y)) r=(one(4.0 + (p.times.len() as f64).sqrt().min(6.0)))
+                        fill="#2450b2" { title { (title) } }
+                }
+            }
+            text x=(PAD) y="16" font-size="12" fill="#5b6475" {
+                "about " (wkm) " km × " (hkm) " km, north up; shaded circles are approximate areas"
+            }
         }
     }
-    let km = |d: f64| d * 111.32;
-    format!(
-        r##"<svg class="plot" viewBox="0 0 {W} {H}" role="img" aria-label="Map of {n} places, about {wkm:.1} by {hkm:.1} km" xmlns="http://www.w3.org/2000/svg">
-<rect x="0" y="0" width="{W}" height="{H}" fill="#f2f4f8" stroke="#dde1ea"/>{shapes}
-<text x="{PAD}" y="16" font-size="12" fill="#5b6475">about {wkm:.1} km × {hkm:.1} km, north up; shaded circles are approximate areas</text>
-</svg>"##,
-        n = places.len(),
-        wkm = km(dx),
-        hkm = km(dy),
-    )
 }
 
 pub async fn page(
@@ -169,54 +167,54 @@ pub async fn page(
         .collect();
     let places = places(points);
     let precise_for = chrono::Duration::hours(i64::from(state.vault.config().retention.location.precise_for_hours));
-    let mut body = format!(
-        r#"<p><a href="/portal">← Household</a> · <a href="/portal/children/{id}">Voice history</a></p>
-<p>Where {name}'s device was. A precise place stays precise for {hours} hours, then only the area around it (about 5 km) is kept.</p>
-<form method="get" action="/portal/children/{id}/locations" class="filters">
-<label for="from">From</label><input id="from" name="from" type="date" value="{from}">
-<label for="to">To</label><input id="to" name="to" type="date" value="{to}">
-<button type="submit">Show</button></form>"#,
-        name = esc(&child.profile.display_name),
-        hours = precise_for.num_hours(),
-        from = esc(q.from.as_deref().unwrap_or("")),
-        to = esc(q.to.as_deref().unwrap_or("")),
-    );
-    if places.is_empty() {
-        body.push_str(r#"<p class="empty">No locations recorded here.</p>"#);
-    } else {
-        body.push_str(&plot(z, &places));
-        body.push_str(&format!(
-            r#"<p class="actions"><a class="danger" href="/portal/children/{id}/delete?kind=location">Delete all locations…</a></p>
-<table class="locations" tabindex="0"><thead><tr><th>Where</th><th>When</th><th>How exact</th><th></th></tr></thead><tbody>"#
-        ));
-        for place in &places {
-            let exact = if place.approximate {
-                "Approximate".to_owned()
-            } else {
-                format!("Precise until {}, then approximate", z.at(place.last() + precise_for))
-            };
-            let delete = match place.items.as_slice() {
-                [one] => {
-                    format!(r#"<a class="danger small" href="/portal/children/{id}/delete?item={one}">Delete…</a>"#)
-                }
-                _ => String::new(),
-            };
-            body.push_str(&format!(
-                r#"<tr data-times="{n}"><td>{what}</td><td>{when}</td><td>{exact}</td><td>{delete}</td></tr>"#,
-                n = place.times.len(),
-                what = esc(&place.what()),
-                when = esc(&place.when(z)),
-                exact = esc(&exact),
-            ));
+    let body = html! {
+        p { a href="/portal" { "← Household" } " · " a href={ "/portal/children/" (id) } { "Voice history" } }
+        p {
+            "Where " (child.profile.display_name) "'s device was. A precise place stays precise for "
+            (precise_for.num_hours()) " hours, then only the area around it (about 5 km) is kept."
         }
-        body.push_str("</tbody></table>");
-    }
-    if let Some(cursor) = next {
-        body.push_str(&format!(
-            r#"<p><a class="button" href="/portal/children/{id}/locations?cursor={}">Older →</a></p>"#,
-            urlencode(&cursor)
-        ));
-    }
+        form.filters method="get" action={ "/portal/children/" (id) "/locations" } {
+            label for="from" { "From" }
+            input #from name="from" type="date" value=(q.from.as_deref().unwrap_or(""));
+            label for="to" { "To" }
+            input #to name="to" type="date" value=(q.to.as_deref().unwrap_or(""));
+            button type="submit" { "Show" }
+        }
+        @if places.is_empty() {
+            p.empty { "No locations recorded here." }
+        } @else {
+            (plot(z, &places))
+            p.actions {
+                a.danger href={ "/portal/children/" (id) "/delete?kind=location" } { "Delete all locations…" }
+            }
+            table.locations tabindex="0" {
+                thead { tr { th { "Where" } th { "When" } th { "How exact" } th {} } }
+                tbody {
+                    @for place in &places {
+                        tr data-times=(place.times.len()) {
+                            td { (place.what()) }
+                            td { (place.when(z)) }
+                            td {
+                                @if place.approximate { "Approximate" } @else {
+                                    "Precise until " (z.at(place.last() + precise_for)) ", then approximate"
+                                }
+                            }
+                            td {
+                                @if let [one] = place.items.as_slice() {
+                                    a.danger.small href={ "/portal/children/" (id) "/delete?item=" (one) } { "Delete…" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(cursor) = &next {
+            p {
+                a.button href={ "/portal/children/" (id) "/locations?cursor=" (urlencode(cursor)) } { "Older →" }
+            }
+        }
+    };
     let title = format!("{}'s locations", child.profile.display_name);
-    Ok(html::page(StatusCode::OK, &title, Some(&p.who()), &body))
+    Ok(html::page(StatusCode::OK, &title, Some(&p.who()), body))
 }

@@ -7,7 +7,7 @@ use kidvault_domain::item::ItemKind;
 use kidvault_domain::Timestamp;
 use kidvault_service::review::PageQuery;
 
-use super::html::esc;
+use super::html::{html, Markup};
 use super::session::{PageError, Portal};
 use crate::AppState;
 
@@ -16,25 +16,24 @@ const READ_AT_MOST: usize = 2_000;
 /// How many matches are shown.
 const SHOW_AT_MOST: usize = 100;
 
-/// `text` with each case-insensitive occurrence of `words` marked, escaped.
-fn marked(text: &str, words: &str) -> String {
+/// `text` with each case-insensitive occurrence of `words` marked.
+fn marked(text: &str, words: &str) -> Markup {
     let lower = text.to_lowercase();
     let needle = words.to_lowercase();
     // Lower-casing can change lengths outside ASCII: mark only when it did not.
-    if lower.len() != text.len() || needle.is_empty() {
-        return esc(text);
-    }
-    let mut out = String::new();
+    let mut parts: Vec<(&str, bool)> = Vec::new();
     let mut at = 0;
-    while let Some(i) = lower[at..].find(&needle) {
-        let start = at + i;
-        let end = start + needle.len();
-        out.push_str(&esc(&text[at..start]));
-        out.push_str(&format!("<mark>{}</mark>", esc(&text[start..end])));
-        at = end;
+    if lower.len() == text.len() && !needle.is_empty() {
+        while let Some(i) = lower[at..].find(&needle) {
+            let start = at + i;
+            let end = start + needle.len();
+            parts.push((&text[at..start], false));
+            parts.push((&text[start..end], true));
+            at = end;
+        }
     }
-    out.push_str(&esc(&text[at..]));
-    out
+    parts.push((&text[at..], false));
+    html! { @for (part, mark) in parts { @if mark { mark { (part) } } @else { (part) } } }
 }
 
 pub async fn results(
@@ -44,7 +43,7 @@ pub async fn results(
     range: &PageQuery<'_>,
     words: &str,
     now: Timestamp,
-) -> Result<String, PageError> {
+) -> Result<Markup, PageError> {
     let z = p.zone();
     let needle = words.to_lowercase();
     let mut found = Vec::new();
@@ -69,48 +68,46 @@ pub async fn results(
             _ => break,
         }
     }
-    let mut out = format!(
-        r#"<section class="card" id="search"><h2>“{w}”: said {n}</h2>"#,
-        w = esc(words),
-        n = match found.len() {
-            0 => "nowhere in these dates".to_owned(),
-            1 => "once".to_owned(),
-            n if n >= SHOW_AT_MOST => format!("{n} times or more (the newest shown)"),
-            n => format!("{n} times"),
+    let said = match found.len() {
+        0 => "nowhere in these dates".to_owned(),
+        1 => "once".to_owned(),
+        n if n >= SHOW_AT_MOST => format!("{n} times or more (the newest shown)"),
+        n => format!("{n} times"),
+    };
+    Ok(html! {
+        section.card #search {
+            h2 { "“" (words) "”: said " (said) }
+            ol.found {
+                @for it in found.iter().take(SHOW_AT_MOST) {
+                    @let day = z.date(it.meta.recorded_at);
+                    @let source = it.meta.derived_from.first().map(|s| format!("#item-{s}")).unwrap_or_default();
+                    li {
+                        a href={ "/portal/children/" (child) "?from=" (day) "&to=" (day) (source) } {
+                            time datetime=(it.meta.recorded_at.to_rfc3339()) { (z.at(it.meta.recorded_at)) }
+                        }
+                        blockquote.transcript { (marked(it.text.as_deref().unwrap_or(""), words)) }
+                    }
+                }
+            }
+            @if read >= READ_AT_MOST {
+                p.meta {
+                    "Only the newest " (READ_AT_MOST) " things said were searched: pick dates to look further back."
+                }
+            }
+            p { a href={ "/portal/children/" (child) } { "Back to the whole voice history" } }
         }
-    );
-    out.push_str(r#"<ol class="found">"#);
-    for it in found.iter().take(SHOW_AT_MOST) {
-        let day = z.date(it.meta.recorded_at);
-        let source = it.meta.derived_from.first().map(|s| format!("#item-{s}")).unwrap_or_default();
-        out.push_str(&format!(
-            r#"<li><a href="/portal/children/{child}?from={day}&amp;to={day}{source}"><time datetime="{iso}">{at}</time></a>
-<blockquote class="transcript">{text}</blockquote></li>"#,
-            iso = it.meta.recorded_at.to_rfc3339(),
-            at = z.at(it.meta.recorded_at),
-            text = marked(it.text.as_deref().unwrap_or(""), words),
-        ));
-    }
-    out.push_str("</ol>");
-    if read >= READ_AT_MOST {
-        out.push_str(&format!(
-            r#"<p class="meta">Only the newest {READ_AT_MOST} things said were searched: pick dates to look further back.</p>"#
-        ));
-    }
-    out.push_str(&format!(
-        r#"<p><a href="/portal/children/{child}">Back to the whole voice history</a></p></section>"#
-    ));
-    Ok(out)
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
 
     #[test]
     fn matches_are_marked_whatever_their_case_and_the_rest_is_escaped() {
+        let marked = |t: &str, w: &str| super::marked(t, w).into_string();
         assert_eq!(marked("Sing the Moon song <3", "moon"), "Sing the <mark>Moon</mark> song &lt;3");
         assert_eq!(marked("moon, moon", "MOON"), "<mark>moon</mark>, <mark>moon</mark>");
         assert_eq!(marked("İstanbul moon", "moon"), "İstanbul moon", "not marked where lower-casing moves bytes");
+        assert_eq!(marked("<b>moon</b>", "<b>"), "<mark>&lt;b&gt;</mark>moon&lt;/b&gt;", "the words are escaped too");
     }
 }

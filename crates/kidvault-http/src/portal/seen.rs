@@ -19,7 +19,7 @@ use kidvault_domain::staff::{AccessPurpose, StaffRole};
 use kidvault_ledger::entry::{Entry, EntryKind};
 use serde::Deserialize;
 
-use super::html::{self, esc, Zone};
+use super::html::{self, html, Markup, Zone};
 use super::session::{PageResult, Portal, PortalForm};
 use crate::extract::{path_id, ApiPath, ApiQuery};
 use crate::AppState;
@@ -75,7 +75,7 @@ struct StaffLine {
 }
 
 impl StaffLine {
-    fn render(&self, name: &str, z: Zone) -> String {
+    fn render(&self, name: &str, z: Zone) -> Markup {
         let who = self.role.map_or("Someone at kidvault", StaffRole::plain);
         let why = self.purpose.map(|p| format!(", {}", p.plain())).unwrap_or_default();
         let permission = match (self.basis.as_str(), self.grant_until) {
@@ -97,27 +97,24 @@ impl StaffLine {
             None if self.basis == "break_glass" => " The privacy officer has not reviewed it yet.",
             None => "",
         };
-        let proofs: Vec<String> = self
-            .entries
-            .iter()
-            .map(|i| {
-                format!(
-                    r#"<a href="/api/v1/ledger/entries/{i}/proof" download="kidvault-entry-{i}-proof.json">{i}</a>"#
-                )
-            })
-            .collect();
-        format!(
-            r#"<li class="staff-look"><p>{who} (ticket {ticket}{why}{permission}) {what} {when}.{reviewed}</p>
-<p class="proof">How we know this record wasn't altered: record {proofs}.</p></li>"#,
-            who = esc(who),
-            ticket = esc(&self.ticket),
-            why = esc(&why),
-            permission = esc(&permission),
-            what = esc(&looked_at(&self.what, self.entries.len(), name)),
-            when = esc(&when),
-            reviewed = esc(reviewed),
-            proofs = proofs.join(", "),
-        )
+        html! {
+            li.staff-look {
+                p {
+                    (who) " (ticket " (self.ticket) (why) (permission) ") "
+                    (looked_at(&self.what, self.entries.len(), name)) " " (when) "." (reviewed)
+                }
+                p.proof {
+                    "How we know this record wasn't altered: record "
+                    @for (n, i) in self.entries.iter().enumerate() {
+                        @if n > 0 { ", " }
+                        a href={ "/api/v1/ledger/entries/" (i) "/proof" } download={ "kidvault-entry-" (i) "-proof.json" } {
+                            (i)
+                        }
+                    }
+                    "."
+                }
+            }
+        }
     }
 }
 
@@ -189,21 +186,7 @@ fn household_looks(entries: &[Entry], since: Option<DateTime<Utc>>) -> BTreeMap<
     seen.into_iter().map(|(who, things)| (who, things.len())).filter(|(_, n)| *n > 0).collect()
 }
 
-fn support_card(z: Zone, state: &kidvault_service::staff::SupportAccess, name: &str, id: &str, csrf: &str) -> String {
-    let mut out = format!(r#"<section class="card support"><h3>Support's access to {name}'s data</h3>"#);
-    match &state.active {
-        Some(g) => out.push_str(&format!(
-            r#"<p class="support-on">Support can see {name}'s recordings, words and places until {until}, to help you with a question you asked. Each look is listed below.</p>
-<form method="post" action="/portal/children/{id}/support/revoke">{csrf}<button type="submit">End support's access now</button></form>"#,
-            until = esc(&z.at(g.expires_at)),
-        )),
-        None => out.push_str(&format!(
-            r#"<p class="support-off">Support cannot see {name}'s recordings, words or places. If you ask our support team for help, you can let them look for a time you choose; you can end it at any moment.</p>
-<form method="post" action="/portal/children/{id}/support">{csrf}
-<label>For how long <select name="hours"><option value="1">1 hour</option><option value="24" selected>24 hours</option><option value="72">3 days</option><option value="168">7 days</option></select></label>
-<button type="submit">Let support see {name}'s data</button></form>"#
-        )),
-    }
+fn support_card(z: Zone, state: &kidvault_service::staff::SupportAccess, name: &str, id: &str, csrf: Markup) -> Markup {
     let earlier: Vec<String> = state
         .recent
         .iter()
@@ -214,11 +197,43 @@ fn support_card(z: Zone, state: &kidvault_service::staff::SupportAccess, name: &
             None => format!("You allowed it on {}; it ended on {}.", z.at(g.created_at), z.at(g.expires_at)),
         })
         .collect();
-    if !earlier.is_empty() {
-        out.push_str(&format!(r#"<p class="support-earlier">{}</p>"#, esc(&earlier.join(" "))));
+    html! {
+        section.card.support {
+            h3 { "Support's access to " (name) "'s data" }
+            @match &state.active {
+                Some(g) => {
+                    p.support-on {
+                        "Support can see " (name) "'s recordings, words and places until " (z.at(g.expires_at))
+                        ", to help you with a question you asked. Each look is listed below."
+                    }
+                    form method="post" action={ "/portal/children/" (id) "/support/revoke" } {
+                        (csrf) button type="submit" { "End support's access now" }
+                    }
+                }
+                None => {
+                    p.support-off {
+                        "Support cannot see " (name) "'s recordings, words or places. If you ask our support team for \
+                         help, you can let them look for a time you choose; you can end it at any moment."
+                    }
+                    form method="post" action={ "/portal/children/" (id) "/support" } {
+                        (csrf)
+                        label {
+                            "For how long "
+                            select name="hours" {
+                                option value="1" { "1 hour" }
+                                option value="24" selected { "24 hours" }
+                                option value="72" { "3 days" }
+                                option value="168" { "7 days" }
+                            }
+                        }
+                        " "
+                        button type="submit" { "Let support see " (name) "'s data" }
+                    }
+                }
+            }
+            @if !earlier.is_empty() { p.support-earlier { (earlier.join(" ")) } }
+        }
     }
-    out.push_str("</section>");
-    out
 }
 
 pub async fn page(
@@ -249,7 +264,7 @@ pub async fn page(
     let child = state.vault.get_child(&p.session, child_id, now).await?;
     let entries = state.vault.activity(&p.session, child_id).await?;
     let support = state.vault.support_access(&p.session, child_id, now).await?;
-    let name = esc(&child.profile.display_name);
+    let name = child.profile.display_name.as_str();
     let period = match days {
         7 => " in the last 7 days".to_owned(),
         30 => " in the last 30 days".to_owned(),
@@ -257,24 +272,14 @@ pub async fn page(
     };
     let filter = |w: &str, d: i64, label: &str| {
         let on = w == who && d == days;
-        format!(
-            r#"<a href="/portal/children/{id}/seen?who={w}&amp;days={d}"{cls}>{label}</a>"#,
-            cls = if on { r#" class="on" aria-current="page""# } else { "" }
-        )
+        html! {
+            a href={ "/portal/children/" (id) "/seen?who=" (w) "&days=" (d) }
+                class=[on.then_some("on")] aria-current=[on.then_some("page")] { (label) }
+        }
     };
-    let mut body = format!(
-        r#"<p><a href="/portal">← Household</a> · <a href="/portal/children/{id}">Voice history</a> · <a href="/portal/children/{id}/shared">Shared with companies</a> · <a href="/portal/children/{id}/activity">Full record</a></p>
-{support}
-<p class="filters">Show: {a} · {b} · {c} — {d} · {e} · {f}</p>"#,
-        support = support_card(p.zone(), &support, &name, &id, &p.who().csrf_field()),
-        a = filter("everyone", days, "everyone"),
-        b = filter("household", days, "your household"),
-        c = filter("staff", days, "people at kidvault"),
-        d = filter(who, 7, "last 7 days"),
-        e = filter(who, 30, "last 30 days"),
-        f = filter(who, 0, "all time"),
-    );
-    if who != "staff" {
+    let household = if who == "staff" {
+        None
+    } else {
         let looks = household_looks(&entries, since);
         let me = format!("guardian:{}", p.session.guardian_id);
         let mut names = Vec::new();
@@ -292,7 +297,7 @@ pub async fn page(
                 names.push(other.unwrap_or_else(|| "a former member of your household".into()));
             }
         }
-        let sentence = match names.len() {
+        Some(match names.len() {
             0 => format!("No one in your household looked at {name}'s recordings, words or places{period}."),
             _ => {
                 let people = match names.as_slice() {
@@ -302,55 +307,69 @@ pub async fn page(
                 };
                 let what = if total == 1 { "1 of".to_owned() } else { format!("{total} of") };
                 let household = if names.len() == 1 && names[0] == "You" { "" } else { " (your household)" };
-                format!("{}{household} looked at {what} {name}'s recordings, words or places{period}.", esc(&people))
+                format!("{people}{household} looked at {what} {name}'s recordings, words or places{period}.")
             }
-        };
-        body.push_str(&format!(r#"<h3>Your household</h3><p class="household-looks">{sentence}</p>"#));
-    }
-    if who != "household" {
-        let lines = staff_lines(&entries, since);
-        let page = q.page.unwrap_or(0);
-        body.push_str("<h3>People at kidvault</h3>");
-        if lines.is_empty() {
-            body.push_str(&format!(r#"<p class="no-staff">No one at kidvault looked at {name}'s data{period}.</p>"#));
-        } else {
-            body.push_str(r#"<ul class="staff-looks">"#);
-            for l in lines.iter().skip(page * PAGE).take(PAGE) {
-                body.push_str(&l.render(&child.profile.display_name, p.zone()));
-            }
-            body.push_str("</ul>");
-            if lines.len() > (page + 1) * PAGE {
-                body.push_str(&format!(
-                    r#"<p><a href="/portal/children/{id}/seen?who={who}&amp;days={days}&amp;page={next}">Older</a></p>"#,
-                    next = page + 1
-                ));
+        })
+    };
+    let lines = if who == "household" { None } else { Some(staff_lines(&entries, since)) };
+    let page = q.page.unwrap_or(0);
+    // Reads by kidvault's own processes (the retention sweep making precise
+    // places approximate): no person saw them, but they were reads.
+    let system = entries
+        .iter()
+        .filter(|e| e.kind == kidvault_ledger::entry::EntryKind::AccessRead && e.actor.starts_with("system:"))
+        .filter(|e| since.is_none_or(|s| parse_at(e).is_some_and(|at| at >= s)))
+        .count();
+    let body = html! {
+        p {
+            a href="/portal" { "← Household" } " · "
+            a href={ "/portal/children/" (id) } { "Voice history" } " · "
+            a href={ "/portal/children/" (id) "/shared" } { "Shared with companies" } " · "
+            a href={ "/portal/children/" (id) "/activity" } { "Full record" }
+        }
+        (support_card(p.zone(), &support, name, &id, p.who().csrf_field()))
+        p.filters {
+            "Show: " (filter("everyone", days, "everyone")) " · " (filter("household", days, "your household")) " · "
+            (filter("staff", days, "people at kidvault")) " — " (filter(who, 7, "last 7 days")) " · "
+            (filter(who, 30, "last 30 days")) " · " (filter(who, 0, "all time"))
+        }
+        @if let Some(sentence) = &household {
+            h3 { "Your household" }
+            p.household-looks { (sentence) }
+        }
+        @if let Some(lines) = &lines {
+            h3 { "People at kidvault" }
+            @if lines.is_empty() {
+                p.no-staff { "No one at kidvault looked at " (name) "'s data" (period) "." }
+            } @else {
+                ul.staff-looks {
+                    @for l in lines.iter().skip(page * PAGE).take(PAGE) { (l.render(name, p.zone())) }
+                }
+                @if lines.len() > (page + 1) * PAGE {
+                    p {
+                        a href={ "/portal/children/" (id) "/seen?who=" (who) "&days=" (days) "&page=" (page + 1) } {
+                            "Older"
+                        }
+                    }
+                }
             }
         }
-    }
-    if who == "everyone" {
-        // Reads by kidvault's own processes (the retention sweep making precise
-        // places approximate): no person saw them, but they were reads.
-        let system = entries
-            .iter()
-            .filter(|e| e.kind == kidvault_ledger::entry::EntryKind::AccessRead && e.actor.starts_with("system:"))
-            .filter(|e| since.is_none_or(|s| parse_at(e).is_some_and(|at| at >= s)))
-            .count();
-        if system > 0 {
-            let places = if system == 1 { "1 of".to_owned() } else { format!("{system} of") };
-            body.push_str(&format!(
-                r#"<h3>kidvault's own processes</h3><p class="system-looks">kidvault's retention process read {places} {name}'s precise places{period} to make them approximate, as our policy says. No person saw them.</p>"#
-            ));
+        @if who == "everyone" {
+            @if system > 0 {
+                h3 { "kidvault's own processes" }
+                p.system-looks {
+                    "kidvault's retention process read " (if system == 1 { "1 of".to_owned() } else { format!("{system} of") })
+                    " " (name) "'s precise places" (period) " to make them approximate, as our policy says. No person \
+                     saw them."
+                }
+            }
+            p.no-one-else {
+                "No one else. Companies outside kidvault that received " (name) "'s data are on "
+                a href={ "/portal/children/" (id) "/shared" } { "Shared with companies" } "."
+            }
         }
-        body.push_str(&format!(
-            r#"<p class="no-one-else">No one else. Companies outside kidvault that received {name}'s data are on <a href="/portal/children/{id}/shared">Shared with companies</a>.</p>"#
-        ));
-    }
-    Ok(html::page(
-        StatusCode::OK,
-        &format!("Who has seen {}'s data", child.profile.display_name),
-        Some(&p.who()),
-        &body,
-    ))
+    };
+    Ok(html::page(StatusCode::OK, &format!("Who has seen {name}'s data"), Some(&p.who()), body))
 }
 
 #[derive(Deserialize)]

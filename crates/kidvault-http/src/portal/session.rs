@@ -13,7 +13,7 @@ use kidvault_service::ServiceError;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::html::{self, esc, Who};
+use super::html::{self, html, Who};
 use crate::error::ApiError;
 use crate::extract::{cookie, SESSION_COOKIE};
 use crate::AppState;
@@ -49,12 +49,12 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let e = self.0;
         let title = e.status.canonical_reason().unwrap_or("Error");
-        let body = format!(
-            r#"<p class="flash error" role="alert">{}</p><p>Code: <code>{}</code></p><p><a href="/portal">Back to the household</a></p>"#,
-            esc(&e.message),
-            e.code
-        );
-        let mut resp = html::page(e.status, title, None, &body);
+        let body = html! {
+            (html::flash("error", &e.message))
+            p { "Code: " code { (e.code) } }
+            p { a href="/portal" { "Back to the household" } }
+        };
+        let mut resp = html::page(e.status, title, None, body);
         e.mark(&mut resp);
         resp
     }
