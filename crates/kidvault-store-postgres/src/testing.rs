@@ -67,3 +67,14 @@ pub fn create_database_now(server_url: &str) -> String {
 pub fn execute(url: &str, sql: &str) -> u64 {
     with_client(url, |c| c.execute(sql, &[]))
 }
+
+/// The rows `sql` (with `$1` = `id`) returns from the database at `url`, each
+/// read by `read` (tests that look at what a store holds about one id).
+pub fn rows_for<T: Send>(
+    url: &str,
+    sql: &str,
+    id: uuid::Uuid,
+    read: impl Fn(&postgres::Row) -> T + Send + Sync,
+) -> Vec<T> {
+    with_client(url, |c| Ok(c.query(sql, &[&id])?.iter().map(&read).collect()))
+}

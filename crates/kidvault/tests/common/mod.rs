@@ -260,11 +260,7 @@ impl TestApp {
 
     /// Rows in the data store, and bytes in the blob directory: what a refusal must not change.
     pub fn footprint(&self) -> (i64, i64, u64) {
-        let count = |table: &str| match database_of(self.dir.path()) {
-            Some(url) => kidvault_store_postgres::testing::count_rows(&url, table),
-            None => self.db().query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap(),
-        };
-        let (items, edges) = (count("items"), count("item_edges"));
+        let (items, edges) = (count(self.dir.path(), "items"), count(self.dir.path(), "item_edges"));
         if let Some(url) = blob_store_of(self.dir.path()) {
             return (items, edges, s3_versions(&url));
         }
@@ -278,12 +274,14 @@ pub const NOTICE: &str = "2026-11-01+retention-2026-11-01";
 
 /// The epochs of a child's key still in the keystore (read beside the server).
 pub fn keystore_epochs(root: &Path, child: &str) -> Vec<(u32, Vec<u8>)> {
-    let keystore = rusqlite::Connection::open_with_flags(
-        root.join("keys/keystore.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
     let child: uuid::Uuid = child.parse().unwrap();
+    if let Some(url) = database_of(root) {
+        let sql = "SELECT epoch, wrapped FROM kidvault_keys.child_keys WHERE child_id = $1 ORDER BY epoch";
+        return kidvault_store_postgres::testing::rows_for(&url, sql, child, |r| {
+            (u32::try_from(r.get::<_, i64>(0)).unwrap(), r.get(1))
+        });
+    }
+    let keystore = sqlite_file(&root.join("keys/keystore.db"));
     let mut stmt =
         keystore.prepare("SELECT epoch, wrapped FROM child_keys WHERE child_id = ?1 ORDER BY epoch").unwrap();
     stmt.query_map([child.as_bytes().to_vec()], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
@@ -291,19 +289,65 @@ pub fn keystore_epochs(root: &Path, child: &str) -> Vec<(u32, Vec<u8>)> {
 
 /// An item's data key as the keystore holds it: (epoch, wrapped), if any.
 pub fn keystore_item_key(root: &Path, item: &str) -> Option<(u32, Vec<u8>)> {
-    use rusqlite::OptionalExtension;
-    let keystore = rusqlite::Connection::open_with_flags(
-        root.join("keys/keystore.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
     let item: uuid::Uuid = item.parse().unwrap();
-    keystore
+    if let Some(url) = database_of(root) {
+        let sql = "SELECT epoch, wrapped FROM kidvault_keys.item_keys WHERE item_id = $1";
+        return kidvault_store_postgres::testing::rows_for(&url, sql, item, |r| {
+            (u32::try_from(r.get::<_, i64>(0)).unwrap(), r.get(1))
+        })
+        .pop();
+    }
+    use rusqlite::OptionalExtension;
+    sqlite_file(&root.join("keys/keystore.db"))
         .query_row("SELECT epoch, wrapped FROM item_keys WHERE item_id = ?1", [item.as_bytes().to_vec()], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
         .optional()
         .unwrap()
+}
+
+/// An item's row as the data store holds it: (the data key stored beside it,
+/// its inline ciphertext), if any: what a copy of the data store would hold.
+pub fn item_row(root: &Path, item: &str) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let item: uuid::Uuid = item.parse().unwrap();
+    if let Some(url) = database_of(root) {
+        let sql = "SELECT wrapped_key, inline_content FROM items WHERE id = $1";
+        return kidvault_store_postgres::testing::rows_for(&url, sql, item, |r| (r.get(0), r.get(1))).pop();
+    }
+    use rusqlite::OptionalExtension;
+    sqlite_file(&root.join("data/kidvault.db"))
+        .query_row("SELECT wrapped_key, inline_content FROM items WHERE id = ?1", [item.as_bytes().to_vec()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()
+        .unwrap()
+}
+
+/// How many rows of `table` name `id` in `column`, on either backend.
+pub fn rows_naming(root: &Path, table: &str, column: &str, id: &str) -> i64 {
+    let id: uuid::Uuid = id.parse().unwrap();
+    if let Some(url) = database_of(root) {
+        let sql = format!("SELECT count(*) FROM {table} WHERE {column} = $1");
+        return kidvault_store_postgres::testing::rows_for(&url, &sql, id, |r| r.get(0)).pop().unwrap();
+    }
+    sqlite_file(&root.join("data/kidvault.db"))
+        .query_row(&format!("SELECT count(*) FROM {table} WHERE {column} = ?1"), [id.as_bytes().to_vec()], |r| r.get(0))
+        .unwrap()
+}
+
+/// `SELECT count(*) FROM <from>` on the deployment's data store, either backend
+/// (`from` is a table, perhaps with a `WHERE`).
+pub fn count(root: &Path, from: &str) -> i64 {
+    if let Some(url) = database_of(root) {
+        return kidvault_store_postgres::testing::count_rows(&url, from);
+    }
+    sqlite_file(&root.join("data/kidvault.db"))
+        .query_row(&format!("SELECT count(*) FROM {from}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+fn sqlite_file(path: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
 }
 
 /// A second process on a stopped deployment: its vault and the guardian's session.
@@ -451,7 +495,16 @@ pub fn code(body: &Value) -> &str {
 
 /// `kidvault verify-erasure` on a deployment's data (the server may be running).
 pub fn erasure_clean(root: &Path, args: &[&str]) -> bool {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
+    let out = verify_erasure(root, args);
+    if !out.status.success() {
+        eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+    out.status.success()
+}
+
+/// `kidvault verify-erasure ARGS` on the deployment at `root`, either backend.
+pub fn verify_erasure(root: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
         .arg("verify-erasure")
         .args(args)
         .arg("--data-dir")
@@ -461,11 +514,7 @@ pub fn erasure_clean(root: &Path, args: &[&str]) -> bool {
         .arg("--key-file")
         .arg(root.join("keys/root.key"))
         .output()
-        .unwrap();
-    if !out.status.success() {
-        eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    }
-    out.status.success()
+        .unwrap()
 }
 
 // ---- downstream processors ----
