@@ -324,6 +324,9 @@ enum BenchCommand {
         due_percent: f64,
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// Run on PostgreSQL: a server URL (a fresh kvbench_* database is created).
+        #[arg(long)]
+        database: Option<String>,
     },
     /// Purpose-bound staff access: the policy decision alone, and whole content
     /// reads (decision, ledger append, decryption) one at a time and concurrently.
@@ -710,9 +713,10 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }
-        Command::Bench(BenchCommand::Sweep { children, due_percent, dir }) => {
+        Command::Bench(BenchCommand::Sweep { children, due_percent, dir, database }) => {
             init_tracing("warn");
-            let summary = bench::sweep::sweep(bench::sweep::SweepOpts { children, due_percent, dir }).await?;
+            let opts = bench::sweep::SweepOpts { children, due_percent, dir, database };
+            let summary = bench::sweep::sweep(opts).await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }

@@ -78,11 +78,8 @@ async fn deleting_a_recording_reaches_everything_derived_and_even_backups() {
     assert_eq!(until - completed, chrono::Duration::days(30));
     // What it promises for live copies is what the backend can keep: no byte of a
     // destroyed key in SQLite's files; PostgreSQL keeps locked remnants until VACUUM.
-    let copies = if on_postgres() {
-        kidvault_service::deletion::COPIES_POSTGRES
-    } else {
-        kidvault_service::deletion::COPIES
-    };
+    let copies =
+        if on_postgres() { kidvault_service::deletion::COPIES_POSTGRES } else { kidvault_service::deletion::COPIES };
     assert_eq!(document["copies"].as_str().unwrap(), copies);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("ledger.pub"), &public_key).unwrap();

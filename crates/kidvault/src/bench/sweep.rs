@@ -14,7 +14,6 @@ use chrono::{Duration, Utc};
 use kidvault_domain::entities::{Child, ChildStatus, Guardian};
 use kidvault_domain::ids::{ChildId, GuardianId, HouseholdId};
 use kidvault_store::{ChildRecord, GuardianRecord, Sealed, Store};
-use kidvault_store_sqlite::SqliteStore;
 use serde_json::{json, Value};
 
 use super::rss_kib;
@@ -26,12 +25,14 @@ pub struct SweepOpts {
     /// Percent due (each of: abandoned, inactive).
     pub due_percent: f64,
     pub dir: PathBuf,
+    /// A PostgreSQL server to run on (a fresh database); default the embedded store.
+    pub database: Option<String>,
 }
 
 const PER_HOUSEHOLD: u64 = 100;
 const TASKS: u64 = 32;
 
-async fn seed(store: Arc<SqliteStore>, opts: &SweepOpts, now: chrono::DateTime<Utc>) -> anyhow::Result<()> {
+async fn seed(store: Arc<dyn Store>, opts: &SweepOpts, now: chrono::DateTime<Utc>) -> anyhow::Result<()> {
     let households = opts.children.div_ceil(PER_HOUSEHOLD);
     let mut hh_ids = Vec::with_capacity(households as usize);
     for h in 0..households {
@@ -90,6 +91,7 @@ pub async fn sweep(opts: SweepOpts) -> anyhow::Result<Value> {
     let tmp = tempfile::Builder::new().prefix("kidvault-bench-sweep-").tempdir_in(&opts.dir)?;
     let config = Config {
         data_dir: tmp.path().join("data"),
+        database: super::bench_database(opts.database.as_deref())?,
         key_file: Some(tmp.path().join("keys/root.key")),
         ..Config::default()
     };
@@ -100,7 +102,8 @@ pub async fn sweep(opts: SweepOpts) -> anyhow::Result<Value> {
     drop(crate::app::open(&config)?);
     let t = Instant::now();
     {
-        let store = Arc::new(SqliteStore::open(&config.data_dir.join("kidvault.db"))?);
+        let key_dir = tmp.path().join("keys");
+        let (store, _) = crate::app::open_stores(&config.backend()?, &key_dir)?;
         seed(store, &opts, now).await?;
     }
     let seed_secs = t.elapsed().as_secs_f64();
@@ -126,6 +129,7 @@ pub async fn sweep(opts: SweepOpts) -> anyhow::Result<Value> {
     let r1 = |x: f64| (x * 1000.0).round() / 1000.0;
     Ok(json!({
         "children": opts.children,
+        "store": if opts.database.is_some() { "postgresql" } else { "embedded" },
         "seed_seconds": r1(seed_secs),
         "due": {"abandoned": dry.abandoned.len(), "inactive": dry.dormant.len()},
         "find_due_seconds (dry run)": r1(find_secs),
