@@ -555,7 +555,10 @@ async fn binary_serves_the_demo_household_and_shuts_down_gracefully() {
     assert!(terminate(&mut p).success());
 }
 
-/// `kill -9` while devices are uploading: everything acknowledged is there after restart.
+/// `kill -9` while devices are uploading recordings and the words heard in them
+/// (on PostgreSQL, in the middle of the writer's batches): everything
+/// acknowledged is there after restart, and nothing is half-stored: every item
+/// the child's list shows opens, and every transcript's recording is listed.
 #[tokio::test]
 async fn acknowledged_ingest_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();
@@ -621,7 +624,23 @@ async fn acknowledged_ingest_survives_kill_9() {
                         let Ok(v) = r.json::<Value>().await else {
                             return;
                         };
-                        acked.lock().unwrap().push((v["item_id"].as_str().unwrap().to_owned(), audio));
+                        let rec = v["item_id"].as_str().unwrap().to_owned();
+                        acked.lock().unwrap().push((rec.clone(), audio));
+                        let words = format!("words {t} {n}");
+                        let r = http
+                            .post(format!("{base}/api/v1/children/{child}/items"))
+                            .bearer_auth(&device)
+                            .json(&json!({"kind": "transcript", "derived_from": [rec], "content": words}))
+                            .send()
+                            .await;
+                        match r {
+                            Ok(r) if r.status() == StatusCode::CREATED => {
+                                let Ok(v) = r.json::<Value>().await else { return };
+                                let id = v["item_id"].as_str().unwrap().to_owned();
+                                acked.lock().unwrap().push((id, words.into_bytes()));
+                            }
+                            _ => return,
+                        }
                     }
                     _ => return,
                 }
@@ -638,10 +657,43 @@ async fn acknowledged_ingest_survives_kill_9() {
     }
     let acked = acked.lock().unwrap().clone();
     let mut p = run_binary(dir.path(), &[]);
-    for (id, audio) in &acked {
+    for (id, bytes) in &acked {
         let got = http.get(format!("{}/api/v1/items/{id}/content", p.base)).bearer_auth(&g).send().await.unwrap();
         assert_eq!(got.status(), StatusCode::OK, "acknowledged item {id} lost");
-        assert_eq!(&got.bytes().await.unwrap().to_vec(), audio);
+        assert_eq!(&got.bytes().await.unwrap().to_vec(), bytes);
+    }
+    // Nothing half-stored: whatever the list shows (acknowledged or not) opens,
+    // and each transcript's recording is there.
+    let mut listed = std::collections::HashMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = vec![("limit", "200".to_owned())];
+        query.extend(cursor.take().map(|c| ("cursor", c)));
+        let page: Value = http
+            .get(format!("{}/api/v1/children/{child}/items", p.base))
+            .query(&query)
+            .bearer_auth(&g)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for it in page["items"].as_array().unwrap() {
+            listed.insert(it["item_id"].as_str().unwrap().to_owned(), it["derived_from"].clone());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert!(listed.len() >= acked.len(), "{} listed, {} acknowledged", listed.len(), acked.len());
+    for (id, sources) in &listed {
+        let got = http.get(format!("{}/api/v1/items/{id}/content", p.base)).bearer_auth(&g).send().await.unwrap();
+        assert_eq!(got.status(), StatusCode::OK, "listed item {id} does not open");
+        for s in sources.as_array().unwrap() {
+            assert!(listed.contains_key(s.as_str().unwrap()), "{id}'s source {s} is missing");
+        }
     }
     assert!(terminate(&mut p).success());
 }
