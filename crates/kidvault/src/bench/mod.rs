@@ -104,7 +104,8 @@ pub fn bench_database(database: Option<&str>) -> anyhow::Result<Option<String>> 
                 std::thread::spawn(move || kidvault_store_postgres::admin::create_database_named(&server, "kvbench_"))
                     .join()
                     .map_err(|_| anyhow::anyhow!("creating the benchmark database panicked"))??;
-            eprintln!("bench: PostgreSQL database {}", created.rsplit('/').next().unwrap_or_default());
+            let name = created.split('?').next().and_then(|u| u.rsplit('/').next()).unwrap_or_default();
+            eprintln!("bench: PostgreSQL database {name}");
             Ok(Some(created))
         }
         Some(other) => anyhow::bail!("--database {other:?}: give a postgres:// server (SQLite is the default)"),
