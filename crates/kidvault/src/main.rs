@@ -603,35 +603,39 @@ async fn main() -> anyhow::Result<()> {
             item_ids.extend(items);
             let mut ids: Vec<uuid::Uuid> = child.into_iter().collect();
             ids.extend(item_ids.iter().copied());
-            let mut residue = match &backend {
+            // Key material of a deleted id (in a table, or in the raw bytes of the
+            // keystore's files) means it can be read; data without its key cannot.
+            let (keys, data) = match &backend {
                 kidvault::config::Backend::Sqlite(db) => {
-                    // The keystore first: a key of a deleted id there (in a table,
-                    // or in the raw bytes of its files) means it can be read.
                     let keystore = cfg.key_file().with_file_name("keystore.db");
                     let mut keys = Vec::new();
                     if keystore.exists() {
                         keys.extend(erasure::scan_database(&keystore, &ids)?);
                         keys.extend(erasure::scan_raw(&keystore, &ids)?);
                     }
-                    let keyed: std::collections::BTreeSet<String> = keys.iter().map(|r| r.what.clone()).collect();
-                    let mut found: Vec<erasure::Residue> = keys
-                        .into_iter()
-                        .map(|r| erasure::Residue { what: format!("{}: key material, READABLE", r.what), ..r })
-                        .collect();
-                    for r in erasure::scan_database(db, &ids)? {
-                        let how =
-                            if keyed.contains(&r.what) || child.is_some_and(|c| keyed.contains(&format!("id {c}"))) {
-                                "READABLE (its key is still in the keystore)"
-                            } else {
-                                "present but unreadable (its key is destroyed)"
-                            };
-                        found.push(erasure::Residue { what: format!("{}: {how}", r.what), ..r });
-                    }
-                    found
+                    (keys, erasure::scan_database(db, &ids)?)
                 }
                 // The keystore's schema is scanned with the data.
-                kidvault::config::Backend::Postgres(url) => kidvault_store_postgres::erasure::scan(url, &ids)?,
+                kidvault::config::Backend::Postgres(url) => {
+                    let keystore = format!("table {}.", kidvault_store_postgres::KEYSTORE_SCHEMA);
+                    kidvault_store_postgres::erasure::scan(url, &ids)?
+                        .into_iter()
+                        .partition(|r: &erasure::Residue| r.place.starts_with(&keystore))
+                }
             };
+            let keyed: std::collections::BTreeSet<String> = keys.iter().map(|r| r.what.clone()).collect();
+            let mut residue: Vec<erasure::Residue> = keys
+                .into_iter()
+                .map(|r| erasure::Residue { what: format!("{}: key material, READABLE", r.what), ..r })
+                .collect();
+            for r in data {
+                let how = if keyed.contains(&r.what) || child.is_some_and(|c| keyed.contains(&format!("id {c}"))) {
+                    "READABLE (its key is still in the keystore)"
+                } else {
+                    "present but unreadable (its key is destroyed)"
+                };
+                residue.push(erasure::Residue { what: format!("{}: {how}", r.what), ..r });
+            }
             match cfg.blobs()? {
                 kidvault::config::Blobs::Local(dir) => {
                     for (segment, offset, id) in kidvault_store::local_blob::residue(&dir, &item_ids)? {

@@ -158,6 +158,9 @@ async fn deleting_a_child_destroys_its_keys_and_every_trace() {
         assert!(named, "table {table} not reported in:\n{listing}");
     }
     assert!(listing.contains(keystore), "{keystore} not reported in:\n{listing}");
+    // Before: its keys are there, so what is kept is readable, and said to be.
+    assert!(listing.contains("key material, READABLE"), "{listing}");
+    assert!(listing.contains("READABLE (its key is still in the keystore)"), "{listing}");
     let (s, accepted) = app.delete(&format!("/children/{child}"), &g).await;
     assert_eq!(s, StatusCode::ACCEPTED);
     let id = accepted["deletion_id"].as_str().unwrap().to_owned();
