@@ -347,22 +347,25 @@ impl Vault {
     pub async fn run_deletions(&self, now: Timestamp) -> Result<usize> {
         let _guard = self.deletion_runner.lock().await;
         // Across nodes: only the holder of the lease runs deletions, renewing it
-        // before each one; if it is lost (a stall past the lease), the run stops.
-        let started = std::time::Instant::now();
-        if !self.hold_lease(crate::leases::DELETIONS, now).await? {
+        // as the run goes (see [`Lease`]); if it is lost (a stall past the
+        // lease), the run stops.
+        let mut lease = Lease::new(now, self.config.lease_ttl);
+        if !lease.held(self).await? {
             return Ok(0);
         }
         let mut open = Vec::new();
-        for d in self.store.open_deletions().await? {
-            if !self.hold_lease(crate::leases::DELETIONS, crate::leases::later(now, started)).await? {
+        for chunk in self.store.open_deletions().await?.chunks(AT_ONCE) {
+            if !lease.held(self).await? {
                 return Ok(0);
             }
-            let id = d.id;
-            let d = if d.step == DeletionStep::Requested { self.step_once(d, now).await } else { Ok(d) };
-            match d {
-                Ok(d) => open.push(d),
-                Err(e) => tracing::error!(deletion = %id, error = %e, "deletion step failed; will retry"),
-            }
+            // Deletions of a chunk step at once: their writes share commits.
+            let stepped = at_once(chunk.iter().cloned().map(|d| async move {
+                let id = d.id;
+                let d = if d.step == DeletionStep::Requested { self.step_once(d, now).await } else { Ok(d) };
+                d.map_err(|e| tracing::error!(deletion = %id, error = %e, "deletion step failed; will retry")).ok()
+            }))
+            .await;
+            open.extend(stepped.into_iter().flatten());
         }
         // Every resolved deletion's keys go, then one scrub of the keystore covers
         // them all, then each is recorded shredded; purges likewise share one
@@ -370,26 +373,31 @@ impl Vault {
         let at = |open: &[DeletionRecord], step| open.iter().filter(|d| d.step == step).cloned().collect::<Vec<_>>();
         self.shred(&at(&open, DeletionStep::Resolved), now).await?;
         let open = self.refreshed(open).await?;
-        for d in at(&open, DeletionStep::Shredded) {
+        try_at_once(at(&open, DeletionStep::Shredded).into_iter().map(|d| async move {
             self.store.set_deletion_step(d.id, DeletionStep::Rotated, now).await?;
             crate::fault::after_step(DeletionStep::Rotated);
-        }
+            Ok(())
+        }))
+        .await?;
         let open = self.refreshed(open).await?;
         self.purge(&at(&open, DeletionStep::Rotated), now).await?;
-        let ready = self.refreshed(open).await?;
+        // A deletion whose shred or purge failed is retried on the next run.
+        let ready: Vec<DeletionRecord> =
+            self.refreshed(open).await?.into_iter().filter(|d| d.step >= DeletionStep::Purged).collect();
         let mut done = 0;
-        for d in ready {
-            let id = d.id;
-            if !self.hold_lease(crate::leases::DELETIONS, crate::leases::later(now, started)).await? {
+        for chunk in ready.chunks(AT_ONCE) {
+            if !lease.held(self).await? {
                 return Ok(done);
             }
-            if d.step < DeletionStep::Purged {
-                continue; // its shred or purge failed: retried on the next run
-            }
-            match self.advance(d, now).await {
-                Ok(completed) => done += usize::from(completed),
-                Err(e) => tracing::error!(deletion = %id, error = %e, "deletion step failed; will retry"),
-            }
+            let advanced = at_once(chunk.iter().cloned().map(|d| async move {
+                let id = d.id;
+                self.advance(d, now)
+                    .await
+                    .map_err(|e| tracing::error!(deletion = %id, error = %e, "deletion step failed; will retry"))
+                    .unwrap_or(false)
+            }))
+            .await;
+            done += advanced.into_iter().filter(|completed| *completed).count();
         }
         if let Err(e) = self.purge_closed_households(now).await {
             tracing::error!(error = %e, "purging closed households failed; will retry");
@@ -399,11 +407,8 @@ impl Vault {
 
     /// The deletions as they are now in the store.
     async fn refreshed(&self, ds: Vec<DeletionRecord>) -> Result<Vec<DeletionRecord>> {
-        let mut out = Vec::with_capacity(ds.len());
-        for d in ds {
-            out.extend(self.store.deletion(d.id).await?);
-        }
-        Ok(out)
+        let now = try_at_once(ds.into_iter().map(|d| async move { Ok(self.store.deletion(d.id).await?) })).await?;
+        Ok(now.into_iter().flatten().collect())
     }
 
     /// Step `resolved → shredded` for each deletion: destroys its keys (a
@@ -415,8 +420,7 @@ impl Vault {
         if ds.is_empty() {
             return Ok(());
         }
-        let mut destroyed = Vec::with_capacity(ds.len());
-        for d in ds {
+        let destroyed = at_once(ds.iter().cloned().map(|d| async move {
             let result = if d.scope.is_child() {
                 self.keys.destroy(d.child_id).await.map(drop)
             } else {
@@ -429,19 +433,25 @@ impl Vault {
                 }
             };
             match result {
-                Ok(()) => destroyed.push(d),
-                Err(e) => tracing::error!(deletion = %d.id, error = %e, "destroying keys failed; will retry"),
+                Ok(()) => Some(d),
+                Err(e) => {
+                    tracing::error!(deletion = %d.id, error = %e, "destroying keys failed; will retry");
+                    None
+                }
             }
-        }
+        }))
+        .await;
         self.keys.scrub().await?;
-        for d in destroyed {
+        try_at_once(destroyed.into_iter().flatten().map(|d| async move {
             if d.scope.is_child() {
                 self.store.set_deletion_step(d.id, DeletionStep::Shredded, now).await?;
             } else {
                 self.store.shred_deletion_items(d.id, now).await?;
             }
             crate::fault::after_step(DeletionStep::Shredded);
-        }
+            Ok(())
+        }))
+        .await?;
         Ok(())
     }
 
@@ -451,7 +461,7 @@ impl Vault {
         if ds.is_empty() {
             return Ok(());
         }
-        for d in ds {
+        at_once(ds.iter().cloned().map(|d| async move {
             // Blobs first: zeroing is idempotent, and the rows still name them.
             let purged = async {
                 let blobs: Vec<_> = self.store.deletion_items(d.id).await?.into_iter().filter_map(|i| i.blob).collect();
@@ -462,12 +472,16 @@ impl Vault {
             if let Err(e) = purged.await {
                 tracing::error!(deletion = %d.id, error = %e, "purge failed; will retry");
             }
-        }
+        }))
+        .await;
         // A crash before this scrub is covered by the one every start does.
         self.store.scrub().await?;
-        for d in ds {
-            if self.store.deletion(d.id).await?.is_some_and(|r| r.step == DeletionStep::Purged) {
-                crate::fault::after_step(DeletionStep::Purged);
+        // Only a test build stops here (each check is a read per deletion).
+        if cfg!(feature = "fault-injection") {
+            for d in ds {
+                if self.store.deletion(d.id).await?.is_some_and(|r| r.step == DeletionStep::Purged) {
+                    crate::fault::after_step(DeletionStep::Purged);
+                }
             }
         }
         Ok(())
@@ -614,5 +628,53 @@ impl Vault {
             if routine { Vec::new() } else { vec![crate::notices::deletion_completed(d, &kinds, items.len())] };
         self.store.complete_deletion(d.id, now, &document, &[key_entry, done], &notices).await?;
         Ok(())
+    }
+}
+
+/// Deletions worked on at once: each keeps its own transactions (every step is
+/// conditional, so a crash leaves each one at a step and the next run goes on
+/// from there), and the store commits writes that arrive together together.
+const AT_ONCE: usize = 64;
+
+/// Runs `work`, [`AT_ONCE`] at a time; the results in order.
+async fn at_once<T, Fut: std::future::Future<Output = T>>(work: impl IntoIterator<Item = Fut>) -> Vec<T> {
+    use futures::StreamExt;
+    futures::stream::iter(work).buffered(AT_ONCE).collect().await
+}
+
+/// As [`at_once`], stopping at the first error.
+async fn try_at_once<T, Fut: std::future::Future<Output = Result<T>>>(
+    work: impl IntoIterator<Item = Fut>,
+) -> Result<Vec<T>> {
+    use futures::{StreamExt, TryStreamExt};
+    futures::stream::iter(work).buffered(AT_ONCE).try_collect().await
+}
+
+/// The deletion runner's lease, renewed as the run goes: at the start, then
+/// whenever a quarter of its length has passed since it was last renewed (a
+/// renewal is a write; once per deletion it cost a commit each). Each chunk of
+/// work between checks is far shorter than the lease.
+struct Lease {
+    now: Timestamp,
+    started: std::time::Instant,
+    every: std::time::Duration,
+    renewed: Option<std::time::Instant>,
+}
+
+impl Lease {
+    fn new(now: Timestamp, ttl: chrono::Duration) -> Self {
+        let every = ttl.to_std().unwrap_or_default() / 4;
+        Self { now, started: std::time::Instant::now(), every, renewed: None }
+    }
+
+    /// Whether this node holds the lease (renewing it when due).
+    async fn held(&mut self, vault: &Vault) -> Result<bool> {
+        if self.renewed.is_some_and(|at| at.elapsed() < self.every) {
+            return Ok(true);
+        }
+        let at = crate::leases::later(self.now, self.started);
+        let held = vault.hold_lease(crate::leases::DELETIONS, at).await?;
+        self.renewed = held.then(std::time::Instant::now);
+        Ok(held)
     }
 }
