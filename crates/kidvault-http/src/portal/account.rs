@@ -94,18 +94,25 @@ pub async fn sign_in(
     public_form(&parts, status, "Sign in", |csrf| sign_in_form(csrf, &next, &f.email, Some(&message)))
 }
 
+/// A new account's name, e-mail and password (signing up, or joining by invitation).
+fn new_account_fields(name: &str, email: &str) -> Markup {
+    html! {
+        label for="display_name" { "Your name" }
+        input #display_name name="display_name" autocomplete="name" required maxlength="64" value=(name);
+        label for="email" { "E-mail" }
+        input #email name="email" type="email" autocomplete="email" required value=(email);
+        label for="password" { "Password (12 characters or more)" }
+        input #password name="password" type="password" autocomplete="new-password" required minlength="12";
+    }
+}
+
 fn sign_up_form(csrf: Markup, email: &str, name: &str, error: Option<&str>) -> Markup {
     html! {
         @if let Some(e) = error { (flash("error", e)) }
         form.card.narrow method="post" action="/portal/sign-up" {
             (csrf)
             input type="hidden" name="time_zone" value="" data-detect-zone;
-            label for="display_name" { "Your name" }
-            input #display_name name="display_name" autocomplete="name" required maxlength="64" value=(name);
-            label for="email" { "E-mail" }
-            input #email name="email" type="email" autocomplete="email" required value=(email);
-            label for="password" { "Password (12 characters or more)" }
-            input #password name="password" type="password" autocomplete="new-password" required minlength="12";
+            (new_account_fields(name, email))
             button type="submit" { "Create the account" }
         }
         p { "Already have an account? " a href="/portal/sign-in" { "Sign in" } "." }
@@ -380,12 +387,7 @@ fn accept_form(csrf: Markup, token: &str, name: &str, email: &str, error: Option
         form.card.narrow method="post" action={ "/portal/invite/" (token) } {
             input type="hidden" name="time_zone" value="" data-detect-zone;
             (csrf)
-            label for="display_name" { "Your name" }
-            input #display_name name="display_name" autocomplete="name" required maxlength="64" value=(name);
-            label for="email" { "E-mail" }
-            input #email name="email" type="email" autocomplete="email" required value=(email);
-            label for="password" { "Password (12 characters or more)" }
-            input #password name="password" type="password" autocomplete="new-password" required minlength="12";
+            (new_account_fields(name, email))
             button type="submit" { "Join the household" }
         }
     }
