@@ -29,6 +29,7 @@ pub use kidvault_store::DeletionRecord;
 use serde::Serialize;
 
 use crate::access::{Action, Actor, Grant, GuardianSession};
+use crate::batch::{at_once, try_at_once, AT_ONCE};
 use crate::{Result, ServiceError, Vault};
 
 /// A deletion to do again after a restore: whose, and what.
@@ -629,25 +630,6 @@ impl Vault {
         self.store.complete_deletion(d.id, now, &document, &[key_entry, done], &notices).await?;
         Ok(())
     }
-}
-
-/// Deletions worked on at once: each keeps its own transactions (every step is
-/// conditional, so a crash leaves each one at a step and the next run goes on
-/// from there), and the store commits writes that arrive together together.
-const AT_ONCE: usize = 64;
-
-/// Runs `work`, [`AT_ONCE`] at a time; the results in order.
-async fn at_once<T, Fut: std::future::Future<Output = T>>(work: impl IntoIterator<Item = Fut>) -> Vec<T> {
-    use futures::StreamExt;
-    futures::stream::iter(work).buffered(AT_ONCE).collect().await
-}
-
-/// As [`at_once`], stopping at the first error.
-async fn try_at_once<T, Fut: std::future::Future<Output = Result<T>>>(
-    work: impl IntoIterator<Item = Fut>,
-) -> Result<Vec<T>> {
-    use futures::{StreamExt, TryStreamExt};
-    futures::stream::iter(work).buffered(AT_ONCE).try_collect().await
 }
 
 /// The deletion runner's lease, renewed as the run goes: at the start, then

@@ -26,6 +26,7 @@ pub mod access;
 pub mod access_policy;
 pub mod accounts;
 mod autodelete;
+mod batch;
 pub mod children;
 pub mod datasets;
 pub mod deletion;

@@ -21,26 +21,19 @@ use crate::principal::{Action, Actor, GuardianSession};
 use crate::{Result, Vault};
 
 const BATCH: u32 = 500;
-/// Children of a batch worked on at once. Each child's writes stay their own
-/// transactions (a crash leaves every child done or not, and a sweep resumes
-/// without doing anything twice); sent together, the store commits them
-/// together (group commit on both backends), so a batch costs a few commits
-/// instead of one per child.
-const AT_ONCE: usize = 64;
-
-/// Runs the work of a batch's children, [`AT_ONCE`] at a time; the results in
-/// the batch's order, or the first error.
+/// Runs the work of a batch's children ([`crate::batch`]); the results in the
+/// batch's order, or the first error. Each child's work counts for the
+/// fault hook (test builds: a crash between children).
 async fn at_once<T, Fut>(work: Vec<Fut>) -> Result<Vec<T>>
 where
     Fut: std::future::Future<Output = Result<T>>,
 {
-    use futures::{StreamExt, TryStreamExt};
-    let counted = work.into_iter().map(|w| async {
+    crate::batch::try_at_once(work.into_iter().map(|w| async {
         let done = w.await?;
         crate::fault::after_sweep_write();
         Ok(done)
-    });
-    futures::stream::iter(counted).buffered(AT_ONCE).try_collect().await
+    }))
+    .await
 }
 
 /// A dry run lists at most this many of each.
@@ -347,7 +340,7 @@ impl Vault {
         Ok(())
     }
 
-    /// Deletes each child of `due` whole, [`AT_ONCE`] at a time.
+    /// Deletes each child of `due` whole, many at once ([`crate::batch`]).
     async fn delete_children(
         &self,
         due: &[(ChildId, HouseholdId)],
