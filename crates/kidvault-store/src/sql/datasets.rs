@@ -79,15 +79,16 @@ pub fn create(tx: &mut dyn Tx, d: &NewDataset, notice: &str, note: &DisclosureNo
             &params,
         )?;
     }
-    // Their items that match, in one statement.
+    // Their items that match, in one statement, in key order (child, item): the
+    // rows append to dataset_items and then to disclosures (see migration 19).
     let mut params: Vec<Param<'_>> = Vec::new();
     let eligible = disclosures::eligible(&mut params, &p, notice);
     let dataset = bind(&mut params, Param::from(d.id));
     let kinds: Vec<String> = d.kinds.iter().map(|k| bind(&mut params, Param::Text(k.as_str()))).collect();
     let mut sql = format!(
         "WITH {cte}
-         INSERT INTO dataset_items (dataset_id, item_id, child_id, kind, source_id, recorded_at, shard)
-         SELECT dc.dataset_id, i.id, i.child_id, i.kind,
+         INSERT INTO dataset_items (dataset_id, child_id, item_id, kind, category, source_id, recorded_at, shard)
+         SELECT dc.dataset_id, i.child_id, i.id, i.kind, i.category,
                 (SELECT e.source_id FROM item_edges e WHERE e.item_id = i.id ORDER BY e.source_id LIMIT 1),
                 i.recorded_at, dc.shard
          FROM allowed a JOIN dataset_children dc ON dc.dataset_id = {dataset} AND dc.child_id = a.child_id
@@ -103,29 +104,31 @@ pub fn create(tx: &mut dyn Tx, d: &NewDataset, notice: &str, note: &DisclosureNo
     if let Some(to) = d.to {
         sql += &format!(" AND i.recorded_at < {}", bind(&mut params, Param::from(to)));
     }
+    sql += " ORDER BY i.child_id, i.id";
     let items = tx.exec(&sql, &params)?;
     let selected_ms = started.elapsed().as_millis();
-    // A source outside the snapshot is not named.
+    // A source outside the snapshot is not named (a source is of the same child).
     tx.exec(
         "UPDATE dataset_items SET source_id = NULL
          WHERE dataset_id = ?1 AND source_id IS NOT NULL
-           AND source_id NOT IN (SELECT item_id FROM dataset_items WHERE dataset_id = ?1)",
+           AND NOT EXISTS (SELECT 1 FROM dataset_items s WHERE s.dataset_id = ?1
+                           AND s.child_id = dataset_items.child_id AND s.item_id = dataset_items.source_id)",
         p![d.id],
     )?;
     let sql = format!(
-        "INSERT INTO disclosures (processor_id, item_id, child_id, category, consent_id, disclosed_at)
-         SELECT CAST(?2 AS {id}), di.item_id, di.child_id, i.category, dc.consent_id, CAST(?3 AS BIGINT)
-         FROM dataset_items di JOIN items i ON i.id = di.item_id
-         JOIN dataset_children dc ON dc.dataset_id = di.dataset_id AND dc.child_id = di.child_id
-         WHERE di.dataset_id = ?1
+        "INSERT INTO disclosures (processor_id, child_id, item_id, category, consent_id, disclosed_at)
+         SELECT CAST(?2 AS {id}), di.child_id, di.item_id, di.category, dc.consent_id, CAST(?3 AS BIGINT)
+         FROM dataset_children dc JOIN dataset_items di ON di.dataset_id = dc.dataset_id AND di.child_id = dc.child_id
+         WHERE dc.dataset_id = ?1
+         ORDER BY di.child_id, di.item_id
          ON CONFLICT DO NOTHING",
         id = id_type(tx),
     );
     tx.exec(&sql, p![d.id, d.processor_id, d.created_at])?;
     tx.exec("UPDATE datasets SET items = ?2 WHERE id = ?1", p![d.id, items as i64])?;
     let counts = tx.rows(
-        "SELECT di.child_id, i.category, COUNT(*) AS n FROM dataset_items di JOIN items i ON i.id = di.item_id
-         WHERE di.dataset_id = ?1 GROUP BY di.child_id, i.category",
+        "SELECT child_id, category, COUNT(*) AS n FROM dataset_items
+         WHERE dataset_id = ?1 GROUP BY child_id, category",
         p![d.id],
         |r| Ok((r.id::<ChildId>("child_id")?, r.parsed("category", DataCategory::parse)?, r.i64("n")? as u64)),
     )?;
@@ -216,17 +219,21 @@ pub fn get(tx: &mut dyn Tx, id: DatasetId) -> R<Option<DatasetRecord>> {
 pub fn items_of(tx: &mut dyn Tx, id: DatasetId, shard: Option<u32>) -> R<Vec<DatasetItem>> {
     let mut params = vec![Param::from(id)];
     let only = match shard {
-        Some(s) => format!(" AND d.shard = {}", bind(&mut params, Param::from(s))),
+        Some(s) => format!(" AND dc.shard = {}", bind(&mut params, Param::from(s))),
         None => String::new(),
     };
+    // A shard's rows are its children's (dataset_items is keyed child-major).
     let sql = format!(
         "SELECT d.item_id, d.child_id, d.kind, d.source_id, d.recorded_at, d.shard,
                 CASE WHEN i.id IS NULL OR i.state <> 'live' OR EXISTS (
-                    SELECT 1 FROM disclosures x JOIN datasets ds ON ds.processor_id = x.processor_id
-                    WHERE ds.id = d.dataset_id AND x.item_id = d.item_id AND x.recall_task_id IS NOT NULL)
+                    SELECT 1 FROM disclosures x
+                    WHERE x.processor_id = ds.processor_id AND x.child_id = d.child_id AND x.item_id = d.item_id
+                      AND x.recall_task_id IS NOT NULL)
                 THEN 1 ELSE 0 END AS removed
-         FROM dataset_items d LEFT JOIN items i ON i.id = d.item_id
-         WHERE d.dataset_id = ?1{only}
+         FROM datasets ds JOIN dataset_children dc ON dc.dataset_id = ds.id
+         JOIN dataset_items d ON d.dataset_id = dc.dataset_id AND d.child_id = dc.child_id
+         LEFT JOIN items i ON i.id = d.item_id
+         WHERE ds.id = ?1{only}
          ORDER BY d.shard, d.recorded_at, d.item_id"
     );
     tx.rows(&sql, &params, |r| {
@@ -290,8 +297,12 @@ fn flag_sql(tx: &dyn Tx, rows: &str, cause: &str, deletion: Option<&str>, at: &s
 
 /// Flags the models trained on the items a deletion removes (its purge step).
 pub fn flag_deletion(tx: &mut dyn Tx, deletion: DeletionId, at: Timestamp) -> R<u64> {
-    let rows = "SELECT di.item_id, di.dataset_id, di.shard FROM dataset_items di
-                JOIN deletion_items x ON x.item_id = di.item_id WHERE x.deletion_id = ?1";
+    let rows = "SELECT di.item_id, di.dataset_id, di.shard FROM deletions dl
+                JOIN dataset_children dc ON dc.child_id = dl.child_id
+                JOIN deletion_items x ON x.deletion_id = dl.id
+                JOIN dataset_items di ON di.dataset_id = dc.dataset_id AND di.child_id = dc.child_id
+                                     AND di.item_id = x.item_id
+                WHERE dl.id = ?1";
     let sql = flag_sql(tx, rows, "deletion", Some("?1"), "?2");
     tx.exec(&sql, p![deletion, at])
 }
@@ -299,8 +310,9 @@ pub fn flag_deletion(tx: &mut dyn Tx, deletion: DeletionId, at: Timestamp) -> R<
 /// Flags the models trained on a child's items in the processor's datasets
 /// after the parent withdrew the consent (with the recall task).
 pub fn flag_withdrawal(tx: &mut dyn Tx, processor: ProcessorId, child: ChildId, at: Timestamp) -> R<u64> {
-    let rows = "SELECT di.item_id, di.dataset_id, di.shard FROM dataset_items di
-                JOIN datasets ds ON ds.id = di.dataset_id WHERE ds.processor_id = ?2 AND di.child_id = ?3";
+    let rows = "SELECT di.item_id, di.dataset_id, di.shard FROM datasets ds
+                JOIN dataset_items di ON di.dataset_id = ds.id AND di.child_id = ?3
+                WHERE ds.processor_id = ?2";
     let sql = flag_sql(tx, rows, "withdrawal", None, "?1");
     tx.exec(&sql, p![at, processor, child])
 }
@@ -328,12 +340,13 @@ pub fn register_model(tx: &mut dyn Tx, m: &ModelRecord, inputs: &[(DatasetId, u3
             p![m.id, *dataset, *shard],
         )?;
     }
-    let removed = "SELECT di.item_id, di.dataset_id, di.shard FROM dataset_items di
-                   JOIN model_inputs mi ON mi.dataset_id = di.dataset_id AND mi.shard = di.shard
+    let removed = "SELECT di.item_id, di.dataset_id, di.shard FROM model_inputs mi
+                   JOIN dataset_children dc ON dc.dataset_id = mi.dataset_id AND dc.shard = mi.shard
+                   JOIN dataset_items di ON di.dataset_id = dc.dataset_id AND di.child_id = dc.child_id
                    LEFT JOIN items i ON i.id = di.item_id
                    WHERE mi.model_id = ?2 AND (i.id IS NULL OR i.state <> 'live' OR EXISTS (
-                       SELECT 1 FROM disclosures x WHERE x.processor_id = ?3 AND x.item_id = di.item_id
-                         AND x.recall_task_id IS NOT NULL))";
+                       SELECT 1 FROM disclosures x WHERE x.processor_id = ?3 AND x.child_id = di.child_id
+                         AND x.item_id = di.item_id AND x.recall_task_id IS NOT NULL))";
     let sql = flag_sql(tx, removed, "removed_before_registration", None, "?1");
     let flagged = tx.exec(&sql, p![m.created_at, m.id, m.processor_id])?;
     tx.append_ledger(std::slice::from_ref(entry))?;

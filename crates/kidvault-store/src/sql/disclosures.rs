@@ -73,7 +73,7 @@ pub(super) fn eligible<'a>(params: &mut Vec<Param<'a>>, p: &ProcessorRecord, not
     };
     Eligible {
         cte: format!(
-            "allowed AS (SELECT c.id AS child_id, c.household_id, {basis} AS basis, {cols}
+            "allowed AS MATERIALIZED (SELECT c.id AS child_id, c.household_id, {basis} AS basis, {cols}
                          FROM children c WHERE c.status = 'active' AND c.dormant_at IS NULL{purpose})",
             cols = cols.join(", "),
         ),
@@ -102,7 +102,8 @@ pub fn disclosable(
         "WITH {cte}, picked AS (
              SELECT i.id FROM allowed a JOIN items i ON i.child_id = a.child_id
              WHERE {conditions}
-               AND NOT EXISTS (SELECT 1 FROM disclosures d WHERE d.processor_id = {pid} AND d.item_id = i.id)
+               AND NOT EXISTS (SELECT 1 FROM disclosures d
+                               WHERE d.processor_id = {pid} AND d.child_id = i.child_id AND d.item_id = i.id)
              ORDER BY i.received_at, i.id LIMIT {limit})
          SELECT {cols} FROM items WHERE id IN (SELECT id FROM picked)
          ORDER BY received_at, id",
@@ -118,9 +119,9 @@ pub fn record(tx: &mut dyn Tx, rows: &[Disclosure], entries: &[NewEntry]) -> R<u
     let mut added = 0;
     for d in rows {
         added += tx.exec(
-            "INSERT INTO disclosures (processor_id, item_id, child_id, category, consent_id, disclosed_at)
+            "INSERT INTO disclosures (processor_id, child_id, item_id, category, consent_id, disclosed_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-            p![d.processor_id, d.item_id, d.child_id, d.category.as_str(), d.consent_id, d.disclosed_at],
+            p![d.processor_id, d.child_id, d.item_id, d.category.as_str(), d.consent_id, d.disclosed_at],
         )?;
     }
     tx.append_ledger(entries)?;
