@@ -179,8 +179,9 @@ fn samples(items: &[DatasetItem], pseudonym: &dyn Fn(ChildId) -> String) -> Vec<
     out
 }
 
-/// One tar entry (ustar header, data, padding to 512 bytes).
-fn tar_entry(name: &str, data: &[u8], mtime: Timestamp) -> Result<Vec<u8>> {
+/// Appends one tar entry (ustar header, data, padding to 512 bytes) to `out`:
+/// a sample's files are written straight into the chunk sent, one copy each.
+fn append_tar_entry(out: &mut Vec<u8>, name: &str, data: &[u8], mtime: Timestamp) -> Result<()> {
     let mut h = tar::Header::new_ustar();
     h.set_path(name).map_err(|e| ServiceError::Internal(format!("tar path: {e}")))?;
     h.set_size(data.len() as u64);
@@ -188,11 +189,10 @@ fn tar_entry(name: &str, data: &[u8], mtime: Timestamp) -> Result<Vec<u8>> {
     h.set_mtime(u64::try_from(mtime.timestamp()).unwrap_or(0));
     h.set_entry_type(tar::EntryType::Regular);
     h.set_cksum();
-    let mut out = Vec::with_capacity(512 + data.len() + 512);
     out.extend_from_slice(h.as_bytes());
     out.extend_from_slice(data);
     out.resize(out.len().next_multiple_of(512), 0);
-    Ok(out)
+    Ok(())
 }
 
 impl Vault {
@@ -389,9 +389,9 @@ impl Vault {
                 "shard": s.shard, "sha256": hashes,
             });
             files.push((format!("{}.json", s.key), meta.to_string().into_bytes()));
-            let mut chunk = Vec::new();
+            let mut chunk = Vec::with_capacity(files.iter().map(|(_, d)| 1024 + d.len()).sum());
             for (name, data) in &files {
-                chunk.extend(tar_entry(name, data, s.recorded_at)?);
+                append_tar_entry(&mut chunk, name, data, s.recorded_at)?;
             }
             send(chunk).await?;
         }
@@ -607,8 +607,11 @@ mod tests {
     #[test]
     fn tar_entries_are_padded_ustar_records() {
         let t = chrono::Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
-        let e = tar_entry("a.txt", b"hello", t).unwrap();
+        let mut e = Vec::new();
+        append_tar_entry(&mut e, "a.txt", b"hello", t).unwrap();
         assert_eq!(e.len(), 1024);
+        append_tar_entry(&mut e, "b.txt", &[7; 513], t).unwrap();
+        assert_eq!(e.len(), 1024 + 512 + 1024, "a header, then the data padded to 512");
         assert_eq!(&e[257..262], b"ustar");
         assert_eq!(&e[512..517], b"hello");
     }

@@ -237,7 +237,7 @@ impl Vault {
         let ciphertext = match &item.content {
             StoredContent::Inline(c) => c.clone(),
             StoredContent::Blob(loc) => match self.blobs.get(loc).await {
-                Ok(b) => b.to_vec(),
+                Ok(b) => Vec::from(b),
                 Err(kidvault_store::StoreError::NotFound) => return Ok(None),
                 Err(e) => return Err(e.into()),
             },

@@ -228,9 +228,8 @@ impl Vault {
                     .collect(),
             )
             .await?;
-            let marked = marked_now.iter().flatten().count();
-            report.dormant.extend(marked_now.into_iter().flatten());
-            if report.dry_run || (due.len() as u32) < limit || marked == 0 {
+            let marked = acted_on(marked_now, &mut report.dormant);
+            if (due.len() as u32) < limit || marked == 0 {
                 break;
             }
         }
@@ -255,9 +254,8 @@ impl Vault {
                     .collect(),
             )
             .await?;
-            let marked = reminded.iter().flatten().count();
-            report.reminded.extend(reminded.into_iter().flatten());
-            if report.dry_run || (due.len() as u32) < limit || marked == 0 {
+            let marked = acted_on(reminded, &mut report.reminded);
+            if (due.len() as u32) < limit || marked == 0 {
                 break;
             }
         }
@@ -415,4 +413,11 @@ impl Vault {
         let r = self.store.child_retention(grant.child_id()).await?.ok_or(crate::ServiceError::NotFound)?;
         Ok(self.view(&r))
     }
+}
+
+/// Adds the children a batch acted on (its `Some`s) to `into`; returns how many.
+fn acted_on(batch: Vec<Option<ChildId>>, into: &mut Vec<ChildId>) -> usize {
+    let before = into.len();
+    into.extend(batch.into_iter().flatten());
+    into.len() - before
 }

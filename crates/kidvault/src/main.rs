@@ -353,6 +353,22 @@ enum BenchCommand {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
+    /// Streaming a training snapshot's shards (cold page cache) against the
+    /// disk's own sequential read rate.
+    Shards {
+        #[arg(long, default_value_t = 16)]
+        children: usize,
+        /// Recordings per child, each with its transcript.
+        #[arg(long, default_value_t = 600)]
+        recordings: usize,
+        /// Seconds of audio per recording (32 KB a second).
+        #[arg(long, default_value_t = 4)]
+        seconds: usize,
+        #[arg(long, default_value_t = 8)]
+        shards: u32,
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Ledger appends (batched), and proof generation/verification at the final size.
     Ledger {
         #[arg(long, default_value_t = 10_000_000)]
@@ -734,6 +750,13 @@ async fn main() -> anyhow::Result<()> {
             init_tracing("warn,kidvault_store=info");
             let opts = bench::training::TrainingOpts { items, children, deletions, dir };
             let summary = bench::training::training(opts).await?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Shards { children, recordings, seconds, shards, dir }) => {
+            init_tracing("warn");
+            let opts = bench::shards::ShardsOpts { children, recordings, seconds, shards, dir };
+            let summary = bench::shards::shards(opts).await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }

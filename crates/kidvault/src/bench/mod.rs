@@ -1,10 +1,13 @@
-//! Benchmarks: `kidvault bench access` ([`access`]), `kidvault bench ingest` ([`ingest`]), `kidvault bench ledger`
-//! ([`ledger`]), `kidvault bench erase` ([`erase`]), `kidvault bench sweep` ([`sweep`]) and `kidvault bench soak` ([`soak`]). Each prints a JSON summary; figures, never timed assertions.
+//! Benchmarks: `kidvault bench access` ([`access`]), `kidvault bench ingest` ([`ingest`]),
+//! `kidvault bench ledger` ([`ledger`]), `kidvault bench erase` ([`erase`]), `kidvault bench sweep`
+//! ([`sweep`]), `kidvault bench training` ([`training`]), `kidvault bench shards` ([`shards`]) and
+//! `kidvault bench soak` ([`soak`]). Each prints a JSON summary; figures, never timed assertions.
 
 pub mod access;
 pub mod erase;
 pub mod ingest;
 pub mod ledger;
+pub mod shards;
 pub mod soak;
 pub mod sweep;
 pub mod training;
