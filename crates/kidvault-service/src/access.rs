@@ -4,8 +4,10 @@
 //! who is acting, on which child, for which purpose. A `Grant` cannot be built
 //! outside this module, and the only ways to plaintext child content
 //! ([`Vault::open`]) take one and append the access record in the same call. The
-//! rules here are the seed of the purpose-based staff policy (Cedar) to come:
-//! - a guardian may act on the children of their own household, and nothing else;
+//! rules:
+//! - a guardian may act on the children of their own household, and nothing else
+//!   (decided by the built-in Cedar family policy, [`crate::family_policy`]);
+//! - staff act under the operator's Cedar access policy ([`crate::staff`]);
 //! - a device may only collect, only for the child it is paired to, only while the
 //!   scope the data needs is in force under the current notice.
 //!
@@ -113,11 +115,11 @@ impl Vault {
         }
     }
 
-    /// The guardian rule, for a child record already loaded (e.g. by a household listing).
+    /// The guardian rule (the built-in Cedar family policy,
+    /// [`crate::family_policy`]), for a child record already loaded (e.g. by a
+    /// household listing).
     pub(crate) fn authorize_loaded(&self, g: &GuardianSession, child: ChildRecord, action: Action) -> Result<Grant> {
-        let gone = child.child.status == ChildStatus::Deleting;
-        let theirs = child.child.household_id == g.household_id;
-        if gone || !theirs || matches!(action, Action::Collect(_) | Action::Minimise | Action::Staff(_)) {
+        if !crate::family_policy::family().allows(g, &child.child, action) {
             return Err(ServiceError::NotFound);
         }
         Ok(Grant { child, actor: format!("guardian:{}", g.guardian_id), action, staff: None })

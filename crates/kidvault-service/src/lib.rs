@@ -37,6 +37,7 @@ pub mod downstream;
 pub mod ephemeral;
 mod error;
 pub mod export;
+pub mod family_policy;
 mod fault;
 pub mod ingest;
 pub mod keyring;

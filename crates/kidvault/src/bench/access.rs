@@ -2,7 +2,8 @@
 //! read. On an embedded deployment seeded with the demo household, a support
 //! agent whose access a guardian granted reads transcripts through the service
 //! (the same call the HTTP handler makes). Measured: the access policy's
-//! decision alone (Cedar), then whole reads one at a time (decision, grant
+//! decision alone (Cedar), a guardian's decision under the built-in family
+//! policy (Cedar, entities built per request), then whole reads one at a time (decision, grant
 //! lookup, ledger append with its durable commit, decryption), then reads from
 //! many tasks at once, where the group commit shares each fsync: the per-read
 //! cost there is elapsed time divided by reads.
@@ -101,6 +102,18 @@ pub async fn access(opts: AccessOpts) -> anyhow::Result<Value> {
     }
     let decision_secs = t.elapsed().as_secs_f64();
 
+    // A guardian's decision (the built-in family policy), on their own child.
+    let child_record =
+        vault.list_children(&g, now).await?.into_iter().next().ok_or_else(|| anyhow::anyhow!("child"))?;
+    let family = kidvault_service::family_policy::family();
+    let mut guardian_decision = Hist::new();
+    for _ in 0..opts.decisions {
+        let one = Instant::now();
+        let allowed = family.allows(&g, &child_record.child, kidvault_service::principal::Action::ReadItems);
+        guardian_decision.record(one.elapsed());
+        anyhow::ensure!(allowed, "the family policy refused a guardian their own child");
+    }
+
     // Whole reads, one at a time: each waits for its own durable commit.
     let mut serial = Hist::new();
     let t = Instant::now();
@@ -163,6 +176,7 @@ pub async fn access(opts: AccessOpts) -> anyhow::Result<Value> {
     Ok(json!({
         "decision_us": decision.summary_us(),
         "decisions_per_sec": (opts.decisions as f64 / decision_secs).round(),
+        "guardian_decision_us (family policy)": guardian_decision.summary_us(),
         "read_one_at_a_time_us": serial.summary_us(),
         "reads_one_at_a_time_per_sec": (opts.reads as f64 / serial_secs).round(),
         "read_concurrent_us": concurrent.summary_us(),
