@@ -9,7 +9,8 @@
 //!   (decided by the built-in Cedar family policy, [`crate::family_policy`]);
 //! - staff act under the operator's Cedar access policy ([`crate::staff`]);
 //! - a device may only collect, only for the child it is paired to, only while the
-//!   scope the data needs is in force under the current notice.
+//!   scope the data needs is in force under the current notice (the same
+//!   built-in policy).
 //!
 //! Anything the caller may not see is reported as `NotFound`, never `Forbidden`.
 
@@ -90,15 +91,17 @@ impl Vault {
             }
             Actor::Device(d) => {
                 let ctx = &d.ctx;
+                // Which refusal: another child's id, or one being deleted, is not
+                // found; any other denial of the policy below is the consent's.
                 if ctx.child.child.id != child_id || ctx.child.child.status == ChildStatus::Deleting {
                     return Err(ServiceError::NotFound);
                 }
                 let Action::Collect(scope) = action else {
                     return Err(ServiceError::NotFound);
                 };
-                let in_force = ctx.child.child.status == ChildStatus::Active
-                    && scopes_in_force(&ctx.consents, &self.notice_in_force).contains(&scope);
-                if !in_force {
+                let scope_in_force = scopes_in_force(&ctx.consents, &self.notice_in_force).contains(&scope);
+                let family = crate::family_policy::family();
+                if !family.device_may_collect(ctx.child.child.id, &ctx.child.child, scope_in_force) {
                     return Err(ServiceError::Forbidden {
                         code: "consent_required",
                         message: format!(

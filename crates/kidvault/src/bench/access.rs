@@ -3,8 +3,9 @@
 //! agent whose access a guardian granted reads transcripts through the service
 //! (the same call the HTTP handler makes). Measured: the access policy's
 //! decision alone (Cedar), a guardian's decision under the built-in family
-//! policy (Cedar, entities built per request), then whole reads one at a time (decision, grant
-//! lookup, ledger append with its durable commit, decryption), then reads from
+//! policy (a lookup in the decisions Cedar made when it loaded), then whole
+//! reads one at a time (decision, grant lookup, ledger append with its durable
+//! commit, decryption), then reads from
 //! many tasks at once, where the group commit shares each fsync: the per-read
 //! cost there is elapsed time divided by reads.
 
