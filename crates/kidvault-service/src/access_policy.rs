@@ -355,4 +355,19 @@ mod tests {
         let unknown = "permit (principal, action == Kidvault::Action::\"listen\", resource);";
         assert!(AccessPolicy::parse(unknown).is_err());
     }
+
+    /// Guardians and devices are the built-in family policy's principals
+    /// ([`crate::family_policy`]); an operator's staff policy that names them,
+    /// or the family policy's actions, is refused rather than silently ignored.
+    #[test]
+    fn a_staff_policy_cannot_name_guardians_or_devices() {
+        for text in [
+            "permit (principal is Family::Guardian, action, resource);",
+            "permit (principal is Kidvault::Guardian, action, resource);",
+            "permit (principal is Family::Device, action, resource);",
+            "permit (principal, action == Family::Action::\"read_items\", resource);",
+        ] {
+            assert!(AccessPolicy::parse(text).is_err(), "{text}");
+        }
+    }
 }
