@@ -26,13 +26,13 @@ pub const FAMILY_POLICY: &str = include_str!("../policy/family.cedar");
 /// What it may talk about.
 pub const FAMILY_SCHEMA: &str = include_str!("../policy/family.cedarschema");
 
-/// What a guardian asks to do, as the policy names it; `None` for actions no
-/// guardian takes (collecting, minimising, staff access).
-fn family_action(action: Action) -> Option<&'static str> {
+/// What a guardian asks to do, as its place in [`GUARDIAN_ACTIONS`]; `None`
+/// for actions no guardian takes (collecting, minimising, staff access).
+fn guardian_action(action: Action) -> Option<usize> {
     match action {
-        Action::ViewChild => Some("view_child"),
-        Action::Manage => Some("manage_child"),
-        Action::ReadItems => Some("read_items"),
+        Action::ViewChild => Some(0),
+        Action::Manage => Some(1),
+        Action::ReadItems => Some(2),
         Action::Collect(_) | Action::Minimise | Action::Staff(_) => None,
     }
 }
@@ -63,6 +63,7 @@ impl From<&Child> for ChildFacts {
     }
 }
 
+/// The guardian actions as the policy names them.
 const GUARDIAN_ACTIONS: [&str; 3] = ["view_child", "manage_child", "read_items"];
 
 /// The loaded, validated family policy, with its decisions.
@@ -144,8 +145,7 @@ impl FamilyPolicy {
 
     /// Whether guardian `g` may take `action` on `child`.
     pub fn allows(&self, g: &GuardianSession, child: &Child, action: Action) -> bool {
-        let Some(action) = family_action(action) else { return false };
-        let Some(n) = GUARDIAN_ACTIONS.iter().position(|a| *a == action) else { return false };
+        let Some(n) = guardian_action(action) else { return false };
         let c = ChildFacts::from(child);
         self.guardian[guardian_slot(n, c.household == g.household_id, c.active, c.deleting)]
     }

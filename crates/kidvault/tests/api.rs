@@ -512,15 +512,11 @@ async fn binary_serves_the_demo_household_and_shuts_down_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let mut p = run_binary(dir.path(), &["--demo"]);
     let http = reqwest::Client::new();
-    let session: Value = http
-        .post(format!("{}/api/v1/sessions", p.base))
-        .json(&json!({"email": kidvault::demo::DEMO_EMAIL, "password": kidvault::demo::DEMO_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, session) = TestApp::send(
+        http.post(format!("{}/api/v1/sessions", p.base))
+            .json(&json!({"email": kidvault::demo::DEMO_EMAIL, "password": kidvault::demo::DEMO_PASSWORD})),
+    )
+    .await;
     let token = session["token"].as_str().unwrap().to_owned();
     let kids: Value =
         http.get(format!("{}/api/v1/children", p.base)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
@@ -669,16 +665,9 @@ async fn acknowledged_ingest_survives_kill_9() {
     loop {
         let mut query = vec![("limit", "200".to_owned())];
         query.extend(cursor.take().map(|c| ("cursor", c)));
-        let page: Value = http
-            .get(format!("{}/api/v1/children/{child}/items", p.base))
-            .query(&query)
-            .bearer_auth(&g)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, page) =
+            TestApp::send(http.get(format!("{}/api/v1/children/{child}/items", p.base)).query(&query).bearer_auth(&g))
+                .await;
         for it in page["items"].as_array().unwrap() {
             listed.insert(it["item_id"].as_str().unwrap().to_owned(), it["derived_from"].clone());
         }

@@ -76,13 +76,7 @@ pub async fn access(opts: AccessOpts) -> anyhow::Result<Value> {
     anyhow::ensure!(!items.is_empty(), "the demo child has no transcripts");
     vault.grant_support(&g, child, 168, now).await?;
 
-    let enrolment = vault.create_staff(StaffRole::Support, "bench", now).await?;
-    let secret =
-        kidvault_crypto::totp::base32_decode(&enrolment.totp_secret).ok_or_else(|| anyhow::anyhow!("secret"))?;
-    let step = kidvault_crypto::totp::step_at(now.timestamp());
-    let code = format!("{:06}", kidvault_crypto::totp::hotp(&secret, step as u64, 6));
-    let session = vault.staff_sign_in(&enrolment.key, &code, None, now).await?;
-    let staff = Arc::new(vault.authenticate_staff(&session.token, now).await?);
+    let staff = Arc::new(super::staff_session(&vault, StaffRole::Support, "bench").await?);
     let req = StaffRequest { purpose: Some("support_ticket".into()), ticket: "4821".into(), break_glass: None };
 
     // The decision alone.

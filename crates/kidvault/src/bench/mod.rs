@@ -67,6 +67,23 @@ impl Hist {
     }
 }
 
+/// A staff member of `role`, enrolled and signed in with a TOTP code as an
+/// operator would be (the bench computes the code from the enrolment's secret).
+pub(crate) async fn staff_session(
+    vault: &kidvault_service::Vault,
+    role: kidvault_domain::staff::StaffRole,
+    name: &str,
+) -> anyhow::Result<kidvault_service::principal::StaffSession> {
+    let now = chrono::Utc::now();
+    let enrolment = vault.create_staff(role, name, now).await?;
+    let secret = kidvault_crypto::totp::base32_decode(&enrolment.totp_secret)
+        .ok_or_else(|| anyhow::anyhow!("the TOTP secret is not base32"))?;
+    let step = kidvault_crypto::totp::step_at(now.timestamp());
+    let code = format!("{:06}", kidvault_crypto::totp::hotp(&secret, step as u64, 6));
+    let token = vault.staff_sign_in(&enrolment.key, &code, None, now).await?;
+    Ok(vault.authenticate_staff(&token.token, now).await?)
+}
+
 pub(crate) fn rss_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()

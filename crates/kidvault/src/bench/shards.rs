@@ -98,12 +98,7 @@ fn sign(secret: &str, body: &[u8]) -> String {
 /// with a TOTP code, under the access policy); returns it and its secret.
 async fn training_processor(vault: &Vault) -> anyhow::Result<(ProcessorId, String)> {
     let now = Utc::now();
-    let admin = vault.create_staff(StaffRole::Admin, "bench admin", now).await?;
-    let secret = kidvault_crypto::totp::base32_decode(&admin.totp_secret)
-        .ok_or_else(|| anyhow::anyhow!("the TOTP secret is not base32"))?;
-    let code = kidvault_crypto::totp::hotp(&secret, kidvault_crypto::totp::step_at(now.timestamp()) as u64, 6);
-    let token = vault.staff_sign_in(&admin.key, &format!("{code:06}"), None, now).await?;
-    let session = vault.authenticate_staff(&token.token, now).await?;
+    let session = super::staff_session(vault, StaffRole::Admin, "bench admin").await?;
     let permit = vault.permit::<ManageProcessors>(&session)?;
     let categories = vec!["user.biometric.voice".to_owned(), "user.content".to_owned()];
     let new = NewProcessor {
