@@ -110,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .route("/staff/sessions/current", delete(routes::staff::sign_out))
         .route("/staff/children/{id}", get(routes::staff::child))
         .route("/staff/children/{id}/items", get(routes::staff::items))
+        .route("/staff/children/{id}/content", get(routes::staff::content_page))
         .route("/staff/items/{id}/content", get(routes::staff::content))
         .route("/privacy/reviews", get(routes::staff::reviews))
         .route("/privacy/reviews/{id}", post(routes::staff::decide))

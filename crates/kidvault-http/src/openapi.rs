@@ -150,6 +150,7 @@ impl Modify for CommonResponses {
         routes::staff::sign_out,
         routes::staff::child,
         routes::staff::items,
+        routes::staff::content_page,
         routes::staff::content,
         routes::staff::reviews,
         routes::staff::decide,

@@ -1,6 +1,8 @@
 //! A guardian reviewing a child's items. Every read goes through
 //! [`Vault::authorize`] and [`Vault::open`]: one access record per read.
 
+use std::collections::HashMap;
+
 use bytes::Bytes;
 use kidvault_domain::ids::ItemId;
 use kidvault_domain::item::{ContentShape, ItemMeta, ItemState};
@@ -53,6 +55,12 @@ pub struct PageQuery<'a> {
 }
 
 pub const MAX_PAGE: u32 = 200;
+
+/// Whether items of this shape are read from a page as text or JSON (audio
+/// is played one recording at a time; embeddings are numbers nobody reads).
+pub fn reads_inline(shape: ContentShape) -> bool {
+    matches!(shape, ContentShape::Text | ContentShape::Object | ContentShape::Point)
+}
 
 /// The cursor naming an item's place in a page (pass as `cursor` for what is
 /// older, as `newer` for what is newer).
@@ -111,9 +119,30 @@ impl Vault {
     ) -> Result<(Vec<ReviewItem>, Option<String>)> {
         let grant = self.authorize(Actor::Guardian(g), child, Action::ReadItems).await?;
         let page = self.page(&grant, &page_filter(q)?).await?;
+        let mut texts: HashMap<ItemId, String> = self
+            .open_page(&grant, &page, "timeline.read", now)
+            .await?
+            .into_iter()
+            .map(|(id, bytes)| (id, String::from_utf8_lossy(&bytes).into_owned()))
+            .collect();
+        let items = page.items.into_iter().map(|meta| ReviewItem { text: texts.remove(&meta.id), meta }).collect();
+        Ok((items, page.next_cursor))
+    }
+
+    /// Opens the content of a page's items that read as text or JSON (audio
+    /// and embeddings are skipped: they are played or not shown), under one
+    /// access record that names every item opened (`what`), or, when there
+    /// is none, one for the list itself.
+    pub(crate) async fn open_page(
+        &self,
+        grant: &Grant,
+        page: &ItemPage,
+        what: &str,
+        now: Timestamp,
+    ) -> Result<HashMap<ItemId, Vec<u8>>> {
         let mut sealed = Vec::new();
         for meta in &page.items {
-            if matches!(meta.kind.spec().shape, ContentShape::Audio | ContentShape::Vector) {
+            if !reads_inline(meta.kind.spec().shape) {
                 continue;
             }
             // Inline content only: derived items and locations are small.
@@ -127,17 +156,12 @@ impl Vault {
             }
         }
         if sealed.is_empty() {
-            self.record_access(&grant, None, "items.list", now).await?;
+            self.record_access(grant, None, "items.list", now).await?;
+            return Ok(HashMap::new());
         }
         let refs: Vec<(&[u8; 16], &Sealed)> = sealed.iter().map(|(id, s)| (id.as_bytes(), s)).collect();
-        let opened = self.open_many(&grant, &refs, "timeline.read", now).await?;
-        let mut texts: std::collections::HashMap<ItemId, String> = sealed
-            .iter()
-            .zip(opened)
-            .map(|((id, _), bytes)| (*id, String::from_utf8_lossy(&bytes).into_owned()))
-            .collect();
-        let items = page.items.into_iter().map(|meta| ReviewItem { text: texts.remove(&meta.id), meta }).collect();
-        Ok((items, page.next_cursor))
+        let opened = self.open_many(grant, &refs, what, now).await?;
+        Ok(sealed.iter().map(|(id, _)| *id).zip(opened).collect())
     }
 
     pub(crate) async fn page(&self, grant: &Grant, filter: &kidvault_store::ItemFilter) -> Result<ItemPage> {

@@ -19,7 +19,7 @@ use kidvault_crypto::{totp, SecretKey};
 use kidvault_domain::deletion::DeletionScope;
 use kidvault_domain::entities::ChildStatus;
 use kidvault_domain::ids::{ChildId, DenialId, ItemId, ReviewId, StaffId, SupportGrantId};
-use kidvault_domain::item::ItemState;
+use kidvault_domain::item::{ContentShape, ItemMeta, ItemState};
 use kidvault_domain::notice::{NewNotice, NoticeKind};
 use kidvault_domain::staff::{AccessPurpose, StaffRole};
 use kidvault_domain::Timestamp;
@@ -37,6 +37,22 @@ use crate::{Result, ServiceError, Vault};
 /// The longest a guardian's support grant may last, and its default.
 pub const MAX_GRANT_HOURS: u32 = 7 * 24;
 pub const DEFAULT_GRANT_HOURS: u32 = 24;
+/// An item of a staff content page: what it is, and what it holds (the
+/// words as a string; an object or a place as JSON).
+#[derive(Clone, Debug)]
+pub struct StaffContentItem {
+    pub meta: ItemMeta,
+    pub content: serde_json::Value,
+}
+
+/// A page of one kind of a child's content, newest first.
+#[derive(Clone, Debug)]
+pub struct StaffContentPage {
+    pub items: Vec<StaffContentItem>,
+    /// Pass back as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
 /// A break-glass review as the privacy officer reads it.
 #[derive(Clone, Debug)]
 pub struct OpenedReview {
@@ -573,6 +589,48 @@ impl Vault {
         let what = format!("{}.content", record.meta.kind.as_str());
         let bytes = self.decrypt(&grant, &record, &what, now).await?;
         Ok((record.meta.kind.spec().media_type, Bytes::from(bytes)))
+    }
+
+    /// A page of one kind of a child's content, read at once (the words of
+    /// the recordings a ticket is about): one decision and one access record
+    /// naming every item read, which the guardians see as one line ("read 12
+    /// of what Mia said"). Only what reads as text or JSON is paged; a
+    /// recording is listened to one at a time ([`Self::staff_item_content`]).
+    pub async fn staff_content_page(
+        &self,
+        s: &StaffSession,
+        child: ChildId,
+        q: &PageQuery<'_>,
+        req: &StaffRequest,
+        now: Timestamp,
+    ) -> Result<StaffContentPage> {
+        let filter = crate::review::page_filter(q)?;
+        let kind = filter.kind.ok_or_else(|| {
+            ServiceError::invalid("kind_required", "name the kind of content to read, e.g. kind=transcript")
+        })?;
+        let shape = kind.spec().shape;
+        if !crate::review::reads_inline(shape) {
+            return Err(ServiceError::invalid(
+                "kind_not_pageable",
+                format!(
+                    "{} content is read one item at a time, from /api/v1/staff/items/{{id}}/content",
+                    kind.as_str()
+                ),
+            ));
+        }
+        let grant = self.authorize_staff(s, Some(child), StaffAction::ReadContent, req, now).await?;
+        let page = self.page(&grant, &filter).await?;
+        let mut opened = self.open_page(&grant, &page, &format!("{}.content", kind.as_str()), now).await?;
+        let mut items = Vec::with_capacity(opened.len());
+        for meta in page.items {
+            let Some(bytes) = opened.remove(&meta.id) else { continue };
+            let content = match shape {
+                ContentShape::Text => serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+                _ => serde_json::from_slice(&bytes).map_err(|e| ServiceError::Internal(e.to_string()))?,
+            };
+            items.push(StaffContentItem { meta, content });
+        }
+        Ok(StaffContentPage { items, next_cursor: page.next_cursor })
     }
 
     /// Break-glass reviews for the privacy officer (`open`: undecided only),

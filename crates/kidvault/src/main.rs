@@ -337,6 +337,9 @@ enum BenchCommand {
         reads: u64,
         #[arg(long, default_value_t = 64)]
         tasks: u64,
+        /// Transcripts per page in the page reads (staff reading a ticket's words at once).
+        #[arg(long, default_value_t = 50)]
+        page: u64,
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
@@ -740,9 +743,10 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }
-        Command::Bench(BenchCommand::Access { decisions, reads, tasks, dir }) => {
+        Command::Bench(BenchCommand::Access { decisions, reads, tasks, page, dir }) => {
             init_tracing("warn");
-            let summary = bench::access::access(bench::access::AccessOpts { decisions, reads, tasks, dir }).await?;
+            let summary =
+                bench::access::access(bench::access::AccessOpts { decisions, reads, tasks, page, dir }).await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }

@@ -92,19 +92,22 @@ async fn every_role_purpose_action_and_grant_state_is_decided_by_the_policy() {
         }
         for (role, token) in &tokens {
             for purpose in PURPOSES {
-                for content in [false, true] {
-                    let path = if content {
-                        format!("/staff/items/{item}/content")
-                    } else {
-                        format!("/staff/children/{child}")
+                for action in ["metadata", "content", "page of content"] {
+                    let content = action != "metadata";
+                    let path = match action {
+                        "metadata" => format!("/staff/children/{child}"),
+                        "content" => format!("/staff/items/{item}/content"),
+                        _ => format!("/staff/children/{child}/content?kind=transcript"),
                     };
                     let (status, body) = staff_get(&app, &path, token, purpose, "T-4821", None).await;
                     let want = expected(role, purpose, content, grant);
-                    let case = format!("{role} {purpose:?} content={content} grant={grant}: {}", json_of(&body));
+                    let case = format!("{role} {purpose:?} {action} grant={grant}: {}", json_of(&body));
                     if want {
                         assert_eq!(status, StatusCode::OK, "{case}");
-                        if content {
+                        if action == "content" {
                             assert_eq!(body, b"likes dinosaurs", "{case}");
+                        } else if content {
+                            assert_eq!(json_of(&body)["items"][0]["content"], "likes dinosaurs", "{case}");
                         } else {
                             assert_eq!(json_of(&body)["counts"]["transcript"], 1, "{case}");
                         }
@@ -123,10 +126,10 @@ async fn every_role_purpose_action_and_grant_state_is_decided_by_the_policy() {
                     // An id that names nothing gets the refusal a child without a
                     // guardian's grant gets: refusals do not tell what exists.
                     if !grant {
-                        let nothing = if content {
-                            format!("/staff/items/{}/content", uuid::Uuid::now_v7())
-                        } else {
-                            format!("/staff/children/{}", uuid::Uuid::now_v7())
+                        let nothing = match action {
+                            "metadata" => format!("/staff/children/{}", uuid::Uuid::now_v7()),
+                            "content" => format!("/staff/items/{}/content", uuid::Uuid::now_v7()),
+                            _ => format!("/staff/children/{}/content?kind=transcript", uuid::Uuid::now_v7()),
                         };
                         let (unknown, b) = staff_get(&app, &nothing, token, purpose, "T-4821", None).await;
                         if want {
@@ -155,8 +158,8 @@ async fn every_role_purpose_action_and_grant_state_is_decided_by_the_policy() {
         .iter()
         .filter(|r| r["detail"]["role"] == "support" && r["detail"]["what"] == "transcript.content")
         .collect();
-    assert_eq!(support_content.len(), 1);
-    assert_eq!(support_content[0]["detail"]["basis"], "guardian_grant");
+    assert_eq!(support_content.len(), 2, "the single read and the page");
+    assert!(support_content.iter().all(|r| r["detail"]["basis"] == "guardian_grant"));
 
     // Every refusal is the privacy officer's to see, and only theirs.
     let officer = &tokens.iter().find(|(r, _)| *r == "privacy_officer").unwrap().1;
@@ -279,6 +282,87 @@ async fn break_glass_tells_the_guardians_and_waits_for_the_privacy_officer() {
     let all = all.as_array().unwrap();
     assert_eq!((all.len(), &all[0]["justification"]), (1, &Value::Null), "{all:?}");
     assert_eq!(all[0]["decision"], "not_justified", "the review itself outlives the child's data");
+}
+
+/// A support agent reads the words of a ticket's recordings a page at a time:
+/// each page is one decision and one record naming every item on it, and the
+/// parents see one sentence counting them all. Only text pages; the refusals
+/// are the single read's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_words_is_one_record_and_one_sentence_for_the_parents() {
+    let app = spawn_app().await;
+    let (g, child, device) = household(&app, "pages@example.org").await;
+    let said = ["one: dinosaurs", "two: volcanoes", "three: the moon", "four: sharks", "five: trains"];
+    let mut ids = Vec::new();
+    for text in said {
+        ids.push(words(&app, &child, &device, text).await);
+    }
+    let root = app.dir.path().to_owned();
+    let (support, sre) = (staff(&app, &root, "support").await, staff(&app, &root, "sre").await);
+    let page = |q: &str| format!("/staff/children/{child}/content?{q}");
+
+    // Refused as a single content read is, and nothing is read.
+    let (s, b) = staff_get(&app, &page("kind=transcript"), &support, Some("support_ticket"), "T-77", None).await;
+    assert_eq!((s, code(&json_of(&b)).to_owned()), (StatusCode::FORBIDDEN, "guardian_grant_required".to_owned()));
+    let (s, b) = staff_get(&app, &page("kind=transcript"), &sre, Some("debugging"), "INC-2", None).await;
+    assert_eq!((s, code(&json_of(&b)).to_owned()), (StatusCode::FORBIDDEN, "policy_denied".to_owned()));
+    let (s, b) = staff_get(&app, &page("kind=transcript"), &support, None, "T-77", None).await;
+    assert_eq!((s, code(&json_of(&b)).to_owned()), (StatusCode::FORBIDDEN, "purpose_required".to_owned()));
+    // What cannot be paged is named, before anything is decided.
+    for (q, want) in [
+        ("", "kind_required"),
+        ("kind=voice_recording", "kind_not_pageable"),
+        ("kind=embedding", "kind_not_pageable"),
+        ("kind=poems", "unknown_kind"),
+        ("kind=transcript&limit=0", "invalid_limit"),
+    ] {
+        let (s, b) = staff_get(&app, &page(q), &support, Some("support_ticket"), "T-77", None).await;
+        assert_eq!((s, code(&json_of(&b)).to_owned()), (StatusCode::UNPROCESSABLE_ENTITY, want.to_owned()), "{q}");
+    }
+    assert!(staff_reads(&app, &g, &child).await.is_empty(), "refusals read nothing");
+
+    // With the guardian's grant: newest first, three then two.
+    let (s, b) = app.post(&format!("/children/{child}/support-access"), Some(&g), json!({"hours": 2})).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, first) =
+        staff_get(&app, &page("kind=transcript&limit=3"), &support, Some("support_ticket"), "T-77", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let first = json_of(&first);
+    let texts = |p: &Value| -> Vec<String> {
+        p["items"].as_array().unwrap().iter().map(|i| i["content"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(texts(&first), ["five: trains", "four: sharks", "three: the moon"], "{first}");
+    assert_eq!(first["items"][0]["item_id"], ids[4].as_str());
+    assert_eq!(first["items"][0]["kind"], "transcript");
+    let cursor = first["next_cursor"].as_str().expect("a second page").to_owned();
+    let (s, second) = staff_get(
+        &app,
+        &page(&format!("kind=transcript&limit=3&cursor={cursor}")),
+        &support,
+        Some("support_ticket"),
+        "T-77",
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let second = json_of(&second);
+    assert_eq!(texts(&second), ["two: volcanoes", "one: dinosaurs"]);
+    assert!(second["next_cursor"].is_null(), "{second}");
+
+    // Two records, each naming exactly the items of its page.
+    let reads = staff_reads(&app, &g, &child).await;
+    let named: Vec<Vec<&str>> =
+        reads.iter().map(|r| r["subjects"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect()).collect();
+    assert_eq!(named, [vec![&ids[4], &ids[3], &ids[2]], vec![&ids[1], &ids[0]]], "{reads:?}");
+    for r in &reads {
+        assert_eq!((&r["detail"]["what"], &r["detail"]["ticket"]), (&json!("transcript.content"), &json!("T-77")));
+        assert_eq!(r["detail"]["basis"], "guardian_grant");
+    }
+    // The parents read one sentence counting all five.
+    let seen = portal_page(&app, &g, &format!("/portal/children/{child}/seen")).await;
+    assert!(seen.contains("read 5 of what Mia said"), "{seen}");
+    let activity = portal_page(&app, &g, &format!("/portal/children/{child}/activity")).await;
+    assert!(activity.contains("Someone at kidvault looked at 3 transcripts of Mia"), "{activity}");
 }
 
 /// The deployment's files (under `root`) whose bytes contain `needle`.

@@ -56,6 +56,8 @@ fn looked_at(what: &str, n: usize, name: &str) -> String {
         "devices.list" => format!("{name}'s devices"),
         w if w.starts_with("export") => format!("everything kept about {name}, to download"),
         w if w.ends_with(".content") => match ItemKind::parse(w.trim_end_matches(".content")) {
+            // One item, or a page of them (a staff read of several at once).
+            Some(k) if n > 1 => format!("{} of {name}'s", words::kind(k, n as u64)),
             Some(k) => format!("{} of {name}'s", words::kind(k, 1).replacen("1 ", "a ", 1)),
             None => format!("{name}'s data"),
         },

@@ -41,15 +41,23 @@ fn parse_at(e: &Entry) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(&e.at).ok().map(|t| t.with_timezone(&Utc))
 }
 
-/// What a staff read was, as a verb and its object, counted.
+fn count(n: usize) -> String {
+    if n == 1 {
+        "one".into()
+    } else {
+        n.to_string()
+    }
+}
+
+/// What a staff read was, as a verb and its object, counted (`n` things).
 fn looked_at(what: &str, n: usize, name: &str) -> String {
     let plural = |one: &str, many: &str| if n == 1 { format!("a {one}") } else { format!("{n} {many}") };
     match what.trim_end_matches(".content") {
         "voice_recording" => format!("listened to {}", plural("recording", "recordings")),
-        "intent" => {
-            format!("read {} of what the assistant understood", if n == 1 { "one".into() } else { n.to_string() })
-        }
-        "transcript" => format!("read {} of what {name} said", if n == 1 { "one".into() } else { n.to_string() }),
+        "intent" => format!("read {} of what the assistant understood", count(n)),
+        "transcript" => format!("read {} of what {name} said", count(n)),
+        "memory" => format!("read {} of the things the assistant remembered about {name}", count(n)),
+        "action_log" => format!("read {} of the things the assistant did for {name}", count(n)),
         "location" => format!("saw {}", plural("place", "places")),
         "child.metadata" => format!("saw how much kidvault keeps about {name} (counts and dates, not what was said)"),
         "items.list" => {
@@ -71,6 +79,8 @@ struct StaffLine {
     first: DateTime<Utc>,
     last: DateTime<Utc>,
     entries: Vec<u64>,
+    /// How many things the records name (a page of words is one record).
+    things: usize,
     reviewed: Option<String>,
 }
 
@@ -101,7 +111,7 @@ impl StaffLine {
             li.staff-look {
                 p {
                     (who) " (ticket " (self.ticket) (why) (permission) ") "
-                    (looked_at(&self.what, self.entries.len(), name)) " " (when) "." (reviewed)
+                    (looked_at(&self.what, self.things, name)) " " (when) "." (reviewed)
                 }
                 p.proof {
                     "How we know this record wasn't altered: record "
@@ -150,6 +160,7 @@ fn staff_lines(entries: &[Entry], since: Option<DateTime<Utc>>) -> Vec<StaffLine
             first: at,
             last: at,
             entries: vec![e.index],
+            things: e.subjects.len().max(1),
             reviewed: reviews.get(e.index.to_string().as_str()).map(|d| (*d).to_owned()),
         };
         if let Some(prev) = lines.last_mut() {
@@ -161,6 +172,7 @@ fn staff_lines(entries: &[Entry], since: Option<DateTime<Utc>>) -> Vec<StaffLine
             if same {
                 prev.first = at;
                 prev.entries.push(e.index);
+                prev.things += line.things;
                 continue;
             }
         }

@@ -25,6 +25,20 @@ pub(crate) struct ItemSummary {
     derived_from: Vec<ItemId>,
 }
 
+impl From<kidvault_domain::item::ItemMeta> for ItemSummary {
+    fn from(m: kidvault_domain::item::ItemMeta) -> Self {
+        Self {
+            item_id: m.id,
+            kind: m.kind,
+            category: m.category,
+            recorded_at: m.recorded_at,
+            received_at: m.received_at,
+            size: m.size,
+            derived_from: m.derived_from,
+        }
+    }
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ItemPageDto {
     items: Vec<ItemSummary>,
@@ -76,22 +90,7 @@ pub(crate) async fn list(
 
 impl From<kidvault_service::review::ItemPage> for ItemPageDto {
     fn from(page: kidvault_service::review::ItemPage) -> Self {
-        Self {
-            items: page
-                .items
-                .into_iter()
-                .map(|m| ItemSummary {
-                    item_id: m.id,
-                    kind: m.kind,
-                    category: m.category,
-                    recorded_at: m.recorded_at,
-                    received_at: m.received_at,
-                    size: m.size,
-                    derived_from: m.derived_from,
-                })
-                .collect(),
-            next_cursor: page.next_cursor,
-        }
+        Self { items: page.items.into_iter().map(ItemSummary::from).collect(), next_cursor: page.next_cursor }
     }
 }
 

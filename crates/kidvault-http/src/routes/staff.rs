@@ -17,7 +17,7 @@ use kidvault_service::principal::StaffRequest;
 use kidvault_service::staff::{AccessDenial, ManageProcessors, OpenedReview, ReviewAccess, SupportGrant};
 use serde::{Deserialize, Serialize};
 
-use super::items::{ItemPageDto, ListQuery};
+use super::items::{ItemContent, ItemPageDto, ItemSummary, ListQuery};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{path_id, ApiJson, ApiPath, ApiQuery, ClientAddr, GuardianAuth, Permitted, StaffAuth};
 use crate::AppState;
@@ -132,6 +132,52 @@ pub(crate) async fn items(
 ) -> ApiResult<Json<ItemPageDto>> {
     let page = state.vault.staff_items(&s, path_id(&id)?, &q.page(), &staff_request(&headers), Utc::now()).await?;
     Ok(Json(page.into()))
+}
+
+/// An item read from a staff content page.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ContentItemDto {
+    #[serde(flatten)]
+    item: ItemSummary,
+    /// The words as a string (transcripts, memories); an intent, action log or place as an object.
+    #[schema(value_type = ItemContent)]
+    content: serde_json::Value,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ContentPageDto {
+    items: Vec<ContentItemDto>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    next_cursor: Option<String>,
+}
+
+/// A page of one kind of a child's content (`kind` is required: transcript,
+/// intent, memory, action_log or location), for a purpose the access policy allows: one
+/// recorded read naming every item, which the guardians see as one line.
+/// Recordings are listened to one at a time from `/api/v1/staff/items/{id}/content`.
+#[utoipa::path(get, path = "/api/v1/staff/children/{id}/content", tag = "staff", security(("staff" = [])),
+    params(("id" = String, Path), ListQuery,
+        ("Kidvault-Purpose" = Option<String>, Header), ("Kidvault-Ticket" = Option<String>, Header),
+        ("Kidvault-Break-Glass" = Option<String>, Header)),
+    responses((status = 200, body = ContentPageDto), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn content_page(
+    State(state): State<AppState>,
+    StaffAuth(s): StaffAuth,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Json<ContentPageDto>> {
+    let page =
+        state.vault.staff_content_page(&s, path_id(&id)?, &q.page(), &staff_request(&headers), Utc::now()).await?;
+    Ok(Json(ContentPageDto {
+        items: page
+            .items
+            .into_iter()
+            .map(|i| ContentItemDto { item: ItemSummary::from(i.meta), content: i.content })
+            .collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// One item's content (audio, words, a place), for a purpose the access policy

@@ -7,7 +7,10 @@
 //! reads one at a time (decision, grant lookup, ledger append with its durable
 //! commit, decryption), then reads from
 //! many tasks at once, where the group commit shares each fsync: the per-read
-//! cost there is elapsed time divided by reads.
+//! cost there is elapsed time divided by reads. Last, pages of transcripts
+//! read at once (one decision and one record for the page), and a page's
+//! record alone: per transcript, what access control costs a read that comes
+//! in a page.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,11 +35,14 @@ pub struct AccessOpts {
     /// Whole content reads, one at a time, then again from `tasks` tasks.
     pub reads: u64,
     pub tasks: u64,
+    /// Transcripts per page read (at most what the demo child has).
+    pub page: u64,
     pub dir: PathBuf,
 }
 
-/// An access record as a staff content read writes it (sizes as in service).
-fn access_entry(child: kidvault_domain::ids::ChildId, n: u64) -> kidvault_ledger::entry::NewEntry {
+/// An access record as a staff content read writes it (sizes as in service),
+/// naming `items` items (one for a single read, a page's worth for a page).
+fn access_entry(child: kidvault_domain::ids::ChildId, n: u64, items: u64) -> kidvault_ledger::entry::NewEntry {
     let mut detail = std::collections::BTreeMap::new();
     for (k, v) in [("what", "transcript.content"), ("role", "support"), ("ticket", "4821"), ("basis", "guardian_grant")]
     {
@@ -48,7 +54,7 @@ fn access_entry(child: kidvault_domain::ids::ChildId, n: u64) -> kidvault_ledger
         actor: format!("staff:support:{n:032x}"),
         household: Some(uuid::Uuid::nil().to_string()),
         child: Some(child.to_string()),
-        subjects: vec![uuid::Uuid::from_u128(u128::from(n)).to_string()],
+        subjects: (0..items).map(|i| uuid::Uuid::from_u128(u128::from(n) << 32 | u128::from(i)).to_string()).collect(),
         purpose: Some("support_ticket".into()),
         detail,
         counts: Default::default(),
@@ -155,7 +161,7 @@ pub async fn access(opts: AccessOpts) -> anyhow::Result<Value> {
             use kidvault_store::Store;
             let mut h = Hist::new();
             for i in 0..per_task {
-                let entry = access_entry(child, k * per_task + i);
+                let entry = access_entry(child, k * per_task + i, 1);
                 let one = Instant::now();
                 store.append_entries(std::slice::from_ref(&entry)).await?;
                 h.record(one.elapsed());
@@ -168,6 +174,39 @@ pub async fn access(opts: AccessOpts) -> anyhow::Result<Value> {
         recorded.merge(&h.await??);
     }
     let recorded_secs = t.elapsed().as_secs_f64();
+
+    // Pages of transcripts, one at a time: one decision and one record (with
+    // its own durable commit) for the whole page. Then the record of a page
+    // alone, one at a time, to the store of its own: decision plus record,
+    // divided by the page's reads, is what the access control costs a read.
+    let page_q = PageQuery {
+        kind: Some(ItemKind::Transcript.as_str()),
+        limit: Some(u32::try_from(opts.page.clamp(1, items.len() as u64))?),
+        ..PageQuery::default()
+    };
+    let pages = (opts.reads / 10).max(20);
+    let (mut page_read, mut page_items) = (Hist::new(), 0u64);
+    for _ in 0..pages {
+        let one = Instant::now();
+        let got = vault.staff_content_page(&staff, child, &page_q, &req, Utc::now()).await?;
+        page_read.record(one.elapsed());
+        page_items = got.items.len() as u64;
+    }
+    anyhow::ensure!(page_items > 0, "a page of transcripts came back empty");
+    let mut page_record = Hist::new();
+    for n in 0..pages {
+        let entry = access_entry(child, 1 << 20 | n, page_items);
+        let one = Instant::now();
+        kidvault_store::Store::append_entries(&*store, std::slice::from_ref(&entry)).await?;
+        page_record.record(one.elapsed());
+    }
+    let per_read = |h: &Hist| -> Value {
+        let s = h.summary_us();
+        let div = |k: &str| s[k].as_f64().map(|v| (v / page_items as f64 * 10.0).round() / 10.0);
+        json!({"p50": div("p50"), "p99": div("p99"), "p999": div("p999")})
+    };
+    let decision_and_record_p99 = decision.summary_us()["p99"].as_f64().unwrap_or(f64::NAN)
+        + page_record.summary_us()["p99"].as_f64().unwrap_or(f64::NAN);
     Ok(json!({
         "decision_us": decision.summary_us(),
         "decisions_per_sec": (opts.decisions as f64 / decision_secs).round(),
@@ -180,6 +219,14 @@ pub async fn access(opts: AccessOpts) -> anyhow::Result<Value> {
         "per_read_amortised_us": (concurrent_secs * 1e6 / concurrent_reads as f64 * 10.0).round() / 10.0,
         "record_append_concurrent_us": recorded.summary_us(),
         "record_append_amortised_us": (recorded_secs * 1e6 / concurrent_reads as f64 * 10.0).round() / 10.0,
-        "ledger_entries_written": opts.reads + 2 * concurrent_reads,
+        "page_reads": pages,
+        "transcripts_per_page": page_items,
+        "page_read_us": page_read.summary_us(),
+        "page_read_per_transcript_us": per_read(&page_read),
+        "page_record_alone_us": page_record.summary_us(),
+        "page_record_per_transcript_us": per_read(&page_record),
+        "decision_p99_plus_page_record_p99_per_transcript_us":
+            (decision_and_record_p99 / page_items as f64 * 10.0).round() / 10.0,
+        "ledger_entries_written": opts.reads + 2 * concurrent_reads + 2 * pages,
     }))
 }
