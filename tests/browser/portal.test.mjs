@@ -466,6 +466,191 @@ test("a parent lets support look, sees who looked and why, ends it, and support 
   await context.close();
 });
 
+const LA = "America/Los_Angeles";
+
+/** The instant of `hh:mm` in Los Angeles on the day `daysAgo` days before today there. */
+function laInstant(daysAgo, hh, mm) {
+  const day = new Date(Date.now() - daysAgo * 86_400_000).toLocaleDateString("en-CA", { timeZone: LA });
+  const [y, m, d] = day.split("-").map(Number);
+  const want = Date.UTC(y, m - 1, d, hh, mm);
+  const wall = (t) => {
+    const p = Object.fromEntries(new Intl.DateTimeFormat("en-US", {
+      timeZone: LA, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+    }).formatToParts(new Date(t)).map((x) => [x.type, x.value]));
+    return Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute);
+  };
+  let t = want + 8 * 3_600_000;
+  for (let i = 0; i < 2; i++) t += want - wall(t);
+  return new Date(t);
+}
+
+const laDay = (t) => t.toLocaleDateString("en-CA", { timeZone: LA });
+const laLongDate = (t) => t.toLocaleDateString("en-GB", { timeZone: LA, day: "numeric", month: "long", year: "numeric" });
+
+test("a parent's five tasks, each within three clicks of the household page, in Los Angeles time, on a desktop and on a phone", async () => {
+  for (const [size, viewport] of [["desktop", { width: 1280, height: 900 }], ["phone", { width: 390, height: 844 }]]) {
+    const context = await browser.newContext({ viewport, timezoneId: LA });
+    const page = await context.newPage();
+    await signIn(page, DEMO);
+    const leoCard = () => page.locator("article.child", { has: page.getByRole("heading", { name: "Leo" }) });
+    const leo = (await leoCard().getAttribute("id")).replace("child-", "");
+    let clicks = 0;
+    const click = async (locator) => { clicks += 1; await locator.click(); };
+    const task = async (name, body) => {
+      await page.goto(`${base}/portal`);
+      clicks = 0;
+      await body();
+      assert.ok(clicks <= 3, `${size}: "${name}" took ${clicks} clicks from the household page`);
+    };
+
+    // A device paired as TVs do it: it shows a code, the parent types it and picks the child.
+    const asked = await (await fetch(`${base}/api/v1/device/code`, { method: "POST" })).json();
+    await page.goto(`${base}/portal/pair`);
+    await page.getByLabel("The code on the device").fill(asked.user_code);
+    await page.getByLabel("Whose device is it?").selectOption(leo);
+    const tablet = `Leo's ${size} tablet`;
+    await page.getByLabel("Name it").fill(tablet);
+    await page.getByRole("button", { name: "Pair" }).click();
+    await page.waitForURL(/\/devices\?paired=/);
+    const polled = await fetch(`${base}/api/v1/device/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:device_code", device_code: asked.device_code }),
+    });
+    assert.equal(polled.status, 200);
+    const token = (await polled.json()).access_token;
+    const send = async (path, body, type) => {
+      const r = await fetch(`${base}/api/v1/children/${leo}${path}`, {
+        method: "POST", body, headers: { authorization: `Bearer ${token}`, "content-type": type },
+      });
+      assert.equal(r.status, 201, await r.clone().text());
+      return (await r.json()).item_id;
+    };
+    // What Leo said, at Los Angeles times: the evening before, late, is the
+    // next day in UTC, the mistake a UTC portal makes.
+    const say = async (at, text, intent) => {
+      const rec = await send(`/recordings?recorded_at=${encodeURIComponent(at.toISOString())}`, wav(), "audio/wav");
+      const words = await send("/items", JSON.stringify({ kind: "transcript", derived_from: [rec], content: text, recorded_at: at }), "application/json");
+      if (intent) await send("/items", JSON.stringify({ kind: "intent", derived_from: [words], content: intent, recorded_at: at }), "application/json");
+      return { rec, at };
+    };
+    const earlier = await say(laInstant(2, 20, 0), "tell me about sharks");
+    const morning = await say(laInstant(1, 7, 15), "what is the weather today");
+    const evening = await say(laInstant(1, 21, 30), "read me the bedtime story",
+      { intent: "play_story", slot: "the bedtime story", confidence: 0.97 });
+    const today = await say(new Date(Date.now() - 60_000), "good morning");
+    const yesterday = laDay(evening.at);
+    assert.notEqual(yesterday, evening.at.toISOString().slice(0, 10), "9:30 pm in Los Angeles is the next day in UTC");
+
+    // 1. What did Leo say yesterday evening? Listen, read the words, and what the assistant understood.
+    await task("what did my child say yesterday evening", async () => {
+      await click(leoCard().getByRole("link", { name: "Voice history" }));
+      assert.match(await page.locator(".who").innerText(), /times in America\/Los Angeles/);
+      const item = page.locator(`section.day[aria-label="${yesterday}"] #item-${evening.rec}`);
+      await item.waitFor();
+      assert.equal((await item.locator("time").first().innerText()).toLowerCase(), "9:30 pm");
+      assert.match(await item.locator("blockquote.transcript").innerText(), /read me the bedtime story/);
+      assert.equal(await item.locator("p.understood").innerText(),
+        "The assistant understood: play a story, about “the bedtime story” (sure).");
+      const audio = await item.locator("audio").first().evaluate((a) => new Promise((done, fail) => {
+        a.addEventListener("canplay", () => done(a.duration), { once: true });
+        a.addEventListener("error", () => fail(new Error("audio error " + a.error?.code)), { once: true });
+        a.preload = "auto";
+        a.load();
+      }));
+      assert.ok(audio > 0.5, `it plays (${audio} s)`);
+      await page.screenshot({ path: join(shots, `task1-yesterday-evening-${size}.png`), fullPage: false });
+    });
+
+    // 2. Who has seen or received Leo's data?
+    await task("who has seen or received my child's data", async () => {
+      await click(leoCard().getByRole("link", { name: "Voice history" }));
+      await click(page.getByRole("link", { name: "Who has seen it" }));
+      assert.match(await page.locator(".household-looks").innerText(), /You looked at \d+ of Leo's recordings, words or places\./);
+      assert.match(await page.locator("main").innerText(), /No one else\./);
+      await page.screenshot({ path: join(shots, `task2-who-has-seen-${size}.png`), fullPage: true });
+      await click(page.getByRole("link", { name: "Shared with companies" }).first());
+      await assert.doesNotReject(page.getByText("Nobody outside kidvault has received Leo's data.").waitFor());
+    });
+
+    // 3. Delete: on the desktop yesterday (Los Angeles' day, evening included);
+    //    on the phone everything the tablet sent. A preview in plain words first.
+    if (size === "desktop") {
+      await task("delete yesterday", async () => {
+        await click(leoCard().getByRole("link", { name: "Voice history" }));
+        await click(page.locator(`section.day[aria-label="${yesterday}"]`).getByRole("link", { name: "Delete this day…" }));
+        const card = page.locator("section.card.danger");
+        assert.match(await card.locator("h2").innerText(), new RegExp(`^Delete all data recorded on ${laLongDate(evening.at)}, and everything that came from it for Leo\\?$`));
+        const said = await card.locator("ul.said").innerText();
+        assert.match(said, /9:30 pm: “read me the bedtime story”/);
+        assert.match(said, /7:15 am: “what is the weather today”/);
+        assert.doesNotMatch(said, /sharks|good morning/, "only that day's words");
+        await page.screenshot({ path: join(shots, `task3-delete-yesterday-${size}.png`), fullPage: true });
+        await click(page.getByRole("button", { name: "Delete permanently" }));
+        await page.locator('#deletion[data-step="completed"]').waitFor({ timeout: 30_000 });
+      });
+      await page.goto(`${base}/portal/children/${leo}`);
+      for (const gone of [evening, morning]) assert.equal(await page.locator(`#item-${gone.rec}`).count(), 0);
+      for (const kept of [earlier, today]) assert.equal(await page.locator(`#item-${kept.rec}`).count(), 1, "the evening before and today stay");
+      assert.equal(await page.locator(`section.day[aria-label="${yesterday}"]`).count(), 0, "nothing is left of yesterday");
+    } else {
+      await task("delete everything one device sent", async () => {
+        await click(leoCard().getByRole("link", { name: "Devices" }));
+        await click(page.getByRole("link", { name: `Delete everything ${tablet} sent…` }));
+        const card = page.locator("section.card.danger");
+        assert.equal(await card.locator("h2").innerText(), `Delete all data that ${tablet} sent, and everything that came from it for Leo?`);
+        assert.match(await card.locator("ul.will-go").innerText(), /4 voice recordings/);
+        assert.match(await card.locator("ul.said").innerText(), /9:30 pm: “read me the bedtime story”/);
+        await page.screenshot({ path: join(shots, `task3-delete-device-${size}.png`), fullPage: true });
+        await click(page.getByRole("button", { name: "Delete permanently" }));
+        await page.locator('#deletion[data-step="completed"]').waitFor({ timeout: 30_000 });
+      });
+      await page.goto(`${base}/portal/children/${leo}`);
+      for (const gone of [earlier, morning, evening, today]) assert.equal(await page.locator(`#item-${gone.rec}`).count(), 0);
+      assert.ok(await page.locator("li.kind-voice_recording").count() > 0, "what the other devices sent stays");
+    }
+
+    // 4. Auto-delete: on the desktop keep each recording 7 days and see the date
+    //    each goes; on the phone stop keeping recordings at all.
+    await task("choose how long recordings are kept", async () => {
+      const select = leoCard().getByLabel("Auto-delete recordings");
+      assert.match(await select.locator('option[value="90"]').innerText(), /longer than our policy allows: 30 days/);
+      assert.equal(await select.locator('option[value="90"]').isDisabled(), true, "never longer than the written policy");
+      await select.selectOption(size === "desktop" ? "7" : "never");
+      await click(leoCard().getByRole("button", { name: "Save" }));
+      await page.waitForURL(/\/portal#child-/);
+      if (size === "desktop") {
+        await assert.doesNotReject(leoCard().getByText("Each recording is kept 7 days, then deleted automatically.").waitFor());
+        await click(leoCard().getByRole("link", { name: "Voice history" }));
+        const goes = new Date(today.at.getTime() + 7 * 86_400_000);
+        assert.match(await page.locator(`#item-${today.rec} .auto-delete`).innerText(),
+          new RegExp(`^Deleted automatically on ${laLongDate(goes)}, with the words and everything that came from it\\.`));
+        await page.screenshot({ path: join(shots, `task4-auto-delete-${size}.png`), fullPage: false });
+      } else {
+        await assert.doesNotReject(leoCard().getByText("Recordings are not saved: the device answers and forgets.").waitFor());
+        await click(leoCard().getByRole("link", { name: "Voice history" }));
+        for (let i = 0; i < 120 && await page.locator("li.kind-voice_recording").count() > 0; i++) {
+          await new Promise((r) => setTimeout(r, 250));
+          await page.reload();
+        }
+        assert.equal(await page.locator("li.kind-voice_recording").count(), 0, "the recordings already kept are deleted too");
+      }
+    });
+
+    // 5. What is collected about Leo, why, for how long, and what is on now?
+    await task("what do you collect, why, for how long, and what is on", async () => {
+      await click(leoCard().getByRole("link", { name: "Consent" }));
+      assert.match(await page.locator("ul.scopes").innerText(), /Voice/);
+      const kept = await page.locator("#kept").innerText();
+      assert.match(kept, size === "desktop"
+        ? /Voice recordings: Answer the child's request, and let the parent listen to it\. Kept 7 days, then deleted automatically\./
+        : /Voice recordings: Answer the child's request, and let the parent listen to it\. Not kept\./);
+      await page.screenshot({ path: join(shots, `task5-what-we-collect-${size}.png`), fullPage: true });
+    });
+    await context.close();
+  }
+});
+
 test("every portal page has no serious or critical accessibility problem, on a phone and on a desktop", async () => {
   const axeSource = readFileSync(join(import.meta.dirname, "node_modules/axe-core/axe.min.js"), "utf8");
   const problems = [];

@@ -75,6 +75,11 @@ impl Zone {
         self.local(t).format("%-d %b").to_string()
     }
 
+    /// "Mon 30 Nov": the day the instant falls on here, with its weekday.
+    pub fn weekday_day_month(&self, t: Timestamp) -> String {
+        self.local(t).format("%a %-d %b").to_string()
+    }
+
     /// "2026-11-30-2130": the local time for a file name.
     pub fn file_stamp(&self, t: Timestamp) -> String {
         self.local(t).format("%Y-%m-%d-%H%M").to_string()

@@ -17,7 +17,7 @@ use kidvault_domain::deletion::DeletionScope;
 use kidvault_domain::disclosure::Purpose;
 use kidvault_domain::downstream::{backoff, concerns, fresh, parse_signature_header, signature_header, signed_message};
 use kidvault_domain::entities::parse_label;
-use kidvault_domain::ids::{DeletionId, ProcessorId, TaskId};
+use kidvault_domain::ids::{DeletionId, ItemId, ProcessorId, TaskId};
 use kidvault_domain::item::DataCategory;
 use kidvault_domain::Timestamp;
 use kidvault_store::{DeletionRecord, Delivery};
@@ -223,16 +223,40 @@ impl Vault {
                 deleted.push(i.category);
             }
         }
+        let processors: Vec<ProcessorRecord> =
+            self.store.processors().await?.into_iter().filter(|p| p.disabled_at.is_none()).collect();
+        // A processor that needs the parent's consent (training, a third party)
+        // holds only what the register says it received: it hears of this
+        // child only if it received some of what goes (all of it, for a whole
+        // child), and of nothing else, so a company the parent never let in
+        // does not even learn the child's id.
+        let received: Vec<(ProcessorId, ItemId)> = if processors.iter().any(|p| p.purpose != Purpose::Integral) {
+            self.store.child_disclosed_items(d.child_id).await?
+        } else {
+            Vec::new()
+        };
+        let deleted_ids: std::collections::HashSet<ItemId> = items.iter().map(|i| i.item_id).collect();
         let mut tasks = Vec::new();
-        for p in self.store.processors().await?.into_iter().filter(|p| p.disabled_at.is_none()) {
-            if !concerns(&p.categories, &deleted, d.scope.is_child()) {
-                continue;
-            }
+        for p in processors {
+            let mut item_ids: Vec<String> = if p.purpose == Purpose::Integral {
+                if !concerns(&p.categories, &deleted, d.scope.is_child()) {
+                    continue;
+                }
+                items.iter().filter(|i| p.categories.contains(&i.category)).map(|i| i.item_id.to_string()).collect()
+            } else {
+                let held: Vec<String> = received
+                    .iter()
+                    .filter(|(by, item)| *by == p.id && (d.scope.is_child() || deleted_ids.contains(item)))
+                    .map(|(_, item)| item.to_string())
+                    .collect();
+                if held.is_empty() {
+                    continue;
+                }
+                held
+            };
+            item_ids.sort();
             let id = TaskId::generate(now);
             let deadline = now + self.config.downstream.deadline;
-            let mut item_ids: Vec<String> =
-                items.iter().filter(|i| p.categories.contains(&i.category)).map(|i| i.item_id.to_string()).collect();
-            item_ids.sort();
             let notice = Notice {
                 kind: "kidvault.deletion.v1",
                 task_id: id,

@@ -256,6 +256,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn record_disclosures(&self, rows: &[Disclosure], entries: &[NewEntry]) -> Result<u64>;
     /// What each processor received of a child, per category.
     async fn child_disclosures(&self, child: ChildId) -> Result<Vec<DisclosureSummary>>;
+    /// Every item of a child each processor received, as (processor, item),
+    /// recalled or not: who must hear of a deletion (a whole child's register
+    /// rows go when its deletion is dispatched, so this still answers after
+    /// the purge).
+    async fn child_disclosed_items(&self, child: ChildId) -> Result<Vec<(ProcessorId, ItemId)>>;
     /// Disclosures made for a purpose the parent has since withdrawn and not yet
     /// recalled, per processor and child (at most `limit` items).
     async fn recalls_due(&self, limit: u32) -> Result<Vec<Recall>>;

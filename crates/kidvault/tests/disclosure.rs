@@ -255,3 +255,76 @@ async fn feed_requests_must_be_signed_fresh_and_well_formed() {
     assert_eq!((s, reg["received"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "{reg}");
     assert!(terminate(&mut p).success());
 }
+
+/// A company the parent never let in does not even learn that the child exists:
+/// a processor that needs consent (training, a third party) hears of a deletion
+/// only when it received some of what goes, and then only of that; a processor
+/// that helps run the service hears of every deletion in its categories.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_is_told_only_to_the_consent_gated_processors_that_received_some_of_it() {
+    let (hooks, calls) = receiver(&[("tutor", Behaviour::FailThenAck(0)), ("speech", Behaviour::FailThenAck(0))]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = run_binary(dir.path(), &[]);
+    let app = TestApp::attach(&p.base, dir);
+    let admin = staff(&app, app.dir.path(), "admin").await;
+    let mut procs = std::collections::HashMap::new();
+    for (name, purpose, cats) in [
+        ("speech", "integral", vec!["user.biometric.voice", "user.content"]),
+        ("tutor", "training", vec!["user.content"]),
+    ] {
+        let (s, b) = register_for(&app, &admin, name, format!("{hooks}/{name}"), purpose, &cats).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        procs.insert(name, (b["id"].as_str().unwrap().to_owned(), b["secret"].as_str().unwrap().to_owned()));
+    }
+    let said = async |child: &str, device: &str, text: &str| {
+        let (_, rec) = app.upload(child, device, wav(0.3, 5).0, Some("audio/wav")).await;
+        let body = json!({"kind": "transcript", "derived_from": [rec["item_id"]], "content": text});
+        let (s, tr) = app.item(child, device, body).await;
+        assert_eq!(s, StatusCode::CREATED, "{tr}");
+        tr["item_id"].as_str().unwrap().to_owned()
+    };
+    // Mia's parent allows training; Leo's does not.
+    let (ga, mia, da) = household(&app, "ana@example.org").await;
+    app.consent(&ga, &mia, &["voice", "training"]).await;
+    let (gb, leo, db) = household(&app, "bo@example.org").await;
+    let sent = said(&mia, &da, "why is the sky blue").await;
+    said(&leo, &db, "where do whales sleep").await;
+    let (id, secret) = &procs["tutor"];
+    let (s, b) = fetch(&app, id, secret, 100).await;
+    assert_eq!((s, ids(&b)), (StatusCode::OK, vec![sent.clone()]), "tutor receives Mia's words only");
+    let kept = said(&mia, &da, "and the sea").await; // never sent to tutor: training is now fed by request only
+
+    let deletion_calls = |child: &str| -> Vec<(String, Value)> {
+        calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| (c.processor.clone(), serde_json::from_str::<Value>(&c.body).unwrap()))
+            .filter(|(_, b)| b["type"] == "kidvault.deletion.v1" && b["child_id"] == child)
+            .collect()
+    };
+    let delete = async |g: &str, path: String| {
+        let (s, d) = app.delete(&path, g).await;
+        assert!(s.is_success(), "{d}");
+        await_deletion(&app, g, d["deletion_id"].as_str().unwrap()).await
+    };
+
+    // Leo: tutor never received anything of his, so it is not told he existed.
+    delete(&gb, format!("/children/{leo}")).await;
+    let told: Vec<String> = deletion_calls(&leo).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(told, ["speech"], "only the processor that helps run the service");
+
+    // Mia's words that tutor never received: tutor is not told either.
+    delete(&ga, format!("/items/{kept}")).await;
+    let told: Vec<String> = deletion_calls(&mia).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(told, ["speech"]);
+
+    // All of Mia: tutor is told, of exactly what it received.
+    delete(&ga, format!("/children/{mia}")).await;
+    let told = deletion_calls(&mia);
+    let tutor: Vec<&Value> = told.iter().filter(|(p, _)| p == "tutor").map(|(_, b)| b).collect();
+    assert_eq!(tutor.len(), 1, "{told:?}");
+    assert_eq!(tutor[0]["item_ids"], json!([sent]), "exactly what it received");
+    assert_eq!(told.iter().filter(|(p, _)| p == "speech").count(), 2);
+    assert!(terminate(&mut p).success());
+}

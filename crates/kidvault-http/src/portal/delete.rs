@@ -185,6 +185,12 @@ pub async fn confirm(
         }
         _ => describe(z, &scope),
     };
+    let said = match &chosen {
+        Chosen::Items { kinds, from, to, device } if kinds.is_empty() || kinds.iter().any(speaks) => {
+            words_said(&state, &p, child_id, *from, *to, *device).await?
+        }
+        _ => Vec::new(),
+    };
     let name = child.profile.display_name.as_str();
     let whole_child = matches!(chosen, Chosen::Child);
     let nothing = preview.is_empty() && !whole_child;
@@ -210,6 +216,13 @@ pub async fn confirm(
                     }
                 }
                 p { (things) " in all." }
+                @if !said.is_empty() {
+                    p { "Among it, what " (name) " said:" }
+                    ul.said {
+                        @for (at, first) in &said { li { (at) ": “" (first) "”" } }
+                    }
+                    @if said.len() == SAID_SHOWN { p.meta { "…and more." } }
+                }
             }
             p {
                 (keys_go) "; then the encrypted data is erased, every service that holds a copy is told to delete \
@@ -226,6 +239,49 @@ pub async fn confirm(
         }
     };
     Ok(html::page(StatusCode::OK, "Confirm deletion", Some(&p.who()), body))
+}
+
+/// How many of the words said a deletion's confirmation shows.
+const SAID_SHOWN: usize = 6;
+
+/// Whether deleting this kind deletes words said (a recording takes its
+/// transcript with it).
+fn speaks(k: &ItemKind) -> bool {
+    matches!(k, ItemKind::VoiceRecording | ItemKind::Transcript)
+}
+
+/// The first words of what was said within a deletion's range, newest first,
+/// each with its local time ("Sun 29 Nov, 9:30 pm", "read me the bedtime…"),
+/// so the parent sees which evening goes before confirming. Reading them is
+/// the parent reading their child's words: recorded like any timeline page.
+async fn words_said(
+    state: &AppState,
+    p: &Portal,
+    child: ChildId,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    device: Option<DeviceId>,
+) -> Result<Vec<(String, String)>, PageError> {
+    let q = kidvault_service::review::PageQuery {
+        kind: Some(ItemKind::Transcript.as_str()),
+        from,
+        to,
+        device,
+        limit: Some(SAID_SHOWN as u32),
+        ..Default::default()
+    };
+    let (items, _) = state.vault.review_page(&p.session, child, &q, Utc::now()).await?;
+    let z = p.zone();
+    Ok(items
+        .into_iter()
+        .filter_map(|it| {
+            let text = it.text?;
+            let first: String = text.chars().take(40).collect();
+            let more = if text.chars().count() > 40 { "…" } else { "" };
+            let at = it.meta.recorded_at;
+            Some((format!("{}, {}", z.weekday_day_month(at), z.time(at)), format!("{}{more}", first.trim())))
+        })
+        .collect())
 }
 
 /// One record in a parent's words: what it is, when, and the first words said

@@ -88,7 +88,12 @@ async fn view(
                 tbody {
                     @for d in &list {
                         tr data-device=(d.device.id) {
-                            td { (d.name) }
+                            td {
+                                (d.name) br;
+                                a.danger.small href={ "/portal/children/" (id) "/delete?device=" (d.device.id) } {
+                                    "Delete everything " (d.name) " sent…"
+                                }
+                            }
                             td { (z.at(d.device.created_at)) }
                             @match d.device.revoked_at {
                                 Some(at) => { td { "revoked " (z.at(at)) } td {} }

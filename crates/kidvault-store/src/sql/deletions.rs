@@ -253,7 +253,6 @@ pub fn purge(tx: &mut dyn Tx, id: DeletionId, at: Timestamp) -> R<()> {
             "DELETE FROM pending_consents WHERE child_id = ?1",
             "DELETE FROM device_codes WHERE device_id IN (SELECT id FROM devices WHERE child_id = ?1)",
             "DELETE FROM devices WHERE child_id = ?1",
-            "DELETE FROM disclosures WHERE child_id = ?1",
             "DELETE FROM support_grants WHERE child_id = ?1",
             // The review of a break-glass access outlives the child's data; what
             // the staff member wrote about the child does not.

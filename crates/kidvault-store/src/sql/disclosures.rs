@@ -128,6 +128,15 @@ pub fn record(tx: &mut dyn Tx, rows: &[Disclosure], entries: &[NewEntry]) -> R<u
     Ok(added)
 }
 
+/// Every item of the child each processor received, recalled or not.
+pub fn child_items(tx: &mut dyn Tx, child: ChildId) -> R<Vec<(ProcessorId, ItemId)>> {
+    tx.rows(
+        "SELECT processor_id, item_id FROM disclosures WHERE child_id = ?1 ORDER BY processor_id, item_id",
+        p![child],
+        |r| Ok((r.id("processor_id")?, r.id("item_id")?)),
+    )
+}
+
 /// What each processor received of a child, per category.
 pub fn child_summary(tx: &mut dyn Tx, child: ChildId) -> R<Vec<DisclosureSummary>> {
     tx.rows(

@@ -98,13 +98,19 @@ pub fn open_tasks(tx: &mut dyn Tx, limit: u32) -> R<Vec<TaskRecord>> {
 }
 
 /// Step `purged → dispatched`: one task per processor that received the data.
+/// A whole child's disclosure register goes here, not at the purge: the tasks
+/// are chosen from it (who received what), so it must outlive the purge until
+/// they are written.
 pub fn dispatch(tx: &mut dyn Tx, id: DeletionId, at: Timestamp, tasks: &[TaskRecord]) -> R<()> {
-    deletions::require(tx, id, DeletionStep::Purged)?;
+    let d = deletions::require(tx, id, DeletionStep::Purged)?;
     for t in tasks {
         if t.deletion_id != Some(id) {
             return Err(corrupt("a task of another deletion"));
         }
         insert_task(tx, t)?;
+    }
+    if d.scope.is_child() {
+        tx.exec("DELETE FROM disclosures WHERE child_id = ?1", p![d.child_id])?;
     }
     deletions::set_step(tx, id, DeletionStep::Dispatched, at)
 }

@@ -599,6 +599,10 @@ impl<B: StoreBackend> Store for B {
         self.read(move |tx| disclosures::child_summary(tx, child)).await
     }
 
+    async fn child_disclosed_items(&self, child: ChildId) -> Result<Vec<(ProcessorId, ItemId)>> {
+        self.read(move |tx| disclosures::child_items(tx, child)).await
+    }
+
     async fn recalls_due(&self, limit: u32) -> Result<Vec<Recall>> {
         self.read(move |tx| disclosures::recalls_due(tx, limit)).await
     }
