@@ -100,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .route("/processor-tasks/{id}/ack", post(routes::downstream::ack))
         .route("/processor-feed", post(routes::disclosures::feed))
         .route("/datasets", post(routes::datasets::create))
+        .route("/datasets/preview", post(routes::datasets::preview))
         .route("/datasets/{id}", get(routes::datasets::manifest))
         .route("/datasets/{id}/shards/{n}", get(routes::datasets::shard))
         .route("/models", post(routes::datasets::register))

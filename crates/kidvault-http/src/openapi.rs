@@ -113,6 +113,7 @@ impl Modify for CommonResponses {
         routes::disclosures::register,
         routes::disclosures::feed,
         routes::datasets::create,
+        routes::datasets::preview,
         routes::datasets::manifest,
         routes::datasets::shard,
         routes::datasets::register,

@@ -195,6 +195,14 @@ fn append_tar_entry(out: &mut Vec<u8>, name: &str, data: &[u8], mtime: Timestamp
     Ok(())
 }
 
+/// What a snapshot would take now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DatasetPreview {
+    /// Children with at least one item the snapshot would take.
+    pub children: u64,
+    pub items: u64,
+}
+
 impl Vault {
     /// A processor request's signature, checked; the processor returned.
     pub(crate) async fn signed_processor(
@@ -247,6 +255,33 @@ impl Vault {
 
     /// Snapshots a dataset for a training processor (signed request body).
     pub async fn create_dataset(&self, signature: Option<&str>, raw: &[u8], now: Timestamp) -> Result<DatasetRecord> {
+        let (p, new) = self.dataset_request(signature, raw, now).await?;
+        let note = DisclosureNote {
+            actor: format!("processor:{}", p.id),
+            purpose: p.purpose.as_str().to_owned(),
+            processor_name: p.name.clone(),
+            at: crate::ledger::timestamp(now),
+        };
+        Ok(self.store.create_dataset(&new, &self.notice_in_force, &note).await?)
+    }
+
+    /// What a snapshot request (signed like [`Self::create_dataset`]'s) would
+    /// take now: how many children and items, before anything is disclosed.
+    /// Nothing is written, and it does not hold up ingest.
+    pub async fn preview_dataset(&self, signature: Option<&str>, raw: &[u8], now: Timestamp) -> Result<DatasetPreview> {
+        let (_, new) = self.dataset_request(signature, raw, now).await?;
+        let (children, items) = self.store.preview_dataset(&new, &self.notice_in_force).await?;
+        Ok(DatasetPreview { children, items })
+    }
+
+    /// A snapshot request checked: its processor (signature, training
+    /// purpose) and its criteria.
+    async fn dataset_request(
+        &self,
+        signature: Option<&str>,
+        raw: &[u8],
+        now: Timestamp,
+    ) -> Result<(ProcessorRecord, NewDataset)> {
         let req: DatasetRequest = body(raw)?;
         let p = self.training_processor(&req.processor_id, signature, raw, now).await?;
         let mut kinds = Vec::new();
@@ -294,13 +329,7 @@ impl Vault {
             criteria,
             created_at: now,
         };
-        let note = DisclosureNote {
-            actor: format!("processor:{}", p.id),
-            purpose: p.purpose.as_str().to_owned(),
-            processor_name: p.name.clone(),
-            at: crate::ledger::timestamp(now),
-        };
-        Ok(self.store.create_dataset(&new, &self.notice_in_force, &note).await?)
+        Ok((p, new))
     }
 
     async fn own_dataset(&self, p: &ProcessorRecord, id: DatasetId) -> Result<DatasetRecord> {

@@ -274,6 +274,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// the disclosure register's rows and one ledger entry per child, in one
     /// transaction. `Conflict` for a processor that is not an enabled training one.
     async fn create_dataset(&self, dataset: &NewDataset, notice: &str, note: &DisclosureNote) -> Result<DatasetRecord>;
+    /// What [`Store::create_dataset`] would take now, as (children with items,
+    /// items), without writing anything (a read: it does not hold up writes).
+    async fn preview_dataset(&self, dataset: &NewDataset, notice: &str) -> Result<(u64, u64)>;
     async fn dataset(&self, id: DatasetId) -> Result<Option<DatasetRecord>>;
     /// A dataset's items (one shard or all), marked removed once deleted or recalled.
     async fn dataset_items(&self, id: DatasetId, shard: Option<u32>) -> Result<Vec<DatasetItem>>;

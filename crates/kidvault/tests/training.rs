@@ -149,9 +149,19 @@ async fn snapshots_hold_only_consented_children_and_deletions_flag_the_models_tr
     app.upload(&leo, &leo_device, wav(0.3, 50).0, Some("audio/wav")).await;
 
     // Nobody allowed training yet: an empty snapshot. Then Mia's parent allows it.
+    let (s, preview) = ml.post("/datasets/preview", json!({"shards": 4})).await;
+    assert_eq!((s, preview), (StatusCode::OK, json!({"children": 0, "items": 0})));
     let (s, empty) = ml.post("/datasets", json!({"shards": 4})).await;
     assert_eq!((s, empty["items"].as_u64()), (StatusCode::CREATED, Some(0)), "{empty}");
     app.consent(&g, &mia, &["voice", "training"]).await;
+    // A preview says what a snapshot would take now, by the same rule, and
+    // discloses nothing.
+    let (s, preview) = ml.post("/datasets/preview", json!({"shards": 4})).await;
+    assert_eq!((s, preview), (StatusCode::OK, json!({"children": 1, "items": 4})));
+    let (s, preview) = ml.post("/datasets/preview", json!({"kinds": ["transcript"]})).await;
+    assert_eq!((s, preview), (StatusCode::OK, json!({"children": 1, "items": 2})));
+    let (_, register) = app.get(&format!("/children/{mia}/disclosures"), &g).await;
+    assert_eq!(register["received"], json!([]), "a preview sends nothing: {register}");
     let (s, ds) = ml.post("/datasets", json!({"shards": 4})).await;
     assert_eq!(
         (s, ds["items"].as_u64()),
@@ -284,16 +294,20 @@ async fn snapshots_hold_only_consented_children_and_deletions_flag_the_models_tr
     // Refusals.
     let stt =
         Pipeline { app: &app, id: stt["id"].as_str().unwrap().into(), secret: stt["secret"].as_str().unwrap().into() };
-    let (s, e) = stt.post("/datasets", json!({})).await;
-    assert_eq!((s, code(&e)), (StatusCode::FORBIDDEN, "not_a_training_processor"));
+    for path in ["/datasets", "/datasets/preview"] {
+        let (s, e) = stt.post(path, json!({})).await;
+        assert_eq!((s, code(&e)), (StatusCode::FORBIDDEN, "not_a_training_processor"), "{path}");
+    }
     for (body, want) in [
         (json!({"kinds": ["location"]}), "kind_not_allowed_for_training"),
         (json!({"kinds": ["horoscope"]}), "unknown_kind"),
         (json!({"shards": 0}), "invalid_shards"),
         (json!({"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}), "invalid_range"),
     ] {
-        let (s, e) = ml.post("/datasets", body).await;
-        assert_eq!((s, code(&e)), (StatusCode::UNPROCESSABLE_ENTITY, want));
+        for path in ["/datasets", "/datasets/preview"] {
+            let (s, e) = ml.post(path, body.clone()).await;
+            assert_eq!((s, code(&e)), (StatusCode::UNPROCESSABLE_ENTITY, want), "{path}");
+        }
     }
     let unknown = json!({"name": "x", "version": "1", "trained_on": [{"dataset_id": m1, "shards": [0]}]});
     let (s, e) = ml.post("/models", unknown).await;

@@ -82,6 +82,30 @@ pub(crate) async fn create(
     ))
 }
 
+/// What a snapshot would take now.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct DatasetPreviewView {
+    /// Children with at least one item the snapshot would take.
+    children: u64,
+    items: u64,
+}
+
+/// What a snapshot with these criteria would take now, by the same rule, before
+/// anything is disclosed: nothing is written, recorded or sent. Signed like a
+/// snapshot request.
+#[utoipa::path(post, path = "/api/v1/datasets/preview", tag = "training", request_body = DatasetRequest,
+    params(("Kidvault-Signature" = String, Header)),
+    responses((status = 200, body = DatasetPreviewView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn preview(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiBytes(body): ApiBytes,
+) -> ApiResult<Json<DatasetPreviewView>> {
+    let p = state.vault.preview_dataset(Some(signature(&headers)?), &body, Utc::now()).await?;
+    Ok(Json(DatasetPreviewView { children: p.children, items: p.items }))
+}
+
 /// One sample of a snapshot.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct SampleView {

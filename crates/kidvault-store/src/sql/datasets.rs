@@ -84,8 +84,7 @@ pub fn create(tx: &mut dyn Tx, d: &NewDataset, notice: &str, note: &DisclosureNo
     let mut params: Vec<Param<'_>> = Vec::new();
     let eligible = disclosures::eligible(&mut params, &p, notice);
     let dataset = bind(&mut params, Param::from(d.id));
-    let kinds: Vec<String> = d.kinds.iter().map(|k| bind(&mut params, Param::Text(k.as_str()))).collect();
-    let mut sql = format!(
+    let sql = format!(
         "WITH {cte}
          INSERT INTO dataset_items (dataset_id, child_id, item_id, kind, category, source_id, recorded_at, shard)
          SELECT dc.dataset_id, i.child_id, i.id, i.kind, i.category,
@@ -93,18 +92,11 @@ pub fn create(tx: &mut dyn Tx, d: &NewDataset, notice: &str, note: &DisclosureNo
                 i.recorded_at, dc.shard
          FROM allowed a JOIN dataset_children dc ON dc.dataset_id = {dataset} AND dc.child_id = a.child_id
          JOIN items i ON i.child_id = a.child_id
-         WHERE {conditions} AND i.kind IN ({kinds})",
+         WHERE {matching}
+         ORDER BY i.child_id, i.id",
         cte = eligible.cte,
-        conditions = eligible.items,
-        kinds = kinds.join(", "),
+        matching = matching(&mut params, d, &eligible),
     );
-    if let Some(from) = d.from {
-        sql += &format!(" AND i.recorded_at >= {}", bind(&mut params, Param::from(from)));
-    }
-    if let Some(to) = d.to {
-        sql += &format!(" AND i.recorded_at < {}", bind(&mut params, Param::from(to)));
-    }
-    sql += " ORDER BY i.child_id, i.id";
     let items = tx.exec(&sql, &params)?;
     let selected_ms = started.elapsed().as_millis();
     // A source outside the snapshot is not named (a source is of the same child).
@@ -147,6 +139,41 @@ pub fn create(tx: &mut dyn Tx, d: &NewDataset, notice: &str, note: &DisclosureNo
         items,
         created_at: d.created_at,
     })
+}
+
+/// The condition on an item `i` of an allowed child `a` that a snapshot with
+/// these criteria takes: eligible now, of the kinds, within the dates.
+fn matching<'a>(params: &mut Vec<Param<'a>>, d: &'a NewDataset, eligible: &disclosures::Eligible) -> String {
+    let kinds: Vec<String> = d.kinds.iter().map(|k| bind(params, Param::Text(k.as_str()))).collect();
+    let mut sql = format!("{} AND i.kind IN ({})", eligible.items, kinds.join(", "));
+    if let Some(from) = d.from {
+        sql += &format!(" AND i.recorded_at >= {}", bind(params, Param::from(from)));
+    }
+    if let Some(to) = d.to {
+        sql += &format!(" AND i.recorded_at < {}", bind(params, Param::from(to)));
+    }
+    sql
+}
+
+/// What a snapshot with these criteria would take now, by [`create`]'s rule:
+/// (children with items, items). Reads only: nothing is disclosed or written.
+pub fn preview(tx: &mut dyn Tx, d: &NewDataset, notice: &str) -> R<(u64, u64)> {
+    let p = downstream::processor(tx, d.processor_id)?.ok_or(StoreError::NotFound)?;
+    if p.purpose != Purpose::Training || p.disabled_at.is_some() {
+        return Err(TxError::Store(StoreError::Conflict("datasets are for enabled training processors".into())));
+    }
+    let mut params: Vec<Param<'_>> = Vec::new();
+    let eligible = disclosures::eligible(&mut params, &p, notice);
+    let sql = format!(
+        "WITH {cte}
+         SELECT COUNT(DISTINCT i.child_id) AS children, COUNT(*) AS items
+         FROM allowed a JOIN items i ON i.child_id = a.child_id
+         WHERE a.basis IS NOT NULL AND {matching}",
+        cte = eligible.cte,
+        matching = matching(&mut params, d, &eligible),
+    );
+    let counts = tx.rows(&sql, &params, |r| Ok((r.i64("children")? as u64, r.i64("items")? as u64)))?;
+    Ok(counts.into_iter().next().unwrap_or((0, 0)))
 }
 
 /// One `data.disclosed` entry per child with items in the snapshot (the

@@ -617,6 +617,11 @@ impl<B: StoreBackend> Store for B {
         self.write(move |tx| datasets::create(tx, &d, &notice, &note)).await
     }
 
+    async fn preview_dataset(&self, dataset: &NewDataset, notice: &str) -> Result<(u64, u64)> {
+        let (d, notice) = (dataset.clone(), notice.to_owned());
+        self.read(move |tx| datasets::preview(tx, &d, &notice)).await
+    }
+
     async fn dataset(&self, id: DatasetId) -> Result<Option<DatasetRecord>> {
         self.lookup(move |tx| datasets::get(tx, id)).await
     }
