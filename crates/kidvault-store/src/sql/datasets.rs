@@ -91,8 +91,8 @@ pub fn create(tx: &mut dyn Tx, d: &NewDataset, notice: &str, note: &DisclosureNo
                 (SELECT e.source_id FROM item_edges e WHERE e.item_id = i.id ORDER BY e.source_id LIMIT 1),
                 i.recorded_at, dc.shard
          FROM allowed a JOIN dataset_children dc ON dc.dataset_id = {dataset} AND dc.child_id = a.child_id
-         JOIN items i ON i.child_id = a.child_id
-         WHERE {matching}
+         CROSS JOIN items i
+         WHERE i.child_id = a.child_id AND {matching}
          ORDER BY i.child_id, i.id",
         cte = eligible.cte,
         matching = matching(&mut params, d, &eligible),
@@ -143,6 +143,12 @@ pub fn create(tx: &mut dyn Tx, d: &NewDataset, notice: &str, note: &DisclosureNo
 
 /// The condition on an item `i` of an allowed child `a` that a snapshot with
 /// these criteria takes: eligible now, of the kinds, within the dates.
+///
+/// The statements using it write `allowed a CROSS JOIN items i`: SQLite then
+/// walks the allowed children and each one's items through `items_child_time`
+/// (reading each child's rows together), instead of walking every item of a
+/// kind through `items_kind_time` and looking up its row at random (3-4x
+/// slower over 1M items). PostgreSQL plans a CROSS JOIN like any other join.
 fn matching<'a>(params: &mut Vec<Param<'a>>, d: &'a NewDataset, eligible: &disclosures::Eligible) -> String {
     let kinds: Vec<String> = d.kinds.iter().map(|k| bind(params, Param::Text(k.as_str()))).collect();
     let mut sql = format!("{} AND i.kind IN ({})", eligible.items, kinds.join(", "));
@@ -167,8 +173,8 @@ pub fn preview(tx: &mut dyn Tx, d: &NewDataset, notice: &str) -> R<(u64, u64)> {
     let sql = format!(
         "WITH {cte}
          SELECT COUNT(DISTINCT i.child_id) AS children, COUNT(*) AS items
-         FROM allowed a JOIN items i ON i.child_id = a.child_id
-         WHERE a.basis IS NOT NULL AND {matching}",
+         FROM allowed a CROSS JOIN items i
+         WHERE i.child_id = a.child_id AND a.basis IS NOT NULL AND {matching}",
         cte = eligible.cte,
         matching = matching(&mut params, d, &eligible),
     );
