@@ -757,6 +757,23 @@ async fn a_parent_in_los_angeles_sees_and_deletes_their_own_evening() {
     let (_, _, preview) = b.get(&format!("/portal/children/{child}/delete?day={yesterday}")).await;
     assert!(preview.contains("<li>2 voice recordings</li>") && preview.contains("<li>2 transcripts</li>"), "{preview}");
     assert!(preview.contains(&format!("recorded on {}", yesterday.format("%-d %B %Y"))), "{preview}");
+    // ...and lists what was said in it, with the parent's times, newest first.
+    let weekday = yesterday.format("%a %-d %b");
+    let said = format!(
+        "<ul class=\"said\"><li>{weekday}, 9:30 pm: “read me the bedtime story”</li>\
+         <li>{weekday}, 7:00 am: “what is for breakfast”</li></ul>"
+    );
+    assert!(preview.contains(&said), "{said} not in {preview}");
+    assert!(!preview.contains("late night") && !preview.contains("and more"), "{preview}");
+    // A day with more than six things said shows six, and says there is more.
+    let older = before.pred_opt().unwrap();
+    for n in 0..7u32 {
+        said_at(&app, &child, &device, at(older, 8 + n, 0), &format!("question number {n}")).await;
+    }
+    let (_, _, busy) = b.get(&format!("/portal/children/{child}/delete?day={older}")).await;
+    assert_eq!(busy.matches("“question number").count(), 6, "{busy}");
+    assert!(busy.contains("<p class=\"meta\">…and more.</p>"), "{busy}");
+    assert!(!busy.contains("question number 0"), "the newest six: {busy}");
     // ...and deletes exactly them.
     let token = csrf_token(&b.cookie("kv_session").unwrap());
     let day = yesterday.to_string();

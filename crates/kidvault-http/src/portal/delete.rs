@@ -185,12 +185,14 @@ pub async fn confirm(
         }
         _ => describe(z, &scope),
     };
-    let said = match &chosen {
+    let mut said = match &chosen {
         Chosen::Items { kinds, from, to, device } if kinds.is_empty() || kinds.iter().any(speaks) => {
             words_said(&state, &p, child_id, *from, *to, *device).await?
         }
         _ => Vec::new(),
     };
+    let more_said = said.len() > SAID_SHOWN;
+    said.truncate(SAID_SHOWN);
     let name = child.profile.display_name.as_str();
     let whole_child = matches!(chosen, Chosen::Child);
     let nothing = preview.is_empty() && !whole_child;
@@ -221,7 +223,7 @@ pub async fn confirm(
                     ul.said {
                         @for (at, first) in &said { li { (at) ": “" (first) "”" } }
                     }
-                    @if said.len() == SAID_SHOWN { p.meta { "…and more." } }
+                    @if more_said { p.meta { "…and more." } }
                 }
             }
             p {
@@ -250,7 +252,15 @@ fn speaks(k: &ItemKind) -> bool {
     matches!(k, ItemKind::VoiceRecording | ItemKind::Transcript)
 }
 
-/// The first words of what was said within a deletion's range, newest first,
+/// The first 40 characters of what was said, "…" if there is more.
+fn first_words(text: &str) -> String {
+    let first: String = text.chars().take(40).collect();
+    let more = if text.chars().count() > 40 { "…" } else { "" };
+    format!("{}{more}", first.trim())
+}
+
+/// The first words of what was said within a deletion's range (one more than
+/// is shown, to know whether there is more), newest first,
 /// each with its local time ("Sun 29 Nov, 9:30 pm", "read me the bedtime…"),
 /// so the parent sees which evening goes before confirming. Reading them is
 /// the parent reading their child's words: recorded like any timeline page.
@@ -267,7 +277,7 @@ async fn words_said(
         from,
         to,
         device,
-        limit: Some(SAID_SHOWN as u32),
+        limit: Some(SAID_SHOWN as u32 + 1),
         ..Default::default()
     };
     let (items, _) = state.vault.review_page(&p.session, child, &q, Utc::now()).await?;
@@ -275,11 +285,8 @@ async fn words_said(
     Ok(items
         .into_iter()
         .filter_map(|it| {
-            let text = it.text?;
-            let first: String = text.chars().take(40).collect();
-            let more = if text.chars().count() > 40 { "…" } else { "" };
             let at = it.meta.recorded_at;
-            Some((format!("{}, {}", z.weekday_day_month(at), z.time(at)), format!("{}{more}", first.trim())))
+            Some((format!("{}, {}", z.weekday_day_month(at), z.time(at)), first_words(&it.text?)))
         })
         .collect())
 }
@@ -302,9 +309,7 @@ async fn one_item(state: &AppState, p: &Portal, item: ItemId) -> Result<String, 
         }
     }
     if let Some(words) = said.filter(|w| !w.trim().is_empty()) {
-        let first: String = words.chars().take(40).collect();
-        let more = if words.chars().count() > 40 { "…" } else { "" };
-        out.push_str(&format!(": “{}{more}”", first.trim()));
+        out.push_str(&format!(": “{}”", first_words(&words)));
     }
     out.push_str(", and everything that came from it");
     Ok(out)
