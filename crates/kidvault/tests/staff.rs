@@ -360,7 +360,13 @@ async fn a_page_of_words_is_one_record_and_one_sentence_for_the_parents() {
     }
     // The parents read one sentence counting all five.
     let seen = portal_page(&app, &g, &format!("/portal/children/{child}/seen")).await;
-    assert!(seen.contains("read 5 of what Mia said"), "{seen}");
+    let until = chrono::Utc::now() + chrono::Duration::hours(2);
+    let sentence = format!(
+        "Support (ticket T-77, to answer a support request, with your permission until {}) read 5 of what Mia said on {}.",
+        until.format("%-d %b"),
+        chrono::Utc::now().format("%-d %b")
+    );
+    assert!(seen.contains(&sentence), "{sentence} not in {seen}");
     let activity = portal_page(&app, &g, &format!("/portal/children/{child}/activity")).await;
     assert!(activity.contains("Someone at kidvault looked at 3 transcripts of Mia"), "{activity}");
 }
