@@ -26,7 +26,6 @@ use kidvault_service::review::PageQuery;
 use serde_json::{json, Value};
 
 use super::Hist;
-use crate::config::Config;
 
 #[derive(Clone, Debug)]
 pub struct AccessOpts {
@@ -63,13 +62,7 @@ fn access_entry(child: kidvault_domain::ids::ChildId, n: u64, items: u64) -> kid
 }
 
 pub async fn access(opts: AccessOpts) -> anyhow::Result<Value> {
-    std::fs::create_dir_all(&opts.dir)?;
-    let tmp = tempfile::Builder::new().prefix("kidvault-bench-access-").tempdir_in(&opts.dir)?;
-    let config = Config {
-        data_dir: tmp.path().join("data"),
-        key_file: Some(tmp.path().join("keys/root.key")),
-        ..Config::default()
-    };
+    let (tmp, config) = super::deployment(&opts.dir, "access", None)?;
     let vault = crate::app::open(&config)?;
     let now = Utc::now();
     crate::demo::seed(&vault, now).await?;

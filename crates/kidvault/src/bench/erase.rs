@@ -18,7 +18,6 @@ use kidvault_service::Vault;
 use serde_json::{json, Value};
 
 use super::Hist;
-use crate::config::Config;
 
 #[derive(Clone, Debug)]
 pub struct EraseOpts {
@@ -68,14 +67,7 @@ async fn populate(vault: &Vault, kid: &Kid, sets: usize, audio: bytes::Bytes) ->
 }
 
 pub async fn erase(opts: EraseOpts) -> anyhow::Result<Value> {
-    std::fs::create_dir_all(&opts.dir)?;
-    let tmp = tempfile::Builder::new().prefix("kidvault-bench-erase-").tempdir_in(&opts.dir)?;
-    let config = Config {
-        data_dir: tmp.path().join("data"),
-        database: super::bench_database(opts.database.as_deref())?,
-        key_file: Some(tmp.path().join("keys/root.key")),
-        ..Config::default()
-    };
+    let (_tmp, config) = super::deployment(&opts.dir, "erase", opts.database.as_deref())?;
     let vault = crate::app::open(&config)?;
     let now = Utc::now();
     vault.register_guardian("erase@kidvault.example", "bench-password-123", "Bench", None, now).await?;

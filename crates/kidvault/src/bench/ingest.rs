@@ -348,14 +348,7 @@ async fn small_phase(client: Client, devices: &Arc<Vec<Device>>, seconds: u64, r
 
 /// Runs the whole ingest benchmark and returns the JSON summary.
 pub async fn ingest(opts: IngestOpts) -> anyhow::Result<Value> {
-    std::fs::create_dir_all(&opts.dir)?;
-    let tmp = tempfile::Builder::new().prefix("kidvault-bench-").tempdir_in(&opts.dir)?;
-    let config = Config {
-        data_dir: tmp.path().join("data"),
-        database: super::bench_database(opts.database.as_deref())?,
-        key_file: Some(tmp.path().join("keys/root.key")),
-        ..Config::default()
-    };
+    let (tmp, config) = super::deployment(&opts.dir, "ingest", opts.database.as_deref())?;
     eprintln!("bench: deployment in {}", tmp.path().display());
     std::fs::create_dir_all(&config.data_dir)?;
     // The disk is shared and noisy: three probes, the median is the reference.

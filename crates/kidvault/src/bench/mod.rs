@@ -116,6 +116,25 @@ pub(crate) fn progress(label: &str, seconds: u64) -> ProgressBar {
 
 /// The data store a benchmark runs on: SQLite in its temporary deployment, or,
 /// given `postgres://SERVER/...`, a fresh `kvbench_*` database on that server.
+/// A throwaway deployment for a bench: a directory under `dir` (removed when
+/// the returned guard drops) holding the data directory and the key file, on
+/// the embedded store or, with `database`, a fresh PostgreSQL database.
+pub(crate) fn deployment(
+    dir: &std::path::Path,
+    name: &str,
+    database: Option<&str>,
+) -> anyhow::Result<(tempfile::TempDir, crate::config::Config)> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = tempfile::Builder::new().prefix(&format!("kidvault-bench-{name}-")).tempdir_in(dir)?;
+    let config = crate::config::Config {
+        data_dir: tmp.path().join("data"),
+        database: bench_database(database)?,
+        key_file: Some(tmp.path().join("keys/root.key")),
+        ..crate::config::Config::default()
+    };
+    Ok((tmp, config))
+}
+
 pub fn bench_database(database: Option<&str>) -> anyhow::Result<Option<String>> {
     match database {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {

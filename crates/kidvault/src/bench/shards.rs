@@ -23,8 +23,6 @@ use kidvault_service::staff::ManageProcessors;
 use kidvault_service::Vault;
 use serde_json::{json, Value};
 
-use crate::config::Config;
-
 #[derive(Clone, Debug)]
 pub struct ShardsOpts {
     pub children: usize,
@@ -148,13 +146,7 @@ async fn populate(vault: &Arc<Vault>, opts: &ShardsOpts) -> anyhow::Result<()> {
 }
 
 pub async fn shards(opts: ShardsOpts) -> anyhow::Result<Value> {
-    std::fs::create_dir_all(&opts.dir)?;
-    let tmp = tempfile::Builder::new().prefix("kidvault-bench-shards-").tempdir_in(&opts.dir)?;
-    let config = Config {
-        data_dir: tmp.path().join("data"),
-        key_file: Some(tmp.path().join("keys/root.key")),
-        ..Config::default()
-    };
+    let (tmp, config) = super::deployment(&opts.dir, "shards", None)?;
     let vault = crate::app::open(&config)?;
     let (processor, secret) = training_processor(&vault).await?;
     let t = Instant::now();

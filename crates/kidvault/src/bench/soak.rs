@@ -17,7 +17,6 @@ use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
 use super::{rss_kib, Hist};
-use crate::config::Config;
 
 #[derive(Debug, Clone)]
 pub struct SoakOpts {
@@ -158,13 +157,7 @@ async fn stall(addr: SocketAddr, n: usize, stop: Arc<AtomicBool>, tally: Arc<Tal
 }
 
 pub async fn soak(opts: SoakOpts) -> anyhow::Result<Value> {
-    std::fs::create_dir_all(&opts.dir)?;
-    let tmp = tempfile::Builder::new().prefix("kidvault-bench-soak-").tempdir_in(&opts.dir)?;
-    let config = Config {
-        data_dir: tmp.path().join("data"),
-        key_file: Some(tmp.path().join("keys/root.key")),
-        ..Config::default()
-    };
+    let (_tmp, config) = super::deployment(&opts.dir, "soak", None)?;
     let vault = crate::app::open(&config)?;
     crate::app::set_space_reserve(&config, &vault)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

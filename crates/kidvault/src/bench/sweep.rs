@@ -17,7 +17,6 @@ use kidvault_store::{ChildRecord, GuardianRecord, Sealed, Store};
 use serde_json::{json, Value};
 
 use super::rss_kib;
-use crate::config::Config;
 
 #[derive(Clone, Debug)]
 pub struct SweepOpts {
@@ -87,14 +86,7 @@ async fn seed(store: Arc<dyn Store>, opts: &SweepOpts, now: chrono::DateTime<Utc
 }
 
 pub async fn sweep(opts: SweepOpts) -> anyhow::Result<Value> {
-    std::fs::create_dir_all(&opts.dir)?;
-    let tmp = tempfile::Builder::new().prefix("kidvault-bench-sweep-").tempdir_in(&opts.dir)?;
-    let config = Config {
-        data_dir: tmp.path().join("data"),
-        database: super::bench_database(opts.database.as_deref())?,
-        key_file: Some(tmp.path().join("keys/root.key")),
-        ..Config::default()
-    };
+    let (tmp, config) = super::deployment(&opts.dir, "sweep", opts.database.as_deref())?;
     std::fs::create_dir_all(&config.data_dir)?;
     let now = Utc::now();
     // A new deployment first (its keys and binding), then the profiles seeded
