@@ -30,20 +30,32 @@ pub fn seal(key: &SecretKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, Cr
     Ok(out)
 }
 
-/// Opens a value sealed by [`seal`] with the same key and `aad`.
-pub fn open(key: &SecretKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+/// The nonce of a sealed value, after checking its framing.
+fn nonce_of(sealed: &[u8]) -> Result<Nonce, CryptoError> {
     if sealed.len() < SEALED_OVERHEAD || sealed[0] != VERSION {
         return Err(CryptoError::Open);
     }
-    let mut nonce = [0u8; NONCE_LEN];
-    nonce.copy_from_slice(&sealed[1..1 + NONCE_LEN]);
+    Nonce::try_assume_unique_for_key(&sealed[1..1 + NONCE_LEN]).map_err(|_| CryptoError::Open)
+}
+
+/// Opens a value sealed by [`seal`] with the same key and `aad`.
+pub fn open(key: &SecretKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let nonce = nonce_of(sealed)?;
     let mut buf = sealed[1 + NONCE_LEN..].to_vec();
-    let len = cipher(key)?
-        .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
-        .map_err(|_| CryptoError::Open)?
-        .len();
+    let len = cipher(key)?.open_in_place(nonce, Aad::from(aad), &mut buf).map_err(|_| CryptoError::Open)?.len();
     buf.truncate(len);
     Ok(buf)
+}
+
+/// Opens a value sealed by [`seal`] where it lies, without copying it: the
+/// plaintext is `sealed[range]` afterwards. Large content (recordings streamed
+/// to a training pipeline) is opened this way, one pass over its bytes.
+pub fn open_in_place(key: &SecretKey, aad: &[u8], sealed: &mut [u8]) -> Result<std::ops::Range<usize>, CryptoError> {
+    let nonce = nonce_of(sealed)?;
+    let start = 1 + NONCE_LEN;
+    let len =
+        cipher(key)?.open_in_place(nonce, Aad::from(aad), &mut sealed[start..]).map_err(|_| CryptoError::Open)?.len();
+    Ok(start..start + len)
 }
 
 #[cfg(test)]
@@ -57,7 +69,12 @@ mod tests {
             let key = SecretKey::generate().unwrap();
             let sealed = seal(&key, &id, &data).unwrap();
             prop_assert_eq!(sealed.len(), data.len() + SEALED_OVERHEAD);
-            prop_assert_eq!(open(&key, &id, &sealed).unwrap(), data);
+            prop_assert_eq!(&open(&key, &id, &sealed).unwrap(), &data);
+            let mut in_place = sealed.clone();
+            let range = open_in_place(&key, &id, &mut in_place).unwrap();
+            prop_assert_eq!(&in_place[range], &data[..]);
+            let mut moved = sealed;
+            prop_assert!(open_in_place(&key, b"another item id", &mut moved).is_err());
         }
 
         /// A ciphertext moved to another item id does not open.

@@ -84,6 +84,18 @@ impl ChildKey {
         let dek = self.unwrap(data_id, wrapped)?;
         open(&dek, data_id, ciphertext)
     }
+
+    /// [`ChildKey::open_with`] where the ciphertext lies: the plaintext is
+    /// `ciphertext[range]` afterwards.
+    pub fn open_in_place(
+        &self,
+        data_id: &[u8; 16],
+        wrapped: &[u8],
+        ciphertext: &mut [u8],
+    ) -> Result<std::ops::Range<usize>, CryptoError> {
+        let dek = self.unwrap(data_id, wrapped)?;
+        crate::aead::open_in_place(&dek, data_id, ciphertext)
+    }
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ mod keys;
 mod provider;
 pub mod totp;
 
-pub use aead::{open, seal, SEALED_OVERHEAD};
+pub use aead::{open, open_in_place, seal, SEALED_OVERHEAD};
 pub use keys::{ChildKey, SecretKey};
 pub use provider::{FileKeyProvider, KeyProvider};
 

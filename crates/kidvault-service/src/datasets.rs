@@ -179,20 +179,47 @@ fn samples(items: &[DatasetItem], pseudonym: &dyn Fn(ChildId) -> String) -> Vec<
     out
 }
 
-/// Appends one tar entry (ustar header, data, padding to 512 bytes) to `out`:
-/// a sample's files are written straight into the chunk sent, one copy each.
-fn append_tar_entry(out: &mut Vec<u8>, name: &str, data: &[u8], mtime: Timestamp) -> Result<()> {
-    let mut h = tar::Header::new_ustar();
-    h.set_path(name).map_err(|e| ServiceError::Internal(format!("tar path: {e}")))?;
-    h.set_size(data.len() as u64);
-    h.set_mode(0o644);
-    h.set_mtime(u64::try_from(mtime.timestamp()).unwrap_or(0));
-    h.set_entry_type(tar::EntryType::Regular);
-    h.set_cksum();
-    out.extend_from_slice(h.as_bytes());
-    out.extend_from_slice(data);
-    out.resize(out.len().next_multiple_of(512), 0);
-    Ok(())
+/// Files at least this large are passed on as they are, not copied into the
+/// buffer of headers and small files.
+const PASS_THROUGH: usize = 16 * 1024;
+
+/// A stretch of a tar stream as the pieces to send: ustar headers, padding and
+/// small files gathered in one buffer; a large file's bytes (a recording,
+/// decrypted where it lay) passed on without a copy.
+#[derive(Default)]
+struct TarPieces {
+    pieces: Vec<Bytes>,
+    small: Vec<u8>,
+}
+
+impl TarPieces {
+    /// Appends one entry: header, data, padding to 512 bytes.
+    fn append(&mut self, name: &str, data: Bytes, mtime: Timestamp) -> Result<()> {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(name).map_err(|e| ServiceError::Internal(format!("tar path: {e}")))?;
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(u64::try_from(mtime.timestamp()).unwrap_or(0));
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        self.small.extend_from_slice(h.as_bytes());
+        let padding = data.len().next_multiple_of(512) - data.len();
+        if data.len() >= PASS_THROUGH {
+            self.pieces.push(Bytes::from(std::mem::take(&mut self.small)));
+            self.pieces.push(data);
+        } else {
+            self.small.extend_from_slice(&data);
+        }
+        self.small.resize(self.small.len() + padding, 0);
+        Ok(())
+    }
+
+    fn finish(mut self) -> Vec<Bytes> {
+        if !self.small.is_empty() {
+            self.pieces.push(Bytes::from(self.small));
+        }
+        self.pieces
+    }
 }
 
 /// What a snapshot would take now.
@@ -391,14 +418,12 @@ impl Vault {
     /// Writes the shard's tar to `out`, a sample at a time; an item deleted
     /// while streaming is left out (its key is gone).
     pub async fn stream_shard(&self, dl: ShardDownload, out: mpsc::Sender<std::io::Result<Bytes>>) -> Result<()> {
-        let send = |b: Vec<u8>| {
+        let send = |b: Bytes| {
             let out = out.clone();
-            async move {
-                out.send(Ok(Bytes::from(b))).await.map_err(|_| ServiceError::Internal("receiver went away".into()))
-            }
+            async move { out.send(Ok(b)).await.map_err(|_| ServiceError::Internal("receiver went away".into())) }
         };
         for s in &dl.samples {
-            let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+            let mut tar = TarPieces::default();
             let mut hashes = BTreeMap::new();
             for id in &s.items {
                 let Some(record) = self.store.item(*id).await? else { continue };
@@ -408,23 +433,21 @@ impl Vault {
                     _ => "txt",
                 };
                 hashes.insert(ext, hex(&kidvault_crypto::sha256(&plain)));
-                files.push((format!("{}.{ext}", s.key), plain));
+                tar.append(&format!("{}.{ext}", s.key), plain, s.recorded_at)?;
             }
-            if files.is_empty() {
+            if hashes.is_empty() {
                 continue;
             }
             let meta = serde_json::json!({
                 "key": s.key, "child": s.child, "items": s.items, "recorded_at": s.recorded_at,
                 "shard": s.shard, "sha256": hashes,
             });
-            files.push((format!("{}.json", s.key), meta.to_string().into_bytes()));
-            let mut chunk = Vec::with_capacity(files.iter().map(|(_, d)| 1024 + d.len()).sum());
-            for (name, data) in &files {
-                append_tar_entry(&mut chunk, name, data, s.recorded_at)?;
+            tar.append(&format!("{}.json", s.key), Bytes::from(meta.to_string()), s.recorded_at)?;
+            for piece in tar.finish() {
+                send(piece).await?;
             }
-            send(chunk).await?;
         }
-        send(vec![0u8; 1024]).await
+        send(Bytes::from(vec![0u8; 1024])).await
     }
 
     /// Registers a model trained on dataset shards (signed request body).
@@ -636,12 +659,38 @@ mod tests {
     #[test]
     fn tar_entries_are_padded_ustar_records() {
         let t = chrono::Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
-        let mut e = Vec::new();
-        append_tar_entry(&mut e, "a.txt", b"hello", t).unwrap();
-        assert_eq!(e.len(), 1024);
-        append_tar_entry(&mut e, "b.txt", &[7; 513], t).unwrap();
+        let whole = |tar: TarPieces| tar.finish().concat();
+        let mut tar = TarPieces::default();
+        tar.append("a.txt", Bytes::from_static(b"hello"), t).unwrap();
+        assert_eq!(whole(tar).len(), 1024);
+        let mut tar = TarPieces::default();
+        tar.append("a.txt", Bytes::from_static(b"hello"), t).unwrap();
+        tar.append("b.txt", Bytes::from(vec![7; 513]), t).unwrap();
+        let e = whole(tar);
         assert_eq!(e.len(), 1024 + 512 + 1024, "a header, then the data padded to 512");
         assert_eq!(&e[257..262], b"ustar");
         assert_eq!(&e[512..517], b"hello");
+    }
+
+    #[test]
+    fn a_large_file_is_passed_on_as_it_is_between_headers_and_padding() {
+        let t = chrono::Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+        let audio = Bytes::from(vec![3u8; PASS_THROUGH + 100]);
+        let mut tar = TarPieces::default();
+        tar.append("k.wav", audio.clone(), t).unwrap();
+        tar.append("k.txt", Bytes::from_static(b"hi"), t).unwrap();
+        let pieces = tar.finish();
+        assert_eq!(pieces.len(), 3, "header, the recording itself, then padding and the small file");
+        assert_eq!(pieces[1].as_ptr(), audio.as_ptr(), "the recording's bytes are not copied");
+        let e = pieces.concat();
+        assert_eq!(e.len(), 512 + (PASS_THROUGH + 100).next_multiple_of(512) + 512 + 512);
+        let mut names = Vec::new();
+        for f in tar::Archive::new(&e[..]).entries().unwrap() {
+            let mut f = f.unwrap();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut f, &mut data).unwrap();
+            names.push((f.path().unwrap().display().to_string(), data.len()));
+        }
+        assert_eq!(names, vec![("k.wav".to_owned(), PASS_THROUGH + 100), ("k.txt".to_owned(), 2)]);
     }
 }

@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine;
+use bytes::Bytes;
 use kidvault_domain::consent::Consent;
 use kidvault_domain::disclosure::{disclosure_basis, Purpose};
 use kidvault_domain::ids::{ChildId, ItemId, ProcessorId, TaskId};
@@ -233,7 +234,7 @@ impl Vault {
 
     /// Decrypts an item to send it; `None` if it was deleted meanwhile (its key
     /// is gone), so it is not sent.
-    pub(crate) async fn open_for_disclosure(&self, item: &ItemRecord) -> Result<Option<Vec<u8>>> {
+    pub(crate) async fn open_for_disclosure(&self, item: &ItemRecord) -> Result<Option<Bytes>> {
         let ciphertext = match &item.content {
             StoredContent::Inline(c) => c.clone(),
             StoredContent::Blob(loc) => match self.blobs.get(loc).await {
@@ -243,7 +244,7 @@ impl Vault {
             },
         };
         let sealed = Sealed { epoch: item.key_epoch, wrapped_key: item.wrapped_key.clone(), ciphertext };
-        match self.keys.open(item.meta.child_id, item.meta.id.as_bytes(), &sealed).await {
+        match self.keys.open_owned(item.meta.child_id, item.meta.id.as_bytes(), sealed).await {
             Ok(plain) => Ok(Some(plain)),
             Err(ServiceError::NotFound) => Ok(None),
             Err(e) => Err(e),
@@ -354,7 +355,7 @@ impl Vault {
     }
 }
 
-fn disclosed_item(item: &ItemRecord, content: Vec<u8>) -> DisclosedItem {
+fn disclosed_item(item: &ItemRecord, content: Bytes) -> DisclosedItem {
     DisclosedItem {
         item_id: item.meta.id,
         child_id: item.meta.child_id,

@@ -226,14 +226,29 @@ impl KeyRing {
     /// one wrapped beside it (profiles, device names) or, when that is empty, the
     /// item's in the keystore. `NotFound` once that key is destroyed.
     pub async fn open(&self, child: ChildId, data_id: &[u8; 16], sealed: &Sealed) -> Result<Vec<u8>> {
+        let (key, wrapped) = self.opener(child, data_id, sealed).await?;
+        Ok(key.open_with(data_id, wrapped.as_deref().unwrap_or(&sealed.wrapped_key), &sealed.ciphertext)?)
+    }
+
+    /// [`Keyring::open`] without a copy: the content is decrypted where it
+    /// lies and returned as a slice of the same buffer.
+    pub async fn open_owned(&self, child: ChildId, data_id: &[u8; 16], sealed: Sealed) -> Result<bytes::Bytes> {
+        let (key, wrapped) = self.opener(child, data_id, &sealed).await?;
+        let wrapped = wrapped.unwrap_or(sealed.wrapped_key);
+        let mut buf = sealed.ciphertext;
+        let plain = key.open_in_place(data_id, &wrapped, &mut buf)?;
+        Ok(bytes::Bytes::from(buf).slice(plain))
+    }
+
+    /// The child key that opens `sealed`, and the item's wrapped data key from
+    /// the keystore when none is stored beside the content.
+    async fn opener(&self, child: ChildId, data_id: &[u8; 16], sealed: &Sealed) -> Result<(ChildKey, Option<Vec<u8>>)> {
         if !sealed.wrapped_key.is_empty() {
-            let key = self.at_epoch(child, sealed.epoch).await?;
-            return Ok(key.open_with(data_id, &sealed.wrapped_key, &sealed.ciphertext)?);
+            return Ok((self.at_epoch(child, sealed.epoch).await?, None));
         }
         let item = ItemId(uuid::Uuid::from_bytes(*data_id));
         let (epoch, wrapped) = self.keystore.item_key(item).await?.ok_or(ServiceError::NotFound)?;
-        let key = self.at_epoch(child, epoch).await?;
-        Ok(key.open_with(data_id, &wrapped, &sealed.ciphertext)?)
+        Ok((self.at_epoch(child, epoch).await?, Some(wrapped)))
     }
 
     /// Destroys the items' data keys: each item is unreadable in every copy of

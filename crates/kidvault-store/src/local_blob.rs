@@ -236,8 +236,15 @@ impl BlobStore for LocalBlobStore {
                 std::io::ErrorKind::NotFound => StoreError::NotFound,
                 _ => e.into(),
             })?;
-            let mut buf = vec![0u8; usize::try_from(len).map_err(|_| StoreError::Corrupt("blob too large".into()))?];
-            file.read_exact_at(&mut buf, off)?;
+            let len = usize::try_from(len).map_err(|_| StoreError::Corrupt("blob too large".into()))?;
+            // Read into spare capacity: no pass to zero a buffer about to be overwritten.
+            let mut buf = Vec::with_capacity(len);
+            let mut file = std::io::Read::take(file, len as u64);
+            std::io::Seek::seek(file.get_mut(), std::io::SeekFrom::Start(off))?;
+            std::io::Read::read_to_end(&mut file, &mut buf)?;
+            if buf.len() != len {
+                return Err(StoreError::Corrupt("blob shorter than its locator".into()));
+            }
             Ok(Bytes::from(buf))
         })
         .await
