@@ -147,8 +147,12 @@ fn insert_row(tx: &mut dyn Tx, item: &ItemRecord, checked: bool) -> R<bool> {
         );
         if !sources.is_empty() {
             let list: Vec<String> = sources.iter().map(|s| bind(&mut params, Param::from(*s))).collect();
+            // `OFFSET 0` keeps the lookup by primary key: a generic plan made
+            // while the table was small (and kept for the connection's life)
+            // otherwise scans a child-keyed index, a cost that grows with it.
             sql += &format!(
-                " AND (SELECT COUNT(*) FROM items WHERE id IN ({}) AND child_id = ?2 AND state = 'live') = {}",
+                " AND (SELECT COUNT(*) FROM (SELECT child_id, state FROM items WHERE id IN ({}) OFFSET 0) s \
+                 WHERE s.child_id = ?2 AND s.state = 'live') = {}",
                 list.join(", "),
                 sources.len()
             );
