@@ -40,6 +40,13 @@ macro_rules! pg_executor {
                 self.db.write(move |tx| Ok(f(tx)?)).await
             }
 
+            async fn write_mergeable<W: kidvault_store::sql::backend::MergeableWrite>(
+                &self,
+                w: W,
+            ) -> kidvault_store::Result<()> {
+                self.db.write_mergeable(w).await
+            }
+
             async fn read<T, F>(&self, f: F) -> kidvault_store::Result<T>
             where
                 T: Send + 'static,
@@ -442,6 +449,14 @@ impl PgDb {
         F: Fn(&mut Tx<'_>) -> R<T> + Send + 'static,
     {
         self.lanes.write(f).await
+    }
+
+    /// A write that may share statements with others of its kind in its batch.
+    pub(crate) async fn write_mergeable<W: kidvault_store::sql::backend::MergeableWrite>(
+        self: &Arc<Self>,
+        w: W,
+    ) -> kidvault_store::Result<()> {
+        self.lanes.write_mergeable(w).await
     }
 
     /// Runs `f` in a read-only REPEATABLE READ transaction (one snapshot).

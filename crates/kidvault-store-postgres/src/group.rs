@@ -28,6 +28,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
+use std::any::{Any, TypeId};
+
+use kidvault_store::sql::backend::MergeableWrite;
 use kidvault_store::StoreError;
 use postgres::IsolationLevel;
 
@@ -49,6 +52,23 @@ pub(crate) trait Job: Send {
     /// Sends the outcome: the body's own error if it failed, else its value
     /// once the batch committed, else the batch's failure.
     fn complete(self: Box<Self>, batch: Result<(), &StoreError>);
+
+    /// The kind of [`MergeableWrite`] this is, if it is one: writes of one
+    /// kind in a batch run together first ([`Job::run_merged`]).
+    fn merge_kind(&self) -> Option<TypeId> {
+        None
+    }
+
+    /// Runs `group` (this job and the others of its kind) together; returns
+    /// which are done.
+    fn run_merged(&self, _tx: &mut Tx<'_>, _group: &[&dyn Job]) -> R<Vec<bool>> {
+        Ok(Vec::new())
+    }
+
+    /// Records that a merged statement did this write.
+    fn merged(&mut self) {}
+
+    fn as_any(&self) -> &dyn Any;
 }
 
 struct Write<T, F> {
@@ -63,39 +83,98 @@ fn dooms_batch(e: &E) -> bool {
     retryable(e) || matches!(e, E::Dead(_)) || matches!(e, E::Pg(p) if gone(p))
 }
 
-impl<T: Send, F: Fn(&mut Tx<'_>) -> R<T> + Send> Job for Write<T, F> {
+/// Runs a write's body in the batch's transaction (in a savepoint when
+/// `savepoint`) and keeps its result; see [`Job::run`].
+fn run_body<T>(
+    result: &mut Option<R<T>>,
+    tx: &mut Tx<'_>,
+    savepoint: bool,
+    body: impl FnOnce(&mut Tx<'_>) -> R<T>,
+) -> R<bool> {
+    *result = None;
+    if savepoint {
+        tx.batch("SAVEPOINT write")?;
+    }
+    match body(tx) {
+        Ok(v) => {
+            if savepoint {
+                tx.batch("RELEASE SAVEPOINT write")?;
+            }
+            *result = Some(Ok(v));
+            Ok(true)
+        }
+        Err(e) if dooms_batch(&e) => Err(e),
+        Err(e) => {
+            if savepoint {
+                tx.batch("ROLLBACK TO SAVEPOINT write; RELEASE SAVEPOINT write")?;
+            }
+            *result = Some(Err(e));
+            Ok(false)
+        }
+    }
+}
+
+/// What a write reports: its own error if it failed, else its value once the
+/// batch committed, else the batch's failure.
+fn outcome<T>(batch: Result<(), &StoreError>, result: Option<R<T>>) -> kidvault_store::Result<T> {
+    match (batch, result) {
+        (_, Some(Err(own))) => Err(StoreError::from(own)),
+        (Ok(()), Some(Ok(v))) => Ok(v),
+        (Ok(()), None) => Err(StoreError::Backend("write was not run".into())),
+        (Err(e), _) => Err(same(e)),
+    }
+}
+
+impl<T: Send + 'static, F: Fn(&mut Tx<'_>) -> R<T> + Send + 'static> Job for Write<T, F> {
     fn run(&mut self, tx: &mut Tx<'_>, savepoint: bool) -> R<bool> {
-        self.result = None;
-        if savepoint {
-            tx.batch("SAVEPOINT write")?;
-        }
-        match (self.f)(tx) {
-            Ok(v) => {
-                if savepoint {
-                    tx.batch("RELEASE SAVEPOINT write")?;
-                }
-                self.result = Some(Ok(v));
-                Ok(true)
-            }
-            Err(e) if dooms_batch(&e) => Err(e),
-            Err(e) => {
-                if savepoint {
-                    tx.batch("ROLLBACK TO SAVEPOINT write; RELEASE SAVEPOINT write")?;
-                }
-                self.result = Some(Err(e));
-                Ok(false)
-            }
-        }
+        run_body(&mut self.result, tx, savepoint, &self.f)
     }
 
     fn complete(self: Box<Self>, batch: Result<(), &StoreError>) {
-        let out = match (batch, self.result) {
-            (_, Some(Err(own))) => Err(StoreError::from(own)),
-            (Ok(()), Some(Ok(v))) => Ok(v),
-            (Ok(()), None) => Err(StoreError::Backend("write was not run".into())),
-            (Err(e), _) => Err(same(e)),
-        };
-        let _ = self.reply.send(out);
+        let _ = self.reply.send(outcome(batch, self.result));
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// A [`MergeableWrite`] waiting for a lane.
+struct Merge<W> {
+    w: W,
+    result: Option<R<()>>,
+    reply: tokio::sync::oneshot::Sender<kidvault_store::Result<()>>,
+}
+
+impl<W: MergeableWrite> Job for Merge<W> {
+    fn run(&mut self, tx: &mut Tx<'_>, savepoint: bool) -> R<bool> {
+        let w = &self.w;
+        run_body(&mut self.result, tx, savepoint, |tx| Ok(w.one(tx)?))
+    }
+
+    fn complete(self: Box<Self>, batch: Result<(), &StoreError>) {
+        let _ = self.reply.send(outcome(batch, self.result));
+    }
+
+    fn merge_kind(&self) -> Option<TypeId> {
+        Some(TypeId::of::<W>())
+    }
+
+    fn run_merged(&self, tx: &mut Tx<'_>, group: &[&dyn Job]) -> R<Vec<bool>> {
+        let members: Vec<&W> =
+            group.iter().filter_map(|j| j.as_any().downcast_ref::<Merge<W>>()).map(|m| &m.w).collect();
+        if members.len() != group.len() {
+            return Err(E::Store(StoreError::Backend("a merged group mixes kinds of write".into())));
+        }
+        Ok(W::many(tx, &members)?)
+    }
+
+    fn merged(&mut self) {
+        self.result = Some(Ok(()));
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 }
 
@@ -147,6 +226,18 @@ impl Lanes {
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Box::new(Write { f, result: None, reply });
+        self.queue
+            .as_ref()
+            .and_then(|q| q.send(job).ok())
+            .ok_or_else(|| StoreError::Backend("store is closed".into()))?;
+        answer.await.map_err(|_| StoreError::Backend("database writer stopped".into()))?
+    }
+
+    /// Queues a write that may share statements with others of its kind in
+    /// its batch; resolves once its batch has committed.
+    pub(crate) async fn write_mergeable<W: MergeableWrite>(&self, w: W) -> kidvault_store::Result<()> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Box::new(Merge { w, result: None, reply });
         self.queue
             .as_ref()
             .and_then(|q| q.send(job).ok())
@@ -258,14 +349,45 @@ fn once(conn: &mut Conn, batch: &mut [Box<dyn Job>], mode: Mode) -> Result<(), S
         }
     })?;
     let mut tx = Tx::new(tx, statements);
-    for job in batch.iter_mut() {
-        // Dropping `tx` on the way out rolls back.
-        if !job.run(&mut tx, mode == Mode::Isolated)? && mode == Mode::Fast {
+    // Dropping `tx` on the way out rolls back.
+    let done = if mode == Mode::Fast { run_merged(&mut tx, batch)? } else { vec![false; batch.len()] };
+    for (job, done) in batch.iter_mut().zip(done) {
+        if done {
+            job.merged();
+        } else if !job.run(&mut tx, mode == Mode::Isolated)? && mode == Mode::Fast {
             return Err(Stop::Failed);
         }
     }
     tx.commit()?;
     Ok(())
+}
+
+/// Runs each kind of mergeable write that the batch holds more than one of
+/// as a group; returns, per job, whether that did it. A group's failure is
+/// the batch's: conflicts retry it, anything else runs it again isolated
+/// (where nothing is merged, so each write meets its own error).
+fn run_merged(tx: &mut Tx<'_>, batch: &[Box<dyn Job>]) -> Result<Vec<bool>, Stop> {
+    let mut done = vec![false; batch.len()];
+    let mut kinds: Vec<TypeId> = batch.iter().filter_map(|j| j.merge_kind()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    for kind in kinds {
+        let at: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].merge_kind() == Some(kind)).collect();
+        if at.len() < 2 {
+            continue;
+        }
+        let group: Vec<&dyn Job> = at.iter().map(|&i| &*batch[i]).collect();
+        match group[0].run_merged(tx, &group) {
+            Ok(did) => {
+                for (&i, d) in at.iter().zip(did) {
+                    done[i] = d;
+                }
+            }
+            Err(e) if dooms_batch(&e) => return Err(Stop::Lost(e)),
+            Err(_) => return Err(Stop::Failed),
+        }
+    }
+    Ok(done)
 }
 
 #[cfg(test)]
@@ -339,5 +461,93 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ids, [0, 1, 4], "nothing of the failed writes is stored");
+    }
+
+    /// A mergeable write for the tests: inserts its id; as a group, the even
+    /// ids in one statement (the odd ones are left to run alone).
+    struct Ins(i64);
+
+    static GROUPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    impl MergeableWrite for Ins {
+        fn one(&self, tx: &mut dyn kidvault_store::sql::Tx) -> kidvault_store::sql::R<()> {
+            tx.exec("INSERT INTO t (id) VALUES (?1)", &[kidvault_store::sql::Param::Int(self.0)])?;
+            Ok(())
+        }
+
+        fn many(tx: &mut dyn kidvault_store::sql::Tx, group: &[&Self]) -> kidvault_store::sql::R<Vec<bool>> {
+            GROUPS.fetch_add(1, Ordering::SeqCst);
+            let even: Vec<kidvault_store::sql::Param<'_>> =
+                group.iter().filter(|w| w.0 % 2 == 0).map(|w| kidvault_store::sql::Param::Int(w.0)).collect();
+            let sql = format!(
+                "INSERT INTO t (id) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+                kidvault_store::sql::values_sql(even.len(), 1)
+            );
+            let got: std::collections::HashSet<i64> = tx.rows(&sql, &even, |r| r.i64("id"))?.into_iter().collect();
+            let mut first = std::collections::HashSet::new();
+            Ok(group.iter().map(|w| got.contains(&w.0) && first.insert(w.0)).collect())
+        }
+    }
+
+    /// Queues `writes` behind a write that holds the only lane, so that they
+    /// form one batch; returns each one's outcome.
+    async fn one_batch(lanes: &Arc<Lanes>, writes: Vec<i64>) -> Vec<kidvault_store::Result<()>> {
+        let (go, wait) = mpsc::channel::<()>();
+        let wait = Arc::new(Mutex::new(wait));
+        let first = {
+            let lanes = Arc::clone(lanes);
+            tokio::spawn(async move {
+                lanes
+                    .write(move |_| {
+                        let _ = wait.lock().unwrap().recv_timeout(Duration::from_secs(30));
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut queued = Vec::new();
+        for id in writes {
+            let lanes = Arc::clone(lanes);
+            queued.push(tokio::spawn(async move { lanes.write_mergeable(Ins(id)).await }));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        go.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        let mut out = Vec::new();
+        for q in queued {
+            out.push(q.await.unwrap());
+        }
+        out
+    }
+
+    /// Mergeable writes of one batch run as one group; what the group leaves
+    /// undone runs alone in the same transaction; a write that then fails
+    /// (a duplicate, in the group or already stored) fails alone, and its
+    /// batch-mates land.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mergeable_writes_run_as_one_group_and_what_it_leaves_runs_alone() {
+        let Some(url) = crate::testing::database().await else { return };
+        let db = Arc::new(PgDb::open(&url, 2, "public", &[(1, "CREATE TABLE t (id BIGINT PRIMARY KEY)")]).unwrap());
+        let lanes = Arc::new(Lanes::start(&db.connector(), 1).unwrap());
+        let ids = |db: Arc<PgDb>| async move {
+            db.read(|tx| {
+                Ok(tx.rows("SELECT id FROM t ORDER BY id", &[])?.iter().map(|r| r.get(0)).collect::<Vec<i64>>())
+            })
+            .await
+            .unwrap()
+        };
+
+        let before = GROUPS.load(Ordering::SeqCst);
+        let results = one_batch(&lanes, vec![2, 3, 4, 5]).await;
+        assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+        assert_eq!(GROUPS.load(Ordering::SeqCst) - before, 1, "one group for the batch");
+        assert_eq!(ids(Arc::clone(&db)).await, [2, 3, 4, 5], "the group's and the lone writes both landed");
+
+        let results = one_batch(&lanes, vec![6, 6, 4, 7]).await;
+        assert!(results[0].is_ok() && results[3].is_ok(), "{results:?}");
+        assert!(results[1].is_err(), "a duplicate within the group fails alone: {results:?}");
+        assert!(results[2].is_err(), "a duplicate of a stored row fails alone: {results:?}");
+        assert_eq!(ids(db).await, [2, 3, 4, 5, 6, 7]);
     }
 }

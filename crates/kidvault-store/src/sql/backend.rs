@@ -22,6 +22,12 @@ pub trait SqlExecutor: Send + Sync + std::fmt::Debug {
         T: Send + 'static,
         F: Fn(&mut dyn Tx) -> R<T> + Send + 'static;
 
+    /// A write that a backend may run together with others of its kind, in
+    /// the same statements ([`MergeableWrite`]); by default it runs alone.
+    fn write_mergeable<W: MergeableWrite>(&self, w: W) -> impl Future<Output = Result<()>> + Send {
+        self.write(move |tx| w.one(tx))
+    }
+
     /// A read: scans, and anything whose cost grows with the data (on
     /// PostgreSQL one snapshot).
     fn read<T, F>(&self, f: F) -> impl Future<Output = Result<T>> + Send
@@ -64,6 +70,23 @@ pub trait SqlExecutor: Send + Sync + std::fmt::Debug {
     /// they are damaged (SQLite: its page structure; PostgreSQL: pages whose
     /// checksum failed, when the cluster has data checksums).
     fn check_integrity(&self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// A write that can share its statements with others of its kind in one
+/// transaction, where each statement is a round trip (PostgreSQL): the group
+/// does in a few multi-row statements what each would do alone. Whatever the
+/// group cannot do (a check fails, a conflict) is then run alone, in the same
+/// transaction, and says why, so merging changes speed, never outcome.
+pub trait MergeableWrite: Send + Sync + 'static {
+    /// The write alone; its error is the caller's.
+    fn one(&self, tx: &mut dyn Tx) -> R<()>;
+
+    /// Does what it can of `group` at once; returns, per member, whether it
+    /// is done. An error dooms the transaction (the batch is then run again,
+    /// each write alone).
+    fn many(tx: &mut dyn Tx, group: &[&Self]) -> R<Vec<bool>>
+    where
+        Self: Sized;
 }
 
 /// A data store backend: an executor, with the ledger's proof reads (by

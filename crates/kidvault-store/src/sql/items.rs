@@ -6,6 +6,7 @@ use kidvault_domain::item::{DataCategory, ItemKind, ItemMeta, ItemState};
 use kidvault_domain::lineage::{check_derivation, SourceView};
 use kidvault_domain::Timestamp;
 
+use super::backend::MergeableWrite;
 use super::children::require_current_epoch;
 use super::{bind, conflict_if_unique, corrupt, values_sql, Dialect, Param, Row, Tx, R};
 use crate::model::*;
@@ -111,16 +112,14 @@ pub fn insert(tx: &mut dyn Tx, item: &ItemRecord) -> R<()> {
     Ok(())
 }
 
-/// Inserts the item's row; with `checked`, only if the child's key epoch is the
-/// item's and every source is a live item of the same child. Returns whether a
-/// row was inserted.
-fn insert_row(tx: &mut dyn Tx, item: &ItemRecord, checked: bool) -> R<bool> {
+/// The item's row, in the order of [`INSERT_COLS`].
+fn row_params(item: &ItemRecord) -> R<Vec<Param<'_>>> {
     let m = &item.meta;
     let (inline, locator) = match &item.content {
         StoredContent::Inline(c) => (Some(c.as_slice()), None),
         StoredContent::Blob(l) => (None, Some(l.0.as_str())),
     };
-    let mut params = vec![
+    Ok(vec![
         Param::from(m.id),
         Param::from(m.child_id),
         Param::Text(m.kind.as_str()),
@@ -134,7 +133,154 @@ fn insert_row(tx: &mut dyn Tx, item: &ItemRecord, checked: bool) -> R<bool> {
         Param::from(item.wrapped_key.as_slice()),
         Param::from(inline),
         Param::from(locator),
-    ];
+    ])
+}
+
+/// The SQL types of [`INSERT_COLS`], for the first row of a `VALUES` list
+/// (which types the rest).
+const INSERT_TYPES: [&str; 13] =
+    ["uuid", "uuid", "text", "text", "text", "bigint", "bigint", "uuid", "bigint", "bigint", "bytea", "bytea", "text"];
+
+/// An item insert, which PostgreSQL's writer may merge with the others of
+/// its batch ([`MergeableWrite`]).
+#[derive(Debug)]
+pub struct ItemInsert(pub ItemRecord);
+
+impl MergeableWrite for ItemInsert {
+    fn one(&self, tx: &mut dyn Tx) -> R<()> {
+        insert(tx, &self.0)
+    }
+
+    fn many(tx: &mut dyn Tx, group: &[&Self]) -> R<Vec<bool>> {
+        let items: Vec<&ItemRecord> = group.iter().map(|w| &w.0).collect();
+        insert_many(tx, &items)
+    }
+}
+
+/// Stores several items with exactly the checks of [`insert`] (the child's
+/// key epoch; every source a live item of the same child), in three
+/// statements however many there are: the rows, inserted only where the
+/// checks hold (`RETURNING` says which); their lineage edges; the children's
+/// activity. Returns which items were stored: the rest (a check failed, the
+/// id exists, a source is in this very group) are left to [`insert`], which
+/// stores them or says why not. PostgreSQL only (elsewhere nothing is done).
+pub fn insert_many(tx: &mut dyn Tx, items: &[&ItemRecord]) -> R<Vec<bool>> {
+    let mut done = vec![false; items.len()];
+    if tx.dialect() != Dialect::Postgres {
+        return Ok(done);
+    }
+    // A repeated id is tried once: the first; the others are left to `insert`.
+    let mut ids = std::collections::HashSet::new();
+    let tried: Vec<(usize, &ItemRecord)> = items
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, item)| {
+            let m = &item.meta;
+            let assumed: Vec<SourceView> = m
+                .derived_from
+                .iter()
+                .map(|id| SourceView { id: *id, child_id: m.child_id, state: ItemState::Live })
+                .collect();
+            check_derivation(m.child_id, m.kind, &m.derived_from, &assumed).is_ok() && ids.insert(m.id)
+        })
+        .collect();
+    if tried.is_empty() {
+        return Ok(done);
+    }
+    let mut params = Vec::with_capacity(tried.len() * INSERT_TYPES.len());
+    let mut rows = Vec::with_capacity(tried.len());
+    for (_, item) in &tried {
+        let first = rows.is_empty();
+        let row: Vec<String> = row_params(item)?
+            .into_iter()
+            .zip(INSERT_TYPES)
+            .map(|(v, ty)| if first { format!("{}::{ty}", bind(&mut params, v)) } else { bind(&mut params, v) })
+            .collect();
+        rows.push(format!("({})", row.join(", ")));
+    }
+    let mut edges = Vec::new();
+    for (_, item) in &tried {
+        let mut sources = item.meta.derived_from.clone();
+        sources.sort();
+        sources.dedup();
+        for src in sources {
+            let (a, b) = (bind(&mut params, Param::from(item.meta.id)), bind(&mut params, Param::from(src)));
+            edges.push(format!("({a}::uuid, {b}::uuid)"));
+        }
+    }
+    let (edge_list, source_check) = if edges.is_empty() {
+        (String::new(), "")
+    } else {
+        // `OFFSET 0`: each source by primary key (see `insert_row`).
+        (
+            format!(", e (item_id, source_id) AS (VALUES {})", edges.join(", ")),
+            " AND NOT EXISTS (SELECT 1 FROM e WHERE e.item_id = v.id AND NOT EXISTS \
+               (SELECT 1 FROM (SELECT child_id, state FROM items i WHERE i.id = e.source_id OFFSET 0) s \
+                WHERE s.child_id = v.child_id AND s.state = 'live'))",
+        )
+    };
+    let sql = format!(
+        "WITH v ({INSERT_COLS}) AS (VALUES {}){edge_list} \
+         INSERT INTO items ({INSERT_COLS}) SELECT {INSERT_COLS} FROM v \
+         WHERE EXISTS (SELECT 1 FROM children c WHERE c.id = v.child_id AND c.key_epoch = v.key_epoch){source_check} \
+         ON CONFLICT (id) DO NOTHING RETURNING id",
+        rows.join(", ")
+    );
+    let stored: std::collections::HashSet<ItemId> = tx.rows(&sql, &params, |r| r.id("id"))?.into_iter().collect();
+    if stored.is_empty() {
+        return Ok(done);
+    }
+    let stored_items: Vec<&ItemRecord> =
+        tried.iter().filter(|(_, i)| stored.contains(&i.meta.id)).map(|(_, i)| *i).collect();
+    let mut params = Vec::new();
+    let mut edges = Vec::new();
+    for item in &stored_items {
+        for src in &item.meta.derived_from {
+            edges.push(format!(
+                "({}, {})",
+                bind(&mut params, Param::from(item.meta.id)),
+                bind(&mut params, Param::from(*src))
+            ));
+        }
+    }
+    if !edges.is_empty() {
+        tx.exec(&format!("INSERT INTO item_edges (item_id, source_id) VALUES {}", edges.join(", ")), &params)?;
+    }
+    // Activity as `insert` records it: the latest of each child's items.
+    let mut latest: std::collections::BTreeMap<ChildId, i64> = Default::default();
+    for item in &stored_items {
+        let at = item.meta.received_at.timestamp_micros();
+        latest.entry(item.meta.child_id).and_modify(|t| *t = (*t).max(at)).or_insert(at);
+    }
+    let mut params = Vec::new();
+    let rows: Vec<String> = latest
+        .into_iter()
+        .map(|(child, at)| {
+            format!("({}::uuid, {}::bigint)", bind(&mut params, Param::from(child)), bind(&mut params, Param::Int(at)))
+        })
+        .collect();
+    tx.exec(
+        &format!(
+            "UPDATE children c SET last_active_at = a.at, dormant_at = NULL, dormancy_deletion_at = NULL, \
+             reminded_at = NULL FROM (VALUES {}) a (id, at) \
+             WHERE c.id = a.id AND (c.last_active_at IS NULL OR c.last_active_at <= a.at - 60000000)",
+            rows.join(", ")
+        ),
+        &params,
+    )?;
+    for (at, item) in &tried {
+        done[*at] = stored.contains(&item.meta.id);
+    }
+    Ok(done)
+}
+
+/// Inserts the item's row; with `checked`, only if the child's key epoch is the
+/// item's and every source is a live item of the same child. Returns whether a
+/// row was inserted.
+fn insert_row(tx: &mut dyn Tx, item: &ItemRecord, checked: bool) -> R<bool> {
+    let m = &item.meta;
+    let mut params = row_params(item)?;
     let checked_sql;
     let sql = if checked {
         let mut sources = m.derived_from.clone();

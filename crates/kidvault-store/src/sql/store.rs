@@ -281,8 +281,7 @@ impl<B: StoreBackend> Store for B {
     }
 
     async fn insert_item(&self, item: &ItemRecord) -> Result<()> {
-        let item = item.clone();
-        self.write(move |tx| items::insert(tx, &item)).await
+        self.write_mergeable(items::ItemInsert(item.clone())).await
     }
 
     async fn item(&self, item: ItemId) -> Result<Option<ItemRecord>> {
