@@ -152,8 +152,15 @@ impl KeyRing {
     /// its data, in every copy, becomes unreadable. Returns how many epochs were
     /// destroyed. (Call [`KeyRing::scrub`] before reporting it done.)
     pub async fn destroy(&self, child: ChildId) -> Result<u64> {
-        let n = self.keystore.destroy_child_keys(child).await?;
-        self.forget(child);
+        self.destroy_many(&[child]).await
+    }
+
+    /// [`KeyRing::destroy`] for many children in one keystore transaction.
+    pub async fn destroy_many(&self, children: &[ChildId]) -> Result<u64> {
+        let n = self.keystore.destroy_child_keys(children).await?;
+        for child in children {
+            self.forget(*child);
+        }
         Ok(n)
     }
 

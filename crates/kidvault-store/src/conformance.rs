@@ -43,7 +43,8 @@ macro_rules! store_conformance_tests {
             datasets_hold_only_eligible_items_and_removals_flag_the_models_built_on_them,
             staff_sign_in_once_per_step_and_sessions_end_with_the_account,
             support_grants_one_at_a_time_break_glass_and_reviews_commit_with_their_entries,
-            device_codes_pair_once_and_give_their_token_once, healthy_stores_pass_their_integrity_check);
+            device_codes_pair_once_and_give_their_token_once, healthy_stores_pass_their_integrity_check,
+            whole_children_deleted_in_one_batch_end_as_each_would_alone);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -473,7 +474,7 @@ pub async fn keystore_epochs_and_destruction(store: S, keys: K, _: B) {
     assert!(matches!(keys.insert_child_key(a, 2, &[9; 60], t(2)).await, Err(StoreError::Conflict(_))));
     assert_eq!(keys.latest_child_key(a).await.unwrap(), Some((2, vec![2; 60])));
     assert_eq!(keys.child_key(a, 1).await.unwrap(), Some(vec![1; 60]));
-    assert_eq!(keys.destroy_child_keys(a).await.unwrap(), 2);
+    assert_eq!(keys.destroy_child_keys(&[a]).await.unwrap(), 2);
     assert_eq!(keys.latest_child_key(a).await.unwrap(), None);
     assert_eq!(keys.child_key(a, 1).await.unwrap(), None);
     assert_eq!(keys.latest_child_key(b).await.unwrap(), Some((1, vec![3; 60])));
@@ -490,7 +491,7 @@ pub async fn keystore_epochs_and_destruction(store: S, keys: K, _: B) {
     assert_eq!(keys.destroy_item_keys(&[i1, ItemId::generate(t(0))]).await.unwrap(), 1);
     assert_eq!(keys.item_key(i1).await.unwrap(), None);
     assert_eq!(keys.item_key(i2).await.unwrap(), Some((1, vec![2; 60])), "the others stay");
-    keys.destroy_child_keys(b).await.unwrap();
+    keys.destroy_child_keys(&[b]).await.unwrap();
     assert_eq!(keys.item_key(i2).await.unwrap(), None, "a child's item keys go with it");
     assert_eq!(keys.item_key(i3).await.unwrap(), Some((1, vec![3; 60])));
     keys.scrub().await.unwrap();
@@ -610,6 +611,52 @@ fn deletion(hh: HouseholdId, child: ChildId, scope: kidvault_domain::deletion::D
         summary: None,
         ledger_index: None,
     }
+}
+
+/// The sweeps' deletions of many whole children, recorded and resolved in one
+/// transaction, end as each would through `create_deletion` then
+/// `resolve_deletion`: resolved, the child `deleting`, every item of it (its
+/// lineage included) recorded for its deletion and no longer served. A child
+/// outside the batch is untouched; a batch mixing other scopes is resolved
+/// one by one, alike.
+pub async fn whole_children_deleted_in_one_batch_end_as_each_would_alone(store: S, _: K, _: B) {
+    use kidvault_domain::deletion::{DeletionScope, DeletionStep};
+    let all = ItemFilter { kind: None, from: None, to: None, after: None, before: None, device: None, limit: 10 };
+    let (hh, _) = household(&store, "batch@example.org").await;
+    let mut kids = Vec::new();
+    for day in 0..4 {
+        let c = child(&store, hh, day).await;
+        let rec = item(c.child.id, ItemKind::VoiceRecording, &[], 1);
+        let tr = item(c.child.id, ItemKind::Transcript, &[rec.meta.id], 1);
+        store.insert_item(&rec).await.unwrap();
+        store.insert_item(&tr).await.unwrap();
+        kids.push((c.child.id, vec![rec.meta.id, tr.meta.id]));
+    }
+    let whole: Vec<DeletionRecord> = kids[..2].iter().map(|(c, _)| deletion(hh, *c, DeletionScope::Child)).collect();
+    store.record_resolved_deletions(&whole).await.unwrap();
+    let one_item = deletion(hh, kids[2].0, DeletionScope::Item { item: kids[2].1[0] });
+    let alone = deletion(hh, kids[3].0, DeletionScope::Child);
+    store.record_resolved_deletions(&[one_item.clone(), alone.clone()]).await.unwrap();
+
+    for (d, (c, items)) in whole.iter().chain([&one_item, &alone]).zip(&kids) {
+        let got = store.deletion(d.id).await.unwrap().unwrap();
+        assert_eq!((got.step, got.scope.clone(), got.updated_at), (DeletionStep::Resolved, d.scope.clone(), t(5)));
+        let mut recorded: Vec<ItemId> = store.deletion_items(d.id).await.unwrap().iter().map(|i| i.item_id).collect();
+        recorded.sort();
+        let mut expected = items.clone();
+        expected.sort();
+        assert_eq!(recorded, expected, "the recording and its transcript");
+        assert!(store.list_items(*c, &all).await.unwrap().is_empty(), "nothing served");
+        let status = store.child(*c).await.unwrap().unwrap().child.status;
+        assert_eq!(status == kidvault_domain::entities::ChildStatus::Deleting, d.scope.is_child(), "{status:?}");
+    }
+    assert_eq!(store.open_deletions().await.unwrap().len(), 4);
+    let (other_hh, _) = household(&store, "untouched@example.org").await;
+    let other = child(&store, other_hh, 0).await;
+    let kept = item(other.child.id, ItemKind::VoiceRecording, &[], 1);
+    store.insert_item(&kept).await.unwrap();
+    store.record_resolved_deletions(&[deletion(hh, kids[0].0, DeletionScope::Child)]).await.unwrap();
+    assert_eq!(store.list_items(other.child.id, &all).await.unwrap().len(), 1);
 }
 
 pub async fn deletions_follow_lineage_and_purge_only_their_scope(store: S, _: K, _: B) {

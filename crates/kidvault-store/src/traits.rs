@@ -126,6 +126,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// derived, transitively), records the items, and stops serving them and
     /// deriving from them (state `pending_deletion`). Returns how many items.
     async fn resolve_deletion(&self, id: DeletionId, at: Timestamp) -> Result<u64>;
+    /// Records deletions and resolves them ([`Store::create_deletion`] then
+    /// [`Store::resolve_deletion`] for each), all in one transaction: the
+    /// policy's deletions of many children at once, all recorded or none.
+    async fn record_resolved_deletions(&self, deletions: &[DeletionRecord]) -> Result<()>;
     /// Step `resolved → shredded` for item scopes: destroys the wrapped data keys.
     async fn shred_deletion_items(&self, id: DeletionId, at: Timestamp) -> Result<()>;
     /// Records a step reached by work done elsewhere (keystore, blobs).
@@ -445,9 +449,10 @@ pub trait Keystore: Send + Sync + std::fmt::Debug {
     async fn child_key(&self, child: ChildId, epoch: u32) -> Result<Option<Vec<u8>>>;
     /// The newest epoch of the child's key.
     async fn latest_child_key(&self, child: ChildId) -> Result<Option<(u32, Vec<u8>)>>;
-    /// Destroys every epoch of the child's key and every data key of its items
-    /// (crypto-shredding). Returns how many child key epochs.
-    async fn destroy_child_keys(&self, child: ChildId) -> Result<u64>;
+    /// Destroys every epoch of each child's key and every data key of its items
+    /// (crypto-shredding), for all of `children` in one transaction. Returns
+    /// how many child key epochs.
+    async fn destroy_child_keys(&self, children: &[ChildId]) -> Result<u64>;
     /// Stores item data keys (wrapped under their child's key), replacing any
     /// the items had (a re-sealed item gets a new data key; the old one is gone).
     async fn put_item_keys(&self, keys: &[ItemKey]) -> Result<()>;

@@ -93,6 +93,60 @@ pub fn create(tx: &mut dyn Tx, d: &DeletionRecord) -> R<()> {
     Ok(())
 }
 
+/// Records deletions already resolved: [`create`] then [`resolve`] for each,
+/// and for whole children (the sweeps' deletions) the same in four
+/// statements per 500 children, whatever their number: the deletions, the
+/// children `deleting`, every item of each child recorded for its deletion
+/// and no longer served. (A whole child's closure is all its items: lineage
+/// never crosses children.)
+pub fn create_resolved(tx: &mut dyn Tx, ds: &[DeletionRecord]) -> R<()> {
+    if !ds.iter().all(|d| d.scope.is_child() && d.step == DeletionStep::Requested) {
+        for d in ds {
+            create(tx, d)?;
+            resolve(tx, d.id, d.updated_at)?;
+        }
+        return Ok(());
+    }
+    let scope =
+        serde_json::to_string(&DeletionScope::Child).map_err(|e| TxError::Store(StoreError::Backend(e.to_string())))?;
+    for chunk in ds.chunks(500) {
+        let mut params: Vec<Param<'_>> = Vec::with_capacity(chunk.len() * 8);
+        let rows: Vec<String> = chunk
+            .iter()
+            .map(|d| {
+                let cols = [
+                    Param::from(d.id),
+                    Param::from(d.household_id),
+                    Param::from(d.child_id),
+                    Param::from(&d.requested_by),
+                    Param::Text(d.reason.as_str()),
+                    Param::Text(&scope),
+                    Param::from(d.requested_at),
+                    Param::from(d.updated_at),
+                ];
+                let slots: Vec<String> = cols.into_iter().map(|p| bind(&mut params, p)).collect();
+                format!("({}, 'resolved', {}, {}, NULL, NULL, NULL)", slots[..6].join(", "), slots[6], slots[7])
+            })
+            .collect();
+        tx.exec(&format!("INSERT INTO deletions ({COLS}) VALUES {}", rows.join(", ")), &params)?;
+        let mut ids: Vec<Param<'_>> = Vec::with_capacity(chunk.len());
+        let deletions = chunk.iter().map(|d| bind(&mut ids, Param::from(d.id))).collect::<Vec<_>>().join(", ");
+        let mut kids: Vec<Param<'_>> = Vec::with_capacity(chunk.len());
+        let children = chunk.iter().map(|d| bind(&mut kids, Param::from(d.child_id))).collect::<Vec<_>>().join(", ");
+        tx.exec(&format!("UPDATE children SET status = 'deleting' WHERE id IN ({children})"), &kids)?;
+        tx.exec(
+            &format!(
+                "INSERT INTO deletion_items (deletion_id, item_id, kind, category, blob_locator)
+                 SELECT d.id, i.id, i.kind, i.category, i.blob_locator FROM deletions d JOIN items i ON i.child_id = d.child_id
+                 WHERE d.id IN ({deletions}) ON CONFLICT DO NOTHING"
+            ),
+            &ids,
+        )?;
+        tx.exec(&format!("UPDATE items SET state = 'pending_deletion' WHERE child_id IN ({children})"), &kids)?;
+    }
+    Ok(())
+}
+
 pub fn set_rotation_epoch(tx: &mut dyn Tx, id: DeletionId, epoch: u32) -> R<()> {
     tx.exec("UPDATE deletions SET rotation_epoch = ?2 WHERE id = ?1", p![id, epoch])?;
     // From here on, new data for the child must be sealed under `epoch`.

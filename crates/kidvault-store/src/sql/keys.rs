@@ -34,9 +34,15 @@ pub fn latest_child_key(tx: &mut dyn Tx, child: ChildId) -> R<Option<(u32, Vec<u
 
 /// Destroys every key of the child (its item keys too); returns how many
 /// child-key epochs went.
-pub fn destroy_child_keys(tx: &mut dyn Tx, child: ChildId) -> R<u64> {
-    tx.exec("DELETE FROM item_keys WHERE child_id = ?1", p![child])?;
-    tx.exec("DELETE FROM child_keys WHERE child_id = ?1", p![child])
+pub fn destroy_child_keys(tx: &mut dyn Tx, children: &[ChildId]) -> R<u64> {
+    let mut n = 0;
+    for chunk in children.chunks(CHUNK) {
+        let mut params: Vec<Param<'_>> = Vec::with_capacity(chunk.len());
+        let slots = chunk.iter().map(|c| bind(&mut params, Param::from(*c))).collect::<Vec<_>>().join(", ");
+        tx.exec(&format!("DELETE FROM item_keys WHERE child_id IN ({slots})"), &params)?;
+        n += tx.exec(&format!("DELETE FROM child_keys WHERE child_id IN ({slots})"), &params)?;
+    }
+    Ok(n)
 }
 
 /// Stores item keys (replacing an item's earlier key), many rows per statement.

@@ -372,6 +372,11 @@ impl<B: StoreBackend> Store for B {
         self.write(move |tx| deletions::resolve(tx, id, at)).await
     }
 
+    async fn record_resolved_deletions(&self, records: &[DeletionRecord]) -> Result<()> {
+        let records = records.to_vec();
+        self.write(move |tx| deletions::create_resolved(tx, &records)).await
+    }
+
     async fn shred_deletion_items(&self, id: DeletionId, at: Timestamp) -> Result<()> {
         self.write(move |tx| deletions::shred_items(tx, id, at)).await
     }
@@ -751,8 +756,9 @@ impl<B: KeystoreBackend> Keystore for B {
         self.read(move |tx| keys::latest_child_key(tx, child)).await
     }
 
-    async fn destroy_child_keys(&self, child: ChildId) -> Result<u64> {
-        self.write(move |tx| keys::destroy_child_keys(tx, child)).await
+    async fn destroy_child_keys(&self, children: &[ChildId]) -> Result<u64> {
+        let children = children.to_vec();
+        self.write(move |tx| keys::destroy_child_keys(tx, &children)).await
     }
 
     async fn put_item_keys(&self, item_keys: &[ItemKey]) -> Result<()> {

@@ -119,22 +119,34 @@ pub fn dormant_due(tx: &mut dyn Tx, now: Timestamp, n: u32) -> R<Vec<(ChildId, H
     )
 }
 
+macro_rules! auto_delete_sql {
+    ($hint:literal) => {
+        concat!(
+            "SELECT ch.id, ch.household_id, ch.keep_recordings_days FROM children ch ",
+            $hint,
+            " WHERE ch.keep_recordings_days IS NOT NULL AND ch.status <> 'deleting'
+               AND EXISTS (SELECT 1 FROM items i WHERE i.child_id = ch.id AND i.kind = 'voice_recording'
+                               AND i.state = 'live'
+                               AND i.recorded_at + ch.keep_recordings_days * CAST(86400000000 AS BIGINT) < ?1)
+             ORDER BY ch.id LIMIT ?2"
+        )
+    };
+}
+
 /// Children whose parents chose to keep recordings for fewer days than the
 /// policy, with a live recording older than that: each with its choice.
 pub fn auto_delete_due(tx: &mut dyn Tx, now: Timestamp, n: u32) -> R<Vec<(ChildId, HouseholdId, u32)>> {
-    tx.rows(
-        "SELECT ch.id, ch.household_id, ch.keep_recordings_days FROM children ch
-         WHERE ch.keep_recordings_days IS NOT NULL AND ch.status <> 'deleting'
-           AND EXISTS (SELECT 1 FROM items i WHERE i.child_id = ch.id AND i.kind = 'voice_recording'
-                           AND i.state = 'live'
-                           AND i.recorded_at + ch.keep_recordings_days * CAST(86400000000 AS BIGINT) < ?1)
-         ORDER BY ch.id LIMIT ?2",
-        p![now, n],
-        |r| {
-            let days = u32::try_from(r.i64("keep_recordings_days")?).map_err(|_| corrupt("negative keep days"))?;
-            Ok((r.id("id")?, r.id("household_id")?, days))
-        },
-    )
+    // SQLite, left to itself, walks every child in id order (for the ORDER
+    // BY): 2 s over a million profiles. The partial index holds only the
+    // children whose parents chose, the few rows then sorted.
+    let sql = match tx.dialect() {
+        Dialect::Sqlite => auto_delete_sql!("INDEXED BY children_keep_recordings"),
+        Dialect::Postgres => auto_delete_sql!(""),
+    };
+    tx.rows(sql, p![now, n], |r| {
+        let days = u32::try_from(r.i64("keep_recordings_days")?).map_err(|_| corrupt("negative keep days"))?;
+        Ok((r.id("id")?, r.id("household_id")?, days))
+    })
 }
 
 /// Sets a child's auto-delete choice for recordings, with its ledger entry.

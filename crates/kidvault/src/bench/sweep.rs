@@ -1,10 +1,12 @@
 //! `kidvault bench sweep`: a store of N child profiles (default 1,000,000), 1%
 //! of them abandoned sign-ups due for deletion and 1% unused for 18 months (due
 //! to become dormant). Measures the sweeps finding what is due (a dry run),
-//! then finding and acting on it (deletions enqueued, dormancy marked with
-//! notices), then the deletion pipeline finishing the deletions; with peak
-//! memory. Profiles are seeded straight into the store (a sealed-looking
-//! profile, no keys): the sweeps never open them.
+//! then acting on it (the abandoned deleted, the unused made dormant with
+//! notices), then, the grace period over, the dormant profiles deleted
+//! (unreadable: keys destroyed), then the deletion pipeline running every
+//! deletion to its receipt; with peak memory. Profiles are seeded straight
+//! into the store (a sealed-looking profile, and a child key each in the
+//! keystore): the sweeps never open them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,7 +15,8 @@ use std::time::Instant;
 use chrono::{Duration, Utc};
 use kidvault_domain::entities::{Child, ChildStatus, Guardian};
 use kidvault_domain::ids::{ChildId, GuardianId, HouseholdId};
-use kidvault_store::{ChildRecord, GuardianRecord, Sealed, Store};
+use kidvault_service::sweeps::SweepReport;
+use kidvault_store::{ChildRecord, GuardianRecord, Keystore, Sealed, Store};
 use serde_json::{json, Value};
 
 use super::rss_kib;
@@ -31,7 +34,12 @@ pub struct SweepOpts {
 const PER_HOUSEHOLD: u64 = 100;
 const TASKS: u64 = 32;
 
-async fn seed(store: Arc<dyn Store>, opts: &SweepOpts, now: chrono::DateTime<Utc>) -> anyhow::Result<()> {
+async fn seed(
+    store: Arc<dyn Store>,
+    keys: Arc<dyn Keystore>,
+    opts: &SweepOpts,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<()> {
     let households = opts.children.div_ceil(PER_HOUSEHOLD);
     let mut hh_ids = Vec::with_capacity(households as usize);
     for h in 0..households {
@@ -54,7 +62,7 @@ async fn seed(store: Arc<dyn Store>, opts: &SweepOpts, now: chrono::DateTime<Utc
     let every = (100.0 / opts.due_percent).round().max(1.0) as u64;
     let mut tasks = Vec::new();
     for t in 0..TASKS {
-        let (store, hh_ids, n) = (Arc::clone(&store), Arc::clone(&hh_ids), opts.children);
+        let (store, keys, hh_ids, n) = (Arc::clone(&store), Arc::clone(&keys), Arc::clone(&hh_ids), opts.children);
         tasks.push(tokio::spawn(async move {
             let mut i = t;
             while i < n {
@@ -73,7 +81,10 @@ async fn seed(store: Arc<dyn Store>, opts: &SweepOpts, now: chrono::DateTime<Utc
                     keep_recordings_days: None,
                 };
                 let profile = Sealed { epoch: 1, wrapped_key: vec![7; 61], ciphertext: vec![9; 48] };
+                let id = child.id;
                 store.create_child(&ChildRecord { child, profile }).await?;
+                // Each child's key, so that destroying keys deletes rows as it would.
+                keys.insert_child_key(id, 1, &[5; 60], created).await?;
                 i += TASKS;
             }
             anyhow::Ok(())
@@ -95,8 +106,8 @@ pub async fn sweep(opts: SweepOpts) -> anyhow::Result<Value> {
     let t = Instant::now();
     {
         let key_dir = tmp.path().join("keys");
-        let (store, _) = crate::app::open_stores(&config.backend()?, &key_dir)?;
-        seed(store, &opts, now).await?;
+        let (store, keys) = crate::app::open_stores(&config.backend()?, &key_dir)?;
+        seed(store, keys, &opts, now).await?;
     }
     let seed_secs = t.elapsed().as_secs_f64();
     let vault = crate::app::open(&config)?;
@@ -106,12 +117,28 @@ pub async fn sweep(opts: SweepOpts) -> anyhow::Result<Value> {
     let dry = vault.sweep(now, true).await?;
     let find_secs = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let report = vault.sweep(now, false).await?;
-    let act_secs = t.elapsed().as_secs_f64();
+    vault.sweep(now, true).await?;
+    let find_again_secs = t.elapsed().as_secs_f64();
+    // The sweep's two halves timed apart: the abandoned sign-ups deleted
+    // (retention), then the unused profiles made dormant with their notices.
+    let mut report = SweepReport { as_of: now.to_rfc3339(), ..Default::default() };
+    let t = Instant::now();
+    vault.retention_sweep(now, &mut report).await?;
+    let retention_secs = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    vault.dormancy_sweep(now, &mut report).await?;
+    let dormancy_secs = t.elapsed().as_secs_f64();
+    let act_secs = retention_secs + dormancy_secs;
+    // The grace period over: the same profiles, still unused, are deleted.
+    let grace_over = now + Duration::days(i64::from(vault.config().retention.dormancy.grace_days) + 1);
+    let mut later = SweepReport { as_of: grace_over.to_rfc3339(), ..Default::default() };
+    let t = Instant::now();
+    vault.dormancy_sweep(grace_over, &mut later).await?;
+    let dormancy_delete_secs = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let mut completed = 0;
     loop {
-        let n = vault.run_deletions(now).await?;
+        let n = vault.run_deletions(grace_over).await?;
         if n == 0 {
             break;
         }
@@ -125,8 +152,15 @@ pub async fn sweep(opts: SweepOpts) -> anyhow::Result<Value> {
         "seed_seconds": r1(seed_secs),
         "due": {"abandoned": dry.abandoned.len(), "inactive": dry.dormant.len()},
         "find_due_seconds (dry run)": r1(find_secs),
+        "find_due_seconds (dry run, again)": r1(find_again_secs),
         "find_and_act_seconds": r1(act_secs),
+        "abandoned_deleted_seconds (deletions recorded and resolved, keys destroyed)": r1(retention_secs),
+        "marked_dormant_seconds (ledger entry and notice each)": r1(dormancy_secs),
         "acted": {"deletions_enqueued": report.deletions.len(), "marked_dormant": report.dormant.len()},
+        "grace_over": {
+            "dormant_deleted": later.dormancy_deleted.len(),
+            "unreadable_seconds (deletions recorded and resolved, keys destroyed)": r1(dormancy_delete_secs),
+        },
         "deletions_completed": completed,
         "deletions_seconds": r1(delete_secs),
         "memory_mib": {
