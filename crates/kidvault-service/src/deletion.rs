@@ -125,7 +125,7 @@ impl Vault {
         scope: DeletionScope,
         now: Timestamp,
     ) -> Result<DeletionId> {
-        let d = new_deletion(child_id, household_id, requested_by, reason, scope, now);
+        let d = DeletionRecord::requested(child_id, household_id, requested_by, reason, scope, now);
         self.store.create_deletion(&d).await?;
         Ok(d.id)
     }
@@ -643,30 +643,5 @@ impl Lease {
         let held = vault.hold_lease(crate::leases::DELETIONS, at).await?;
         self.renewed = held.then(std::time::Instant::now);
         Ok(held)
-    }
-}
-
-/// A deletion as it is first recorded (`requested`).
-pub(crate) fn new_deletion(
-    child_id: ChildId,
-    household_id: kidvault_domain::ids::HouseholdId,
-    requested_by: String,
-    reason: DeletionReason,
-    scope: DeletionScope,
-    now: Timestamp,
-) -> DeletionRecord {
-    DeletionRecord {
-        id: DeletionId::generate(now),
-        household_id,
-        child_id,
-        requested_by,
-        reason,
-        scope,
-        step: DeletionStep::Requested,
-        requested_at: now,
-        updated_at: now,
-        rotation_epoch: None,
-        summary: None,
-        ledger_index: None,
     }
 }

@@ -360,7 +360,7 @@ impl Vault {
             .iter()
             .map(|&(child, household)| {
                 let by = format!("system:{}", reason.as_str());
-                crate::deletion::new_deletion(child, household, by, reason, DeletionScope::Child, now)
+                kidvault_store::DeletionRecord::requested(child, household, by, reason, DeletionScope::Child, now)
             })
             .collect();
         self.store.record_resolved_deletions(&records).await?;

@@ -145,6 +145,33 @@ pub struct DeletionRecord {
     pub ledger_index: Option<u64>,
 }
 
+impl DeletionRecord {
+    /// A deletion as it is first recorded (step `requested`).
+    pub fn requested(
+        child_id: ChildId,
+        household_id: HouseholdId,
+        requested_by: String,
+        reason: kidvault_domain::deletion::DeletionReason,
+        scope: kidvault_domain::deletion::DeletionScope,
+        now: Timestamp,
+    ) -> Self {
+        DeletionRecord {
+            id: kidvault_domain::ids::DeletionId::generate(now),
+            household_id,
+            child_id,
+            requested_by,
+            reason,
+            scope,
+            step: kidvault_domain::deletion::DeletionStep::Requested,
+            requested_at: now,
+            updated_at: now,
+            rotation_epoch: None,
+            summary: None,
+            ledger_index: None,
+        }
+    }
+}
+
 /// One item a deletion covers (kept after the purge as proof: ids, kind, category).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeletionItem {

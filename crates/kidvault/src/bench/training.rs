@@ -149,20 +149,14 @@ async fn delete_one(
     item: ItemId,
     now: chrono::DateTime<Utc>,
 ) -> anyhow::Result<std::time::Duration> {
-    let d = DeletionRecord {
-        id: DeletionId::generate(now),
-        household_id: hh,
-        child_id: child,
-        requested_by: "bench".into(),
-        reason: DeletionReason::Guardian,
-        scope: DeletionScope::Item { item },
-        step: DeletionStep::Requested,
-        requested_at: now,
-        updated_at: now,
-        rotation_epoch: None,
-        summary: None,
-        ledger_index: None,
-    };
+    let d = DeletionRecord::requested(
+        child,
+        hh,
+        "bench".into(),
+        DeletionReason::Guardian,
+        DeletionScope::Item { item },
+        now,
+    );
     store.create_deletion(&d).await?;
     store.resolve_deletion(d.id, now).await?;
     store.shred_deletion_items(d.id, now).await?;
