@@ -14,7 +14,7 @@ use kidvault_domain::notice::mark_child;
 use kidvault_domain::notice::{NewNotice, NoticeKind};
 use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::EntryKind;
-use kidvault_store::{ChildRetention, Sealed, StoredContent};
+use kidvault_store::{ChildRetention, DormancyMark, Sealed, StoredContent};
 use serde::Serialize;
 
 use crate::principal::{Action, Actor, GuardianSession};
@@ -208,30 +208,25 @@ impl Vault {
                 report.dormant.extend(due.iter().map(|(child, _)| *child));
                 break;
             }
-            let marked_now = at_once(
-                due.iter()
-                    .map(|&(child, household)| async move {
-                        let last = self.store.child_retention(child).await?.and_then(|r| r.last_active_at);
-                        let delete_at = now + days(rule.grace_days);
-                        let mut entry = crate::ledger::entry_about(
-                            EntryKind::DormancyNotice,
-                            now,
-                            "system:dormancy",
-                            child,
-                            household,
-                        );
-                        entry.detail.insert("deletion_at".into(), delete_at.to_rfc3339());
-                        let notice = dormancy_notice(child, last, delete_at, rule.inactive_after_days);
-                        Ok(self
-                            .store
-                            .mark_dormant(child, inactive_before, now, delete_at, &entry, &notice)
-                            .await?
-                            .then_some(child))
-                    })
-                    .collect(),
-            )
-            .await?;
-            let marked = acted_on(marked_now, &mut report.dormant);
+            // The notices say when each child was last active (reads, many at
+            // once); the whole batch is then marked in one transaction.
+            let delete_at = now + days(rule.grace_days);
+            let reads: Vec<_> = due
+                .iter()
+                .map(|&(child, household)| async move {
+                    let last = self.store.child_retention(child).await?.and_then(|r| r.last_active_at);
+                    let mut entry =
+                        crate::ledger::entry_about(EntryKind::DormancyNotice, now, "system:dormancy", child, household);
+                    entry.detail.insert("deletion_at".into(), delete_at.to_rfc3339());
+                    let notice = dormancy_notice(child, last, delete_at, rule.inactive_after_days);
+                    Ok(DormancyMark { child, household, entry, notice })
+                })
+                .collect();
+            let marks = crate::batch::try_at_once(reads).await?;
+            let marked_now = self.store.mark_dormant(&marks, inactive_before, now, delete_at).await?;
+            crate::fault::after_sweep_writes(marked_now.len());
+            let marked = marked_now.len();
+            report.dormant.extend(marked_now);
             if (due.len() as u32) < limit || marked == 0 {
                 break;
             }

@@ -147,6 +147,12 @@ pub(crate) use db_executor;
 
 const MAX_BATCH: usize = 512;
 const MAX_IDLE_READERS: usize = 8;
+/// Reads on blocking threads at once. Beyond the idle readers each would open
+/// a connection (parsing the whole schema) and close it after: a sweep's 64
+/// reads at once spent over half its time doing that. Two cores gain nothing
+/// from more concurrent reads; the idle readers left over serve the lookups
+/// made on the async threads.
+const MAX_BLOCKING_READS: usize = 6;
 
 /// A write waiting for the writer thread. It can run twice: once in the shared
 /// batch, and again in isolation if another job of the batch failed after writing.
@@ -196,6 +202,8 @@ pub(crate) struct Db {
     /// Scrub requests for the checkpointer thread (see [`Db::scrub`]).
     scrubs: Mutex<mpsc::Sender<ScrubReply>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// Permits for [`Db::read`] (see [`MAX_BLOCKING_READS`]).
+    blocking_reads: Arc<tokio::sync::Semaphore>,
     /// Read connections that map the file, for the ledger (see [`Role`]).
     mapped: Arc<Mutex<Vec<Connection>>>,
 }
@@ -314,6 +322,7 @@ impl Db {
             checkpointer: Some((stop, checkpointer)),
             scrubs: Mutex::new(scrub_tx),
             readers: Arc::new(Mutex::new(Vec::new())),
+            blocking_reads: Arc::new(tokio::sync::Semaphore::new(MAX_BLOCKING_READS)),
             mapped: Arc::new(Mutex::new(Vec::new())),
         })
     }
@@ -378,9 +387,16 @@ impl Db {
     {
         let pool = Arc::clone(&self.readers);
         let path = self.path.clone();
-        tokio::task::spawn_blocking(move || with_reader(&pool, &path, Role::Reader, f))
+        let permit = Arc::clone(&self.blocking_reads)
+            .acquire_owned()
             .await
-            .map_err(|e| StoreError::Backend(format!("reader task failed: {e}")))?
+            .map_err(|_| StoreError::Backend("store is closed".into()))?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            with_reader(&pool, &path, Role::Reader, f)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("reader task failed: {e}")))?
     }
 
     /// Runs `f` on a read connection right here. Only for bounded point lookups by

@@ -1119,11 +1119,20 @@ pub async fn sweeps_read_only_what_is_due_and_activity_ends_dormancy(store: S, _
         store.inactive_children(t(50), 10).await.unwrap().into_iter().map(|(c, _)| c).collect();
     assert!(inactive.contains(&idle) && !inactive.contains(&busy) && !inactive.contains(&pending));
     let notice = NewNotice { kind: NoticeKind::DormancyNotice, subject: "Dormant".into(), body: "b".into() };
-    let e = entry(EntryKind::DormancyNotice, idle);
-    assert!(store.mark_dormant(idle, t(50), t(50), t(110), &e, &notice).await.unwrap());
-    assert!(!store.mark_dormant(idle, t(50), t(50), t(110), &e, &notice).await.unwrap(), "once");
-    assert!(!store.mark_dormant(busy, t(50), t(50), t(110), &e, &notice).await.unwrap(), "active since");
-    assert_eq!(store.notices_for(g.guardian.id, 10).await.unwrap().len(), 1);
+    let mark = |child| DormancyMark {
+        child,
+        household: hh,
+        entry: entry(EntryKind::DormancyNotice, child),
+        notice: notice.clone(),
+    };
+    let ledger = store.ledger_size().await.unwrap();
+    // One batch: the idle child is marked; the busy one (active since) is left
+    // alone, and so is the idle one named again in the same batch.
+    let marked = store.mark_dormant(&[mark(idle), mark(busy), mark(idle)], t(50), t(50), t(110)).await.unwrap();
+    assert_eq!(marked, vec![idle]);
+    assert!(store.mark_dormant(&[mark(idle)], t(50), t(50), t(110)).await.unwrap().is_empty(), "once");
+    assert_eq!(store.notices_for(g.guardian.id, 10).await.unwrap().len(), 1, "one notice");
+    assert_eq!(store.ledger_size().await.unwrap(), ledger + 1, "one entry");
     let r = store.child_retention(idle).await.unwrap().unwrap();
     assert_eq!((r.dormant_at, r.deletion_at), (Some(t(50)), Some(t(110))));
     assert!(store.dormant_to_remind(t(100), 10).await.unwrap().is_empty());

@@ -633,3 +633,12 @@ pub struct LineageBacklog {
     /// Each with the (dataset, shard) pairs it was trained on.
     pub models: Vec<(ModelRecord, Vec<(kidvault_domain::ids::DatasetId, u32)>)>,
 }
+
+/// A profile to make dormant: its ledger entry and its guardians' notice.
+#[derive(Clone, Debug)]
+pub struct DormancyMark {
+    pub child: ChildId,
+    pub household: HouseholdId,
+    pub entry: kidvault_ledger::entry::NewEntry,
+    pub notice: kidvault_domain::notice::NewNotice,
+}

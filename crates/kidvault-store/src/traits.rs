@@ -366,18 +366,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn abandoned_children(&self, before: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>>;
     /// Active children, neither dormant nor kept, with no activity since `before`.
     async fn inactive_children(&self, before: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>>;
-    /// Marks a child dormant (deletion due at `delete_at`) with `entry` and the
-    /// guardians' `notice`, in one transaction, unless it is no longer inactive
-    /// since `inactive_before`, kept, or already dormant. Returns whether it did.
+    /// Marks children dormant (deletion due at `delete_at`), each with its
+    /// ledger entry and its guardians' notice, all in one transaction; a child
+    /// no longer inactive since `inactive_before`, kept, or already dormant is
+    /// left alone (no entry, no notice). Returns the children marked.
     async fn mark_dormant(
         &self,
-        child: ChildId,
+        marks: &[DormancyMark],
         inactive_before: Timestamp,
         at: Timestamp,
         delete_at: Timestamp,
-        entry: &NewEntry,
-        notice: &NewNotice,
-    ) -> Result<bool>;
+    ) -> Result<Vec<ChildId>>;
     /// Dormant children not yet reminded whose deletion is due by `by`.
     async fn dormant_to_remind(&self, by: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>>;
     /// Records the reminder and writes its notice, once.

@@ -111,15 +111,13 @@ impl<B: StoreBackend> Store for B {
 
     async fn mark_dormant(
         &self,
-        child: ChildId,
+        marks: &[DormancyMark],
         inactive_before: Timestamp,
         at: Timestamp,
         delete_at: Timestamp,
-        entry: &NewEntry,
-        notice: &NewNotice,
-    ) -> Result<bool> {
-        let (e, n) = (entry.clone(), notice.clone());
-        self.write(move |tx| sweeps::mark_dormant(tx, child, inactive_before, at, delete_at, &e, &n)).await
+    ) -> Result<Vec<ChildId>> {
+        let marks = marks.to_vec();
+        self.write(move |tx| sweeps::mark_dormant(tx, &marks, inactive_before, at, delete_at)).await
     }
 
     async fn dormant_to_remind(&self, by: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>> {

@@ -8,7 +8,7 @@ use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::NewEntry;
 
 use super::{corrupt, outbox, Dialect, Param, Tx, R};
-use crate::model::ChildRetention;
+use crate::model::{ChildRetention, DormancyMark};
 use crate::p;
 
 fn ids(tx: &mut dyn Tx, sql: &str, params: &[Param<'_>]) -> R<Vec<(ChildId, HouseholdId)>> {
@@ -62,28 +62,34 @@ fn household_of(tx: &mut dyn Tx, child: ChildId) -> R<HouseholdId> {
     tx.one("SELECT household_id FROM children WHERE id = ?1", p![child], |r| r.id("household_id"))
 }
 
+/// Marks each child dormant unless it is no longer due; the entries of those
+/// marked are appended to the ledger together (one append for the batch).
 pub fn mark_dormant(
     tx: &mut dyn Tx,
-    child: ChildId,
+    marks: &[DormancyMark],
     inactive_before: Timestamp,
     at: Timestamp,
     delete_at: Timestamp,
-    entry: &NewEntry,
-    notice: &NewNotice,
-) -> R<bool> {
-    let n = tx.exec(
-        "UPDATE children SET dormant_at = ?2, dormancy_deletion_at = ?3, reminded_at = NULL
-         WHERE id = ?1 AND status = 'active' AND dormant_at IS NULL AND keep_when_dormant_at IS NULL
-           AND COALESCE(last_active_at, created_at) < ?4",
-        p![child, at, delete_at, inactive_before],
-    )?;
-    if n == 0 {
-        return Ok(false);
+) -> R<Vec<ChildId>> {
+    let mut marked = Vec::new();
+    let mut entries = Vec::new();
+    for m in marks {
+        let n = tx.exec(
+            "UPDATE children SET dormant_at = ?2, dormancy_deletion_at = ?3, reminded_at = NULL
+             WHERE id = ?1 AND household_id = ?5 AND status = 'active' AND dormant_at IS NULL
+               AND keep_when_dormant_at IS NULL AND COALESCE(last_active_at, created_at) < ?4",
+            p![m.child, at, delete_at, inactive_before, m.household],
+        )?;
+        if n == 1 {
+            outbox::enqueue(tx, m.household, std::slice::from_ref(&m.notice), at)?;
+            entries.push(m.entry.clone());
+            marked.push(m.child);
+        }
     }
-    let hh = household_of(tx, child)?;
-    tx.append_ledger(std::slice::from_ref(entry))?;
-    outbox::enqueue(tx, hh, std::slice::from_ref(notice), at)?;
-    Ok(true)
+    if !entries.is_empty() {
+        tx.append_ledger(&entries)?;
+    }
+    Ok(marked)
 }
 
 pub fn to_remind(tx: &mut dyn Tx, by: Timestamp, n: u32) -> R<Vec<(ChildId, HouseholdId)>> {
