@@ -640,10 +640,11 @@ fn sweep_command(dir: &Path, at: chrono::DateTime<chrono::Utc>, fault_after: Opt
     cmd.output().unwrap()
 }
 
-/// A sweep killed between the children of a batch (some of the batch's writes
-/// committed, others not) is finished by the next run, which does nothing
-/// twice: every dormant profile's guardian is told once, with one ledger entry,
-/// and every profile past its grace period is deleted once.
+/// A sweep killed partway (the fault falls once the work on 15 children has
+/// committed: a batch's notices, or its deletions before their keys are
+/// destroyed) is finished by the next run, which does nothing twice: every
+/// dormant profile's guardian is told once, with one ledger entry, and every
+/// profile past its grace period is deleted once.
 #[tokio::test]
 async fn a_sweep_killed_between_children_is_finished_by_the_next_and_does_nothing_twice() {
     const KIDS: usize = 40;
