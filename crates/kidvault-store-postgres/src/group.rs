@@ -225,19 +225,22 @@ impl Lanes {
         F: Fn(&mut Tx<'_>) -> R<T> + Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = Box::new(Write { f, result: None, reply });
-        self.queue
-            .as_ref()
-            .and_then(|q| q.send(job).ok())
-            .ok_or_else(|| StoreError::Backend("store is closed".into()))?;
-        answer.await.map_err(|_| StoreError::Backend("database writer stopped".into()))?
+        self.submit(Box::new(Write { f, result: None, reply }), answer).await
     }
 
     /// Queues a write that may share statements with others of its kind in
     /// its batch; resolves once its batch has committed.
     pub(crate) async fn write_mergeable<W: MergeableWrite>(&self, w: W) -> kidvault_store::Result<()> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = Box::new(Merge { w, result: None, reply });
+        self.submit(Box::new(Merge { w, result: None, reply }), answer).await
+    }
+
+    /// Queues `job` and waits for the outcome it sends on `answer`.
+    async fn submit<T>(
+        &self,
+        job: Box<dyn Job>,
+        answer: tokio::sync::oneshot::Receiver<kidvault_store::Result<T>>,
+    ) -> kidvault_store::Result<T> {
         self.queue
             .as_ref()
             .and_then(|q| q.send(job).ok())
