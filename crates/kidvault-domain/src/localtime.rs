@@ -90,6 +90,11 @@ impl Zone {
         self.local(t).format("%Z").to_string()
     }
 
+    /// The local wall-clock time of an instant.
+    pub fn local_time(&self, t: Timestamp) -> chrono::NaiveTime {
+        self.local(t).time()
+    }
+
     /// The local day an instant falls on.
     pub fn date(&self, t: Timestamp) -> NaiveDate {
         self.local(t).date_naive()

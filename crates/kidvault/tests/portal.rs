@@ -1152,3 +1152,60 @@ async fn an_invitation_link_is_shown_once_and_a_reload_makes_no_other() {
     let (s, body) = app.post(&format!("/invites/{invite}/accept"), None, joiner).await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
 }
+
+/// The portal speaks the parent's language: the browser's (`Accept-Language`)
+/// until the parent picks one, then the one they picked, on every page,
+/// including the error pages and the times (24-hour clock, Spanish months).
+#[tokio::test]
+async fn the_portal_speaks_the_language_the_parent_reads() {
+    let app = spawn_app().await;
+    let (g, child, _) = household(&app, "lucia@example.org").await;
+    let mut b = Browser::signed_in(&app, &g);
+    let get_in = |b: &Browser, path: &str, accept: &str| {
+        let mut req = b.http.get(format!("{}{path}", b.base)).header("accept-language", accept);
+        if !b.cookies.is_empty() {
+            req = req.header(COOKIE, b.cookies.join("; "));
+        }
+        req
+    };
+
+    // The browser's language, among those kidvault has.
+    let (s, _, page) = b.send(get_in(&b, "/portal", "es-MX,es;q=0.9,en;q=0.5")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.contains(r#"<html lang="es">"#), "{page}");
+    assert!(page.contains("<h1>Su hogar</h1>") && page.contains("Añadir un niño"), "{page}");
+    assert!(!page.contains("Your household"), "nothing of the English page is left");
+    let (_, _, page) = b.send(get_in(&b, "/portal", "fr-FR, de;q=0.8")).await;
+    assert!(page.contains(r#"<html lang="en">"#) && page.contains("Your household"), "English when none matches");
+
+    // A child's pages: the days and times in Spanish, the words in sentences.
+    let (_, _, page) = b.send(get_in(&b, &format!("/portal/children/{child}/consent"), "es")).await;
+    assert!(page.contains("<h1>Consentimiento para Mia</h1>"), "{page}");
+    assert!(page.contains("Vigente ahora") && page.contains("Historial"), "{page}");
+
+    // The switch: remembered in a cookie, and it wins over the browser's language.
+    let (s, headers, _) = b.get("/portal/language?to=es&next=/portal/deletions").await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/portal/deletions");
+    let cookie = set_cookie(&headers, "kv_lang").expect("the choice is kept");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let (_, _, page) = b.send(get_in(&b, "/portal/deletions", "en-US")).await;
+    assert!(page.contains("<h1>Eliminaciones</h1>"), "{page}");
+    assert!(page.contains(r#"<a href="/portal/language?to=en" lang="en" hreflang="en">English</a>"#), "{page}");
+    let (s, headers, _) = b.get("/portal/language?to=en&next=//evil.example").await;
+    assert_eq!((s, location(&headers)), (StatusCode::SEE_OTHER, "/portal"), "never leaves the portal");
+    let (_, _, page) = b.get("/portal").await;
+    assert!(page.contains("Your household"), "{page}");
+
+    // A language kidvault does not have is refused, and changes nothing.
+    let (s, headers, page) = b.get("/portal/language?to=fr").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(set_cookie(&headers, "kv_lang").is_none());
+    assert!(page.contains("unknown_language"), "{page}");
+
+    // Error pages are written in the reader's language too.
+    b.get("/portal/language?to=es").await;
+    let (s, _, page) = b.get("/portal/children/not-an-id").await;
+    assert!(s.is_client_error(), "{s}");
+    assert!(page.contains(r#"<html lang="es">"#) && page.contains("Volver al hogar"), "{page}");
+}

@@ -10,8 +10,10 @@ use kidvault_service::accounts::form_nonce;
 use kidvault_service::ServiceError;
 use serde::Deserialize;
 
-use super::html::{self, csrf_field, flash, html, Markup, PreEscaped};
-use super::session::{safe_next, set_cookie, with_cookies, PageResult, Portal, PortalForm, PublicForm, FORM_COOKIE};
+use super::html::{self, csrf_field, flash, html, t, Lang, Markup, PreEscaped};
+use super::session::{
+    lang_of, safe_next, set_cookie, with_cookies, PageResult, Portal, PortalForm, PublicForm, FORM_COOKIE,
+};
 use crate::extract::{ClientAddr, SESSION_COOKIE};
 use crate::routes::deletions::run_deletions_now;
 use crate::AppState;
@@ -21,35 +23,42 @@ pub struct Next {
     next: Option<String>,
 }
 
-/// A public form page: a fresh form token, in a cookie and in the form.
-fn public_form(parts: &Parts, status: StatusCode, title: &str, form: impl FnOnce(Markup) -> Markup) -> PageResult {
+/// A public form page in the reader's language: a fresh form token, in a
+/// cookie and in the form.
+fn public_form(
+    parts: &Parts,
+    status: StatusCode,
+    title: &str,
+    form: impl FnOnce(Lang, Markup) -> Markup,
+) -> PageResult {
+    let l = lang_of(&parts.headers);
     let nonce = form_nonce()?;
-    let resp = html::page(status, title, None, form(csrf_field(&nonce)));
+    let resp = html::page(l, status, &l.text(title), None, form(l, csrf_field(&nonce)));
     Ok(with_cookies(resp, [set_cookie(parts, FORM_COOKIE, &nonce, 3600)]))
 }
 
-fn sign_in_form(csrf: Markup, next: &str, email: &str, error: Option<&str>) -> Markup {
+fn sign_in_form(l: Lang, csrf: Markup, next: &str, email: &str, error: Option<&str>) -> Markup {
     html! {
         @if let Some(e) = error { (flash("error", e)) }
         form.card.narrow method="post" action="/portal/sign-in" {
             (csrf)
             input type="hidden" name="next" value=(next);
             input type="hidden" name="time_zone" value="" data-detect-zone;
-            label for="email" { "E-mail" }
+            label for="email" { (t!(l, "account-email")) }
             input #email name="email" type="email" autocomplete="username" required value=(email);
-            label for="password" { "Password" }
+            label for="password" { (t!(l, "account-password")) }
             input #password name="password" type="password" autocomplete="current-password" required;
-            label for="code" { "Authentication code (only if two-step sign-in is on)" }
+            label for="code" { (t!(l, "account-code")) }
             input #code name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="16";
-            button type="submit" { "Sign in" }
+            button type="submit" { (t!(l, "sign-in")) }
         }
-        p { "No account yet? " a href="/portal/sign-up" { "Create one" } "." }
+        p { (t!(l, "sign-in-no-account")) " " a href="/portal/sign-up" { (t!(l, "sign-in-create")) } "." }
     }
 }
 
 pub async fn sign_in_page(parts: Parts, Query(q): Query<Next>) -> PageResult {
     let next = safe_next(q.next.as_deref()).to_owned();
-    public_form(&parts, StatusCode::OK, "Sign in", |csrf| sign_in_form(csrf, &next, "", None))
+    public_form(&parts, StatusCode::OK, "sign-in", |l, csrf| sign_in_form(l, csrf, &next, "", None))
 }
 
 #[derive(Deserialize)]
@@ -77,50 +86,50 @@ pub async fn sign_in(
     PublicForm(parts, f): PublicForm<SignIn>,
 ) -> PageResult {
     let next = safe_next(f.next.as_deref()).to_owned();
+    let l = lang_of(&parts.headers);
     let (status, message) = match state.vault.sign_in(&f.email, &f.password, f.code.as_deref(), from, Utc::now()).await
     {
         Ok(token) => {
             adopt_zone(&state, &parts, &token, f.time_zone.as_deref()).await?;
             return Ok(signed_in(&parts, &state, &token, &next));
         }
-        Err(ServiceError::Unauthenticated(_)) => (StatusCode::UNAUTHORIZED, "e-mail or password is wrong".to_owned()),
-        Err(e @ ServiceError::SecondFactor { .. }) => (StatusCode::UNAUTHORIZED, e.public_message()),
-        Err(ServiceError::RateLimited { retry_after, .. }) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many failed attempts: try again in {}", html::duration_words(retry_after)),
-        ),
+        Err(ServiceError::Unauthenticated(_)) => (StatusCode::UNAUTHORIZED, t!(l, "sign-in-wrong")),
+        Err(e @ ServiceError::SecondFactor { .. }) => (StatusCode::UNAUTHORIZED, super::error_words(l, &e)),
+        Err(ServiceError::RateLimited { retry_after, .. }) => {
+            (StatusCode::TOO_MANY_REQUESTS, t!(l, "sign-in-too-many", wait = html::duration_words(l, retry_after)))
+        }
         Err(e) => return Err(e.into()),
     };
-    public_form(&parts, status, "Sign in", |csrf| sign_in_form(csrf, &next, &f.email, Some(&message)))
+    public_form(&parts, status, "sign-in", |l, csrf| sign_in_form(l, csrf, &next, &f.email, Some(&message)))
 }
 
 /// A new account's name, e-mail and password (signing up, or joining by invitation).
-fn new_account_fields(name: &str, email: &str) -> Markup {
+fn new_account_fields(l: Lang, name: &str, email: &str) -> Markup {
     html! {
-        label for="display_name" { "Your name" }
+        label for="display_name" { (t!(l, "account-your-name")) }
         input #display_name name="display_name" autocomplete="name" required maxlength="64" value=(name);
-        label for="email" { "E-mail" }
+        label for="email" { (t!(l, "account-email")) }
         input #email name="email" type="email" autocomplete="email" required value=(email);
-        label for="password" { "Password (12 characters or more)" }
+        label for="password" { (t!(l, "account-new-password")) }
         input #password name="password" type="password" autocomplete="new-password" required minlength="12";
     }
 }
 
-fn sign_up_form(csrf: Markup, email: &str, name: &str, error: Option<&str>) -> Markup {
+fn sign_up_form(l: Lang, csrf: Markup, email: &str, name: &str, error: Option<&str>) -> Markup {
     html! {
         @if let Some(e) = error { (flash("error", e)) }
         form.card.narrow method="post" action="/portal/sign-up" {
             (csrf)
             input type="hidden" name="time_zone" value="" data-detect-zone;
-            (new_account_fields(name, email))
-            button type="submit" { "Create the account" }
+            (new_account_fields(l, name, email))
+            button type="submit" { (t!(l, "sign-up-button")) }
         }
-        p { "Already have an account? " a href="/portal/sign-in" { "Sign in" } "." }
+        p { (t!(l, "sign-up-have-account")) " " a href="/portal/sign-in" { (t!(l, "sign-in")) } "." }
     }
 }
 
 pub async fn sign_up_page(parts: Parts) -> PageResult {
-    public_form(&parts, StatusCode::OK, "Create an account", |csrf| sign_up_form(csrf, "", "", None))
+    public_form(&parts, StatusCode::OK, "sign-up-title", |l, csrf| sign_up_form(l, csrf, "", "", None))
 }
 
 #[derive(Deserialize)]
@@ -147,6 +156,7 @@ pub async fn sign_up(
     PublicForm(parts, f): PublicForm<SignUp>,
 ) -> PageResult {
     let now = Utc::now();
+    let l = lang_of(&parts.headers);
     match state.vault.register_guardian(&f.email, &f.password, &f.display_name, from, now).await {
         Ok(_) => {
             let token = state.vault.sign_in(&f.email, &f.password, None, from, now).await?;
@@ -154,18 +164,15 @@ pub async fn sign_up(
             Ok(signed_in(&parts, &state, &token, "/portal"))
         }
         Err(ServiceError::RateLimited { retry_after, .. }) => {
-            let msg = format!(
-                "too many new accounts were made from this network: try again in {}",
-                html::duration_words(retry_after)
-            );
-            public_form(&parts, StatusCode::TOO_MANY_REQUESTS, "Create an account", |csrf| {
-                sign_up_form(csrf, &f.email, &f.display_name, Some(&msg))
+            let msg = t!(l, "sign-up-too-many", wait = html::duration_words(l, retry_after));
+            public_form(&parts, StatusCode::TOO_MANY_REQUESTS, "sign-up-title", |l, csrf| {
+                sign_up_form(l, csrf, &f.email, &f.display_name, Some(&msg))
             })
         }
         Err(e @ (ServiceError::Invalid { .. } | ServiceError::Conflict { .. })) => {
-            let msg = e.public_message();
-            public_form(&parts, StatusCode::UNPROCESSABLE_ENTITY, "Create an account", |csrf| {
-                sign_up_form(csrf, &f.email, &f.display_name, Some(&msg))
+            let msg = super::error_words(l, &e);
+            public_form(&parts, StatusCode::UNPROCESSABLE_ENTITY, "sign-up-title", |l, csrf| {
+                sign_up_form(l, csrf, &f.email, &f.display_name, Some(&msg))
             })
         }
         Err(e) => Err(e.into()),
@@ -181,23 +188,29 @@ pub async fn sign_out(State(state): State<AppState>, parts: Parts, PortalForm(p,
 }
 
 fn sessions_card(p: &Portal, sessions: &[kidvault_service::accounts::SessionView]) -> Markup {
-    let z = p.zone();
+    let z = p.clock();
+    let l = p.lang;
     html! {
         section.card {
-            h2 { "Signed-in sessions" }
-            p { "Every browser and app signed in to your account. Revoke any you do not recognise." }
+            h2 { (t!(l, "sessions-title")) }
+            p { (t!(l, "sessions-text")) }
             table.sessions tabindex="0" {
-                thead { tr { th { "Where" } th { "Signed in" } th { "Expires" } th {} } }
+                thead { tr {
+                    th { (t!(l, "sessions-col-where")) } th { (t!(l, "sessions-col-signed-in")) }
+                    th { (t!(l, "sessions-col-expires")) } th {}
+                } }
                 tbody {
                     @for s in sessions {
                         tr data-current=(s.current) {
-                            td { (s.label.as_deref().unwrap_or("A browser or app")) }
-                            td { (z.at(s.created_at)) @if s.current { " (this browser)" } }
+                            td { (session_label(l, s.label.as_deref())) }
+                            td { (z.at(s.created_at)) @if s.current { " " (t!(l, "sessions-this-browser")) } }
                             td { (z.at(s.expires_at)) }
                             td {
                                 form.inline method="post" action={ "/portal/sessions/" (s.id) "/revoke" } {
                                     (p.who().csrf_field())
-                                    button.danger type="submit" { (if s.current { "Sign out here" } else { "Revoke" }) }
+                                    button.danger type="submit" {
+                                        (if s.current { t!(l, "sessions-sign-out-here") } else { t!(l, "devices-revoke") })
+                                    }
                                 }
                             }
                         }
@@ -209,39 +222,50 @@ fn sessions_card(p: &Portal, sessions: &[kidvault_service::accounts::SessionView
 }
 
 fn account_body(state: &AppState, p: &Portal, cards: Markup, error: Option<&str>) -> Markup {
+    let l = p.lang;
     html! {
         section.card {
-            h2 { "Your account" }
+            h2 { (t!(l, "account-yours")) }
             p { (p.guardian.display_name) " · " (p.guardian.email) }
         }
         (zone_card(p))
         section.card {
-            h2 { "Another guardian" }
-            p {
-                "Invite a second parent or legal guardian: they get their own sign-in and see and manage the same \
-                 children. The link works once, for 7 days."
-            }
+            h2 { (t!(l, "invite-title")) }
+            p { (t!(l, "invite-text")) }
             form method="post" action="/portal/invites" {
-                (p.who().csrf_field()) button type="submit" { "Create an invitation link" }
+                (p.who().csrf_field()) button type="submit" { (t!(l, "invite-create")) }
             }
         }
         (cards)
         section.card.danger {
-            h2 { "Close the account" }
+            h2 { (t!(l, "close-title")) }
             p {
-                "Closing the account deletes " strong { "every child profile of the household and all of their data" }
-                ": recordings, transcripts, everything that came from them, locations, consents and devices. Their keys \
-                 are destroyed at once. You can still sign in for " (state.vault.config().closure_grace.num_days())
-                " days to download the deletion receipts; then your account is removed too."
+                (t!(l, "close-deletes")) " " strong { (t!(l, "close-every-child")) }
+                (t!(l, "close-rest", days = state.vault.config().closure_grace.num_days()))
             }
             @if let Some(e) = error { (flash("error", e)) }
             form method="post" action="/portal/account/close" {
                 (p.who().csrf_field())
-                label for="password" { "Your password, to confirm" }
+                label for="password" { (t!(l, "close-password")) }
                 input #password name="password" type="password" autocomplete="current-password" required;
-                button.danger type="submit" { "Close the account and delete everything" }
+                button.danger type="submit" { (t!(l, "close-button")) }
             }
         }
+    }
+}
+
+/// A session's name ("Safari on an iPhone"), in the reader's words.
+/// The label is stored as kidvault's service names it (browser names and
+/// systems are proper names; the articles and "a browser or app" are words).
+fn session_label(l: Lang, label: Option<&str>) -> String {
+    let word = |w: &str| {
+        let key = w.replace(' ', "_");
+        t!(l, "session-word", key = key.as_str(), name = w)
+    };
+    match label.map(|s| s.split_once(" on ").unwrap_or((s, ""))) {
+        Some((browser, "")) => word(browser),
+        Some((browser, device)) => t!(l, "session-label", browser = word(browser), device = word(device)),
+        None => word("A browser or app"),
     }
 }
 
@@ -249,23 +273,25 @@ fn account_body(state: &AppState, p: &Portal, cards: Markup, error: Option<&str>
 fn zone_card(p: &Portal) -> Markup {
     let current = p.guardian.time_zone.as_deref();
     let now = Utc::now();
+    let l = p.lang;
+    let z = p.clock();
     let shown = match current {
-        Some(_) => format!("Times are shown in {} ({}).", p.zone().name().replace('_', " "), p.zone().abbrev(now)),
-        None => "Times are shown in UTC until you choose your time zone.".to_owned(),
+        Some(_) => t!(l, "zone-shown", zone = z.name().replace('_', " "), abbrev = z.abbrev(now)),
+        None => t!(l, "zone-utc"),
     };
     html! {
         section.card #time-zone {
-            h2 { "Time zone" }
-            p { (shown) " Days on the voice history, and \u{201c}delete this day\u{201d}, begin at midnight in this zone." }
+            h2 { (t!(l, "zone-title")) }
+            p { (shown) " " (t!(l, "zone-days")) }
             form method="post" action="/portal/account/time-zone" {
                 (p.who().csrf_field())
-                label for="zone" { "Your time zone" }
+                label for="zone" { (t!(l, "zone-yours")) }
                 select #zone name="time_zone" data-detect-zone-select {
-                    @for name in html::Zone::all() {
+                    @for name in kidvault_domain::localtime::Zone::all() {
                         option value=(name) selected[Some(name) == current] { (name.replace('_', " ")) }
                     }
                 }
-                button type="submit" { "Save" }
+                button type="submit" { (t!(l, "auto-delete-save")) }
             }
         }
     }
@@ -280,7 +306,7 @@ pub async fn set_zone(State(state): State<AppState>, PortalForm(p, f): PortalFor
     match state.vault.set_time_zone(&p.session, &f.time_zone).await {
         Ok(_) => Ok(Redirect::to("/portal/account#time-zone").into_response()),
         Err(e @ ServiceError::Invalid { .. }) => {
-            account_page(&state, &p, StatusCode::UNPROCESSABLE_ENTITY, Some(&e.public_message())).await
+            account_page(&state, &p, StatusCode::UNPROCESSABLE_ENTITY, Some(&super::error_words(p.lang, &e))).await
         }
         Err(e) => Err(e.into()),
     }
@@ -290,7 +316,7 @@ async fn account_page(state: &AppState, p: &Portal, status: StatusCode, error: O
     let sessions = state.vault.sessions(&p.session, &p.token, Utc::now()).await?;
     let totp = totp_card(p, state.vault.totp_enabled(&p.session).await?);
     let body = account_body(state, p, html! { (totp) (sessions_card(p, &sessions)) }, error);
-    Ok(html::page(status, "Account", Some(&p.who()), body))
+    Ok(html::page(p.lang, status, &t!(p.lang, "nav-account"), Some(&p.who()), body))
 }
 
 pub async fn account(State(state): State<AppState>, p: Portal) -> PageResult {
@@ -318,7 +344,7 @@ pub async fn close(State(state): State<AppState>, PortalForm(p, f): PortalForm<C
             Ok(Redirect::to("/portal/deletions").into_response())
         }
         Err(e @ ServiceError::Forbidden { .. }) => {
-            account_page(&state, &p, StatusCode::FORBIDDEN, Some(&e.public_message())).await
+            account_page(&state, &p, StatusCode::FORBIDDEN, Some(&super::error_words(p.lang, &e))).await
         }
         Err(e) => Err(e.into()),
     }
@@ -326,25 +352,28 @@ pub async fn close(State(state): State<AppState>, PortalForm(p, f): PortalForm<C
 
 pub async fn mailbox(State(state): State<AppState>, p: Portal) -> PageResult {
     let notices = state.vault.mailbox(&p.session, 200, Utc::now()).await?;
-    let z = p.zone();
+    let z = p.clock();
+    let l = p.lang;
     let body = html! {
-        p { "Notices kidvault sent you: deletion confirmations, consent and retention notices." }
-        @if notices.is_empty() { p.empty { "No notices yet." } }
+        p { (t!(l, "mailbox-intro")) }
+        @if notices.is_empty() { p.empty { (t!(l, "mailbox-none")) } }
         @for n in &notices {
             article.card.notice data-kind=(n.kind.as_str()) {
                 h2 { (n.subject) }
                 p.meta {
                     (z.at(n.created_at)) " · "
                     @match (&n.delivered_at, &n.delivered_via) {
-                        (Some(at), Some(via)) => { "delivered " (z.at(*at)) " (" (via) ")" }
-                        _ => "being sent",
+                        (Some(at), Some(via)) => {
+                            (t!(l, "mailbox-delivered", when = z.at(*at), via = t!(l, "mailbox-via", via = via.as_str())))
+                        }
+                        _ => (t!(l, "mailbox-sending")),
                     }
                 }
-                pre { (linkify(&n.body)) }
+                pre { (linkify(l, &n.body)) }
             }
         }
     };
-    Ok(html::page(StatusCode::OK, "Mailbox", Some(&p.who()), body))
+    Ok(html::page(l, StatusCode::OK, &t!(l, "nav-mailbox"), Some(&p.who()), body))
 }
 
 /// The cookie that carries a new invitation link from the form to the page
@@ -359,42 +388,43 @@ pub async fn invite(State(state): State<AppState>, parts: Parts, PortalForm(p, _
 
 /// Shows the invitation just made, once.
 pub async fn invite_shown(parts: Parts, p: Portal) -> PageResult {
+    let l = p.lang;
     let host = parts.headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let token = crate::extract::cookie(&parts, SHOWN_COOKIE).filter(|t| t.starts_with("kvi_"));
     let body = html! {
         @match token {
             Some(token) => section.card #invite role="status" {
-                h2 { "Invitation link" }
-                p { "Send this link to the other guardian. It works once, for 7 days, and is shown only now." }
+                h2 { (t!(l, "invite-link")) }
+                p { (t!(l, "invite-send")) }
                 p { code.token #invite-link { "http://" (host) "/portal/invite/" (token) } }
-                p { a href="/portal/account" { "Back to the account" } }
+                p { a href="/portal/account" { (t!(l, "account-back")) } }
             },
             None => section.card #invite {
-                h2 { "Invitation link" }
-                p { "An invitation link is shown only once. If you did not copy it, create another on the account page." }
-                p { a href="/portal/account" { "Back to the account" } }
+                h2 { (t!(l, "invite-link")) }
+                p { (t!(l, "invite-once")) }
+                p { a href="/portal/account" { (t!(l, "account-back")) } }
             },
         }
     };
-    let resp = html::page(StatusCode::OK, "Invite a guardian", Some(&p.who()), body);
+    let resp = html::page(l, StatusCode::OK, &t!(l, "invite-page-title"), Some(&p.who()), body);
     Ok(with_cookies(resp, [set_cookie(&parts, SHOWN_COOKIE, "", 0)]))
 }
 
-fn accept_form(csrf: Markup, token: &str, name: &str, email: &str, error: Option<&str>) -> Markup {
+fn accept_form(l: Lang, csrf: Markup, token: &str, name: &str, email: &str, error: Option<&str>) -> Markup {
     html! {
         @if let Some(e) = error { (flash("error", e)) }
-        p { "You were invited to join a household on kidvault as a guardian." }
+        p { (t!(l, "join-text")) }
         form.card.narrow method="post" action={ "/portal/invite/" (token) } {
             input type="hidden" name="time_zone" value="" data-detect-zone;
             (csrf)
-            (new_account_fields(name, email))
-            button type="submit" { "Join the household" }
+            (new_account_fields(l, name, email))
+            button type="submit" { (t!(l, "join-button")) }
         }
     }
 }
 
 pub async fn accept_page(parts: Parts, crate::extract::ApiPath(token): crate::extract::ApiPath<String>) -> PageResult {
-    public_form(&parts, StatusCode::OK, "Join a household", |csrf| accept_form(csrf, &token, "", "", None))
+    public_form(&parts, StatusCode::OK, "join-title", |l, csrf| accept_form(l, csrf, &token, "", "", None))
 }
 
 pub async fn accept(
@@ -421,9 +451,9 @@ pub async fn accept(
             } else {
                 StatusCode::UNPROCESSABLE_ENTITY
             };
-            let msg = format!("{} ({})", e.public_message(), e.code());
-            public_form(&parts, status, "Join a household", |csrf| {
-                accept_form(csrf, &token, &f.display_name, &f.email, Some(&msg))
+            let msg = format!("{} ({})", super::error_words(lang_of(&parts.headers), &e), e.code());
+            public_form(&parts, status, "join-title", |l, csrf| {
+                accept_form(l, csrf, &token, &f.display_name, &f.email, Some(&msg))
             })
         }
         Err(e) => Err(e.into()),
@@ -431,13 +461,13 @@ pub async fn accept(
 }
 
 /// A notice's text, its portal paths (a line of their own) made links.
-fn linkify(text: &str) -> Markup {
+fn linkify(l: Lang, text: &str) -> Markup {
     html! {
         @for (i, line) in text.lines().enumerate() {
             @if i > 0 { "\n" }
             @let t = line.trim();
             @if t.starts_with("/portal/") && !t.contains(char::is_whitespace) {
-                a href=(t) { "Open it in the portal" }
+                a href=(t) { (t!(l, "mailbox-open")) }
             } @else {
                 (line)
             }
@@ -447,23 +477,24 @@ fn linkify(text: &str) -> Markup {
 
 fn totp_card(p: &Portal, on: bool) -> Markup {
     let csrf = p.who().csrf_field();
+    let l = p.lang;
     html! {
         @if on {
             section.card #totp data-on="true" {
-                h2 { "Two-step sign-in is on" }
-                p { "Signing in needs a code from your authenticator app (or one of your recovery codes)." }
+                h2 { (t!(l, "totp-on")) }
+                p { (t!(l, "totp-on-text")) }
                 form method="post" action="/portal/totp/disable" {
                     (csrf)
-                    label for="totp-password" { "Your password, to turn it off" }
+                    label for="totp-password" { (t!(l, "totp-password-off")) }
                     input #totp-password name="password" type="password" autocomplete="current-password" required;
-                    button.danger type="submit" { "Turn two-step sign-in off" }
+                    button.danger type="submit" { (t!(l, "totp-turn-off")) }
                 }
             }
         } @else {
             section.card #totp data-on="false" {
-                h2 { "Two-step sign-in" }
-                p { "Ask for a code from an authenticator app as well as your password." }
-                form method="post" action="/portal/totp" { (csrf) button type="submit" { "Set up two-step sign-in" } }
+                h2 { (t!(l, "totp-title")) }
+                p { (t!(l, "totp-off-text")) }
+                form method="post" action="/portal/totp" { (csrf) button type="submit" { (t!(l, "totp-set-up")) } }
             }
         }
     }
@@ -481,14 +512,18 @@ fn grouped(secret: &str) -> String {
 
 /// A QR code of the set-up link, drawn here (no service elsewhere sees the key).
 /// The SVG is the QR crate's own drawing of the modules (no text of ours in it).
-fn qr_svg(uri: &str) -> PreEscaped<String> {
+fn qr_svg(l: Lang, uri: &str) -> PreEscaped<String> {
     match qrcode::QrCode::new(uri.as_bytes()) {
         Ok(code) => PreEscaped(
             code.render::<qrcode::render::svg::Color<'_>>()
                 .min_dimensions(200, 200)
                 .quiet_zone(true)
                 .build()
-                .replacen("<svg ", r#"<svg role="img" aria-label="QR code for your authenticator app" class="qr" "#, 1)
+                .replacen(
+                    "<svg ",
+                    &format!(r#"<svg role="img" aria-label="{}" class="qr" "#, t!(l, "totp-qr-label")),
+                    1,
+                )
                 .replace(r#"<?xml version="1.0" standalone="yes"?>"#, ""),
         ),
         Err(_) => PreEscaped(String::new()),
@@ -509,24 +544,25 @@ fn totp_setup_page(
     error: Option<&str>,
     status: StatusCode,
 ) -> PageResult {
+    let l = p.lang;
     let body = html! {
         section.card.narrow #totp-setup {
-            h2 { "Add kidvault to your authenticator app" }
-            p { "Scan this code with the app:" }
-            (qr_svg(&e.uri))
-            p { "Or type this key into it (the spaces do not matter):" }
+            h2 { (t!(l, "totp-add")) }
+            p { (t!(l, "totp-scan")) }
+            (qr_svg(l, &e.uri))
+            p { (t!(l, "totp-type-key")) }
             p { code.token #totp-secret { (grouped(&e.secret)) } }
-            p { "On the phone that has the app, you can also " a href=(e.uri) { "open the set-up link" } "." }
+            p { (t!(l, "totp-on-phone")) " " a href=(e.uri) { (t!(l, "totp-open-link")) } "." }
             @if let Some(m) = error { (flash("error", m)) }
             form method="post" action="/portal/totp/enable" {
                 (p.who().csrf_field())
-                label for="code" { "The 6-digit code the app shows now" }
+                label for="code" { (t!(l, "totp-code")) }
                 input #code name="code" inputmode="numeric" autocomplete="one-time-code" required maxlength="6";
-                button type="submit" { "Turn on" }
+                button type="submit" { (t!(l, "totp-turn-on")) }
             }
         }
     };
-    Ok(html::page(status, "Two-step sign-in", Some(&p.who()), body))
+    Ok(html::page(l, status, &t!(l, "totp-title"), Some(&p.who()), body))
 }
 
 #[derive(Deserialize)]
@@ -539,31 +575,32 @@ pub async fn totp_enable(State(state): State<AppState>, PortalForm(p, f): Portal
         Ok(codes) => codes,
         Err(e @ ServiceError::Invalid { .. }) => {
             return match state.vault.totp_pending(&p.session).await? {
-                Some(pending) => {
-                    totp_setup_page(&p, &pending, Some(&e.public_message()), StatusCode::UNPROCESSABLE_ENTITY)
-                }
+                Some(pending) => totp_setup_page(
+                    &p,
+                    &pending,
+                    Some(&super::error_words(p.lang, &e)),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                ),
                 None => Err(e.into()),
             };
         }
         Err(e) => return Err(e.into()),
     };
-    let file = format!("kidvault recovery codes for {}\n\n{}\n", p.guardian.email, codes.join("\n"));
+    let l = p.lang;
+    let file = format!("{}\n\n{}\n", t!(l, "recovery-file", email = &p.guardian.email), codes.join("\n"));
     let body = html! {
         section.card.narrow #recovery {
-            h2 { "Two-step sign-in is on" }
-            p {
-                "Keep these recovery codes somewhere safe. Each signs you in once if you lose the app. They are shown \
-                 only now."
-            }
+            h2 { (t!(l, "totp-on")) }
+            p { (t!(l, "recovery-keep")) }
             ol.recovery-codes { @for c in &codes { li { code { (c) } } } }
             p {
                 a.button href={ "data:text/plain;charset=utf-8," (super::session::urlencode(&file)) }
-                    download="kidvault-recovery-codes.txt" { "Download them" }
+                    download="kidvault-recovery-codes.txt" { (t!(l, "recovery-download")) }
             }
-            p { a href="/portal/account" { "Back to the account" } }
+            p { a href="/portal/account" { (t!(l, "account-back")) } }
         }
     };
-    Ok(html::page(StatusCode::OK, "Recovery codes", Some(&p.who()), body))
+    Ok(html::page(l, StatusCode::OK, &t!(l, "recovery-title"), Some(&p.who()), body))
 }
 
 #[derive(Deserialize)]
@@ -575,22 +612,23 @@ pub async fn totp_disable(State(state): State<AppState>, PortalForm(p, f): Porta
     match state.vault.totp_disable(&p.session, &f.password).await {
         Ok(()) => Ok(Redirect::to("/portal/account").into_response()),
         Err(e @ ServiceError::Forbidden { .. }) => {
-            account_page(&state, &p, StatusCode::FORBIDDEN, Some(&e.public_message())).await
+            account_page(&state, &p, StatusCode::FORBIDDEN, Some(&super::error_words(p.lang, &e))).await
         }
         Err(e) => Err(e.into()),
     }
 }
 
 /// The published retention policy (public; generated from the policy in force).
-pub async fn retention_policy(State(state): State<AppState>) -> Response {
+pub async fn retention_policy(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     let p = &state.vault.config().retention;
+    let l = lang_of(&headers);
     let body = html! {
         (p.render_html())
         p.meta {
-            "Consent notice version in force: " code { (state.vault.notice_version()) }
-            ". When this policy changes, we ask you to consent again."
+            (t!(l, "policy-notice-version")) " " code { (state.vault.notice_version()) }
+            (t!(l, "policy-notice-changes"))
         }
-        p { a href="/portal" { "Parent portal" } }
+        p { a href="/portal" { (t!(l, "policy-portal")) } }
     };
-    html::page(StatusCode::OK, "How long we keep your child's data", None, body)
+    html::page(l, StatusCode::OK, &t!(l, "policy-title"), None, body)
 }

@@ -16,7 +16,7 @@ use kidvault_domain::item::ItemKind;
 use kidvault_ledger::entry::{Entry, EntryKind};
 use serde::Deserialize;
 
-use super::html::{self, html, words, Zone};
+use super::html::{self, html, t, words, Clock, Lang};
 use super::session::{PageResult, Portal};
 use crate::extract::{path_id, ApiPath};
 use crate::AppState;
@@ -32,51 +32,43 @@ pub struct ActivityQuery {
 }
 
 /// Who did it, as the reader says it.
-fn who(actor: &str, me: &str) -> String {
-    match actor.split_once(':') {
-        Some(("guardian", id)) if id == me => "You".into(),
-        Some(("guardian", _)) => "Another parent in your household".into(),
-        Some(("staff", _)) => "Someone at kidvault".into(),
-        Some(("device", _)) => "A paired device".into(),
-        Some(("system", "retention")) => "kidvault's retention process".into(),
-        Some(("system", "dormancy")) => "kidvault's check for unused profiles".into(),
-        Some(("system", _)) | None if actor.starts_with("system") => "kidvault".into(),
-        _ => "kidvault".into(),
-    }
+fn who(l: Lang, actor: &str, me: &str) -> String {
+    let key = match actor.split_once(':') {
+        Some(("guardian", id)) if id == me => "you",
+        Some(("guardian", _)) => "other_parent",
+        Some(("staff", _)) => "staff",
+        Some(("device", _)) => "device",
+        Some(("system", "retention")) => "retention",
+        Some(("system", "dormancy")) => "dormancy",
+        _ => "kidvault",
+    };
+    t!(l, "actor", who = key)
 }
 
 /// What a look was at.
-fn looked_at(what: &str, n: usize, name: &str) -> String {
-    match what {
-        "profile.read" => format!("{name}'s profile"),
-        "timeline.read" => format!("{name}'s voice history ({})", plural(n, "record", "records")),
-        "items.list" => format!("the list of {name}'s recordings and records"),
-        "item.read" => format!("one of {name}'s records"),
-        "content.read" => format!("one of {name}'s recordings or what was said"),
-        "devices.list" => format!("{name}'s devices"),
-        w if w.starts_with("export") => format!("everything kept about {name}, to download"),
+fn looked_at(l: Lang, what: &str, n: usize, name: &str) -> String {
+    let key = match what {
+        "profile.read" => "profile",
+        "timeline.read" => "timeline",
+        "items.list" => "items",
+        "item.read" => "item",
+        "content.read" => "content",
+        "devices.list" => "devices",
+        w if w.starts_with("export") => "export",
         w if w.ends_with(".content") => match ItemKind::parse(w.trim_end_matches(".content")) {
             // One item, or a page of them (a staff read of several at once).
-            Some(k) if n > 1 => format!("{} of {name}'s", words::kind(k, n as u64)),
-            Some(k) => format!("{} of {name}'s", words::kind(k, 1).replacen("1 ", "a ", 1)),
-            None => format!("{name}'s data"),
+            Some(k) => return t!(l, "looked-kind", kind = k.as_str(), n = n, name = name),
+            None => "data",
         },
-        _ => format!("{name}'s data"),
-    }
+        _ => "data",
+    };
+    t!(l, "looked-at", what = key, n = n, name = name)
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {many}")
-    }
-}
-
-fn scopes(list: &str) -> String {
-    let named: Vec<&str> = list.split(',').filter_map(ConsentScope::parse).map(|s| words::scope(s).0).collect();
+fn scopes(l: Lang, list: &str) -> String {
+    let named: Vec<String> = list.split(',').filter_map(ConsentScope::parse).map(|s| words::scope(l, s).0).collect();
     if named.is_empty() {
-        "nothing".into()
+        t!(l, "value-nothing")
     } else {
         named.join(", ")
     }
@@ -87,64 +79,60 @@ fn instant(raw: &str) -> Option<DateTime<Utc>> {
 }
 
 /// One entry as a sentence.
-fn sentence(e: &Entry, me: &str, name: &str, z: Zone) -> String {
+fn sentence(e: &Entry, me: &str, name: &str, z: Clock) -> String {
+    let l = z.lang;
     let d = |k: &str| e.detail.get(k).map(String::as_str).unwrap_or("");
-    let who = who(&e.actor, me);
+    let who = who(l, &e.actor, me);
     match e.kind {
-        EntryKind::AccessRead => format!("{who} looked at {}.", looked_at(d("what"), e.subjects.len(), name)),
+        EntryKind::AccessRead => t!(l, "act-looked", who = who, what = looked_at(l, d("what"), e.subjects.len(), name)),
         EntryKind::ConsentGranted => {
-            let how = ConsentMethod::parse(d("method")).map_or("", words::method);
-            format!("{who} gave consent ({}) for: {}.", how.to_lowercase(), scopes(d("scopes")))
+            let how = ConsentMethod::parse(d("method")).map_or(String::new(), |m| words::method(l, m));
+            t!(l, "act-consent-given", who = who, how = how.to_lowercase(), scopes = scopes(l, d("scopes")))
         }
-        EntryKind::ConsentWithdrawn => format!("{who} withdrew consent for: {}.", scopes(d("scope"))),
+        EntryKind::ConsentWithdrawn => t!(l, "act-consent-withdrawn", who = who, scopes = scopes(l, d("scope"))),
         EntryKind::DeletionCompleted => {
-            let why = DeletionReason::parse(d("reason")).map_or("", DeletionReason::plain);
+            let why = DeletionReason::parse(d("reason"))
+                .map_or(String::new(), |r| t!(l, "deletion-reason", reason = r.as_str()));
             let n = e.counts.get("items").copied().unwrap_or(0);
-            format!("A deletion was completed ({why}): {} deleted for good.", plural(n as usize, "thing", "things"))
+            t!(l, "act-deletion-completed", why = why, n = n)
         }
-        EntryKind::KeyDestroyed => "The keys to what was deleted were destroyed: it can never be read again.".into(),
-        EntryKind::RetentionExpired => "Data past the time our policy keeps it was deleted.".into(),
+        EntryKind::KeyDestroyed => t!(l, "act-keys-destroyed"),
+        EntryKind::RetentionExpired => t!(l, "act-retention-expired"),
         EntryKind::DormancyNotice => {
             let on = instant(d("deletion_at")).map(|t| z.on(t)).unwrap_or_default();
-            format!("{name}'s profile was not used for a long time: you were told it will be deleted on {on}.")
+            t!(l, "act-dormancy-notice", name = name, date = on)
         }
         EntryKind::RetentionChoice => match (e.detail.get("keep_when_dormant"), e.detail.get("keep_recordings_days")) {
-            (Some(k), _) if k == "true" => format!("{who} chose to keep {name}'s profile even if it is not used."),
-            (Some(_), _) => format!("{who} stopped keeping {name}'s profile when it is not used."),
-            (_, Some(days)) if days == "policy" => {
-                format!("{who} chose to keep recordings as long as our policy allows.")
-            }
-            (_, Some(days)) if days == "0" => format!("{who} chose not to save {name}'s recordings."),
-            (_, Some(days)) => format!("{who} chose to keep each recording {days} days."),
-            _ => format!("{who} changed how long {name}'s data is kept."),
+            (Some(k), _) if k == "true" => t!(l, "act-keep-profile", who = who, name = name),
+            (Some(_), _) => t!(l, "act-stop-keeping", who = who, name = name),
+            (_, Some(days)) if days == "policy" => t!(l, "act-keep-policy", who = who),
+            (_, Some(days)) if days == "0" => t!(l, "act-keep-none", who = who, name = name),
+            (_, Some(days)) => t!(l, "act-keep-days", who = who, days = days),
+            _ => t!(l, "act-kept-changed", who = who, name = name),
         },
-        EntryKind::HouseholdClosed => "The account was closed and everything in it deleted.".into(),
-        EntryKind::LedgerRollback => "Some of these records were lost when a backup was restored.".into(),
+        EntryKind::HouseholdClosed => t!(l, "act-household-closed"),
+        EntryKind::LedgerRollback => t!(l, "act-rollback"),
         EntryKind::DataDisclosed => {
             let n: u64 = e.counts.values().sum();
             let why = e
                 .purpose
                 .as_deref()
                 .and_then(kidvault_domain::disclosure::Purpose::parse)
-                .map_or(String::new(), |p| format!(" ({})", p.plain()));
-            format!("{} received {}{why}.", d("processor"), plural(n as usize, "record", "records"))
+                .map_or(String::new(), |p| format!(" ({})", t!(l, "purpose", purpose = p.as_str())));
+            t!(l, "act-disclosed", processor = d("processor"), n = n, why = why)
         }
-        EntryKind::DatasetCreated | EntryKind::DatasetDownloaded => {
-            format!("Some of {name}'s data went into a training set, as your consent allows.")
-        }
-        EntryKind::ModelRegistered | EntryKind::ModelResolved => {
-            "A model trained on data that was later deleted was retrained without it or destroyed.".into()
-        }
+        EntryKind::DatasetCreated | EntryKind::DatasetDownloaded => t!(l, "act-dataset", name = name),
+        EntryKind::ModelRegistered | EntryKind::ModelResolved => t!(l, "act-model"),
         EntryKind::SupportGranted => {
             let until = instant(d("until")).map(|t| z.at(t)).unwrap_or_default();
-            format!("{who} let kidvault support see {name}'s data until {until}.")
+            t!(l, "act-support-granted", who = who, name = name, until = until)
         }
-        EntryKind::SupportRevoked => format!("{who} ended kidvault support's access to {name}'s data."),
+        EntryKind::SupportRevoked => t!(l, "act-support-revoked", who = who, name = name),
         EntryKind::AccessReviewed => match d("decision") {
-            "justified" => "Our privacy officer reviewed a look by kidvault staff and found it justified.".into(),
-            _ => "Our privacy officer reviewed a look by kidvault staff and found it was not justified.".into(),
+            "justified" => t!(l, "act-reviewed", justified = "yes"),
+            _ => t!(l, "act-reviewed", justified = "no"),
         },
-        EntryKind::PolicyChanged => "kidvault's rules for staff access changed.".into(),
+        EntryKind::PolicyChanged => t!(l, "act-policy-changed"),
     }
 }
 
@@ -157,7 +145,8 @@ pub async fn page(
     let child_id: ChildId = path_id(&id)?;
     let child = state.vault.get_child(&p.session, child_id, Utc::now()).await?;
     let entries = state.vault.activity(&p.session, child_id).await?;
-    let z = p.zone();
+    let z = p.clock();
+    let l = p.lang;
     let me = p.session.guardian_id.to_string();
     let mine = |e: &Entry| e.kind == EntryKind::AccessRead && e.actor == format!("guardian:{me}");
     let include_mine = q.mine.is_some();
@@ -175,35 +164,32 @@ pub async fn page(
     let mine_qs = if include_mine { "mine=1&" } else { "" };
     let body = html! {
         p {
-            a href="/portal" { "← Household" } " · "
-            a href={ "/portal/children/" (id) } { "Voice history" } " · "
-            a href={ "/portal/children/" (id) "/seen" } { "Who has seen it" }
+            a href="/portal" { (t!(l, "back-household")) } " · "
+            a href={ "/portal/children/" (id) } { (t!(l, "link-voice-history")) } " · "
+            a href={ "/portal/children/" (id) "/seen" } { (t!(l, "link-seen")) }
         }
-        p {
-            "Everything that happened to " (name) "'s data, newest first: consents, choices, deletions, and every \
-             time someone looked at it. Each line is signed and kept where nobody, kidvault included, can change or \
-             remove it unnoticed: download a line's signed copy to check it yourself."
-        }
+        p { (t!(l, "activity-intro", name = &name)) }
         p.meta {
             @if include_mine {
-                a href={ "/portal/children/" (id) "/activity" } { "Hide your own looks" }
+                a href={ "/portal/children/" (id) "/activity" } { (t!(l, "activity-hide-mine")) }
             } @else {
-                "Your own looks (" (own) ") are hidden. "
-                a href={ "/portal/children/" (id) "/activity?mine=1" } { "Show them" }
+                (t!(l, "activity-mine-hidden", n = own)) " "
+                a href={ "/portal/children/" (id) "/activity?mine=1" } { (t!(l, "activity-show-mine")) }
             }
         }
-        @if shown.is_empty() { p.empty { "Nothing else has happened yet." } }
+        @if shown.is_empty() { p.empty { (t!(l, "activity-empty")) } }
         @for (std::cmp::Reverse(day), lines) in &days {
             section.day aria-label=(day) {
-                h2 { (kidvault_domain::localtime::day_title(*day)) }
+                h2 { (z.day_title(*day)) }
                 ul.activity {
                     @for e in lines {
                         li data-kind=(e.kind.as_str()) {
                             time datetime=(e.at) { (instant(&e.at).map(|t| z.time(t)).unwrap_or_default()) }
                             " " (sentence(e, &me, &name, z)) " "
                             a.small href={ "/api/v1/ledger/entries/" (e.index) "/proof" }
-                                download={ "kidvault-record-" (e.index) ".json" } aria-label="Signed copy of this line" {
-                                "Signed copy"
+                                download={ "kidvault-record-" (e.index) ".json" }
+                                aria-label=(t!(l, "activity-signed-copy-label")) {
+                                (t!(l, "activity-signed-copy"))
                             }
                         }
                     }
@@ -211,18 +197,22 @@ pub async fn page(
             }
         }
         @if pages > 1 {
-            nav.pages aria-label="Pages" {
+            nav.pages aria-label=(t!(l, "pages-label")) {
                 @if page > 1 {
-                    a.button href={ "/portal/children/" (id) "/activity?" (mine_qs) "page=" (page - 1) } { "← Newer" }
+                    a.button href={ "/portal/children/" (id) "/activity?" (mine_qs) "page=" (page - 1) } {
+                        (t!(l, "pages-newer"))
+                    }
                     " "
                 }
-                "Page " (page) " of " (pages)
+                (t!(l, "pages-of", page = page, pages = pages))
                 @if page < pages {
                     " "
-                    a.button href={ "/portal/children/" (id) "/activity?" (mine_qs) "page=" (page + 1) } { "Older →" }
+                    a.button href={ "/portal/children/" (id) "/activity?" (mine_qs) "page=" (page + 1) } {
+                        (t!(l, "pages-older"))
+                    }
                 }
             }
         }
     };
-    Ok(html::page(StatusCode::OK, &format!("What happened to {name}'s data"), Some(&p.who()), body))
+    Ok(html::page(l, StatusCode::OK, &t!(l, "activity-title", name = &name), Some(&p.who()), body))
 }

@@ -13,7 +13,7 @@ use kidvault_domain::item::ItemKind;
 use kidvault_service::review::{cursor_of, PageQuery, ReviewItem};
 use serde::Deserialize;
 
-use super::html::{self, html, words, Markup, Zone};
+use super::html::{self, html, t, words, Clock, Lang, Markup};
 use super::session::{urlencode, PageError, PageResult, Portal};
 use crate::extract::path_id;
 use crate::AppState;
@@ -55,7 +55,7 @@ type Instant = DateTime<Utc>;
 /// A date filter as a half-open range of instants: from the start of `from`
 /// to the end of `to` (the last day shown), both days in the guardian's zone.
 pub fn day_range(
-    z: Zone,
+    z: Clock,
     from: Option<&str>,
     to: Option<&str>,
 ) -> Result<(Option<Instant>, Option<Instant>), PageError> {
@@ -65,7 +65,7 @@ pub fn day_range(
 }
 
 impl TimelineQuery {
-    fn days(&self, z: Zone) -> Result<(Option<Instant>, Option<Instant>), PageError> {
+    fn days(&self, z: Clock) -> Result<(Option<Instant>, Option<Instant>), PageError> {
         day_range(z, self.from.as_deref(), self.to.as_deref())
     }
 }
@@ -79,7 +79,8 @@ pub async fn timeline(
     let child_id: ChildId = path_id(&id)?;
     let now = Utc::now();
     let child = state.vault.get_child(&p.session, child_id, now).await?;
-    let z = p.zone();
+    let z = p.clock();
+    let l = p.lang;
     let kind = q.kind.as_deref().filter(|k| !k.is_empty());
     let (from, to) = q.days(z)?;
     let device: Option<DeviceId> = match q.device.as_deref().filter(|d| !d.is_empty()) {
@@ -88,23 +89,23 @@ pub async fn timeline(
     };
     let devices = state.vault.list_devices(&p.session, child_id, now).await?;
     let name = child.profile.display_name.as_str();
-    let title = format!("{name}'s voice history");
+    let title = t!(l, "timeline-title", name = name);
     let links = html! {
         p {
-            a href="/portal" { "← Household" } " · "
-            a href={ "/portal/children/" (id) "/activity" } { "Activity & access log" } " · "
-            a href={ "/portal/children/" (id) "/locations" } { "Locations" } " · "
-            a href={ "/portal/children/" (id) "/seen" } { "Who has seen it" } " · "
-            a href={ "/portal/children/" (id) "/shared" } { "Who received data" } " · "
-            a href={ "/portal/children/" (id) "/consent" } { "Consent" } " · "
-            a href={ "/api/v1/children/" (id) "/export" } download { "Export everything (zip)" }
+            a href="/portal" { (t!(l, "back-household")) } " · "
+            a href={ "/portal/children/" (id) "/activity" } { (t!(l, "link-activity")) } " · "
+            a href={ "/portal/children/" (id) "/locations" } { (t!(l, "link-locations")) } " · "
+            a href={ "/portal/children/" (id) "/seen" } { (t!(l, "link-seen")) } " · "
+            a href={ "/portal/children/" (id) "/shared" } { (t!(l, "link-shared")) } " · "
+            a href={ "/portal/children/" (id) "/consent" } { (t!(l, "link-consent")) } " · "
+            a href={ "/api/v1/children/" (id) "/export" } download { (t!(l, "link-export-everything")) }
         }
-        (filter_form(&id, &q, &devices))
+        (filter_form(l, &id, &q, &devices))
     };
     if let Some(words) = q.q.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
         let range = PageQuery { from, to, device, ..PageQuery::default() };
         let found = super::search::results(&state, &p, child_id, &range, words, now).await?;
-        return Ok(html::page(StatusCode::OK, &title, Some(&p.who()), html! { (links) (found) }));
+        return Ok(html::page(l, StatusCode::OK, &title, Some(&p.who()), html! { (links) (found) }));
     }
     let query = PageQuery {
         kind,
@@ -122,8 +123,8 @@ pub async fn timeline(
         delete_qs.push_str(&format!("{}device={d}", if delete_qs.is_empty() { "" } else { "&" }));
     }
     let delete_label = match device.and_then(|d| devices.iter().find(|v| v.device.id == d)) {
-        Some(v) if filter_qs.is_empty() => format!("Delete everything {} sent…", v.name),
-        _ => "Delete everything this filter selects…".to_owned(),
+        Some(v) if filter_qs.is_empty() => t!(l, "timeline-delete-device", device = &v.name),
+        _ => t!(l, "timeline-delete-filter"),
     };
     let tree = Tree::new(&items, z, state.vault.recording_days(&child.child));
     let mut qs = filter_qs.clone();
@@ -142,39 +143,41 @@ pub async fn timeline(
         @if !delete_qs.is_empty() {
             p { a.danger href={ "/portal/children/" (id) "/delete?" (delete_qs) } { (delete_label) } }
         }
-        @if items.is_empty() { p.empty { "Nothing recorded here." } }
+        @if items.is_empty() { p.empty { (t!(l, "timeline-empty")) } }
         @for (std::cmp::Reverse(day), roots) in group(&items, z) {
             section.day aria-label=(day) {
-                h2 { (kidvault_domain::localtime::day_title(day)) }
-                p.actions { a.danger href={ "/portal/children/" (id) "/delete?day=" (day) } { "Delete this day…" } }
+                h2 { (z.day_title(day)) }
+                p.actions {
+                    a.danger href={ "/portal/children/" (id) "/delete?day=" (day) } { (t!(l, "timeline-delete-day")) }
+                }
                 ol.timeline { @for i in roots { (tree.render(&id, i)) } }
             }
         }
         @if newer.is_some() || next.is_some() {
-            nav.pages aria-label="Pages" {
+            nav.pages aria-label=(t!(l, "pages-label")) {
                 @if let Some(c) = &newer {
-                    a.button href={ "/portal/children/" (id) "?" (qs) "newer=" (urlencode(c)) } { "← Newer" }
+                    a.button href={ "/portal/children/" (id) "?" (qs) "newer=" (urlencode(c)) } { (t!(l, "pages-newer")) }
                 }
                 @if newer.is_some() && next.is_some() { " " }
                 @if let Some(c) = &next {
-                    a.button href={ "/portal/children/" (id) "?" (qs) "cursor=" (urlencode(c)) } { "Older →" }
+                    a.button href={ "/portal/children/" (id) "?" (qs) "cursor=" (urlencode(c)) } { (t!(l, "pages-older")) }
                 }
             }
         }
         section.card {
-            h2 { "Delete by kind" }
-            p { "Each also deletes everything that came from what it deletes." }
+            h2 { (t!(l, "timeline-delete-by-kind")) }
+            p { (t!(l, "timeline-delete-by-kind-text")) }
             p.actions {
                 @for (n, k) in ItemKind::ALL.iter().enumerate() {
                     @if n > 0 { " " }
                     a.danger href={ "/portal/children/" (id) "/delete?kind=" (k.as_str()) } {
-                        "All " (words::kind(*k, 2).trim_start_matches("2 ")) "…"
+                        (t!(l, "timeline-delete-all-of", kind = words::kind_plural(l, *k)))
                     }
                 }
             }
         }
     };
-    Ok(html::page(StatusCode::OK, &title, Some(&p.who()), body))
+    Ok(html::page(l, StatusCode::OK, &title, Some(&p.who()), body))
 }
 
 fn filter_query(q: &TimelineQuery) -> String {
@@ -185,41 +188,41 @@ fn filter_query(q: &TimelineQuery) -> String {
         .join("&")
 }
 
-fn filter_form(id: &str, q: &TimelineQuery, devices: &[kidvault_service::devices::DeviceView]) -> Markup {
+fn filter_form(l: Lang, id: &str, q: &TimelineQuery, devices: &[kidvault_service::devices::DeviceView]) -> Markup {
     html! {
         form.filters method="get" action={ "/portal/children/" (id) } {
-            label for="kind" { "Show" }
+            label for="kind" { (t!(l, "filter-show")) }
             select #kind name="kind" {
-                option value="" { "Everything" }
+                option value="" { (t!(l, "filter-everything")) }
                 @for k in ItemKind::ALL {
                     option value=(k.as_str()) selected[q.kind.as_deref() == Some(k.as_str())] {
-                        (words::kind(k, 2).trim_start_matches("2 "))
+                        (words::kind_plural(l, k))
                     }
                 }
             }
-            label for="from" { "From" }
+            label for="from" { (t!(l, "filter-from")) }
             input #from name="from" type="date" value=(q.from.as_deref().unwrap_or(""));
-            label for="to" { "To" }
+            label for="to" { (t!(l, "filter-to")) }
             input #to name="to" type="date" value=(q.to.as_deref().unwrap_or(""));
-            label for="device" { "Device" }
+            label for="device" { (t!(l, "filter-device")) }
             select #device name="device" {
-                option value="" { "All devices" }
+                option value="" { (t!(l, "filter-all-devices")) }
                 @for d in devices {
                     option value=(d.device.id) selected[q.device.as_deref() == Some(d.device.id.to_string().as_str())] {
                         (d.name)
                     }
                 }
             }
-            label for="q" { "Words said" }
-            input #q name="q" type="search" value=(q.q.as_deref().unwrap_or("")) placeholder="moon song";
-            button type="submit" { "Show" }
+            label for="q" { (t!(l, "filter-words")) }
+            input #q name="q" type="search" value=(q.q.as_deref().unwrap_or("")) placeholder=(t!(l, "filter-words-example"));
+            button type="submit" { (t!(l, "filter-show")) }
         }
     }
 }
 
 /// The page's items by day (newest first); in each day, the items whose sources
 /// are not on the page (recordings, locations, orphans), newest first.
-fn group(items: &[ReviewItem], z: Zone) -> BTreeMap<std::cmp::Reverse<NaiveDate>, Vec<usize>> {
+fn group(items: &[ReviewItem], z: Clock) -> BTreeMap<std::cmp::Reverse<NaiveDate>, Vec<usize>> {
     let on_page: HashMap<ItemId, usize> = items.iter().enumerate().map(|(i, it)| (it.meta.id, i)).collect();
     let mut days: BTreeMap<std::cmp::Reverse<NaiveDate>, Vec<usize>> = BTreeMap::new();
     for (i, it) in items.iter().enumerate() {
@@ -234,13 +237,13 @@ fn group(items: &[ReviewItem], z: Zone) -> BTreeMap<std::cmp::Reverse<NaiveDate>
 struct Tree<'a> {
     items: &'a [ReviewItem],
     derived: HashMap<ItemId, Vec<usize>>,
-    z: Zone,
+    z: Clock,
     /// How long this child's recordings are kept (the parent's choice or the policy's).
     keep_days: u32,
 }
 
 impl<'a> Tree<'a> {
-    fn new(items: &'a [ReviewItem], z: Zone, keep_days: u32) -> Self {
+    fn new(items: &'a [ReviewItem], z: Clock, keep_days: u32) -> Self {
         let mut derived: HashMap<ItemId, Vec<usize>> = HashMap::new();
         for (i, it) in items.iter().enumerate() {
             if let Some(src) = it.meta.derived_from.first() {
@@ -257,28 +260,33 @@ impl<'a> Tree<'a> {
         let it = &self.items[i];
         let id = it.meta.id;
         let z = self.z;
-        let label = words::kind(it.meta.kind, 1);
-        let label = label.trim_start_matches("1 ");
+        let l = z.lang;
+        let label = words::kind_one(l, it.meta.kind);
         let content = match (it.meta.kind, &it.text) {
             (ItemKind::VoiceRecording, _) => html! {
                 audio controls preload="none" src={ "/api/v1/items/" (id) "/content" } data-item=(id)
-                    aria-label={ "Recording of " (z.at(it.meta.recorded_at)) } {}
+                    aria-label=(t!(l, "timeline-recording-of", when = z.at(it.meta.recorded_at))) {}
                 p.meta.auto-delete {
-                    "Deleted automatically on "
-                    (z.on(it.meta.recorded_at + chrono::Duration::days(i64::from(self.keep_days))))
-                    ", with the words and everything that came from it. "
+                    (t!(
+                        l,
+                        "timeline-auto-deleted",
+                        date = z.on(it.meta.recorded_at + chrono::Duration::days(i64::from(self.keep_days)))
+                    ))
+                    " "
                     a href={ "/api/v1/items/" (id) "/content" }
-                        download={ "recording-" (z.file_stamp(it.meta.recorded_at)) ".wav" } { "Download the recording" }
+                        download={ (t!(l, "timeline-file-recording")) "-" (z.file_stamp(it.meta.recorded_at)) ".wav" } {
+                        (t!(l, "timeline-download"))
+                    }
                 }
             },
             (ItemKind::Transcript, Some(t)) => html! { blockquote.transcript { (t) } },
             (ItemKind::Location, Some(t)) => location(t),
             (ItemKind::Embedding, _) => {
-                html! { p.meta { "Numbers computed from the recording, to match requests (no words)." } }
+                html! { p.meta { (t!(l, "timeline-embedding")) } }
             }
-            (ItemKind::Intent, Some(t)) => html! { p.understood { (words::understood(t)) } },
-            (ItemKind::Memory, Some(t)) => html! { p.remembered { (words::remembered(t)) } },
-            (ItemKind::ActionLog, Some(t)) => html! { p.did { (words::action(t)) } },
+            (ItemKind::Intent, Some(t)) => html! { p.understood { (words::understood(l, t)) } },
+            (ItemKind::Memory, Some(t)) => html! { p.remembered { (words::remembered(l, t)) } },
+            (ItemKind::ActionLog, Some(t)) => html! { p.did { (words::action(l, t)) } },
             (_, None) => html! {},
         };
         html! {
@@ -287,7 +295,9 @@ impl<'a> Tree<'a> {
                     span.label { (label) } " "
                     time datetime=(it.meta.recorded_at.to_rfc3339()) { (z.time(it.meta.recorded_at)) } " "
                     a.danger.small href={ "/portal/children/" (child) "/delete?item=" (id) }
-                        aria-label={ "Delete this " (label) " and what was derived from it" } { "Delete…" }
+                        aria-label=(t!(l, "timeline-delete-item-label", kind = &label)) {
+                        (t!(l, "timeline-delete-item"))
+                    }
                 }
                 (content)
                 @if let Some(children) = self.derived.get(&id) {

@@ -17,7 +17,7 @@ use kidvault_service::deletion::Within;
 use serde::Deserialize;
 
 use super::child::{day_range, parse_day};
-use super::html::{self, html, words, Markup, Zone};
+use super::html::{self, html, t, words, Clock, Markup};
 use super::session::{PageError, PageResult, Portal, PortalForm};
 use crate::extract::path_id;
 use crate::routes::deletions::run_deletions_now;
@@ -57,7 +57,7 @@ fn bad(message: &str) -> PageError {
 
 impl Target {
     /// What the form names; days are the guardian's (`z`).
-    fn chosen(&self, z: Zone) -> Result<Chosen, PageError> {
+    fn chosen(&self, z: Clock) -> Result<Chosen, PageError> {
         let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
         match self.what.as_deref().filter(|w| !w.is_empty()) {
             Some("child") => return Ok(Chosen::Child),
@@ -130,32 +130,34 @@ impl Chosen {
 }
 
 /// Words for a scope, as the confirmation and the deletions page say it, its
-/// days in the reader's zone.
-pub fn describe(z: Zone, scope: &DeletionScope) -> String {
+/// days in the reader's zone and language; `device` names the device when
+/// the scope is one device's.
+pub fn describe(z: Clock, scope: &DeletionScope, device_name: Option<&str>) -> String {
+    let l = z.lang;
     match scope {
-        DeletionScope::Child => "the child's profile, keys, consents, devices and all of its data".into(),
-        DeletionScope::Item { .. } => "one recording (or other record) and everything that came from it".into(),
+        DeletionScope::Child => t!(l, "scope-child"),
+        DeletionScope::Item { .. } => t!(l, "scope-item"),
         DeletionScope::Items { kinds, from, to, device } => {
             let what = if kinds.is_empty() {
-                "all data".to_owned()
+                t!(l, "scope-all-data")
             } else {
-                kinds
-                    .iter()
-                    .map(|k| words::kind(*k, 2).trim_start_matches("2 ").to_owned())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                kinds.iter().map(|k| words::kind_plural(l, *k)).collect::<Vec<_>>().join(", ")
             };
             // `to` is exclusive: the last day named is the one its previous instant falls on.
             let last = |t: &DateTime<Utc>| z.on(*t - Duration::seconds(1));
             let range = match (from, to) {
-                (Some(f), Some(t)) if z.on(*f) == last(t) => format!(" recorded on {}", z.on(*f)),
-                (Some(f), Some(t)) => format!(" recorded from {} to {}", z.on(*f), last(t)),
-                (Some(f), None) => format!(" recorded since {}", z.on(*f)),
-                (None, Some(t)) => format!(" recorded up to {}", last(t)),
+                (Some(f), Some(t)) if z.on(*f) == last(t) => t!(l, "scope-range-on", day = z.on(*f)),
+                (Some(f), Some(t)) => t!(l, "scope-range-from-to", from = z.on(*f), to = last(t)),
+                (Some(f), None) => t!(l, "scope-range-since", from = z.on(*f)),
+                (None, Some(t)) => t!(l, "scope-range-up-to", to = last(t)),
                 (None, None) => String::new(),
             };
-            let sent = if device.is_some() { " that one device sent" } else { "" };
-            format!("{what}{sent}{range}, and everything that came from it")
+            let sent = match (device, device_name) {
+                (Some(_), Some(name)) => t!(l, "scope-sent-by", device = name),
+                (Some(_), None) => t!(l, "scope-sent-by-one"),
+                (None, _) => String::new(),
+            };
+            t!(l, "scope-items", what = what, sent = sent, range = range)
         }
     }
 }
@@ -168,7 +170,8 @@ pub async fn confirm(
 ) -> PageResult {
     let child_id: ChildId = path_id(&id)?;
     let child = state.vault.get_child(&p.session, child_id, Utc::now()).await?;
-    let z = p.zone();
+    let z = p.clock();
+    let l = p.lang;
     let chosen = target.chosen(z)?;
     let scope = chosen.scope();
     let preview = state.vault.preview_deletion(&p.session, child_id, &scope).await?;
@@ -180,10 +183,9 @@ pub async fn confirm(
         Chosen::Item(item) => one_item(&state, &p, *item).await?,
         Chosen::Items { device: Some(d), .. } => {
             let devices = state.vault.list_devices(&p.session, child_id, Utc::now()).await?;
-            let named = devices.iter().find(|v| v.device.id == *d).map(|v| format!("that {} sent", v.name));
-            describe(z, &scope).replacen("that one device sent", named.as_deref().unwrap_or("that one device sent"), 1)
+            describe(z, &scope, devices.iter().find(|v| v.device.id == *d).map(|v| v.name.as_str()))
         }
-        _ => describe(z, &scope),
+        _ => describe(z, &scope, None),
     };
     let mut said = match &chosen {
         Chosen::Items { kinds, from, to, device } if kinds.is_empty() || kinds.iter().any(speaks) => {
@@ -196,51 +198,46 @@ pub async fn confirm(
     let name = child.profile.display_name.as_str();
     let whole_child = matches!(chosen, Chosen::Child);
     let nothing = preview.is_empty() && !whole_child;
-    let things = if total == 1 { "1 thing".to_owned() } else { format!("{total} things") };
-    let keys_go = if state.vault.keys_leave_no_bytes() {
-        "The data keys are destroyed first and erased from disk, so nothing can be read again from anything we keep"
-    } else {
-        "The data keys are destroyed first, so nothing can be read again through kidvault (the database keeps \
-         locked remnants of them until its routine cleanup)"
-    };
+    let keys_go =
+        if state.vault.keys_leave_no_bytes() { t!(l, "delete-keys-erased") } else { t!(l, "delete-keys-locked") };
     let body = html! {
         section.card.danger {
-            h2 { "Delete " (what) " for " (name) "?" }
-            p { "This will permanently delete:" }
+            h2 { (t!(l, "delete-heading", what = what, name = name)) }
+            p { (t!(l, "delete-will")) }
             @if nothing {
-                p { "Nothing matches: there is nothing to delete." }
+                p { (t!(l, "delete-nothing")) }
             } @else {
                 ul.will-go {
-                    @for (k, n) in &preview { li { (words::kind(*k, *n)) } }
+                    @for (k, n) in &preview { li { (words::kind(l, *k, *n)) } }
                     @if whole_child {
-                        li { (name) "'s profile, consents and paired devices" }
-                        li { "the child's encryption keys, destroyed at once" }
+                        li { (t!(l, "delete-child-profile", name = name)) }
+                        li { (t!(l, "delete-child-keys")) }
                     }
                 }
-                p { (things) " in all." }
+                p { (t!(l, "delete-total", n = total)) }
                 @if !said.is_empty() {
-                    p { "Among it, what " (name) " said:" }
+                    p { (t!(l, "delete-among", name = name)) }
                     ul.said {
                         @for (at, first) in &said { li { (at) ": “" (first) "”" } }
                     }
-                    @if more_said { p.meta { "…and more." } }
+                    @if more_said { p.meta { (t!(l, "delete-more")) } }
                 }
             }
             p {
-                (keys_go) "; then the encrypted data is erased, every service that holds a copy is told to delete \
-                 it, and you get a signed receipt. Backups made before today hold only locked copies, and stop \
-                 opening by " strong { (z.on(state.vault.backups_unrecoverable_after(Utc::now()))) } ", when their \
-                 own keys are destroyed. " strong { "This cannot be undone." }
+                (keys_go) (t!(l, "delete-then")) " "
+                strong { (z.on(state.vault.backups_unrecoverable_after(Utc::now()))) }
+                (t!(l, "delete-then-keys")) " "
+                strong { (t!(l, "delete-cannot-undo")) }
             }
             form method="post" action={ "/portal/children/" (id) "/delete" } {
                 (p.who().csrf_field())
                 (target.hidden())
-                button.danger type="submit" disabled[nothing] { "Delete permanently" } " "
-                a href={ "/portal/children/" (id) } { "Cancel" }
+                button.danger type="submit" disabled[nothing] { (t!(l, "delete-button")) } " "
+                a href={ "/portal/children/" (id) } { (t!(l, "delete-cancel")) }
             }
         }
     };
-    Ok(html::page(StatusCode::OK, "Confirm deletion", Some(&p.who()), body))
+    Ok(html::page(l, StatusCode::OK, &t!(l, "delete-title"), Some(&p.who()), body))
 }
 
 /// How many of the words said a deletion's confirmation shows.
@@ -281,7 +278,7 @@ async fn words_said(
         ..Default::default()
     };
     let (items, _) = state.vault.review_page(&p.session, child, &q, Utc::now()).await?;
-    let z = p.zone();
+    let z = p.clock();
     Ok(items
         .into_iter()
         .filter_map(|it| {
@@ -296,8 +293,9 @@ async fn words_said(
 async fn one_item(state: &AppState, p: &Portal, item: ItemId) -> Result<String, PageError> {
     let now = Utc::now();
     let view = state.vault.get_item(&p.session, item, now).await?;
-    let kind = words::kind(view.meta.kind, 1);
-    let mut out = format!("the {} of {}", kind.trim_start_matches("1 "), p.zone().at(view.meta.recorded_at));
+    let l = p.lang;
+    let kind = words::kind_one(l, view.meta.kind);
+    let when = p.clock().at(view.meta.recorded_at);
     let mut said = view.content.as_ref().and_then(|c| c.as_str().map(str::to_owned));
     if said.is_none() && view.meta.kind == ItemKind::VoiceRecording {
         for d in view.derived.iter().take(4) {
@@ -308,11 +306,10 @@ async fn one_item(state: &AppState, p: &Portal, item: ItemId) -> Result<String, 
             }
         }
     }
-    if let Some(words) = said.filter(|w| !w.trim().is_empty()) {
-        out.push_str(&format!(": “{}”", first_words(&words)));
-    }
-    out.push_str(", and everything that came from it");
-    Ok(out)
+    Ok(match said.filter(|w| !w.trim().is_empty()) {
+        Some(words) => t!(l, "delete-one-item-said", kind = kind, when = when, said = first_words(&words)),
+        None => t!(l, "delete-one-item", kind = kind, when = when),
+    })
 }
 
 pub async fn perform(
@@ -323,7 +320,7 @@ pub async fn perform(
     let child_id: ChildId = path_id(&id)?;
     let now = Utc::now();
     let g = &p.session;
-    let deletion = match target.chosen(p.zone())? {
+    let deletion = match target.chosen(p.clock())? {
         Chosen::Child => state.vault.delete_child(g, child_id, now).await?,
         Chosen::All => state.vault.delete_items(g, child_id, &[], Within::default(), true, now).await?,
         Chosen::Item(item) => {
@@ -343,40 +340,48 @@ pub async fn perform(
     Ok(Redirect::to(&format!("/portal/deletions/{deletion}")).into_response())
 }
 
-fn step_badge(d: &DeletionRecord) -> Markup {
+fn step_badge(l: html::Lang, d: &DeletionRecord) -> Markup {
     let done = d.step == DeletionStep::Completed;
     html! {
         span class={ "badge " (if done { "ok" } else { "warn" }) } data-step=(d.step.as_str()) {
-            (if done { "done" } else { "in progress" })
+            (if done { t!(l, "deletions-done") } else { t!(l, "deletions-in-progress") })
         }
     }
 }
 
+/// Why a deletion happened, in a parent's words.
+fn reason(l: html::Lang, d: &DeletionRecord) -> String {
+    t!(l, "deletion-reason", reason = d.reason.as_str())
+}
+
 pub async fn list(State(state): State<AppState>, p: Portal) -> PageResult {
     let deletions = state.vault.household_deletions(&p.session, 200).await?;
-    let z = p.zone();
+    let z = p.clock();
+    let l = p.lang;
     let body = html! {
-        p {
-            "Every deletion you (or the retention policy, or your auto-delete choice) started, and where it is. A \
-             completed deletion has a signed receipt: a file that anyone can check was written by kidvault and not \
-             changed since."
-        }
+        p { (t!(l, "deletions-intro")) }
         @if deletions.is_empty() {
-            p.empty { "No deletions yet." }
+            p.empty { (t!(l, "deletions-none")) }
         } @else {
             table.deletions tabindex="0" {
-                thead { tr { th { "Requested" } th { "What" } th { "Why" } th { "Status" } th { "Receipt" } } }
+                thead { tr {
+                    th { (t!(l, "deletions-col-requested")) } th { (t!(l, "deletions-col-what")) }
+                    th { (t!(l, "deletions-col-why")) } th { (t!(l, "deletions-col-status")) }
+                    th { (t!(l, "deletions-col-receipt")) }
+                } }
                 tbody {
                     @for d in &deletions {
                         tr data-deletion=(d.id) {
                             td { a href={ "/portal/deletions/" (d.id) } { (z.at(d.requested_at)) } }
-                            td { (describe(z, &d.scope)) }
-                            td { (d.reason.plain()) }
-                            td { (step_badge(d)) }
+                            td { (describe(z, &d.scope, None)) }
+                            td { (reason(l, d)) }
+                            td { (step_badge(l, d)) }
                             td {
                                 @if d.step == DeletionStep::Completed {
                                     a href={ "/api/v1/deletions/" (d.id) "/receipt" }
-                                        download={ "kidvault-deletion-" (d.id) ".json" } { "Download receipt" }
+                                        download={ "kidvault-deletion-" (d.id) ".json" } {
+                                        (t!(l, "deletions-download-receipt"))
+                                    }
                                 }
                             }
                         }
@@ -385,7 +390,7 @@ pub async fn list(State(state): State<AppState>, p: Portal) -> PageResult {
             }
         }
     };
-    Ok(html::page(StatusCode::OK, "Deletions", Some(&p.who()), body))
+    Ok(html::page(l, StatusCode::OK, &t!(l, "deletions-title"), Some(&p.who()), body))
 }
 
 pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPath<String>) -> PageResult {
@@ -393,17 +398,18 @@ pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPa
     let d = state.vault.deletion(&p.session, deletion_id).await?;
     let tasks = state.vault.deletion_tasks(&p.session, deletion_id).await?;
     let now = Utc::now();
-    let z = p.zone();
+    let z = p.clock();
+    let l = p.lang;
     let done = d.step == DeletionStep::Completed;
     let processors: Vec<(String, String)> = tasks
         .iter()
         .map(|t| {
             let status = match (t.state, t.overdue(now)) {
                 (TaskState::Acknowledged, _) => {
-                    format!("confirmed {}", t.acknowledged_at.map(|t| z.at(t)).unwrap_or_default())
+                    t!(l, "deletion-task-confirmed", when = t.acknowledged_at.map(|t| z.at(t)).unwrap_or_default())
                 }
-                (_, true) => format!("waiting, overdue since {}", z.at(t.deadline)),
-                _ => format!("waiting (deadline {})", z.at(t.deadline)),
+                (_, true) => t!(l, "deletion-task-overdue", when = z.at(t.deadline)),
+                _ => t!(l, "deletion-task-waiting", when = z.at(t.deadline)),
             };
             (t.processor_name.clone(), status)
         })
@@ -415,64 +421,66 @@ pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPa
         .iter()
         .map(|m| {
             let status = match (m.model.outcome.as_deref(), m.model.resolved_at) {
-                (Some("retrained"), Some(at)) => format!("retrained without it on {}", z.at(at)),
-                (Some(_), Some(at)) => format!("destroyed on {}", z.at(at)),
-                _ if m.overdue(now) => format!("not yet retrained or destroyed, late since {}", z.at(m.deadline)),
-                _ => format!("to be retrained without it or destroyed by {}", z.at(m.deadline)),
+                (Some("retrained"), Some(at)) => t!(l, "deletion-model-retrained", when = z.at(at)),
+                (Some(_), Some(at)) => t!(l, "deletion-model-destroyed", when = z.at(at)),
+                _ if m.overdue(now) => t!(l, "deletion-model-late", when = z.at(m.deadline)),
+                _ => t!(l, "deletion-model-due", when = z.at(m.deadline)),
             };
             (format!("{} {}", m.model.name, m.model.version), status)
         })
         .collect();
     let body = html! {
-        p { a href="/portal/deletions" { "← Deletions" } }
+        p { a href="/portal/deletions" { (t!(l, "deletion-back")) } }
         section.card #deletion data-step=(d.step.as_str()) data-refresh=[(!done).then_some("2")] {
-            h2 { (describe(z, &d.scope)) }
-            p.meta { "Asked for " (z.at(d.requested_at)) " · why: " (d.reason.plain()) }
+            h2 { (describe(z, &d.scope, None)) }
+            p.meta { (t!(l, "deletion-asked", when = z.at(d.requested_at), why = reason(l, &d))) }
             ol.steps {
                 @for s in DeletionStep::ALL {
                     li class=(if s <= d.step { "done" } else { "todo" }) {
-                        (if s <= d.step { "✓" } else { "…" }) " " (step_words(s, state.vault.keys_leave_no_bytes()))
+                        (if s <= d.step { "✓" } else { "…" }) " "
+                        (step_words(l, s, state.vault.keys_leave_no_bytes()))
                     }
                 }
             }
             @if !processors.is_empty() {
-                h3 { "Services holding copies" }
+                h3 { (t!(l, "deletion-services")) }
                 ul { @for (name, status) in &processors { li { strong { (name) } ": " (status) } } }
             }
             @if !models.is_empty() {
-                h3 { "Models trained on this data" }
+                h3 { (t!(l, "deletion-models")) }
                 ul.models { @for (what, status) in &models { li { strong { (what) } ": " (status) } } }
             }
             @if done {
                 p.copies {
-                    "Unreadable in everything we keep since " (z.at(d.updated_at)) ". Backups made before then stop \
-                     opening by " (z.on(state.vault.backups_unrecoverable_after(d.updated_at))) "."
+                    (t!(
+                        l,
+                        "deletion-unreadable-since",
+                        when = z.at(d.updated_at),
+                        backups = z.on(state.vault.backups_unrecoverable_after(d.updated_at))
+                    ))
                 }
                 p #receipt-check role="status" data-receipt-check
-                    data-receipt={ "/api/v1/deletions/" (d.id) "/receipt" } data-key="/api/v1/ledger/public-key" {
-                    "This receipt is signed by kidvault's log. Download it to keep it; anyone can check it against \
-                     the log's published key."
+                    data-receipt={ "/api/v1/deletions/" (d.id) "/receipt" } data-key="/api/v1/ledger/public-key"
+                    data-valid=(t!(l, "receipt-valid", index = "{index}", size = "{size}"))
+                    data-invalid=(t!(l, "receipt-invalid")) data-unchecked=(t!(l, "receipt-unchecked"))
+                    data-why-signature=(t!(l, "receipt-why-signature")) data-why-checkpoint=(t!(l, "receipt-why-checkpoint"))
+                    data-why-proof=(t!(l, "receipt-why-proof")) data-why-absent=(t!(l, "receipt-why-absent"))
+                    data-why-text=(t!(l, "receipt-why-text")) {
+                    (t!(l, "receipt-signed"))
                 }
                 p {
                     a.button href={ "/api/v1/deletions/" (d.id) "/receipt" }
-                        download={ "kidvault-deletion-" (d.id) ".json" } { "Download the signed receipt" }
+                        download={ "kidvault-deletion-" (d.id) ".json" } { (t!(l, "deletion-download-receipt")) }
                 }
             }
         }
     };
-    Ok(html::page(StatusCode::OK, "Deletion", Some(&p.who()), body))
+    Ok(html::page(l, StatusCode::OK, &t!(l, "deletion-title"), Some(&p.who()), body))
 }
 
-fn step_words(s: DeletionStep, keys_leave_no_bytes: bool) -> &'static str {
+fn step_words(l: html::Lang, s: DeletionStep, keys_leave_no_bytes: bool) -> String {
     match s {
-        DeletionStep::Requested => "Requested",
-        DeletionStep::Resolved => "Found everything that came from it",
-        DeletionStep::Shredded if keys_leave_no_bytes => "Keys destroyed and erased from disk: unreadable from now on",
-        DeletionStep::Shredded => "Keys destroyed: unreadable from now on",
-        DeletionStep::Rotated => "Everything else keeps its own keys: nothing else is touched",
-        DeletionStep::Purged => "Encrypted data erased",
-        DeletionStep::Dispatched => "Services holding copies told",
-        DeletionStep::Acknowledged => "Every service confirmed",
-        DeletionStep::Completed => "Completed, receipt signed",
+        DeletionStep::Shredded if keys_leave_no_bytes => t!(l, "deletion-step", step = "shredded_erased"),
+        s => t!(l, "deletion-step", step = s.as_str()),
     }
 }

@@ -11,7 +11,7 @@ use kidvault_domain::ids::{ChildId, DeviceId};
 use kidvault_service::ServiceError;
 use serde::Deserialize;
 
-use super::html::{self, flash, html, Markup};
+use super::html::{self, flash, html, t, Markup};
 use super::session::{PageResult, Portal, PortalForm};
 use crate::extract::{path_id, ApiPath};
 use crate::AppState;
@@ -24,23 +24,22 @@ pub struct Paired {
 /// The form that pairs a device to one child (`child`), or to the child the
 /// parent picks (`None`: the household's children are offered).
 fn pair_form(p: &Portal, action: &str, code: &str, children: Option<Markup>, error: Option<&str>) -> Markup {
+    let l = p.lang;
     html! {
         section.card.narrow #pair {
-            h3 { "Pair a device" }
-            p {
-                "Turn the device on: it shows (or says) a code of 8 letters. Type it here. You never need to type a \
-                 password or a long key into the device."
-            }
+            h3 { (t!(l, "pair-title")) }
+            p { (t!(l, "pair-text")) }
             @if let Some(e) = error { (flash("error", e)) }
             form method="post" action=(action) {
                 (p.who().csrf_field())
-                label for="user_code" { "The code on the device" }
+                label for="user_code" { (t!(l, "pair-code")) }
                 input #user_code name="code" required autocomplete="off" autocapitalize="characters" spellcheck="false"
                     maxlength="12" placeholder="WDJB-MJHT" value=(code);
                 @if let Some(children) = children { (children) }
-                label for="device_name" { "Name it" }
-                input #device_name name="name" required maxlength="64" autocomplete="off" placeholder="Kitchen speaker";
-                button type="submit" { "Pair" }
+                label for="device_name" { (t!(l, "pair-name")) }
+                input #device_name name="name" required maxlength="64" autocomplete="off"
+                    placeholder=(t!(l, "pair-name-example"));
+                button type="submit" { (t!(l, "pair-button")) }
             }
         }
     }
@@ -65,44 +64,54 @@ async fn view(
     error: Option<&str>,
     status: StatusCode,
 ) -> PageResult {
-    let z = p.zone();
+    let z = p.clock();
+    let l = p.lang;
     let child_id: ChildId = path_id(id)?;
     let now = Utc::now();
     let child = state.vault.get_child(&p.session, child_id, now).await?;
     let list = state.vault.list_devices(&p.session, child_id, now).await?;
     let name = child.profile.display_name.as_str();
     let body = html! {
-        p { a href="/portal" { "← Household" } " · " a href={ "/portal/children/" (id) } { "Voice history" } }
-        h2 { (name) "'s devices" }
+        p {
+            a href="/portal" { (t!(l, "back-household")) } " · "
+            a href={ "/portal/children/" (id) } { (t!(l, "link-voice-history")) }
+        }
+        h2 { (t!(l, "devices-heading", name = name)) }
         @if let Some(d) = paired.and_then(|p| list.iter().find(|d| d.device.id == p)) {
             section.card #paired role="status" {
-                h3 { (d.name) " is paired" }
-                p { "It can send " (name) "'s recordings now, under the consent you gave. Revoke it here at any time." }
+                h3 { (t!(l, "devices-paired", device = &d.name)) }
+                p { (t!(l, "devices-paired-text", name = name)) }
             }
         }
         @if list.is_empty() {
-            p.empty { "No device paired yet." }
+            p.empty { (t!(l, "devices-none")) }
         } @else {
             table tabindex="0" {
-                thead { tr { th { "Device" } th { "Paired" } th { "Status" } th {} } }
+                thead { tr {
+                    th { (t!(l, "devices-col-device")) } th { (t!(l, "devices-col-paired")) }
+                    th { (t!(l, "devices-col-status")) } th {}
+                } }
                 tbody {
                     @for d in &list {
                         tr data-device=(d.device.id) {
                             td {
                                 (d.name) br;
                                 a.danger.small href={ "/portal/children/" (id) "/delete?device=" (d.device.id) } {
-                                    "Delete everything " (d.name) " sent…"
+                                    (t!(l, "timeline-delete-device", device = &d.name))
                                 }
                             }
                             td { (z.at(d.device.created_at)) }
                             @match d.device.revoked_at {
-                                Some(at) => { td { "revoked " (z.at(at)) } td {} }
+                                Some(at) => { td { (t!(l, "devices-revoked", when = z.at(at))) } td {} }
                                 None => {
-                                    td { "active" }
+                                    td { (t!(l, "devices-active")) }
                                     td {
                                         form.inline method="post" action={ "/portal/devices/" (d.device.id) "/revoke" } {
                                             (p.who().csrf_field())
-                                            button.danger type="submit" aria-label={ "Revoke " (d.name) } { "Revoke" }
+                                            button.danger type="submit"
+                                                aria-label=(t!(l, "devices-revoke-label", device = &d.name)) {
+                                                (t!(l, "devices-revoke"))
+                                            }
                                         }
                                     }
                                 }
@@ -111,11 +120,11 @@ async fn view(
                     }
                 }
             }
-            p.meta { "A revoked device is refused from its next request." }
+            p.meta { (t!(l, "devices-revoke-when")) }
         }
         (pair_form(p, &format!("/portal/children/{id}/devices"), code, None, error))
     };
-    Ok(html::page(status, "Devices", Some(&p.who()), body).into_response())
+    Ok(html::page(l, status, &t!(l, "devices-title"), Some(&p.who()), body).into_response())
 }
 
 #[derive(Deserialize)]
@@ -127,14 +136,13 @@ pub struct Pair {
 }
 
 /// Whether an error is the parent's to fix on the form (shown there) or not.
-fn form_error(e: &ServiceError) -> Option<(StatusCode, String)> {
+fn form_error(l: html::Lang, e: &ServiceError) -> Option<(StatusCode, String)> {
     match e {
-        ServiceError::Invalid { .. } => Some((StatusCode::UNPROCESSABLE_ENTITY, e.public_message())),
-        ServiceError::Conflict { .. } => Some((StatusCode::CONFLICT, e.public_message())),
-        ServiceError::RateLimited { retry_after, .. } => Some((
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many wrong codes: try again in {}", html::duration_words(*retry_after)),
-        )),
+        ServiceError::Invalid { .. } => Some((StatusCode::UNPROCESSABLE_ENTITY, super::error_words(l, e))),
+        ServiceError::Conflict { .. } => Some((StatusCode::CONFLICT, super::error_words(l, e))),
+        ServiceError::RateLimited { retry_after, .. } => {
+            Some((StatusCode::TOO_MANY_REQUESTS, t!(l, "pair-too-many", wait = html::duration_words(l, *retry_after))))
+        }
         _ => None,
     }
 }
@@ -148,7 +156,7 @@ pub async fn pair(
     let child: ChildId = path_id(&id)?;
     match state.vault.approve_pairing(&p.session, child, &f.code, &f.name, Utc::now()).await {
         Ok(device) => Ok(Redirect::to(&format!("/portal/children/{child}/devices?paired={device}")).into_response()),
-        Err(e) => match form_error(&e) {
+        Err(e) => match form_error(p.lang, &e) {
             Some((status, msg)) => view(&state, &p, &id, None, &f.code, Some(&msg), status).await,
             None => Err(e.into()),
         },
@@ -172,28 +180,29 @@ async fn pair_anywhere_view(
     error: Option<&str>,
     status: StatusCode,
 ) -> PageResult {
+    let l = p.lang;
     let children = state.vault.list_children(&p.session, Utc::now()).await?;
     if children.is_empty() {
         let body = html! {
-            p { "Add a child on the " a href="/portal" { "household page" } " first: a device is paired to one child." }
+            p { (t!(l, "pair-no-child")) " " a href="/portal" { (t!(l, "pair-no-child-link")) } }
         };
-        return Ok(html::page(StatusCode::OK, "Pair a device", Some(&p.who()), body).into_response());
+        return Ok(html::page(l, StatusCode::OK, &t!(l, "pair-title"), Some(&p.who()), body).into_response());
     }
     let select = html! {
-        label for="child" { "Whose device is it?" }
+        label for="child" { (t!(l, "pair-whose")) }
         select #child name="child" {
             @for c in &children { option value=(c.child.id) { (c.profile.display_name) } }
         }
     };
     let body = pair_form(p, "/portal/pair", code, Some(select), error);
-    Ok(html::page(status, "Pair a device", Some(&p.who()), body).into_response())
+    Ok(html::page(l, status, &t!(l, "pair-title"), Some(&p.who()), body).into_response())
 }
 
 pub async fn pair_anywhere_post(State(state): State<AppState>, PortalForm(p, f): PortalForm<Pair>) -> PageResult {
     let child: ChildId = path_id(f.child.as_deref().unwrap_or_default())?;
     match state.vault.approve_pairing(&p.session, child, &f.code, &f.name, Utc::now()).await {
         Ok(device) => Ok(Redirect::to(&format!("/portal/children/{child}/devices?paired={device}")).into_response()),
-        Err(e) => match form_error(&e) {
+        Err(e) => match form_error(p.lang, &e) {
             Some((status, msg)) => pair_anywhere_view(&state, &p, &f.code, Some(&msg), status).await,
             None => Err(e.into()),
         },

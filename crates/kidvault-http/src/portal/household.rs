@@ -10,19 +10,20 @@ use kidvault_domain::entities::ChildStatus;
 use kidvault_service::children::ConsentGiven;
 use serde::Deserialize;
 
-use super::html::{self, flash, html, words, Markup};
+use super::html::{self, flash, html, t, words, Lang, Markup};
 use super::session::{PageResult, Portal, PortalForm};
 use crate::extract::path_id;
 use crate::AppState;
 
 pub async fn overview(State(state): State<AppState>, p: Portal) -> PageResult {
-    let z = p.zone();
+    let z = p.clock();
+    let l = p.lang;
     let children = state.vault.list_children(&p.session, Utc::now()).await?;
     let mut cards = Vec::with_capacity(children.len());
     for c in &children {
         let id = c.child.id;
         let r = state.vault.retention_state(&p.session, id).await?;
-        let keep_form = |keep: bool, label: &str, class: &str| {
+        let keep_form = |keep: bool, label: String, class: &str| {
             html! {
                 form.inline method="post" action={ "/portal/children/" (id) "/retention" } {
                     (p.who().csrf_field())
@@ -35,19 +36,20 @@ pub async fn overview(State(state): State<AppState>, p: Portal) -> PageResult {
         let retention = match r.state {
             "dormant" => html! {
                 p.flash.error data-retention="dormant" {
-                    "Not used for a long time: this profile and all its data will be deleted on "
-                    (when(r.deletion_at)) ". " (keep_form(true, "Keep this profile", ""))
+                    (t!(l, "household-dormant", date = when(r.deletion_at))) " "
+                    (keep_form(true, t!(l, "household-keep-profile"), ""))
                 }
             },
             "kept" => html! {
                 p.meta data-retention="kept" {
-                    "Kept even if unused (since " (when(r.kept_at)) "). " (keep_form(false, "Stop keeping it", "danger"))
+                    (t!(l, "household-kept", date = when(r.kept_at))) " "
+                    (keep_form(false, t!(l, "household-stop-keeping"), "danger"))
                 }
             },
             _ => html! {
                 p.meta data-retention="active" {
-                    "If unused, becomes dormant on " (when(r.dormant_from)) ". "
-                    (keep_form(true, "Keep it even if unused", ""))
+                    (t!(l, "household-dormant-from", date = when(r.dormant_from))) " "
+                    (keep_form(true, t!(l, "household-keep-unused"), ""))
                 }
             },
         };
@@ -57,57 +59,57 @@ pub async fn overview(State(state): State<AppState>, p: Portal) -> PageResult {
             state.vault.policy_recording_days(),
             state.vault.recording_days(&c.child),
         );
-        let last = c.child.last_active_at.map(|t| z.at(t)).unwrap_or_else(|| "never".into());
+        let last = c.child.last_active_at.map(|t| z.at(t)).unwrap_or_else(|| t!(l, "household-never"));
         cards.push(html! {
             article.card.child id={ "child-" (id) } {
                 h2 { (c.profile.display_name) }
                 p {
-                    "Born " (c.profile.birth_year) " · "
+                    (t!(l, "household-born", year = c.profile.birth_year.to_string())) " · "
                     @match (c.child.status, c.consent_renewal_required) {
-                        (_, true) => span.badge.warn { "consent must be renewed" },
-                        (ChildStatus::PendingConsent, _) => span.badge.warn { "waiting for consent" },
-                        (ChildStatus::Active, _) => span.badge.ok { "active" },
-                        (ChildStatus::Deleting, _) => span.badge { "being deleted" },
+                        (_, true) => span.badge.warn { (t!(l, "household-badge-renew")) },
+                        (ChildStatus::PendingConsent, _) => span.badge.warn { (t!(l, "household-badge-waiting")) },
+                        (ChildStatus::Active, _) => span.badge.ok { (t!(l, "household-badge-active")) },
+                        (ChildStatus::Deleting, _) => span.badge { (t!(l, "household-badge-deleting")) },
                     }
                 }
                 p {
-                    "Consent in force: "
-                    @if c.scopes.is_empty() { "nothing may be collected" }
-                    @else { (c.scopes.iter().map(|s| words::scope(*s).0).collect::<Vec<_>>().join(", ")) }
+                    (t!(l, "household-in-force")) " "
+                    @if c.scopes.is_empty() { (t!(l, "household-nothing-collected")) }
+                    @else { (c.scopes.iter().map(|s| words::scope(l, *s).0).collect::<Vec<_>>().join(", ")) }
                 }
-                p.meta { "Last used a device: " (last) }
+                p.meta { (t!(l, "household-last-used", when = last)) }
                 (retention)
                 (auto_delete)
                 p.actions {
-                    a href={ "/portal/children/" (id) } { "Voice history" } " "
-                    a href={ "/portal/children/" (id) "/activity" } { "Activity & access log" } " "
-                    a href={ "/portal/children/" (id) "/consent" } { "Consent" } " "
-                    a href={ "/portal/children/" (id) "/locations" } { "Locations" } " "
-                    a href={ "/portal/children/" (id) "/devices" } { "Devices" } " "
-                    a href={ "/api/v1/children/" (id) "/export" } download { "Export (zip)" } " "
-                    a.danger href={ "/portal/children/" (id) "/delete?what=child" } { "Delete this child…" }
+                    a href={ "/portal/children/" (id) } { (t!(l, "link-voice-history")) } " "
+                    a href={ "/portal/children/" (id) "/activity" } { (t!(l, "link-activity")) } " "
+                    a href={ "/portal/children/" (id) "/consent" } { (t!(l, "link-consent")) } " "
+                    a href={ "/portal/children/" (id) "/locations" } { (t!(l, "link-locations")) } " "
+                    a href={ "/portal/children/" (id) "/devices" } { (t!(l, "link-devices")) } " "
+                    a href={ "/api/v1/children/" (id) "/export" } download { (t!(l, "link-export")) } " "
+                    a.danger href={ "/portal/children/" (id) "/delete?what=child" } { (t!(l, "link-delete-child")) }
                 }
             }
         });
     }
     let body = html! {
-        @if children.is_empty() { p.empty { "No child profiles yet. Add one below." } }
+        @if children.is_empty() { p.empty { (t!(l, "household-empty")) } }
         div.cards { @for card in cards { (card) } }
         section.card.narrow {
-            h2 { "Add a child" }
-            p { "Nothing is collected for a new child until you give verifiable consent." }
+            h2 { (t!(l, "household-add")) }
+            p { (t!(l, "household-add-nothing-yet")) }
             form method="post" action="/portal/children" {
                 (p.who().csrf_field())
-                label for="display_name" { "Name or nickname" }
+                label for="display_name" { (t!(l, "household-name")) }
                 input #display_name name="display_name" required maxlength="64" autocomplete="off";
-                label for="birth_year" { "Birth year" }
+                label for="birth_year" { (t!(l, "household-birth-year")) }
                 input #birth_year name="birth_year" type="number" required min=(Utc::now().year() - 17)
                     max=(Utc::now().year()) inputmode="numeric";
-                button type="submit" { "Add the child" }
+                button type="submit" { (t!(l, "household-add-button")) }
             }
         }
     };
-    Ok(html::page(StatusCode::OK, "Your household", Some(&p.who()), body))
+    Ok(html::page(l, StatusCode::OK, &t!(l, "household-title"), Some(&p.who()), body))
 }
 
 #[derive(Deserialize)]
@@ -132,6 +134,7 @@ pub async fn consent_page(State(state): State<AppState>, p: Portal, ApiPath(id):
 /// long: the written policy's rules, shortened by the parent's auto-delete
 /// choice for recordings and everything that comes from them.
 fn kept_card(
+    l: Lang,
     state: &AppState,
     child: &kidvault_domain::entities::Child,
     scopes: &[ConsentScope],
@@ -150,14 +153,13 @@ fn kept_card(
             rule.keep_days
         };
         let how_long = match days {
-            0 => "Not kept".to_owned(),
-            1 => "Kept 1 day, then deleted automatically".to_owned(),
-            d => format!("Kept {d} days, then deleted automatically"),
+            0 => t!(l, "kept-not"),
+            d => t!(l, "kept-days", n = d),
         };
-        let label = words::kind(rule.kind, 2);
+        let label = words::kind_plural(l, rule.kind);
         lines.push(html! {
             li {
-                strong { (upper_first(label.trim_start_matches("2 "))) }
+                strong { (upper_first(&label)) }
                 ": " (rule.purpose.trim_end_matches('.')) ". " (how_long) "."
             }
         });
@@ -165,11 +167,11 @@ fn kept_card(
     html! {
         @if !lines.is_empty() {
             section.card #kept {
-                h3 { "What we keep about " (name) ", why, and for how long" }
+                h3 { (t!(l, "kept-title", name = name)) }
                 ul.kept { @for line in lines { (line) } }
                 p.meta {
-                    "Set by our " a href="/privacy/retention" { "retention policy" }
-                    " and your auto-delete choice on the household page. You can delete anything sooner."
+                    (t!(l, "kept-set-by")) " " a href="/privacy/retention" { (t!(l, "kept-policy")) }
+                    " " (t!(l, "kept-and-choice"))
                 }
             }
         }
@@ -177,30 +179,31 @@ fn kept_card(
 }
 
 /// "voice recordings" → "Voice recordings".
-fn upper_first(s: &str) -> String {
+pub(super) fn upper_first(s: &str) -> String {
     let mut c = s.chars();
     c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
 /// After an e-mail-plus consent: where the confirmation went.
 pub async fn consent_sent(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPath<String>) -> PageResult {
+    let l = p.lang;
     let child = state.vault.get_child(&p.session, path_id(&id)?, Utc::now()).await?;
     let body = html! {
         section.card role="status" #awaiting {
-            h2 { "Check your e-mail" }
+            h2 { (t!(l, "consent-sent-check")) }
             p {
-                "We sent a confirmation link to " (p.guardian.email) ". Nothing is collected for "
-                (child.profile.display_name) " under this consent until you open it (within 48 hours). It is also in \
-                 your " a href="/portal/mailbox" { "mailbox" } "."
+                (t!(l, "consent-sent-text", email = &p.guardian.email, name = &child.profile.display_name)) " "
+                a href="/portal/mailbox" { (t!(l, "consent-sent-mailbox")) }
             }
-            p { a href={ "/portal/children/" (id) "/consent" } { "Back to consent" } }
+            p { a href={ "/portal/children/" (id) "/consent" } { (t!(l, "consent-back")) } }
         }
     };
-    Ok(html::page(StatusCode::OK, "Confirm by e-mail", Some(&p.who()), body))
+    Ok(html::page(l, StatusCode::OK, &t!(l, "consent-sent-title"), Some(&p.who()), body))
 }
 
 async fn consent_view(state: &AppState, p: &Portal, id: &str, error: Option<&str>, status: StatusCode) -> PageResult {
-    let z = p.zone();
+    let z = p.clock();
+    let l = p.lang;
     let child_id = path_id(id)?;
     let now = Utc::now();
     let child = state.vault.get_child(&p.session, child_id, now).await?;
@@ -208,57 +211,52 @@ async fn consent_view(state: &AppState, p: &Portal, id: &str, error: Option<&str
     let notice = &state.vault.notice_version();
     let name = child.profile.display_name.as_str();
     let csrf = p.who().csrf_field();
-    let recipients = recipients_card(&state.vault.recipients(&p.session, child_id).await?, name, id);
+    let recipients = recipients_card(l, &state.vault.recipients(&p.session, child_id).await?, name, id);
     let body = html! {
-        p { a href="/portal" { "← Household" } }
+        p { a href="/portal" { (t!(l, "back-household")) } }
         h2 { (name) }
         @if child.consent_renewal_required {
-            (flash("error", &format!(
-                "Our privacy notice changed (now version {notice}). Nothing is collected until you consent again."
-            )))
+            (flash("error", &t!(l, "consent-notice-changed", version = *notice)))
         }
         section.card {
-            h3 { "In force now" }
+            h3 { (t!(l, "consent-in-force")) }
             @if child.scopes.is_empty() {
-                p { "Nothing may be collected for this child." }
+                p { (t!(l, "consent-nothing")) }
             } @else {
                 ul.scopes {
                     @for s in &child.scopes {
-                        @let (label, what) = words::scope(*s);
+                        @let (label, what) = words::scope(l, *s);
                         li {
                             strong { (label) } ": " (what) " "
                             form.inline method="post" action={ "/portal/children/" (child_id) "/consent/withdraw" } {
                                 (csrf)
                                 input type="hidden" name="scope" value=(s.as_str());
-                                button.danger type="submit" { "Withdraw" }
+                                button.danger type="submit" { (t!(l, "consent-withdraw")) }
                             }
                         }
                     }
                 }
-                p.meta { "A withdrawal takes effect on the device's next request." }
+                p.meta { (t!(l, "consent-withdraw-when")) }
             }
         }
-        (kept_card(state, &child.child, &child.scopes, name))
+        (kept_card(l, state, &child.child, &child.scopes, name))
         (recipients)
         section.card {
-            h3 { "Give consent" }
+            h3 { (t!(l, "consent-give")) }
             @if let Some(e) = error { (flash("error", e)) }
-            p {
-                "Under privacy notice version " strong { (notice) } ". Each permission is its own choice; only voice \
-                 is on by default, because the assistant cannot answer without it."
-            }
+            p { (t!(l, "consent-under-notice", version = *notice)) }
             form method="post" action={ "/portal/children/" (child_id) "/consent" } {
                 (csrf)
-                label for="method" { "How you verified that you are the parent" }
+                label for="method" { (t!(l, "consent-method-label")) }
                 select #method name="method" {
-                    @for m in ConsentMethod::ALL { option value=(m.as_str()) { (words::method(m)) } }
+                    @for m in ConsentMethod::ALL { option value=(m.as_str()) { (words::method(l, m)) } }
                 }
-                label for="evidence_ref" { "Reference of the verification (form number, call or transaction id)" }
+                label for="evidence_ref" { (t!(l, "consent-evidence")) }
                 input #evidence_ref name="evidence_ref" required maxlength="128" autocomplete="off";
                 fieldset {
-                    legend { "What kidvault may do" }
+                    legend { (t!(l, "consent-may-do")) }
                     @for s in ConsentScope::ALL {
-                        @let (label, what) = words::scope(s);
+                        @let (label, what) = words::scope(l, s);
                         div.switch {
                             input type="checkbox" id={ "scope-" (s.as_str()) } name="scopes" value=(s.as_str())
                                 checked[s == ConsentScope::Voice];
@@ -266,29 +264,37 @@ async fn consent_view(state: &AppState, p: &Portal, id: &str, error: Option<&str
                         }
                     }
                 }
-                button type="submit" { "Record consent" }
+                button type="submit" { (t!(l, "consent-record")) }
             }
         }
         section.card {
-            h3 { "History" }
+            h3 { (t!(l, "consent-history")) }
             @if history.is_empty() {
-                p { "No consent recorded yet." }
+                p { (t!(l, "consent-none-yet")) }
             } @else {
                 table tabindex="0" {
-                    thead { tr { th { "Given" } th { "Method" } th { "Notice" } th { "Permissions" } } }
+                    thead { tr {
+                        th { (t!(l, "consent-col-given")) } th { (t!(l, "consent-col-method")) }
+                        th { (t!(l, "consent-col-notice")) } th { (t!(l, "consent-col-permissions")) }
+                    } }
                     tbody {
                         @for c in history.iter().rev() {
                             @let scopes: Vec<String> = c
                                 .scopes
                                 .iter()
                                 .map(|g| match g.withdrawn_at {
-                                    Some(at) => format!("{} (withdrawn {})", words::scope(g.scope).0, z.at(at)),
-                                    None => words::scope(g.scope).0.to_owned(),
+                                    Some(at) => t!(
+                                        l,
+                                        "consent-withdrawn-on",
+                                        scope = words::scope(l, g.scope).0,
+                                        when = z.at(at)
+                                    ),
+                                    None => words::scope(l, g.scope).0,
                                 })
                                 .collect();
                             tr {
                                 td { (z.at(c.granted_at)) }
-                                td { (words::method(c.method)) }
+                                td { (words::method(l, c.method)) }
                                 td { (c.notice_version) }
                                 td { (scopes.join(", ")) }
                             }
@@ -298,7 +304,7 @@ async fn consent_view(state: &AppState, p: &Portal, id: &str, error: Option<&str
             }
         }
     };
-    Ok(html::page(status, &format!("Consent for {}", child.profile.display_name), Some(&p.who()), body))
+    Ok(html::page(l, status, &t!(l, "consent-title", name = name), Some(&p.who()), body))
 }
 
 /// The consent form's fields; `scopes` repeats (one per switch turned on).
@@ -357,16 +363,17 @@ pub async fn revoke(
 pub struct Empty {}
 
 pub async fn confirm_page(p: Portal, ApiPath(token): ApiPath<String>) -> PageResult {
+    let l = p.lang;
     let body = html! {
         section.card.narrow {
-            h2 { "Confirm your consent" }
-            p { "You asked to give consent by e-mail. Confirm it to let kidvault collect under it." }
+            h2 { (t!(l, "confirm-heading")) }
+            p { (t!(l, "confirm-text")) }
             form method="post" action={ "/portal/consent/confirm/" (token) } {
-                (p.who().csrf_field()) button type="submit" { "Confirm consent" }
+                (p.who().csrf_field()) button type="submit" { (t!(l, "confirm-button")) }
             }
         }
     };
-    Ok(html::page(StatusCode::OK, "Confirm consent", Some(&p.who()), body))
+    Ok(html::page(l, StatusCode::OK, &t!(l, "confirm-title"), Some(&p.who()), body))
 }
 
 pub async fn confirm(
@@ -394,39 +401,38 @@ pub async fn set_keep(
 
 /// Who receives the child's data, in sentences: each processor in service, why,
 /// and whether the consents in force let it receive anything now.
-fn recipients_card(recipients: &[kidvault_service::disclosure::Recipient], name: &str, id: &str) -> Markup {
+fn recipients_card(l: Lang, recipients: &[kidvault_service::disclosure::Recipient], name: &str, id: &str) -> Markup {
     use kidvault_domain::disclosure::Purpose;
     use kidvault_service::disclosure::Standing;
     let standing = |r: &kidvault_service::disclosure::Recipient| {
-        let what: Vec<String> =
-            r.categories.iter().map(|c| words::category(*c, 2).trim_start_matches("2 ").to_owned()).collect();
+        let what: Vec<String> = r.categories.iter().map(|c| words::category_plural(l, *c)).collect();
         let needs = match r.purpose {
-            Purpose::Integral => "Voice or location (whichever collects it)",
-            Purpose::Training => words::scope(kidvault_domain::consent::ConsentScope::Training).0,
-            Purpose::ThirdParty => words::scope(kidvault_domain::consent::ConsentScope::ThirdParty).0,
+            Purpose::Integral => t!(l, "recipients-voice-or-location"),
+            Purpose::Training => words::scope(l, kidvault_domain::consent::ConsentScope::Training).0,
+            Purpose::ThirdParty => words::scope(l, kidvault_domain::consent::ConsentScope::ThirdParty).0,
         };
         match r.standing {
-            Standing::Receives => format!("receives {} now, because you allowed it", what.join(", ")),
-            Standing::NewSinceConsent => {
-                "is new since you agreed: it receives nothing until you give consent again".to_owned()
-            }
-            Standing::NotAllowed => format!("receives nothing unless you allow \u{201c}{needs}\u{201d}"),
+            Standing::Receives => t!(l, "recipients-receives", what = what.join(", ")),
+            Standing::NewSinceConsent => t!(l, "recipients-new"),
+            Standing::NotAllowed => t!(l, "recipients-not-allowed", needs = needs),
         }
     };
     html! {
         section.card {
-            h3 { "Who receives " (name) "'s data" }
+            h3 { (t!(l, "recipients-title", name = name)) }
             p {
-                "Of what kidvault keeps about " (name) ", nobody outside kidvault receives anything except the \
-                 companies below, and only what the permissions above allow. "
-                a href={ "/portal/children/" (id) "/shared" } { "See what each has received" } "."
+                (t!(l, "recipients-intro", name = name)) " "
+                a href={ "/portal/children/" (id) "/shared" } { (t!(l, "recipients-see")) } "."
             }
             @if recipients.is_empty() {
-                p { "No company outside kidvault receives anything." }
+                p { (t!(l, "recipients-none")) }
             } @else {
                 ul.recipients {
                     @for r in recipients {
-                        li { strong { (r.name) } " (" (r.purpose.plain()) ") " (standing(r)) "." }
+                        li {
+                            strong { (r.name) } " (" (t!(l, "purpose", purpose = r.purpose.as_str())) ") "
+                            (standing(r)) "."
+                        }
                     }
                 }
             }

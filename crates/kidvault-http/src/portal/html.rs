@@ -6,7 +6,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kidvault_domain::entities::Guardian;
-pub use kidvault_domain::localtime::Zone;
+pub use kidvault_i18n::{t, Clock, Lang};
 pub use maud::{html, Markup, PreEscaped};
 
 /// The signed-in guardian, shown on every page, and the form token.
@@ -27,12 +27,13 @@ pub fn csrf_field(token: &str) -> Markup {
     html! { input type="hidden" name="_csrf" value=(token); }
 }
 
-/// A whole page: header with who is signed in and the household, navigation,
-/// the body, and the security headers.
-pub fn page(status: StatusCode, title: &str, who: Option<&Who<'_>>, body: Markup) -> Response {
+/// A whole page in the reader's language: header with who is signed in and
+/// the household, navigation, the body, the language switch, and the
+/// security headers.
+pub fn page(l: Lang, status: StatusCode, title: &str, who: Option<&Who<'_>>, body: Markup) -> Response {
     let page = html! {
         (maud::DOCTYPE)
-        html lang="en" {
+        html lang=(l.code()) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
@@ -41,24 +42,25 @@ pub fn page(status: StatusCode, title: &str, who: Option<&Who<'_>>, body: Markup
                 script src="/portal/static/portal.js" defer {}
             }
             body {
-                a.skip href="#main" { "Skip to the page's content" }
+                a.skip href="#main" { (t!(l, "page-skip")) }
                 header.top {
                     a.brand href="/portal" { "kidvault" }
                     @if let Some(who) = who {
-                        nav aria-label="Main" {
-                            a href="/portal" { "Household" } " "
-                            a href="/portal/deletions" { "Deletions" } " "
-                            a href="/portal/mailbox" { "Mailbox" } " "
-                            a href="/portal/account" { "Account" }
+                        nav aria-label=(t!(l, "nav-label")) {
+                            a href="/portal" { (t!(l, "nav-household")) } " "
+                            a href="/portal/deletions" { (t!(l, "nav-deletions")) } " "
+                            a href="/portal/mailbox" { (t!(l, "nav-mailbox")) } " "
+                            a href="/portal/account" { (t!(l, "nav-account")) }
                         }
                         div.who {
-                            "Signed in as " strong { (who.guardian.display_name) } " (" (who.guardian.email) ") · "
+                            (t!(l, "page-signed-in-as")) " " strong { (who.guardian.display_name) }
+                            " (" (who.guardian.email) ") · "
                             a href="/portal/account#time-zone" {
-                                "times in " (who.guardian.zone().name().replace('_', " "))
+                                (t!(l, "page-times-in", zone = who.guardian.zone().name().replace('_', " ")))
                             }
                             " "
                             form.inline method="post" action="/portal/sign-out" {
-                                (who.csrf_field()) button type="submit" { "Sign out" }
+                                (who.csrf_field()) button type="submit" { (t!(l, "page-sign-out")) }
                             }
                         }
                     }
@@ -68,8 +70,19 @@ pub fn page(status: StatusCode, title: &str, who: Option<&Who<'_>>, body: Markup
                     (body)
                 }
                 footer {
-                    "kidvault keeps children's data only with a parent's consent, shows every access, and deletes for real. "
-                    a href="/privacy/retention" { "How long we keep data" }
+                    (t!(l, "page-footer")) " "
+                    a href="/privacy/retention" { (t!(l, "page-footer-retention")) }
+                    nav.languages aria-label=(t!(l, "page-language")) {
+                        @for other in Lang::ALL {
+                            " "
+                            @if other == l {
+                                span aria-current="true" lang=(other.code()) { (other.name()) }
+                            } @else {
+                                a href={ "/portal/language?to=" (other.code()) } lang=(other.code())
+                                    hreflang=(other.code()) { (other.name()) }
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -78,7 +91,8 @@ pub fn page(status: StatusCode, title: &str, who: Option<&Who<'_>>, body: Markup
 }
 
 /// Security headers on every portal response: nothing loads from anywhere but
-/// kidvault, no inline script or style, no framing, no referrer, no caching.
+/// kidvault, no inline script or style, no framing, no referrer to other
+/// sites, no caching.
 fn with_headers(status: StatusCode, html: String) -> Response {
     let mut resp = (status, html).into_response();
     let h = resp.headers_mut();
@@ -91,25 +105,25 @@ fn with_headers(status: StatusCode, html: String) -> Response {
         ),
     );
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // The referrer goes to kidvault itself only (the language switch returns
+    // to the page it was chosen on), never to another site.
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 
-/// The last 8 hex digits of a UUID: enough to tell records apart on a page
-/// (a UUIDv7 begins with its time, so its first digits are alike for records
-/// made together).
 /// A wait in words: "1 second", "40 seconds", "3 minutes", "15 minutes".
-pub fn duration_words(secs: u64) -> String {
+pub fn duration_words(l: Lang, secs: u64) -> String {
     match secs {
-        0..=1 => "1 second".to_owned(),
-        2..=59 => format!("{secs} seconds"),
-        60..=119 => "1 minute".to_owned(),
-        _ => format!("{} minutes", secs.div_ceil(60)),
+        0..=59 => t!(l, "wait-seconds", n = secs.max(1)),
+        _ => t!(l, "wait-minutes", n = secs.div_ceil(60)),
     }
 }
 
+/// The last 8 hex digits of a UUID: enough to tell records apart on a page
+/// (a UUIDv7 begins with its time, so its first digits are alike for records
+/// made together).
 pub fn short_id(id: &str) -> String {
     let hex: Vec<char> = id.chars().filter(char::is_ascii_hexdigit).collect();
     hex[hex.len().saturating_sub(8)..].iter().collect()
@@ -136,119 +150,99 @@ mod tests {
     }
 }
 
-/// Words for guardians.
+/// Words for guardians, from the catalogue.
 pub mod words {
     use kidvault_domain::consent::{ConsentMethod, ConsentScope};
     use kidvault_domain::item::ItemKind;
+    use kidvault_i18n::{t, Lang};
 
-    pub fn kind(k: ItemKind, n: u64) -> String {
-        k.words(n)
+    /// "3 voice recordings".
+    pub fn kind(l: Lang, k: ItemKind, n: u64) -> String {
+        t!(l, "count-items", kind = k.as_str(), n = n)
     }
 
-    pub fn scope(s: ConsentScope) -> (&'static str, &'static str) {
-        match s {
-            ConsentScope::Voice => (
-                "Voice",
-                "Record the child's voice to answer them, and keep what comes from it (the words, what was understood)",
-            ),
-            ConsentScope::PreciseLocation => (
-                "Precise location",
-                "Collect the device's precise location (kept precise for a day, then made approximate)",
-            ),
-            ConsentScope::ApproximateLocation => (
-                "Approximate location",
-                "Collect where the device is to within a few kilometres (never the exact point)",
-            ),
-            ConsentScope::Training => ("Model training", "Use the child's data to train or improve models"),
-            ConsentScope::ThirdParty => ("Third parties", "Disclose the child's data to third parties"),
-        }
+    /// "Voice recordings": a kind as a heading or a choice.
+    pub fn kind_plural(l: Lang, k: ItemKind) -> String {
+        t!(l, "kind-plural", kind = k.as_str())
+    }
+
+    /// "voice recording": one item of a kind.
+    pub fn kind_one(l: Lang, k: ItemKind) -> String {
+        t!(l, "kind-one", kind = k.as_str())
+    }
+
+    /// A consent scope's name and what it allows.
+    pub fn scope(l: Lang, s: ConsentScope) -> (String, String) {
+        (t!(l, "scope-name", scope = s.as_str()), t!(l, "scope-allows", scope = s.as_str()))
     }
 
     /// `n` items of a data category, in words ("3 voice recordings").
-    pub fn category(c: kidvault_domain::item::DataCategory, n: u64) -> String {
-        use kidvault_domain::item::DataCategory::*;
-        let (one, many) = match c {
-            BiometricVoice => ("voice recording", "voice recordings"),
-            Content => ("piece of what was said or understood", "pieces of what was said or understood"),
-            LocationPrecise => ("precise location", "precise locations"),
-            LocationImprecise => ("approximate location", "approximate locations"),
-            Childrens => ("profile detail", "profile details"),
-        };
-        format!("{n} {}", if n == 1 { one } else { many })
+    pub fn category(l: Lang, c: kidvault_domain::item::DataCategory, n: u64) -> String {
+        t!(l, "count-category", category = c.as_str().replace('.', "_"), n = n)
     }
 
-    pub fn method(m: ConsentMethod) -> &'static str {
-        match m {
-            ConsentMethod::SignedForm => "Signed consent form",
-            ConsentMethod::PaymentCard => "Payment card transaction",
-            ConsentMethod::TollFreeCall => "Toll-free call",
-            ConsentMethod::VideoCall => "Video call",
-            ConsentMethod::GovernmentId => "Government ID check",
-            ConsentMethod::KnowledgeBased => "Knowledge-based questions",
-            ConsentMethod::FaceMatch => "Face match against ID",
-            ConsentMethod::TextPlus => "Text message plus confirmation",
-            ConsentMethod::EmailPlus => "E-mail plus confirmation",
-        }
+    /// "voice recordings": a data category, without a count.
+    pub fn category_plural(l: Lang, c: kidvault_domain::item::DataCategory) -> String {
+        t!(l, "category-plural", category = c.as_str().replace('.', "_"))
+    }
+
+    pub fn method(l: Lang, m: ConsentMethod) -> String {
+        t!(l, "consent-method", method = m.as_str())
     }
 
     /// What the assistant understood, as a sentence: `{"intent": "play_story",
     /// "slot": "brave little owl", "confidence": 0.94}` reads "The assistant
     /// understood: play a story, about “brave little owl” (sure)."
-    pub fn understood(json: &str) -> String {
+    pub fn understood(l: Lang, json: &str) -> String {
         let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
         let Some(intent) = v.get("intent").and_then(|i| i.as_str()) else {
-            return format!("The assistant understood: {}.", plain_value(&v));
+            return t!(l, "understood", what = plain_value(l, &v), about = "", sure = "");
         };
-        let what = match intent {
-            "play_music" => "play music".to_owned(),
-            "play_story" => "play a story".to_owned(),
-            "question" => "answer a question".to_owned(),
-            "set_timer" => "set a timer".to_owned(),
-            "joke" => "tell a joke".to_owned(),
-            "bedtime_routine" => "start the bedtime routine".to_owned(),
-            "weather" => "say what the weather will be".to_owned(),
-            "spelling" => "spell a word".to_owned(),
-            "math" => "work out a sum".to_owned(),
-            other => other.replace(['_', '.'], " "),
+        let key = intent.replace('.', "_");
+        let what = match t!(l, "intent", intent = key.as_str()) {
+            w if w.is_empty() => intent.replace(['_', '.'], " "),
+            w => w,
         };
         let about = match v.get("slot").and_then(|s| s.as_str()).filter(|s| !s.is_empty()) {
-            Some(slot) => format!(", about “{slot}”"),
+            Some(slot) => t!(l, "understood-about", slot = slot),
             None => String::new(),
         };
         let sure = match v.get("confidence").and_then(serde_json::Value::as_f64) {
-            Some(c) if c >= 0.9 => " (sure)",
-            Some(c) if c >= 0.7 => " (fairly sure)",
-            Some(_) => " (not sure)",
-            None => "",
+            Some(c) if c >= 0.9 => t!(l, "understood-sure", level = "sure"),
+            Some(c) if c >= 0.7 => t!(l, "understood-sure", level = "fairly"),
+            Some(_) => t!(l, "understood-sure", level = "unsure"),
+            None => String::new(),
         };
-        format!("The assistant understood: {what}{about}{sure}.")
+        t!(l, "understood", what = what, about = about, sure = sure)
     }
 
     /// A remembered fact or an action, from its JSON, in words.
-    pub fn remembered(json: &str) -> String {
+    pub fn remembered(l: Lang, json: &str) -> String {
         let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
-        format!("The assistant remembers: {}.", plain_value(&v))
+        t!(l, "remembered", what = plain_value(l, &v))
     }
 
-    pub fn action(json: &str) -> String {
+    pub fn action(l: Lang, json: &str) -> String {
         let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
-        format!("The assistant did this: {}.", plain_value(&v))
+        t!(l, "action-done", what = plain_value(l, &v))
     }
 
     /// Any JSON value as plain words: strings as they are, objects as
     /// "key value" pairs with underscores as spaces, lists joined.
-    pub fn plain_value(v: &serde_json::Value) -> String {
+    pub fn plain_value(l: Lang, v: &serde_json::Value) -> String {
         use serde_json::Value;
         let words = |s: &str| s.replace('_', " ");
         match v {
-            Value::Null => "nothing".to_owned(),
-            Value::Bool(b) => if *b { "yes" } else { "no" }.to_owned(),
+            Value::Null => t!(l, "value-nothing"),
+            Value::Bool(b) => t!(l, "value-bool", yes = if *b { "yes" } else { "no" }),
             Value::Number(n) => n.to_string(),
             Value::String(s) => s.clone(),
-            Value::Array(a) => a.iter().map(plain_value).collect::<Vec<_>>().join(", "),
-            Value::Object(o) => {
-                o.iter().map(|(k, v)| format!("{} {}", words(k), words(&plain_value(v)))).collect::<Vec<_>>().join(", ")
-            }
+            Value::Array(a) => a.iter().map(|v| plain_value(l, v)).collect::<Vec<_>>().join(", "),
+            Value::Object(o) => o
+                .iter()
+                .map(|(k, v)| format!("{} {}", words(k), words(&plain_value(l, v))))
+                .collect::<Vec<_>>()
+                .join(", "),
         }
     }
 }

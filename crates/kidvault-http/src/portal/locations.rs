@@ -13,7 +13,7 @@ use kidvault_domain::ids::{ChildId, ItemId};
 use kidvault_service::review::PageQuery;
 use serde::Deserialize;
 
-use super::html::{self, html, Markup, Zone};
+use super::html::{self, html, t, Clock, Lang, Markup};
 use super::session::{urlencode, PageResult, Portal};
 use crate::extract::{path_id, ApiPath};
 use crate::AppState;
@@ -45,29 +45,37 @@ impl Place {
     }
 
     /// "Somewhere in this ~5 km area" or "Here (within 8 m)".
-    fn what(&self) -> String {
+    fn what(&self, l: Lang) -> String {
         if self.approximate {
-            format!(
-                "Somewhere in this ~{:.0} km area, around {:.2}, {:.2}",
-                (self.accuracy_m * 2.0 / 1000.0).max(1.0),
-                self.lat,
-                self.lon
+            t!(
+                l,
+                "places-area",
+                km = format!("{:.0}", (self.accuracy_m * 2.0 / 1000.0).max(1.0)),
+                lat = format!("{:.2}", self.lat),
+                lon = format!("{:.2}", self.lon)
             )
         } else {
-            format!("At {:.5}, {:.5} (within {:.0} m)", self.lat, self.lon, self.accuracy_m)
+            t!(
+                l,
+                "places-point",
+                lat = format!("{:.5}", self.lat),
+                lon = format!("{:.5}", self.lon),
+                m = format!("{:.0}", self.accuracy_m)
+            )
         }
     }
 
     /// "Once, 30 Nov 2026, 8:55 am PST", "12 times between 8:55 am and 4:55 pm
     /// on 30 November 2026", or across days "12 times between 2 November 2026 and 28 November 2026".
-    fn when(&self, z: Zone) -> String {
+    fn when(&self, z: Clock) -> String {
         let (first, last) = (self.first(), self.last());
+        let l = z.lang;
         match self.times.len() {
-            1 => format!("Once, {}", z.at(first)),
+            1 => t!(l, "places-once", when = z.at(first)),
             n if z.date(first) == z.date(last) => {
-                format!("{n} times between {} and {} on {}", z.time(first), z.time(last), z.on(first))
+                t!(l, "places-times-day", n = n, from = z.time(first), to = z.time(last), day = z.on(first))
             }
-            n => format!("{n} times between {} and {}", z.on(first), z.on(last)),
+            n => t!(l, "places-times", n = n, from = z.on(first), to = z.on(last)),
         }
     }
 }
@@ -97,7 +105,8 @@ fn places(points: Vec<(DateTime<Utc>, serde_json::Value, ItemId)>) -> Vec<Place>
 }
 
 /// The places drawn to scale: approximate ones as the areas they are.
-fn plot(z: Zone, places: &[Place]) -> Markup {
+fn plot(z: Clock, places: &[Place]) -> Markup {
+    let l = z.lang;
     const W: f64 = 640.0;
     const H: f64 = 400.0;
     const PAD: f64 = 24.0;
@@ -120,12 +129,12 @@ fn plot(z: Zone, places: &[Place]) -> Markup {
     let one = |v: f64| format!("{v:.1}");
     html! {
         svg.plot viewBox={ "0 0 " (W) " " (H) } role="img"
-            aria-label={ "Map of " (places.len()) " places, about " (wkm) " by " (hkm) " km" }
+            aria-label=(t!(l, "places-map-label", n = places.len(), w = wkm.as_str(), h = hkm.as_str()))
             xmlns="http://www.w3.org/2000/svg" {
             rect x="0" y="0" width=(W) height=(H) fill="#f2f4f8" stroke="#dde1ea" {}
             @for p in places {
                 @let (x, y) = xy(p.lat, p.lon);
-                @let title = format!("{}: {}", p.what(), p.when(z));
+                @let title = format!("{}: {}", p.what(l), p.when(z));
                 @if p.approximate {
                     circle.area cx=(one(x)) cy=(one(y)) r=(one((deg(p.accuracy_m) * scale).max(6.0))) fill="#2450b2"
                         fill-opacity="0.15" stroke="#2450b2" { title { (title) } }
@@ -135,7 +144,7 @@ fn plot(z: Zone, places: &[Place]) -> Markup {
                 }
             }
             text x=(PAD) y="16" font-size="12" fill="#5b6475" {
-                "about " (wkm) " km × " (hkm) " km, north up; shaded circles are approximate areas"
+                (t!(l, "places-map-legend", w = wkm.as_str(), h = hkm.as_str()))
             }
         }
     }
@@ -150,7 +159,8 @@ pub async fn page(
     let child_id: ChildId = path_id(&id)?;
     let now = Utc::now();
     let child = state.vault.get_child(&p.session, child_id, now).await?;
-    let z = p.zone();
+    let z = p.clock();
+    let l = p.lang;
     let (from, to) = super::child::day_range(z, q.from.as_deref(), q.to.as_deref())?;
     let query = PageQuery {
         kind: Some("location"),
@@ -168,40 +178,45 @@ pub async fn page(
     let places = places(points);
     let precise_for = chrono::Duration::hours(i64::from(state.vault.config().retention.location.precise_for_hours));
     let body = html! {
-        p { a href="/portal" { "← Household" } " · " a href={ "/portal/children/" (id) } { "Voice history" } }
         p {
-            "Where " (child.profile.display_name) "'s device was. A precise place stays precise for "
-            (precise_for.num_hours()) " hours, then only the area around it (about 5 km) is kept."
+            a href="/portal" { (t!(l, "back-household")) } " · "
+            a href={ "/portal/children/" (id) } { (t!(l, "link-voice-history")) }
         }
+        p { (t!(l, "places-intro", name = &child.profile.display_name, hours = precise_for.num_hours())) }
         form.filters method="get" action={ "/portal/children/" (id) "/locations" } {
-            label for="from" { "From" }
+            label for="from" { (t!(l, "filter-from")) }
             input #from name="from" type="date" value=(q.from.as_deref().unwrap_or(""));
-            label for="to" { "To" }
+            label for="to" { (t!(l, "filter-to")) }
             input #to name="to" type="date" value=(q.to.as_deref().unwrap_or(""));
-            button type="submit" { "Show" }
+            button type="submit" { (t!(l, "filter-show")) }
         }
         @if places.is_empty() {
-            p.empty { "No locations recorded here." }
+            p.empty { (t!(l, "places-none")) }
         } @else {
             (plot(z, &places))
             p.actions {
-                a.danger href={ "/portal/children/" (id) "/delete?kind=location" } { "Delete all locations…" }
+                a.danger href={ "/portal/children/" (id) "/delete?kind=location" } { (t!(l, "places-delete-all")) }
             }
             table.locations tabindex="0" {
-                thead { tr { th { "Where" } th { "When" } th { "How exact" } th {} } }
+                thead { tr {
+                    th { (t!(l, "places-col-where")) } th { (t!(l, "places-col-when")) }
+                    th { (t!(l, "places-col-exact")) } th {}
+                } }
                 tbody {
                     @for place in &places {
                         tr data-times=(place.times.len()) {
-                            td { (place.what()) }
+                            td { (place.what(l)) }
                             td { (place.when(z)) }
                             td {
-                                @if place.approximate { "Approximate" } @else {
-                                    "Precise until " (z.at(place.last() + precise_for)) ", then approximate"
+                                @if place.approximate { (t!(l, "places-approximate")) } @else {
+                                    (t!(l, "places-precise-until", when = z.at(place.last() + precise_for)))
                                 }
                             }
                             td {
                                 @if let [one] = place.items.as_slice() {
-                                    a.danger.small href={ "/portal/children/" (id) "/delete?item=" (one) } { "Delete…" }
+                                    a.danger.small href={ "/portal/children/" (id) "/delete?item=" (one) } {
+                                        (t!(l, "timeline-delete-item"))
+                                    }
                                 }
                             }
                         }
@@ -211,10 +226,12 @@ pub async fn page(
         }
         @if let Some(cursor) = &next {
             p {
-                a.button href={ "/portal/children/" (id) "/locations?cursor=" (urlencode(cursor)) } { "Older →" }
+                a.button href={ "/portal/children/" (id) "/locations?cursor=" (urlencode(cursor)) } {
+                    (t!(l, "pages-older"))
+                }
             }
         }
     };
-    let title = format!("{}'s locations", child.profile.display_name);
-    Ok(html::page(StatusCode::OK, &title, Some(&p.who()), body))
+    let title = t!(l, "places-title", name = &child.profile.display_name);
+    Ok(html::page(l, StatusCode::OK, &title, Some(&p.who()), body))
 }

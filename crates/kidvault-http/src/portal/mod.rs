@@ -81,4 +81,85 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/deletions", get(delete::list))
         .route("/privacy/retention", get(account::retention_policy))
         .route("/portal/deletions/{id}", get(delete::detail))
+        .route("/portal/language", get(language))
+        .layer(axum::middleware::from_fn(session::localize))
+}
+
+/// A failure in the reader's words: the catalogue's sentence for its stable
+/// code (`error-<code>`), else the API's own message.
+pub(crate) fn error_words(l: html::Lang, e: &kidvault_service::ServiceError) -> String {
+    let key = format!("error-{}", e.code().replace('_', "-"));
+    if l.has(&key) {
+        l.text(&key)
+    } else {
+        e.public_message()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct LanguageChoice {
+    to: String,
+    next: Option<String>,
+}
+
+/// The language switch: remembers the choice in a cookie for a year and goes
+/// back to the page it came from (inside the portal only).
+async fn language(
+    parts: axum::http::request::Parts,
+    axum::extract::Query(q): axum::extract::Query<LanguageChoice>,
+) -> Response {
+    let Some(lang) = html::Lang::parse(&q.to) else {
+        return session::PageError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_language",
+            "kidvault is written in English and Spanish (to=en or to=es)",
+        )
+        .into_response();
+    };
+    let back = parts.headers.get(header::REFERER).and_then(|v| v.to_str().ok()).and_then(|r| {
+        // A referrer is a whole URL; only its path inside the portal is kept.
+        r.find("/portal").map(|i| r[i..].to_owned())
+    });
+    let next = session::safe_next(q.next.as_deref().or(back.as_deref())).to_owned();
+    let cookie = session::set_cookie(&parts, session::LANG_COOKIE, lang.code(), 365 * 24 * 3600);
+    session::with_cookies(Redirect::to(&next).into_response(), [cookie])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::html::Lang;
+
+    /// Every message the portal names (`t!(l, "id", …)`) is in the catalogue,
+    /// in every language: a typo would otherwise show its id to a parent.
+    #[test]
+    fn every_message_the_portal_names_is_in_the_catalogue() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/portal");
+        let mut named = 0;
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let Ok(source) = std::fs::read_to_string(entry.path()) else { continue };
+            for (at, _) in source.match_indices("t!(") {
+                // Not `format!(` and the like.
+                if source[..at].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                    continue;
+                }
+                let rest = &source[at..];
+                let Some(open) = rest.find('"') else { continue };
+                let Some(len) = rest[open + 1..].find('"') else { continue };
+                let id = &rest[open + 1..open + 1 + len];
+                if id.is_empty() || id.contains(' ') || id == "id" {
+                    continue;
+                }
+                named += 1;
+                for l in Lang::ALL {
+                    assert!(
+                        l.has(id),
+                        "{}: message {id:?} is not in the {} catalogue",
+                        entry.path().display(),
+                        l.code()
+                    );
+                }
+            }
+        }
+        assert!(named > 300, "found only {named} messages named in the portal's source");
+    }
 }

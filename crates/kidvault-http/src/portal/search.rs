@@ -7,7 +7,7 @@ use kidvault_domain::item::ItemKind;
 use kidvault_domain::Timestamp;
 use kidvault_service::review::PageQuery;
 
-use super::html::{html, Markup};
+use super::html::{html, t, Markup};
 use super::session::{PageError, Portal};
 use crate::AppState;
 
@@ -44,7 +44,8 @@ pub async fn results(
     words: &str,
     now: Timestamp,
 ) -> Result<Markup, PageError> {
-    let z = p.zone();
+    let z = p.clock();
+    let l = p.lang;
     let needle = words.to_lowercase();
     let mut found = Vec::new();
     let mut read = 0;
@@ -69,14 +70,12 @@ pub async fn results(
         }
     }
     let said = match found.len() {
-        0 => "nowhere in these dates".to_owned(),
-        1 => "once".to_owned(),
-        n if n >= SHOW_AT_MOST => format!("{n} times or more (the newest shown)"),
-        n => format!("{n} times"),
+        n if n >= SHOW_AT_MOST => t!(l, "search-said-many", words = words, n = n),
+        n => t!(l, "search-said", words = words, n = n),
     };
     Ok(html! {
         section.card #search {
-            h2 { "“" (words) "”: said " (said) }
+            h2 { (said) }
             ol.found {
                 @for it in found.iter().take(SHOW_AT_MOST) {
                     @let day = z.date(it.meta.recorded_at);
@@ -90,11 +89,9 @@ pub async fn results(
                 }
             }
             @if read >= READ_AT_MOST {
-                p.meta {
-                    "Only the newest " (READ_AT_MOST) " things said were searched: pick dates to look further back."
-                }
+                p.meta { (t!(l, "search-only-newest", n = READ_AT_MOST)) }
             }
-            p { a href={ "/portal/children/" (child) } { "Back to the whole voice history" } }
+            p { a href={ "/portal/children/" (child) } { (t!(l, "search-back")) } }
         }
     })
 }

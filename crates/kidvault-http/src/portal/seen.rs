@@ -19,7 +19,7 @@ use kidvault_domain::staff::{AccessPurpose, StaffRole};
 use kidvault_ledger::entry::{Entry, EntryKind};
 use serde::Deserialize;
 
-use super::html::{self, html, Markup, Zone};
+use super::html::{self, html, t, Clock, Lang, Markup};
 use super::session::{PageResult, Portal, PortalForm};
 use crate::extract::{path_id, ApiPath, ApiQuery};
 use crate::AppState;
@@ -41,30 +41,15 @@ fn parse_at(e: &Entry) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(&e.at).ok().map(|t| t.with_timezone(&Utc))
 }
 
-fn count(n: usize) -> String {
-    if n == 1 {
-        "one".into()
-    } else {
-        n.to_string()
-    }
-}
-
 /// What a staff read was, as a verb and its object, counted (`n` things).
-fn looked_at(what: &str, n: usize, name: &str) -> String {
-    let plural = |one: &str, many: &str| if n == 1 { format!("a {one}") } else { format!("{n} {many}") };
-    match what.trim_end_matches(".content") {
-        "voice_recording" => format!("listened to {}", plural("recording", "recordings")),
-        "intent" => format!("read {} of what the assistant understood", count(n)),
-        "transcript" => format!("read {} of what {name} said", count(n)),
-        "memory" => format!("read {} of the things the assistant remembered about {name}", count(n)),
-        "action_log" => format!("read {} of the things the assistant did for {name}", count(n)),
-        "location" => format!("saw {}", plural("place", "places")),
-        "child.metadata" => format!("saw how much kidvault keeps about {name} (counts and dates, not what was said)"),
-        "items.list" => {
-            format!("saw the list of what kidvault keeps about {name} (dates and kinds, not what was said)")
-        }
-        _ => format!("read {} kidvault keeps about {name}", plural("thing", "things")),
-    }
+fn looked_at(l: Lang, what: &str, n: usize, name: &str) -> String {
+    let what = match what.trim_end_matches(".content") {
+        w @ ("voice_recording" | "intent" | "transcript" | "memory" | "action_log" | "location") => w,
+        "child.metadata" => "metadata",
+        "items.list" => "list",
+        _ => "other",
+    };
+    t!(l, "staff-looked-at", what = what, n = n, name = name)
 }
 
 /// One sentence for a run of like staff looks (same person, ticket, basis, kind).
@@ -85,36 +70,44 @@ struct StaffLine {
 }
 
 impl StaffLine {
-    fn render(&self, name: &str, z: Zone) -> Markup {
-        let who = self.role.map_or("Someone at kidvault", StaffRole::plain);
-        let why = self.purpose.map(|p| format!(", {}", p.plain())).unwrap_or_default();
+    fn render(&self, name: &str, z: Clock) -> Markup {
+        let l = z.lang;
+        let who = t!(l, "staff-role", role = self.role.map_or("someone", StaffRole::as_str));
+        let why =
+            self.purpose.map(|p| format!(", {}", t!(l, "staff-purpose", purpose = p.as_str()))).unwrap_or_default();
         let permission = match (self.basis.as_str(), self.grant_until) {
-            ("guardian_grant", Some(until)) => format!(", with your permission until {}", z.day_month(until)),
-            ("break_glass", _) => {
-                ", without your permission: they overrode the usual rules, and our privacy officer reviews every such look"
-                    .to_owned()
-            }
+            ("guardian_grant", Some(until)) => t!(l, "staff-with-permission", until = z.day_month(until)),
+            ("break_glass", _) => t!(l, "staff-break-glass"),
             _ => String::new(),
         };
         let when = if z.day_month(self.first) == z.day_month(self.last) {
-            format!("on {}", z.day_month(self.last))
+            t!(l, "staff-on", day = z.day_month(self.last))
         } else {
-            format!("from {} to {}", z.day_month(self.first), z.day_month(self.last))
+            t!(l, "staff-from-to", from = z.day_month(self.first), to = z.day_month(self.last))
         };
         let reviewed = match self.reviewed.as_deref() {
-            Some("justified") => " The privacy officer reviewed it and found it justified.",
-            Some(_) => " The privacy officer reviewed it and found it was not justified.",
-            None if self.basis == "break_glass" => " The privacy officer has not reviewed it yet.",
-            None => "",
+            Some("justified") => format!(" {}", t!(l, "act-reviewed-it", justified = "yes")),
+            Some(_) => format!(" {}", t!(l, "act-reviewed-it", justified = "no")),
+            None if self.basis == "break_glass" => format!(" {}", t!(l, "act-reviewed-it", justified = "pending")),
+            None => String::new(),
         };
         html! {
             li.staff-look {
                 p {
-                    (who) " (ticket " (self.ticket) (why) (permission) ") "
-                    (looked_at(&self.what, self.things, name)) " " (when) "." (reviewed)
+                    (t!(
+                        l,
+                        "staff-look",
+                        who = who,
+                        ticket = &self.ticket,
+                        why = why,
+                        permission = permission,
+                        what = looked_at(l, &self.what, self.things, name),
+                        when = when
+                    ))
+                    (reviewed)
                 }
                 p.proof {
-                    "How we know this record wasn't altered: record "
+                    (t!(l, "staff-proof")) " "
                     @for (n, i) in self.entries.iter().enumerate() {
                         @if n > 0 { ", " }
                         a href={ "/api/v1/ledger/entries/" (i) "/proof" } download={ "kidvault-entry-" (i) "-proof.json" } {
@@ -198,48 +191,49 @@ fn household_looks(entries: &[Entry], since: Option<DateTime<Utc>>) -> BTreeMap<
     seen.into_iter().map(|(who, things)| (who, things.len())).filter(|(_, n)| *n > 0).collect()
 }
 
-fn support_card(z: Zone, state: &kidvault_service::staff::SupportAccess, name: &str, id: &str, csrf: Markup) -> Markup {
+fn support_card(
+    z: Clock,
+    state: &kidvault_service::staff::SupportAccess,
+    name: &str,
+    id: &str,
+    csrf: Markup,
+) -> Markup {
+    let l = z.lang;
     let earlier: Vec<String> = state
         .recent
         .iter()
         .filter(|g| state.active.as_ref().is_none_or(|a| a.id != g.id))
         .take(3)
         .map(|g| match g.revoked_at {
-            Some(r) => format!("You allowed it on {} and ended it on {}.", z.at(g.created_at), z.at(r)),
-            None => format!("You allowed it on {}; it ended on {}.", z.at(g.created_at), z.at(g.expires_at)),
+            Some(r) => t!(l, "support-earlier-ended", from = z.at(g.created_at), to = z.at(r)),
+            None => t!(l, "support-earlier-expired", from = z.at(g.created_at), to = z.at(g.expires_at)),
         })
         .collect();
     html! {
         section.card.support {
-            h3 { "Support's access to " (name) "'s data" }
+            h3 { (t!(l, "support-title", name = name)) }
             @match &state.active {
                 Some(g) => {
-                    p.support-on {
-                        "Support can see " (name) "'s recordings, words and places until " (z.at(g.expires_at))
-                        ", to help you with a question you asked. Each look is listed below."
-                    }
+                    p.support-on { (t!(l, "support-on", name = name, until = z.at(g.expires_at))) }
                     form method="post" action={ "/portal/children/" (id) "/support/revoke" } {
-                        (csrf) button type="submit" { "End support's access now" }
+                        (csrf) button type="submit" { (t!(l, "support-end")) }
                     }
                 }
                 None => {
-                    p.support-off {
-                        "Support cannot see " (name) "'s recordings, words or places. If you ask our support team for \
-                         help, you can let them look for a time you choose; you can end it at any moment."
-                    }
+                    p.support-off { (t!(l, "support-off", name = name)) }
                     form method="post" action={ "/portal/children/" (id) "/support" } {
                         (csrf)
                         label {
-                            "For how long "
+                            (t!(l, "support-how-long")) " "
                             select name="hours" {
-                                option value="1" { "1 hour" }
-                                option value="24" selected { "24 hours" }
-                                option value="72" { "3 days" }
-                                option value="168" { "7 days" }
+                                option value="1" { (t!(l, "support-hours", n = 1)) }
+                                option value="24" selected { (t!(l, "support-hours", n = 24)) }
+                                option value="72" { (t!(l, "support-days", n = 3)) }
+                                option value="168" { (t!(l, "support-days", n = 7)) }
                             }
                         }
                         " "
-                        button type="submit" { "Let support see " (name) "'s data" }
+                        button type="submit" { (t!(l, "support-let", name = name)) }
                     }
                 }
             }
@@ -277,12 +271,12 @@ pub async fn page(
     let entries = state.vault.activity(&p.session, child_id).await?;
     let support = state.vault.support_access(&p.session, child_id, now).await?;
     let name = child.profile.display_name.as_str();
+    let l = p.lang;
     let period = match days {
-        7 => " in the last 7 days".to_owned(),
-        30 => " in the last 30 days".to_owned(),
+        7 | 30 => t!(l, "seen-period", n = days),
         _ => String::new(),
     };
-    let filter = |w: &str, d: i64, label: &str| {
+    let filter = |w: &str, d: i64, label: String| {
         let on = w == who && d == days;
         html! {
             a href={ "/portal/children/" (id) "/seen?who=" (w) "&days=" (d) }
@@ -299,27 +293,34 @@ pub async fn page(
         for (actor, n) in &looks {
             total += n;
             if *actor == me {
-                names.insert(0, "You".to_owned());
+                names.insert(0, t!(l, "actor", who = "you"));
             } else {
                 let gid: Option<GuardianId> = actor.strip_prefix("guardian:").and_then(|s| s.parse().ok());
                 let other = match gid {
                     Some(g) => state.vault.household_guardian_name(&p.session, g).await?,
                     None => None,
                 };
-                names.push(other.unwrap_or_else(|| "a former member of your household".into()));
+                names.push(other.unwrap_or_else(|| t!(l, "seen-former-member")));
             }
         }
         Some(match names.len() {
-            0 => format!("No one in your household looked at {name}'s recordings, words or places{period}."),
+            0 => t!(l, "seen-household-none", name = name, period = &period),
             _ => {
                 let people = match names.as_slice() {
                     [one] => one.clone(),
-                    [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+                    [rest @ .., last] => t!(l, "seen-and", rest = rest.join(", "), last = last),
                     [] => String::new(),
                 };
-                let what = if total == 1 { "1 of".to_owned() } else { format!("{total} of") };
-                let household = if names.len() == 1 && names[0] == "You" { "" } else { " (your household)" };
-                format!("{people}{household} looked at {what} {name}'s recordings, words or places{period}.")
+                let only_me = names.len() == 1 && looks.contains_key(&me);
+                t!(
+                    l,
+                    "seen-household",
+                    people = people,
+                    household = if only_me { "no" } else { "yes" },
+                    n = total,
+                    name = name,
+                    period = &period
+                )
             }
         })
     };
@@ -334,33 +335,34 @@ pub async fn page(
         .count();
     let body = html! {
         p {
-            a href="/portal" { "← Household" } " · "
-            a href={ "/portal/children/" (id) } { "Voice history" } " · "
-            a href={ "/portal/children/" (id) "/shared" } { "Shared with companies" } " · "
-            a href={ "/portal/children/" (id) "/activity" } { "Full record" }
+            a href="/portal" { (t!(l, "back-household")) } " · "
+            a href={ "/portal/children/" (id) } { (t!(l, "link-voice-history")) } " · "
+            a href={ "/portal/children/" (id) "/shared" } { (t!(l, "seen-shared-link")) } " · "
+            a href={ "/portal/children/" (id) "/activity" } { (t!(l, "seen-full-record")) }
         }
-        (support_card(p.zone(), &support, name, &id, p.who().csrf_field()))
+        (support_card(p.clock(), &support, name, &id, p.who().csrf_field()))
         p.filters {
-            "Show: " (filter("everyone", days, "everyone")) " · " (filter("household", days, "your household")) " · "
-            (filter("staff", days, "people at kidvault")) " — " (filter(who, 7, "last 7 days")) " · "
-            (filter(who, 30, "last 30 days")) " · " (filter(who, 0, "all time"))
+            (t!(l, "seen-show")) " " (filter("everyone", days, t!(l, "seen-everyone"))) " · "
+            (filter("household", days, t!(l, "seen-your-household"))) " · "
+            (filter("staff", days, t!(l, "seen-staff"))) " — " (filter(who, 7, t!(l, "seen-last-days", n = 7))) " · "
+            (filter(who, 30, t!(l, "seen-last-days", n = 30))) " · " (filter(who, 0, t!(l, "seen-all-time")))
         }
         @if let Some(sentence) = &household {
-            h3 { "Your household" }
+            h3 { (t!(l, "seen-household-title")) }
             p.household-looks { (sentence) }
         }
         @if let Some(lines) = &lines {
-            h3 { "People at kidvault" }
+            h3 { (t!(l, "seen-staff-title")) }
             @if lines.is_empty() {
-                p.no-staff { "No one at kidvault looked at " (name) "'s data" (period) "." }
+                p.no-staff { (t!(l, "seen-no-staff", name = name, period = &period)) }
             } @else {
                 ul.staff-looks {
-                    @for l in lines.iter().skip(page * PAGE).take(PAGE) { (l.render(name, p.zone())) }
+                    @for line in lines.iter().skip(page * PAGE).take(PAGE) { (line.render(name, p.clock())) }
                 }
                 @if lines.len() > (page + 1) * PAGE {
                     p {
                         a href={ "/portal/children/" (id) "/seen?who=" (who) "&days=" (days) "&page=" (page + 1) } {
-                            "Older"
+                            (t!(l, "seen-older"))
                         }
                     }
                 }
@@ -368,20 +370,16 @@ pub async fn page(
         }
         @if who == "everyone" {
             @if system > 0 {
-                h3 { "kidvault's own processes" }
-                p.system-looks {
-                    "kidvault's retention process read " (if system == 1 { "1 of".to_owned() } else { format!("{system} of") })
-                    " " (name) "'s precise places" (period) " to make them approximate, as our policy says. No person \
-                     saw them."
-                }
+                h3 { (t!(l, "seen-system-title")) }
+                p.system-looks { (t!(l, "seen-system", n = system, name = name, period = &period)) }
             }
             p.no-one-else {
-                "No one else. Companies outside kidvault that received " (name) "'s data are on "
-                a href={ "/portal/children/" (id) "/shared" } { "Shared with companies" } "."
+                (t!(l, "seen-no-one-else", name = name)) " "
+                a href={ "/portal/children/" (id) "/shared" } { (t!(l, "seen-shared-link")) } "."
             }
         }
     };
-    Ok(html::page(StatusCode::OK, &format!("Who has seen {name}'s data"), Some(&p.who()), body))
+    Ok(html::page(l, StatusCode::OK, &t!(l, "seen-title", name = name), Some(&p.who()), body))
 }
 
 #[derive(Deserialize)]

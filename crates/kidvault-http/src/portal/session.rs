@@ -13,7 +13,7 @@ use kidvault_service::ServiceError;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::html::{self, html, Who};
+use super::html::{self, html, t, Clock, Lang, Who};
 use crate::error::ApiError;
 use crate::extract::{cookie, SESSION_COOKIE};
 use crate::AppState;
@@ -45,18 +45,57 @@ impl PageError {
     }
 }
 
+/// A failure waiting to be written as a page: [`localize`] writes it in the
+/// reader's language once the response is on its way out.
+#[derive(Clone, Debug)]
+struct Unwritten(std::sync::Arc<ApiError>);
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let e = self.0;
-        let title = e.status.canonical_reason().unwrap_or("Error");
+        let mut resp = self.0.status.into_response();
+        resp.extensions_mut().insert(Unwritten(std::sync::Arc::new(self.0)));
+        resp
+    }
+}
+
+impl PageError {
+    /// The error page: the catalogue's sentence for the code when it has one,
+    /// the API's message otherwise; the code stays visible for support.
+    fn page(e: &ApiError, l: Lang) -> Response {
+        let title = t!(l, "error-title", status = e.status.as_u16());
+        let key = format!("error-{}", e.code.replace('_', "-"));
+        let message = if l.has(&key) { l.text(&key) } else { e.message.clone() };
         let body = html! {
-            (html::flash("error", &e.message))
-            p { "Code: " code { (e.code) } }
-            p { a href="/portal" { "Back to the household" } }
+            (html::flash("error", &message))
+            p { (t!(l, "error-code")) " " code { (e.code) } }
+            p { a href="/portal" { (t!(l, "error-back")) } }
         };
-        let mut resp = html::page(e.status, title, None, body);
+        let mut resp = html::page(l, e.status, &title, None, body);
         e.mark(&mut resp);
         resp
+    }
+}
+
+/// The cookie that keeps the language a reader chose.
+pub const LANG_COOKIE: &str = "kv_lang";
+
+/// The reader's language: the one they chose, else their browser's
+/// (`Accept-Language`), else English.
+pub fn lang_of(headers: &axum::http::HeaderMap) -> Lang {
+    let chosen =
+        axum_extra::extract::CookieJar::from_headers(headers).get(LANG_COOKIE).and_then(|c| Lang::parse(c.value()));
+    chosen.unwrap_or_else(|| {
+        Lang::negotiate(headers.get(axum::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or(""))
+    })
+}
+
+/// Writes every portal failure as a page in the reader's language.
+pub async fn localize(req: Request, next: axum::middleware::Next) -> Response {
+    let lang = lang_of(req.headers());
+    let mut resp = next.run(req).await;
+    match resp.extensions_mut().remove::<Unwritten>() {
+        Some(Unwritten(e)) => PageError::page(&e, lang),
+        None => resp,
     }
 }
 
@@ -95,6 +134,8 @@ pub struct Portal {
     pub guardian: Guardian,
     pub token: String,
     pub csrf: String,
+    /// The language the guardian reads.
+    pub lang: Lang,
 }
 
 impl std::fmt::Debug for Portal {
@@ -109,9 +150,9 @@ impl Portal {
         Who { guardian: &self.guardian, csrf: &self.csrf }
     }
 
-    /// The time zone the guardian reads times in.
-    pub fn zone(&self) -> super::html::Zone {
-        self.guardian.zone()
+    /// How the guardian reads times: their zone, in their language.
+    pub fn clock(&self) -> Clock {
+        Clock::new(self.guardian.zone(), self.lang)
     }
 }
 
@@ -132,7 +173,7 @@ impl FromRequestParts<AppState> for Portal {
         };
         let guardian = state.vault.guardian_profile(&session).await.map_err(|e| PageError::from(e).into_response())?;
         let csrf = csrf_token(&token);
-        Ok(Self { session, guardian, token, csrf })
+        Ok(Self { session, guardian, token, csrf, lang: lang_of(&parts.headers) })
     }
 }
 

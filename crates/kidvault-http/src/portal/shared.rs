@@ -9,37 +9,40 @@ use kidvault_domain::downstream::TaskState;
 use kidvault_domain::ids::ChildId;
 use kidvault_service::disclosure::RegisterEntry;
 
-use super::html::{self, html, words, Markup, Zone};
+use super::html::{self, html, t, words, Clock, Markup};
 use super::session::{PageResult, Portal};
 use crate::extract::{path_id, ApiPath};
 use crate::AppState;
 
-fn recipient(z: Zone, e: &RegisterEntry, now: chrono::DateTime<Utc>) -> Markup {
-    let what: Vec<String> = e.categories.iter().map(|s| words::category(s.category, s.items)).collect();
+fn recipient(z: Clock, e: &RegisterEntry, now: chrono::DateTime<Utc>) -> Markup {
+    let l = z.lang;
+    let what: Vec<String> = e.categories.iter().map(|s| words::category(l, s.category, s.items)).collect();
     let first = e.categories.iter().map(|s| s.first_at).min().unwrap_or(now);
     let last = e.categories.iter().map(|s| s.last_at).max().unwrap_or(now);
     html! {
         li.recipient {
             p {
-                strong { (e.processor_name) } " (" (e.purpose.plain()) ") received " (what.join(", ")) ", from "
-                (z.at(first)) " to " (z.at(last)) "."
+                strong { (e.processor_name) } " "
+                (t!(
+                    l,
+                    "shared-received",
+                    purpose = t!(l, "purpose", purpose = e.purpose.as_str()),
+                    what = what.join(", "),
+                    from = z.at(first),
+                    to = z.at(last)
+                ))
             }
             @if !e.tasks.is_empty() {
                 ul {
                     @for t in &e.tasks {
                         li.request {
-                            @if t.deletion_id.is_some() { "Asked to delete what you deleted" } @else {
-                                "Asked to delete everything it received, because you withdrew your permission"
-                            }
-                            " on " (z.at(t.created_at)) ": "
-                            @match (t.state, t.acknowledged_at) {
-                                (TaskState::Acknowledged, Some(at)) => { "it confirmed the deletion on " (z.at(at)) }
-                                _ if t.overdue(now) => {
-                                    "it has not confirmed yet and is late (it was due by " (z.at(t.deadline)) ")"
-                                }
-                                _ => { "waiting for it to confirm (due by " (z.at(t.deadline)) ")" }
-                            }
-                            "."
+                            @let why = if t.deletion_id.is_some() { "deleted" } else { "withdrew" };
+                            @let state = match (t.state, t.acknowledged_at) {
+                                (TaskState::Acknowledged, Some(at)) => t!(l, "shared-confirmed", when = z.at(at)),
+                                _ if t.overdue(now) => t!(l, "shared-late", when = z.at(t.deadline)),
+                                _ => t!(l, "shared-waiting", when = z.at(t.deadline)),
+                            };
+                            (t!(l, "shared-asked", why = why, when = z.at(t.created_at), state = state))
                         }
                     }
                 }
@@ -53,31 +56,27 @@ pub async fn register(State(state): State<AppState>, p: Portal, ApiPath(id): Api
     let now = Utc::now();
     let child = state.vault.get_child(&p.session, child_id, now).await?;
     let register = state.vault.disclosure_register(&p.session, child_id).await?;
-    let z = p.zone();
+    let z = p.clock();
+    let l = p.lang;
     let name = child.profile.display_name.as_str();
     let body = html! {
         p {
-            a href="/portal" { "← Household" } " · "
-            a href={ "/portal/children/" (id) } { "Voice history" } " · "
-            a href={ "/portal/children/" (id) "/consent" } { "Consent" }
+            a href="/portal" { (t!(l, "back-household")) } " · "
+            a href={ "/portal/children/" (id) } { (t!(l, "link-voice-history")) } " · "
+            a href={ "/portal/children/" (id) "/consent" } { (t!(l, "link-consent")) }
         }
-        p {
-            "Every time data kidvault keeps about " (name) " goes to a company outside kidvault, it is written down \
-             here and in the tamper-evident log. A company that helps run the service receives only what you let us \
-             collect; anyone else receives nothing unless you allowed it on the consent page, and withdrawing that \
-             permission asks them to delete what they received."
-        }
+        p { (t!(l, "shared-intro", name = name)) }
         @if register.received.is_empty() {
-            p.empty { "Nobody outside kidvault has received " (name) "'s data." }
+            p.empty { (t!(l, "shared-nobody", name = name)) }
         } @else {
-            h2 { "Shared with" }
+            h2 { (t!(l, "shared-with")) }
             ul.register { @for e in &register.received { (recipient(z, e, now)) } }
-            p { "Nobody else has received what kidvault keeps about " (name) "." }
+            p { (t!(l, "shared-nobody-else", name = name)) }
         }
         @if !register.nothing.is_empty() {
-            h2 { "Received nothing" }
+            h2 { (t!(l, "shared-received-nothing")) }
             ul.register { @for e in &register.nothing { (recipient(z, e, now)) } }
         }
     };
-    Ok(html::page(StatusCode::OK, &format!("Who received {name}'s data"), Some(&p.who()), body))
+    Ok(html::page(l, StatusCode::OK, &t!(l, "shared-title", name = name), Some(&p.who()), body))
 }

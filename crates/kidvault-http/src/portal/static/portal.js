@@ -43,15 +43,15 @@ async function checkReceipt(receiptUrl, keyUrl) {
     signed = await crypto.subtle.verify({ name: "Ed25519" }, key, raw.slice(4), enc.encode(text));
     if (!signed) break;
   }
-  if (!signed) return "Checked in your browser: NOT valid. The log's signature does not match kidvault's published key.";
+  if (!signed) return { ok: false, why: "signature" };
   const [origin, treeSize, rootB64] = text.split("\n");
-  if (origin !== name || Number(treeSize) !== size) return "Checked in your browser: NOT valid. The checkpoint is not this log's.";
+  if (origin !== name || Number(treeSize) !== size) return { ok: false, why: "checkpoint" };
   // The receipt's entry: in the tree the checkpoint signed.
   let r = await sha256(new Uint8Array([0]), enc.encode(entry));
   let fn = index;
   let sn = size - 1;
   for (const p of proof.map(b64)) {
-    if (sn === 0) return "Checked in your browser: NOT valid. The proof is too long.";
+    if (sn === 0) return { ok: false, why: "proof" };
     if (fn % 2 === 1 || fn === sn) {
       r = await sha256(new Uint8Array([1]), p, r);
       while (fn % 2 === 0 && fn !== 0) {
@@ -64,12 +64,12 @@ async function checkReceipt(receiptUrl, keyUrl) {
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
   }
-  if (sn !== 0 || hex(r) !== hex(b64(rootB64))) return "Checked in your browser: NOT valid. The receipt is not in the log.";
+  if (sn !== 0 || hex(r) !== hex(b64(rootB64))) return { ok: false, why: "absent" };
   // The receipt's text: exactly what the entry recorded.
   if (JSON.parse(entry).hashes?.document !== hex(await sha256(enc.encode(receipt.document)))) {
-    return "Checked in your browser: NOT valid. The receipt's text is not what the log recorded.";
+    return { ok: false, why: "text" };
   }
-  return `Checked in your browser: valid. kidvault's log signed it as record ${index + 1} of ${size}, and this receipt is exactly what it recorded.`;
+  return { ok: true, index: index + 1, size };
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -93,8 +93,16 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   const check = document.querySelector("[data-receipt-check]");
   if (check) {
-    checkReceipt(check.dataset.receipt, check.dataset.key)
-      .then((said) => { check.textContent = said; check.dataset.checked = said.includes(": valid") ? "valid" : "invalid"; })
-      .catch(() => { check.textContent = "This browser could not check the receipt: download it and check it with the log's public key."; });
+    // The words come from the page (the reader's language); the script only
+    // chooses among them.
+    const words = check.dataset;
+    checkReceipt(words.receipt, words.key)
+      .then((r) => {
+        check.textContent = r.ok
+          ? words.valid.replace("{index}", r.index).replace("{size}", r.size)
+          : `${words.invalid} ${words["why" + r.why[0].toUpperCase() + r.why.slice(1)]}`;
+        check.dataset.checked = r.ok ? "valid" : "invalid";
+      })
+      .catch(() => { check.textContent = words.unchecked; });
   }
 });
