@@ -100,6 +100,9 @@ pub struct Guardian {
     pub created_at: Timestamp,
     /// The IANA time zone they read times in; `None` until chosen.
     pub time_zone: Option<String>,
+    /// The language they read kidvault in (`en`, `es`); `None` until chosen
+    /// or adopted from their browser. Notices are written in it.
+    pub language: Option<String>,
 }
 
 impl Guardian {

@@ -802,3 +802,53 @@ places-times-day = { $n } times between { $from } and { $to } on { $day }
 places-times = { $n } times between { $from } and { $to }
 places-map-label = Map of { $n } places, about { $w } by { $h } km
 places-map-legend = about { $w } km × { $h } km, north up; shaded circles are approximate areas
+
+## Notices (the mailbox and e-mail). Children and times are filled in for
+## each reader; e-mail says "your child" instead of a name.
+
+notice-your-child = your child
+notice-consent-subject = Confirm your consent
+notice-consent-body =
+    You gave consent on kidvault, under privacy notice { $notice }, for { $child }: { $scopes }.
+
+    To confirm it, sign in and open this link before { $until }:
+
+    /portal/consent/confirm/{ $token }
+
+    Until you do, nothing is collected under it. If this was not you, ignore this message.
+notice-deletion-subject = Your deletion is complete
+notice-what-item = one recording or record, and everything that came from it
+notice-what-items = a selection of { $child }'s data
+notice-what-child = a child's profile, keys and all of their data
+notice-nothing-else = nothing else
+notice-deletion-body =
+    The deletion you asked for is complete: { $what }.
+
+    Why: { $why }
+    Asked for: { $requested }
+    Deleted: { $items } in all ({ $counted })
+
+    The keys that unlocked it were destroyed, the encrypted data erased, and every service that held a copy confirmed its deletion. The signed receipt, which anyone can check, is on this deletion's page in the portal:
+
+    /portal/deletions/{ $id }
+notice-staff-subject = Someone at kidvault looked at your child's data without the usual permission
+notice-staff-body = { $role } opened { $child }'s data { $purpose } (case { $ticket }) on { $at }, overriding the usual access rules with a written reason. Our privacy officer reviews every such access and decides whether it was justified; the decision will appear on the "Who has seen" page of the parent portal, with every access to the data.
+notice-since-created = it was created
+notice-dormant-subject = A child profile will be deleted because it is not used
+notice-dormant-body =
+    The profile of { $name } has not been used on any device for { $days } days (last used: { $since }).
+
+    Under our retention policy it will be deleted, with all of its data (recordings, transcripts and everything that came from them, locations, consents, devices), on { $date }.
+
+    To keep it, open the parent portal and choose "Keep this profile":
+
+    /portal
+
+    If the child uses a device again before then, nothing is deleted.
+notice-reminder-subject = Reminder: an unused child profile will be deleted soon
+notice-reminder-body =
+    The profile of { $name }, which has not been used, will be deleted with all of its data on { $date }.
+
+    To keep it, open the parent portal and choose "Keep this profile":
+
+    /portal

@@ -801,3 +801,53 @@ places-times-day = { $n } veces entre las { $from } y las { $to } del { $day }
 places-times = { $n } veces entre el { $from } y el { $to }
 places-map-label = Mapa de { $n } lugares, de unos { $w } por { $h } km
 places-map-legend = unos { $w } km × { $h } km, el norte arriba; los círculos sombreados son zonas aproximadas
+
+## Avisos (el buzón y el correo electrónico). Los niños y las horas se
+## escriben para cada lector; el correo dice «su hijo o hija» en vez del nombre.
+
+notice-your-child = su hijo o hija
+notice-consent-subject = Confirme su consentimiento
+notice-consent-body =
+    Dio su consentimiento en kidvault, según el aviso de privacidad { $notice }, para { $child }: { $scopes }.
+
+    Para confirmarlo, inicie sesión y abra este enlace antes del { $until }:
+
+    /portal/consent/confirm/{ $token }
+
+    Hasta entonces no se recoge nada con él. Si no fue usted, ignore este mensaje.
+notice-deletion-subject = Su eliminación está completa
+notice-what-item = una grabación o un registro, y todo lo que se obtuvo de ello
+notice-what-items = una selección de los datos de { $child }
+notice-what-child = el perfil de un niño, sus claves y todos sus datos
+notice-nothing-else = nada más
+notice-deletion-body =
+    La eliminación que pidió está completa: { $what }.
+
+    Por qué: { $why }
+    Pedida el: { $requested }
+    Eliminado: { $items } en total ({ $counted })
+
+    Las claves que lo abrían se destruyeron, los datos cifrados se borraron y cada servicio que tenía una copia confirmó su eliminación. El recibo firmado, que cualquiera puede comprobar, está en la página de esta eliminación en el portal:
+
+    /portal/deletions/{ $id }
+notice-staff-subject = Alguien de kidvault miró los datos de su hijo o hija sin el permiso habitual
+notice-staff-body = { $role } abrió los datos de { $child } { $purpose } (caso { $ticket }) el { $at }, saltándose las normas de acceso habituales con un motivo por escrito. Nuestro responsable de privacidad revisa cada acceso así y decide si estaba justificado; la decisión aparecerá en la página «Quién lo ha visto» del portal, junto con cada acceso a los datos.
+notice-since-created = desde que se creó
+notice-dormant-subject = Se eliminará un perfil de niño porque no se usa
+notice-dormant-body =
+    El perfil de { $name } no se ha usado en ningún dispositivo durante { $days } días (último uso: { $since }).
+
+    Según nuestra política de conservación se eliminará, con todos sus datos (grabaciones, transcripciones y todo lo que se obtuvo de ellas, ubicaciones, consentimientos y dispositivos), el { $date }.
+
+    Para conservarlo, abra el portal y elija «Conservar este perfil»:
+
+    /portal
+
+    Si el niño vuelve a usar un dispositivo antes de esa fecha, no se elimina nada.
+notice-reminder-subject = Recordatorio: pronto se eliminará un perfil de niño sin usar
+notice-reminder-body =
+    El perfil de { $name }, que no se ha usado, se eliminará con todos sus datos el { $date }.
+
+    Para conservarlo, abra el portal y elija «Conservar este perfil»:
+
+    /portal

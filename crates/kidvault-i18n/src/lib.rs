@@ -185,3 +185,76 @@ macro_rules! t {
 
 #[cfg(test)]
 mod tests;
+
+/// A message written in each reader's language when it is shown, for text
+/// stored once and read by several people (a notice to a household):
+/// `{{msg:id|name=value|…}}`. A value may itself hold markers (a child, a
+/// time, another message); they are written in turn.
+pub fn mark(id: &str, args: &[(&str, &str)]) -> String {
+    let mut out = format!("{{{{msg:{id}");
+    for (k, v) in args {
+        out.push('|');
+        out.push_str(k);
+        out.push('=');
+        for c in v.chars() {
+            match c {
+                '{' | '}' | '|' | '=' | '%' => out.push_str(&format!("%{:02X}", c as u32)),
+                c => out.push(c),
+            }
+        }
+    }
+    out.push_str("}}");
+    out
+}
+
+fn unescape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut rest = v;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let code = rest.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match code {
+            Some(b) => {
+                out.push(char::from(b));
+                rest = &rest[i + 3..];
+            }
+            None => {
+                out.push('%');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+impl Lang {
+    /// Writes the `{{msg:…}}` markers of `text` in this language (and the
+    /// markers their values carried, a few levels deep); other markers and
+    /// plain text are left as they are.
+    pub fn render(self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for _ in 0..4 {
+            if !text.contains("{{msg:") {
+                break;
+            }
+            text = kidvault_domain::markers::render(&text, |kind, value| {
+                (kind == "msg").then(|| {
+                    let mut parts = value.split('|');
+                    let id = parts.next().unwrap_or_default();
+                    let args: Vec<(String, String)> =
+                        parts.filter_map(|p| p.split_once('=').map(|(k, v)| (k.to_owned(), unescape(v)))).collect();
+                    let values: Vec<(&str, FluentValue<'_>)> = args
+                        .iter()
+                        .map(|(k, v)| match v.parse::<i64>() {
+                            Ok(n) => (k.as_str(), FluentValue::from(n)),
+                            Err(_) => (k.as_str(), FluentValue::from(v.as_str())),
+                        })
+                        .collect();
+                    self.with(id, &values)
+                })
+            });
+        }
+        text
+    }
+}

@@ -127,3 +127,23 @@ fn plurals_follow_each_languages_rules() {
 fn a_missing_message_falls_back_to_english_then_its_id() {
     assert_eq!(Lang::Es.text("no-such-message"), "no-such-message");
 }
+
+#[test]
+fn stored_messages_are_written_in_each_readers_language() {
+    let scopes = [mark("scope-name", &[("scope", "voice")]), mark("scope-name", &[("scope", "training")])].join(", ");
+    let text = mark("household-kept", &[("date", &format!("{{{{on:2026-12-01T05:30:00Z}}}} | {scopes} = 100%"))]);
+    assert!(!text[2..].contains("{{"), "nested markers are escaped inside the value: {text}");
+    assert_eq!(
+        Lang::En.render(&text),
+        "Kept even if unused (since {{on:2026-12-01T05:30:00Z}} | Voice, Model training = 100%)."
+    );
+    assert_eq!(
+        Lang::Es.render(&text),
+        "Se conserva aunque no se use (desde el {{on:2026-12-01T05:30:00Z}} | Voz, Entrenamiento de modelos = 100%)."
+    );
+    // Numbers choose plural forms.
+    let n = mark("count-items", &[("kind", "transcript"), ("n", "1")]);
+    assert_eq!(Lang::Es.render(&n), "1 transcripción");
+    // Text without markers, and a broken marker, are left alone.
+    assert_eq!(Lang::Es.render("plain {{msg:"), "plain {{msg:");
+}

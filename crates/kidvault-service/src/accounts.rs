@@ -95,6 +95,7 @@ impl Vault {
             display_name: name,
             created_at: now,
             time_zone: None,
+            language: None,
         };
         Ok(GuardianRecord { guardian, password_hash })
     }
@@ -233,6 +234,28 @@ impl Vault {
             return Err(ServiceError::NotFound);
         }
         Ok(zone)
+    }
+
+    /// Sets the language the guardian reads kidvault in (and notices are
+    /// written in); a language kidvault does not have is refused.
+    pub async fn set_language(&self, g: &GuardianSession, tag: &str) -> Result<kidvault_i18n::Lang> {
+        let lang = kidvault_i18n::Lang::parse(tag).ok_or_else(|| {
+            ServiceError::invalid("unknown_language", "kidvault is written in English (en) and Spanish (es)")
+        })?;
+        if !self.store.set_language(g.guardian_id, Some(lang.code())).await? {
+            return Err(ServiceError::NotFound);
+        }
+        Ok(lang)
+    }
+
+    /// Adopts the language the guardian reads the portal in when they have
+    /// not chosen one (at sign-up and sign-in), so notices reach them in it.
+    pub async fn adopt_language(&self, g: &GuardianSession, lang: kidvault_i18n::Lang) -> Result<()> {
+        let current = self.store.guardian(g.guardian_id).await?.ok_or(ServiceError::NotFound)?;
+        if current.guardian.language.is_none() {
+            self.store.set_language(g.guardian_id, Some(lang.code())).await?;
+        }
+        Ok(())
     }
 
     /// Adopts the zone the guardian's browser reports when they have not

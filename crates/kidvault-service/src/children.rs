@@ -39,18 +39,21 @@ fn consent_entry(grant: &Grant, consent: &Consent, now: Timestamp) -> kidvault_l
 /// The e-mail-plus confirmation: the permissions asked for and the link. The
 /// child is a marker (named in the portal's mailbox, "your child" in e-mail).
 fn confirmation_notice(consent: &Consent, token: &str, expires_at: Timestamp) -> NewNotice {
-    let scopes: Vec<&str> = consent.scopes.iter().map(|g| g.scope.label()).collect();
+    use kidvault_i18n::mark;
+    let scopes: Vec<String> =
+        consent.scopes.iter().map(|g| mark("scope-name", &[("scope", g.scope.as_str())])).collect();
     NewNotice {
         kind: NoticeKind::ConsentConfirmation,
-        subject: "Confirm your consent".into(),
-        body: format!(
-            "You gave consent on kidvault, under privacy notice {notice}, for {child}: {scopes}.\n\n\
-             To confirm it, sign in and open this link before {until}:\n\n/portal/consent/confirm/{token}\n\n\
-             Until you do, nothing is collected under it. If this was not you, ignore this message.\n",
-            notice = consent.notice_version,
-            child = kidvault_domain::notice::mark_child(consent.child_id),
-            scopes = scopes.join(", "),
-            until = kidvault_domain::localtime::mark_at(expires_at),
+        subject: mark("notice-consent-subject", &[]),
+        body: mark(
+            "notice-consent-body",
+            &[
+                ("notice", &consent.notice_version),
+                ("child", &kidvault_domain::notice::mark_child(consent.child_id)),
+                ("scopes", &scopes.join(", ")),
+                ("until", &kidvault_domain::localtime::mark_at(expires_at)),
+                ("token", token),
+            ],
         ),
     }
 }

@@ -16,7 +16,7 @@ use crate::ServiceError;
 use kidvault_domain::deletion::DeletionScope;
 use kidvault_domain::downstream::backoff;
 use kidvault_domain::ids::{ChildId, GuardianId};
-use kidvault_domain::localtime::{mark_at, Zone};
+use kidvault_domain::localtime::mark_at;
 use kidvault_domain::notice::{mark_child, marked_children, name_children};
 use kidvault_domain::notice::{NewNotice, NoticeKind};
 use kidvault_domain::Timestamp;
@@ -39,8 +39,8 @@ impl Vault {
     pub async fn deliver_notices(&self, now: Timestamp) -> Result<usize> {
         let due = self.store.claim_due_notices(now, now + LEASE, 64).await?;
         let mut delivered = 0;
-        // Each recipient's zone, read once per batch (e-mail only).
-        let mut zones: HashMap<GuardianId, Zone> = HashMap::new();
+        // Each recipient's zone and language, read once per batch (e-mail only).
+        let mut zones: HashMap<GuardianId, kidvault_i18n::Clock> = HashMap::new();
         for n in &due {
             let outcome = match self.send_notice(n, &mut zones).await {
                 Ok(via) => NoticeDelivery::Delivered { via: via.into() },
@@ -61,7 +61,7 @@ impl Vault {
     async fn send_notice(
         &self,
         n: &NoticeRecord,
-        zones: &mut HashMap<GuardianId, Zone>,
+        zones: &mut HashMap<GuardianId, kidvault_i18n::Clock>,
     ) -> std::result::Result<&'static str, String> {
         let Some(mailer) = &self.mailer else {
             // No relay configured: the portal's mailbox is the channel, and the
@@ -69,32 +69,46 @@ impl Vault {
             return Ok("mailbox");
         };
         let cfg = &self.config.mail;
-        // Times in the text are written in the reader's own zone.
-        let zone = match zones.get(&n.guardian_id) {
-            Some(z) => *z,
+        // The text is written in the reader's own language, its times in their zone.
+        let clock = match zones.get(&n.guardian_id) {
+            Some(c) => *c,
             None => {
                 let g = self.store.guardian(n.guardian_id).await.map_err(|e| e.to_string())?;
-                let z = g.map(|g| g.guardian.zone()).unwrap_or_default();
-                zones.insert(n.guardian_id, z);
-                z
+                let c = g.map(|g| reader_clock(&g.guardian)).unwrap_or_default();
+                zones.insert(n.guardian_id, c);
+                c
             }
         };
+        let write = |text: &str| unnamed(clock.lang, &clock.render(&clock.lang.render(text)));
         let message = lettre::Message::builder()
             .from(cfg.from.parse().map_err(|e| format!("mail_from: {e}"))?)
             .to(n.email.parse().map_err(|e| format!("recipient: {e}"))?)
-            .subject(unnamed(&zone.render(&n.subject)))
+            .subject(write(&n.subject))
             .message_id(Some(format!("<{}@kidvault>", n.id)))
             .header(lettre::message::header::ContentType::TEXT_PLAIN)
-            .body(absolute_links(&unnamed(&zone.render(&n.body)), cfg.public_url.as_deref()))
+            .body(absolute_links(&write(&n.body), cfg.public_url.as_deref()))
             .map_err(|e| e.to_string())?;
         lettre::AsyncTransport::send(mailer, message).await.map(|_| "smtp").map_err(|e| e.to_string())
     }
 
-    /// The signed-in guardian's notices, newest first, their times written in
-    /// the guardian's zone.
-    pub async fn mailbox(&self, g: &GuardianSession, limit: u32, now: Timestamp) -> Result<Vec<NoticeRecord>> {
+    /// The signed-in guardian's notices, newest first, written in `lang` (the
+    /// language they read the portal in), their times in the guardian's zone.
+    pub async fn mailbox(
+        &self,
+        g: &GuardianSession,
+        lang: kidvault_i18n::Lang,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<Vec<NoticeRecord>> {
         let zone = self.store.guardian(g.guardian_id).await?.map(|r| r.guardian.zone()).unwrap_or_default();
+        let clock = kidvault_i18n::Clock::new(zone, lang);
         let mut notices = self.store.notices_for(g.guardian_id, limit.clamp(1, 200)).await?;
+        // In the reader's language and zone first: a message's values carry
+        // the markers of the children it names.
+        for n in &mut notices {
+            n.subject = clock.render(&lang.render(&n.subject));
+            n.body = clock.render(&lang.render(&n.body));
+        }
         // The children the notices name, each read once (a recorded read).
         let mut named: Vec<ChildId> = Vec::new();
         for n in &notices {
@@ -106,34 +120,37 @@ impl Vault {
         }
         let mut names: HashMap<ChildId, String> = HashMap::new();
         for child in named {
-            names.insert(child, self.child_name(g, child, now).await?);
+            if let Some(name) = self.child_name(g, child, now).await? {
+                names.insert(child, name);
+            }
         }
-        let name = |id: ChildId| names.get(&id).cloned().unwrap_or_else(|| "your child".to_owned());
+        let your_child = lang.text("notice-your-child");
+        let name = |id: ChildId| names.get(&id).cloned().unwrap_or_else(|| your_child.clone());
         for n in &mut notices {
-            n.subject = name_children(&zone.render(&n.subject), name);
-            n.body = name_children(&zone.render(&n.body), name);
+            n.subject = name_children(&n.subject, name);
+            n.body = name_children(&n.body, name);
         }
         Ok(notices)
     }
 
-    /// A child's name for the guardian's mailbox ("your child" once the child
-    /// is deleted, or is not theirs).
-    async fn child_name(&self, g: &GuardianSession, child: ChildId, now: Timestamp) -> Result<String> {
+    /// A child's name for the guardian's mailbox (`None`, "your child", once
+    /// the child is deleted, or is not theirs).
+    async fn child_name(&self, g: &GuardianSession, child: ChildId, now: Timestamp) -> Result<Option<String>> {
         let grant = match self.authorize(Actor::Guardian(g), child, Action::ViewChild).await {
             Ok(grant) => grant,
-            Err(ServiceError::NotFound) => return Ok("your child".to_owned()),
+            Err(ServiceError::NotFound) => return Ok(None),
             Err(e) => return Err(e),
         };
         let record = grant.child();
         let bytes =
             match self.open(&grant, record.child.id.as_bytes(), None, "profile.read", &record.profile, now).await {
                 Ok(b) => b,
-                Err(ServiceError::NotFound) => return Ok("your child".to_owned()),
+                Err(ServiceError::NotFound) => return Ok(None),
                 Err(e) => return Err(e),
             };
         let profile: kidvault_domain::entities::ChildProfile =
             serde_json::from_slice(&bytes).map_err(|e| ServiceError::Internal(format!("child profile: {e}")))?;
-        Ok(profile.display_name)
+        Ok(Some(profile.display_name))
     }
 }
 
@@ -159,8 +176,14 @@ pub fn mailer(url: &str) -> Result<lettre::AsyncSmtpTransport<lettre::Tokio1Exec
 
 /// A notice's text for e-mail: children are "your child" (a child's name does
 /// not travel through mail servers).
-fn unnamed(text: &str) -> String {
-    name_children(text, |_| "your child".to_owned())
+fn unnamed(lang: kidvault_i18n::Lang, text: &str) -> String {
+    name_children(text, |_| lang.text("notice-your-child"))
+}
+
+/// How a guardian reads: their zone, and their language (English until chosen).
+fn reader_clock(g: &kidvault_domain::entities::Guardian) -> kidvault_i18n::Clock {
+    let lang = g.language.as_deref().and_then(kidvault_i18n::Lang::parse).unwrap_or_default();
+    kidvault_i18n::Clock::new(g.zone(), lang)
 }
 
 /// Portal paths on a line of their own become absolute links in e-mail.
@@ -177,27 +200,28 @@ fn absolute_links(body: &str, public_url: Option<&str>) -> String {
 /// The "deletion completed" notice: what went, by kind, and where the receipt is.
 /// Ids and counts only; no child content.
 pub(crate) fn deletion_completed(d: &DeletionRecord, kinds: &BTreeMap<&'static str, u64>, items: usize) -> NewNotice {
+    use kidvault_i18n::mark;
     let what = match &d.scope {
-        DeletionScope::Item { .. } => "one recording or record, and everything that came from it".to_owned(),
-        DeletionScope::Items { .. } => format!("a selection of {}'s data", mark_child(d.child_id)),
-        DeletionScope::Child => "a child's profile, keys and all of their data".to_owned(),
+        DeletionScope::Item { .. } => mark("notice-what-item", &[]),
+        DeletionScope::Items { .. } => mark("notice-what-items", &[("child", &mark_child(d.child_id))]),
+        DeletionScope::Child => mark("notice-what-child", &[]),
     };
     let counted: Vec<String> = kinds
         .iter()
-        .filter_map(|(kind, n)| kidvault_domain::item::ItemKind::parse(kind).map(|k| k.words(*n)))
+        .filter(|(kind, _)| kidvault_domain::item::ItemKind::parse(kind).is_some())
+        .map(|(kind, n)| mark("count-items", &[("kind", kind), ("n", &n.to_string())]))
         .collect();
-    let mut body = format!(
-        "The deletion you asked for is complete: {what}.\n\n\
-         Why: {reason}\nAsked for: {requested}\nDeleted: {items} in all ({counted})\n",
-        reason = d.reason.plain(),
-        requested = mark_at(d.requested_at),
-        counted = if counted.is_empty() { "nothing else".to_owned() } else { counted.join(", ") },
+    let counted = if counted.is_empty() { mark("notice-nothing-else", &[]) } else { counted.join(", ") };
+    let body = mark(
+        "notice-deletion-body",
+        &[
+            ("what", &what),
+            ("why", &mark("deletion-reason", &[("reason", d.reason.as_str())])),
+            ("requested", &mark_at(d.requested_at)),
+            ("items", &items.to_string()),
+            ("counted", &counted),
+            ("id", &d.id.to_string()),
+        ],
     );
-    body.push_str(
-        "\nThe keys that unlocked it were destroyed, the encrypted data erased, and every service that held \
-         a copy confirmed its deletion. The signed receipt, which anyone can check, is on this deletion's \
-         page in the portal:\n\n",
-    );
-    body.push_str(&format!("/portal/deletions/{}\n", d.id));
-    NewNotice { kind: NoticeKind::DeletionCompleted, subject: "Your deletion is complete".into(), body }
+    NewNotice { kind: NoticeKind::DeletionCompleted, subject: mark("notice-deletion-subject", &[]), body }
 }

@@ -516,17 +516,16 @@ impl Vault {
         };
         let notice = NewNotice {
             kind: NoticeKind::StaffAccess,
-            subject: "Someone at kidvault looked at your child's data without the usual permission".into(),
-            body: format!(
-                "{role} opened {child}'s data {purpose} (case {ticket}) on {at}, overriding the usual access \
-                 rules with a written reason. Our privacy officer reviews every such access and decides whether it \
-                 was justified; the decision will appear on the \"Who has seen\" page of the parent portal, with \
-                 every access to the data.",
-                role = basis.role.plain(),
-                child = kidvault_domain::notice::mark_child(grant.child_id()),
-                purpose = basis.purpose.plain(),
-                ticket = basis.ticket,
-                at = kidvault_domain::localtime::mark_at(now),
+            subject: kidvault_i18n::mark("notice-staff-subject", &[]),
+            body: kidvault_i18n::mark(
+                "notice-staff-body",
+                &[
+                    ("role", &kidvault_i18n::mark("staff-role", &[("role", basis.role.as_str())])),
+                    ("child", &kidvault_domain::notice::mark_child(grant.child_id())),
+                    ("purpose", &kidvault_i18n::mark("staff-purpose", &[("purpose", basis.purpose.as_str())])),
+                    ("ticket", &basis.ticket),
+                    ("at", &kidvault_domain::localtime::mark_at(now)),
+                ],
             ),
         };
         let household = grant.child().child.household_id;

@@ -91,32 +91,29 @@ fn days(n: u32) -> chrono::Duration {
 }
 
 fn dormancy_notice(child: ChildId, last: Option<Timestamp>, delete_at: Timestamp, inactive_days: u32) -> NewNotice {
-    let since = last.map_or("it was created".to_owned(), mark_on);
+    use kidvault_i18n::mark;
+    let since = last.map_or_else(|| mark("notice-since-created", &[]), mark_on);
     NewNotice {
         kind: NoticeKind::DormancyNotice,
-        subject: "A child profile will be deleted because it is not used".into(),
-        body: format!(
-            "The profile of {name} has not been used on any device for {inactive_days} days \
-             (last used: {since}).\n\nUnder our retention policy it will be deleted, with all of its data \
-             (recordings, transcripts and everything that came from them, locations, consents, devices), on \
-             {date}.\n\nTo keep it, open the parent portal and choose \"Keep this profile\":\n\n/portal\n\n\
-             If the child uses a device again before then, nothing is deleted.\n",
-            name = mark_child(child),
-            date = mark_on(delete_at),
+        subject: mark("notice-dormant-subject", &[]),
+        body: mark(
+            "notice-dormant-body",
+            &[
+                ("name", &mark_child(child)),
+                ("days", &inactive_days.to_string()),
+                ("since", &since),
+                ("date", &mark_on(delete_at)),
+            ],
         ),
     }
 }
 
 fn reminder_notice(child: ChildId, delete_at: Timestamp) -> NewNotice {
+    use kidvault_i18n::mark;
     NewNotice {
         kind: NoticeKind::DormancyReminder,
-        subject: "Reminder: an unused child profile will be deleted soon".into(),
-        body: format!(
-            "The profile of {}, which has not been used, will be deleted with all of its data on \
-             {}.\n\nTo keep it, open the parent portal and choose \"Keep this profile\":\n\n/portal\n",
-            mark_child(child),
-            mark_on(delete_at),
-        ),
+        subject: mark("notice-reminder-subject", &[]),
+        body: mark("notice-reminder-body", &[("name", &mark_child(child)), ("date", &mark_on(delete_at))]),
     }
 }
 

@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/store_0010_device_codes.sql")),
     (11, include_str!("../migrations/store_0011_session_labels.sql")),
     (12, include_str!("../migrations/store_0012_child_major_datasets.sql")),
+    (13, include_str!("../migrations/store_0013_guardian_language.sql")),
 ];
 
 /// The data store on a PostgreSQL database (schema `public`).

@@ -33,6 +33,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (17, include_str!("../migrations/store_0017_device_codes.sql")),
     (18, include_str!("../migrations/store_0018_session_labels.sql")),
     (19, include_str!("../migrations/store_0019_child_major_datasets.sql")),
+    (20, include_str!("../migrations/store_0020_guardian_language.sql")),
 ];
 
 /// The embedded data store: one SQLite file.

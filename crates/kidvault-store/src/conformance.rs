@@ -90,6 +90,7 @@ async fn household(store: &S, email: &str) -> (HouseholdId, GuardianRecord) {
             display_name: "Ana".into(),
             created_at: t(0),
             time_zone: None,
+            language: None,
         },
         password_hash: "$argon2id$fake".into(),
     };
@@ -981,6 +982,12 @@ pub async fn invites_are_single_use_and_expire(store: S, _: K, _: B) {
     let read = store.guardian_by_email("first@example.org").await.unwrap().unwrap();
     assert_eq!(read.guardian.time_zone.as_deref(), Some("America/Los_Angeles"));
     assert!(!store.set_time_zone(GuardianId::generate(t(0)), Some("UTC")).await.unwrap(), "no such guardian");
+    assert_eq!(read.guardian.language, None);
+    assert!(store.set_language(g.guardian.id, Some("es")).await.unwrap());
+    let read = store.guardian(g.guardian.id).await.unwrap().unwrap();
+    assert_eq!(read.guardian.language.as_deref(), Some("es"));
+    assert_eq!(read.guardian.time_zone.as_deref(), Some("America/Los_Angeles"), "the zone is untouched");
+    assert!(!store.set_language(GuardianId::generate(t(0)), Some("es")).await.unwrap(), "no such guardian");
     let invite = |tag: u8, expires: i64| InviteRecord {
         token_hash: [tag; 32],
         household_id: hh,
@@ -998,6 +1005,7 @@ pub async fn invites_are_single_use_and_expire(store: S, _: K, _: B) {
             display_name: "Bo".into(),
             created_at: t(2),
             time_zone: None,
+            language: None,
         },
         password_hash: "$argon2id$fake".into(),
     };

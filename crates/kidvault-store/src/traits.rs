@@ -314,6 +314,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn guardian(&self, id: GuardianId) -> Result<Option<GuardianRecord>>;
     /// Sets (or clears) a guardian's time zone; `false` if there is no such guardian.
     async fn set_time_zone(&self, id: GuardianId, zone: Option<&str>) -> Result<bool>;
+    /// Sets (or clears) the language a guardian reads kidvault in; `false` if
+    /// there is no such guardian.
+    async fn set_language(&self, id: GuardianId, language: Option<&str>) -> Result<bool>;
     /// Marks the household closing (idempotent): no child can be added from now on.
     async fn begin_household_closure(&self, household: HouseholdId, at: Timestamp) -> Result<()>;
     /// Households closing, oldest first.

@@ -142,11 +142,12 @@ pub struct SignUp {
 }
 
 /// After a sign-in from the portal: the session named by its browser, and the
-/// browser's zone adopted for a guardian who has not chosen one.
+/// browser's zone and language adopted for a guardian who has not chosen them.
 async fn adopt_zone(state: &AppState, parts: &Parts, token: &str, zone: Option<&str>) -> Result<(), ServiceError> {
     let agent = parts.headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok());
     state.vault.name_session(token, agent).await?;
     let session = state.vault.authenticate_guardian(token, Utc::now()).await?;
+    state.vault.adopt_language(&session, lang_of(&parts.headers)).await?;
     state.vault.adopt_time_zone(&session, zone).await
 }
 
@@ -351,7 +352,7 @@ pub async fn close(State(state): State<AppState>, PortalForm(p, f): PortalForm<C
 }
 
 pub async fn mailbox(State(state): State<AppState>, p: Portal) -> PageResult {
-    let notices = state.vault.mailbox(&p.session, 200, Utc::now()).await?;
+    let notices = state.vault.mailbox(&p.session, p.lang, 200, Utc::now()).await?;
     let z = p.clock();
     let l = p.lang;
     let body = html! {

@@ -105,6 +105,7 @@ struct LanguageChoice {
 /// The language switch: remembers the choice in a cookie for a year and goes
 /// back to the page it came from (inside the portal only).
 async fn language(
+    axum::extract::State(state): axum::extract::State<AppState>,
     parts: axum::http::request::Parts,
     axum::extract::Query(q): axum::extract::Query<LanguageChoice>,
 ) -> Response {
@@ -121,6 +122,14 @@ async fn language(
         r.find("/portal").map(|i| r[i..].to_owned())
     });
     let next = session::safe_next(q.next.as_deref().or(back.as_deref())).to_owned();
+    // Signed in: the guardian's notices and e-mails follow the choice too.
+    if let Some(token) = crate::extract::cookie(&parts, crate::extract::SESSION_COOKIE) {
+        if let Ok(g) = state.vault.authenticate_guardian(&token, chrono::Utc::now()).await {
+            if let Err(e) = state.vault.set_language(&g, lang.code()).await {
+                return session::PageError::from(e).into_response();
+            }
+        }
+    }
     let cookie = session::set_cookie(&parts, session::LANG_COOKIE, lang.code(), 365 * 24 * 3600);
     session::with_cookies(Redirect::to(&next).into_response(), [cookie])
 }

@@ -43,10 +43,16 @@ pub(crate) struct Mailbox {
     notices: Vec<Notice>,
 }
 
-/// The signed-in guardian's notices, newest first (the latest 200).
+/// The signed-in guardian's notices, newest first (the latest 200), written in
+/// the language the request asks for (`Accept-Language`; English by default).
 #[utoipa::path(get, path = "/api/v1/notices", tag = "notices", security(("guardian" = [])),
     responses((status = 200, body = Mailbox), (status = 401, body = ErrorBody)))]
-pub(crate) async fn list(State(state): State<AppState>, GuardianAuth(g, _): GuardianAuth) -> ApiResult<Json<Mailbox>> {
-    let notices = state.vault.mailbox(&g, 200, chrono::Utc::now()).await?;
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    GuardianAuth(g, _): GuardianAuth,
+) -> ApiResult<Json<Mailbox>> {
+    let lang = crate::portal::session::lang_of(&headers);
+    let notices = state.vault.mailbox(&g, lang, 200, chrono::Utc::now()).await?;
     Ok(Json(Mailbox { notices: notices.into_iter().map(Notice::from).collect() }))
 }

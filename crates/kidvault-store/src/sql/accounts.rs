@@ -21,6 +21,7 @@ fn guardian_row(r: &dyn Row) -> R<GuardianRecord> {
             display_name: r.string("display_name")?,
             created_at: r.ts("created_at")?,
             time_zone: r.text("time_zone")?,
+            language: r.text("language")?,
         },
         password_hash: r.string("password_hash")?,
     })
@@ -28,7 +29,8 @@ fn guardian_row(r: &dyn Row) -> R<GuardianRecord> {
 
 pub fn guardian(tx: &mut dyn Tx, id: GuardianId) -> R<Option<GuardianRecord>> {
     tx.opt(
-        "SELECT id, household_id, email, display_name, password_hash, created_at, time_zone FROM guardians WHERE id = ?1",
+        "SELECT id, household_id, email, display_name, password_hash, created_at, time_zone, language
+         FROM guardians WHERE id = ?1",
         p![id],
         guardian_row,
     )
@@ -36,7 +38,8 @@ pub fn guardian(tx: &mut dyn Tx, id: GuardianId) -> R<Option<GuardianRecord>> {
 
 pub fn guardian_by_email(tx: &mut dyn Tx, email: &str) -> R<Option<GuardianRecord>> {
     tx.opt(
-        "SELECT id, household_id, email, display_name, password_hash, created_at, time_zone FROM guardians WHERE email = ?1",
+        "SELECT id, household_id, email, display_name, password_hash, created_at, time_zone, language
+         FROM guardians WHERE email = ?1",
         p![email],
         guardian_row,
     )
@@ -47,11 +50,16 @@ pub fn set_time_zone(tx: &mut dyn Tx, id: GuardianId, zone: Option<&str>) -> R<b
     Ok(tx.exec("UPDATE guardians SET time_zone = ?2 WHERE id = ?1", p![id, zone])? == 1)
 }
 
+/// Sets (or clears) the language a guardian reads kidvault in.
+pub fn set_language(tx: &mut dyn Tx, id: GuardianId, language: Option<&str>) -> R<bool> {
+    Ok(tx.exec("UPDATE guardians SET language = ?2 WHERE id = ?1", p![id, language])? == 1)
+}
+
 /// Adds a guardian to a household; a taken e-mail is a conflict.
 pub fn insert_guardian(tx: &mut dyn Tx, household: HouseholdId, g: &GuardianRecord) -> R<()> {
     let inserted = tx.exec(
-        "INSERT INTO guardians (id, household_id, email, display_name, password_hash, created_at, time_zone)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO guardians (id, household_id, email, display_name, password_hash, created_at, time_zone, language)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         p![
             g.guardian.id,
             household,
@@ -59,7 +67,8 @@ pub fn insert_guardian(tx: &mut dyn Tx, household: HouseholdId, g: &GuardianReco
             &g.guardian.display_name,
             &g.password_hash,
             g.guardian.created_at,
-            g.guardian.time_zone.as_deref()
+            g.guardian.time_zone.as_deref(),
+            g.guardian.language.as_deref()
         ],
     );
     conflict_if_unique(inserted, || "e-mail already registered".into())?;

@@ -678,6 +678,11 @@ impl<B: StoreBackend> Store for B {
         self.write(move |tx| accounts::set_time_zone(tx, id, zone.as_deref())).await
     }
 
+    async fn set_language(&self, id: GuardianId, language: Option<&str>) -> Result<bool> {
+        let language = language.map(str::to_owned);
+        self.write(move |tx| accounts::set_language(tx, id, language.as_deref())).await
+    }
+
     async fn begin_household_closure(&self, household: HouseholdId, at: Timestamp) -> Result<()> {
         self.write(move |tx| children::begin_household_closure(tx, household, at)).await
     }

@@ -67,6 +67,7 @@ async fn seed(
             display_name: "Parent".into(),
             created_at: now - Duration::days(100),
             time_zone: None,
+            language: None,
         },
         password_hash: "$argon2id$bench".into(),
     };
