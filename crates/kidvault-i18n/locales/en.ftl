@@ -852,3 +852,25 @@ notice-reminder-body =
     To keep it, open the parent portal and choose "Keep this profile":
 
     /portal
+
+## The export a parent downloads
+
+export-title = What { $name } said: kidvault export
+export-heading = What { $name } said
+export-intro = Exported on { $when }. Every recording kidvault kept, newest first, with the words heard in it. Everything else is in the other files of this folder (README.txt says which).
+export-none = No recordings are kept.
+export-readme =
+    Everything kidvault holds about { $name } (child { $id }), exported { $at }.
+
+    index.html: open this first: each day's recordings, playable here, with the words heard.
+    manifest.json: every item: kind, data category, when it was recorded and received, the device, what it was derived from and what was derived from it, its file.
+    audio/: voice recordings (WAV).
+    transcripts/: transcripts (plain text, UTF-8).
+    derived/: other derived items (JSON): understood requests, memories, embeddings.
+    locations.geojson: locations (GeoJSON points; accuracy in metres).
+    locations.csv: the same as a table.
+    consents.json: every consent you gave, with its method, evidence reference, notice version and permissions, and any withdrawal.
+    disclosures.json: who outside kidvault received the child's data: each company, why, how many items of each kind and when, and every request to delete them.
+
+    Privacy notice in force: version { $notice }. This export was recorded in the child's access log.
+    Times in the data files are UTC (RFC 3339). This archive was built in memory and streamed; kidvault kept no copy.

@@ -851,3 +851,25 @@ notice-reminder-body =
     Para conservarlo, abra el portal y elija «Conservar este perfil»:
 
     /portal
+
+## La exportación que descarga una madre, un padre o un tutor
+
+export-title = Lo que dijo { $name }: exportación de kidvault
+export-heading = Lo que dijo { $name }
+export-intro = Exportado el { $when }. Cada grabación que kidvault guardaba, la más reciente primero, con las palabras que se oyeron en ella. Todo lo demás está en los otros archivos de esta carpeta (README.txt dice cuál es cuál).
+export-none = No se guarda ninguna grabación.
+export-readme =
+    Todo lo que kidvault guarda sobre { $name } (niño { $id }), exportado el { $at }.
+
+    index.html: ábralo primero: las grabaciones de cada día, que se pueden escuchar aquí, con las palabras que se oyeron.
+    manifest.json: cada elemento: tipo, categoría de datos, cuándo se grabó y se recibió, el dispositivo, de qué se obtuvo y qué se obtuvo de él, su archivo.
+    audio/: grabaciones de voz (WAV).
+    transcripts/: transcripciones (texto sin formato, UTF-8).
+    derived/: otros elementos obtenidos (JSON): peticiones entendidas, datos recordados, huellas numéricas.
+    locations.geojson: ubicaciones (puntos GeoJSON; precisión en metros).
+    locations.csv: lo mismo, como tabla.
+    consents.json: cada consentimiento que dio, con su método, referencia de verificación, versión del aviso y permisos, y cualquier retirada.
+    disclosures.json: quién fuera de kidvault recibió datos del niño: cada empresa, por qué, cuántos elementos de cada tipo y cuándo, y cada petición para eliminarlos.
+
+    Aviso de privacidad vigente: versión { $notice }. Esta exportación quedó anotada en el registro de accesos del niño.
+    Las horas de los archivos de datos están en UTC (RFC 3339). Este archivo se creó en memoria y se envió por partes; kidvault no guardó ninguna copia.

@@ -15,8 +15,8 @@ use kidvault_domain::deletion::DeletionScope;
 use kidvault_domain::entities::ChildProfile;
 use kidvault_domain::ids::{ChildId, ItemId};
 use kidvault_domain::item::{ContentShape, ItemKind, ItemMeta};
-use kidvault_domain::localtime::Zone;
 use kidvault_domain::Timestamp;
+use kidvault_i18n::t;
 use kidvault_store::{ItemFilter, Sealed, StoredContent};
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -34,8 +34,9 @@ pub struct Export {
     consents: Vec<Consent>,
     items: u64,
     now: Timestamp,
-    /// The guardian's time zone: `index.html` is read in it.
-    zone: Zone,
+    /// The guardian's zone and language: `index.html` and `README.txt` are
+    /// read in them.
+    clock: kidvault_i18n::Clock,
 }
 
 impl Export {
@@ -53,7 +54,7 @@ impl Export {
             .collect::<Vec<_>>()
             .join("-");
         let name = if name.is_empty() { "child".to_owned() } else { name };
-        format!("kidvault-{name}-{}.zip", self.zone.date(self.now).format("%Y-%m-%d"))
+        format!("kidvault-{name}-{}.zip", self.clock.date(self.now).format("%Y-%m-%d"))
     }
 }
 
@@ -70,7 +71,8 @@ struct Heard {
 /// Written with `maud`: every value is escaped.
 fn index_html(e: &Export, mut heard: Vec<Heard>) -> String {
     use maud::{html, PreEscaped, DOCTYPE};
-    let z = e.zone;
+    let z = e.clock;
+    let l = z.lang;
     heard.sort_by_key(|h| std::cmp::Reverse(h.at));
     let mut days: Vec<(chrono::NaiveDate, Vec<&Heard>)> = Vec::new();
     for h in &heard {
@@ -86,22 +88,19 @@ fn index_html(e: &Export, mut heard: Vec<Heard>) -> String {
                  #2450b2}audio{width:100%}time{color:#5b6475}";
     let page = html! {
         (DOCTYPE)
-        html lang="en" {
+        html lang=(l.code()) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "What " (name) " said: kidvault export" }
+                title { (t!(l, "export-title", name = name)) }
                 style { (PreEscaped(style)) }
             }
             body {
-                h1 { "What " (name) " said" }
-                p {
-                    "Exported on " (z.at(e.now)) ". Every recording kidvault kept, newest first, with the words heard \
-                     in it. Everything else is in the other files of this folder (README.txt says which)."
-                }
+                h1 { (t!(l, "export-heading", name = name)) }
+                p { (t!(l, "export-intro", when = z.at(e.now))) }
                 @for (day, list) in &days {
                     section {
-                        h2 { (kidvault_domain::localtime::day_title(*day)) }
+                        h2 { (z.day_title(*day)) }
                         ol {
                             @for h in list {
                                 li {
@@ -113,7 +112,7 @@ fn index_html(e: &Export, mut heard: Vec<Heard>) -> String {
                         }
                     }
                 }
-                @if heard.is_empty() { p { "No recordings are kept." } }
+                @if heard.is_empty() { p { (t!(l, "export-none")) } }
             }
         }
     };
@@ -161,27 +160,19 @@ fn json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
     serde_json::to_vec_pretty(v).map_err(|e| ServiceError::Internal(e.to_string()))
 }
 
+/// What each file of the archive holds, in the guardian's language; the
+/// data files themselves keep machine formats (ids, UTC times).
 fn readme(e: &Export, notice: &str) -> String {
-    format!(
-        "Everything kidvault holds about {name} (child {id}), exported {at}.\n\n\
-         index.html          open this first: each day's recordings, playable here, with the words heard\n\
-         manifest.json       every item: kind, data category, when it was recorded and received, the\n\
-         \u{20}                   device, what it was derived from and what was derived from it, its file\n\
-         audio/              voice recordings (WAV)\n\
-         transcripts/        transcripts (plain text, UTF-8)\n\
-         derived/            other derived items (JSON): understood requests, memories, embeddings, ...\n\
-         locations.geojson   locations (GeoJSON points; accuracy in metres)\n\
-         locations.csv       the same as a table\n\
-         consents.json       every consent you gave, with its method, evidence reference, notice\n\
-         \u{20}                   version and permissions, and any withdrawal\n\
-         disclosures.json    who outside kidvault received the child's data: each company, why, how\n\
-         \u{20}                   many items of each kind and when, and every request to delete them\n\n\
-         Privacy notice in force: version {notice}. This export was recorded in the child's access log.\n\
-         Times are UTC (RFC 3339). This archive was built in memory and streamed; kidvault kept no copy.\n",
-        name = e.profile.display_name,
-        id = e.grant.child_id(),
-        at = e.now.to_rfc3339(),
-    )
+    let l = e.clock.lang;
+    let text = t!(
+        l,
+        "export-readme",
+        name = e.profile.display_name.as_str(),
+        id = e.grant.child_id().to_string(),
+        at = e.clock.at(e.now),
+        notice = notice
+    );
+    format!("{text}\n")
 }
 
 impl Vault {
@@ -198,8 +189,13 @@ impl Vault {
         let profile: ChildProfile = serde_json::from_slice(&profile_bytes)
             .map_err(|e| ServiceError::Internal(format!("child profile: {e}")))?;
         let consents = self.store.consents_of(grant.child_id()).await?;
-        let zone = self.store.guardian(g.guardian_id).await?.map(|r| r.guardian.zone()).unwrap_or_default();
-        Ok(Export { grant, recorded, profile, consents, items, now, zone })
+        let clock = self
+            .store
+            .guardian(g.guardian_id)
+            .await?
+            .map(|r| crate::notices::reader_clock(&r.guardian))
+            .unwrap_or_default();
+        Ok(Export { grant, recorded, profile, consents, items, now, clock })
     }
 
     /// Builds the archive and sends it part by part to `out`; stops early if the

@@ -181,7 +181,7 @@ fn unnamed(lang: kidvault_i18n::Lang, text: &str) -> String {
 }
 
 /// How a guardian reads: their zone, and their language (English until chosen).
-fn reader_clock(g: &kidvault_domain::entities::Guardian) -> kidvault_i18n::Clock {
+pub(crate) fn reader_clock(g: &kidvault_domain::entities::Guardian) -> kidvault_i18n::Clock {
     let lang = g.language.as_deref().and_then(kidvault_i18n::Lang::parse).unwrap_or_default();
     kidvault_i18n::Clock::new(g.zone(), lang)
 }

@@ -123,6 +123,19 @@ async fn an_export_holds_every_item_with_lineage_audio_locations_and_consents() 
     assert_eq!(fetch(&app.http, app.url(&format!("/children/{child}/export")), &other).await.status(), 404);
     assert_eq!(fetch(&app.http, app.url(&format!("/children/{child}/export")), &device).await.status(), 401);
     assert_eq!(app.http.get(app.url(&format!("/children/{child}/export"))).send().await.unwrap().status(), 401);
+
+    // A parent who reads kidvault in Spanish gets the pages of the export in Spanish.
+    let vault = app.vault.as_ref().unwrap();
+    let session = vault.authenticate_guardian(&g, chrono::Utc::now()).await.unwrap();
+    vault.set_language(&session, "es").await.unwrap();
+    let files =
+        read_zip(&fetch(&app.http, app.url(&format!("/children/{child}/export")), &g).await.bytes().await.unwrap());
+    let index = files["index.html"]["text"].as_str().unwrap();
+    assert!(index.contains(r#"<html lang="es">"#) && index.contains("<h1>Lo que dijo Mia</h1>"), "{index}");
+    assert!(index.contains("<blockquote>where is my blue kite</blockquote>"), "the words are the child's own");
+    let readme = files["README.txt"]["text"].as_str().unwrap();
+    assert!(readme.starts_with("Todo lo que kidvault guarda sobre Mia"), "{readme}");
+    assert!(readme.contains("manifest.json: cada elemento"), "{readme}");
 }
 
 #[tokio::test]
