@@ -874,3 +874,46 @@ export-readme =
 
     Privacy notice in force: version { $notice }. This export was recorded in the child's access log.
     Times in the data files are UTC (RFC 3339). This archive was built in memory and streamed; kidvault kept no copy.
+
+## Signing up by e-mail
+
+sign-up-by-mail = We will e-mail you a link to finish creating your account.
+sign-up-mail-failed = We could not send the e-mail just now, so nothing was created. Try again in a few minutes.
+sign-up-sent-text = We sent an e-mail to the address you gave. If it can have a new account, the e-mail holds a link to finish creating it (it works once, for 24 hours); if it already has one, the e-mail says so.
+sign-up-sent-nothing = Nothing else happens until the link is followed. If no e-mail arrives, check the address and sign up again.
+sign-up-finish-title = Finish creating your account
+sign-up-finish-text = Your e-mail address is confirmed. Create your kidvault account to see and manage what is kept about your children.
+sign-up-finish-button = Create my account
+signup-confirm-subject = Finish creating your kidvault account
+signup-confirm-body =
+    Someone, probably you, asked to create a kidvault account with this e-mail address.
+
+    To finish, open this link before { $until }:
+
+    { $link }
+
+    If this was not you, ignore this message: no account is created.
+signup-exists-subject = Someone tried to create a kidvault account with your address
+signup-exists-body =
+    Someone, probably you, tried to create a new kidvault account with this e-mail address. It already has one, and nothing was changed.
+
+    To sign in:
+
+    /portal/sign-in
+
+    If this was not you, you can ignore this message.
+demo-inbox-title = Demo inbox
+demo-inbox-intro = The demo has no mail server: the e-mails kidvault would send to addresses outside any household (sign-up links) appear here instead.
+demo-inbox-to = To: { $to }
+
+## Errors a parent can meet, by their stable code
+
+error-sign-up-link-unknown = This sign-up link is not valid, was used already, or has expired: sign up again.
+error-invalid-email = This is not a valid e-mail address.
+error-weak-password = The password must be 12 to 256 characters long.
+error-invalid-display-name = The name must be 1 to 64 characters long.
+error-email-taken = An account with this e-mail address already exists.
+error-not-found = There is nothing here, or it is not yours to see.
+error-csrf-failed = This form has expired or did not come from kidvault: go back, reload the page and try again.
+error-invalid-date = A date must be written as a date (year-month-day).
+error-unknown-language = kidvault is written in English and Spanish.

@@ -873,3 +873,46 @@ export-readme =
 
     Aviso de privacidad vigente: versión { $notice }. Esta exportación quedó anotada en el registro de accesos del niño.
     Las horas de los archivos de datos están en UTC (RFC 3339). Este archivo se creó en memoria y se envió por partes; kidvault no guardó ninguna copia.
+
+## Crear una cuenta por correo electrónico
+
+sign-up-by-mail = Le enviaremos por correo electrónico un enlace para terminar de crear su cuenta.
+sign-up-mail-failed = No pudimos enviar el correo electrónico en este momento, así que no se creó nada. Vuelva a intentarlo dentro de unos minutos.
+sign-up-sent-text = Enviamos un correo electrónico a la dirección que indicó. Si puede tener una cuenta nueva, el correo contiene un enlace para terminar de crearla (funciona una vez, durante 24 horas); si ya tiene una, el correo lo dice.
+sign-up-sent-nothing = No pasa nada más hasta que se abra el enlace. Si no llega ningún correo, revise la dirección y vuelva a registrarse.
+sign-up-finish-title = Terminar de crear su cuenta
+sign-up-finish-text = Su dirección de correo electrónico está confirmada. Cree su cuenta de kidvault para ver y gestionar lo que se guarda sobre sus hijos.
+sign-up-finish-button = Crear mi cuenta
+signup-confirm-subject = Termine de crear su cuenta de kidvault
+signup-confirm-body =
+    Alguien, probablemente usted, pidió crear una cuenta de kidvault con esta dirección de correo electrónico.
+
+    Para terminar, abra este enlace antes del { $until }:
+
+    { $link }
+
+    Si no fue usted, ignore este mensaje: no se crea ninguna cuenta.
+signup-exists-subject = Alguien intentó crear una cuenta de kidvault con su dirección
+signup-exists-body =
+    Alguien, probablemente usted, intentó crear una cuenta nueva de kidvault con esta dirección de correo electrónico. Ya tiene una, y no se cambió nada.
+
+    Para iniciar sesión:
+
+    /portal/sign-in
+
+    Si no fue usted, puede ignorar este mensaje.
+demo-inbox-title = Bandeja de la demostración
+demo-inbox-intro = La demostración no tiene servidor de correo: los correos que kidvault enviaría a direcciones que no son de ningún hogar (enlaces para crear cuentas) aparecen aquí.
+demo-inbox-to = Para: { $to }
+
+## Errores que puede encontrar una madre, un padre o un tutor, por su código
+
+error-sign-up-link-unknown = Este enlace para crear una cuenta no es válido, ya se usó o ha caducado: vuelva a registrarse.
+error-invalid-email = Esta no es una dirección de correo electrónico válida.
+error-weak-password = La contraseña debe tener entre 12 y 256 caracteres.
+error-invalid-display-name = El nombre debe tener entre 1 y 64 caracteres.
+error-email-taken = Ya existe una cuenta con esta dirección de correo electrónico.
+error-not-found = Aquí no hay nada, o no le corresponde verlo.
+error-csrf-failed = Este formulario ha caducado o no vino de kidvault: vuelva atrás, recargue la página e inténtelo de nuevo.
+error-invalid-date = Una fecha debe escribirse como fecha (año-mes-día).
+error-unknown-language = kidvault está escrito en inglés y en español.

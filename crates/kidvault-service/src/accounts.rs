@@ -17,7 +17,7 @@ use crate::ratelimit;
 use crate::tokens::{new_token, token_hash, DEVICE_PREFIX, INVITE_PREFIX, SESSION_PREFIX};
 use crate::{Result, ServiceError, Vault};
 
-fn email_taken() -> ServiceError {
+pub(crate) fn email_taken() -> ServiceError {
     ServiceError::Conflict { code: "email_taken", message: "an account with this e-mail already exists".into() }
 }
 
@@ -70,7 +70,7 @@ impl Vault {
     }
 
     /// Checks a new guardian's details and hashes the password.
-    async fn new_guardian_record(
+    pub(crate) async fn new_guardian_record(
         &self,
         email: &str,
         password: &str,
@@ -187,6 +187,11 @@ impl Vault {
             other => other?,
         }
         ratelimit::succeeded(&*self.store, email, from).await?;
+        self.open_session(&record, now).await
+    }
+
+    /// A new session for a guardian who has just proved who they are.
+    pub(crate) async fn open_session(&self, record: &GuardianRecord, now: Timestamp) -> Result<String> {
         let token = new_token(SESSION_PREFIX)?;
         self.store
             .create_session(&SessionRecord {

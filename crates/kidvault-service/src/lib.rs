@@ -49,6 +49,7 @@ pub mod pairing;
 pub mod principal;
 pub mod ratelimit;
 pub mod review;
+pub mod signup;
 pub mod staff;
 pub mod storage;
 pub mod sweeps;
@@ -172,6 +173,8 @@ pub struct Vault {
     notice_in_force: String,
     /// The mail relay, when one is configured.
     mailer: Option<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>>,
+    /// The demo's inbox for account e-mail, when turned on.
+    demo_inbox: signup::DemoInbox,
     ephemeral: ephemeral::EphemeralCount,
     storage: storage::Storage,
     /// The staff access policy in force (replaced by a reload).
@@ -203,6 +206,7 @@ impl Vault {
             anchor_writer: std::sync::Mutex::new(()),
             notice_in_force,
             mailer,
+            demo_inbox: Default::default(),
 
             ephemeral: Default::default(),
             storage: Default::default(),

@@ -187,7 +187,7 @@ pub(crate) fn reader_clock(g: &kidvault_domain::entities::Guardian) -> kidvault_
 }
 
 /// Portal paths on a line of their own become absolute links in e-mail.
-fn absolute_links(body: &str, public_url: Option<&str>) -> String {
+pub(crate) fn absolute_links(body: &str, public_url: Option<&str>) -> String {
     let Some(base) = public_url.map(|b| b.trim_end_matches('/')) else {
         return body.to_owned();
     };

@@ -128,6 +128,8 @@ impl Vault {
             self.store.prune_sign_in_failures(now - self.config.sign_in_limits.window).await?;
             // Pairing codes a day past their expiry (used or not) serve no one.
             self.store.prune_device_codes(now - chrono::Duration::days(1)).await?;
+            // So are sign-up links a day past theirs.
+            self.store.prune_sign_ups(now - chrono::Duration::days(1)).await?;
         }
         Ok(report)
     }

@@ -23,7 +23,7 @@ use crate::keystore::KEYSTORE_SCHEMA;
 
 /// Tables in an order that satisfies every foreign key. `leases` is not copied:
 /// a lease belongs to a running node.
-pub const TABLES: [&str; 37] = [
+pub const TABLES: [&str; 38] = [
     "households",
     "guardians",
     "sessions",
@@ -59,6 +59,7 @@ pub const TABLES: [&str; 37] = [
     "access_reviews",
     "access_denials",
     "device_codes",
+    "pending_sign_ups",
     "child_keys",
     "item_keys",
 ];

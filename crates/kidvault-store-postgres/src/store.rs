@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/store_0011_session_labels.sql")),
     (12, include_str!("../migrations/store_0012_child_major_datasets.sql")),
     (13, include_str!("../migrations/store_0013_guardian_language.sql")),
+    (14, include_str!("../migrations/store_0014_pending_sign_ups.sql")),
 ];
 
 /// The data store on a PostgreSQL database (schema `public`).

@@ -34,6 +34,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (18, include_str!("../migrations/store_0018_session_labels.sql")),
     (19, include_str!("../migrations/store_0019_child_major_datasets.sql")),
     (20, include_str!("../migrations/store_0020_guardian_language.sql")),
+    (21, include_str!("../migrations/store_0021_pending_sign_ups.sql")),
 ];
 
 /// The embedded data store: one SQLite file.

@@ -44,7 +44,8 @@ macro_rules! store_conformance_tests {
             staff_sign_in_once_per_step_and_sessions_end_with_the_account,
             support_grants_one_at_a_time_break_glass_and_reviews_commit_with_their_entries,
             device_codes_pair_once_and_give_their_token_once, healthy_stores_pass_their_integrity_check,
-            whole_children_deleted_in_one_batch_end_as_each_would_alone);
+            whole_children_deleted_in_one_batch_end_as_each_would_alone,
+            sign_ups_by_e_mail_create_their_account_once_while_their_link_lives);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -1790,6 +1791,53 @@ pub async fn support_grants_one_at_a_time_break_glass_and_reviews_commit_with_th
     store.purge_deletion(del.id, t(6)).await.unwrap();
     assert!(store.support_grants(c.child.id, 10).await.unwrap().is_empty());
     assert_eq!(store.access_review(review.id).await.unwrap().unwrap().justification, None);
+}
+
+/// A sign-up waiting for its e-mailed link creates its household and guardian
+/// when the link is followed, once, and not after the link's expiry; an
+/// address taken in the meantime is a conflict that creates nothing.
+pub async fn sign_ups_by_e_mail_create_their_account_once_while_their_link_lives(store: S, _: K, _: B) {
+    let pending = |tag: u8, email: &str, expires: i64| PendingSignUp {
+        token_hash: [tag; 32],
+        household_id: HouseholdId::generate(t(1)),
+        record: GuardianRecord {
+            guardian: Guardian {
+                id: GuardianId::generate(t(1)),
+                household_id: HouseholdId::generate(t(1)),
+                email: email.into(),
+                display_name: "Rosa".into(),
+                created_at: t(1),
+                time_zone: Some("Europe/Madrid".into()),
+                language: Some("es".into()),
+            },
+            password_hash: "$argon2id$fake".into(),
+        },
+        expires_at: t(expires),
+    };
+    let rosa = pending(1, "rosa@example.org", 10);
+    store.create_sign_up(&rosa).await.unwrap();
+    store.create_sign_up(&pending(2, "late@example.org", 3)).await.unwrap();
+    store.create_sign_up(&pending(3, "twice@example.org", 10)).await.unwrap();
+    store.create_sign_up(&pending(4, "twice@example.org", 10)).await.unwrap();
+    assert_eq!(store.guardian_by_email("rosa@example.org").await.unwrap(), None, "nothing until the link");
+
+    let made = store.finish_sign_up(&[1; 32], t(2)).await.unwrap().expect("the link creates the account");
+    assert_eq!(made.guardian.household_id, rosa.household_id, "in the household the sign-up named");
+    let read = store.guardian_by_email("rosa@example.org").await.unwrap().unwrap();
+    assert_eq!(read.guardian.id, rosa.record.guardian.id);
+    assert_eq!(
+        (read.guardian.time_zone.as_deref(), read.guardian.language.as_deref()),
+        (Some("Europe/Madrid"), Some("es"))
+    );
+    assert_eq!(store.finish_sign_up(&[1; 32], t(2)).await.unwrap(), None, "once");
+    assert_eq!(store.finish_sign_up(&[9; 32], t(2)).await.unwrap(), None, "unknown");
+    assert_eq!(store.finish_sign_up(&[2; 32], t(4)).await.unwrap(), None, "expired");
+    assert_eq!(store.guardian_by_email("late@example.org").await.unwrap(), None);
+
+    // Two sign-ups of one address: the first link followed wins.
+    assert!(store.finish_sign_up(&[3; 32], t(2)).await.unwrap().is_some());
+    assert!(matches!(store.finish_sign_up(&[4; 32], t(2)).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.prune_sign_ups(t(100)).await.unwrap(), 1, "the one still waiting (late's went at its use)");
 }
 
 pub async fn device_codes_pair_once_and_give_their_token_once(store: S, _: K, _: B) {

@@ -407,6 +407,16 @@ pub struct InviteRecord {
     pub expires_at: Timestamp,
 }
 
+/// A sign-up waiting for the link e-mailed to its address: the account it
+/// will create (password already hashed) and the hash of the link's token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingSignUp {
+    pub token_hash: [u8; 32],
+    pub household_id: kidvault_domain::ids::HouseholdId,
+    pub record: GuardianRecord,
+    pub expires_at: Timestamp,
+}
+
 /// A device's request to be paired (RFC 8628): hashes of its device code and
 /// of the token it will receive, and the short code a guardian enters.
 #[derive(Clone, Debug, PartialEq, Eq)]

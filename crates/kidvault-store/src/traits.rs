@@ -31,6 +31,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Creates a household and its first guardian. `Conflict` if the e-mail is taken.
     async fn create_household(&self, household: HouseholdId, guardian: &GuardianRecord) -> Result<()>;
+    /// Keeps a sign-up until the link e-mailed to its address is followed.
+    async fn create_sign_up(&self, sign_up: &crate::model::PendingSignUp) -> Result<()>;
+    /// Follows a sign-up's link: creates its household and guardian, once;
+    /// `None` for an unknown, used or expired link; `Conflict` if the e-mail
+    /// was taken in the meantime.
+    async fn finish_sign_up(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<Option<GuardianRecord>>;
+    /// Forgets sign-ups whose links expired before `before`.
+    async fn prune_sign_ups(&self, before: Timestamp) -> Result<u64>;
     async fn guardian_by_email(&self, email: &str) -> Result<Option<GuardianRecord>>;
 
     async fn create_session(&self, session: &SessionRecord) -> Result<()>;

@@ -473,6 +473,11 @@ async fn main() -> anyhow::Result<()> {
                     tracing::info!(recordings = seeded.recordings, items = seeded.items, "seeded the demo household");
                 }
                 println!("demo household: sign in as {} / {}", demo::DEMO_EMAIL, demo::DEMO_PASSWORD);
+                if cfg.smtp_url.is_none() {
+                    // No relay: sign-up links land in the demo's inbox page instead.
+                    vault.enable_demo_inbox();
+                    println!("demo inbox (sign-up e-mails): http://{addr}/portal/demo-inbox");
+                }
             }
             println!("kidvault listening on http://{addr} (API: http://{addr}/api/v1/openapi.json)");
             let every = std::time::Duration::from_secs(cfg.checkpoint_interval_secs.max(1));

@@ -1224,3 +1224,95 @@ async fn the_portal_speaks_the_language_the_parent_reads() {
     assert_eq!(notice["subject"], "Your deletion is complete", "{notice}");
     assert!(notice["body"].as_str().unwrap().contains("Why: you asked"), "{notice}");
 }
+
+/// Where kidvault can send e-mail, signing up tells nobody which addresses
+/// have accounts: a new address and a taken one get the same answer, and the
+/// e-mail says the rest. The link creates the account once, only when its
+/// page's button is pressed (a mail system opening the link creates nothing).
+/// Here the e-mail goes to the demo's inbox, as in `serve --demo`.
+#[tokio::test]
+async fn sign_up_by_e_mail_never_tells_whether_an_address_has_an_account() {
+    let app = spawn_app().await;
+    app.guardian("ana@example.org").await;
+    let vault = app.vault.as_ref().unwrap();
+    let mut b = Browser::new(&app);
+    let (s, _, _) = b.get("/portal/demo-inbox").await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "no inbox page outside the demo");
+    vault.enable_demo_inbox();
+
+    let mut answers = Vec::new();
+    for email in ["new@example.org", "ana@example.org"] {
+        let mut b = Browser::new(&app);
+        let (_, _, page) = b.get("/portal/sign-up").await;
+        assert!(page.contains("We will e-mail you a link to finish creating your account."), "{page}");
+        let csrf = form_token(&page);
+        let form = [
+            ("_csrf", csrf.as_str()),
+            ("display_name", "Someone"),
+            ("email", email),
+            ("password", "another long password"),
+            ("time_zone", "Europe/Madrid"),
+        ];
+        let (s, h, _) = b.post("/portal/sign-up", &form).await;
+        let (_, _, sent) = b.get(location(&h)).await;
+        assert!(b.cookie("kv_session").is_none(), "nobody is signed in yet");
+        answers.push((s, location(&h).to_owned(), sent));
+    }
+    assert_eq!(answers[0], answers[1], "the same answer for a new address and a taken one");
+    assert_eq!((answers[0].0, answers[0].1.as_str()), (StatusCode::SEE_OTHER, "/portal/sign-up/sent"));
+
+    // Each address got its own message; the taken one is unchanged.
+    let mail = vault.demo_inbox().unwrap();
+    assert_eq!(mail.len(), 2);
+    let to_ana = mail.iter().find(|m| m.to == "ana@example.org").unwrap();
+    assert!(to_ana.body.contains("It already has one, and nothing was changed") && !to_ana.body.contains("confirm/"));
+    let (s, _) =
+        app.post("/sessions", None, json!({"email": "ana@example.org", "password": "a long enough password"})).await;
+    assert_eq!(s, StatusCode::CREATED, "her password is still hers");
+    let to_new = mail.iter().find(|m| m.to == "new@example.org").unwrap();
+    let link = to_new.body.lines().find(|l| l.starts_with("/portal/sign-up/confirm/")).unwrap().to_owned();
+    let login = json!({"email": "new@example.org", "password": "another long password"});
+    assert_eq!(app.post("/sessions", None, login.clone()).await.0, StatusCode::UNAUTHORIZED, "no account yet");
+
+    // The link's page creates nothing; its button creates the account and signs in.
+    let (s, _, page) = b.get(&link).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        app.post("/sessions", None, login.clone()).await.0,
+        StatusCode::UNAUTHORIZED,
+        "opening it is not enough"
+    );
+    let csrf = form_token(&page);
+    let (s, h, _) = b.post(&link, &[("_csrf", csrf.as_str())]).await;
+    assert_eq!((s, location(&h)), (StatusCode::SEE_OTHER, "/portal"));
+    let (_, _, home) = b.get("/portal").await;
+    assert!(home.contains("Signed in as") && home.contains("Someone"), "{home}");
+    assert!(home.contains("times in Europe/Madrid"), "the browser's zone came along: {home}");
+    assert_eq!(app.post("/sessions", None, login).await.0, StatusCode::CREATED);
+
+    // Once only.
+    let mut again = Browser::new(&app);
+    let (_, _, page) = again.get(&link).await;
+    let (s, _, page) = again.post(&link, &[("_csrf", form_token(&page).as_str())]).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{page}");
+    assert!(page.contains("sign_up_link_unknown"), "{page}");
+
+    // A link past its day creates nothing.
+    let later = chrono::Utc::now() + chrono::Duration::hours(25);
+    vault
+        .begin_sign_up(
+            "late@example.org",
+            "yet another password",
+            "Late",
+            None,
+            Default::default(),
+            None,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let mail = vault.demo_inbox().unwrap();
+    let late = mail.iter().find(|m| m.to == "late@example.org").unwrap();
+    let token = late.body.lines().find_map(|l| l.strip_prefix("/portal/sign-up/confirm/")).unwrap();
+    assert!(matches!(vault.finish_sign_up(token, later).await, Err(kidvault_service::ServiceError::NotFound)));
+}

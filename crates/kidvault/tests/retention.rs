@@ -740,3 +740,45 @@ async fn a_sweep_killed_between_children_is_finished_by_the_next_and_does_nothin
     let all = notices(&app, &g).await.iter().filter(|n| n["kind"] == "deletion_completed").count();
     assert_eq!((all, done.len()), (KIDS, KIDS), "one deletion per profile, none twice");
 }
+
+/// Sign-up by e-mail over a real relay: a new address gets an absolute link,
+/// a taken one a note that it has an account; with the relay down the sign-up
+/// fails as unavailable (the page asks to try again later).
+#[tokio::test]
+async fn sign_up_e_mails_go_through_the_relay() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        smtp_url: Some(format!("smtp://127.0.0.1:{port}")),
+        mail_from: "kidvault <no-reply@kidvault.test>".into(),
+        public_url: Some("https://portal.kidvault.test".into()),
+        ..config_for(dir.path())
+    };
+    let app = start_with(dir, &config).await;
+    app.guardian("ana@example.org").await;
+    let vault = app.vault.as_ref().unwrap();
+    assert!(vault.signs_up_by_mail());
+    let now = chrono::Utc::now();
+    let down = vault
+        .begin_sign_up("rosa@example.org", "a long enough passphrase", "Rosa", None, Default::default(), None, now)
+        .await;
+    assert!(matches!(down, Err(kidvault_service::ServiceError::Unavailable { .. })), "{down:?}");
+
+    let smtp = SmtpServer::start(port);
+    for email in ["rosa@example.org", "ana@example.org"] {
+        vault
+            .begin_sign_up(email, "a long enough passphrase", "Rosa", None, Default::default(), None, now)
+            .await
+            .unwrap();
+    }
+    let mail: Vec<String> = smtp.messages().iter().map(|m| readable(m)).collect();
+    assert_eq!(mail.len(), 2, "one message per attempt that the relay took");
+    let links: Vec<&str> =
+        mail.iter().flat_map(|m| m.lines()).filter(|l| l.contains("/portal/sign-up/confirm/")).collect();
+    assert_eq!(links.len(), 1, "only the new address gets a link: {mail:?}");
+    assert!(links[0].starts_with("https://portal.kidvault.test/portal/sign-up/confirm/kvu_"), "{}", links[0]);
+    assert!(mail.iter().any(|m| m.contains("It already has one, and nothing was changed")));
+    let token = links[0].rsplit('/').next().unwrap().trim();
+    let session = vault.finish_sign_up(token, now).await.unwrap();
+    assert!(vault.authenticate_guardian(&session, now).await.is_ok(), "signed in by following the link");
+}

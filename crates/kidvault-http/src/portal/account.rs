@@ -115,9 +115,10 @@ fn new_account_fields(l: Lang, name: &str, email: &str) -> Markup {
     }
 }
 
-fn sign_up_form(l: Lang, csrf: Markup, email: &str, name: &str, error: Option<&str>) -> Markup {
+fn sign_up_form(l: Lang, by_mail: bool, csrf: Markup, email: &str, name: &str, error: Option<&str>) -> Markup {
     html! {
         @if let Some(e) = error { (flash("error", e)) }
+        @if by_mail { p { (t!(l, "sign-up-by-mail")) } }
         form.card.narrow method="post" action="/portal/sign-up" {
             (csrf)
             input type="hidden" name="time_zone" value="" data-detect-zone;
@@ -128,8 +129,9 @@ fn sign_up_form(l: Lang, csrf: Markup, email: &str, name: &str, error: Option<&s
     }
 }
 
-pub async fn sign_up_page(parts: Parts) -> PageResult {
-    public_form(&parts, StatusCode::OK, "sign-up-title", |l, csrf| sign_up_form(l, csrf, "", "", None))
+pub async fn sign_up_page(State(state): State<AppState>, parts: Parts) -> PageResult {
+    let by_mail = state.vault.signs_up_by_mail();
+    public_form(&parts, StatusCode::OK, "sign-up-title", |l, csrf| sign_up_form(l, by_mail, csrf, "", "", None))
 }
 
 #[derive(Deserialize)]
@@ -158,8 +160,17 @@ pub async fn sign_up(
 ) -> PageResult {
     let now = Utc::now();
     let l = lang_of(&parts.headers);
-    match state.vault.register_guardian(&f.email, &f.password, &f.display_name, from, now).await {
-        Ok(_) => {
+    let by_mail = state.vault.signs_up_by_mail();
+    let started = if by_mail {
+        let zone = f.time_zone.as_deref();
+        state.vault.begin_sign_up(&f.email, &f.password, &f.display_name, zone, l, from, now).await.map(|_| None)
+    } else {
+        state.vault.register_guardian(&f.email, &f.password, &f.display_name, from, now).await.map(Some)
+    };
+    match started {
+        // The same answer for every address: the e-mail says the rest.
+        Ok(None) => Ok(Redirect::to("/portal/sign-up/sent").into_response()),
+        Ok(Some(_)) => {
             let token = state.vault.sign_in(&f.email, &f.password, None, from, now).await?;
             adopt_zone(&state, &parts, &token, f.time_zone.as_deref()).await?;
             Ok(signed_in(&parts, &state, &token, "/portal"))
@@ -167,17 +178,92 @@ pub async fn sign_up(
         Err(ServiceError::RateLimited { retry_after, .. }) => {
             let msg = t!(l, "sign-up-too-many", wait = html::duration_words(l, retry_after));
             public_form(&parts, StatusCode::TOO_MANY_REQUESTS, "sign-up-title", |l, csrf| {
-                sign_up_form(l, csrf, &f.email, &f.display_name, Some(&msg))
+                sign_up_form(l, by_mail, csrf, &f.email, &f.display_name, Some(&msg))
             })
         }
         Err(e @ (ServiceError::Invalid { .. } | ServiceError::Conflict { .. })) => {
             let msg = super::error_words(l, &e);
             public_form(&parts, StatusCode::UNPROCESSABLE_ENTITY, "sign-up-title", |l, csrf| {
-                sign_up_form(l, csrf, &f.email, &f.display_name, Some(&msg))
+                sign_up_form(l, by_mail, csrf, &f.email, &f.display_name, Some(&msg))
+            })
+        }
+        Err(ServiceError::Unavailable { .. }) if by_mail => {
+            let msg = t!(l, "sign-up-mail-failed");
+            public_form(&parts, StatusCode::SERVICE_UNAVAILABLE, "sign-up-title", |l, csrf| {
+                sign_up_form(l, by_mail, csrf, &f.email, &f.display_name, Some(&msg))
             })
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// After a sign-up by e-mail: the same page whatever the address.
+pub async fn sign_up_sent(parts: Parts) -> PageResult {
+    let l = lang_of(&parts.headers);
+    let body = html! {
+        section.card.narrow role="status" #sign-up-sent {
+            p { (t!(l, "sign-up-sent-text")) }
+            p.meta { (t!(l, "sign-up-sent-nothing")) }
+            p { a href="/portal/sign-in" { (t!(l, "sign-in")) } }
+        }
+    };
+    Ok(html::page(l, StatusCode::OK, &t!(l, "consent-sent-check"), None, body))
+}
+
+/// The link from the sign-up e-mail: a page with one button, so that a mail
+/// system opening links to check them creates nothing.
+pub async fn sign_up_confirm_page(
+    parts: Parts,
+    crate::extract::ApiPath(token): crate::extract::ApiPath<String>,
+) -> PageResult {
+    public_form(&parts, StatusCode::OK, "sign-up-finish-title", |l, csrf| {
+        html! {
+            form.card.narrow method="post" action={ "/portal/sign-up/confirm/" (token) } {
+                (csrf)
+                p { (t!(l, "sign-up-finish-text")) }
+                button type="submit" { (t!(l, "sign-up-finish-button")) }
+            }
+        }
+    })
+}
+
+pub async fn sign_up_confirm(
+    State(state): State<AppState>,
+    crate::extract::ApiPath(token): crate::extract::ApiPath<String>,
+    PublicForm(parts, _): PublicForm<Empty>,
+) -> PageResult {
+    let session = state.vault.finish_sign_up(&token, Utc::now()).await.map_err(|e| match e {
+        ServiceError::NotFound => super::session::PageError::new(
+            StatusCode::NOT_FOUND,
+            "sign_up_link_unknown",
+            "this sign-up link is not valid, was used already, or has expired; sign up again",
+        ),
+        e => e.into(),
+    })?;
+    adopt_zone(&state, &parts, &session, None).await?;
+    Ok(signed_in(&parts, &state, &session, "/portal"))
+}
+
+/// The demo's inbox: what kidvault would have e-mailed to addresses outside any
+/// household (sign-up links), since the demo has no mail relay. Only with
+/// `serve --demo`; anywhere else there is no such page.
+pub async fn demo_inbox(State(state): State<AppState>, parts: Parts) -> PageResult {
+    let l = lang_of(&parts.headers);
+    let Some(mail) = state.vault.demo_inbox() else {
+        return Err(super::session::PageError::new(StatusCode::NOT_FOUND, "not_found", "no such page"));
+    };
+    let body = html! {
+        p { (t!(l, "demo-inbox-intro")) }
+        @if mail.is_empty() { p.empty { (t!(l, "mailbox-none")) } }
+        @for m in &mail {
+            article.card.notice {
+                h2 { (m.subject) }
+                p.meta { (t!(l, "demo-inbox-to", to = &m.to)) }
+                pre { (linkify(l, &m.body)) }
+            }
+        }
+    };
+    Ok(html::page(l, StatusCode::OK, &t!(l, "demo-inbox-title"), None, body))
 }
 
 #[derive(Deserialize)]

@@ -359,3 +359,64 @@ pub fn disable_totp(tx: &mut dyn Tx, g: GuardianId) -> R<()> {
     tx.exec("DELETE FROM guardian_totp WHERE guardian_id = ?1", p![g])?;
     Ok(())
 }
+
+/// Keeps a sign-up until its e-mailed link is followed (or it expires).
+pub fn create_sign_up(tx: &mut dyn Tx, s: &crate::model::PendingSignUp) -> R<()> {
+    let g = &s.record.guardian;
+    tx.exec(
+        "INSERT INTO pending_sign_ups (token_hash, guardian_id, household_id, email, display_name, password_hash,
+                                       time_zone, language, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        p![
+            &s.token_hash,
+            g.id,
+            s.household_id,
+            &g.email,
+            &g.display_name,
+            &s.record.password_hash,
+            g.time_zone.as_deref(),
+            g.language.as_deref(),
+            g.created_at,
+            s.expires_at
+        ],
+    )?;
+    Ok(())
+}
+
+/// Follows a sign-up's link: the pending row goes and the household and its
+/// guardian are created, in one transaction, once. `None` for a link that is
+/// unknown, used, or expired at `now`.
+pub fn finish_sign_up(tx: &mut dyn Tx, token_hash: &[u8; 32], now: Timestamp) -> R<Option<GuardianRecord>> {
+    let row = tx.opt(
+        "SELECT guardian_id, household_id, email, display_name, password_hash, time_zone, language, created_at,
+                expires_at
+         FROM pending_sign_ups WHERE token_hash = ?1",
+        p![token_hash],
+        |r| {
+            let record = GuardianRecord {
+                guardian: Guardian {
+                    id: r.id("guardian_id")?,
+                    household_id: r.id("household_id")?,
+                    email: r.string("email")?,
+                    display_name: r.string("display_name")?,
+                    created_at: now,
+                    time_zone: r.text("time_zone")?,
+                    language: r.text("language")?,
+                },
+                password_hash: r.string("password_hash")?,
+            };
+            Ok((record, r.ts("expires_at")?))
+        },
+    )?;
+    let Some((record, expires_at)) = row else { return Ok(None) };
+    if tx.exec("DELETE FROM pending_sign_ups WHERE token_hash = ?1", p![token_hash])? != 1 || expires_at <= now {
+        return Ok(None);
+    }
+    create_household(tx, record.guardian.household_id, &record)?;
+    Ok(Some(record))
+}
+
+/// Forgets sign-ups whose links expired before `before`.
+pub fn prune_sign_ups(tx: &mut dyn Tx, before: Timestamp) -> R<u64> {
+    tx.exec("DELETE FROM pending_sign_ups WHERE expires_at < ?1", p![before])
+}

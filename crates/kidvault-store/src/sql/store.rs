@@ -35,6 +35,20 @@ impl<B: StoreBackend> Store for B {
         self.write(move |tx| accounts::create_household(tx, household, &g)).await
     }
 
+    async fn create_sign_up(&self, s: &crate::model::PendingSignUp) -> Result<()> {
+        let s = s.clone();
+        self.write(move |tx| accounts::create_sign_up(tx, &s)).await
+    }
+
+    async fn finish_sign_up(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<Option<GuardianRecord>> {
+        let token_hash = *token_hash;
+        self.write(move |tx| accounts::finish_sign_up(tx, &token_hash, now)).await
+    }
+
+    async fn prune_sign_ups(&self, before: Timestamp) -> Result<u64> {
+        self.write(move |tx| accounts::prune_sign_ups(tx, before)).await
+    }
+
     async fn request_consent_confirmation(&self, pending: &PendingConsent, notice: &NewNotice) -> Result<()> {
         let (p, n) = (pending.clone(), notice.clone());
         self.write(move |tx| accounts::request_consent(tx, &p, &n)).await
