@@ -27,6 +27,41 @@ pub fn render(text: &str, mut words: impl FnMut(&str, &str) -> Option<String>) -
     out
 }
 
+/// A value made safe to stand inside another marker (`{{msg:id|name=value}}`):
+/// the characters of the marker syntax are percent-escaped, so a marker the
+/// value carries stays whole and is written once the outer one is.
+pub fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '{' | '}' | '|' | '=' | '%' => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The value [`escape`] made safe, as it was.
+pub fn unescape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        match rest.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            Some(b) => {
+                out.push(char::from(b));
+                rest = &rest[i + 3..];
+            }
+            None => {
+                out.push('%');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 enum Piece<'t> {
     Text(&'t str),
     Marker { raw: &'t str, kind: &'t str, value: &'t str },

@@ -67,6 +67,16 @@ pub fn mark_child(child: crate::ids::ChildId) -> String {
     format!("{{{{child:{child}}}}}")
 }
 
+/// What a deleted child's markers become in stored notices, as (marker,
+/// replacement) pairs: the marker as it stands in text, and as it stands
+/// escaped inside a message's value. Both become "your child", written in
+/// each reader's language (`notice-your-child`), and the child's id is gone.
+pub fn forget_child(child: crate::ids::ChildId) -> [(String, String); 2] {
+    let marker = mark_child(child);
+    let replacement = "{{msg:notice-your-child}}".to_owned();
+    [(crate::markers::escape(&marker), crate::markers::escape(&replacement)), (marker, replacement)]
+}
+
 /// The children a text's markers name, in order, each once.
 pub fn marked_children(text: &str) -> Vec<crate::ids::ChildId> {
     let mut out = Vec::new();

@@ -387,38 +387,6 @@ impl RetentionPolicy {
         ));
         out
     }
-
-    /// The published policy as an HTML fragment (for the portal's page),
-    /// written with `maud`: every value is escaped.
-    pub fn render_html(&self) -> maud::Markup {
-        let markdown = self.render_markdown();
-        // The prose sections, from the Markdown (headings and paragraphs only).
-        let prose: Vec<&str> = markdown
-            .split("\n\n")
-            .skip_while(|b| !b.starts_with("Anything"))
-            .map(str::trim)
-            .filter(|b| !b.is_empty())
-            .collect();
-        maud::html! {
-            p {
-                "Retention policy version " strong { (self.version) } ". These are the longest periods; you can \
-                 delete anything sooner, at any time."
-            }
-            table.policy {
-                thead { tr { th { "Data" } th { "Why we keep it" } th { "How long" } th { "Why that long" } } }
-                tbody {
-                    @for r in &self.items {
-                        tr data-kind=(r.kind.as_str()) {
-                            td { (label(r.kind)) } td { (r.purpose) } td { (r.keep_days) " days" } td { (r.reason) }
-                        }
-                    }
-                }
-            }
-            @for block in prose {
-                @if let Some(h) = block.strip_prefix("## ") { h2 { (h) } } @else { p { (block) } }
-            }
-        }
-    }
 }
 
 fn label(k: ItemKind) -> &'static str {
@@ -480,8 +448,6 @@ mod tests {
         assert!(md.contains("for 548 days"));
         let changed = RetentionPolicy::parse(&DEFAULT_POLICY.replacen("keep_days = 7", "keep_days = 3", 1)).unwrap();
         assert!(changed.render_markdown().contains("| 3 days |"), "the text follows the file");
-        let html = p.render_html().into_string();
-        assert!(html.contains("<td>Voice recordings</td>") && html.contains("<h2>Profiles no longer used</h2>"));
     }
 
     #[test]

@@ -917,3 +917,55 @@ error-not-found = There is nothing here, or it is not yours to see.
 error-csrf-failed = This form has expired or did not come from kidvault: go back, reload the page and try again.
 error-invalid-date = A date must be written as a date (year-month-day).
 error-unknown-language = kidvault is written in English and Spanish.
+error-invalid-child = The birth year must be a year.
+error-no-scopes = Choose at least one permission.
+error-unknown-scope = That is not one of the permissions kidvault asks for.
+error-unknown-consent-method = Choose how you verified that you are the parent.
+error-invalid-evidence-ref = The reference of the verification must be 1 to 200 characters.
+error-method-not-allowed-for-scope = Consent by e-mail cannot allow sharing with third parties: choose a stronger way to verify.
+error-stale-notice-version = Our privacy notice changed while you were on this page: reload it and consent again.
+error-invalid-time-zone = Choose a time zone from the list.
+error-invalid-user-code = The code has 8 letters, as the device shows it.
+error-user-code-expired = This code has expired: ask the device for a new one.
+error-user-code-used = This code has already paired a device.
+error-invalid-device-name = The device's name must be 1 to 64 characters long.
+error-totp-invalid = That code is not right: check the app's clock.
+error-totp-required = Enter the code from your authenticator app (or a recovery code).
+error-totp-already-on = Two-step sign-in is already on.
+error-totp-not-started = Start setting up two-step sign-in first.
+error-wrong-password = The password is wrong.
+error-invite-expired = This invitation has expired: ask for a new one.
+error-invite-used = This invitation has already been used: ask for a new one.
+error-invite-unknown = This invitation link is not valid: ask for a new one.
+error-confirmation-used = This consent was already confirmed.
+error-household-closing = The account is being closed: no child can be added.
+error-invalid-scope = Say what to delete: a recording, a day, a date range, a kind, a device, all data or the child (a range must start before it ends).
+error-invalid-choice = Choose one of the options.
+error-invalid-query = This page's address asks for something it does not offer.
+error-invalid-form = The form is incomplete: go back and fill in every field.
+error-payload-too-large = The form is too large.
+error-body-timeout = The form arrived too slowly: try again.
+error-rate-limited = Too many attempts: wait a little and try again.
+error-unauthenticated = Sign in to see this page.
+error-internal = Something went wrong on our side, and nothing was changed. Try again in a moment.
+error-unknown-user-code = No device is waiting with this code: check the code on the device, or ask it for a new one.
+
+## The published retention policy (its purposes and reasons are the operator's own words)
+
+policy-version = Retention policy version { $version }. These are the longest periods; you can delete anything sooner, at any time.
+policy-col-data = Data
+policy-col-why = Why we keep it
+policy-col-how-long = How long
+policy-col-why-long = Why that long
+policy-made-from = (made from: { $from })
+policy-days = { $n ->
+    [one] 1 day
+   *[other] { $n } days
+}
+policy-derived = Anything made from other data is deleted with it, never later.
+policy-location-title = Location
+policy-location = Without your permission for precise location, a position is made approximate (about { $km } km) before it is stored; with it, it is kept precise for { $hours } hours, then made approximate.
+policy-dormant-title = Profiles no longer used
+policy-dormant = A child profile with no activity from the child's devices for { $days } days is marked dormant and you are told; we remind you { $reminder } days before the end of a { $grace }-day grace period, and then delete the whole profile unless you choose to keep it or the child uses it again.
+policy-abandoned-title = Sign-ups never completed
+policy-abandoned = A child profile for which no parent ever gave consent is deleted after { $days } days.

@@ -916,3 +916,55 @@ error-not-found = Aquí no hay nada, o no le corresponde verlo.
 error-csrf-failed = Este formulario ha caducado o no vino de kidvault: vuelva atrás, recargue la página e inténtelo de nuevo.
 error-invalid-date = Una fecha debe escribirse como fecha (año-mes-día).
 error-unknown-language = kidvault está escrito en inglés y en español.
+error-invalid-child = El año de nacimiento debe ser un año.
+error-no-scopes = Elija al menos un permiso.
+error-unknown-scope = Ese no es uno de los permisos que pide kidvault.
+error-unknown-consent-method = Elija cómo verificó que es la madre, el padre o el tutor.
+error-invalid-evidence-ref = La referencia de la verificación debe tener entre 1 y 200 caracteres.
+error-method-not-allowed-for-scope = El consentimiento por correo electrónico no puede permitir compartir con terceros: elija una forma de verificación más segura.
+error-stale-notice-version = Nuestro aviso de privacidad cambió mientras estaba en esta página: recárguela y vuelva a dar su consentimiento.
+error-invalid-time-zone = Elija una zona horaria de la lista.
+error-invalid-user-code = El código tiene 8 letras, tal como lo muestra el dispositivo.
+error-user-code-expired = Este código ha caducado: pida uno nuevo al dispositivo.
+error-user-code-used = Este código ya vinculó un dispositivo.
+error-invalid-device-name = El nombre del dispositivo debe tener entre 1 y 64 caracteres.
+error-totp-invalid = Ese código no es correcto: revise la hora de la aplicación.
+error-totp-required = Escriba el código de su aplicación de autenticación (o un código de recuperación).
+error-totp-already-on = El inicio de sesión en dos pasos ya está activado.
+error-totp-not-started = Primero empiece a configurar el inicio de sesión en dos pasos.
+error-wrong-password = La contraseña no es correcta.
+error-invite-expired = Esta invitación ha caducado: pida una nueva.
+error-invite-used = Esta invitación ya se usó: pida una nueva.
+error-invite-unknown = Este enlace de invitación no es válido: pida uno nuevo.
+error-confirmation-used = Este consentimiento ya estaba confirmado.
+error-household-closing = La cuenta se está cerrando: no se pueden añadir niños.
+error-invalid-scope = Diga qué eliminar: una grabación, un día, un intervalo de fechas, un tipo, un dispositivo, todos los datos o el niño (un intervalo debe empezar antes de terminar).
+error-invalid-choice = Elija una de las opciones.
+error-invalid-query = La dirección de esta página pide algo que la página no ofrece.
+error-invalid-form = El formulario está incompleto: vuelva atrás y rellene todos los campos.
+error-payload-too-large = El formulario es demasiado grande.
+error-body-timeout = El formulario llegó demasiado despacio: inténtelo de nuevo.
+error-rate-limited = Demasiados intentos: espere un poco y vuelva a intentarlo.
+error-unauthenticated = Inicie sesión para ver esta página.
+error-internal = Algo falló por nuestra parte y no se cambió nada. Vuelva a intentarlo en un momento.
+error-unknown-user-code = Ningún dispositivo está esperando con este código: compruebe el código en el dispositivo o pídale uno nuevo.
+
+## La política de conservación publicada (sus fines y razones son las palabras del operador)
+
+policy-version = Política de conservación, versión { $version }. Estos son los plazos máximos; puede eliminar cualquier cosa antes, en cualquier momento.
+policy-col-data = Datos
+policy-col-why = Por qué los guardamos
+policy-col-how-long = Cuánto tiempo
+policy-col-why-long = Por qué ese plazo
+policy-made-from = (obtenidas de: { $from })
+policy-days = { $n ->
+    [one] 1 día
+   *[other] { $n } días
+}
+policy-derived = Todo lo que se obtiene de otros datos se elimina con ellos, nunca después.
+policy-location-title = Ubicación
+policy-location = Sin su permiso para la ubicación precisa, una posición se vuelve aproximada (unos { $km } km) antes de guardarse; con él, se guarda precisa durante { $hours } horas y después se vuelve aproximada.
+policy-dormant-title = Perfiles que ya no se usan
+policy-dormant = Un perfil de niño sin actividad en sus dispositivos durante { $days } días se marca como inactivo y se le avisa; le recordamos { $reminder } días antes del final de un periodo de gracia de { $grace } días, y después eliminamos todo el perfil a menos que decida conservarlo o el niño vuelva a usarlo.
+policy-abandoned-title = Registros nunca completados
+policy-abandoned = Un perfil de niño para el que ninguna madre, padre o tutor dio nunca su consentimiento se elimina después de { $days } días.

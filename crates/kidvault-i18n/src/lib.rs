@@ -196,35 +196,9 @@ pub fn mark(id: &str, args: &[(&str, &str)]) -> String {
         out.push('|');
         out.push_str(k);
         out.push('=');
-        for c in v.chars() {
-            match c {
-                '{' | '}' | '|' | '=' | '%' => out.push_str(&format!("%{:02X}", c as u32)),
-                c => out.push(c),
-            }
-        }
+        out.push_str(&kidvault_domain::markers::escape(v));
     }
     out.push_str("}}");
-    out
-}
-
-fn unescape(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    let mut rest = v;
-    while let Some(i) = rest.find('%') {
-        out.push_str(&rest[..i]);
-        let code = rest.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
-        match code {
-            Some(b) => {
-                out.push(char::from(b));
-                rest = &rest[i + 3..];
-            }
-            None => {
-                out.push('%');
-                rest = &rest[i + 1..];
-            }
-        }
-    }
-    out.push_str(rest);
     out
 }
 
@@ -242,8 +216,11 @@ impl Lang {
                 (kind == "msg").then(|| {
                     let mut parts = value.split('|');
                     let id = parts.next().unwrap_or_default();
-                    let args: Vec<(String, String)> =
-                        parts.filter_map(|p| p.split_once('=').map(|(k, v)| (k.to_owned(), unescape(v)))).collect();
+                    let args: Vec<(String, String)> = parts
+                        .filter_map(|p| {
+                            p.split_once('=').map(|(k, v)| (k.to_owned(), kidvault_domain::markers::unescape(v)))
+                        })
+                        .collect();
                     let values: Vec<(&str, FluentValue<'_>)> = args
                         .iter()
                         .map(|(k, v)| match v.parse::<i64>() {

@@ -787,7 +787,7 @@ async fn main() -> anyhow::Result<()> {
             let p = cfg.retention()?;
             match format.as_str() {
                 "md" => print!("{}", p.render_markdown()),
-                "html" => print!("{}", p.render_html().into_string()),
+                "html" => print!("{}", kidvault_http::portal::policy::render(Default::default(), &p).into_string()),
                 other => anyhow::bail!("--format {other:?}: use md or html"),
             }
             Ok(())

@@ -627,7 +627,7 @@ async fn two_step_sign_in_needs_a_fresh_code_or_an_unused_recovery_code() {
     let creds = [("_csrf", nonce.as_str()), ("email", "ana@example.org"), ("password", "a long enough password")];
     let (s, _, page) = b.post("/portal/sign-in", &creds).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    assert!(page.contains("enter the code from your authenticator app"));
+    assert!(page.contains("Enter the code from your authenticator app"));
     let nonce = b.cookie("kv_form").unwrap();
     let creds = [
         ("_csrf", nonce.as_str()),
@@ -828,8 +828,8 @@ async fn a_device_pairs_with_the_code_it_shows_once_and_collects_its_token_once(
     // A code no device is waiting with, or one that cannot be a code: the form again, nothing paired.
     let wrong: String = user_code.chars().rev().collect();
     for (code, status, message) in [
-        (wrong.as_str(), StatusCode::UNPROCESSABLE_ENTITY, "no device is waiting with this code"),
-        ("1234-5678", StatusCode::UNPROCESSABLE_ENTITY, "the code has 8 letters"),
+        (wrong.as_str(), StatusCode::UNPROCESSABLE_ENTITY, "No device is waiting with this code"),
+        ("1234-5678", StatusCode::UNPROCESSABLE_ENTITY, "The code has 8 letters"),
     ] {
         let form = pair(code);
         let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -1121,7 +1121,7 @@ async fn two_step_set_up_in_the_portal_keeps_its_key_until_confirmed() {
 
     let (s, _, page) = b.post("/portal/totp/enable", &[("_csrf", &token), ("code", "000000")]).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(page.contains("that code is not right") && key(&page) == first);
+    assert!(page.contains("That code is not right") && key(&page) == first);
     let secret = totp::base32_decode(&first.replace(' ', "")).unwrap();
     let code = format!("{:06}", totp::hotp(&secret, totp::step_at(chrono::Utc::now().timestamp()) as u64, 6));
     let (s, _, page) = b.post("/portal/totp/enable", &[("_csrf", &token), ("code", &code)]).await;

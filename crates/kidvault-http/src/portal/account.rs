@@ -710,7 +710,7 @@ pub async fn retention_policy(State(state): State<AppState>, headers: axum::http
     let p = &state.vault.config().retention;
     let l = lang_of(&headers);
     let body = html! {
-        (p.render_html())
+        (super::policy::render(l, p))
         p.meta {
             (t!(l, "policy-notice-version")) " " code { (state.vault.notice_version()) }
             (t!(l, "policy-notice-changes"))

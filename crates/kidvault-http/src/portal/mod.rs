@@ -15,6 +15,7 @@ mod devices;
 mod household;
 pub mod html;
 mod locations;
+pub mod policy;
 mod search;
 mod seen;
 pub mod session;

@@ -318,12 +318,13 @@ pub fn purge(tx: &mut dyn Tx, id: DeletionId, at: Timestamp) -> R<()> {
             tx.exec(sql, p![d.child_id])?;
         }
         // Notices named the child by a marker: the child is gone, so is the id.
-        let marker = kidvault_domain::notice::mark_child(d.child_id);
-        tx.exec(
-            "UPDATE notices SET subject = replace(subject, ?1, 'your child'), body = replace(body, ?1, 'your child')
-             WHERE household_id = ?2",
-            p![&marker, d.household_id],
-        )?;
+        for (marker, replacement) in kidvault_domain::notice::forget_child(d.child_id) {
+            tx.exec(
+                "UPDATE notices SET subject = replace(subject, ?1, ?2), body = replace(body, ?1, ?2)
+                 WHERE household_id = ?3",
+                p![&marker, &replacement, d.household_id],
+            )?;
+        }
     }
     set_step(tx, id, DeletionStep::Purged, at)
 }
