@@ -13,7 +13,7 @@ pub fn render(l: Lang, p: &RetentionPolicy) -> Markup {
     let km = if loc.coarse_precision <= 4 { 39 } else { 5 };
     html! {
         p { (t!(l, "policy-version", version = p.version.as_str())) }
-        table.policy {
+        table.policy tabindex="0" {
             thead { tr {
                 th { (t!(l, "policy-col-data")) } th { (t!(l, "policy-col-why")) }
                 th { (t!(l, "policy-col-how-long")) } th { (t!(l, "policy-col-why-long")) }
