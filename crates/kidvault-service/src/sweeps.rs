@@ -204,24 +204,27 @@ impl Vault {
         loop {
             let due = self.store.inactive_children(inactive_before, limit).await?;
             if report.dry_run {
-                report.dormant.extend(due.iter().map(|(child, _)| *child));
+                report.dormant.extend(due.iter().map(|d| d.child));
                 break;
             }
-            // The notices say when each child was last active (reads, many at
-            // once); the whole batch is then marked in one transaction.
+            // Each notice says when its child was last active (the query read
+            // it); the whole batch is then marked in one transaction.
             let delete_at = now + days(rule.grace_days);
-            let reads: Vec<_> = due
+            let marks: Vec<DormancyMark> = due
                 .iter()
-                .map(|&(child, household)| async move {
-                    let last = self.store.child_retention(child).await?.and_then(|r| r.last_active_at);
-                    let mut entry =
-                        crate::ledger::entry_about(EntryKind::DormancyNotice, now, "system:dormancy", child, household);
+                .map(|d| {
+                    let mut entry = crate::ledger::entry_about(
+                        EntryKind::DormancyNotice,
+                        now,
+                        "system:dormancy",
+                        d.child,
+                        d.household,
+                    );
                     entry.detail.insert("deletion_at".into(), delete_at.to_rfc3339());
-                    let notice = dormancy_notice(child, last, delete_at, rule.inactive_after_days);
-                    Ok(DormancyMark { child, household, entry, notice })
+                    let notice = dormancy_notice(d.child, d.last_active_at, delete_at, rule.inactive_after_days);
+                    DormancyMark { child: d.child, household: d.household, entry, notice }
                 })
                 .collect();
-            let marks = crate::batch::try_at_once(reads).await?;
             let marked_now = self.store.mark_dormant(&marks, inactive_before, now, delete_at).await?;
             crate::fault::after_sweep_writes(marked_now.len());
             let marked = marked_now.len();

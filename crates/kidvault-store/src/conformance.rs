@@ -1124,9 +1124,13 @@ pub async fn sweeps_read_only_what_is_due_and_activity_ends_dormancy(store: S, _
     assert_eq!(expired, vec![(busy, hh)]);
     assert!(store.expired_items(ItemKind::VoiceRecording, t(100), 10).await.unwrap().iter().all(|(c, _)| *c != busy));
 
-    let inactive: Vec<ChildId> =
-        store.inactive_children(t(50), 10).await.unwrap().into_iter().map(|(c, _)| c).collect();
+    let due = store.inactive_children(t(50), 10).await.unwrap();
+    let inactive: Vec<ChildId> = due.iter().map(|d| d.child).collect();
     assert!(inactive.contains(&idle) && !inactive.contains(&busy) && !inactive.contains(&pending));
+    let idle_due = due.iter().find(|d| d.child == idle).unwrap();
+    assert_eq!(idle_due.household, hh);
+    let idle_read = store.child_retention(idle).await.unwrap().unwrap();
+    assert_eq!(idle_due.last_active_at, idle_read.last_active_at, "with when it was last active");
     let notice = NewNotice { kind: NoticeKind::DormancyNotice, subject: "Dormant".into(), body: "b".into() };
     let mark = |child| DormancyMark {
         child,
@@ -1161,9 +1165,9 @@ pub async fn sweeps_read_only_what_is_due_and_activity_ends_dormancy(store: S, _
     let choice = entry(EntryKind::RetentionChoice, idle);
     store.set_keep_when_dormant(idle, true, t(106), &choice).await.unwrap();
     assert_eq!(store.child_retention(idle).await.unwrap().unwrap().kept_at, Some(t(106)));
-    assert!(store.inactive_children(t(900), 10).await.unwrap().iter().all(|(c, _)| *c != idle), "kept");
+    assert!(store.inactive_children(t(900), 10).await.unwrap().iter().all(|d| d.child != idle), "kept");
     store.set_keep_when_dormant(idle, false, t(107), &choice).await.unwrap();
-    assert!(store.inactive_children(t(900), 10).await.unwrap().iter().any(|(c, _)| *c == idle));
+    assert!(store.inactive_children(t(900), 10).await.unwrap().iter().any(|d| d.child == idle));
 }
 
 pub async fn leases_have_one_holder_until_they_expire(store: S, _: K, _: B) {

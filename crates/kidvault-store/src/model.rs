@@ -644,6 +644,15 @@ pub struct LineageBacklog {
     pub models: Vec<(ModelRecord, Vec<(kidvault_domain::ids::DatasetId, u32)>)>,
 }
 
+/// A profile due to become dormant, with when it was last active (`None`:
+/// never, since it was created), so the notice can say so without reading it again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InactiveChild {
+    pub child: ChildId,
+    pub household: HouseholdId,
+    pub last_active_at: Option<Timestamp>,
+}
+
 /// A profile to make dormant: its ledger entry and its guardians' notice.
 #[derive(Clone, Debug)]
 pub struct DormancyMark {

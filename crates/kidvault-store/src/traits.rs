@@ -376,7 +376,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Children never consented for, created before `before`.
     async fn abandoned_children(&self, before: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>>;
     /// Active children, neither dormant nor kept, with no activity since `before`.
-    async fn inactive_children(&self, before: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>>;
+    async fn inactive_children(&self, before: Timestamp, limit: u32) -> Result<Vec<crate::model::InactiveChild>>;
     /// Marks children dormant (deletion due at `delete_at`), each with its
     /// ledger entry and its guardians' notice, all in one transaction; a child
     /// no longer inactive since `inactive_before`, kept, or already dormant is

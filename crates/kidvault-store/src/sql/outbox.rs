@@ -45,6 +45,64 @@ pub fn enqueue_to(
     Ok(())
 }
 
+/// As [`enqueue`] for many households at once (a sweep's batch): one read of
+/// their guardians and multi-row inserts.
+pub fn enqueue_many(tx: &mut dyn Tx, notices: &[(HouseholdId, &NewNotice)], at: Timestamp) -> R<()> {
+    use super::{bind, Param};
+    for chunk in notices.chunks(400) {
+        let mut params: Vec<Param<'_>> = Vec::with_capacity(chunk.len());
+        let households = chunk.iter().map(|(h, _)| bind(&mut params, Param::from(*h))).collect::<Vec<_>>().join(", ");
+        let guardians = tx.rows(
+            &format!("SELECT household_id, id, email FROM guardians WHERE household_id IN ({households}) ORDER BY id"),
+            &params,
+            |r| Ok((r.id::<HouseholdId>("household_id")?, r.id::<GuardianId>("id")?, r.string("email")?)),
+        )?;
+        let mut by_household: std::collections::HashMap<HouseholdId, Vec<(GuardianId, String)>> = Default::default();
+        for (h, g, email) in guardians {
+            by_household.entry(h).or_default().push((g, email));
+        }
+        let rows: Vec<(NoticeId, HouseholdId, GuardianId, &str, &NewNotice)> = chunk
+            .iter()
+            .flat_map(|(h, n)| {
+                by_household
+                    .get(h)
+                    .into_iter()
+                    .flatten()
+                    .map(move |(g, email)| (NoticeId::generate(at), *h, *g, email.as_str(), *n))
+            })
+            .collect();
+        for rows in rows.chunks(200) {
+            let mut params: Vec<Param<'_>> = Vec::with_capacity(rows.len() * 8);
+            let values: Vec<String> = rows
+                .iter()
+                .map(|(id, h, g, email, n)| {
+                    let cols = [
+                        Param::from(*id),
+                        Param::from(*h),
+                        Param::from(*g),
+                        Param::Text(email),
+                        Param::Text(n.kind.as_str()),
+                        Param::Text(&n.subject),
+                        Param::Text(&n.body),
+                        Param::from(at),
+                    ];
+                    let slots: Vec<String> = cols.into_iter().map(|p| bind(&mut params, p)).collect();
+                    format!("({}, {})", slots.join(", "), slots[7])
+                })
+                .collect();
+            tx.exec(
+                &format!(
+                    "INSERT INTO notices (id, household_id, guardian_id, email, kind, subject, body, created_at,
+                                          next_attempt_at) VALUES {}",
+                    values.join(", ")
+                ),
+                &params,
+            )?;
+        }
+    }
+    Ok(())
+}
+
 const COLS: &str = "id, household_id, guardian_id, email, kind, subject, body, created_at, attempts, \
                     next_attempt_at, delivered_at, delivered_via, last_error";
 

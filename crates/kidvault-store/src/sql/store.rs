@@ -119,7 +119,7 @@ impl<B: StoreBackend> Store for B {
         self.read(move |tx| sweeps::abandoned(tx, before, limit)).await
     }
 
-    async fn inactive_children(&self, before: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>> {
+    async fn inactive_children(&self, before: Timestamp, limit: u32) -> Result<Vec<InactiveChild>> {
         self.read(move |tx| sweeps::inactive(tx, before, limit)).await
     }
 

@@ -7,8 +7,8 @@ use kidvault_domain::notice::NewNotice;
 use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::NewEntry;
 
-use super::{corrupt, outbox, Dialect, Param, Tx, R};
-use crate::model::{ChildRetention, DormancyMark};
+use super::{bind, corrupt, outbox, Dialect, Param, Tx, R};
+use crate::model::{ChildRetention, DormancyMark, InactiveChild};
 use crate::p;
 
 fn ids(tx: &mut dyn Tx, sql: &str, params: &[Param<'_>]) -> R<Vec<(ChildId, HouseholdId)>> {
@@ -47,14 +47,20 @@ pub fn abandoned(tx: &mut dyn Tx, before: Timestamp, n: u32) -> R<Vec<(ChildId, 
     )
 }
 
-pub fn inactive(tx: &mut dyn Tx, before: Timestamp, n: u32) -> R<Vec<(ChildId, HouseholdId)>> {
-    ids(
-        tx,
-        "SELECT id, household_id FROM children
+pub fn inactive(tx: &mut dyn Tx, before: Timestamp, n: u32) -> R<Vec<InactiveChild>> {
+    tx.rows(
+        "SELECT id, household_id, last_active_at FROM children
          WHERE status = 'active' AND dormant_at IS NULL AND keep_when_dormant_at IS NULL
            AND COALESCE(last_active_at, created_at) < ?1
          ORDER BY COALESCE(last_active_at, created_at) LIMIT ?2",
         p![before, n],
+        |r| {
+            Ok(InactiveChild {
+                child: r.id("id")?,
+                household: r.id("household_id")?,
+                last_active_at: r.opt_ts("last_active_at")?,
+            })
+        },
     )
 }
 
@@ -73,19 +79,39 @@ pub fn mark_dormant(
 ) -> R<Vec<ChildId>> {
     let mut marked = Vec::new();
     let mut entries = Vec::new();
-    for m in marks {
-        let n = tx.exec(
-            "UPDATE children SET dormant_at = ?2, dormancy_deletion_at = ?3, reminded_at = NULL
-             WHERE id = ?1 AND household_id = ?5 AND status = 'active' AND dormant_at IS NULL
-               AND keep_when_dormant_at IS NULL AND COALESCE(last_active_at, created_at) < ?4",
-            p![m.child, at, delete_at, inactive_before, m.household],
-        )?;
-        if n == 1 {
-            outbox::enqueue(tx, m.household, std::slice::from_ref(&m.notice), at)?;
+    let mut notices = Vec::new();
+    // One UPDATE per chunk marks those still due and says which they were.
+    for chunk in marks.chunks(500) {
+        let mut params: Vec<Param<'_>> = Vec::with_capacity(chunk.len() + 3);
+        let (at, delete_at, before) = (
+            bind(&mut params, Param::from(at)),
+            bind(&mut params, Param::from(delete_at)),
+            bind(&mut params, Param::from(inactive_before)),
+        );
+        let ids = chunk.iter().map(|m| bind(&mut params, Param::from(m.child))).collect::<Vec<_>>().join(", ");
+        let mut done: std::collections::HashSet<(ChildId, HouseholdId)> = tx
+            .rows(
+                &format!(
+                    "UPDATE children SET dormant_at = {at}, dormancy_deletion_at = {delete_at}, reminded_at = NULL
+                     WHERE id IN ({ids}) AND status = 'active' AND dormant_at IS NULL
+                       AND keep_when_dormant_at IS NULL AND COALESCE(last_active_at, created_at) < {before}
+                     RETURNING id, household_id"
+                ),
+                &params,
+                |r| Ok((r.id("id")?, r.id("household_id")?)),
+            )?
+            .into_iter()
+            .collect();
+        // Each child marked gets one notice and one entry, however often the
+        // batch names it; a mark whose household is not the child's (never,
+        // from the sweep's own query) gets neither.
+        for m in chunk.iter().filter(|m| done.remove(&(m.child, m.household))) {
+            notices.push((m.household, &m.notice));
             entries.push(m.entry.clone());
             marked.push(m.child);
         }
     }
+    outbox::enqueue_many(tx, &notices, at)?;
     if !entries.is_empty() {
         tx.append_ledger(&entries)?;
     }
