@@ -120,19 +120,6 @@ impl Zone {
         let next = day.succ_opt().unwrap_or(day);
         (self.start_of(day), self.start_of(next))
     }
-
-    /// Replaces `{{at:…}}` and `{{on:…}}` markers with times in this zone; a
-    /// marker that does not parse is left as it is.
-    pub fn render(&self, text: &str) -> String {
-        crate::markers::render(text, |how, t| {
-            let t = DateTime::parse_from_rfc3339(t).ok()?.with_timezone(&Utc);
-            match how {
-                "at" => Some(self.at(t)),
-                "on" => Some(self.on(t)),
-                _ => None,
-            }
-        })
-    }
 }
 
 /// A marker for "this instant, as date and time" in the reader's zone.
@@ -190,21 +177,6 @@ mod tests {
         let santiago = Zone::parse("America/Santiago").unwrap();
         let day = NaiveDate::from_ymd_opt(2026, 9, 6).unwrap();
         assert_eq!(santiago.start_of(day).with_timezone(&santiago.0).hour(), 1);
-    }
-
-    #[test]
-    fn markers_are_rendered_in_each_readers_zone_and_anything_else_is_kept() {
-        let at = t("2026-12-01T05:30:00Z");
-        let text = format!("Opened {} and deleted on {}. {{{{x}}}} {{{{at:nope}}}} {{{{", mark_at(at), mark_on(at));
-        let madrid = Zone::parse("Europe/Madrid").unwrap();
-        assert_eq!(
-            madrid.render(&text),
-            "Opened 1 Dec 2026, 6:30 am CET and deleted on 1 December 2026. {{x}} {{at:nope}} {{"
-        );
-        assert_eq!(
-            Zone::parse("America/Los_Angeles").unwrap().render(&text),
-            "Opened 30 Nov 2026, 9:30 pm PST and deleted on 30 November 2026. {{x}} {{at:nope}} {{"
-        );
     }
 
     #[test]

@@ -147,3 +147,20 @@ fn stored_messages_are_written_in_each_readers_language() {
     // Text without markers, and a broken marker, are left alone.
     assert_eq!(Lang::Es.render("plain {{msg:"), "plain {{msg:");
 }
+
+#[test]
+fn time_markers_are_written_in_each_readers_zone_and_anything_else_is_kept() {
+    use kidvault_domain::localtime::{mark_at, mark_on, Zone};
+    let at = chrono::DateTime::parse_from_rfc3339("2026-12-01T05:30:00Z").unwrap_or_default().to_utc();
+    let text = format!("Opened {} and deleted on {}. {{{{x}}}} {{{{at:nope}}}} {{{{", mark_at(at), mark_on(at));
+    let madrid = Clock::new(Zone::parse("Europe/Madrid").unwrap_or_default(), Lang::En);
+    assert_eq!(
+        madrid.render(&text),
+        "Opened 1 Dec 2026, 6:30 am CET and deleted on 1 December 2026. {{x}} {{at:nope}} {{"
+    );
+    let la = Clock::new(Zone::parse("America/Los_Angeles").unwrap_or_default(), Lang::Es);
+    assert_eq!(
+        la.render(&text),
+        "Opened 30 nov 2026, 21:30 PST and deleted on 30 de noviembre de 2026. {{x}} {{at:nope}} {{"
+    );
+}

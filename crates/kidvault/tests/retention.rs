@@ -319,12 +319,8 @@ impl Drop for SmtpServer {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sweep_sends_its_notices_over_smtp_and_retries_when_the_relay_is_down() {
+/// A deployment whose mail relay is a free local port (no server on it yet).
+async fn with_relay() -> (TestApp, u16) {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
@@ -333,7 +329,16 @@ async fn a_sweep_sends_its_notices_over_smtp_and_retries_when_the_relay_is_down(
         public_url: Some("https://portal.kidvault.test".into()),
         ..config_for(dir.path())
     };
-    let app = start_with(dir, &config).await;
+    (start_with(dir, &config).await, port)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_sends_its_notices_over_smtp_and_retries_when_the_relay_is_down() {
+    let (app, port) = with_relay().await;
     let (g, child, _) = household(&app, "ana@example.org").await;
     let now = chrono::Utc::now();
     let vault = app.vault.as_ref().unwrap();
@@ -746,15 +751,7 @@ async fn a_sweep_killed_between_children_is_finished_by_the_next_and_does_nothin
 /// fails as unavailable (the page asks to try again later).
 #[tokio::test]
 async fn sign_up_e_mails_go_through_the_relay() {
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        smtp_url: Some(format!("smtp://127.0.0.1:{port}")),
-        mail_from: "kidvault <no-reply@kidvault.test>".into(),
-        public_url: Some("https://portal.kidvault.test".into()),
-        ..config_for(dir.path())
-    };
-    let app = start_with(dir, &config).await;
+    let (app, port) = with_relay().await;
     app.guardian("ana@example.org").await;
     let vault = app.vault.as_ref().unwrap();
     assert!(vault.signs_up_by_mail());
