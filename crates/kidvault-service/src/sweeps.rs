@@ -237,24 +237,15 @@ impl Vault {
         loop {
             let due = self.store.dormant_to_remind(remind_by, limit).await?;
             if report.dry_run {
-                report.reminded.extend(due.iter().map(|(child, _)| *child));
+                report.reminded.extend(due.iter().map(|d| d.child));
                 break;
             }
-            let reminded = at_once(
-                due.iter()
-                    .map(|&(child, _)| async move {
-                        let delete_at =
-                            self.store.child_retention(child).await?.and_then(|r| r.deletion_at).unwrap_or(now);
-                        Ok(self
-                            .store
-                            .mark_reminded(child, now, &reminder_notice(child, delete_at))
-                            .await?
-                            .then_some(child))
-                    })
-                    .collect(),
-            )
-            .await?;
-            let marked = acted_on(reminded, &mut report.reminded);
+            // The query read each deletion date; the batch is one transaction.
+            let reminders: Vec<_> = due.iter().map(|d| (d.child, reminder_notice(d.child, d.deletion_at))).collect();
+            let reminded = self.store.mark_reminded(&reminders, now).await?;
+            crate::fault::after_sweep_writes(reminded.len());
+            let marked = reminded.len();
+            report.reminded.extend(reminded);
             if (due.len() as u32) < limit || marked == 0 {
                 break;
             }
@@ -432,11 +423,4 @@ impl Vault {
         let r = self.store.child_retention(grant.child_id()).await?.ok_or(crate::ServiceError::NotFound)?;
         Ok(self.view(&r))
     }
-}
-
-/// Adds the children a batch acted on (its `Some`s) to `into`; returns how many.
-fn acted_on(batch: Vec<Option<ChildId>>, into: &mut Vec<ChildId>) -> usize {
-    let before = into.len();
-    into.extend(batch.into_iter().flatten());
-    into.len() - before
 }

@@ -1149,10 +1149,16 @@ pub async fn sweeps_read_only_what_is_due_and_activity_ends_dormancy(store: S, _
     let r = store.child_retention(idle).await.unwrap().unwrap();
     assert_eq!((r.dormant_at, r.deletion_at), (Some(t(50)), Some(t(110))));
     assert!(store.dormant_to_remind(t(100), 10).await.unwrap().is_empty());
-    assert_eq!(store.dormant_to_remind(t(110), 10).await.unwrap(), vec![(idle, hh)]);
+    assert_eq!(
+        store.dormant_to_remind(t(110), 10).await.unwrap(),
+        vec![DormantChild { child: idle, household: hh, deletion_at: t(110) }]
+    );
     let reminder = NewNotice { kind: NoticeKind::DormancyReminder, subject: "Soon".into(), body: "b".into() };
-    assert!(store.mark_reminded(idle, t(100), &reminder).await.unwrap());
-    assert!(!store.mark_reminded(idle, t(101), &reminder).await.unwrap(), "reminded once");
+    let both = [(idle, reminder.clone()), (idle, reminder.clone())];
+    assert_eq!(store.mark_reminded(&both, t(100)).await.unwrap(), vec![idle], "named twice, reminded once");
+    assert!(store.mark_reminded(&[(idle, reminder.clone())], t(101)).await.unwrap().is_empty(), "reminded once");
+    let reminders = store.notices_for(g.guardian.id, 10).await.unwrap();
+    assert_eq!(reminders.iter().filter(|n| n.kind == NoticeKind::DormancyReminder).count(), 1, "one reminder notice");
     assert!(store.dormant_due(t(109), 10).await.unwrap().is_empty());
     assert_eq!(store.dormant_due(t(110), 10).await.unwrap(), vec![(idle, hh)]);
     // Activity ends dormancy; keeping ends it too and is undoable.

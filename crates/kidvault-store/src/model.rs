@@ -653,6 +653,14 @@ pub struct InactiveChild {
     pub last_active_at: Option<Timestamp>,
 }
 
+/// A dormant profile to remind its guardians of, with when it will be deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DormantChild {
+    pub child: ChildId,
+    pub household: HouseholdId,
+    pub deletion_at: Timestamp,
+}
+
 /// A profile to make dormant: its ledger entry and its guardians' notice.
 #[derive(Clone, Debug)]
 pub struct DormancyMark {

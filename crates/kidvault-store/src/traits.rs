@@ -389,9 +389,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         delete_at: Timestamp,
     ) -> Result<Vec<ChildId>>;
     /// Dormant children not yet reminded whose deletion is due by `by`.
-    async fn dormant_to_remind(&self, by: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>>;
-    /// Records the reminder and writes its notice, once.
-    async fn mark_reminded(&self, child: ChildId, at: Timestamp, notice: &NewNotice) -> Result<bool>;
+    async fn dormant_to_remind(&self, by: Timestamp, limit: u32) -> Result<Vec<crate::model::DormantChild>>;
+    /// Records the reminders of a batch and writes their notices, each child
+    /// once, in one transaction; returns the children reminded now.
+    async fn mark_reminded(&self, reminders: &[(ChildId, NewNotice)], at: Timestamp) -> Result<Vec<ChildId>>;
     /// Dormant, unkept children whose grace period ended by `now`.
     async fn dormant_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>>;
     /// Children with a live recording older than their parents' auto-delete

@@ -134,13 +134,13 @@ impl<B: StoreBackend> Store for B {
         self.write(move |tx| sweeps::mark_dormant(tx, &marks, inactive_before, at, delete_at)).await
     }
 
-    async fn dormant_to_remind(&self, by: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>> {
+    async fn dormant_to_remind(&self, by: Timestamp, limit: u32) -> Result<Vec<DormantChild>> {
         self.read(move |tx| sweeps::to_remind(tx, by, limit)).await
     }
 
-    async fn mark_reminded(&self, child: ChildId, at: Timestamp, notice: &NewNotice) -> Result<bool> {
-        let n = notice.clone();
-        self.write(move |tx| sweeps::mark_reminded(tx, child, at, &n)).await
+    async fn mark_reminded(&self, reminders: &[(ChildId, NewNotice)], at: Timestamp) -> Result<Vec<ChildId>> {
+        let reminders = reminders.to_vec();
+        self.write(move |tx| sweeps::mark_reminded(tx, &reminders, at)).await
     }
 
     async fn dormant_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(ChildId, HouseholdId)>> {

@@ -8,7 +8,7 @@ use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::NewEntry;
 
 use super::{bind, corrupt, outbox, Dialect, Param, Tx, R};
-use crate::model::{ChildRetention, DormancyMark, InactiveChild};
+use crate::model::{ChildRetention, DormancyMark, DormantChild, InactiveChild};
 use crate::p;
 
 fn ids(tx: &mut dyn Tx, sql: &str, params: &[Param<'_>]) -> R<Vec<(ChildId, HouseholdId)>> {
@@ -64,10 +64,6 @@ pub fn inactive(tx: &mut dyn Tx, before: Timestamp, n: u32) -> R<Vec<InactiveChi
     )
 }
 
-fn household_of(tx: &mut dyn Tx, child: ChildId) -> R<HouseholdId> {
-    tx.one("SELECT household_id FROM children WHERE id = ?1", p![child], |r| r.id("household_id"))
-}
-
 /// Marks each child dormant unless it is no longer due; the entries of those
 /// marked are appended to the ledger together (one append for the batch).
 pub fn mark_dormant(
@@ -118,26 +114,52 @@ pub fn mark_dormant(
     Ok(marked)
 }
 
-pub fn to_remind(tx: &mut dyn Tx, by: Timestamp, n: u32) -> R<Vec<(ChildId, HouseholdId)>> {
-    ids(
-        tx,
-        "SELECT id, household_id FROM children
+pub fn to_remind(tx: &mut dyn Tx, by: Timestamp, n: u32) -> R<Vec<DormantChild>> {
+    tx.rows(
+        "SELECT id, household_id, dormancy_deletion_at FROM children
          WHERE dormant_at IS NOT NULL AND reminded_at IS NULL AND dormancy_deletion_at <= ?1 AND status = 'active'
          LIMIT ?2",
         p![by, n],
+        |r| {
+            Ok(DormantChild {
+                child: r.id("id")?,
+                household: r.id("household_id")?,
+                deletion_at: r.ts("dormancy_deletion_at")?,
+            })
+        },
     )
 }
 
-pub fn mark_reminded(tx: &mut dyn Tx, child: ChildId, at: Timestamp, notice: &NewNotice) -> R<bool> {
-    let n = tx.exec(
-        "UPDATE children SET reminded_at = ?2 WHERE id = ?1 AND dormant_at IS NOT NULL AND reminded_at IS NULL",
-        p![child, at],
-    )?;
-    if n == 1 {
-        let hh = household_of(tx, child)?;
-        outbox::enqueue(tx, hh, std::slice::from_ref(notice), at)?;
+/// Records the reminders of a batch, each once, with their notices: one
+/// UPDATE per chunk says which children it reminded.
+pub fn mark_reminded(tx: &mut dyn Tx, reminders: &[(ChildId, NewNotice)], at: Timestamp) -> R<Vec<ChildId>> {
+    let mut reminded = Vec::new();
+    let mut notices = Vec::new();
+    for chunk in reminders.chunks(500) {
+        let mut params: Vec<Param<'_>> = Vec::with_capacity(chunk.len() + 1);
+        let at = bind(&mut params, Param::from(at));
+        let ids = chunk.iter().map(|(c, _)| bind(&mut params, Param::from(*c))).collect::<Vec<_>>().join(", ");
+        let mut done: std::collections::HashMap<ChildId, HouseholdId> = tx
+            .rows(
+                &format!(
+                    "UPDATE children SET reminded_at = {at}
+                     WHERE id IN ({ids}) AND dormant_at IS NOT NULL AND reminded_at IS NULL
+                     RETURNING id, household_id"
+                ),
+                &params,
+                |r| Ok((r.id("id")?, r.id("household_id")?)),
+            )?
+            .into_iter()
+            .collect();
+        for (child, notice) in chunk {
+            if let Some(household) = done.remove(child) {
+                notices.push((household, notice));
+                reminded.push(*child);
+            }
+        }
     }
-    Ok(n == 1)
+    outbox::enqueue_many(tx, &notices, at)?;
+    Ok(reminded)
 }
 
 pub fn dormant_due(tx: &mut dyn Tx, now: Timestamp, n: u32) -> R<Vec<(ChildId, HouseholdId)>> {
