@@ -95,17 +95,6 @@ impl ConsentScope {
         }
     }
 
-    /// Its name for parents.
-    pub fn label(self) -> &'static str {
-        match self {
-            ConsentScope::Voice => "Voice",
-            ConsentScope::PreciseLocation => "Precise location",
-            ConsentScope::ApproximateLocation => "Approximate location",
-            ConsentScope::Training => "Model training",
-            ConsentScope::ThirdParty => "Third parties",
-        }
-    }
-
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|m| m.as_str() == s)
     }

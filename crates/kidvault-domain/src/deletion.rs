@@ -73,16 +73,6 @@ impl DeletionReason {
         }
     }
 
-    /// Why, in a parent's words.
-    pub fn plain(self) -> &'static str {
-        match self {
-            DeletionReason::Guardian => "you asked",
-            DeletionReason::Retention => "our retention policy",
-            DeletionReason::Dormancy => "the profile was not used for a long time",
-            DeletionReason::Restore => "done again after restoring a backup",
-            DeletionReason::AutoDelete => "your auto-delete choice",
-        }
-    }
     pub fn parse(s: &str) -> Option<Self> {
         [
             DeletionReason::Guardian,

@@ -96,20 +96,6 @@ pub struct KindSpec {
 }
 
 impl ItemKind {
-    /// `n` of this kind in a parent's words ("3 voice recordings").
-    pub fn words(self, n: u64) -> String {
-        let (one, many) = match self {
-            ItemKind::VoiceRecording => ("voice recording", "voice recordings"),
-            ItemKind::Transcript => ("transcript", "transcripts"),
-            ItemKind::Intent => ("understood request", "understood requests"),
-            ItemKind::Embedding => ("voice/text embedding", "voice/text embeddings"),
-            ItemKind::Memory => ("remembered fact", "remembered facts"),
-            ItemKind::ActionLog => ("action taken", "actions taken"),
-            ItemKind::Location => ("location", "locations"),
-        };
-        format!("{n} {}", if n == 1 { one } else { many })
-    }
-
     pub const ALL: [ItemKind; 7] = [
         ItemKind::VoiceRecording,
         ItemKind::Transcript,

@@ -51,19 +51,6 @@ impl StaffRole {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
-
-    /// How a parent reads it ("Support", "Trust and safety").
-    pub fn plain(self) -> &'static str {
-        match self {
-            StaffRole::Support => "Support",
-            StaffRole::TrustAndSafety => "Trust and safety",
-            StaffRole::MlEngineer => "A machine-learning engineer",
-            StaffRole::Sre => "An engineer keeping kidvault running",
-            StaffRole::PrivacyOfficer => "The privacy officer",
-            StaffRole::Auditor => "An auditor",
-            StaffRole::Admin => "An administrator",
-        }
-    }
 }
 
 /// Why a staff member asks for a child's data.
@@ -103,17 +90,6 @@ impl AccessPurpose {
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-
-    /// In a sentence a parent reads ("to answer a support request").
-    pub fn plain(self) -> &'static str {
-        match self {
-            AccessPurpose::SupportTicket => "to answer a support request",
-            AccessPurpose::SafetyReport => "to handle a safety report",
-            AccessPurpose::LegalHold => "for a legal requirement",
-            AccessPurpose::Debugging => "to fix a fault",
-            AccessPurpose::Audit => "for an audit",
-        }
     }
 }
 

@@ -253,24 +253,21 @@ impl Vault {
         Ok(lang)
     }
 
-    /// Adopts the language the guardian reads the portal in when they have
-    /// not chosen one (at sign-up and sign-in), so notices reach them in it.
-    pub async fn adopt_language(&self, g: &GuardianSession, lang: kidvault_i18n::Lang) -> Result<()> {
-        let current = self.store.guardian(g.guardian_id).await?.ok_or(ServiceError::NotFound)?;
-        if current.guardian.language.is_none() {
+    /// Adopts what the guardian's browser reports, each only while they have
+    /// not chosen it (at sign-up and sign-in): the language they read the
+    /// portal in (so notices reach them in it) and the zone (a name that is not
+    /// a zone is ignored).
+    pub async fn adopt_browser_settings(
+        &self,
+        g: &GuardianSession,
+        lang: kidvault_i18n::Lang,
+        zone: Option<&str>,
+    ) -> Result<()> {
+        let current = self.store.guardian(g.guardian_id).await?.ok_or(ServiceError::NotFound)?.guardian;
+        if current.language.is_none() {
             self.store.set_language(g.guardian_id, Some(lang.code())).await?;
         }
-        Ok(())
-    }
-
-    /// Adopts the zone the guardian's browser reports when they have not
-    /// chosen one (at sign-up and sign-in); a name that is not a zone is ignored.
-    pub async fn adopt_time_zone(&self, g: &GuardianSession, detected: Option<&str>) -> Result<()> {
-        let Some(zone) = detected.and_then(Zone::parse) else {
-            return Ok(());
-        };
-        let current = self.store.guardian(g.guardian_id).await?.ok_or(ServiceError::NotFound)?;
-        if current.guardian.time_zone.is_none() {
+        if let (None, Some(zone)) = (&current.time_zone, zone.and_then(Zone::parse)) {
             self.store.set_time_zone(g.guardian_id, Some(zone.name())).await?;
         }
         Ok(())

@@ -80,15 +80,8 @@ impl Vault {
             }
         };
         let write = |text: &str| unnamed(clock.lang, &clock.render(&clock.lang.render(text)));
-        let message = lettre::Message::builder()
-            .from(cfg.from.parse().map_err(|e| format!("mail_from: {e}"))?)
-            .to(n.email.parse().map_err(|e| format!("recipient: {e}"))?)
-            .subject(write(&n.subject))
-            .message_id(Some(format!("<{}@kidvault>", n.id)))
-            .header(lettre::message::header::ContentType::TEXT_PLAIN)
-            .body(absolute_links(&write(&n.body), cfg.public_url.as_deref()))
-            .map_err(|e| e.to_string())?;
-        lettre::AsyncTransport::send(mailer, message).await.map(|_| "smtp").map_err(|e| e.to_string())
+        let id = Some(format!("<{}@kidvault>", n.id));
+        send_mail(mailer, cfg, &n.email, &write(&n.subject), &write(&n.body), id).await.map(|_| "smtp")
     }
 
     /// The signed-in guardian's notices, newest first, written in `lang` (the
@@ -186,8 +179,29 @@ pub(crate) fn reader_clock(g: &kidvault_domain::entities::Guardian) -> kidvault_
     kidvault_i18n::Clock::new(g.zone(), lang)
 }
 
+/// Sends one plain-text message by the relay; portal paths in `body` become
+/// absolute links. `message_id` lets a resent copy be recognised as one.
+pub(crate) async fn send_mail(
+    mailer: &lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    cfg: &MailConfig,
+    to: &str,
+    subject: &str,
+    body: &str,
+    message_id: Option<String>,
+) -> std::result::Result<(), String> {
+    let message = lettre::Message::builder()
+        .from(cfg.from.parse().map_err(|e| format!("mail_from: {e}"))?)
+        .to(to.parse().map_err(|e| format!("recipient: {e}"))?)
+        .subject(subject)
+        .message_id(message_id)
+        .header(lettre::message::header::ContentType::TEXT_PLAIN)
+        .body(absolute_links(body, cfg.public_url.as_deref()))
+        .map_err(|e| e.to_string())?;
+    lettre::AsyncTransport::send(mailer, message).await.map(|_| ()).map_err(|e| e.to_string())
+}
+
 /// Portal paths on a line of their own become absolute links in e-mail.
-pub(crate) fn absolute_links(body: &str, public_url: Option<&str>) -> String {
+fn absolute_links(body: &str, public_url: Option<&str>) -> String {
     let Some(base) = public_url.map(|b| b.trim_end_matches('/')) else {
         return body.to_owned();
     };

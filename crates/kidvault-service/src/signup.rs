@@ -60,7 +60,7 @@ impl Vault {
 
     /// Whether sign-up confirms the address by e-mail here.
     pub fn signs_up_by_mail(&self) -> bool {
-        self.mailer.is_some() || self.demo_inbox().is_some()
+        self.mailer.is_some() || self.demo_inbox.0.lock().is_ok_and(|inbox| inbox.is_some())
     }
 
     /// Starts a sign-up: checks the details, then e-mails the address either a
@@ -131,16 +131,8 @@ impl Vault {
     async fn send_account_mail(&self, to: &str, subject: &str, body: &str, now: Timestamp) -> Result<()> {
         let unavailable = |detail: String| ServiceError::Unavailable { detail, retry_after: 60 };
         if let Some(mailer) = &self.mailer {
-            let cfg = &self.config.mail;
-            let message = lettre::Message::builder()
-                .from(cfg.from.parse().map_err(|e| unavailable(format!("mail_from: {e}")))?)
-                .to(to.parse().map_err(|e| ServiceError::invalid("invalid_email", format!("email: {e}")))?)
-                .subject(subject)
-                .header(lettre::message::header::ContentType::TEXT_PLAIN)
-                .body(crate::notices::absolute_links(body, cfg.public_url.as_deref()))
-                .map_err(|e| unavailable(e.to_string()))?;
-            lettre::AsyncTransport::send(mailer, message).await.map_err(|e| unavailable(e.to_string()))?;
-            return Ok(());
+            let sent = crate::notices::send_mail(mailer, &self.config.mail, to, subject, body, None).await;
+            return sent.map_err(unavailable);
         }
         let mut inbox = self.demo_inbox.0.lock().map_err(|_| ServiceError::Internal("demo inbox".into()))?;
         let Some(inbox) = inbox.as_mut() else {

@@ -149,8 +149,7 @@ async fn adopt_zone(state: &AppState, parts: &Parts, token: &str, zone: Option<&
     let agent = parts.headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok());
     state.vault.name_session(token, agent).await?;
     let session = state.vault.authenticate_guardian(token, Utc::now()).await?;
-    state.vault.adopt_language(&session, lang_of(&parts.headers)).await?;
-    state.vault.adopt_time_zone(&session, zone).await
+    state.vault.adopt_browser_settings(&session, lang_of(&parts.headers), zone).await
 }
 
 pub async fn sign_up(

@@ -92,11 +92,16 @@ pub fn routes() -> Router<AppState> {
 /// A failure in the reader's words: the catalogue's sentence for its stable
 /// code (`error-<code>`), else the API's own message.
 pub(crate) fn error_words(l: html::Lang, e: &kidvault_service::ServiceError) -> String {
-    let key = format!("error-{}", e.code().replace('_', "-"));
+    error_sentence(l, e.code(), || e.public_message())
+}
+
+/// The catalogue's sentence for a stable error code, else `fallback`'s.
+pub(crate) fn error_sentence(l: html::Lang, code: &str, fallback: impl FnOnce() -> String) -> String {
+    let key = format!("error-{}", code.replace('_', "-"));
     if l.has(&key) {
         l.text(&key)
     } else {
-        e.public_message()
+        fallback()
     }
 }
 

@@ -63,8 +63,7 @@ impl PageError {
     /// the API's message otherwise; the code stays visible for support.
     fn page(e: &ApiError, l: Lang) -> Response {
         let title = t!(l, "error-title", status = e.status.as_u16());
-        let key = format!("error-{}", e.code.replace('_', "-"));
-        let message = if l.has(&key) { l.text(&key) } else { e.message.clone() };
+        let message = super::error_sentence(l, e.code, || e.message.clone());
         let body = html! {
             (html::flash("error", &message))
             p { (t!(l, "error-code")) " " code { (e.code) } }
