@@ -89,25 +89,26 @@ impl Vault {
         record.guardian.language = Some(lang.code().to_owned());
         crate::ratelimit::signed_up(&*self.store, limits, from, now).await?;
         let to = record.guardian.email.clone();
-        let (subject, body) = match self.store.guardian_by_email(&to).await? {
+        let pending = match self.store.guardian_by_email(&to).await? {
             Some(existing) => {
                 let l = existing.guardian.language.as_deref().and_then(Lang::parse).unwrap_or(lang);
-                (t!(l, "signup-exists-subject"), t!(l, "signup-exists-body"))
+                self.send_account_mail(&to, &t!(l, "signup-exists-subject"), &t!(l, "signup-exists-body"), now).await?;
+                return Ok(());
             }
             None => {
                 let token = new_token(SIGN_UP_PREFIX)?;
                 let expires_at = now + LINK_LIFETIME;
-                self.store
-                    .create_sign_up(&PendingSignUp { token_hash: token_hash(&token), household_id, record, expires_at })
-                    .await?;
                 let until = Clock::new(zone.unwrap_or_default(), lang).at(expires_at);
-                (
-                    t!(lang, "signup-confirm-subject"),
-                    t!(lang, "signup-confirm-body", link = format!("/portal/sign-up/confirm/{token}"), until = until),
-                )
+                let link = format!("/portal/sign-up/confirm/{token}");
+                let body = t!(lang, "signup-confirm-body", link = link, until = until);
+                self.send_account_mail(&to, &t!(lang, "signup-confirm-subject"), &body, now).await?;
+                PendingSignUp { token_hash: token_hash(&token), household_id, record, expires_at }
             }
         };
-        self.send_account_mail(&to, &subject, &body, now).await
+        // Kept only once the link is on its way: a relay that refused the
+        // message leaves nothing waiting for a link nobody received.
+        self.store.create_sign_up(&pending).await?;
+        Ok(())
     }
 
     /// Follows a sign-up link: creates the account (once) and signs its

@@ -748,7 +748,7 @@ async fn a_sweep_killed_between_children_is_finished_by_the_next_and_does_nothin
 
 /// Sign-up by e-mail over a real relay: a new address gets an absolute link,
 /// a taken one a note that it has an account; with the relay down the sign-up
-/// fails as unavailable (the page asks to try again later).
+/// fails as unavailable (the page asks to try again later) and keeps nothing.
 #[tokio::test]
 async fn sign_up_e_mails_go_through_the_relay() {
     let (app, port) = with_relay().await;
@@ -760,6 +760,10 @@ async fn sign_up_e_mails_go_through_the_relay() {
         .begin_sign_up("rosa@example.org", "a long enough passphrase", "Rosa", None, Default::default(), None, now)
         .await;
     assert!(matches!(down, Err(kidvault_service::ServiceError::Unavailable { .. })), "{down:?}");
+    if !on_postgres() {
+        let waiting: i64 = app.db().query_row("SELECT count(*) FROM pending_sign_ups", [], |r| r.get(0)).unwrap();
+        assert_eq!(waiting, 0, "no link was sent, so none waits");
+    }
 
     let smtp = SmtpServer::start(port);
     for email in ["rosa@example.org", "ana@example.org"] {
