@@ -6,25 +6,30 @@
 //! ```text
 //! root key (KeyProvider: key file outside the data dir, or a KMS)
 //!   └─ wraps each child key, one per (child, epoch)   — kept in the keystore
-//!        └─ wraps each item's random data key          — kept beside the item
+//!        └─ wraps each item's random data key          — kept in the keystore
 //!             └─ seals the item's content, AES-256-GCM, the item id as associated data
+//! seal chain (chain::SealChain: a forward-only sequence of keys, beside the root key)
+//!   └─ seals every keystore row once more, under its current generation
 //! ```
 //!
 //! Destroying a child key makes every copy of that child's data unreadable, in the
-//! primary store, in the blob store and in every backup. Destroying one item's
-//! wrapped data key, then rotating the child key to a new epoch, does the same for
-//! one item even against a backup taken before the deletion.
+//! primary store, in the blob store and in every backup; destroying one item's
+//! data key does the same for one item. Copies of a destroyed key row that a
+//! database keeps in files kidvault cannot scrub open with nothing once the seal
+//! chain has forgotten the generation they were sealed under.
 //!
 //! Invariants: key material lives in [`SecretKey`], which zeroes itself on drop and
 //! never prints; every sealed value is bound to the id of what it belongs to, so a
 //! ciphertext moved to another item does not open.
 
 mod aead;
+pub mod chain;
 mod keys;
 mod provider;
 pub mod totp;
 
 pub use aead::{open, open_in_place, seal, SEALED_OVERHEAD};
+pub use chain::SealChain;
 pub use keys::{ChildKey, SecretKey};
 pub use provider::{FileKeyProvider, KeyProvider};
 

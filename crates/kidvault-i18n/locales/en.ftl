@@ -358,6 +358,7 @@ delete-among = Among it, what { $name } said:
 delete-more = …and more.
 delete-keys-erased = The data keys are destroyed first and erased from disk, so nothing can be read again from anything we keep
 delete-keys-locked = The data keys are destroyed first, so nothing can be read again through kidvault (the database keeps locked remnants of them until its routine cleanup)
+delete-keys-sealed = The data keys are destroyed first, so nothing can be read again through kidvault. The database may keep locked remnants of them for a while; within { $days } days nothing that could unlock them exists anywhere
 delete-then = ; then the encrypted data is erased, every service that holds a copy is told to delete it, and you get a signed receipt. Backups made before today hold only locked copies, and stop opening by
 delete-then-keys = , when their own keys are destroyed.
 delete-cannot-undo = This cannot be undone.

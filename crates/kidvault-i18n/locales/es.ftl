@@ -357,6 +357,7 @@ delete-among = Entre ello, lo que dijo { $name }:
 delete-more = …y más.
 delete-keys-erased = Primero se destruyen las claves de los datos y se borran del disco, así que nada se puede volver a leer de nada de lo que guardamos
 delete-keys-locked = Primero se destruyen las claves de los datos, así que nada se puede volver a leer a través de kidvault (la base de datos conserva restos cerrados de ellas hasta su limpieza habitual)
+delete-keys-sealed = Primero se destruyen las claves de los datos, así que nada se puede volver a leer a través de kidvault. La base de datos puede conservar restos cerrados de ellas durante un tiempo; en { $days } días no existirá en ningún lugar nada que pueda abrirlos
 delete-then = ; después se borran los datos cifrados, se avisa a cada servicio que tenga una copia para que la elimine y usted recibe un recibo firmado. Las copias de seguridad hechas antes de hoy solo contienen copias cerradas, y dejan de poder abrirse el
 delete-then-keys = , cuando se destruyen sus propias claves.
 delete-cannot-undo = Esto no se puede deshacer.

@@ -41,11 +41,32 @@ pub const COPIES: &str = "unreadable now in every live copy (its keys are destro
      keeps them); a kidvault backup taken before the deletion cannot be opened after the date given, when the \
      last backup key that could hold them is destroyed";
 
-/// The same on PostgreSQL, whose files keep a deleted row's bytes for a while.
+/// The same on PostgreSQL, whose files keep a deleted row's bytes for a while,
+/// with the keystore re-sealed on schedule (`key_reseal_hours`).
 pub const COPIES_POSTGRES: &str = "unreadable now through kidvault and in every copy of the data (its keys are \
      destroyed); the PostgreSQL server may keep the destroyed keys' bytes in its own files until routine cleanup \
-     (VACUUM, WAL recycling) and in its archives as long as they are kept, unreadable without the root key, which \
-     never enters the database; a kidvault backup taken before the deletion cannot be opened after the date given";
+     (VACUUM, WAL recycling) and in its archives, sealed under a key that every kidvault node forgets by the date \
+     given, after which nothing opens them; a kidvault backup taken before the deletion cannot be opened after \
+     that date either";
+
+/// The same on PostgreSQL with re-sealing turned off (`key_reseal_hours = 0`).
+pub const COPIES_POSTGRES_UNSEALED: &str = "unreadable now through kidvault and in every copy of the data (its \
+     keys are destroyed); the PostgreSQL server may keep the destroyed keys' bytes in its own files until routine \
+     cleanup (VACUUM, WAL recycling) and in its archives as long as they are kept, unreadable without the root key, \
+     which never enters the database; a kidvault backup taken before the deletion cannot be opened after the date \
+     given";
+
+/// What is left of a destroyed key in files kidvault cannot scrub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyRemnants {
+    /// Nothing: the keystore scrubs its files (the embedded store).
+    None,
+    /// Bytes the database keeps, which open with nothing once this long has
+    /// passed (the seal chain forgets their generation; see [`crate::reseal`]).
+    OpenUntil(chrono::Duration),
+    /// Bytes the database keeps until its own cleanup (re-sealing is off).
+    UntilCleanup,
+}
 
 /// The receipt's body: what was requested and what was deleted. Never content.
 #[derive(Serialize)]
@@ -130,10 +151,16 @@ impl Vault {
         Ok(d.id)
     }
 
-    /// Whether destroyed keys leave no byte in the keystore's files (the
-    /// embedded store), which is what the portal and receipts may then say.
-    pub fn keys_leave_no_bytes(&self) -> bool {
-        self.keys.keystore().scrubs_its_files()
+    /// What destroyed keys leave in files kidvault cannot scrub, which is what
+    /// the portal and receipts may then say.
+    pub fn key_remnants(&self) -> KeyRemnants {
+        if self.keys.keystore().scrubs_its_files() {
+            KeyRemnants::None
+        } else if self.config.reseal_every.is_some() {
+            KeyRemnants::OpenUntil(self.config.backup_window)
+        } else {
+            KeyRemnants::UntilCleanup
+        }
     }
 
     /// The latest moment a kidvault backup taken before `at` can still be
@@ -577,7 +604,12 @@ impl Vault {
             categories,
             deleted_ids_sha256: ids_hash.clone(),
             keys_destroyed: keys_destroyed.clone(),
-            copies: if self.keys_leave_no_bytes() { COPIES } else { COPIES_POSTGRES }.to_owned(),
+            copies: match self.key_remnants() {
+                KeyRemnants::None => COPIES,
+                KeyRemnants::OpenUntil(_) => COPIES_POSTGRES,
+                KeyRemnants::UntilCleanup => COPIES_POSTGRES_UNSEALED,
+            }
+            .to_owned(),
             backups_unrecoverable_after: rfc3339(self.backups_unrecoverable_after(now)),
             processors,
             models,

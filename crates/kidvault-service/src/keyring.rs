@@ -12,15 +12,24 @@
 //! child key on every item deletion, so a restored data backup lost every
 //! survivor.) The child key stays one level up so that deleting a child is one
 //! row, effective in every copy at once.
+//!
+//! Every keystore row is sealed once more under the seal chain's current
+//! generation (`kidvault_crypto::chain`): a row a backend cannot scrub from its
+//! files (PostgreSQL's dead rows and WAL, base backups) stops opening once the
+//! chain has stepped past the generation it was sealed under (see
+//! [`crate::reseal`]). Rows from before the chain (the root key's framing
+//! alone) are read as they are until the first re-seal.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 
-use kidvault_crypto::{ChildKey, KeyProvider, SecretKey};
+use kidvault_crypto::chain::generation_of;
+use kidvault_crypto::{ChildKey, KeyProvider, SealChain, SecretKey};
 use kidvault_domain::ids::ChildId;
 use kidvault_domain::ids::ItemId;
 use kidvault_domain::Timestamp;
-use kidvault_store::{ItemKey, Keystore, Sealed};
+use kidvault_store::{ItemKey, KeyRowId, Keystore, Sealed};
 
 use crate::{Result, ServiceError};
 
@@ -32,6 +41,9 @@ const POOL_REFILL: usize = 32;
 #[derive(Debug)]
 pub struct KeyRing {
     provider: Arc<dyn KeyProvider>,
+    pub(crate) chain: Arc<SealChain>,
+    /// The seal chain's generation new rows are sealed under.
+    pub(crate) generation: AtomicU32,
     keystore: Arc<dyn Keystore>,
     cache: RwLock<HashMap<(ChildId, u32), ChildKey>>,
     latest: RwLock<HashMap<ChildId, u32>>,
@@ -53,6 +65,33 @@ impl std::fmt::Debug for Pooled {
     }
 }
 
+/// A keystore row's wrapped key, opened from `chain` (rows from before the
+/// chain are returned as they are). Public for tests that play an attacker
+/// holding a copy of the key directory.
+pub fn open_row(chain: &SealChain, row: KeyRowId, stored: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    if generation_of(stored).is_none() {
+        return Ok(zeroize::Zeroizing::new(stored.to_vec()));
+    }
+    Ok(chain.open(&row_context(row), stored)?)
+}
+
+/// The associated data a keystore row is sealed with under the seal chain.
+pub fn row_context(row: KeyRowId) -> Vec<u8> {
+    let mut ctx = Vec::with_capacity(32);
+    match row {
+        KeyRowId::Child(child, epoch) => {
+            ctx.extend_from_slice(b"child-key\0");
+            ctx.extend_from_slice(child.as_bytes());
+            ctx.extend_from_slice(&epoch.to_be_bytes());
+        }
+        KeyRowId::Item(item) => {
+            ctx.extend_from_slice(b"item-key\0");
+            ctx.extend_from_slice(item.as_bytes());
+        }
+    }
+    ctx
+}
+
 /// The associated data a child key is wrapped with under the root key.
 pub fn root_context(child: ChildId, epoch: u32) -> Vec<u8> {
     let mut ctx = b"kidvault/child-key/v1\0".to_vec();
@@ -62,8 +101,27 @@ pub fn root_context(child: ChildId, epoch: u32) -> Vec<u8> {
 }
 
 impl KeyRing {
-    pub fn new(provider: Arc<dyn KeyProvider>, keystore: Arc<dyn Keystore>) -> Self {
-        Self { provider, keystore, cache: RwLock::default(), latest: RwLock::default(), pool: Default::default() }
+    pub fn new(provider: Arc<dyn KeyProvider>, chain: Arc<SealChain>, keystore: Arc<dyn Keystore>) -> Self {
+        Self {
+            provider,
+            generation: AtomicU32::new(chain.oldest()),
+            chain,
+            keystore,
+            cache: RwLock::default(),
+            latest: RwLock::default(),
+            pool: Default::default(),
+        }
+    }
+
+    /// Seals a keystore row's wrapped key under the chain's current generation.
+    pub(crate) fn seal_row(&self, row: KeyRowId, inner: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.chain.seal(self.generation.load(Ordering::Acquire), &row_context(row), inner)?)
+    }
+
+    /// A keystore row's wrapped key, opened from the seal chain (rows from
+    /// before the chain are returned as they are).
+    pub(crate) fn open_row(&self, row: KeyRowId, stored: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        open_row(&self.chain, row, stored)
     }
 
     /// Wraps a key that is not a child's (a processor's webhook secret) under the
@@ -81,6 +139,7 @@ impl KeyRing {
     pub async fn create(&self, child: ChildId, now: Timestamp) -> Result<ChildKey> {
         let key = SecretKey::generate()?;
         let wrapped = self.provider.wrap(&root_context(child, 1), &key)?;
+        let wrapped = self.seal_row(KeyRowId::Child(child, 1), &wrapped)?;
         self.keystore.insert_child_key(child, 1, &wrapped, now).await?;
         let ck = ChildKey::new(key, *child.as_bytes(), 1);
         self.remember(child, ck.clone());
@@ -125,7 +184,8 @@ impl KeyRing {
     }
 
     fn unwrap_and_remember(&self, child: ChildId, epoch: u32, wrapped: &[u8]) -> Result<ChildKey> {
-        let key = self.provider.unwrap(&root_context(child, epoch), wrapped)?;
+        let wrapped = self.open_row(KeyRowId::Child(child, epoch), wrapped)?;
+        let key = self.provider.unwrap(&root_context(child, epoch), &wrapped)?;
         let ck = ChildKey::new(key, *child.as_bytes(), epoch);
         self.remember(child, ck.clone());
         Ok(ck)
@@ -171,6 +231,7 @@ impl KeyRing {
     pub async fn seal_item(&self, child: ChildId, item: ItemId, plaintext: &[u8]) -> Result<(Sealed, ItemKey)> {
         let key = self.current(child).await?;
         let (wrapped, ciphertext) = key.seal_new(item.as_bytes(), plaintext)?;
+        let wrapped = self.seal_row(KeyRowId::Item(item), &wrapped)?;
         let sealed = Sealed { epoch: key.epoch(), wrapped_key: Vec::new(), ciphertext };
         Ok((sealed, ItemKey { item, child, epoch: key.epoch(), wrapped }))
     }
@@ -190,7 +251,8 @@ impl KeyRing {
                 for _ in 0..POOL_REFILL {
                     let item = ItemId::generate(now);
                     let key = SecretKey::generate()?;
-                    keys.push(ItemKey { item, child, epoch: ck.epoch(), wrapped: ck.wrap(item.as_bytes(), &key)? });
+                    let wrapped = self.seal_row(KeyRowId::Item(item), &ck.wrap(item.as_bytes(), &key)?)?;
+                    keys.push(ItemKey { item, child, epoch: ck.epoch(), wrapped });
                     made.push(Pooled { item, epoch: ck.epoch(), key });
                 }
                 self.keystore.put_item_keys(&keys).await?;
@@ -255,6 +317,7 @@ impl KeyRing {
         }
         let item = ItemId(uuid::Uuid::from_bytes(*data_id));
         let (epoch, wrapped) = self.keystore.item_key(item).await?.ok_or(ServiceError::NotFound)?;
+        let wrapped = self.open_row(KeyRowId::Item(item), &wrapped)?.to_vec();
         Ok((self.at_epoch(child, epoch).await?, Some(wrapped)))
     }
 
@@ -280,7 +343,11 @@ impl KeyRing {
             if keys.is_empty() {
                 break;
             }
-            self.keystore.put_item_keys(&keys).await?;
+            let sealed = keys
+                .iter()
+                .map(|k| Ok(ItemKey { wrapped: self.seal_row(KeyRowId::Item(k.item), &k.wrapped)?, ..k.clone() }))
+                .collect::<Result<Vec<_>>>()?;
+            self.keystore.put_item_keys(&sealed).await?;
             let cleared = store.clear_legacy_item_keys(&keys).await?;
             if cleared == 0 {
                 return Err(ServiceError::Internal("legacy item keys could not be cleared".into()));

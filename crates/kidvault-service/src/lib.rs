@@ -48,6 +48,7 @@ pub mod notices;
 pub mod pairing;
 pub mod principal;
 pub mod ratelimit;
+pub mod reseal;
 pub mod review;
 pub mod signup;
 pub mod staff;
@@ -91,6 +92,11 @@ pub struct VaultConfig {
     /// How long a kidvault backup can be restored before its sealing key is
     /// destroyed (what deletion receipts promise about backups).
     pub backup_window: chrono::Duration,
+    /// How often the keystore is sealed again under the seal chain's next
+    /// generation (`None`: never; see [`reseal`]).
+    pub reseal_every: Option<chrono::Duration>,
+    /// Whether this start created the seal chain's file (see [`keyring::KeyRing::join_chain`]).
+    pub seal_chain_created: bool,
     pub sign_in_limits: ratelimit::SignInLimits,
     /// The written retention policy: drives the sweeps, renders the published
     /// text; its version is part of the notice version in force.
@@ -135,6 +141,8 @@ impl Default for VaultConfig {
             lineage: lineage::LineageConfig { url: None, namespace: "kidvault".into() },
             closure_grace: chrono::Duration::days(7),
             backup_window: chrono::Duration::days(30),
+            reseal_every: None,
+            seal_chain_created: false,
             sign_in_limits: ratelimit::SignInLimits::default(),
             retention: kidvault_domain::retention::RetentionPolicy::default_policy(),
             mail: notices::MailConfig { from: "kidvault <no-reply@kidvault.invalid>".into(), ..Default::default() },
@@ -187,6 +195,7 @@ impl Vault {
         keystore: Arc<dyn Keystore>,
         blobs: Arc<dyn BlobStore>,
         provider: Arc<dyn KeyProvider>,
+        chain: Arc<kidvault_crypto::SealChain>,
         signer: Arc<kidvault_ledger::checkpoint::Signer>,
         config: VaultConfig,
     ) -> Self {
@@ -198,7 +207,7 @@ impl Vault {
             access_policy,
             store,
             blobs,
-            keys: keyring::KeyRing::new(provider, keystore),
+            keys: keyring::KeyRing::new(provider, chain, keystore),
             signer,
             node: config.node_id,
             config,
@@ -242,6 +251,7 @@ impl Vault {
     /// Returns how many keys moved.
     pub async fn prepare(&self) -> Result<u64> {
         self.check_deployment().await?;
+        self.keys.join_chain(chrono::Utc::now(), self.config.seal_chain_created).await?;
         self.check_anchor().await?;
         let moved = self.keys.move_legacy_item_keys(self.store.as_ref()).await?;
         if moved > 0 {

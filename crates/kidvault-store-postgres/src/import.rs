@@ -23,7 +23,7 @@ use crate::keystore::KEYSTORE_SCHEMA;
 
 /// Tables in an order that satisfies every foreign key. `leases` is not copied:
 /// a lease belongs to a running node.
-pub const TABLES: [&str; 38] = [
+pub const TABLES: [&str; 39] = [
     "households",
     "guardians",
     "sessions",
@@ -62,12 +62,13 @@ pub const TABLES: [&str; 38] = [
     "pending_sign_ups",
     "child_keys",
     "item_keys",
+    "seal_generations",
 ];
 
 /// The tables of [`TABLES`] that are the keystore's.
-const KEYSTORE_TABLES: [&str; 2] = ["child_keys", "item_keys"];
+const KEYSTORE_TABLES: [&str; 3] = ["child_keys", "item_keys", "seal_generations"];
 
-/// Rows per table, as copied (`child_keys` and `item_keys` are the keystore's).
+/// Rows per table, as copied (`child_keys`, `item_keys` and `seal_generations` are the keystore's).
 pub type Counts = BTreeMap<String, i64>;
 
 fn bad(what: impl std::fmt::Display) -> StoreError {

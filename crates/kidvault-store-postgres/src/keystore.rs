@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/keystore_0001_init.sql")),
     (2, include_str!("../migrations/keystore_0002_item_keys.sql")),
     (3, include_str!("../migrations/keystore_0003_deployment.sql")),
+    (4, include_str!("../migrations/keystore_0004_seal_generations.sql")),
 ];
 
 /// The schema holding the wrapped child keys.

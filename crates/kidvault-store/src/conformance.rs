@@ -32,7 +32,8 @@ macro_rules! store_conformance_tests {
             consent_makes_child_active_and_scopes_withdraw_separately, devices_pair_and_revoke,
             ingest_context_reads_device_child_and_consents, items_round_trip_with_lineage,
             lineage_refusals_store_nothing, concurrent_writes_all_land, ledger_appends_prove_and_commit_with_their_action,
-            keystore_epochs_and_destruction, blobs_round_trip_and_delete, items_page_newest_first_with_filters,
+            keystore_epochs_and_destruction, keystore_rows_are_resealed_in_order_and_never_over_a_newer_row,
+            blobs_round_trip_and_delete, items_page_newest_first_with_filters,
             deletions_follow_lineage_and_purge_only_their_scope, processor_tasks_are_leased_retried_and_acknowledged,
             processor_names_are_unique, a_closing_household_is_purged_once_settled,
             notices_are_written_with_their_event_and_leased_until_delivered, invites_are_single_use_and_expire,
@@ -497,6 +498,73 @@ pub async fn keystore_epochs_and_destruction(store: S, keys: K, _: B) {
     assert_eq!(keys.item_key(i2).await.unwrap(), None, "a child's item keys go with it");
     assert_eq!(keys.item_key(i3).await.unwrap(), Some((1, vec![3; 60])));
     keys.scrub().await.unwrap();
+}
+
+pub async fn keystore_rows_are_resealed_in_order_and_never_over_a_newer_row(_: S, keys: K, _: B) {
+    // Generations: recorded once, completed once, forgotten from the oldest.
+    let generation = |g: u32, at: i64| SealGeneration {
+        generation: g,
+        fingerprint: format!("fp{g}"),
+        began_at: t(at),
+        completed_at: None,
+    };
+    assert!(keys.seal_generations().await.unwrap().is_empty());
+    assert!(keys.begin_seal_generation(&generation(0, 0)).await.unwrap());
+    assert!(!keys.begin_seal_generation(&generation(0, 5)).await.unwrap(), "another node began it");
+    keys.complete_seal_generation(0, t(1)).await.unwrap();
+    keys.complete_seal_generation(0, t(9)).await.unwrap();
+    assert!(keys.begin_seal_generation(&generation(1, 2)).await.unwrap());
+    let gens = keys.seal_generations().await.unwrap();
+    assert_eq!(gens, vec![SealGeneration { completed_at: Some(t(1)), ..generation(0, 0) }, generation(1, 2)]);
+
+    // Rows below a prefix (bytes that sort lower: older generations, or the
+    // root key's framing, which starts with 1), child keys first, in key order.
+    let old = |b: u8| [&[1u8][..], &[b; 59][..]].concat();
+    let newer = |b: u8| [&b"S\0\0\0\x02"[..], &[b; 60][..]].concat();
+    let mut children: Vec<ChildId> = (0..3).map(|_| ChildId::generate(t(0))).collect();
+    children.sort();
+    keys.insert_child_key(children[0], 1, &old(1), t(0)).await.unwrap();
+    keys.insert_child_key(children[0], 2, &newer(2), t(0)).await.unwrap();
+    keys.insert_child_key(children[1], 1, &old(3), t(0)).await.unwrap();
+    keys.insert_child_key(children[2], 1, &old(4), t(0)).await.unwrap();
+    let mut items: Vec<ItemId> = (0..3).map(|_| ItemId::generate(t(0))).collect();
+    items.sort();
+    let item_key = |item: ItemId, wrapped: Vec<u8>| ItemKey { item, child: children[1], epoch: 1, wrapped };
+    keys.put_item_keys(&[item_key(items[0], old(5)), item_key(items[1], newer(6)), item_key(items[2], old(7))])
+        .await
+        .unwrap();
+    let below = b"S\0\0\0\x02";
+    let page = keys.key_rows_below(below, None, 2).await.unwrap();
+    let ids: Vec<KeyRowId> = page.iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec![KeyRowId::Child(children[0], 1), KeyRowId::Child(children[1], 1)]);
+    assert_eq!(page[1].wrapped, old(3));
+    let page = keys.key_rows_below(below, Some(ids[1]), 2).await.unwrap();
+    let ids: Vec<KeyRowId> = page.iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec![KeyRowId::Child(children[2], 1), KeyRowId::Item(items[0])]);
+    let page = keys.key_rows_below(below, Some(ids[1]), 10).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), vec![KeyRowId::Item(items[2])]);
+
+    // Resealed only where the row still holds what was read: a row replaced
+    // meanwhile (a re-sealed item) or destroyed keeps its newer state.
+    keys.put_item_keys(&[item_key(items[2], newer(8))]).await.unwrap();
+    keys.destroy_child_keys(&[children[2]]).await.unwrap();
+    let all = keys.key_rows_below(below, None, 100).await.unwrap();
+    let resealed: Vec<Resealed> = all
+        .iter()
+        .map(|r| Resealed { id: r.id, old: r.wrapped.clone(), new: newer(9) })
+        .chain([
+            Resealed { id: KeyRowId::Item(items[2]), old: old(7), new: newer(9) },
+            Resealed { id: KeyRowId::Child(children[2], 1), old: old(4), new: newer(9) },
+        ])
+        .collect();
+    assert_eq!(keys.reseal_key_rows(&resealed).await.unwrap(), 3);
+    assert!(keys.key_rows_below(below, None, 100).await.unwrap().is_empty());
+    assert_eq!(keys.child_key(children[1], 1).await.unwrap(), Some(newer(9)));
+    assert_eq!(keys.item_key(items[2]).await.unwrap(), Some((1, newer(8))), "the newer row stays");
+    assert_eq!(keys.child_key(children[2], 1).await.unwrap(), None, "a destroyed row stays destroyed");
+
+    assert_eq!(keys.forget_seal_generations_before(1).await.unwrap(), 1);
+    assert_eq!(keys.seal_generations().await.unwrap(), vec![generation(1, 2)]);
 }
 
 pub async fn blobs_round_trip_and_delete(_: S, _: K, blobs: B) {

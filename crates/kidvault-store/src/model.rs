@@ -669,3 +669,37 @@ pub struct DormancyMark {
     pub entry: kidvault_ledger::entry::NewEntry,
     pub notice: kidvault_domain::notice::NewNotice,
 }
+
+/// One generation of the keystore's seal chain (see `kidvault_crypto::chain`):
+/// the fingerprint of its key, when rows began to be sealed under it, and when
+/// every row was (until then, older generations are still in use).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealGeneration {
+    pub generation: u32,
+    pub fingerprint: String,
+    pub began_at: Timestamp,
+    pub completed_at: Option<Timestamp>,
+}
+
+/// A keystore row: a child key at one epoch, or an item's data key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum KeyRowId {
+    Child(ChildId, u32),
+    Item(ItemId),
+}
+
+/// A keystore row's wrapped bytes, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRow {
+    pub id: KeyRowId,
+    pub wrapped: Vec<u8>,
+}
+
+/// A keystore row sealed again: replaced only if it still holds `old` (a row
+/// replaced or destroyed meanwhile is left as it is).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resealed {
+    pub id: KeyRowId,
+    pub old: Vec<u8>,
+    pub new: Vec<u8>,
+}

@@ -471,6 +471,22 @@ pub trait Keystore: Send + Sync + std::fmt::Debug {
     async fn item_key(&self, item: ItemId) -> Result<Option<(u32, Vec<u8>)>>;
     /// Destroys the items' data keys. Returns how many existed.
     async fn destroy_item_keys(&self, items: &[ItemId]) -> Result<u64>;
+    /// The seal chain's generations in use, oldest first.
+    async fn seal_generations(&self) -> Result<Vec<SealGeneration>>;
+    /// Records a new generation; `false` if it is already recorded (another
+    /// node began it).
+    async fn begin_seal_generation(&self, generation: &SealGeneration) -> Result<bool>;
+    /// Records that every row is sealed under `generation` or a newer one.
+    async fn complete_seal_generation(&self, generation: u32, at: Timestamp) -> Result<()>;
+    /// Forgets the generations before `generation`; returns how many.
+    async fn forget_seal_generations_before(&self, generation: u32) -> Result<u64>;
+    /// Rows whose wrapped bytes sort below `prefix` (sealed under an older
+    /// generation, or before the chain), in key order after `after`, at most
+    /// `limit`: child keys first, then item keys.
+    async fn key_rows_below(&self, prefix: &[u8], after: Option<KeyRowId>, limit: u32) -> Result<Vec<KeyRow>>;
+    /// Replaces rows' wrapped bytes where they still hold the old ones, in one
+    /// transaction; returns how many were replaced.
+    async fn reseal_key_rows(&self, rows: &[Resealed]) -> Result<u64>;
     /// Leaves no copy of destroyed keys in any file of the keystore (see
     /// [`Store::scrub`]). Called after destroying, before reporting it done.
     async fn scrub(&self) -> Result<()>;

@@ -47,6 +47,7 @@ pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
         );
     }
     let key_dir = key_file.parent().unwrap_or(Path::new("."));
+    let (chain, chain_created) = open_seal_chain(config)?;
     let (store, keystore) = open_stores(&backend, key_dir)?;
     let (signer, created) = Signer::load_or_create(&ledger_key_file(config), "kidvault")?;
     if created {
@@ -66,8 +67,10 @@ pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
         keystore,
         blobs,
         Arc::new(provider),
+        Arc::new(chain),
         Arc::new(signer),
         kidvault_service::VaultConfig {
+            seal_chain_created: chain_created,
             node_id: node_id(data_dir)?,
             checkpoint_anchor: Some(key_dir.join("ledger.checkpoint")),
             locations: format!("data store: {}; key directory: {}", backend.describe(), key_dir.display()),
@@ -75,6 +78,22 @@ pub fn open(config: &Config) -> anyhow::Result<Arc<Vault>> {
         },
     ));
     Ok(vault)
+}
+
+/// The seal chain's file, beside the root key: loaded, or created when there is
+/// none (whether the keystore's rows need an existing one is checked against
+/// the keystore at start, [`kidvault_service::Vault::prepare`]).
+fn open_seal_chain(config: &Config) -> anyhow::Result<(kidvault_crypto::SealChain, bool)> {
+    let path = seal_chain_file(config);
+    if let Some(chain) = kidvault_crypto::SealChain::load(&path)? {
+        return Ok((chain, false));
+    }
+    Ok((kidvault_crypto::SealChain::create(&path)?, true))
+}
+
+/// The seal chain's file: beside the root key, apart from the data.
+pub fn seal_chain_file(config: &Config) -> std::path::PathBuf {
+    config.key_file().with_file_name("seal-chain.key")
 }
 
 /// A serving node of an embedded deployment sets room aside on the data volume
@@ -280,8 +299,13 @@ pub async fn outbox_loop(vault: Arc<Vault>, every: std::time::Duration) {
 /// server that was down catches up on everything that fell due).
 pub async fn sweep_loop(vault: Arc<Vault>, every: std::time::Duration) {
     periodically(every, "a retention sweep", || async {
+        vault.follow_seal_chain().await?;
         if !vault.hold_lease(kidvault_service::leases::SWEEPS, chrono::Utc::now()).await? {
             return Ok(());
+        }
+        let resealed = vault.reseal_keys(chrono::Utc::now()).await?;
+        if resealed != Default::default() {
+            tracing::info!(?resealed, "keystore sealed under the seal chain");
         }
         let report = vault.sweep(chrono::Utc::now(), false).await?;
         if !report.deletions.is_empty() {

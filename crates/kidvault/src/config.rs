@@ -107,6 +107,12 @@ pub struct Config {
     /// destroyed this many days after the backup, so a key destroyed today is
     /// unrecoverable from every kidvault backup after at most this window.
     pub backup_window_days: u64,
+    /// How often (hours) the keystore is sealed again under its seal chain's
+    /// next generation; generations are forgotten `backup_window_days` less
+    /// this after they were replaced, so remnants of destroyed keys that the
+    /// database keeps (PostgreSQL's dead rows and WAL, base backups, a disk's
+    /// own copies) open nothing after the backup window. 0: never.
+    pub key_reseal_hours: u64,
     /// The written retention policy (TOML). Default: the policy kidvault ships
     /// (`crates/kidvault-domain/policy/retention.toml`).
     pub retention_policy: Option<PathBuf>,
@@ -166,6 +172,7 @@ impl Default for Config {
             openlineage_namespace: v.lineage.namespace.clone(),
             account_closure_grace_hours: v.closure_grace.num_hours() as u64,
             backup_window_days: v.backup_window.num_days() as u64,
+            key_reseal_hours: 24,
             retention_policy: None,
             access_policy: None,
             staff_session_minutes: v.staff_session_ttl.num_minutes() as u64,
@@ -373,6 +380,8 @@ impl Config {
             downstream,
             closure_grace: chrono::Duration::hours(self.account_closure_grace_hours.min(24 * 366) as i64),
             backup_window: chrono::Duration::days(self.backup_window_days.clamp(1, 3660) as i64),
+            reseal_every: (self.key_reseal_hours > 0)
+                .then(|| chrono::Duration::hours(self.key_reseal_hours.min(24 * 3660) as i64)),
             notice_version: self.notice_version.clone(),
             audio: AudioLimits { max_bytes: self.max_recording_bytes, max_seconds: self.max_recording_seconds },
             max_item_bytes: self.max_item_bytes,

@@ -838,6 +838,14 @@ async fn main() -> anyhow::Result<()> {
                 while vault.run_deletions(at).await? > 0 {}
                 vault.deliver_notices(at).await?;
                 vault.checkpoint(at).await?;
+                // The keystore's seal chain, as the serving sweep does it.
+                let resealed = vault.reseal_keys(at).await?;
+                if let Some(g) = resealed.began {
+                    eprintln!("keystore: began seal generation {g}, sealed {} rows again", resealed.resealed);
+                }
+                if let Some(g) = resealed.forgot_before {
+                    eprintln!("keystore: forgot the seal generations before {g}");
+                }
             }
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())

@@ -77,7 +77,8 @@ async fn deleting_a_recording_reaches_everything_derived_and_even_backups() {
         chrono::DateTime::parse_from_rfc3339(document["backups_unrecoverable_after"].as_str().unwrap()).unwrap();
     assert_eq!(until - completed, chrono::Duration::days(30));
     // What it promises for live copies is what the backend can keep: no byte of a
-    // destroyed key in SQLite's files; PostgreSQL keeps locked remnants until VACUUM.
+    // destroyed key in SQLite's files; PostgreSQL keeps locked remnants until VACUUM,
+    // which open with nothing once the seal chain forgets their generation (reseal.rs).
     let copies =
         if on_postgres() { kidvault_service::deletion::COPIES_POSTGRES } else { kidvault_service::deletion::COPIES };
     assert_eq!(document["copies"].as_str().unwrap(), copies);
@@ -109,17 +110,10 @@ async fn deleting_a_recording_reaches_everything_derived_and_even_backups() {
     // The backup holds the deleted transcript's ciphertext and no key for it;
     // the live keystore holds none either. The survivor's ciphertext in the same
     // backup still opens with the live keystore and root key.
-    let child_id: kidvault_domain::ids::ChildId = child.parse().unwrap();
     let row = |id: &str| backup[id].clone();
-    let (root, _) = kidvault_crypto::FileKeyProvider::load_or_create(&app.dir.path().join("keys/root.key")).unwrap();
-    use kidvault_crypto::KeyProvider;
     let live = keystore_epochs(app.dir.path(), &child);
     assert_eq!(live.len(), 1, "the child key is not rotated by an item deletion");
-    let child_key = kidvault_crypto::ChildKey::new(
-        root.unwrap(&kidvault_service::keyring::root_context(child_id, live[0].0), &live[0].1).unwrap(),
-        *child_id.as_bytes(),
-        live[0].0,
-    );
+    let child_key = open_child_row(app.dir.path(), &child, live[0].0, &live[0].1);
     for gone in [&rec, &tr, &intent] {
         assert!(row(gone).0.is_empty(), "no data key in the data store");
         assert_eq!(keystore_item_key(app.dir.path(), gone), None, "{gone}'s data key is destroyed");
@@ -129,6 +123,7 @@ async fn deleting_a_recording_reaches_everything_derived_and_even_backups() {
     let (epoch, wrapped) = keystore_item_key(app.dir.path(), &keep_tr).expect("a survivor keeps its key");
     assert_eq!(epoch, live[0].0);
     let keep_tr_id: uuid::Uuid = keep_tr.parse().unwrap();
+    let wrapped = unseal_row(app.dir.path(), kidvault_store::KeyRowId::Item(keep_tr_id.into()), &wrapped);
     let opened = child_key.open_with(keep_tr_id.as_bytes(), &wrapped, &ciphertext.unwrap()).unwrap();
     assert_eq!(opened, b"stay".to_vec(), "the backup's survivor opens with the live keys");
 }

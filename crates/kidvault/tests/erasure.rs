@@ -8,7 +8,6 @@
 
 mod common;
 use common::*;
-use kidvault_crypto::KeyProvider;
 
 /// Byte strings that must be found in no file: what a deletion destroyed.
 struct Secrets(Vec<(String, Vec<u8>)>);
@@ -23,10 +22,10 @@ impl Secrets {
         )
         .unwrap();
         for item in items {
-            let (_, wrapped) = keystore_item_key(root, item).expect("a live item has its key");
+            let (_, stored) = keystore_item_key(root, item).expect("a live item has its key");
             let id: uuid::Uuid = item.parse().unwrap();
-            let key = child_key.unwrap(id.as_bytes(), &wrapped).unwrap();
-            self.0.push((format!("wrapped data key of {item}"), wrapped));
+            let key = open_item_row(root, child_key, item, &stored);
+            self.0.push((format!("wrapped data key of {item}"), stored));
             self.0.push((format!("data key of {item}"), key.expose().to_vec()));
             let inline: Option<Vec<u8>> = db
                 .query_row("SELECT inline_content FROM items WHERE id = ?1", [id.as_bytes().to_vec()], |r| r.get(0))
@@ -54,13 +53,10 @@ impl Secrets {
 
 /// The child's key (its only epoch), unwrapped with the root key, and its wrapped bytes.
 fn child_key(root: &Path, child: &str) -> (kidvault_crypto::ChildKey, Vec<u8>) {
-    let (provider, _) = kidvault_crypto::FileKeyProvider::load_or_create(&root.join("keys/root.key")).unwrap();
-    let id: kidvault_domain::ids::ChildId = child.parse().unwrap();
     let epochs = keystore_epochs(root, child);
     assert_eq!(epochs.len(), 1);
-    let (epoch, wrapped) = epochs[0].clone();
-    let key = provider.unwrap(&kidvault_service::keyring::root_context(id, epoch), &wrapped).unwrap();
-    (kidvault_crypto::ChildKey::new(key, *id.as_bytes(), epoch), wrapped)
+    let (epoch, stored) = epochs[0].clone();
+    (open_child_row(root, child, epoch, &stored), stored)
 }
 
 async fn text_item(app: &TestApp, child: &str, device: &str, kind: &str, from: &[&str], content: &str) -> String {
@@ -181,19 +177,6 @@ async fn destroyed_keys_and_deleted_ciphertext_are_in_no_file_and_no_copy_of_the
     }
     assert!(keystore_epochs(&root, &mia).is_empty(), "the dormant profile's keys are destroyed");
     assert_eq!(dormant.found_under(&root), Vec::<String>::new(), "after the dormancy deletion");
-}
-
-/// `kidvault serve` on `root`, expected to refuse: its output once it exits
-/// (a server that starts instead is stopped after a minute, and its output
-/// then lacks the refusal the caller looks for).
-fn serve_refused(root: &Path) -> std::process::Output {
-    std::process::Command::new("timeout")
-        .args(["60", env!("CARGO_BIN_EXE_kidvault"), "serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(root.join("data"))
-        .arg("--key-file")
-        .arg(root.join("keys/root.key"))
-        .output()
-        .unwrap()
 }
 
 fn kidvault(root: &Path, args: &[&str]) -> std::process::Output {

@@ -292,10 +292,12 @@ async fn the_portal_confirms_what_a_deletion_takes_then_follows_it_to_its_receip
     // What it means for backups, honestly: they stop opening one backup window (30 days) from now.
     let backups = (chrono::Utc::now() + chrono::Duration::days(30)).format("%-d %B %Y").to_string();
     assert!(page.contains(&format!("stop opening by <strong>{backups}</strong>")), "{page}");
-    // "Erased from disk" only where it is true: not on PostgreSQL, whose files keep remnants.
+    // "Erased from disk" only where it is true: not on PostgreSQL, whose files keep
+    // remnants, which open with nothing once the seal chain has moved on (reseal.rs).
     let erased = page.contains("destroyed first and erased from disk");
     assert_eq!(erased, !on_postgres(), "{page}");
-    assert_eq!(page.contains("locked remnants of them until its routine cleanup"), on_postgres(), "{page}");
+    let sealed = page.contains("locked remnants of them for a while; within 30 days nothing that could unlock them");
+    assert_eq!(sealed, on_postgres(), "{page}");
     // A day: everything recorded that day, lineage included.
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let (_, _, page) = portal.get(&format!("/portal/children/{child}/delete?day={today}")).await;

@@ -12,8 +12,8 @@ use kidvault_domain::deletion::{DeletionScope, DeletionStep};
 use kidvault_domain::downstream::TaskState;
 use kidvault_domain::ids::{ChildId, DeletionId, DeviceId, ItemId};
 use kidvault_domain::item::ItemKind;
-use kidvault_service::deletion::DeletionRecord;
 use kidvault_service::deletion::Within;
+use kidvault_service::deletion::{DeletionRecord, KeyRemnants};
 use serde::Deserialize;
 
 use super::child::{day_range, parse_day};
@@ -198,8 +198,11 @@ pub async fn confirm(
     let name = child.profile.display_name.as_str();
     let whole_child = matches!(chosen, Chosen::Child);
     let nothing = preview.is_empty() && !whole_child;
-    let keys_go =
-        if state.vault.keys_leave_no_bytes() { t!(l, "delete-keys-erased") } else { t!(l, "delete-keys-locked") };
+    let keys_go = match state.vault.key_remnants() {
+        KeyRemnants::None => t!(l, "delete-keys-erased"),
+        KeyRemnants::OpenUntil(window) => t!(l, "delete-keys-sealed", days = window.num_days()),
+        KeyRemnants::UntilCleanup => t!(l, "delete-keys-locked"),
+    };
     let body = html! {
         section.card.danger {
             h2 { (t!(l, "delete-heading", what = what, name = name)) }
@@ -438,7 +441,7 @@ pub async fn detail(State(state): State<AppState>, p: Portal, ApiPath(id): ApiPa
                 @for s in DeletionStep::ALL {
                     li class=(if s <= d.step { "done" } else { "todo" }) {
                         (if s <= d.step { "✓" } else { "…" }) " "
-                        (step_words(l, s, state.vault.keys_leave_no_bytes()))
+                        (step_words(l, s, state.vault.key_remnants() == KeyRemnants::None))
                     }
                 }
             }

@@ -7,7 +7,7 @@ use kidvault_domain::ids::{ChildId, ItemId};
 use kidvault_domain::Timestamp;
 
 use super::{bind, conflict_if_unique, values_sql, Param, Tx, R};
-use crate::model::ItemKey;
+use crate::model::{ItemKey, KeyRow, KeyRowId, Resealed, SealGeneration};
 use crate::p;
 
 /// Rows per multi-row statement (PostgreSQL allows 65,535 parameters).
@@ -77,6 +77,98 @@ pub fn destroy_item_keys(tx: &mut dyn Tx, items: &[ItemId]) -> R<u64> {
         let mut params: Vec<Param<'_>> = Vec::with_capacity(chunk.len());
         let slots: Vec<String> = chunk.iter().map(|i| bind(&mut params, Param::from(*i))).collect();
         n += tx.exec(&format!("DELETE FROM item_keys WHERE item_id IN ({})", slots.join(", ")), &params)?;
+    }
+    Ok(n)
+}
+
+/// The seal chain's generations in use, oldest first.
+pub fn seal_generations(tx: &mut dyn Tx) -> R<Vec<SealGeneration>> {
+    tx.rows(
+        "SELECT generation, fingerprint, began_at, completed_at FROM seal_generations ORDER BY generation",
+        p![],
+        |r| {
+            Ok(SealGeneration {
+                generation: r.epoch("generation")?,
+                fingerprint: r.string("fingerprint")?,
+                began_at: r.ts("began_at")?,
+                completed_at: r.opt_ts("completed_at")?,
+            })
+        },
+    )
+}
+
+/// Records a new generation; `false` if it is already recorded.
+pub fn begin_seal_generation(tx: &mut dyn Tx, g: &SealGeneration) -> R<bool> {
+    let n = tx.exec(
+        "INSERT INTO seal_generations (generation, fingerprint, began_at, completed_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (generation) DO NOTHING",
+        p![g.generation, g.fingerprint.as_str(), g.began_at, g.completed_at],
+    )?;
+    Ok(n == 1)
+}
+
+pub fn complete_seal_generation(tx: &mut dyn Tx, generation: u32, at: Timestamp) -> R<()> {
+    tx.exec(
+        "UPDATE seal_generations SET completed_at = ?2 WHERE generation = ?1 AND completed_at IS NULL",
+        p![generation, at],
+    )?;
+    Ok(())
+}
+
+pub fn forget_seal_generations_before(tx: &mut dyn Tx, generation: u32) -> R<u64> {
+    tx.exec("DELETE FROM seal_generations WHERE generation < ?1", p![generation])
+}
+
+/// Rows whose wrapped bytes sort below `prefix` (sealed under an older
+/// generation of the seal chain, or before it), in key order after `after`:
+/// child keys first, then item keys.
+pub fn key_rows_below(tx: &mut dyn Tx, prefix: &[u8], after: Option<KeyRowId>, limit: u32) -> R<Vec<KeyRow>> {
+    let mut rows = Vec::new();
+    if !matches!(after, Some(KeyRowId::Item(_))) {
+        let (child, epoch) = match after {
+            Some(KeyRowId::Child(c, e)) => (c, e),
+            _ => (ChildId(uuid::Uuid::nil()), 0),
+        };
+        rows = tx.rows(
+            "SELECT child_id, epoch, wrapped FROM child_keys
+             WHERE (child_id > ?1 OR (child_id = ?1 AND epoch > ?2)) AND substr(wrapped, 1, ?4) < ?3
+             ORDER BY child_id, epoch LIMIT ?5",
+            p![child, epoch, prefix, prefix.len() as u32, limit],
+            |r| Ok(KeyRow { id: KeyRowId::Child(r.id("child_id")?, r.epoch("epoch")?), wrapped: r.blob("wrapped")? }),
+        )?;
+    }
+    let left = limit.saturating_sub(rows.len() as u32);
+    if left > 0 {
+        let after_item = match after {
+            Some(KeyRowId::Item(i)) => i,
+            _ => ItemId(uuid::Uuid::nil()),
+        };
+        let items = tx.rows(
+            "SELECT item_id, wrapped FROM item_keys
+             WHERE item_id > ?1 AND substr(wrapped, 1, ?4) < ?2
+             ORDER BY item_id LIMIT ?3",
+            p![after_item, prefix, left, prefix.len() as u32],
+            |r| Ok(KeyRow { id: KeyRowId::Item(r.id("item_id")?), wrapped: r.blob("wrapped")? }),
+        )?;
+        rows.extend(items);
+    }
+    Ok(rows)
+}
+
+/// Replaces rows' wrapped bytes where they still hold the old ones; returns how many.
+pub fn reseal_key_rows(tx: &mut dyn Tx, rows: &[Resealed]) -> R<u64> {
+    let mut n = 0;
+    for r in rows {
+        n += match r.id {
+            KeyRowId::Child(child, epoch) => tx.exec(
+                "UPDATE child_keys SET wrapped = ?3 WHERE child_id = ?1 AND epoch = ?2 AND wrapped = ?4",
+                p![child, epoch, r.new.as_slice(), r.old.as_slice()],
+            )?,
+            KeyRowId::Item(item) => tx.exec(
+                "UPDATE item_keys SET wrapped = ?2 WHERE item_id = ?1 AND wrapped = ?3",
+                p![item, r.new.as_slice(), r.old.as_slice()],
+            )?,
+        };
     }
     Ok(n)
 }

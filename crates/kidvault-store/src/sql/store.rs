@@ -792,6 +792,33 @@ impl<B: KeystoreBackend> Keystore for B {
         self.write(move |tx| keys::destroy_item_keys(tx, &items)).await
     }
 
+    async fn seal_generations(&self) -> Result<Vec<SealGeneration>> {
+        self.read(keys::seal_generations).await
+    }
+
+    async fn begin_seal_generation(&self, generation: &SealGeneration) -> Result<bool> {
+        let generation = generation.clone();
+        self.write(move |tx| keys::begin_seal_generation(tx, &generation)).await
+    }
+
+    async fn complete_seal_generation(&self, generation: u32, at: Timestamp) -> Result<()> {
+        self.write(move |tx| keys::complete_seal_generation(tx, generation, at)).await
+    }
+
+    async fn forget_seal_generations_before(&self, generation: u32) -> Result<u64> {
+        self.write(move |tx| keys::forget_seal_generations_before(tx, generation)).await
+    }
+
+    async fn key_rows_below(&self, prefix: &[u8], after: Option<KeyRowId>, limit: u32) -> Result<Vec<KeyRow>> {
+        let prefix = prefix.to_vec();
+        self.read(move |tx| keys::key_rows_below(tx, &prefix, after, limit)).await
+    }
+
+    async fn reseal_key_rows(&self, rows: &[Resealed]) -> Result<u64> {
+        let rows = rows.to_vec();
+        self.write(move |tx| keys::reseal_key_rows(tx, &rows)).await
+    }
+
     async fn scrub(&self) -> Result<()> {
         SqlExecutor::scrub(self).await
     }

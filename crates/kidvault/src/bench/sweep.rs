@@ -4,7 +4,8 @@
 //! then acting on it (the abandoned deleted, the unused made dormant with
 //! notices), then, the grace period over, the dormant profiles deleted
 //! (unreadable: keys destroyed), then the deletion pipeline running every
-//! deletion to its receipt; with peak memory. Profiles are seeded straight
+//! deletion to its receipt; then the keystore sealed again under the seal
+//! chain's next generation; with peak memory. Profiles are seeded straight
 //! into the store (a sealed-looking profile, and a child key each in the
 //! keystore): the sweeps never open them.
 
@@ -112,6 +113,9 @@ pub async fn sweep(opts: SweepOpts) -> anyhow::Result<Value> {
     }
     let seed_secs = t.elapsed().as_secs_f64();
     let vault = crate::app::open(&config)?;
+    vault.prepare().await?;
+    // The seeded keys are not sealed under the chain: seal them now, untimed.
+    vault.reseal_keys(now).await?;
     let heap_before = rss_kib("RssAnon:");
 
     let t = Instant::now();
@@ -146,6 +150,11 @@ pub async fn sweep(opts: SweepOpts) -> anyhow::Result<Value> {
         completed += n;
     }
     let delete_secs = t.elapsed().as_secs_f64();
+    // A day later: the keystore sealed again under the seal chain's next
+    // generation (every surviving row read, opened, sealed and written back).
+    let t = Instant::now();
+    let resealed = vault.reseal_keys(grace_over + Duration::days(1)).await?;
+    let reseal_secs = t.elapsed().as_secs_f64();
     let r1 = |x: f64| (x * 1000.0).round() / 1000.0;
     Ok(json!({
         "children": opts.children,
@@ -164,6 +173,11 @@ pub async fn sweep(opts: SweepOpts) -> anyhow::Result<Value> {
         },
         "deletions_completed": completed,
         "deletions_seconds": r1(delete_secs),
+        "keystore_resealed": {
+            "rows": resealed.resealed,
+            "seconds": r1(reseal_secs),
+            "rows_per_second": (resealed.resealed as f64 / reseal_secs.max(1e-9)).round(),
+        },
         "memory_mib": {
             "heap_before_sweep": (heap_before as f64 / 1024.0 * 10.0).round() / 10.0,
             "heap_after": (rss_kib("RssAnon:") as f64 / 1024.0 * 10.0).round() / 10.0,

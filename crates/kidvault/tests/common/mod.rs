@@ -287,6 +287,37 @@ pub fn keystore_epochs(root: &Path, child: &str) -> Vec<(u32, Vec<u8>)> {
     stmt.query_map([child.as_bytes().to_vec()], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
 }
 
+/// A keystore row's wrapped key, out of the seal chain in the deployment's
+/// key directory (what an attacker holding a copy of it could do).
+pub fn unseal_row(root: &Path, row: kidvault_store::KeyRowId, stored: &[u8]) -> Vec<u8> {
+    let chain = kidvault_crypto::SealChain::load(&root.join("keys/seal-chain.key")).unwrap().expect("a seal chain");
+    kidvault_service::keyring::open_row(&chain, row, stored).unwrap().to_vec()
+}
+
+/// The child's key at `epoch` from its stored row, opened with the deployment's
+/// seal chain and root key.
+pub fn open_child_row(root: &Path, child: &str, epoch: u32, stored: &[u8]) -> kidvault_crypto::ChildKey {
+    use kidvault_crypto::KeyProvider;
+    let id: kidvault_domain::ids::ChildId = child.parse().unwrap();
+    let (provider, _) = kidvault_crypto::FileKeyProvider::load_or_create(&root.join("keys/root.key")).unwrap();
+    let wrapped = unseal_row(root, kidvault_store::KeyRowId::Child(id, epoch), stored);
+    let key = provider.unwrap(&kidvault_service::keyring::root_context(id, epoch), &wrapped).unwrap();
+    kidvault_crypto::ChildKey::new(key, *id.as_bytes(), epoch)
+}
+
+/// An item's data key from its stored row, opened with the deployment's seal
+/// chain and the child's key.
+pub fn open_item_row(
+    root: &Path,
+    child_key: &kidvault_crypto::ChildKey,
+    item: &str,
+    stored: &[u8],
+) -> kidvault_crypto::SecretKey {
+    let id: kidvault_domain::ids::ItemId = item.parse().unwrap();
+    let wrapped = unseal_row(root, kidvault_store::KeyRowId::Item(id), stored);
+    child_key.unwrap(id.0.as_bytes(), &wrapped).unwrap()
+}
+
 /// An item's data key as the keystore holds it: (epoch, wrapped), if any.
 pub fn keystore_item_key(root: &Path, item: &str) -> Option<(u32, Vec<u8>)> {
     let item: uuid::Uuid = item.parse().unwrap();
@@ -586,6 +617,21 @@ pub fn kidvault_on(root: &Path, args: &[&str]) -> std::process::Output {
         .arg("--key-file")
         .arg(root.join("keys/root.key"))
         .args(database_of(root).map(|url| format!("--database={url}")))
+        .output()
+        .unwrap()
+}
+
+/// `kidvault serve` on `root`, expected to refuse: its output once it exits
+/// (a server that starts instead is stopped after a minute, and its output
+/// then lacks the refusal the caller looks for).
+pub fn serve_refused(root: &Path) -> std::process::Output {
+    std::process::Command::new("timeout")
+        .args(["60", env!("CARGO_BIN_EXE_kidvault"), "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(root.join("data"))
+        .arg("--key-file")
+        .arg(root.join("keys/root.key"))
+        .args(database_of(root).map(|url| format!("--database={url}")))
+        .args(blob_store_of(root).map(|url| format!("--blob-store={url}")))
         .output()
         .unwrap()
 }
