@@ -249,9 +249,9 @@ impl Vault {
     /// data store (a deployment from before they moved to the keystore, or a
     /// coarsening cut short) move to the keystore, and both stores are scrubbed.
     /// Returns how many keys moved.
-    pub async fn prepare(&self) -> Result<u64> {
+    pub async fn prepare(&self, now: kidvault_domain::Timestamp) -> Result<u64> {
         self.check_deployment().await?;
-        self.keys.join_chain(chrono::Utc::now(), self.config.seal_chain_created).await?;
+        self.keys.join_chain(now, self.config.seal_chain_created).await?;
         self.check_anchor().await?;
         let moved = self.keys.move_legacy_item_keys(self.store.as_ref()).await?;
         if moved > 0 {

@@ -373,7 +373,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     // (Idempotent: `kidvault serve` has done it already, before its background work.)
-    vault.prepare().await?;
+    vault.prepare(chrono::Utc::now()).await?;
     let state = AppState { vault: Arc::clone(&vault), metrics: Arc::new(Metrics::default()) };
     kidvault_http::edge::serve(listener, kidvault_http::router(state), limits, shutdown).await?;
     // Every request has finished: no ingest will take the keys made ahead.

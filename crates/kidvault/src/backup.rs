@@ -15,6 +15,11 @@
 //! backup key is overwritten in the file, and the journal holding its old page
 //! is deleted when the transaction commits.
 //!
+//! The keystore goes into a backup taken out of the seal chain (each row as
+//! the root key wrapped it, sealed now only by the backup's own key), so a
+//! restore works whatever generations the chain has forgotten since, and
+//! seals the restored rows under the chain's newest generation before serving.
+//!
 //! Restoring brings back survivors and never the deleted: with the live
 //! keystore kept (the default), an item or child deleted since the backup has
 //! no key and is deleted again (reason `restore`) before the server serves;
@@ -27,7 +32,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use kidvault_crypto as aead;
-use kidvault_crypto::{sha256, KeyProvider, SecretKey};
+use kidvault_crypto::{sha256, KeyProvider, SealChain, SecretKey};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
@@ -259,6 +264,64 @@ fn snapshot(db: &Path, id: uuid::Uuid) -> anyhow::Result<PathBuf> {
     Ok(copy)
 }
 
+/// Takes a keystore copy's rows out of the seal chain (each stays wrapped
+/// under the root key) and drops its record of generations, page by page.
+fn out_of_chain(copy: &Path, chain: Option<&SealChain>) -> anyhow::Result<()> {
+    use kidvault_domain::ids::{ChildId, ItemId};
+    use kidvault_store::KeyRowId;
+    const PAGE: usize = 1000;
+    let conn = Connection::open(copy)?;
+    conn.execute_batch("PRAGMA secure_delete=ON; PRAGMA journal_mode=MEMORY; BEGIN;")?;
+    let unseal = |row: KeyRowId, wrapped: &[u8]| -> anyhow::Result<Option<Vec<u8>>> {
+        if kidvault_crypto::chain::generation_of(wrapped).is_none() {
+            return Ok(None);
+        }
+        let chain = chain.context("the keystore's rows are sealed under a seal chain, but its file is missing")?;
+        let inner = kidvault_service::keyring::open_row(chain, row, wrapped)
+            .map_err(|e| anyhow::anyhow!("a keystore row does not open from the seal chain: {e}"))?;
+        Ok(Some(inner.to_vec()))
+    };
+    let mut after = (Vec::new(), -1i64);
+    loop {
+        let page: Vec<(Vec<u8>, i64, Vec<u8>)> = conn
+            .prepare(
+                "SELECT child_id, epoch, wrapped FROM child_keys WHERE (child_id, epoch) > (?1, ?2)
+                 ORDER BY child_id, epoch LIMIT ?3",
+            )?
+            .query_map(params![after.0, after.1, PAGE as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        let Some(last) = page.last() else { break };
+        after = (last.0.clone(), last.1);
+        for (child, epoch, wrapped) in page {
+            let row = KeyRowId::Child(ChildId(uuid::Uuid::from_slice(&child)?), u32::try_from(epoch)?);
+            if let Some(inner) = unseal(row, &wrapped)? {
+                conn.execute(
+                    "UPDATE child_keys SET wrapped = ?3 WHERE child_id = ?1 AND epoch = ?2",
+                    params![child, epoch, inner],
+                )?;
+            }
+        }
+    }
+    let mut after = Vec::new();
+    loop {
+        let page: Vec<(Vec<u8>, Vec<u8>)> = conn
+            .prepare("SELECT item_id, wrapped FROM item_keys WHERE item_id > ?1 ORDER BY item_id LIMIT ?2")?
+            .query_map(params![after, PAGE as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let Some(last) = page.last() else { break };
+        after = last.0.clone();
+        for (item, wrapped) in page {
+            let row = KeyRowId::Item(ItemId(uuid::Uuid::from_slice(&item)?));
+            if let Some(inner) = unseal(row, &wrapped)? {
+                conn.execute("UPDATE item_keys SET wrapped = ?2 WHERE item_id = ?1", params![item, inner])?;
+            }
+        }
+    }
+    conn.execute("DELETE FROM seal_generations", [])?;
+    conn.execute_batch("COMMIT;")?;
+    Ok(())
+}
+
 /// Overwrites a temporary copy with zeros, then removes it.
 fn discard(path: &Path) -> anyhow::Result<()> {
     if let Ok(meta) = std::fs::metadata(path) {
@@ -294,6 +357,7 @@ impl Layout {
 pub fn create(
     layout: &Layout,
     provider: &dyn KeyProvider,
+    chain: Option<&SealChain>,
     to: &Path,
     now: DateTime<Utc>,
     window: chrono::Duration,
@@ -309,6 +373,7 @@ pub fn create(
     let keystore = snapshot(&layout.keystore(), id);
     let result = (|| {
         let keystore = keystore.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+        out_of_chain(keystore, chain)?;
         let mut files = vec![("data/kidvault.db".to_owned(), data.clone())];
         if layout.blobs.exists() {
             let mut segments: Vec<_> = std::fs::read_dir(&layout.blobs)?
@@ -620,7 +685,8 @@ pub fn keys_for(cfg: &crate::config::Config) -> anyhow::Result<BackupKeys> {
 /// `kidvault backup create`.
 pub fn create_for(cfg: &crate::config::Config, to: &Path, now: DateTime<Utc>) -> anyhow::Result<Header> {
     let window = cfg.vault_config()?.backup_window;
-    create(&layout(cfg)?, &root_key(cfg)?, to, now, window)
+    let chain = SealChain::load(&crate::app::seal_chain_file(cfg))?;
+    create(&layout(cfg)?, &root_key(cfg)?, chain.as_ref(), to, now, window)
 }
 
 /// `kidvault restore`: the files, then the ledger's rollback, then what was
@@ -654,6 +720,13 @@ pub async fn restore_into(
         let reason = format!("restored from backup {} taken {}", header.backup_id, header.created_at.to_rfc3339());
         let index = vault.accept_rollback(&reason, now).await?;
         said.push(format!("the ledger's rollback is entry {index}"));
+    }
+    // As `serve` starts: joins the seal chain (a restored keystore has left
+    // it), then seals every restored row under the newest generation.
+    vault.prepare(now).await?;
+    if matches!(parts, Parts::Keys | Parts::Both) {
+        let sealed = vault.reseal_keys(now).await?.resealed;
+        said.push(format!("{sealed} restored keystore rows sealed under the seal chain's newest generation"));
     }
     let again = deleted_since(&layout)?;
     let n = vault.redo_deletions(&again, now).await?.len();

@@ -459,7 +459,7 @@ async fn main() -> anyhow::Result<()> {
             let vault = app::open(&cfg)?;
             // Before any background work: a data store and keys of different
             // deployments, or a forked ledger, must not run a single deletion step.
-            vault.prepare().await?;
+            vault.prepare(chrono::Utc::now()).await?;
             if vault.record_policy_in_force(chrono::Utc::now()).await? {
                 tracing::info!(digest = %vault.access_policy().digest(), "recorded the staff access policy in force");
             }

@@ -245,3 +245,65 @@ async fn an_expired_or_altered_backup_is_refused_and_changes_nothing() {
     assert!(fingerprint(root) == unchanged, "an expired backup changed the deployment");
     assert_eq!(ok(run(root, &["backup", "list"])), "");
 }
+
+/// The seal chain moves on after a backup and forgets the generation the
+/// backup's keystore was sealed under (well within the backup window):
+/// restoring that backup's keys still brings back every survivor, readable,
+/// and the restored rows are sealed under the chain's newest generation.
+#[tokio::test]
+async fn a_keys_backup_restores_after_the_seal_chain_forgot_what_it_was_sealed_under() {
+    const ENV: [(&str, &str); 2] = [("KIDVAULT_KEY_RESEAL_HOURS", "24"), ("KIDVAULT_BACKUP_WINDOW_DAYS", "3")];
+    let with_env = |root: &Path, args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
+            .envs(ENV)
+            .args(args)
+            .arg("--data-dir")
+            .arg(root.join("data"))
+            .arg("--key-file")
+            .arg(root.join("keys/root.key"))
+            .args(database_of(root).map(|url| format!("--database={url}")))
+            .args(blob_store_of(root).map(|url| format!("--blob-store={url}")))
+            .output()
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    let mut p = run_binary_with(&root, &[], &ENV);
+    let app = TestApp::attach(&p.base, dir);
+    let (g, mia, device) = household(&app, "ana@example.org").await;
+    let audio = wav(0.4, 5).0;
+    let (_, rec) = app.upload(&mia, &device, audio.clone(), Some("audio/wav")).await;
+    let rec = rec["item_id"].as_str().unwrap().to_owned();
+    let tr = text(&app, &mia, &device, &rec, "words that stay").await;
+    let backup = root.join("keys-then.kvb");
+    ok(with_env(&root, &["backup", "create", "--to", backup.to_str().unwrap()]));
+    terminate(&mut p);
+
+    // Two days of sweeps: generations 1 and 2 begin, generation 0 (the one the
+    // backup's rows were sealed under) is forgotten.
+    let now = chrono::Utc::now();
+    for day in [1, 2] {
+        let as_of = (now + chrono::Duration::days(day) + chrono::Duration::minutes(day)).to_rfc3339();
+        let out = with_env(&root, &["sweep", "--as-of", &as_of]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        if day == 2 {
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert!(said.contains("forgot the seal generations before 1"), "{said}");
+        }
+    }
+
+    let said = ok(with_env(&root, &["restore", "--from", backup.to_str().unwrap(), "--parts", "keys"]));
+    assert!(said.contains("restored the keystore"), "{said}");
+    let (_, row) = keystore_item_key(&root, &rec).unwrap();
+    assert!(
+        kidvault_crypto::chain::generation_of(&row).is_some_and(|gen| gen >= 1),
+        "a restored row is sealed under a generation the chain still holds"
+    );
+    let mut p = run_binary_with(&root, &[], &ENV);
+    let app = TestApp::attach(&p.base, app.detach());
+    let (s, t) = app.get(&format!("/items/{tr}"), &g).await;
+    assert_eq!((s, t["content"].as_str()), (StatusCode::OK, Some("words that stay")), "{t}");
+    let got = fetch(&app.http, app.url(&format!("/items/{rec}/content")), &g).await;
+    assert_eq!(got.bytes().await.unwrap().to_vec(), audio);
+    terminate(&mut p);
+}

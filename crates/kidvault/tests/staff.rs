@@ -404,7 +404,7 @@ async fn a_justification_stored_in_words_by_an_earlier_version_is_sealed_at_star
     assert_eq!(run(legacy), 1);
 
     let app = start(dir).await;
-    app.vault.as_ref().unwrap().prepare().await.unwrap();
+    app.vault.as_ref().unwrap().prepare(chrono::Utc::now()).await.unwrap();
     let officer = staff(&app, &root, "privacy_officer").await;
     let (s, open) = app.get("/privacy/reviews", &officer).await;
     assert_eq!(s, StatusCode::OK, "{open}");

@@ -113,7 +113,7 @@ pub async fn sweep(opts: SweepOpts) -> anyhow::Result<Value> {
     }
     let seed_secs = t.elapsed().as_secs_f64();
     let vault = crate::app::open(&config)?;
-    vault.prepare().await?;
+    vault.prepare(now).await?;
     // The seeded keys are not sealed under the chain: seal them now, untimed.
     vault.reseal_keys(now).await?;
     let heap_before = rss_kib("RssAnon:");
