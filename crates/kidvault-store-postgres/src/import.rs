@@ -66,7 +66,7 @@ pub const TABLES: [&str; 39] = [
 ];
 
 /// The tables of [`TABLES`] that are the keystore's.
-const KEYSTORE_TABLES: [&str; 3] = ["child_keys", "item_keys", "seal_generations"];
+pub(crate) const KEYSTORE_TABLES: [&str; 3] = ["child_keys", "item_keys", "seal_generations"];
 
 /// Rows per table, as copied (`child_keys`, `item_keys` and `seal_generations` are the keystore's).
 pub type Counts = BTreeMap<String, i64>;
@@ -93,7 +93,7 @@ fn convert(v: Lite, pg_type: &str, at: &str) -> Result<Box<dyn ToSql + Sync + Se
 }
 
 /// Copies `table` from `src` to `dst` (columns by name); returns the rows copied.
-fn copy_table(
+pub(crate) fn copy_table(
     src: &rusqlite::Connection,
     dst: &mut postgres::Transaction<'_>,
     schema: &str,

@@ -24,6 +24,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod backup;
 mod db;
 pub mod erasure;
 mod group;

@@ -78,3 +78,35 @@ pub fn rows_for<T: Send>(
 ) -> Vec<T> {
     with_client(url, |c| Ok(c.query(sql, &[&id])?.iter().map(&read).collect()))
 }
+
+/// A new test database holding a copy of the one at `url` (nothing may be
+/// connected to it; a server that has just stopped is waited for). Returns its URL.
+pub fn copy_database(url: &str) -> String {
+    let server = server().expect("copying a database needs KIDVAULT_TEST_DATABASE");
+    let from = url.split('?').next().and_then(|b| b.rsplit('/').next()).expect("a database name").to_owned();
+    let name = format!("{DATABASE_PREFIX}{}", uuid::Uuid::now_v7().simple());
+    let sql = format!("CREATE DATABASE {name} TEMPLATE {from}");
+    for attempt in 0.. {
+        let made = std::thread::scope(|s| {
+            s.spawn(|| crate::db::connect_url(&server)?.batch_execute(&sql).map_err(crate::db::store_error))
+                .join()
+                .expect("a test's database thread")
+        });
+        match made {
+            Ok(()) => break,
+            // "source database is being accessed by other users": a closing connection.
+            Err(e) if attempt < 50 && e.to_string().contains("accessed by other users") => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => panic!("copying the test database: {e}"),
+        }
+    }
+    crate::admin::with_dbname(&server, &name)
+}
+
+/// Every row of `table` at `url`, as text in a stable order (tests that check
+/// a refusal changed nothing).
+pub fn table_digest(url: &str, table: &str) -> Vec<u8> {
+    let sql = format!("SELECT coalesce(string_agg(t::TEXT, E'\\n' ORDER BY t::TEXT), '') FROM {table} t");
+    with_client(url, |c| Ok(c.query_one(sql.as_str(), &[])?.get::<_, String>(0).into_bytes()))
+}

@@ -1,8 +1,10 @@
-//! `kidvault backup` and `kidvault restore` for the embedded deployment.
+//! `kidvault backup` and `kidvault restore`, for both backends.
 //!
 //! A backup is one file: a clear header (which backup, when, until when it can
 //! be restored) and a sealed stream holding the data store, the blob segments
-//! and the keystore, each as SQLite would read them. The stream is sealed in
+//! (local blobs; an S3 bucket keeps its own) and the keystore, each as SQLite
+//! would read them (on PostgreSQL, the tables copied out of one snapshot into
+//! that form, see `kidvault_store_postgres::backup`). The stream is sealed in
 //! 1 MiB chunks (AES-256-GCM) under a key made for this backup alone, bound to
 //! the header, the chunk's place and whether it is the last (nothing can be
 //! cut, reordered or spliced from another backup). That backup key is kept,
@@ -49,6 +51,13 @@ pub struct Header {
     pub window_days: i64,
     /// What is inside, by name (`data/...`, `keys/keystore.db`).
     pub files: Vec<String>,
+    /// The backend it was taken from: `embedded` (absent in older backups) or `postgres`.
+    #[serde(default = "embedded")]
+    pub backend: String,
+}
+
+fn embedded() -> String {
+    "embedded".into()
 }
 
 /// A backup that can still be restored.
@@ -322,8 +331,18 @@ fn out_of_chain(copy: &Path, chain: Option<&SealChain>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Overwrites a temporary copy with zeros, then removes it.
-fn discard(path: &Path) -> anyhow::Result<()> {
+/// Overwrites a temporary copy (and any journal SQLite left beside it) with
+/// zeros, then removes it.
+fn discard(db: &Path) -> anyhow::Result<()> {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        zero_and_remove(Path::new(&name))?;
+    }
+    Ok(())
+}
+
+fn zero_and_remove(path: &Path) -> anyhow::Result<()> {
     if let Ok(meta) = std::fs::metadata(path) {
         let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
         let zeros = vec![0u8; 64 * 1024];
@@ -339,11 +358,15 @@ fn discard(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where an embedded deployment's parts live.
+/// Where a deployment's parts live.
 #[derive(Debug)]
 pub struct Layout {
+    /// The embedded data store's file (on PostgreSQL: where its copy is staged).
     pub data_db: PathBuf,
-    pub blobs: PathBuf,
+    /// The PostgreSQL database holding the data store and keystore, if not embedded.
+    pub database: Option<String>,
+    /// Local blobs (an S3 bucket is not part of a backup).
+    pub blobs: Option<PathBuf>,
     pub key_dir: PathBuf,
 }
 
@@ -351,6 +374,43 @@ impl Layout {
     fn keystore(&self) -> PathBuf {
         self.key_dir.join("keystore.db")
     }
+
+    fn backend(&self) -> &'static str {
+        if self.database.is_some() {
+            "postgres"
+        } else {
+            "embedded"
+        }
+    }
+}
+
+/// A consistent copy of the deployment's data store and keystore as embedded
+/// files (discarded by the caller).
+fn copies(layout: &Layout, id: uuid::Uuid) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let Some(url) = &layout.database else {
+        // The data store first, then the keystore: every item in the copy of the
+        // data has its key in the copy of the keys (keys are written before items).
+        let data = snapshot(&layout.data_db, id)?;
+        return match snapshot(&layout.keystore(), id) {
+            Ok(keys) => Ok((data, keys)),
+            Err(e) => {
+                discard(&data)?;
+                Err(e)
+            }
+        };
+    };
+    if let Some(dir) = layout.data_db.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let data = layout.data_db.with_file_name(format!(".backup-{id}.db"));
+    let keys = layout.key_dir.join(format!(".backup-{id}.db"));
+    // Both from one snapshot of the database.
+    if let Err(e) = kidvault_store_postgres::backup::export_sqlite(url, &data, &keys) {
+        discard(&data)?;
+        discard(&keys)?;
+        return Err(e.into());
+    }
+    Ok((data, keys))
 }
 
 /// Writes a backup of the deployment to `to` (the server may be running).
@@ -362,24 +422,20 @@ pub fn create(
     now: DateTime<Utc>,
     window: chrono::Duration,
 ) -> anyhow::Result<Header> {
-    anyhow::ensure!(layout.data_db.exists(), "no data store at {}", layout.data_db.display());
-    anyhow::ensure!(layout.keystore().exists(), "no keystore at {}", layout.keystore().display());
+    if layout.database.is_none() {
+        anyhow::ensure!(layout.data_db.exists(), "no data store at {}", layout.data_db.display());
+        anyhow::ensure!(layout.keystore().exists(), "no keystore at {}", layout.keystore().display());
+    }
     let keys = BackupKeys::open(&layout.key_dir)?;
     keys.expire(now)?;
     let (id, key, until) = keys.create(provider, now, window)?;
-    // The data store first, then the keystore: every item in the copy of the
-    // data has its key in the copy of the keys (keys are written before items).
-    let data = snapshot(&layout.data_db, id)?;
-    let keystore = snapshot(&layout.keystore(), id);
+    let (data, keystore) = copies(layout, id)?;
     let result = (|| {
-        let keystore = keystore.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
-        out_of_chain(keystore, chain)?;
+        out_of_chain(&keystore, chain)?;
         let mut files = vec![("data/kidvault.db".to_owned(), data.clone())];
-        if layout.blobs.exists() {
-            let mut segments: Vec<_> = std::fs::read_dir(&layout.blobs)?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file())
-                .collect();
+        if let Some(blobs) = layout.blobs.as_ref().filter(|b| b.exists()) {
+            let mut segments: Vec<_> =
+                std::fs::read_dir(blobs)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
             segments.sort();
             for s in segments {
                 let name = s.file_name().and_then(|n| n.to_str()).context("blob file name")?.to_owned();
@@ -393,6 +449,7 @@ pub fn create(
             restorable_until: until,
             window_days: window.num_days(),
             files: files.iter().map(|(n, _)| n.clone()).collect(),
+            backend: layout.backend().to_owned(),
         };
         let head = serde_json::to_string(&header)?;
         let tmp = to.with_extension("partial");
@@ -409,9 +466,7 @@ pub fn create(
         Ok(header)
     })();
     discard(&data)?;
-    if let Ok(k) = &keystore {
-        discard(k)?;
-    }
+    discard(&keystore)?;
     result
 }
 
@@ -448,11 +503,21 @@ pub enum Parts {
 pub fn restore(
     layout: &Layout,
     provider: &dyn KeyProvider,
+    chain: Option<&SealChain>,
     file: &Path,
     parts: Parts,
     now: DateTime<Utc>,
-) -> anyhow::Result<Header> {
+) -> anyhow::Result<(Header, Option<String>)> {
     let (header, head, input) = header(file)?;
+    if header.backend != layout.backend() {
+        bail!(
+            "backup {} was taken from {} storage and this deployment's is {}: restore it into a deployment of \
+             its own kind (then `kidvault migrate-store` moves an embedded one to PostgreSQL)",
+            header.backup_id,
+            header.backend,
+            layout.backend()
+        );
+    }
     let keys = BackupKeys::open(&layout.key_dir)?;
     keys.expire(now)?;
     let Some(key) = keys.get(provider, header.backup_id)? else {
@@ -474,10 +539,11 @@ pub fn restore(
         );
     };
     // What the live data store records as deleted: applied to a restored keystore.
-    let deleted = if matches!(parts, Parts::Keys | Parts::Both) && layout.data_db.exists() {
-        deleted_ids(&layout.data_db)?
-    } else {
-        Vec::new()
+    let deleted = match &layout.database {
+        _ if parts == Parts::Data => Deleted::default(),
+        Some(url) => kidvault_store_postgres::backup::deleted(url)?.into(),
+        None if layout.data_db.exists() => deleted_ids(&layout.data_db)?,
+        None => Deleted::default(),
     };
     let mut r =
         SealedReader { input, key, bound: sha256(head.as_bytes()), index: 0, buf: Vec::new(), pos: 0, done: false };
@@ -520,27 +586,87 @@ pub fn restore(
         out.sync_all()?;
     }
     // Everything read and authenticated: now swap the parts in.
-    if matches!(parts, Parts::Data | Parts::Both) {
-        remove_db(&layout.data_db)?;
-        std::fs::rename(staging_data.join("kidvault.db"), &layout.data_db)?;
-        let _ = std::fs::remove_dir_all(&layout.blobs);
-        if staging_data.join("blobs").exists() {
-            std::fs::rename(staging_data.join("blobs"), &layout.blobs)?;
-        }
-    }
-    if matches!(parts, Parts::Keys | Parts::Both) {
-        let keystore = layout.keystore();
-        remove_db(&keystore)?;
-        std::fs::rename(staging_keys.join("keystore.db"), &keystore)?;
-        destroy_deleted(&keystore, &deleted)?;
-    }
+    let swapped = swap_in(layout, chain, parts, &deleted, &staging_data, &staging_keys);
     for dir in [&staging_data, &staging_keys] {
         for f in crate::backup::files_under(dir) {
             discard(&f)?;
         }
         let _ = std::fs::remove_dir_all(dir);
     }
-    Ok(header)
+    Ok((header, swapped?))
+}
+
+/// Puts the staged parts in place of the live ones; says what it left out.
+fn swap_in(
+    layout: &Layout,
+    chain: Option<&SealChain>,
+    parts: Parts,
+    deleted: &Deleted,
+    staging_data: &Path,
+    staging_keys: &Path,
+) -> anyhow::Result<Option<String>> {
+    if matches!(parts, Parts::Data | Parts::Both) {
+        match &layout.database {
+            Some(url) => {
+                kidvault_store_postgres::backup::restore_data(url, &staging_data.join("kidvault.db"))?;
+            }
+            None => {
+                remove_db(&layout.data_db)?;
+                std::fs::rename(staging_data.join("kidvault.db"), &layout.data_db)?;
+            }
+        }
+        if let Some(blobs) = &layout.blobs {
+            let _ = std::fs::remove_dir_all(blobs);
+            if staging_data.join("blobs").exists() {
+                std::fs::rename(staging_data.join("blobs"), blobs)?;
+            }
+        }
+    }
+    if matches!(parts, Parts::Keys | Parts::Both) {
+        match &layout.database {
+            Some(url) => {
+                let left_out = restore_pg_keys(url, chain, deleted, &staging_keys.join("keystore.db"))?;
+                return Ok(Some(format!(
+                    "{left_out} keys of what was deleted since the backup left out of the database"
+                )));
+            }
+            None => {
+                let keystore = layout.keystore();
+                remove_db(&keystore)?;
+                std::fs::rename(staging_keys.join("keystore.db"), &keystore)?;
+                destroy_deleted(&keystore, deleted)?;
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// A restored keystore into PostgreSQL: every row sealed under the live seal
+/// chain's newest generation before it enters the database, and no key the
+/// live data store records as deleted entering it at all (a row inserted
+/// then deleted would stay in its WAL, openable with the root key alone).
+fn restore_pg_keys(url: &str, chain: Option<&SealChain>, deleted: &Deleted, keys: &Path) -> anyhow::Result<i64> {
+    use kidvault_store::{KeyRowId, StoreError};
+    let generation = kidvault_store_postgres::backup::newest_generation(url)?;
+    let reseal = |row: KeyRowId, child: kidvault_domain::ids::ChildId, wrapped: &[u8]| {
+        let gone = deleted.children.contains(&child.0)
+            || matches!(row, KeyRowId::Item(item) if deleted.items.contains(&item.0));
+        if gone {
+            return Ok(None);
+        }
+        let (Some(chain), Some(generation)) = (chain, generation) else {
+            return Ok(Some(wrapped.to_vec()));
+        };
+        let seal = || -> kidvault_service::Result<Vec<u8>> {
+            let inner = kidvault_service::keyring::open_row(chain, row, wrapped)?;
+            chain
+                .seal(generation, &kidvault_service::keyring::row_context(row), &inner)
+                .map_err(kidvault_service::ServiceError::from)
+        };
+        seal().map(Some).map_err(|e| StoreError::Backend(format!("a restored keystore row: {e}")))
+    };
+    let counts = kidvault_store_postgres::backup::restore_keys(url, keys, &reseal)?;
+    Ok(counts.get("left_out").copied().unwrap_or(0))
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -571,21 +697,34 @@ fn remove_db(db: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The ids the data store records as deleted: every item of every deletion,
-/// and every child deleted whole.
-fn deleted_ids(db: &Path) -> anyhow::Result<Vec<(bool, Vec<u8>)>> {
+/// The ids the live data store records as deleted.
+#[derive(Debug, Default)]
+struct Deleted {
+    /// Every item of every deletion.
+    items: std::collections::HashSet<uuid::Uuid>,
+    /// Every child deleted whole.
+    children: std::collections::HashSet<uuid::Uuid>,
+}
+
+impl From<(Vec<kidvault_domain::ids::ItemId>, Vec<kidvault_domain::ids::ChildId>)> for Deleted {
+    fn from((items, children): (Vec<kidvault_domain::ids::ItemId>, Vec<kidvault_domain::ids::ChildId>)) -> Self {
+        Self { items: items.into_iter().map(|i| i.0).collect(), children: children.into_iter().map(|c| c.0).collect() }
+    }
+}
+
+fn deleted_ids(db: &Path) -> anyhow::Result<Deleted> {
     let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let mut out = Vec::new();
+    let mut out = Deleted::default();
     let mut stmt = conn.prepare("SELECT item_id FROM deletion_items")?;
     for r in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))? {
-        out.push((false, r?));
+        out.items.insert(uuid::Uuid::from_slice(&r?)?);
     }
     let mut stmt = conn.prepare("SELECT child_id, scope FROM deletions")?;
     for r in stmt.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?)))? {
         let (child, scope) = r?;
         let scope: kidvault_domain::deletion::DeletionScope = serde_json::from_str(&scope)?;
         if scope.is_child() {
-            out.push((true, child));
+            out.children.insert(uuid::Uuid::from_slice(&child)?);
         }
     }
     Ok(out)
@@ -593,16 +732,15 @@ fn deleted_ids(db: &Path) -> anyhow::Result<Vec<(bool, Vec<u8>)>> {
 
 /// Destroys, in a restored keystore, every key the live data store records as
 /// deleted, then leaves no copy of them in its files.
-fn destroy_deleted(keystore: &Path, deleted: &[(bool, Vec<u8>)]) -> anyhow::Result<()> {
+fn destroy_deleted(keystore: &Path, deleted: &Deleted) -> anyhow::Result<()> {
     let conn = Connection::open(keystore)?;
     conn.execute_batch("PRAGMA secure_delete=ON; BEGIN IMMEDIATE;")?;
-    for (child, id) in deleted {
-        if *child {
-            conn.execute("DELETE FROM child_keys WHERE child_id = ?1", [id])?;
-            conn.execute("DELETE FROM item_keys WHERE child_id = ?1", [id])?;
-        } else {
-            conn.execute("DELETE FROM item_keys WHERE item_id = ?1", [id])?;
-        }
+    for id in &deleted.children {
+        conn.execute("DELETE FROM child_keys WHERE child_id = ?1", [id.as_bytes()])?;
+        conn.execute("DELETE FROM item_keys WHERE child_id = ?1", [id.as_bytes()])?;
+    }
+    for id in &deleted.items {
+        conn.execute("DELETE FROM item_keys WHERE item_id = ?1", [id.as_bytes()])?;
     }
     conn.execute_batch("COMMIT;")?;
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
@@ -622,6 +760,15 @@ pub fn deleted_since(
 > {
     use kidvault_domain::deletion::DeletionScope;
     use kidvault_domain::ids::{ChildId, HouseholdId, ItemId};
+    if let Some(url) = &layout.database {
+        let found = kidvault_store_postgres::backup::without_keys(url)?;
+        return Ok(found
+            .into_iter()
+            .map(|(child, household, item)| {
+                (child, household, item.map_or(DeletionScope::Child, |item| DeletionScope::Item { item }))
+            })
+            .collect());
+    }
     let conn = Connection::open_with_flags(&layout.data_db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     conn.execute("ATTACH DATABASE ?1 AS ks", [layout.keystore().to_str().context("path is not UTF-8")?])?;
     let uuid = |b: Vec<u8>| uuid::Uuid::from_slice(&b);
@@ -654,20 +801,19 @@ pub fn deleted_since(
     Ok(out)
 }
 
-/// The embedded deployment's layout, or why it has none (PostgreSQL, S3).
+/// The deployment's layout.
 fn layout(cfg: &crate::config::Config) -> anyhow::Result<Layout> {
-    let crate::config::Backend::Sqlite(data_db) = cfg.backend()? else {
-        bail!(
-            "kidvault backup covers the embedded deployment; on PostgreSQL back up the data schema with pg_dump \
-             --exclude-schema=kidvault_keys (it holds no key) and see README \"Backups\" for the keystore"
-        );
+    let (data_db, database) = match cfg.backend()? {
+        crate::config::Backend::Sqlite(data_db) => (data_db, None),
+        crate::config::Backend::Postgres(url) => (cfg.data_dir.join("kidvault.db"), Some(url)),
     };
-    let crate::config::Blobs::Local(blobs) = cfg.blobs()? else {
-        bail!("kidvault backup covers local blobs; an S3 bucket keeps its own versions (see README \"Backups\")");
+    let blobs = match cfg.blobs()? {
+        crate::config::Blobs::Local(blobs) => Some(blobs),
+        crate::config::Blobs::S3(_) => None,
     };
     let key_file = cfg.key_file();
     let key_dir = key_file.parent().unwrap_or(Path::new(".")).to_owned();
-    Ok(Layout { data_db, blobs, key_dir })
+    Ok(Layout { data_db, database, blobs, key_dir })
 }
 
 /// The root key of an existing deployment (never created here).
@@ -704,7 +850,8 @@ pub async fn restore_into(
         other => bail!("--parts {other:?}: use data, keys or both"),
     };
     let layout = layout(cfg)?;
-    let header = restore(&layout, &root_key(cfg)?, from, parts, now)?;
+    let chain = SealChain::load(&crate::app::seal_chain_file(cfg))?;
+    let (header, left_out) = restore(&layout, &root_key(cfg)?, chain.as_ref(), from, parts, now)?;
     let vault = crate::app::open(cfg)?;
     let mut said = vec![format!(
         "restored {} of backup {} taken {}",
@@ -716,6 +863,7 @@ pub async fn restore_into(
         header.backup_id,
         header.created_at.to_rfc3339()
     )];
+    said.extend(left_out);
     if vault.check_anchor().await.is_err() {
         let reason = format!("restored from backup {} taken {}", header.backup_id, header.created_at.to_rfc3339());
         let index = vault.accept_rollback(&reason, now).await?;

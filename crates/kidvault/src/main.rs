@@ -45,11 +45,11 @@ enum Command {
     /// The written retention policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Backups of the embedded deployment, sealed under keys that are destroyed
+    /// Backups of the deployment (either backend), sealed under keys that are destroyed
     /// after the backup window (`backup_window_days`): see README "Backups".
     #[command(subcommand)]
     Backup(BackupCommand),
-    /// Restore a backup into the embedded deployment, with the server stopped.
+    /// Restore a backup into the deployment, with every node stopped.
     /// Survivors come back; whatever was deleted since the backup is deleted
     /// again (its keys are gone) before anything is served, and the ledger
     /// records the rollback. Refused if the backup's window has passed.
