@@ -17,7 +17,7 @@ use postgres::types::ToSql;
 use rusqlite::types::Value as Lite;
 
 use crate::db::{connect_url, on_own_thread};
-use crate::import::{Counts, KEYSTORE_TABLES, TABLES};
+use crate::import::{columns, Counts, KEYSTORE_TABLES, TABLES};
 use crate::keystore::KEYSTORE_SCHEMA;
 
 /// Rows read from PostgreSQL per round trip.
@@ -37,18 +37,6 @@ fn schema_of(table: &str) -> &'static str {
     } else {
         "public"
     }
-}
-
-/// A table's columns in the database: name and type.
-fn columns(tx: &mut postgres::Transaction<'_>, schema: &str, table: &str) -> Result<Vec<(String, String)>> {
-    let rows = tx
-        .query(
-            "SELECT column_name::TEXT, data_type::TEXT FROM information_schema.columns
-             WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
-            &[&schema, &table],
-        )
-        .map_err(bad)?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// One PostgreSQL value as SQLite stores it.

@@ -92,6 +92,18 @@ fn convert(v: Lite, pg_type: &str, at: &str) -> Result<Box<dyn ToSql + Sync + Se
     })
 }
 
+/// A table's columns in the database: name and type.
+pub(crate) fn columns(tx: &mut postgres::Transaction<'_>, schema: &str, table: &str) -> Result<Vec<(String, String)>> {
+    let rows = tx
+        .query(
+            "SELECT column_name::TEXT, data_type::TEXT FROM information_schema.columns
+             WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+            &[&schema, &table],
+        )
+        .map_err(bad)?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
 /// Copies `table` from `src` to `dst` (columns by name); returns the rows copied.
 pub(crate) fn copy_table(
     src: &rusqlite::Connection,
@@ -99,14 +111,7 @@ pub(crate) fn copy_table(
     schema: &str,
     table: &str,
 ) -> Result<i64> {
-    let columns = dst
-        .query(
-            "SELECT column_name::TEXT, data_type::TEXT FROM information_schema.columns
-             WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
-            &[&schema, &table],
-        )
-        .map_err(bad)?;
-    let columns: Vec<(String, String)> = columns.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let columns = columns(dst, schema, table)?;
     let names = columns.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
     let slots = (1..=columns.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
     let insert = dst.prepare(&format!("INSERT INTO {schema}.{table} ({names}) VALUES ({slots})")).map_err(bad)?;

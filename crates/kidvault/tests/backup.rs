@@ -29,16 +29,7 @@ struct Scene {
 /// A command on the deployment at `root`, with its blob store (an S3 bucket on
 /// the PostgreSQL run, which a backup leaves out: the bucket keeps its objects).
 fn run(root: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(root.join("data"))
-        .arg("--key-file")
-        .arg(root.join("keys/root.key"))
-        .args(database_of(root).map(|url| format!("--database={url}")))
-        .args(blob_store_of(root).map(|url| format!("--blob-store={url}")))
-        .output()
-        .unwrap()
+    kidvault_with(root, args, &[])
 }
 
 fn ok(out: std::process::Output) -> String {
@@ -289,19 +280,7 @@ async fn an_expired_or_altered_backup_is_refused_and_changes_nothing() {
 #[tokio::test]
 async fn a_keys_backup_restores_after_the_seal_chain_forgot_what_it_was_sealed_under() {
     const ENV: [(&str, &str); 2] = [("KIDVAULT_KEY_RESEAL_HOURS", "24"), ("KIDVAULT_BACKUP_WINDOW_DAYS", "3")];
-    let with_env = |root: &Path, args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
-            .envs(ENV)
-            .args(args)
-            .arg("--data-dir")
-            .arg(root.join("data"))
-            .arg("--key-file")
-            .arg(root.join("keys/root.key"))
-            .args(database_of(root).map(|url| format!("--database={url}")))
-            .args(blob_store_of(root).map(|url| format!("--blob-store={url}")))
-            .output()
-            .unwrap()
-    };
+    let with_env = |root: &Path, args: &[&str]| kidvault_with(root, args, &ENV);
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_owned();
     let mut p = run_binary_with(&root, &[], &ENV);

@@ -16,17 +16,7 @@ use kidvault_store::KeyRowId;
 const ENV: [(&str, &str); 2] = [("KIDVAULT_KEY_RESEAL_HOURS", "24"), ("KIDVAULT_BACKUP_WINDOW_DAYS", "3")];
 
 fn kidvault_env(root: &Path, args: &[&str]) -> std::process::Output {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
-        .envs(ENV)
-        .args(args)
-        .arg("--data-dir")
-        .arg(root.join("data"))
-        .arg("--key-file")
-        .arg(root.join("keys/root.key"))
-        .args(database_of(root).map(|url| format!("--database={url}")))
-        .args(blob_store_of(root).map(|url| format!("--blob-store={url}")))
-        .output()
-        .unwrap();
+    let out = kidvault_with(root, args, &ENV);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     out
 }

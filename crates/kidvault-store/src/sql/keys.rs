@@ -155,20 +155,40 @@ pub fn key_rows_below(tx: &mut dyn Tx, prefix: &[u8], after: Option<KeyRowId>, l
     Ok(rows)
 }
 
-/// Replaces rows' wrapped bytes where they still hold the old ones; returns how many.
+/// Rows re-sealed per statement.
+const RESEAL_CHUNK: usize = 100;
+
+/// Replaces rows' wrapped bytes where they still hold the old ones; returns how
+/// many. One statement per hundred rows (a `CASE` sets each, the `WHERE`
+/// compares each with what was read): on PostgreSQL, one round trip, not a
+/// hundred.
 pub fn reseal_key_rows(tx: &mut dyn Tx, rows: &[Resealed]) -> R<u64> {
     let mut n = 0;
-    for r in rows {
-        n += match r.id {
-            KeyRowId::Child(child, epoch) => tx.exec(
-                "UPDATE child_keys SET wrapped = ?3 WHERE child_id = ?1 AND epoch = ?2 AND wrapped = ?4",
-                p![child, epoch, r.new.as_slice(), r.old.as_slice()],
-            )?,
-            KeyRowId::Item(item) => tx.exec(
-                "UPDATE item_keys SET wrapped = ?2 WHERE item_id = ?1 AND wrapped = ?3",
-                p![item, r.new.as_slice(), r.old.as_slice()],
-            )?,
-        };
+    let (children, items): (Vec<&Resealed>, Vec<&Resealed>) =
+        rows.iter().partition(|r| matches!(r.id, KeyRowId::Child(..)));
+    for (table, group) in [("child_keys", children), ("item_keys", items)] {
+        for chunk in group.chunks(RESEAL_CHUNK) {
+            let mut params: Vec<Param<'_>> = Vec::with_capacity(chunk.len() * 4);
+            let (mut set, mut matched) = (String::new(), Vec::with_capacity(chunk.len()));
+            for r in chunk {
+                let key = match r.id {
+                    KeyRowId::Child(child, epoch) => {
+                        let (c, e) = (bind(&mut params, Param::from(child)), bind(&mut params, Param::from(epoch)));
+                        format!("child_id = {c} AND epoch = {e}")
+                    }
+                    KeyRowId::Item(item) => format!("item_id = {}", bind(&mut params, Param::from(item))),
+                };
+                let (new, old) = (
+                    bind(&mut params, Param::from(r.new.as_slice())),
+                    bind(&mut params, Param::from(r.old.as_slice())),
+                );
+                set.push_str(&format!(" WHEN {key} THEN {new}"));
+                matched.push(format!("({key} AND wrapped = {old})"));
+            }
+            // `ELSE wrapped` also types the CASE (PostgreSQL infers its parameters from it).
+            let sql = format!("UPDATE {table} SET wrapped = CASE{set} ELSE wrapped END WHERE {}", matched.join(" OR "));
+            n += tx.exec(&sql, &params)?;
+        }
     }
     Ok(n)
 }

@@ -607,6 +607,22 @@ pub async fn receiver(behaviours: &[(&str, Behaviour)]) -> (String, Calls) {
     (base, calls)
 }
 
+/// Runs `kidvault ARGS` on the deployment at `root` with its blob store too
+/// (an S3 bucket on the PostgreSQL run) and the environment `env`.
+pub fn kidvault_with(root: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
+        .envs(env.iter().copied())
+        .args(args)
+        .arg("--data-dir")
+        .arg(root.join("data"))
+        .arg("--key-file")
+        .arg(root.join("keys/root.key"))
+        .args(database_of(root).map(|url| format!("--database={url}")))
+        .args(blob_store_of(root).map(|url| format!("--blob-store={url}")))
+        .output()
+        .unwrap()
+}
+
 /// Runs `kidvault ARGS` on the deployment at `root` (its data directory, key
 /// file and database).
 pub fn kidvault_on(root: &Path, args: &[&str]) -> std::process::Output {
