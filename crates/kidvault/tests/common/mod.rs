@@ -607,17 +607,23 @@ pub async fn receiver(behaviours: &[(&str, Behaviour)]) -> (String, Calls) {
     (base, calls)
 }
 
-/// Runs `kidvault ARGS` on the deployment at `root` with its blob store too
-/// (an S3 bucket on the PostgreSQL run) and the environment `env`.
-pub fn kidvault_with(root: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
-        .envs(env.iter().copied())
-        .args(args)
+/// `kidvault ARGS` on the deployment at `root`: its data directory, key file and database.
+fn command_on(root: &Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"));
+    cmd.args(args)
         .arg("--data-dir")
         .arg(root.join("data"))
         .arg("--key-file")
         .arg(root.join("keys/root.key"))
-        .args(database_of(root).map(|url| format!("--database={url}")))
+        .args(database_of(root).map(|url| format!("--database={url}")));
+    cmd
+}
+
+/// Runs `kidvault ARGS` on the deployment at `root` with its blob store too
+/// (an S3 bucket on the PostgreSQL run) and the environment `env`.
+pub fn kidvault_with(root: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    command_on(root, args)
+        .envs(env.iter().copied())
         .args(blob_store_of(root).map(|url| format!("--blob-store={url}")))
         .output()
         .unwrap()
@@ -626,15 +632,7 @@ pub fn kidvault_with(root: &Path, args: &[&str], env: &[(&str, &str)]) -> std::p
 /// Runs `kidvault ARGS` on the deployment at `root` (its data directory, key
 /// file and database).
 pub fn kidvault_on(root: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_kidvault"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(root.join("data"))
-        .arg("--key-file")
-        .arg(root.join("keys/root.key"))
-        .args(database_of(root).map(|url| format!("--database={url}")))
-        .output()
-        .unwrap()
+    command_on(root, args).output().unwrap()
 }
 
 /// `kidvault serve` on `root`, expected to refuse: its output once it exits
