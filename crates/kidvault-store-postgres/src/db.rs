@@ -43,7 +43,7 @@ macro_rules! pg_executor {
             async fn write_mergeable<W: kidvault_store::sql::backend::MergeableWrite>(
                 &self,
                 w: W,
-            ) -> kidvault_store::Result<()> {
+            ) -> kidvault_store::Result<W::Output> {
                 self.db.write_mergeable(w).await
             }
 
@@ -56,6 +56,14 @@ macro_rules! pg_executor {
             }
 
             async fn single<T, F>(&self, f: F) -> kidvault_store::Result<T>
+            where
+                T: Send + 'static,
+                F: Fn(&mut dyn kidvault_store::sql::Tx) -> kidvault_store::sql::R<T> + Send + 'static,
+            {
+                self.db.single(move |tx| Ok(f(tx)?)).await
+            }
+
+            async fn single_scan<T, F>(&self, f: F) -> kidvault_store::Result<T>
             where
                 T: Send + 'static,
                 F: Fn(&mut dyn kidvault_store::sql::Tx) -> kidvault_store::sql::R<T> + Send + 'static,
@@ -455,7 +463,7 @@ impl PgDb {
     pub(crate) async fn write_mergeable<W: kidvault_store::sql::backend::MergeableWrite>(
         self: &Arc<Self>,
         w: W,
-    ) -> kidvault_store::Result<()> {
+    ) -> kidvault_store::Result<W::Output> {
         self.lanes.write_mergeable(w).await
     }
 

@@ -59,14 +59,14 @@ pub(crate) trait Job: Send {
         None
     }
 
-    /// Runs `group` (this job and the others of its kind) together; returns
-    /// which are done.
-    fn run_merged(&self, _tx: &mut Tx<'_>, _group: &[&dyn Job]) -> R<Vec<bool>> {
+    /// Runs `group` (this job and the others of its kind) together; returns,
+    /// per member, its output if that did it.
+    fn run_merged(&self, _tx: &mut Tx<'_>, _group: &[&dyn Job]) -> R<Vec<Option<Done>>> {
         Ok(Vec::new())
     }
 
-    /// Records that a merged statement did this write.
-    fn merged(&mut self) {}
+    /// Records that a merged statement did this write, with its output.
+    fn merged(&mut self, _out: Done) {}
 
     fn as_any(&self) -> &dyn Any;
 }
@@ -139,11 +139,14 @@ impl<T: Send + 'static, F: Fn(&mut Tx<'_>) -> R<T> + Send + 'static> Job for Wri
     }
 }
 
+/// A merged write's output, on its way back to its job.
+pub(crate) type Done = Box<dyn Any + Send>;
+
 /// A [`MergeableWrite`] waiting for a lane.
-struct Merge<W> {
+struct Merge<W: MergeableWrite> {
     w: W,
-    result: Option<R<()>>,
-    reply: tokio::sync::oneshot::Sender<kidvault_store::Result<()>>,
+    result: Option<R<W::Output>>,
+    reply: tokio::sync::oneshot::Sender<kidvault_store::Result<W::Output>>,
 }
 
 impl<W: MergeableWrite> Job for Merge<W> {
@@ -160,17 +163,20 @@ impl<W: MergeableWrite> Job for Merge<W> {
         Some(TypeId::of::<W>())
     }
 
-    fn run_merged(&self, tx: &mut Tx<'_>, group: &[&dyn Job]) -> R<Vec<bool>> {
+    fn run_merged(&self, tx: &mut Tx<'_>, group: &[&dyn Job]) -> R<Vec<Option<Done>>> {
         let members: Vec<&W> =
             group.iter().filter_map(|j| j.as_any().downcast_ref::<Merge<W>>()).map(|m| &m.w).collect();
         if members.len() != group.len() {
             return Err(E::Store(StoreError::Backend("a merged group mixes kinds of write".into())));
         }
-        Ok(W::many(tx, &members)?)
+        Ok(W::many(tx, &members)?.into_iter().map(|out| out.map(|v| Box::new(v) as Done)).collect())
     }
 
-    fn merged(&mut self) {
-        self.result = Some(Ok(()));
+    fn merged(&mut self, out: Done) {
+        self.result = Some(match out.downcast::<W::Output>() {
+            Ok(v) => Ok(*v),
+            Err(_) => Err(E::Store(StoreError::Backend("a merged write returned another kind of output".into()))),
+        });
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -230,7 +236,7 @@ impl Lanes {
 
     /// Queues a write that may share statements with others of its kind in
     /// its batch; resolves once its batch has committed.
-    pub(crate) async fn write_mergeable<W: MergeableWrite>(&self, w: W) -> kidvault_store::Result<()> {
+    pub(crate) async fn write_mergeable<W: MergeableWrite>(&self, w: W) -> kidvault_store::Result<W::Output> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.submit(Box::new(Merge { w, result: None, reply }), answer).await
     }
@@ -353,10 +359,11 @@ fn once(conn: &mut Conn, batch: &mut [Box<dyn Job>], mode: Mode) -> Result<(), S
     })?;
     let mut tx = Tx::new(tx, statements);
     // Dropping `tx` on the way out rolls back.
-    let done = if mode == Mode::Fast { run_merged(&mut tx, batch)? } else { vec![false; batch.len()] };
+    let mut done = if mode == Mode::Fast { run_merged(&mut tx, batch)? } else { Vec::new() };
+    done.resize_with(batch.len(), || None);
     for (job, done) in batch.iter_mut().zip(done) {
-        if done {
-            job.merged();
+        if let Some(out) = done {
+            job.merged(out);
         } else if !job.run(&mut tx, mode == Mode::Isolated)? && mode == Mode::Fast {
             return Err(Stop::Failed);
         }
@@ -369,8 +376,9 @@ fn once(conn: &mut Conn, batch: &mut [Box<dyn Job>], mode: Mode) -> Result<(), S
 /// as a group; returns, per job, whether that did it. A group's failure is
 /// the batch's: conflicts retry it, anything else runs it again isolated
 /// (where nothing is merged, so each write meets its own error).
-fn run_merged(tx: &mut Tx<'_>, batch: &[Box<dyn Job>]) -> Result<Vec<bool>, Stop> {
-    let mut done = vec![false; batch.len()];
+fn run_merged(tx: &mut Tx<'_>, batch: &[Box<dyn Job>]) -> Result<Vec<Option<Done>>, Stop> {
+    let mut done: Vec<Option<Done>> = Vec::new();
+    done.resize_with(batch.len(), || None);
     let mut kinds: Vec<TypeId> = batch.iter().filter_map(|j| j.merge_kind()).collect();
     kinds.sort_unstable();
     kinds.dedup();
@@ -473,12 +481,14 @@ mod tests {
     static GROUPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
     impl MergeableWrite for Ins {
+        type Output = ();
+
         fn one(&self, tx: &mut dyn kidvault_store::sql::Tx) -> kidvault_store::sql::R<()> {
             tx.exec("INSERT INTO t (id) VALUES (?1)", &[kidvault_store::sql::Param::Int(self.0)])?;
             Ok(())
         }
 
-        fn many(tx: &mut dyn kidvault_store::sql::Tx, group: &[&Self]) -> kidvault_store::sql::R<Vec<bool>> {
+        fn many(tx: &mut dyn kidvault_store::sql::Tx, group: &[&Self]) -> kidvault_store::sql::R<Vec<Option<()>>> {
             GROUPS.fetch_add(1, Ordering::SeqCst);
             let even: Vec<kidvault_store::sql::Param<'_>> =
                 group.iter().filter(|w| w.0 % 2 == 0).map(|w| kidvault_store::sql::Param::Int(w.0)).collect();
@@ -488,7 +498,7 @@ mod tests {
             );
             let got: std::collections::HashSet<i64> = tx.rows(&sql, &even, |r| r.i64("id"))?.into_iter().collect();
             let mut first = std::collections::HashSet::new();
-            Ok(group.iter().map(|w| got.contains(&w.0) && first.insert(w.0)).collect())
+            Ok(group.iter().map(|w| (got.contains(&w.0) && first.insert(w.0)).then_some(())).collect())
         }
     }
 

@@ -24,7 +24,7 @@ pub trait SqlExecutor: Send + Sync + std::fmt::Debug {
 
     /// A write that a backend may run together with others of its kind, in
     /// the same statements ([`MergeableWrite`]); by default it runs alone.
-    fn write_mergeable<W: MergeableWrite>(&self, w: W) -> impl Future<Output = Result<()>> + Send {
+    fn write_mergeable<W: MergeableWrite>(&self, w: W) -> impl Future<Output = Result<W::Output>> + Send {
         self.write(move |tx| w.one(tx))
     }
 
@@ -58,6 +58,18 @@ pub trait SqlExecutor: Send + Sync + std::fmt::Debug {
         self.lookup(f)
     }
 
+    /// A read made of exactly one statement whose cost grows with the data
+    /// (a scan): PostgreSQL runs it outside a transaction as [`SqlExecutor::single`]
+    /// does; by default a [`SqlExecutor::read`] (SQLite keeps scans off the
+    /// calling thread).
+    fn single_scan<T, F>(&self, f: F) -> impl Future<Output = Result<T>> + Send
+    where
+        T: Send + 'static,
+        F: Fn(&mut dyn Tx) -> R<T> + Send + 'static,
+    {
+        self.read(f)
+    }
+
     /// Leaves no copy of deleted rows in the backend's own files, where it can
     /// ([`SqlExecutor::scrubs_its_files`]).
     fn scrub(&self) -> impl Future<Output = Result<()>> + Send;
@@ -78,13 +90,16 @@ pub trait SqlExecutor: Send + Sync + std::fmt::Debug {
 /// group cannot do (a check fails, a conflict) is then run alone, in the same
 /// transaction, and says why, so merging changes speed, never outcome.
 pub trait MergeableWrite: Send + Sync + 'static {
-    /// The write alone; its error is the caller's.
-    fn one(&self, tx: &mut dyn Tx) -> R<()>;
+    /// What the write returns.
+    type Output: Send + 'static;
 
-    /// Does what it can of `group` at once; returns, per member, whether it
-    /// is done. An error dooms the transaction (the batch is then run again,
-    /// each write alone).
-    fn many(tx: &mut dyn Tx, group: &[&Self]) -> R<Vec<bool>>
+    /// The write alone; its error is the caller's.
+    fn one(&self, tx: &mut dyn Tx) -> R<Self::Output>;
+
+    /// Does what it can of `group` at once; returns, per member, its output
+    /// if it is done (`None`: left to [`MergeableWrite::one`]). An error dooms
+    /// the transaction (the batch is then run again, each write alone).
+    fn many(tx: &mut dyn Tx, group: &[&Self]) -> R<Vec<Option<Self::Output>>>
     where
         Self: Sized;
 }

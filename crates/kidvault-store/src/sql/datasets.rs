@@ -328,16 +328,20 @@ fn flag_sql(tx: &dyn Tx, rows: &str, cause: &str, deletion: Option<&str>, at: &s
     )
 }
 
-/// Flags the models trained on the items a deletion removes (its purge step).
-pub fn flag_deletion(tx: &mut dyn Tx, deletion: DeletionId, at: Timestamp) -> R<u64> {
-    let rows = "SELECT di.item_id, di.dataset_id, di.shard FROM deletions dl
-                JOIN dataset_children dc ON dc.child_id = dl.child_id
-                JOIN deletion_items x ON x.deletion_id = dl.id
-                JOIN dataset_items di ON di.dataset_id = dc.dataset_id AND di.child_id = dc.child_id
-                                     AND di.item_id = x.item_id
-                WHERE dl.id = ?1";
-    let sql = flag_sql(tx, rows, "deletion", Some("?1"), "?2");
-    tx.exec(&sql, p![deletion, at])
+/// Flags the models trained on the items the deletions remove (their purge step).
+pub fn flag_deletions(tx: &mut dyn Tx, deletions: &[DeletionId], at: Timestamp) -> R<u64> {
+    let mut params = vec![Param::from(at)];
+    let l = super::list(&mut params, deletions.iter().map(|d| Param::from(*d)));
+    let rows = format!(
+        "SELECT di.item_id, di.dataset_id, di.shard, dl.id AS deletion_id FROM deletions dl
+         JOIN dataset_children dc ON dc.child_id = dl.child_id
+         JOIN deletion_items x ON x.deletion_id = dl.id
+         JOIN dataset_items di ON di.dataset_id = dc.dataset_id AND di.child_id = dc.child_id
+                              AND di.item_id = x.item_id
+         WHERE dl.id IN ({l})"
+    );
+    let sql = flag_sql(tx, &rows, "deletion", Some("d.deletion_id"), "?1");
+    tx.exec(&sql, &params)
 }
 
 /// Flags the models trained on a child's items in the processor's datasets

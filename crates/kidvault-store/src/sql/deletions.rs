@@ -6,11 +6,9 @@
 use kidvault_domain::deletion::{DeletionReason, DeletionScope, DeletionStep};
 use kidvault_domain::ids::{ChildId, DeletionId, HouseholdId};
 use kidvault_domain::item::{DataCategory, ItemKind};
-use kidvault_domain::notice::NewNotice;
 use kidvault_domain::Timestamp;
-use kidvault_ledger::entry::NewEntry;
 
-use super::{bind, corrupt, outbox, Param, Row, Tx, TxError, R};
+use super::{bind, corrupt, Param, Row, Tx, TxError, R};
 use crate::model::{BlobLocator, DeletionItem, DeletionRecord, ItemKey};
 use crate::{p, StoreError};
 
@@ -36,6 +34,17 @@ fn row(r: &dyn Row) -> R<DeletionRecord> {
 
 pub fn get(tx: &mut dyn Tx, id: DeletionId) -> R<Option<DeletionRecord>> {
     tx.opt(&format!("SELECT {COLS} FROM deletions WHERE id = ?1"), p![id], row)
+}
+
+/// The deletions named that exist, in no particular order.
+pub fn many(tx: &mut dyn Tx, ids: &[DeletionId]) -> R<Vec<DeletionRecord>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let mut params = Vec::with_capacity(chunk.len());
+        let l = super::list(&mut params, chunk.iter().map(|id| Param::from(*id)));
+        out.extend(tx.rows(&format!("SELECT {COLS} FROM deletions WHERE id IN ({l})"), &params, row)?);
+    }
+    Ok(out)
 }
 
 /// Deletions not yet completed, oldest first.
@@ -285,66 +294,4 @@ pub fn items(tx: &mut dyn Tx, id: DeletionId) -> R<Vec<DeletionItem>> {
             })
         },
     )
-}
-
-/// Step `rotated → purged`: the rows go (a whole child's: its consents and
-/// devices and the child too).
-pub fn purge(tx: &mut dyn Tx, id: DeletionId, at: Timestamp) -> R<()> {
-    let d = require(tx, id, DeletionStep::Rotated)?;
-    super::datasets::flag_deletion(tx, id, at)?;
-    tx.exec(
-        "DELETE FROM item_edges
-         WHERE item_id IN (SELECT item_id FROM deletion_items WHERE deletion_id = ?1)
-            OR source_id IN (SELECT item_id FROM deletion_items WHERE deletion_id = ?1)",
-        p![id],
-    )?;
-    tx.exec("DELETE FROM items WHERE id IN (SELECT item_id FROM deletion_items WHERE deletion_id = ?1)", p![id])?;
-    tx.exec("UPDATE deletion_items SET blob_locator = NULL WHERE deletion_id = ?1", p![id])?;
-    if d.scope.is_child() {
-        for sql in [
-            "DELETE FROM consent_scopes WHERE child_id = ?1",
-            "DELETE FROM consents WHERE child_id = ?1",
-            "DELETE FROM pending_consents WHERE child_id = ?1",
-            "DELETE FROM device_codes WHERE device_id IN (SELECT id FROM devices WHERE child_id = ?1)",
-            "DELETE FROM devices WHERE child_id = ?1",
-            "DELETE FROM support_grants WHERE child_id = ?1",
-            // The review of a break-glass access outlives the child's data; what
-            // the staff member wrote about the child does not.
-            "UPDATE access_reviews SET justification = '', justification_epoch = NULL, justification_key = NULL,
-                 justification_sealed = NULL, note = CASE WHEN note IS NULL THEN NULL ELSE '' END
-             WHERE child_id = ?1",
-            "DELETE FROM children WHERE id = ?1",
-        ] {
-            tx.exec(sql, p![d.child_id])?;
-        }
-        // Notices named the child by a marker: the child is gone, so is the id.
-        for (marker, replacement) in kidvault_domain::notice::forget_child(d.child_id) {
-            tx.exec(
-                "UPDATE notices SET subject = replace(subject, ?1, ?2), body = replace(body, ?1, ?2)
-                 WHERE household_id = ?3",
-                p![&marker, &replacement, d.household_id],
-            )?;
-        }
-    }
-    set_step(tx, id, DeletionStep::Purged, at)
-}
-
-/// Step `acknowledged → completed`: the receipt's ledger entries and the
-/// guardians' notices commit with the step.
-pub fn complete(
-    tx: &mut dyn Tx,
-    id: DeletionId,
-    at: Timestamp,
-    summary: &str,
-    entries: &[NewEntry],
-    notices: &[NewNotice],
-) -> R<Vec<u64>> {
-    let d = require(tx, id, DeletionStep::Acknowledged)?;
-    let indexes = tx.append_ledger(entries)?;
-    outbox::enqueue(tx, d.household_id, notices, at)?;
-    tx.exec(
-        "UPDATE deletions SET step = 'completed', updated_at = ?2, summary = ?3, ledger_index = ?4 WHERE id = ?1",
-        p![id, at, summary, indexes.last().map(|i| *i as i64)],
-    )?;
-    Ok(indexes)
 }

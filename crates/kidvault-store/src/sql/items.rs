@@ -147,13 +147,15 @@ const INSERT_TYPES: [&str; 13] =
 pub struct ItemInsert(pub ItemRecord);
 
 impl MergeableWrite for ItemInsert {
+    type Output = ();
+
     fn one(&self, tx: &mut dyn Tx) -> R<()> {
         insert(tx, &self.0)
     }
 
-    fn many(tx: &mut dyn Tx, group: &[&Self]) -> R<Vec<bool>> {
+    fn many(tx: &mut dyn Tx, group: &[&Self]) -> R<Vec<Option<()>>> {
         let items: Vec<&ItemRecord> = group.iter().map(|w| &w.0).collect();
-        insert_many(tx, &items)
+        Ok(insert_many(tx, &items)?.into_iter().map(|done| done.then_some(())).collect())
     }
 }
 

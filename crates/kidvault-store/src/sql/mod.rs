@@ -15,6 +15,7 @@ mod store;
 pub mod accounts;
 pub mod children;
 pub mod datasets;
+pub mod deletion_steps;
 pub mod deletions;
 pub mod deployment;
 pub mod disclosures;
@@ -28,6 +29,6 @@ pub mod staff;
 pub mod sweeps;
 
 pub use tx::{
-    bind, conflict_if_unique, corrupt, dollar_placeholders, ts_from_sql, ts_to_sql, values_sql, Dialect, Param, Row,
-    Tx, TxError, R,
+    bind, conflict_if_unique, corrupt, dollar_placeholders, list, ts_from_sql, ts_to_sql, values_sql, Dialect, Param,
+    Row, Tx, TxError, R,
 };

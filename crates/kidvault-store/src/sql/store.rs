@@ -15,8 +15,8 @@ use kidvault_ledger::Hash;
 
 use super::backend::{KeystoreBackend, SqlExecutor, StoreBackend};
 use super::{
-    accounts, children, datasets, deletions, deployment, disclosures, downstream, items, keys, ledger, outbox, pairing,
-    staff, sweeps,
+    accounts, children, datasets, deletion_steps, deletions, deployment, disclosures, downstream, items, keys, ledger,
+    outbox, pairing, staff, sweeps,
 };
 use crate::model::*;
 use crate::{Keystore, Result, Store};
@@ -373,11 +373,11 @@ impl<B: StoreBackend> Store for B {
     }
 
     async fn deletion(&self, id: DeletionId) -> Result<Option<DeletionRecord>> {
-        self.lookup(move |tx| deletions::get(tx, id)).await
+        self.single(move |tx| deletions::get(tx, id)).await
     }
 
     async fn open_deletions(&self) -> Result<Vec<DeletionRecord>> {
-        self.read(deletions::open).await
+        self.single_scan(deletions::open).await
     }
 
     async fn resolve_deletion(&self, id: DeletionId, at: Timestamp) -> Result<u64> {
@@ -394,7 +394,7 @@ impl<B: StoreBackend> Store for B {
     }
 
     async fn set_deletion_step(&self, id: DeletionId, step: DeletionStep, at: Timestamp) -> Result<()> {
-        self.write(move |tx| deletions::set_step(tx, id, step, at)).await
+        self.write_mergeable(deletion_steps::SetStep { id, step, at }).await
     }
 
     async fn set_rotation_epoch(&self, id: DeletionId, epoch: u32) -> Result<()> {
@@ -424,7 +424,7 @@ impl<B: StoreBackend> Store for B {
     }
 
     async fn deletion_items(&self, id: DeletionId) -> Result<Vec<DeletionItem>> {
-        self.read(move |tx| deletions::items(tx, id)).await
+        self.single_scan(move |tx| deletions::items(tx, id)).await
     }
 
     async fn preview_deletion(&self, child: ChildId, scope: &DeletionScope) -> Result<Vec<(ItemKind, u64)>> {
@@ -437,7 +437,7 @@ impl<B: StoreBackend> Store for B {
     }
 
     async fn purge_deletion(&self, id: DeletionId, at: Timestamp) -> Result<()> {
-        self.write(move |tx| deletions::purge(tx, id, at)).await
+        self.write_mergeable(deletion_steps::Purge { id, at }).await
     }
 
     async fn complete_deletion(
@@ -449,7 +449,7 @@ impl<B: StoreBackend> Store for B {
         notices: &[NewNotice],
     ) -> Result<Vec<u64>> {
         let (summary, entries, notices) = (summary.to_owned(), entries.to_vec(), notices.to_vec());
-        self.write(move |tx| deletions::complete(tx, id, at, &summary, &entries, &notices)).await
+        self.write_mergeable(deletion_steps::Complete { id, at, summary, entries, notices }).await
     }
 
     async fn create_staff(&self, s: &StaffRecord) -> Result<()> {
@@ -559,7 +559,7 @@ impl<B: StoreBackend> Store for B {
     }
 
     async fn processors(&self) -> Result<Vec<ProcessorRecord>> {
-        self.read(downstream::processors).await
+        self.single_scan(downstream::processors).await
     }
 
     async fn disable_processor(&self, id: ProcessorId, at: Timestamp) -> Result<bool> {
@@ -590,7 +590,7 @@ impl<B: StoreBackend> Store for B {
     }
 
     async fn deletion_tasks(&self, id: DeletionId) -> Result<Vec<TaskRecord>> {
-        self.read(move |tx| downstream::deletion_tasks(tx, id)).await
+        self.single_scan(move |tx| downstream::deletion_tasks(tx, id)).await
     }
 
     async fn open_tasks(&self, limit: u32) -> Result<Vec<TaskRecord>> {
@@ -616,7 +616,7 @@ impl<B: StoreBackend> Store for B {
     }
 
     async fn child_disclosed_items(&self, child: ChildId) -> Result<Vec<(ProcessorId, ItemId)>> {
-        self.read(move |tx| disclosures::child_items(tx, child)).await
+        self.single_scan(move |tx| disclosures::child_items(tx, child)).await
     }
 
     async fn recalls_due(&self, limit: u32) -> Result<Vec<Recall>> {
@@ -680,7 +680,7 @@ impl<B: StoreBackend> Store for B {
     }
 
     async fn flagged_models(&self, deletion: Option<DeletionId>) -> Result<Vec<(ModelRecord, u64, Timestamp)>> {
-        self.read(move |tx| datasets::flagged_models(tx, deletion)).await
+        self.single_scan(move |tx| datasets::flagged_models(tx, deletion)).await
     }
 
     async fn guardian(&self, id: GuardianId) -> Result<Option<GuardianRecord>> {

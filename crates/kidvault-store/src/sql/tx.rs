@@ -327,6 +327,12 @@ pub fn bind<'a>(params: &mut Vec<Param<'a>>, value: Param<'a>) -> String {
     format!("?{}", params.len())
 }
 
+/// Appends each value to the parameters; returns their placeholders as a
+/// list for `IN (…)`.
+pub fn list<'a>(params: &mut Vec<Param<'a>>, values: impl IntoIterator<Item = Param<'a>>) -> String {
+    values.into_iter().map(|v| bind(params, v)).collect::<Vec<_>>().join(", ")
+}
+
 /// `rows` rows of `cols` placeholders each, numbered from `?1`:
 /// `(?1, ?2), (?3, ?4)` for a multi-row `VALUES` list.
 pub fn values_sql(rows: usize, cols: usize) -> String {

@@ -1,0 +1,247 @@
+//! The deletion runner's most frequent steps as writes that PostgreSQL's
+//! writer may merge ([`MergeableWrite`]): the runner steps up to 64 deletions
+//! at once, and each step of each deletion was a dozen statements (a whole
+//! child's purge: seventeen), each a round trip. Merged, the deletions of a
+//! batch that are at the step take it together in a few set-based
+//! statements; one that is not at the step (another node took it) is left to
+//! run alone and meets its usual conflict. Alone, each is exactly the
+//! one-deletion body (SQLite runs every write alone).
+
+use std::collections::{BTreeMap, HashSet};
+
+use kidvault_domain::deletion::DeletionStep;
+use kidvault_domain::ids::{ChildId, DeletionId, HouseholdId};
+use kidvault_domain::notice::NewNotice;
+use kidvault_domain::Timestamp;
+use kidvault_ledger::entry::NewEntry;
+
+use super::backend::MergeableWrite;
+use super::deletions::{require, set_step};
+use super::{bind, list, outbox, Param, Tx, R};
+use crate::model::DeletionRecord;
+
+/// Deletions per statement.
+const CHUNK: usize = 500;
+
+/// Which members of a group to try together: those whose key (the step
+/// taken and its time) is the first member's, each deletion once.
+fn picked<W>(group: &[&W], id: impl Fn(&W) -> DeletionId, same: impl Fn(&W) -> bool) -> Vec<bool> {
+    let mut seen = HashSet::new();
+    group.iter().map(|w| same(w) && seen.insert(id(w))).collect()
+}
+
+/// The records of those of `ids` that are at `step`.
+fn at_step(tx: &mut dyn Tx, ids: &[DeletionId], step: DeletionStep) -> R<BTreeMap<DeletionId, DeletionRecord>> {
+    let mut out = BTreeMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        for d in super::deletions::many(tx, chunk)? {
+            if d.step == step {
+                out.insert(d.id, d);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A step that is only recorded (`shredded` for a whole child, `rotated`,
+/// `acknowledged`).
+#[derive(Debug)]
+pub struct SetStep {
+    pub id: DeletionId,
+    pub step: DeletionStep,
+    pub at: Timestamp,
+}
+
+impl MergeableWrite for SetStep {
+    type Output = ();
+
+    fn one(&self, tx: &mut dyn Tx) -> R<()> {
+        set_step(tx, self.id, self.step, self.at)
+    }
+
+    fn many(tx: &mut dyn Tx, group: &[&Self]) -> R<Vec<Option<()>>> {
+        let first = group[0];
+        let picked = picked(group, |w| w.id, |w| (w.step, w.at) == (first.step, first.at));
+        let ids: Vec<DeletionId> = group.iter().zip(&picked).filter(|(_, p)| **p).map(|(w, _)| w.id).collect();
+        for chunk in ids.chunks(CHUNK) {
+            let mut params = vec![Param::Text(first.step.as_str()), Param::from(first.at)];
+            let ids = list(&mut params, chunk.iter().map(|id| Param::from(*id)));
+            tx.exec(&format!("UPDATE deletions SET step = ?1, updated_at = ?2 WHERE id IN ({ids})"), &params)?;
+        }
+        Ok(picked.into_iter().map(|p| p.then_some(())).collect())
+    }
+}
+
+/// Step `rotated → purged`: the rows go (a whole child's: its consents,
+/// devices and profile too).
+#[derive(Debug)]
+pub struct Purge {
+    pub id: DeletionId,
+    pub at: Timestamp,
+}
+
+impl MergeableWrite for Purge {
+    type Output = ();
+
+    fn one(&self, tx: &mut dyn Tx) -> R<()> {
+        let d = require(tx, self.id, DeletionStep::Rotated)?;
+        purge_all(tx, &[d], self.at)
+    }
+
+    fn many(tx: &mut dyn Tx, group: &[&Self]) -> R<Vec<Option<()>>> {
+        let at = group[0].at;
+        let picked = picked(group, |w| w.id, |w| w.at == at);
+        let ids: Vec<DeletionId> = group.iter().zip(&picked).filter(|(_, p)| **p).map(|(w, _)| w.id).collect();
+        let ready = at_step(tx, &ids, DeletionStep::Rotated)?;
+        purge_all(tx, &ready.values().cloned().collect::<Vec<_>>(), at)?;
+        Ok(group.iter().zip(picked).map(|(w, p)| (p && ready.contains_key(&w.id)).then_some(())).collect())
+    }
+}
+
+/// Purges every deletion of `ds` (each at `rotated`), set-based.
+fn purge_all(tx: &mut dyn Tx, ds: &[DeletionRecord], at: Timestamp) -> R<()> {
+    for chunk in ds.chunks(CHUNK) {
+        let ids: Vec<DeletionId> = chunk.iter().map(|d| d.id).collect();
+        super::datasets::flag_deletions(tx, &ids, at)?;
+        let mut params = Vec::with_capacity(ids.len());
+        let l = list(&mut params, ids.iter().map(|id| Param::from(*id)));
+        let covered = format!("SELECT item_id FROM deletion_items WHERE deletion_id IN ({l})");
+        tx.exec(&format!("DELETE FROM item_edges WHERE item_id IN ({covered}) OR source_id IN ({covered})"), &params)?;
+        tx.exec(&format!("DELETE FROM items WHERE id IN ({covered})"), &params)?;
+        tx.exec(&format!("UPDATE deletion_items SET blob_locator = NULL WHERE deletion_id IN ({l})"), &params)?;
+        let whole: Vec<&DeletionRecord> = chunk.iter().filter(|d| d.scope.is_child()).collect();
+        if !whole.is_empty() {
+            forget_children(tx, &whole)?;
+        }
+        let mut params = vec![Param::Text(DeletionStep::Purged.as_str()), Param::from(at)];
+        let l = list(&mut params, ids.iter().map(|id| Param::from(*id)));
+        tx.exec(&format!("UPDATE deletions SET step = ?1, updated_at = ?2 WHERE id IN ({l})"), &params)?;
+    }
+    Ok(())
+}
+
+/// A whole child's purge: its consents, devices, grants and profile go; the
+/// review of a break-glass access outlives the child's data, what the staff
+/// member wrote about the child does not; notices named the child by a
+/// marker, and the child is gone, so is the id.
+fn forget_children(tx: &mut dyn Tx, whole: &[&DeletionRecord]) -> R<()> {
+    let mut params = Vec::with_capacity(whole.len());
+    let c = list(&mut params, whole.iter().map(|d| Param::from(d.child_id)));
+    for sql in [
+        format!("DELETE FROM consent_scopes WHERE child_id IN ({c})"),
+        format!("DELETE FROM consents WHERE child_id IN ({c})"),
+        format!("DELETE FROM pending_consents WHERE child_id IN ({c})"),
+        format!("DELETE FROM device_codes WHERE device_id IN (SELECT id FROM devices WHERE child_id IN ({c}))"),
+        format!("DELETE FROM devices WHERE child_id IN ({c})"),
+        format!("DELETE FROM support_grants WHERE child_id IN ({c})"),
+        format!(
+            "UPDATE access_reviews SET justification = '', justification_epoch = NULL, justification_key = NULL,
+                 justification_sealed = NULL, note = CASE WHEN note IS NULL THEN NULL ELSE '' END
+             WHERE child_id IN ({c})"
+        ),
+        format!("DELETE FROM children WHERE id IN ({c})"),
+    ] {
+        tx.exec(&sql, &params)?;
+    }
+    // One statement per household, replacing the markers of each of its
+    // children deleted here; only the notices that hold one are rewritten.
+    let mut by_household: BTreeMap<HouseholdId, Vec<ChildId>> = BTreeMap::new();
+    for d in whole {
+        by_household.entry(d.household_id).or_default().push(d.child_id);
+    }
+    for (household, children) in by_household {
+        let pairs: Vec<(String, String)> =
+            children.into_iter().flat_map(kidvault_domain::notice::forget_child).collect();
+        let mut params = vec![Param::from(household)];
+        let (mut subject, mut body, mut holds) = ("subject".to_owned(), "body".to_owned(), Vec::new());
+        for (marker, replacement) in &pairs {
+            let (m, r) = (bind(&mut params, Param::from(marker)), bind(&mut params, Param::from(replacement)));
+            subject = format!("replace({subject}, {m}, {r})");
+            body = format!("replace({body}, {m}, {r})");
+            // A pre-filter only (`_` and `%` match more, never less).
+            holds.push(format!("subject LIKE '%' || {m} || '%' OR body LIKE '%' || {m} || '%'"));
+        }
+        tx.exec(
+            &format!(
+                "UPDATE notices SET subject = {subject}, body = {body} WHERE household_id = ?1 AND ({})",
+                holds.join(" OR ")
+            ),
+            &params,
+        )?;
+    }
+    Ok(())
+}
+
+/// Step `acknowledged → completed`: the receipt's ledger entries and the
+/// guardians' notices commit with the step. Returns the entries' indexes.
+#[derive(Debug)]
+pub struct Complete {
+    pub id: DeletionId,
+    pub at: Timestamp,
+    pub summary: String,
+    pub entries: Vec<NewEntry>,
+    pub notices: Vec<NewNotice>,
+}
+
+impl MergeableWrite for Complete {
+    type Output = Vec<u64>;
+
+    fn one(&self, tx: &mut dyn Tx) -> R<Vec<u64>> {
+        let d = require(tx, self.id, DeletionStep::Acknowledged)?;
+        Ok(complete_all(tx, &[(&d, self)], self.at)?.pop().unwrap_or_default())
+    }
+
+    fn many(tx: &mut dyn Tx, group: &[&Self]) -> R<Vec<Option<Vec<u64>>>> {
+        let at = group[0].at;
+        let picked = picked(group, |w| w.id, |w| w.at == at);
+        let ids: Vec<DeletionId> = group.iter().zip(&picked).filter(|(_, p)| **p).map(|(w, _)| w.id).collect();
+        let ready = at_step(tx, &ids, DeletionStep::Acknowledged)?;
+        let members: Vec<(&DeletionRecord, &Complete)> =
+            group.iter().zip(&picked).filter_map(|(w, p)| ready.get(&w.id).filter(|_| *p).map(|d| (d, *w))).collect();
+        let mut indexes = complete_all(tx, &members, at)?.into_iter();
+        Ok(group
+            .iter()
+            .zip(picked)
+            .map(|(w, p)| if p && ready.contains_key(&w.id) { indexes.next() } else { None })
+            .collect())
+    }
+}
+
+/// Completes each deletion (each at `acknowledged`): one ledger append for
+/// all their entries, their notices, one update. Returns each one's indexes.
+fn complete_all(tx: &mut dyn Tx, ds: &[(&DeletionRecord, &Complete)], at: Timestamp) -> R<Vec<Vec<u64>>> {
+    let entries: Vec<NewEntry> = ds.iter().flat_map(|(_, c)| c.entries.iter().cloned()).collect();
+    let appended = tx.append_ledger(&entries)?;
+    let mut next = appended.into_iter();
+    let indexes: Vec<Vec<u64>> = ds.iter().map(|(_, c)| next.by_ref().take(c.entries.len()).collect()).collect();
+    let notices: Vec<(HouseholdId, &NewNotice)> =
+        ds.iter().flat_map(|(d, c)| c.notices.iter().map(|n| (d.household_id, n))).collect();
+    if !notices.is_empty() {
+        outbox::enqueue_many(tx, &notices, at)?;
+    }
+    for (chunk, idx) in ds.chunks(CHUNK).zip(indexes.chunks(CHUNK)) {
+        let mut params = vec![Param::from(at)];
+        let (mut summary, mut index, mut ids) = (String::new(), String::new(), Vec::new());
+        for ((d, c), idx) in chunk.iter().zip(idx) {
+            let id = bind(&mut params, Param::from(d.id));
+            let s = bind(&mut params, Param::from(&c.summary));
+            let last = idx.last().map(|i| *i as i64);
+            let i = bind(&mut params, Param::from(last));
+            summary.push_str(&format!(" WHEN {id} THEN {s}"));
+            index.push_str(&format!(" WHEN {id} THEN {i}"));
+            ids.push(id);
+        }
+        // `ELSE` the column types the `CASE` (PostgreSQL infers its parameters from it).
+        tx.exec(
+            &format!(
+                "UPDATE deletions SET step = 'completed', updated_at = ?1,
+                     summary = CASE id{summary} ELSE summary END,
+                     ledger_index = CASE id{index} ELSE ledger_index END
+                 WHERE id IN ({})",
+                ids.join(", ")
+            ),
+            &params,
+        )?;
+    }
+    Ok(indexes)
+}
