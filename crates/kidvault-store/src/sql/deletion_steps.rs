@@ -24,10 +24,12 @@ use crate::model::DeletionRecord;
 const CHUNK: usize = 500;
 
 /// Which members of a group to try together: those whose key (the step
-/// taken and its time) is the first member's, each deletion once.
-fn picked<W>(group: &[&W], id: impl Fn(&W) -> DeletionId, same: impl Fn(&W) -> bool) -> Vec<bool> {
+/// taken and its time) is the first member's, each deletion once; and their ids.
+fn picked<W>(group: &[&W], id: impl Fn(&W) -> DeletionId, same: impl Fn(&W) -> bool) -> (Vec<bool>, Vec<DeletionId>) {
     let mut seen = HashSet::new();
-    group.iter().map(|w| same(w) && seen.insert(id(w))).collect()
+    let picked: Vec<bool> = group.iter().map(|w| same(w) && seen.insert(id(w))).collect();
+    let ids = group.iter().zip(&picked).filter(|(_, p)| **p).map(|(w, _)| id(w)).collect();
+    (picked, ids)
 }
 
 /// The records of those of `ids` that are at `step`.
@@ -61,8 +63,7 @@ impl MergeableWrite for SetStep {
 
     fn many(tx: &mut dyn Tx, group: &[&Self]) -> R<Vec<Option<()>>> {
         let first = group[0];
-        let picked = picked(group, |w| w.id, |w| (w.step, w.at) == (first.step, first.at));
-        let ids: Vec<DeletionId> = group.iter().zip(&picked).filter(|(_, p)| **p).map(|(w, _)| w.id).collect();
+        let (picked, ids) = picked(group, |w| w.id, |w| (w.step, w.at) == (first.step, first.at));
         for chunk in ids.chunks(CHUNK) {
             let mut params = vec![Param::Text(first.step.as_str()), Param::from(first.at)];
             let ids = list(&mut params, chunk.iter().map(|id| Param::from(*id)));
@@ -90,8 +91,7 @@ impl MergeableWrite for Purge {
 
     fn many(tx: &mut dyn Tx, group: &[&Self]) -> R<Vec<Option<()>>> {
         let at = group[0].at;
-        let picked = picked(group, |w| w.id, |w| w.at == at);
-        let ids: Vec<DeletionId> = group.iter().zip(&picked).filter(|(_, p)| **p).map(|(w, _)| w.id).collect();
+        let (picked, ids) = picked(group, |w| w.id, |w| w.at == at);
         let ready = at_step(tx, &ids, DeletionStep::Rotated)?;
         purge_all(tx, &ready.values().cloned().collect::<Vec<_>>(), at)?;
         Ok(group.iter().zip(picked).map(|(w, p)| (p && ready.contains_key(&w.id)).then_some(())).collect())
@@ -193,8 +193,7 @@ impl MergeableWrite for Complete {
 
     fn many(tx: &mut dyn Tx, group: &[&Self]) -> R<Vec<Option<Vec<u64>>>> {
         let at = group[0].at;
-        let picked = picked(group, |w| w.id, |w| w.at == at);
-        let ids: Vec<DeletionId> = group.iter().zip(&picked).filter(|(_, p)| **p).map(|(w, _)| w.id).collect();
+        let (picked, ids) = picked(group, |w| w.id, |w| w.at == at);
         let ready = at_step(tx, &ids, DeletionStep::Acknowledged)?;
         let members: Vec<(&DeletionRecord, &Complete)> =
             group.iter().zip(&picked).filter_map(|(w, p)| ready.get(&w.id).filter(|_| *p).map(|d| (d, *w))).collect();
