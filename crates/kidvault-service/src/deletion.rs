@@ -366,6 +366,9 @@ impl Vault {
         if !lease.held(self).await? {
             return Ok(0);
         }
+        let clock = std::time::Instant::now();
+        let mut phases = Vec::new();
+        let mut mark = |phase: &'static str| phases.push((phase, clock.elapsed().as_millis()));
         let mut open = Vec::new();
         for chunk in self.store.open_deletions().await?.chunks(AT_ONCE) {
             if !lease.held(self).await? {
@@ -384,19 +387,25 @@ impl Vault {
         // them all, then each is recorded shredded; purges likewise share one
         // scrub of the data store.
         let at = |open: &[DeletionRecord], step| open.iter().filter(|d| d.step == step).cloned().collect::<Vec<_>>();
+        mark("resolve");
         self.shred(&at(&open, DeletionStep::Resolved), now).await?;
+        mark("shred");
         let open = self.refreshed(open).await?;
+        mark("refresh");
         try_at_once(at(&open, DeletionStep::Shredded).into_iter().map(|d| async move {
             self.store.set_deletion_step(d.id, DeletionStep::Rotated, now).await?;
             crate::fault::after_step(DeletionStep::Rotated);
             Ok(())
         }))
         .await?;
+        mark("rotate");
         let open = self.refreshed(open).await?;
         self.purge(&at(&open, DeletionStep::Rotated), now).await?;
+        mark("purge");
         // A deletion whose shred or purge failed is retried on the next run.
         let ready: Vec<DeletionRecord> =
             self.refreshed(open).await?.into_iter().filter(|d| d.step >= DeletionStep::Purged).collect();
+        mark("refresh");
         let mut done = 0;
         for chunk in ready.chunks(AT_ONCE) {
             if !lease.held(self).await? {
@@ -412,6 +421,8 @@ impl Vault {
             .await;
             done += advanced.into_iter().filter(|completed| *completed).count();
         }
+        mark("complete");
+        tracing::debug!(completed = done, phases = ?phases, "deletion run (milliseconds since start)");
         if let Err(e) = self.purge_closed_households(now).await {
             tracing::error!(error = %e, "purging closed households failed; will retry");
         }

@@ -444,8 +444,12 @@ fn open_existing(cfg: &Config) -> anyhow::Result<std::sync::Arc<kidvault_service
     app::open(cfg)
 }
 
+/// Logs at `filter`, unless `RUST_LOG` names another (for example
+/// `RUST_LOG=kidvault_service=debug` to see a deletion run's phases).
 fn init_tracing(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
+        .unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
