@@ -21,6 +21,7 @@ use postgres::types::ToSql;
 use postgres::{Client, IsolationLevel, Row, Statement};
 
 use crate::group::Lanes;
+use crate::readers::Readers;
 use crate::target::Target;
 
 /// The shared SQL's executor for a type holding an `Arc<PgDb>` in `db`: writes
@@ -61,6 +62,13 @@ macro_rules! pg_executor {
                 F: Fn(&mut dyn kidvault_store::sql::Tx) -> kidvault_store::sql::R<T> + Send + 'static,
             {
                 self.db.single(move |tx| Ok(f(tx)?)).await
+            }
+
+            async fn single_mergeable<Q: kidvault_store::sql::backend::MergeableRead>(
+                &self,
+                q: Q,
+            ) -> kidvault_store::Result<Q::Output> {
+                self.db.single_mergeable(q).await
             }
 
             async fn single_scan<T, F>(&self, f: F) -> kidvault_store::Result<T>
@@ -365,6 +373,7 @@ impl<'a> Tx<'a> {
 pub(crate) struct PgDb {
     connector: Connector,
     lanes: Lanes,
+    readers: Readers,
     pool: Arc<Mutex<Vec<Conn>>>,
     /// Bounds the read connections open at once (each read holds at most one).
     permits: Arc<tokio::sync::Semaphore>,
@@ -382,6 +391,7 @@ impl Drop for PgDb {
     /// the driver's runtime, which may not run inside the caller's.
     fn drop(&mut self) {
         self.lanes.stop();
+        self.readers.stop();
         let conns = self.pool.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
         if !conns.is_empty() {
             let _ = std::thread::spawn(move || drop(conns)).join();
@@ -409,9 +419,12 @@ impl PgDb {
         let lanes =
             Lanes::start(&connector, std::env::var("KVLANES").ok().and_then(|v| v.parse().ok()).unwrap_or(WRITE_LANES))
                 .map_err(|e| E::Store(StoreError::Backend(format!("starting the database writers: {e}"))))?;
+        let readers = Readers::start(&connector, crate::readers::READERS)
+            .map_err(|e| E::Store(StoreError::Backend(format!("starting the database readers: {e}"))))?;
         let db = Self {
             connector,
             lanes,
+            readers,
             pool: Arc::new(Mutex::new(Vec::new())),
             permits: Arc::new(tokio::sync::Semaphore::new(max_connections.max(1))),
         };
@@ -465,6 +478,15 @@ impl PgDb {
         w: W,
     ) -> kidvault_store::Result<W::Output> {
         self.lanes.write_mergeable(w).await
+    }
+
+    /// A one-statement read shared with the concurrent reads of its kind
+    /// ([`crate::readers`]).
+    pub(crate) async fn single_mergeable<Q: kidvault_store::sql::backend::MergeableRead>(
+        self: &Arc<Self>,
+        q: Q,
+    ) -> kidvault_store::Result<Q::Output> {
+        self.readers.read(q).await
     }
 
     /// Runs `f` in a read-only REPEATABLE READ transaction (one snapshot).
@@ -537,7 +559,12 @@ impl PgDb {
     }
 }
 
-fn attempt_all<T>(conn: &mut Conn, mode: Mode, f: &dyn Fn(&mut Tx<'_>) -> R<T>, retries: &AtomicU64) -> R<T> {
+pub(crate) fn attempt_all<T>(
+    conn: &mut Conn,
+    mode: Mode,
+    f: &dyn Fn(&mut Tx<'_>) -> R<T>,
+    retries: &AtomicU64,
+) -> R<T> {
     let mut attempt = 0;
     loop {
         attempt += 1;

@@ -30,6 +30,7 @@ pub mod erasure;
 mod group;
 pub mod import;
 mod keystore;
+mod readers;
 mod sqltx;
 mod store;
 mod target;

@@ -30,7 +30,8 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@cases $make;
             household_and_unique_email, sessions_round_trip, children_are_scoped_to_households,
             consent_makes_child_active_and_scopes_withdraw_separately, devices_pair_and_revoke,
-            ingest_context_reads_device_child_and_consents, items_round_trip_with_lineage,
+            ingest_context_reads_device_child_and_consents,
+            concurrent_ingest_context_reads_each_see_their_own_device_as_of_now, items_round_trip_with_lineage,
             lineage_refusals_store_nothing, concurrent_writes_all_land, ledger_appends_prove_and_commit_with_their_action,
             keystore_epochs_and_destruction, keystore_rows_are_resealed_in_order_and_never_over_a_newer_row,
             blobs_round_trip_and_delete, items_page_newest_first_with_filters,
@@ -276,6 +277,70 @@ pub async fn ingest_context_reads_device_child_and_consents(store: S, _: K, _: B
     assert_eq!(ctx.child.child.id, c.child.id);
     assert_eq!(ctx.consents, vec![k]);
     assert!(store.ingest_context(&[3; 32]).await.unwrap().is_none());
+}
+
+/// Device requests read their contexts at once (on PostgreSQL, in shared
+/// statements): each read gets what it would get alone, and what changed
+/// before it was asked (a revocation, a withdrawn scope) is what it sees.
+pub async fn concurrent_ingest_context_reads_each_see_their_own_device_as_of_now(store: S, _: K, _: B) {
+    let (hh, g) = household(&store, "m@example.org").await;
+    let (a, b, none) = (child(&store, hh, 1).await, child(&store, hh, 2).await, child(&store, hh, 3).await);
+    let ka = consent(a.child.id, g.guardian.id, &[ConsentScope::Voice, ConsentScope::Training], 2);
+    let ka2 = consent(a.child.id, g.guardian.id, &[ConsentScope::PreciseLocation], 3);
+    let kb = consent(b.child.id, g.guardian.id, &[ConsentScope::Voice], 4);
+    for k in [&ka, &ka2, &kb] {
+        store.record_consent(k, &entry(EntryKind::ConsentGranted, k.child_id)).await.unwrap();
+    }
+    let devices = [
+        device(&store, &a, 40).await,
+        device(&store, &a, 41).await,
+        device(&store, &b, 42).await,
+        device(&store, &none, 43).await,
+    ];
+    assert!(store.revoke_device(devices[1].device.id, t(5)).await.unwrap());
+    let alone = |token: u8| {
+        let store = Arc::clone(&store);
+        async move { store.ingest_context(&[token; 32]).await.unwrap() }
+    };
+    let mut expected = Vec::new();
+    for token in [40, 41, 42, 43, 44] {
+        expected.push(alone(token).await);
+    }
+    let read_all = || async {
+        let reads: Vec<_> = (0..40u8)
+            .map(|n| {
+                let store = Arc::clone(&store);
+                let token = 40 + n % 5;
+                tokio::spawn(async move { (token, store.ingest_context(&[token; 32]).await.unwrap()) })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for r in reads {
+            out.push(r.await.unwrap());
+        }
+        out
+    };
+    for (token, got) in read_all().await {
+        assert_eq!(got, expected[usize::from(token - 40)], "device {token} read with the others");
+    }
+    let a_ctx = expected[0].as_ref().unwrap();
+    let ids = |ctx: &IngestContext| ctx.consents.iter().map(|k| k.id).collect::<Vec<_>>();
+    assert_eq!(ids(a_ctx), [ka.id, ka2.id], "both of the child's consents, in order");
+    assert_eq!(a_ctx.consents[0].scopes.len(), 2, "with all of their scopes");
+    assert!(expected[1].as_ref().unwrap().device.device.revoked_at.is_some(), "the revocation is read");
+    assert_eq!(ids(expected[2].as_ref().unwrap()), [kb.id]);
+    assert!(expected[3].as_ref().unwrap().consents.is_empty(), "a child without consent has none");
+    assert_eq!(expected[4], None, "an unknown token has no context");
+
+    let withdrawn = entry(EntryKind::ConsentWithdrawn, a.child.id);
+    assert_eq!(store.withdraw_scope(a.child.id, ConsentScope::Training, t(6), &withdrawn).await.unwrap(), 1);
+    for (token, got) in read_all().await {
+        if token == 40 {
+            let scopes = &got.unwrap().consents[0].scopes;
+            let training = scopes.iter().find(|s| s.scope == ConsentScope::Training).unwrap();
+            assert_eq!(training.withdrawn_at, Some(t(6)), "a withdrawal is seen by the next read");
+        }
+    }
 }
 
 pub async fn items_round_trip_with_lineage(store: S, _: K, _: B) {

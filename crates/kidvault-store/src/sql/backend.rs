@@ -58,6 +58,13 @@ pub trait SqlExecutor: Send + Sync + std::fmt::Debug {
         self.lookup(f)
     }
 
+    /// A one-statement read that a backend may run together with concurrent
+    /// reads of its kind, in one statement ([`MergeableRead`]); by default it
+    /// runs alone, as a [`SqlExecutor::single`].
+    fn single_mergeable<Q: MergeableRead>(&self, q: Q) -> impl Future<Output = Result<Q::Output>> + Send {
+        self.single(move |tx| q.one(tx))
+    }
+
     /// A read made of exactly one statement whose cost grows with the data
     /// (a scan): PostgreSQL runs it outside a transaction as [`SqlExecutor::single`]
     /// does; by default a [`SqlExecutor::read`] (SQLite keeps scans off the
@@ -100,6 +107,24 @@ pub trait MergeableWrite: Send + Sync + 'static {
     /// if it is done (`None`: left to [`MergeableWrite::one`]). An error dooms
     /// the transaction (the batch is then run again, each write alone).
     fn many(tx: &mut dyn Tx, group: &[&Self]) -> R<Vec<Option<Self::Output>>>
+    where
+        Self: Sized;
+}
+
+/// A point read of one statement that can share it with concurrent reads of
+/// its kind, where a statement costs a round trip and the server's work per
+/// statement outweighs its work per row (PostgreSQL): every device request
+/// reads its device's context, and 64 devices' reads then cost one statement
+/// instead of 64. Each member gets exactly what it would have read alone.
+pub trait MergeableRead: Send + Sync + 'static {
+    /// What the read returns.
+    type Output: Send + 'static;
+
+    /// The read alone.
+    fn one(&self, tx: &mut dyn Tx) -> R<Self::Output>;
+
+    /// The reads of `group`, in one statement; one output per member, in order.
+    fn many(tx: &mut dyn Tx, group: &[&Self]) -> R<Vec<Self::Output>>
     where
         Self: Sized;
 }

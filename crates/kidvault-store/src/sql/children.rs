@@ -1,14 +1,17 @@
 //! Children, their consents and devices, household membership and closure,
 //! leases for background work, and sign-in failures.
 
+use std::collections::HashMap;
+
 use kidvault_domain::consent::{Consent, ConsentMethod, ConsentScope, ScopeGrant};
 use kidvault_domain::entities::{Child, ChildStatus, Device};
 use kidvault_domain::ids::*;
 use kidvault_domain::Timestamp;
 use kidvault_ledger::entry::NewEntry;
 
+use super::backend::MergeableRead;
 use super::tx::Prefixed;
-use super::{accounts, corrupt, Dialect, Row, Tx, TxError, R};
+use super::{accounts, corrupt, list, Dialect, Param, Row, Tx, TxError, R};
 use crate::model::*;
 use crate::{p, StoreError};
 
@@ -197,10 +200,10 @@ pub fn revoke_device(tx: &mut dyn Tx, device: DeviceId, at: Timestamp) -> R<bool
 
 /// What a device's upload is decided on: the device, its child and the
 /// child's consents. Every device request makes this read. On PostgreSQL it is
-/// one statement, run without a transaction
-/// ([`SqlExecutor::single`](super::backend::SqlExecutor::single)): a round trip
-/// each is what costs there. On SQLite, in process, the three indexed reads
-/// stay (no join to plan and sort on every upload).
+/// one statement, run without a transaction and shared by the reads waiting
+/// beside it ([`IngestContextRead`]): a statement each is what costs there. On
+/// SQLite, in process, the three indexed reads stay (no join to plan and sort
+/// on every upload).
 pub fn ingest_context(tx: &mut dyn Tx, token_hash: &[u8; 32]) -> R<Option<IngestContext>> {
     if tx.dialect() == Dialect::Sqlite {
         let Some(device) =
@@ -212,29 +215,45 @@ pub fn ingest_context(tx: &mut dyn Tx, token_hash: &[u8; 32]) -> R<Option<Ingest
         let consents = consents_of(tx, device.device.child_id)?;
         return Ok(Some(IngestContext { device, child, consents }));
     }
-    let mut found: Option<(DeviceRecord, Option<ChildRecord>)> = None;
-    let mut consents: Vec<Consent> = Vec::new();
+    Ok(ingest_contexts(tx, &[token_hash])?.pop().flatten())
+}
+
+/// The ingest context of each token hash (`None`: no such device), in one
+/// statement (PostgreSQL's spelling; SQLite reads each with [`ingest_context`]).
+pub fn ingest_contexts(tx: &mut dyn Tx, token_hashes: &[&[u8; 32]]) -> R<Vec<Option<IngestContext>>> {
+    if tx.dialect() == Dialect::Sqlite {
+        return token_hashes.iter().map(|h| ingest_context(tx, h)).collect();
+    }
+    let mut params = Vec::with_capacity(token_hashes.len());
+    let wanted = list(&mut params, token_hashes.iter().map(|h| Param::Bytes(&h[..])));
+    let mut found: HashMap<[u8; 32], (DeviceRecord, Option<ChildRecord>, Vec<Consent>)> = HashMap::new();
     tx.each(
-        "SELECT d.id AS d_id, d.household_id AS d_household_id, d.child_id AS d_child_id,
-                d.token_hash AS d_token_hash, d.created_at AS d_created_at, d.revoked_at AS d_revoked_at,
-                d.name_epoch AS d_name_epoch, d.name_key AS d_name_key, d.name AS d_name,
-                c.id, c.household_id, c.status, c.created_at, c.last_active_at, c.keep_recordings_days,
-                c.profile_epoch, c.profile_key, c.profile,
-                k.id AS k_id, k.child_id AS k_child_id, k.guardian_id AS k_guardian_id, k.method AS k_method,
-                k.evidence_ref AS k_evidence_ref, k.notice_version AS k_notice_version,
-                k.granted_at AS k_granted_at, s.scope AS s_scope, s.withdrawn_at AS s_withdrawn_at
-         FROM devices d
-         LEFT JOIN children c ON c.id = d.child_id
-         LEFT JOIN consents k ON k.child_id = d.child_id
-         LEFT JOIN consent_scopes s ON s.consent_id = k.id AND s.child_id = d.child_id
-         WHERE d.token_hash = ?1
-         ORDER BY k.granted_at, k.id, s.scope",
-        p![token_hash],
+        &format!(
+            "SELECT d.id AS d_id, d.household_id AS d_household_id, d.child_id AS d_child_id,
+                    d.token_hash AS d_token_hash, d.created_at AS d_created_at, d.revoked_at AS d_revoked_at,
+                    d.name_epoch AS d_name_epoch, d.name_key AS d_name_key, d.name AS d_name,
+                    c.id, c.household_id, c.status, c.created_at, c.last_active_at, c.keep_recordings_days,
+                    c.profile_epoch, c.profile_key, c.profile,
+                    k.id AS k_id, k.child_id AS k_child_id, k.guardian_id AS k_guardian_id, k.method AS k_method,
+                    k.evidence_ref AS k_evidence_ref, k.notice_version AS k_notice_version,
+                    k.granted_at AS k_granted_at, s.scope AS s_scope, s.withdrawn_at AS s_withdrawn_at
+             FROM devices d
+             LEFT JOIN children c ON c.id = d.child_id
+             LEFT JOIN consents k ON k.child_id = d.child_id
+             LEFT JOIN consent_scopes s ON s.consent_id = k.id AND s.child_id = d.child_id
+             WHERE d.token_hash IN ({wanted})
+             ORDER BY d.token_hash, k.granted_at, k.id, s.scope"
+        ),
+        &params,
         &mut |r| {
-            if found.is_none() {
-                let child = r.uuid("id")?.map(|_| child_row(r)).transpose()?;
-                found = Some((device_row(&Prefixed { row: r, prefix: "d_" })?, child));
-            }
+            let device = device_row(&Prefixed { row: r, prefix: "d_" })?;
+            let (_, _, consents) = match found.entry(device.token_hash) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let child = r.uuid("id")?.map(|_| child_row(r)).transpose()?;
+                    v.insert((device, child, Vec::new()))
+                }
+            };
             if let Some(id) = r.opt_id::<ConsentId>("k_id")? {
                 if consents.last().map(|c| c.id) != Some(id) {
                     consents.push(consent_row(&Prefixed { row: r, prefix: "k_" })?);
@@ -247,9 +266,31 @@ pub fn ingest_context(tx: &mut dyn Tx, token_hash: &[u8; 32]) -> R<Option<Ingest
             Ok(true)
         },
     )?;
-    let Some((device, child)) = found else { return Ok(None) };
-    let child = child.ok_or_else(|| corrupt("device without child"))?;
-    Ok(Some(IngestContext { device, child, consents }))
+    token_hashes
+        .iter()
+        .map(|h| {
+            let Some((device, child, consents)) = found.get(*h).cloned() else { return Ok(None) };
+            let child = child.ok_or_else(|| corrupt("device without child"))?;
+            Ok(Some(IngestContext { device, child, consents }))
+        })
+        .collect()
+}
+
+/// [`ingest_context`] as a [`MergeableRead`]: concurrent device requests
+/// share one statement on PostgreSQL.
+#[derive(Debug)]
+pub struct IngestContextRead(pub [u8; 32]);
+
+impl MergeableRead for IngestContextRead {
+    type Output = Option<IngestContext>;
+
+    fn one(&self, tx: &mut dyn Tx) -> R<Self::Output> {
+        ingest_context(tx, &self.0)
+    }
+
+    fn many(tx: &mut dyn Tx, group: &[&Self]) -> R<Vec<Self::Output>> {
+        ingest_contexts(tx, &group.iter().map(|q| &q.0).collect::<Vec<_>>())
+    }
 }
 
 pub fn revoke_session(tx: &mut dyn Tx, token_hash: &[u8; 32], at: Timestamp) -> R<()> {

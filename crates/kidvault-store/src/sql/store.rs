@@ -288,8 +288,7 @@ impl<B: StoreBackend> Store for B {
     }
 
     async fn ingest_context(&self, token_hash: &[u8; 32]) -> Result<Option<IngestContext>> {
-        let h = *token_hash;
-        self.single(move |tx| children::ingest_context(tx, &h)).await
+        self.single_mergeable(children::IngestContextRead(*token_hash)).await
     }
 
     async fn insert_item(&self, item: &ItemRecord) -> Result<()> {
