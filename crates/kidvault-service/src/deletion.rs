@@ -15,7 +15,7 @@
 //! `hashes.document` is the SHA-256 of the receipt). Every step is idempotent and
 //! recorded before the next, so a process killed anywhere resumes on restart.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use kidvault_domain::deletion::{DeletionReason, DeletionScope, DeletionStep};
 use kidvault_domain::downstream::TaskState;
@@ -431,8 +431,10 @@ impl Vault {
 
     /// The deletions as they are now in the store.
     async fn refreshed(&self, ds: Vec<DeletionRecord>) -> Result<Vec<DeletionRecord>> {
-        let now = try_at_once(ds.into_iter().map(|d| async move { Ok(self.store.deletion(d.id).await?) })).await?;
-        Ok(now.into_iter().flatten().collect())
+        let ids: Vec<DeletionId> = ds.iter().map(|d| d.id).collect();
+        let mut now: HashMap<DeletionId, DeletionRecord> =
+            self.store.deletions(&ids).await?.into_iter().map(|d| (d.id, d)).collect();
+        Ok(ids.iter().filter_map(|id| now.remove(id)).collect())
     }
 
     /// Step `resolved → shredded` for each deletion: destroys its keys (a

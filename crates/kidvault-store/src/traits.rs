@@ -128,6 +128,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// `deleting` in the same transaction (nothing is served or collected).
     async fn create_deletion(&self, deletion: &DeletionRecord) -> Result<()>;
     async fn deletion(&self, id: DeletionId) -> Result<Option<DeletionRecord>>;
+    /// The deletions named that exist, in no particular order (one snapshot).
+    async fn deletions(&self, ids: &[DeletionId]) -> Result<Vec<DeletionRecord>>;
     /// Deletions not yet completed, oldest first.
     async fn open_deletions(&self) -> Result<Vec<DeletionRecord>>;
     /// Step `requested → resolved`: resolves the scope through lineage (everything

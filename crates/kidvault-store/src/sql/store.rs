@@ -375,6 +375,11 @@ impl<B: StoreBackend> Store for B {
         self.single(move |tx| deletions::get(tx, id)).await
     }
 
+    async fn deletions(&self, ids: &[DeletionId]) -> Result<Vec<DeletionRecord>> {
+        let ids = ids.to_vec();
+        self.read(move |tx| deletions::many(tx, &ids)).await
+    }
+
     async fn open_deletions(&self) -> Result<Vec<DeletionRecord>> {
         self.single_scan(deletions::open).await
     }
