@@ -1,6 +1,7 @@
 //! Children, their consents and devices, household membership and closure,
 //! leases for background work, and sign-in failures.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use kidvault_domain::consent::{Consent, ConsentMethod, ConsentScope, ScopeGrant};
@@ -246,10 +247,12 @@ pub fn ingest_contexts(tx: &mut dyn Tx, token_hashes: &[&[u8; 32]]) -> R<Vec<Opt
         ),
         &params,
         &mut |r| {
-            let device = device_row(&Prefixed { row: r, prefix: "d_" })?;
-            let (_, _, consents) = match found.entry(device.token_hash) {
-                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
+            // A device's first row carries its device and child; the rest
+            // only add consents and scopes.
+            let (_, _, consents) = match found.entry(r.hash32("d_token_hash")?) {
+                Entry::Occupied(o) => o.into_mut(),
+                Entry::Vacant(v) => {
+                    let device = device_row(&Prefixed { row: r, prefix: "d_" })?;
                     let child = r.uuid("id")?.map(|_| child_row(r)).transpose()?;
                     v.insert((device, child, Vec::new()))
                 }
