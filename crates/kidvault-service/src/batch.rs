@@ -13,12 +13,8 @@ use crate::Result;
 /// How many are worked on at once.
 pub(crate) const AT_ONCE: usize = 64;
 
-/// Runs `work`, [`AT_ONCE`] at a time; the results in order.
-pub(crate) async fn at_once<T, Fut: Future<Output = T>>(work: impl IntoIterator<Item = Fut>) -> Vec<T> {
-    futures::stream::iter(work).buffered(AT_ONCE).collect().await
-}
-
-/// As [`at_once`], stopping at the first error.
+/// Runs `work`, [`AT_ONCE`] at a time; the results in order, stopping at the
+/// first error.
 pub(crate) async fn try_at_once<T, Fut: Future<Output = Result<T>>>(
     work: impl IntoIterator<Item = Fut>,
 ) -> Result<Vec<T>> {

@@ -20,7 +20,7 @@ use kidvault_domain::entities::parse_label;
 use kidvault_domain::ids::{DeletionId, ItemId, ProcessorId, TaskId};
 use kidvault_domain::item::DataCategory;
 use kidvault_domain::Timestamp;
-use kidvault_store::{DeletionRecord, Delivery};
+use kidvault_store::{DeletionItem, DeletionRecord, Delivery};
 pub use kidvault_store::{ProcessorRecord, TaskRecord};
 use serde::Serialize;
 
@@ -214,17 +214,21 @@ impl Vault {
         Ok(self.store.deletion_tasks(id).await?)
     }
 
-    /// Step `purged → dispatched`: a task for every enabled processor concerned.
-    pub(crate) async fn dispatch(&self, d: &DeletionRecord, now: Timestamp) -> Result<()> {
-        let items = self.store.deletion_items(d.id).await?;
+    /// Step `purged → dispatched` of `d`, which covered `items`: a task for
+    /// each of `processors` (the enabled ones) concerned.
+    pub(crate) async fn dispatch(
+        &self,
+        d: &DeletionRecord,
+        items: &[DeletionItem],
+        processors: &[ProcessorRecord],
+        now: Timestamp,
+    ) -> Result<()> {
         let mut deleted: Vec<DataCategory> = Vec::new();
-        for i in &items {
+        for i in items {
             if !deleted.contains(&i.category) {
                 deleted.push(i.category);
             }
         }
-        let processors: Vec<ProcessorRecord> =
-            self.store.processors().await?.into_iter().filter(|p| p.disabled_at.is_none()).collect();
         // A processor that needs the parent's consent (training, a third party)
         // holds only what the register says it received: it hears of this
         // child only if it received some of what goes (all of it, for a whole
@@ -276,7 +280,7 @@ impl Vault {
                 id,
                 Some(d.id),
                 d.child_id,
-                &p,
+                p,
                 serde_json::to_string(&notice).map_err(|e| ServiceError::Internal(e.to_string()))?,
                 now,
                 deadline,

@@ -36,8 +36,23 @@ use postgres::IsolationLevel;
 
 use crate::db::{backoff, gone, retryable, Conn, Connector, Tx, E, R};
 
-/// Writes in one transaction at most.
+/// Writes in one transaction at most, counted as plain writes: each runs its
+/// own statements, so a batch holds at most this many.
 pub(crate) const MAX_BATCH: usize = 64;
+/// A [`MergeableWrite`] weighs this much of a plain write: writes of one kind
+/// share their statements (the deletion runner's steps take 500 deletions
+/// at once), so a batch may hold more of them (up to 512).
+const MERGEABLE_SHARE: usize = 8;
+const MAX_WEIGHT: usize = MAX_BATCH * MERGEABLE_SHARE;
+
+/// A write's share of a batch (see [`MERGEABLE_SHARE`]).
+fn weight(job: &dyn Job) -> usize {
+    if job.merge_kind().is_some() {
+        1
+    } else {
+        MERGEABLE_SHARE
+    }
+}
 /// Attempts of a whole batch before it is split into single writes.
 const BATCH_ATTEMPTS: u32 = 3;
 
@@ -213,7 +228,7 @@ impl Lanes {
                 let mut conn: Option<Conn> = None;
                 loop {
                     let batch = match rx.lock() {
-                        Ok(rx) => kidvault_store::batch::next_batch(&rx, MAX_BATCH, MAX_BATCH, |_| 1),
+                        Ok(rx) => kidvault_store::batch::next_batch(&rx, MAX_WEIGHT, MAX_WEIGHT, |j| weight(&**j)),
                         Err(_) => None,
                     };
                     let Some(batch) = batch else { return };

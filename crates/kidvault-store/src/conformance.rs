@@ -5,6 +5,7 @@
 //! The cases use opaque bytes for sealed values: a store never sees plaintext.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -47,6 +48,8 @@ macro_rules! store_conformance_tests {
             support_grants_one_at_a_time_break_glass_and_reviews_commit_with_their_entries,
             device_codes_pair_once_and_give_their_token_once, healthy_stores_pass_their_integrity_check,
             whole_children_deleted_in_one_batch_end_as_each_would_alone,
+            deletions_dispatched_together_each_get_their_own_tasks_and_set_reads_answer_per_deletion,
+            purged_children_leave_no_marker_in_any_notice_and_others_keep_theirs,
             sign_ups_by_e_mail_create_their_account_once_while_their_link_lives);
     };
     (@cases $make:expr; $($case:ident),*) => {
@@ -927,6 +930,33 @@ pub async fn processor_names_are_unique(store: S, _: K, _: B) {
     assert_eq!(store.processors().await.unwrap()[0].disabled_at, Some(t(2)));
 }
 
+/// A pending task, due at its creation.
+fn pending_task(
+    deletion: Option<DeletionId>,
+    child: ChildId,
+    processor: ProcessorId,
+    payload: String,
+    (created, deadline): (Timestamp, Timestamp),
+) -> TaskRecord {
+    TaskRecord {
+        id: TaskId::generate(created),
+        deletion_id: deletion,
+        child_id: child,
+        processor_id: processor,
+        processor_name: String::new(),
+        state: kidvault_domain::downstream::TaskState::Pending,
+        payload,
+        attempts: 0,
+        next_attempt_at: None,
+        deadline,
+        created_at: created,
+        delivered_at: None,
+        acknowledged_at: None,
+        acknowledged_via: None,
+        last_error: None,
+    }
+}
+
 fn processor(name: &str, day: i64) -> ProcessorRecord {
     use kidvault_domain::item::DataCategory;
     ProcessorRecord {
@@ -952,22 +982,8 @@ pub async fn processor_tasks_are_leased_retried_and_acknowledged(store: S, _: K,
     let del = deletion(hh, c.child.id, DeletionScope::Child);
     store.create_deletion(&del).await.unwrap();
     store.resolve_deletion(del.id, t(1)).await.unwrap();
-    let task = |p: &ProcessorRecord| TaskRecord {
-        id: TaskId::generate(t(1)),
-        deletion_id: Some(del.id),
-        child_id: c.child.id,
-        processor_id: p.id,
-        processor_name: String::new(),
-        state: TaskState::Pending,
-        payload: format!("{{\"to\":\"{}\"}}", p.name),
-        attempts: 0,
-        next_attempt_at: None,
-        deadline: t(4),
-        created_at: t(1),
-        delivered_at: None,
-        acknowledged_at: None,
-        acknowledged_via: None,
-        last_error: None,
+    let task = |p: &ProcessorRecord| {
+        pending_task(Some(del.id), c.child.id, p.id, format!("{{\"to\":\"{}\"}}", p.name), (t(1), t(4)))
     };
     let (ta, tb) = (task(&a), task(&b));
     // Tasks are created only by the purged → dispatched step.
@@ -1020,6 +1036,158 @@ pub async fn processor_tasks_are_leased_retried_and_acknowledged(store: S, _: K,
         store.acknowledge_task(TaskId::generate(t(1)), t(6), "endpoint").await,
         Err(StoreError::NotFound)
     ));
+}
+
+/// The deletion runner dispatches many deletions at once (PostgreSQL's writer
+/// merges them) and reads their items and tasks in one statement each.
+pub async fn deletions_dispatched_together_each_get_their_own_tasks_and_set_reads_answer_per_deletion(
+    store: S,
+    _: K,
+    _: B,
+) {
+    use kidvault_domain::deletion::{DeletionScope, DeletionStep};
+    let (hh, _) = household(&store, "together@example.org").await;
+    let alpha = processor("alpha", 0);
+    store.create_processor(&alpha).await.unwrap();
+    let mut ds = Vec::new();
+    let mut covered = HashMap::new();
+    for day in 0..40 {
+        let c = child(&store, hh, day).await;
+        let rec = item(c.child.id, ItemKind::VoiceRecording, &[], 1);
+        let tr = item(c.child.id, ItemKind::Transcript, &[rec.meta.id], 1);
+        store.insert_item(&rec).await.unwrap();
+        store.insert_item(&tr).await.unwrap();
+        let d = deletion(hh, c.child.id, DeletionScope::Child);
+        let mut ids = vec![rec.meta.id, tr.meta.id];
+        ids.sort();
+        covered.insert(d.id, ids);
+        ds.push(d);
+    }
+    store.record_resolved_deletions(&ds).await.unwrap();
+    let ids: Vec<DeletionId> = ds.iter().map(|d| d.id).collect();
+    let items = store.deletions_items(&ids).await.unwrap();
+    for (id, expected) in &covered {
+        assert_eq!(&items[id].iter().map(|i| i.item_id).collect::<Vec<_>>(), expected, "each its own items");
+    }
+    // Every tenth from the fifth is not at `purged`; every tenth from the
+    // tenth names another deletion's task. Sent together, they share batches.
+    let role = |i: usize| i % 10;
+    for (_, d) in ds.iter().enumerate().filter(|(i, _)| role(*i) != 4) {
+        store.set_deletion_step(d.id, DeletionStep::Purged, t(6)).await.unwrap();
+    }
+    let task = |d: &DeletionRecord, of: DeletionId| {
+        pending_task(Some(of), d.child_id, alpha.id, format!("{{\"deletion\":\"{of}\"}}"), (t(6), t(9)))
+    };
+    let tasks: Vec<TaskRecord> =
+        ds.iter().enumerate().map(|(i, d)| task(d, if role(i) == 9 { ds[0].id } else { d.id })).collect();
+    let spawned: Vec<_> = ds
+        .iter()
+        .zip(&tasks)
+        .map(|(d, task)| {
+            let (store, id, task) = (Arc::clone(&store), d.id, task.clone());
+            tokio::spawn(async move { store.dispatch_deletion(id, t(7), &[task]).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for s in spawned {
+        outcomes.push(s.await.unwrap());
+    }
+    for (i, o) in outcomes.iter().enumerate() {
+        match role(i) {
+            4 => assert!(matches!(o, Err(StoreError::Conflict(_))), "{i} is not at purged: {o:?}"),
+            9 => assert!(o.is_err(), "{i} names another deletion's task: {o:?}"),
+            _ => assert!(o.is_ok(), "dispatch {i}: {o:?}"),
+        }
+    }
+    let now: HashMap<DeletionId, DeletionStep> =
+        store.deletions(&ids).await.unwrap().into_iter().map(|d| (d.id, d.step)).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let expected = match role(i) {
+            4 => DeletionStep::Resolved,
+            9 => DeletionStep::Purged,
+            _ => DeletionStep::Dispatched,
+        };
+        assert_eq!(now[id], expected, "deletion {i}");
+    }
+    // Each dispatched deletion holds its own task and nothing else does.
+    let stored = store.deletions_tasks(&ids).await.unwrap();
+    let mut got: Vec<(DeletionId, TaskId)> = stored.iter().map(|t| (t.deletion_id.unwrap(), t.id)).collect();
+    got.sort();
+    let mut expected: Vec<(DeletionId, TaskId)> = (tasks.iter().enumerate())
+        .filter(|(i, _)| !matches!(role(*i), 4 | 9))
+        .map(|(_, t)| (t.deletion_id.unwrap(), t.id))
+        .collect();
+    expected.sort();
+    assert_eq!(got, expected);
+    assert!(stored
+        .iter()
+        .all(|t| t.processor_name == "alpha" && t.payload.contains(&t.deletion_id.unwrap().to_string())));
+    assert_eq!(store.deletion_tasks(ds[1].id).await.unwrap().len(), 1);
+    assert!(store.deletion_tasks(ds[4].id).await.unwrap().is_empty());
+}
+
+/// A whole child's purge rewrites its marker (raw, and escaped inside a
+/// message) in its household's notices, however many children and households
+/// one purge statement covers; other children's markers stay.
+pub async fn purged_children_leave_no_marker_in_any_notice_and_others_keep_theirs(store: S, _: K, _: B) {
+    use kidvault_domain::deletion::{DeletionScope, DeletionStep};
+    use kidvault_domain::notice::{forget_child, NewNotice, NoticeKind};
+    let mut households = Vec::new();
+    for n in 0..3 {
+        let (hh, g) = household(&store, &format!("markers{n}@example.org")).await;
+        let kids = [child(&store, hh, 0).await.child.id, child(&store, hh, 1).await.child.id];
+        households.push((hh, g, kids));
+    }
+    // Each marker as it stands in text ([1]) and escaped inside a message ([0]).
+    let forms = |c: ChildId| forget_child(c).map(|(marker, _)| marker);
+    // Each household's notice names both its children, in both forms; it is
+    // written with the deletion of a third child.
+    for (hh, _, kids) in &households {
+        let carrier = child(&store, *hh, 2).await;
+        let del = deletion(*hh, carrier.child.id, DeletionScope::Child);
+        store.create_deletion(&del).await.unwrap();
+        store.resolve_deletion(del.id, t(3)).await.unwrap();
+        store.set_deletion_step(del.id, DeletionStep::Acknowledged, t(3)).await.unwrap();
+        let [a, b] = kids.map(forms);
+        let notice = NewNotice {
+            kind: NoticeKind::DeletionCompleted,
+            subject: format!("About {} and {}", a[1], b[1]),
+            body: format!("{}|{}|{}|{}", a[0], b[0], a[1], b[1]),
+        };
+        store.complete_deletion(del.id, t(4), "{}", &[], &[notice]).await.unwrap();
+    }
+    // The first child of the first two households is deleted, in one purge.
+    let gone: Vec<DeletionRecord> =
+        households[..2].iter().map(|(hh, _, kids)| deletion(*hh, kids[0], DeletionScope::Child)).collect();
+    store.record_resolved_deletions(&gone).await.unwrap();
+    let spawned: Vec<_> = gone
+        .iter()
+        .map(|d| {
+            let (store, id) = (Arc::clone(&store), d.id);
+            tokio::spawn(async move {
+                store.set_deletion_step(id, DeletionStep::Rotated, t(5)).await?;
+                store.purge_deletion(id, t(5)).await
+            })
+        })
+        .collect();
+    for s in spawned {
+        s.await.unwrap().unwrap();
+    }
+    for (n, (_, g, kids)) in households.iter().enumerate() {
+        let mailbox = store.notices_for(g.guardian.id, 10).await.unwrap();
+        let text = format!("{}{}", mailbox[0].subject, mailbox[0].body);
+        let [first, second] = kids.map(forms);
+        for form in &first {
+            assert_eq!(text.contains(form.as_str()), n == 2, "household {n}: {text}");
+        }
+        for form in &second {
+            assert!(text.contains(form.as_str()), "household {n} keeps its other child's marker: {text}");
+        }
+        if n < 2 {
+            let (_, replacement) = forget_child(kids[0])[1].clone();
+            assert!(text.contains(&replacement), "{text}");
+        }
+    }
 }
 
 pub async fn a_closing_household_is_purged_once_settled(store: S, _: K, _: B) {
@@ -1474,23 +1642,7 @@ pub async fn disclosures_follow_consent_and_withdrawals_are_recalled(store: S, _
     let mut want = vec![rec.meta.id, words.meta.id];
     want.sort();
     assert_eq!(due[0].items, want);
-    let task = TaskRecord {
-        id: TaskId::generate(t(6)),
-        deletion_id: None,
-        child_id: trains.child.id,
-        processor_id: trainer.id,
-        processor_name: String::new(),
-        state: TaskState::Pending,
-        payload: "{}".into(),
-        attempts: 0,
-        next_attempt_at: None,
-        deadline: t(9),
-        created_at: t(6),
-        delivered_at: None,
-        acknowledged_at: None,
-        acknowledged_via: None,
-        last_error: None,
-    };
+    let task = pending_task(None, trains.child.id, trainer.id, "{}".into(), (t(6), t(9)));
     let again = TaskRecord { id: TaskId::generate(t(6)), ..task.clone() };
     assert_eq!(store.create_recalls(&[(task.clone(), due[0].items.clone())]).await.unwrap(), 1);
     assert_eq!(store.create_recalls(&[(again, due[0].items.clone())]).await.unwrap(), 0, "recalled once");
@@ -1708,6 +1860,9 @@ pub async fn datasets_hold_only_eligible_items_and_removals_flag_the_models_buil
     let flagged = store.flagged_models(None).await.unwrap();
     assert_eq!(flagged.iter().map(|(m, n, at)| (m.id, *n, *at)).collect::<Vec<_>>(), vec![(m1.id, 2, t(10))]);
     assert_eq!(store.flagged_models(Some(del.id)).await.unwrap().len(), 1);
+    // The runner's set read: each deletion with the models it flagged.
+    let by = store.models_flagged_by(&[del.id, DeletionId::generate(t(10))]).await.unwrap();
+    assert_eq!(by.iter().map(|(d, m, n, at)| (*d, m.id, *n, *at)).collect::<Vec<_>>(), vec![(del.id, m1.id, 2, t(10))]);
     let flags = store.model_flags(m1.id).await.unwrap();
     assert!(flags.iter().all(|f| f.cause == "deletion" && f.deletion_id == Some(del.id) && f.shard == shard));
     assert!(store.dataset_items(ds.id, None).await.unwrap().iter().all(|i| i.removed), "no longer served");

@@ -254,6 +254,9 @@ impl BlobStore for LocalBlobStore {
     async fn delete_many(&self, locators: &[BlobLocator]) -> Result<()> {
         // Whole records (header, bytes, padding: 4 KiB-aligned), grouped by
         // segment, adjacent ones merged; zeroed with O_DIRECT, one sync per segment.
+        if locators.is_empty() {
+            return Ok(());
+        }
         let mut by_segment: std::collections::BTreeMap<PathBuf, Vec<(u64, u64)>> = Default::default();
         for loc in locators {
             let (path, off, len) = self.parse(loc)?;

@@ -1,6 +1,8 @@
 //! The storage traits. Semantics are the backends' contract; the
 //! [`crate::conformance`] suite checks them.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use kidvault_domain::consent::{Consent, ConsentScope};
@@ -165,6 +167,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// one given, or the one another node stored first).
     async fn bind_deployment(&self, binding: &str) -> Result<String>;
     async fn deletion_items(&self, id: DeletionId) -> Result<Vec<DeletionItem>>;
+    /// The items each of `ids` covers (one snapshot), each deletion's by item id.
+    async fn deletions_items(&self, ids: &[DeletionId]) -> Result<HashMap<DeletionId, Vec<DeletionItem>>>;
     /// What a deletion of `scope` would cover if requested now: live items of the
     /// child by kind, lineage included (read only; the confirmation page).
     async fn preview_deletion(&self, child: ChildId, scope: &DeletionScope) -> Result<Vec<(ItemKind, u64)>>;
@@ -256,6 +260,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn task(&self, id: TaskId) -> Result<Option<TaskRecord>>;
     /// A deletion's tasks, by processor name.
     async fn deletion_tasks(&self, id: DeletionId) -> Result<Vec<TaskRecord>>;
+    /// The tasks of each of `ids` (one snapshot), by deletion then processor name.
+    async fn deletions_tasks(&self, ids: &[DeletionId]) -> Result<Vec<TaskRecord>>;
     /// Unacknowledged tasks, earliest deadline first.
     async fn open_tasks(&self, limit: u32) -> Result<Vec<TaskRecord>>;
     /// Every task (deletions and recalls) that concerns a child, oldest first.
@@ -320,6 +326,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Unresolved flagged models (with `None`), or the models a deletion
     /// flagged: each with its number of flags and when the first was raised.
     async fn flagged_models(&self, deletion: Option<DeletionId>) -> Result<Vec<(ModelRecord, u64, Timestamp)>>;
+    /// The models each of `ids` flagged: (deletion, model, flags, first raised).
+    async fn models_flagged_by(&self, ids: &[DeletionId]) -> Result<Vec<(DeletionId, ModelRecord, u64, Timestamp)>>;
 
     async fn guardian(&self, id: GuardianId) -> Result<Option<GuardianRecord>>;
     /// Sets (or clears) a guardian's time zone; `false` if there is no such guardian.

@@ -444,18 +444,49 @@ pub fn flags_of(tx: &mut dyn Tx, id: ModelId) -> R<Vec<ModelFlag>> {
 /// Models with flags: unresolved ones (oldest flag first), or, with
 /// `deletion`, those a deletion flagged (resolved or not).
 pub fn flagged_models(tx: &mut dyn Tx, deletion: Option<DeletionId>) -> R<Vec<(ModelRecord, u64, Timestamp)>> {
+    match deletion {
+        Some(d) => Ok(models_flagged_by(tx, &[d])?.into_iter().map(|(_, m, n, at)| (m, n, at)).collect()),
+        None => flagged_where(tx, "", "m.outcome IS NULL", Vec::new(), flagged_row),
+    }
+}
+
+/// The models each of `ids` flagged: (deletion, model, flags, first raised),
+/// by deletion then first raised.
+pub fn models_flagged_by(tx: &mut dyn Tx, ids: &[DeletionId]) -> R<Vec<(DeletionId, ModelRecord, u64, Timestamp)>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        let mut params = Vec::with_capacity(chunk.len());
+        let l = super::list(&mut params, chunk.iter().map(|id| Param::from(*id)));
+        out.extend(flagged_where(tx, "f.deletion_id", &format!("f.deletion_id IN ({l})"), params, |r| {
+            let (m, n, at) = flagged_row(r)?;
+            Ok((r.id("deletion_id")?, m, n, at))
+        })?);
+    }
+    Ok(out)
+}
+
+/// Flagged models matching `filter`, grouped by `by` (if any) and model.
+fn flagged_where<T>(
+    tx: &mut dyn Tx,
+    by: &str,
+    filter: &str,
+    params: Vec<Param<'_>>,
+    f: impl Fn(&dyn Row) -> R<T>,
+) -> R<Vec<T>> {
     let cols = MODEL_COLS.split(", ").map(|c| format!("m.{c}")).collect::<Vec<_>>().join(", ");
-    let (filter, params) = match deletion {
-        Some(d) => ("f.deletion_id = ?1", vec![Param::from(d)]),
-        None => ("m.outcome IS NULL", Vec::new()),
-    };
+    let group = if by.is_empty() { cols.clone() } else { format!("{by}, {cols}") };
+    let order = if by.is_empty() { String::new() } else { format!("{by}, ") };
     let sql = format!(
-        "SELECT {cols}, COUNT(*) AS flags, MIN(f.raised_at) AS first_raised
+        "SELECT {group}, COUNT(*) AS flags, MIN(f.raised_at) AS first_raised
          FROM models m JOIN model_flags f ON f.model_id = m.id
          WHERE {filter}
-         GROUP BY {cols} ORDER BY first_raised, m.id"
+         GROUP BY {group} ORDER BY {order}first_raised, m.id"
     );
-    tx.rows(&sql, &params, |r| Ok((model_row(r)?, r.i64("flags")? as u64, r.ts("first_raised")?)))
+    tx.rows(&sql, &params, f)
+}
+
+fn flagged_row(r: &dyn Row) -> R<(ModelRecord, u64, Timestamp)> {
+    Ok((model_row(r)?, r.i64("flags")? as u64, r.ts("first_raised")?))
 }
 
 /// Datasets and models whose OpenLineage event is not yet delivered, oldest

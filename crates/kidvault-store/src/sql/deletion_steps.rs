@@ -17,8 +17,8 @@ use kidvault_ledger::entry::NewEntry;
 
 use super::backend::MergeableWrite;
 use super::deletions::{require, set_step};
-use super::{bind, list, outbox, Param, Tx, R};
-use crate::model::DeletionRecord;
+use super::{bind, corrupt, list, outbox, Param, Tx, R};
+use crate::model::{DeletionRecord, TaskRecord};
 
 /// Deletions per statement.
 const CHUNK: usize = 500;
@@ -143,16 +143,19 @@ fn forget_children(tx: &mut dyn Tx, whole: &[&DeletionRecord]) -> R<()> {
     ] {
         tx.exec(&sql, &params)?;
     }
-    // One statement per household, replacing the markers of each of its
-    // children deleted here; only the notices that hold one are rewritten.
-    let mut by_household: BTreeMap<HouseholdId, Vec<ChildId>> = BTreeMap::new();
-    for d in whole {
-        by_household.entry(d.household_id).or_default().push(d.child_id);
-    }
-    for (household, children) in by_household {
+    // One statement per 16 children (a child's marker names it, so it
+    // stands only in its own household's notices), replacing each one's
+    // markers; only the notices that hold one are rewritten. (One statement
+    // per household cost a round trip each: most of a batch's purge.)
+    let mut children: Vec<(HouseholdId, ChildId)> = whole.iter().map(|d| (d.household_id, d.child_id)).collect();
+    children.sort();
+    for group in children.chunks(16) {
         let pairs: Vec<(String, String)> =
-            children.into_iter().flat_map(kidvault_domain::notice::forget_child).collect();
-        let mut params = vec![Param::from(household)];
+            group.iter().flat_map(|(_, c)| kidvault_domain::notice::forget_child(*c)).collect();
+        let mut params = Vec::new();
+        let mut households: Vec<HouseholdId> = group.iter().map(|(h, _)| *h).collect();
+        households.dedup();
+        let hs = list(&mut params, households.into_iter().map(Param::from));
         let (mut subject, mut body, mut holds) = ("subject".to_owned(), "body".to_owned(), Vec::new());
         for (marker, replacement) in &pairs {
             let (m, r) = (bind(&mut params, Param::from(marker)), bind(&mut params, Param::from(replacement)));
@@ -163,11 +166,72 @@ fn forget_children(tx: &mut dyn Tx, whole: &[&DeletionRecord]) -> R<()> {
         }
         tx.exec(
             &format!(
-                "UPDATE notices SET subject = {subject}, body = {body} WHERE household_id = ?1 AND ({})",
+                "UPDATE notices SET subject = {subject}, body = {body} WHERE household_id IN ({hs}) AND ({})",
                 holds.join(" OR ")
             ),
             &params,
         )?;
+    }
+    Ok(())
+}
+
+/// Step `purged → dispatched`: one task per processor that received the data.
+/// A whole child's disclosure register goes here, not at the purge: the tasks
+/// are chosen from it (who received what), so it must outlive the purge until
+/// they are written.
+#[derive(Debug)]
+pub struct Dispatch {
+    pub id: DeletionId,
+    pub at: Timestamp,
+    pub tasks: Vec<TaskRecord>,
+}
+
+impl Dispatch {
+    /// Whether every task is this deletion's.
+    fn own_tasks(&self) -> bool {
+        self.tasks.iter().all(|t| t.deletion_id == Some(self.id))
+    }
+}
+
+impl MergeableWrite for Dispatch {
+    type Output = ();
+
+    fn one(&self, tx: &mut dyn Tx) -> R<()> {
+        let d = require(tx, self.id, DeletionStep::Purged)?;
+        if !self.own_tasks() {
+            return Err(corrupt("a task of another deletion"));
+        }
+        dispatch_all(tx, &[(&d, self)], self.at)
+    }
+
+    fn many(tx: &mut dyn Tx, group: &[&Self]) -> R<Vec<Option<()>>> {
+        let at = group[0].at;
+        // A member with another deletion's task runs alone, and is refused.
+        let (picked, ids) = picked(group, |w| w.id, |w| w.at == at && w.own_tasks());
+        let ready = at_step(tx, &ids, DeletionStep::Purged)?;
+        let members: Vec<(&DeletionRecord, &Dispatch)> =
+            group.iter().zip(&picked).filter_map(|(w, p)| ready.get(&w.id).filter(|_| *p).map(|d| (d, *w))).collect();
+        dispatch_all(tx, &members, at)?;
+        Ok(group.iter().zip(picked).map(|(w, p)| (p && ready.contains_key(&w.id)).then_some(())).collect())
+    }
+}
+
+/// Dispatches each deletion (each at `purged`): their tasks, the whole
+/// children's disclosure registers, one update.
+fn dispatch_all(tx: &mut dyn Tx, ds: &[(&DeletionRecord, &Dispatch)], at: Timestamp) -> R<()> {
+    let tasks: Vec<&TaskRecord> = ds.iter().flat_map(|(_, w)| &w.tasks).collect();
+    super::downstream::insert_tasks(tx, &tasks)?;
+    for chunk in ds.chunks(CHUNK) {
+        let whole: Vec<Param> =
+            chunk.iter().filter(|(d, _)| d.scope.is_child()).map(|(d, _)| Param::from(d.child_id)).collect();
+        if !whole.is_empty() {
+            let mut params = Vec::with_capacity(whole.len());
+            let c = list(&mut params, whole);
+            tx.exec(&format!("DELETE FROM disclosures WHERE child_id IN ({c})"), &params)?;
+        }
+        let mut params = vec![Param::Text(DeletionStep::Dispatched.as_str()), Param::from(at)];
+        let l = list(&mut params, chunk.iter().map(|(d, _)| Param::from(d.id)));
+        tx.exec(&format!("UPDATE deletions SET step = ?1, updated_at = ?2 WHERE id IN ({l})"), &params)?;
     }
     Ok(())
 }

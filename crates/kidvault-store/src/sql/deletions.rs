@@ -282,16 +282,31 @@ pub fn clear_legacy_item_keys(tx: &mut dyn Tx, keys: &[ItemKey]) -> R<u64> {
 }
 
 pub fn items(tx: &mut dyn Tx, id: DeletionId) -> R<Vec<DeletionItem>> {
-    tx.rows(
-        "SELECT item_id, kind, category, blob_locator FROM deletion_items WHERE deletion_id = ?1 ORDER BY item_id",
-        p![id],
-        |r| {
-            Ok(DeletionItem {
-                item_id: r.id("item_id")?,
-                kind: r.parsed("kind", ItemKind::parse)?,
-                category: r.parsed("category", DataCategory::parse)?,
-                blob: r.text("blob_locator")?.map(BlobLocator),
-            })
-        },
-    )
+    Ok(items_of(tx, &[id])?.into_iter().map(|(_, i)| i).collect())
+}
+
+/// The items each of `ids` covers: (deletion, item), by deletion then item.
+pub fn items_of(tx: &mut dyn Tx, ids: &[DeletionId]) -> R<Vec<(DeletionId, DeletionItem)>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        let mut params = Vec::with_capacity(chunk.len());
+        let l = super::list(&mut params, chunk.iter().map(|id| Param::from(*id)));
+        out.extend(tx.rows(
+            &format!(
+                "SELECT deletion_id, item_id, kind, category, blob_locator FROM deletion_items
+                 WHERE deletion_id IN ({l}) ORDER BY deletion_id, item_id"
+            ),
+            &params,
+            |r| {
+                let item = DeletionItem {
+                    item_id: r.id("item_id")?,
+                    kind: r.parsed("kind", ItemKind::parse)?,
+                    category: r.parsed("category", DataCategory::parse)?,
+                    blob: r.text("blob_locator")?.map(BlobLocator),
+                };
+                Ok((r.id("deletion_id")?, item))
+            },
+        )?);
+    }
+    Ok(out)
 }

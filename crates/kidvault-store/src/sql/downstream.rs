@@ -2,14 +2,13 @@
 //! move due tasks past a lease in one statement (on PostgreSQL skipping rows
 //! another node is claiming): two workers never take the same task at once.
 
-use kidvault_domain::deletion::DeletionStep;
 use kidvault_domain::disclosure::Purpose;
 use kidvault_domain::downstream::TaskState;
 use kidvault_domain::ids::{DeletionId, ProcessorId, TaskId};
 use kidvault_domain::item::DataCategory;
 use kidvault_domain::Timestamp;
 
-use super::{conflict_if_unique, corrupt, deletions, Dialect, Param, Row, Tx, TxError, R};
+use super::{conflict_if_unique, corrupt, Dialect, Param, Row, Tx, TxError, R};
 use crate::model::{Delivery, ProcessorRecord, TaskRecord};
 use crate::{p, StoreError};
 
@@ -90,40 +89,71 @@ pub fn task(tx: &mut dyn Tx, id: TaskId) -> R<Option<TaskRecord>> {
 }
 
 pub fn deletion_tasks(tx: &mut dyn Tx, id: DeletionId) -> R<Vec<TaskRecord>> {
-    tasks_where(tx, "WHERE t.deletion_id = ?1 ORDER BY p.name", p![id])
+    tasks_of(tx, &[id])
+}
+
+/// The tasks of each of `ids`, by deletion then processor name.
+pub fn tasks_of(tx: &mut dyn Tx, ids: &[DeletionId]) -> R<Vec<TaskRecord>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        let mut params = Vec::with_capacity(chunk.len());
+        let l = super::list(&mut params, chunk.iter().map(|id| Param::from(*id)));
+        out.extend(tasks_where(tx, &format!("WHERE t.deletion_id IN ({l}) ORDER BY t.deletion_id, p.name"), &params)?);
+    }
+    Ok(out)
 }
 
 pub fn open_tasks(tx: &mut dyn Tx, limit: u32) -> R<Vec<TaskRecord>> {
     tasks_where(tx, "WHERE t.state <> 'acknowledged' ORDER BY t.deadline, t.id LIMIT ?1", p![limit])
 }
 
-/// Step `purged → dispatched`: one task per processor that received the data.
-/// A whole child's disclosure register goes here, not at the purge: the tasks
-/// are chosen from it (who received what), so it must outlive the purge until
-/// they are written.
-pub fn dispatch(tx: &mut dyn Tx, id: DeletionId, at: Timestamp, tasks: &[TaskRecord]) -> R<()> {
-    let d = deletions::require(tx, id, DeletionStep::Purged)?;
-    for t in tasks {
-        if t.deletion_id != Some(id) {
-            return Err(corrupt("a task of another deletion"));
+/// Stores new tasks, pending and due at their creation (100 per statement).
+pub(super) fn insert_tasks(tx: &mut dyn Tx, tasks: &[&TaskRecord]) -> R<()> {
+    for chunk in tasks.chunks(100) {
+        let mut params = Vec::with_capacity(chunk.len() * 7);
+        for t in chunk {
+            params.extend([
+                Param::from(t.id),
+                Param::from(t.deletion_id),
+                Param::from(t.child_id),
+                Param::from(t.processor_id),
+                Param::from(&t.payload),
+                Param::from(t.created_at),
+                Param::from(t.deadline),
+            ]);
         }
-        insert_task(tx, t)?;
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let c = |i: usize| r * 7 + i;
+                format!(
+                    "(?{}, ?{}, ?{}, ?{}, 'pending', ?{}, 0, ?{}, ?{}, ?{})",
+                    c(1),
+                    c(2),
+                    c(3),
+                    c(4),
+                    c(5),
+                    c(6),
+                    c(7),
+                    c(6)
+                )
+            })
+            .collect();
+        tx.exec(
+            &format!(
+                "INSERT INTO processor_tasks (id, deletion_id, child_id, processor_id, state, payload, attempts,
+                     next_attempt_at, deadline, created_at)
+                 VALUES {}",
+                rows.join(", ")
+            ),
+            &params,
+        )?;
     }
-    if d.scope.is_child() {
-        tx.exec("DELETE FROM disclosures WHERE child_id = ?1", p![d.child_id])?;
-    }
-    deletions::set_step(tx, id, DeletionStep::Dispatched, at)
+    Ok(())
 }
 
 /// Stores a new task, pending and due at its creation.
 pub(super) fn insert_task(tx: &mut dyn Tx, t: &TaskRecord) -> R<()> {
-    tx.exec(
-        "INSERT INTO processor_tasks (id, deletion_id, child_id, processor_id, state, payload, attempts,
-             next_attempt_at, deadline, created_at)
-         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, 0, ?6, ?7, ?6)",
-        p![t.id, t.deletion_id, t.child_id, t.processor_id, &t.payload, t.created_at, t.deadline],
-    )?;
-    Ok(())
+    insert_tasks(tx, &[t])
 }
 
 /// The claim statement, with the row lock PostgreSQL adds.

@@ -3,6 +3,8 @@
 //! shared body it runs. A new store method is added here and in the module
 //! holding its SQL, once.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use kidvault_domain::consent::{Consent, ConsentScope};
 use kidvault_domain::deletion::{DeletionScope, DeletionStep};
@@ -431,6 +433,16 @@ impl<B: StoreBackend> Store for B {
         self.single_scan(move |tx| deletions::items(tx, id)).await
     }
 
+    async fn deletions_items(&self, ids: &[DeletionId]) -> Result<HashMap<DeletionId, Vec<DeletionItem>>> {
+        let ids = ids.to_vec();
+        let rows = self.read(move |tx| deletions::items_of(tx, &ids)).await?;
+        let mut out: HashMap<DeletionId, Vec<DeletionItem>> = HashMap::new();
+        for (d, item) in rows {
+            out.entry(d).or_default().push(item);
+        }
+        Ok(out)
+    }
+
     async fn preview_deletion(&self, child: ChildId, scope: &DeletionScope) -> Result<Vec<(ItemKind, u64)>> {
         let scope = scope.clone();
         self.read(move |tx| deletions::preview(tx, child, &scope)).await
@@ -571,8 +583,7 @@ impl<B: StoreBackend> Store for B {
     }
 
     async fn dispatch_deletion(&self, id: DeletionId, at: Timestamp, tasks: &[TaskRecord]) -> Result<()> {
-        let tasks = tasks.to_vec();
-        self.write(move |tx| downstream::dispatch(tx, id, at, &tasks)).await
+        self.write_mergeable(deletion_steps::Dispatch { id, at, tasks: tasks.to_vec() }).await
     }
 
     async fn claim_due_tasks(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> Result<Vec<TaskRecord>> {
@@ -595,6 +606,11 @@ impl<B: StoreBackend> Store for B {
 
     async fn deletion_tasks(&self, id: DeletionId) -> Result<Vec<TaskRecord>> {
         self.single_scan(move |tx| downstream::deletion_tasks(tx, id)).await
+    }
+
+    async fn deletions_tasks(&self, ids: &[DeletionId]) -> Result<Vec<TaskRecord>> {
+        let ids = ids.to_vec();
+        self.read(move |tx| downstream::tasks_of(tx, &ids)).await
     }
 
     async fn open_tasks(&self, limit: u32) -> Result<Vec<TaskRecord>> {
@@ -685,6 +701,11 @@ impl<B: StoreBackend> Store for B {
 
     async fn flagged_models(&self, deletion: Option<DeletionId>) -> Result<Vec<(ModelRecord, u64, Timestamp)>> {
         self.single_scan(move |tx| datasets::flagged_models(tx, deletion)).await
+    }
+
+    async fn models_flagged_by(&self, ids: &[DeletionId]) -> Result<Vec<(DeletionId, ModelRecord, u64, Timestamp)>> {
+        let ids = ids.to_vec();
+        self.read(move |tx| datasets::models_flagged_by(tx, &ids)).await
     }
 
     async fn guardian(&self, id: GuardianId) -> Result<Option<GuardianRecord>> {
