@@ -734,6 +734,16 @@ pub async fn items_page_newest_first_with_filters(store: S, _: K, _: B) {
     assert_eq!(got.iter().find(|m| m.kind == ItemKind::Transcript).map(|m| m.derived_from.len()), Some(1));
 }
 
+/// A child of `hh` with a recording and its transcript: (child, [recording, transcript]).
+async fn child_with_recording(store: &S, hh: HouseholdId, day: i64) -> (ChildId, Vec<ItemId>) {
+    let c = child(store, hh, day).await;
+    let rec = item(c.child.id, ItemKind::VoiceRecording, &[], 1);
+    let tr = item(c.child.id, ItemKind::Transcript, &[rec.meta.id], 1);
+    store.insert_item(&rec).await.unwrap();
+    store.insert_item(&tr).await.unwrap();
+    (c.child.id, vec![rec.meta.id, tr.meta.id])
+}
+
 fn deletion(hh: HouseholdId, child: ChildId, scope: kidvault_domain::deletion::DeletionScope) -> DeletionRecord {
     DeletionRecord {
         id: DeletionId::generate(t(5)),
@@ -763,12 +773,7 @@ pub async fn whole_children_deleted_in_one_batch_end_as_each_would_alone(store: 
     let (hh, _) = household(&store, "batch@example.org").await;
     let mut kids = Vec::new();
     for day in 0..4 {
-        let c = child(&store, hh, day).await;
-        let rec = item(c.child.id, ItemKind::VoiceRecording, &[], 1);
-        let tr = item(c.child.id, ItemKind::Transcript, &[rec.meta.id], 1);
-        store.insert_item(&rec).await.unwrap();
-        store.insert_item(&tr).await.unwrap();
-        kids.push((c.child.id, vec![rec.meta.id, tr.meta.id]));
+        kids.push(child_with_recording(&store, hh, day).await);
     }
     let whole: Vec<DeletionRecord> = kids[..2].iter().map(|(c, _)| deletion(hh, *c, DeletionScope::Child)).collect();
     store.record_resolved_deletions(&whole).await.unwrap();
@@ -1052,13 +1057,8 @@ pub async fn deletions_dispatched_together_each_get_their_own_tasks_and_set_read
     let mut ds = Vec::new();
     let mut covered = HashMap::new();
     for day in 0..40 {
-        let c = child(&store, hh, day).await;
-        let rec = item(c.child.id, ItemKind::VoiceRecording, &[], 1);
-        let tr = item(c.child.id, ItemKind::Transcript, &[rec.meta.id], 1);
-        store.insert_item(&rec).await.unwrap();
-        store.insert_item(&tr).await.unwrap();
-        let d = deletion(hh, c.child.id, DeletionScope::Child);
-        let mut ids = vec![rec.meta.id, tr.meta.id];
+        let (c, mut ids) = child_with_recording(&store, hh, day).await;
+        let d = deletion(hh, c, DeletionScope::Child);
         ids.sort();
         covered.insert(d.id, ids);
         ds.push(d);

@@ -45,6 +45,31 @@ fn at_step(tx: &mut dyn Tx, ids: &[DeletionId], step: DeletionStep) -> R<BTreeMa
     Ok(out)
 }
 
+/// Members of a group with their records.
+type Members<'g, W> = Vec<(DeletionRecord, &'g W)>;
+
+/// The members of `group` that take `step` together: those [`picked`] that
+/// are at `step` now, each with its record; and, per member, whether it is
+/// one (the others run alone).
+fn ready<'g, W>(
+    tx: &mut dyn Tx,
+    group: &[&'g W],
+    id: impl Fn(&W) -> DeletionId,
+    same: impl Fn(&W) -> bool,
+    step: DeletionStep,
+) -> R<(Members<'g, W>, Vec<bool>)> {
+    let (picked, ids) = picked(group, &id, same);
+    let mut records = at_step(tx, &ids, step)?;
+    let taken: Vec<bool> = group.iter().zip(picked).map(|(w, p)| p && records.contains_key(&id(w))).collect();
+    let members = group
+        .iter()
+        .zip(&taken)
+        .filter(|(_, t)| **t)
+        .filter_map(|(w, _)| records.remove(&id(w)).map(|d| (d, *w)))
+        .collect();
+    Ok((members, taken))
+}
+
 /// A step that is only recorded (`shredded` for a whole child, `rotated`,
 /// `acknowledged`).
 #[derive(Debug)]
@@ -91,10 +116,9 @@ impl MergeableWrite for Purge {
 
     fn many(tx: &mut dyn Tx, group: &[&Self]) -> R<Vec<Option<()>>> {
         let at = group[0].at;
-        let (picked, ids) = picked(group, |w| w.id, |w| w.at == at);
-        let ready = at_step(tx, &ids, DeletionStep::Rotated)?;
-        purge_all(tx, &ready.values().cloned().collect::<Vec<_>>(), at)?;
-        Ok(group.iter().zip(picked).map(|(w, p)| (p && ready.contains_key(&w.id)).then_some(())).collect())
+        let (members, taken) = ready(tx, group, |w| w.id, |w| w.at == at, DeletionStep::Rotated)?;
+        purge_all(tx, &members.into_iter().map(|(d, _)| d).collect::<Vec<_>>(), at)?;
+        Ok(taken.into_iter().map(|t| t.then_some(())).collect())
     }
 }
 
@@ -201,24 +225,21 @@ impl MergeableWrite for Dispatch {
         if !self.own_tasks() {
             return Err(corrupt("a task of another deletion"));
         }
-        dispatch_all(tx, &[(&d, self)], self.at)
+        dispatch_all(tx, &[(d, self)], self.at)
     }
 
     fn many(tx: &mut dyn Tx, group: &[&Self]) -> R<Vec<Option<()>>> {
         let at = group[0].at;
         // A member with another deletion's task runs alone, and is refused.
-        let (picked, ids) = picked(group, |w| w.id, |w| w.at == at && w.own_tasks());
-        let ready = at_step(tx, &ids, DeletionStep::Purged)?;
-        let members: Vec<(&DeletionRecord, &Dispatch)> =
-            group.iter().zip(&picked).filter_map(|(w, p)| ready.get(&w.id).filter(|_| *p).map(|d| (d, *w))).collect();
+        let (members, taken) = ready(tx, group, |w| w.id, |w| w.at == at && w.own_tasks(), DeletionStep::Purged)?;
         dispatch_all(tx, &members, at)?;
-        Ok(group.iter().zip(picked).map(|(w, p)| (p && ready.contains_key(&w.id)).then_some(())).collect())
+        Ok(taken.into_iter().map(|t| t.then_some(())).collect())
     }
 }
 
 /// Dispatches each deletion (each at `purged`): their tasks, the whole
 /// children's disclosure registers, one update.
-fn dispatch_all(tx: &mut dyn Tx, ds: &[(&DeletionRecord, &Dispatch)], at: Timestamp) -> R<()> {
+fn dispatch_all(tx: &mut dyn Tx, ds: &[(DeletionRecord, &Dispatch)], at: Timestamp) -> R<()> {
     let tasks: Vec<&TaskRecord> = ds.iter().flat_map(|(_, w)| &w.tasks).collect();
     super::downstream::insert_tasks(tx, &tasks)?;
     for chunk in ds.chunks(CHUNK) {
@@ -252,27 +273,20 @@ impl MergeableWrite for Complete {
 
     fn one(&self, tx: &mut dyn Tx) -> R<Vec<u64>> {
         let d = require(tx, self.id, DeletionStep::Acknowledged)?;
-        Ok(complete_all(tx, &[(&d, self)], self.at)?.pop().unwrap_or_default())
+        Ok(complete_all(tx, &[(d, self)], self.at)?.pop().unwrap_or_default())
     }
 
     fn many(tx: &mut dyn Tx, group: &[&Self]) -> R<Vec<Option<Vec<u64>>>> {
         let at = group[0].at;
-        let (picked, ids) = picked(group, |w| w.id, |w| w.at == at);
-        let ready = at_step(tx, &ids, DeletionStep::Acknowledged)?;
-        let members: Vec<(&DeletionRecord, &Complete)> =
-            group.iter().zip(&picked).filter_map(|(w, p)| ready.get(&w.id).filter(|_| *p).map(|d| (d, *w))).collect();
+        let (members, taken) = ready(tx, group, |w| w.id, |w| w.at == at, DeletionStep::Acknowledged)?;
         let mut indexes = complete_all(tx, &members, at)?.into_iter();
-        Ok(group
-            .iter()
-            .zip(picked)
-            .map(|(w, p)| if p && ready.contains_key(&w.id) { indexes.next() } else { None })
-            .collect())
+        Ok(taken.into_iter().map(|t| if t { indexes.next() } else { None }).collect())
     }
 }
 
 /// Completes each deletion (each at `acknowledged`): one ledger append for
 /// all their entries, their notices, one update. Returns each one's indexes.
-fn complete_all(tx: &mut dyn Tx, ds: &[(&DeletionRecord, &Complete)], at: Timestamp) -> R<Vec<Vec<u64>>> {
+fn complete_all(tx: &mut dyn Tx, ds: &[(DeletionRecord, &Complete)], at: Timestamp) -> R<Vec<Vec<u64>>> {
     let entries: Vec<NewEntry> = ds.iter().flat_map(|(_, c)| c.entries.iter().cloned()).collect();
     let appended = tx.append_ledger(&entries)?;
     let mut next = appended.into_iter();
