@@ -633,6 +633,17 @@ pub async fn keystore_rows_are_resealed_in_order_and_never_over_a_newer_row(_: S
 
     assert_eq!(keys.forget_seal_generations_before(1).await.unwrap(), 1);
     assert_eq!(keys.seal_generations().await.unwrap(), vec![generation(1, 2)]);
+
+    // A page may end between two epochs of one child: the next page resumes
+    // at the child's next epoch, not at the next child.
+    let c = ChildId::generate(t(0));
+    keys.insert_child_key(c, 1, &old(10), t(0)).await.unwrap();
+    keys.insert_child_key(c, 2, &old(11), t(0)).await.unwrap();
+    let first = keys.key_rows_below(below, None, 1).await.unwrap();
+    assert_eq!(first.iter().map(|r| r.id).collect::<Vec<_>>(), vec![KeyRowId::Child(c, 1)]);
+    let next = keys.key_rows_below(below, Some(first[0].id), 1).await.unwrap();
+    assert_eq!(next.iter().map(|r| r.id).collect::<Vec<_>>(), vec![KeyRowId::Child(c, 2)]);
+    assert!(keys.key_rows_below(below, Some(next[0].id), 1).await.unwrap().is_empty());
 }
 
 pub async fn blobs_round_trip_and_delete(_: S, _: K, blobs: B) {

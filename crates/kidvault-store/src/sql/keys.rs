@@ -121,7 +121,10 @@ pub fn forget_seal_generations_before(tx: &mut dyn Tx, generation: u32) -> R<u64
 
 /// Rows whose wrapped bytes sort below `prefix` (sealed under an older
 /// generation of the seal chain, or before it), in key order after `after`:
-/// child keys first, then item keys.
+/// child keys first, then item keys. The cursor is a row comparison, which
+/// both databases answer as a range of the primary key: spelled as
+/// `child_id > ?1 OR (child_id = ?1 AND epoch > ?2)`, PostgreSQL walked the
+/// index from its start on every page (a reseal of 1M children: quadratic).
 pub fn key_rows_below(tx: &mut dyn Tx, prefix: &[u8], after: Option<KeyRowId>, limit: u32) -> R<Vec<KeyRow>> {
     let mut rows = Vec::new();
     if !matches!(after, Some(KeyRowId::Item(_))) {
@@ -131,7 +134,7 @@ pub fn key_rows_below(tx: &mut dyn Tx, prefix: &[u8], after: Option<KeyRowId>, l
         };
         rows = tx.rows(
             "SELECT child_id, epoch, wrapped FROM child_keys
-             WHERE (child_id > ?1 OR (child_id = ?1 AND epoch > ?2)) AND substr(wrapped, 1, ?4) < ?3
+             WHERE (child_id, epoch) > (?1, ?2) AND substr(wrapped, 1, ?4) < ?3
              ORDER BY child_id, epoch LIMIT ?5",
             p![child, epoch, prefix, prefix.len() as u32, limit],
             |r| Ok(KeyRow { id: KeyRowId::Child(r.id("child_id")?, r.epoch("epoch")?), wrapped: r.blob("wrapped")? }),
